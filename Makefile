@@ -1,0 +1,34 @@
+# Everything a fresh machine needs comes from here: a pinned uv bootstraps the locked environment.
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint types unit env clean
+
+run: env  ## migrate a SQLite database, load demo data, report the ledger's state
+	$(BIN)/linli db upgrade
+	$(BIN)/linli demo
+	$(BIN)/linli status
+	$(BIN)/linli audit
+
+test: env  ## the whole suite: lint, format, types, tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+env: $(VENV)/.synced
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --python python3
+	touch $@
+
+clean:
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,97 @@
+"""Column types that mean the same thing on SQLite (STRICT tables) and PostgreSQL.
+
+SQLite STRICT tables accept only INTEGER, REAL, TEXT, BLOB and ANY, so each portable type here
+names the SQLite spelling explicitly. Timestamps are stored as UTC: ``timestamptz`` on PostgreSQL
+and a fixed-width ISO-8601 text on SQLite (fixed width, so text order is time order). JSON is
+stored as text encoded by msgspec on both, which keeps the two backends alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+
+UTC = dt.UTC
+
+Int64 = sa.BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
+"""A 64-bit integer (BIGINT / INTEGER)."""
+
+
+def Text(length: int | None = None) -> sa.types.TypeEngine[str]:
+    """A bounded string: VARCHAR(n) on PostgreSQL, TEXT on SQLite (Python checks the bound)."""
+    base: sa.types.TypeEngine[str] = sa.String(length) if length else sa.Text()
+    return base.with_variant(sqlite.TEXT(), "sqlite")
+
+
+class Flag(sa.types.TypeDecorator[bool]):
+    """A boolean: BOOLEAN on PostgreSQL, INTEGER 0/1 on SQLite."""
+
+    impl = sa.Boolean
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sqlite.INTEGER())
+        return dialect.type_descriptor(sa.Boolean())
+
+    def process_bind_param(self, value: bool | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return int(value) if dialect.name == "sqlite" else bool(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bool | None:
+        return None if value is None else bool(value)
+
+
+_SQLITE_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Timestamp(sa.types.TypeDecorator[dt.datetime]):
+    """An aware UTC timestamp: TIMESTAMPTZ on PostgreSQL, fixed-width ISO text on SQLite."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sqlite.TEXT())
+        return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.strftime(_SQLITE_FORMAT) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return dt.datetime.strptime(value, _SQLITE_FORMAT).replace(tzinfo=UTC)
+        assert isinstance(value, dt.datetime)
+        return value.astimezone(UTC)
+
+
+class Json(sa.types.TypeDecorator[Any]):
+    """A JSON document stored as text (msgspec encodes and decodes it)."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sqlite.TEXT())
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else msgspec.json.encode(value).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else msgspec.json.decode(value)

@@ -1,0 +1,379 @@
+"""Awards (志愿积分制): accrual by a community's policy, donations, adjustments and expiry.
+
+A community's accrual policy is stored in versions; every accrual records the version it used and
+the breakdown that explains its points, so "why did I get these points?" always has an answer.
+Points come from the community pool, carry the policy's expiry date, and expire oldest first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from points import ledger
+from points.database import insert_ignoring_conflicts
+from points.errors import DonationNotAllowed, InvalidPolicy, InvalidRequest
+from points.model import (
+    AccountKind,
+    Phase,
+    Transfer,
+    TransferKind,
+    account_id,
+    check_amount,
+    check_id,
+    check_text,
+    utcnow,
+)
+from points.policy import Accrual, AccrualPolicy, Activity, DonationRule, compute_accrual
+from points.schema import accounts, lots, policies, transfers
+
+CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
+"""Community-local time for days and months (China keeps one offset and no daylight saving)."""
+
+
+class Award(msgspec.Struct, frozen=True, kw_only=True):
+    """An accrual's outcome: the transfer (None when the policy gave 0 points) and why."""
+
+    transfer: Transfer | None
+    accrual: Accrual
+    policy_version: int
+
+
+class ExpiringLot(msgspec.Struct, frozen=True, kw_only=True):
+    account_id: str
+    lot_id: str
+    remaining: int
+    expires_at: dt.datetime
+
+
+async def set_policy(
+    conn: AsyncConnection,
+    community_id: str,
+    policy: AccrualPolicy,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> int:
+    """Store a new version of the community's policy and return its version number."""
+    check_id("community_id", community_id)
+    problems = policy.problems()
+    if problems:
+        raise InvalidPolicy(problems)
+    body = msgspec.to_builtins(policy)
+    for _ in range(5):  # a concurrent edit takes the same number: try the next one
+        latest = await conn.scalar(
+            sa.select(sa.func.max(policies.c.version)).where(
+                policies.c.community_id == community_id
+            )
+        )
+        version = (latest or 0) + 1
+        stored = await conn.execute(
+            insert_ignoring_conflicts(conn, policies)
+            .values(
+                community_id=community_id,
+                version=version,
+                body=body,
+                actor=actor,
+                created_at=now or utcnow(),
+            )
+            .returning(policies.c.version)
+        )
+        if stored.first() is not None:
+            return version
+    raise InvalidRequest("the policy is being edited by someone else; try again")
+
+
+async def current_policy(conn: AsyncConnection, community_id: str) -> tuple[int, AccrualPolicy]:
+    """The community's newest policy; version 0 is the built-in default."""
+    row = (
+        await conn.execute(
+            sa.select(policies.c.version, policies.c.body)
+            .where(policies.c.community_id == community_id)
+            .order_by(policies.c.version.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return 0, AccrualPolicy()
+    return row.version, msgspec.convert(row.body, AccrualPolicy)
+
+
+async def accrue(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    member_id: str,
+    activity: Activity,
+    reference: str,
+    id: str | None = None,
+    pending: bool = False,
+    timeout: dt.timedelta | None = None,
+    actor: str = "",
+    memo: str = "",
+    now: dt.datetime | None = None,
+) -> Award:
+    """Award points for verified service by the current policy (idempotent by ``reference``).
+
+    With ``pending`` the points are held for the member until posted (confirmation) or voided
+    (a dispute lost). Daily and monthly caps count the member's accruals for the service day
+    (community-local), except holds that were voided.
+    """
+    now = now or utcnow()
+    check_text("reference", reference, 128)
+    earlier = await ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
+    if earlier is not None:
+        return _award(earlier)
+    version, policy = await current_policy(conn, community_id)
+    wallet = await ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
+    day = _local_day(activity.started_at)
+    today = await _earned(conn, community_id, wallet.id, day.isoformat(), day.isoformat())
+    month_start = day.replace(day=1)
+    month = await _earned(
+        conn, community_id, wallet.id, month_start.isoformat(), day.isoformat()[:7] + "-31"
+    )
+    accrual = compute_accrual(policy, activity, earned_today=today, earned_this_month=month)
+    if accrual.points == 0:
+        return Award(transfer=None, accrual=accrual, policy_version=version)
+    await ledger.open_community(conn, community_id)
+    detail = {
+        "policy_version": version,
+        "activity": msgspec.to_builtins(activity),
+        "accrual": msgspec.to_builtins(accrual),
+    }
+    done = await ledger.transfer(
+        conn,
+        community_id=community_id,
+        debit_account_id=account_id(AccountKind.POOL, community_id),
+        credit_account_id=wallet.id,
+        amount=accrual.points,
+        kind=TransferKind.ACCRUAL,
+        id=id,
+        reference=reference,
+        memo=memo,
+        actor=actor,
+        pending=pending,
+        timeout=timeout,
+        expires_at=_expiry(policy, now),
+        value_date=day,
+        detail=detail,
+        now=now,
+    )
+    return _award(done)
+
+
+async def donate(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    from_member: str,
+    amount: int,
+    to_member: str | None = None,
+    id: str | None = None,
+    memo: str = "",
+    now: dt.datetime | None = None,
+) -> Transfer:
+    """Give points to another member, or to the community pool when ``to_member`` is None."""
+    now = now or utcnow()
+    _, policy = await current_policy(conn, community_id)
+    allowed = policy.donations is DonationRule.ANY or (
+        policy.donations is DonationRule.POOL and to_member is None
+    )
+    if not allowed:
+        raise DonationNotAllowed(community_id, policy.donations.value)
+    await ledger.open_community(conn, community_id)
+    if to_member is None:
+        target = account_id(AccountKind.POOL, community_id)
+    else:
+        target = (await ledger.open_account(conn, community_id, AccountKind.MEMBER, to_member)).id
+    return await ledger.transfer(
+        conn,
+        community_id=community_id,
+        debit_account_id=account_id(AccountKind.MEMBER, from_member),
+        credit_account_id=target,
+        amount=amount,
+        kind=TransferKind.DONATION,
+        id=id,
+        memo=memo,
+        actor=from_member,
+        expires_at=_expiry(policy, now) if to_member else None,
+        now=now,
+    )
+
+
+async def adjust(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    member_id: str,
+    change: int,
+    reason: str,
+    actor: str,
+    id: str | None = None,
+    now: dt.datetime | None = None,
+) -> Transfer:
+    """A staff correction (调整): ``change`` points to (positive) or from (negative) a member."""
+    now = now or utcnow()
+    if isinstance(change, bool) or not isinstance(change, int) or change == 0:
+        raise InvalidRequest("change must be a non-zero integer")
+    check_amount(abs(change))
+    if not reason.strip():
+        raise InvalidRequest("an adjustment needs a reason")
+    _, policy = await current_policy(conn, community_id)
+    await ledger.open_community(conn, community_id)
+    wallet = await ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
+    pool = account_id(AccountKind.POOL, community_id)
+    return await ledger.transfer(
+        conn,
+        community_id=community_id,
+        debit_account_id=pool if change > 0 else wallet.id,
+        credit_account_id=wallet.id if change > 0 else pool,
+        amount=abs(change),
+        kind=TransferKind.ADJUSTMENT,
+        id=id,
+        memo=reason,
+        actor=actor,
+        expires_at=_expiry(policy, now) if change > 0 else None,
+        now=now,
+    )
+
+
+async def expire_points(
+    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+) -> list[Transfer]:
+    """Move the remainders of lots past their expiry date to each community's expiry sink.
+
+    A sweep: safe to run in several processes at once (each lot state expires under one id).
+    """
+    now = now or utcnow()
+    due = (
+        await conn.execute(
+            sa.select(lots.c.community_id, lots.c.id, lots.c.account_id)
+            .where(lots.c.remaining > 0, lots.c.expires_at <= now)
+            .order_by(lots.c.expires_at)
+            .limit(limit)
+        )
+    ).all()
+    done = []
+    for community_id, lot_id, acct_id in due:
+        await _lock_account(conn, community_id, acct_id)
+        row = (
+            await conn.execute(
+                sa.select(lots.c.remaining, lots.c.expiry_count).where(
+                    lots.c.community_id == community_id, lots.c.id == lot_id
+                )
+            )
+        ).one()
+        if row.remaining == 0:
+            continue
+        await ledger.open_community(conn, community_id)
+        reference = f"lot:{lot_id}:{row.expiry_count}"
+        expiry_id = "expiry:" + hashlib.sha256(reference.encode()).hexdigest()[:40]
+        done.append(
+            await ledger.transfer(
+                conn,
+                community_id=community_id,
+                debit_account_id=acct_id,
+                credit_account_id=account_id(AccountKind.EXPIRY, community_id),
+                amount=row.remaining,
+                kind=TransferKind.EXPIRY,
+                id=expiry_id,
+                reference=reference,
+                memo="积分过期",
+                actor="system",
+                spend_first=lot_id,
+                now=now,
+            )
+        )
+        await conn.execute(
+            lots.update()
+            .where(lots.c.community_id == community_id, lots.c.id == lot_id)
+            .values(expiry_count=lots.c.expiry_count + 1)
+        )
+    return done
+
+
+async def expiring_soon(
+    conn: AsyncConnection,
+    community_id: str,
+    *,
+    member_id: str | None = None,
+    days: int = 30,
+    now: dt.datetime | None = None,
+) -> list[ExpiringLot]:
+    """Points that expire within ``days`` days, soonest first (到期提醒)."""
+    now = now or utcnow()
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
+        raise InvalidRequest("days must be 0 to 3650")
+    query = (
+        sa.select(lots.c.account_id, lots.c.id, lots.c.remaining, lots.c.expires_at)
+        .where(
+            lots.c.community_id == community_id,
+            lots.c.remaining > 0,
+            lots.c.expires_at <= now + dt.timedelta(days=days),
+        )
+        .order_by(lots.c.expires_at, lots.c.id)
+        .limit(1000)
+    )
+    if member_id is not None:
+        query = query.where(lots.c.account_id == account_id(AccountKind.MEMBER, member_id))
+    rows = (await conn.execute(query)).all()
+    return [
+        ExpiringLot(account_id=r[0], lot_id=r[1], remaining=r[2], expires_at=r[3]) for r in rows
+    ]
+
+
+def _award(t: Transfer) -> Award:
+    detail: dict[str, Any] = t.detail
+    return Award(
+        transfer=t,
+        accrual=msgspec.convert(detail["accrual"], Accrual),
+        policy_version=detail["policy_version"],
+    )
+
+
+def _expiry(policy: AccrualPolicy, now: dt.datetime) -> dt.datetime | None:
+    return None if policy.expiry_days is None else now + dt.timedelta(days=policy.expiry_days)
+
+
+def _local_day(moment: dt.datetime) -> dt.date:
+    return moment.astimezone(CHINA).date() if moment.tzinfo else moment.date()
+
+
+async def _earned(
+    conn: AsyncConnection, community_id: str, wallet: str, first: str, last: str
+) -> int:
+    """Accrued points (posted, or held and not voided) for service days first..last."""
+    t = transfers.alias("t")
+    voided = sa.select(sa.literal(1)).where(
+        transfers.c.community_id == t.c.community_id,
+        transfers.c.pending_id == t.c.id,
+        transfers.c.phase == Phase.VOID.value,
+    )
+    total = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
+            t.c.community_id == community_id,
+            t.c.credit_account_id == wallet,
+            t.c.kind == TransferKind.ACCRUAL.value,
+            t.c.value_date >= first,
+            t.c.value_date <= last,
+            t.c.phase.in_([Phase.POSTED.value, Phase.PENDING.value]),
+            ~voided.exists(),
+        )
+    )
+    return int(total or 0)
+
+
+async def _lock_account(conn: AsyncConnection, community_id: str, acct_id: str) -> None:
+    """Take the account's row lock first (PostgreSQL), so lot reads and the debit agree.
+    SQLite needs nothing: its write transaction holds the whole database."""
+    if conn.dialect.name != "sqlite":
+        await conn.execute(
+            sa.select(accounts.c.id)
+            .where(accounts.c.community_id == community_id, accounts.c.id == acct_id)
+            .with_for_update()
+        )

@@ -1,0 +1,194 @@
+"""Where the ledger lives: engines, durable SQLite settings, transactions and migrations.
+
+The caller owns the transaction. :meth:`Database.transaction` is the unit of work: it opens one
+write transaction (``BEGIN IMMEDIATE`` on SQLite, so a read followed by a write can never lose an
+update), commits when the block ends and rolls back when it raises. When the block raises
+:class:`~points.errors.Refused`, everything is rolled back and then the refusal alone is recorded in
+a transaction of its own, so the refused id stays refused.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` and foreign keys on. Writes go through one
+connection (a second writer would only wait for the file lock); reads use a small pool of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from points.errors import Refused
+from points.model import RefusedTransfer
+from points.schema import refused_transfers, transfers
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+MIGRATIONS = "points:migrations"
+
+
+class Database:
+    """A ledger database: ``sqlite+aiosqlite:///path.db`` or ``postgresql+asyncpg://…``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        write_pool_size: int = 1,
+        read_pool_size: int = 4,
+        pool_size: int = 10,
+        echo: bool = False,
+    ) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            if parsed.database in (None, "", ":memory:"):
+                raise ValueError(
+                    "an in-memory SQLite database is private to one connection; use a file"
+                )
+            self.writer = _sqlite_engine(url, write_pool_size, "BEGIN IMMEDIATE", echo)
+            self.reader = _sqlite_engine(url, read_pool_size, "BEGIN", echo)
+        else:
+            self.writer = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+            )
+            self.reader = self.writer
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction: commit on success, roll back on error (see the module doc)."""
+        try:
+            async with self.writer.begin() as conn:
+                yield conn
+        except Refused as refused:
+            await self.record_refusal(refused.refusal)
+            raise
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction over one consistent snapshot."""
+        async with self.reader.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
+    async def record_refusal(self, refusal: RefusedTransfer) -> None:
+        """Keep a refused transfer's id refused. Safe to call twice."""
+        async with self.writer.begin() as conn:
+            await record_refusal(conn, refusal)
+
+    async def upgrade(self, revision: str = "heads") -> None:
+        """Apply the Alembic migrations up to ``revision`` (all heads by default)."""
+        async with self.writer.begin() as conn:
+            await conn.run_sync(_alembic, "upgrade", revision)
+
+    async def downgrade(self, revision: str) -> None:
+        async with self.writer.begin() as conn:
+            await conn.run_sync(_alembic, "downgrade", revision)
+
+    async def revision(self) -> str | None:
+        """The schema revision the database is at (None: not migrated)."""
+        async with self.writer.begin() as conn:
+            return await conn.run_sync(_current_revision)
+
+    async def pragmas(self) -> dict[str, Any]:
+        """The durability settings a live write connection really runs with."""
+        async with self.writer.connect() as conn:
+            if self.is_sqlite:
+                names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+                return {n: (await conn.exec_driver_sql(f"PRAGMA {n}")).scalar() for n in names}
+            value = (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar()
+            return {"synchronous_commit": value}
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+async def record_refusal(conn: AsyncConnection, refusal: RefusedTransfer) -> None:
+    """Record a refusal in the caller's transaction (for callers not using Database.transaction).
+
+    A transfer that meanwhile succeeded under the same id wins: then nothing is recorded.
+    """
+    done = await conn.scalar(
+        sa.select(sa.literal(1)).where(
+            transfers.c.community_id == refusal.community_id, transfers.c.id == refusal.id
+        )
+    )
+    if done:
+        return
+    await conn.execute(
+        insert_ignoring_conflicts(conn, refused_transfers).values(
+            community_id=refusal.community_id,
+            id=refusal.id,
+            debit_account_id=refusal.debit_account_id,
+            credit_account_id=refusal.credit_account_id,
+            amount=refusal.amount,
+            kind=refusal.kind.value,
+            phase=refusal.phase.value,
+            pending_id=refusal.pending_id,
+            reference=refusal.reference,
+            reason=refusal.reason,
+            available=refusal.available,
+            created_at=refusal.created_at,
+        )
+    )
+
+
+def insert_ignoring_conflicts(conn: AsyncConnection, table: sa.Table) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` in the connection's dialect."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert(table).on_conflict_do_nothing()
+
+
+def _sqlite_engine(url: str, size: int, begin: str, echo: bool) -> AsyncEngine:
+    engine = create_async_engine(url, pool_size=size, max_overflow=0, pool_timeout=60, echo=echo)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.attributes["connection"] = connection
+    return config
+
+
+def _alembic(connection: Connection, action: str, revision: str) -> None:
+    getattr(command, action)(alembic_config(connection), revision)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) or None

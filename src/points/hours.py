@@ -1,0 +1,208 @@
+"""The hours record (志愿服务时长): verified minutes served, kept apart from points.
+
+Hours are a record, not a currency: never spent, never expired, never traded. Each record is
+written once under a unique reference (e.g. ``claim:<id>``); a mistake is corrected by a further
+record with signed minutes and a reason. Totals give the star level (志愿者星级).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from points.errors import IdempotencyMismatch, InvalidRequest, NotFound
+from points.model import check_id, check_text, new_id, utcnow
+from points.policy import STAR_THRESHOLDS_HOURS, hours_display, star_level
+from points.schema import service_records, to_struct
+
+MAX_RECORD_MINUTES = 24 * 60
+
+
+class ServiceRecord(msgspec.Struct, frozen=True, kw_only=True):
+    community_id: str
+    id: str
+    member_id: str
+    category: str
+    minutes: int
+    served_on: dt.date
+    reference: str
+    actor: str
+    memo: str
+    created_at: dt.datetime
+
+
+class HoursSummary(msgspec.Struct, frozen=True, kw_only=True):
+    member_id: str
+    minutes: int
+    hours: str  # minutes / 60 to one decimal, for display
+    star_level: int
+    by_category: dict[str, int]
+
+
+async def record_service(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    member_id: str,
+    category: str,
+    minutes: int,
+    served_on: dt.date,
+    reference: str,
+    actor: str,
+    memo: str = "",
+    now: dt.datetime | None = None,
+) -> ServiceRecord:
+    """Record verified minutes served; the same reference twice returns the first record."""
+    check_id("community_id", community_id)
+    check_id("member_id", member_id)
+    check_text("category", category, 32)
+    check_text("reference", reference, 128)
+    check_text("memo", memo, 500)
+    if isinstance(minutes, bool) or not isinstance(minutes, int):
+        raise InvalidRequest("minutes must be an integer")
+    if not 1 <= minutes <= MAX_RECORD_MINUTES:
+        raise InvalidRequest(f"minutes must be 1 to {MAX_RECORD_MINUTES}")
+    if not category.strip():
+        raise InvalidRequest("category must not be empty")
+    return await _write(
+        conn, community_id, member_id, category, minutes, served_on, reference, actor, memo, now
+    )
+
+
+async def correct_service(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    reference: str,
+    minutes: int,
+    reason: str,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> ServiceRecord:
+    """Correct the record under ``reference`` by signed ``minutes`` (更正), with a reason."""
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes == 0:
+        raise InvalidRequest("minutes must be a non-zero integer")
+    if not reason.strip():
+        raise InvalidRequest("a correction needs a reason")
+    check_text("reason", reason, 500)
+    original = await _by_reference(conn, community_id, reference)
+    if original is None:
+        raise NotFound("service record", reference)
+    count = await conn.scalar(
+        sa.select(sa.func.count()).where(
+            service_records.c.community_id == community_id,
+            service_records.c.reference.like(f"fix:{original.id}:%"),
+        )
+    )
+    total = await _total(conn, community_id, original.member_id, original.id)
+    if total + minutes < 0:
+        raise InvalidRequest(f"the record holds {total} minutes; it cannot go below zero")
+    return await _write(
+        conn,
+        community_id,
+        original.member_id,
+        original.category,
+        minutes,
+        original.served_on,
+        f"fix:{original.id}:{count}",
+        actor,
+        reason,
+        now,
+    )
+
+
+async def hours_summary(
+    conn: AsyncConnection,
+    member_id: str,
+    *,
+    community_id: str | None = None,
+    thresholds_hours: tuple[int, ...] = STAR_THRESHOLDS_HOURS,
+) -> HoursSummary:
+    """A member's verified minutes (in one community, or everywhere) and star level."""
+    query = (
+        sa.select(service_records.c.category, sa.func.sum(service_records.c.minutes))
+        .where(service_records.c.member_id == member_id)
+        .group_by(service_records.c.category)
+    )
+    if community_id is not None:
+        query = query.where(service_records.c.community_id == community_id)
+    by_category = {c: int(m) for c, m in (await conn.execute(query)).all() if m}
+    total = sum(by_category.values())
+    return HoursSummary(
+        member_id=member_id,
+        minutes=total,
+        hours=hours_display(total),
+        star_level=star_level(total, thresholds_hours),
+        by_category=by_category,
+    )
+
+
+async def _write(
+    conn: AsyncConnection,
+    community_id: str,
+    member_id: str,
+    category: str,
+    minutes: int,
+    served_on: dt.date,
+    reference: str,
+    actor: str,
+    memo: str,
+    now: dt.datetime | None,
+) -> ServiceRecord:
+    existing = await _by_reference(conn, community_id, reference)
+    if existing is None:
+        from points.database import insert_ignoring_conflicts
+
+        await conn.execute(
+            insert_ignoring_conflicts(conn, service_records).values(
+                community_id=community_id,
+                id=new_id(),
+                member_id=member_id,
+                category=category,
+                minutes=minutes,
+                served_on=served_on.isoformat(),
+                reference=reference,
+                actor=actor,
+                memo=memo,
+                created_at=now or utcnow(),
+            )
+        )
+        existing = await _by_reference(conn, community_id, reference)
+        assert existing is not None
+        return existing
+    same = (existing.member_id, existing.category, existing.minutes, existing.served_on)
+    if same != (member_id, category, minutes, served_on):
+        raise IdempotencyMismatch(reference, ("member_id", "category", "minutes", "served_on"))
+    return existing
+
+
+async def _by_reference(
+    conn: AsyncConnection, community_id: str, reference: str
+) -> ServiceRecord | None:
+    row = (
+        await conn.execute(
+            sa.select(service_records).where(
+                service_records.c.community_id == community_id,
+                service_records.c.reference == reference,
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return to_struct(row, ServiceRecord)
+
+
+async def _total(conn: AsyncConnection, community_id: str, member_id: str, record_id: str) -> int:
+    value = await conn.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(service_records.c.minutes), 0)).where(
+            service_records.c.community_id == community_id,
+            sa.or_(
+                service_records.c.id == record_id,
+                service_records.c.reference.like(f"fix:{record_id}:%"),
+            ),
+        )
+    )
+    return int(value or 0)

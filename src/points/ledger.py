@@ -1,0 +1,629 @@
+"""The double-entry ledger (积分账本): accounts, transfers, holds, reversals and statements.
+
+A transfer debits one account and credits another by the same positive integer, so the sum over
+all accounts is always zero. Nothing is ever updated or deleted: a hold (pending transfer) is
+closed by a second transfer that posts or voids it, and a mistake by a reversal.
+
+Each call runs inside the caller's transaction and never commits. The order is always: pure checks,
+claim the transfer id (so two concurrent uses of one id cannot both apply), then conditional
+``UPDATE``s of the two accounts (``… WHERE available >= amount``), which is what keeps a wallet from
+being overdrawn under any concurrency.
+
+Idempotency follows TigerBeetle: a transfer id applied twice with the same fields returns the
+first result; with different fields it raises IdempotencyMismatch; an id refused for insufficient
+points stays refused (see :class:`points.Database`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from points import lots
+from points.database import insert_ignoring_conflicts
+from points.errors import (
+    AccountNotFound,
+    IdempotencyMismatch,
+    InsufficientPoints,
+    InvalidId,
+    InvalidRequest,
+    MaxBalanceExceeded,
+    NotReversible,
+    PendingNotOpen,
+    ReferenceInUse,
+    TransferNotFound,
+)
+from points.model import (
+    SYSTEM_KINDS,
+    Account,
+    AccountKind,
+    Entry,
+    Page,
+    PendingState,
+    Phase,
+    RefusedTransfer,
+    Transfer,
+    TransferKind,
+    account_id,
+    check_amount,
+    check_id,
+    check_text,
+    new_id,
+    utcnow,
+)
+from points.schema import accounts, entries, refused_transfers, to_struct, transfers
+
+MAX_PAGE = 200
+# The fields that make two uses of one transfer id "the same transfer".
+_SAME = (
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "kind",
+    "phase",
+    "pending_id",
+    "reference",
+)
+
+
+async def open_account(
+    conn: AsyncConnection,
+    community_id: str,
+    kind: AccountKind,
+    owner_id: str,
+    *,
+    max_balance: int | None = None,
+    now: dt.datetime | None = None,
+) -> Account:
+    """Open (or return) the account of ``owner_id`` of this kind. Member and org wallets refuse
+    overdraft; pool, store and expiry accounts may go negative."""
+    check_id("community_id", community_id)
+    check_id("owner_id", owner_id)
+    kind = AccountKind(kind)
+    if max_balance is not None:
+        check_amount(max_balance, allow_zero=True)
+    acct_id = account_id(kind, owner_id)
+    await conn.execute(
+        insert_ignoring_conflicts(conn, accounts).values(
+            community_id=community_id,
+            id=acct_id,
+            kind=kind.value,
+            owner_id=owner_id,
+            allow_negative=kind in SYSTEM_KINDS,
+            max_balance=max_balance,
+            created_at=now or utcnow(),
+        )
+    )
+    return await get_account(conn, community_id, acct_id)
+
+
+async def open_community(conn: AsyncConnection, community_id: str) -> None:
+    """Open a community's pool, store and expiry accounts (idempotent)."""
+    for kind in (AccountKind.POOL, AccountKind.STORE, AccountKind.EXPIRY):
+        await open_account(conn, community_id, kind, community_id)
+
+
+async def get_account(conn: AsyncConnection, community_id: str, acct_id: str) -> Account:
+    row = (
+        await conn.execute(
+            sa.select(accounts).where(
+                accounts.c.community_id == community_id, accounts.c.id == acct_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise AccountNotFound(acct_id)
+    return to_struct(row, Account)
+
+
+async def transfer(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    debit_account_id: str,
+    credit_account_id: str,
+    amount: int,
+    kind: TransferKind,
+    id: str | None = None,
+    reference: str | None = None,
+    memo: str = "",
+    actor: str = "",
+    pending: bool = False,
+    timeout: dt.timedelta | None = None,
+    expires_at: dt.datetime | None = None,
+    value_date: dt.date | None = None,
+    detail: Any = None,
+    spend_first: str | None = None,
+    now: dt.datetime | None = None,
+) -> Transfer:
+    """Move ``amount`` points; with ``pending`` only hold them until posted, voided or timed out.
+
+    ``expires_at``: when the credited points expire (a wallet's lots). ``value_date``: the day
+    the points are for (the service day of an accrual). ``spend_first``: the lot (the id of the
+    transfer that credited it) a debit from a wallet uses before any other.
+    """
+    now = now or utcnow()
+    if timeout is not None and not pending:
+        raise InvalidRequest("a timeout applies only to a pending transfer")
+    if timeout is not None and not dt.timedelta(0) < timeout <= dt.timedelta(days=3650):
+        raise InvalidRequest("timeout must be positive and at most ten years")
+    request = _request(
+        community_id=community_id,
+        id=new_id() if id is None else id,
+        debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id,
+        amount=amount,
+        kind=TransferKind(kind),
+        phase=Phase.PENDING if pending else Phase.POSTED,
+        timeout_at=now + timeout if timeout else None,
+        expires_at=expires_at,
+        value_date=value_date.isoformat() if value_date else None,
+        reference=reference,
+        memo=memo,
+        actor=actor,
+        detail=detail,
+        created_at=now,
+    )
+    if debit_account_id == credit_account_id:
+        raise InvalidRequest("a transfer needs two different accounts")
+    return await _apply(conn, request, use_first=spend_first)
+
+
+async def post_pending(
+    conn: AsyncConnection,
+    community_id: str,
+    pending_id: str,
+    *,
+    amount: int | None = None,
+    id: str | None = None,
+    memo: str = "",
+    actor: str = "",
+    now: dt.datetime | None = None,
+) -> Transfer:
+    """Post a hold, in full or in part (the rest is released)."""
+    return await _resolve(conn, community_id, pending_id, Phase.POST, amount, id, memo, actor, now)
+
+
+async def void_pending(
+    conn: AsyncConnection,
+    community_id: str,
+    pending_id: str,
+    *,
+    id: str | None = None,
+    memo: str = "",
+    actor: str = "",
+    now: dt.datetime | None = None,
+) -> Transfer:
+    """Release a hold: nothing moves."""
+    return await _resolve(conn, community_id, pending_id, Phase.VOID, None, id, memo, actor, now)
+
+
+async def reverse(
+    conn: AsyncConnection,
+    community_id: str,
+    transfer_id: str,
+    *,
+    amount: int | None = None,
+    id: str | None = None,
+    memo: str = "",
+    actor: str = "",
+    now: dt.datetime | None = None,
+) -> Transfer:
+    """Undo a posted transfer (冲正) with a new transfer the other way; once per transfer."""
+    now = now or utcnow()
+    original = await get_transfer(conn, community_id, transfer_id)
+    if original.phase not in (Phase.POSTED, Phase.POST):
+        raise NotReversible(transfer_id, f"a {original.phase} transfer moves nothing to reverse")
+    if original.kind is TransferKind.REVERSAL:
+        raise NotReversible(transfer_id, "a reversal is not reversed; make a new transfer")
+    amount = original.amount if amount is None else check_amount(amount)
+    if amount > original.amount:
+        raise NotReversible(transfer_id, f"at most {original.amount} points can be reversed")
+    # Points given back to a wallet keep the latest expiry of the lots the original spent.
+    chain = original.pending_id or original.id
+    _, expires_at = await lots.latest_expiry(conn, community_id, chain)
+    request = _request(
+        community_id=community_id,
+        id=new_id() if id is None else id,
+        debit_account_id=original.credit_account_id,
+        credit_account_id=original.debit_account_id,
+        amount=amount,
+        kind=TransferKind.REVERSAL,
+        phase=Phase.POSTED,
+        expires_at=expires_at,
+        reference=original.id,
+        memo=memo,
+        actor=actor,
+        created_at=now,
+    )
+    return await _apply(conn, request, use_first=original.id)
+
+
+async def get_transfer(conn: AsyncConnection, community_id: str, transfer_id: str) -> Transfer:
+    found = await _find(conn, community_id, transfer_id)
+    if found is None:
+        raise TransferNotFound(transfer_id)
+    return found
+
+
+async def find_by_reference(
+    conn: AsyncConnection, community_id: str, kind: TransferKind, reference: str
+) -> Transfer | None:
+    row = (
+        await conn.execute(
+            sa.select(transfers).where(
+                transfers.c.community_id == community_id,
+                transfers.c.kind == TransferKind(kind).value,
+                transfers.c.reference == reference,
+            )
+        )
+    ).first()
+    return None if row is None else to_struct(row, Transfer)
+
+
+async def pending_state(conn: AsyncConnection, community_id: str, pending_id: str) -> PendingState:
+    row = (
+        await conn.execute(
+            sa.select(transfers.c.phase).where(
+                transfers.c.community_id == community_id, transfers.c.pending_id == pending_id
+            )
+        )
+    ).first()
+    if row is None:
+        return PendingState.OPEN
+    return PendingState.POSTED if row[0] == Phase.POST.value else PendingState.VOIDED
+
+
+async def void_timed_out(
+    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 100
+) -> list[Transfer]:
+    """Void holds whose timeout has passed (a sweep; safe to run in several processes)."""
+    now = now or utcnow()
+    resolution = sa.select(sa.literal(1)).where(
+        transfers.c.community_id == _t2.c.community_id, transfers.c.pending_id == _t2.c.id
+    )
+    rows = await conn.execute(
+        sa.select(_t2.c.community_id, _t2.c.id)
+        .where(_t2.c.phase == Phase.PENDING.value, _t2.c.timeout_at <= now, ~resolution.exists())
+        .order_by(_t2.c.timeout_at)
+        .limit(limit)
+    )
+    voided = []
+    for community_id, pending_id in rows.all():
+        voided.append(
+            await void_pending(
+                conn,
+                community_id,
+                pending_id,
+                id=f"timeout:{pending_id}",
+                memo="超时释放",
+                actor="system",
+                now=now,
+            )
+        )
+    return voided
+
+
+async def statement(
+    conn: AsyncConnection,
+    community_id: str,
+    acct_id: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    kinds: frozenset[TransferKind] = frozenset(),
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Page:
+    """An account's entries (流水), newest first, ``limit`` at a time (at most 200)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be 1 to {MAX_PAGE}")
+    query = (
+        sa.select(entries, transfers)
+        .join(
+            transfers,
+            sa.and_(
+                transfers.c.community_id == entries.c.community_id,
+                transfers.c.id == entries.c.transfer_id,
+            ),
+        )
+        .where(entries.c.community_id == community_id, entries.c.account_id == acct_id)
+        .order_by(entries.c.seq.desc())
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        if not cursor.isdigit() or len(cursor) > 18:
+            raise InvalidId("cursor", cursor, "is not a cursor this list gave out")
+        query = query.where(entries.c.seq < int(cursor))
+    if kinds:
+        query = query.where(transfers.c.kind.in_(sorted(k.value for k in kinds)))
+    if since is not None:
+        query = query.where(transfers.c.created_at >= since)
+    if until is not None:
+        query = query.where(transfers.c.created_at < until)
+    rows = (await conn.execute(query)).all()
+    items = tuple(
+        Entry(
+            seq=r.seq,
+            transfer_id=r.transfer_id,
+            kind=TransferKind(r.kind),
+            phase=Phase(r.phase),
+            side=r.side,
+            amount=r.amount,
+            balance_after=r.balance_after,
+            available_after=r.available_after,
+            reference=r.reference,
+            memo=r.memo,
+            created_at=r.created_at,
+        )
+        for r in rows[:limit]
+    )
+    more = len(rows) > limit
+    return Page(items=items, next_cursor=str(items[-1].seq) if more else None)
+
+
+# --- the write path -------------------------------------------------------------------------
+
+_t2 = transfers.alias("pending")
+
+
+def _request(**fields: Any) -> Transfer:
+    check_id("community_id", fields["community_id"])
+    check_id("id", fields["id"])
+    check_id("debit_account_id", fields["debit_account_id"])
+    check_id("credit_account_id", fields["credit_account_id"])
+    check_amount(fields["amount"])
+    if fields.get("reference") is not None:
+        check_text("reference", fields["reference"], 128)
+    check_text("memo", fields.get("memo", ""), 500)
+    check_text("actor", fields.get("actor", ""), 64)
+    for name in ("expires_at", "created_at"):
+        value = fields.get(name)
+        if value is not None and (not isinstance(value, dt.datetime) or value.tzinfo is None):
+            raise InvalidRequest(f"{name} must be a timezone-aware datetime")
+    return Transfer(**fields)
+
+
+async def _resolve(
+    conn: AsyncConnection,
+    community_id: str,
+    pending_id: str,
+    phase: Phase,
+    amount: int | None,
+    id: str | None,
+    memo: str,
+    actor: str,
+    now: dt.datetime | None,
+) -> Transfer:
+    now = now or utcnow()
+    held = await get_transfer(conn, community_id, pending_id)
+    if held.phase is not Phase.PENDING:
+        raise PendingNotOpen(pending_id, f"not a pending transfer but {held.phase}")
+    if amount is None:
+        amount = held.amount
+    check_amount(amount)
+    if amount > held.amount:
+        raise InvalidRequest(f"at most the held {held.amount} points can be posted")
+    request = _request(
+        community_id=community_id,
+        id=new_id() if id is None else id,
+        debit_account_id=held.debit_account_id,
+        credit_account_id=held.credit_account_id,
+        amount=amount,
+        kind=held.kind,
+        phase=phase,
+        pending_id=pending_id,
+        expires_at=held.expires_at,
+        value_date=held.value_date,
+        reference=None,
+        memo=memo,
+        actor=actor,
+        created_at=now,
+    )
+    existing = await _find(conn, community_id, request.id)
+    if existing is None and phase is Phase.POST and held.timeout_at and held.timeout_at <= now:
+        raise PendingNotOpen(pending_id, "timed out")
+    return await _apply(conn, request, held=held)
+
+
+async def _apply(
+    conn: AsyncConnection,
+    t: Transfer,
+    *,
+    held: Transfer | None = None,
+    use_first: str | None = None,
+) -> Transfer:
+    existing = await _find(conn, t.community_id, t.id)
+    if existing is not None:
+        return _same_or_raise(existing, t)
+    refused = (
+        await conn.execute(
+            sa.select(refused_transfers).where(
+                refused_transfers.c.community_id == t.community_id,
+                refused_transfers.c.id == t.id,
+            )
+        )
+    ).first()
+    if refused is not None:
+        _raise_refused_again(refused._mapping, t)
+    debit = await get_account(conn, t.community_id, t.debit_account_id)
+    credit = await get_account(conn, t.community_id, t.credit_account_id)
+
+    claimed = await conn.execute(
+        insert_ignoring_conflicts(conn, transfers)
+        .values(**{c.name: _plain(getattr(t, c.name)) for c in transfers.c})
+        .returning(transfers.c.id)
+    )
+    if claimed.first() is None:
+        return await _explain_conflict(conn, t)
+
+    a, b = _counter_changes(t, held)
+    debit_after = await _bump(
+        conn, t, debit, a, guard_debit=t.phase in (Phase.POSTED, Phase.PENDING)
+    )
+    credit_after = await _bump(conn, t, credit, b, guard_credit=True)
+    for side, acct in (("debit", debit_after), ("credit", credit_after)):
+        await conn.execute(
+            entries.insert().values(
+                community_id=t.community_id,
+                account_id=acct.id,
+                seq=acct.version,
+                transfer_id=t.id,
+                side=side,
+                balance_after=acct.balance,
+                available_after=acct.available,
+            )
+        )
+    await _keep_lots(conn, t, debit, credit, held, use_first)
+    return t
+
+
+def _counter_changes(t: Transfer, held: Transfer | None) -> tuple[dict[str, int], dict[str, int]]:
+    """How the debit and credit accounts' four counters move."""
+    if t.phase is Phase.POSTED:
+        return {"debits_posted": t.amount}, {"credits_posted": t.amount}
+    if t.phase is Phase.PENDING:
+        return {"debits_pending": t.amount}, {"credits_pending": t.amount}
+    assert held is not None
+    posted = t.amount if t.phase is Phase.POST else 0
+    return (
+        {"debits_pending": -held.amount, "debits_posted": posted},
+        {"credits_pending": -held.amount, "credits_posted": posted},
+    )
+
+
+async def _bump(
+    conn: AsyncConnection,
+    t: Transfer,
+    acct: Account,
+    changes: dict[str, int],
+    *,
+    guard_debit: bool = False,
+    guard_credit: bool = False,
+) -> Account:
+    c = accounts.c
+    where = [c.community_id == t.community_id, c.id == acct.id]
+    if guard_debit:
+        where.append(
+            sa.or_(
+                c.allow_negative == sa.true(),
+                c.credits_posted - c.debits_posted - c.debits_pending >= t.amount,
+            )
+        )
+    if guard_credit and changes.get("credits_posted", 0) + changes.get("credits_pending", 0) > 0:
+        where.append(
+            sa.or_(
+                c.max_balance.is_(None),
+                c.credits_posted + c.credits_pending - c.debits_posted + t.amount <= c.max_balance,
+            )
+        )
+    values: dict[str, Any] = {name: c[name] + delta for name, delta in changes.items()}
+    values["version"] = c.version + 1
+    row = (
+        await conn.execute(accounts.update().where(*where).values(**values).returning(accounts))
+    ).first()
+    if row is not None:
+        return to_struct(row, Account)
+    now_acct = await get_account(conn, t.community_id, acct.id)
+    if guard_debit and now_acct.available < t.amount and not now_acct.allow_negative:
+        raise InsufficientPoints(
+            acct.id,
+            now_acct.available,
+            t.amount,
+            _refusal(t, "insufficient_points", now_acct.available),
+        )
+    assert now_acct.max_balance is not None
+    balance = now_acct.credits_posted + now_acct.credits_pending - now_acct.debits_posted
+    raise MaxBalanceExceeded(
+        acct.id,
+        balance,
+        now_acct.max_balance,
+        t.amount,
+        _refusal(t, "max_balance_exceeded", now_acct.available),
+    )
+
+
+async def _keep_lots(
+    conn: AsyncConnection,
+    t: Transfer,
+    debit: Account,
+    credit: Account,
+    held: Transfer | None,
+    use_first: str | None,
+) -> None:
+    if not debit.allow_negative:
+        if t.phase in (Phase.POSTED, Phase.PENDING):
+            await lots.use(conn, t.community_id, debit.id, t.id, t.amount, first=use_first)
+        elif held is not None and held.amount > (t.amount if t.phase is Phase.POST else 0):
+            released = held.amount - (t.amount if t.phase is Phase.POST else 0)
+            await lots.give_back(conn, t.community_id, held.id, t.id, released)
+    if not credit.allow_negative and t.phase in (Phase.POSTED, Phase.POST):
+        await lots.open_lot(
+            conn, t.community_id, credit.id, t.id, t.amount, t.expires_at, t.created_at
+        )
+
+
+async def _explain_conflict(conn: AsyncConnection, t: Transfer) -> Transfer:
+    """The insert met a unique key: the same id was applied meanwhile (return it, as a replay
+    would), the hold is resolved already, or the reference is taken."""
+    existing = await _find(conn, t.community_id, t.id)
+    if existing is not None:
+        return _same_or_raise(existing, t)
+    if t.pending_id is not None:
+        state = await pending_state(conn, t.community_id, t.pending_id)
+        raise PendingNotOpen(t.pending_id, state.value)
+    assert t.reference is not None
+    taken = await find_by_reference(conn, t.community_id, t.kind, t.reference)
+    raise ReferenceInUse(t.kind.value, t.reference, taken.id if taken else "?")
+
+
+def _same_or_raise(existing: Transfer, t: Transfer) -> Transfer:
+    differ = tuple(f for f in _SAME if getattr(existing, f) != getattr(t, f))
+    if differ:
+        raise IdempotencyMismatch(t.id, differ)
+    return existing
+
+
+def _raise_refused_again(row: Any, t: Transfer) -> None:
+    differ = tuple(f for f in _SAME if f != "phase" and row[f] != _plain(getattr(t, f)))
+    if differ:
+        raise IdempotencyMismatch(t.id, differ)
+    refusal = _refusal(t, row["reason"], row["available"])
+    if row["reason"] == "insufficient_points":
+        raise InsufficientPoints(t.debit_account_id, row["available"], t.amount, refusal)
+    raise MaxBalanceExceeded(t.credit_account_id, 0, 0, t.amount, refusal)
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, (TransferKind, Phase)) else value
+
+
+def _refusal(t: Transfer, reason: str, available: int) -> RefusedTransfer:
+    return RefusedTransfer(
+        community_id=t.community_id,
+        id=t.id,
+        debit_account_id=t.debit_account_id,
+        credit_account_id=t.credit_account_id,
+        amount=t.amount,
+        kind=t.kind,
+        phase=t.phase,
+        pending_id=t.pending_id,
+        reference=t.reference,
+        reason=reason,
+        available=available,
+        created_at=t.created_at,
+    )
+
+
+async def _find(conn: AsyncConnection, community_id: str, transfer_id: str) -> Transfer | None:
+    row = (
+        await conn.execute(
+            sa.select(transfers).where(
+                transfers.c.community_id == community_id, transfers.c.id == transfer_id
+            )
+        )
+    ).first()
+    return None if row is None else to_struct(row, Transfer)

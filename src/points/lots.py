@@ -1,0 +1,147 @@
+"""Lots (积分批次): which earned points a spend uses, so that points expire oldest first.
+
+Every credit posted to a wallet opens a lot with the transfer's expiry date. Every debit from a
+wallet uses up lots, soonest-expiring first (a reversal of an award uses that award's own lot
+first); a voided or partly posted hold gives its points back to the lots it took them from. Lots are
+a projection kept in step with the account: their remaining points always add up to the account's
+available balance, which the audit checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from points.schema import lot_uses, lots
+
+
+async def open_lot(
+    conn: AsyncConnection,
+    community_id: str,
+    account_id: str,
+    transfer_id: str,
+    amount: int,
+    expires_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    await conn.execute(
+        lots.insert().values(
+            community_id=community_id,
+            id=transfer_id,
+            account_id=account_id,
+            amount=amount,
+            remaining=amount,
+            expires_at=expires_at,
+            created_at=now,
+        )
+    )
+
+
+async def use(
+    conn: AsyncConnection,
+    community_id: str,
+    account_id: str,
+    transfer_id: str,
+    amount: int,
+    first: str | None = None,
+) -> None:
+    """Take ``amount`` points from the account's lots for ``transfer_id``."""
+    order = [
+        sa.case((lots.c.id == first, 0), else_=1) if first else sa.literal(1),
+        lots.c.expires_at.is_(None),
+        lots.c.expires_at,
+        lots.c.created_at,
+        lots.c.id,
+    ]
+    rows = await conn.execute(
+        sa.select(lots.c.id, lots.c.remaining)
+        .where(
+            lots.c.community_id == community_id,
+            lots.c.account_id == account_id,
+            lots.c.remaining > 0,
+        )
+        .order_by(*order)
+    )
+    left = amount
+    for lot_id, remaining in rows:
+        if left == 0:
+            break
+        take = min(left, remaining)
+        await _move(conn, community_id, transfer_id, lot_id, take)
+        left -= take
+    if left:
+        raise RuntimeError(f"lots of {account_id} hold {amount - left} points, {amount} needed")
+
+
+async def give_back(
+    conn: AsyncConnection, community_id: str, from_transfer: str, by_transfer: str, amount: int
+) -> None:
+    """Return ``amount`` of what ``from_transfer`` took, latest-expiring lots first."""
+    rows = await conn.execute(
+        sa.select(lot_uses.c.lot_id, sa.func.sum(lot_uses.c.amount))
+        .join(
+            lots,
+            sa.and_(lots.c.community_id == lot_uses.c.community_id, lots.c.id == lot_uses.c.lot_id),
+        )
+        .where(lot_uses.c.community_id == community_id, lot_uses.c.transfer_id == from_transfer)
+        .group_by(lot_uses.c.lot_id, lots.c.expires_at)
+        .order_by(lots.c.expires_at.is_(None).desc(), lots.c.expires_at.desc(), lot_uses.c.lot_id)
+    )
+    left = amount
+    for lot_id, used in rows:
+        if left == 0:
+            break
+        back = min(left, int(used))
+        if back > 0:
+            await _move(conn, community_id, by_transfer, lot_id, -back)
+            left -= back
+    if left:
+        raise RuntimeError(
+            f"transfer {from_transfer} took {amount - left} points, {amount} due back"
+        )
+
+
+async def latest_expiry(
+    conn: AsyncConnection, community_id: str, transfer_id: str
+) -> tuple[bool, dt.datetime | None]:
+    """(whether ``transfer_id`` used lots, the latest expiry among them; None: never expires)."""
+    rows = (
+        await conn.execute(
+            sa.select(lots.c.expires_at)
+            .join(
+                lot_uses,
+                sa.and_(
+                    lots.c.community_id == lot_uses.c.community_id, lots.c.id == lot_uses.c.lot_id
+                ),
+            )
+            .where(lot_uses.c.community_id == community_id, lot_uses.c.transfer_id == transfer_id)
+        )
+    ).all()
+    if not rows:
+        return False, None
+    dates = [r[0] for r in rows]
+    return True, None if any(d is None for d in dates) else max(d for d in dates if d is not None)
+
+
+async def _move(
+    conn: AsyncConnection, community_id: str, transfer_id: str, lot_id: str, amount: int
+) -> None:
+    updated = await conn.execute(
+        lots.update()
+        .where(
+            lots.c.community_id == community_id,
+            lots.c.id == lot_id,
+            lots.c.remaining - amount >= 0,
+            lots.c.remaining - amount <= lots.c.amount,
+        )
+        .values(remaining=lots.c.remaining - amount)
+    )
+    if updated.rowcount != 1:
+        raise RuntimeError(f"lot {lot_id} cannot move {amount}")
+    await conn.execute(
+        lot_uses.insert().values(
+            community_id=community_id, transfer_id=transfer_id, lot_id=lot_id, amount=amount
+        )
+    )

@@ -1,0 +1,311 @@
+"""Accrual policy (积分规则): how a community turns verified service minutes into points.
+
+An `AccrualPolicy` is a versioned table of parameters; `compute_accrual` applies it to one
+`Activity` and returns an `Accrual` whose steps explain every adjustment to the member.
+Everything here is pure and exact: minutes and points are ints, intermediate values Fractions.
+"""
+
+import datetime
+import enum
+import math
+from fractions import Fraction
+
+import msgspec
+
+from points.errors import InvalidRequest
+
+__all__ = [
+    "STAR_THRESHOLDS_HOURS",
+    "Accrual",
+    "AccrualPolicy",
+    "Activity",
+    "DonationRule",
+    "InvalidActivity",
+    "RoundingMode",
+    "Step",
+    "compute_accrual",
+    "hours_display",
+    "star_level",
+]
+
+MAX_ACTIVITY_MINUTES = 10_000
+STAR_THRESHOLDS_HOURS = (100, 300, 600, 1000, 1500)
+
+
+class RoundingMode(enum.StrEnum):
+    DOWN = "down"
+    HALF_UP = "half_up"
+    UP = "up"
+
+
+class DonationRule(enum.StrEnum):
+    """Whom members may donate points to: nobody, the community pool, or anyone."""
+
+    NONE = "none"
+    POOL = "pool"
+    ANY = "any"
+
+
+_ROUNDING_LABELS = {
+    RoundingMode.DOWN: "向下",
+    RoundingMode.HALF_UP: "四舍五入",
+    RoundingMode.UP: "向上",
+}
+
+
+class AccrualPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """One version of a community's 积分规则. Percentages are integer percent (150 = ×1.5)."""
+
+    points_per_hour: int = 10
+    category_multipliers: dict[str, int] = msgspec.field(default_factory=dict)
+    rounding_step: int = 1
+    rounding_mode: RoundingMode = RoundingMode.DOWN
+    min_minutes: int = 0
+    max_minutes_per_activity: int = 480
+    daily_cap: int | None = None
+    monthly_cap: int | None = None
+    key_household_bonus_percent: int = 0
+    night_bonus_percent: int = 0
+    night_start_hour: int = 22
+    night_end_hour: int = 6
+    holiday_bonus_percent: int = 0
+    holidays: frozenset[datetime.date] = frozenset()
+    expiry_days: int | None = 365
+    donations: DonationRule = DonationRule.POOL
+
+    def problems(self) -> tuple[str, ...]:
+        """Human-readable problems with this policy; empty when it may be stored and applied."""
+        ranges: list[tuple[str, int | None, int, int]] = [
+            ("points_per_hour", self.points_per_hour, 0, 10_000),
+            ("rounding_step", self.rounding_step, 1, 1000),
+            ("min_minutes", self.min_minutes, 0, 1440),
+            ("max_minutes_per_activity", self.max_minutes_per_activity, 1, 1440),
+            ("daily_cap", self.daily_cap, 1, 10_000_000),
+            ("monthly_cap", self.monthly_cap, 1, 10_000_000),
+            ("key_household_bonus_percent", self.key_household_bonus_percent, 0, 1000),
+            ("night_bonus_percent", self.night_bonus_percent, 0, 1000),
+            ("holiday_bonus_percent", self.holiday_bonus_percent, 0, 1000),
+            ("night_start_hour", self.night_start_hour, 0, 23),
+            ("night_end_hour", self.night_end_hour, 0, 23),
+            ("expiry_days", self.expiry_days, 1, 36_500),
+        ]
+        for category, percent in sorted(self.category_multipliers.items()):
+            ranges.append((f"category_multipliers[{category!r}]", percent, 0, 1000))
+        found = [
+            f"{name} must be between {low} and {high}, got {value}"
+            for name, value, low, high in ranges
+            if value is not None and not low <= value <= high
+        ]
+        found += [
+            f"category name {category!r} must be 1 to 32 characters long"
+            for category in sorted(self.category_multipliers)
+            if not 1 <= len(category) <= 32
+        ]
+        if self.max_minutes_per_activity < self.min_minutes:
+            found.append(
+                f"max_minutes_per_activity ({self.max_minutes_per_activity}) must not be below "
+                f"min_minutes ({self.min_minutes})"
+            )
+        if self.night_bonus_percent and self.night_start_hour == self.night_end_hour:
+            found.append(
+                "night_start_hour and night_end_hour must differ when a night bonus is set"
+            )
+        return tuple(found)
+
+
+class Activity(msgspec.Struct, frozen=True, kw_only=True):
+    """Verified service by one member. `started_at` is the community's local wall-clock time."""
+
+    minutes: int
+    category: str
+    started_at: datetime.datetime
+    key_household: bool = False
+
+
+class Step(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of the breakdown. `points` is the running total, rounded down for display."""
+
+    code: str
+    detail: str
+    points: int
+    change: str
+
+
+class Accrual(msgspec.Struct, frozen=True, kw_only=True):
+    points: int
+    minutes_counted: int
+    steps: tuple[Step, ...]
+
+
+class InvalidActivity(InvalidRequest):
+    """The activity or the member's earnings so far cannot be accrued (a caller error)."""
+
+    code = "invalid_activity"
+
+
+def compute_accrual(
+    policy: AccrualPolicy,
+    activity: Activity,
+    *,
+    earned_today: int = 0,
+    earned_this_month: int = 0,
+) -> Accrual:
+    """Points for one activity, with a step for every rule that changed the value.
+
+    Order:
+    1. fewer minutes than `min_minutes`: 0 points, step "below_minimum"; the minutes are still
+       counted as service hours (`minutes_counted` = all of them), only points are withheld;
+    2. minutes beyond `max_minutes_per_activity` are dropped ("minutes_capped");
+    3. base = minutes × points_per_hour / 60 ("base", always present from here on);
+    4. category multiplier ("category"; unlisted categories are 100%);
+    5. bonuses, each a percentage of the value after step 4 and added together:
+       "key_household", "night" (only for the share of counted minutes inside
+       [night_start_hour, night_end_hour), which may span midnight and several nights),
+       "holiday" (the activity starts on a date in `holidays`);
+    6. rounding to a multiple of `rounding_step` ("rounding");
+    7. caps on what the member may still earn today ("daily_cap") and this month ("monthly_cap").
+    Steps after "base" appear only when they change the value. The caller supplies the member's
+    earnings for the community's local day and month. The policy is assumed to be valid (see
+    `AccrualPolicy.problems`); it is not checked here.
+    """
+    _check(activity, earned_today=earned_today, earned_this_month=earned_this_month)
+    if activity.minutes < policy.min_minutes:
+        below = Step(
+            code="below_minimum",
+            detail=f"服务{activity.minutes}分钟，不足{policy.min_minutes}分钟，"
+            "不计积分（服务时长照常累计）",
+            points=0,
+            change="+0",
+        )
+        return Accrual(points=0, minutes_counted=activity.minutes, steps=(below,))
+
+    steps: list[Step] = []
+
+    def record(code: str, detail: str, value: Fraction, change: str) -> None:
+        steps.append(Step(code=code, detail=detail, points=math.floor(value), change=change))
+
+    minutes = min(activity.minutes, policy.max_minutes_per_activity)
+    if dropped := activity.minutes - minutes:
+        limit = f"单次最多计{policy.max_minutes_per_activity}分钟"
+        record(
+            "minutes_capped", f"{limit}，超出的{dropped}分钟不计", Fraction(0), f"-{dropped}分钟"
+        )
+    value = Fraction(minutes * policy.points_per_hour, 60)
+    record(
+        "base",
+        f"基础积分：{minutes}分钟 × {policy.points_per_hour}分/小时 = {_number(value)}",
+        value,
+        _signed(value),
+    )
+
+    percent = policy.category_multipliers.get(activity.category, 100)
+    if percent != 100 and value:
+        value = value * percent / 100
+        factor = _number(Fraction(percent, 100))
+        record("category", f"服务类别「{activity.category}」：× {factor}", value, f"×{factor}")
+
+    before_bonuses = value
+    night = _night_minutes(policy, activity.started_at, minutes)
+    at_night = night / minutes if minutes else Fraction(0)
+    on_holiday = activity.started_at.date() in policy.holidays
+    bonuses: list[tuple[str, str, int, int | Fraction]] = [
+        (
+            "key_household",
+            "重点家庭服务",
+            policy.key_household_bonus_percent,
+            activity.key_household,
+        ),
+        ("night", f"夜间服务{_number(night)}/{minutes}分钟", policy.night_bonus_percent, at_night),
+        ("holiday", "节假日服务", policy.holiday_bonus_percent, on_holiday),
+    ]
+    for code, reason, bonus_percent, share in bonuses:
+        if bonus := before_bonuses * bonus_percent / 100 * share:
+            value += bonus
+            record(code, f"{reason}，加成{bonus_percent}%：{_signed(bonus)}", value, _signed(bonus))
+
+    rounded = _round(value, policy.rounding_step, policy.rounding_mode)
+    if rounded != value:
+        label = f"按{policy.rounding_step}分{_ROUNDING_LABELS[policy.rounding_mode]}取整"
+        record("rounding", f"{label}：{_number(rounded)}", rounded, _signed(rounded - value))
+        value = rounded
+
+    caps = [
+        ("daily_cap", "今日", policy.daily_cap, earned_today),
+        ("monthly_cap", "本月", policy.monthly_cap, earned_this_month),
+    ]
+    for code, period, cap, earned in caps:
+        if cap is not None and value > (room := max(0, cap - earned)):
+            change = _signed(room - value)
+            value = Fraction(room)
+            record(code, f"{period}上限{cap}分，已得{earned}分，本次最多{room}分", value, change)
+
+    return Accrual(points=int(value), minutes_counted=minutes, steps=tuple(steps))
+
+
+def star_level(
+    total_minutes: int, thresholds_hours: tuple[int, ...] = STAR_THRESHOLDS_HOURS
+) -> int:
+    """Volunteer star level (志愿者星级): how many hour thresholds the member has reached."""
+    return sum(1 for hours in thresholds_hours if total_minutes >= hours * 60)
+
+
+def hours_display(minutes: int) -> str:
+    """Minutes as hours with one decimal, rounded half up: 90 -> "1.5", 100 -> "1.7"."""
+    tenths = (abs(minutes) + 3) // 6
+    sign = "-" if minutes < 0 and tenths else ""
+    return f"{sign}{tenths // 10}.{tenths % 10}"
+
+
+def _check(activity: Activity, *, earned_today: int, earned_this_month: int) -> None:
+    minutes = activity.minutes
+    if isinstance(minutes, bool) or not isinstance(minutes, int):
+        raise InvalidActivity(f"minutes must be a whole number, got {minutes!r}")
+    if not 0 <= minutes <= MAX_ACTIVITY_MINUTES:
+        raise InvalidActivity(
+            f"minutes must be between 0 and {MAX_ACTIVITY_MINUTES}, got {minutes}"
+        )
+    for name, earned in (("earned_today", earned_today), ("earned_this_month", earned_this_month)):
+        if earned < 0:
+            raise InvalidActivity(f"{name} must not be negative, got {earned}")
+
+
+def _night_minutes(policy: AccrualPolicy, started_at: datetime.datetime, minutes: int) -> Fraction:
+    """How many of the minutes from `started_at` (wall clock) fall inside the nightly window."""
+    start_hour, end_hour = policy.night_start_hour, policy.night_end_hour
+    if start_hour == end_hour:
+        return Fraction(0)
+    start = started_at.replace(tzinfo=None)
+    end = start + datetime.timedelta(minutes=minutes)
+    overlap = datetime.timedelta()
+    day = start.date() - datetime.timedelta(days=1)  # the window may have opened the evening before
+    while day <= end.date():
+        midnight = datetime.datetime.combine(day, datetime.time())
+        opens = midnight + datetime.timedelta(hours=start_hour)
+        closes = midnight + datetime.timedelta(
+            days=1 if end_hour < start_hour else 0, hours=end_hour
+        )
+        overlap += max(datetime.timedelta(), min(end, closes) - max(start, opens))
+        day += datetime.timedelta(days=1)
+    return Fraction(overlap // datetime.timedelta(microseconds=1), 60_000_000)
+
+
+def _round(value: Fraction, step: int, mode: RoundingMode) -> Fraction:
+    quotient = value / step
+    if mode is RoundingMode.UP:
+        return Fraction(math.ceil(quotient) * step)
+    if mode is RoundingMode.HALF_UP:
+        quotient += Fraction(1, 2)
+    return Fraction(math.floor(quotient) * step)
+
+
+def _number(value: Fraction) -> str:
+    """An exact value for members: whole numbers as is, others to at most two decimals."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    hundredths = math.floor(abs(value) * 100 + Fraction(1, 2))
+    text = f"{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
+    return f"-{text}" if value < 0 else text
+
+
+def _signed(delta: Fraction) -> str:
+    return _number(delta) if delta < 0 else f"+{_number(delta)}"

@@ -1,0 +1,479 @@
+"""The points store (积分超市): catalog items, and orders that hold points and stock.
+
+Redeeming reserves in one transaction: a hold on the member's points (a pending transfer whose id
+is the order id) and the stock, taken with a conditional ``UPDATE … WHERE stock >= quantity`` so
+stock never goes negative. Staff then fulfil the order (the hold is posted) or it is cancelled or
+expires (the hold is voided and the stock comes back). Each order closes exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from points import ledger
+from points.awards import CHINA
+from points.database import insert_ignoring_conflicts
+from points.errors import (
+    IdempotencyMismatch,
+    InvalidRequest,
+    ItemNotFound,
+    ItemUnavailable,
+    LimitReached,
+    OrderNotFound,
+    OrderNotOpen,
+    OutOfStock,
+)
+from points.model import (
+    MAX_AMOUNT,
+    AccountKind,
+    Page,
+    TransferKind,
+    account_id,
+    check_amount,
+    check_id,
+    check_text,
+    new_id,
+    utcnow,
+)
+from points.schema import catalog_items, orders, to_struct
+
+MAX_QUANTITY = 1000
+DEFAULT_HOLD = dt.timedelta(days=7)
+
+
+class ItemKind(enum.StrEnum):
+    GOODS = "goods"  # 实物, with stock
+    SERVICE = "service"  # 服务 (时间银行), stock optional
+
+
+class LimitPeriod(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+    EVER = "ever"
+
+
+class OrderStatus(enum.StrEnum):
+    RESERVED = "reserved"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class CatalogItem(msgspec.Struct, frozen=True, kw_only=True):
+    community_id: str
+    id: str
+    name: str
+    kind: ItemKind
+    cost: int
+    stock: int | None
+    per_member_limit: int | None
+    limit_period: LimitPeriod
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+    active: bool
+    created_at: dt.datetime
+
+
+class Order(msgspec.Struct, frozen=True, kw_only=True):
+    community_id: str
+    id: str
+    item_id: str
+    member_id: str
+    quantity: int
+    points: int
+    status: OrderStatus
+    expires_at: dt.datetime
+    created_at: dt.datetime
+    closed_at: dt.datetime | None
+    closed_by: str | None
+
+
+async def add_item(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    name: str,
+    cost: int,
+    kind: ItemKind = ItemKind.GOODS,
+    stock: int | None = None,
+    per_member_limit: int | None = None,
+    limit_period: LimitPeriod = LimitPeriod.EVER,
+    valid_from: dt.datetime | None = None,
+    valid_until: dt.datetime | None = None,
+    id: str | None = None,
+    now: dt.datetime | None = None,
+) -> CatalogItem:
+    """Put an item in the store (上架). Goods need a stock; a service may have none (unlimited)."""
+    item_id = check_id("id", id or new_id())
+    check_id("community_id", community_id)
+    check_text("name", name, 100)
+    if not name.strip():
+        raise InvalidRequest("an item needs a name")
+    check_amount(cost)
+    kind, limit_period = ItemKind(kind), LimitPeriod(limit_period)
+    if stock is not None:
+        check_amount(stock, allow_zero=True)
+    elif kind is ItemKind.GOODS:
+        raise InvalidRequest("goods need a stock")
+    if per_member_limit is not None:
+        check_amount(per_member_limit)
+    if valid_from and valid_until and valid_until <= valid_from:
+        raise InvalidRequest("valid_until must come after valid_from")
+    values = {
+        "community_id": community_id,
+        "id": item_id,
+        "name": name,
+        "kind": kind.value,
+        "cost": cost,
+        "stock": stock,
+        "per_member_limit": per_member_limit,
+        "limit_period": limit_period.value,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "active": True,
+        "created_at": now or utcnow(),
+    }
+    await conn.execute(insert_ignoring_conflicts(conn, catalog_items).values(**values))
+    item = await get_item(conn, community_id, item_id)
+    if (item.name, item.cost, item.kind) != (name, cost, kind):
+        raise IdempotencyMismatch(item_id, ("name", "cost", "kind"))
+    return item
+
+
+async def restock(
+    conn: AsyncConnection, community_id: str, item_id: str, change: int
+) -> CatalogItem:
+    """Add (or with a negative ``change``, take away) stock; never below zero."""
+    if isinstance(change, bool) or not isinstance(change, int) or change == 0:
+        raise InvalidRequest("change must be a non-zero integer")
+    check_amount(abs(change))
+    item = await get_item(conn, community_id, item_id)
+    if item.stock is None:
+        raise InvalidRequest("this item has unlimited stock")
+    result = await conn.execute(
+        catalog_items.update()
+        .where(*_key(community_id, item_id), catalog_items.c.stock + change >= 0)
+        .where(catalog_items.c.stock + change <= MAX_AMOUNT)
+        .values(stock=catalog_items.c.stock + change)
+    )
+    if result.rowcount != 1:
+        raise OutOfStock(item_id, item.stock, -change)
+    return await get_item(conn, community_id, item_id)
+
+
+async def set_active(
+    conn: AsyncConnection, community_id: str, item_id: str, active: bool
+) -> CatalogItem:
+    """List or delist an item (上架/下架). Open orders are unaffected."""
+    await get_item(conn, community_id, item_id)
+    await conn.execute(
+        catalog_items.update().where(*_key(community_id, item_id)).values(active=active)
+    )
+    return await get_item(conn, community_id, item_id)
+
+
+async def get_item(conn: AsyncConnection, community_id: str, item_id: str) -> CatalogItem:
+    row = (await conn.execute(sa.select(catalog_items).where(*_key(community_id, item_id)))).first()
+    if row is None:
+        raise ItemNotFound(item_id)
+    return to_struct(row, CatalogItem)
+
+
+async def list_items(
+    conn: AsyncConnection,
+    community_id: str,
+    *,
+    active_only: bool = True,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    _check_limit(limit)
+    query = (
+        sa.select(catalog_items)
+        .where(catalog_items.c.community_id == community_id)
+        .order_by(catalog_items.c.id)
+        .limit(limit + 1)
+    )
+    if active_only:
+        query = query.where(catalog_items.c.active == sa.true())
+    if cursor is not None:
+        query = query.where(catalog_items.c.id > check_id("cursor", cursor))
+    rows = (await conn.execute(query)).all()
+    items = tuple(to_struct(r, CatalogItem) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def redeem(
+    conn: AsyncConnection,
+    *,
+    community_id: str,
+    member_id: str,
+    item_id: str,
+    quantity: int = 1,
+    id: str | None = None,
+    hold: dt.timedelta = DEFAULT_HOLD,
+    now: dt.datetime | None = None,
+) -> Order:
+    """Reserve an item for a member (兑换): hold the points and the stock. Idempotent by ``id``."""
+    now = now or utcnow()
+    order_id = check_id("id", id or new_id())
+    check_amount(quantity)
+    if quantity > MAX_QUANTITY:
+        raise InvalidRequest(f"at most {MAX_QUANTITY} at once")
+    if not dt.timedelta(minutes=1) <= hold <= dt.timedelta(days=365):
+        raise InvalidRequest("an order may be held from one minute to one year")
+    earlier = await _find_order(conn, community_id, order_id)
+    if earlier is not None:
+        if (earlier.member_id, earlier.item_id, earlier.quantity) != (member_id, item_id, quantity):
+            raise IdempotencyMismatch(order_id, ("member_id", "item_id", "quantity"))
+        return earlier
+    item = await get_item(conn, community_id, item_id)
+    _check_available(item, now)
+    cost = item.cost * quantity
+    check_amount(cost)
+    await ledger.open_community(conn, community_id)
+    # The hold comes first: on PostgreSQL it locks the member's account, so the limit count
+    # below cannot race another order of the same member.
+    await ledger.transfer(
+        conn,
+        community_id=community_id,
+        debit_account_id=account_id(AccountKind.MEMBER, member_id),
+        credit_account_id=account_id(AccountKind.STORE, community_id),
+        amount=cost,
+        kind=TransferKind.REDEMPTION,
+        id=order_id,
+        reference=f"order:{order_id}",
+        memo=item.name,
+        actor=member_id,
+        pending=True,
+        now=now,
+    )
+    if item.per_member_limit is not None:
+        used = await _used(conn, community_id, member_id, item, now)
+        if used + quantity > item.per_member_limit:
+            raise LimitReached(item_id, item.per_member_limit, used, quantity)
+    if item.stock is not None:
+        taken = await conn.execute(
+            catalog_items.update()
+            .where(*_key(community_id, item_id), catalog_items.c.stock >= quantity)
+            .values(stock=catalog_items.c.stock - quantity)
+        )
+        if taken.rowcount != 1:
+            left = (await get_item(conn, community_id, item_id)).stock or 0
+            raise OutOfStock(item_id, left, quantity)
+    await conn.execute(
+        orders.insert().values(
+            community_id=community_id,
+            id=order_id,
+            item_id=item_id,
+            member_id=member_id,
+            quantity=quantity,
+            points=cost,
+            status=OrderStatus.RESERVED.value,
+            expires_at=now + hold,
+            created_at=now,
+        )
+    )
+    return await get_order(conn, community_id, order_id)
+
+
+async def fulfil(
+    conn: AsyncConnection,
+    community_id: str,
+    order_id: str,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> Order:
+    """Hand the item over (核销): the held points are posted to the store."""
+    now = now or utcnow()
+    order = await _close(conn, community_id, order_id, OrderStatus.FULFILLED, actor, now)
+    await ledger.post_pending(
+        conn, community_id, order_id, id=f"fulfil:{order_id}", actor=actor, now=now
+    )
+    return order
+
+
+async def cancel(
+    conn: AsyncConnection,
+    community_id: str,
+    order_id: str,
+    *,
+    actor: str,
+    now: dt.datetime | None = None,
+) -> Order:
+    """Cancel an open order: points and stock come back."""
+    now = now or utcnow()
+    return await _release(conn, community_id, order_id, OrderStatus.CANCELLED, actor, now)
+
+
+async def expire_orders(
+    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+) -> list[Order]:
+    """Close orders not fulfilled in time (a sweep; safe in several processes at once)."""
+    now = now or utcnow()
+    due = (
+        await conn.execute(
+            sa.select(orders.c.community_id, orders.c.id)
+            .where(orders.c.status == OrderStatus.RESERVED.value, orders.c.expires_at <= now)
+            .order_by(orders.c.expires_at)
+            .limit(limit)
+        )
+    ).all()
+    closed = []
+    for community_id, order_id in due:
+        try:
+            closed.append(
+                await _release(conn, community_id, order_id, OrderStatus.EXPIRED, "system", now)
+            )
+        except OrderNotOpen:
+            continue  # another process closed it first
+    return closed
+
+
+async def get_order(conn: AsyncConnection, community_id: str, order_id: str) -> Order:
+    found = await _find_order(conn, community_id, order_id)
+    if found is None:
+        raise OrderNotFound(order_id)
+    return found
+
+
+async def list_orders(
+    conn: AsyncConnection,
+    community_id: str,
+    *,
+    member_id: str | None = None,
+    status: OrderStatus | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Orders, newest first."""
+    _check_limit(limit)
+    query = (
+        sa.select(orders)
+        .where(orders.c.community_id == community_id)
+        .order_by(orders.c.id.desc())
+        .limit(limit + 1)
+    )
+    if member_id is not None:
+        query = query.where(orders.c.member_id == member_id)
+    if status is not None:
+        query = query.where(orders.c.status == OrderStatus(status).value)
+    if cursor is not None:
+        query = query.where(orders.c.id < check_id("cursor", cursor))
+    rows = (await conn.execute(query)).all()
+    items = tuple(to_struct(r, Order) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def _release(
+    conn: AsyncConnection,
+    community_id: str,
+    order_id: str,
+    status: OrderStatus,
+    actor: str,
+    now: dt.datetime,
+) -> Order:
+    order = await _close(conn, community_id, order_id, status, actor, now)
+    await ledger.void_pending(
+        conn, community_id, order_id, id=f"{status.value}:{order_id}", actor=actor, now=now
+    )
+    item = await get_item(conn, community_id, order.item_id)
+    if item.stock is not None:
+        await conn.execute(
+            catalog_items.update()
+            .where(*_key(community_id, order.item_id))
+            .values(stock=catalog_items.c.stock + order.quantity)
+        )
+    return order
+
+
+async def _close(
+    conn: AsyncConnection,
+    community_id: str,
+    order_id: str,
+    status: OrderStatus,
+    actor: str,
+    now: dt.datetime,
+) -> Order:
+    """Move a reserved order to ``status``; exactly one closer wins."""
+    order = await get_order(conn, community_id, order_id)
+    if status is OrderStatus.FULFILLED and order.expires_at <= now:
+        raise OrderNotOpen(order_id, "expired")
+    result = await conn.execute(
+        orders.update()
+        .where(
+            orders.c.community_id == community_id,
+            orders.c.id == order_id,
+            orders.c.status == OrderStatus.RESERVED.value,
+        )
+        .values(status=status.value, closed_at=now, closed_by=actor)
+    )
+    if result.rowcount != 1:
+        raise OrderNotOpen(order_id, (await get_order(conn, community_id, order_id)).status.value)
+    return await get_order(conn, community_id, order_id)
+
+
+def _check_available(item: CatalogItem, now: dt.datetime) -> None:
+    if not item.active:
+        raise ItemUnavailable(item.id, "not on sale")
+    if item.valid_from is not None and now < item.valid_from:
+        raise ItemUnavailable(item.id, "not yet on sale")
+    if item.valid_until is not None and now >= item.valid_until:
+        raise ItemUnavailable(item.id, "no longer on sale")
+
+
+async def _used(
+    conn: AsyncConnection, community_id: str, member_id: str, item: CatalogItem, now: dt.datetime
+) -> int:
+    """How many of ``item`` the member reserved or received in the current period."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(orders.c.quantity), 0)).where(
+        orders.c.community_id == community_id,
+        orders.c.member_id == member_id,
+        orders.c.item_id == item.id,
+        orders.c.status.in_([OrderStatus.RESERVED.value, OrderStatus.FULFILLED.value]),
+    )
+    start = period_start(item.limit_period, now)
+    if start is not None:
+        query = query.where(orders.c.created_at >= start)
+    return int(await conn.scalar(query) or 0)
+
+
+def period_start(period: LimitPeriod, now: dt.datetime) -> dt.datetime | None:
+    """The start of the current limit period in community-local time (None: all time)."""
+    local = now.astimezone(CHINA)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is LimitPeriod.DAY:
+        return day
+    if period is LimitPeriod.WEEK:
+        return day - dt.timedelta(days=day.weekday())
+    if period is LimitPeriod.MONTH:
+        return day.replace(day=1)
+    if period is LimitPeriod.YEAR:
+        return day.replace(month=1, day=1)
+    return None
+
+
+def _key(community_id: str, item_id: str) -> tuple[sa.ColumnElement[bool], ...]:
+    return (catalog_items.c.community_id == community_id, catalog_items.c.id == item_id)
+
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
+        raise InvalidRequest("limit must be 1 to 200")
+
+
+async def _find_order(conn: AsyncConnection, community_id: str, order_id: str) -> Order | None:
+    row = (
+        await conn.execute(
+            sa.select(orders).where(orders.c.community_id == community_id, orders.c.id == order_id)
+        )
+    ).first()
+    return None if row is None else to_struct(row, Order)
