@@ -1,0 +1,53 @@
+"""The public surface of each library package is a decision: this test holds it."""
+
+from __future__ import annotations
+
+import marketplace
+import points
+
+POINTS_API = {
+    # values and enums
+    "MAX_AMOUNT", "STAR_THRESHOLDS_HOURS", "Account", "AccountKind", "Accrual", "AccrualPolicy",
+    "Activity", "Award", "CatalogItem", "DonationRule", "Entry", "ExpiringLot", "HoursSummary",
+    "ItemKind", "LimitPeriod", "Order", "OrderStatus", "Page", "PendingState", "Phase", "Problem",
+    "RefusedTransfer", "RoundingMode", "ServiceRecord", "Step", "Transfer", "TransferKind",
+    # the database and the unit of work
+    "Database", "record_refusal",
+    # ledger
+    "account_id", "find_by_reference", "get_account", "get_transfer", "open_account",
+    "open_community", "pending_state", "post_pending", "reverse", "statement", "transfer",
+    "void_pending", "void_timed_out",
+    # awards, hours, store, audit
+    "accrue", "adjust", "compute_accrual", "current_policy", "donate", "expire_points",
+    "expiring_soon", "set_policy", "correct_service", "hours_display", "hours_summary",
+    "record_service", "star_level", "add_item", "cancel", "expire_orders", "fulfil", "get_item",
+    "get_order", "list_items", "list_orders", "redeem", "restock", "set_active", "audit",
+    # errors
+    "PointsError", "InvalidRequest", "InvalidAmount", "InvalidId", "InvalidPolicy",
+    "InvalidActivity", "DonationNotAllowed", "NotFound", "AccountNotFound", "TransferNotFound",
+    "ItemNotFound", "OrderNotFound", "Conflict", "IdempotencyMismatch", "ReferenceInUse",
+    "PendingNotOpen", "NotReversible", "ItemUnavailable", "OutOfStock", "LimitReached",
+    "OrderNotOpen", "Refused", "InsufficientPoints", "MaxBalanceExceeded",
+}  # fmt: skip
+
+
+def test_points_exports_exactly_its_public_api() -> None:
+    assert set(points.__all__) == POINTS_API
+    assert len(points.__all__) == len(set(points.__all__))
+
+
+def test_every_exported_name_exists_and_is_public() -> None:
+    for name in points.__all__:
+        assert hasattr(points, name), name
+        assert not name.startswith("_")
+
+
+def test_every_points_error_carries_a_stable_code() -> None:
+    errors = [getattr(points, n) for n in points.__all__ if isinstance(getattr(points, n), type)]
+    codes = {e.code for e in errors if issubclass(e, points.PointsError)}
+    subclasses = [e for e in errors if issubclass(e, points.PointsError)]
+    assert len(codes) == len(subclasses), "two errors share a code"
+
+
+def test_marketplace_exports_nothing_yet() -> None:
+    assert marketplace.__all__ == []
