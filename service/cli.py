@@ -67,7 +67,7 @@ def load_demo() -> None:
 def status() -> None:
     """Report the ledger's state per community."""
 
-    async def work(database: points.Database) -> list[sa.Row[tuple[str, int, int, int]]]:
+    async def work(database: points.Database) -> list[tuple[str, int, int, int | None]]:
         async with database.read() as tx:
             pool = accounts.alias("pool")
             query = (
@@ -84,7 +84,7 @@ def status() -> None:
                 .group_by(accounts.c.community_id)
                 .order_by(accounts.c.community_id)
             )
-            return list((await tx.execute(query)).all())
+            return [(r[0], r[1], r[2], r[3]) for r in await tx.execute(query)]
 
     rows = _run(work)
     if not rows:

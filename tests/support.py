@@ -27,6 +27,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 BACKENDS = ("sqlite", "postgresql")
 
+
 def run_now(make: Callable[[], Awaitable[None]]) -> None:
     """Run a coroutine to the end from sync code, even inside a running event loop."""
 
