@@ -27,6 +27,7 @@ from points.model import (
     check_amount,
     check_id,
     check_text,
+    derived_id,
     utcnow,
 )
 from points.policy import Accrual, AccrualPolicy, Activity, DonationRule, compute_accrual
@@ -130,6 +131,13 @@ async def accrue(
         return _award(earlier)
     version, policy = await current_policy(conn, community_id)
     wallet = await ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
+    await _lock_account(conn, community_id, wallet.id)  # caps: one accrual per wallet at a time
+    earlier = await ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
+    if earlier is not None:  # awarded while we waited for the lock
+        return _award(earlier)
+    if activity.started_at.tzinfo is not None:  # the policy reads local wall-clock time
+        local_start = activity.started_at.astimezone(CHINA)
+        activity = msgspec.structs.replace(activity, started_at=local_start)
     day = _local_day(activity.started_at)
     today = await _earned(conn, community_id, wallet.id, day.isoformat(), day.isoformat())
     month_start = day.replace(day=1)
@@ -142,9 +150,11 @@ async def accrue(
     await ledger.open_community(conn, community_id)
     detail = {
         "policy_version": version,
-        "activity": msgspec.to_builtins(activity),
-        "accrual": msgspec.to_builtins(accrual),
+        "activity": activity,
+        "accrual": accrual,
     }
+    # In its stored (JSON) form, so this award equals the one a replay reads back.
+    detail = msgspec.json.decode(msgspec.json.encode(detail))
     done = await ledger.transfer(
         conn,
         community_id=community_id,
@@ -272,7 +282,7 @@ async def expire_points(
             continue
         await ledger.open_community(conn, community_id)
         reference = f"lot:{lot_id}:{row.expiry_count}"
-        expiry_id = "expiry:" + hashlib.sha256(reference.encode()).hexdigest()[:40]
+        expiry_id = derived_id("expiry", hashlib.sha256(reference.encode()).hexdigest())
         done.append(
             await ledger.transfer(
                 conn,

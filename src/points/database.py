@@ -31,7 +31,9 @@ SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
+    # As long as the pool waits for a connection: SQLite's busy handler is not fair, so under
+    # contention one writer can wait many times the length of a transaction for the file lock.
+    "PRAGMA busy_timeout=60000",
 )
 MIGRATIONS = "points:migrations"
 

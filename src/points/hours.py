@@ -19,6 +19,7 @@ from points.policy import STAR_THRESHOLDS_HOURS, hours_display, star_level
 from points.schema import service_records, to_struct
 
 MAX_RECORD_MINUTES = 24 * 60
+_FIX = "fix:"  # the reference prefix of corrections
 
 
 class ServiceRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -67,6 +68,8 @@ async def record_service(
         raise InvalidRequest(f"minutes must be 1 to {MAX_RECORD_MINUTES}")
     if not category.strip():
         raise InvalidRequest("category must not be empty")
+    if reference.startswith(_FIX):
+        raise InvalidRequest(f"references starting {_FIX!r} are kept for corrections")
     return await _write(
         conn, community_id, member_id, category, minutes, served_on, reference, actor, memo, now
     )
@@ -91,6 +94,15 @@ async def correct_service(
     original = await _by_reference(conn, community_id, reference)
     if original is None:
         raise NotFound("service record", reference)
+    if original.reference.startswith(_FIX):
+        raise InvalidRequest("correct the original record, not a correction")
+    if conn.dialect.name != "sqlite":  # one correction of a record at a time (count and total)
+        await conn.execute(
+            sa.select(service_records.c.id)
+            .where(service_records.c.community_id == community_id)
+            .where(service_records.c.id == original.id)
+            .with_for_update()
+        )
     count = await conn.scalar(
         sa.select(sa.func.count()).where(
             service_records.c.community_id == community_id,

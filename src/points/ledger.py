@@ -51,6 +51,7 @@ from points.model import (
     check_amount,
     check_id,
     check_text,
+    derived_id,
     new_id,
     utcnow,
 )
@@ -298,7 +299,7 @@ async def void_timed_out(
                 conn,
                 community_id,
                 pending_id,
-                id=f"timeout:{pending_id}",
+                id=derived_id("timeout", pending_id),
                 memo="超时释放",
                 actor="system",
                 now=now,
@@ -335,7 +336,7 @@ async def statement(
         .limit(limit + 1)
     )
     if cursor is not None:
-        if not cursor.isdigit() or len(cursor) > 18:
+        if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
             raise InvalidId("cursor", cursor, "is not a cursor this list gave out")
         query = query.where(entries.c.seq < int(cursor))
     if kinds:
@@ -452,19 +453,22 @@ async def _apply(
     debit = await get_account(conn, t.community_id, t.debit_account_id)
     credit = await get_account(conn, t.community_id, t.credit_account_id)
 
-    claimed = await conn.execute(
-        insert_ignoring_conflicts(conn, transfers)
-        .values(**{c.name: _plain(getattr(t, c.name)) for c in transfers.c})
-        .returning(transfers.c.id)
-    )
-    if claimed.first() is None:
-        return await _explain_conflict(conn, t)
+    # A savepoint: when a guard refuses, the claimed id and any counter already moved are taken
+    # back, so a caller that catches the refusal inside its transaction commits nothing half-done.
+    async with conn.begin_nested():
+        claimed = await conn.execute(
+            insert_ignoring_conflicts(conn, transfers)
+            .values(**{c.name: _plain(getattr(t, c.name)) for c in transfers.c})
+            .returning(transfers.c.id)
+        )
+        if claimed.first() is None:
+            return await _explain_conflict(conn, t)
 
-    a, b = _counter_changes(t, held)
-    debit_after = await _bump(
-        conn, t, debit, a, guard_debit=t.phase in (Phase.POSTED, Phase.PENDING)
-    )
-    credit_after = await _bump(conn, t, credit, b, guard_credit=True)
+        a, b = _counter_changes(t, held)
+        debit_after = await _bump(
+            conn, t, debit, a, guard_debit=t.phase in (Phase.POSTED, Phase.PENDING)
+        )
+        credit_after = await _bump(conn, t, credit, b, guard_credit=True)
     for side, acct in (("debit", debit_after), ("credit", credit_after)):
         await conn.execute(
             entries.insert().values(
@@ -522,12 +526,20 @@ async def _bump(
         )
     values: dict[str, Any] = {name: c[name] + delta for name, delta in changes.items()}
     values["version"] = c.version + 1
-    row = (
-        await conn.execute(accounts.update().where(*where).values(**values).returning(accounts))
-    ).first()
+    bump = accounts.update().where(*where).values(**values).returning(accounts)
+    row = (await conn.execute(bump)).first()
     if row is not None:
         return to_struct(row, Account)
-    now_acct = await get_account(conn, t.community_id, acct.id)
+    # Why did the guard fail? On PostgreSQL (READ COMMITTED) a plain re-read may already see a
+    # transaction that committed after the UPDATE, so lock the row as the UPDATE would (FOR NO KEY
+    # UPDATE, which the foreign-key checks' KEY SHARE locks do not block): the decision and the
+    # retry below then see one state. SQLite holds the write lock already and drops the clause.
+    locked = await conn.execute(
+        sa.select(accounts)
+        .where(accounts.c.community_id == t.community_id, accounts.c.id == acct.id)
+        .with_for_update(key_share=True)
+    )
+    now_acct = to_struct(locked.one(), Account)
     if guard_debit and now_acct.available < t.amount and not now_acct.allow_negative:
         raise InsufficientPoints(
             acct.id,
@@ -535,6 +547,9 @@ async def _bump(
             t.amount,
             _refusal(t, "insufficient_points", now_acct.available),
         )
+    row = (await conn.execute(bump)).first()  # the account changed meanwhile: guards may hold now
+    if row is not None:
+        return to_struct(row, Account)
     assert now_acct.max_balance is not None
     balance = now_acct.credits_posted + now_acct.credits_pending - now_acct.debits_posted
     raise MaxBalanceExceeded(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import os
 import re
 import time
@@ -167,7 +168,7 @@ def check_id(field: str, value: object) -> str:
         raise InvalidId(field, value, "must be a string")
     if not 1 <= len(value) <= MAX_ID_LENGTH:
         raise InvalidId(field, value, f"must be 1 to {MAX_ID_LENGTH} characters")
-    if not _ID_PATTERN.match(value):
+    if not _ID_PATTERN.fullmatch(value):  # match() would let "id\n" through ($)
         raise InvalidId(field, value, "may use only letters, digits and . _ : @ -")
     return value
 
@@ -178,6 +179,16 @@ def check_text(field: str, value: object, max_length: int) -> str:
     if len(value) > max_length:
         raise InvalidId(field, value[:20] + "…", f"must be at most {max_length} characters")
     return value
+
+
+def derived_id(prefix: str, base: str) -> str:
+    """A deterministic id for the transfer that follows from ``base`` (e.g. ``fulfil:<order>``);
+    hashed when it would pass the id length."""
+    plain = f"{prefix}:{base}"
+    if len(plain) <= MAX_ID_LENGTH:
+        return plain
+    digest = hashlib.sha256(base.encode()).hexdigest()
+    return f"{prefix}:{digest[: MAX_ID_LENGTH - len(prefix) - 1]}"
 
 
 def new_id() -> str:

@@ -20,6 +20,7 @@ from points.awards import CHINA
 from points.database import insert_ignoring_conflicts
 from points.errors import (
     IdempotencyMismatch,
+    InvalidAmount,
     InvalidRequest,
     ItemNotFound,
     ItemUnavailable,
@@ -37,6 +38,7 @@ from points.model import (
     check_amount,
     check_id,
     check_text,
+    derived_id,
     new_id,
     utcnow,
 )
@@ -124,6 +126,8 @@ async def add_item(
         raise InvalidRequest("goods need a stock")
     if per_member_limit is not None:
         check_amount(per_member_limit)
+    if any(t is not None and t.tzinfo is None for t in (valid_from, valid_until)):
+        raise InvalidRequest("valid_from and valid_until must be timezone-aware")
     if valid_from and valid_until and valid_until <= valid_from:
         raise InvalidRequest("valid_until must come after valid_from")
     values = {
@@ -164,6 +168,8 @@ async def restock(
         .values(stock=catalog_items.c.stock + change)
     )
     if result.rowcount != 1:
+        if change > 0:
+            raise InvalidAmount(item.stock + change, f"stock must be at most {MAX_AMOUNT}")
         raise OutOfStock(item_id, item.stock, -change)
     return await get_item(conn, community_id, item_id)
 
@@ -296,7 +302,7 @@ async def fulfil(
     now = now or utcnow()
     order = await _close(conn, community_id, order_id, OrderStatus.FULFILLED, actor, now)
     await ledger.post_pending(
-        conn, community_id, order_id, id=f"fulfil:{order_id}", actor=actor, now=now
+        conn, community_id, order_id, id=derived_id("fulfil", order_id), actor=actor, now=now
     )
     return order
 
@@ -383,7 +389,7 @@ async def _release(
 ) -> Order:
     order = await _close(conn, community_id, order_id, status, actor, now)
     await ledger.void_pending(
-        conn, community_id, order_id, id=f"{status.value}:{order_id}", actor=actor, now=now
+        conn, community_id, order_id, id=derived_id(status.value, order_id), actor=actor, now=now
     )
     item = await get_item(conn, community_id, order.item_id)
     if item.stock is not None:
