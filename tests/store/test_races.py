@@ -1,0 +1,544 @@
+"""Races: many concurrent clients never overdraw a wallet, oversell stock or close a hold twice.
+
+The trap this ledger exists to avoid: read a balance, check it in Python, write it back. Measured on
+this machine it overspent 42 of 50 accounts under 32 concurrent clients, on SQLite and PostgreSQL.
+The library instead takes each write transaction with ``BEGIN IMMEDIATE`` on SQLite and moves points
+with conditional ``UPDATE``s. One harness drives both the library and a deliberately naive
+read-check-write implementation, so the same checker is seen both passing and catching the trap.
+
+On SQLite the library gets eight write connections here (instead of its one) so that the clients
+really contend for the file lock. ``LINLI_RACE_OPS`` lowers the 10,000 operations of the mixed-load
+test for a quick local run; ``pytest -s`` shows the figures of each run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_only
+
+import points
+import support
+from points import AccountKind, TransferKind
+from points.schema import accounts, orders, transfers
+
+RACE_OPS = int(os.environ.get("LINLI_RACE_OPS", "10000"))
+NAIVE_OPS = min(2_000, RACE_OPS)
+CLIENTS = 32
+MEMBERS = 50
+START_BALANCE = 20
+MAX_OP_AMOUNT = 30
+CREDIT_SHARE = 0.4  # fewer credits than redemptions keep the wallets near zero
+SEED = 20_240_601
+COMMUNITY = "c-race"
+POOL = points.account_id(AccountKind.POOL, COMMUNITY)
+STORE = points.account_id(AccountKind.STORE, COMMUNITY)
+
+OK, REFUSED, BLOCKED = "ok", "refused", "blocked"
+
+
+async def open_race_database(backend: str) -> points.Database:
+    """A fresh database; on SQLite with eight write connections that fight for the file lock."""
+    if backend == "sqlite":
+        return await support.open_database(backend, write_pool_size=8)
+    return await support.open_database(backend)
+
+
+# --- the harness shared by the library run and the naive control ---------------------------
+
+
+@dataclass(frozen=True)
+class Op:
+    id: str
+    member: str  # the member's account id
+    amount: int
+    credit: bool  # pool -> member; otherwise a redemption member -> store
+
+
+Apply = Callable[[Op], Awaitable[str]]
+"""Apply one operation in a transaction of its own: OK, REFUSED (or BLOCKED: the naive path hit
+the database's CHECK); any exception it lets out is recorded as an error."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ops: int
+    ok: int
+    refused: int
+    blocked: int
+    errors: tuple[str, ...]
+    overdrafts: int  # wallets whose stored or logged balance went below zero
+    lost_updates: int  # wallets whose stored balance differs from the client-side log
+    seconds: float
+
+    def line(self, label: str) -> str:
+        return (
+            f"[races] {label}: ops={self.ops} ok={self.ok} refused={self.refused} "
+            f"blocked={self.blocked} errors={len(self.errors)} overdrafts={self.overdrafts} "
+            f"lost_updates={self.lost_updates} seconds={self.seconds:.1f} "
+            f"ops/s={self.ops / self.seconds:.0f}"
+        )
+
+
+def members() -> list[str]:
+    return [points.account_id(AccountKind.MEMBER, f"m{i:03}") for i in range(MEMBERS)]
+
+
+def plan(count: int, seed: int = SEED) -> list[Op]:
+    rng = random.Random(seed)
+    wallets = members()
+    return [
+        Op(
+            id=f"op-{n:05}",
+            member=rng.choice(wallets),
+            amount=rng.randint(1, MAX_OP_AMOUNT),
+            credit=rng.random() < CREDIT_SHARE,
+        )
+        for n in range(count)
+    ]
+
+
+async def set_up_wallets(db: points.Database) -> None:
+    """A community and MEMBERS wallets holding START_BALANCE each (one transfer per wallet)."""
+    async with db.transaction() as tx:
+        await points.open_community(tx, COMMUNITY)
+        for wallet in members():
+            await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, wallet.split(":", 1)[1])
+            await points.transfer(
+                tx,
+                community_id=COMMUNITY,
+                debit_account_id=POOL,
+                credit_account_id=wallet,
+                amount=START_BALANCE,
+                kind=TransferKind.ACCRUAL,
+                id=f"start-{wallet.split(':', 1)[1]}",
+            )
+
+
+async def drive(apply: Apply, ops: list[Op], clients: int = CLIENTS) -> dict[str, str]:
+    """Run ``ops`` through ``clients`` concurrent workers; every op's outcome, by op id."""
+    outcomes: dict[str, str] = {}
+    queue = iter(ops)
+
+    async def client() -> None:
+        for op in queue:  # the shared iterator hands each op to exactly one client
+            try:
+                outcomes[op.id] = await apply(op)
+            except Exception as exc:  # recorded, and the test fails on it below
+                outcomes[op.id] = f"error {type(exc).__name__}: {exc!s:.300}"
+
+    async with asyncio.TaskGroup() as group:
+        for _ in range(clients):
+            group.create_task(client())
+    return outcomes
+
+
+async def stored_wallets(engine: AsyncEngine) -> dict[str, tuple[int, int]]:
+    """Each wallet's (balance, available) as stored."""
+    c = accounts.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(c.id, c.credits_posted, c.debits_posted, c.debits_pending).where(
+                c.community_id == COMMUNITY, c.kind == AccountKind.MEMBER.value
+            )
+        )
+        return {
+            r.id: (
+                r.credits_posted - r.debits_posted,
+                r.credits_posted - r.debits_posted - r.debits_pending,
+            )
+            for r in rows
+        }
+
+
+async def race(apply: Apply, ops: list[Op], engine: AsyncEngine) -> Outcome:
+    """Drive ``ops`` concurrently, then hold the stored wallets against the client-side log."""
+    started = time.perf_counter()
+    outcomes = await drive(apply, ops)
+    seconds = time.perf_counter() - started
+    assert len(outcomes) == len(ops), "every operation must be accounted for"
+
+    expected = dict.fromkeys(members(), START_BALANCE)
+    for op in ops:
+        if outcomes[op.id] == OK:
+            expected[op.member] += op.amount if op.credit else -op.amount
+    stored = await stored_wallets(engine)
+    assert stored.keys() == expected.keys()
+    overdrafts = sum(
+        1 for w, (balance, available) in stored.items() if min(available, expected[w]) < 0
+    )
+    lost = sum(1 for w, (balance, _) in stored.items() if balance != expected[w])
+    tally = Counter(outcomes.values())
+    return Outcome(
+        ops=len(ops),
+        ok=tally[OK],
+        refused=tally[REFUSED],
+        blocked=tally[BLOCKED],
+        errors=tuple(sorted(o for o in outcomes.values() if o not in (OK, REFUSED, BLOCKED))),
+        overdrafts=overdrafts,
+        lost_updates=lost,
+        seconds=seconds,
+    )
+
+
+def library_apply(db: points.Database) -> Apply:
+    """Each operation as a client of the library makes it: one ``db.transaction()``."""
+
+    async def apply(op: Op) -> str:
+        debit, credit = (POOL, op.member) if op.credit else (op.member, STORE)
+        try:
+            async with db.transaction() as tx:
+                await points.transfer(
+                    tx,
+                    community_id=COMMUNITY,
+                    debit_account_id=debit,
+                    credit_account_id=credit,
+                    amount=op.amount,
+                    kind=TransferKind.ACCRUAL if op.credit else TransferKind.REDEMPTION,
+                    id=op.id,
+                )
+        except points.InsufficientPoints:
+            return REFUSED
+        return OK
+
+    return apply
+
+
+def naive_apply(engine: AsyncEngine) -> Apply:
+    """The trap: SELECT the counters, check in Python, write back the absolute value computed.
+
+    Only the wallet's own counter is written (``credits_posted`` for a credit, ``debits_posted``
+    for a redemption), so a concurrent write to the other counter cannot trip the schema's
+    ``no_overdraft`` CHECK and the overwritten update is simply lost. When the CHECK still fires
+    (a lost credit under a later debit) the operation counts as BLOCKED.
+    """
+    c = accounts.c
+
+    async def apply(op: Op) -> str:
+        where = (c.community_id == COMMUNITY, c.id == op.member)
+        try:
+            async with engine.begin() as conn:
+                row = (
+                    await conn.execute(
+                        sa.select(c.credits_posted, c.debits_posted, c.debits_pending).where(*where)
+                    )
+                ).one()
+                await asyncio.sleep(0)  # let the other clients interleave, as a web server would
+                if op.credit:
+                    values = {"credits_posted": row.credits_posted + op.amount}
+                else:
+                    available = row.credits_posted - row.debits_posted - row.debits_pending
+                    if available < op.amount:
+                        return REFUSED
+                    values = {"debits_posted": row.debits_posted + op.amount}
+                await conn.execute(accounts.update().where(*where).values(**values))
+        except sa.exc.IntegrityError:
+            return BLOCKED
+        return OK
+
+    return apply
+
+
+def naive_engine(db: points.Database) -> AsyncEngine:
+    """A plain engine on the same database: no BEGIN IMMEDIATE hooks, several connections."""
+    if not db.is_sqlite:
+        return create_async_engine(db.url, pool_size=CLIENTS, max_overflow=0)
+    engine = create_async_engine(db.url, pool_size=8, max_overflow=0, pool_timeout=60)
+
+    @sa.event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    return engine
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+async def test_concurrent_credits_and_redemptions_never_overdraw(backend_ready: str) -> None:
+    db = await open_race_database(backend_ready)
+    try:
+        await set_up_wallets(db)
+        ops = plan(RACE_OPS)
+        outcome = await race(library_apply(db), ops, db.reader)
+        print(outcome.line(f"{backend_ready} library"))
+
+        assert outcome.errors == (), outcome.errors[:5]
+        assert outcome.ok + outcome.refused == outcome.ops
+        assert outcome.refused > 0 < outcome.ok, "the load must exercise both paths"
+        assert outcome.overdrafts == 0
+        assert outcome.lost_updates == 0
+        async with db.read() as tx:
+            assert await points.audit(tx) == []
+            rows = await tx.scalar(
+                sa.select(sa.func.count())
+                .select_from(transfers)
+                .where(transfers.c.community_id == COMMUNITY)
+            )
+        assert rows == outcome.ok + MEMBERS
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.slow
+async def test_negative_control_naive_read_then_write_overdraws(backend_ready: str) -> None:
+    db = await open_race_database(backend_ready)
+    engine = naive_engine(db)
+    try:
+        await set_up_wallets(db)
+        outcome = await race(naive_apply(engine), plan(NAIVE_OPS, seed=SEED + 1), engine)
+        print(outcome.line(f"{backend_ready} naive control"))
+
+        assert outcome.errors == (), outcome.errors[:5]
+        anomalies = outcome.overdrafts + outcome.lost_updates + outcome.blocked
+        assert anomalies > 0, "the checker must catch the read-check-write trap"
+    finally:
+        await engine.dispose()
+        await db.dispose()
+
+
+PRICE = 7
+STOCK = 100
+BUYERS = 1_000
+
+
+@pytest.mark.slow
+async def test_thousand_redemptions_of_stock_one_hundred_fill_exactly_one_hundred(
+    backend_ready: str,
+) -> None:
+    db = await open_race_database(backend_ready)
+    try:
+        async with db.transaction() as tx:
+            await points.open_community(tx, COMMUNITY)
+            item = await points.add_item(
+                tx, community_id=COMMUNITY, name="大米 5kg", cost=PRICE, stock=STOCK, id="rice"
+            )
+            for i in range(BUYERS):
+                wallet = await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, f"b{i:04}")
+                await points.transfer(
+                    tx,
+                    community_id=COMMUNITY,
+                    debit_account_id=POOL,
+                    credit_account_id=wallet.id,
+                    amount=PRICE,
+                    kind=TransferKind.ACCRUAL,
+                    id=f"start-b{i:04}",
+                )
+        gate = asyncio.Semaphore(CLIENTS)
+
+        async def buy(i: int) -> str:
+            async with gate:
+                try:
+                    async with db.transaction() as tx:
+                        order = await points.redeem(
+                            tx,
+                            community_id=COMMUNITY,
+                            member_id=f"b{i:04}",
+                            item_id=item.id,
+                            id=f"order-{i:04}",
+                        )
+                except points.OutOfStock:
+                    return "out_of_stock"
+                return order.id
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*(buy(i) for i in range(BUYERS)))
+        reserved = [r for r in results if r != "out_of_stock"]
+        assert len(reserved) == STOCK
+        assert results.count("out_of_stock") == BUYERS - STOCK
+
+        async def hand_over(order_id: str) -> None:
+            async with gate, db.transaction() as tx:
+                await points.fulfil(tx, COMMUNITY, order_id, actor="staff")
+
+        await asyncio.gather(*(hand_over(o) for o in reserved))
+        seconds = time.perf_counter() - started
+
+        async with db.read() as tx:
+            statuses = Counter(
+                (
+                    await tx.execute(
+                        sa.select(orders.c.status).where(orders.c.community_id == COMMUNITY)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            stock = (await points.get_item(tx, COMMUNITY, item.id)).stock
+            store = await points.get_account(tx, COMMUNITY, STORE)
+            problems = await points.audit(tx)
+        print(
+            f"[races] {backend_ready} stock race: attempts={BUYERS} reserved={len(reserved)} "
+            f"out_of_stock={BUYERS - len(reserved)} fulfilled={statuses['fulfilled']} "
+            f"stock={stock} store_balance={store.balance} seconds={seconds:.1f}"
+        )
+        assert statuses == Counter({"fulfilled": STOCK})
+        assert stock == 0
+        assert store.balance == STOCK * PRICE
+        assert store.debits_pending == store.credits_pending == 0
+        assert problems == []
+    finally:
+        await db.dispose()
+
+
+async def test_double_post_race_awards_once(backend_ready: str) -> None:
+    db = await open_race_database(backend_ready)
+    wallet = points.account_id(AccountKind.MEMBER, "m-hold")
+    try:
+        async with db.transaction() as tx:
+            await points.open_community(tx, COMMUNITY)
+            await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, "m-hold")
+            await points.transfer(
+                tx,
+                community_id=COMMUNITY,
+                debit_account_id=POOL,
+                credit_account_id=wallet,
+                amount=100,
+                kind=TransferKind.ACCRUAL,
+                id="earned",
+            )
+            await points.transfer(
+                tx,
+                community_id=COMMUNITY,
+                debit_account_id=wallet,
+                credit_account_id=STORE,
+                amount=40,
+                kind=TransferKind.REDEMPTION,
+                id="hold",
+                pending=True,
+            )
+
+        async def resolve(i: int) -> str:
+            try:
+                async with db.transaction() as tx:
+                    if i % 2:
+                        await points.void_pending(tx, COMMUNITY, "hold", id=f"void-{i}")
+                        return "voided"
+                    await points.post_pending(tx, COMMUNITY, "hold", id=f"post-{i}")
+                    return "posted"
+            except points.PendingNotOpen:
+                return "not_open"
+
+        results = await asyncio.gather(*(resolve(i) for i in range(40)))
+        winners = [r for r in results if r != "not_open"]
+        assert len(winners) == 1, Counter(results)
+        assert results.count("not_open") == 39
+
+        async with db.read() as tx:
+            state = await points.pending_state(tx, COMMUNITY, "hold")
+            member = await points.get_account(tx, COMMUNITY, wallet)
+            assert await points.audit(tx) == []
+        assert state.value == winners[0]
+        assert member.balance == (60 if winners[0] == "posted" else 100)
+        assert member.available == member.balance
+
+        async def award() -> points.Transfer:
+            async with db.transaction() as tx:
+                return await points.transfer(
+                    tx,
+                    community_id=COMMUNITY,
+                    debit_account_id=POOL,
+                    credit_account_id=wallet,
+                    amount=25,
+                    kind=TransferKind.ACCRUAL,
+                    id="award-once",
+                )
+
+        awarded = await asyncio.gather(*(award() for _ in range(20)))
+        async with db.read() as tx:
+            first = await points.get_transfer(tx, COMMUNITY, "award-once")
+            rows = await tx.scalar(
+                sa.select(sa.func.count())
+                .select_from(transfers)
+                .where(transfers.c.community_id == COMMUNITY, transfers.c.id == "award-once")
+            )
+            after = await points.get_account(tx, COMMUNITY, wallet)
+            assert await points.audit(tx) == []
+        assert rows == 1
+        assert all(t == first for t in awarded), "every caller gets the first result"
+        assert after.balance == member.balance + 25
+    finally:
+        await db.dispose()
+
+
+async def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str) -> None:
+    """A redemption's guarded UPDATE finds too few points; before it looks at why, a credit to
+    the wallet commits. It must then go through (or be refused), never leak an AssertionError."""
+    if backend_ready == "sqlite":
+        pytest.skip("BEGIN IMMEDIATE serialises writers: nothing can commit in between")
+    db = await open_race_database(backend_ready)
+    wallet = points.account_id(AccountKind.MEMBER, "m-late")
+    try:
+        async with db.transaction() as tx:
+            await points.open_community(tx, COMMUNITY)
+            await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, "m-late")
+            await points.transfer(
+                tx,
+                community_id=COMMUNITY,
+                debit_account_id=POOL,
+                credit_account_id=wallet,
+                amount=5,
+                kind=TransferKind.ACCRUAL,
+                id="earned",
+            )
+
+        async def credit() -> None:
+            async with db.transaction() as tx:
+                await points.transfer(
+                    tx,
+                    community_id=COMMUNITY,
+                    debit_account_id=POOL,
+                    credit_account_id=wallet,
+                    amount=20,
+                    kind=TransferKind.ACCRUAL,
+                    id="late-credit",
+                )
+
+        armed = True
+
+        def credit_in_between(
+            _conn: object,
+            cursor: Any,
+            statement: str,
+            parameters: Any,
+            _context: object,
+            _many: bool,
+        ) -> None:
+            nonlocal armed
+            guarded = statement.startswith("UPDATE points_accounts") and wallet in str(parameters)
+            if armed and guarded and cursor.rowcount == 0:
+                armed = False
+                await_only(credit())  # commits on another connection, then the redemption goes on
+
+        sa.event.listen(db.writer.sync_engine, "after_cursor_execute", credit_in_between)
+        async with db.transaction() as tx:
+            spent = await points.transfer(
+                tx,
+                community_id=COMMUNITY,
+                debit_account_id=wallet,
+                credit_account_id=STORE,
+                amount=10,
+                kind=TransferKind.REDEMPTION,
+                id="spend",
+            )
+        assert not armed, "the credit must have committed between the UPDATE and the re-read"
+        async with db.read() as tx:
+            member = await points.get_account(tx, COMMUNITY, wallet)
+            assert await points.audit(tx) == []
+        assert spent.id == "spend"
+        assert member.balance == 5 + 20 - 10
+    finally:
+        await db.dispose()
