@@ -10,6 +10,7 @@ from typing import TypeVar
 import click
 import sqlalchemy as sa
 
+import marketplace
 import points
 from points.schema import accounts, transfers
 from service import demo
@@ -20,7 +21,7 @@ T = TypeVar("T")
 
 def _run(work: Callable[[points.Database], Awaitable[T]]) -> T:
     async def main() -> T:
-        db = points.Database(Settings.from_env().database_url)
+        db = marketplace.open_database(Settings.from_env().database_url)
         try:
             return await work(db)
         finally:

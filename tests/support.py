@@ -19,6 +19,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import marketplace
+from marketplace.schema import metadata as marketplace_metadata
 from points import Database
 from points.schema import metadata
 
@@ -50,7 +52,7 @@ def sqlite_template() -> Path:
         path = _workdir / "template.db"
 
         async def build() -> None:
-            db = Database(f"sqlite+aiosqlite:///{path}")
+            db = marketplace.open_database(f"sqlite+aiosqlite:///{path}")
             await db.upgrade()
             await db.dispose()
 
@@ -73,7 +75,7 @@ def postgresql_url() -> str | None:
                     await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
             finally:
                 await admin.dispose()
-            db = Database(url)
+            db = marketplace.open_database(url)
             await db.upgrade()
             await db.dispose()
 
@@ -118,13 +120,14 @@ def fresh_url(backend: str) -> str:
 
 
 async def empty_postgresql(db: Database) -> None:
-    names = ", ".join(t.name for t in metadata.sorted_tables)
+    tables = [*metadata.sorted_tables, *marketplace_metadata.sorted_tables]
+    names = ", ".join(t.name for t in tables)
     async with db.writer.begin() as conn:
         await conn.exec_driver_sql(f"TRUNCATE {names}")
 
 
 async def open_database(backend: str, **options: int) -> Database:
-    db = Database(fresh_url(backend), **options)
+    db = marketplace.open_database(fresh_url(backend), **options)
     if backend == "postgresql":
         await empty_postgresql(db)
     return db

@@ -4,6 +4,7 @@ Embed it with a :class:`Database` and call the functions below inside ``db.trans
 they take the transaction's connection and never commit. See docs/embedding.md.
 """
 
+from points import sqltypes
 from points.audit import Problem, audit
 from points.awards import (
     Award,
@@ -69,6 +70,9 @@ from points.model import (
     Transfer,
     TransferKind,
     account_id,
+    derived_id,
+    new_id,
+    utcnow,
 )
 from points.policy import (
     STAR_THRESHOLDS_HOURS,
@@ -164,6 +168,7 @@ __all__ = [
     "compute_accrual",
     "correct_service",
     "current_policy",
+    "derived_id",
     "donate",
     "expire_orders",
     "expire_points",
@@ -178,6 +183,7 @@ __all__ = [
     "hours_summary",
     "list_items",
     "list_orders",
+    "new_id",
     "open_account",
     "open_community",
     "pending_state",
@@ -189,9 +195,11 @@ __all__ = [
     "reverse",
     "set_active",
     "set_policy",
+    "sqltypes",
     "star_level",
     "statement",
     "transfer",
+    "utcnow",
     "void_pending",
     "void_timed_out",
 ]

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from points import ledger
-from points.database import insert_ignoring_conflicts
 from points.errors import DonationNotAllowed, InvalidPolicy, InvalidRequest
 from points.model import (
     AccountKind,
@@ -32,6 +31,7 @@ from points.model import (
 )
 from points.policy import Accrual, AccrualPolicy, Activity, DonationRule, compute_accrual
 from points.schema import accounts, lots, policies, transfers
+from points.sqltypes import insert_ignoring_conflicts
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "CST")
 """Community-local time for days and months (China keeps one offset and no daylight saving)."""

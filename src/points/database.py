@@ -13,7 +13,9 @@ connection (a second writer would only wait for the file lock); reads use a smal
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import importlib.resources
+import os
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from points.errors import Refused
 from points.model import RefusedTransfer
 from points.schema import refused_transfers, transfers
+from points.sqltypes import insert_ignoring_conflicts
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -49,9 +52,13 @@ class Database:
         read_pool_size: int = 4,
         pool_size: int = 10,
         echo: bool = False,
+        migrations: Sequence[str] = (),
     ) -> None:
+        """``migrations``: further Alembic version directories to apply with the ledger's (a
+        library that keeps its own tables beside the ledger, such as the marketplace)."""
         parsed = make_url(url)
         self.url = url
+        self.migrations = tuple(migrations)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
             if parsed.database in (None, "", ":memory:"):
@@ -93,11 +100,11 @@ class Database:
     async def upgrade(self, revision: str = "heads") -> None:
         """Apply the Alembic migrations up to ``revision`` (all heads by default)."""
         async with self.writer.begin() as conn:
-            await conn.run_sync(_alembic, "upgrade", revision)
+            await conn.run_sync(_alembic, "upgrade", revision, self.migrations)
 
     async def downgrade(self, revision: str) -> None:
         async with self.writer.begin() as conn:
-            await conn.run_sync(_alembic, "downgrade", revision)
+            await conn.run_sync(_alembic, "downgrade", revision, self.migrations)
 
     async def revision(self) -> str | None:
         """The schema revision the database is at (None: not migrated)."""
@@ -149,17 +156,6 @@ async def record_refusal(conn: AsyncConnection, refusal: RefusedTransfer) -> Non
     )
 
 
-def insert_ignoring_conflicts(conn: AsyncConnection, table: sa.Table) -> Any:
-    """``INSERT … ON CONFLICT DO NOTHING`` in the connection's dialect."""
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    return pg_insert(table).on_conflict_do_nothing()
-
-
 def _sqlite_engine(url: str, size: int, begin: str, echo: bool) -> AsyncEngine:
     engine = create_async_engine(url, pool_size=size, max_overflow=0, pool_timeout=60, echo=echo)
 
@@ -178,15 +174,18 @@ def _sqlite_engine(url: str, size: int, begin: str, echo: bool) -> AsyncEngine:
     return engine
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, migrations: Sequence[str] = ()) -> Config:
     config = Config()
     config.set_main_option("script_location", MIGRATIONS)
+    ours = str(importlib.resources.files("points") / "migrations" / "versions")
+    config.set_main_option("version_locations", os.pathsep.join((ours, *migrations)))
+    config.set_main_option("path_separator", "os")
     config.attributes["connection"] = connection
     return config
 
 
-def _alembic(connection: Connection, action: str, revision: str) -> None:
-    getattr(command, action)(alembic_config(connection), revision)
+def _alembic(connection: Connection, action: str, revision: str, migrations: Sequence[str]) -> None:
+    getattr(command, action)(alembic_config(connection, migrations), revision)
 
 
 def _current_revision(connection: Connection) -> str | None:

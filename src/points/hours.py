@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from points.errors import IdempotencyMismatch, InvalidRequest, NotFound
 from points.model import check_id, check_text, new_id, utcnow
 from points.policy import STAR_THRESHOLDS_HOURS, hours_display, star_level
-from points.schema import service_records, to_struct
+from points.schema import service_records
+from points.sqltypes import insert_ignoring_conflicts, to_struct
 
 MAX_RECORD_MINUTES = 24 * 60
 _FIX = "fix:"  # the reference prefix of corrections
@@ -166,8 +167,6 @@ async def _write(
 ) -> ServiceRecord:
     existing = await _by_reference(conn, community_id, reference)
     if existing is None:
-        from points.database import insert_ignoring_conflicts
-
         await conn.execute(
             insert_ignoring_conflicts(conn, service_records).values(
                 community_id=community_id,

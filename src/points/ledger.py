@@ -23,7 +23,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from points import lots
-from points.database import insert_ignoring_conflicts
 from points.errors import (
     AccountNotFound,
     IdempotencyMismatch,
@@ -55,7 +54,8 @@ from points.model import (
     new_id,
     utcnow,
 )
-from points.schema import accounts, entries, refused_transfers, to_struct, transfers
+from points.schema import accounts, entries, refused_transfers, transfers
+from points.sqltypes import insert_ignoring_conflicts, to_struct
 
 MAX_PAGE = 200
 # The fields that make two uses of one transfer id "the same transfer".

@@ -7,15 +7,10 @@ silently stores a float or a string.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-import msgspec
 import sqlalchemy as sa
 
-from points._sqltypes import Flag, Int64, Json, Text, Timestamp
 from points.model import MAX_AMOUNT
-
-_S = TypeVar("_S")
+from points.sqltypes import Flag, Int64, Json, Text, Timestamp
 
 metadata = sa.MetaData(
     naming_convention={
@@ -265,8 +260,3 @@ orders = sa.Table(
     ),
     sqlite_strict=True,
 )
-
-
-def to_struct(row: sa.Row[Any], cls: type[_S]) -> _S:
-    """A stored row as the library's value type."""
-    return msgspec.convert({str(k): v for k, v in row._mapping.items()}, cls, strict=False)

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from points import ledger
 from points.awards import CHINA
-from points.database import insert_ignoring_conflicts
 from points.errors import (
     IdempotencyMismatch,
     InvalidAmount,
@@ -42,7 +41,8 @@ from points.model import (
     new_id,
     utcnow,
 )
-from points.schema import catalog_items, orders, to_struct
+from points.schema import catalog_items, orders
+from points.sqltypes import insert_ignoring_conflicts, to_struct
 
 MAX_QUANTITY = 1000
 DEFAULT_HOLD = dt.timedelta(days=7)

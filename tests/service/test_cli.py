@@ -18,7 +18,7 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_upgrade_demo_status_and_audit_report_a_healthy_ledger(runner: CliRunner) -> None:
-    assert runner.invoke(main, ["db", "upgrade"]).output == "database at revision 0001\n"
+    assert runner.invoke(main, ["db", "upgrade"]).output == "database at revision m0001\n"
     assert runner.invoke(main, ["demo"]).exit_code == 0
     assert runner.invoke(main, ["demo"]).exit_code == 0  # loading twice changes nothing
     status = runner.invoke(main, ["status"])

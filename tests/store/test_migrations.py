@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
 import points
+from marketplace.schema import metadata as marketplace_metadata
 from points.schema import metadata
+
+HEADS = "m0001"  # the ledger's 0001 is its dependency
 
 
 def _diff(conn: Connection) -> list[Any]:
     context = MigrationContext.configure(conn)
-    return list(compare_metadata(context, metadata))
+    return list(compare_metadata(context, [metadata, marketplace_metadata]))
 
 
 async def test_migrated_schema_matches_the_tables_in_code(db: points.Database) -> None:
@@ -23,12 +28,25 @@ async def test_migrated_schema_matches_the_tables_in_code(db: points.Database) -
 
 
 async def test_migrations_go_down_to_nothing_and_up_again(db: points.Database) -> None:
-    assert await db.revision() == "0001"
+    assert await db.revision() == HEADS
     await db.downgrade("base")
     assert await db.revision() is None
     await db.upgrade()
-    assert await db.revision() == "0001"
+    assert await db.revision() == HEADS
     async with db.transaction() as tx:
         await points.open_community(tx, "c1")
     async with db.read() as tx:
         assert await points.audit(tx) == []
+
+
+async def test_the_ledger_alone_migrates_without_the_marketplace(tmp_path: Path) -> None:
+    db = points.Database(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        await db.upgrade()
+        assert await db.revision() == "0001"
+        async with db.writer.connect() as conn:
+            names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        assert not [n for n in names if n.startswith("mk_")]
+        assert "points_transfers" in names
+    finally:
+        await db.dispose()

@@ -11,8 +11,8 @@ POINTS_API = {
     "Activity", "Award", "CatalogItem", "DonationRule", "Entry", "ExpiringLot", "HoursSummary",
     "ItemKind", "LimitPeriod", "Order", "OrderStatus", "Page", "PendingState", "Phase", "Problem",
     "RefusedTransfer", "RoundingMode", "ServiceRecord", "Step", "Transfer", "TransferKind",
-    # the database and the unit of work
-    "Database", "record_refusal",
+    # the database and the unit of work; building blocks for tables beside the ledger
+    "Database", "record_refusal", "sqltypes", "new_id", "derived_id", "utcnow",
     # ledger
     "account_id", "find_by_reference", "get_account", "get_transfer", "open_account",
     "open_community", "pending_state", "post_pending", "reverse", "statement", "transfer",
@@ -49,5 +49,17 @@ def test_every_points_error_carries_a_stable_code() -> None:
     assert len(codes) == len(subclasses), "two errors share a code"
 
 
-def test_marketplace_exports_nothing_yet() -> None:
-    assert marketplace.__all__ == []
+def test_marketplace_exports_exist_and_are_unique() -> None:
+    assert len(marketplace.__all__) == len(set(marketplace.__all__))
+    for name in marketplace.__all__:
+        assert hasattr(marketplace, name), name
+
+
+def test_every_marketplace_error_carries_a_stable_code() -> None:
+    errors = [
+        getattr(marketplace, n)
+        for n in marketplace.__all__
+        if isinstance(getattr(marketplace, n), type)
+        and issubclass(getattr(marketplace, n), marketplace.MarketplaceError)
+    ]
+    assert len({e.code for e in errors}) == len(errors)

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import points._sqltypes
+import points.sqltypes
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("points",)
 depends_on: str | Sequence[str] | None = None
 
 
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column(
             "owner_id", sa.String(length=64).with_variant(sa.TEXT(), "sqlite"), nullable=False
         ),
-        sa.Column("allow_negative", points._sqltypes.Flag(), nullable=False),
+        sa.Column("allow_negative", points.sqltypes.Flag(), nullable=False),
         sa.Column(
             "max_balance", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=True
         ),
@@ -66,7 +66,7 @@ def upgrade() -> None:
             server_default="0",
             nullable=False,
         ),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
         sa.CheckConstraint(
             "allow_negative OR credits_posted - debits_posted - debits_pending >= 0",
             name=op.f("ck_points_accounts_no_overdraft"),
@@ -94,10 +94,10 @@ def upgrade() -> None:
         sa.Column(
             "limit_period", sa.String(length=8).with_variant(sa.TEXT(), "sqlite"), nullable=False
         ),
-        sa.Column("valid_from", points._sqltypes.Timestamp(), nullable=True),
-        sa.Column("valid_until", points._sqltypes.Timestamp(), nullable=True),
-        sa.Column("active", points._sqltypes.Flag(), nullable=False),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
+        sa.Column("valid_from", points.sqltypes.Timestamp(), nullable=True),
+        sa.Column("valid_until", points.sqltypes.Timestamp(), nullable=True),
+        sa.Column("active", points.sqltypes.Flag(), nullable=False),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
         sa.CheckConstraint(
             "cost > 0 AND cost <= 1000000000", name=op.f("ck_points_catalog_items_cost_bounds")
         ),
@@ -138,14 +138,14 @@ def upgrade() -> None:
         sa.Column(
             "remaining", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False
         ),
-        sa.Column("expires_at", points._sqltypes.Timestamp(), nullable=True),
+        sa.Column("expires_at", points.sqltypes.Timestamp(), nullable=True),
         sa.Column(
             "expiry_count",
             sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"),
             server_default="0",
             nullable=False,
         ),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
         sa.CheckConstraint(
             "remaining >= 0 AND remaining <= amount", name=op.f("ck_points_lots_remaining_bounds")
         ),
@@ -170,9 +170,9 @@ def upgrade() -> None:
             "community_id", sa.String(length=64).with_variant(sa.TEXT(), "sqlite"), nullable=False
         ),
         sa.Column("version", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
-        sa.Column("body", points._sqltypes.Json(), nullable=False),
+        sa.Column("body", points.sqltypes.Json(), nullable=False),
         sa.Column("actor", sa.String(length=64).with_variant(sa.TEXT(), "sqlite"), nullable=False),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
         sa.PrimaryKeyConstraint("community_id", "version", name=op.f("pk_points_policies")),
         sqlite_strict=True,
     )
@@ -205,7 +205,7 @@ def upgrade() -> None:
         sa.Column(
             "available", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False
         ),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
         sa.PrimaryKeyConstraint("community_id", "id", name=op.f("pk_points_refused_transfers")),
         sqlite_strict=True,
     )
@@ -235,7 +235,7 @@ def upgrade() -> None:
             server_default="",
             nullable=False,
         ),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
         sa.CheckConstraint(
             "minutes BETWEEN -100000 AND 100000",
             name=op.f("ck_points_service_records_minutes_bounds"),
@@ -270,9 +270,9 @@ def upgrade() -> None:
         sa.Column("quantity", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("points", sa.BigInteger().with_variant(sa.INTEGER(), "sqlite"), nullable=False),
         sa.Column("status", sa.String(length=16).with_variant(sa.TEXT(), "sqlite"), nullable=False),
-        sa.Column("expires_at", points._sqltypes.Timestamp(), nullable=False),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
-        sa.Column("closed_at", points._sqltypes.Timestamp(), nullable=True),
+        sa.Column("expires_at", points.sqltypes.Timestamp(), nullable=False),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
+        sa.Column("closed_at", points.sqltypes.Timestamp(), nullable=True),
         sa.Column(
             "closed_by", sa.String(length=64).with_variant(sa.TEXT(), "sqlite"), nullable=True
         ),
@@ -323,8 +323,8 @@ def upgrade() -> None:
         sa.Column(
             "pending_id", sa.String(length=64).with_variant(sa.TEXT(), "sqlite"), nullable=True
         ),
-        sa.Column("timeout_at", points._sqltypes.Timestamp(), nullable=True),
-        sa.Column("expires_at", points._sqltypes.Timestamp(), nullable=True),
+        sa.Column("timeout_at", points.sqltypes.Timestamp(), nullable=True),
+        sa.Column("expires_at", points.sqltypes.Timestamp(), nullable=True),
         sa.Column(
             "value_date", sa.String(length=10).with_variant(sa.TEXT(), "sqlite"), nullable=True
         ),
@@ -343,8 +343,8 @@ def upgrade() -> None:
             server_default="",
             nullable=False,
         ),
-        sa.Column("detail", points._sqltypes.Json(), nullable=True),
-        sa.Column("created_at", points._sqltypes.Timestamp(), nullable=False),
+        sa.Column("detail", points.sqltypes.Json(), nullable=True),
+        sa.Column("created_at", points.sqltypes.Timestamp(), nullable=False),
         sa.CheckConstraint(
             "(phase IN ('post', 'void')) = (pending_id IS NOT NULL)",
             name=op.f("ck_points_transfers_pending_link"),

@@ -1,4 +1,7 @@
-"""Column types that mean the same thing on SQLite (STRICT tables) and PostgreSQL.
+"""Column types and statements that mean the same thing on SQLite (STRICT tables) and PostgreSQL.
+
+Public so that libraries keeping their tables beside the ledger (the marketplace) build them the
+same way: ``from points import sqltypes``.
 
 SQLite STRICT tables accept only INTEGER, REAL, TEXT, BLOB and ANY, so each portable type here
 names the SQLite spelling explicitly. Timestamps are stored as UTC: ``timestamptz`` on PostgreSQL
@@ -9,12 +12,13 @@ stored as text encoded by msgspec on both, which keeps the two backends alike.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 UTC = dt.UTC
 
@@ -95,3 +99,18 @@ class Json(sa.types.TypeDecorator[Any]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else msgspec.json.decode(value)
+
+
+def insert_ignoring_conflicts(conn: AsyncConnection, table: sa.Table) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` in the connection's dialect."""
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return postgresql.insert(table).on_conflict_do_nothing()
+
+
+_S = TypeVar("_S")
+
+
+def to_struct(row: sa.Row[Any], cls: type[_S]) -> _S:
+    """A stored row as a msgspec value type."""
+    return msgspec.convert({str(k): v for k, v in row._mapping.items()}, cls, strict=False)

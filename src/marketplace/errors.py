@@ -1,0 +1,109 @@
+"""Errors the marketplace raises: one tree, each with a stable ``code`` for the HTTP service.
+
+::
+
+    MarketplaceError                  code
+    ├── InvalidInput                  invalid_input        bad input, nothing was written
+    ├── NotFound                      not_found            also for another community's objects
+    ├── NotAllowed                    not_allowed          this role may not do this in this state
+    └── Conflict                      conflict             the request clashes with what is stored
+        ├── CapacityFull              capacity_full
+        ├── AlreadyClaimed            already_claimed      the member holds an active claim
+        ├── ClaimLimitReached         claim_limit_reached  too many open claims (anti-hoarding)
+        ├── WrongCode                 wrong_code           check-in confirmation code
+        └── TooFar                    too_far              check-in location outside the distance
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class MarketplaceError(Exception):
+    code: ClassVar[str] = "marketplace_error"
+
+
+class InvalidInput(MarketplaceError, ValueError):
+    code = "invalid_input"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(MarketplaceError):
+    code = "not_found"
+
+    def __init__(self, what: str, key: str) -> None:
+        super().__init__(f"{what} {key!r} not found")
+        self.what = what
+        self.key = key
+
+
+class NotAllowed(MarketplaceError):
+    """The table has no row letting these roles take this action from this state."""
+
+    code = "not_allowed"
+
+    def __init__(self, action: str, state: str, roles: frozenset[str], allowed: frozenset[str]):
+        held = ", ".join(sorted(roles)) or "no role"
+        if allowed:
+            need = ", ".join(sorted(allowed))
+            message = f"{action} from {state} needs one of: {need} (actor holds {held})"
+        else:
+            message = f"{action} is not possible from {state}"
+        super().__init__(message)
+        self.action = action
+        self.state = state
+        self.roles = roles
+        self.allowed = allowed
+
+
+class Conflict(MarketplaceError):
+    code = "conflict"
+
+
+class CapacityFull(Conflict):
+    code = "capacity_full"
+
+    def __init__(self, wish_id: str, capacity: int) -> None:
+        super().__init__(f"wish {wish_id!r} has all {capacity} places taken")
+        self.wish_id = wish_id
+        self.capacity = capacity
+
+
+class AlreadyClaimed(Conflict):
+    code = "already_claimed"
+
+    def __init__(self, wish_id: str, member_id: str) -> None:
+        super().__init__(f"member {member_id!r} already holds a claim on wish {wish_id!r}")
+        self.wish_id = wish_id
+        self.member_id = member_id
+
+
+class ClaimLimitReached(Conflict):
+    code = "claim_limit_reached"
+
+    def __init__(self, member_id: str, limit: int) -> None:
+        super().__init__(f"member {member_id!r} already holds {limit} open claims")
+        self.member_id = member_id
+        self.limit = limit
+
+
+class WrongCode(Conflict):
+    code = "wrong_code"
+
+    def __init__(self, wish_id: str) -> None:
+        super().__init__(f"the confirmation code for wish {wish_id!r} does not match")
+        self.wish_id = wish_id
+
+
+class TooFar(Conflict):
+    code = "too_far"
+
+    def __init__(self, wish_id: str, metres: int, allowed: int) -> None:
+        super().__init__(f"check-in {metres} m from wish {wish_id!r}; at most {allowed} m")
+        self.wish_id = wish_id
+        self.metres = metres
+        self.allowed = allowed

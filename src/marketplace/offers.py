@@ -1,0 +1,158 @@
+"""Mutual-help offers (互助项目清单): standing offers residents can request from.
+
+A member publishes an offer (a skill, a schedule, a weekly capacity). A resident's request makes a
+wish already claimed by the offerer; it still waits for staff when the community's rules say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from marketplace.claims import claim
+from marketplace.errors import CapacityFull, InvalidInput, NotAllowed, NotFound
+from marketplace.lifecycle import Role, WishAction, WishState
+from marketplace.model import Claim, Offer, Urgency, Wish, WishKind
+from marketplace.orgs import check_text, community_rules, get_org, roles_on
+from marketplace.schema import offers, wishes
+from marketplace.wishes import load_wish, move, post_wish, verify
+from points import new_id, sqltypes, utcnow
+
+OFFERING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER})
+
+
+async def publish_offer(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    category: str,
+    title: str,
+    schedule: str,
+    capacity_per_week: int = 1,
+    now: dt.datetime | None = None,
+) -> Offer:
+    community = await get_org(conn, community_id)
+    held = await roles_on(conn, actor, community.path, community_id)
+    if not held & OFFERING:
+        raise NotAllowed("publish_offer", "new", held, OFFERING)
+    rules = await community_rules(conn, community_id)
+    if category not in rules.categories:
+        raise InvalidInput("category", "must be one of the community's categories")
+    check_text("title", title, 100)
+    check_text("schedule", schedule, 200)
+    if isinstance(capacity_per_week, bool) or not isinstance(capacity_per_week, int):
+        raise InvalidInput("capacity_per_week", "must be a whole number")
+    if not 1 <= capacity_per_week <= 100:
+        raise InvalidInput("capacity_per_week", "must be 1 to 100")
+    offer_id = new_id()
+    await conn.execute(
+        offers.insert().values(
+            community_id=community_id,
+            id=offer_id,
+            member_id=actor,
+            category=category,
+            title=title,
+            schedule=schedule,
+            capacity_per_week=capacity_per_week,
+            active=True,
+            created_at=now or utcnow(),
+        )
+    )
+    return await get_offer(conn, community_id, offer_id)
+
+
+async def get_offer(conn: AsyncConnection, community_id: str, offer_id: str) -> Offer:
+    row = (
+        await conn.execute(
+            sa.select(offers).where(offers.c.community_id == community_id, offers.c.id == offer_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("offer", offer_id)
+    return sqltypes.to_struct(row, Offer)
+
+
+async def request_from_offer(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    offer_id: str,
+    *,
+    org_id: str,
+    address: str,
+    description: str,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    estimated_minutes: int,
+    now: dt.datetime | None = None,
+) -> tuple[Wish, Claim | None]:
+    """A resident asks for the offer: a wish for the actor, claimed by the offerer at once when no
+    verification is needed (else when staff verify it, see :func:`claim_for_offer`)."""
+    now = now or utcnow()
+    offer = await get_offer(conn, community_id, offer_id)
+    if not offer.active:
+        raise NotAllowed("request_from_offer", "inactive", frozenset(), frozenset())
+    week_start = now - dt.timedelta(days=7)
+    this_week = await conn.scalar(
+        sa.select(sa.func.count()).where(
+            wishes.c.community_id == community_id,
+            wishes.c.offer_id == offer_id,
+            wishes.c.created_at >= week_start,
+            wishes.c.state.not_in([WishState.REJECTED.value, WishState.CANCELLED.value]),
+        )
+    )
+    if (this_week or 0) >= offer.capacity_per_week:
+        raise CapacityFull(offer_id, offer.capacity_per_week)
+    wish = await post_wish(
+        conn,
+        actor,
+        community_id=community_id,
+        kind=WishKind.SERVICE,
+        category=offer.category,
+        title=offer.title,
+        description=description,
+        org_id=org_id,
+        address=address,
+        window_start=window_start,
+        window_end=window_end,
+        estimated_minutes=estimated_minutes,
+        urgency=Urgency.NORMAL,
+        offer_id=offer_id,
+        now=now,
+    )
+    rules = await community_rules(conn, community_id)
+    if rules.offers_need_verification:
+        return wish, None
+    published = await move(
+        conn,
+        "system",
+        wish,
+        WishAction.VERIFY,
+        now=now,
+        roles=frozenset({Role.STAFF}),
+        reason="互助项目免审核",
+        values={"published_at": now},
+    )
+    return published, await claim(conn, offer.member_id, community_id, published.id, now=now)
+
+
+async def claim_for_offer(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    wish_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> tuple[Wish, Claim]:
+    """Staff verify an offer's wish; the offerer's claim follows in the same transaction."""
+    now = now or utcnow()
+    wish = await load_wish(conn, community_id, wish_id)
+    if wish.offer_id is None:
+        raise InvalidInput("wish_id", "is not a request from an offer")
+    offer = await get_offer(conn, community_id, wish.offer_id)
+    published = await verify(conn, actor, community_id, wish_id, now=now)
+    made = await claim(conn, offer.member_id, community_id, published.id, now=now)
+    return await load_wish(conn, community_id, wish_id), made

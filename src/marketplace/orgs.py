@@ -1,0 +1,301 @@
+"""Orgs, members and roles: who is where, and what they may see and do.
+
+Orgs form a tree (district → street → community → compound → grid → building); each org keeps its
+path from the root, so "a role on this org or an ancestor" is a prefix test. Units (驻区/县直单位)
+sit beside the tree and are paired with communities (结对共建): a unit's admin acts for the unit in
+its paired communities. A community is the tenant boundary: nobody sees a community's wishes
+without a role on it, an ancestor, or a paired unit, or a relation to the wish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from marketplace.errors import InvalidInput, NotAllowed, NotFound
+from marketplace.lifecycle import Role
+from marketplace.model import ORG_LEVELS, Consent, KeyHousehold, Member, Org, OrgKind, RoleGrant
+from marketplace.rules import DEFAULT_RULES, CommunityRules
+from marketplace.schema import members, orgs, pairings, roles, settings
+from points import sqltypes, utcnow
+
+SYSTEM = "system"
+"""The actor id of background sweeps."""
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+_PHONE = re.compile(r"^1\d{10}$")
+OFFICE = frozenset({Role.STAFF, Role.ADMIN})
+
+
+def check_id(field: str, value: object) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise InvalidInput(field, "must be 1-64 letters, digits or . _ : @ -")
+    return value
+
+
+def check_text(field: str, value: object, max_length: int, *, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(field, "must be text")
+    if required and not value.strip():
+        raise InvalidInput(field, "must not be empty")
+    if len(value) > max_length:
+        raise InvalidInput(field, f"must be at most {max_length} characters")
+    return value
+
+
+async def create_org(
+    conn: AsyncConnection,
+    actor: str,
+    *,
+    id: str,
+    kind: OrgKind,
+    name: str,
+    parent_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> Org:
+    """Add an org. Under a parent it needs an admin on the parent or above; a root (a district,
+    or a unit) is made by the system (``actor="system"``) when a deployment is set up."""
+    check_id("id", id)
+    check_text("name", name, 100)
+    kind = OrgKind(kind)
+    parent = await get_org(conn, parent_id) if parent_id else None
+    if parent is None:
+        if actor != SYSTEM:
+            raise NotAllowed("create_org", "root", frozenset(), frozenset({SYSTEM}))
+        path = f"/{id}/"
+    else:
+        held = await roles_on(conn, actor, parent.path)
+        if Role.ADMIN not in held and actor != SYSTEM:
+            raise NotAllowed("create_org", parent.kind.value, held, frozenset({Role.ADMIN}))
+        if kind is OrgKind.UNIT or ORG_LEVELS.index(kind) <= _level(parent.kind):
+            raise InvalidInput("kind", f"a {kind} cannot sit under a {parent.kind}")
+        path = f"{parent.path}{id}/"
+    community_id = id if kind is OrgKind.COMMUNITY else (parent.community_id if parent else None)
+    await conn.execute(
+        sqltypes.insert_ignoring_conflicts(conn, orgs).values(
+            id=id,
+            kind=kind.value,
+            name=name,
+            parent_id=parent_id,
+            community_id=community_id,
+            path=path,
+            created_at=now or utcnow(),
+        )
+    )
+    org = await get_org(conn, id)
+    if (org.kind, org.parent_id) != (kind, parent_id):
+        raise InvalidInput("id", "an org with this id exists elsewhere in the tree")
+    return org
+
+
+def _level(kind: OrgKind) -> int:
+    return ORG_LEVELS.index(kind) if kind in ORG_LEVELS else -1
+
+
+async def get_org(conn: AsyncConnection, org_id: str | None) -> Org:
+    row = (await conn.execute(sa.select(orgs).where(orgs.c.id == org_id))).first()
+    if row is None:
+        raise NotFound("org", str(org_id))
+    return sqltypes.to_struct(row, Org)
+
+
+async def pair_unit(
+    conn: AsyncConnection,
+    actor: str,
+    unit_id: str,
+    community_id: str,
+    now: dt.datetime | None = None,
+) -> None:
+    """Pair a unit with a community (结对共建); staff or admin of the community decide."""
+    unit, community = await get_org(conn, unit_id), await get_org(conn, community_id)
+    if unit.kind is not OrgKind.UNIT or community.kind is not OrgKind.COMMUNITY:
+        raise InvalidInput("unit_id", "pair a unit with a community")
+    await require(conn, actor, community.path, OFFICE, "pair_unit")
+    await conn.execute(
+        sqltypes.insert_ignoring_conflicts(conn, pairings).values(
+            community_id=community_id, unit_id=unit_id, created_at=now or utcnow()
+        )
+    )
+
+
+async def add_member(
+    conn: AsyncConnection,
+    *,
+    id: str,
+    name: str,
+    phone: str | None = None,
+    home_org_id: str | None = None,
+    home_unit_id: str | None = None,
+    skills: frozenset[str] = frozenset(),
+    public_profile: bool = False,
+    now: dt.datetime | None = None,
+) -> Member:
+    """Register a person (idempotent by id). Roles are granted separately, per org."""
+    check_id("id", id)
+    check_text("name", name, 50)
+    if phone is not None and not _PHONE.fullmatch(phone):
+        raise InvalidInput("phone", "must be an 11-digit mainland mobile number")
+    if any(not 1 <= len(s) <= 32 for s in skills) or len(skills) > 20:
+        raise InvalidInput("skills", "at most 20 skills of 1 to 32 characters")
+    for org_id in (home_org_id, home_unit_id):
+        if org_id is not None:
+            await get_org(conn, org_id)
+    await conn.execute(
+        sqltypes.insert_ignoring_conflicts(conn, members).values(
+            id=id,
+            name=name,
+            phone=phone,
+            home_org_id=home_org_id,
+            home_unit_id=home_unit_id,
+            skills=sorted(skills),
+            key_household=[],
+            key_household_consent=None,
+            public_profile=public_profile,
+            created_at=now or utcnow(),
+        )
+    )
+    return await get_member(conn, id)
+
+
+async def get_member(conn: AsyncConnection, member_id: str) -> Member:
+    row = (await conn.execute(sa.select(members).where(members.c.id == member_id))).first()
+    if row is None:
+        raise NotFound("member", member_id)
+    return sqltypes.to_struct(row, Member)
+
+
+async def set_key_household(
+    conn: AsyncConnection,
+    actor: str,
+    member_id: str,
+    community_id: str,
+    flags: frozenset[KeyHousehold],
+    *,
+    purpose: str,
+    now: dt.datetime | None = None,
+) -> Member:
+    """Record a resident's key-household types (重点家庭) with the separate consent the law asks
+    for (who recorded it, when, for what). Staff of the community only."""
+    community = await get_org(conn, community_id)
+    await require(conn, actor, community.path, OFFICE, "set_key_household")
+    check_text("purpose", purpose, 200)
+    consent = Consent(recorded_by=actor, recorded_at=now or utcnow(), purpose=purpose)
+    await get_member(conn, member_id)
+    await conn.execute(
+        members.update()
+        .where(members.c.id == member_id)
+        .values(
+            key_household=sorted(k.value for k in flags),
+            key_household_consent=msgspec.to_builtins(consent) if flags else None,
+        )
+    )
+    return await get_member(conn, member_id)
+
+
+async def grant_role(
+    conn: AsyncConnection,
+    actor: str,
+    member_id: str,
+    org_id: str,
+    role: Role,
+    now: dt.datetime | None = None,
+) -> RoleGrant:
+    """Grant a role on an org. Staff and admin roles need an admin above; others staff or admin."""
+    role = Role(role)
+    if role in (Role.BENEFICIARY, Role.POSTER, Role.CLAIMANT, Role.SYSTEM):
+        raise InvalidInput("role", f"{role} is a relation to a wish, not a role on an org")
+    org = await get_org(conn, org_id)
+    await get_member(conn, member_id)
+    needed = frozenset({Role.ADMIN}) if role in OFFICE else OFFICE
+    if actor != SYSTEM:
+        await require(conn, actor, org.path, needed, "grant_role")
+    await conn.execute(
+        sqltypes.insert_ignoring_conflicts(conn, roles).values(
+            org_id=org_id,
+            member_id=member_id,
+            role=role.value,
+            granted_by=actor,
+            granted_at=now or utcnow(),
+        )
+    )
+    return RoleGrant(member_id=member_id, org_id=org_id, role=role)
+
+
+async def roles_on(
+    conn: AsyncConnection, member_id: str, path: str, community_id: str | None = None
+) -> frozenset[Role]:
+    """The org roles ``member_id`` holds on the org at ``path`` or any ancestor, plus unit admin
+    when they administer a unit paired with ``community_id``."""
+    if member_id == SYSTEM:
+        return frozenset({Role.SYSTEM})
+    ancestors = list(_prefixes(path))
+    query = (
+        sa.select(roles.c.role)
+        .join(orgs, orgs.c.id == roles.c.org_id)
+        .where(roles.c.member_id == member_id, orgs.c.path.in_(ancestors))
+    )
+    held = {Role(r) for r in (await conn.execute(query)).scalars()}
+    if community_id is not None:
+        unit_admin = (
+            sa.select(roles.c.role)
+            .join(pairings, pairings.c.unit_id == roles.c.org_id)
+            .where(
+                roles.c.member_id == member_id,
+                pairings.c.community_id == community_id,
+                roles.c.role.in_([Role.UNIT_ADMIN.value, Role.PARTY_MEMBER.value]),
+            )
+        )
+        held |= {Role(r) for r in (await conn.execute(unit_admin)).scalars()}
+    return frozenset(held)
+
+
+async def require(
+    conn: AsyncConnection, actor: str, path: str, needed: frozenset[Role], action: str
+) -> frozenset[Role]:
+    held = await roles_on(conn, actor, path)
+    if actor != SYSTEM and not held & needed:
+        raise NotAllowed(action, "org", held, needed)
+    return held
+
+
+async def community_rules(conn: AsyncConnection, community_id: str) -> CommunityRules:
+    body = await conn.scalar(
+        sa.select(settings.c.body).where(settings.c.community_id == community_id)
+    )
+    return DEFAULT_RULES if body is None else msgspec.convert(body, CommunityRules)
+
+
+async def set_community_rules(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    rules: CommunityRules,
+    now: dt.datetime | None = None,
+) -> CommunityRules:
+    community = await get_org(conn, community_id)
+    await require(conn, actor, community.path, OFFICE, "set_community_rules")
+    problems = rules.problems()
+    if problems:
+        raise InvalidInput("rules", "; ".join(problems))
+    body = msgspec.to_builtins(rules)
+    updated = await conn.execute(
+        settings.update()
+        .where(settings.c.community_id == community_id)
+        .values(body=body, updated_at=now or utcnow())
+    )
+    if updated.rowcount == 0:
+        await conn.execute(
+            settings.insert().values(
+                community_id=community_id, body=body, updated_at=now or utcnow()
+            )
+        )
+    return rules
+
+
+def _prefixes(path: str) -> list[str]:
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[:n]) + "/" for n in range(1, len(parts) + 1)]

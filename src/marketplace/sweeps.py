@@ -1,0 +1,205 @@
+"""Background sweeps, driven by an explicit ``now`` (tests inject the clock; nothing sleeps).
+
+- :func:`escalate_due` (吹哨报到): a wish past its deadline moves up a level (community → street →
+  district), shows on that level's queue, and its deadline restarts.
+- :func:`auto_accept_due`: a served wish nobody confirmed in time is accepted as the system.
+- :func:`release_no_shows`: a claim not checked in by the end of the window is released and
+  counted against the member.
+- :func:`expire_wishes`: a published wish whose window has passed with nobody serving expires.
+
+Each item is handled in a savepoint with a conditional update, so several processes sweeping at
+once handle each due item exactly once (on PostgreSQL they also skip rows another sweeper holds).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from marketplace.claims import release_no_show
+from marketplace.completion import confirm
+from marketplace.errors import MarketplaceError
+from marketplace.lifecycle import OPEN_WISH_STATES, ClaimState, Role, WishAction, WishState
+from marketplace.lifecycle import decide_wish as _decide
+from marketplace.orgs import SYSTEM, community_rules
+from marketplace.rules import MAX_LEVEL, Deadlines
+from marketplace.schema import claims, wishes
+from marketplace.wishes import load_wish, move, record
+from points import utcnow
+
+
+class SweepResult(msgspec.Struct, frozen=True, kw_only=True):
+    handled: tuple[str, ...]  # ids of the wishes or claims acted on
+    skipped: int  # due items another process (or a user) settled first
+
+
+async def escalate_due(
+    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+) -> SweepResult:
+    now = now or utcnow()
+    due = await _due(
+        conn,
+        sa.select(wishes.c.community_id, wishes.c.id).where(
+            wishes.c.deadline_at <= now,
+            wishes.c.state.in_(sorted(s.value for s in OPEN_WISH_STATES)),
+        ),
+        limit,
+    )
+
+    async def escalate(community_id: str, wish_id: str) -> bool:
+        wish = await load_wish(conn, community_id, wish_id)
+        if wish.deadline_at is None or wish.deadline_at > now or wish.state not in OPEN_WISH_STATES:
+            return False
+        _decide(wish.state, WishAction.ESCALATE, frozenset({Role.SYSTEM}))
+        rules = await community_rules(conn, community_id)
+        level = min(wish.level + 1, MAX_LEVEL)
+        deadline = now + dt.timedelta(
+            hours=_stage_hours(rules.deadlines_for(wish.category), wish.state)
+        )
+        moved = await conn.execute(
+            wishes.update()
+            .where(
+                wishes.c.community_id == community_id,
+                wishes.c.id == wish_id,
+                wishes.c.state == wish.state.value,
+                wishes.c.deadline_at == wish.deadline_at,
+            )
+            .values(level=level, deadline_at=deadline)
+        )
+        if moved.rowcount != 1:
+            return False
+        await record(
+            conn,
+            community_id,
+            "wish",
+            wish_id,
+            WishAction.ESCALATE.value,
+            wish.state.value,
+            wish.state.value,
+            SYSTEM,
+            frozenset({Role.SYSTEM}),
+            f"level {wish.level} → {level}",
+            now,
+        )
+        return True
+
+    return await _each(conn, due, escalate)
+
+
+async def auto_accept_due(
+    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+) -> SweepResult:
+    now = now or utcnow()
+    due = await _due(
+        conn,
+        sa.select(wishes.c.community_id, wishes.c.id).where(
+            wishes.c.state == WishState.SERVED.value, wishes.c.deadline_at <= now
+        ),
+        limit,
+    )
+
+    async def accept(community_id: str, wish_id: str) -> bool:
+        await confirm(conn, SYSTEM, community_id, wish_id, now=now)
+        return True
+
+    return await _each(conn, due, accept)
+
+
+async def release_no_shows(
+    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+) -> SweepResult:
+    now = now or utcnow()
+    due = await _due(
+        conn,
+        sa.select(claims.c.community_id, claims.c.id)
+        .join(
+            wishes,
+            sa.and_(
+                wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id
+            ),
+        )
+        .where(
+            claims.c.state == ClaimState.ACTIVE.value,
+            claims.c.member_id.is_not(None),
+            wishes.c.window_end <= now,
+        ),
+        limit,
+        of=claims,
+    )
+
+    async def release(community_id: str, claim_id: str) -> bool:
+        await release_no_show(conn, SYSTEM, community_id, claim_id, now=now)
+        return True
+
+    return await _each(conn, due, release)
+
+
+async def expire_wishes(
+    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+) -> SweepResult:
+    now = now or utcnow()
+    due = await _due(
+        conn,
+        sa.select(wishes.c.community_id, wishes.c.id).where(
+            wishes.c.state == WishState.PUBLISHED.value,
+            wishes.c.window_end <= now,
+            wishes.c.places_taken == 0,
+        ),
+        limit,
+    )
+
+    async def expire(community_id: str, wish_id: str) -> bool:
+        wish = await load_wish(conn, community_id, wish_id)
+        await move(
+            conn,
+            SYSTEM,
+            wish,
+            WishAction.EXPIRE,
+            now=now,
+            roles=frozenset({Role.SYSTEM}),
+            values={"closed_at": now, "deadline_at": None},
+        )
+        return True
+
+    return await _each(conn, due, expire)
+
+
+def _stage_hours(deadlines: Deadlines, state: WishState) -> int:
+    if state is WishState.SUBMITTED:
+        return deadlines.verify_hours
+    if state is WishState.PUBLISHED:
+        return deadlines.claim_hours
+    return deadlines.complete_hours
+
+
+async def _due(
+    conn: AsyncConnection, query: sa.Select[Any], limit: int, of: sa.Table = wishes
+) -> list[tuple[str, str]]:
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update(skip_locked=True, of=of)
+    rows = (await conn.execute(query.limit(limit))).all()
+    return [(str(r._mapping["community_id"]), str(r._mapping["id"])) for r in rows]
+
+
+async def _each(
+    conn: AsyncConnection,
+    due: list[tuple[str, str]],
+    act: Callable[[str, str], Awaitable[bool]],
+) -> SweepResult:
+    handled, skipped = [], 0
+    for community_id, item_id in due:
+        try:
+            async with conn.begin_nested():
+                done = await act(community_id, item_id)
+        except MarketplaceError:
+            done = False
+        if done:
+            handled.append(item_id)
+        else:
+            skipped += 1
+    return SweepResult(handled=tuple(handled), skipped=skipped)

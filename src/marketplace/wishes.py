@@ -1,0 +1,377 @@
+"""Wishes (微心愿): 居民点单 → 社区审核/下单, and the record of every transition.
+
+A resident posts a wish for themself, or a grid worker or staff member posts it for a resident who
+cannot (代点单, with a note of how consent was obtained). Staff verify (publish) or reject it. Each
+transition is decided by the lifecycle table, applied with a conditional ``UPDATE … WHERE state =
+:from`` (so two people acting at once cannot both move it), and recorded: who, when, from, to, why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from marketplace.errors import InvalidInput, NotAllowed, NotFound
+from marketplace.lifecycle import OPEN_WISH_STATES, Role, WishAction, WishState, decide_wish
+from marketplace.model import Claim, OrgKind, Point, Transition, Urgency, Wish, WishKind
+from marketplace.orgs import check_id, check_text, community_rules, get_org, roles_on
+from marketplace.rules import CommunityRules
+from marketplace.schema import claims, orgs, transitions, wishes
+from points import Page, new_id, sqltypes, utcnow
+
+MAX_WINDOW = dt.timedelta(days=90)
+OFFICE = frozenset({Role.STAFF, Role.ADMIN})
+PROXY = frozenset({Role.GRID_WORKER, Role.STAFF, Role.ADMIN})
+
+
+async def post_wish(
+    conn: AsyncConnection,
+    actor: str,
+    *,
+    community_id: str,
+    kind: WishKind,
+    category: str,
+    title: str,
+    description: str,
+    org_id: str,
+    address: str,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    estimated_minutes: int,
+    capacity: int = 1,
+    urgency: Urgency = Urgency.NORMAL,
+    skills: frozenset[str] = frozenset(),
+    location: Point | None = None,
+    beneficiary_id: str | None = None,
+    proxy_note: str | None = None,
+    offer_id: str | None = None,
+    id: str | None = None,
+    now: dt.datetime | None = None,
+) -> Wish:
+    """点单: post a wish; it waits for staff to verify it."""
+    now = now or utcnow()
+    wish_id = check_id("id", id or new_id())
+    rules = await community_rules(conn, community_id)
+    place = await get_org(conn, org_id)
+    if place.community_id != community_id:
+        raise InvalidInput("org_id", "must be the community or a place inside it")
+    _check_wish_fields(rules, kind, category, title, description, address, capacity)
+    _check_time(window_start, window_end, estimated_minutes, now)
+    if urgency not in tuple(Urgency):
+        raise InvalidInput("urgency", "must be 1 to 4")
+    beneficiary = beneficiary_id or actor
+    held = await roles_on(conn, actor, place.path, community_id)
+    if beneficiary != actor:
+        if not held & PROXY:
+            raise NotAllowed("post_for_resident", "new", held, PROXY)
+        if not proxy_note or not proxy_note.strip():
+            raise InvalidInput("proxy_note", "代点单 needs a note of the resident's consent")
+        check_text("proxy_note", proxy_note, 500)
+        if not await roles_on(conn, beneficiary, place.path):
+            raise InvalidInput("beneficiary_id", "must be a resident of this community")
+    elif not held:
+        raise NotAllowed("post_wish", "new", held, frozenset({Role.RESIDENT}))
+    deadline = now + dt.timedelta(hours=rules.deadlines_for(category).verify_hours)
+    earlier = await _find(conn, community_id, wish_id)
+    if earlier is not None:
+        if (earlier.title, earlier.beneficiary_id) != (title, beneficiary):
+            raise InvalidInput("id", "this wish id is taken by another wish")
+        return earlier
+    await conn.execute(
+        wishes.insert().values(
+            community_id=community_id,
+            id=wish_id,
+            kind=WishKind(kind).value,
+            category=category,
+            title=title,
+            description=description,
+            org_id=org_id,
+            address=address,
+            location=msgspec.to_builtins(location) if location else None,
+            window_start=window_start,
+            window_end=window_end,
+            capacity=capacity,
+            estimated_minutes=estimated_minutes,
+            urgency=int(urgency),
+            skills=sorted(skills),
+            beneficiary_id=beneficiary,
+            posted_by=actor,
+            proxy_note=proxy_note if beneficiary != actor else None,
+            offer_id=offer_id,
+            state=WishState.SUBMITTED.value,
+            deadline_at=deadline,
+            confirmation_code=f"{secrets.randbelow(1_000_000):06d}",
+            created_at=now,
+        )
+    )
+    await record(
+        conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now
+    )
+    return await load_wish(conn, community_id, wish_id)
+
+
+async def verify(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    wish_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> Wish:
+    """审核通过: publish the wish for claims; the claim deadline starts."""
+    now = now or utcnow()
+    wish = await load_wish(conn, community_id, wish_id)
+    rules = await community_rules(conn, community_id)
+    deadline = now + dt.timedelta(hours=rules.deadlines_for(wish.category).claim_hours)
+    return await move(
+        conn,
+        actor,
+        wish,
+        WishAction.VERIFY,
+        now=now,
+        values={"published_at": now, "deadline_at": deadline},
+    )
+
+
+async def reject(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    wish_id: str,
+    *,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> Wish:
+    """驳回, with the reason the resident sees."""
+    check_text("reason", reason, 500)
+    wish = await load_wish(conn, community_id, wish_id)
+    now = now or utcnow()
+    return await move(
+        conn,
+        actor,
+        wish,
+        WishAction.REJECT,
+        reason=reason,
+        now=now,
+        values={"closed_at": now, "deadline_at": None},
+    )
+
+
+async def get_wish(conn: AsyncConnection, actor: str, community_id: str, wish_id: str) -> Wish:
+    """A wish as ``actor`` may see it: NotFound when they have no business with it (tenancy)."""
+    wish = await load_wish(conn, community_id, wish_id)
+    if not await roles_for(conn, actor, wish):
+        raise NotFound("wish", wish_id)
+    return wish
+
+
+async def list_wishes(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    states: frozenset[WishState] = frozenset(),
+    category: str | None = None,
+    org_id: str | None = None,
+    escalated: bool | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Wishes of a community, newest first; only for members holding a role there."""
+    community = await get_org(conn, community_id)
+    if community.kind is not OrgKind.COMMUNITY:
+        raise NotFound("community", community_id)
+    if not await roles_on(conn, actor, community.path, community_id):
+        raise NotFound("community", community_id)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
+        raise InvalidInput("limit", "must be 1 to 200")
+    query = sa.select(wishes).where(wishes.c.community_id == community_id)
+    if states:
+        query = query.where(wishes.c.state.in_(sorted(s.value for s in states)))
+    if category is not None:
+        query = query.where(wishes.c.category == category)
+    if org_id is not None:
+        place = await get_org(conn, org_id)
+        inside = sa.select(orgs.c.id).where(orgs.c.path.startswith(place.path))
+        query = query.where(wishes.c.org_id.in_(inside))
+    if escalated is not None:
+        query = query.where(wishes.c.level > 0 if escalated else wishes.c.level == 0)
+    if cursor is not None:
+        query = query.where(wishes.c.id < check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
+    items = tuple(_wish(r) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def history(conn: AsyncConnection, community_id: str, subject_id: str) -> list[Transition]:
+    """Every recorded transition of a wish or claim, oldest first."""
+    rows = await conn.execute(
+        sa.select(transitions)
+        .where(transitions.c.community_id == community_id, transitions.c.subject_id == subject_id)
+        .order_by(transitions.c.id)
+    )
+    return [sqltypes.to_struct(r, Transition) for r in rows]
+
+
+# --- shared by claims and completion ----------------------------------------------------
+
+
+async def load_wish(conn: AsyncConnection, community_id: str, wish_id: str) -> Wish:
+    found = await _find(conn, community_id, wish_id)
+    if found is None:
+        raise NotFound("wish", wish_id)
+    return found
+
+
+async def roles_for(
+    conn: AsyncConnection, actor: str, wish: Wish, claim: Claim | None = None
+) -> frozenset[Role]:
+    """Org roles on the wish's place or above (or a paired unit), plus relations to the wish."""
+    place = await get_org(conn, wish.org_id)
+    held = set(await roles_on(conn, actor, place.path, wish.community_id))
+    if actor == wish.beneficiary_id:
+        held.add(Role.BENEFICIARY)
+    if actor == wish.posted_by:
+        held.add(Role.POSTER)
+    if claim is not None and actor == claim.member_id:
+        held.add(Role.CLAIMANT)
+    return frozenset(held)
+
+
+async def move(
+    conn: AsyncConnection,
+    actor: str,
+    wish: Wish,
+    action: WishAction,
+    *,
+    now: dt.datetime,
+    reason: str = "",
+    values: dict[str, Any] | None = None,
+    roles: frozenset[Role] | None = None,
+    to: WishState | None = None,
+) -> Wish:
+    """Apply one row of the wish table: decide, update conditionally, record."""
+    held = roles if roles is not None else await roles_for(conn, actor, wish)
+    decided = decide_wish(wish.state, action, held)
+    target = to or decided or wish.state
+    result = await conn.execute(
+        wishes.update()
+        .where(
+            wishes.c.community_id == wish.community_id,
+            wishes.c.id == wish.id,
+            wishes.c.state == wish.state.value,
+        )
+        .values(state=target.value, **(values or {}))
+    )
+    if result.rowcount != 1:  # someone else moved it first: decide again on what is there now
+        current = await load_wish(conn, wish.community_id, wish.id)
+        decide_wish(current.state, action, held)
+        raise NotAllowed(action.value, current.state.value, held, frozenset())
+    await record(
+        conn,
+        wish.community_id,
+        "wish",
+        wish.id,
+        action.value,
+        wish.state.value,
+        target.value,
+        actor,
+        held,
+        reason,
+        now,
+    )
+    return await load_wish(conn, wish.community_id, wish.id)
+
+
+async def record(
+    conn: AsyncConnection,
+    community_id: str,
+    subject: str,
+    subject_id: str,
+    action: str,
+    from_state: str,
+    to_state: str,
+    actor: str,
+    roles: frozenset[Role],
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    await conn.execute(
+        transitions.insert().values(
+            community_id=community_id,
+            id=new_id(),
+            subject=subject,
+            subject_id=subject_id,
+            action=action,
+            from_state=from_state,
+            to_state=to_state,
+            actor_id=actor,
+            roles=sorted(r.value for r in roles),
+            reason=reason,
+            at=now,
+        )
+    )
+
+
+async def claims_of(conn: AsyncConnection, community_id: str, wish_id: str) -> list[Claim]:
+    rows = await conn.execute(
+        sa.select(claims)
+        .where(claims.c.community_id == community_id, claims.c.wish_id == wish_id)
+        .order_by(claims.c.created_at, claims.c.id)
+    )
+    return [sqltypes.to_struct(r, Claim) for r in rows]
+
+
+def is_open(wish: Wish) -> bool:
+    return wish.state in OPEN_WISH_STATES
+
+
+def _check_wish_fields(
+    rules: CommunityRules,
+    kind: WishKind,
+    category: str,
+    title: str,
+    description: str,
+    address: str,
+    capacity: int,
+) -> None:
+    WishKind(kind)
+    if category not in rules.categories:
+        raise InvalidInput("category", "must be one of the community's categories")
+    check_text("title", title, 100)
+    check_text("description", description, 2000, required=False)
+    check_text("address", address, 200)
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 100:
+        raise InvalidInput("capacity", "must be 1 to 100")
+
+
+def _check_time(start: dt.datetime, end: dt.datetime, minutes: int, now: dt.datetime) -> None:
+    for name, value in (("window_start", start), ("window_end", end)):
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise InvalidInput(name, "must be a date and time with a time zone")
+    if end <= start:
+        raise InvalidInput("window_end", "must come after window_start")
+    if end - start > MAX_WINDOW or start > now + dt.timedelta(days=365):
+        raise InvalidInput("window_end", "a wish spans at most 90 days within the next year")
+    if end <= now:
+        raise InvalidInput("window_end", "must be in the future")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
+        raise InvalidInput("estimated_minutes", "must be 1 to 1440")
+
+
+async def _find(conn: AsyncConnection, community_id: str, wish_id: str) -> Wish | None:
+    row = (
+        await conn.execute(
+            sa.select(wishes).where(wishes.c.community_id == community_id, wishes.c.id == wish_id)
+        )
+    ).first()
+    return None if row is None else _wish(row)
+
+
+def _wish(row: sa.Row[Any]) -> Wish:
+    return sqltypes.to_struct(row, Wish)
