@@ -7,17 +7,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 DOC = Path(__file__).resolve().parents[2] / "docs" / "embedding.md"
 
 
-def test_the_embedding_example_runs_and_prints_what_the_doc_says(tmp_path: Path) -> None:
-    text = DOC.read_text(encoding="utf-8")
-    code = re.search(r"```python\n(.*?)```", text, re.S)
-    shown = re.search(r"It prints:\n\n```\n(.*?)```", text, re.S)
-    assert code
-    assert shown
+EXAMPLES = re.findall(
+    r"```python\n(.*?)```\s*It prints:\n\n```\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S
+)
+
+
+def test_the_page_has_its_two_examples() -> None:
+    assert len(EXAMPLES) == 2
+
+
+@pytest.mark.parametrize(("code", "shown"), EXAMPLES, ids=["ledger", "marketplace"])
+def test_each_embedding_example_runs_and_prints_what_the_doc_says(
+    code: str, shown: str, tmp_path: Path
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-c", code.group(1)],
+        [sys.executable, "-c", code],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -25,4 +34,4 @@ def test_the_embedding_example_runs_and_prints_what_the_doc_says(tmp_path: Path)
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == shown.group(1)
+    assert result.stdout == shown
