@@ -2,8 +2,8 @@
 
 ::
 
-    d1 (district) ── s1 (street) ─┬─ c1 (community) ── g1 (grid)     c2 (community, another tenant)
-                                  └─ c2
+    d1 (district) ── s1 (street) ─┬─ c1 (community) ── p1 (compound) ── g1 (grid)
+                                  └─ c2 (community, another tenant)
     u1 (unit) paired with c1; u2 (unit) not paired
 
 Members: admin (admin on d1), staff (staff on c1), grid (grid worker on g1), res (resident on
@@ -35,7 +35,10 @@ async def build(tx: AsyncConnection) -> None:
             tx, sys, id=c, kind=OrgKind.COMMUNITY, name=name, parent_id="s1", now=T0
         )
     await mk.create_org(
-        tx, sys, id="g1", kind=OrgKind.GRID, name="第一网格", parent_id="c1", now=T0
+        tx, sys, id="p1", kind=OrgKind.COMPOUND, name="幸福小区", parent_id="c1", now=T0
+    )
+    await mk.create_org(
+        tx, sys, id="g1", kind=OrgKind.GRID, name="第一网格", parent_id="p1", now=T0
     )
     for u, name in (("u1", "区卫健局"), ("u2", "区税务局")):
         await mk.create_org(tx, sys, id=u, kind=OrgKind.UNIT, name=name, now=T0)

@@ -232,7 +232,7 @@ async def roles_on(
     when they administer a unit paired with ``community_id``."""
     if member_id == SYSTEM:
         return frozenset({Role.SYSTEM})
-    ancestors = list(_prefixes(path))
+    ancestors = list(ancestor_paths(path))
     query = (
         sa.select(roles.c.role)
         .join(orgs, orgs.c.id == roles.c.org_id)
@@ -296,6 +296,6 @@ async def set_community_rules(
     return rules
 
 
-def _prefixes(path: str) -> list[str]:
+def ancestor_paths(path: str) -> list[str]:
     parts = [p for p in path.split("/") if p]
     return ["/" + "/".join(parts[:n]) + "/" for n in range(1, len(parts) + 1)]

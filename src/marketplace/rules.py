@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from marketplace.matching import DEFAULT_WEIGHTS, Weights
 from marketplace.model import DEFAULT_CATEGORIES
 
 MAX_LEVEL = 2  # 0 community, 1 street, 2 district
@@ -29,6 +30,7 @@ class CommunityRules(msgspec.Struct, frozen=True, kw_only=True):
     category_deadlines: dict[str, Deadlines] = msgspec.field(default_factory=dict)
     goods_points: int = 0  # points for a donor of a goods wish (0: none)
     offers_need_verification: bool = True
+    weights: Weights = DEFAULT_WEIGHTS  # how matching ranks members for a wish
 
     def deadlines_for(self, category: str) -> Deadlines:
         return self.category_deadlines.get(category, self.deadlines)
@@ -50,6 +52,7 @@ class CommunityRules(msgspec.Struct, frozen=True, kw_only=True):
             if any(not 1 <= h <= 24 * 365 for h in hours):
                 found.append("deadlines must be 1 to 8760 hours")
                 break
+        found.extend(self.weights.problems())
         return tuple(found)
 
 

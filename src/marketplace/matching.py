@@ -1,0 +1,415 @@
+"""Matching (匹配): who may take a micro-wish (微心愿), how well a member fits, and who gets it.
+
+:func:`why_not` lists every reason a member may not claim a wish (empty: eligible). :func:`score`
+adds weighted parts, each in [0, 1] (skills, distance in the org tree, free time, fairness,
+reliability, urgency, key household, waiting), and explains them in plain Chinese. Built on them:
+:func:`recommend` (wishes for a member), :func:`rank_candidates` (派单: members for one wish) and
+:func:`auto_dispatch` (a batch). Pure, synchronous and deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import msgspec
+
+from marketplace.lifecycle import CLAIMING, Role, WishState
+from marketplace.model import Urgency, Wish
+
+Window = tuple[dt.datetime, dt.datetime]
+
+
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
+    """A member as matching sees them; ``member_id`` is unique within one call."""
+
+    member_id: str
+    roles: frozenset[Role]  # org roles on the wish's community or an ancestor (or a paired unit's)
+    skills: frozenset[str] = frozenset()
+    home_path: str = ""  # org path of where they live, e.g. "/d1/s1/c1/g2/" ("" unknown)
+    unit_id: str | None = None  # in-service party member's unit (在职党员)
+    available: tuple[Window, ...] = ()  # windows they said they are free; () = no statement
+    open_claims: int = 0  # claims they hold now (active or checked in)
+    claim_limit: int = 3  # the community's per-member open-claim limit
+    claimed_wish_ids: frozenset[str] = frozenset()  # wishes they already hold a claim on
+    recent_minutes: int = 0  # minutes served in the last 30 days
+    completed: int = 0  # claims completed (confirmed)
+    no_shows: int = 0
+    average_rating: float | None = None  # 1..5
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True):
+    """What matching needs to know about a wish."""
+
+    wish: Wish
+    path: str  # org path of wish.org_id, e.g. "/d1/s1/c1/g2/"
+    key_household: bool = False  # 重点家庭: used only for priority, never shown
+    paired_unit_ids: frozenset[str] = frozenset()  # units paired with the community (结对共建)
+
+
+class Weights(msgspec.Struct, frozen=True, kw_only=True):
+    """How much each part counts; per community, each between 0 and 100."""
+
+    skills: float = 3.0
+    distance: float = 2.0
+    availability: float = 1.5
+    fairness: float = 1.0
+    reliability: float = 1.5
+    urgency: float = 1.0
+    key_household: float = 1.0
+    waiting: float = 0.5
+
+    def problems(self) -> tuple[str, ...]:
+        """Human-readable problems with these weights; empty when they may be used."""
+        found = []
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 100):
+                found.append(f"{name} must be a finite number between 0 and 100, got {value!r}")
+        return tuple(found)
+
+
+DEFAULT_WEIGHTS = Weights()
+PARTS: tuple[str, ...] = Weights.__struct_fields__
+"""The part names of a :class:`Score`, in the order they are explained."""
+REASON_CODES = (
+    "not_open", "full", "already_claimed", "claim_limit", "needs_role",
+    "own_wish", "missing_skills", "window_over", "outside_community",
+)  # fmt: skip
+"""Every :class:`Reason` code, in the order :func:`why_not` reports them."""
+
+
+class Reason(msgspec.Struct, frozen=True, kw_only=True):
+    code: str  # one of REASON_CODES
+    detail: str  # Chinese, for the member: e.g. "缺少技能：家电维修"
+
+
+class Score(msgspec.Struct, frozen=True, kw_only=True):
+    total: float  # the sum of the parts (math.fsum: independent of their order)
+    parts: dict[str, float]  # part name (a Weights field) -> weighted contribution
+    explain: tuple[str, ...]  # Chinese phrases for the parts that matter, e.g. "同一网格"
+
+
+class Match(msgspec.Struct, frozen=True, kw_only=True):
+    wish_id: str
+    member_id: str
+    score: Score
+
+
+class Assignment(msgspec.Struct, frozen=True, kw_only=True):
+    wish_id: str
+    member_id: str
+    score: float
+
+
+# Eligibility
+
+
+def _segments(path: str) -> tuple[str, ...]:
+    return tuple(part for part in path.split("/") if part)
+
+
+def _outside(target: Target, candidate: Candidate) -> bool:
+    if not candidate.home_path or candidate.unit_id in target.paired_unit_ids:
+        return False
+    community = _segments(target.path)[:3]  # "/district/street/community/"
+    return _segments(candidate.home_path)[: len(community)] != community
+
+
+def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Reason, ...]:
+    """Every reason the candidate may not claim the wish now, in REASON_CODES order; () if none."""
+    wish, found = target.wish, []
+    if wish.state != WishState.PUBLISHED:
+        found.append(("not_open", "该心愿当前不在认领中"))
+    if wish.places_taken >= wish.capacity:
+        found.append(("full", f"名额已满（共{wish.capacity}人）"))
+    if wish.id in candidate.claimed_wish_ids:
+        found.append(("already_claimed", "你已认领该心愿"))
+    if candidate.open_claims >= candidate.claim_limit:
+        found.append(("claim_limit", f"进行中的认领已达上限（{candidate.claim_limit}个）"))
+    if not candidate.roles & CLAIMING:
+        found.append(("needs_role", "需要志愿者、党员或单位管理员身份"))
+    if candidate.member_id in (wish.beneficiary_id, wish.posted_by):
+        found.append(("own_wish", "不能认领本人发布或受助的心愿"))
+    if missing := wish.skills - candidate.skills:
+        found.append(("missing_skills", "缺少技能：" + "、".join(sorted(missing))))
+    if now >= wish.window_end:
+        found.append(("window_over", "服务时间已过"))
+    if _outside(target, candidate):
+        found.append(("outside_community", "不在本社区或结对单位的服务范围内"))
+    return tuple(Reason(code=code, detail=detail) for code, detail in found)
+
+
+# Score parts, each in [0, 1]
+
+_DISTANCE = (0.0, 0.0, 0.25, 0.5, 0.75, 1.0, 1.0)  # by shared depth: street 2 … grid 5, building 6
+_PLACE = ("", "", "同一街道", "同一社区", "同一小区", "同一网格", "同一楼栋")
+
+
+def _depth(home: tuple[str, ...], place: tuple[str, ...]) -> int:
+    depth = 0
+    for a, b in zip(home, place, strict=False):
+        if a != b:
+            break
+        depth += 1
+    return min(depth, len(_DISTANCE) - 1)
+
+
+def _distance(home_path: str, place: tuple[str, ...]) -> float:
+    return _DISTANCE[_depth(_segments(home_path), place)] if home_path else 0.25
+
+
+def _availability(windows: tuple[Window, ...], start: dt.datetime, end: dt.datetime) -> float:
+    """Share of [start, end) covered by the union of the windows; 0.5 without a statement."""
+    if not windows:
+        return 0.5
+    if end <= start:
+        return 1.0 if any(a <= start <= b for a, b in windows) else 0.0
+    covered, cursor = 0.0, start
+    for a, b in sorted(windows):
+        a, b = max(a, cursor), min(b, end)
+        if b > a:
+            covered += (b - a).total_seconds()
+            cursor = b
+    return min(1.0, covered / (end - start).total_seconds())
+
+
+def _fairness(recent_minutes: int) -> float:
+    return 1.0 / (1.0 + max(0, recent_minutes) / 600)
+
+
+def _reliability(candidate: Candidate) -> float:
+    done, missed = max(0, candidate.completed), max(0, candidate.no_shows)
+    record = (done + 1) / (done + missed + 2)
+    if candidate.average_rating is None:
+        return record
+    return (record + min(1.0, max(0.0, candidate.average_rating / 5))) / 2
+
+
+def _wish_fractions(target: Target, now: dt.datetime) -> tuple[float, float, float]:
+    """Urgency, key household and waiting: the same for every candidate."""
+    wish = target.wish
+    urgency = min(1.0, max(0.0, (int(wish.urgency) - 1) / 3))
+    waited = (now - (wish.published_at or wish.created_at)).total_seconds() / 3600
+    return urgency, float(target.key_household), min(1.0, max(0.0, waited / 72))
+
+
+def _fractions(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[float, ...]:
+    wish = target.wish
+    matched = len(wish.skills & candidate.skills) / len(wish.skills) if wish.skills else 1.0
+    return (
+        matched,
+        _distance(candidate.home_path, _segments(target.path)),
+        _availability(candidate.available, wish.window_start, wish.window_end),
+        _fairness(candidate.recent_minutes),
+        _reliability(candidate),
+        *_wish_fractions(target, now),
+    )
+
+
+def _parts(weights: Weights, fractions: tuple[float, ...]) -> dict[str, float]:
+    return {name: getattr(weights, name) * f for name, f in zip(PARTS, fractions, strict=True)}
+
+
+def _total(parts: Iterable[float]) -> float:
+    return math.fsum(parts)  # exactly rounded: the same total whatever the order of the parts
+
+
+def _explain(
+    target: Target, candidate: Candidate, parts: dict[str, float], now: dt.datetime
+) -> tuple[str, ...]:
+    wish, found = target.wish, []
+    if parts["skills"] and wish.skills:
+        found.append(f"技能匹配 {len(wish.skills & candidate.skills)}/{len(wish.skills)}")
+    if parts["distance"] and candidate.home_path:
+        found.append(_PLACE[_depth(_segments(candidate.home_path), _segments(target.path))])
+    if parts["availability"] and candidate.available:
+        share = _availability(candidate.available, wish.window_start, wish.window_end)
+        found.append("时间合适" if share >= 1.0 else "部分时间合适" if share > 0 else "")
+    if parts["fairness"] and candidate.recent_minutes <= 600:
+        found.append("近期服务较少")
+    if parts["reliability"]:
+        if candidate.average_rating is not None:
+            found.append(f"评分{candidate.average_rating:.1f}")
+        if candidate.completed > 0:
+            found.append(f"已完成{candidate.completed}次")
+    if parts["urgency"] and wish.urgency >= Urgency.HIGH:
+        found.append("紧急" if wish.urgency >= Urgency.URGENT else "较急")
+    if parts["key_household"]:
+        found.append("优先帮扶对象")  # never the household's type (sensitive information)
+    waited = now - (wish.published_at or wish.created_at)
+    if parts["waiting"] and waited.days >= 1:
+        found.append(f"已等待{waited.days}天")
+    return tuple(phrase for phrase in found if phrase)
+
+
+# Uses
+
+
+def score(target: Target, candidate: Candidate, weights: Weights, now: dt.datetime) -> Score:
+    """How well the candidate fits the wish, eligible or not; the parts add up to the total."""
+    parts = _parts(weights, _fractions(target, candidate, now))
+    explain = _explain(target, candidate, parts, now)
+    return Score(total=_total(parts.values()), parts=parts, explain=explain)
+
+
+def _best(
+    pairs: Iterable[tuple[Target, Candidate]],
+    weights: Weights,
+    now: dt.datetime,
+    limit: int,
+    tie: Callable[[Target, Candidate], tuple[object, ...]],
+) -> list[Match]:
+    """The eligible pairs with the highest totals, ties by ``tie``, through a bounded heap."""
+    keyed = (
+        ((-_total(_parts(weights, _fractions(t, c, now)).values()), *tie(t, c)), t, c)
+        for t, c in pairs
+        if not why_not(t, c, now)
+    )
+    best = heapq.nsmallest(limit, keyed, key=lambda row: row[0])
+    return [
+        Match(wish_id=t.wish.id, member_id=c.member_id, score=score(t, c, weights, now))
+        for _, t, c in best
+    ]
+
+
+def recommend(
+    candidate: Candidate,
+    targets: Iterable[Target],
+    weights: Weights,
+    now: dt.datetime,
+    *,
+    limit: int = 20,
+) -> list[Match]:
+    """The wishes the candidate may claim, best first; ties: more urgent, earlier start, wish id.
+
+    Memory grows with ``limit``, not with the number of targets (a stream is fine).
+    """
+    pairs = ((target, candidate) for target in targets)
+    return _best(pairs, weights, now, limit, _wish_order)
+
+
+def _wish_order(target: Target, _: Candidate) -> tuple[object, ...]:
+    return -int(target.wish.urgency), target.wish.window_start, target.wish.id
+
+
+def rank_candidates(
+    target: Target,
+    candidates: Iterable[Candidate],
+    weights: Weights,
+    now: dt.datetime,
+    *,
+    limit: int = 20,
+) -> list[Match]:
+    """The members who may claim the wish (派单), best first; ties by member id."""
+    pairs = ((target, candidate) for candidate in candidates)
+    return _best(pairs, weights, now, limit, lambda _, c: (c.member_id,))
+
+
+def _priority(target: Target) -> tuple[object, ...]:
+    wish = target.wish
+    waiting_since = wish.published_at or wish.created_at
+    return -int(wish.urgency), not target.key_household, waiting_since, wish.id
+
+
+def auto_dispatch(
+    targets: Sequence[Target],
+    candidates: Sequence[Candidate],
+    weights: Weights,
+    now: dt.datetime,
+) -> list[Assignment]:
+    """Assign members to wishes: only eligible pairs, within free places and members' limits.
+
+    Wishes go in priority order (more urgent, key household, waiting longest, id); each takes its
+    best remaining candidates (ties by member id). A member's limit is ``claim_limit -
+    open_claims``; within the batch their recent minutes grow by each wish's estimated minutes,
+    so fairness spreads the load and ``Assignment.score`` is the score at that moment. Of several
+    candidates with one member id, the first counts. Result: in assignment order.
+    """
+    first: dict[str, Candidate] = {}
+    for c in candidates:
+        first.setdefault(c.member_id, c)
+    pool = [c for c in first.values() if c.roles & CLAIMING]
+    left = [c.claim_limit - c.open_claims for c in pool]
+    minutes = [c.recent_minutes for c in pool]
+    fair = [weights.fairness * _fairness(m) for m in minutes]
+    steady = [weights.reliability * _reliability(c) for c in pool]
+    free_max = [weights.availability * (1.0 if c.available else 0.5) for c in pool]
+    reach = [f + s + a for f, s, a in zip(fair, steady, free_max, strict=True)]  # a member's best
+    homes = [("home", *_segments(c.home_path)[:3]) if c.home_path else ("anywhere",) for c in pool]
+    buckets: dict[tuple[str, ...], list[int]] = {}  # by community of home, and by unit
+    for i, c in enumerate(pool):
+        if left[i] > 0:
+            buckets.setdefault(homes[i], []).append(i)
+            if c.unit_id is not None:
+                buckets.setdefault(("unit", c.unit_id), []).append(i)
+    stale = set(buckets)  # buckets to sort again by reach and clear of members with no places
+
+    def live(key: tuple[str, ...]) -> list[int]:
+        if key in stale:
+            stale.discard(key)
+            kept = [i for i in buckets[key] if left[i] > 0]
+            buckets[key] = sorted(kept, key=reach.__getitem__, reverse=True)
+        return buckets.get(key, [])
+
+    out: list[Assignment] = []
+    for target in sorted(targets, key=_priority):
+        wish = target.wish
+        places = wish.capacity - wish.places_taken
+        if places <= 0 or wish.state != WishState.PUBLISHED or now >= wish.window_end:
+            continue
+        place = _segments(target.path)
+        community = place[:3]
+        near = {("anywhere",), ("home", *community)}
+        if len(community) < 3:  # a wish placed above a community: every home under its path
+            near |= {
+                k for k in buckets if k[0] == "home" and k[1 : 1 + len(community)] == community
+            }
+        scan = [(key, False) for key in near] + [
+            (("unit", unit), True) for unit in sorted(target.paired_unit_ids)
+        ]
+        urgency, key_household, waiting = _wish_fractions(target, now)
+        fixed = (
+            weights.skills,  # an eligible member has every skill asked for
+            weights.urgency * urgency,
+            weights.key_household * key_household,
+            weights.waiting * waiting,
+        )
+        best_place = max(0.25, _DISTANCE[min(len(place), len(_DISTANCE) - 1)])
+        ceiling = sum(fixed) + weights.distance * best_place + 1e-9  # plus reach: no pair beats it
+        own, start, end = {wish.beneficiary_id, wish.posted_by}, wish.window_start, wish.window_end
+        distance: dict[str, float] = {}
+        scored: list[tuple[float, str, int]] = []
+        floor: list[float] = []  # the best `places` totals so far, lowest first
+        for key, from_unit in scan:
+            for i in live(key):
+                if len(floor) == places and ceiling + reach[i] < floor[0]:
+                    break  # the bucket is in falling reach: nobody further on can make the cut
+                c = pool[i]
+                if from_unit and homes[i] in near:
+                    continue  # seen with their community
+                if (
+                    c.member_id in own
+                    or wish.id in c.claimed_wish_ids
+                    or not wish.skills <= c.skills
+                ):
+                    continue
+                if c.home_path not in distance:
+                    distance[c.home_path] = _distance(c.home_path, place)
+                free = _availability(c.available, start, end) if c.available else 0.5
+                pair = (weights.distance * distance[c.home_path], weights.availability * free)
+                total = _total((*fixed, fair[i], steady[i], *pair))
+                scored.append((-total, c.member_id, i))
+                heapq.heappush(floor, total)
+                if len(floor) > places:
+                    heapq.heappop(floor)
+        for negative, member_id, i in heapq.nsmallest(places, scored):
+            out.append(Assignment(wish_id=wish.id, member_id=member_id, score=-negative))
+            left[i] -= 1
+            minutes[i] += max(0, wish.estimated_minutes)
+            fair[i] = weights.fairness * _fairness(minutes[i])
+            reach[i] = fair[i] + steady[i] + free_max[i]
+            stale.update({homes[i], ("unit", pool[i].unit_id or "")})
+    return out

@@ -1,0 +1,259 @@
+"""Matching against the database: recommendations for a member, candidates for 派单, and
+batch auto-dispatch. Loads what the pure rules in :mod:`marketplace.matching` need, in a few
+set-based queries, and applies auto-dispatch through the same :func:`claims.dispatch` staff use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from marketplace.claims import dispatch
+from marketplace.errors import MarketplaceError, NotAllowed, NotFound
+from marketplace.lifecycle import ACTIVE_CLAIM_STATES, ClaimState, Role, WishState
+from marketplace.matching import (
+    Assignment,
+    Candidate,
+    Match,
+    Reason,
+    Target,
+    auto_dispatch,
+    rank_candidates,
+    recommend,
+    why_not,
+)
+from marketplace.model import Claim, OrgKind, Wish
+from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on
+from marketplace.schema import claims, member_load, members, orgs, pairings, roles, wishes
+from points import sqltypes, utcnow
+
+CLAIMING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER, Role.UNIT_ADMIN})
+OFFICE = frozenset({Role.STAFF, Role.ADMIN})
+RECENT = dt.timedelta(days=30)
+
+
+async def recommendations(
+    conn: AsyncConnection,
+    member_id: str,
+    community_id: str,
+    *,
+    limit: int = 20,
+    now: dt.datetime | None = None,
+) -> list[Match]:
+    """Published wishes that fit the member best, with the score's parts (为你推荐)."""
+    now = now or utcnow()
+    rules = await community_rules(conn, community_id)
+    candidates = await _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    if not candidates:
+        return []
+    targets = await _targets(conn, community_id)
+    return recommend(candidates[0], targets, rules.weights, now, limit=limit)
+
+
+async def reasons(
+    conn: AsyncConnection,
+    member_id: str,
+    community_id: str,
+    wish_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> tuple[Reason, ...]:
+    """Why the member cannot take the wish (empty: they can)."""
+    now = now or utcnow()
+    rules = await community_rules(conn, community_id)
+    targets = [t for t in await _targets(conn, community_id, wish_id) if t.wish.id == wish_id]
+    if not targets:
+        raise NotFound("wish", wish_id)
+    found = await _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    candidate = found[0] if found else Candidate(member_id=member_id, roles=frozenset())
+    return why_not(targets[0], candidate, now)
+
+
+async def candidates(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    wish_id: str,
+    *,
+    limit: int = 20,
+    now: dt.datetime | None = None,
+) -> list[Match]:
+    """Members ranked for one wish, for staff dispatching it (派单候选人)."""
+    now = now or utcnow()
+    await _require_office(conn, actor, community_id)
+    rules = await community_rules(conn, community_id)
+    targets = await _targets(conn, community_id, wish_id)
+    if not targets:
+        raise NotFound("wish", wish_id)
+    pool = await _candidates(conn, community_id, now, rules.claim_limit)
+    return rank_candidates(targets[0], pool, rules.weights, now, limit=limit)
+
+
+async def dispatch_all(
+    conn: AsyncConnection, actor: str, community_id: str, *, now: dt.datetime | None = None
+) -> list[Claim]:
+    """Auto-dispatch (批量派单): assign members to the community's published wishes, honouring
+    capacity and each member's open-claim limit; returns the claims made."""
+    now = now or utcnow()
+    await _require_office(conn, actor, community_id)
+    rules = await community_rules(conn, community_id)
+    plan: list[Assignment] = auto_dispatch(
+        await _targets(conn, community_id),
+        await _candidates(conn, community_id, now, rules.claim_limit),
+        rules.weights,
+        now,
+    )
+    made = []
+    for step in plan:
+        try:
+            async with conn.begin_nested():
+                made.append(
+                    await dispatch(conn, actor, community_id, step.wish_id, step.member_id, now=now)
+                )
+        except MarketplaceError:
+            continue  # the wish or the member changed since the plan was made
+    return made
+
+
+async def _require_office(conn: AsyncConnection, actor: str, community_id: str) -> None:
+    community = await get_org(conn, community_id)
+    held = await roles_on(conn, actor, community.path, community_id)
+    if community.kind is not OrgKind.COMMUNITY or not held & OFFICE:
+        raise NotAllowed("dispatch", "community", held, OFFICE)
+
+
+async def _targets(
+    conn: AsyncConnection, community_id: str, wish_id: str | None = None
+) -> list[Target]:
+    query = (
+        sa.select(wishes, orgs.c.path.label("place_path"), members.c.key_household)
+        .join(orgs, orgs.c.id == wishes.c.org_id)
+        .outerjoin(members, members.c.id == wishes.c.beneficiary_id)
+        .where(wishes.c.community_id == community_id)
+    )
+    if wish_id is None:
+        query = query.where(wishes.c.state == WishState.PUBLISHED.value)
+    else:
+        query = query.where(wishes.c.id == wish_id)
+    units = frozenset(
+        (
+            await conn.execute(
+                sa.select(pairings.c.unit_id).where(pairings.c.community_id == community_id)
+            )
+        ).scalars()
+    )
+    rows = (await conn.execute(query)).all()
+    return [
+        Target(
+            wish=sqltypes.to_struct(r, Wish),
+            path=r.place_path,
+            key_household=bool(r.key_household),
+            paired_unit_ids=units,
+        )
+        for r in rows
+    ]
+
+
+async def _candidates(
+    conn: AsyncConnection,
+    community_id: str,
+    now: dt.datetime,
+    claim_limit: int,
+    member_id: str | None = None,
+) -> list[Candidate]:
+    """Members who may claim in the community: volunteers and party members holding the role
+    on the community or above, and party members of paired units."""
+    community = await get_org(conn, community_id)
+    ancestors = ancestor_paths(community.path)
+    in_tree = (
+        sa.select(roles.c.member_id, roles.c.role)
+        .join(orgs, orgs.c.id == roles.c.org_id)
+        .where(roles.c.role.in_([r.value for r in CLAIMING]))
+        .where(sa.or_(orgs.c.path.in_(ancestors), orgs.c.path.startswith(community.path)))
+    )
+    from_units = (
+        sa.select(roles.c.member_id, roles.c.role)
+        .join(pairings, pairings.c.unit_id == roles.c.org_id)
+        .where(pairings.c.community_id == community_id)
+        .where(roles.c.role.in_([Role.PARTY_MEMBER.value, Role.UNIT_ADMIN.value]))
+    )
+    if member_id is not None:
+        in_tree = in_tree.where(roles.c.member_id == member_id)
+        from_units = from_units.where(roles.c.member_id == member_id)
+    held: dict[str, set[Role]] = defaultdict(set)
+    for mid, role in (await conn.execute(sa.union_all(in_tree, from_units))).all():
+        held[mid].add(Role(role))
+    if not held:
+        return []
+    ids = sorted(held)
+    people = {
+        r.id: r
+        for r in await conn.execute(
+            sa.select(members.c.id, members.c.skills, members.c.home_unit_id, orgs.c.path)
+            .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
+            .where(members.c.id.in_(ids))
+        )
+    }
+    load = {
+        r.member_id: r
+        for r in await conn.execute(
+            sa.select(member_load).where(
+                member_load.c.community_id == community_id, member_load.c.member_id.in_(ids)
+            )
+        )
+    }
+    history = await conn.execute(
+        sa.select(
+            claims.c.member_id,
+            claims.c.wish_id,
+            claims.c.state,
+            claims.c.minutes,
+            claims.c.closed_at,
+            wishes.c.rating,
+        )
+        .join(
+            wishes,
+            sa.and_(
+                wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id
+            ),
+        )
+        .where(claims.c.community_id == community_id, claims.c.member_id.in_(ids))
+    )
+    claimed: dict[str, set[str]] = defaultdict(set)
+    recent: dict[str, int] = defaultdict(int)
+    completed: dict[str, int] = defaultdict(int)
+    ratings: dict[str, list[int]] = defaultdict(list)
+    for mid, wid, state, minutes, closed_at, rating in history:
+        if ClaimState(state) in ACTIVE_CLAIM_STATES:
+            claimed[mid].add(wid)
+        if state == ClaimState.CONFIRMED.value:
+            completed[mid] += 1
+            if rating is not None:
+                ratings[mid].append(rating)
+            if minutes and closed_at is not None and closed_at >= now - RECENT:
+                recent[mid] += minutes
+    found = []
+    for mid in ids:
+        person = people.get(mid)
+        mine = load.get(mid)
+        rated = ratings[mid]
+        found.append(
+            Candidate(
+                member_id=mid,
+                roles=frozenset(held[mid]),
+                skills=frozenset(person.skills) if person else frozenset(),
+                home_path=(person.path or "") if person else "",
+                unit_id=person.home_unit_id if person else None,
+                open_claims=mine.open_claims if mine else 0,
+                claim_limit=claim_limit,
+                claimed_wish_ids=frozenset(claimed[mid]),
+                recent_minutes=recent[mid],
+                completed=completed[mid],
+                no_shows=mine.no_shows if mine else 0,
+                average_rating=sum(rated) / len(rated) if rated else None,
+            )
+        )
+    return found
