@@ -13,6 +13,7 @@ import enum
 import hashlib
 import os
 import re
+import threading
 import time
 from typing import Any
 
@@ -191,12 +192,24 @@ def derived_id(prefix: str, base: str) -> str:
     return f"{prefix}:{digest[: MAX_ID_LENGTH - len(prefix) - 1]}"
 
 
+_last_id = 0
+_id_lock = threading.Lock()
+
+
 def new_id() -> str:
-    """A fresh, time-ordered id (UUIDv7 layout, 32 hex digits)."""
+    """A fresh, time-ordered id (UUIDv7 layout, 32 hex digits).
+
+    Within one process ids only grow, also inside one millisecond (the random tail is bumped),
+    so ordering by id is ordering by creation (RFC 9562, section 6.2, method 2's intent)."""
+    global _last_id
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
     value = (ms << 80) | (0x7 << 76) | ((rand >> 68) & 0xFFF) << 64
     value |= (0b10 << 62) | (rand & ((1 << 62) - 1))
+    with _id_lock:
+        if value <= _last_id:
+            value = _last_id + 1
+        _last_id = value
     return f"{value:032x}"
 
 
