@@ -33,6 +33,7 @@ from marketplace.errors import (
     WrongCode,
 )
 from marketplace.lifecycle import (
+    CLAIM_TABLE,
     ClaimAction,
     ClaimState,
     Role,
@@ -164,12 +165,15 @@ async def assign(
     unit_claim = await load_claim(conn, community_id, unit_claim_id)
     if unit_claim.unit_id is None or unit_claim.member_id is not None:
         raise InvalidInput("unit_claim_id", "is not a unit's claim")
+    wish = await load_wish(conn, community_id, unit_claim.wish_id)
     unit_roles = await roles_on(conn, actor, f"/{unit_claim.unit_id}/")
+    unit_roles |= (await roles_for(conn, actor, wish)) & OFFICE  # staff may assign too
     decide_claim(unit_claim.state, ClaimAction.ASSIGN, unit_roles)
     member = await get_member(conn, member_id)
     if member.home_unit_id != unit_claim.unit_id:
         raise InvalidInput("member_id", "must be a member of the unit")
-    wish = await load_wish(conn, community_id, unit_claim.wish_id)
+    if member_id in (wish.beneficiary_id, wish.posted_by):
+        raise InvalidInput("member_id", "cannot serve their own wish")
     taken = await conn.execute(
         claims.update()
         .where(_key(unit_claim), claims.c.state == ClaimState.ACTIVE.value, claims.c.places >= 1)
@@ -255,22 +259,31 @@ async def cancel(
     now = now or utcnow()
     check_text("reason", reason, 500)
     wish = await load_wish(conn, community_id, wish_id)
+    held = await roles_for(conn, actor, wish)
+    if wish.state is WishState.PUBLISHED and wish.places_taken and not held & OFFICE:
+        # a volunteer already holds a place: only staff may cancel, as once every place is taken
+        raise NotAllowed(WishAction.CANCEL.value, wish.state.value, held, OFFICE)
     cancelled = await move(
         conn,
         actor,
         wish,
         WishAction.CANCEL,
+        roles=held,
         reason=reason,
         now=now,
         values={"closed_at": now, "deadline_at": None, "places_taken": 0},
     )
+    released = []
     for c in await claims_of(conn, community_id, wish_id):
         if c.state is ClaimState.ACTIVE:
             await set_claim(
                 conn, c, ClaimState.WITHDRAWN, actor, OFFICE, "心愿已取消", now, {"closed_at": now}
             )
             if c.member_id is not None:
-                await _uncount_open(conn, community_id, c.member_id)
+                released.append(c.member_id)
+    # The members' rows in one order, so two cancels sharing volunteers cannot deadlock.
+    for member_id in sorted(released):
+        await _uncount_open(conn, community_id, member_id)
     return cancelled
 
 
@@ -306,7 +319,10 @@ async def check_in(
             raise TooFar(wish.id, metres, rules.checkin_distance_m)
     if now < wish.window_start - dt.timedelta(hours=2):
         raise InvalidInput("now", "check-in opens two hours before the agreed time")
-    done = await set_claim(
+    # The wish row before the claim's, as cancel and _release take them (else they deadlock).
+    if wish.state in (WishState.PUBLISHED, WishState.CLAIMED):
+        await move(conn, actor, wish, WishAction.CHECK_IN, now=now, roles=held)
+    return await set_claim(
         conn,
         c,
         ClaimState.CHECKED_IN,
@@ -316,9 +332,6 @@ async def check_in(
         now,
         {"checked_in_at": now, "override_by": override_by},
     )
-    if wish.state in (WishState.PUBLISHED, WishState.CLAIMED):
-        await move(conn, actor, wish, WishAction.CHECK_IN, now=now, roles=held)
-    return done
 
 
 async def check_out(
@@ -415,6 +428,14 @@ async def settle(
     if target is WishState.SERVED:
         rules = await community_rules(conn, community_id)
         values = {"served_at": now, "deadline_at": now + dt.timedelta(days=rules.auto_accept_days)}
+    elif target in (WishState.CLAIMED, WishState.PUBLISHED):
+        # Every place taken: the completion clock starts; a place freed: the claim clock again.
+        stage = (await community_rules(conn, community_id)).deadlines_for(wish.category)
+        if target is WishState.CLAIMED:  # done within complete_hours, or by the window's end
+            due = max(now + dt.timedelta(hours=stage.complete_hours), wish.window_end)
+        else:
+            due = now + dt.timedelta(hours=stage.claim_hours)
+        values = {"deadline_at": due}
     return await move(
         conn,
         actor,
@@ -603,15 +624,16 @@ async def set_claim(
         .where(_key(c), claims.c.state == c.state.value)
         .values(state=target.value, **values)
     )
+    action = claim_action(c.state, target)
     if result.rowcount != 1:
         current = await load_claim(conn, c.community_id, c.id)
-        raise NotAllowed(target.value, current.state.value, held, frozenset())
+        raise NotAllowed(action, current.state.value, held, frozenset())
     await record(
         conn,
         c.community_id,
         "claim",
         c.id,
-        target.value,
+        action,
         c.state.value,
         target.value,
         actor,
@@ -620,6 +642,14 @@ async def set_claim(
         now,
     )
     return await load_claim(conn, c.community_id, c.id)
+
+
+def claim_action(state: ClaimState, target: ClaimState) -> str:
+    """The table's verb for a claim moving from ``state`` to ``target`` (for the record)."""
+    for (from_state, action), (next_state, _) in CLAIM_TABLE.items():
+        if from_state is state and next_state is target:
+            return action.value
+    return target.value
 
 
 def _key(c: Claim) -> sa.ColumnElement[bool]:

@@ -167,6 +167,7 @@ async def _award(
             reference=f"claim:{c.id}",
             actor=actor,
             memo=wish.title,
+            now=now,
         )
     elif wish.kind is WishKind.GOODS and goods_points > 0:
         await points.open_community(conn, wish.community_id)

@@ -136,7 +136,8 @@ async def request_from_offer(
         reason="互助项目免审核",
         values={"published_at": now},
     )
-    return published, await claim(conn, offer.member_id, community_id, published.id, now=now)
+    made = await claim(conn, offer.member_id, community_id, published.id, now=now)
+    return await load_wish(conn, community_id, published.id), made
 
 
 async def claim_for_offer(

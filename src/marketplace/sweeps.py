@@ -4,7 +4,7 @@
   district), shows on that level's queue, and its deadline restarts.
 - :func:`auto_accept_due`: a served wish nobody confirmed in time is accepted as the system.
 - :func:`release_no_shows`: a claim not checked in by the end of the window is released and
-  counted against the member.
+  counted against the member; a unit's places it never assigned are released too.
 - :func:`expire_wishes`: a published wish whose window has passed with nobody serving expires.
 
 Each item is handled in a savepoint with a conditional update, so several processes sweeping at
@@ -30,7 +30,7 @@ from marketplace.orgs import SYSTEM, community_rules
 from marketplace.rules import MAX_LEVEL, Deadlines
 from marketplace.schema import claims, wishes
 from marketplace.wishes import load_wish, move, record
-from points import utcnow
+from points import PointsError, utcnow
 
 
 class SweepResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -125,7 +125,8 @@ async def release_no_shows(
         )
         .where(
             claims.c.state == ClaimState.ACTIVE.value,
-            claims.c.member_id.is_not(None),
+            # a member's claim, or a unit's places it never assigned
+            sa.or_(claims.c.member_id.is_not(None), claims.c.places > 0),
             wishes.c.window_end <= now,
         ),
         limit,
@@ -196,7 +197,7 @@ async def _each(
         try:
             async with conn.begin_nested():
                 done = await act(community_id, item_id)
-        except MarketplaceError:
+        except (MarketplaceError, PointsError):  # settled meanwhile, or refused: skip it
             done = False
         if done:
             handled.append(item_id)

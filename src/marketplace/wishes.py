@@ -255,23 +255,33 @@ async def move(
     roles: frozenset[Role] | None = None,
     to: WishState | None = None,
 ) -> Wish:
-    """Apply one row of the wish table: decide, update conditionally, record."""
+    """Apply one row of the wish table: decide, update conditionally, record.
+
+    When someone else moved the wish first, decide again on the state it is in now: the action
+    may still be allowed there (a second volunteer checking in, staff cancelling a wish that just
+    filled up). A ``to`` computed by the caller from the old state is not retried."""
     held = roles if roles is not None else await roles_for(conn, actor, wish)
-    decided = decide_wish(wish.state, action, held)
-    target = to or decided or wish.state
-    result = await conn.execute(
-        wishes.update()
-        .where(
-            wishes.c.community_id == wish.community_id,
-            wishes.c.id == wish.id,
-            wishes.c.state == wish.state.value,
+    for _ in range(3):
+        decided = decide_wish(wish.state, action, held)
+        target = to or decided or wish.state
+        result = await conn.execute(
+            wishes.update()
+            .where(
+                wishes.c.community_id == wish.community_id,
+                wishes.c.id == wish.id,
+                wishes.c.state == wish.state.value,
+            )
+            .values(state=target.value, **(values or {}))
         )
-        .values(state=target.value, **(values or {}))
-    )
-    if result.rowcount != 1:  # someone else moved it first: decide again on what is there now
+        if result.rowcount == 1:
+            break
         current = await load_wish(conn, wish.community_id, wish.id)
         decide_wish(current.state, action, held)
-        raise NotAllowed(action.value, current.state.value, held, frozenset())
+        if to is not None or current.state is wish.state:
+            raise NotAllowed(action.value, current.state.value, held, frozenset())
+        wish = current
+    else:
+        raise NotAllowed(action.value, wish.state.value, held, frozenset())
     await record(
         conn,
         wish.community_id,

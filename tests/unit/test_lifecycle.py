@@ -1,0 +1,261 @@
+"""The lifecycle tables (状态流转表), checked cell by cell against an independent list of rows.
+
+The rows below are written by hand from DESIGN.md section 5 and the docstrings of the marketplace
+(who verifies, who claims, who confirms, …), not copied from ``WISH_TABLE``. Every state × action
+× role triple is tried: a row whose roles include the actor's gives its next state; anything else is
+NotAllowed, naming the action, the state and, when a row exists, the roles it needs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from marketplace import (
+    ClaimAction,
+    ClaimState,
+    MarketplaceError,
+    NotAllowed,
+    Role,
+    WishAction,
+    WishState,
+    decide_claim,
+    decide_wish,
+)
+from marketplace.lifecycle import wish_state_from_claims
+
+OFFICE = {"staff", "admin"}  # 社区工作人员, and admins of the community or above
+OWNER = {"beneficiary", "poster"}  # the resident, or the grid worker who posted for them
+CLAIMANT = {"claimant"}
+SYSTEM = {"system"}
+CLAIMING = {"volunteer", "party_member", "unit_admin"}
+COUNTS = None  # the next state depends on the claim counts (wish_state_from_claims)
+OPEN = ("submitted", "published", "claimed", "in_service")
+
+# (state, action, roles allowed, next state)
+WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
+    # 审核: staff publish or reject; the resident (or staff) may withdraw the wish.
+    ("submitted", "verify", OFFICE, "published"),
+    ("submitted", "reject", OFFICE, "rejected"),
+    ("submitted", "cancel", OWNER | OFFICE, "cancelled"),
+    # 接单 / 派单 and giving places back: the counts decide between published and claimed.
+    ("published", "claim", CLAIMING, COUNTS),
+    ("published", "dispatch", OFFICE, COUNTS),
+    ("published", "withdraw", OFFICE | CLAIMANT, COUNTS),
+    ("published", "no_show", OFFICE | SYSTEM, COUNTS),
+    ("published", "check_in", OFFICE | CLAIMANT, "in_service"),
+    ("published", "cancel", OWNER | OFFICE, "cancelled"),
+    ("published", "expire", SYSTEM, "expired"),
+    ("published", "settle", SYSTEM, COUNTS),
+    # Every place taken: only staff may still cancel.
+    ("claimed", "withdraw", OFFICE | CLAIMANT, COUNTS),
+    ("claimed", "no_show", OFFICE | SYSTEM, COUNTS),
+    ("claimed", "check_in", OFFICE | CLAIMANT, "in_service"),
+    ("claimed", "cancel", OFFICE, "cancelled"),
+    ("claimed", "settle", SYSTEM, COUNTS),
+    # 服务中: more claimants arrive or leave; the last check-out serves the wish.
+    ("in_service", "check_in", OFFICE | CLAIMANT, "in_service"),
+    ("in_service", "check_out", OFFICE | CLAIMANT, COUNTS),
+    ("in_service", "withdraw", OFFICE | CLAIMANT, "in_service"),
+    ("in_service", "no_show", OFFICE | SYSTEM, "in_service"),
+    ("in_service", "settle", SYSTEM, COUNTS),
+    # 评单: the resident (or staff for them, or auto-accept) confirms; only the resident disputes.
+    ("served", "confirm", OWNER | OFFICE | SYSTEM, "confirmed"),
+    ("served", "dispute", OWNER, "disputed"),
+    ("disputed", "resolve_for_volunteer", OFFICE, "confirmed"),
+    ("disputed", "resolve_against_volunteer", OFFICE, "closed"),
+    ("confirmed", "close", SYSTEM, "closed"),
+    # 吹哨: at any open state the level rises and the state stays.
+    *((state, "escalate", OFFICE | SYSTEM, state) for state in OPEN),
+]
+
+CLAIM_ROWS: list[tuple[str, str, set[str], str]] = [
+    ("active", "check_in", OFFICE | CLAIMANT, "checked_in"),
+    ("active", "withdraw", OFFICE | CLAIMANT, "withdrawn"),
+    ("active", "no_show", OFFICE | SYSTEM, "no_show"),
+    ("active", "assign", {"unit_admin"} | OFFICE, "active"),
+    ("checked_in", "check_out", OFFICE | CLAIMANT, "checked_out"),
+    ("checked_out", "confirm", OWNER | OFFICE | SYSTEM, "confirmed"),
+    ("checked_out", "void", OFFICE, "voided"),
+]
+
+WISH_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in WISH_ROWS}
+CLAIM_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in CLAIM_ROWS}
+ACTORS = [pytest.param(frozenset({r}), id=r.value) for r in Role] + [
+    pytest.param(frozenset(), id="no_role")
+]
+
+
+def names(message: str, word: str) -> bool:
+    """Whether the message names ``word`` as a whole word (``admin`` is not in ``unit_admin``)."""
+    return re.search(rf"(?<!\w){re.escape(word)}(?!\w)", message) is not None
+
+
+def assert_refusal_explains(
+    refused: NotAllowed, action: str, state: str, needed: set[str] | None
+) -> None:
+    message = str(refused)
+    assert names(message, action), message
+    assert names(message, state), message
+    assert (refused.action, refused.state) == (action, state)
+    assert refused.allowed == frozenset(needed or ())
+    for role in needed or ():
+        assert names(message, role), f"{message!r} does not name {role}"
+
+
+def test_the_hand_written_rows_have_no_duplicates() -> None:
+    assert len(WISH_EXPECTED) == len(WISH_ROWS)
+    assert len(CLAIM_EXPECTED) == len(CLAIM_ROWS)
+
+
+# Wishes: every state × action × role
+
+
+@pytest.mark.parametrize("roles", ACTORS)
+@pytest.mark.parametrize("action", list(WishAction))
+@pytest.mark.parametrize("state", list(WishState))
+def test_wish_transition_happens_only_by_a_row_and_an_allowed_role(
+    state: WishState, action: WishAction, roles: frozenset[Role]
+) -> None:
+    row = WISH_EXPECTED.get((state.value, action.value))
+    if row is not None and {r.value for r in roles} & row[0]:
+        assert decide_wish(state, action, roles) == row[1]
+        return
+    with pytest.raises(NotAllowed) as refused:
+        decide_wish(state, action, roles)
+    assert_refusal_explains(refused.value, action.value, state.value, row[0] if row else None)
+
+
+@pytest.mark.parametrize(("state", "action", "allowed", "next_state"), WISH_ROWS)
+def test_wish_row_admits_an_actor_holding_one_allowed_role_among_others(
+    state: str, action: str, allowed: set[str], next_state: str | None
+) -> None:
+    for role in allowed:
+        roles = frozenset(Role(r) for r in {role} | ({r.value for r in Role} - allowed))
+        assert decide_wish(WishState(state), WishAction(action), roles) == next_state
+
+
+@pytest.mark.parametrize(("state", "action", "allowed", "next_state"), WISH_ROWS)
+def test_wish_row_refuses_an_actor_holding_every_other_role(
+    state: str, action: str, allowed: set[str], next_state: str | None
+) -> None:
+    others = frozenset(r for r in Role if r.value not in allowed)
+    with pytest.raises(NotAllowed) as refused:
+        decide_wish(WishState(state), WishAction(action), others)
+    assert_refusal_explains(refused.value, action, state, allowed)
+
+
+@pytest.mark.parametrize("state", ["rejected", "expired", "cancelled", "closed"])
+def test_a_finished_wish_allows_no_action_at_all(state: str) -> None:
+    everyone = frozenset(Role)
+    for action in WishAction:
+        with pytest.raises(NotAllowed):
+            decide_wish(WishState(state), action, everyone)
+
+
+# Claims: every state × action × role
+
+
+@pytest.mark.parametrize("roles", ACTORS)
+@pytest.mark.parametrize("action", list(ClaimAction))
+@pytest.mark.parametrize("state", list(ClaimState))
+def test_claim_transition_happens_only_by_a_row_and_an_allowed_role(
+    state: ClaimState, action: ClaimAction, roles: frozenset[Role]
+) -> None:
+    row = CLAIM_EXPECTED.get((state.value, action.value))
+    if row is not None and {r.value for r in roles} & row[0]:
+        assert decide_claim(state, action, roles) == row[1]
+        return
+    with pytest.raises(NotAllowed) as refused:
+        decide_claim(state, action, roles)
+    assert_refusal_explains(refused.value, action.value, state.value, row[0] if row else None)
+
+
+@pytest.mark.parametrize(("state", "action", "allowed", "next_state"), CLAIM_ROWS)
+def test_claim_row_admits_an_actor_holding_one_allowed_role_among_others(
+    state: str, action: str, allowed: set[str], next_state: str
+) -> None:
+    for role in allowed:
+        roles = frozenset(Role(r) for r in {role} | ({r.value for r in Role} - allowed))
+        assert decide_claim(ClaimState(state), ClaimAction(action), roles) == next_state
+
+
+@pytest.mark.parametrize(("state", "action", "allowed", "next_state"), CLAIM_ROWS)
+def test_claim_row_refuses_an_actor_holding_every_other_role(
+    state: str, action: str, allowed: set[str], next_state: str
+) -> None:
+    others = frozenset(r for r in Role if r.value not in allowed)
+    with pytest.raises(NotAllowed) as refused:
+        decide_claim(ClaimState(state), ClaimAction(action), others)
+    assert_refusal_explains(refused.value, action, state, allowed)
+
+
+@pytest.mark.parametrize("state", ["confirmed", "withdrawn", "no_show", "voided"])
+def test_a_finished_claim_allows_no_action_at_all(state: str) -> None:
+    everyone = frozenset(Role)
+    for action in ClaimAction:
+        with pytest.raises(NotAllowed):
+            decide_claim(ClaimState(state), action, everyone)
+
+
+def test_not_allowed_is_a_marketplace_error_with_a_stable_code() -> None:
+    with pytest.raises(MarketplaceError) as refused:
+        decide_wish(WishState.SUBMITTED, WishAction.VERIFY, frozenset({Role.VOLUNTEER}))
+    assert refused.value.code == "not_allowed"
+
+
+def test_the_refusal_says_which_roles_the_actor_holds() -> None:
+    with pytest.raises(NotAllowed) as refused:
+        decide_wish(WishState.SERVED, WishAction.DISPUTE, frozenset({Role.STAFF, Role.GRID_WORKER}))
+    assert refused.value.roles == {Role.STAFF, Role.GRID_WORKER}
+    assert names(str(refused.value), "grid_worker")
+
+
+# Where the claim counts put a wish
+
+
+@pytest.mark.parametrize(
+    ("current", "capacity", "places_taken", "serving", "served", "expected"),
+    [
+        pytest.param("published", 1, 0, 0, 0, "published", id="nobody-yet"),
+        pytest.param("published", 2, 1, 0, 0, "published", id="a-place-left"),
+        pytest.param("published", 1, 1, 0, 0, "claimed", id="the-only-place-taken"),
+        pytest.param("published", 3, 3, 0, 0, "claimed", id="a-unit-took-every-place"),
+        pytest.param("claimed", 2, 2, 0, 0, "claimed", id="still-full"),
+        pytest.param("claimed", 2, 1, 0, 0, "published", id="a-claimant-withdrew"),
+        pytest.param("claimed", 1, 0, 0, 0, "published", id="the-only-claimant-left"),
+        pytest.param("in_service", 1, 1, 1, 0, "in_service", id="one-serving"),
+        pytest.param("in_service", 2, 2, 1, 1, "in_service", id="one-out-one-serving"),
+        pytest.param("in_service", 2, 2, 0, 1, "in_service", id="one-out-one-still-to-come"),
+        pytest.param("in_service", 2, 2, 0, 2, "served", id="everyone-checked-out"),
+        pytest.param("in_service", 3, 1, 0, 1, "served", id="out-and-nobody-else-coming"),
+        pytest.param("in_service", 2, 0, 0, 0, "published", id="everyone-released"),
+    ],
+)
+def test_wish_state_follows_its_claim_counts(
+    current: str, capacity: int, places_taken: int, serving: int, served: int, expected: str
+) -> None:
+    assert wish_state_from_claims(
+        WishState(current),
+        capacity=capacity,
+        places_taken=places_taken,
+        serving=serving,
+        served=served,
+    ) == WishState(expected)
+
+
+@pytest.mark.parametrize(
+    "current",
+    ["submitted", "served", "disputed", "confirmed", "closed", "rejected", "expired", "cancelled"],
+)
+def test_claim_counts_do_not_move_a_wish_outside_claiming_and_service(current: str) -> None:
+    for counts in ((1, 0, 0, 0), (1, 1, 0, 0), (2, 2, 1, 1), (1, 1, 0, 1)):
+        capacity, places_taken, serving, served = counts
+        assert wish_state_from_claims(
+            WishState(current),
+            capacity=capacity,
+            places_taken=places_taken,
+            serving=serving,
+            served=served,
+        ) == WishState(current)
