@@ -90,6 +90,7 @@ from marketplace.orgs import (
 )
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
+from marketplace.stats import Rate, Rates, Statistics, VolunteerTime, statistics, three_rates
 from marketplace.sweeps import (
     SweepResult,
     auto_accept_due,
@@ -130,15 +131,19 @@ __all__ = [
     "Org",
     "OrgKind",
     "Point",
+    "Rate",
+    "Rates",
     "Reason",
     "Role",
     "RoleGrant",
     "Score",
+    "Statistics",
     "SweepResult",
     "Target",
     "TooFar",
     "Transition",
     "Urgency",
+    "VolunteerTime",
     "Weights",
     "Wish",
     "WishAction",
@@ -191,6 +196,8 @@ __all__ = [
     "roles_on",
     "set_community_rules",
     "set_key_household",
+    "statistics",
+    "three_rates",
     "verify",
     "why_not",
     "withdraw",

@@ -172,7 +172,11 @@ async def _candidates(
         sa.select(roles.c.member_id, roles.c.role)
         .join(orgs, orgs.c.id == roles.c.org_id)
         .where(roles.c.role.in_([r.value for r in CLAIMING]))
-        .where(sa.or_(orgs.c.path.in_(ancestors), orgs.c.path.startswith(community.path)))
+        .where(
+            sa.or_(
+                orgs.c.path.in_(ancestors), orgs.c.path.startswith(community.path, autoescape=True)
+            )
+        )
     )
     from_units = (
         sa.select(roles.c.member_id, roles.c.role)

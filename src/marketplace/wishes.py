@@ -197,7 +197,7 @@ async def list_wishes(
         query = query.where(wishes.c.category == category)
     if org_id is not None:
         place = await get_org(conn, org_id)
-        inside = sa.select(orgs.c.id).where(orgs.c.path.startswith(place.path))
+        inside = sa.select(orgs.c.id).where(orgs.c.path.startswith(place.path, autoescape=True))
         query = query.where(wishes.c.org_id.in_(inside))
     if escalated is not None:
         query = query.where(wishes.c.level > 0 if escalated else wishes.c.level == 0)

@@ -449,7 +449,7 @@ async def _apply(
         )
     ).first()
     if refused is not None:
-        _raise_refused_again(refused._mapping, t)
+        await _raise_refused_again(conn, refused._mapping, t)
     debit = await get_account(conn, t.community_id, t.debit_account_id)
     credit = await get_account(conn, t.community_id, t.credit_account_id)
 
@@ -602,14 +602,19 @@ def _same_or_raise(existing: Transfer, t: Transfer) -> Transfer:
     return existing
 
 
-def _raise_refused_again(row: Any, t: Transfer) -> None:
+async def _raise_refused_again(conn: AsyncConnection, row: Any, t: Transfer) -> None:
+    """The id was refused before: refuse it again (``available`` as it was at the refusal)."""
     differ = tuple(f for f in _SAME if f != "phase" and row[f] != _plain(getattr(t, f)))
     if differ:
         raise IdempotencyMismatch(t.id, differ)
     refusal = _refusal(t, row["reason"], row["available"])
     if row["reason"] == "insufficient_points":
         raise InsufficientPoints(t.debit_account_id, row["available"], t.amount, refusal)
-    raise MaxBalanceExceeded(t.credit_account_id, 0, 0, t.amount, refusal)
+    credit = await get_account(conn, t.community_id, t.credit_account_id)
+    balance = credit.credits_posted + credit.credits_pending - credit.debits_posted
+    raise MaxBalanceExceeded(
+        t.credit_account_id, balance, credit.max_balance or 0, t.amount, refusal
+    )
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,297 @@
+"""Statistics (统计) and 三率 over a small known history, counted exactly, on both backends.
+
+The history (c1's rules: verify within 4 h, first claim within 1 h; T0 = 09:00 China time)::
+
+    w1  posted T0, verified +10m, vol1 claims +30m, serves 60 min (out +3h), rated 5 at +4h
+    w2  posted T0, verified +20m, vol2 claims +1h20m (exactly 1 h), serves 90 min, rated 4 at +5h
+    w3  家电维修, posted T0, verified +30m, unit u1 claims +2h (late) and assigns party,
+        who serves 30 min (out +2h30m); rated 2 at +6h
+    w4  posted T0, rejected +15m
+    w5  文体活动, posted T0, verified +40m, cancelled by the resident +50m
+    w6  posted T0, never verified: escalated at +4h and again at +8h
+    w8  posted T0-1h (before the period), verified +5m, expired at +3h
+    w9  posted T0+47h, verified exactly at the end of the period (T0+48h)
+    w10 posted T0, verified +1h, vol4 claims +1h30m, serves 20 min, disputed +3h,
+        resolved against the volunteer +3h30m
+    w11 posted T0, verified +1h, party claims at once, serves 40 min, disputed +3h10m,
+        resolved for the volunteer +3h40m
+    x1  in c2: posted T0, verified +1h, outsider claims +1h30m, serves 45 min, rated 5 at +3h
+    y1  in c3 (another street s2 of the district): posted T0+10h
+
+vol2 (王芳) opted in to the honour roll; nobody else did.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+import marketplace_world as world
+import points
+from marketplace import OrgKind, Rate, Rates, Role, VolunteerTime, statistics, three_rates
+from marketplace.rules import CommunityRules, Deadlines
+from marketplace.stats import mask, rate
+from marketplace_world import T0
+
+H, M = dt.timedelta(hours=1), dt.timedelta(minutes=1)
+PERIOD = {"since": T0, "until": T0 + 48 * H}
+
+
+async def post(
+    tx: AsyncConnection,
+    wish_id: str,
+    at: dt.datetime,
+    *,
+    category: str = "助老陪护",
+    actor: str = "res",
+    community: str = "c1",
+    start: dt.datetime = T0 + 2 * H,
+    hours: int = 10,
+) -> mk.Wish:
+    return await mk.post_wish(
+        tx,
+        actor,
+        community_id=community,
+        kind=mk.WishKind.SERVICE,
+        category=category,
+        title="上门帮忙",
+        description="",
+        org_id="g1" if community == "c1" else community,
+        address="幸福路1号3栋",
+        window_start=start,
+        window_end=start + hours * H,
+        estimated_minutes=60,
+        id=wish_id,
+        now=at,
+    )
+
+
+async def serve(
+    tx: AsyncConnection, actor: str, wish: mk.Wish, claim_id: str, at: dt.datetime, minutes: int
+) -> None:
+    code = wish.confirmation_code
+    await mk.check_in(tx, actor, wish.community_id, claim_id, code=code, now=at)
+    await mk.check_out(tx, actor, wish.community_id, claim_id, now=at + minutes * M)
+
+
+async def history(db: points.Database) -> None:
+    async with db.transaction() as tx:
+        await mk.add_member(tx, id="vol2", name="王芳", public_profile=True, now=T0)
+        await world.build(tx)
+        await mk.create_org(
+            tx, mk.SYSTEM, id="s2", kind=OrgKind.STREET, name="友谊街道", parent_id="d1", now=T0
+        )
+        await mk.create_org(
+            tx, mk.SYSTEM, id="c3", kind=OrgKind.COMMUNITY, name="星光社区", parent_id="s2", now=T0
+        )
+        rules = CommunityRules(deadlines=Deadlines(verify_hours=4, claim_hours=1))
+        await mk.set_community_rules(tx, "staff", "c1", rules, now=T0)
+        w = {n: await post(tx, n, T0) for n in ("w1", "w2", "w4", "w6", "w10", "w11")}
+        w["w3"] = await post(tx, "w3", T0, category="家电维修")
+        w["w5"] = await post(tx, "w5", T0, category="文体活动")
+        w["w8"] = await post(tx, "w8", T0 - H, start=T0 + H, hours=2)
+        for name, after in (("w1", 10), ("w2", 20), ("w3", 30), ("w5", 40), ("w8", 5)):
+            await mk.verify(tx, "staff", "c1", name, now=T0 + after * M)
+        for name in ("w10", "w11"):
+            await mk.verify(tx, "staff", "c1", name, now=T0 + H)
+        await mk.reject(tx, "staff", "c1", "w4", reason="不属于服务范围", now=T0 + 15 * M)
+        await mk.cancel(tx, "res", "c1", "w5", reason="已解决", now=T0 + 50 * M)
+        c1 = await mk.claim(tx, "vol1", "c1", "w1", now=T0 + 30 * M)
+        c2 = await mk.claim(tx, "vol2", "c1", "w2", now=T0 + 80 * M)
+        c10 = await mk.claim(tx, "vol4", "c1", "w10", now=T0 + 90 * M)
+        c11 = await mk.claim(tx, "party", "c1", "w11", now=T0 + H)
+        unit = await mk.claim_for_unit(tx, "uadmin", "c1", "w3", "u1", now=T0 + 2 * H)
+        c3 = await mk.assign(tx, "uadmin", "c1", unit.id, "party", now=T0 + 2 * H)
+        await serve(tx, "vol1", w["w1"], c1.id, T0 + 2 * H, 60)
+        await serve(tx, "vol2", w["w2"], c2.id, T0 + 2 * H, 90)
+        await serve(tx, "party", w["w3"], c3.id, T0 + 2 * H, 30)
+        await serve(tx, "vol4", w["w10"], c10.id, T0 + 2 * H, 20)
+        await serve(tx, "party", w["w11"], c11.id, T0 + 2 * H, 40)
+        await mk.dispute(tx, "res", "c1", "w10", reason="没来", now=T0 + 3 * H)
+        await mk.dispute(tx, "res", "c1", "w11", reason="迟到", now=T0 + 190 * M)
+        await mk.resolve(
+            tx, "staff", "c1", "w10", for_volunteer=False, reason="核实", now=T0 + 210 * M
+        )
+        await mk.resolve(
+            tx, "staff", "c1", "w11", for_volunteer=True, reason="核实", now=T0 + 220 * M
+        )
+        for name, stars, hours in (("w1", 5, 4), ("w2", 4, 5), ("w3", 2, 6)):
+            await mk.confirm(tx, "res", "c1", name, rating=stars, now=T0 + hours * H)
+        x1 = await post(tx, "x1", T0, actor="admin", community="c2")
+        await mk.verify(tx, "admin", "c2", "x1", now=T0 + H)
+        cx = await mk.claim(tx, "outsider", "c2", "x1", now=T0 + 90 * M)
+        await serve(tx, "outsider", x1, cx.id, T0 + 2 * H, 45)
+        await mk.confirm(tx, "admin", "c2", "x1", rating=5, now=T0 + 3 * H)
+        assert (await mk.expire_wishes(tx, now=T0 + 3 * H)).handled == ("w8",)
+        assert (await mk.escalate_due(tx, now=T0 + 4 * H)).handled == ("w6",)
+        assert (await mk.escalate_due(tx, now=T0 + 8 * H)).handled == ("w6",)
+        await post(tx, "y1", T0 + 10 * H, actor="admin", community="c3")
+        await post(tx, "w9", T0 + 47 * H, start=T0 + 50 * H)
+        await mk.verify(tx, "staff", "c1", "w9", now=T0 + 48 * H)
+
+
+def top(*rows: tuple[str, str, int]) -> tuple[VolunteerTime, ...]:
+    return tuple(VolunteerTime(member_id=m, name=n, minutes=minutes) for m, n, minutes in rows)
+
+
+def rates(org_id: str, kind: OrgKind, name: str, *figures: tuple[int, int]) -> Rates:
+    response, resolution, satisfaction = (rate(n, d) for n, d in figures)
+    return Rates(
+        org_id=org_id,
+        kind=kind,
+        name=name,
+        response=response,
+        resolution=resolution,
+        satisfaction=satisfaction,
+    )
+
+
+async def test_a_community_counts_every_event_of_the_period_by_its_time(
+    db: points.Database,
+) -> None:
+    await history(db)
+    async with db.read() as tx:
+        got = await statistics(tx, "staff", "c1", **PERIOD)
+    counts = (got.posted, got.verified, got.rejected, got.claimed, got.completed, got.confirmed)
+    assert counts == (9, 7, 1, 5, 5, 4)  # w8 posted before, w9 verified at the end: left out
+    assert (got.disputed, got.escalated, got.cancelled, got.expired) == (2, 1, 1, 1)
+    assert got.communities == 1
+    # verify [10, 20, 30, 40, 60, 60, 65]; claim [0, 20, 30, 60, 90]; done [80, 100, 120, 170, 190]
+    assert got.median_minutes_to_verify == 40
+    assert got.median_minutes_to_first_claim == 30
+    assert got.median_minutes_to_completion == 120
+    assert got.satisfaction == Rate(numerator=2, denominator=3, percent=66.7)
+    assert got.volunteer_minutes == 60 + 90 + 30 + 40  # vol4's voided 20 minutes do not count
+    assert got.top_volunteers == top(
+        ("vol2", "王芳", 90), ("p***y", "志愿者", 70), ("v***1", "志愿者", 60)
+    )
+    assert got.by_category == {"助老陪护": 7, "家电维修": 1, "文体活动": 1}
+    assert got.by_state == {
+        "cancelled": 1,
+        "closed": 5,
+        "published": 1,
+        "rejected": 1,
+        "submitted": 1,
+    }
+
+
+async def test_an_event_at_since_counts_and_one_at_until_does_not(db: points.Database) -> None:
+    await history(db)
+    async with db.read() as tx:
+        got = await statistics(tx, "staff", "c1", since=T0 + 3 * H, until=T0 + 4 * H)
+    assert (got.posted, got.verified, got.claimed) == (0, 0, 0)
+    assert got.completed == 2  # w1 served at since, w2 inside
+    assert got.expired == 1  # w8 at since
+    assert (got.confirmed, got.escalated) == (1, 0)  # w11 inside; w1's confirm and w6 at until
+    assert got.disputed == 2
+    assert (got.median_minutes_to_verify, got.median_minutes_to_first_claim) == (None, None)
+    assert got.median_minutes_to_completion == 170  # lower middle of [170, 190]
+    assert got.satisfaction == Rate(numerator=0, denominator=0, percent=None)
+    assert (got.volunteer_minutes, got.top_volunteers) == (40, top(("p***y", "志愿者", 40)))
+    assert (got.by_category, got.by_state) == ({}, {})
+
+
+async def test_a_street_counts_its_communities_and_a_district_its_streets(
+    db: points.Database,
+) -> None:
+    await history(db)
+    async with db.read() as tx:
+        street = await statistics(tx, "admin", "s1", **PERIOD)
+        district = await statistics(tx, "admin", "d1", **PERIOD)
+        alone = await statistics(tx, "admin", "c2", **PERIOD)
+    assert (alone.posted, alone.confirmed, alone.volunteer_minutes) == (1, 1, 45)
+    assert alone.median_minutes_to_completion == 105
+    assert (street.communities, street.posted, street.verified, street.confirmed) == (2, 10, 8, 5)
+    assert (street.claimed, street.completed, street.escalated) == (6, 6, 1)
+    # verify [10, 20, 30, 40, 60, 60, 60, 65]: the lower middle of an even count
+    assert street.median_minutes_to_verify == 40
+    assert street.median_minutes_to_first_claim == 30  # [0, 20, 30, 30, 60, 90]
+    assert street.median_minutes_to_completion == 105  # [80, 100, 105, 120, 170, 190]
+    assert street.satisfaction == Rate(numerator=3, denominator=4, percent=75.0)
+    assert street.volunteer_minutes == 265
+    assert street.top_volunteers[-1] == VolunteerTime(member_id="o***r", name="志愿者", minutes=45)
+    assert (district.communities, district.posted) == (3, 11)
+    assert district.by_state["submitted"] == 2
+    assert district.by_category == {"助老陪护": 9, "家电维修": 1, "文体活动": 1}
+    same = ("verified", "claimed", "completed", "confirmed", "volunteer_minutes", "satisfaction")
+    assert all(getattr(district, f) == getattr(street, f) for f in same)
+
+
+async def test_three_rates_per_community_and_paired_unit(db: points.Database) -> None:
+    await history(db)
+    async with db.read() as tx:
+        own = await three_rates(tx, "staff", "c1", **PERIOD)
+        district = await three_rates(tx, "admin", "d1", **PERIOD)
+    c1 = rates("c1", OrgKind.COMMUNITY, "阳光社区", (4, 7), (4, 5), (2, 3))
+    u1 = rates("u1", OrgKind.UNIT, "区卫健局", (1, 2), (2, 2), (0, 1))
+    assert own == [c1, u1]
+    assert [r.response.percent for r in own] == [57.1, 50.0]
+    c2 = rates("c2", OrgKind.COMMUNITY, "月亮社区", (1, 1), (1, 1), (1, 1))
+    c3 = rates("c3", OrgKind.COMMUNITY, "星光社区", (0, 0), (0, 0), (0, 0))
+    assert district == [c1, c2, c3, u1]
+    assert c3.response.percent is None
+
+
+async def test_staff_of_one_community_cannot_read_another_or_the_street(
+    db: points.Database,
+) -> None:
+    await history(db)
+    async with db.read() as tx:
+        for org_id in ("c2", "s1", "d1", "nowhere"):
+            with pytest.raises(mk.NotFound):
+                await statistics(tx, "staff", org_id, **PERIOD)
+            with pytest.raises(mk.NotFound):
+                await three_rates(tx, "staff", org_id, **PERIOD)
+
+
+async def test_volunteers_residents_and_unit_admins_get_not_found(db: points.Database) -> None:
+    await history(db)
+    async with db.transaction() as tx:
+        await mk.add_member(tx, id="sstaff", name="街道干部", now=T0)
+        await mk.grant_role(tx, mk.SYSTEM, "sstaff", "s1", Role.STAFF, now=T0)
+    async with db.read() as tx:
+        for actor in ("vol1", "res", "grid", "uadmin", "party", "outsider"):
+            with pytest.raises(mk.NotFound):
+                await statistics(tx, actor, "c1", **PERIOD)
+            with pytest.raises(mk.NotFound):
+                await three_rates(tx, actor, "c1", **PERIOD)
+        seen = await statistics(tx, "sstaff", "c2", **PERIOD)  # staff of the street above
+        assert seen.posted == 1
+        with pytest.raises(mk.NotFound):
+            await statistics(tx, "sstaff", "c3", **PERIOD)
+
+
+async def test_a_period_must_be_aware_and_forward_and_the_org_an_area(
+    db: points.Database,
+) -> None:
+    await history(db)
+    async with db.read() as tx:
+        with pytest.raises(mk.InvalidInput):
+            await statistics(tx, "staff", "c1", since=T0, until=T0)
+        with pytest.raises(mk.InvalidInput):
+            await three_rates(tx, "staff", "c1", since=T0.replace(tzinfo=None), until=T0 + H)
+        with pytest.raises(mk.InvalidInput):
+            await statistics(tx, "staff", "g1", **PERIOD)  # a grid: ask its community
+        empty = await statistics(tx, "staff", "c1", since=T0 + 100 * H, until=T0 + 200 * H)
+    assert (empty.posted, empty.confirmed, empty.volunteer_minutes, empty.top_volunteers) == (
+        0,
+        0,
+        0,
+        (),
+    )
+    assert empty.median_minutes_to_completion is None
+    assert empty.satisfaction.percent is None
+
+
+def test_percentages_round_half_up_to_one_decimal() -> None:
+    assert rate(1, 16) == Rate(numerator=1, denominator=16, percent=6.3)  # 6.25
+    assert rate(2, 3).percent == 66.7
+    assert rate(1, 8).percent == 12.5
+    assert rate(0, 0).percent is None
+
+
+def test_masked_ids_keep_only_the_first_and_last_character() -> None:
+    assert (mask("vol1"), mask("13812341234"), mask("ab")) == ("v***1", "1***4", "***")
