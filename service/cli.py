@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 import marketplace
 import points
+from marketplace.schema import wishes
 from points.schema import accounts, transfers
 from service import demo
 from service.settings import Settings
@@ -66,9 +67,11 @@ def load_demo() -> None:
 
 @main.command("status")
 def status() -> None:
-    """Report the ledger's state per community."""
+    """Report the ledger's and the wishes' state per community."""
 
-    async def work(database: points.Database) -> list[tuple[str, int, int, int | None]]:
+    async def work(
+        database: points.Database,
+    ) -> tuple[list[tuple[str, int, int, int | None]], dict[str, dict[str, int]]]:
         async with database.read() as tx:
             pool = accounts.alias("pool")
             query = (
@@ -85,9 +88,16 @@ def status() -> None:
                 .group_by(accounts.c.community_id)
                 .order_by(accounts.c.community_id)
             )
-            return [(r[0], r[1], r[2], r[3]) for r in await tx.execute(query)]
+            ledger = [(r[0], r[1], r[2], r[3]) for r in await tx.execute(query)]
+            by_state: dict[str, dict[str, int]] = {}
+            counted = sa.select(wishes.c.community_id, wishes.c.state, sa.func.count()).group_by(
+                wishes.c.community_id, wishes.c.state
+            )
+            for community, state, n in await tx.execute(counted):
+                by_state.setdefault(community, {})[state] = n
+            return ledger, by_state
 
-    rows = _run(work)
+    rows, by_state = _run(work)
     if not rows:
         click.echo("the ledger is empty")
     for community, n_accounts, n_transfers, issued in rows:
@@ -95,6 +105,9 @@ def status() -> None:
             f"community {community}: {n_accounts} accounts, {n_transfers} transfers, "
             f"{issued or 0} points issued from the pool"
         )
+    for community, states in sorted(by_state.items()):
+        listed = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+        click.echo(f"community {community}: wishes {listed}")
 
 
 @main.command("audit")

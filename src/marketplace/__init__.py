@@ -98,7 +98,15 @@ from marketplace.sweeps import (
     expire_wishes,
     release_no_shows,
 )
-from marketplace.wishes import get_wish, history, list_wishes, post_wish, reject, verify
+from marketplace.wishes import (
+    get_wish,
+    history,
+    list_wishes,
+    load_wish,
+    post_wish,
+    reject,
+    verify,
+)
 
 __all__ = [
     "CLAIM_TABLE",
@@ -180,6 +188,7 @@ __all__ = [
     "history",
     "list_wishes",
     "load_claim",
+    "load_wish",
     "open_database",
     "pair_unit",
     "post_wish",

@@ -24,6 +24,7 @@ def test_upgrade_demo_status_and_audit_report_a_healthy_ledger(runner: CliRunner
     status = runner.invoke(main, ["status"])
     assert status.output == (
         "community yangguang: 6 accounts, 5 transfers, 76 points issued from the pool\n"
+        "community yangguang: wishes 1 claimed, 1 published, 1 submitted\n"
     )
     audit = runner.invoke(main, ["audit"])
     assert (audit.exit_code, audit.output) == (0, "audit: 0 problem(s)\n")
