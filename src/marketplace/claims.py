@@ -386,7 +386,7 @@ async def check_out(
         {"checked_out_at": now, "minutes": minutes, "award_id": award_id},
     )
     await _uncount_open(conn, community_id, c.member_id)
-    await settle(conn, actor, held, wish.id, community_id, WishAction.CHECK_OUT, now)
+    await settle(conn, actor, wish.id, community_id, WishAction.CHECK_OUT, now)
     return done
 
 
@@ -404,7 +404,6 @@ async def load_claim(conn: AsyncConnection, community_id: str, claim_id: str) ->
 async def settle(
     conn: AsyncConnection,
     actor: str,
-    held: frozenset[Role],
     wish_id: str,
     community_id: str,
     action: WishAction,
@@ -511,7 +510,7 @@ async def _take(
     await record(
         conn, wish.community_id, "claim", made.id, action, "new", "active", actor, held, "", now
     )
-    await settle(conn, actor, held, wish.id, wish.community_id, WishAction.CLAIM, now)
+    await settle(conn, actor, wish.id, wish.community_id, WishAction.CLAIM, now)
     return made
 
 
@@ -605,7 +604,7 @@ async def _release(
     done = await set_claim(conn, c, target, actor, held, reason, now, {"closed_at": now})
     if c.member_id is not None:
         await _uncount_open(conn, community_id, c.member_id)
-    await settle(conn, actor, held, wish.id, community_id, wish_action, now)
+    await settle(conn, actor, wish.id, community_id, wish_action, now)
     return done
 
 
