@@ -272,6 +272,8 @@ async def cancel(
         reason=reason,
         now=now,
         values={"closed_at": now, "deadline_at": None, "places_taken": 0},
+        # checked again in the UPDATE itself, so a claim landing meanwhile stops an owner's cancel
+        unless=None if held & OFFICE else wishes.c.places_taken > 0,
     )
     released = []
     for c in await claims_of(conn, community_id, wish_id):

@@ -254,8 +254,11 @@ async def move(
     values: dict[str, Any] | None = None,
     roles: frozenset[Role] | None = None,
     to: WishState | None = None,
+    unless: sa.ColumnElement[bool] | None = None,
 ) -> Wish:
     """Apply one row of the wish table: decide, update conditionally, record.
+
+    ``unless``: a further condition on the stored row that refuses the move (NotAllowed).
 
     When someone else moved the wish first, decide again on the state it is in now: the action
     may still be allowed there (a second volunteer checking in, staff cancelling a wish that just
@@ -270,6 +273,7 @@ async def move(
                 wishes.c.community_id == wish.community_id,
                 wishes.c.id == wish.id,
                 wishes.c.state == wish.state.value,
+                *([] if unless is None else [~unless]),
             )
             .values(state=target.value, **(values or {}))
         )
@@ -277,7 +281,7 @@ async def move(
             break
         current = await load_wish(conn, wish.community_id, wish.id)
         decide_wish(current.state, action, held)
-        if to is not None or current.state is wish.state:
+        if to is not None or current.state is wish.state or unless is not None:
             raise NotAllowed(action.value, current.state.value, held, frozenset())
         wish = current
     else:
