@@ -24,8 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from marketplace.claims import release_no_show
 from marketplace.completion import confirm
 from marketplace.errors import MarketplaceError
-from marketplace.lifecycle import OPEN_WISH_STATES, ClaimState, Role, WishAction, WishState
-from marketplace.lifecycle import decide_wish as _decide
+from marketplace.lifecycle import (
+    OPEN_WISH_STATES,
+    ClaimState,
+    Role,
+    WishAction,
+    WishState,
+    decide_wish,
+)
 from marketplace.orgs import SYSTEM, community_rules
 from marketplace.rules import MAX_LEVEL, Deadlines
 from marketplace.schema import claims, wishes
@@ -55,7 +61,7 @@ async def escalate_due(
         wish = await load_wish(conn, community_id, wish_id)
         if wish.deadline_at is None or wish.deadline_at > now or wish.state not in OPEN_WISH_STATES:
             return False
-        _decide(wish.state, WishAction.ESCALATE, frozenset({Role.SYSTEM}))
+        decide_wish(wish.state, WishAction.ESCALATE, frozenset({Role.SYSTEM}))
         rules = await community_rules(conn, community_id)
         level = min(wish.level + 1, MAX_LEVEL)
         deadline = now + dt.timedelta(

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from marketplace.errors import InvalidInput, NotAllowed, NotFound
-from marketplace.lifecycle import OPEN_WISH_STATES, Role, WishAction, WishState, decide_wish
+from marketplace.lifecycle import Role, WishAction, WishState, decide_wish
 from marketplace.model import Claim, OrgKind, Point, Transition, Urgency, Wish, WishKind
 from marketplace.orgs import check_id, check_text, community_rules, get_org, roles_on
 from marketplace.rules import CommunityRules
@@ -339,10 +339,6 @@ async def claims_of(conn: AsyncConnection, community_id: str, wish_id: str) -> l
         .order_by(claims.c.created_at, claims.c.id)
     )
     return [sqltypes.to_struct(r, Claim) for r in rows]
-
-
-def is_open(wish: Wish) -> bool:
-    return wish.state in OPEN_WISH_STATES
 
 
 def _check_wish_fields(

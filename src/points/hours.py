@@ -110,7 +110,7 @@ async def correct_service(
             service_records.c.reference.like(f"fix:{original.id}:%"),
         )
     )
-    total = await _total(conn, community_id, original.member_id, original.id)
+    total = await _total(conn, community_id, original.id)
     if total + minutes < 0:
         raise InvalidRequest(f"the record holds {total} minutes; it cannot go below zero")
     return await _write(
@@ -206,7 +206,7 @@ async def _by_reference(
     return to_struct(row, ServiceRecord)
 
 
-async def _total(conn: AsyncConnection, community_id: str, member_id: str, record_id: str) -> int:
+async def _total(conn: AsyncConnection, community_id: str, record_id: str) -> int:
     value = await conn.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(service_records.c.minutes), 0)).where(
             service_records.c.community_id == community_id,

@@ -49,6 +49,7 @@ from points.model import (
     account_id,
     check_amount,
     check_id,
+    check_limit,
     check_text,
     derived_id,
     new_id,
@@ -57,7 +58,6 @@ from points.model import (
 from points.schema import accounts, entries, refused_transfers, transfers
 from points.sqltypes import insert_ignoring_conflicts, to_struct
 
-MAX_PAGE = 200
 # The fields that make two uses of one transfer id "the same transfer".
 _SAME = (
     "debit_account_id",
@@ -102,8 +102,18 @@ async def open_account(
 
 
 async def open_community(conn: AsyncConnection, community_id: str) -> None:
-    """Open a community's pool, store and expiry accounts (idempotent)."""
-    for kind in (AccountKind.POOL, AccountKind.STORE, AccountKind.EXPIRY):
+    """Open a community's pool, store and expiry accounts (idempotent; one query once open)."""
+    check_id("community_id", community_id)
+    kinds = (AccountKind.POOL, AccountKind.STORE, AccountKind.EXPIRY)
+    ids = [account_id(kind, community_id) for kind in kinds]
+    found = await conn.scalar(
+        sa.select(sa.func.count()).where(
+            accounts.c.community_id == community_id, accounts.c.id.in_(ids)
+        )
+    )
+    if found == len(kinds):
+        return
+    for kind in kinds:
         await open_account(conn, community_id, kind, community_id)
 
 
@@ -320,8 +330,7 @@ async def statement(
     until: dt.datetime | None = None,
 ) -> Page:
     """An account's entries (流水), newest first, ``limit`` at a time (at most 200)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be 1 to {MAX_PAGE}")
+    check_limit(limit)
     query = (
         sa.select(entries, transfers)
         .join(

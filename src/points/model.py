@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from points.errors import InvalidAmount, InvalidId
+from points.errors import InvalidAmount, InvalidId, InvalidRequest
 
 MAX_AMOUNT = 1_000_000_000
 """The largest amount one transfer may move (10^9 points); keeps every counter far from 2^63."""
@@ -194,6 +194,16 @@ def derived_id(prefix: str, base: str) -> str:
 
 _last_id = 0
 _id_lock = threading.Lock()
+
+
+MAX_PAGE = 200
+
+
+def check_limit(limit: object) -> int:
+    """A page size: an integer from 1 to MAX_PAGE."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest(f"limit must be 1 to {MAX_PAGE}")
+    return limit
 
 
 def new_id() -> str:

@@ -36,6 +36,7 @@ from points.model import (
     account_id,
     check_amount,
     check_id,
+    check_limit,
     check_text,
     derived_id,
     new_id,
@@ -200,7 +201,7 @@ async def list_items(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
-    _check_limit(limit)
+    check_limit(limit)
     query = (
         sa.select(catalog_items)
         .where(catalog_items.c.community_id == community_id)
@@ -361,7 +362,7 @@ async def list_orders(
     limit: int = 50,
 ) -> Page:
     """Orders, newest first."""
-    _check_limit(limit)
+    check_limit(limit)
     query = (
         sa.select(orders)
         .where(orders.c.community_id == community_id)
@@ -469,11 +470,6 @@ def period_start(period: LimitPeriod, now: dt.datetime) -> dt.datetime | None:
 
 def _key(community_id: str, item_id: str) -> tuple[sa.ColumnElement[bool], ...]:
     return (catalog_items.c.community_id == community_id, catalog_items.c.id == item_id)
-
-
-def _check_limit(limit: int) -> None:
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
-        raise InvalidRequest("limit must be 1 to 200")
 
 
 async def _find_order(conn: AsyncConnection, community_id: str, order_id: str) -> Order | None:
