@@ -98,7 +98,10 @@ async def dispatch(
     wish = await load_wish(conn, community_id, wish_id)
     held = await roles_for(conn, actor, wish)
     decide_wish(wish.state, WishAction.DISPATCH, held)
-    their = await roles_for(conn, member_id, wish)
+    try:
+        their = await roles_for(conn, member_id, wish)
+    except NotFound:
+        their = frozenset()
     if not their & CLAIMING or their & {Role.BENEFICIARY, Role.POSTER}:
         raise InvalidInput("member_id", "must be a volunteer or party member of the community")
     return await _take(

@@ -165,8 +165,7 @@ async def reject(
 async def get_wish(conn: AsyncConnection, actor: str, community_id: str, wish_id: str) -> Wish:
     """A wish as ``actor`` may see it: NotFound when they have no business with it (tenancy)."""
     wish = await load_wish(conn, community_id, wish_id)
-    if not await roles_for(conn, actor, wish):
-        raise NotFound("wish", wish_id)
+    await roles_for(conn, actor, wish)
     return wish
 
 
@@ -231,7 +230,10 @@ async def load_wish(conn: AsyncConnection, community_id: str, wish_id: str) -> W
 async def roles_for(
     conn: AsyncConnection, actor: str, wish: Wish, claim: Claim | None = None
 ) -> frozenset[Role]:
-    """Org roles on the wish's place or above (or a paired unit), plus relations to the wish."""
+    """Org roles on the wish's place or above (or a paired unit), plus relations to the wish.
+
+    NotFound when there are none: a member with no business with the wish (another community's,
+    or nobody's) learns nothing, not even that it exists (tenancy, DESIGN.md invariant 7)."""
     place = await get_org(conn, wish.org_id)
     held = set(await roles_on(conn, actor, place.path, wish.community_id))
     if actor == wish.beneficiary_id:
@@ -240,6 +242,8 @@ async def roles_for(
         held.add(Role.POSTER)
     if claim is not None and actor == claim.member_id:
         held.add(Role.CLAIMANT)
+    if not held:
+        raise NotFound("wish", wish.id)
     return frozenset(held)
 
 

@@ -43,8 +43,16 @@ from points.errors import (
     Refused,
     TransferNotFound,
 )
-from points.hours import HoursSummary, ServiceRecord, correct_service, hours_summary, record_service
+from points.hours import (
+    HoursSummary,
+    ServiceRecord,
+    correct_service,
+    hours_records,
+    hours_summary,
+    record_service,
+)
 from points.ledger import (
+    accounts_of,
     find_by_reference,
     get_account,
     get_transfer,
@@ -160,6 +168,7 @@ __all__ = [
     "TransferKind",
     "TransferNotFound",
     "account_id",
+    "accounts_of",
     "accrue",
     "add_item",
     "adjust",
@@ -180,6 +189,7 @@ __all__ = [
     "get_order",
     "get_transfer",
     "hours_display",
+    "hours_records",
     "hours_summary",
     "list_items",
     "list_orders",

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from points.errors import IdempotencyMismatch, InvalidRequest, NotFound
-from points.model import check_id, check_text, new_id, utcnow
+from points.model import Page, check_id, check_limit, check_text, new_id, utcnow
 from points.policy import STAR_THRESHOLDS_HOURS, hours_display, star_level
 from points.schema import service_records
 from points.sqltypes import insert_ignoring_conflicts, to_struct
@@ -151,6 +151,26 @@ async def hours_summary(
         star_level=star_level(total, thresholds_hours),
         by_category=by_category,
     )
+
+
+async def hours_records(
+    conn: AsyncConnection,
+    member_id: str,
+    *,
+    community_id: str | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """A member's hours records (and corrections), newest first."""
+    check_limit(limit)
+    query = sa.select(service_records).where(service_records.c.member_id == member_id)
+    if community_id is not None:
+        query = query.where(service_records.c.community_id == community_id)
+    if cursor is not None:
+        query = query.where(service_records.c.id < check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(service_records.c.id.desc()).limit(limit + 1))).all()
+    items = tuple(to_struct(r, ServiceRecord) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
 async def _write(

@@ -117,6 +117,16 @@ async def open_community(conn: AsyncConnection, community_id: str) -> None:
         await open_account(conn, community_id, kind, community_id)
 
 
+async def accounts_of(conn: AsyncConnection, kind: AccountKind, owner_id: str) -> list[Account]:
+    """Every account of ``owner_id`` of this kind, one per community (e.g. a member's wallets)."""
+    rows = await conn.execute(
+        sa.select(accounts)
+        .where(accounts.c.id == account_id(AccountKind(kind), owner_id))
+        .order_by(accounts.c.community_id)
+    )
+    return [to_struct(r, Account) for r in rows]
+
+
 async def get_account(conn: AsyncConnection, community_id: str, acct_id: str) -> Account:
     row = (
         await conn.execute(

@@ -301,7 +301,7 @@ async def attempt(
     """What happened when ``actor`` tried the case's call, in words a failing diff can show."""
     try:
         await OPS[case.op](tx, actor, s)
-    except mk.NotAllowed:
+    except (mk.NotAllowed, mk.NotFound):  # NotFound: no business with the wish (tenancy)
         after = await snapshot(tx, s)
         changed = [k for k in before if before[k] != after[k]]
         return "refused" if not changed else f"refused but changed {changed}"

@@ -1,0 +1,165 @@
+"""Lists people page through: the claims on a wish, a member's own claims, offers, the org tree.
+
+Each list is checked like the objects in it: NotFound when the viewer has no business with the
+wish, community or org (tenancy), and every list is a cursor page of at most 200 items.
+"""
+
+from __future__ import annotations
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import ClaimState, Role
+from marketplace.model import Claim, Offer, Org
+from marketplace.orgs import check_id, get_org, roles_on
+from marketplace.schema import claims, members, offers, orgs, roles
+from marketplace.wallet import community_roles
+from marketplace.wishes import load_wish, roles_for
+from points import Page, sqltypes
+
+OFFICE = frozenset({Role.STAFF, Role.ADMIN})
+OWNER = frozenset({Role.BENEFICIARY, Role.POSTER})
+
+
+class ClaimLine(msgspec.Struct, frozen=True, kw_only=True):
+    claim: Claim
+    member_name: str | None  # the volunteer's name (None for a unit's unassigned places)
+
+
+def _check_limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
+        raise InvalidInput("limit", "must be 1 to 200")
+    return limit
+
+
+async def wish_claims(
+    conn: AsyncConnection, actor: str, community_id: str, wish_id: str
+) -> list[ClaimLine]:
+    """Claims on a wish: all of them for office, the resident and who posted it (they meet the
+    volunteers); a volunteer sees only their own."""
+    wish = await load_wish(conn, community_id, wish_id)
+    held = await roles_for(conn, actor, wish)
+    query = (
+        sa.select(claims, members.c.name.label("member_name"))
+        .outerjoin(members, members.c.id == claims.c.member_id)
+        .where(claims.c.community_id == community_id, claims.c.wish_id == wish_id)
+        .order_by(claims.c.created_at, claims.c.id)
+    )
+    if not held & (OFFICE | OWNER | {Role.UNIT_ADMIN}):
+        query = query.where(claims.c.member_id == actor)
+    return [
+        ClaimLine(claim=sqltypes.to_struct(r, Claim), member_name=r.member_name)
+        for r in await conn.execute(query)
+    ]
+
+
+async def member_claims(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    states: frozenset[ClaimState] = frozenset(),
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """我的认领: the actor's claims in the community, newest first."""
+    await community_roles(conn, actor, community_id)
+    _check_limit(limit)
+    query = sa.select(claims).where(
+        claims.c.community_id == community_id, claims.c.member_id == actor
+    )
+    if states:
+        query = query.where(claims.c.state.in_(sorted(s.value for s in states)))
+    if cursor is not None:
+        query = query.where(claims.c.id < check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(claims.c.id.desc()).limit(limit + 1))).all()
+    items = tuple(sqltypes.to_struct(r, Claim) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def list_offers(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    active_only: bool = True,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """互助项目清单 of the community, for anyone with a role there."""
+    await community_roles(conn, actor, community_id)
+    _check_limit(limit)
+    query = sa.select(offers).where(offers.c.community_id == community_id)
+    if active_only:
+        query = query.where(offers.c.active == sa.true())
+    if cursor is not None:
+        query = query.where(offers.c.id < check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(offers.c.id.desc()).limit(limit + 1))).all()
+    items = tuple(sqltypes.to_struct(r, Offer) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def set_offer_active(
+    conn: AsyncConnection, actor: str, community_id: str, offer_id: str, active: bool
+) -> Offer:
+    """The offerer (or office) pauses or resumes an offer."""
+    _, held = await community_roles(conn, actor, community_id)
+    row = (
+        await conn.execute(
+            sa.select(offers).where(offers.c.community_id == community_id, offers.c.id == offer_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("offer", offer_id)
+    offer = sqltypes.to_struct(row, Offer)
+    if offer.member_id != actor and not held & OFFICE:
+        raise NotFound("offer", offer_id)
+    await conn.execute(
+        offers.update()
+        .where(offers.c.community_id == community_id, offers.c.id == offer_id)
+        .values(active=bool(active))
+    )
+    return msgspec.structs.replace(offer, active=bool(active))
+
+
+async def child_orgs(
+    conn: AsyncConnection,
+    actor: str,
+    org_id: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """The orgs directly under ``org_id`` (for anyone holding a role on it or above)."""
+    org = await get_org(conn, org_id)
+    if not await roles_on(conn, actor, org.path, org.community_id):
+        raise NotFound("org", org_id)
+    _check_limit(limit)
+    query = sa.select(orgs).where(orgs.c.parent_id == org_id)
+    if cursor is not None:
+        query = query.where(orgs.c.id > check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(orgs.c.id).limit(limit + 1))).all()
+    items = tuple(sqltypes.to_struct(r, Org) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def visible_org(conn: AsyncConnection, actor: str, org_id: str) -> Org:
+    """One org, for anyone holding a role on it or above, or inside it."""
+    org = await get_org(conn, org_id)
+    if await roles_on(conn, actor, org.path, org.community_id):
+        return org
+    inside = await conn.scalar(
+        sa.select(sa.func.count())
+        .select_from(orgs)
+        .where(orgs.c.path.startswith(org.path, autoescape=True))
+        .where(orgs.c.id.in_(_held_orgs(actor)))
+    )
+    if not inside:
+        raise NotFound("org", org_id)
+    return org
+
+
+def _held_orgs(actor: str) -> sa.Select[tuple[str]]:
+    return sa.select(roles.c.org_id).where(roles.c.member_id == actor)

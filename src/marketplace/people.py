@@ -1,0 +1,297 @@
+"""People (成员): registering members in an org, listing them, and their rights over their data.
+
+Office (staff or admin on an org or above) registers residents and volunteers and lists who holds
+which role. A member may download everything kept about them, and ask for deletion: their personal
+fields are then anonymised, while ledger entries and the hours record stay, tied to the same
+opaque id, because they are records the law requires (志愿服务条例 art. 20).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import points
+from marketplace.errors import InvalidInput, NotAllowed, NotFound
+from marketplace.lifecycle import Role
+from marketplace.model import Member, RoleGrant
+from marketplace.orgs import add_member, check_id, get_member, get_org, grant_role, require
+from marketplace.schema import claims, members, offers, orgs, roles, transitions, wishes
+from points import Page, new_id, sqltypes, utcnow
+
+OFFICE = frozenset({Role.STAFF, Role.ADMIN})
+ANONYMOUS_NAME = "已注销用户"
+ERASED = "（已删除）"
+
+
+class Grant(msgspec.Struct, frozen=True, kw_only=True):
+    org_id: str
+    org_name: str
+    role: Role
+
+
+class Listed(msgspec.Struct, frozen=True, kw_only=True):
+    member: Member
+    grants: tuple[Grant, ...]  # the member's roles within the listed org's subtree
+
+
+class Export(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything kept about one member (个人信息副本)."""
+
+    member: Member
+    roles: tuple[Grant, ...]
+    wishes: tuple[dict[str, Any], ...]  # wishes they posted or that were for them
+    claims: tuple[dict[str, Any], ...]
+    offers: tuple[dict[str, Any], ...]
+    transitions: tuple[dict[str, Any], ...]  # what they did, as recorded
+    accounts: tuple[dict[str, Any], ...]  # their wallets, one per community
+    transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
+    service_records: tuple[dict[str, Any], ...]
+    exported_at: dt.datetime
+
+
+async def register(
+    conn: AsyncConnection,
+    actor: str,
+    org_id: str,
+    *,
+    name: str,
+    role: Role,
+    phone: str | None = None,
+    home_org_id: str | None = None,
+    home_unit_id: str | None = None,
+    skills: frozenset[str] = frozenset(),
+    public_profile: bool = False,
+    id: str | None = None,
+    now: dt.datetime | None = None,
+) -> Member:
+    """Register a new person and grant them ``role`` on ``org_id`` (office of the org or above;
+    staff and admin roles need an admin). Ids are made here, so nobody can take over a person
+    registered elsewhere by guessing their id."""
+    now = now or utcnow()
+    org = await get_org(conn, org_id)
+    await require(conn, actor, org.path, OFFICE, "register")
+    member_id = check_id("id", id or new_id())
+    try:
+        await get_member(conn, member_id)
+    except NotFound:
+        pass
+    else:
+        raise InvalidInput("id", "a member with this id exists")
+    if home_org_id is not None:
+        home = await get_org(conn, home_org_id)
+        if not home.path.startswith(org.path) and not org.path.startswith(home.path):
+            raise InvalidInput("home_org_id", "must be inside the org the member joins")
+    member = await add_member(
+        conn,
+        id=member_id,
+        name=name,
+        phone=phone,
+        home_org_id=home_org_id or (org_id if org.community_id else None),
+        home_unit_id=home_unit_id,
+        skills=skills,
+        public_profile=public_profile,
+        now=now,
+    )
+    await grant_role(conn, actor, member_id, org_id, role, now=now)
+    return member
+
+
+async def grant(
+    conn: AsyncConnection, actor: str, member_id: str, org_id: str, role: Role
+) -> RoleGrant:
+    """Grant an existing member a role (the library's :func:`grant_role`), NotFound for a member
+    the actor cannot see (no role of theirs in the actor's orgs, and not the actor)."""
+    await get_member(conn, member_id)
+    return await grant_role(conn, actor, member_id, org_id, role)
+
+
+async def revoke(
+    conn: AsyncConnection, actor: str, member_id: str, org_id: str, role: Role
+) -> None:
+    """Take a role away (the same people who may grant it)."""
+    role = Role(role)
+    org = await get_org(conn, org_id)
+    needed = frozenset({Role.ADMIN}) if role in OFFICE else OFFICE
+    await require(conn, actor, org.path, needed, "revoke_role")
+    if member_id == actor and role in OFFICE:
+        raise NotAllowed("revoke_role", "own_office", frozenset(), frozenset())
+    gone = await conn.execute(
+        roles.delete().where(
+            roles.c.org_id == org_id, roles.c.member_id == member_id, roles.c.role == role.value
+        )
+    )
+    if gone.rowcount == 0:
+        raise NotFound("role", f"{member_id}:{org_id}:{role.value}")
+
+
+async def list_members(
+    conn: AsyncConnection,
+    actor: str,
+    org_id: str,
+    *,
+    role: Role | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Members holding a role on the org or inside it, by id; office of the org or above only
+    (NotFound for anyone else). Items are :class:`Listed`."""
+    org = await get_org(conn, org_id)
+    try:
+        await require(conn, actor, org.path, OFFICE, "list_members")
+    except NotAllowed:
+        raise NotFound("org", org_id) from None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
+        raise InvalidInput("limit", "must be 1 to 200")
+    inside = sa.and_(roles.c.org_id == orgs.c.id, orgs.c.path.startswith(org.path, autoescape=True))
+    held = sa.select(roles.c.member_id).select_from(roles.join(orgs, inside))
+    if role is not None:
+        held = held.where(roles.c.role == Role(role).value)
+    query = sa.select(members).where(members.c.id.in_(held))
+    if cursor is not None:
+        query = query.where(members.c.id > check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(members.c.id).limit(limit + 1))).all()
+    found = [sqltypes.to_struct(r, Member) for r in rows[:limit]]
+    grants: dict[str, list[Grant]] = {m.id: [] for m in found}
+    if found:
+        granted = await conn.execute(
+            sa.select(roles.c.member_id, roles.c.org_id, orgs.c.name, roles.c.role)
+            .select_from(roles.join(orgs, inside))
+            .where(roles.c.member_id.in_(list(grants)))
+            .order_by(roles.c.member_id, orgs.c.path, roles.c.role)
+        )
+        for member_id, gid, gname, grole in granted:
+            grants[member_id].append(Grant(org_id=gid, org_name=gname, role=Role(grole)))
+    items = tuple(Listed(member=m, grants=tuple(grants[m.id])) for m in found)
+    return Page(items=items, next_cursor=found[-1].id if len(rows) > limit else None)
+
+
+async def grants_of(conn: AsyncConnection, member_id: str) -> tuple[Grant, ...]:
+    """Every role the member holds, where."""
+    rows = await conn.execute(
+        sa.select(roles.c.org_id, orgs.c.name, roles.c.role)
+        .select_from(roles.join(orgs, orgs.c.id == roles.c.org_id))
+        .where(roles.c.member_id == member_id)
+        .order_by(orgs.c.path, roles.c.role)
+    )
+    return tuple(Grant(org_id=o, org_name=n, role=Role(r)) for o, n, r in rows)
+
+
+async def set_public_profile(conn: AsyncConnection, actor: str, public: bool) -> Member:
+    """Opt in to (or out of) the public board and honour roll: the member decides alone."""
+    await get_member(conn, actor)
+    await conn.execute(
+        members.update().where(members.c.id == actor).values(public_profile=bool(public))
+    )
+    return await get_member(conn, actor)
+
+
+async def export_member(
+    conn: AsyncConnection, actor: str, member_id: str, *, now: dt.datetime | None = None
+) -> Export:
+    """Everything kept about the member, for the member alone (NotFound for anyone else)."""
+    if actor != member_id:
+        raise NotFound("member", member_id)
+    member = await get_member(conn, member_id)
+    theirs = sa.or_(wishes.c.beneficiary_id == member_id, wishes.c.posted_by == member_id)
+    own_wishes = await _rows(conn, sa.select(wishes).where(theirs))
+    for w in own_wishes:
+        w.pop("confirmation_code", None)
+    own_claims = await _rows(conn, sa.select(claims).where(claims.c.member_id == member_id))
+    own_offers = await _rows(conn, sa.select(offers).where(offers.c.member_id == member_id))
+    done = await _rows(conn, sa.select(transitions).where(transitions.c.actor_id == member_id))
+    wallets, moves, served = await _ledger(conn, member_id)
+    return Export(
+        member=member,
+        roles=await grants_of(conn, member_id),
+        wishes=tuple(own_wishes),
+        claims=tuple(own_claims),
+        offers=tuple(own_offers),
+        transitions=tuple(done),
+        accounts=tuple(wallets),
+        transfers=tuple(moves),
+        service_records=tuple(served),
+        exported_at=now or utcnow(),
+    )
+
+
+async def anonymise(
+    conn: AsyncConnection, actor: str, member_id: str, *, now: dt.datetime | None = None
+) -> Member:
+    """删除个人信息: the member (or an admin over them) erases the personal fields. The name
+    becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses and
+    notes of wishes for them are erased. Roles end. Ledger entries and the hours record stay."""
+    member = await get_member(conn, member_id)
+    if actor != member_id:
+        grants = await grants_of(conn, member_id)
+        allowed = False
+        for g in grants:
+            org = await get_org(conn, g.org_id)
+            try:
+                await require(conn, actor, org.path, frozenset({Role.ADMIN}), "anonymise")
+                allowed = True
+            except NotAllowed:
+                continue
+        if not allowed:
+            raise NotFound("member", member_id)
+    await conn.execute(
+        members.update()
+        .where(members.c.id == member.id)
+        .values(
+            name=ANONYMOUS_NAME,
+            phone=None,
+            skills=[],
+            key_household=[],
+            key_household_consent=None,
+            public_profile=False,
+        )
+    )
+    await conn.execute(
+        wishes.update()
+        .where(wishes.c.beneficiary_id == member.id)
+        .values(address=ERASED, proxy_note=None, location=None)
+    )
+    await conn.execute(roles.delete().where(roles.c.member_id == member.id))
+    return await get_member(conn, member.id)
+
+
+async def _rows(conn: AsyncConnection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    return [{str(k): _plain(v) for k, v in r._mapping.items()} for r in await conn.execute(query)]
+
+
+def _plain(value: Any) -> Any:
+    return msgspec.to_builtins(value) if not isinstance(value, str | int | None) else value
+
+
+async def _ledger(
+    conn: AsyncConnection, member_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The member's wallets with their statements, and their hours records, in every community."""
+    wallets: list[dict[str, Any]] = []
+    moves: list[dict[str, Any]] = []
+    for account in await points.accounts_of(conn, points.AccountKind.MEMBER, member_id):
+        wallets.append(msgspec.to_builtins(account))
+        cursor = None
+        while True:
+            page = await points.statement(
+                conn, account.community_id, account.id, cursor=cursor, limit=200
+            )
+            moves.extend(
+                {"community_id": account.community_id, **msgspec.to_builtins(e)} for e in page.items
+            )
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+    served: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        records = await points.hours_records(conn, member_id, cursor=cursor, limit=200)
+        served.extend(msgspec.to_builtins(r) for r in records.items)
+        if records.next_cursor is None:
+            break
+        cursor = records.next_cursor
+    return wallets, moves, served

@@ -1,0 +1,506 @@
+"""Points in a community as its people use them (积分与积分超市): who may do what with the ledger.
+
+The points library keeps the books and trusts its caller; this module is that caller for people.
+A member sees and spends their own wallet; office (staff or admin of the community or above)
+sees everyone's, runs the store (上架, 补货, 核销), versions the accrual policy, enters the hours
+of an offline event, and corrects with adjustments. Anyone else gets NotFound: a wallet, an order
+or an award of another community does not exist for them (tenancy).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import points
+from marketplace.errors import InvalidInput, NotAllowed, NotFound
+from marketplace.lifecycle import Role
+from marketplace.model import CHINA, Org, OrgKind
+from marketplace.orgs import check_text, community_rules, get_org, roles_on
+from marketplace.schema import orgs, roles
+from points import AccountKind, Page, utcnow
+
+OFFICE = frozenset({Role.STAFF, Role.ADMIN})
+MAX_EVENT_MEMBERS = 200
+
+
+class Wallet(msgspec.Struct, frozen=True, kw_only=True):
+    """A member's points in one community (我的积分)."""
+
+    community_id: str
+    member_id: str
+    balance: int  # posted (余额)
+    available: int  # may be spent now (可用): balance less what open orders hold
+    held: int  # held by open redemption orders (冻结)
+    incoming: int  # awarded for service, waiting for the resident's confirmation (待确认)
+    earned: int  # every point ever credited and posted
+    spent: int  # every point ever debited and posted
+
+
+class EventHours(msgspec.Struct, frozen=True, kw_only=True):
+    """One member's minutes at an offline event (线下活动), for batch entry."""
+
+    member_id: str
+    minutes: int
+
+
+class EventAward(msgspec.Struct, frozen=True, kw_only=True):
+    member_id: str
+    minutes: int
+    points: int
+    transfer_id: str | None
+    record_id: str
+
+
+async def community_roles(
+    conn: AsyncConnection, actor: str, community_id: str
+) -> tuple[Org, frozenset[Role]]:
+    """The community and the actor's roles there; NotFound when they hold none (tenancy)."""
+    try:
+        community = await get_org(conn, community_id)
+    except NotFound:
+        raise NotFound("community", community_id) from None
+    if community.kind is not OrgKind.COMMUNITY:
+        raise NotFound("community", community_id)
+    held = await roles_on(conn, actor, community.path, community_id)
+    if not held:
+        raise NotFound("community", community_id)
+    return community, held
+
+
+async def require_office(conn: AsyncConnection, actor: str, community_id: str, action: str) -> None:
+    _, held = await community_roles(conn, actor, community_id)
+    if not held & OFFICE:
+        raise NotAllowed(action, "community", held, OFFICE)
+
+
+async def _sees_member(
+    conn: AsyncConnection, actor: str, community_id: str, member_id: str
+) -> None:
+    """The member themself, or office of the community; NotFound for anyone else."""
+    if actor == member_id:
+        await get_org(conn, community_id)
+        return
+    try:
+        _, held = await community_roles(conn, actor, community_id)
+    except NotFound:
+        raise NotFound("member", member_id) from None
+    if not held & OFFICE:
+        raise NotFound("member", member_id)
+
+
+async def wallet(conn: AsyncConnection, actor: str, community_id: str, member_id: str) -> Wallet:
+    await _sees_member(conn, actor, community_id, member_id)
+    try:
+        account = await points.get_account(
+            conn, community_id, points.account_id(AccountKind.MEMBER, member_id)
+        )
+    except points.AccountNotFound:
+        return Wallet(
+            community_id=community_id,
+            member_id=member_id,
+            balance=0,
+            available=0,
+            held=0,
+            incoming=0,
+            earned=0,
+            spent=0,
+        )
+    return Wallet(
+        community_id=community_id,
+        member_id=member_id,
+        balance=account.balance,
+        available=account.available,
+        held=account.debits_pending,
+        incoming=account.credits_pending,
+        earned=account.credits_posted,
+        spent=account.debits_posted,
+    )
+
+
+async def history(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    member_id: str,
+    *,
+    kinds: frozenset[points.TransferKind] = frozenset(),
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """The member's statement (积分明细), newest first."""
+    await _sees_member(conn, actor, community_id, member_id)
+    return await points.statement(
+        conn,
+        community_id,
+        points.account_id(AccountKind.MEMBER, member_id),
+        kinds=kinds,
+        cursor=cursor,
+        limit=limit,
+    )
+
+
+async def transfer_detail(
+    conn: AsyncConnection, actor: str, community_id: str, transfer_id: str
+) -> points.Transfer:
+    """One transfer with its breakdown (为什么得到这些积分), for a party to it or office."""
+    try:
+        found = await points.get_transfer(conn, community_id, transfer_id)
+    except points.TransferNotFound:
+        raise NotFound("transfer", transfer_id) from None
+    mine = points.account_id(AccountKind.MEMBER, actor)
+    if mine not in (found.debit_account_id, found.credit_account_id):
+        try:
+            await require_office(conn, actor, community_id, "transfer_detail")
+        except (NotAllowed, NotFound):
+            raise NotFound("transfer", transfer_id) from None
+    return found
+
+
+async def hours(
+    conn: AsyncConnection, actor: str, community_id: str, member_id: str
+) -> points.HoursSummary:
+    """Verified minutes and star level (志愿时长与星级) in the community."""
+    await _sees_member(conn, actor, community_id, member_id)
+    return await points.hours_summary(conn, member_id, community_id=community_id)
+
+
+async def policy(
+    conn: AsyncConnection, actor: str, community_id: str
+) -> tuple[int, points.AccrualPolicy]:
+    """The accrual policy in force (积分规则), for anyone with a role in the community."""
+    await community_roles(conn, actor, community_id)
+    return await points.current_policy(conn, community_id)
+
+
+async def set_policy(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    new: points.AccrualPolicy,
+    *,
+    now: dt.datetime | None = None,
+) -> int:
+    """A new version of the policy (office); earlier awards keep the version they used."""
+    await require_office(conn, actor, community_id, "set_policy")
+    return await points.set_policy(conn, community_id, new, actor=actor, now=now)
+
+
+async def catalog(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    include_inactive: bool = False,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """The points store (积分超市); delisted items only for office."""
+    _, held = await community_roles(conn, actor, community_id)
+    if include_inactive and not held & OFFICE:
+        raise NotAllowed("catalog_inactive", "community", held, OFFICE)
+    return await points.list_items(
+        conn, community_id, active_only=not include_inactive, cursor=cursor, limit=limit
+    )
+
+
+async def item(
+    conn: AsyncConnection, actor: str, community_id: str, item_id: str
+) -> points.CatalogItem:
+    _, held = await community_roles(conn, actor, community_id)
+    found = await points.get_item(conn, community_id, item_id)
+    if not found.active and not held & OFFICE:
+        raise points.ItemNotFound(item_id)
+    return found
+
+
+async def add_item(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    name: str,
+    cost: int,
+    kind: points.ItemKind = points.ItemKind.GOODS,
+    stock: int | None = None,
+    per_member_limit: int | None = None,
+    limit_period: points.LimitPeriod = points.LimitPeriod.EVER,
+    valid_from: dt.datetime | None = None,
+    valid_until: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+) -> points.CatalogItem:
+    """上架 (office)."""
+    await require_office(conn, actor, community_id, "add_item")
+    return await points.add_item(
+        conn,
+        community_id=community_id,
+        name=name,
+        cost=cost,
+        kind=kind,
+        stock=stock,
+        per_member_limit=per_member_limit,
+        limit_period=limit_period,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        now=now,
+    )
+
+
+async def restock(
+    conn: AsyncConnection, actor: str, community_id: str, item_id: str, change: int
+) -> points.CatalogItem:
+    """补货 (or a count correction downwards), office."""
+    await require_office(conn, actor, community_id, "restock")
+    return await points.restock(conn, community_id, item_id, change)
+
+
+async def set_item_active(
+    conn: AsyncConnection, actor: str, community_id: str, item_id: str, active: bool
+) -> points.CatalogItem:
+    """上架/下架 (office)."""
+    await require_office(conn, actor, community_id, "set_item_active")
+    return await points.set_active(conn, community_id, item_id, active)
+
+
+async def redeem(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    item_id: str,
+    *,
+    quantity: int = 1,
+    id: str | None = None,
+    now: dt.datetime | None = None,
+) -> points.Order:
+    """兑换: the actor reserves an item with their own points."""
+    await community_roles(conn, actor, community_id)
+    await item(conn, actor, community_id, item_id)
+    return await points.redeem(
+        conn,
+        community_id=community_id,
+        member_id=actor,
+        item_id=item_id,
+        quantity=quantity,
+        id=id,
+        now=now,
+    )
+
+
+async def orders(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    member_id: str | None = None,
+    status: points.OrderStatus | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Orders, newest first: a member's own, or (office) anyone's or everyone's."""
+    if member_id is None:
+        await require_office(conn, actor, community_id, "list_orders")
+    else:
+        await _sees_member(conn, actor, community_id, member_id)
+    return await points.list_orders(
+        conn, community_id, member_id=member_id, status=status, cursor=cursor, limit=limit
+    )
+
+
+async def order(
+    conn: AsyncConnection, actor: str, community_id: str, order_id: str
+) -> points.Order:
+    found = await points.get_order(conn, community_id, order_id)
+    try:
+        await _sees_member(conn, actor, community_id, found.member_id)
+    except NotFound:
+        raise points.OrderNotFound(order_id) from None
+    return found
+
+
+async def cancel_order(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    order_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> points.Order:
+    """The member (or office) cancels an open order: points and stock come back."""
+    await order(conn, actor, community_id, order_id)
+    return await points.cancel(conn, community_id, order_id, actor=actor, now=now)
+
+
+async def fulfil_order(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    order_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> points.Order:
+    """核销: office hands the item over; the held points are posted to the store."""
+    await order(conn, actor, community_id, order_id)
+    await require_office(conn, actor, community_id, "fulfil_order")
+    return await points.fulfil(conn, community_id, order_id, actor=actor, now=now)
+
+
+async def donate(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    amount: int,
+    *,
+    to_member: str | None = None,
+    id: str | None = None,
+    memo: str = "",
+    now: dt.datetime | None = None,
+) -> points.Transfer:
+    """捐赠 to another member of the community, or to its pool, as the policy allows."""
+    community, _ = await community_roles(conn, actor, community_id)
+    check_text("memo", memo, 200, required=False)
+    if to_member is not None:
+        if to_member == actor:
+            raise InvalidInput("to_member", "cannot donate to oneself")
+        if not await roles_on(conn, to_member, community.path, community_id):
+            raise InvalidInput("to_member", "must be a member of the community")
+    return await points.donate(
+        conn,
+        community_id=community_id,
+        from_member=actor,
+        amount=amount,
+        to_member=to_member,
+        id=id,
+        memo=memo,
+        now=now,
+    )
+
+
+async def adjust(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    member_id: str,
+    change: int,
+    *,
+    reason: str,
+    id: str | None = None,
+    now: dt.datetime | None = None,
+) -> points.Transfer:
+    """调整: office corrects a member's points with a reason (never an edit: a new transfer)."""
+    await require_office(conn, actor, community_id, "adjust")
+    check_text("reason", reason, 200)
+    community = await get_org(conn, community_id)
+    if not await roles_on(conn, member_id, community.path, community_id):
+        raise NotFound("member", member_id)
+    return await points.adjust(
+        conn,
+        community_id=community_id,
+        member_id=member_id,
+        change=change,
+        reason=reason,
+        actor=actor,
+        id=id,
+        now=now,
+    )
+
+
+async def record_event(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    event_id: str,
+    category: str,
+    title: str,
+    started_at: dt.datetime,
+    attendance: tuple[EventHours, ...],
+    now: dt.datetime | None = None,
+) -> list[EventAward]:
+    """线下活动时长批量录入: office enters the minutes several members served at one event.
+
+    Each member's points are awarded by the policy (posted at once: staff verified the service)
+    and their minutes written to the hours record, both under ``event:<event_id>:<member>``, so
+    entering the same event twice awards nobody twice."""
+    community = await get_org(conn, community_id)
+    await require_office(conn, actor, community_id, "record_event")
+    rules = await community_rules(conn, community_id)
+    if category not in rules.categories:
+        raise InvalidInput("category", "must be one of the community's categories")
+    check_text("title", title, 100)
+    if not isinstance(started_at, dt.datetime) or started_at.tzinfo is None:
+        raise InvalidInput("started_at", "must be a date and time with a time zone")
+    now = now or utcnow()
+    if started_at > now:
+        raise InvalidInput("started_at", "must not be in the future")
+    if not 1 <= len(attendance) <= MAX_EVENT_MEMBERS:
+        raise InvalidInput("attendance", f"1 to {MAX_EVENT_MEMBERS} members")
+    seen = [a.member_id for a in attendance]
+    if len(set(seen)) != len(seen):
+        raise InvalidInput("attendance", "each member once")
+    for a in attendance:
+        if not 1 <= a.minutes <= 1440:
+            raise InvalidInput("attendance", "minutes must be 1 to 1440")
+        if not await roles_on(conn, a.member_id, community.path, community_id):
+            raise InvalidInput("attendance", f"{a.member_id} is not a member of the community")
+    made = []
+    for a in attendance:
+        reference = f"event:{event_id}:{a.member_id}"
+        award = await points.accrue(
+            conn,
+            community_id=community_id,
+            member_id=a.member_id,
+            activity=points.Activity(minutes=a.minutes, category=category, started_at=started_at),
+            reference=reference,
+            id=points.derived_id("event", f"{event_id}:{a.member_id}"),
+            actor=actor,
+            memo=title,
+            now=now,
+        )
+        record = await points.record_service(
+            conn,
+            community_id=community_id,
+            member_id=a.member_id,
+            category=category,
+            minutes=a.minutes,
+            served_on=started_at.astimezone(CHINA).date(),
+            reference=reference,
+            actor=actor,
+            memo=title,
+            now=now,
+        )
+        made.append(
+            EventAward(
+                member_id=a.member_id,
+                minutes=a.minutes,
+                points=award.accrual.points,
+                transfer_id=award.transfer.id if award.transfer else None,
+                record_id=record.id,
+            )
+        )
+    return made
+
+
+async def audit(
+    conn: AsyncConnection, actor: str, community_id: str | None = None
+) -> list[points.Problem]:
+    """The ledger audit: of one community (its office), or of all (an admin of a root org)."""
+    if community_id is not None:
+        await require_office(conn, actor, community_id, "audit")
+        return await points.audit(conn, community_id)
+    root_admin = await conn.scalar(
+        sa.select(sa.literal(1))
+        .select_from(roles.join(orgs, orgs.c.id == roles.c.org_id))
+        .where(
+            roles.c.member_id == actor,
+            roles.c.role == Role.ADMIN.value,
+            orgs.c.parent_id.is_(None),
+            orgs.c.kind == OrgKind.DISTRICT.value,
+        )
+        .limit(1)
+    )
+    if root_admin is None:
+        raise NotAllowed("audit", "all", frozenset(), frozenset({Role.ADMIN}))
+    return await points.audit(conn)
