@@ -1,17 +1,95 @@
-"""Service settings, read from the environment (LINLI_*)."""
+"""Service settings, read from the environment (LINLI_*); docs/operations.md lists every one.
+
+``create_app(settings)`` takes a :class:`Settings`; tests build their own instead of patching
+globals. :meth:`Settings.from_env` is what the command line uses.
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
+import time
+from pathlib import Path
 
 import msgspec
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///linli.db"
+SECRET_FILE = "linli.secret"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = ""  # signs tokens and CSRF cookies; from_env makes and keeps one
+    redis_url: str | None = None  # shared rate-limit counters and login throttle
+    token_minutes: int = 480  # bearer and cookie tokens live a working day
+    issuer: str = "linli"
+    audience: str = "linli-api"
+    rate_limit_per_minute: int = 1200  # per client address, all endpoints
+    login_attempts: int = 5  # failed sign-ins per phone per window
+    login_attempts_per_address: int = 30  # failed sign-ins per client address per window
+    login_window_seconds: int = 900
+    max_body_bytes: int = 1_048_576
+    sweep_seconds: float = 60.0  # background sweeps every so often; 0 turns them off
+    idempotency_hours: int = 24
+    cookie_secure: bool = False  # set on HTTPS deployments
+    pool_size: int = 10  # PostgreSQL connections per process
+    log_level: str = "INFO"
+    access_log: bool = True
 
     @classmethod
-    def from_env(cls) -> Settings:
-        return cls(database_url=os.environ.get("LINLI_DATABASE_URL", DEFAULT_DATABASE_URL))
+    def from_env(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        secret = env.get("LINLI_SECRET_KEY") or _stored_secret(cwd or Path.cwd())
+        return cls(
+            database_url=env.get("LINLI_DATABASE_URL", DEFAULT_DATABASE_URL),
+            secret_key=secret,
+            redis_url=env.get("LINLI_REDIS_URL") or None,
+            token_minutes=_int(env, "LINLI_TOKEN_MINUTES", 480, 1, 60 * 24 * 30),
+            rate_limit_per_minute=_int(env, "LINLI_RATE_LIMIT_PER_MINUTE", 1200, 1, 10**7),
+            login_attempts=_int(env, "LINLI_LOGIN_ATTEMPTS", 5, 1, 1000),
+            login_attempts_per_address=_int(env, "LINLI_LOGIN_ATTEMPTS_PER_ADDRESS", 30, 1, 10**5),
+            login_window_seconds=_int(env, "LINLI_LOGIN_WINDOW_SECONDS", 900, 1, 86400),
+            max_body_bytes=_int(env, "LINLI_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 2**20),
+            sweep_seconds=float(_int(env, "LINLI_SWEEP_SECONDS", 60, 0, 86400)),
+            cookie_secure=env.get("LINLI_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+            pool_size=_int(env, "LINLI_POOL_SIZE", 10, 1, 500),
+            log_level=env.get("LINLI_LOG_LEVEL", "INFO").upper(),
+            access_log=env.get("LINLI_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+        )
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _stored_secret(cwd: Path) -> str:
+    """The key kept in ./linli.secret, made (readable by the owner only) on first run."""
+    path = cwd / SECRET_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    key = secrets.token_urlsafe(48)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        for _ in range(100):
+            kept = path.read_text(encoding="utf-8").strip()
+            if kept:
+                return kept
+            time.sleep(0.01)
+        raise SettingsError(f"{path} is empty; remove it or set LINLI_SECRET_KEY") from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key

@@ -84,7 +84,13 @@ from marketplace.model import (
     Wish,
     WishKind,
 )
-from marketplace.offers import claim_for_offer, get_offer, publish_offer, request_from_offer
+from marketplace.offers import (
+    approve,
+    claim_for_offer,
+    get_offer,
+    publish_offer,
+    request_from_offer,
+)
 from marketplace.orgs import (
     SYSTEM,
     add_member,
@@ -209,6 +215,7 @@ __all__ = [
     "WrongCode",
     "add_member",
     "anonymise",
+    "approve",
     "assign",
     "auto_accept_due",
     "auto_dispatch",

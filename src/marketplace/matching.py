@@ -49,7 +49,7 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     paired_unit_ids: frozenset[str] = frozenset()  # units paired with the community (结对共建)
 
 
-class Weights(msgspec.Struct, frozen=True, kw_only=True):
+class Weights(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How much each part counts; per community, each between 0 and 100."""
 
     skills: float = 3.0

@@ -157,3 +157,20 @@ async def claim_for_offer(
     published = await verify(conn, actor, community_id, wish_id, now=now)
     made = await claim(conn, offer.member_id, community_id, published.id, now=now)
     return await load_wish(conn, community_id, wish_id), made
+
+
+async def approve(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    wish_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> Wish:
+    """审核通过 as staff do it: publish the wish; a request from an offer is claimed by its
+    offerer in the same step (:func:`claim_for_offer`)."""
+    wish = await load_wish(conn, community_id, wish_id)
+    if wish.offer_id is not None:
+        published, _ = await claim_for_offer(conn, actor, community_id, wish_id, now=now)
+        return published
+    return await verify(conn, actor, community_id, wish_id, now=now)

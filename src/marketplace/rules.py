@@ -15,13 +15,13 @@ from marketplace.model import DEFAULT_CATEGORIES
 MAX_LEVEL = 2  # 0 community, 1 street, 2 district
 
 
-class Deadlines(msgspec.Struct, frozen=True, kw_only=True):
+class Deadlines(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     verify_hours: int = 24  # submitted → verified
     claim_hours: int = 48  # published → first claim, and each further place
     complete_hours: int = 168  # claimed → served
 
 
-class CommunityRules(msgspec.Struct, frozen=True, kw_only=True):
+class CommunityRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     categories: tuple[str, ...] = DEFAULT_CATEGORIES
     claim_limit: int = 3  # open claims one member may hold (anti-hoarding)
     auto_accept_days: int = 7  # unconfirmed completions are accepted after this

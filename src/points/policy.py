@@ -53,7 +53,7 @@ _ROUNDING_LABELS = {
 }
 
 
-class AccrualPolicy(msgspec.Struct, frozen=True, kw_only=True):
+class AccrualPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One version of a community's 积分规则. Percentages are integer percent (150 = ×1.5)."""
 
     points_per_hour: int = 10

@@ -1,0 +1,139 @@
+"""Boards over HTTP: recommendations for a volunteer (为你推荐), batch 派单, escalation queues
+(吹哨报到), statistics and 三率, and the ledger audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+from marketplace import Claim, Match, Rates, Statistics
+from points import Page
+from points import Problem as AuditProblem
+from service.api.common import MEMBER, Cursor, IdempotencyKey, Limit, problems
+from service.api.views import WishPage, wish_page
+from service.api.wishes import Community, MatchList
+from service.auth import Actor
+
+OrgId = Annotated[str, Parameter(max_length=64)]
+Since = Annotated[dt.datetime, Parameter(description="period start (inclusive), with a time zone")]
+Until = Annotated[dt.datetime, Parameter(description="period end (exclusive), with a time zone")]
+
+
+class DispatchOut(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Claim]
+
+
+class RatesOut(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Rates]
+
+
+class AuditOut(msgspec.Struct, frozen=True, kw_only=True):
+    problems: list[AuditProblem]
+
+
+class MatchingController(Controller):
+    path = "/communities/{community_id:str}"
+    tags = ["matching 匹配"]
+    opt = MEMBER
+
+    @get(
+        "/recommendations",
+        responses=problems(404),
+        summary="为你推荐: open wishes that fit the caller, with the score's parts",
+    )
+    async def recommendations(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> MatchList:
+        await mk.wallet.community_roles(tx, me.id, community_id)
+        found: list[Match] = await mk.recommendations(tx, me.id, community_id, limit=limit)
+        return MatchList(items=found)
+
+    @post(
+        "/dispatch-all",
+        status_code=200,
+        responses=problems(403, 404),
+        summary="批量派单: assign volunteers to every open wish (office)",
+    )
+    async def dispatch_all(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        idempotency_key: IdempotencyKey = None,
+    ) -> DispatchOut:
+        await mk.wallet.community_roles(tx, me.id, community_id)
+        return DispatchOut(items=await mk.dispatch_all(tx, me.id, community_id))
+
+
+class BoardController(Controller):
+    path = "/orgs/{org_id:str}"
+    tags = ["boards 统计与督办"]
+    opt = MEMBER
+
+    @get(
+        "/escalations",
+        responses=problems(404),
+        summary="吹哨报到: open wishes at this level, soonest deadline first (office)",
+    )
+    async def escalations(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        org_id: OrgId,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> WishPage:
+        page = await mk.escalation_queue(tx, me.id, org_id, cursor=cursor, limit=limit)
+        views = []
+        for wish in page.items:
+            views.append(await mk.wish_view(tx, me.id, wish.community_id, wish.id))
+        return wish_page(Page(items=tuple(views), next_cursor=page.next_cursor))
+
+    @get(
+        "/statistics",
+        responses=problems(404),
+        summary="统计: wishes, times, satisfaction and hours of the org's communities",
+    )
+    async def statistics(
+        self, tx: AsyncConnection, me: Actor, org_id: OrgId, since: Since, until: Until
+    ) -> Statistics:
+        return await mk.statistics(tx, me.id, org_id, since=since, until=until)
+
+    @get(
+        "/three-rates",
+        responses=problems(404),
+        summary="三率: response, resolution and satisfaction per community and unit",
+    )
+    async def three_rates(
+        self, tx: AsyncConnection, me: Actor, org_id: OrgId, since: Since, until: Until
+    ) -> RatesOut:
+        return RatesOut(items=await mk.three_rates(tx, me.id, org_id, since=since, until=until))
+
+
+class AuditController(Controller):
+    path = "/audit"
+    tags = ["admin 管理"]
+    opt = MEMBER
+
+    @get(
+        "/",
+        responses=problems(403, 404),
+        summary="账目核对: recompute balances from the transfers (office; all: district admin)",
+    )
+    async def audit(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
+    ) -> AuditOut:
+        return AuditOut(problems=await mk.wallet.audit(tx, me.id, community_id))

@@ -1,0 +1,155 @@
+"""Claims over HTTP (认领与报到): my claims, check-in with the resident's code, check-out, withdraw,
+no-show, and a unit admin naming a member for the unit's place."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+from marketplace import Claim, ClaimState
+from service.api.common import MEMBER, Cursor, Id, IdempotencyKey, Input, Limit, problems
+from service.api.views import ClaimPage
+from service.api.wishes import Community, PointIn
+from service.auth import Actor
+
+ClaimId = Annotated[str, Parameter(max_length=64)]
+
+
+class CheckInIn(Input, frozen=True, kw_only=True):
+    code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None  # the resident's code
+    location: PointIn | None = None
+    override_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class CheckOutIn(Input, frozen=True, kw_only=True):
+    location: PointIn | None = None
+
+
+class WithdrawIn(Input, frozen=True, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class AssignIn(Input, frozen=True, kw_only=True):
+    member_id: Id
+
+
+def _point(given: PointIn | None) -> mk.Point | None:
+    return mk.Point(lat=given.lat, lng=given.lng) if given else None
+
+
+class ClaimController(Controller):
+    path = "/communities/{community_id:str}/claims"
+    tags = ["claims 认领与报到"]
+    opt = MEMBER
+
+    @get("/", responses=problems(404), summary="我的认领: the caller's claims, newest first")
+    async def my_claims(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        states: Annotated[list[ClaimState] | None, Parameter(query="state", required=False)] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> ClaimPage:
+        page = await mk.member_claims(
+            tx, me.id, community_id, states=frozenset(states or ()), cursor=cursor, limit=limit
+        )
+        return ClaimPage(items=list(page.items), next_cursor=page.next_cursor)
+
+    @post(
+        "/{claim_id:str}/check-in",
+        status_code=200,
+        responses=problems(403, 404, 409),
+        summary="报到: with the resident's confirmation code (or a staff override)",
+    )
+    async def check_in(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        claim_id: ClaimId,
+        data: CheckInIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Claim:
+        return await mk.check_in(
+            tx,
+            me.id,
+            community_id,
+            claim_id,
+            code=data.code,
+            location=_point(data.location),
+            override_reason=data.override_reason,
+        )
+
+    @post(
+        "/{claim_id:str}/check-out",
+        status_code=200,
+        responses=problems(403, 404, 409),
+        summary="签退: the minutes served become a pending award",
+    )
+    async def check_out(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        claim_id: ClaimId,
+        data: CheckOutIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Claim:
+        return await mk.check_out(tx, me.id, community_id, claim_id, location=_point(data.location))
+
+    @post(
+        "/{claim_id:str}/withdraw",
+        status_code=200,
+        responses=problems(403, 404),
+        summary="退单: give the place back before check-in",
+    )
+    async def withdraw(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        claim_id: ClaimId,
+        data: WithdrawIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Claim:
+        return await mk.withdraw(tx, me.id, community_id, claim_id, reason=data.reason)
+
+    @post(
+        "/{claim_id:str}/no-show",
+        status_code=200,
+        responses=problems(403, 404),
+        summary="爽约: staff release a claim nobody showed up for",
+    )
+    async def no_show(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        claim_id: ClaimId,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Claim:
+        return await mk.release_no_show(tx, me.id, community_id, claim_id)
+
+    @post(
+        "/{claim_id:str}/assign",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="党员认领: a unit admin names a member for one of the unit's places",
+    )
+    async def assign(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        claim_id: ClaimId,
+        data: AssignIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Claim:
+        return await mk.assign(tx, me.id, community_id, claim_id, data.member_id)

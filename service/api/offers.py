@@ -1,0 +1,143 @@
+"""Mutual-help offers over HTTP (互助项目): publish, list, pause, and a resident's request."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post, put
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+from marketplace import Claim, Offer
+from service.api.common import (
+    MEMBER,
+    Cursor,
+    Id,
+    IdempotencyKey,
+    Input,
+    Limit,
+    LongText,
+    Minutes,
+    Moment,
+    Name,
+    problems,
+)
+from service.api.views import WishOut, wish_out
+from service.api.wishes import Community
+from service.auth import Actor
+
+OfferId = Annotated[str, Parameter(max_length=64)]
+
+
+class OfferIn(Input, frozen=True, kw_only=True):
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    title: Name
+    schedule: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    capacity_per_week: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+
+
+class RequestIn(Input, frozen=True, kw_only=True):
+    org_id: Id
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    description: LongText = ""
+    window_start: Moment
+    window_end: Moment
+    estimated_minutes: Minutes
+
+
+class ActiveIn(Input, frozen=True, kw_only=True):
+    active: bool
+
+
+class OfferPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Offer]
+    next_cursor: str | None
+
+
+class RequestOut(msgspec.Struct, frozen=True, kw_only=True):
+    wish: WishOut
+    claim: Claim | None  # the offerer's claim when no verification is needed
+
+
+class OfferController(Controller):
+    path = "/communities/{community_id:str}/offers"
+    tags = ["offers 互助项目"]
+    opt = MEMBER
+
+    @get("/", responses=problems(404), summary="互助项目清单")
+    async def list_offers(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        active_only: bool = True,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> OfferPage:
+        page = await mk.list_offers(
+            tx, me.id, community_id, active_only=active_only, cursor=cursor, limit=limit
+        )
+        return OfferPage(items=list(page.items), next_cursor=page.next_cursor)
+
+    @post("/", status_code=201, responses=problems(403, 404), summary="Publish an offer")
+    async def publish(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: OfferIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Offer:
+        return await mk.publish_offer(
+            tx,
+            me.id,
+            community_id,
+            category=data.category,
+            title=data.title,
+            schedule=data.schedule,
+            capacity_per_week=data.capacity_per_week,
+        )
+
+    @put("/{offer_id:str}/active", responses=problems(404), summary="Pause or resume an offer")
+    async def set_active(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        offer_id: OfferId,
+        data: ActiveIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Offer:
+        return await mk.set_offer_active(tx, me.id, community_id, offer_id, data.active)
+
+    @post(
+        "/{offer_id:str}/requests",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="A resident requests the offer: a wish pre-claimed by the offerer",
+    )
+    async def request(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        offer_id: OfferId,
+        data: RequestIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> RequestOut:
+        wish, made = await mk.request_from_offer(
+            tx,
+            me.id,
+            community_id,
+            offer_id,
+            org_id=data.org_id,
+            address=data.address,
+            description=data.description,
+            window_start=data.window_start,
+            window_end=data.window_end,
+            estimated_minutes=data.estimated_minutes,
+        )
+        view = await mk.wish_view(tx, me.id, community_id, wish.id)
+        return RequestOut(wish=wish_out(view), claim=made)

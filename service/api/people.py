@@ -1,0 +1,335 @@
+"""Orgs, members and roles over HTTP, and each member's own data (我的资料, 下载, 注销)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Response, delete, get, post, put
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+from marketplace import CommunityRules, KeyHousehold, Org, OrgKind, Role
+from service import auth
+from service.api.common import (
+    MEMBER,
+    Cursor,
+    Id,
+    IdempotencyKey,
+    Input,
+    Limit,
+    Name,
+    Password,
+    Phone,
+    problems,
+)
+from service.api.views import MemberOut, MemberPage, OrgPage, member_out
+from service.api.wishes import Community
+from service.auth import Actor
+
+OrgId = Annotated[str, Parameter(max_length=64)]
+MemberId = Annotated[str, Parameter(max_length=64)]
+Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class OrgIn(Input, frozen=True, kw_only=True):
+    id: Id
+    kind: OrgKind
+    name: Name
+    parent_id: Id | None = None
+
+
+class RegisterIn(Input, frozen=True, kw_only=True):
+    """A new member of the org, with the role they hold there and how they sign in."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    role: Role
+    phone: Phone | None = None
+    password: Password | None = None  # with a phone: the member can sign in
+    home_org_id: Id | None = None
+    home_unit_id: Id | None = None
+    skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
+    public_profile: bool = False
+
+
+class GrantIn(Input, frozen=True, kw_only=True):
+    member_id: Id
+    role: Role
+
+
+class PairIn(Input, frozen=True, kw_only=True):
+    unit_id: Id
+
+
+class KeyHouseholdIn(Input, frozen=True, kw_only=True):
+    """重点家庭 types with the separate consent the law asks for."""
+
+    flags: Annotated[list[KeyHousehold], msgspec.Meta(max_length=5)]
+    purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]  # what the consent covers
+
+
+class ProfileIn(Input, frozen=True, kw_only=True):
+    public_profile: bool  # on the public board and honour roll (公示栏/光荣榜)
+
+
+class PasswordIn(Input, frozen=True, kw_only=True):
+    old_password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    new_password: Password
+
+
+class GrantOut(msgspec.Struct, frozen=True, kw_only=True):
+    member_id: str
+    org_id: str
+    role: str
+
+
+class OrgController(Controller):
+    path = "/orgs"
+    tags = ["orgs 组织与成员"]
+    opt = MEMBER
+
+    @post(
+        "/", status_code=201, responses=problems(403, 404), summary="Create an org under a parent"
+    )
+    async def create(
+        self, tx: AsyncConnection, me: Actor, data: OrgIn, idempotency_key: IdempotencyKey = None
+    ) -> Org:
+        return await mk.create_org(
+            tx, me.id, id=data.id, kind=data.kind, name=data.name, parent_id=data.parent_id
+        )
+
+    @get("/{org_id:str}", responses=problems(404), summary="One org")
+    async def get_org(self, tx: AsyncConnection, me: Actor, org_id: OrgId) -> Org:
+        return await mk.visible_org(tx, me.id, org_id)
+
+    @get("/{org_id:str}/children", responses=problems(404), summary="The orgs under this one")
+    async def children(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        org_id: OrgId,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> OrgPage:
+        page = await mk.child_orgs(tx, me.id, org_id, cursor=cursor, limit=limit)
+        return OrgPage(items=list(page.items), next_cursor=page.next_cursor)
+
+    @get(
+        "/{org_id:str}/members",
+        responses=problems(404),
+        summary="Members with a role here (office)",
+    )
+    async def members(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        org_id: OrgId,
+        role: Role | None = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> MemberPage:
+        page = await mk.list_members(tx, me.id, org_id, role=role, cursor=cursor, limit=limit)
+        org = await mk.get_org(tx, org_id)
+        staff = org.community_id is not None and await mk.staff_of(tx, me.id, org.community_id)
+        items = [
+            member_out(mk.privacy.member_for_list(line.member, sensitive=staff), line.grants)
+            for line in page.items
+        ]
+        return MemberPage(items=items, next_cursor=page.next_cursor)
+
+    @post(
+        "/{org_id:str}/members",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="Register a member with a role here (office)",
+    )
+    async def register(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        org_id: OrgId,
+        data: RegisterIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> MemberOut:
+        if data.password is not None and data.phone is None:
+            raise mk.InvalidInput("phone", "must not be empty")
+        member = await mk.register(
+            tx,
+            me.id,
+            org_id,
+            name=data.name,
+            role=data.role,
+            phone=data.phone,
+            home_org_id=data.home_org_id,
+            home_unit_id=data.home_unit_id,
+            skills=frozenset(data.skills),
+            public_profile=data.public_profile,
+        )
+        if data.phone is not None and data.password is not None:
+            await auth.set_credentials(tx, member.id, data.phone, data.password)
+        view = await mk.member_view(tx, me.id, member.id)
+        return member_out(view, await mk.grants_of(tx, member.id))
+
+    @post(
+        "/{org_id:str}/roles",
+        status_code=201,
+        responses=problems(403, 404),
+        summary="Grant a role on this org",
+    )
+    async def grant(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        org_id: OrgId,
+        data: GrantIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> GrantOut:
+        made = await mk.grant(tx, me.id, data.member_id, org_id, data.role)
+        return GrantOut(member_id=made.member_id, org_id=made.org_id, role=made.role.value)
+
+    @delete(
+        "/{org_id:str}/roles/{member_id:str}/{role:str}",
+        status_code=204,
+        responses=problems(403, 404),
+        summary="Take a role away",
+    )
+    async def revoke(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        org_id: OrgId,
+        member_id: MemberId,
+        role: Role,
+        idempotency_key: IdempotencyKey = None,
+    ) -> None:
+        await mk.revoke(tx, me.id, member_id, org_id, role)
+
+
+class CommunityController(Controller):
+    path = "/communities/{community_id:str}"
+    tags = ["orgs 组织与成员"]
+    opt = MEMBER
+
+    @post("/units", status_code=201, responses=problems(403, 404), summary="结对共建: pair a unit")
+    async def pair(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: PairIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Org:
+        await mk.pair_unit(tx, me.id, data.unit_id, community_id)
+        return await mk.get_org(tx, data.unit_id)
+
+    @get("/rules", responses=problems(404), summary="The community's rules")
+    async def rules(
+        self, tx: AsyncConnection, me: Actor, community_id: Community
+    ) -> CommunityRules:
+        await mk.wallet.community_roles(tx, me.id, community_id)
+        return await mk.community_rules(tx, community_id)
+
+    @put("/rules", responses=problems(403, 404), summary="Set the community's rules (office)")
+    async def set_rules(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: CommunityRules,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CommunityRules:
+        await mk.wallet.community_roles(tx, me.id, community_id)
+        return await mk.set_community_rules(tx, me.id, community_id, data)
+
+    @put(
+        "/members/{member_id:str}/key-household",
+        responses=problems(403, 404),
+        summary="重点家庭: record the types with the resident's separate consent",
+    )
+    async def key_household(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        member_id: MemberId,
+        data: KeyHouseholdIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> MemberOut:
+        await mk.member_view(tx, me.id, member_id)
+        await mk.set_key_household(
+            tx, me.id, member_id, community_id, frozenset(data.flags), purpose=data.purpose
+        )
+        return member_out(await mk.member_view(tx, me.id, member_id))
+
+
+class MemberController(Controller):
+    path = "/members"
+    tags = ["orgs 组织与成员"]
+    opt = MEMBER
+
+    @get(
+        "/{member_id:str}", responses=problems(404), summary="A member, as the caller may see them"
+    )
+    async def get_member(self, tx: AsyncConnection, me: Actor, member_id: MemberId) -> MemberOut:
+        view = await mk.member_view(tx, me.id, member_id)
+        return member_out(view, await mk.grants_of(tx, member_id))
+
+
+class MeController(Controller):
+    path = "/me"
+    tags = ["me 我的"]
+    opt = MEMBER
+
+    @get("/", responses=problems(), summary="The signed-in member, with their roles")
+    async def me(self, tx: AsyncConnection, me: Actor) -> MemberOut:
+        view = await mk.member_view(tx, me.id, me.id)
+        return member_out(view, await mk.grants_of(tx, me.id))
+
+    @put("/profile", responses=problems(), summary="Opt in to (or out of) the public board")
+    async def profile(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        data: ProfileIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> MemberOut:
+        await mk.set_public_profile(tx, me.id, data.public_profile)
+        view = await mk.member_view(tx, me.id, me.id)
+        return member_out(view, await mk.grants_of(tx, me.id))
+
+    @get("/export", responses=problems(), summary="个人信息副本: everything kept about me")
+    async def export(self, tx: AsyncConnection, me: Actor) -> Response[Any]:
+        data = await mk.export_member(tx, me.id, me.id)
+        return Response(
+            content=data,
+            headers={"Content-Disposition": f'attachment; filename="linli-{me.id}.json"'},
+        )
+
+    @post(
+        "/deletion",
+        status_code=200,
+        responses=problems(),
+        summary="注销: anonymise my personal data (ledger and hours stay)",
+    )
+    async def delete_me(
+        self, tx: AsyncConnection, me: Actor, idempotency_key: IdempotencyKey = None
+    ) -> MemberOut:
+        member = await mk.anonymise(tx, me.id, me.id)
+        await auth.forget(tx, me.id)
+        return member_out(mk.MemberView(member=member, sensitive_shown=True))
+
+    @post(
+        "/password",
+        status_code=204,
+        responses=problems(),
+        summary="Change my password (every earlier token stops working)",
+    )
+    async def password(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        data: PasswordIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> None:
+        await auth.change_password(tx, me.id, data.old_password, data.new_password)

@@ -1,0 +1,428 @@
+"""Points over HTTP (积分): wallets, statements, award breakdowns, hours and star level, the accrual
+policy, donations, adjustments, batch entry of an offline event's hours, and the points store
+(积分超市): catalog, stock, redemption orders. Authorization is :mod:`marketplace.wallet`'s."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post, put
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+from marketplace import EventAward, Wallet
+from points import (
+    AccrualPolicy,
+    CatalogItem,
+    Entry,
+    HoursSummary,
+    ItemKind,
+    LimitPeriod,
+    Order,
+    OrderStatus,
+    Transfer,
+    TransferKind,
+)
+from service.api.common import (
+    MEMBER,
+    Cursor,
+    Id,
+    IdempotencyKey,
+    Input,
+    Limit,
+    Minutes,
+    Moment,
+    Name,
+    Points,
+    problems,
+)
+from service.api.wishes import Community
+from service.auth import Actor
+
+MemberId = Annotated[str, Parameter(max_length=64)]
+ItemId = Annotated[str, Parameter(max_length=64)]
+OrderId = Annotated[str, Parameter(max_length=64)]
+Change = Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000)]
+Memo = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class EntryPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Entry]
+    next_cursor: str | None
+
+
+class PolicyOut(msgspec.Struct, frozen=True, kw_only=True):
+    version: int  # 0: the built-in default
+    policy: AccrualPolicy
+
+
+class DonationIn(Input, frozen=True, kw_only=True):
+    amount: Points
+    to_member: Id | None = None  # None: to the community pool
+    memo: Memo = ""
+
+
+class AdjustmentIn(Input, frozen=True, kw_only=True):
+    member_id: Id
+    change: Change  # positive: to the member; negative: from them
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class AttendanceIn(Input, frozen=True, kw_only=True):
+    member_id: Id
+    minutes: Minutes
+
+
+class EventIn(Input, frozen=True, kw_only=True):
+    """线下活动: the minutes several members served at one offline event, entered by staff."""
+
+    event_id: Id
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    title: Name
+    started_at: Moment
+    attendance: Annotated[list[AttendanceIn], msgspec.Meta(min_length=1, max_length=200)]
+
+
+class EventOut(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[EventAward]
+
+
+class ItemIn(Input, frozen=True, kw_only=True):
+    name: Name
+    cost: Points
+    kind: ItemKind = ItemKind.GOODS
+    stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None
+    per_member_limit: Points | None = None
+    limit_period: LimitPeriod = LimitPeriod.EVER
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
+
+
+class RestockIn(Input, frozen=True, kw_only=True):
+    change: Change
+
+
+class ActiveIn(Input, frozen=True, kw_only=True):
+    active: bool
+
+
+class RedeemIn(Input, frozen=True, kw_only=True):
+    item_id: Id
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+
+
+class ItemPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[CatalogItem]
+    next_cursor: str | None
+
+
+class OrderPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Order]
+    next_cursor: str | None
+
+
+class PointsController(Controller):
+    path = "/communities/{community_id:str}"
+    tags = ["points 积分"]
+    opt = MEMBER
+
+    @get(
+        "/members/{member_id:str}/wallet",
+        responses=problems(404),
+        summary="我的积分: balance, available, held and awaiting confirmation",
+    )
+    async def wallet(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, member_id: MemberId
+    ) -> Wallet:
+        return await mk.wallet.wallet(tx, me.id, community_id, member_id)
+
+    @get(
+        "/members/{member_id:str}/statement",
+        responses=problems(404),
+        summary="积分明细: entries newest first, with running balances",
+    )
+    async def statement(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        member_id: MemberId,
+        kind: Annotated[list[TransferKind] | None, Parameter(required=False)] = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> EntryPage:
+        page = await mk.wallet.history(
+            tx,
+            me.id,
+            community_id,
+            member_id,
+            kinds=frozenset(kind or ()),
+            cursor=cursor,
+            limit=limit,
+        )
+        return EntryPage(items=list(page.items), next_cursor=page.next_cursor)
+
+    @get(
+        "/members/{member_id:str}/hours",
+        responses=problems(404),
+        summary="志愿时长与星级: verified minutes by category and the star level",
+    )
+    async def hours(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, member_id: MemberId
+    ) -> HoursSummary:
+        return await mk.wallet.hours(tx, me.id, community_id, member_id)
+
+    @get(
+        "/transfers/{transfer_id:str}",
+        responses=problems(404),
+        summary="One transfer with its breakdown (why these points)",
+    )
+    async def transfer(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        transfer_id: Annotated[str, Parameter(max_length=64)],
+    ) -> Transfer:
+        return await mk.wallet.transfer_detail(tx, me.id, community_id, transfer_id)
+
+    @get("/policy", responses=problems(404), summary="积分规则 in force")
+    async def policy(self, tx: AsyncConnection, me: Actor, community_id: Community) -> PolicyOut:
+        version, current = await mk.wallet.policy(tx, me.id, community_id)
+        return PolicyOut(version=version, policy=current)
+
+    @put("/policy", responses=problems(403, 404), summary="A new version of the policy (office)")
+    async def set_policy(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: AccrualPolicy,
+        idempotency_key: IdempotencyKey = None,
+    ) -> PolicyOut:
+        version = await mk.wallet.set_policy(tx, me.id, community_id, data)
+        return PolicyOut(version=version, policy=data)
+
+    @post(
+        "/donations",
+        status_code=201,
+        responses=problems(404, 409),
+        summary="捐赠 to a member or to the community pool",
+    )
+    async def donate(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: DonationIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Transfer:
+        return await mk.wallet.donate(
+            tx, me.id, community_id, data.amount, to_member=data.to_member, memo=data.memo
+        )
+
+    @post(
+        "/adjustments",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="调整: office corrects a member's points with a reason",
+    )
+    async def adjust(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: AdjustmentIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Transfer:
+        return await mk.wallet.adjust(
+            tx, me.id, community_id, data.member_id, data.change, reason=data.reason
+        )
+
+    @post(
+        "/events",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="线下活动时长批量录入 (office)",
+    )
+    async def event(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: EventIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> EventOut:
+        made = await mk.wallet.record_event(
+            tx,
+            me.id,
+            community_id,
+            event_id=data.event_id,
+            category=data.category,
+            title=data.title,
+            started_at=data.started_at,
+            attendance=tuple(
+                mk.EventHours(member_id=a.member_id, minutes=a.minutes) for a in data.attendance
+            ),
+        )
+        return EventOut(items=made)
+
+
+class StoreController(Controller):
+    path = "/communities/{community_id:str}"
+    tags = ["store 积分超市"]
+    opt = MEMBER
+
+    @get("/items", responses=problems(403, 404), summary="积分超市: items on sale")
+    async def items(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        include_inactive: bool = False,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> ItemPage:
+        page = await mk.wallet.catalog(
+            tx,
+            me.id,
+            community_id,
+            include_inactive=include_inactive,
+            cursor=cursor,
+            limit=limit,
+        )
+        return ItemPage(items=list(page.items), next_cursor=page.next_cursor)
+
+    @post("/items", status_code=201, responses=problems(403, 404, 409), summary="上架 (office)")
+    async def add_item(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: ItemIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CatalogItem:
+        return await mk.wallet.add_item(
+            tx,
+            me.id,
+            community_id,
+            name=data.name,
+            cost=data.cost,
+            kind=data.kind,
+            stock=data.stock,
+            per_member_limit=data.per_member_limit,
+            limit_period=data.limit_period,
+            valid_from=data.valid_from,
+            valid_until=data.valid_until,
+        )
+
+    @get("/items/{item_id:str}", responses=problems(404), summary="One item")
+    async def item(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, item_id: ItemId
+    ) -> CatalogItem:
+        return await mk.wallet.item(tx, me.id, community_id, item_id)
+
+    @post(
+        "/items/{item_id:str}/restock",
+        status_code=200,
+        responses=problems(403, 404, 409),
+        summary="补货 (office); a negative change corrects the count",
+    )
+    async def restock(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        item_id: ItemId,
+        data: RestockIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CatalogItem:
+        return await mk.wallet.restock(tx, me.id, community_id, item_id, data.change)
+
+    @put("/items/{item_id:str}/active", responses=problems(403, 404), summary="上架/下架 (office)")
+    async def set_active(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        item_id: ItemId,
+        data: ActiveIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CatalogItem:
+        return await mk.wallet.set_item_active(tx, me.id, community_id, item_id, data.active)
+
+    @post(
+        "/orders",
+        status_code=201,
+        responses=problems(404, 409),
+        summary="兑换: reserve an item with my points",
+    )
+    async def redeem(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: RedeemIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Order:
+        return await mk.wallet.redeem(tx, me.id, community_id, data.item_id, quantity=data.quantity)
+
+    @get(
+        "/orders",
+        responses=problems(403, 404),
+        summary="Orders: mine (member_id=me) or, for office, anyone's",
+    )
+    async def orders(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        member_id: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
+        status: OrderStatus | None = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> OrderPage:
+        page = await mk.wallet.orders(
+            tx, me.id, community_id, member_id=member_id, status=status, cursor=cursor, limit=limit
+        )
+        return OrderPage(items=list(page.items), next_cursor=page.next_cursor)
+
+    @get("/orders/{order_id:str}", responses=problems(404), summary="One order")
+    async def order(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, order_id: OrderId
+    ) -> Order:
+        return await mk.wallet.order(tx, me.id, community_id, order_id)
+
+    @post(
+        "/orders/{order_id:str}/cancel",
+        status_code=200,
+        responses=problems(404, 409),
+        summary="Cancel an open order: points and stock come back",
+    )
+    async def cancel(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        order_id: OrderId,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Order:
+        return await mk.wallet.cancel_order(tx, me.id, community_id, order_id)
+
+    @post(
+        "/orders/{order_id:str}/fulfil",
+        status_code=200,
+        responses=problems(403, 404, 409),
+        summary="核销: hand the item over (office)",
+    )
+    async def fulfil(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        order_id: OrderId,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Order:
+        return await mk.wallet.fulfil_order(tx, me.id, community_id, order_id)

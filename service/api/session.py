@@ -1,0 +1,139 @@
+"""Signing in and out over HTTP, and the health checks.
+
+``POST /api/v1/auth/token`` gives API clients a bearer token; ``POST /api/v1/auth/session`` sets
+the same token as an HttpOnly cookie for the web pages (CSRF-checked from then on). Both count
+failed attempts per phone and per address. ``/health/live`` answers while the process runs;
+``/health/ready`` also checks the database.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+import sqlalchemy as sa
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from points import Database
+from service import auth
+from service.api.common import MEMBER, PUBLIC, Input, Phone, problems
+from service.auth import Actor
+from service.problems import ServiceError
+
+
+class SignIn(Input, frozen=True, kw_only=True):
+    phone: Phone
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class TokenOut(msgspec.Struct, frozen=True, kw_only=True):
+    access_token: str
+    token_type: str  # "Bearer"
+    expires_in: int  # seconds
+    member_id: str
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    status: str  # "ok"
+    database: str | None = None  # "ok" when checked
+
+
+async def _sign_in(request: Request[Any, Any, Any], data: SignIn) -> TokenOut:
+    state = request.app.state
+    throttle: auth.Throttle = state.throttle
+    address = request.client.host if request.client else "unknown"
+    await throttle.check(data.phone, address)
+    db: Database = state.db
+    async with db.read() as conn:
+        found = await auth.verify(conn, data.phone, data.password)
+    if found is None:
+        await throttle.failed(data.phone, address)
+        raise ServiceError(
+            401, "bad_credentials", "手机号或密码不正确", "wrong phone number or password"
+        )
+    await throttle.succeeded(data.phone)
+    member_id, version = found
+    settings = state.settings
+    token = auth.issue_token(state.jwt, settings, member_id, version)
+    return TokenOut(
+        access_token=token,
+        token_type="Bearer",
+        expires_in=settings.token_minutes * 60,
+        member_id=member_id,
+    )
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth 登录"]
+
+    @post(
+        "/token",
+        opt={**PUBLIC, "tx": "none"},
+        status_code=200,
+        responses=problems(401, 429),
+        summary="Sign in: a bearer token for API clients",
+    )
+    async def token(self, request: Request[Any, Any, Any], data: SignIn) -> TokenOut:
+        return await _sign_in(request, data)
+
+    @post(
+        "/session",
+        opt={**PUBLIC, "tx": "none"},
+        status_code=200,
+        responses=problems(401, 403, 429),
+        summary="Sign in: an HttpOnly session cookie",
+    )
+    async def session(self, request: Request[Any, Any, Any], data: SignIn) -> Response[TokenOut]:
+        out = await _sign_in(request, data)
+        settings = request.app.state.settings
+        cookie = Cookie(
+            key=auth.TOKEN_COOKIE,
+            value=out.access_token,
+            httponly=True,
+            secure=settings.cookie_secure,
+            samesite="lax",
+            max_age=out.expires_in,
+            path="/",
+        )
+        hidden = msgspec.structs.replace(out, access_token="")  # the cookie carries it
+        return Response(content=hidden, cookies=[cookie])
+
+    @post(
+        "/logout",
+        opt=MEMBER,
+        status_code=204,
+        responses=problems(),
+        summary="Sign out everywhere: every token issued so far stops working",
+    )
+    async def logout(self, tx: AsyncConnection, me: Actor) -> Response[None]:
+        await auth.revoke_tokens(tx, me.id)
+        return Response(
+            content=None,
+            status_code=204,
+            cookies=[Cookie(key=auth.TOKEN_COOKIE, value="", max_age=0, path="/")],
+        )
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+    opt = {**PUBLIC, "tx": "none"}
+
+    @get("/live", summary="The process answers")
+    async def live(self) -> Health:
+        return Health(status="ok")
+
+    @get("/ready", responses={503: problems(503)[503]}, summary="The database answers too")
+    async def ready(self, request: Request[Any, Any, Any]) -> Health:
+        db: Database = request.app.state.db
+        try:
+            async with db.read() as conn:
+                await conn.execute(sa.select(sa.literal(1)))
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise ServiceError(
+                503, "database_unavailable", "数据库不可用", f"database: {type(exc).__name__}"
+            ) from exc
+        return Health(status="ok", database="ok")

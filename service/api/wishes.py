@@ -1,0 +1,398 @@
+"""Wishes over HTTP (微心愿): 点单, 代点单, 审核, 取消, 认领, 派单, 评单, 异议 and their records.
+
+Each handler parses, makes one library call inside the request's transaction, and returns the
+wish as the caller may see it. Who may do what is the library's decision (the lifecycle table).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+from marketplace import Claim, Match, Reason, WishKind, WishState
+from service.api.common import (
+    MEMBER,
+    Cursor,
+    Id,
+    IdempotencyKey,
+    Input,
+    Limit,
+    LongText,
+    Minutes,
+    Moment,
+    Name,
+    problems,
+)
+from service.api.common import Reason as ReasonText
+from service.api.views import (
+    ClaimLineOut,
+    HistoryOut,
+    WishOut,
+    WishPage,
+    wish_out,
+    wish_page,
+)
+from service.auth import Actor
+
+Capacity = Annotated[int, msgspec.Meta(ge=1, le=100)]
+Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class PointIn(Input, frozen=True, kw_only=True):
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lng: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+
+
+class PostWish(Input, frozen=True, kw_only=True):
+    """点单 (or 代点单 with ``beneficiary_id`` and ``proxy_note``)."""
+
+    kind: WishKind = WishKind.SERVICE
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    title: Name
+    description: LongText = ""
+    org_id: Id
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    window_start: Moment
+    window_end: Moment
+    estimated_minutes: Minutes
+    capacity: Capacity = 1
+    urgency: Annotated[int, msgspec.Meta(ge=1, le=4)] = 2
+    skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
+    location: PointIn | None = None
+    beneficiary_id: Id | None = None
+    proxy_note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class WithReason(Input, frozen=True, kw_only=True):
+    reason: ReasonText
+
+
+class ClaimIn(Input, frozen=True, kw_only=True):
+    id: Id | None = None  # the client's id for the claim (retries return the same claim)
+
+
+class DispatchIn(Input, frozen=True, kw_only=True):
+    member_id: Id
+
+
+class UnitClaimIn(Input, frozen=True, kw_only=True):
+    unit_id: Id
+    places: Capacity = 1
+
+
+class ConfirmIn(Input, frozen=True, kw_only=True):
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+    comment: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class ResolveIn(Input, frozen=True, kw_only=True):
+    for_volunteer: bool
+    reason: ReasonText
+
+
+class ClaimResult(msgspec.Struct, frozen=True, kw_only=True):
+    claim: Claim
+    wish: WishOut
+
+
+class MatchList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Match]
+
+
+class ReasonList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[Reason]  # empty: the caller may claim the wish
+
+
+Community = Annotated[str, Parameter(max_length=64, description="community (社区) id")]
+WishId = Annotated[str, Parameter(max_length=64)]
+
+
+async def _show(tx: AsyncConnection, me: Actor, community_id: str, wish_id: str) -> WishOut:
+    return wish_out(await mk.wish_view(tx, me.id, community_id, wish_id))
+
+
+class WishController(Controller):
+    path = "/communities/{community_id:str}/wishes"
+    tags = ["wishes 微心愿"]
+    opt = MEMBER
+
+    @get("/", responses=problems(404), summary="List a community's wishes (newest first)")
+    async def list_wishes(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        states: Annotated[list[WishState] | None, Parameter(query="state", required=False)] = None,
+        category: Annotated[str | None, Parameter(max_length=32, required=False)] = None,
+        org_id: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
+        escalated: bool | None = None,
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> WishPage:
+        page = await mk.list_wishes(
+            tx,
+            me.id,
+            community_id,
+            states=frozenset(states or ()),
+            category=category,
+            org_id=org_id,
+            escalated=escalated,
+            cursor=cursor,
+            limit=limit,
+        )
+        return wish_page(await mk.wish_views(tx, me.id, community_id, page))
+
+    @post("/", responses=problems(403, 404), summary="点单: post a wish (or 代点单 for a resident)")
+    async def post_wish(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        data: PostWish,
+        idempotency_key: IdempotencyKey = None,
+    ) -> WishOut:
+        wish = await mk.post_wish(
+            tx,
+            me.id,
+            community_id=community_id,
+            kind=data.kind,
+            category=data.category,
+            title=data.title,
+            description=data.description,
+            org_id=data.org_id,
+            address=data.address,
+            window_start=data.window_start,
+            window_end=data.window_end,
+            estimated_minutes=data.estimated_minutes,
+            capacity=data.capacity,
+            urgency=mk.Urgency(data.urgency),
+            skills=frozenset(data.skills),
+            location=mk.Point(lat=data.location.lat, lng=data.location.lng)
+            if data.location
+            else None,
+            beneficiary_id=data.beneficiary_id,
+            proxy_note=data.proxy_note,
+        )
+        return await _show(tx, me, community_id, wish.id)
+
+    @get("/{wish_id:str}", responses=problems(404), summary="One wish, as the caller may see it")
+    async def get_wish(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
+    ) -> WishOut:
+        return await _show(tx, me, community_id, wish_id)
+
+    @get("/{wish_id:str}/history", responses=problems(404), summary="Every recorded transition")
+    async def history(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
+    ) -> HistoryOut:
+        await mk.get_wish(tx, me.id, community_id, wish_id)
+        return HistoryOut(items=await mk.history(tx, community_id, wish_id))
+
+    @get("/{wish_id:str}/claims", responses=problems(404), summary="Claims on the wish")
+    async def claims(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
+    ) -> list[ClaimLineOut]:
+        lines = await mk.wish_claims(tx, me.id, community_id, wish_id)
+        return [ClaimLineOut(claim=line.claim, member_name=line.member_name) for line in lines]
+
+    @post(
+        "/{wish_id:str}/verify",
+        status_code=200,
+        responses=problems(403, 404),
+        summary="审核通过: publish (an offer's request is claimed by its offerer at once)",
+    )
+    async def verify(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        idempotency_key: IdempotencyKey = None,
+    ) -> WishOut:
+        await mk.approve(tx, me.id, community_id, wish_id)
+        return await _show(tx, me, community_id, wish_id)
+
+    @post(
+        "/{wish_id:str}/reject",
+        status_code=200,
+        responses=problems(403, 404),
+        summary="驳回 with a reason",
+    )
+    async def reject(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: WithReason,
+        idempotency_key: IdempotencyKey = None,
+    ) -> WishOut:
+        await mk.reject(tx, me.id, community_id, wish_id, reason=data.reason)
+        return await _show(tx, me, community_id, wish_id)
+
+    @post(
+        "/{wish_id:str}/cancel",
+        status_code=200,
+        responses=problems(403, 404),
+        summary="取消: the resident before anyone claims, or staff",
+    )
+    async def cancel(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: WithReason,
+        idempotency_key: IdempotencyKey = None,
+    ) -> WishOut:
+        await mk.cancel(tx, me.id, community_id, wish_id, reason=data.reason)
+        return await _show(tx, me, community_id, wish_id)
+
+    @post(
+        "/{wish_id:str}/claims",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="接单: take one place",
+    )
+    async def claim(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: ClaimIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ClaimResult:
+        made = await mk.claim(tx, me.id, community_id, wish_id, id=data.id)
+        return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
+
+    @post(
+        "/{wish_id:str}/dispatch",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="派单: staff give a place to a volunteer",
+    )
+    async def dispatch(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: DispatchIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ClaimResult:
+        made = await mk.dispatch(tx, me.id, community_id, wish_id, data.member_id)
+        return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
+
+    @post(
+        "/{wish_id:str}/unit-claims",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="单位接单: a paired unit takes places to assign",
+    )
+    async def claim_for_unit(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: UnitClaimIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> ClaimResult:
+        made = await mk.claim_for_unit(
+            tx, me.id, community_id, wish_id, data.unit_id, places=data.places
+        )
+        return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
+
+    @post(
+        "/{wish_id:str}/confirm",
+        status_code=200,
+        responses=problems(403, 404, 409),
+        summary="评单: confirm and rate; the points are posted",
+    )
+    async def confirm(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: ConfirmIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> WishOut:
+        await mk.confirm(tx, me.id, community_id, wish_id, rating=data.rating, comment=data.comment)
+        return await _show(tx, me, community_id, wish_id)
+
+    @post(
+        "/{wish_id:str}/dispute",
+        status_code=200,
+        responses=problems(403, 404),
+        summary="异议: the resident disputes the service",
+    )
+    async def dispute(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: WithReason,
+        idempotency_key: IdempotencyKey = None,
+    ) -> WishOut:
+        await mk.dispute(tx, me.id, community_id, wish_id, reason=data.reason)
+        return await _show(tx, me, community_id, wish_id)
+
+    @post(
+        "/{wish_id:str}/resolve",
+        status_code=200,
+        responses=problems(403, 404, 409),
+        summary="Staff resolve a dispute for or against the volunteer",
+    )
+    async def resolve(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        data: ResolveIn,
+        idempotency_key: IdempotencyKey = None,
+    ) -> WishOut:
+        await mk.resolve(
+            tx,
+            me.id,
+            community_id,
+            wish_id,
+            for_volunteer=data.for_volunteer,
+            reason=data.reason,
+        )
+        return await _show(tx, me, community_id, wish_id)
+
+    @get(
+        "/{wish_id:str}/reasons",
+        responses=problems(404),
+        summary="Why the caller cannot claim the wish (empty: they can)",
+    )
+    async def reasons(
+        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
+    ) -> ReasonList:
+        await mk.get_wish(tx, me.id, community_id, wish_id)
+        return ReasonList(items=list(await mk.reasons(tx, me.id, community_id, wish_id)))
+
+    @get(
+        "/{wish_id:str}/candidates",
+        responses=problems(403, 404),
+        summary="派单候选人: members ranked for the wish, with the score's parts",
+    )
+    async def candidates(
+        self,
+        tx: AsyncConnection,
+        me: Actor,
+        community_id: Community,
+        wish_id: WishId,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> MatchList:
+        await mk.get_wish(tx, me.id, community_id, wish_id)
+        return MatchList(items=await mk.candidates(tx, me.id, community_id, wish_id, limit=limit))

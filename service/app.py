@@ -1,0 +1,181 @@
+"""The composition root: ``create_app(settings)`` builds the whole service and nothing else does.
+
+Middleware, outermost first: request id and access log → authentication (Litestar's JWT, bearer
+header or session cookie) → rate limit → CSRF for cookie-signed requests → Prometheus metrics →
+the unit of work (one transaction per request, idempotency keys) → the handler. Every error
+becomes a problem response (service.problems); every handler states its access policy.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
+from litestar.stores.base import Store
+from litestar.stores.memory import MemoryStore
+from litestar.stores.redis import RedisStore
+
+from points import Database
+from service import auth, problems
+from service.api import boards, claims, offers, people, session, wishes
+from service.api import points as points_api
+from service.api.common import PUBLIC, actor, policy_guard, tx
+from service.csrf import CookieCSRF, csrf_config
+from service.database import open_database
+from service.observability import RequestContext, configure_logging
+from service.settings import Settings
+from service.sweeper import Sweeper
+from service.uow import UnitOfWork
+
+STATIC = importlib.resources.files("service") / "static"
+SWAGGER = "/static/vendor/swagger-ui-5.35.0"
+API_ROUTES = [
+    session.AuthController,
+    people.OrgController,
+    people.CommunityController,
+    people.MemberController,
+    people.MeController,
+    wishes.WishController,
+    claims.ClaimController,
+    offers.OfferController,
+    points_api.PointsController,
+    points_api.StoreController,
+    boards.MatchingController,
+    boards.BoardController,
+    boards.AuditController,
+]
+
+
+class Metrics(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+    opt = {**PUBLIC, "tx": "none"}
+
+
+def _stores(settings: Settings) -> dict[str, Store]:
+    if settings.redis_url:
+        root = RedisStore.with_client(url=settings.redis_url, namespace="linli")
+        return {"rate_limit": root.with_namespace("rate"), "login": root.with_namespace("login")}
+    return {"rate_limit": MemoryStore(), "login": MemoryStore()}
+
+
+def _request_context_outermost(settings: Settings) -> Callable[[AppConfig], AppConfig]:
+    """Put the request id and access log outside authentication (so 401s carry an id too)."""
+
+    def insert(config: AppConfig) -> AppConfig:
+        config.middleware.insert(
+            0, DefineMiddleware(RequestContext, log_access=settings.access_log)
+        )
+        return config
+
+    return insert
+
+
+def create_app(settings: Settings, *, db: Database | None = None) -> Litestar:
+    """The service. ``db``: an already open database (tests share one with their fixtures)."""
+    if not settings.secret_key:
+        raise ValueError("settings.secret_key is empty: set LINLI_SECRET_KEY or use from_env()")
+    configure_logging(settings.log_level)
+    database = db or open_database(settings)
+    jwt = auth.jwt_auth(settings)
+    stores = _stores(settings)
+    sweeper = Sweeper(database, settings.sweep_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        sweeper.start()
+        try:
+            yield
+        finally:
+            await sweeper.stop()
+            if db is None:
+                await database.dispose()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=API_ROUTES,
+        dependencies={
+            "tx": Provide(tx, sync_to_thread=False),
+            "me": Provide(actor, sync_to_thread=False),
+        },
+    )
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        exclude=["^/health", "^/metrics", "^/static"],
+        store="rate_limit",
+    )
+    metrics = PrometheusConfig(app_name="linli", group_path=True, exclude=["^/metrics", "^/static"])
+    state: dict[str, Any] = {
+        "db": database,
+        "settings": settings,
+        "jwt": jwt,
+        "throttle": auth.Throttle(stores["login"], settings),
+        "inflight": {},
+        "sweeper": sweeper,
+    }
+    return Litestar(
+        route_handlers=[
+            api,
+            session.HealthController,
+            Metrics,
+            create_static_files_router(
+                path="/static",
+                directories=[str(STATIC)],
+                opt={**PUBLIC, "tx": "none"},
+                include_in_schema=False,
+            ),
+        ],
+        middleware=[
+            rate_limit.middleware,
+            DefineMiddleware(
+                CookieCSRF, config=csrf_config(settings.secret_key, settings.cookie_secure)
+            ),
+            metrics.middleware,
+            UnitOfWork,
+        ],
+        on_app_init=[jwt.on_app_init, _request_context_outermost(settings)],
+        guards=[policy_guard],
+        exception_handlers={Exception: problems.handle},
+        stores=stores,
+        state=State(state),
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Linli 邻里 API",
+            version="1",
+            description=(
+                "Micro-wishes (微心愿) and volunteer points (志愿积分) for urban communities. "
+                "Errors are RFC 9457 problem documents with a stable `code`; unsafe requests "
+                "take an `Idempotency-Key`. See docs/api.md."
+            ),
+            openapi_router=Router(path="/schema", route_handlers=[], opt={**PUBLIC, "tx": "none"}),
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    js_url=f"{SWAGGER}/swagger-ui-bundle.js",
+                    css_url=f"{SWAGGER}/swagger-ui.css",
+                    standalone_preset_js_url=f"{SWAGGER}/swagger-ui-standalone-preset.js",
+                    favicon=f"<link rel='icon' href='{SWAGGER}/favicon-32x32.png'>",
+                    path="/",
+                )
+            ],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+        ),
+        debug=False,
+    )

@@ -1,0 +1,341 @@
+"""One table from errors to RFC 9457 problem responses, in Chinese (English on request).
+
+Every error a request can meet ends here: the libraries' errors (each has a stable ``code``),
+Litestar's HTTP errors (validation, auth, size, rate limits) and the service's own. The response
+is ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``, ``instance``,
+the stable machine ``code`` and the ``request_id``; bad input names the ``field``. An unexpected
+error is logged with its traceback and answered with a plain 500: never a stack trace.
+
+``Accept-Language: en`` (or any ``en-*`` first) gives English; anything else Chinese.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+
+import marketplace as mk
+import points
+from service import i18n
+
+log = logging.getLogger("linli.errors")
+MEDIA_TYPE = "application/problem+json"
+REFUSAL = "linli.refusal"
+"""Where the handler leaves a ledger refusal for the unit of work to record after rollback."""
+
+
+class FieldError(msgspec.Struct, frozen=True, kw_only=True):
+    field: str
+    reason: str
+
+
+class Problem(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An RFC 9457 problem document (the service's error body)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str  # stable, for programs: e.g. capacity_full, insufficient_points
+    instance: str = ""
+    request_id: str = ""
+    field: str | None = None  # the input at fault, for bad input
+    errors: tuple[FieldError, ...] = ()
+    retry_after: int | None = None
+
+
+class ServiceError(Exception):
+    """An error the service raises itself, with its code, status and both languages."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        zh: str,
+        en: str,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(en)
+        self.status = status
+        self.code = code
+        self.zh = zh
+        self.en = en
+        self.field = field
+        self.retry_after = retry_after
+
+
+# code → (status, Chinese title, English title)
+TITLES: dict[str, tuple[int, str, str]] = {
+    "invalid_input": (422, "输入有误", "Invalid input"),
+    "unknown_field": (422, "不允许的字段", "Field not allowed"),
+    "malformed_body": (400, "请求格式错误", "Malformed request"),
+    "invalid_request": (422, "输入有误", "Invalid request"),
+    "invalid_amount": (422, "数额无效", "Invalid amount"),
+    "invalid_id": (422, "编号无效", "Invalid id"),
+    "invalid_policy": (422, "积分规则无效", "Invalid accrual policy"),
+    "invalid_activity": (422, "服务记录无效", "Invalid activity"),
+    "donation_not_allowed": (422, "不允许此类捐赠", "Donation not allowed"),
+    "not_found": (404, "未找到", "Not found"),
+    "account_not_found": (404, "未找到积分账户", "Account not found"),
+    "transfer_not_found": (404, "未找到积分记录", "Transfer not found"),
+    "item_not_found": (404, "未找到商品", "Item not found"),
+    "order_not_found": (404, "未找到兑换订单", "Order not found"),
+    "no_route": (404, "接口不存在", "No such endpoint"),
+    "not_allowed": (403, "无权操作", "Not allowed"),
+    "forbidden": (403, "无权访问", "Forbidden"),
+    "csrf_failed": (403, "页面已过期", "CSRF check failed"),
+    "conflict": (409, "数据冲突", "Conflict"),
+    "capacity_full": (409, "名额已满", "Capacity full"),
+    "already_claimed": (409, "已认领", "Already claimed"),
+    "claim_limit_reached": (409, "认领已达上限", "Claim limit reached"),
+    "wrong_code": (409, "确认码不正确", "Wrong confirmation code"),
+    "too_far": (409, "报到位置过远", "Too far away"),
+    "idempotency_mismatch": (409, "编号已被使用", "Id used for another request"),
+    "reference_in_use": (409, "已经记过积分", "Already awarded"),
+    "pending_not_open": (409, "冻结积分已处理", "Hold already settled"),
+    "not_reversible": (409, "无法冲正", "Not reversible"),
+    "item_unavailable": (409, "商品暂不可兑换", "Item unavailable"),
+    "out_of_stock": (409, "库存不足", "Out of stock"),
+    "limit_reached": (409, "超出限兑数量", "Limit reached"),
+    "order_not_open": (409, "订单已结束", "Order not open"),
+    "refused": (409, "积分操作被拒绝", "Refused"),
+    "insufficient_points": (409, "积分不足", "Insufficient points"),
+    "max_balance_exceeded": (409, "超出积分上限", "Maximum balance exceeded"),
+    "idempotency_in_flight": (409, "请求处理中", "Request in progress"),
+    "idempotency_key_reused": (422, "幂等键已用于其他请求", "Idempotency key reused"),
+    "invalid_idempotency_key": (400, "幂等键无效", "Invalid Idempotency-Key"),
+    "unauthenticated": (401, "请先登录", "Authentication required"),
+    "bad_credentials": (401, "登录失败", "Wrong phone number or password"),
+    "method_not_allowed": (405, "不支持的请求方法", "Method not allowed"),
+    "not_acceptable": (406, "无法提供该格式", "Not acceptable"),
+    "body_too_large": (413, "请求内容过大", "Request body too large"),
+    "unsupported_media_type": (415, "不支持的内容类型", "Unsupported media type"),
+    "rate_limited": (429, "请求过于频繁", "Too many requests"),
+    "login_throttled": (429, "登录尝试过多", "Too many sign-in attempts"),
+    "database_unavailable": (503, "服务暂时不可用", "Service unavailable"),
+    "internal": (500, "服务器内部错误", "Internal server error"),
+    "http_error": (400, "请求错误", "Bad request"),
+}
+STATUS_CODES = {
+    400: "http_error",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "no_route",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "database_unavailable",
+}
+
+
+def english(request: Request[Any, Any, Any]) -> bool:
+    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+    return first.startswith("en")
+
+
+def problem_type(code: str) -> str:
+    return f"urn:linli:problem:{code}"
+
+
+def make(
+    code: str,
+    zh: str,
+    en: str,
+    request: Request[Any, Any, Any],
+    *,
+    status: int | None = None,
+    field: str | None = None,
+    errors: tuple[FieldError, ...] = (),
+    retry_after: int | None = None,
+) -> Response[Problem]:
+    known, title_zh, title_en = TITLES.get(code, (status or 400, "错误", "Error"))
+    status = status or known
+    in_english = english(request)
+    body = Problem(
+        type=problem_type(code),
+        title=title_en if in_english else title_zh,
+        status=status,
+        detail=en if in_english else zh,
+        code=code,
+        instance=request.url.path,
+        request_id=str(request.scope.get("state", {}).get("request_id", "")),
+        field=field,
+        errors=errors,
+        retry_after=retry_after,
+    )
+    headers = {"Content-Language": "en" if in_english else "zh-CN"}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return Response(content=body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    """The one exception handler of the app (registered for ``Exception``)."""
+    if isinstance(exc, points.Refused):
+        request.scope.setdefault("state", {})[REFUSAL] = exc.refusal
+    if isinstance(exc, mk.MarketplaceError):
+        return _marketplace(request, exc)
+    if isinstance(exc, points.PointsError):
+        return _points(request, exc)
+    if isinstance(exc, ServiceError):
+        return make(
+            exc.code,
+            exc.zh,
+            exc.en,
+            request,
+            status=exc.status,
+            field=exc.field,
+            retry_after=exc.retry_after,
+        )
+    if isinstance(exc, ValidationException):
+        return _validation(request, exc)
+    if isinstance(exc, HTTPException):
+        return _http(request, exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return make("internal", "服务器内部错误，请稍后再试", "Internal server error", request)
+
+
+def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> Response[Problem]:
+    if isinstance(exc, mk.InvalidInput):
+        zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
+        return make(
+            "invalid_input",
+            zh,
+            str(exc),
+            request,
+            field=exc.field,
+            errors=(FieldError(field=exc.field, reason=zh),),
+        )
+    if isinstance(exc, mk.NotFound):
+        return make("not_found", f"未找到该{i18n.what_zh(exc.what)}", str(exc), request)
+    if isinstance(exc, mk.NotAllowed):
+        return make("not_allowed", "您在当前状态下无权执行此操作", str(exc), request)
+    zh = {
+        "capacity_full": "名额已满，无法再认领",
+        "already_claimed": "您已认领该心愿",
+        "claim_limit_reached": "进行中的认领已达上限，请先完成已认领的心愿",
+        "wrong_code": "确认码不正确，请向居民核对",
+        "too_far": "报到位置离服务地点太远",
+    }.get(exc.code, "请求与当前数据冲突，请刷新后重试")
+    if isinstance(exc, mk.ClaimLimitReached):
+        zh = f"进行中的认领已达上限（{exc.limit}个），请先完成已认领的心愿"
+    if isinstance(exc, mk.TooFar):
+        zh = f"报到位置距服务地点{exc.metres}米，超出允许的{exc.allowed}米"
+    return make(exc.code if exc.code in TITLES else "conflict", zh, str(exc), request)
+
+
+def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Response[Problem]:
+    code = exc.code if exc.code in TITLES else "invalid_request"
+    en = str(exc)
+    if isinstance(exc, points.InsufficientPoints):
+        zh = f"积分不足：可用{exc.available}分，需要{exc.requested}分"
+    elif isinstance(exc, points.OutOfStock):
+        zh = f"库存不足：剩余{exc.available}件"
+    elif isinstance(exc, points.LimitReached):
+        zh = f"超出限兑数量：每人每期限{exc.limit}件，已兑{exc.used}件"
+    elif isinstance(exc, points.ItemUnavailable):
+        zh = "该商品暂不可兑换"
+    elif isinstance(exc, points.OrderNotOpen):
+        zh = "该订单已结束，无法再操作"
+    elif isinstance(exc, points.InvalidPolicy):
+        zh = "积分规则无效：" + "；".join(i18n.reason_zh(p) for p in exc.problems)
+    elif isinstance(exc, points.InvalidId):
+        zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
+        return make(code, zh, en, request, field=exc.field)
+    elif isinstance(exc, points.NotFound):
+        zh = TITLES[code][1]
+    elif isinstance(exc, points.InvalidRequest):
+        zh = "输入有误：" + i18n.reason_zh(_strip_invalid(en))
+    else:
+        zh = TITLES[code][1]
+    return make(code, zh, en, request)
+
+
+def _strip_invalid(message: str) -> str:
+    return re.sub(r"^invalid [\w ]+?: ", "", message)
+
+
+_AT = re.compile(r" - at `\$(?P<path>[^`]*)`")
+_UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
+_MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+
+
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    errors: list[FieldError] = []
+    code = "invalid_input"
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        message = str(item.get("message", ""))
+        key = str(item.get("key", "") or "")
+        field, reason = _describe(message, key)
+        if "unknown field" in message:
+            code = "unknown_field"
+        errors.append(FieldError(field=field, reason=reason))
+    detail = str(exc.detail or "")
+    if not errors and ("malformed" in detail.lower() or "decode" in detail.lower()):
+        return make("malformed_body", "请求体不是有效的 JSON", "Malformed JSON body", request)
+    if not errors:
+        errors.append(FieldError(field="body", reason="不符合要求"))
+    first = errors[0]
+    zh = "；".join(f"{i18n.field_zh(e.field)}：{e.reason}" for e in errors)
+    en = "; ".join(str(item.get("message", "")) for item in extra if isinstance(item, dict))
+    return make(code, zh, en or detail, request, field=first.field, errors=tuple(errors))
+
+
+def _describe(message: str, key: str) -> tuple[str, str]:
+    """(field, Chinese reason) from a msgspec or Litestar validation message."""
+    path = _AT.search(message)
+    field = key.removeprefix("data.") if key != "data" else ""
+    field = field or (path.group("path").lstrip(".") if path else "") or "body"
+    if unknown := _UNKNOWN.search(message):
+        name = unknown.group("name")
+        return (f"{field}.{name}" if field not in ("", "body") else name), "不允许提交该字段"
+    if missing := _MISSING.search(message):
+        name = missing.group("name")
+        return (f"{field}.{name}" if field not in ("", "body") else name), "必须填写"
+    plain = _AT.sub("", message)
+    lowered = plain.lower()
+    if lowered.startswith("expected"):
+        return field, "类型或格式不正确"
+    return field, i18n.reason_zh(plain[:1].lower() + plain[1:] if plain else plain)
+
+
+def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    code = STATUS_CODES.get(status, "http_error")
+    detail = str(exc.detail or "")
+    if isinstance(exc, NotAuthorizedException):
+        return make("unauthenticated", "请先登录，或登录已过期", detail, request)
+    if isinstance(exc, PermissionDeniedException):
+        if "csrf" in detail.lower():
+            return make("csrf_failed", "页面已过期，请刷新后重试", detail, request)
+        return make("forbidden", "无权访问", detail, request)
+    if isinstance(exc, NotFoundException):
+        return make("no_route", "接口不存在", detail, request)
+    lowered = detail.lower()
+    if status == 400 and ("json" in lowered or "malformed" in lowered or "decode" in lowered):
+        return make("malformed_body", "请求体不是有效的 JSON", detail, request)
+    retry = None
+    if status == 429:
+        raw = (exc.headers or {}).get("Retry-After") or (exc.headers or {}).get("retry-after")
+        retry = int(raw) if raw and str(raw).isdigit() else 60
+    zh = TITLES.get(code, (status, "请求错误", ""))[1]
+    return make(code, zh, detail or TITLES.get(code, (0, "", "Error"))[2], request,
+                status=status, retry_after=retry)  # fmt: skip

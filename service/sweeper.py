@@ -1,0 +1,126 @@
+"""Background sweeps (定时任务): escalation deadlines, auto-accept, no-show release, wish expiry,
+redemption-order expiry, pending-transfer timeouts, points expiry, and expired idempotency keys.
+
+Each sweep runs in a write transaction of its own and handles each due item in a savepoint with a
+conditional update (on PostgreSQL it also skips rows another process holds, ``FOR UPDATE SKIP
+LOCKED``), so several service processes sweeping one database handle each item exactly once. A
+failing sweep is logged and the others still run. The service runs them every
+``LINLI_SWEEP_SECONDS``; ``linli sweep`` runs them once, on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+import points
+from points import Database, utcnow
+from service.uow import sweep_keys
+
+log = logging.getLogger("linli.sweeps")
+
+
+class SweepReport(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    handled: int
+    skipped: int = 0
+    error: str | None = None
+
+
+async def _escalate(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
+    r = await mk.escalate_due(conn, now=now)
+    return len(r.handled), r.skipped
+
+
+async def _auto_accept(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
+    r = await mk.auto_accept_due(conn, now=now)
+    return len(r.handled), r.skipped
+
+
+async def _no_shows(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
+    r = await mk.release_no_shows(conn, now=now)
+    return len(r.handled), r.skipped
+
+
+async def _expire_wishes(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
+    r = await mk.expire_wishes(conn, now=now)
+    return len(r.handled), r.skipped
+
+
+async def _expire_orders(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
+    return len(await points.expire_orders(conn, now=now)), 0
+
+
+async def _timeouts(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
+    return len(await points.void_timed_out(conn, now=now)), 0
+
+
+async def _expire_points(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
+    return len(await points.expire_points(conn, now=now)), 0
+
+
+Sweep = Callable[[AsyncConnection, dt.datetime], Awaitable[tuple[int, int]]]
+SWEEPS: tuple[tuple[str, Sweep], ...] = (
+    ("escalate", _escalate),
+    ("auto_accept", _auto_accept),
+    ("no_shows", _no_shows),
+    ("expire_wishes", _expire_wishes),
+    ("expire_orders", _expire_orders),
+    ("pending_timeouts", _timeouts),
+    ("expire_points", _expire_points),
+)  # fmt: skip
+
+
+async def sweep_once(db: Database, *, now: dt.datetime | None = None) -> list[SweepReport]:
+    """Every sweep once; each in its own transaction, so one failure stops only itself."""
+    now = now or utcnow()
+    reports = []
+    for name, run in SWEEPS:
+        try:
+            async with db.transaction() as conn:
+                handled, skipped = await run(conn, now)
+            reports.append(SweepReport(name=name, handled=handled, skipped=skipped))
+        except Exception as exc:  # a sweep must not stop the others, nor the service
+            log.exception("sweep %s failed", name)
+            reports.append(SweepReport(name=name, handled=0, error=type(exc).__name__))
+    try:
+        reports.append(SweepReport(name="idempotency_keys", handled=await sweep_keys(db, now=now)))
+    except Exception as exc:
+        log.exception("sweep idempotency_keys failed")
+        reports.append(SweepReport(name="idempotency_keys", handled=0, error=type(exc).__name__))
+    done = {r.name: r.handled for r in reports if r.handled}
+    if done:
+        log.info("swept", extra={"fields": {"handled": done}})
+    return reports
+
+
+class Sweeper:
+    """Runs :func:`sweep_once` every ``interval`` seconds while the service runs."""
+
+    def __init__(self, db: Database, interval: float) -> None:
+        self.db = db
+        self.interval = interval
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.interval > 0 and self.task is None:
+            self.task = asyncio.create_task(self._loop(), name="linli-sweeper")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await sweep_once(self.db)
