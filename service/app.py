@@ -8,6 +8,7 @@ becomes a problem response (service.problems); every handler states its access p
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.resources
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
-from points import Database
+from points import Database, utcnow
 from service import auth, problems
 from service.api import boards, claims, offers, people, session, wishes
 from service.api import points as points_api
@@ -84,15 +85,21 @@ def _request_context_outermost(settings: Settings) -> Callable[[AppConfig], AppC
     return insert
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> Litestar:
-    """The service. ``db``: an already open database (tests share one with their fixtures)."""
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    clock: Callable[[], dt.datetime] = utcnow,
+) -> Litestar:
+    """The service. ``db``: an already open database (else one is opened from the settings and
+    closed with the app); ``clock``: what "now" is for every library call (tests move it)."""
     if not settings.secret_key:
         raise ValueError("settings.secret_key is empty: set LINLI_SECRET_KEY or use from_env()")
     configure_logging(settings.log_level)
     database = db or open_database(settings)
     jwt = auth.jwt_auth(settings)
     stores = _stores(settings)
-    sweeper = Sweeper(database, settings.sweep_seconds)
+    sweeper = Sweeper(database, settings.sweep_seconds, clock)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -110,6 +117,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Litestar:
         dependencies={
             "tx": Provide(tx, sync_to_thread=False),
             "me": Provide(actor, sync_to_thread=False),
+            "now": Provide(lambda: clock(), sync_to_thread=False),
         },
     )
     rate_limit = RateLimitConfig(
@@ -125,6 +133,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Litestar:
         "throttle": auth.Throttle(stores["login"], settings),
         "inflight": {},
         "sweeper": sweeper,
+        "clock": clock,
     }
     return Litestar(
         route_handlers=[
@@ -179,3 +188,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> Litestar:
         ),
         debug=False,
     )
+
+
+def app_from_env() -> Litestar:
+    """The app as ``linli serve`` runs it (uvicorn's factory: one per worker process)."""
+    return create_app(Settings.from_env())

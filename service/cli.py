@@ -1,4 +1,8 @@
-"""The ``linli`` command line: database migrations, demo data, ledger status and audit."""
+"""The ``linli`` command line: serve, migrations, the first admin, demo data, sweeps, audit.
+
+Settings come from LINLI_* variables (docs/operations.md). ``linli serve`` migrates the database
+first, then serves the app with uvicorn.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +14,29 @@ from typing import TypeVar
 import click
 import sqlalchemy as sa
 
-import marketplace
+import marketplace as mk
 import points
 from marketplace.schema import wishes
 from points.schema import accounts, transfers
-from service import demo
-from service.settings import Settings
+from service import auth, demo
+from service.database import open_database
+from service.problems import ServiceError
+from service.settings import Settings, SettingsError
+from service.sweeper import sweep_once
 
 T = TypeVar("T")
 
 
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _run(work: Callable[[points.Database], Awaitable[T]]) -> T:
     async def main() -> T:
-        db = marketplace.open_database(Settings.from_env().database_url)
+        db = open_database(_settings())
         try:
             return await work(db)
         finally:
@@ -34,6 +48,32 @@ def _run(work: Callable[[points.Database], Awaitable[T]]) -> T:
 @click.group()
 def main() -> None:
     """Linli (邻里): volunteer points and micro-wishes. Settings come from LINLI_* variables."""
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Migrate the database, then serve the web service."""
+    import uvicorn
+
+    revision = _run(_upgrade)
+    click.echo(f"database at revision {revision}; serving on http://{host}:{port}")
+    uvicorn.run(
+        "service.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=False,
+    )
+
+
+async def _upgrade(database: points.Database) -> str | None:
+    await database.upgrade("heads")
+    return await database.revision()
 
 
 @main.group()
@@ -53,16 +93,79 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"database at revision {_run(work)}")
 
 
+@main.group()
+def admin() -> None:
+    """Administrators."""
+
+
+@admin.command("create")
+@click.option("--org", "org_id", required=True, help="The district (区/县) the admin runs.")
+@click.option("--org-name", default=None, help="Name of the district, when it is new.")
+@click.option("--name", required=True, help="The admin's name.")
+@click.option("--phone", required=True, help="11-digit mobile number to sign in with.")
+@click.option(
+    "--password",
+    envvar="LINLI_ADMIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when not given (or set LINLI_ADMIN_PASSWORD).",
+)
+def admin_create(org_id: str, org_name: str | None, name: str, phone: str, password: str) -> None:
+    """Create an admin of a district (the district too, when it does not exist yet)."""
+
+    async def work(database: points.Database) -> str:
+        await database.upgrade("heads")
+        async with database.transaction() as tx:
+            try:
+                org = await mk.get_org(tx, org_id)
+            except mk.NotFound:
+                if not org_name:
+                    raise click.ClickException(
+                        f"org {org_id!r} does not exist: give --org-name"
+                    ) from None
+                org = await mk.create_org(
+                    tx, mk.SYSTEM, id=org_id, kind=mk.OrgKind.DISTRICT, name=org_name
+                )
+            member = await mk.add_member(tx, id=points.new_id(), name=name, phone=phone)
+            await mk.grant_role(tx, mk.SYSTEM, member.id, org.id, mk.Role.ADMIN)
+            await auth.set_credentials(tx, member.id, phone, password)
+            return member.id
+
+    try:
+        member_id = _run(work)
+    except (mk.MarketplaceError, points.PointsError, ServiceError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"admin {member_id} of {org_id} created; sign in with {phone}")
+
+
 @main.command("demo")
 def load_demo() -> None:
-    """Load the demo community (idempotent)."""
+    """Load the demo district (idempotent): orgs, people, wishes in every state, a store."""
 
-    async def work(database: points.Database) -> None:
-        async with database.transaction() as tx:
-            await demo.load(tx, points.model.utcnow())
+    async def work(database: points.Database) -> demo.Loaded:
+        await database.upgrade("heads")
+        with click.progressbar(length=demo.STEPS, label="demo data", file=sys.stderr) as bar:
+            return await demo.load(database, progress=bar.update)
 
-    _run(work)
-    click.echo(f"demo community {demo.COMMUNITY!r} loaded")
+    loaded = _run(work)
+    click.echo(loaded.summary())
+
+
+@main.command("sweep")
+def sweep() -> None:
+    """Run every background sweep once (escalation, auto-accept, no-shows, expiries, …)."""
+
+    async def work(database: points.Database) -> list[str]:
+        reports = await sweep_once(database)
+        return [
+            f"{r.name}\thandled={r.handled}\tskipped={r.skipped}"
+            + (f"\terror={r.error}" if r.error else "")
+            for r in reports
+        ]
+
+    for line in _run(work):
+        click.echo(line)
 
 
 @main.command("status")

@@ -104,9 +104,12 @@ async def sweep_once(db: Database, *, now: dt.datetime | None = None) -> list[Sw
 class Sweeper:
     """Runs :func:`sweep_once` every ``interval`` seconds while the service runs."""
 
-    def __init__(self, db: Database, interval: float) -> None:
+    def __init__(
+        self, db: Database, interval: float, clock: Callable[[], dt.datetime] = utcnow
+    ) -> None:
         self.db = db
         self.interval = interval
+        self.clock = clock
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -123,4 +126,4 @@ class Sweeper:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await sweep_once(self.db)
+            await sweep_once(self.db, now=self.clock())

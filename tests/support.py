@@ -23,6 +23,8 @@ import marketplace
 from marketplace.schema import metadata as marketplace_metadata
 from points import Database
 from points.schema import metadata
+from service.database import MIGRATIONS as SERVICE_MIGRATIONS
+from service.tables import metadata as service_metadata
 
 PG_ADMIN_URL = os.environ.get(
     "LINLI_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -41,31 +43,39 @@ def run_now(make: Callable[[], Awaitable[None]]) -> None:
 
 
 _workdir = Path(tempfile.mkdtemp(prefix="linli-tests-"))
-_template: Path | None = None
-_pg_url: str | None = None
+_templates: dict[bool, Path] = {}
+_pg_urls: dict[bool, str] = {}
 _pg_error: str | None = None
 
 
-def sqlite_template() -> Path:
-    global _template
-    if _template is None:
-        path = _workdir / "template.db"
+def _migrations(service: bool) -> tuple[str, ...]:
+    return (SERVICE_MIGRATIONS,) if service else ()
+
+
+def sqlite_template(service: bool = False) -> Path:
+    """A migrated SQLite file to copy: the libraries' tables, and with ``service`` the
+    service's too (the libraries' own tests run on a schema without them)."""
+    if service not in _templates:
+        path = _workdir / f"template-{'service' if service else 'library'}.db"
 
         async def build() -> None:
-            db = marketplace.open_database(f"sqlite+aiosqlite:///{path}")
+            db = marketplace.open_database(
+                f"sqlite+aiosqlite:///{path}", migrations=_migrations(service)
+            )
             await db.upgrade()
             await db.dispose()
 
         run_now(build)
-        _template = path
-    return _template
+        _templates[service] = path
+    return _templates[service]
 
 
-def postgresql_url() -> str | None:
+def postgresql_url(service: bool = False) -> str | None:
     """A migrated database of this test session, or None (with the reason in pg_unavailable())."""
-    global _pg_url, _pg_error
-    if _pg_url is None and _pg_error is None:
-        name = f"linli_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    global _pg_error
+    if service not in _pg_urls and _pg_error is None:
+        suffix = "s" if service else "l"
+        name = f"linli_test_{os.getpid()}_{uuid.uuid4().hex[:6]}_{suffix}"
         url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
         async def build() -> None:
@@ -75,16 +85,16 @@ def postgresql_url() -> str | None:
                     await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
             finally:
                 await admin.dispose()
-            db = marketplace.open_database(url)
+            db = marketplace.open_database(url, migrations=_migrations(service))
             await db.upgrade()
             await db.dispose()
 
         try:
             run_now(build)
-            _pg_url = url
+            _pg_urls[service] = url
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             _pg_error = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc!s:.200}"
-    return _pg_url
+    return _pg_urls.get(service)
 
 
 def pg_unavailable() -> str | None:
@@ -93,41 +103,46 @@ def pg_unavailable() -> str | None:
 
 
 def drop_postgresql() -> None:
-    if _pg_url is None:
+    names = [sa.make_url(url).database for url in _pg_urls.values()]
+    if not names:
         return
-    name = sa.make_url(_pg_url).database
 
     async def drop() -> None:
         admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         try:
             async with admin.connect() as conn:
-                await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                for name in names:
+                    await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.dispose()
 
     run_now(drop)
 
 
-def fresh_url(backend: str) -> str:
+def fresh_url(backend: str, service: bool = False) -> str:
     """The URL of an empty, migrated database for one test."""
     if backend == "sqlite":
         path = _workdir / f"{uuid.uuid4().hex}.db"
-        shutil.copyfile(sqlite_template(), path)
+        shutil.copyfile(sqlite_template(service), path)
         return f"sqlite+aiosqlite:///{path}"
-    url = postgresql_url()
+    url = postgresql_url(service)
     assert url is not None, pg_unavailable()
     return url
 
 
-async def empty_postgresql(db: Database) -> None:
+async def empty_postgresql(db: Database, service: bool = False) -> None:
     tables = [*metadata.sorted_tables, *marketplace_metadata.sorted_tables]
+    if service:
+        tables += service_metadata.sorted_tables
     names = ", ".join(t.name for t in tables)
     async with db.writer.begin() as conn:
         await conn.exec_driver_sql(f"TRUNCATE {names}")
 
 
-async def open_database(backend: str, **options: int) -> Database:
-    db = marketplace.open_database(fresh_url(backend), **options)
+async def open_database(backend: str, service: bool = False, **options: int) -> Database:
+    db = marketplace.open_database(
+        fresh_url(backend, service), migrations=_migrations(service), **options
+    )
     if backend == "postgresql":
-        await empty_postgresql(db)
+        await empty_postgresql(db, service)
     return db

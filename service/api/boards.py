@@ -8,21 +8,23 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar.params import PathParameter, QueryParameter
 
 import marketplace as mk
 from marketplace import Claim, Match, Rates, Statistics
 from points import Page
 from points import Problem as AuditProblem
-from service.api.common import MEMBER, Cursor, IdempotencyKey, Limit, problems
+from service.api.common import MEMBER, Cursor, IdempotencyKey, Limit, Me, Now, Tx, problems
 from service.api.views import WishPage, wish_page
 from service.api.wishes import Community, MatchList
-from service.auth import Actor
 
-OrgId = Annotated[str, Parameter(max_length=64)]
-Since = Annotated[dt.datetime, Parameter(description="period start (inclusive), with a time zone")]
-Until = Annotated[dt.datetime, Parameter(description="period end (exclusive), with a time zone")]
+OrgId = Annotated[str, PathParameter(max_length=64)]
+Since = Annotated[
+    dt.datetime, QueryParameter(description="period start (inclusive), with a time zone")
+]
+Until = Annotated[
+    dt.datetime, QueryParameter(description="period end (exclusive), with a time zone")
+]
 
 
 class DispatchOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,13 +51,14 @@ class MatchingController(Controller):
     )
     async def recommendations(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> MatchList:
         await mk.wallet.community_roles(tx, me.id, community_id)
-        found: list[Match] = await mk.recommendations(tx, me.id, community_id, limit=limit)
+        found: list[Match] = await mk.recommendations(tx, me.id, community_id, limit=limit, now=now)
         return MatchList(items=found)
 
     @post(
@@ -66,13 +69,14 @@ class MatchingController(Controller):
     )
     async def dispatch_all(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         idempotency_key: IdempotencyKey = None,
     ) -> DispatchOut:
         await mk.wallet.community_roles(tx, me.id, community_id)
-        return DispatchOut(items=await mk.dispatch_all(tx, me.id, community_id))
+        return DispatchOut(items=await mk.dispatch_all(tx, me.id, community_id, now=now))
 
 
 class BoardController(Controller):
@@ -87,8 +91,8 @@ class BoardController(Controller):
     )
     async def escalations(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         org_id: OrgId,
         cursor: Cursor = None,
         limit: Limit = 50,
@@ -105,7 +109,7 @@ class BoardController(Controller):
         summary="统计: wishes, times, satisfaction and hours of the org's communities",
     )
     async def statistics(
-        self, tx: AsyncConnection, me: Actor, org_id: OrgId, since: Since, until: Until
+        self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until
     ) -> Statistics:
         return await mk.statistics(tx, me.id, org_id, since=since, until=until)
 
@@ -115,7 +119,7 @@ class BoardController(Controller):
         summary="三率: response, resolution and satisfaction per community and unit",
     )
     async def three_rates(
-        self, tx: AsyncConnection, me: Actor, org_id: OrgId, since: Since, until: Until
+        self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until
     ) -> RatesOut:
         return RatesOut(items=await mk.three_rates(tx, me.id, org_id, since=since, until=until))
 
@@ -132,8 +136,8 @@ class AuditController(Controller):
     )
     async def audit(
         self,
-        tx: AsyncConnection,
-        me: Actor,
-        community_id: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
+        tx: Tx,
+        me: Me,
+        community_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
     ) -> AuditOut:
         return AuditOut(problems=await mk.wallet.audit(tx, me.id, community_id))

@@ -7,17 +7,26 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar.params import JSONBody, PathParameter, QueryParameter
 
 import marketplace as mk
 from marketplace import Claim, ClaimState
-from service.api.common import MEMBER, Cursor, Id, IdempotencyKey, Input, Limit, problems
+from service.api.common import (
+    MEMBER,
+    Cursor,
+    Id,
+    IdempotencyKey,
+    Input,
+    Limit,
+    Me,
+    Now,
+    Tx,
+    problems,
+)
 from service.api.views import ClaimPage
 from service.api.wishes import Community, PointIn
-from service.auth import Actor
 
-ClaimId = Annotated[str, Parameter(max_length=64)]
+ClaimId = Annotated[str, PathParameter(max_length=64)]
 
 
 class CheckInIn(Input, frozen=True, kw_only=True):
@@ -50,10 +59,12 @@ class ClaimController(Controller):
     @get("/", responses=problems(404), summary="我的认领: the caller's claims, newest first")
     async def my_claims(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
-        states: Annotated[list[ClaimState] | None, Parameter(query="state", required=False)] = None,
+        states: Annotated[
+            list[ClaimState] | None, QueryParameter(name="state", required=False)
+        ] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> ClaimPage:
@@ -70,11 +81,12 @@ class ClaimController(Controller):
     )
     async def check_in(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         claim_id: ClaimId,
-        data: CheckInIn,
+        data: JSONBody[CheckInIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Claim:
         return await mk.check_in(
@@ -85,6 +97,7 @@ class ClaimController(Controller):
             code=data.code,
             location=_point(data.location),
             override_reason=data.override_reason,
+            now=now,
         )
 
     @post(
@@ -95,14 +108,17 @@ class ClaimController(Controller):
     )
     async def check_out(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         claim_id: ClaimId,
-        data: CheckOutIn,
+        data: JSONBody[CheckOutIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.check_out(tx, me.id, community_id, claim_id, location=_point(data.location))
+        return await mk.check_out(
+            tx, me.id, community_id, claim_id, location=_point(data.location), now=now
+        )
 
     @post(
         "/{claim_id:str}/withdraw",
@@ -112,14 +128,15 @@ class ClaimController(Controller):
     )
     async def withdraw(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         claim_id: ClaimId,
-        data: WithdrawIn,
+        data: JSONBody[WithdrawIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.withdraw(tx, me.id, community_id, claim_id, reason=data.reason)
+        return await mk.withdraw(tx, me.id, community_id, claim_id, reason=data.reason, now=now)
 
     @post(
         "/{claim_id:str}/no-show",
@@ -129,13 +146,14 @@ class ClaimController(Controller):
     )
     async def no_show(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         claim_id: ClaimId,
         idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.release_no_show(tx, me.id, community_id, claim_id)
+        return await mk.release_no_show(tx, me.id, community_id, claim_id, now=now)
 
     @post(
         "/{claim_id:str}/assign",
@@ -145,11 +163,12 @@ class ClaimController(Controller):
     )
     async def assign(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         claim_id: ClaimId,
-        data: AssignIn,
+        data: JSONBody[AssignIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.assign(tx, me.id, community_id, claim_id, data.member_id)
+        return await mk.assign(tx, me.id, community_id, claim_id, data.member_id, now=now)

@@ -13,15 +13,20 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from service.auth import Actor
 from service.problems import Problem
 from service.uow import TX
+
+Tx = NamedDependency[AsyncConnection]  # the request's transaction (service.uow)
+Me = NamedDependency[Actor]  # the signed-in member
+Now = NamedDependency[dt.datetime]  # the app's clock
 
 PUBLIC = {"policy": "public", "exclude_from_auth": True}
 MEMBER = {"policy": "member"}
@@ -42,13 +47,13 @@ Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 
 Cursor = Annotated[
     str | None,
-    Parameter(description="`next_cursor` of the page before", max_length=200, required=False),
+    QueryParameter(description="`next_cursor` of the page before", max_length=200, required=False),
 ]
-Limit = Annotated[int, Parameter(ge=1, le=200, description="page size, at most 200")]
+Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, at most 200")]
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         max_length=255,
         description="Replays the stored response when sent again within 24 h (see docs/api.md)",

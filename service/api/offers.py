@@ -6,8 +6,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post, put
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar.params import FromQuery, JSONBody, PathParameter
 
 import marketplace as mk
 from marketplace import Claim, Offer
@@ -19,16 +18,18 @@ from service.api.common import (
     Input,
     Limit,
     LongText,
+    Me,
     Minutes,
     Moment,
     Name,
+    Now,
+    Tx,
     problems,
 )
 from service.api.views import WishOut, wish_out
 from service.api.wishes import Community
-from service.auth import Actor
 
-OfferId = Annotated[str, Parameter(max_length=64)]
+OfferId = Annotated[str, PathParameter(max_length=64)]
 
 
 class OfferIn(Input, frozen=True, kw_only=True):
@@ -69,10 +70,10 @@ class OfferController(Controller):
     @get("/", responses=problems(404), summary="互助项目清单")
     async def list_offers(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
-        active_only: bool = True,
+        active_only: FromQuery[bool] = True,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OfferPage:
@@ -84,10 +85,11 @@ class OfferController(Controller):
     @post("/", status_code=201, responses=problems(403, 404), summary="Publish an offer")
     async def publish(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: OfferIn,
+        data: JSONBody[OfferIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Offer:
         return await mk.publish_offer(
@@ -98,16 +100,17 @@ class OfferController(Controller):
             title=data.title,
             schedule=data.schedule,
             capacity_per_week=data.capacity_per_week,
+            now=now,
         )
 
     @put("/{offer_id:str}/active", responses=problems(404), summary="Pause or resume an offer")
     async def set_active(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
         offer_id: OfferId,
-        data: ActiveIn,
+        data: JSONBody[ActiveIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Offer:
         return await mk.set_offer_active(tx, me.id, community_id, offer_id, data.active)
@@ -120,11 +123,12 @@ class OfferController(Controller):
     )
     async def request(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         offer_id: OfferId,
-        data: RequestIn,
+        data: JSONBody[RequestIn],
         idempotency_key: IdempotencyKey = None,
     ) -> RequestOut:
         wish, made = await mk.request_from_offer(
@@ -138,6 +142,7 @@ class OfferController(Controller):
             window_start=data.window_start,
             window_end=data.window_end,
             estimated_minutes=data.estimated_minutes,
+            now=now,
         )
         view = await mk.wish_view(tx, me.id, community_id, wish.id)
         return RequestOut(wish=wish_out(view), claim=made)

@@ -6,8 +6,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Response, delete, get, post, put
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter
 
 import marketplace as mk
 from marketplace import CommunityRules, KeyHousehold, Org, OrgKind, Role
@@ -19,17 +18,19 @@ from service.api.common import (
     IdempotencyKey,
     Input,
     Limit,
+    Me,
     Name,
+    Now,
     Password,
     Phone,
+    Tx,
     problems,
 )
 from service.api.views import MemberOut, MemberPage, OrgPage, member_out
 from service.api.wishes import Community
-from service.auth import Actor
 
-OrgId = Annotated[str, Parameter(max_length=64)]
-MemberId = Annotated[str, Parameter(max_length=64)]
+OrgId = Annotated[str, PathParameter(max_length=64)]
+MemberId = Annotated[str, PathParameter(max_length=64)]
 Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 
 
@@ -93,21 +94,32 @@ class OrgController(Controller):
         "/", status_code=201, responses=problems(403, 404), summary="Create an org under a parent"
     )
     async def create(
-        self, tx: AsyncConnection, me: Actor, data: OrgIn, idempotency_key: IdempotencyKey = None
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        data: JSONBody[OrgIn],
+        idempotency_key: IdempotencyKey = None,
     ) -> Org:
         return await mk.create_org(
-            tx, me.id, id=data.id, kind=data.kind, name=data.name, parent_id=data.parent_id
+            tx,
+            me.id,
+            id=data.id,
+            kind=data.kind,
+            name=data.name,
+            parent_id=data.parent_id,
+            now=now,
         )
 
     @get("/{org_id:str}", responses=problems(404), summary="One org")
-    async def get_org(self, tx: AsyncConnection, me: Actor, org_id: OrgId) -> Org:
+    async def get_org(self, tx: Tx, me: Me, org_id: OrgId) -> Org:
         return await mk.visible_org(tx, me.id, org_id)
 
     @get("/{org_id:str}/children", responses=problems(404), summary="The orgs under this one")
     async def children(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         org_id: OrgId,
         cursor: Cursor = None,
         limit: Limit = 50,
@@ -122,10 +134,10 @@ class OrgController(Controller):
     )
     async def members(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         org_id: OrgId,
-        role: Role | None = None,
+        role: FromQuery[Role | None] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> MemberPage:
@@ -146,10 +158,11 @@ class OrgController(Controller):
     )
     async def register(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         org_id: OrgId,
-        data: RegisterIn,
+        data: JSONBody[RegisterIn],
         idempotency_key: IdempotencyKey = None,
     ) -> MemberOut:
         if data.password is not None and data.phone is None:
@@ -165,6 +178,7 @@ class OrgController(Controller):
             home_unit_id=data.home_unit_id,
             skills=frozenset(data.skills),
             public_profile=data.public_profile,
+            now=now,
         )
         if data.phone is not None and data.password is not None:
             await auth.set_credentials(tx, member.id, data.phone, data.password)
@@ -179,10 +193,10 @@ class OrgController(Controller):
     )
     async def grant(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         org_id: OrgId,
-        data: GrantIn,
+        data: JSONBody[GrantIn],
         idempotency_key: IdempotencyKey = None,
     ) -> GrantOut:
         made = await mk.grant(tx, me.id, data.member_id, org_id, data.role)
@@ -196,11 +210,11 @@ class OrgController(Controller):
     )
     async def revoke(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         org_id: OrgId,
         member_id: MemberId,
-        role: Role,
+        role: FromPath[Role],
         idempotency_key: IdempotencyKey = None,
     ) -> None:
         await mk.revoke(tx, me.id, member_id, org_id, role)
@@ -214,33 +228,33 @@ class CommunityController(Controller):
     @post("/units", status_code=201, responses=problems(403, 404), summary="结对共建: pair a unit")
     async def pair(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: PairIn,
+        data: JSONBody[PairIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Org:
-        await mk.pair_unit(tx, me.id, data.unit_id, community_id)
+        await mk.pair_unit(tx, me.id, data.unit_id, community_id, now=now)
         return await mk.get_org(tx, data.unit_id)
 
     @get("/rules", responses=problems(404), summary="The community's rules")
-    async def rules(
-        self, tx: AsyncConnection, me: Actor, community_id: Community
-    ) -> CommunityRules:
+    async def rules(self, tx: Tx, me: Me, community_id: Community) -> CommunityRules:
         await mk.wallet.community_roles(tx, me.id, community_id)
         return await mk.community_rules(tx, community_id)
 
     @put("/rules", responses=problems(403, 404), summary="Set the community's rules (office)")
     async def set_rules(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: CommunityRules,
+        data: JSONBody[CommunityRules],
         idempotency_key: IdempotencyKey = None,
     ) -> CommunityRules:
         await mk.wallet.community_roles(tx, me.id, community_id)
-        return await mk.set_community_rules(tx, me.id, community_id, data)
+        return await mk.set_community_rules(tx, me.id, community_id, data, now=now)
 
     @put(
         "/members/{member_id:str}/key-household",
@@ -249,16 +263,23 @@ class CommunityController(Controller):
     )
     async def key_household(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         member_id: MemberId,
-        data: KeyHouseholdIn,
+        data: JSONBody[KeyHouseholdIn],
         idempotency_key: IdempotencyKey = None,
     ) -> MemberOut:
         await mk.member_view(tx, me.id, member_id)
         await mk.set_key_household(
-            tx, me.id, member_id, community_id, frozenset(data.flags), purpose=data.purpose
+            tx,
+            me.id,
+            member_id,
+            community_id,
+            frozenset(data.flags),
+            purpose=data.purpose,
+            now=now,
         )
         return member_out(await mk.member_view(tx, me.id, member_id))
 
@@ -271,7 +292,7 @@ class MemberController(Controller):
     @get(
         "/{member_id:str}", responses=problems(404), summary="A member, as the caller may see them"
     )
-    async def get_member(self, tx: AsyncConnection, me: Actor, member_id: MemberId) -> MemberOut:
+    async def get_member(self, tx: Tx, me: Me, member_id: MemberId) -> MemberOut:
         view = await mk.member_view(tx, me.id, member_id)
         return member_out(view, await mk.grants_of(tx, member_id))
 
@@ -282,16 +303,16 @@ class MeController(Controller):
     opt = MEMBER
 
     @get("/", responses=problems(), summary="The signed-in member, with their roles")
-    async def me(self, tx: AsyncConnection, me: Actor) -> MemberOut:
+    async def me(self, tx: Tx, me: Me) -> MemberOut:
         view = await mk.member_view(tx, me.id, me.id)
         return member_out(view, await mk.grants_of(tx, me.id))
 
     @put("/profile", responses=problems(), summary="Opt in to (or out of) the public board")
     async def profile(
         self,
-        tx: AsyncConnection,
-        me: Actor,
-        data: ProfileIn,
+        tx: Tx,
+        me: Me,
+        data: JSONBody[ProfileIn],
         idempotency_key: IdempotencyKey = None,
     ) -> MemberOut:
         await mk.set_public_profile(tx, me.id, data.public_profile)
@@ -299,8 +320,8 @@ class MeController(Controller):
         return member_out(view, await mk.grants_of(tx, me.id))
 
     @get("/export", responses=problems(), summary="个人信息副本: everything kept about me")
-    async def export(self, tx: AsyncConnection, me: Actor) -> Response[Any]:
-        data = await mk.export_member(tx, me.id, me.id)
+    async def export(self, tx: Tx, me: Me, now: Now) -> Response[Any]:
+        data = await mk.export_member(tx, me.id, me.id, now=now)
         return Response(
             content=data,
             headers={"Content-Disposition": f'attachment; filename="linli-{me.id}.json"'},
@@ -313,9 +334,13 @@ class MeController(Controller):
         summary="注销: anonymise my personal data (ledger and hours stay)",
     )
     async def delete_me(
-        self, tx: AsyncConnection, me: Actor, idempotency_key: IdempotencyKey = None
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        idempotency_key: IdempotencyKey = None,
     ) -> MemberOut:
-        member = await mk.anonymise(tx, me.id, me.id)
+        member = await mk.anonymise(tx, me.id, me.id, now=now)
         await auth.forget(tx, me.id)
         return member_out(mk.MemberView(member=member, sensitive_shown=True))
 
@@ -327,9 +352,9 @@ class MeController(Controller):
     )
     async def password(
         self,
-        tx: AsyncConnection,
-        me: Actor,
-        data: PasswordIn,
+        tx: Tx,
+        me: Me,
+        data: JSONBody[PasswordIn],
         idempotency_key: IdempotencyKey = None,
     ) -> None:
         await auth.change_password(tx, me.id, data.old_password, data.new_password)

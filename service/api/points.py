@@ -8,8 +8,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post, put
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar.params import FromQuery, JSONBody, Parameter, PathParameter, QueryParameter
 
 import marketplace as mk
 from marketplace import EventAward, Wallet
@@ -32,18 +31,20 @@ from service.api.common import (
     IdempotencyKey,
     Input,
     Limit,
+    Me,
     Minutes,
     Moment,
     Name,
+    Now,
     Points,
+    Tx,
     problems,
 )
 from service.api.wishes import Community
-from service.auth import Actor
 
-MemberId = Annotated[str, Parameter(max_length=64)]
-ItemId = Annotated[str, Parameter(max_length=64)]
-OrderId = Annotated[str, Parameter(max_length=64)]
+MemberId = Annotated[str, PathParameter(max_length=64)]
+ItemId = Annotated[str, PathParameter(max_length=64)]
+OrderId = Annotated[str, PathParameter(max_length=64)]
 Change = Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000)]
 Memo = Annotated[str, msgspec.Meta(max_length=200)]
 
@@ -133,9 +134,7 @@ class PointsController(Controller):
         responses=problems(404),
         summary="我的积分: balance, available, held and awaiting confirmation",
     )
-    async def wallet(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, member_id: MemberId
-    ) -> Wallet:
+    async def wallet(self, tx: Tx, me: Me, community_id: Community, member_id: MemberId) -> Wallet:
         return await mk.wallet.wallet(tx, me.id, community_id, member_id)
 
     @get(
@@ -145,8 +144,8 @@ class PointsController(Controller):
     )
     async def statement(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
         member_id: MemberId,
         kind: Annotated[list[TransferKind] | None, Parameter(required=False)] = None,
@@ -170,7 +169,7 @@ class PointsController(Controller):
         summary="志愿时长与星级: verified minutes by category and the star level",
     )
     async def hours(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, member_id: MemberId
+        self, tx: Tx, me: Me, community_id: Community, member_id: MemberId
     ) -> HoursSummary:
         return await mk.wallet.hours(tx, me.id, community_id, member_id)
 
@@ -181,28 +180,29 @@ class PointsController(Controller):
     )
     async def transfer(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
-        transfer_id: Annotated[str, Parameter(max_length=64)],
+        transfer_id: Annotated[str, PathParameter(max_length=64)],
     ) -> Transfer:
         return await mk.wallet.transfer_detail(tx, me.id, community_id, transfer_id)
 
     @get("/policy", responses=problems(404), summary="积分规则 in force")
-    async def policy(self, tx: AsyncConnection, me: Actor, community_id: Community) -> PolicyOut:
+    async def policy(self, tx: Tx, me: Me, community_id: Community) -> PolicyOut:
         version, current = await mk.wallet.policy(tx, me.id, community_id)
         return PolicyOut(version=version, policy=current)
 
     @put("/policy", responses=problems(403, 404), summary="A new version of the policy (office)")
     async def set_policy(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: AccrualPolicy,
+        data: JSONBody[AccrualPolicy],
         idempotency_key: IdempotencyKey = None,
     ) -> PolicyOut:
-        version = await mk.wallet.set_policy(tx, me.id, community_id, data)
+        version = await mk.wallet.set_policy(tx, me.id, community_id, data, now=now)
         return PolicyOut(version=version, policy=data)
 
     @post(
@@ -213,14 +213,21 @@ class PointsController(Controller):
     )
     async def donate(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: DonationIn,
+        data: JSONBody[DonationIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Transfer:
         return await mk.wallet.donate(
-            tx, me.id, community_id, data.amount, to_member=data.to_member, memo=data.memo
+            tx,
+            me.id,
+            community_id,
+            data.amount,
+            to_member=data.to_member,
+            memo=data.memo,
+            now=now,
         )
 
     @post(
@@ -231,14 +238,21 @@ class PointsController(Controller):
     )
     async def adjust(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: AdjustmentIn,
+        data: JSONBody[AdjustmentIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Transfer:
         return await mk.wallet.adjust(
-            tx, me.id, community_id, data.member_id, data.change, reason=data.reason
+            tx,
+            me.id,
+            community_id,
+            data.member_id,
+            data.change,
+            reason=data.reason,
+            now=now,
         )
 
     @post(
@@ -249,10 +263,11 @@ class PointsController(Controller):
     )
     async def event(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: EventIn,
+        data: JSONBody[EventIn],
         idempotency_key: IdempotencyKey = None,
     ) -> EventOut:
         made = await mk.wallet.record_event(
@@ -266,6 +281,7 @@ class PointsController(Controller):
             attendance=tuple(
                 mk.EventHours(member_id=a.member_id, minutes=a.minutes) for a in data.attendance
             ),
+            now=now,
         )
         return EventOut(items=made)
 
@@ -278,10 +294,10 @@ class StoreController(Controller):
     @get("/items", responses=problems(403, 404), summary="积分超市: items on sale")
     async def items(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
-        include_inactive: bool = False,
+        include_inactive: FromQuery[bool] = False,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> ItemPage:
@@ -298,10 +314,11 @@ class StoreController(Controller):
     @post("/items", status_code=201, responses=problems(403, 404, 409), summary="上架 (office)")
     async def add_item(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: ItemIn,
+        data: JSONBody[ItemIn],
         idempotency_key: IdempotencyKey = None,
     ) -> CatalogItem:
         return await mk.wallet.add_item(
@@ -316,12 +333,11 @@ class StoreController(Controller):
             limit_period=data.limit_period,
             valid_from=data.valid_from,
             valid_until=data.valid_until,
+            now=now,
         )
 
     @get("/items/{item_id:str}", responses=problems(404), summary="One item")
-    async def item(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, item_id: ItemId
-    ) -> CatalogItem:
+    async def item(self, tx: Tx, me: Me, community_id: Community, item_id: ItemId) -> CatalogItem:
         return await mk.wallet.item(tx, me.id, community_id, item_id)
 
     @post(
@@ -332,11 +348,11 @@ class StoreController(Controller):
     )
     async def restock(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
         item_id: ItemId,
-        data: RestockIn,
+        data: JSONBody[RestockIn],
         idempotency_key: IdempotencyKey = None,
     ) -> CatalogItem:
         return await mk.wallet.restock(tx, me.id, community_id, item_id, data.change)
@@ -344,11 +360,11 @@ class StoreController(Controller):
     @put("/items/{item_id:str}/active", responses=problems(403, 404), summary="上架/下架 (office)")
     async def set_active(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
         item_id: ItemId,
-        data: ActiveIn,
+        data: JSONBody[ActiveIn],
         idempotency_key: IdempotencyKey = None,
     ) -> CatalogItem:
         return await mk.wallet.set_item_active(tx, me.id, community_id, item_id, data.active)
@@ -361,13 +377,16 @@ class StoreController(Controller):
     )
     async def redeem(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: RedeemIn,
+        data: JSONBody[RedeemIn],
         idempotency_key: IdempotencyKey = None,
     ) -> Order:
-        return await mk.wallet.redeem(tx, me.id, community_id, data.item_id, quantity=data.quantity)
+        return await mk.wallet.redeem(
+            tx, me.id, community_id, data.item_id, quantity=data.quantity, now=now
+        )
 
     @get(
         "/orders",
@@ -376,11 +395,11 @@ class StoreController(Controller):
     )
     async def orders(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
-        member_id: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
-        status: OrderStatus | None = None,
+        member_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        status: FromQuery[OrderStatus | None] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OrderPage:
@@ -390,9 +409,7 @@ class StoreController(Controller):
         return OrderPage(items=list(page.items), next_cursor=page.next_cursor)
 
     @get("/orders/{order_id:str}", responses=problems(404), summary="One order")
-    async def order(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, order_id: OrderId
-    ) -> Order:
+    async def order(self, tx: Tx, me: Me, community_id: Community, order_id: OrderId) -> Order:
         return await mk.wallet.order(tx, me.id, community_id, order_id)
 
     @post(
@@ -403,13 +420,14 @@ class StoreController(Controller):
     )
     async def cancel(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         order_id: OrderId,
         idempotency_key: IdempotencyKey = None,
     ) -> Order:
-        return await mk.wallet.cancel_order(tx, me.id, community_id, order_id)
+        return await mk.wallet.cancel_order(tx, me.id, community_id, order_id, now=now)
 
     @post(
         "/orders/{order_id:str}/fulfil",
@@ -419,10 +437,11 @@ class StoreController(Controller):
     )
     async def fulfil(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         order_id: OrderId,
         idempotency_key: IdempotencyKey = None,
     ) -> Order:
-        return await mk.wallet.fulfil_order(tx, me.id, community_id, order_id)
+        return await mk.wallet.fulfil_order(tx, me.id, community_id, order_id, now=now)

@@ -14,12 +14,11 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar.params import JSONBody
 
 from points import Database
 from service import auth
-from service.api.common import MEMBER, PUBLIC, Input, Phone, problems
-from service.auth import Actor
+from service.api.common import MEMBER, PUBLIC, Input, Me, Phone, Tx, problems
 from service.problems import ServiceError
 
 
@@ -40,7 +39,7 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     database: str | None = None  # "ok" when checked
 
 
-async def _sign_in(request: Request[Any, Any, Any], data: SignIn) -> TokenOut:
+async def _sign_in(request: Request[Any, Any, Any], data: JSONBody[SignIn]) -> TokenOut:
     state = request.app.state
     throttle: auth.Throttle = state.throttle
     address = request.client.host if request.client else "unknown"
@@ -76,7 +75,7 @@ class AuthController(Controller):
         responses=problems(401, 429),
         summary="Sign in: a bearer token for API clients",
     )
-    async def token(self, request: Request[Any, Any, Any], data: SignIn) -> TokenOut:
+    async def token(self, request: Request[Any, Any, Any], data: JSONBody[SignIn]) -> TokenOut:
         return await _sign_in(request, data)
 
     @post(
@@ -86,7 +85,9 @@ class AuthController(Controller):
         responses=problems(401, 403, 429),
         summary="Sign in: an HttpOnly session cookie",
     )
-    async def session(self, request: Request[Any, Any, Any], data: SignIn) -> Response[TokenOut]:
+    async def session(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignIn]
+    ) -> Response[TokenOut]:
         out = await _sign_in(request, data)
         settings = request.app.state.settings
         cookie = Cookie(
@@ -108,7 +109,7 @@ class AuthController(Controller):
         responses=problems(),
         summary="Sign out everywhere: every token issued so far stops working",
     )
-    async def logout(self, tx: AsyncConnection, me: Actor) -> Response[None]:
+    async def logout(self, tx: Tx, me: Me) -> Response[None]:
         await auth.revoke_tokens(tx, me.id)
         return Response(
             content=None,

@@ -10,8 +10,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 
 import marketplace as mk
 from marketplace import Claim, Match, Reason, WishKind, WishState
@@ -23,9 +22,12 @@ from service.api.common import (
     Input,
     Limit,
     LongText,
+    Me,
     Minutes,
     Moment,
     Name,
+    Now,
+    Tx,
     problems,
 )
 from service.api.common import Reason as ReasonText
@@ -37,7 +39,6 @@ from service.api.views import (
     wish_out,
     wish_page,
 )
-from service.auth import Actor
 
 Capacity = Annotated[int, msgspec.Meta(ge=1, le=100)]
 Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
@@ -108,11 +109,11 @@ class ReasonList(msgspec.Struct, frozen=True, kw_only=True):
     items: list[Reason]  # empty: the caller may claim the wish
 
 
-Community = Annotated[str, Parameter(max_length=64, description="community (社区) id")]
-WishId = Annotated[str, Parameter(max_length=64)]
+Community = Annotated[str, PathParameter(max_length=64, description="community (社区) id")]
+WishId = Annotated[str, PathParameter(max_length=64)]
 
 
-async def _show(tx: AsyncConnection, me: Actor, community_id: str, wish_id: str) -> WishOut:
+async def _show(tx: Tx, me: Me, community_id: str, wish_id: str) -> WishOut:
     return wish_out(await mk.wish_view(tx, me.id, community_id, wish_id))
 
 
@@ -124,13 +125,15 @@ class WishController(Controller):
     @get("/", responses=problems(404), summary="List a community's wishes (newest first)")
     async def list_wishes(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
         community_id: Community,
-        states: Annotated[list[WishState] | None, Parameter(query="state", required=False)] = None,
-        category: Annotated[str | None, Parameter(max_length=32, required=False)] = None,
-        org_id: Annotated[str | None, Parameter(max_length=64, required=False)] = None,
-        escalated: bool | None = None,
+        states: Annotated[
+            list[WishState] | None, QueryParameter(name="state", required=False)
+        ] = None,
+        category: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
+        org_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        escalated: FromQuery[bool | None] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> WishPage:
@@ -150,10 +153,11 @@ class WishController(Controller):
     @post("/", responses=problems(403, 404), summary="点单: post a wish (or 代点单 for a resident)")
     async def post_wish(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
-        data: PostWish,
+        data: JSONBody[PostWish],
         idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
         wish = await mk.post_wish(
@@ -177,25 +181,22 @@ class WishController(Controller):
             else None,
             beneficiary_id=data.beneficiary_id,
             proxy_note=data.proxy_note,
+            now=now,
         )
         return await _show(tx, me, community_id, wish.id)
 
     @get("/{wish_id:str}", responses=problems(404), summary="One wish, as the caller may see it")
-    async def get_wish(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
-    ) -> WishOut:
+    async def get_wish(self, tx: Tx, me: Me, community_id: Community, wish_id: WishId) -> WishOut:
         return await _show(tx, me, community_id, wish_id)
 
     @get("/{wish_id:str}/history", responses=problems(404), summary="Every recorded transition")
-    async def history(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
-    ) -> HistoryOut:
+    async def history(self, tx: Tx, me: Me, community_id: Community, wish_id: WishId) -> HistoryOut:
         await mk.get_wish(tx, me.id, community_id, wish_id)
         return HistoryOut(items=await mk.history(tx, community_id, wish_id))
 
     @get("/{wish_id:str}/claims", responses=problems(404), summary="Claims on the wish")
     async def claims(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
+        self, tx: Tx, me: Me, community_id: Community, wish_id: WishId
     ) -> list[ClaimLineOut]:
         lines = await mk.wish_claims(tx, me.id, community_id, wish_id)
         return [ClaimLineOut(claim=line.claim, member_name=line.member_name) for line in lines]
@@ -208,13 +209,14 @@ class WishController(Controller):
     )
     async def verify(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
         idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.approve(tx, me.id, community_id, wish_id)
+        await mk.approve(tx, me.id, community_id, wish_id, now=now)
         return await _show(tx, me, community_id, wish_id)
 
     @post(
@@ -225,14 +227,15 @@ class WishController(Controller):
     )
     async def reject(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: WithReason,
+        data: JSONBody[WithReason],
         idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.reject(tx, me.id, community_id, wish_id, reason=data.reason)
+        await mk.reject(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
         return await _show(tx, me, community_id, wish_id)
 
     @post(
@@ -243,14 +246,15 @@ class WishController(Controller):
     )
     async def cancel(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: WithReason,
+        data: JSONBody[WithReason],
         idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.cancel(tx, me.id, community_id, wish_id, reason=data.reason)
+        await mk.cancel(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
         return await _show(tx, me, community_id, wish_id)
 
     @post(
@@ -261,14 +265,15 @@ class WishController(Controller):
     )
     async def claim(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: ClaimIn,
+        data: JSONBody[ClaimIn],
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimResult:
-        made = await mk.claim(tx, me.id, community_id, wish_id, id=data.id)
+        made = await mk.claim(tx, me.id, community_id, wish_id, id=data.id, now=now)
         return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
 
     @post(
@@ -279,14 +284,15 @@ class WishController(Controller):
     )
     async def dispatch(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: DispatchIn,
+        data: JSONBody[DispatchIn],
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimResult:
-        made = await mk.dispatch(tx, me.id, community_id, wish_id, data.member_id)
+        made = await mk.dispatch(tx, me.id, community_id, wish_id, data.member_id, now=now)
         return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
 
     @post(
@@ -297,15 +303,22 @@ class WishController(Controller):
     )
     async def claim_for_unit(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: UnitClaimIn,
+        data: JSONBody[UnitClaimIn],
         idempotency_key: IdempotencyKey = None,
     ) -> ClaimResult:
         made = await mk.claim_for_unit(
-            tx, me.id, community_id, wish_id, data.unit_id, places=data.places
+            tx,
+            me.id,
+            community_id,
+            wish_id,
+            data.unit_id,
+            places=data.places,
+            now=now,
         )
         return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
 
@@ -317,14 +330,17 @@ class WishController(Controller):
     )
     async def confirm(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: ConfirmIn,
+        data: JSONBody[ConfirmIn],
         idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.confirm(tx, me.id, community_id, wish_id, rating=data.rating, comment=data.comment)
+        await mk.confirm(
+            tx, me.id, community_id, wish_id, rating=data.rating, comment=data.comment, now=now
+        )
         return await _show(tx, me, community_id, wish_id)
 
     @post(
@@ -335,14 +351,15 @@ class WishController(Controller):
     )
     async def dispute(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: WithReason,
+        data: JSONBody[WithReason],
         idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.dispute(tx, me.id, community_id, wish_id, reason=data.reason)
+        await mk.dispute(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
         return await _show(tx, me, community_id, wish_id)
 
     @post(
@@ -353,11 +370,12 @@ class WishController(Controller):
     )
     async def resolve(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        data: ResolveIn,
+        data: JSONBody[ResolveIn],
         idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
         await mk.resolve(
@@ -367,6 +385,7 @@ class WishController(Controller):
             wish_id,
             for_volunteer=data.for_volunteer,
             reason=data.reason,
+            now=now,
         )
         return await _show(tx, me, community_id, wish_id)
 
@@ -376,10 +395,15 @@ class WishController(Controller):
         summary="Why the caller cannot claim the wish (empty: they can)",
     )
     async def reasons(
-        self, tx: AsyncConnection, me: Actor, community_id: Community, wish_id: WishId
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        community_id: Community,
+        wish_id: WishId,
     ) -> ReasonList:
         await mk.get_wish(tx, me.id, community_id, wish_id)
-        return ReasonList(items=list(await mk.reasons(tx, me.id, community_id, wish_id)))
+        return ReasonList(items=list(await mk.reasons(tx, me.id, community_id, wish_id, now=now)))
 
     @get(
         "/{wish_id:str}/candidates",
@@ -388,11 +412,14 @@ class WishController(Controller):
     )
     async def candidates(
         self,
-        tx: AsyncConnection,
-        me: Actor,
+        tx: Tx,
+        me: Me,
+        now: Now,
         community_id: Community,
         wish_id: WishId,
-        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> MatchList:
         await mk.get_wish(tx, me.id, community_id, wish_id)
-        return MatchList(items=await mk.candidates(tx, me.id, community_id, wish_id, limit=limit))
+        return MatchList(
+            items=await mk.candidates(tx, me.id, community_id, wish_id, limit=limit, now=now)
+        )
