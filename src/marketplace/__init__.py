@@ -6,7 +6,7 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import wallet
+from marketplace import board, wallet
 from marketplace.claims import (
     assign,
     cancel,
@@ -42,14 +42,17 @@ from marketplace.lifecycle import (
     Role,
     WishAction,
     WishState,
+    claim_actions,
     decide_claim,
     decide_wish,
+    wish_actions,
 )
 from marketplace.lists import (
     ClaimLine,
     child_orgs,
     list_offers,
     member_claims,
+    member_wishes,
     set_offer_active,
     visible_org,
     wish_claims,
@@ -133,6 +136,7 @@ from marketplace.privacy import (
 from marketplace.queues import escalation_queue
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
+from marketplace.seats import Resident, Seat, find_residents, seats, unit_members
 from marketplace.stats import Rate, Rates, Statistics, VolunteerTime, statistics, three_rates
 from marketplace.sweeps import (
     SweepResult,
@@ -194,9 +198,11 @@ __all__ = [
     "Rate",
     "Rates",
     "Reason",
+    "Resident",
     "Role",
     "RoleGrant",
     "Score",
+    "Seat",
     "Sight",
     "Statistics",
     "SweepResult",
@@ -219,12 +225,14 @@ __all__ = [
     "assign",
     "auto_accept_due",
     "auto_dispatch",
+    "board",
     "cancel",
     "candidates",
     "check_in",
     "check_out",
     "child_orgs",
     "claim",
+    "claim_actions",
     "claim_for_offer",
     "claim_for_unit",
     "community_rules",
@@ -240,6 +248,7 @@ __all__ = [
     "escalation_queue",
     "expire_wishes",
     "export_member",
+    "find_residents",
     "get_member",
     "get_offer",
     "get_org",
@@ -257,6 +266,7 @@ __all__ = [
     "mask_phone",
     "member_claims",
     "member_view",
+    "member_wishes",
     "open_database",
     "pair_unit",
     "post_wish",
@@ -273,6 +283,7 @@ __all__ = [
     "resolve",
     "revoke",
     "roles_on",
+    "seats",
     "set_community_rules",
     "set_key_household",
     "set_offer_active",
@@ -281,10 +292,12 @@ __all__ = [
     "staff_of",
     "statistics",
     "three_rates",
+    "unit_members",
     "verify",
     "visible_org",
     "wallet",
     "why_not",
+    "wish_actions",
     "wish_claims",
     "wish_view",
     "wish_views",

@@ -136,7 +136,8 @@ async def claim_for_unit(
     wish = await load_wish(conn, community_id, wish_id)
     unit_roles = await roles_on(conn, actor, f"/{unit_id}/")
     held = await roles_for(conn, actor, wish)
-    if Role.UNIT_ADMIN not in unit_roles or Role.UNIT_ADMIN not in held:
+    own = held & {Role.BENEFICIARY, Role.POSTER}  # nobody takes their own wish, as in claim()
+    if Role.UNIT_ADMIN not in unit_roles or Role.UNIT_ADMIN not in held or own:
         raise NotAllowed("claim_for_unit", wish.state.value, held, frozenset({Role.UNIT_ADMIN}))
     decide_wish(wish.state, WishAction.CLAIM, frozenset({Role.UNIT_ADMIN}))
     return await _take(
@@ -166,11 +167,12 @@ async def assign(
     """党员认领: the unit's admin names a member of the unit for one of its places."""
     now = now or utcnow()
     unit_claim = await load_claim(conn, community_id, unit_claim_id)
+    wish = await load_wish(conn, community_id, unit_claim.wish_id)
+    seen = await roles_for(conn, actor, wish, unit_claim)  # NotFound before telling its kind
     if unit_claim.unit_id is None or unit_claim.member_id is not None:
         raise InvalidInput("unit_claim_id", "is not a unit's claim")
-    wish = await load_wish(conn, community_id, unit_claim.wish_id)
     unit_roles = await roles_on(conn, actor, f"/{unit_claim.unit_id}/")
-    unit_roles |= (await roles_for(conn, actor, wish)) & OFFICE  # staff may assign too
+    unit_roles |= seen & OFFICE  # staff may assign too
     decide_claim(unit_claim.state, ClaimAction.ASSIGN, unit_roles)
     member = await get_member(conn, member_id)
     if member.home_unit_id != unit_claim.unit_id:

@@ -179,3 +179,22 @@ def wish_state_from_claims(
             return W.SERVED if served else W.PUBLISHED
         return W.IN_SERVICE
     return current
+
+
+def wish_actions(state: WishState, roles: frozenset[Role]) -> frozenset[WishAction]:
+    """The actions the table lets these roles take on a wish in this state (what a page may
+    offer; the operation itself still decides, with the counts and the stored state)."""
+    return frozenset(
+        action
+        for (at, action), (_, allowed) in WISH_TABLE.items()
+        if at is state and roles & allowed and action not in (WishAction.SETTLE,)
+    )
+
+
+def claim_actions(state: ClaimState, roles: frozenset[Role]) -> frozenset[ClaimAction]:
+    """The actions the table lets these roles take on a claim in this state."""
+    return frozenset(
+        action
+        for (at, action), (_, allowed) in CLAIM_TABLE.items()
+        if at is state and roles & allowed
+    )

@@ -1,4 +1,5 @@
-"""Lists people page through: the claims on a wish, a member's own claims, offers, the org tree.
+"""Lists people page through: the claims on a wish, a member's own wishes and claims, offers, the
+org tree.
 
 Each list is checked like the objects in it: NotFound when the viewer has no business with the
 wish, community or org (tenancy), and every list is a cursor page of at most 200 items.
@@ -10,11 +11,11 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import ClaimState, Role
-from marketplace.model import Claim, Offer, Org
+from marketplace.errors import InvalidInput, NotAllowed, NotFound
+from marketplace.lifecycle import ClaimState, Role, WishState
+from marketplace.model import Claim, Offer, Org, Wish
 from marketplace.orgs import check_id, get_org, roles_on
-from marketplace.schema import claims, members, offers, orgs, roles
+from marketplace.schema import claims, members, offers, orgs, roles, wishes
 from marketplace.wallet import community_roles
 from marketplace.wishes import load_wish, roles_for
 from points import Page, sqltypes
@@ -53,6 +54,29 @@ async def wish_claims(
         ClaimLine(claim=sqltypes.to_struct(r, Claim), member_name=r.member_name)
         for r in await conn.execute(query)
     ]
+
+
+async def member_wishes(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    *,
+    states: frozenset[WishState] = frozenset(),
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """我的心愿: wishes the actor posted or that are for them, newest first (items: Wish)."""
+    await get_org(conn, community_id)
+    _check_limit(limit)
+    theirs = sa.or_(wishes.c.beneficiary_id == actor, wishes.c.posted_by == actor)
+    query = sa.select(wishes).where(wishes.c.community_id == community_id, theirs)
+    if states:
+        query = query.where(wishes.c.state.in_(sorted(s.value for s in states)))
+    if cursor is not None:
+        query = query.where(wishes.c.id < check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
+    items = tuple(sqltypes.to_struct(r, Wish) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
 async def member_claims(
@@ -104,7 +128,8 @@ async def list_offers(
 async def set_offer_active(
     conn: AsyncConnection, actor: str, community_id: str, offer_id: str, active: bool
 ) -> Offer:
-    """The offerer (or office) pauses or resumes an offer."""
+    """The offerer (or office) pauses or resumes an offer; NotAllowed for the other members,
+    who see it in the list."""
     _, held = await community_roles(conn, actor, community_id)
     row = (
         await conn.execute(
@@ -115,7 +140,7 @@ async def set_offer_active(
         raise NotFound("offer", offer_id)
     offer = sqltypes.to_struct(row, Offer)
     if offer.member_id != actor and not held & OFFICE:
-        raise NotFound("offer", offer_id)
+        raise NotAllowed("set_offer_active", "offer", held, OFFICE)
     await conn.execute(
         offers.update()
         .where(offers.c.community_id == community_id, offers.c.id == offer_id)

@@ -81,6 +81,10 @@ REASON_CODES = (
 """Every :class:`Reason` code, in the order :func:`why_not` reports them."""
 
 
+KEY_HOUSEHOLD_PHRASE = "优先帮扶对象"
+"""How the explanation names a key household (重点家庭) to staff dispatching a wish."""
+
+
 class Reason(msgspec.Struct, frozen=True, kw_only=True):
     code: str  # one of REASON_CODES
     detail: str  # Chinese, for the member: e.g. "缺少技能：家电维修"
@@ -238,7 +242,7 @@ def _explain(
     if parts["urgency"] and wish.urgency >= Urgency.HIGH:
         found.append("紧急" if wish.urgency >= Urgency.URGENT else "较急")
     if parts["key_household"]:
-        found.append("优先帮扶对象")  # never the household's type (sensitive information)
+        found.append(KEY_HOUSEHOLD_PHRASE)  # never the type; staff only (recommendations hide it)
     waited = now - (wish.published_at or wish.created_at)
     if parts["waiting"] and waited.days >= 1:
         found.append(f"已等待{waited.days}天")

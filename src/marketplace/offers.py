@@ -17,6 +17,7 @@ from marketplace.lifecycle import Role, WishAction, WishState
 from marketplace.model import Claim, Offer, Urgency, Wish, WishKind
 from marketplace.orgs import check_text, community_rules, get_org, roles_on
 from marketplace.schema import offers, wishes
+from marketplace.wallet import community_roles
 from marketplace.wishes import load_wish, move, post_wish, verify
 from points import new_id, sqltypes, utcnow
 
@@ -92,6 +93,10 @@ async def request_from_offer(
     """A resident asks for the offer: a wish for the actor, claimed by the offerer at once when no
     verification is needed (else when staff verify it, see :func:`claim_for_offer`)."""
     now = now or utcnow()
+    try:
+        await community_roles(conn, actor, community_id)  # who may list the offers may ask
+    except NotFound:
+        raise NotFound("offer", offer_id) from None  # another community's: not even its kind
     offer = await get_offer(conn, community_id, offer_id)
     if not offer.active:
         raise NotAllowed("request_from_offer", "inactive", frozenset(), frozenset())

@@ -20,6 +20,7 @@ from marketplace.errors import InvalidInput, NotAllowed, NotFound
 from marketplace.lifecycle import Role
 from marketplace.model import Member, RoleGrant
 from marketplace.orgs import add_member, check_id, get_member, get_org, grant_role, require
+from marketplace.privacy import mask_address, member_view
 from marketplace.schema import claims, members, offers, orgs, roles, transitions, wishes
 from points import Page, new_id, sqltypes, utcnow
 
@@ -106,7 +107,7 @@ async def grant(
 ) -> RoleGrant:
     """Grant an existing member a role (the library's :func:`grant_role`), NotFound for a member
     the actor cannot see (no role of theirs in the actor's orgs, and not the actor)."""
-    await get_member(conn, member_id)
+    await member_view(conn, actor, member_id)
     return await grant_role(conn, actor, member_id, org_id, role)
 
 
@@ -201,6 +202,8 @@ async def export_member(
     own_wishes = await _rows(conn, sa.select(wishes).where(theirs))
     for w in own_wishes:
         w.pop("confirmation_code", None)
+        if w["beneficiary_id"] != member_id:  # 代点单: the resident's place as the poster sees it
+            w["address"] = mask_address(w["address"])
     own_claims = await _rows(conn, sa.select(claims).where(claims.c.member_id == member_id))
     own_offers = await _rows(conn, sa.select(offers).where(offers.c.member_id == member_id))
     done = await _rows(conn, sa.select(transitions).where(transitions.c.actor_id == member_id))
@@ -223,8 +226,9 @@ async def anonymise(
     conn: AsyncConnection, actor: str, member_id: str, *, now: dt.datetime | None = None
 ) -> Member:
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
-    becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses and
-    notes of wishes for them are erased. Roles end. Ledger entries and the hours record stay."""
+    becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
+    descriptions, comments and notes of wishes for them are erased. Roles end. Ledger entries
+    and the hours record stay."""
     member = await get_member(conn, member_id)
     if actor != member_id:
         grants = await grants_of(conn, member_id)
@@ -253,7 +257,13 @@ async def anonymise(
     await conn.execute(
         wishes.update()
         .where(wishes.c.beneficiary_id == member.id)
-        .values(address=ERASED, proxy_note=None, location=None)
+        .values(
+            address=ERASED,
+            description=ERASED,  # free text: may hold health notes
+            rating_comment=None,
+            proxy_note=None,
+            location=None,
+        )
     )
     await conn.execute(roles.delete().where(roles.c.member_id == member.id))
     return await get_member(conn, member.id)

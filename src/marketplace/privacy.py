@@ -131,6 +131,7 @@ def redact(
         address=contact.address,
         confirmation_code=wish.confirmation_code if sees_code else "",
         proxy_note=wish.proxy_note if viewer_roles & (OWNER | OFFICE) else None,
+        location=wish.location if full else None,  # coordinates are the exact address
     )
     return WishView(
         wish=shown,

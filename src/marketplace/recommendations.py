@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -15,6 +16,7 @@ from marketplace.claims import dispatch
 from marketplace.errors import MarketplaceError, NotAllowed, NotFound
 from marketplace.lifecycle import ACTIVE_CLAIM_STATES, ClaimState, Role, WishState
 from marketplace.matching import (
+    KEY_HOUSEHOLD_PHRASE,
     Assignment,
     Candidate,
     Match,
@@ -50,7 +52,21 @@ async def recommendations(
     if not candidates:
         return []
     targets = await _targets(conn, community_id)
-    return recommend(candidates[0], targets, rules.weights, now, limit=limit)
+    found = recommend(candidates[0], targets, rules.weights, now, limit=limit)
+    return [_for_volunteer(m) for m in found]
+
+
+def _for_volunteer(match: Match) -> Match:
+    """A match as a volunteer sees it before claiming: whether the resident is a key household
+    (重点家庭) is sensitive (DESIGN.md section 8), so its part is shown inside urgency and not
+    named; the total, and so the order, stay the same."""
+    parts = dict(match.score.parts)
+    hidden = parts.pop("key_household", 0.0)
+    parts["urgency"] = parts.get("urgency", 0.0) + hidden
+    parts["key_household"] = 0.0
+    explain = tuple(p for p in match.score.explain if p != KEY_HOUSEHOLD_PHRASE)
+    score = msgspec.structs.replace(match.score, parts=parts, explain=explain)
+    return msgspec.structs.replace(match, score=score)
 
 
 async def reasons(

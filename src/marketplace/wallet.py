@@ -58,7 +58,11 @@ class EventAward(msgspec.Struct, frozen=True, kw_only=True):
 async def community_roles(
     conn: AsyncConnection, actor: str, community_id: str
 ) -> tuple[Org, frozenset[Role]]:
-    """The community and the actor's roles there; NotFound when they hold none (tenancy)."""
+    """The community and the actor's roles there; NotFound when they hold none (tenancy).
+
+    A role on a place inside the community (a resident of a grid) makes the actor a member of
+    it too, for what every member may do; office powers need office on the community or above,
+    so a role inside never counts as office here."""
     try:
         community = await get_org(conn, community_id)
     except NotFound:
@@ -67,8 +71,24 @@ async def community_roles(
         raise NotFound("community", community_id)
     held = await roles_on(conn, actor, community.path, community_id)
     if not held:
+        inside = await conn.execute(
+            sa.select(roles.c.role)
+            .join(orgs, orgs.c.id == roles.c.org_id)
+            .where(roles.c.member_id == actor, orgs.c.community_id == community_id)
+        )
+        held = frozenset(Role(r) for r in inside.scalars()) - OFFICE
+    if not held:
         raise NotFound("community", community_id)
     return community, held
+
+
+async def is_member(conn: AsyncConnection, member_id: str, community_id: str) -> bool:
+    """Whether the member holds any role in the community (on it, above it, or inside it)."""
+    try:
+        await community_roles(conn, member_id, community_id)
+    except NotFound:
+        return False
+    return True
 
 
 async def require_office(conn: AsyncConnection, actor: str, community_id: str, action: str) -> None:
@@ -80,16 +100,23 @@ async def require_office(conn: AsyncConnection, actor: str, community_id: str, a
 async def _sees_member(
     conn: AsyncConnection, actor: str, community_id: str, member_id: str
 ) -> None:
-    """The member themself, or office of the community; NotFound for anyone else."""
-    if actor == member_id:
-        await get_org(conn, community_id)
-        return
+    """The member themself, or office of the community; NotFound for anyone else, and for
+    someone the community never had (no role in it, no wallet there)."""
+    if actor != member_id:
+        try:
+            _, held = await community_roles(conn, actor, community_id)
+        except NotFound:
+            raise NotFound("member", member_id) from None
+        if not held & OFFICE:
+            raise NotFound("member", member_id)
     try:
-        _, held = await community_roles(conn, actor, community_id)
+        await community_roles(conn, member_id, community_id)
     except NotFound:
-        raise NotFound("member", member_id) from None
-    if not held & OFFICE:
-        raise NotFound("member", member_id)
+        wallet_id = points.account_id(AccountKind.MEMBER, member_id)
+        try:
+            await points.get_account(conn, community_id, wallet_id)
+        except points.AccountNotFound:
+            raise NotFound("member", member_id) from None
 
 
 async def wallet(conn: AsyncConnection, actor: str, community_id: str, member_id: str) -> Wallet:
@@ -253,6 +280,7 @@ async def restock(
     conn: AsyncConnection, actor: str, community_id: str, item_id: str, change: int
 ) -> points.CatalogItem:
     """补货 (or a count correction downwards), office."""
+    await item(conn, actor, community_id, item_id)  # NotFound first: a missing item is missing
     await require_office(conn, actor, community_id, "restock")
     return await points.restock(conn, community_id, item_id, change)
 
@@ -261,6 +289,7 @@ async def set_item_active(
     conn: AsyncConnection, actor: str, community_id: str, item_id: str, active: bool
 ) -> points.CatalogItem:
     """上架/下架 (office)."""
+    await item(conn, actor, community_id, item_id)
     await require_office(conn, actor, community_id, "set_item_active")
     return await points.set_active(conn, community_id, item_id, active)
 
@@ -359,12 +388,12 @@ async def donate(
     now: dt.datetime | None = None,
 ) -> points.Transfer:
     """捐赠 to another member of the community, or to its pool, as the policy allows."""
-    community, _ = await community_roles(conn, actor, community_id)
+    await community_roles(conn, actor, community_id)
     check_text("memo", memo, 200, required=False)
     if to_member is not None:
         if to_member == actor:
             raise InvalidInput("to_member", "cannot donate to oneself")
-        if not await roles_on(conn, to_member, community.path, community_id):
+        if not await is_member(conn, to_member, community_id):
             raise InvalidInput("to_member", "must be a member of the community")
     return await points.donate(
         conn,
@@ -392,8 +421,7 @@ async def adjust(
     """调整: office corrects a member's points with a reason (never an edit: a new transfer)."""
     await require_office(conn, actor, community_id, "adjust")
     check_text("reason", reason, 200)
-    community = await get_org(conn, community_id)
-    if not await roles_on(conn, member_id, community.path, community_id):
+    if not await is_member(conn, member_id, community_id):
         raise NotFound("member", member_id)
     return await points.adjust(
         conn,
@@ -405,6 +433,59 @@ async def adjust(
         id=id,
         now=now,
     )
+
+
+async def reverse(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    transfer_id: str,
+    *,
+    reason: str,
+    amount: int | None = None,
+    now: dt.datetime | None = None,
+) -> points.Transfer:
+    """冲正: office undoes a posted transfer (in full or in part) with a new transfer the other
+    way; the original stays on the record."""
+    await transfer_detail(conn, actor, community_id, transfer_id)  # NotFound unless seen
+    await require_office(conn, actor, community_id, "reverse")
+    check_text("reason", reason, 200)
+    return await points.reverse(
+        conn,
+        community_id,
+        transfer_id,
+        amount=amount,
+        id=points.derived_id("reversal", transfer_id),
+        memo=reason,
+        actor=actor,
+        now=now,
+    )
+
+
+async def correct_hours(
+    conn: AsyncConnection,
+    actor: str,
+    community_id: str,
+    reference: str,
+    minutes: int,
+    *,
+    reason: str,
+    now: dt.datetime | None = None,
+) -> points.ServiceRecord:
+    """更正时长: office corrects an hours record by signed minutes, with a reason."""
+    await require_office(conn, actor, community_id, "correct_hours")
+    try:
+        return await points.correct_service(
+            conn,
+            community_id=community_id,
+            reference=reference,
+            minutes=minutes,
+            reason=reason,
+            actor=actor,
+            now=now,
+        )
+    except points.NotFound:
+        raise NotFound("service record", reference) from None
 
 
 async def record_event(
@@ -424,7 +505,6 @@ async def record_event(
     Each member's points are awarded by the policy (posted at once: staff verified the service)
     and their minutes written to the hours record, both under ``event:<event_id>:<member>``, so
     entering the same event twice awards nobody twice."""
-    community = await get_org(conn, community_id)
     await require_office(conn, actor, community_id, "record_event")
     rules = await community_rules(conn, community_id)
     if category not in rules.categories:
@@ -443,7 +523,7 @@ async def record_event(
     for a in attendance:
         if not 1 <= a.minutes <= 1440:
             raise InvalidInput("attendance", "minutes must be 1 to 1440")
-        if not await roles_on(conn, a.member_id, community.path, community_id):
+        if not await is_member(conn, a.member_id, community_id):
             raise InvalidInput("attendance", f"{a.member_id} is not a member of the community")
     made = []
     for a in attendance:

@@ -178,10 +178,14 @@ async def list_wishes(
     category: str | None = None,
     org_id: str | None = None,
     escalated: bool | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    text: str | None = None,
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
-    """Wishes of a community, newest first; only for members holding a role there."""
+    """Wishes of a community, newest first; only for members holding a role there.
+    ``since``/``until``: posted in ``[since, until)``; ``text``: in the title or description."""
     community = await get_org(conn, community_id)
     if community.kind is not OrgKind.COMMUNITY:
         raise NotFound("community", community_id)
@@ -200,6 +204,21 @@ async def list_wishes(
         query = query.where(wishes.c.org_id.in_(inside))
     if escalated is not None:
         query = query.where(wishes.c.level > 0 if escalated else wishes.c.level == 0)
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and (not isinstance(moment, dt.datetime) or moment.tzinfo is None):
+            raise InvalidInput(name, "must be a date and time with a time zone")
+    if since is not None:
+        query = query.where(wishes.c.created_at >= since)
+    if until is not None:
+        query = query.where(wishes.c.created_at < until)
+    if text:
+        check_text("text", text, 50)
+        query = query.where(
+            sa.or_(
+                wishes.c.title.contains(text, autoescape=True),
+                wishes.c.description.contains(text, autoescape=True),
+            )
+        )
     if cursor is not None:
         query = query.where(wishes.c.id < check_id("cursor", cursor))
     rows = (await conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
@@ -233,7 +252,8 @@ async def roles_for(
     """Org roles on the wish's place or above (or a paired unit), plus relations to the wish.
 
     NotFound when there are none: a member with no business with the wish (another community's,
-    or nobody's) learns nothing, not even that it exists (tenancy, DESIGN.md invariant 7)."""
+    or nobody's) learns nothing, not even that it exists (tenancy, DESIGN.md invariant 7). Asked
+    about a claim, the NotFound names the claim, as for a claim id nobody has."""
     place = await get_org(conn, wish.org_id)
     held = set(await roles_on(conn, actor, place.path, wish.community_id))
     if actor == wish.beneficiary_id:
@@ -243,7 +263,7 @@ async def roles_for(
     if claim is not None and actor == claim.member_id:
         held.add(Role.CLAIMANT)
     if not held:
-        raise NotFound("wish", wish.id)
+        raise NotFound("claim", claim.id) if claim is not None else NotFound("wish", wish.id)
     return frozenset(held)
 
 

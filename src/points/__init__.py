@@ -50,6 +50,7 @@ from points.hours import (
     hours_records,
     hours_summary,
     record_service,
+    top_hours,
 )
 from points.ledger import (
     accounts_of,
@@ -208,6 +209,7 @@ __all__ = [
     "sqltypes",
     "star_level",
     "statement",
+    "top_hours",
     "transfer",
     "utcnow",
     "void_pending",

@@ -153,6 +153,37 @@ async def hours_summary(
     )
 
 
+async def top_hours(
+    conn: AsyncConnection,
+    community_id: str,
+    *,
+    limit: int = 10,
+    thresholds_hours: tuple[int, ...] = STAR_THRESHOLDS_HOURS,
+) -> tuple[HoursSummary, ...]:
+    """The members with the most verified minutes in the community (光荣榜), most first (ties by
+    member id); ``by_category`` is left empty."""
+    check_limit(limit)
+    total = sa.func.sum(service_records.c.minutes)
+    rows = await conn.execute(
+        sa.select(service_records.c.member_id, total)
+        .where(service_records.c.community_id == community_id)
+        .group_by(service_records.c.member_id)
+        .having(total > 0)
+        .order_by(total.desc(), service_records.c.member_id)
+        .limit(limit)
+    )
+    return tuple(
+        HoursSummary(
+            member_id=member_id,
+            minutes=int(minutes),
+            hours=hours_display(int(minutes)),
+            star_level=star_level(int(minutes), thresholds_hours),
+            by_category={},
+        )
+        for member_id, minutes in rows.all()
+    )
+
+
 async def hours_records(
     conn: AsyncConnection,
     member_id: str,

@@ -484,10 +484,15 @@ async def _apply(
             return await _explain_conflict(conn, t)
 
         a, b = _counter_changes(t, held)
-        debit_after = await _bump(
-            conn, t, debit, a, guard_debit=t.phase in (Phase.POSTED, Phase.PENDING)
-        )
-        credit_after = await _bump(conn, t, credit, b, guard_credit=True)
+        guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
+        # The two rows in id order, whichever side each is on: two transfers between the same
+        # accounts in opposite directions then queue instead of deadlocking (PostgreSQL).
+        if debit.id < credit.id:
+            debit_after = await _bump(conn, t, debit, a, guard_debit=guard_debit)
+            credit_after = await _bump(conn, t, credit, b, guard_credit=True)
+        else:
+            credit_after = await _bump(conn, t, credit, b, guard_credit=True)
+            debit_after = await _bump(conn, t, debit, a, guard_debit=guard_debit)
     for side, acct in (("debit", debit_after), ("credit", credit_after)):
         await conn.execute(
             entries.insert().values(

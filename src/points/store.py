@@ -42,7 +42,7 @@ from points.model import (
     new_id,
     utcnow,
 )
-from points.schema import catalog_items, orders
+from points.schema import accounts, catalog_items, orders
 from points.sqltypes import insert_ignoring_conflicts, to_struct
 
 MAX_QUANTITY = 1000
@@ -326,16 +326,28 @@ async def expire_orders(
 ) -> list[Order]:
     """Close orders not fulfilled in time (a sweep; safe in several processes at once)."""
     now = now or utcnow()
-    due = (
-        await conn.execute(
-            sa.select(orders.c.community_id, orders.c.id)
-            .where(orders.c.status == OrderStatus.RESERVED.value, orders.c.expires_at <= now)
-            .order_by(orders.c.expires_at)
-            .limit(limit)
-        )
-    ).all()
+    query = (
+        sa.select(orders.c.community_id, orders.c.id, orders.c.member_id)
+        .where(orders.c.status == OrderStatus.RESERVED.value, orders.c.expires_at <= now)
+        .order_by(orders.c.expires_at, orders.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name != "sqlite":
+        # On PostgreSQL: skip orders another process (or a cancel) holds, then lock the members'
+        # accounts in one order before any store account, as redeem and cancel take them (member,
+        # then store); member, store, next member would deadlock with a redemption.
+        due = (await conn.execute(query.with_for_update(skip_locked=True))).all()
+        members = {(c, account_id(AccountKind.MEMBER, m)) for c, _, m in due}
+        for community_id, acct_id in sorted(members):
+            await conn.execute(
+                sa.select(accounts.c.id)
+                .where(accounts.c.community_id == community_id, accounts.c.id == acct_id)
+                .with_for_update(key_share=True)
+            )
+    else:
+        due = (await conn.execute(query)).all()
     closed = []
-    for community_id, order_id in due:
+    for community_id, order_id, _ in due:
         try:
             closed.append(
                 await _release(conn, community_id, order_id, OrderStatus.EXPIRED, "system", now)

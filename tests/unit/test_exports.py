@@ -22,6 +22,7 @@ POINTS_API = {
     "expiring_soon", "set_policy", "correct_service", "hours_display", "hours_summary",
     "record_service", "star_level", "add_item", "cancel", "expire_orders", "fulfil", "get_item",
     "get_order", "list_items", "list_orders", "redeem", "restock", "set_active", "audit",
+    "top_hours", "hours_records", "accounts_of",
     # errors
     "PointsError", "InvalidRequest", "InvalidAmount", "InvalidId", "InvalidPolicy",
     "InvalidActivity", "DonationNotAllowed", "NotFound", "AccountNotFound", "TransferNotFound",

@@ -1,0 +1,137 @@
+"""The public board (公示栏): what a community shows to anyone, signed in or not.
+
+Fulfilled wishes (title, category, place name, month, rating; never who asked, the address or the
+code), the honour roll (光荣榜) of volunteers by verified hours, where only members who opted in
+(public_profile) appear by name and everyone else only in a count, and the points store's stock.
+Nothing personal leaves this module; an unknown community is NotFound.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import points
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import WishState
+from marketplace.model import CHINA, Org, OrgKind
+from marketplace.orgs import check_id, get_org
+from marketplace.schema import members, orgs, wishes
+from points import Page, sqltypes
+
+DONE = (WishState.CONFIRMED.value, WishState.CLOSED.value)
+HONOUR_ROLL = 20
+
+
+class DoneWish(msgspec.Struct, frozen=True, kw_only=True):
+    """A fulfilled wish as the public sees it."""
+
+    title: str
+    category: str
+    place: str  # the org's name (a grid or the community), never the address
+    served_on: dt.date | None  # China Standard Time
+    rating: int | None
+
+
+class Honour(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # only members who opted in are listed
+    minutes: int
+    hours: str
+    star_level: int
+
+
+class StockLine(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    cost: int
+    stock: int | None  # None: not limited
+
+
+class Board(msgspec.Struct, frozen=True, kw_only=True):
+    community_id: str
+    community_name: str
+    fulfilled: tuple[DoneWish, ...]
+    fulfilled_total: int
+    honour_roll: tuple[Honour, ...]  # opted-in members among the top by hours
+    others: int  # members among the top by hours who did not opt in (a count, never names)
+    store: tuple[StockLine, ...]
+
+
+async def public_communities(
+    conn: AsyncConnection, *, cursor: str | None = None, limit: int = 50
+) -> Page:
+    """Communities with a public board, by id (items: Org)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
+        raise InvalidInput("limit", "must be 1 to 200")
+    query = sa.select(orgs).where(orgs.c.kind == OrgKind.COMMUNITY.value)
+    if cursor is not None:
+        query = query.where(orgs.c.id > check_id("cursor", cursor))
+    rows = (await conn.execute(query.order_by(orgs.c.id).limit(limit + 1))).all()
+    items = tuple(sqltypes.to_struct(r, Org) for r in rows[:limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+
+
+async def public_board(conn: AsyncConnection, community_id: str, *, limit: int = 20) -> Board:
+    """The community's public board; ``limit`` fulfilled wishes, newest first."""
+    try:
+        community = await get_org(conn, community_id)
+    except NotFound:
+        raise NotFound("community", community_id) from None
+    if community.kind is not OrgKind.COMMUNITY:
+        raise NotFound("community", community_id)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+        raise InvalidInput("limit", "must be 1 to 100")
+    done = sa.and_(wishes.c.community_id == community_id, wishes.c.state.in_(DONE))
+    rows = await conn.execute(
+        sa.select(
+            wishes.c.title, wishes.c.category, orgs.c.name, wishes.c.served_at, wishes.c.rating
+        )
+        .join(orgs, orgs.c.id == wishes.c.org_id)
+        .where(done)
+        .order_by(wishes.c.closed_at.desc(), wishes.c.id.desc())
+        .limit(limit)
+    )
+    fulfilled = tuple(
+        DoneWish(
+            title=title,
+            category=category,
+            place=place,
+            served_on=served.astimezone(CHINA).date() if served else None,
+            rating=rating,
+        )
+        for title, category, place, served, rating in rows.all()
+    )
+    total = await conn.scalar(sa.select(sa.func.count()).where(done)) or 0
+    top = await points.top_hours(conn, community_id, limit=HONOUR_ROLL)
+    opted = set(
+        (
+            await conn.execute(
+                sa.select(members.c.id).where(
+                    members.c.id.in_([t.member_id for t in top]),
+                    members.c.public_profile == sa.true(),
+                )
+            )
+        ).scalars()
+    )
+    named = await conn.execute(
+        sa.select(members.c.id, members.c.name).where(members.c.id.in_(sorted(opted)))
+    )
+    names = {member_id: name for member_id, name in named.all()}  # noqa: C416
+    roll = tuple(
+        Honour(name=names[t.member_id], minutes=t.minutes, hours=t.hours, star_level=t.star_level)
+        for t in top
+        if t.member_id in opted
+    )
+    items = await points.list_items(conn, community_id, active_only=True, limit=50)
+    store = tuple(StockLine(name=i.name, cost=i.cost, stock=i.stock) for i in items.items)
+    return Board(
+        community_id=community_id,
+        community_name=community.name,
+        fulfilled=fulfilled,
+        fulfilled_total=int(total),
+        honour_roll=roll,
+        others=len(top) - len(roll),
+        store=store,
+    )
