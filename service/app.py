@@ -30,10 +30,10 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
 from points import Database, utcnow
-from service import auth, problems
+from service import auth, pages, problems
 from service.api import boards, claims, offers, people, session, wishes
 from service.api import points as points_api
-from service.api.common import PUBLIC, actor, policy_guard, tx
+from service.api.common import PUBLIC, StrictStructs, actor, policy_guard, tx
 from service.csrf import CookieCSRF, csrf_config
 from service.database import open_database
 from service.observability import RequestContext, configure_logging
@@ -140,6 +140,7 @@ def create_app(
             api,
             session.HealthController,
             Metrics,
+            *pages.ROUTES,
             create_static_files_router(
                 path="/static",
                 directories=[str(STATIC)],
@@ -157,7 +158,9 @@ def create_app(
         ],
         on_app_init=[jwt.on_app_init, _request_context_outermost(settings)],
         guards=[policy_guard],
+        plugins=[StrictStructs()],
         exception_handlers={Exception: problems.handle},
+        template_config=pages.template_config(),
         stores=stores,
         state=State(state),
         lifespan=[lifespan],
@@ -170,7 +173,12 @@ def create_app(
                 "Errors are RFC 9457 problem documents with a stable `code`; unsafe requests "
                 "take an `Idempotency-Key`. See docs/api.md."
             ),
-            openapi_router=Router(path="/schema", route_handlers=[], opt={**PUBLIC, "tx": "none"}),
+            openapi_router=Router(
+                path="/schema",
+                route_handlers=[],
+                opt={**PUBLIC, "tx": "none"},
+                include_in_schema=False,  # the document and its viewer are not API operations
+            ),
             render_plugins=[
                 SwaggerRenderPlugin(
                     js_url=f"{SWAGGER}/swagger-ui-bundle.js",

@@ -17,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
@@ -207,37 +210,61 @@ def issue_token(
 
 
 class Throttle:
-    """Failed sign-ins per phone and per address in a Litestar store (shared through Redis)."""
+    """Failed sign-ins per phone and per address in a Litestar store (shared through Redis).
+
+    Each attempt holds a place from its check until its password has been verified
+    (:meth:`attempt`), so guesses sent all at once cannot pass the check before the first
+    failure is counted. The places are per process; the counts are in the shared store."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.per_phone = settings.login_attempts
         self.per_address = settings.login_attempts_per_address
         self.window = settings.login_window_seconds
+        self._guard = asyncio.Lock()
+        self._in_flight: Counter[str] = Counter()  # attempts being verified now, by key
 
     def _keys(self, phone: str, address: str) -> tuple[tuple[str, int], ...]:
         return ((f"phone:{phone}", self.per_phone), (f"address:{address}", self.per_address))
 
+    @asynccontextmanager
+    async def attempt(self, phone: str, address: str) -> AsyncIterator[None]:
+        """Check the counts, then hold a place for this attempt until it is settled."""
+        keys = [key for key, _ in self._keys(phone, address)]
+        async with self._guard:
+            await self.check(phone, address)
+            self._in_flight.update(keys)
+        try:
+            yield
+        finally:
+            self._in_flight.subtract(keys)
+            for key in keys:
+                if self._in_flight[key] <= 0:
+                    del self._in_flight[key]
+
     async def check(self, phone: str, address: str) -> None:
         for key, limit in self._keys(phone, address):
             raw = await self.store.get(key)
-            if raw is not None and int(raw) >= limit:
-                left = await self.store.expires_in(key)
-                minutes = max(1, -(-(left or self.window) // 60))
+            count = int(raw) if raw is not None else 0
+            if count + self._in_flight[key] >= limit:
+                # past the limit: until the window ends; else once the attempts in flight settle
+                left = (await self.store.expires_in(key) or self.window) if count >= limit else 1
+                minutes = max(1, -(-left // 60))
                 raise ServiceError(
                     429,
                     "login_throttled",
                     f"登录失败次数过多，请{minutes}分钟后再试",
                     "too many failed sign-ins; try again later",
-                    retry_after=int(left or self.window),
+                    retry_after=int(left),
                 )
 
     async def failed(self, phone: str, address: str) -> None:
-        for key, _ in self._keys(phone, address):
-            raw = await self.store.get(key)
-            left = await self.store.expires_in(key) if raw is not None else None
-            count = int(raw) + 1 if raw is not None else 1
-            await self.store.set(key, str(count), expires_in=left or self.window)
+        async with self._guard:
+            for key, _ in self._keys(phone, address):
+                raw = await self.store.get(key)
+                left = await self.store.expires_in(key) if raw is not None else None
+                count = int(raw) + 1 if raw is not None else 1
+                await self.store.set(key, str(count), expires_in=left or self.window)
 
     async def succeeded(self, phone: str) -> None:
         await self.store.delete(f"phone:{phone}")

@@ -93,6 +93,7 @@ _EXACT = {
     "must come after since": "必须晚于开始时间",
     "a wish spans at most 90 days within the next year": "心愿时间最长90天，且须在一年以内",
     "must be a date and time with a time zone": "必须是带时区的日期时间",
+    "must be a time between the years 1900 and 9000": "须在1900年到9000年之间",
     "must be one of the community's categories": "必须是本社区设定的类别之一",
     "must be the community or a place inside it": "必须是本社区或社区内的地点",
     "must be a resident of this community": "必须是本社区的居民",

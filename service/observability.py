@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +41,18 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         return msgspec.json.encode(line).decode()
+
+    def formatException(self, ei: Any) -> str:
+        """The traceback without the SQL parameters of a database error: they are the
+        personal data being written (phone numbers, addresses), and a log must not carry it."""
+        seen: set[int] = set()
+        exc = ei[1]
+        while isinstance(exc, BaseException) and id(exc) not in seen:
+            seen.add(id(exc))
+            if isinstance(exc, sa.exc.StatementError):
+                exc.hide_parameters = True
+            exc = exc.__cause__ or exc.__context__
+        return super().formatException(ei)
 
 
 def configure_logging(level: str) -> None:
@@ -73,7 +86,10 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                headers = list(message.get("headers", []))
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
+                    headers.append((b"x-request-id", rid.encode()))  # problems carry it already
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -179,6 +180,8 @@ def make(
         retry_after=retry_after,
     )
     headers = {"Content-Language": "en" if in_english else "zh-CN"}
+    if body.request_id:  # errors raised by middleware are sent outside the request context's
+        headers["X-Request-ID"] = body.request_id
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     return Response(content=body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
@@ -206,8 +209,53 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
         return _validation(request, exc)
     if isinstance(exc, HTTPException):
         return _http(request, exc)
+    if isinstance(exc, UnicodeDecodeError):  # a JSON body that is not UTF-8
+        return make("malformed_body", "请求内容不是有效的 UTF-8 文本", "body is not UTF-8", request)
+    if _unstorable(exc):
+        return make(
+            "invalid_input",
+            "输入含有无法保存的字符（如空字符）",
+            "the input has a character that cannot be stored (such as NUL)",
+            request,
+        )
+    if _transient(exc):
+        log.warning("transient database error on %s %s: %s", request.method, request.url.path,
+                    type(exc).__name__)  # fmt: skip
+        return make(
+            "database_unavailable",
+            "系统繁忙，请稍后重试",
+            "the database is busy; retry shortly",
+            request,
+            retry_after=1,
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return make("internal", "服务器内部错误，请稍后再试", "Internal server error", request)
+
+
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "08006", "08003"})
+"""serialization failure, deadlock, lock not available, shutdown, lost connection"""
+
+
+UNSTORABLE_SQLSTATES = frozenset({"22021", "22P05"})
+"""character not in repertoire (PostgreSQL keeps no NUL in text), untranslatable character"""
+
+
+def _unstorable(exc: Exception) -> bool:
+    """Text the database refuses to keep: bad input, not a server error."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in UNSTORABLE_SQLSTATES
+    return False
+
+
+def _transient(exc: Exception) -> bool:
+    """A database error worth retrying: locked, busy, deadlocked, or the connection went away."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError):
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in TRANSIENT_SQLSTATES or bool(exc.connection_invalidated)
+    return False
 
 
 def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> Response[Problem]:

@@ -55,6 +55,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             login_window_seconds=_int(env, "LINLI_LOGIN_WINDOW_SECONDS", 900, 1, 86400),
             max_body_bytes=_int(env, "LINLI_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 2**20),
             sweep_seconds=float(_int(env, "LINLI_SWEEP_SECONDS", 60, 0, 86400)),
+            idempotency_hours=_int(env, "LINLI_IDEMPOTENCY_HOURS", 24, 1, 24 * 30),
             cookie_secure=env.get("LINLI_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
             pool_size=_int(env, "LINLI_POOL_SIZE", 10, 1, 500),
             log_level=env.get("LINLI_LOG_LEVEL", "INFO").upper(),

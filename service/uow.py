@@ -27,6 +27,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from points import Database, sqltypes, utcnow
@@ -83,7 +84,13 @@ class UnitOfWork:
     async def _write(
         self, scope: Scope, receive: Receive, send: Send, db: Database, state: Any
     ) -> None:
-        body = await _read_body(receive, state.settings.max_body_bytes)
+        # A form's body may have been read already (the CSRF check reads its ``_csrf_token``):
+        # Litestar keeps it in the scope, and the receive channel then has nothing more to give.
+        cached = ScopeState.from_scope(scope).body
+        if isinstance(cached, bytes):
+            body = cached
+        else:
+            body = await _read_body(receive, state.settings.max_body_bytes)
         replay = _replaying(body)
         key = _key(scope)
         user = scope.get("user")
@@ -93,6 +100,12 @@ class UnitOfWork:
             return
         fingerprint = _fingerprint(scope, body)
         inflight: dict[tuple[str, str], str] = state.inflight
+        now: dt.datetime = state.clock()  # the app's clock (tests move it past expiry)
+        stored = await _lookup(db, member, key, now)
+        if stored is not None:
+            await _replay(stored, fingerprint, send)
+            return
+        # Checked and taken with no await in between: one request per key runs in this process.
         running = inflight.get((member, key))
         if running is not None:
             _refuse_reuse(running, fingerprint)
@@ -103,18 +116,14 @@ class UnitOfWork:
                 "a request with this Idempotency-Key is still in progress; retry later",
                 retry_after=1,
             )
-        stored = await _lookup(db, member, key)
-        if stored is not None:
-            await _replay(stored, fingerprint, send)
-            return
         inflight[(member, key)] = fingerprint
         try:
             hours = state.settings.idempotency_hours
-            claim = (member, key, fingerprint, hours)
+            claim = (member, key, fingerprint, hours, now)
             try:
                 await self._run(scope, replay, send, db, claim)
             except _Taken:
-                stored = await _lookup(db, member, key)
+                stored = await _lookup(db, member, key, now)
                 if stored is None:  # the key expired meanwhile: nothing to replay
                     raise ServiceError(
                         409, "idempotency_in_flight", "请稍后重试", "retry later", retry_after=1
@@ -129,7 +138,7 @@ class UnitOfWork:
         receive: Receive,
         send: Send,
         db: Database,
-        claim: tuple[str, str, str, int] | None,
+        claim: tuple[str, str, str, int, dt.datetime] | None,
     ) -> None:
         held: list[Message] = []
 
@@ -152,12 +161,12 @@ class UnitOfWork:
             refusal = state.pop(REFUSAL, None)
             if refusal is not None:
                 await db.record_refusal(refusal)
-        except sa.exc.OperationalError as exc:
+        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
             raise ServiceError(
                 503,
                 "database_unavailable",
                 "数据库暂时不可用，请稍后重试",
-                f"database unavailable: {type(exc.orig).__name__}",
+                f"database unavailable: {type(exc).__name__}",
                 retry_after=1,
             ) from exc
         finally:
@@ -235,14 +244,14 @@ def _refuse_reuse(first: str, fingerprint: str) -> None:
         )
 
 
-async def _lookup(db: Database, member: str, key: str) -> Stored | None:
+async def _lookup(db: Database, member: str, key: str, now: dt.datetime) -> Stored | None:
     async with db.read() as conn:
         row = (
             await conn.execute(
                 sa.select(idempotency_keys).where(
                     idempotency_keys.c.member_id == member,
                     idempotency_keys.c.key == key,
-                    idempotency_keys.c.expires_at > utcnow(),
+                    idempotency_keys.c.expires_at > now,
                 )
             )
         ).first()
@@ -269,10 +278,9 @@ async def _replay(stored: Stored, fingerprint: str, send: Send) -> None:
 
 
 async def _claim(
-    conn: AsyncConnection, member: str, key: str, fingerprint: str, hours: int
+    conn: AsyncConnection, member: str, key: str, fingerprint: str, hours: int, now: dt.datetime
 ) -> None:
     """Take the key in this transaction (first statement): a second holder waits or conflicts."""
-    now = utcnow()
     await conn.execute(
         idempotency_keys.delete().where(
             idempotency_keys.c.member_id == member,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -117,6 +118,16 @@ def drop_postgresql() -> None:
             await admin.dispose()
 
     run_now(drop)
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (write-ahead log included): SQLite's backup API."""
+    src, dst = sqlite3.connect(f"file:{source}?mode=ro", uri=True), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
 
 
 def fresh_url(backend: str, service: bool = False) -> str:

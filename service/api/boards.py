@@ -14,7 +14,17 @@ import marketplace as mk
 from marketplace import Claim, Match, Rates, Statistics
 from points import Page
 from points import Problem as AuditProblem
-from service.api.common import MEMBER, Cursor, IdempotencyKey, Limit, Me, Now, Tx, problems
+from service.api.common import (
+    MEMBER,
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    Me,
+    Now,
+    Tx,
+    check_moment,
+    problems,
+)
 from service.api.views import WishPage, wish_page
 from service.api.wishes import Community, MatchList
 
@@ -111,6 +121,8 @@ class BoardController(Controller):
     async def statistics(
         self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until
     ) -> Statistics:
+        check_moment("since", since)
+        check_moment("until", until)
         return await mk.statistics(tx, me.id, org_id, since=since, until=until)
 
     @get(
@@ -121,6 +133,8 @@ class BoardController(Controller):
     async def three_rates(
         self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until
     ) -> RatesOut:
+        check_moment("since", since)
+        check_moment("until", until)
         return RatesOut(items=await mk.three_rates(tx, me.id, org_id, since=since, until=until))
 
 

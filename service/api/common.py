@@ -12,14 +12,18 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin  # not public
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Schema
 from litestar.params import HeaderParameter, QueryParameter
+from litestar.typing import FieldDefinition
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import marketplace as mk
 from service.auth import Actor
 from service.problems import Problem
 from service.uow import TX
@@ -61,8 +65,44 @@ IdempotencyKey = Annotated[
 ]
 
 
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+OUT_OF_RANGE = "must be a time between the years 1900 and 9000"
+
+
+def in_range(value: dt.datetime) -> bool:
+    """A time someone means and the database can keep (near the years 1 and 9999 the conversion
+    to UTC overflows). A time without a zone passes: the library refuses it with its reason."""
+    return value.tzinfo is None or EARLIEST <= value < LATEST
+
+
+def check_moment(name: str, value: dt.datetime | None) -> None:
+    """A query parameter's time, checked like a body's (:class:`Input`)."""
+    if value is not None and not in_range(value):
+        raise mk.InvalidInput(name, OUT_OF_RANGE)
+
+
 class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body: unknown fields are refused (no mass assignment)."""
+    """Base of every request body: unknown fields are refused (no mass assignment), and every
+    date and time must be :func:`in_range`."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, dt.datetime) and not in_range(value):
+                raise ValueError(f"{OUT_OF_RANGE} - at `$.{name}`")  # msgspec's form: the field
+
+
+class StrictStructs(StructSchemaPlugin):
+    """OpenAPI: a Struct that refuses unknown fields says so (``additionalProperties: false``);
+    Litestar's own plugin leaves it out, and clients would take extra fields to be allowed."""
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        info = msgspec.inspect.type_info(field_definition.type_)
+        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
+            schema.additional_properties = False
+        return schema
 
 
 def tx(request: Request[Any, Any, Any]) -> AsyncConnection:

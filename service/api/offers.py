@@ -103,7 +103,7 @@ class OfferController(Controller):
             now=now,
         )
 
-    @put("/{offer_id:str}/active", responses=problems(404), summary="Pause or resume an offer")
+    @put("/{offer_id:str}/active", responses=problems(403, 404), summary="Pause or resume an offer")
     async def set_active(
         self,
         tx: Tx,

@@ -21,6 +21,7 @@ from points import (
     LimitPeriod,
     Order,
     OrderStatus,
+    ServiceRecord,
     Transfer,
     TransferKind,
 )
@@ -69,6 +70,17 @@ class AdjustmentIn(Input, frozen=True, kw_only=True):
     member_id: Id
     change: Change  # positive: to the member; negative: from them
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ReversalIn(Input, frozen=True, kw_only=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    amount: Points | None = None  # part of the transfer; all of it when left out
+
+
+class HoursCorrectionIn(Input, frozen=True, kw_only=True):
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]  # e.g. claim:<id>
+    minutes: Annotated[int, msgspec.Meta(ge=-1440, le=1440)]  # signed, not 0
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
 
 class AttendanceIn(Input, frozen=True, kw_only=True):
@@ -186,6 +198,45 @@ class PointsController(Controller):
         transfer_id: Annotated[str, PathParameter(max_length=64)],
     ) -> Transfer:
         return await mk.wallet.transfer_detail(tx, me.id, community_id, transfer_id)
+
+    @post(
+        "/transfers/{transfer_id:str}/reversal",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="冲正: undo a posted transfer with a new one the other way (office)",
+    )
+    async def reverse(
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        community_id: Community,
+        transfer_id: Annotated[str, PathParameter(max_length=64)],
+        data: JSONBody[ReversalIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Transfer:
+        return await mk.wallet.reverse(
+            tx, me.id, community_id, transfer_id, reason=data.reason, amount=data.amount, now=now
+        )
+
+    @post(
+        "/hours-corrections",
+        status_code=201,
+        responses=problems(403, 404, 409),
+        summary="更正时长: correct an hours record by signed minutes (office)",
+    )
+    async def correct_hours(
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        community_id: Community,
+        data: JSONBody[HoursCorrectionIn],
+        idempotency_key: IdempotencyKey = None,
+    ) -> ServiceRecord:
+        return await mk.wallet.correct_hours(
+            tx, me.id, community_id, data.reference, data.minutes, reason=data.reason, now=now
+        )
 
     @get("/policy", responses=problems(404), summary="积分规则 in force")
     async def policy(self, tx: Tx, me: Me, community_id: Community) -> PolicyOut:

@@ -39,20 +39,22 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     database: str | None = None  # "ok" when checked
 
 
-async def _sign_in(request: Request[Any, Any, Any], data: JSONBody[SignIn]) -> TokenOut:
+async def sign_in(request: Request[Any, Any, Any], phone: str, password: str) -> TokenOut:
+    """Check a phone number and password under the login throttle; a token for the member.
+    Shared by the API's two sign-ins and the web pages' sign-in form."""
     state = request.app.state
     throttle: auth.Throttle = state.throttle
     address = request.client.host if request.client else "unknown"
-    await throttle.check(data.phone, address)
     db: Database = state.db
-    async with db.read() as conn:
-        found = await auth.verify(conn, data.phone, data.password)
-    if found is None:
-        await throttle.failed(data.phone, address)
-        raise ServiceError(
-            401, "bad_credentials", "手机号或密码不正确", "wrong phone number or password"
-        )
-    await throttle.succeeded(data.phone)
+    async with throttle.attempt(phone, address):  # counted from the check to the verdict
+        async with db.read() as conn:
+            found = await auth.verify(conn, phone, password)
+        if found is None:
+            await throttle.failed(phone, address)
+            raise ServiceError(
+                401, "bad_credentials", "手机号或密码不正确", "wrong phone number or password"
+            )
+        await throttle.succeeded(phone)
     member_id, version = found
     settings = state.settings
     token = auth.issue_token(state.jwt, settings, member_id, version)
@@ -64,9 +66,23 @@ async def _sign_in(request: Request[Any, Any, Any], data: JSONBody[SignIn]) -> T
     )
 
 
+def session_cookie(request: Request[Any, Any, Any], out: TokenOut) -> Cookie:
+    """The HttpOnly cookie that carries the token for the web pages (CSRF-checked)."""
+    return Cookie(
+        key=auth.TOKEN_COOKIE,
+        value=out.access_token,
+        httponly=True,
+        secure=request.app.state.settings.cookie_secure,
+        samesite="lax",
+        max_age=out.expires_in,
+        path="/",
+    )
+
+
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth 登录"]
+    opt = MEMBER  # the sign-ins say PUBLIC; Litestar's own OPTIONS handlers take this one
 
     @post(
         "/token",
@@ -76,7 +92,7 @@ class AuthController(Controller):
         summary="Sign in: a bearer token for API clients",
     )
     async def token(self, request: Request[Any, Any, Any], data: JSONBody[SignIn]) -> TokenOut:
-        return await _sign_in(request, data)
+        return await sign_in(request, data.phone, data.password)
 
     @post(
         "/session",
@@ -88,17 +104,8 @@ class AuthController(Controller):
     async def session(
         self, request: Request[Any, Any, Any], data: JSONBody[SignIn]
     ) -> Response[TokenOut]:
-        out = await _sign_in(request, data)
-        settings = request.app.state.settings
-        cookie = Cookie(
-            key=auth.TOKEN_COOKIE,
-            value=out.access_token,
-            httponly=True,
-            secure=settings.cookie_secure,
-            samesite="lax",
-            max_age=out.expires_in,
-            path="/",
-        )
+        out = await sign_in(request, data.phone, data.password)
+        cookie = session_cookie(request, out)
         hidden = msgspec.structs.replace(out, access_token="")  # the cookie carries it
         return Response(content=hidden, cookies=[cookie])
 
@@ -107,15 +114,11 @@ class AuthController(Controller):
         opt=MEMBER,
         status_code=204,
         responses=problems(),
+        response_cookies=[Cookie(key=auth.TOKEN_COOKIE, value="", max_age=0, path="/")],
         summary="Sign out everywhere: every token issued so far stops working",
     )
-    async def logout(self, tx: Tx, me: Me) -> Response[None]:
+    async def logout(self, tx: Tx, me: Me) -> None:  # 204: no body (documented as none)
         await auth.revoke_tokens(tx, me.id)
-        return Response(
-            content=None,
-            status_code=204,
-            cookies=[Cookie(key=auth.TOKEN_COOKIE, value="", max_age=0, path="/")],
-        )
 
 
 class HealthController(Controller):

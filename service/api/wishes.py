@@ -6,6 +6,7 @@ wish as the caller may see it. Who may do what is the library's decision (the li
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import msgspec
@@ -28,6 +29,7 @@ from service.api.common import (
     Name,
     Now,
     Tx,
+    check_moment,
     problems,
 )
 from service.api.common import Reason as ReasonText
@@ -134,9 +136,17 @@ class WishController(Controller):
         category: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
         org_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
         escalated: FromQuery[bool | None] = None,
+        since: Annotated[
+            dt.datetime | None, QueryParameter(required=False, description="posted at or after")
+        ] = None,
+        until: Annotated[
+            dt.datetime | None, QueryParameter(required=False, description="posted before")
+        ] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> WishPage:
+        check_moment("since", since)
+        check_moment("until", until)
         page = await mk.list_wishes(
             tx,
             me.id,
@@ -145,6 +155,8 @@ class WishController(Controller):
             category=category,
             org_id=org_id,
             escalated=escalated,
+            since=since,
+            until=until,
             cursor=cursor,
             limit=limit,
         )

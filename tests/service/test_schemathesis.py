@@ -1,0 +1,328 @@
+"""The API against its own OpenAPI document: schemathesis fuzzes every operation, in-process.
+
+Every operation of ``/schema/openapi.json`` gets generated requests (positive data: what the
+document says is valid, from edge values to long strings, emoji and far-off dates) signed in as
+staff, as a volunteer and as a resident. Each response must be no server error, have a documented
+status code, the documented content type and headers, and a body that fits the documented
+schema. Most path ids and half of the query and body ids are swapped for ids of a seeded world,
+so requests reach real wishes, claims, items, orders, offers and transfers instead of always a
+404. The seed is fixed (one Hypothesis seed per member and operation) and the examples bounded,
+so CI sends the same requests every time; afterwards the ledger audit must still be clean. A
+second test sends odd input by hand (NUL, bad UTF-8, far-off dates, huge numbers, NaN) to both
+backends: PostgreSQL refuses some text SQLite keeps, and schemathesis runs on SQLite only.
+
+How it runs: schemathesis' ASGI transport drives the app from its own event loop in a thread of
+its own (an anyio blocking portal), and an async database's connections belong to the loop that
+opened them. So the test prepares a migrated SQLite file and seeds it over HTTP in an event loop
+of its own, closes it, and then builds the app with ``create_app(settings)`` and no ``db``: the
+app opens the file itself, and every connection is made (and at lifespan shutdown closed) in the
+portal's loop. Each case gets a fresh bearer token for its member, with the token version read
+from the file (a generated ``/auth/logout`` bumps it); ``/me/deletion`` acts as a member of its
+own, so deleting the signed-in member does not end the rest of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis
+import hypothesis.strategies as st
+import schemathesis
+import sqlalchemy as sa
+from hypothesis import HealthCheck, Phase
+from schemathesis.core.result import Err
+from schemathesis.python import asgi
+
+import marketplace as mk
+import points
+import service_world as sw
+from service import auth
+from service.app import create_app
+from service_world import Service
+
+EXAMPLES = {"staff": 12, "vol1": 5, "res": 5}  # per operation, for each member in turn
+SLOW = {"POST /api/v1/auth/token", "POST /api/v1/auth/session", "POST /api/v1/me/password"}
+SLOW_EXAMPLES = 3  # each of those verifies a password (argon2: half a second a try)
+LEAVER = "res2"  # the member /me/deletion acts as
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_schema_conformance,
+    schemathesis.checks.response_headers_conformance,
+]
+
+
+@dataclass
+class World:
+    """The seeded world's ids, by the name a path, query or body field has for them."""
+
+    url: str
+    ids: dict[str, list[str]]
+
+
+@dataclass
+class Tally:
+    cases: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    answered: dict[str, Counter[int]] = field(default_factory=dict)  # operation → statuses
+
+
+async def _seed(svc: Service) -> dict[str, list[str]]:
+    c = svc.client
+    staff, res, vol1, vol2 = (svc.as_(p) for p in ("staff", "res", "vol1", "vol2"))
+    base = "/api/v1/communities/c1"
+    start = svc.clock.now + dt.timedelta(hours=2)
+    wishes = []
+    for n in range(5):
+        posted = await c.post(
+            f"{base}/wishes",
+            headers=res,
+            json={
+                "category": "助老陪护",
+                "title": f"心愿{n}",
+                "org_id": "g1",
+                "address": "幸福路1号3栋502室",
+                "window_start": (start + dt.timedelta(hours=n)).isoformat(),
+                "window_end": (start + dt.timedelta(hours=n + 3)).isoformat(),
+                "estimated_minutes": 60,
+                "capacity": 2,
+            },
+        )
+        assert posted.status_code == 201, posted.text
+        wishes.append(posted.json()["id"])
+    for wish in wishes[1:]:
+        verified = await c.post(f"{base}/wishes/{wish}/verify", headers=staff)
+        assert verified.status_code == 200, verified.text
+    claims = []
+    for wish, who in ((wishes[1], vol1), (wishes[2], vol2), (wishes[3], vol1)):
+        made = await c.post(f"{base}/wishes/{wish}/claims", headers=who, json={})
+        assert made.status_code == 201, made.text
+        claims.append(made.json()["claim"]["id"])
+    transfers = []
+    for member, change in (("vol1", 200), ("vol2", 50), ("vol3", 20)):
+        adjusted = await c.post(
+            f"{base}/adjustments",
+            headers=staff,
+            json={"member_id": member, "change": change, "reason": "补录"},
+        )
+        assert adjusted.status_code == 201, adjusted.text
+        transfers.append(adjusted.json()["id"])
+    items = []
+    for name, cost in (("大米", 5), ("理发", 20)):
+        added = await c.post(
+            f"{base}/items", headers=staff, json={"name": name, "cost": cost, "stock": 50}
+        )
+        assert added.status_code == 201, added.text
+        items.append(added.json()["id"])
+    orders = []
+    for who in (vol1, vol1, vol2):
+        ordered = await c.post(f"{base}/orders", headers=who, json={"item_id": items[0]})
+        assert ordered.status_code == 201, ordered.text
+        orders.append(ordered.json()["id"])
+    offered = await c.post(
+        f"{base}/offers",
+        headers=vol1,
+        json={"category": "家电维修", "title": "修理小家电", "schedule": "周六上午"},
+    )
+    assert offered.status_code == 201, offered.text
+    members = list(sw.PEOPLE)
+    orgs = ["d1", "s1", "c1", "c2", "p1", "g1", "u1", "u2"]
+    return {
+        "community_id": ["c1", "c1", "c1", "c2"],
+        "org_id": orgs,
+        "parent_id": orgs,
+        "home_org_id": orgs,
+        "unit_id": ["u1", "u2"],
+        "home_unit_id": ["u1", "u2"],
+        "wish_id": wishes,
+        "claim_id": claims,
+        "member_id": members,
+        "to_member": members,
+        "beneficiary_id": members,
+        "item_id": items,
+        "order_id": orders,
+        "offer_id": [offered.json()["id"]],
+        "transfer_id": transfers,
+        "role": [r.value for r in mk.Role],
+    }
+
+
+async def _prepare() -> World:
+    async with sw.running("sqlite") as svc:
+        ids = await _seed(svc)
+        return World(url=svc.app.state.db.url, ids=ids)
+
+
+async def _audit(url: str) -> list[points.Problem]:
+    db = mk.open_database(url)
+    try:
+        async with db.read() as conn:
+            return await points.audit(conn)
+    finally:
+        await db.dispose()
+
+
+def _token_versions(url: str) -> dict[str, int]:
+    path = sa.make_url(url).database
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return dict(conn.execute("SELECT member_id, token_version FROM svc_credentials"))
+
+
+OFTEN, SOMETIMES = [True, True, True, False], [True, False]
+
+
+def _swap_ids(case: schemathesis.Case[Any], data: st.DataObject, ids: dict[str, list[str]]) -> None:
+    """Most path ids, and half of the query and body ids, name real objects of the seeded world."""
+    for container, chance in ((case.path_parameters, OFTEN), (case.query, SOMETIMES),
+                              (case.body, SOMETIMES)):  # fmt: skip
+        if not isinstance(container, dict):
+            continue
+        for name in sorted(container):
+            if name in ids and data.draw(st.sampled_from(chance), label=f"real {name}"):
+                container[name] = data.draw(st.sampled_from(ids[name]), label=name)
+
+
+def test_every_operation_answers_as_its_schema_says() -> None:
+    started = time.perf_counter()
+    world = asyncio.run(_prepare())
+    app = create_app(sw.settings(world.url), clock=sw.Clock())
+    schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
+    operations = []
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise AssertionError(f"the app's schema has an invalid operation: {result.err()}")
+        operations.append(result.ok())
+    tally = Tally()
+    try:
+        for person, examples in EXAMPLES.items():
+            for operation in operations:
+                bound = SLOW_EXAMPLES if operation.label in SLOW else examples
+                _fuzz(app, operation, person, bound, world, tally)
+    finally:
+        asgi.shutdown_lifespans()
+    problems = asyncio.run(_audit(world.url))
+    seconds = time.perf_counter() - started
+    reached = sum(any(200 <= s < 300 for s in c) for c in tally.answered.values())
+    print(
+        f"[schemathesis] operations={len(operations)} cases={tally.cases} "
+        f"server_errors={len(tally.server_errors)} schema_violations={len(tally.violations)} "
+        f"seconds={seconds:.1f} operations_with_2xx={reached} "
+        f"statuses={dict(sorted(tally.statuses.items()))}"
+    )
+    assert tally.server_errors == [], "\n\n".join(tally.server_errors)
+    assert tally.violations == [], "\n\n".join(tally.violations)
+    assert problems == []
+
+
+def _fuzz(
+    app: Any,
+    operation: schemathesis.APIOperation[Any, Any, Any, Any],
+    person: str,
+    examples: int,
+    world: World,
+    tally: Tally,
+) -> None:
+    actor = LEAVER if operation.label == "POST /api/v1/me/deletion" else person
+
+    @hypothesis.seed(zlib.crc32(f"{person} {operation.label}".encode()))
+    @hypothesis.settings(
+        max_examples=examples,
+        derandomize=False,  # the fixed seed above instead: each operation gets cases of its own
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @hypothesis.given(case=operation.as_strategy(), data=st.data())
+    def run(case: schemathesis.Case[Any], data: st.DataObject) -> None:
+        _swap_ids(case, data, world.ids)
+        if "Idempotency-Key" in case.headers and data.draw(st.sampled_from(OFTEN)):
+            case.headers["Idempotency-Key"] = f"fuzz-{tally.cases}"  # else a reused key: 422
+        versions = _token_versions(world.url)
+        headers = {}
+        if actor in versions:
+            token = auth.issue_token(app.state.jwt, app.state.settings, actor, versions[actor])
+            headers["Authorization"] = f"Bearer {token}"
+        response = case.call(headers=headers)
+        tally.cases += 1
+        tally.statuses[response.status_code] += 1
+        tally.answered.setdefault(operation.label, Counter())[response.status_code] += 1
+        where = f"{operation.label} as {actor}"
+        try:
+            case.validate_response(response, checks=CHECKS, headers=headers)
+        except schemathesis.errors.FailureGroup as failed:  # every failed check, with curl
+            report = f"{where}: {failed}"
+            if response.status_code >= 500:
+                tally.server_errors.append(report)
+            else:
+                tally.violations.append(report)
+
+    run()
+
+
+def _wish(svc: Service, **changes: Any) -> dict[str, Any]:
+    start = svc.clock.now + dt.timedelta(hours=2)
+    return {
+        "category": "助老陪护",
+        "title": "陪我去医院",
+        "org_id": "g1",
+        "address": "幸福路1号3栋502室",
+        "window_start": start.isoformat(),
+        "window_end": (start + dt.timedelta(hours=2)).isoformat(),
+        "estimated_minutes": 60,
+        **changes,
+    }
+
+
+async def test_odd_input_gets_a_problem_never_a_server_error(svc: Service) -> None:
+    """(method, path, member, JSON body or raw bytes, the statuses allowed, the code if 4xx)."""
+    far = "0001-01-01T00:00:00+05:00"
+    wishes, stats = "/api/v1/communities/c1/wishes", "/api/v1/orgs/c1/statistics"
+    adjust = "/api/v1/communities/c1/adjustments"
+    probes: list[tuple[str, str, str, Any, set[int], str | None]] = [
+        ("POST", wishes, "res", _wish(svc, title="a\x00b"), {201, 422}, None),  # PG keeps no NUL
+        ("POST", wishes, "res", b'{"title": "\xed\xa0\x80"}', {400}, "malformed_body"),
+        ("POST", wishes, "res", _wish(svc, window_start=far), {422}, "invalid_input"),
+        ("POST", wishes, "res", _wish(svc, description="😀" * 2000), {201}, None),
+        ("POST", wishes, "res", _wish(svc, description="😀" * 2001), {422}, "invalid_input"),
+        ("POST", wishes, "res", _wish(svc, estimated_minutes=10**30), {422}, "invalid_input"),
+        ("POST", wishes, "res", b'{"location": {"lat": NaN, "lng": 1}}', {400}, "malformed_body"),
+        ("GET", f"{wishes}?since={far.replace('+', '%2B')}", "staff", None, {422}, "invalid_input"),
+        ("GET", f"{wishes}?category=a%00b", "staff", None, {200, 422}, None),
+        ("GET", f"{wishes}?limit=99999999999999999999", "staff", None, {422}, "invalid_input"),
+        ("GET", f"{wishes}/%00", "staff", None, {404, 422}, None),
+        ("GET", f"{wishes}/{'键' * 64}", "staff", None, {404}, "not_found"),
+        ("GET", f"{stats}?since=2026-01-01T00:00:00Z&until=9999-12-31T23:59:59-05:00", "staff",
+         None, {422}, "invalid_input"),
+        ("GET", "/api/v1/members/a%00b", "staff", None, {404, 422}, None),
+        ("POST", adjust, "staff", {"member_id": "vol1", "change": 2**70, "reason": "x"}, {422},
+         "invalid_input"),
+        ("POST", adjust, "staff", {"member_id": "vol1", "change": 1, "reason": "长" * 10_000},
+         {422}, "invalid_input"),
+        ("POST", "/api/v1/communities/c1/items", "staff",
+         {"name": "米", "cost": 1, "stock": 1, "valid_until": "9999-12-31T23:00:00+12:00"}, {422},
+         "invalid_input"),
+    ]  # fmt: skip
+    for method, url, person, body, allowed, code in probes:
+        headers = {**svc.as_(person), "Content-Type": "application/json"}
+        content = body if isinstance(body, bytes) else None
+        answer = await svc.client.request(
+            method, url, headers=headers, content=content, json=None if content else body
+        )
+        assert answer.status_code in allowed, (method, url, answer.status_code, answer.text)
+        if answer.status_code >= 400:
+            assert answer.headers["content-type"] == "application/problem+json"
+            if code is not None:
+                assert answer.json()["code"] == code, (url, answer.text)
+    async with svc.app.state.db.read() as conn:
+        assert await points.audit(conn) == []
