@@ -8,16 +8,16 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run test lint types unit env clean
 
-run: env  ## migrate a SQLite database, load demo data, report the ledger's state
+run: env  ## migrate ./linli.db, load the demo district, serve it on http://127.0.0.1:8000
 	$(BIN)/linli db upgrade
 	$(BIN)/linli demo
-	$(BIN)/linli status
-	$(BIN)/linli audit
+	$(BIN)/linli serve --host 127.0.0.1 --port 8000
 
 test: env  ## the whole suite: lint, format, types, tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	scripts/ensure-browser
 	$(BIN)/pytest
 
 env: $(VENV)/.synced

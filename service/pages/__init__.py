@@ -1,0 +1,81 @@
+"""The web pages (网页): server-rendered Jinja templates in Chinese, htmx for partial updates.
+
+Every page handler calls the same library operations as the API, in the request's transaction
+and as the signed-in member, so the pages obey the same authorization. ``ROUTES`` is one Router
+that the app mounts beside the API; it provides ``tx``, ``me``, ``now`` and ``viewer``, and turns
+errors into pages (signed out: the sign-in page).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+from typing import Any
+
+from litestar import Request, Router
+from litestar.di import Provide
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from service.api.common import MEMBER, actor, tx
+from service.pages import (
+    board,
+    common,
+    dashboard,
+    office,
+    points,
+    resident,
+    session,
+    staff,
+    stock,
+    volunteer,
+    wish,
+)
+from service.pages.common import china, page_error, viewer
+
+TEMPLATES = importlib.resources.files("service") / "templates"
+
+
+def _now(request: Request[Any, Any, Any]) -> dt.datetime:
+    now: dt.datetime = request.app.state.clock()
+    return now
+
+
+def _engine(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters["cst"] = china
+    engine.engine.globals["page_size"] = common.PAGE
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    """Jinja over ``service/templates``, with the pages' filters (one per app)."""
+    return TemplateConfig(
+        directory=str(TEMPLATES), engine=JinjaTemplateEngine, engine_callback=_engine
+    )
+
+
+ROUTES = [
+    Router(
+        path="/",
+        route_handlers=[
+            *session.ROUTES,
+            *wish.ROUTES,
+            *resident.ROUTES,
+            *volunteer.ROUTES,
+            *points.ROUTES,
+            *staff.ROUTES,
+            *office.ROUTES,
+            *stock.ROUTES,
+            *dashboard.ROUTES,
+            *board.ROUTES,
+        ],
+        dependencies={
+            "tx": Provide(tx, sync_to_thread=False),
+            "me": Provide(actor, sync_to_thread=False),
+            "now": Provide(_now, sync_to_thread=False),
+            "viewer": Provide(viewer),
+        },
+        exception_handlers={Exception: page_error},
+        opt=MEMBER,  # for Litestar's own OPTIONS handlers; each page states its own policy
+        include_in_schema=False,
+    )
+]

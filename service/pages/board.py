@@ -1,0 +1,33 @@
+"""The public board (公示栏), no sign-in: fulfilled wishes, the honour roll (光荣榜) and the
+points store's stock of a community, exactly as :mod:`marketplace.board` gives them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import QueryParameter
+from litestar.response import Template
+
+import marketplace as mk
+from service.api.common import PUBLIC, Tx
+from service.pages.common import PathId, render
+
+
+@get("/board", opt={**PUBLIC, "tx": "read"})
+async def communities(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    cursor: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+) -> Template:
+    page = await mk.board.public_communities(tx, cursor=cursor, limit=50)
+    return render(request, "board_index.html", page=page)
+
+
+@get("/board/{community_id:str}", opt={**PUBLIC, "tx": "read"})
+async def board(request: Request[Any, Any, Any], tx: Tx, community_id: PathId) -> Template:
+    found = await mk.board.public_board(tx, community_id)
+    return render(request, "board.html", board=found)
+
+
+ROUTES = [communities, board]

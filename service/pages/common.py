@@ -1,0 +1,328 @@
+"""What every page shares: the viewer and their seats, rendering, results, confirmations, errors.
+
+A page handler is an API handler that answers in HTML: it takes the request's transaction ``tx``,
+the signed-in member ``me`` and the app's clock ``now``, makes the same library calls as the API,
+and renders a template. The :class:`Viewer` adds what a page needs around that: the member's
+seats (身份) and the one they act in now (a cookie: a view preference, never an authorization),
+and 长辈模式 (elder mode, stored per member in ``svc_preferences``).
+
+A state-changing form asks once: htmx asks with ``hx-confirm`` and sends ``confirmed=1``; without
+JavaScript the first POST answers with a confirmation page (:func:`confirm`). Success redirects
+(303) with a flash message in a short-lived cookie; bad input or a refused action re-renders the
+form with the Chinese reason next to the field and an error status, so the unit of work rolls the
+transaction back and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Annotated, Any
+from urllib.parse import quote, unquote
+
+import msgspec
+import sqlalchemy as sa
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.exceptions import NotAuthorizedException
+from litestar.params import PathParameter, QueryParameter
+from litestar.response import Redirect, Template
+from litestar.utils.scope.state import ScopeState
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+import points
+from marketplace import Role
+from service import auth, i18n, problems
+from service.api.common import Me, Tx
+from service.auth import Actor
+from service.pages import labels
+from service.pages.forms import Form, Invalid
+from service.problems import ServiceError
+from service.tables import preferences
+
+SEAT_COOKIE = "linli_seat"
+FLASH_COOKIE = "linli_flash"
+CSRF_COOKIE = "linli_csrf"
+FAILURES = (Invalid, mk.MarketplaceError, points.PointsError, ServiceError)
+"""What a form's action may raise that the form shows to the person (and rolls back)."""
+PAGE = 20  # items per page of a list
+
+HOME: dict[Role, str] = {
+    Role.RESIDENT: "/wishes/mine",
+    Role.VOLUNTEER: "/volunteer",
+    Role.PARTY_MEMBER: "/volunteer",
+    Role.GRID_WORKER: "/proxy",
+    Role.STAFF: "/staff",
+    Role.ADMIN: "/staff",
+    Role.UNIT_ADMIN: "/unit",
+}
+NAV: dict[str, tuple[tuple[str, str], ...]] = {
+    "resident": (("/wishes/mine", "我的心愿"), ("/wishes/new", "点单"), ("/offers", "互助")),
+    "volunteer": (
+        ("/volunteer", "推荐"),
+        ("/wishes", "找心愿"),
+        ("/claims", "我的认领"),
+        ("/points", "积分"),
+    ),
+    "grid_worker": (("/proxy", "代点单"), ("/wishes/mine", "代点的心愿")),
+    "staff": (
+        ("/staff", "工作台"),
+        ("/staff/verify", "审核"),
+        ("/staff/orders", "核销"),
+        ("/dashboard", "统计"),
+    ),
+    "unit_admin": (("/unit", "单位"), ("/wishes", "找心愿")),
+    "area": (("/dashboard", "统计"), ("/staff/escalations", "督办")),
+}
+NAV_OF = {
+    Role.RESIDENT: "resident",
+    Role.VOLUNTEER: "volunteer",
+    Role.PARTY_MEMBER: "volunteer",
+    Role.GRID_WORKER: "grid_worker",
+    Role.STAFF: "staff",
+    Role.ADMIN: "staff",
+    Role.UNIT_ADMIN: "unit_admin",
+}
+
+
+class Viewer(msgspec.Struct, frozen=True, kw_only=True):
+    """The signed-in member as the pages see them."""
+
+    actor: Actor
+    seats: tuple[mk.Seat, ...]
+    seat: mk.Seat | None  # the one they act in now
+    elder: bool  # 长辈模式
+
+    @property
+    def id(self) -> str:
+        return self.actor.id
+
+    @property
+    def community_id(self) -> str | None:
+        return self.seat.community_id if self.seat else None
+
+    def community(self) -> str:
+        """The community the current seat acts in (NoCommunity for a street or district seat)."""
+        if self.seat is None or self.seat.community_id is None:
+            raise NoCommunity
+        return self.seat.community_id
+
+    @property
+    def home(self) -> str:
+        return home_of(self.seat)
+
+    @property
+    def nav(self) -> tuple[tuple[str, str], ...]:
+        if self.seat is None:
+            return ()
+        if self.seat.community_id is None:
+            return NAV["area"]
+        return NAV[NAV_OF.get(self.seat.role, "resident")]
+
+
+def home_of(seat: mk.Seat | None) -> str:
+    """The first page of a seat."""
+    if seat is None:
+        return "/me"
+    if seat.community_id is None:
+        return "/dashboard"
+    return HOME.get(seat.role, "/me")
+
+
+class NoCommunity(Exception):
+    """The current seat works across communities; the page needs one."""
+
+
+See = NamedDependency[Viewer]  # the dependency "viewer"
+PathId = Annotated[str, PathParameter(max_length=64)]
+Cursor = Annotated[str | None, QueryParameter(max_length=200, required=False)]
+
+
+async def viewer(request: Request[Any, Any, Any], tx: Tx, me: Me) -> Viewer:
+    seats = await mk.seats(tx, me.id)
+    chosen = request.cookies.get(SEAT_COOKIE, "")
+    seat = next((s for s in seats if s.key == chosen), seats[0] if seats else None)
+    return Viewer(actor=me, seats=seats, seat=seat, elder=await elder_mode(tx, me.id))
+
+
+async def elder_mode(conn: AsyncConnection, member_id: str) -> bool:
+    on = await conn.scalar(
+        sa.select(preferences.c.elder_mode).where(preferences.c.member_id == member_id)
+    )
+    return bool(on)
+
+
+async def set_elder_mode(conn: AsyncConnection, member_id: str, on: bool, now: dt.datetime) -> None:
+    changed = await conn.execute(
+        preferences.update()
+        .where(preferences.c.member_id == member_id)
+        .values(elder_mode=on, updated_at=now)
+    )
+    if changed.rowcount == 0:
+        await conn.execute(
+            preferences.insert().values(member_id=member_id, elder_mode=on, updated_at=now)
+        )
+
+
+def csrf_token(request: Request[Any, Any, Any]) -> str:
+    """The token the CSRF check set for this request (or the cookie it came with)."""
+    token = ScopeState.from_scope(request.scope).csrf_token
+    if isinstance(token, str):
+        return token
+    return request.cookies.get(CSRF_COOKIE, "")
+
+
+def _flash(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    kind, _, text = unquote(raw).partition(":")
+    return (kind if kind in ("ok", "error") else "ok", text[:300])
+
+
+def render(
+    request: Request[Any, Any, Any],
+    name: str,
+    viewer: Viewer | None = None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> Template:
+    """A page: the template with what every page shows (navigation, flash, CSRF token)."""
+    flash = _flash(request)
+    cookies = [Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/")] if flash else []
+    return Template(
+        template_name=name,
+        status_code=status,
+        cookies=cookies,
+        context={
+            "viewer": viewer,
+            "elder": viewer.elder if viewer else False,
+            "csrf": csrf_token(request),
+            "flash": flash,
+            "path": request.url.path,
+            "L": labels,
+            "label": labels.label,
+            "errors": {},
+            "values": {},
+            **context,
+        },
+    )
+
+
+def done(to: str, message: str, kind: str = "ok") -> Redirect:
+    """The result of an action: back to a page, which shows ``message`` once."""
+    flash = Cookie(key=FLASH_COOKIE, value=quote(f"{kind}:{message}"), max_age=60, path="/")
+    return Redirect(path=safe_next(to), status_code=303, cookies=[flash])
+
+
+def safe_next(to: str | None, default: str = "/") -> str:
+    """A local path to go to (never another site)."""
+    if not to or not to.startswith("/") or to.startswith("//") or "\\" in to:
+        return default
+    return to
+
+
+def confirm(
+    request: Request[Any, Any, Any],
+    viewer: Viewer | None,
+    form: Form,
+    question: str,
+    *,
+    back: str,
+) -> Template:
+    """The no-JavaScript confirmation step: the same form again, with 确定 and 返回."""
+    fields = [(k, v) for k, v in form.pairs if k not in ("_csrf_token", "confirmed")]
+    return render(
+        request,
+        "confirm.html",
+        viewer,
+        question=question,
+        action=request.url.path,
+        fields=fields,
+        back=safe_next(back),
+    )
+
+
+def failure(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, dict[str, str]]:
+    """Status and ``{field: Chinese reason}`` of a refused form (the service's error table)."""
+    if isinstance(exc, Invalid):
+        return 422, exc.errors
+    answer = problems.handle(request, exc)  # also keeps a ledger refusal for the unit of work
+    problem = answer.content
+    status = problem.status
+    if problem.field:
+        field = problem.field.split(".")[-1].split("[")[0]
+        prefix = f"{i18n.field_zh(problem.field)}："
+        return status, {field: problem.detail.removeprefix(prefix)}
+    return status, {"_form": problem.detail}
+
+
+def errors_text(errors: dict[str, str]) -> str:
+    return "；".join(dict.fromkeys(errors.values()))
+
+
+def refused(
+    request: Request[Any, Any, Any],
+    viewer: Viewer | None,
+    exc: Exception,
+    *,
+    back: str,
+) -> Template:
+    """An action with no form to show again was refused: say why (the error status rolls the
+    transaction back)."""
+    status, errors = failure(request, exc)
+    return render(
+        request, "refused.html", viewer, status=status, message=errors_text(errors), back=back
+    )
+
+
+def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The pages' exception handler: signed out → the sign-in page; else a page in Chinese."""
+    if isinstance(exc, NotAuthorizedException):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        back = quote(target) if request.method == "GET" else "/"
+        gone = Cookie(key=auth.TOKEN_COOKIE, value="", max_age=0, path="/")
+        return Redirect(path=f"/login?next={back}", status_code=303, cookies=[gone])
+    if isinstance(exc, NoCommunity):
+        return done("/me", "请先切换到一个社区的身份", "error")
+    problem = problems.handle(request, exc).content
+    return Template(
+        template_name="error.html",
+        status_code=problem.status,
+        context={
+            "viewer": None,
+            "elder": False,
+            "csrf": csrf_token(request),
+            "flash": None,
+            "path": request.url.path,
+            "message": problem.detail,
+            "status": problem.status,
+        },
+    )
+
+
+CST = dt.timezone(dt.timedelta(hours=8), "CST")
+"""Community-local time (China Standard Time), as the pages show and read times."""
+
+
+def china(moment: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> str:
+    """A time as China Standard Time, for people."""
+    if moment is None:
+        return ""
+    return moment.astimezone(CST).strftime(fmt)
+
+
+async def wish_titles(
+    conn: AsyncConnection, actor: str, community_id: PathId, wish_ids: Iterable[str]
+) -> dict[str, mk.WishView]:
+    """Wishes by id as the actor may see them (for lists of claims)."""
+    found: dict[str, mk.WishView] = {}
+    for wish_id in dict.fromkeys(wish_ids):
+        try:
+            found[wish_id] = await mk.wish_view(conn, actor, community_id, wish_id)
+        except mk.NotFound:
+            continue
+    return found

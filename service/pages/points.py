@@ -1,0 +1,203 @@
+"""My points (我的积分) and the points store (积分超市): wallet, hours and star level, statement
+with the breakdown of each award, redeem, my orders, donate. Authorization is
+:mod:`marketplace.wallet`'s, as for the API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.response import Template
+
+import marketplace as mk
+from points import Transfer
+from service.api.common import MEMBER, Now, Tx
+from service.pages import forms
+from service.pages.common import (
+    FAILURES,
+    PAGE,
+    Cursor,
+    PathId,
+    See,
+    Viewer,
+    confirm,
+    done,
+    errors_text,
+    failure,
+    refused,
+    render,
+    safe_next,
+)
+from service.pages.forms import Fields
+
+
+class RedeemForm(Fields, frozen=True, kw_only=True):
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+
+
+class DonateForm(Fields, frozen=True, kw_only=True):
+    amount: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    to_member: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    memo: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+@get("/points", opt=MEMBER)
+async def my_points(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
+) -> Template:
+    community_id = viewer.community()
+    wallet = await mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
+    hours = await mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
+    page = await mk.wallet.history(
+        tx, viewer.id, community_id, viewer.id, cursor=cursor, limit=PAGE
+    )
+    return render(request, "points.html", viewer, wallet=wallet, hours=hours, page=page)
+
+
+@get("/points/transfers/{transfer_id:str}", opt=MEMBER)
+async def transfer(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, transfer_id: PathId
+) -> Template:
+    """为什么得到这些积分: the award's breakdown, step by step."""
+    community_id = viewer.community()
+    found = await mk.wallet.transfer_detail(tx, viewer.id, community_id, transfer_id)
+    accrual = _accrual(found)
+    if accrual is None and found.pending_id:  # posting an award: the pending one explains it
+        pending = await mk.wallet.transfer_detail(tx, viewer.id, community_id, found.pending_id)
+        accrual = _accrual(pending)
+    return render(request, "transfer.html", viewer, transfer=found, accrual=accrual)
+
+
+def _accrual(found: Transfer) -> dict[str, Any] | None:
+    detail = found.detail if isinstance(found.detail, dict) else {}
+    accrual = detail.get("accrual")
+    return accrual if isinstance(accrual, dict) else None
+
+
+async def _store(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    viewer: Viewer,
+    cursor: Cursor = None,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> Template:
+    community_id = viewer.community()
+    page = await mk.wallet.catalog(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
+    wallet = await mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
+    return render(
+        request, "store.html", viewer, status=status, errors=errors or {}, page=page, wallet=wallet
+    )
+
+
+@get("/store", opt=MEMBER)
+async def store(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
+) -> Template:
+    return await _store(request, tx, viewer, cursor)
+
+
+@post("/store/{item_id:str}/redeem", opt=MEMBER)
+async def redeem(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, item_id: PathId
+) -> Response[Any]:
+    form = await forms.read(request)
+    community_id = viewer.community()
+    if not form.confirmed:
+        item = await mk.wallet.item(tx, viewer.id, community_id, item_id)
+        quantity = form.get("quantity", "1")
+        count = int(quantity) if quantity.isdigit() else 1
+        question = f"确定用 {item.cost * count} 积分兑换“{item.name}”吗？"
+        return confirm(request, viewer, form, question, back="/store")
+    try:
+        data = form.parse(RedeemForm)
+        order = await mk.wallet.redeem(
+            tx, viewer.id, community_id, item_id, quantity=data.quantity, now=now
+        )
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        errors = {"_form": errors_text(errors), item_id: errors_text(errors)}
+        return await _store(request, tx, viewer, status=status, errors=errors)
+    return done("/orders", f"兑换成功，已冻结 {order.points} 积分，请到社区服务站领取")
+
+
+@get("/orders", opt=MEMBER)
+async def my_orders(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
+) -> Template:
+    community_id = viewer.community()
+    page = await mk.wallet.orders(
+        tx, viewer.id, community_id, member_id=viewer.id, cursor=cursor, limit=PAGE
+    )
+    names = await _item_names(tx, viewer, [o.item_id for o in page.items])
+    return render(request, "orders.html", viewer, page=page, names=names, office=False)
+
+
+async def _item_names(tx: Tx, viewer: Viewer, ids: list[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for item_id in dict.fromkeys(ids):
+        try:
+            names[item_id] = (await mk.wallet.item(tx, viewer.id, viewer.community(), item_id)).name
+        except FAILURES:
+            names[item_id] = item_id
+    return names
+
+
+@post("/orders/{order_id:str}/cancel", opt=MEMBER)
+async def cancel_order(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, order_id: PathId
+) -> Response[Any]:
+    form = await forms.read(request)
+    back = safe_next(form.get("next"), "/orders")
+    if not form.confirmed:
+        return confirm(request, viewer, form, "确定取消这个兑换订单吗？积分会退回。", back=back)
+    try:
+        await mk.wallet.cancel_order(tx, viewer.id, viewer.community(), order_id, now=now)
+    except FAILURES as exc:
+        return refused(request, viewer, exc, back=back)
+    return done(back, "订单已取消，积分已退回")
+
+
+@get("/points/donate", opt=MEMBER)
+async def donate_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
+    wallet = await mk.wallet.wallet(tx, viewer.id, viewer.community(), viewer.id)
+    return render(request, "donate.html", viewer, wallet=wallet)
+
+
+@post("/points/donate", opt=MEMBER)
+async def donate(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Response[Any]:
+    form = await forms.read(request)
+    community_id = viewer.community()
+    if not form.confirmed:
+        target = "社区积分池" if not form.get("to_member") else "这位成员"
+        question = f"确定捐赠 {form.get('amount')} 积分给{target}吗？"
+        return confirm(request, viewer, form, question, back="/points/donate")
+    try:
+        data = form.parse(DonateForm)
+        await mk.wallet.donate(
+            tx,
+            viewer.id,
+            community_id,
+            data.amount,
+            to_member=data.to_member or None,
+            memo=data.memo,
+            now=now,
+        )
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        wallet = await mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
+        return render(
+            request,
+            "donate.html",
+            viewer,
+            status=status,
+            errors=errors,
+            values=form.values,
+            wallet=wallet,
+        )
+    return done("/points", f"已捐赠 {data.amount} 积分，谢谢您！")
+
+
+ROUTES = [my_points, transfer, store, redeem, my_orders, cancel_order, donate_page, donate]

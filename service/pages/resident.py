@@ -1,0 +1,354 @@
+"""Resident pages (居民): 点单 in a few taps, my wishes, confirm and rate, dispute, cancel, and
+requesting from a mutual-help offer (互助项目). A grid worker or staff member uses the same form
+for 代点单 (``?for=`` a resident found on the 代点单 page, with the consent note)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import QueryParameter
+from litestar.response import Template
+
+import marketplace as mk
+from marketplace import WishKind
+from service.api.common import MEMBER, Now, Tx
+from service.pages import forms
+from service.pages.common import (
+    CST,
+    FAILURES,
+    PAGE,
+    Cursor,
+    PathId,
+    See,
+    Viewer,
+    confirm,
+    done,
+    failure,
+    render,
+)
+from service.pages.forms import Fields, Form, Invalid
+from service.pages.wish import act
+
+Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Clock = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
+Text = Annotated[str, msgspec.Meta(max_length=500)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class When(Fields, frozen=True, kw_only=True):
+    date: Day
+    window_start: Clock
+    window_end: Clock
+
+    def moments(self) -> tuple[dt.datetime, dt.datetime]:
+        """The window as aware datetimes (the community's local time)."""
+        try:
+            day = dt.date.fromisoformat(self.date)
+            start = dt.time.fromisoformat(self.window_start)
+            end = dt.time.fromisoformat(self.window_end)
+        except ValueError:
+            raise Invalid({"date": "日期或时间格式不正确"}) from None
+        return (
+            dt.datetime.combine(day, start, tzinfo=CST),
+            dt.datetime.combine(day, end, tzinfo=CST),
+        )
+
+
+class WishForm(When, frozen=True, kw_only=True):
+    kind: Literal["service", "goods"] = "service"
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
+    urgency: Annotated[int, msgspec.Meta(ge=1, le=4)] = 2
+    beneficiary_id: Id | None = None  # 代点单
+    org_id: Id | None = None  # 代点单: where the resident lives
+    beneficiary_name: Annotated[str, msgspec.Meta(max_length=50)] = ""  # shown only
+    proxy_note: Text | None = None
+
+
+class RequestForm(When, frozen=True, kw_only=True):
+    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
+
+
+class ConfirmForm(Fields, frozen=True, kw_only=True):
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class ReasonForm(Fields, frozen=True, kw_only=True):
+    reason: Reason
+
+
+def _defaults(now: dt.datetime) -> dict[str, str]:
+    tomorrow = (now.astimezone(CST) + dt.timedelta(days=1)).date().isoformat()
+    return {"date": tomorrow, "window_start": "09:00", "window_end": "11:00"}
+
+
+async def _wish_form(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    viewer: Viewer,
+    now: dt.datetime,
+    values: dict[str, str],
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> Template:
+    rules = await mk.community_rules(tx, viewer.community())
+    return render(
+        request,
+        "wish_form.html",
+        viewer,
+        status=status,
+        errors=errors or {},
+        values={**_defaults(now), **values},
+        categories=rules.categories,
+        proxy=bool(values.get("beneficiary_id")),
+    )
+
+
+@get("/wishes/new", opt=MEMBER)
+async def new_wish(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    for_: Annotated[str | None, QueryParameter(name="for", max_length=64, required=False)] = None,
+    place: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+    name: Annotated[str | None, QueryParameter(max_length=50, required=False)] = None,
+) -> Template:
+    values = {}
+    if for_:
+        values = {"beneficiary_id": for_, "org_id": place or "", "beneficiary_name": name or ""}
+    return await _wish_form(request, tx, viewer, now, values)
+
+
+@post("/wishes/new", opt=MEMBER)
+async def post_wish(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See
+) -> Response[Any]:
+    """点单 (or 代点单): the same library call as ``POST /api/v1/communities/{id}/wishes``."""
+    form = await forms.read(request)
+    try:
+        data = form.parse(WishForm)
+        start, end = data.moments()
+        seat = viewer.seat
+        assert seat is not None
+        wish = await mk.post_wish(
+            tx,
+            viewer.id,
+            community_id=viewer.community(),
+            kind=WishKind(data.kind),
+            category=data.category,
+            title=data.title,
+            description=data.description,
+            org_id=(data.org_id or seat.org_id) if data.beneficiary_id else seat.org_id,
+            address=data.address,
+            window_start=start,
+            window_end=end,
+            estimated_minutes=data.estimated_minutes,
+            capacity=data.capacity,
+            urgency=mk.Urgency(data.urgency),
+            beneficiary_id=data.beneficiary_id,
+            proxy_note=data.proxy_note,
+            now=now,
+        )
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        return await _wish_form(request, tx, viewer, now, form.values, status=status, errors=errors)
+    return done(f"/wishes/{wish.id}", "心愿已提交，等待社区审核")
+
+
+@get("/wishes/mine", opt=MEMBER)
+async def my_wishes(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
+) -> Template:
+    page = await mk.member_wishes(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
+    return render(request, "wishes_mine.html", viewer, page=page)
+
+
+@post("/wishes/{wish_id:str}/confirm", opt=MEMBER)
+async def confirm_wish(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+) -> Response[Any]:
+    async def do(form: Form) -> str:
+        data = form.parse(ConfirmForm)
+        await mk.confirm(
+            tx,
+            viewer.id,
+            viewer.community(),
+            wish_id,
+            rating=data.rating,
+            comment=data.comment,
+            now=now,
+        )
+        return "感谢评价！服务已确认，志愿者的积分已到账"
+
+    return await act(request, tx, viewer, now, wish_id, "确定服务已完成并提交评价吗？", do)
+
+
+@post("/wishes/{wish_id:str}/dispute", opt=MEMBER)
+async def dispute_wish(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+) -> Response[Any]:
+    async def do(form: Form) -> str:
+        data = form.parse(ReasonForm)
+        await mk.dispute(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
+        return "已提出异议，社区工作人员会尽快处理"
+
+    return await act(request, tx, viewer, now, wish_id, "确定提出异议吗？", do)
+
+
+@post("/wishes/{wish_id:str}/cancel", opt=MEMBER)
+async def cancel_wish(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+) -> Response[Any]:
+    async def do(form: Form) -> str:
+        data = form.parse(ReasonForm)
+        await mk.cancel(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
+        return "心愿已取消"
+
+    return await act(request, tx, viewer, now, wish_id, "确定取消这个心愿吗？", do)
+
+
+@get("/offers", opt=MEMBER)
+async def offers(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
+) -> Template:
+    community_id = viewer.community()
+    page = await mk.list_offers(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
+    rules = await mk.community_rules(tx, community_id)
+    return render(request, "offers.html", viewer, page=page, categories=rules.categories)
+
+
+class OfferForm(Fields, frozen=True, kw_only=True):
+    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    schedule: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    capacity_per_week: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+
+
+@post("/offers", opt=MEMBER)
+async def publish_offer(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See
+) -> Response[Any]:
+    """A volunteer publishes a standing offer (互助项目)."""
+    form = await forms.read(request)
+    if not form.confirmed:
+        return confirm(request, viewer, form, "确定发布这个互助项目吗？", back="/offers")
+    community_id = viewer.community()
+    try:
+        data = form.parse(OfferForm)
+        await mk.publish_offer(
+            tx,
+            viewer.id,
+            community_id,
+            category=data.category,
+            title=data.title,
+            schedule=data.schedule,
+            capacity_per_week=data.capacity_per_week,
+            now=now,
+        )
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        page = await mk.list_offers(tx, viewer.id, community_id, limit=PAGE)
+        rules = await mk.community_rules(tx, community_id)
+        return render(
+            request,
+            "offers.html",
+            viewer,
+            status=status,
+            errors=errors,
+            values=form.values,
+            page=page,
+            categories=rules.categories,
+        )
+    return done("/offers", "互助项目已发布")
+
+
+async def _offer_form(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    viewer: Viewer,
+    now: dt.datetime,
+    offer_id: PathId,
+    values: dict[str, str],
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+) -> Template:
+    offer = await mk.get_offer(tx, viewer.community(), offer_id)
+    return render(
+        request,
+        "offer_request.html",
+        viewer,
+        status=status,
+        errors=errors or {},
+        values={**_defaults(now), **values},
+        offer=offer,
+    )
+
+
+@get("/offers/{offer_id:str}/request", opt=MEMBER)
+async def offer_request_page(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, offer_id: PathId
+) -> Template:
+    await mk.list_offers(tx, viewer.id, viewer.community(), limit=1)  # tenancy: a role here
+    return await _offer_form(request, tx, viewer, now, offer_id, {})
+
+
+@post("/offers/{offer_id:str}/request", opt=MEMBER)
+async def offer_request(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, offer_id: PathId
+) -> Response[Any]:
+    form = await forms.read(request)
+    back = f"/offers/{offer_id}/request"
+    if not form.confirmed:
+        return confirm(request, viewer, form, "确定申请这个互助项目吗？", back=back)
+    try:
+        data = form.parse(RequestForm)
+        start, end = data.moments()
+        seat = viewer.seat
+        assert seat is not None
+        wish, _ = await mk.request_from_offer(
+            tx,
+            viewer.id,
+            viewer.community(),
+            offer_id,
+            org_id=seat.org_id,
+            address=data.address,
+            description=data.description,
+            window_start=start,
+            window_end=end,
+            estimated_minutes=data.estimated_minutes,
+            now=now,
+        )
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        return await _offer_form(
+            request, tx, viewer, now, offer_id, form.values, status=status, errors=errors
+        )
+    return done(f"/wishes/{wish.id}", "已申请，等待社区审核")
+
+
+ROUTES = [
+    new_wish,
+    post_wish,
+    my_wishes,
+    confirm_wish,
+    dispute_wish,
+    cancel_wish,
+    offers,
+    publish_offer,
+    offer_request_page,
+    offer_request,
+]

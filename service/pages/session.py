@@ -1,0 +1,132 @@
+"""Signing in and out (登录/退出), switching seats (切换身份), 长辈模式 and my profile (我的).
+
+The sign-in form uses the API's own sign-in (the same throttle and token) and sets the same
+HttpOnly cookie as ``POST /api/v1/auth/session``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.params import QueryParameter
+from litestar.response import Redirect, Template
+
+import marketplace as mk
+from service import auth
+from service.api.common import MEMBER, PUBLIC, Me, Now, Tx
+from service.api.session import session_cookie, sign_in
+from service.pages import forms
+from service.pages.common import (
+    FAILURES,
+    SEAT_COOKIE,
+    See,
+    confirm,
+    done,
+    failure,
+    home_of,
+    render,
+    safe_next,
+    set_elder_mode,
+)
+from service.pages.forms import Fields
+
+
+class SignInForm(Fields, frozen=True, kw_only=True):
+    phone: Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    next: Annotated[str, msgspec.Meta(max_length=500)] = "/"
+
+
+@get("/login", opt={**PUBLIC, "tx": "none"})
+async def login_page(
+    request: Request[Any, Any, Any],
+    next: Annotated[str, QueryParameter(max_length=500)] = "/",
+) -> Template:
+    return render(request, "login.html", values={"next": safe_next(next)})
+
+
+@post("/login", opt={**PUBLIC, "tx": "none"})
+async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+    form = await forms.read(request)
+    try:
+        data = form.parse(SignInForm)
+        out = await sign_in(request, data.phone, data.password)
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        if "_form" in errors and status == 401:
+            errors = {"password": errors.pop("_form")}
+        values = {"phone": form.get("phone"), "next": form.get("next")}
+        return render(request, "login.html", status=status, errors=errors, values=values)
+    response = Redirect(path=safe_next(data.next), status_code=303)
+    response.cookies.append(session_cookie(request, out))
+    response.cookies.append(Cookie(key=SEAT_COOKIE, value="", max_age=0, path="/"))
+    return response
+
+
+@post("/logout", opt=MEMBER)
+async def logout(tx: Tx, me: Me) -> Redirect:
+    """退出登录: every token of the member stops working (as the API's logout)."""
+    await auth.revoke_tokens(tx, me.id)
+    return Redirect(
+        path="/login",
+        status_code=303,
+        cookies=[
+            Cookie(key=auth.TOKEN_COOKIE, value="", max_age=0, path="/"),
+            Cookie(key=SEAT_COOKIE, value="", max_age=0, path="/"),
+        ],
+    )
+
+
+@get("/", opt=MEMBER)
+async def home(viewer: See) -> Redirect:
+    return Redirect(path=viewer.home, status_code=303)
+
+
+@get("/me", opt=MEMBER)
+async def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
+    view = await mk.member_view(tx, viewer.id, viewer.id)
+    return render(request, "me.html", viewer, member=view.member)
+
+
+@post("/me/seat", opt=MEMBER)
+async def switch_seat(request: Request[Any, Any, Any], viewer: See) -> Response[Any]:
+    """切换身份: which seat the pages act in (a view preference; the library decides rights)."""
+    form = await forms.read(request)
+    chosen = next((s for s in viewer.seats if s.key == form.get("seat")), None)
+    if chosen is None:
+        return done("/me", "没有这个身份", "error")
+    name = chosen.community_name or chosen.org_name
+    response = done(home_of(chosen), f"已切换为{name}的身份")
+    response.cookies.append(Cookie(key=SEAT_COOKIE, value=chosen.key, path="/", samesite="lax"))
+    return response
+
+
+@post("/me/elder", opt=MEMBER)
+async def elder(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Redirect:
+    """长辈模式 on or off, remembered for the member."""
+    form = await forms.read(request)
+    on = form.get("on") == "1"
+    await set_elder_mode(tx, viewer.id, on, now)
+    return done(safe_next(form.get("next"), "/me"), "已开启长辈模式" if on else "已关闭长辈模式")
+
+
+@post("/me/public", opt=MEMBER)
+async def public_profile(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Response[Any]:
+    """Opt in to (or out of) the public board and honour roll."""
+    form = await forms.read(request)
+    if not form.confirmed:
+        question = (
+            "确定在公示栏和光荣榜上显示我的姓名吗？"
+            if form.get("on") == "1"
+            else "确定不再在公示栏上显示我的姓名吗？"
+        )
+        return confirm(request, viewer, form, question, back="/me")
+    on = form.get("on") == "1"
+    await mk.set_public_profile(tx, viewer.id, on)
+    return done("/me", "已在光荣榜上公开姓名" if on else "已不在光荣榜上公开姓名")
+
+
+ROUTES = [login_page, login, logout, home, me_page, switch_seat, elder, public_profile]

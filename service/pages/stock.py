@@ -1,0 +1,189 @@
+"""The points store's office (积分超市管理): the catalog and its stock (上架/补货/下架) and order
+fulfilment (核销). The rules are :mod:`marketplace.wallet`'s; these pages only ask and show."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import QueryParameter
+from litestar.response import Template
+
+import marketplace as mk
+from points import ItemKind, LimitPeriod, OrderStatus
+from service.api.common import MEMBER, Now, Tx
+from service.pages import forms
+from service.pages.common import (
+    FAILURES,
+    PAGE,
+    Cursor,
+    PathId,
+    See,
+    Viewer,
+    confirm,
+    done,
+    failure,
+    refused,
+    render,
+)
+from service.pages.forms import Fields
+
+Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+
+
+class ItemForm(Fields, frozen=True, kw_only=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    cost: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    kind: Literal["goods", "service"] = "goods"
+    stock: Count | None = None
+    per_member_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    limit_period: Literal["day", "week", "month", "year", "ever"] = "ever"
+
+
+class RestockForm(Fields, frozen=True, kw_only=True):
+    change: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+
+
+async def _store_admin(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    viewer: Viewer,
+    cursor: Cursor = None,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> Template:
+    page = await mk.wallet.catalog(
+        tx, viewer.id, viewer.community(), include_inactive=True, cursor=cursor, limit=PAGE
+    )
+    return render(
+        request,
+        "staff_store.html",
+        viewer,
+        status=status,
+        errors=errors or {},
+        values=values or {},
+        page=page,
+    )
+
+
+@get("/staff/store", opt=MEMBER)
+async def store_admin(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
+) -> Template:
+    return await _store_admin(request, tx, viewer, cursor)
+
+
+@post("/staff/store/items", opt=MEMBER)
+async def add_item(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Response[Any]:
+    """上架 a new item."""
+    form = await forms.read(request)
+    if not form.confirmed:
+        return confirm(request, viewer, form, "确定上架这个商品吗？", back="/staff/store")
+    try:
+        data = form.parse(ItemForm)
+        await mk.wallet.add_item(
+            tx,
+            viewer.id,
+            viewer.community(),
+            name=data.name,
+            cost=data.cost,
+            kind=ItemKind(data.kind),
+            stock=data.stock,
+            per_member_limit=data.per_member_limit,
+            limit_period=LimitPeriod(data.limit_period),
+            now=now,
+        )
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        return await _store_admin(
+            request, tx, viewer, status=status, errors=errors, values=form.values
+        )
+    return done("/staff/store", f"“{data.name}”已上架")
+
+
+@post("/staff/store/items/{item_id:str}/restock", opt=MEMBER)
+async def restock(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, item_id: PathId
+) -> Response[Any]:
+    form = await forms.read(request)
+    if not form.confirmed:
+        question = f"确定把库存调整 {form.get('change')} 件吗？"
+        return confirm(request, viewer, form, question, back="/staff/store")
+    try:
+        data = form.parse(RestockForm)
+        item = await mk.wallet.restock(tx, viewer.id, viewer.community(), item_id, data.change)
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        errors = {f"change-{item_id}": next(iter(errors.values()))}
+        return await _store_admin(request, tx, viewer, status=status, errors=errors)
+    return done("/staff/store", f"“{item.name}”库存现为 {item.stock} 件")
+
+
+@post("/staff/store/items/{item_id:str}/active", opt=MEMBER)
+async def set_active(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, item_id: PathId
+) -> Response[Any]:
+    form = await forms.read(request)
+    active = form.get("active") == "1"
+    if not form.confirmed:
+        question = "确定上架这个商品吗？" if active else "确定下架这个商品吗？"
+        return confirm(request, viewer, form, question, back="/staff/store")
+    try:
+        item = await mk.wallet.set_item_active(tx, viewer.id, viewer.community(), item_id, active)
+    except FAILURES as exc:
+        return refused(request, viewer, exc, back="/staff/store")
+    return done("/staff/store", f"“{item.name}”已{'上架' if active else '下架'}")
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+@get("/staff/orders", opt=MEMBER)
+async def orders(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    viewer: See,
+    status: Annotated[str, QueryParameter(max_length=16)] = "reserved",
+    cursor: Cursor = None,
+) -> Template:
+    """核销: open orders to hand over."""
+    community_id = viewer.community()
+    wanted = OrderStatus(status) if status in OrderStatus.__members__.values() else None
+    page = await mk.wallet.orders(
+        tx, viewer.id, community_id, status=wanted, cursor=cursor, limit=PAGE
+    )
+    names: dict[str, str] = {}
+    members: dict[str, str] = {}
+    for o in page.items:
+        if o.item_id not in names:
+            names[o.item_id] = (await mk.wallet.item(tx, viewer.id, community_id, o.item_id)).name
+        if o.member_id not in members:
+            try:
+                members[o.member_id] = (
+                    await mk.member_view(tx, viewer.id, o.member_id)
+                ).member.name
+            except mk.NotFound:
+                members[o.member_id] = o.member_id
+    return render(
+        request, "orders.html", viewer, page=page, names=names, members=members, office=True
+    )
+
+
+@post("/orders/{order_id:str}/fulfil", opt=MEMBER)
+async def fulfil(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, order_id: PathId
+) -> Response[Any]:
+    form = await forms.read(request)
+    if not form.confirmed:
+        return confirm(request, viewer, form, "确定已把物品交给兑换人吗？", back="/staff/orders")
+    try:
+        order = await mk.wallet.fulfil_order(tx, viewer.id, viewer.community(), order_id, now=now)
+    except FAILURES as exc:
+        return refused(request, viewer, exc, back="/staff/orders")
+    return done("/staff/orders", f"已核销，{order.points} 积分已结算")
+
+
+ROUTES = [store_admin, add_item, restock, set_active, orders, fulfil]

@@ -1,0 +1,144 @@
+"""One wish (心愿详情), for everyone who has business with it, and the frame of every action on it.
+
+The page shows what :func:`marketplace.wish_view` lets this viewer see (masked contact unless
+allowed, the confirmation code only for the resident and office) and offers the actions the
+lifecycle table gives the viewer's roles (:func:`marketplace.wish_actions`); the action itself
+still decides. Volunteers see in plain words why they cannot claim (:func:`marketplace.reasons`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from litestar import Request, Response, get
+from litestar.params import QueryParameter
+from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+import marketplace as mk
+from marketplace import Role, WishState
+from service.api.common import MEMBER, Now, Tx
+from service.pages import forms
+from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, render
+from service.pages.forms import Form
+
+CLAIMING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER})
+CODE_SHOWN = frozenset(
+    {WishState.SUBMITTED, WishState.PUBLISHED, WishState.CLAIMED, WishState.IN_SERVICE}
+)
+
+
+async def wish_page(
+    request: Request[Any, Any, Any],
+    tx: AsyncConnection,
+    viewer: Viewer,
+    now: dt.datetime,
+    wish_id: PathId,
+    *,
+    status: int = 200,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    community: str | None = None,
+) -> Template:
+    """The wish page; ``community``: another community than the seat's (a street's or district's
+    view from the escalation queue), shown without actions: they are taken in a community seat."""
+    readonly = bool(community and community != viewer.community_id)
+    community_id = community if readonly and community else viewer.community()
+    view = await mk.wish_view(tx, viewer.id, community_id, wish_id)
+    roles = view.viewer_roles | ({Role.CLAIMANT} if view.my_claim else frozenset())
+    actions = set() if readonly else {a.value for a in mk.wish_actions(view.wish.state, roles)}
+    mine = view.my_claim
+    claim_actions = (
+        {a.value for a in mk.claim_actions(mine.state, frozenset({Role.CLAIMANT}))}
+        if mine is not None and not readonly
+        else set()
+    )
+    reasons: tuple[mk.Reason, ...] = ()
+    can_claim = False
+    if (
+        not readonly
+        and view.viewer_roles & CLAIMING
+        and mine is None
+        and view.wish.state is WishState.PUBLISHED
+    ):
+        reasons = await mk.reasons(tx, viewer.id, community_id, wish_id, now=now)
+        can_claim = not reasons
+    lines = await mk.wish_claims(tx, viewer.id, community_id, wish_id)
+    unit = None
+    unit_people: tuple[mk.Member, ...] = ()
+    seat = viewer.seat
+    if (
+        not readonly
+        and seat is not None
+        and seat.role is Role.UNIT_ADMIN
+        and Role.UNIT_ADMIN in view.viewer_roles
+    ):
+        unit = seat.org_id
+        if any(line.claim.unit_id == unit and line.claim.places > 0 for line in lines):
+            unit_people = await mk.unit_members(tx, viewer.id, unit)
+    history = await mk.history(tx, community_id, wish_id)
+    return render(
+        request,
+        "wish.html",
+        viewer,
+        status=status,
+        errors=errors or {},
+        values=values or {},
+        view=view,
+        wish=view.wish,
+        actions=actions,
+        claim_actions=claim_actions,
+        reasons=reasons,
+        can_claim=can_claim,
+        claims=lines,
+        unit=unit,
+        unit_people=unit_people,
+        show_code=view.confirmation_code is not None and view.wish.state in CODE_SHOWN,
+        history=[h for h in history if h.action != "settle"],
+        office=bool(view.viewer_roles & {Role.STAFF, Role.ADMIN}),
+        readonly=readonly,
+    )
+
+
+@get("/wishes/{wish_id:str}", opt=MEMBER)
+async def show(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    c: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+) -> Template:
+    return await wish_page(request, tx, viewer, now, wish_id, community=c)
+
+
+async def act(
+    request: Request[Any, Any, Any],
+    tx: AsyncConnection,
+    viewer: Viewer,
+    now: dt.datetime,
+    wish_id: PathId,
+    question: str,
+    do: Callable[[Form], Awaitable[str]],
+    *,
+    to: str | None = None,
+) -> Response[Any]:
+    """Run one action on a wish from its page: ask once, do it, report; on a refusal show the
+    page again with the reason (and roll back)."""
+    form = await forms.read(request)
+    back = f"/wishes/{wish_id}"
+    if not form.confirmed:
+        return confirm(request, viewer, form, question, back=back)
+    try:
+        message = await do(form)
+    except FAILURES as exc:
+        status, errors = failure(request, exc)
+        return await wish_page(
+            request, tx, viewer, now, wish_id, status=status, errors=errors, values=form.values
+        )
+    return done(to or back, message)
+
+
+ROUTES = [show]

@@ -1,0 +1,533 @@
+"""The web pages, in-process over SQLite: each renders for its people, signed-out visitors go to
+the sign-in page, bad input shows the Chinese reason next to the field and stores nothing, CSRF
+is required, no page loads anything from another site, and every handler states its policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from html import unescape
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+import marketplace as mk
+import service_world as sw
+from marketplace.schema import wishes
+from pages_world import Person, Site, code_of, field_error, flash
+from service.app import create_app
+from service.pages import (
+    board,
+    dashboard,
+    office,
+    points,
+    resident,
+    session,
+    staff,
+    stock,
+    volunteer,
+    wish,
+)
+from service.pages.common import CST, PAGE
+
+MODULES = (board, dashboard, office, points, resident, session, staff, stock, volunteer, wish)
+
+TOMORROW = "2099-01-01"
+
+
+def _wish_form(now: dt.datetime, **overrides: str) -> dict[str, str]:
+    day = (now.astimezone(CST) + dt.timedelta(days=1)).date().isoformat()
+    return {
+        "category": "助老陪护",
+        "title": "陪我去医院复诊",
+        "date": day,
+        "window_start": "09:00",
+        "window_end": "11:00",
+        "address": "幸福路1号3栋502室",
+        "capacity": "1",
+        **overrides,
+    }
+
+
+async def _count_wishes(site: Site) -> int:
+    async with site.svc.app.state.db.read() as conn:
+        return int(await conn.scalar(sa.select(sa.func.count()).select_from(wishes)) or 0)
+
+
+def _claim_id(page: httpx.Response) -> str:
+    found = re.search(r'action="/claims/([^/"]+)/check-(?:in|out)"', page.text)
+    assert found, "no check-in or check-out form"
+    return found.group(1)
+
+
+def _ids(page: httpx.Response, pattern: str) -> list[str]:
+    return re.findall(pattern, page.text)
+
+
+async def _post_wish(site: Site, resident: Person) -> str:
+    posted = await resident.post("/wishes/new", _wish_form(site.svc.clock.now), confirmed=False)
+    assert posted.status_code == 303, posted.text
+    return posted.headers["location"].rsplit("/", 1)[-1]
+
+
+# --- the story, page by page -------------------------------------------------------------
+
+
+async def test_the_whole_story_through_the_pages(site: Site) -> None:
+    resident, staff, volunteer = [
+        await site.person(p, sign_in=True) for p in ("res", "staff", "vol1")
+    ]
+    wish_id = await _post_wish(site, resident)
+    mine = await resident.get(f"/wishes/{wish_id}")
+    assert "心愿已提交，等待社区审核" in flash(mine)
+    code = code_of(mine)
+    assert "待审核" in mine.text
+
+    queue = await staff.get("/staff/verify")
+    assert "陪我去医院复诊" in queue.text
+    verified = await staff.post(f"/wishes/{wish_id}/verify")
+    assert verified.status_code == 303
+
+    recommended = await volunteer.get("/volunteer")
+    assert f"/wishes/{wish_id}" in recommended.text
+    before = await volunteer.get(f"/wishes/{wish_id}")
+    assert "幸福路1号3栋" in before.text
+    assert "502室" not in before.text
+    assert 'data-testid="confirmation-code"' not in before.text  # heard at the door
+    claimed = await volunteer.post(f"/wishes/{wish_id}/claim")
+    assert claimed.status_code == 303
+    during = await volunteer.get(f"/wishes/{wish_id}")
+    assert "认领成功" in flash(during)
+    assert "幸福路1号3栋502室" in during.text  # serving: the full address
+    claim_id = _claim_id(during)
+
+    start = dt.datetime.fromisoformat(f"{_wish_form(site.svc.clock.now)['date']}T09:00+08:00")
+    site.svc.clock.now = start.astimezone(dt.UTC)
+    wrong = "000000" if code != "000000" else "111111"
+    refused = await volunteer.post(f"/claims/{claim_id}/check-in", {"code": wrong})
+    assert refused.status_code == 409
+    assert "确认码不正确" in refused.text
+    checked_in = await volunteer.post(f"/claims/{claim_id}/check-in", {"code": code})
+    assert checked_in.status_code == 303
+    site.svc.clock.advance(minutes=90)
+    checked_out = await volunteer.post(f"/claims/{claim_id}/check-out")
+    assert checked_out.status_code == 303
+    assert "90 分钟" in flash(await volunteer.get(f"/wishes/{wish_id}"))
+
+    rated = await resident.post(f"/wishes/{wish_id}/confirm", {"rating": "5", "comment": "谢谢"})
+    assert rated.status_code == 303
+    closed = await resident.get(f"/wishes/{wish_id}")
+    assert "已办结" in closed.text
+    assert "★★★★★" in closed.text
+
+    wallet = await volunteer.get("/points")
+    assert re.search(r'data-testid="available">15<', wallet.text)
+    transfer = _ids(wallet, r'href="/points/transfers/([^"]+)"')[0]
+    breakdown = await volunteer.get(f"/points/transfers/{transfer}")
+    assert "积分是怎么算的" in breakdown.text
+
+    added = await staff.post(
+        "/staff/store/items", {"name": "大米 5kg", "cost": "10", "stock": "3", "kind": "goods"}
+    )
+    assert added.status_code == 303
+    store = await volunteer.get("/store")
+    item_id = _ids(store, r'action="/store/([^/"]+)/redeem"')[0]
+    redeemed = await volunteer.post(f"/store/{item_id}/redeem", {"quantity": "1"})
+    assert (redeemed.status_code, redeemed.headers["location"]) == (303, "/orders")
+    orders = await volunteer.get("/orders")
+    assert "兑换成功" in flash(orders)
+    assert "待领取" in orders.text
+
+    office = await staff.get("/staff/orders")
+    order_id = _ids(office, r'action="/orders/([^/"]+)/fulfil"')[0]
+    fulfilled = await staff.post(f"/orders/{order_id}/fulfil")
+    assert fulfilled.status_code == 303
+    assert "已领取" in (await volunteer.get("/orders")).text
+
+    board = await staff.get("/dashboard?period=30")
+    assert re.search(r'data-testid="completed">1<', board.text)
+    assert 'id="chart-data"' in board.text
+
+
+# --- every page renders for its people ---------------------------------------------------
+
+PAGES = {
+    "res": ["/", "/wishes/mine", "/wishes/new", "/offers", "/me", "/store", "/points"],
+    "vol1": ["/volunteer", "/wishes", "/wishes?state=all&q=医院", "/claims", "/points", "/store",
+             "/orders", "/points/donate", "/offers", "/me"],
+    "staff": ["/staff", "/staff/verify", "/staff/disputes", "/staff/escalations", "/proxy",
+              "/proxy?q=res", "/staff/orders", "/staff/store", "/staff/events", "/staff/policy",
+              "/staff/members", "/dashboard", "/dashboard?period=365", "/wishes", "/me"],
+    "grid": ["/proxy", "/proxy?q=res", "/wishes/mine", "/me"],
+    "uadmin": ["/unit", "/wishes", "/me"],
+    "admin": ["/dashboard", "/staff/escalations", "/me"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("person", sorted(PAGES))
+async def test_every_page_renders_for_its_people(site: Site, person: str) -> None:
+    resident = await site.person("res")
+    wish_id = await _post_wish(site, resident)
+    who = await site.person(person)
+    paths = [*PAGES[person], f"/wishes/{wish_id}"] if person in ("res", "staff") else PAGES[person]
+    for path in paths:
+        page = await who.get(path, follow_redirects=True)
+        assert page.status_code == 200, (path, page.text[:2000])
+        assert '<html lang="zh-CN">' in page.text
+        assert re.search(r"[\u4e00-\u9fff]", page.text)
+
+
+async def test_the_public_board_needs_no_sign_in(site: Site) -> None:
+    visitor = site.browser()
+    index = await visitor.get("/board")
+    assert index.status_code == 200
+    assert "/board/c1" in index.text
+    board = await visitor.get("/board/c1")
+    assert board.status_code == 200
+    assert "光荣榜" in board.text
+    assert (await visitor.get("/board/nowhere")).status_code == 404
+
+
+async def test_signed_out_visitors_are_sent_to_the_sign_in_page(site: Site) -> None:
+    visitor = site.browser()
+    for path in ("/", "/wishes/mine", "/staff/verify", "/dashboard", "/points"):
+        answer = await visitor.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/login?next=")
+    api = await visitor.get("/api/v1/me")
+    assert api.status_code == 401  # the API still answers with a problem
+    assert api.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_sign_in_with_a_wrong_password_says_so_next_to_the_field(site: Site) -> None:
+    client = site.browser()
+    await client.get("/login")
+    token = client.cookies.get("linli_csrf") or ""
+    wrong = await client.post(
+        "/login", data={"phone": sw.PHONES["res"], "password": "nope", "_csrf_token": token}
+    )
+    assert wrong.status_code == 401
+    assert field_error(wrong, "password") == "手机号或密码不正确"
+    bad_phone = await client.post(
+        "/login", data={"phone": "123", "password": "x", "_csrf_token": token}
+    )
+    assert (bad_phone.status_code, field_error(bad_phone, "phone")) == (422, "格式不正确")
+    assert "linli_token" not in client.cookies
+
+
+async def test_sign_out_ends_the_session(site: Site) -> None:
+    resident = await site.person("res")
+    out = await resident.post("/logout", confirmed=False)
+    assert (out.status_code, out.headers["location"]) == (303, "/login")
+    assert (await resident.get("/wishes/mine")).status_code == 303
+
+
+# --- bad input: the reason next to the field, nothing stored ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        ({"title": ""}, "title", "必须填写"),
+        ({"title": "长" * 101}, "title", "最多 100 个字"),
+        ({"capacity": "0"}, "capacity", "不能小于 1"),
+        ({"capacity": "两个"}, "capacity", "须为整数"),
+        ({"window_end": "08:00"}, "window_end", "必须晚于开始时间"),
+        ({"category": "不存在的类别"}, "category", "必须是本社区设定的类别之一"),
+        ({"date": TOMORROW.replace("2099", "2000")}, "window_end", "必须晚于当前时间"),
+    ],
+)
+async def test_a_bad_wish_form_shows_the_reason_next_to_the_field_and_stores_nothing(
+    site: Site, overrides: dict[str, str], field: str, reason: str
+) -> None:
+    resident = await site.person("res")
+    before = await _count_wishes(site)
+    answer = await resident.post(
+        "/wishes/new", _wish_form(site.svc.clock.now, **overrides), confirmed=False
+    )
+    assert answer.status_code == 422, answer.text[:500]
+    assert field_error(answer, field) == reason
+    assert 'aria-invalid="true"' in answer.text
+    assert await _count_wishes(site) == before
+    if field != "title":  # what was typed is kept
+        assert "陪我去医院复诊" in answer.text
+
+
+async def test_a_refused_check_in_changes_nothing(site: Site) -> None:
+    resident, staff, volunteer = [await site.person(p) for p in ("res", "staff", "vol1")]
+    wish_id = await _post_wish(site, resident)
+    await staff.post(f"/wishes/{wish_id}/verify")
+    await volunteer.post(f"/wishes/{wish_id}/claim")
+    claim_id = _claim_id(await volunteer.get(f"/wishes/{wish_id}"))
+    bad = await volunteer.post(f"/claims/{claim_id}/check-in", {"code": "12ab"})
+    assert (bad.status_code, field_error(bad, "code")) == (422, "格式不正确")
+    async with site.svc.app.state.db.read() as conn:
+        claim = await mk.load_claim(conn, "c1", claim_id)
+    assert claim.state is mk.ClaimState.ACTIVE
+
+
+# --- asking once, CSRF ---------------------------------------------------------------------
+
+
+async def test_an_action_without_javascript_asks_first_and_changes_nothing(site: Site) -> None:
+    resident, staff = await site.person("res"), await site.person("staff")
+    wish_id = await _post_wish(site, resident)
+    asked = await staff.post(f"/wishes/{wish_id}/verify", confirmed=False)
+    assert asked.status_code == 200
+    assert "确定审核通过" in asked.text
+    assert 'name="confirmed" value="1"' in asked.text
+    async with site.svc.app.state.db.read() as conn:
+        wish = await mk.load_wish(conn, "c1", wish_id)
+    assert wish.state is mk.WishState.SUBMITTED
+    page = await staff.get(f"/wishes/{wish_id}")
+    assert 'hx-confirm="确定审核通过、发布这个心愿吗？"' in page.text
+
+
+async def test_a_form_without_the_csrf_token_is_refused(site: Site) -> None:
+    resident = await site.person("res")
+    before = await _count_wishes(site)
+    form = {**_wish_form(site.svc.clock.now), "confirmed": "1"}
+    missing = await resident.client.post("/wishes/new", data=form)
+    assert missing.status_code == 403
+    assert "页面已过期" in missing.text
+    forged = await resident.client.post("/wishes/new", data={**form, "_csrf_token": "x" * 128})
+    assert forged.status_code == 403
+    header = await resident.client.post(
+        "/wishes/new", data=form, headers={"X-CSRFToken": resident.csrf}
+    )
+    assert header.status_code == 303  # htmx sends it as a header
+    assert await _count_wishes(site) == before + 1
+
+
+async def test_the_sign_in_form_needs_the_csrf_token_too(site: Site) -> None:
+    client = site.browser()
+    answer = await client.post("/login", data={"phone": sw.PHONES["res"], "password": sw.PASSWORD})
+    assert answer.status_code == 403
+    assert "linli_token" not in client.cookies
+
+
+# --- privacy, seats, elder mode ----------------------------------------------------------
+
+
+async def test_elder_mode_is_remembered_for_the_member(site: Site) -> None:
+    resident = await site.person("res")
+    assert '<body class=""' in (await resident.get("/me")).text
+    on = await resident.post("/me/elder", {"on": "1", "next": "/me"}, confirmed=False)
+    assert on.status_code == 303
+    again = await site.person("res")  # another browser, the same member
+    page = await again.get("/wishes/mine")
+    assert '<body class="elder"' in page.text
+
+
+async def test_grid_worker_posts_for_a_resident_with_a_consent_note(site: Site) -> None:
+    grid = await site.person("grid")
+    found = await grid.get("/proxy?q=res2")
+    assert "res2" in found.text
+    assert "/wishes/new?for=res2" in found.text
+    form = {
+        **_wish_form(site.svc.clock.now),
+        "beneficiary_id": "res2",
+        "org_id": "g1",
+        "beneficiary_name": "res2",
+    }
+    missing = await grid.post("/wishes/new", form, confirmed=False)
+    assert (missing.status_code, field_error(missing, "proxy_note")) == (
+        422,
+        "代点单须注明居民同意的方式",
+    )
+    made = await grid.post("/wishes/new", {**form, "proxy_note": "电话确认同意"}, confirmed=False)
+    assert made.status_code == 303
+    async with site.svc.app.state.db.read() as conn:
+        page = await mk.member_wishes(conn, "res2", "c1")
+    assert [w.posted_by for w in page.items] == ["grid"]
+
+
+async def test_the_public_board_names_only_members_who_opted_in(site: Site) -> None:
+    async with site.svc.app.state.db.transaction() as conn:
+        for member, minutes in (("vol1", 120), ("vol2", 60)):
+            await mk.wallet.record_event(
+                conn, "staff", "c1", event_id=f"e-{member}", category="助老陪护",
+                title="敬老院探访", started_at=site.svc.clock.now - dt.timedelta(hours=3),
+                attendance=(mk.EventHours(member_id=member, minutes=minutes),),
+            )  # fmt: skip
+        await mk.set_public_profile(conn, "vol2", True)
+    board = await site.browser().get("/board/c1")
+    assert "vol2" in board.text
+    assert "vol1" not in board.text
+    assert "另有 1 位志愿者" in board.text
+
+
+# --- no other site, every handler with a policy ------------------------------------------
+
+
+async def test_no_page_loads_anything_from_another_site(site: Site) -> None:
+    seen: list[str] = []
+    for person, paths in PAGES.items():
+        who = await site.person(person)
+        for path in paths:
+            seen.append((await who.get(path, follow_redirects=True)).text)
+    seen += [(await site.browser().get(p)).text for p in ("/login", "/board", "/board/c1")]
+    for static in ("/static/linli.css", "/static/linli-charts.js"):
+        seen.append((await site.browser().get(static)).text)
+    for text in seen:
+        assert not re.search(r"""(?:src|href|url)\s*[=(]\s*["']?(?:https?:)?//""", text), text[:300]
+        assert "http://" not in text
+        assert "https://" not in text
+
+
+def test_every_page_handler_states_its_own_policy(tmp_path: Path) -> None:
+    handlers = [h for module in MODULES for h in module.ROUTES]
+    assert len(handlers) > 40
+    for handler in handlers:
+        assert handler.opt.get("policy") in ("public", "member"), handler.paths
+        if handler.opt["policy"] == "public":
+            assert handler.opt.get("exclude_from_auth") is True
+            assert all(p.startswith(("/login", "/board")) for p in handler.paths), handler.paths
+    app = create_app(sw.settings(f"sqlite+aiosqlite:///{tmp_path}/pages.db"))
+    mounted = {p for route in app.routes for p in [route.path] if not p.startswith("/api")}
+    assert {p for h in handlers for p in h.paths} <= mounted
+
+
+async def test_lists_go_page_by_page(site: Site) -> None:
+    start = site.svc.clock.now + dt.timedelta(days=1)
+    async with site.svc.app.state.db.transaction() as conn:
+        for n in range(PAGE + 1):
+            await mk.post_wish(
+                conn, "res", community_id="c1", kind=mk.WishKind.SERVICE, category="代办跑腿",
+                title=f"心愿{n:02d}", description="", org_id="g1", address="幸福路1号3栋",
+                window_start=start, window_end=start + dt.timedelta(hours=1),
+                estimated_minutes=30, now=site.svc.clock.now,
+            )  # fmt: skip
+    resident = await site.person("res")
+    first = await resident.get("/wishes/mine")
+    assert first.text.count('<li class="card">') == PAGE
+    (more,) = re.findall(r'href="(/wishes/mine\?cursor=[^"]+)"', first.text)
+    second = await resident.get(unescape(more))
+    assert second.text.count('<li class="card">') == 1
+    assert "心愿00" in second.text
+    assert "下一页" not in second.text
+
+
+# --- the office's and the unit's actions ---------------------------------------------------
+
+
+async def test_staff_reject_dispatch_and_resolve_a_dispute(site: Site) -> None:
+    resident, staff = await site.person("res"), await site.person("staff")
+    rejected = await _post_wish(site, resident)
+    empty = await staff.post(f"/wishes/{rejected}/reject", {"reason": ""})
+    assert (empty.status_code, field_error(empty, "reason")) == (422, "必须填写")
+    said = await staff.post(f"/wishes/{rejected}/reject", {"reason": "请补充具体时间"})
+    assert said.status_code == 303
+    page = await resident.get(f"/wishes/{rejected}")
+    assert "已驳回" in page.text
+    assert "请补充具体时间" in page.text
+
+    wish_id = await _post_wish(site, resident)
+    await staff.post(f"/wishes/{wish_id}/verify")
+    ranked = await staff.get(f"/wishes/{wish_id}/dispatch")
+    assert ranked.status_code == 200
+    assert "派给 TA" in ranked.text
+    dispatched = await staff.post(f"/wishes/{wish_id}/dispatch", {"member_id": "vol2"})
+    assert dispatched.status_code == 303
+    volunteer = await site.person("vol2")
+    serving = await volunteer.get(f"/wishes/{wish_id}")
+    claim_id = _claim_id(serving)
+    code = code_of(await resident.get(f"/wishes/{wish_id}"))
+    day = _wish_form(site.svc.clock.now)["date"]
+    site.svc.clock.now = dt.datetime.fromisoformat(f"{day}T09:00+08:00").astimezone(dt.UTC)
+    await volunteer.post(f"/claims/{claim_id}/check-in", {"code": code})
+    site.svc.clock.advance(minutes=60)
+    await volunteer.post(f"/claims/{claim_id}/check-out")
+    disputed = await resident.post(f"/wishes/{wish_id}/dispute", {"reason": "没有来"})
+    assert disputed.status_code == 303
+    assert "有异议" in (await staff.get("/staff/disputes")).text
+    resolved = await staff.post(
+        f"/wishes/{wish_id}/resolve", {"for_volunteer": "false", "reason": "核实未到场"}
+    )
+    assert resolved.status_code == 303
+    assert "已办结" in (await resident.get(f"/wishes/{wish_id}")).text
+    assert re.search(r'data-testid="available">0<', (await volunteer.get("/points")).text)
+
+
+async def test_office_runs_the_store_events_policy_and_roles(site: Site) -> None:
+    staff = await site.person("staff")
+    volunteer = await site.person("vol1")
+    added = await staff.post("/staff/store/items", {"name": "", "cost": "0"})
+    assert added.status_code == 422
+    assert field_error(added, "name") == "必须填写"
+    assert field_error(added, "cost") == "不能小于 1"
+    await staff.post("/staff/store/items", {"name": "洗衣液", "cost": "5", "stock": "1"})
+    store = await staff.get("/staff/store")
+    item_id = _ids(store, r'action="/staff/store/items/([^/"]+)/restock"')[0]
+    assert (
+        await staff.post(f"/staff/store/items/{item_id}/restock", {"change": "4"})
+    ).status_code == 303
+    assert "库存 5 件" in (await staff.get("/staff/store")).text
+    off = await staff.post(f"/staff/store/items/{item_id}/active", {"active": "0"})
+    assert off.status_code == 303
+    assert "洗衣液" not in (await volunteer.get("/store")).text
+
+    events = await staff.get("/staff/events")
+    assert 'name="minutes:vol1"' in events.text
+    form = {"event_id": "e-1", "title": "敬老院探访", "category": "助老陪护",
+            "date": (site.svc.clock.now.astimezone(CST) - dt.timedelta(days=1)).date().isoformat(),
+            "time": "09:00", "minutes:vol1": "120", "minutes:vol2": "60"}  # fmt: skip
+    bad = await staff.post("/staff/events", {**form, "minutes:vol2": "两小时"})
+    assert (bad.status_code, field_error(bad, "minutes:vol2")) == (422, "须为整数")
+    recorded = await staff.post("/staff/events", form)
+    assert recorded.status_code == 303
+    assert "已为 2 人录入时长，共发放 30 积分" in flash(await staff.get("/staff/events"))
+    assert re.search(r'data-testid="available">20<', (await volunteer.get("/points")).text)
+
+    policy = await staff.get("/staff/policy")
+    assert "第 0 版" in policy.text
+    refused = await staff.post("/staff/policy", {"points_per_hour": "-1"})
+    assert (refused.status_code, field_error(refused, "points_per_hour")) == (422, "不能小于 0")
+    saved = await staff.post("/staff/policy", {"points_per_hour": "12", "donations": "any"})
+    assert saved.status_code == 303
+    assert "每小时 <strong>12</strong> 积分" in (await staff.get("/staff/policy")).text
+
+    granted = await staff.post("/staff/members/grant", {"member_id": "res", "role": "volunteer"})
+    assert granted.status_code == 303
+    async with site.svc.app.state.db.read() as conn:
+        seats = await mk.seats(conn, "res")
+    assert {s.role for s in seats} == {mk.Role.RESIDENT, mk.Role.VOLUNTEER}
+    revoked = await staff.post(
+        "/staff/members/revoke", {"member_id": "res", "role": "volunteer", "org_id": "c1"}
+    )
+    assert revoked.status_code == 303
+    made = await staff.post(
+        "/staff/members/new",
+        {"name": "新居民", "role": "resident", "phone": "13912345678", "password": "secret-123"},
+    )
+    assert made.status_code == 303
+    assert "新居民" in (await staff.get("/staff/members")).text
+
+
+async def test_a_unit_admin_claims_for_the_unit_and_names_a_party_member(site: Site) -> None:
+    resident, staff = await site.person("res"), await site.person("staff")
+    wish_id = await _post_wish(site, resident)
+    await staff.post(f"/wishes/{wish_id}/verify")
+    unit = await site.person("uadmin")
+    assert "陪我去医院复诊" in (await unit.get("/unit")).text
+    claimed = await unit.post(f"/wishes/{wish_id}/unit-claim", {"unit_id": "u1", "places": "1"})
+    assert claimed.status_code == 303
+    page = await unit.get(f"/wishes/{wish_id}")
+    unit_claim = _ids(page, r'action="/claims/([^/"]+)/assign"')[0]
+    assert '<option value="party">' in page.text
+    assigned = await unit.post(f"/claims/{unit_claim}/assign", {"member_id": "party"})
+    assert assigned.status_code == 303
+    party = await site.person("party")
+    assert "check-in" in (await party.get(f"/wishes/{wish_id}")).text
+
+
+async def test_a_district_admin_views_a_community_s_wish_without_acting_on_it(site: Site) -> None:
+    wish_id = await _post_wish(site, await site.person("res"))
+    admin = await site.person("admin")
+    page = await admin.get(f"/wishes/{wish_id}?c=c1")
+    assert page.status_code == 200
+    assert "督办查看" in page.text
+    assert "/verify" not in page.text
+    assert (await admin.get(f"/wishes/{wish_id}")).headers["location"] == "/me"
