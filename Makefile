@@ -18,7 +18,7 @@ test: env  ## the whole suite: lint, format, types, tests
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	scripts/ensure-browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto  # every core (pytest-xdist); figures print with: pytest -p no:xdist -s
 
 env: $(VENV)/.synced
 

@@ -195,6 +195,7 @@ def create_app(
             ),
         ),
         debug=False,
+        logging_config=None,  # logs are ours (service.observability); the root logger stays as is
     )
 
 
