@@ -17,6 +17,7 @@ from points.awards import (
     expiring_soon,
     set_policy,
 )
+from points.chain import ChainHead, ChainReport, seal, verify_chain
 from points.database import Database, record_refusal
 from points.errors import (
     AccountNotFound,
@@ -126,6 +127,8 @@ __all__ = [
     "Activity",
     "Award",
     "CatalogItem",
+    "ChainHead",
+    "ChainReport",
     "Conflict",
     "Database",
     "DonationNotAllowed",
@@ -204,6 +207,7 @@ __all__ = [
     "redeem",
     "restock",
     "reverse",
+    "seal",
     "set_active",
     "set_policy",
     "sqltypes",
@@ -212,6 +216,7 @@ __all__ = [
     "top_hours",
     "transfer",
     "utcnow",
+    "verify_chain",
     "void_pending",
     "void_timed_out",
 ]

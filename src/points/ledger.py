@@ -477,7 +477,7 @@ async def _apply(
     async with conn.begin_nested():
         claimed = await conn.execute(
             insert_ignoring_conflicts(conn, transfers)
-            .values(**{c.name: _plain(getattr(t, c.name)) for c in transfers.c})
+            .values(**{name: _plain(getattr(t, name)) for name in t.__struct_fields__})
             .returning(transfers.c.id)
         )
         if claimed.first() is None:

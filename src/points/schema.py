@@ -75,6 +75,9 @@ transfers = sa.Table(
     sa.Column("actor", Text(ID), nullable=False, server_default=""),
     sa.Column("detail", Json(), nullable=True),
     sa.Column("created_at", Timestamp(), nullable=False),
+    # The community's hash chain (points.chain): set when the transfer is sealed, after commit.
+    sa.Column("chain_seq", Int64, nullable=True),
+    sa.Column("chain_hash", Text(64), nullable=True),
     sa.PrimaryKeyConstraint("community_id", "id"),
     sa.UniqueConstraint("community_id", "kind", "reference"),
     sa.UniqueConstraint("community_id", "pending_id"),
@@ -104,6 +107,34 @@ transfers = sa.Table(
         sqlite_where=sa.text("phase = 'pending'"),
         postgresql_where=sa.text("phase = 'pending'"),
     ),
+    # Partial, so a new (unsealed) transfer adds an entry only to the small index of the backlog.
+    sa.Index(
+        "ix_points_transfers_chain",
+        "community_id",
+        "chain_seq",
+        unique=True,
+        sqlite_where=sa.text("chain_seq IS NOT NULL"),
+        postgresql_where=sa.text("chain_seq IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_points_transfers_unsealed",
+        "community_id",
+        "created_at",
+        "id",
+        sqlite_where=sa.text("chain_seq IS NULL"),
+        postgresql_where=sa.text("chain_seq IS NULL"),
+    ),
+    sqlite_strict=True,
+)
+
+chain_heads = sa.Table(
+    "points_chain_heads",
+    metadata,
+    _community(),
+    sa.Column("seq", Int64, nullable=False),  # the last sealed transfer's chain_seq (0: none)
+    sa.Column("hash", Text(64), nullable=False),  # and its chain_hash
+    sa.Column("sealed_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id"),
     sqlite_strict=True,
 )
 

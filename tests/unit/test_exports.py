@@ -23,6 +23,8 @@ POINTS_API = {
     "record_service", "star_level", "add_item", "cancel", "expire_orders", "fulfil", "get_item",
     "get_order", "list_items", "list_orders", "redeem", "restock", "set_active", "audit",
     "top_hours", "hours_records", "accounts_of",
+    # tamper evidence: the hash chain over each community's transfers
+    "ChainHead", "ChainReport", "seal", "verify_chain",
     # errors
     "PointsError", "InvalidRequest", "InvalidAmount", "InvalidId", "InvalidPolicy",
     "InvalidActivity", "DonationNotAllowed", "NotFound", "AccountNotFound", "TransferNotFound",
