@@ -144,6 +144,13 @@ wishes = sa.Table(
     sa.CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating_bounds"),
     sa.Index("ix_mk_wishes_board", "community_id", "state", "created_at"),
     sa.Index("ix_mk_wishes_due", "deadline_at"),
+    # the expiry sweep: published wishes whose window has ended
+    sa.Index(
+        "ix_mk_wishes_window_end",
+        "window_end",
+        sqlite_where=sa.text("state = 'published'"),
+        postgresql_where=sa.text("state = 'published'"),
+    ),
     sqlite_strict=True,
 )
 
@@ -172,6 +179,14 @@ claims = sa.Table(
     sa.CheckConstraint("places BETWEEN 0 AND 100", name="places_bounds"),
     sa.Index("ix_mk_claims_wish", "community_id", "wish_id"),
     sa.Index("ix_mk_claims_member", "member_id", "state"),
+    # the no-show sweep: claims still active (not yet checked in)
+    sa.Index(
+        "ix_mk_claims_active",
+        "community_id",
+        "wish_id",
+        sqlite_where=sa.text("state = 'active'"),
+        postgresql_where=sa.text("state = 'active'"),
+    ),
     sa.Index(
         "uq_mk_claims_one_active_per_member",
         "community_id",
