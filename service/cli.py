@@ -1,4 +1,5 @@
-"""The ``linli`` command line: serve, migrations, the first admin, demo data, sweeps, audit.
+"""The ``linli`` command line: serve, migrations, the first admin, demo data, sweeps, audit
+(with ``--chain``, the ledger's hash chains and the heads to hand to an outside party).
 
 Settings come from LINLI_* variables (docs/operations.md). ``linli serve`` migrates the database
 first, then serves the app with uvicorn.
@@ -7,9 +8,12 @@ first, then serves the app with uvicorn.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
 import click
 import sqlalchemy as sa
@@ -18,7 +22,7 @@ import marketplace as mk
 import points
 from marketplace.schema import wishes
 from points.schema import accounts, transfers
-from service import auth, demo
+from service import auth, backup, demo
 from service.database import open_database
 from service.problems import ServiceError
 from service.settings import Settings, SettingsError
@@ -215,18 +219,133 @@ def status() -> None:
 
 @main.command("audit")
 @click.option("--community", default=None, help="Audit one community only.")
-def run_audit(community: str | None) -> None:
+@click.option(
+    "--chain",
+    is_flag=True,
+    help="Also seal new transfers, verify each community's hash chain and print its head "
+    "(the line to hand to an outside party).",
+)
+@click.option(
+    "--heads",
+    "heads_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Heads printed by an earlier `audit --chain` (its `chain …` lines): check the chain "
+    "still passes through them. Implies --chain.",
+)
+def run_audit(community: str | None, chain: bool, heads_file: TextIO | None) -> None:
     """Recompute every account from its transfers; exit 1 when anything disagrees."""
+    expected = _read_heads(heads_file) if heads_file is not None else None
+    chain = chain or expected is not None
 
-    async def work(database: points.Database) -> list[points.Problem]:
+    async def work(
+        database: points.Database,
+    ) -> tuple[list[points.Problem], points.ChainReport | None, int]:
+        sealed = 0
+        while chain:
+            async with database.transaction() as tx:
+                batch = await points.seal(tx, community, limit=10_000)
+            sealed += batch
+            if not batch:
+                break
         async with database.read() as tx:
-            return await points.audit(tx, community)
+            problems = await points.audit(tx, community)
+            report = (
+                await points.verify_chain(tx, community, expected_heads=expected) if chain else None
+            )
+        return problems, report, sealed
 
-    problems = _run(work)
+    problems, report, sealed = _run(work)
+    if report is not None:
+        problems += report.problems
     for problem in problems:
         click.echo(
             f"{problem.code}\t{problem.community_id}\t{problem.subject}\t"
             f"expected={problem.expected} actual={problem.actual}\t{problem.message}"
         )
+    if report is not None:
+        for head in report.heads:
+            click.echo(f"chain {head.community_id} seq={head.seq} head={head.hash}")
+        click.echo(
+            f"chain: {len(report.heads)} communities, {sealed} transfer(s) sealed now, "
+            f"{report.unsealed} unsealed"
+            + (f", checked against {len(expected)} head(s) handed out" if expected else "")
+        )
     click.echo(f"audit: {len(problems)} problem(s)")
     sys.exit(1 if problems else 0)
+
+
+_HEAD_LINE = re.compile(r"chain (\S+) seq=(\d+) head=([0-9a-f]{64})")
+
+
+def _read_heads(lines: TextIO) -> dict[str, tuple[int, str]]:
+    """The ``chain <community> seq=<n> head=<hex>`` lines of a file (other lines are ignored,
+    so the whole output of an earlier audit can be kept and given back)."""
+    heads: dict[str, tuple[int, str]] = {}
+    for line in lines:
+        found = _HEAD_LINE.fullmatch(line.strip())
+        if found:
+            heads[found[1]] = (int(found[2]), found[3])
+    if not heads:
+        raise click.ClickException("no `chain <community> seq=<n> head=<hex>` line in --heads")
+    return heads
+
+
+@main.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH when it exists.")
+def run_backup(path: Path, force: bool) -> None:
+    """Copy the database to PATH while the service runs (SQLite's backup API; pg_dump)."""
+    try:
+        with _progress("backup") as bar:
+            made = backup.backup(_settings(), path, force=force, progress=bar)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"backup of the {made.backend} database at revision {made.revision} written to "
+        f"{made.path}: {made.size} bytes, {made.tables} tables, {made.seconds:.2f} s"
+    )
+
+
+@main.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds data.")
+def run_restore(path: Path, force: bool) -> None:
+    """Restore a backup into the (empty) database, migrate it and audit it; exit 1 on drift."""
+    try:
+        with _progress("restore") as bar:
+            done = backup.restore(_settings(), path, force=force, progress=bar)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"restored {done.path} into {done.target} in {done.seconds:.2f} s: revision "
+        f"{done.backup_revision}"
+        + ("" if done.revision == done.backup_revision else f", migrated to {done.revision}")
+    )
+    for problem in done.problems:
+        click.echo(
+            f"{problem.code}\t{problem.community_id}\t{problem.subject}\t"
+            f"expected={problem.expected} actual={problem.actual}\t{problem.message}"
+        )
+    click.echo(f"audit: {len(done.problems)} problem(s)")
+    sys.exit(1 if done.problems else 0)
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, made when the work first reports its total."""
+    with contextlib.ExitStack() as stack:
+        bars: list[Any] = []
+
+        def update(done: int, total: int) -> None:
+            if not bars:
+                bars.append(
+                    stack.enter_context(
+                        click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
+                    )
+                )
+            bar = bars[0]
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        yield update
