@@ -33,7 +33,7 @@ from points import Database, utcnow
 from service import auth, pages, problems
 from service.api import boards, claims, offers, people, session, wishes
 from service.api import points as points_api
-from service.api.common import PUBLIC, StrictStructs, actor, policy_guard, tx
+from service.api.common import PUBLIC, StrictStructs, actor, policy_guard, strict_input, tx
 from service.csrf import CookieCSRF, csrf_config
 from service.database import open_database
 from service.observability import RequestContext, configure_logging
@@ -119,6 +119,7 @@ def create_app(
             "me": Provide(actor, sync_to_thread=False),
             "now": Provide(lambda: clock(), sync_to_thread=False),
         },
+        before_request=strict_input,
     )
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),

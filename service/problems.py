@@ -331,7 +331,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
         if not isinstance(item, dict):
             continue
         message = str(item.get("message", ""))
-        key = str(item.get("key", "") or "")
+        key = _declared(request, str(item.get("key", "") or ""))
         field, reason = _describe(message, key)
         if "unknown field" in message:
             code = "unknown_field"
@@ -345,6 +345,18 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     zh = "；".join(f"{i18n.field_zh(e.field)}：{e.reason}" for e in errors)
     en = "; ".join(str(item.get("message", "")) for item in extra if isinstance(item, dict))
     return make(code, zh, en or detail, request, field=first.field, errors=tuple(errors))
+
+
+def _declared(request: Request[Any, Any, Any], key: str) -> str:
+    """The name a client sends a parameter by (``state``), not the handler's (``states``)."""
+    handler = request.scope.get("route_handler")
+    signature = getattr(handler, "parsed_fn_signature", None)
+    parameter = signature.parameters.get(key) if signature is not None else None
+    declared = getattr(parameter, "kwarg_definition", None)
+    for alias in ("query", "header", "cookie", "name"):
+        if isinstance(name := getattr(declared, alias, None), str) and name:
+            return name
+    return key
 
 
 def _describe(message: str, key: str) -> tuple[str, str]:
@@ -385,5 +397,9 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Probl
         raw = (exc.headers or {}).get("Retry-After") or (exc.headers or {}).get("retry-after")
         retry = int(raw) if raw and str(raw).isdigit() else 60
     zh = TITLES.get(code, (status, "请求错误", ""))[1]
-    return make(code, zh, detail or TITLES.get(code, (0, "", "Error"))[2], request,
-                status=status, retry_after=retry)  # fmt: skip
+    answer = make(code, zh, detail or TITLES.get(code, (0, "", "Error"))[2], request,
+                  status=status, retry_after=retry)  # fmt: skip
+    allow = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow")
+    if status == 405 and allow:  # RFC 9110 §15.5.6: a 405 lists the methods the target has
+        answer.headers["Allow"] = allow
+    return answer

@@ -3,11 +3,13 @@
 Each handler declares its access policy in ``opt["policy"]`` (``PUBLIC``: no sign-in;
 ``MEMBER``: a signed-in member, and the library decides per object), and the app's guard refuses
 any handler without one (deny by default; a test lists every route and checks it has one).
+Input is taken only as the OpenAPI document says, strictly (:func:`strict_input`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 import msgspec
@@ -15,17 +17,21 @@ from litestar import Request
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin  # not public
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    NotAuthorizedException,
+    PermissionDeniedException,
+    ValidationException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Schema
+from litestar.openapi.spec import Schema, SecurityRequirement
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.typing import FieldDefinition
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 import marketplace as mk
 from service.auth import Actor
-from service.problems import Problem
+from service.problems import Problem, ServiceError
 from service.uow import TX
 
 Tx = NamedDependency[AsyncConnection]  # the request's transaction (service.uow)
@@ -33,6 +39,9 @@ Me = NamedDependency[Actor]  # the signed-in member
 Now = NamedDependency[dt.datetime]  # the app's clock
 
 PUBLIC = {"policy": "public", "exclude_from_auth": True}
+ANONYMOUS: list[SecurityRequirement] = [{}]
+"""OpenAPI ``security`` of a PUBLIC operation: no sign-in needed (the document's default is the
+bearer token, and an operation's own list replaces it)."""
 MEMBER = {"policy": "member"}
 POLICIES = frozenset({"public", "member"})
 
@@ -51,7 +60,12 @@ Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 
 Cursor = Annotated[
     str | None,
-    QueryParameter(description="`next_cursor` of the page before", max_length=200, required=False),
+    QueryParameter(
+        description="`next_cursor` of the page before",
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:@|+-]+$",  # what the lists give out
+        required=False,
+    ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, at most 200")]
 IdempotencyKey = Annotated[
@@ -59,7 +73,9 @@ IdempotencyKey = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
+        min_length=1,
         max_length=255,
+        pattern=r"^[\x21-\x7e]+$",  # visible ASCII (service.uow.KEY)
         description="Replays the stored response when sent again within 24 h (see docs/api.md)",
     ),
 ]
@@ -93,16 +109,88 @@ class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
                 raise ValueError(f"{OUT_OF_RANGE} - at `$.{name}`")  # msgspec's form: the field
 
 
+ZERO_BOUNDS = {
+    "ge": "minimum",
+    "le": "maximum",
+    "gt": "exclusive_minimum",
+    "lt": "exclusive_maximum",
+}
+
+
 class StrictStructs(StructSchemaPlugin):
     """OpenAPI: a Struct that refuses unknown fields says so (``additionalProperties: false``);
-    Litestar's own plugin leaves it out, and clients would take extra fields to be allowed."""
+    Litestar's own plugin leaves it out, and clients would take extra fields to be allowed. And a
+    bound of 0 on an optional number (``stock``: ``ge=0``) is kept: Litestar tests a bound's
+    truth before copying it, and 0 is false."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
         info = msgspec.inspect.type_info(field_definition.type_)
-        if isinstance(info, msgspec.inspect.StructType) and info.forbid_unknown_fields:
-            schema.additional_properties = False
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.forbid_unknown_fields:
+                schema.additional_properties = False
+            for field in info.fields:
+                _keep_zero_bounds((schema.properties or {}).get(field.encode_name), field.type)
         return schema
+
+
+def _keep_zero_bounds(schema: Any, kind: msgspec.inspect.Type) -> None:
+    if not isinstance(schema, Schema):
+        return
+    members = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
+    for member in members:
+        for bound, key in ZERO_BOUNDS.items():
+            if getattr(member, bound, None) == 0 and getattr(schema, key) is None:
+                setattr(schema, key, 0)
+
+
+JSON = re.compile(r"^application/(?:[\w.-]+\+)?json$")
+TIMES = (dt.datetime, dt.datetime | None)
+
+
+async def strict_input(request: Request[Any, Any, Any]) -> None:
+    """Before every API handler: what it takes is what the OpenAPI document says, strictly.
+
+    Litestar converts input laxly (query strings need it), so without this a JSON body sent as
+    text/plain or as a form would be taken (a browser may send those across sites without
+    asking), ``"5"`` would count as an integer, ``2.0`` as an integer and ``0`` as a boolean in
+    a body, and ``until=0`` as 1970 in a query. Here a body must say it is JSON (else 415) and
+    fit its type in msgspec's strict mode, and a time in the query must be an RFC 3339 time (else
+    422); what passes converts to the same values Litestar then makes of it. Malformed JSON is
+    left to Litestar's own answer (400)."""
+    parameters = request.route_handler.parsed_fn_signature.parameters
+    for name, field in parameters.items():
+        raw = request.query_params.get(name) if field.annotation in TIMES else None
+        if raw is not None:
+            try:
+                msgspec.convert(raw, dt.datetime, strict=True)
+            except msgspec.ValidationError as exc:
+                raise ValidationException(
+                    detail="Validation failed", extra=[{"message": str(exc), "key": name}]
+                ) from exc
+    data = parameters.get("data")
+    if data is None:
+        return
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    body = await request.body()
+    if not body and not media:
+        return  # no body at all: Litestar refuses the missing data itself
+    if not JSON.fullmatch(media):
+        raise ServiceError(
+            415,
+            "unsupported_media_type",
+            "请求内容须为 JSON（Content-Type: application/json）",
+            "the body must be JSON (Content-Type: application/json)",
+            field="Content-Type",
+        )
+    try:
+        msgspec.json.decode(body, type=data.annotation, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(
+            detail="Validation failed", extra=[{"message": str(exc), "key": "data"}]
+        ) from exc
+    except msgspec.DecodeError:
+        return
 
 
 def tx(request: Request[Any, Any, Any]) -> AsyncConnection:
@@ -145,7 +233,7 @@ DESCRIPTIONS = {
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI: the problem responses a handler may give (plus the ones every handler may)."""
-    every = {400, 401, 413, 422, 429, 500, 503}
+    every = {400, 401, 413, 415, 422, 429, 500, 503}
     return {
         status: ResponseSpec(
             data_container=Problem,

@@ -18,7 +18,7 @@ from litestar.params import JSONBody
 
 from points import Database
 from service import auth
-from service.api.common import MEMBER, PUBLIC, Input, Me, Phone, Tx, problems
+from service.api.common import ANONYMOUS, MEMBER, PUBLIC, Input, Me, Phone, Tx, problems
 from service.problems import ServiceError
 
 
@@ -87,6 +87,7 @@ class AuthController(Controller):
     @post(
         "/token",
         opt={**PUBLIC, "tx": "none"},
+        security=ANONYMOUS,
         status_code=200,
         responses=problems(401, 429),
         summary="Sign in: a bearer token for API clients",
@@ -97,6 +98,7 @@ class AuthController(Controller):
     @post(
         "/session",
         opt={**PUBLIC, "tx": "none"},
+        security=ANONYMOUS,
         status_code=200,
         responses=problems(401, 403, 429),
         summary="Sign in: an HttpOnly session cookie",
@@ -125,6 +127,7 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]
     opt = {**PUBLIC, "tx": "none"}
+    security = ANONYMOUS
 
     @get("/live", summary="The process answers")
     async def live(self) -> Health:

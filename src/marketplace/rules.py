@@ -13,6 +13,7 @@ from marketplace.matching import DEFAULT_WEIGHTS, Weights
 from marketplace.model import DEFAULT_CATEGORIES
 
 MAX_LEVEL = 2  # 0 community, 1 street, 2 district
+MAX_CATEGORIES = 100
 
 
 class Deadlines(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -39,6 +40,10 @@ class CommunityRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         found = []
         if not self.categories or any(not 1 <= len(c) <= 32 for c in self.categories):
             found.append("categories must be 1 to 32 characters each, at least one")
+        if len(self.categories) > MAX_CATEGORIES or len(self.category_deadlines) > MAX_CATEGORIES:
+            found.append(f"at most {MAX_CATEGORIES} categories and category deadlines")
+        if any(not 1 <= len(c) <= 32 for c in self.category_deadlines):
+            found.append("category_deadlines must name categories of 1 to 32 characters")
         if not 1 <= self.claim_limit <= 100:
             found.append("claim_limit must be 1 to 100")
         if not 1 <= self.auto_accept_days <= 90:

@@ -29,6 +29,8 @@ __all__ = [
 ]
 
 MAX_ACTIVITY_MINUTES = 10_000
+MAX_CATEGORIES = 100  # category multipliers a policy may set
+MAX_HOLIDAYS = 1000  # holiday dates a policy may list (decades of them)
 STAR_THRESHOLDS_HOURS = (100, 300, 600, 1000, 1500)
 
 
@@ -101,6 +103,10 @@ class AccrualPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             for category in sorted(self.category_multipliers)
             if not 1 <= len(category) <= 32
         ]
+        if len(self.category_multipliers) > MAX_CATEGORIES:
+            found.append(f"at most {MAX_CATEGORIES} category multipliers")
+        if len(self.holidays) > MAX_HOLIDAYS:
+            found.append(f"at most {MAX_HOLIDAYS} holidays")
         if self.max_minutes_per_activity < self.min_minutes:
             found.append(
                 f"max_minutes_per_activity ({self.max_minutes_per_activity}) must not be below "
