@@ -111,14 +111,16 @@ class Database:
         async with self.writer.begin() as conn:
             return await conn.run_sync(_current_revision)
 
-    async def pragmas(self) -> dict[str, Any]:
-        """The durability settings a live write connection really runs with."""
-        async with self.writer.connect() as conn:
-            if self.is_sqlite:
-                names = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
-                return {n: (await conn.exec_driver_sql(f"PRAGMA {n}")).scalar() for n in names}
-            value = (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar()
-            return {"synchronous_commit": value}
+    async def pragmas(self, conn: AsyncConnection | None = None) -> dict[str, Any]:
+        """The durability settings a live connection really runs with: ``conn`` (any connection,
+        e.g. one of the read pool's), or else a write connection of this database's.
+
+        SQLite: ``journal_mode``, ``synchronous`` (2 is FULL), ``foreign_keys``, ``busy_timeout``
+        (per connection, set when it opens). PostgreSQL: ``synchronous_commit`` and ``fsync``."""
+        if conn is not None:
+            return await _pragmas(conn)
+        async with self.writer.connect() as writer:
+            return await _pragmas(writer)
 
     async def dispose(self) -> None:
         await self.writer.dispose()
@@ -154,6 +156,15 @@ async def record_refusal(conn: AsyncConnection, refusal: RefusedTransfer) -> Non
             created_at=refusal.created_at,
         )
     )
+
+
+async def _pragmas(conn: AsyncConnection) -> dict[str, Any]:
+    names: tuple[str, ...]
+    if conn.dialect.name == "sqlite":
+        verb, names = "PRAGMA", ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+    else:
+        verb, names = "SHOW", ("synchronous_commit", "fsync")
+    return {n: (await conn.exec_driver_sql(f"{verb} {n}")).scalar() for n in names}
 
 
 def _sqlite_engine(url: str, size: int, begin: str, echo: bool) -> AsyncEngine:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -12,11 +13,11 @@ from service_world import DemoFile, Service, cli
 
 
 @pytest.fixture(scope="session")
-def demo_file(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoFile:
+def demo_file(tmp_path_factory: pytest.TempPathFactory) -> DemoFile:
     """Loaded once per test run: with several test processes (pytest-xdist) the first one loads
     it under a file lock in their shared temporary directory and the others wait for it."""
     shared = tmp_path_factory.getbasetemp()
-    if worker_id != "master":
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several test processes
         shared = shared.parent
     path, printed = shared / "demo-template.db", shared / "demo-template.txt"
     with (shared / "demo-template.lock").open("w") as lock:

@@ -14,17 +14,14 @@ import contextlib
 import datetime as dt
 import os
 import random
-import shutil
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 import marketplace as mk
 import points
+import processes
 import service_world as sw
 import support
 from marketplace.schema import ACTIVE_CLAIMS, claims, member_load, transitions
@@ -76,15 +74,6 @@ class Cluster:
     due: Due
 
 
-def _ready() -> None:
-    """Skip without PostgreSQL, unless CI must run it (as conftest's ``backend_ready``)."""
-    reason = support.pg_unavailable()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
-
-
 def _redis_reachable() -> bool:
     parts = httpx.URL(REDIS_URL)
     try:
@@ -95,24 +84,8 @@ def _redis_reachable() -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _linli() -> str:
-    found = Path(sys.executable).with_name("linli")
-    return str(found) if found.exists() else (shutil.which("linli") or "linli")
-
-
 async def _create(name: str, url: str, made: list[Due]) -> None:
-    admin = create_async_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.dispose()
+    await processes.create_postgresql(name)
     db = mk.open_database(url, migrations=(MIGRATIONS,))
     try:
         await db.upgrade()
@@ -129,54 +102,11 @@ async def _create(name: str, url: str, made: list[Due]) -> None:
         await db.dispose()
 
 
-async def _drop(name: str) -> None:
-    admin = create_async_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.dispose()
-
-
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def _sign_in(base: str, person: str) -> str:
-    answer = httpx.post(
-        f"{base}/api/v1/auth/token",
-        json={"phone": sw.PHONES[person], "password": sw.PASSWORD},
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
-
-
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120  # two processes import and migrate at once
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{base} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return
-        time.sleep(0.1)
-    pytest.fail(f"{base} not ready in 120 s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    _ready()
+    processes.require_postgresql()
     name = f"linli_proc_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    url = sa.make_url(support.PG_ADMIN_URL).set(database=name).render_as_string(False)
+    url = processes.postgresql_url(name)
     redis = _redis_reachable()
     if not redis and os.environ.get("CI") == "true":
         pytest.fail(f"CI must run the processes' Redis part: Redis unreachable at {REDIS_URL}")
@@ -203,22 +133,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         support.run_now(lambda: _create(name, url, made))
         bases = []
         for n in range(2):
-            port = _free_port()
-            log = logs / f"serve-{n}.log"
-            with log.open("wb") as out:
-                procs.append(
-                    subprocess.Popen(
-                        [_linli(), "serve", "--port", str(port)],
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
+            port = processes.free_port()
+            procs.append(processes.serve(port, env, logs / f"serve-{n}.log"))
             bases.append(f"http://127.0.0.1:{port}")
         for n, (base, proc) in enumerate(zip(bases, procs, strict=True)):
-            _wait_ready(base, proc, logs / f"serve-{n}.log")
+            processes.wait_ready(base, proc, logs / f"serve-{n}.log")
         with ThreadPoolExecutor(len(SIGNED_IN)) as pool:
-            tokens = pool.map(_sign_in, [bases[n % 2] for n in range(len(SIGNED_IN))], SIGNED_IN)
+            addresses = [bases[n % 2] for n in range(len(SIGNED_IN))]
+            tokens = pool.map(processes.sign_in, addresses, SIGNED_IN)
         headers = {
             p: {"Authorization": f"Bearer {t}"} for p, t in zip(SIGNED_IN, tokens, strict=True)
         }
@@ -228,12 +150,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         for n, proc in enumerate(procs):
             assert proc.poll() is None, (logs / f"serve-{n}.log").read_text()[-3000:]
     finally:
-        _stop(procs)
+        processes.stop(procs)
         for n in range(len(procs)):
             text = (logs / f"serve-{n}.log").read_text()
             if "Traceback" in text:
                 print(f"[processes] serve-{n} log:\n{text[-5000:]}")
-        support.run_now(lambda: _drop(name))
+        support.run_now(lambda: processes.drop_postgresql(name))
 
 
 @contextlib.asynccontextmanager
@@ -596,7 +518,7 @@ async def test_sweeps_started_in_two_processes_handle_each_due_item_once(cluster
                 for _ in range(2):
                     procs.append(
                         await asyncio.create_subprocess_exec(
-                            _linli(),
+                            processes.linli(),
                             "sweep",
                             env=cluster.env,
                             stdout=asyncio.subprocess.PIPE,

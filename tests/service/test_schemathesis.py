@@ -13,19 +13,19 @@ backends: PostgreSQL refuses some text SQLite keeps, and schemathesis runs on SQ
 
 How it runs: schemathesis' ASGI transport drives the app from its own event loop in a thread of
 its own (an anyio blocking portal), and an async database's connections belong to the loop that
-opened them. So the test prepares a migrated SQLite file and seeds it over HTTP in an event loop
-of its own, closes it, and then builds the app with ``create_app(settings)`` and no ``db``: the
-app opens the file itself, and every connection is made (and at lifespan shutdown closed) in the
-portal's loop. Each case gets a fresh bearer token for its member, with the token version read
-from the file (a generated ``/auth/logout`` bumps it); ``/me/deletion`` acts as a member of its
-own, so deleting the signed-in member does not end the rest of the run.
+opened them. So the test prepares a migrated SQLite file and seeds it over HTTP
+(``fuzz_world.prepare``) in an event loop of its own, closes it, and then builds the app with
+``create_app(settings)`` and no ``db``: the app opens the file itself, and every connection is
+made (and at lifespan shutdown closed) in the portal's loop. Each case gets a fresh bearer token
+for its member, with the token version read from the file (a generated ``/auth/logout`` bumps
+it); ``/me/deletion`` acts as a member of its own, so deleting the signed-in member does not end
+the rest of the run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sqlite3
 import time
 import zlib
 from collections import Counter
@@ -35,12 +35,11 @@ from typing import Any
 import hypothesis
 import hypothesis.strategies as st
 import schemathesis
-import sqlalchemy as sa
 from hypothesis import HealthCheck, Phase
 from schemathesis.core.result import Err
 from schemathesis.python import asgi
 
-import marketplace as mk
+import fuzz_world as fw
 import points
 import service_world as sw
 from service import auth
@@ -61,121 +60,12 @@ CHECKS = [
 
 
 @dataclass
-class World:
-    """The seeded world's ids, by the name a path, query or body field has for them."""
-
-    url: str
-    ids: dict[str, list[str]]
-
-
-@dataclass
 class Tally:
     cases: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     server_errors: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     answered: dict[str, Counter[int]] = field(default_factory=dict)  # operation → statuses
-
-
-async def _seed(svc: Service) -> dict[str, list[str]]:
-    c = svc.client
-    staff, res, vol1, vol2 = (svc.as_(p) for p in ("staff", "res", "vol1", "vol2"))
-    base = "/api/v1/communities/c1"
-    start = svc.clock.now + dt.timedelta(hours=2)
-    wishes = []
-    for n in range(5):
-        posted = await c.post(
-            f"{base}/wishes",
-            headers=res,
-            json={
-                "category": "助老陪护",
-                "title": f"心愿{n}",
-                "org_id": "g1",
-                "address": "幸福路1号3栋502室",
-                "window_start": (start + dt.timedelta(hours=n)).isoformat(),
-                "window_end": (start + dt.timedelta(hours=n + 3)).isoformat(),
-                "estimated_minutes": 60,
-                "capacity": 2,
-            },
-        )
-        assert posted.status_code == 201, posted.text
-        wishes.append(posted.json()["id"])
-    for wish in wishes[1:]:
-        verified = await c.post(f"{base}/wishes/{wish}/verify", headers=staff)
-        assert verified.status_code == 200, verified.text
-    claims = []
-    for wish, who in ((wishes[1], vol1), (wishes[2], vol2), (wishes[3], vol1)):
-        made = await c.post(f"{base}/wishes/{wish}/claims", headers=who, json={})
-        assert made.status_code == 201, made.text
-        claims.append(made.json()["claim"]["id"])
-    transfers = []
-    for member, change in (("vol1", 200), ("vol2", 50), ("vol3", 20)):
-        adjusted = await c.post(
-            f"{base}/adjustments",
-            headers=staff,
-            json={"member_id": member, "change": change, "reason": "补录"},
-        )
-        assert adjusted.status_code == 201, adjusted.text
-        transfers.append(adjusted.json()["id"])
-    items = []
-    for name, cost in (("大米", 5), ("理发", 20)):
-        added = await c.post(
-            f"{base}/items", headers=staff, json={"name": name, "cost": cost, "stock": 50}
-        )
-        assert added.status_code == 201, added.text
-        items.append(added.json()["id"])
-    orders = []
-    for who in (vol1, vol1, vol2):
-        ordered = await c.post(f"{base}/orders", headers=who, json={"item_id": items[0]})
-        assert ordered.status_code == 201, ordered.text
-        orders.append(ordered.json()["id"])
-    offered = await c.post(
-        f"{base}/offers",
-        headers=vol1,
-        json={"category": "家电维修", "title": "修理小家电", "schedule": "周六上午"},
-    )
-    assert offered.status_code == 201, offered.text
-    members = list(sw.PEOPLE)
-    orgs = ["d1", "s1", "c1", "c2", "p1", "g1", "u1", "u2"]
-    return {
-        "community_id": ["c1", "c1", "c1", "c2"],
-        "org_id": orgs,
-        "parent_id": orgs,
-        "home_org_id": orgs,
-        "unit_id": ["u1", "u2"],
-        "home_unit_id": ["u1", "u2"],
-        "wish_id": wishes,
-        "claim_id": claims,
-        "member_id": members,
-        "to_member": members,
-        "beneficiary_id": members,
-        "item_id": items,
-        "order_id": orders,
-        "offer_id": [offered.json()["id"]],
-        "transfer_id": transfers,
-        "role": [r.value for r in mk.Role],
-    }
-
-
-async def _prepare() -> World:
-    async with sw.running("sqlite") as svc:
-        ids = await _seed(svc)
-        return World(url=svc.app.state.db.url, ids=ids)
-
-
-async def _audit(url: str) -> list[points.Problem]:
-    db = mk.open_database(url)
-    try:
-        async with db.read() as conn:
-            return await points.audit(conn)
-    finally:
-        await db.dispose()
-
-
-def _token_versions(url: str) -> dict[str, int]:
-    path = sa.make_url(url).database
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        return dict(conn.execute("SELECT member_id, token_version FROM svc_credentials"))
 
 
 OFTEN, SOMETIMES = [True, True, True, False], [True, False]
@@ -194,7 +84,7 @@ def _swap_ids(case: schemathesis.Case[Any], data: st.DataObject, ids: dict[str, 
 
 def test_every_operation_answers_as_its_schema_says() -> None:
     started = time.perf_counter()
-    world = asyncio.run(_prepare())
+    world = asyncio.run(fw.prepare())
     app = create_app(sw.settings(world.url), clock=sw.Clock())
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
     operations = []
@@ -210,7 +100,7 @@ def test_every_operation_answers_as_its_schema_says() -> None:
                 _fuzz(app, operation, person, bound, world, tally)
     finally:
         asgi.shutdown_lifespans()
-    problems = asyncio.run(_audit(world.url))
+    problems = asyncio.run(fw.audit(world.url))
     seconds = time.perf_counter() - started
     reached = sum(any(200 <= s < 300 for s in c) for c in tally.answered.values())
     print(
@@ -229,7 +119,7 @@ def _fuzz(
     operation: schemathesis.APIOperation[Any, Any, Any, Any],
     person: str,
     examples: int,
-    world: World,
+    world: fw.World,
     tally: Tally,
 ) -> None:
     actor = LEAVER if operation.label == "POST /api/v1/me/deletion" else person
@@ -248,7 +138,7 @@ def _fuzz(
         _swap_ids(case, data, world.ids)
         if "Idempotency-Key" in case.headers and data.draw(st.sampled_from(OFTEN)):
             case.headers["Idempotency-Key"] = f"fuzz-{tally.cases}"  # else a reused key: 422
-        versions = _token_versions(world.url)
+        versions = fw.token_versions(world.url)
         headers = {}
         if actor in versions:
             token = auth.issue_token(app.state.jwt, app.state.settings, actor, versions[actor])

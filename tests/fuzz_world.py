@@ -1,0 +1,132 @@
+"""The world the fuzzers run against: service_world's district plus objects of every kind.
+
+``prepare()`` makes a migrated SQLite file, builds the district (everyone signed in with
+``service_world.PASSWORD``) and seeds it over HTTP: wishes in several states, claims, adjustments,
+catalog items, orders and an offer. It returns the file's URL and the seeded ids by the name a
+path, query or body field has for them, so generated requests can name real objects instead of
+always meeting a 404. Both the in-process schemathesis test and the command-line one use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+import marketplace as mk
+import points
+import service_world as sw
+from service_world import Service
+
+
+@dataclass
+class World:
+    """The seeded world's database and ids, by the name a path, query or body field has for them."""
+
+    url: str
+    ids: dict[str, list[str]]
+
+
+async def seed(svc: Service) -> dict[str, list[str]]:
+    c = svc.client
+    staff, res, vol1, vol2 = (svc.as_(p) for p in ("staff", "res", "vol1", "vol2"))
+    base = "/api/v1/communities/c1"
+    start = svc.clock.now + dt.timedelta(hours=2)
+    wishes = []
+    for n in range(5):
+        posted = await c.post(
+            f"{base}/wishes",
+            headers=res,
+            json={
+                "category": "助老陪护",
+                "title": f"心愿{n}",
+                "org_id": "g1",
+                "address": "幸福路1号3栋502室",
+                "window_start": (start + dt.timedelta(hours=n)).isoformat(),
+                "window_end": (start + dt.timedelta(hours=n + 3)).isoformat(),
+                "estimated_minutes": 60,
+                "capacity": 2,
+            },
+        )
+        assert posted.status_code == 201, posted.text
+        wishes.append(posted.json()["id"])
+    for wish in wishes[1:]:
+        verified = await c.post(f"{base}/wishes/{wish}/verify", headers=staff)
+        assert verified.status_code == 200, verified.text
+    claims = []
+    for wish, who in ((wishes[1], vol1), (wishes[2], vol2), (wishes[3], vol1)):
+        made = await c.post(f"{base}/wishes/{wish}/claims", headers=who, json={})
+        assert made.status_code == 201, made.text
+        claims.append(made.json()["claim"]["id"])
+    transfers = []
+    for member, change in (("vol1", 200), ("vol2", 50), ("vol3", 20)):
+        adjusted = await c.post(
+            f"{base}/adjustments",
+            headers=staff,
+            json={"member_id": member, "change": change, "reason": "补录"},
+        )
+        assert adjusted.status_code == 201, adjusted.text
+        transfers.append(adjusted.json()["id"])
+    items = []
+    for name, cost in (("大米", 5), ("理发", 20)):
+        added = await c.post(
+            f"{base}/items", headers=staff, json={"name": name, "cost": cost, "stock": 50}
+        )
+        assert added.status_code == 201, added.text
+        items.append(added.json()["id"])
+    orders = []
+    for who in (vol1, vol1, vol2):
+        ordered = await c.post(f"{base}/orders", headers=who, json={"item_id": items[0]})
+        assert ordered.status_code == 201, ordered.text
+        orders.append(ordered.json()["id"])
+    offered = await c.post(
+        f"{base}/offers",
+        headers=vol1,
+        json={"category": "家电维修", "title": "修理小家电", "schedule": "周六上午"},
+    )
+    assert offered.status_code == 201, offered.text
+    members = list(sw.PEOPLE)
+    orgs = ["d1", "s1", "c1", "c2", "p1", "g1", "u1", "u2"]
+    return {
+        "community_id": ["c1", "c1", "c1", "c2"],
+        "org_id": orgs,
+        "parent_id": orgs,
+        "home_org_id": orgs,
+        "unit_id": ["u1", "u2"],
+        "home_unit_id": ["u1", "u2"],
+        "wish_id": wishes,
+        "claim_id": claims,
+        "member_id": members,
+        "to_member": members,
+        "beneficiary_id": members,
+        "item_id": items,
+        "order_id": orders,
+        "offer_id": [offered.json()["id"]],
+        "transfer_id": transfers,
+        "role": [r.value for r in mk.Role],
+    }
+
+
+async def prepare() -> World:
+    """A migrated SQLite file with the seeded world, closed again (the caller's app opens it)."""
+    async with sw.running("sqlite") as svc:
+        ids = await seed(svc)
+        return World(url=svc.app.state.db.url, ids=ids)
+
+
+async def audit(url: str) -> list[points.Problem]:
+    db = mk.open_database(url)
+    try:
+        async with db.read() as conn:
+            return await points.audit(conn)
+    finally:
+        await db.dispose()
+
+
+def token_versions(url: str) -> dict[str, int]:
+    """Each member's current token version, read from the SQLite file."""
+    path = sa.make_url(url).database
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return dict(conn.execute("SELECT member_id, token_version FROM svc_credentials"))
