@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint types unit env clean
+.PHONY: run test soak lint types unit env clean
 
 run: env  ## migrate ./linli.db, load the demo district, serve it on http://127.0.0.1:8000
 	$(BIN)/linli db upgrade
@@ -20,6 +20,13 @@ test: env  ## the whole suite: lint, format, types, tests
 	scripts/ensure-browser
 	$(BIN)/pytest -n auto  # every core (pytest-xdist); figures print with: pytest -p no:xdist -s
 
+soak: env  ## the reliability tests' long variants (LINLI_SOAK=1): kill -9 under load, 20 rounds
+	LINLI_SOAK=1 $(BIN)/pytest -p no:xdist -s tests/reliability
+
+bench: env  ## the benchmark harness (not part of the suite): ratios to this machine's ceilings
+	scripts/ensure-wrk
+	$(BIN)/python -m bench $(BENCH_ARGS)  # options: make bench BENCH_ARGS="--rounds 5"; -h lists them
+
 env: $(VENV)/.synced
 
 $(UV):
@@ -31,4 +38,4 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache .bench

@@ -1,0 +1,165 @@
+"""``python -m bench``: build the data set on each backend, run the benchmark groups, print the
+table and write it to docs/performance.md. ``python -m bench -h`` lists the options."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bench import dataset, http, invariants, library, machine, matching, report, wrk
+from bench.options import Options, parse
+from bench.results import Row
+from points import utcnow
+from service.database import open_database
+from service.settings import Settings
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _pg_version(url: str) -> str | None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return str(await conn.scalar(sa.text("SHOW server_version")))
+    except (OSError, sa.exc.SQLAlchemyError):
+        return None
+    finally:
+        await engine.dispose()
+
+
+async def _fresh_pg(admin_url: str, name: str) -> str:
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        await engine.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _fresh_sqlite(workdir: Path) -> Path:
+    for old in workdir.glob("bench.db*"):
+        old.unlink()
+    return (workdir / "bench.db").resolve()
+
+
+async def _database(
+    opts: Options, backend: str, workdir: Path, secret: str
+) -> tuple[str, Settings]:
+    """A migrated database with the data set, checked against the invariants."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{_fresh_sqlite(workdir)}"
+    else:
+        url = await _fresh_pg(opts.pg_url, "linli_bench")
+    settings = Settings(database_url=url, secret_key=secret)
+    db = open_database(settings)
+    try:
+        await db.upgrade()
+        start = time.monotonic()
+        await dataset.build(db, settings, opts.seed, opts)
+        problems = await invariants.check(db)
+        if problems:
+            raise SystemExit("the data set breaks invariants:\n" + "\n".join(problems[:20]))
+        say(f"  data set ready in {time.monotonic() - start:.0f} s; invariants hold")
+    finally:
+        await db.dispose()
+    return url, settings
+
+
+async def _in_process(opts: Options, url: str, backend: str) -> list[Row]:
+    rows: list[Row] = []
+    db = open_database(Settings(database_url=url, secret_key="x"))
+    try:
+        if "library" in opts.groups:
+            say(f"library ({backend})")
+            rows += await library.run(opts, db, backend, say)
+        if "matching" in opts.groups:
+            say(f"matching ({backend})")
+            rows += await matching.run(opts, db, backend, say)
+    finally:
+        await db.dispose()
+    return rows
+
+
+async def _check_after(url: str) -> list[str]:
+    db = open_database(Settings(database_url=url, secret_key="x"))
+    try:
+        return await invariants.check(db)
+    finally:
+        await db.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(argv)
+    if not wrk.available() and {"writes", "reads", "scaleout"} & set(opts.groups):
+        say("wrk is missing: run scripts/ensure-wrk (Debian's package)")
+        return 2
+    began = time.monotonic()
+    workdir = Path(opts.workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    pg_version = asyncio.run(_pg_version(opts.pg_url)) if "postgresql" in opts.backends else None
+    if "postgresql" in opts.backends and pg_version is None:
+        say(f"PostgreSQL unreachable at {opts.pg_url}: its benchmarks are skipped")
+        opts = msgspec.structs.replace(opts, backends=("sqlite",))
+    about = machine.describe(pg_version)
+    say(f"machine: {about['cpus']} × {about['cpu']}, load {about['load']}")
+    secret = secrets.token_urlsafe(48)
+    rows: list[Row] = []
+    for backend in opts.backends:
+        say(f"data set ({backend})")
+        url, settings = asyncio.run(_database(opts, backend, workdir, secret))
+        fixtures = dataset.fixtures(
+            workdir / f"fixtures-{backend}", settings, opts.members, utcnow()
+        )
+        offsets = http.Offsets()
+        if "writes" in opts.groups:
+            say(f"HTTP writes ({backend})")
+            rows += http.writes(opts, backend, url, secret, fixtures, offsets, workdir, say)
+        if "reads" in opts.groups:
+            say(f"HTTP reads ({backend})")
+            rows += http.reads(opts, backend, url, secret, fixtures, offsets, workdir, say)
+        if "scaleout" in opts.groups and backend == "postgresql":
+            say("scale-out (postgresql)")
+
+            def ceiling(clients: int, seconds: float, url: str = url) -> float:
+                return asyncio.run(library.raw_writes(url, clients, seconds))
+
+            rows += http.scale_out(opts, url, secret, fixtures, offsets, workdir, ceiling, say)
+        rows += asyncio.run(_in_process(opts, url, backend))
+        problems = asyncio.run(_check_after(url))
+        say(f"  after the benchmarks ({backend}): {len(problems)} invariant problem(s)")
+        for problem in problems[:20]:
+            say(f"    {problem}")
+        if problems:
+            return 1
+    about["load_end"] = machine.load()
+    minutes, seconds = divmod(int(time.monotonic() - began), 60)
+    runtime = f"{minutes} min {seconds} s"
+    options = (
+        f"{opts.rounds} rounds of {opts.seconds:g} s, wrk -t{opts.threads} -c{opts.connections}, "
+        f"server {opts.server}, backends {', '.join(opts.backends)}"
+    )
+    text = report.section(rows, about, options, runtime)
+    say("")
+    say(text)
+    if opts.write_docs and set(opts.groups) == set(Options().groups):
+        report.write_docs(Path(opts.docs), text)
+        say(f"\nwritten to {opts.docs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
