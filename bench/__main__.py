@@ -4,6 +4,7 @@ table and write it to docs/performance.md. ``python -m bench -h`` lists the opti
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import shutil
 import sys
@@ -55,13 +56,13 @@ def _fresh_sqlite(workdir: Path) -> Path:
 
 
 async def _database(
-    opts: Options, backend: str, workdir: Path, secret: str
+    opts: Options, backend: str, workdir: Path, secret: str, pg_name: str
 ) -> tuple[str, Settings]:
     """A migrated database with the data set, checked against the invariants."""
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{_fresh_sqlite(workdir)}"
     else:
-        url = await _fresh_pg(opts.pg_url, "linli_bench")
+        url = await _fresh_pg(opts.pg_url, pg_name)
     settings = Settings(database_url=url, secret_key=secret)
     db = open_database(settings)
     try:
@@ -117,10 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     about = machine.describe(pg_version)
     say(f"machine: {about['cpus']} × {about['cpu']}, load {about['load']}")
     secret = secrets.token_urlsafe(48)
+    # One database per work folder: two runs side by side must not drop each other's.
+    pg_name = "linli_bench_" + hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:8]
     rows: list[Row] = []
     for backend in opts.backends:
         say(f"data set ({backend})")
-        url, settings = asyncio.run(_database(opts, backend, workdir, secret))
+        url, settings = asyncio.run(_database(opts, backend, workdir, secret, pg_name))
         fixtures = dataset.fixtures(
             workdir / f"fixtures-{backend}", settings, opts.members, utcnow()
         )
