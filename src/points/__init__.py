@@ -17,6 +17,7 @@ from points.awards import (
     expiring_soon,
     set_policy,
 )
+from points.batch import AccrualRecord, accrue_many
 from points.chain import ChainHead, ChainReport, seal, verify_chain
 from points.database import Database, record_refusal
 from points.errors import (
@@ -124,6 +125,7 @@ __all__ = [
     "AccountNotFound",
     "Accrual",
     "AccrualPolicy",
+    "AccrualRecord",
     "Activity",
     "Award",
     "CatalogItem",
@@ -174,6 +176,7 @@ __all__ = [
     "account_id",
     "accounts_of",
     "accrue",
+    "accrue_many",
     "add_item",
     "adjust",
     "audit",
