@@ -22,7 +22,6 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     members: int = 10_000  # volunteers who may claim there
     dispatch_wishes: int = 10_000  # published wishes for auto-dispatch
     accrual_records: int = 100_000  # service records of a month (batch accrual)
-    accrual_library_records: int = 1_000  # as many through the library per round (it is slower)
     samples: int = 10  # in-process recommendation calls (p50/p99; each takes ~1 s today)
     pg_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -46,7 +45,6 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--members", type=int, default=d.members)
     p.add_argument("--dispatch-wishes", type=int, default=d.dispatch_wishes)
     p.add_argument("--accrual-records", type=int, default=d.accrual_records)
-    p.add_argument("--accrual-library-records", type=int, default=d.accrual_library_records)
     p.add_argument("--samples", type=int, default=d.samples)
     p.add_argument("--pg-url", default=os.environ.get("LINLI_BENCH_PG_URL", d.pg_url))
     p.add_argument("--redis-url", default=os.environ.get("LINLI_BENCH_REDIS_URL", d.redis_url))
@@ -70,7 +68,6 @@ def parse(argv: list[str] | None = None) -> Options:
         members=a.members,
         dispatch_wishes=a.dispatch_wishes,
         accrual_records=a.accrual_records,
-        accrual_library_records=a.accrual_library_records,
         samples=a.samples,
         pg_url=a.pg_url,
         redis_url=a.redis_url,
