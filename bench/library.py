@@ -34,7 +34,11 @@ from points import AccountKind, Activity, Database, TransferKind
 
 CLIENTS = 16
 MEMBERS = 1_000
-ACCRUAL_CHUNK = 500  # records per transaction of the library's batch accrual
+ACCRUAL_CHUNK = 5_000  # records per transaction of the library's batch accrual
+"""Each transaction reads what its wallets earned so far in the month (the caps): with 500 per
+transaction, 200 transactions re-read the month's growing history (SQLite: 3,650 records/s on an
+empty month, 1,180 on the third round into the same month); with 5,000, 20 of them (≈ 5,000
+records/s, each transaction holding SQLite's write lock ≈ 1 s)."""
 SQLITE_TIME = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
@@ -386,9 +390,10 @@ async def run(opts: Options, db: Database, backend: str, say: Callable[[str], No
             ceiling_name="raw sqlite3" if backend == "sqlite" else "raw asyncpg",
             ceiling=median(raw), product=median(lib), rounds=opts.rounds, load=machine.load())
     ]  # fmt: skip
-    month = dt.datetime(2026, 10, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     lib, raw = [], []
     for r in range(opts.rounds):
+        # Each round a month of its own: one month's records are accrued once, as in use.
+        month = dt.datetime(2025, 1 + r % 12, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
         steps = ("raw", "lib") if r % 2 == 0 else ("lib", "raw")
         for step in steps:
             tag = f"{uuid.uuid4().hex[:8]}"
