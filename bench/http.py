@@ -118,7 +118,7 @@ def _row(
     return row
 
 
-def writes(
+def _run_group(
     opts: Options,
     backend: str,
     url: str,
@@ -127,8 +127,12 @@ def writes(
     offsets: Offsets,
     workdir: Path,
     say: Callable[[str], None],
-) -> list[Row]:
-    port = BASE_PORT + (0 if backend == "sqlite" else 10)
+    *,
+    port: int,
+    ceiling: str,
+    names: tuple[str, ...],
+) -> tuple[dict[str, list[wrk.Result]], servers.Server]:
+    """Serve the bare app and Linli side by side and alternate the ceiling with each name."""
     bare = servers.bare(port, 1, workdir / "bare.log", opts.server)
     app = servers.linli(
         env_for(url, secret, opts, redis=backend != "sqlite"),
@@ -140,11 +144,26 @@ def writes(
     bare.start("/bare")
     try:
         app.start("/health/ready")
-        targets = {"bare_post": bare, **dict.fromkeys(WRITES, app)}
-        found = _measure(opts, fixtures, offsets, targets, say)
+        targets = {ceiling: bare, **dict.fromkeys(names, app)}
+        return _measure(opts, fixtures, offsets, targets, say), app
     finally:
         app.stop()
         bare.stop()
+
+
+def writes(
+    opts: Options,
+    backend: str,
+    url: str,
+    secret: str,
+    fixtures: Fixtures,
+    offsets: Offsets,
+    workdir: Path,
+    say: Callable[[str], None],
+) -> list[Row]:
+    port = BASE_PORT + (0 if backend == "sqlite" else 10)
+    found, app = _run_group(opts, backend, url, secret, fixtures, offsets, workdir, say,
+                            port=port, ceiling="bare_post", names=WRITES)  # fmt: skip
     label = "SQLite" if backend == "sqlite" else "PostgreSQL"
     rows = []
     for name in WRITES:
@@ -171,22 +190,8 @@ def reads(
     say: Callable[[str], None],
 ) -> list[Row]:
     port = BASE_PORT + (20 if backend == "sqlite" else 30)
-    bare = servers.bare(port, 1, workdir / "bare.log", opts.server)
-    app = servers.linli(
-        env_for(url, secret, opts, redis=backend != "sqlite"),
-        port + 1,
-        1,
-        workdir / f"linli-{backend}.log",
-        opts.server,
-    )
-    bare.start("/bare")
-    try:
-        app.start("/health/ready")
-        targets = {"bare_get": bare, **dict.fromkeys(READS, app)}
-        found = _measure(opts, fixtures, offsets, targets, say)
-    finally:
-        app.stop()
-        bare.stop()
+    found, app = _run_group(opts, backend, url, secret, fixtures, offsets, workdir, say,
+                            port=port, ceiling="bare_get", names=READS)  # fmt: skip
     label = "SQLite" if backend == "sqlite" else "PostgreSQL"
     rows = []
     for name in READS:
