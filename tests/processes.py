@@ -1,8 +1,8 @@
 """Real ``linli serve`` processes for tests: a free loopback port, start-up, readiness, stop, and a
 PostgreSQL database of their own (made and dropped by the test that runs them).
 
-Used by the multi-process tests (tests/service/test_processes.py) and the crash tests
-(tests/reliability/test_crash.py).
+Used by the multi-process tests (tests/service/test_processes.py,
+tests/reliability/test_races_http.py) and the crash tests (tests/reliability/test_crash.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,8 +22,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import marketplace as mk
 import service_world as sw
 import support
+from points import Database
+from service.database import MIGRATIONS
 
 
 def require_postgresql() -> None:
@@ -115,3 +119,26 @@ async def drop_postgresql(name: str) -> None:
             await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.dispose()
+
+
+@contextlib.asynccontextmanager
+async def database(url: str) -> AsyncIterator[Database]:
+    """The served database, opened beside the processes (a small pool) to check what they did."""
+    db = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def clients(
+    bases: tuple[str, str], connections: int
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """One HTTP client per serving process."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with (
+        httpx.AsyncClient(base_url=bases[0], timeout=60, limits=limits) as a,
+        httpx.AsyncClient(base_url=bases[1], timeout=60, limits=limits) as b,
+    ):
+        yield a, b

@@ -26,7 +26,6 @@ runs 1,000 to stay fast.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import os
@@ -35,7 +34,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +50,7 @@ import processes
 import service_world as sw
 import support
 from marketplace.schema import ACTIVE_CLAIMS, claims, member_load, transitions, wishes
-from points import Database, utcnow
+from points import utcnow
 from points.schema import accounts, catalog_items, orders, transfers
 from service.database import MIGRATIONS
 
@@ -195,25 +194,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         support.run_now(lambda: processes.drop_postgresql(name))
 
 
-@contextlib.asynccontextmanager
-async def _database(cluster: Cluster) -> AsyncIterator[Database]:
-    db = mk.open_database(cluster.url, migrations=(MIGRATIONS,), pool_size=2)
-    try:
-        yield db
-    finally:
-        await db.dispose()
-
-
-@contextlib.asynccontextmanager
-async def _clients(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    limits = httpx.Limits(max_connections=CLIENTS * 2, max_keepalive_connections=CLIENTS * 2)
-    async with (
-        httpx.AsyncClient(base_url=cluster.bases[0], timeout=60, limits=limits) as a,
-        httpx.AsyncClient(base_url=cluster.bases[1], timeout=60, limits=limits) as b,
-    ):
-        yield a, b
-
-
 async def _run_all(jobs: list[Callable[[], Awaitable[None]]], clients: int = CLIENTS) -> None:
     """``jobs`` through ``clients`` concurrent workers (the shared iterator hands each job to
     exactly one); an exception fails the test."""
@@ -324,7 +304,10 @@ async def test_mixed_credits_redemptions_and_cancels_by_32_clients_never_overdra
     open_orders: dict[str, list[str]] = {m: [] for m in WALLETS}
     outcomes: Counter[str] = Counter()
     lowest: list[int] = []
-    async with _database(cluster) as db, _clients(cluster) as clients:
+    async with (
+        processes.database(cluster.url) as db,
+        processes.clients(cluster.bases, CLIENTS * 2) as clients,
+    ):
         item_id = await _add_item(cluster, clients[0], stock=1_000_000)
         await _fund(cluster, clients, START_POINTS)
         async with db.read() as conn:
@@ -406,7 +389,10 @@ async def test_mixed_credits_redemptions_and_cancels_by_32_clients_never_overdra
 async def test_more_redeemers_than_stock_reserve_exactly_the_stock(cluster: Cluster) -> None:
     h, stock, tries = cluster.headers, 20, 8
     tally = Tally()
-    async with _database(cluster) as db, _clients(cluster) as clients:
+    async with (
+        processes.database(cluster.url) as db,
+        processes.clients(cluster.bases, CLIENTS * 2) as clients,
+    ):
         item_id = await _add_item(cluster, clients[1], stock=stock)
         await _fund(cluster, clients, tries * PRICE)
         attempts = [m for m in WALLETS for _ in range(tries)]
@@ -498,7 +484,10 @@ async def test_claim_storm_through_both_processes_never_exceeds_capacity(
     rng = random.Random(SEED + 2)
     capacities = [rng.randint(1, 4) for _ in range(30)]
     tally = Tally()
-    async with _database(cluster) as db, _clients(cluster) as clients:
+    async with (
+        processes.database(cluster.url) as db,
+        processes.clients(cluster.bases, CLIENTS * 2) as clients,
+    ):
         async with db.transaction() as tx:
             ids = await _published(tx, capacities)
         pairs = [(rng.choice(CLAIMERS), rng.choice(ids)) for _ in range(300)]
@@ -631,7 +620,10 @@ async def test_confirmations_racing_every_process_auto_accept_award_each_wish_on
 ) -> None:
     h, rng, tally = cluster.headers, random.Random(SEED + 3), Tally()
     volunteers = (*CLAIMERS, *CLAIMERS[:4])
-    async with _database(cluster) as db, _clients(cluster) as clients:
+    async with (
+        processes.database(cluster.url) as db,
+        processes.clients(cluster.bases, CLIENTS * 2) as clients,
+    ):
         async with db.read() as conn:
             before = await _wallets(conn)
         async with db.transaction() as tx:  # due now: the processes' sweeps start on them
@@ -710,7 +702,7 @@ def _swept(log: Path) -> Counter[str]:
 async def test_sweeps_in_every_process_handle_each_due_item_once(cluster: Cluster) -> None:
     now = utcnow()
     before = [_swept(log) for log in cluster.logs]
-    async with _database(cluster) as db:
+    async with processes.database(cluster.url) as db:
         async with db.transaction() as tx:  # all due at once, for every process's sweeper
             escalating = []
             for n in range(24):

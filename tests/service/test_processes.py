@@ -10,7 +10,6 @@ with) a redemption in another process.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import random
@@ -19,7 +18,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +34,7 @@ import processes
 import service_world as sw
 import support
 from marketplace.schema import ACTIVE_CLAIMS, claims, member_load, transitions
-from points import Database, utcnow
+from points import utcnow
 from points.schema import accounts, catalog_items, orders, transfers
 from service.database import MIGRATIONS
 from service.sweeper import sweep_once
@@ -158,25 +157,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         support.run_now(lambda: processes.drop_postgresql(name))
 
 
-@contextlib.asynccontextmanager
-async def _database(cluster: Cluster) -> AsyncIterator[Database]:
-    db = mk.open_database(cluster.url, migrations=(MIGRATIONS,), pool_size=2)
-    try:
-        yield db
-    finally:
-        await db.dispose()
-
-
-@contextlib.asynccontextmanager
-async def _clients(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with (
-        httpx.AsyncClient(base_url=cluster.bases[0], timeout=60, limits=limits) as a,
-        httpx.AsyncClient(base_url=cluster.bases[1], timeout=60, limits=limits) as b,
-    ):
-        yield a, b
-
-
 def _code(answer: httpx.Response) -> str:
     if answer.headers.get("content-type", "").startswith("application/problem+json"):
         return str(answer.json().get("code"))
@@ -192,7 +172,7 @@ def _unexpected(answers: list[httpx.Response], ok: int, refusals: dict[int, set[
 
 
 async def test_each_process_accepts_the_others_tokens(cluster: Cluster) -> None:
-    async with _clients(cluster) as (a, b):
+    async with processes.clients(cluster.bases, 100) as (a, b):
         for n, person in enumerate(("res", "staff", "vol1", "party")):
             signed_in = await (a, b)[n % 2].post(
                 "/api/v1/auth/token", json={"phone": sw.PHONES[person], "password": sw.PASSWORD}
@@ -210,7 +190,7 @@ async def test_claims_raced_through_both_processes_keep_capacity_and_the_claim_l
     capacities = (3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 2)  # 20 places; 6 members may hold 18
     start = utcnow() + dt.timedelta(days=1)
     wish_ids = []
-    async with _clients(cluster) as clients:
+    async with processes.clients(cluster.bases, 100) as clients:
         for n, capacity in enumerate(capacities):
             posted = await clients[n % 2].post(
                 "/api/v1/communities/c1/wishes",
@@ -251,7 +231,7 @@ async def test_claims_raced_through_both_processes_keep_capacity_and_the_claim_l
         if a.status_code == 201
     }
 
-    async with _database(cluster) as db, db.read() as conn:
+    async with processes.database(cluster.url) as db, db.read() as conn:
         rows = (
             await conn.execute(
                 sa.select(claims.c.id, claims.c.wish_id, claims.c.member_id, claims.c.places)
@@ -315,7 +295,7 @@ async def test_redemptions_raced_through_both_processes_never_oversell_or_overdr
 ) -> None:
     h = cluster.headers
     buyers = CLAIMERS[:5]
-    async with _clients(cluster) as clients:
+    async with processes.clients(cluster.bases, 100) as clients:
         given = await asyncio.gather(
             *(
                 clients[n % 2].post(
@@ -348,7 +328,7 @@ async def test_redemptions_raced_through_both_processes_never_oversell_or_overdr
     assert _unexpected(answers, 201, ORDER_REFUSALS) == []
     made = {a.json()["id"]: a.json()["member_id"] for a in answers if a.status_code == 201}
 
-    async with _database(cluster) as db, db.read() as conn:
+    async with processes.database(cluster.url) as db, db.read() as conn:
         stock = await conn.scalar(
             sa.select(catalog_items.c.stock).where(
                 catalog_items.c.community_id == "c1", catalog_items.c.id == item_id
@@ -408,7 +388,7 @@ async def test_one_idempotency_key_sent_to_both_processes_at_once_takes_effect_o
 ) -> None:
     h = cluster.headers
     rounds = 6
-    async with _clients(cluster) as clients:
+    async with processes.clients(cluster.bases, 100) as clients:
         added = await clients[1].post(
             "/api/v1/communities/c1/items",
             headers=h["staff"],
@@ -436,7 +416,7 @@ async def test_one_idempotency_key_sent_to_both_processes_at_once_takes_effect_o
                 assert flags == ["", "true"]
                 replayed += 1
                 made_id = answers[0].json()["id"]
-                async with _database(cluster) as db, db.read() as conn:
+                async with processes.database(cluster.url) as db, db.read() as conn:
                     if path.endswith("/adjustments"):
                         n_effects = await conn.scalar(
                             sa.select(sa.func.count()).where(
@@ -458,7 +438,7 @@ async def test_one_idempotency_key_sent_to_both_processes_at_once_takes_effect_o
                             )
                         )
                 assert n_effects == 1, (path, made_id)
-    async with _database(cluster) as db, db.read() as conn:
+    async with processes.database(cluster.url) as db, db.read() as conn:
         stock = await conn.scalar(
             sa.select(catalog_items.c.stock).where(
                 catalog_items.c.community_id == "c1", catalog_items.c.id == item_id
@@ -489,7 +469,7 @@ async def test_failed_sign_ins_are_counted_across_processes(cluster: Cluster) ->
         pytest.skip(f"Redis unreachable at {REDIS_URL}: each process counts on its own")
     phone = f"137{random.randrange(10**8):08d}"  # nobody's: its counter is this test's own
     wrong = {"phone": phone, "password": "not-the-password"}
-    async with _clients(cluster) as clients:
+    async with processes.clients(cluster.bases, 100) as clients:
         for n in range(3):  # LINLI_LOGIN_ATTEMPTS=3, alternating processes
             failed = await clients[n % 2].post("/api/v1/auth/token", json=wrong)
             assert (failed.status_code, _code(failed)) == (401, "bad_credentials")
@@ -502,7 +482,7 @@ async def test_failed_sign_ins_are_counted_across_processes(cluster: Cluster) ->
 async def test_sweeps_started_in_two_processes_handle_each_due_item_once(cluster: Cluster) -> None:
     due = cluster.due
     escalating, accepting, expiring = due.escalating, due.accepting, due.expiring
-    async with _database(cluster) as db:
+    async with processes.database(cluster.url) as db:
         async with db.read() as conn:
             levels = {w.id: w.level for w in await _wishes(conn, escalating)}
             stock_before = await _stock(conn, due.item_id)
@@ -634,7 +614,7 @@ async def test_the_order_expiry_sweep_waits_for_a_redemption_instead_of_deadlock
     """A redemption (in any process) takes the member's account, then the store's. A sweep must
     not hold the store's (from an earlier order) while it waits for that member's: a deadlock."""
     now = utcnow()
-    async with _database(cluster) as db:
+    async with processes.database(cluster.url) as db:
         async with db.transaction() as tx:
             for member in ("vol5", "party"):
                 await mk.wallet.adjust(tx, "staff", "c1", member, 20, reason="死锁测试", now=now)
