@@ -355,7 +355,7 @@ async def _write(conn: AsyncConnection, community_id: str, plan: _Plan) -> None:
             m[2] += 1
     await conn.execute(
         transfers.insert(),
-        [_transfer_row(t) for t in plan.new],
+        [ledger.transfer_row(t) for t in plan.new],
     )
     await conn.execute(entries.insert(), entry_rows)
     lot_rows = [
@@ -387,27 +387,6 @@ async def _write(conn: AsyncConnection, community_id: str, plan: _Plan) -> None:
             for acct, (d, cr, n) in sorted(moved.items())
         ],
     )
-
-
-def _transfer_row(t: Transfer) -> dict[str, Any]:
-    return {
-        "community_id": t.community_id,
-        "id": t.id,
-        "debit_account_id": t.debit_account_id,
-        "credit_account_id": t.credit_account_id,
-        "amount": t.amount,
-        "kind": t.kind.value,
-        "phase": t.phase.value,
-        "pending_id": t.pending_id,
-        "timeout_at": t.timeout_at,
-        "expires_at": t.expires_at,
-        "value_date": t.value_date,
-        "reference": t.reference,
-        "memo": t.memo,
-        "actor": t.actor,
-        "detail": t.detail,
-        "created_at": t.created_at,
-    }
 
 
 def _available(w: _Wallet) -> int:

@@ -477,7 +477,7 @@ async def _apply(
     async with conn.begin_nested():
         claimed = await conn.execute(
             insert_ignoring_conflicts(conn, transfers)
-            .values(**{name: _plain(getattr(t, name)) for name in t.__struct_fields__})
+            .values(**transfer_row(t))
             .returning(transfers.c.id)
         )
         if claimed.first() is None:
@@ -643,6 +643,11 @@ async def _raise_refused_again(conn: AsyncConnection, row: Any, t: Transfer) -> 
 
 def _plain(value: Any) -> Any:
     return value.value if isinstance(value, (TransferKind, Phase)) else value
+
+
+def transfer_row(t: Transfer) -> dict[str, Any]:
+    """The transfer as the values of its ``points_transfers`` row (batch.py writes them too)."""
+    return {name: _plain(getattr(t, name)) for name in t.__struct_fields__}
 
 
 def _refusal(t: Transfer, reason: str, available: int) -> RefusedTransfer:
