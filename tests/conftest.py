@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
@@ -38,12 +38,12 @@ def backend_ready(backend: str) -> str:
 
 
 @pytest.fixture
-async def db(backend_ready: str) -> AsyncIterator[Database]:
-    database = await support.open_database(backend_ready)
+def db(backend_ready: str) -> Iterator[Database]:
+    database = support.open_database(backend_ready)
     try:
         yield database
     finally:
-        await database.dispose()
+        database.dispose()
 
 
 @pytest.fixture(scope="session", autouse=True)

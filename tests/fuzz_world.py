@@ -119,7 +119,7 @@ async def prepare() -> World:
 async def audit(url: str) -> list[points.Problem]:
     db = mk.open_database(url)
     try:
-        async with db.read() as conn:
+        async with db.snapshot() as conn:
             return await points.audit(conn)
     finally:
         await db.dispose()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 from marketplace import OrgKind, Role
@@ -24,24 +24,24 @@ T0 = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)  # 09:00 in China
 VOLUNTEERS = ("vol1", "vol2", "vol3", "vol4", "vol5")
 
 
-async def build(tx: AsyncConnection) -> None:
+def build(tx: Connection) -> None:
     sys = mk.SYSTEM
-    await mk.create_org(tx, sys, id="d1", kind=OrgKind.DISTRICT, name="幸福区", now=T0)
-    await mk.create_org(
+    mk.create_org(tx, sys, id="d1", kind=OrgKind.DISTRICT, name="幸福区", now=T0)
+    mk.create_org(
         tx, sys, id="s1", kind=OrgKind.STREET, name="和平街道", parent_id="d1", now=T0
     )
     for c, name in (("c1", "阳光社区"), ("c2", "月亮社区")):
-        await mk.create_org(
+        mk.create_org(
             tx, sys, id=c, kind=OrgKind.COMMUNITY, name=name, parent_id="s1", now=T0
         )
-    await mk.create_org(
+    mk.create_org(
         tx, sys, id="p1", kind=OrgKind.COMPOUND, name="幸福小区", parent_id="c1", now=T0
     )
-    await mk.create_org(
+    mk.create_org(
         tx, sys, id="g1", kind=OrgKind.GRID, name="第一网格", parent_id="p1", now=T0
     )
     for u, name in (("u1", "区卫健局"), ("u2", "区税务局")):
-        await mk.create_org(tx, sys, id=u, kind=OrgKind.UNIT, name=name, now=T0)
+        mk.create_org(tx, sys, id=u, kind=OrgKind.UNIT, name=name, now=T0)
     people = {
         "admin": ("d1", Role.ADMIN),
         "staff": ("c1", Role.STAFF),
@@ -54,7 +54,7 @@ async def build(tx: AsyncConnection) -> None:
         **dict.fromkeys(VOLUNTEERS, ("c1", Role.VOLUNTEER)),
     }
     for member_id, (org_id, role) in people.items():
-        await mk.add_member(
+        mk.add_member(
             tx,
             id=member_id,
             name=member_id,
@@ -63,12 +63,12 @@ async def build(tx: AsyncConnection) -> None:
             skills=frozenset({"家电维修"}) if member_id == "vol1" else frozenset(),
             now=T0,
         )
-        await mk.grant_role(tx, sys, member_id, org_id, role, now=T0)
-    await mk.pair_unit(tx, "staff", "u1", "c1", now=T0)
+        mk.grant_role(tx, sys, member_id, org_id, role, now=T0)
+    mk.pair_unit(tx, "staff", "u1", "c1", now=T0)
 
 
-async def post(
-    tx: AsyncConnection,
+def post(
+    tx: Connection,
     *,
     actor: str = "res",
     capacity: int = 1,
@@ -79,7 +79,7 @@ async def post(
     community_id: str = "c1",
     org_id: str = "g1",
 ) -> mk.Wish:
-    return await mk.post_wish(
+    return mk.post_wish(
         tx,
         actor,
         community_id=community_id,
@@ -98,6 +98,6 @@ async def post(
     )
 
 
-async def published(tx: AsyncConnection, **kwargs: object) -> mk.Wish:
-    wish = await post(tx, **kwargs)  # type: ignore[arg-type]
-    return await mk.verify(tx, "staff", wish.community_id, wish.id, now=T0)
+def published(tx: Connection, **kwargs: object) -> mk.Wish:
+    wish = post(tx, **kwargs)  # type: ignore[arg-type]
+    return mk.verify(tx, "staff", wish.community_id, wish.id, now=T0)

@@ -13,34 +13,27 @@ import shutil
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.engine import Connection
 
 import marketplace
 from marketplace.schema import metadata as marketplace_metadata
 from points import Database
+from points.database import sync_url
 from points.schema import metadata
 from service.database import MIGRATIONS as SERVICE_MIGRATIONS
 from service.tables import metadata as service_metadata
 
-PG_ADMIN_URL = os.environ.get(
-    "LINLI_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+PG_ADMIN_URL = sync_url(
+    os.environ.get("LINLI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 )
 BACKENDS = ("sqlite", "postgresql")
-
-
-def run_now(make: Callable[[], Awaitable[None]]) -> None:
-    """Run a coroutine to the end from sync code, even inside a running event loop."""
-
-    async def main() -> None:
-        await make()
-
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, main()).result()
+T = TypeVar("T")
 
 
 _workdir = Path(tempfile.mkdtemp(prefix="linli-tests-"))
@@ -59,14 +52,12 @@ def sqlite_template(service: bool = False) -> Path:
     if service not in _templates:
         path = _workdir / f"template-{'service' if service else 'library'}.db"
 
-        async def build() -> None:
-            db = marketplace.open_database(
-                f"sqlite+aiosqlite:///{path}", migrations=_migrations(service)
-            )
-            await db.upgrade()
-            await db.dispose()
+        def build() -> None:
+            db = marketplace.open_database(f"sqlite:///{path}", migrations=_migrations(service))
+            db.upgrade()
+            db.dispose()
 
-        run_now(build)
+        build()
         _templates[service] = path
     return _templates[service]
 
@@ -79,19 +70,19 @@ def postgresql_url(service: bool = False) -> str | None:
         name = f"linli_test_{os.getpid()}_{uuid.uuid4().hex[:6]}_{suffix}"
         url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
-        async def build() -> None:
-            admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        def build() -> None:
+            admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
             try:
-                async with admin.connect() as conn:
-                    await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
             finally:
-                await admin.dispose()
+                admin.dispose()
             db = marketplace.open_database(url, migrations=_migrations(service))
-            await db.upgrade()
-            await db.dispose()
+            db.upgrade()
+            db.dispose()
 
         try:
-            run_now(build)
+            build()
             _pg_urls[service] = url
         except (OSError, sa.exc.SQLAlchemyError) as exc:
             _pg_error = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc!s:.200}"
@@ -108,16 +99,16 @@ def drop_postgresql() -> None:
     if not names:
         return
 
-    async def drop() -> None:
-        admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    def drop() -> None:
+        admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         try:
-            async with admin.connect() as conn:
+            with admin.connect() as conn:
                 for name in names:
-                    await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
-            await admin.dispose()
+            admin.dispose()
 
-    run_now(drop)
+    drop()
 
 
 def copy_sqlite(source: Path, target: Path) -> None:
@@ -135,25 +126,46 @@ def fresh_url(backend: str, service: bool = False) -> str:
     if backend == "sqlite":
         path = _workdir / f"{uuid.uuid4().hex}.db"
         shutil.copyfile(sqlite_template(service), path)
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite:///{path}"
     url = postgresql_url(service)
     assert url is not None, pg_unavailable()
     return url
 
 
-async def empty_postgresql(db: Database, service: bool = False) -> None:
+def empty_postgresql(db: Database, service: bool = False) -> None:
     tables = [*metadata.sorted_tables, *marketplace_metadata.sorted_tables]
     if service:
         tables += service_metadata.sorted_tables
     names = ", ".join(t.name for t in tables)
-    async with db.writer.begin() as conn:
-        await conn.exec_driver_sql(f"TRUNCATE {names}")
+    with db.writer.begin() as conn:
+        conn.exec_driver_sql(f"TRUNCATE {names}")
 
 
-async def open_database(backend: str, service: bool = False, **options: int) -> Database:
+def open_database(backend: str, service: bool = False, **options: int) -> Database:
     db = marketplace.open_database(
         fresh_url(backend, service), migrations=_migrations(service), **options
     )
     if backend == "postgresql":
-        await empty_postgresql(db, service)
+        empty_postgresql(db, service)
     return db
+
+
+def concurrently(
+    db: Database, units: Iterable[Callable[[Connection], T]], *, return_exceptions: bool = False
+) -> list[Any]:
+    """Run write units at once, as concurrent requests do (through :meth:`Database.awrite`)."""
+
+    async def main() -> list[Any]:
+        return await asyncio.gather(
+            *(db.awrite(unit) for unit in units), return_exceptions=return_exceptions
+        )
+
+    return asyncio.run(main())
+
+
+def in_threads(calls: Iterable[Callable[[], T]], clients: int = 32) -> list[T]:
+    """Call each at once from ``clients`` threads (as a threaded web app would); results in order.
+    An exception a call raises is its result."""
+    with ThreadPoolExecutor(clients) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [f.exception() or f.result() for f in futures]  # type: ignore[misc]

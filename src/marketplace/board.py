@@ -12,7 +12,7 @@ import datetime as dt
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import points
 from marketplace.errors import InvalidInput, NotFound
@@ -59,24 +59,22 @@ class Board(msgspec.Struct, frozen=True, kw_only=True):
     store: tuple[StockLine, ...]
 
 
-async def public_communities(
-    conn: AsyncConnection, *, cursor: str | None = None, limit: int = 50
-) -> Page:
+def public_communities(conn: Connection, *, cursor: str | None = None, limit: int = 50) -> Page:
     """Communities with a public board, by id (items: Org)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", "must be 1 to 200")
     query = sa.select(orgs).where(orgs.c.kind == OrgKind.COMMUNITY.value)
     if cursor is not None:
         query = query.where(orgs.c.id > check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(orgs.c.id).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(orgs.c.id).limit(limit + 1))).all()
     items = tuple(sqltypes.to_struct(r, Org) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def public_board(conn: AsyncConnection, community_id: str, *, limit: int = 20) -> Board:
+def public_board(conn: Connection, community_id: str, *, limit: int = 20) -> Board:
     """The community's public board; ``limit`` fulfilled wishes, newest first."""
     try:
-        community = await get_org(conn, community_id)
+        community = get_org(conn, community_id)
     except NotFound:
         raise NotFound("community", community_id) from None
     if community.kind is not OrgKind.COMMUNITY:
@@ -84,7 +82,7 @@ async def public_board(conn: AsyncConnection, community_id: str, *, limit: int =
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
         raise InvalidInput("limit", "must be 1 to 100")
     done = sa.and_(wishes.c.community_id == community_id, wishes.c.state.in_(DONE))
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(
             wishes.c.title, wishes.c.category, orgs.c.name, wishes.c.served_at, wishes.c.rating
         )
@@ -103,11 +101,11 @@ async def public_board(conn: AsyncConnection, community_id: str, *, limit: int =
         )
         for title, category, place, served, rating in rows.all()
     )
-    total = await conn.scalar(sa.select(sa.func.count()).where(done)) or 0
-    top = await points.top_hours(conn, community_id, limit=HONOUR_ROLL)
+    total = conn.scalar(sa.select(sa.func.count()).where(done)) or 0
+    top = points.top_hours(conn, community_id, limit=HONOUR_ROLL)
     opted = set(
         (
-            await conn.execute(
+            conn.execute(
                 sa.select(members.c.id).where(
                     members.c.id.in_([t.member_id for t in top]),
                     members.c.public_profile == sa.true(),
@@ -115,7 +113,7 @@ async def public_board(conn: AsyncConnection, community_id: str, *, limit: int =
             )
         ).scalars()
     )
-    named = await conn.execute(
+    named = conn.execute(
         sa.select(members.c.id, members.c.name).where(members.c.id.in_(sorted(opted)))
     )
     names = {member_id: name for member_id, name in named.all()}  # noqa: C416
@@ -124,7 +122,7 @@ async def public_board(conn: AsyncConnection, community_id: str, *, limit: int =
         for t in top
         if t.member_id in opted
     )
-    items = await points.list_items(conn, community_id, active_only=True, limit=50)
+    items = points.list_items(conn, community_id, active_only=True, limit=50)
     store = tuple(StockLine(name=i.name, cost=i.cost, stock=i.stock) for i in items.items)
     return Board(
         community_id=community_id,

@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import points
 from marketplace.errors import (
@@ -53,8 +53,8 @@ CLAIMING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER})
 OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 
 
-async def claim(
-    conn: AsyncConnection,
+def claim(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -64,12 +64,12 @@ async def claim(
 ) -> Claim:
     """接单: the actor takes one place on a published wish."""
     now = now or utcnow()
-    wish = await load_wish(conn, community_id, wish_id)
-    held = await roles_for(conn, actor, wish)
+    wish = load_wish(conn, community_id, wish_id)
+    held = roles_for(conn, actor, wish)
     if Role.BENEFICIARY in held or Role.POSTER in held:
         raise NotAllowed("claim", wish.state.value, held, frozenset({Role.VOLUNTEER}))
     decide_wish(wish.state, WishAction.CLAIM, held & CLAIMING)
-    return await _take(
+    return _take(
         conn,
         actor,
         held,
@@ -84,8 +84,8 @@ async def claim(
     )
 
 
-async def dispatch(
-    conn: AsyncConnection,
+def dispatch(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -95,16 +95,16 @@ async def dispatch(
 ) -> Claim:
     """派单: staff give a place to a member who volunteers in the community."""
     now = now or utcnow()
-    wish = await load_wish(conn, community_id, wish_id)
-    held = await roles_for(conn, actor, wish)
+    wish = load_wish(conn, community_id, wish_id)
+    held = roles_for(conn, actor, wish)
     decide_wish(wish.state, WishAction.DISPATCH, held)
     try:
-        their = await roles_for(conn, member_id, wish)
+        their = roles_for(conn, member_id, wish)
     except NotFound:
         their = frozenset()
     if not their & CLAIMING or their & {Role.BENEFICIARY, Role.POSTER}:
         raise InvalidInput("member_id", "must be a volunteer or party member of the community")
-    return await _take(
+    return _take(
         conn,
         actor,
         held,
@@ -119,8 +119,8 @@ async def dispatch(
     )
 
 
-async def claim_for_unit(
-    conn: AsyncConnection,
+def claim_for_unit(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -133,14 +133,14 @@ async def claim_for_unit(
     now = now or utcnow()
     if isinstance(places, bool) or not isinstance(places, int) or not 1 <= places <= 100:
         raise InvalidInput("places", "must be 1 to 100")
-    wish = await load_wish(conn, community_id, wish_id)
-    unit_roles = await roles_on(conn, actor, f"/{unit_id}/")
-    held = await roles_for(conn, actor, wish)
+    wish = load_wish(conn, community_id, wish_id)
+    unit_roles = roles_on(conn, actor, f"/{unit_id}/")
+    held = roles_for(conn, actor, wish)
     own = held & {Role.BENEFICIARY, Role.POSTER}  # nobody takes their own wish, as in claim()
     if Role.UNIT_ADMIN not in unit_roles or Role.UNIT_ADMIN not in held or own:
         raise NotAllowed("claim_for_unit", wish.state.value, held, frozenset({Role.UNIT_ADMIN}))
     decide_wish(wish.state, WishAction.CLAIM, frozenset({Role.UNIT_ADMIN}))
-    return await _take(
+    return _take(
         conn,
         actor,
         held,
@@ -155,8 +155,8 @@ async def claim_for_unit(
     )
 
 
-async def assign(
-    conn: AsyncConnection,
+def assign(
+    conn: Connection,
     actor: str,
     community_id: str,
     unit_claim_id: str,
@@ -166,39 +166,37 @@ async def assign(
 ) -> Claim:
     """党员认领: the unit's admin names a member of the unit for one of its places."""
     now = now or utcnow()
-    unit_claim = await load_claim(conn, community_id, unit_claim_id)
-    wish = await load_wish(conn, community_id, unit_claim.wish_id)
-    seen = await roles_for(conn, actor, wish, unit_claim)  # NotFound before telling its kind
+    unit_claim = load_claim(conn, community_id, unit_claim_id)
+    wish = load_wish(conn, community_id, unit_claim.wish_id)
+    seen = roles_for(conn, actor, wish, unit_claim)  # NotFound before telling its kind
     if unit_claim.unit_id is None or unit_claim.member_id is not None:
         raise InvalidInput("unit_claim_id", "is not a unit's claim")
-    unit_roles = await roles_on(conn, actor, f"/{unit_claim.unit_id}/")
+    unit_roles = roles_on(conn, actor, f"/{unit_claim.unit_id}/")
     unit_roles |= seen & OFFICE  # staff may assign too
     decide_claim(unit_claim.state, ClaimAction.ASSIGN, unit_roles)
-    member = await get_member(conn, member_id)
+    member = get_member(conn, member_id)
     if member.home_unit_id != unit_claim.unit_id:
         raise InvalidInput("member_id", "must be a member of the unit")
     if member_id in (wish.beneficiary_id, wish.posted_by):
         raise InvalidInput("member_id", "cannot serve their own wish")
-    taken = await conn.execute(
+    taken = conn.execute(
         claims.update()
         .where(_key(unit_claim), claims.c.state == ClaimState.ACTIVE.value, claims.c.places >= 1)
         .values(places=claims.c.places - 1)
     )
     if taken.rowcount != 1:
         raise CapacityFull(wish.id, wish.capacity)
-    rules = await community_rules(conn, community_id)
-    await _count_open(conn, community_id, member_id, rules.claim_limit)
-    made = await _insert_claim(
-        conn, wish, member_id, unit_claim.unit_id, 1, unit_claim.id, None, now
-    )
-    await record(
+    rules = community_rules(conn, community_id)
+    _count_open(conn, community_id, member_id, rules.claim_limit)
+    made = _insert_claim(conn, wish, member_id, unit_claim.unit_id, 1, unit_claim.id, None, now)
+    record(
         conn, community_id, "claim", made.id, "assign", "new", "active", actor, unit_roles, "", now
     )
     return made
 
 
-async def withdraw(
-    conn: AsyncConnection,
+def withdraw(
+    conn: Connection,
     actor: str,
     community_id: str,
     claim_id: str,
@@ -207,7 +205,7 @@ async def withdraw(
     now: dt.datetime | None = None,
 ) -> Claim:
     """退单: give the place back before check-in."""
-    return await _release(
+    return _release(
         conn,
         actor,
         community_id,
@@ -219,8 +217,8 @@ async def withdraw(
     )
 
 
-async def release_no_show(
-    conn: AsyncConnection,
+def release_no_show(
+    conn: Connection,
     actor: str,
     community_id: str,
     claim_id: str,
@@ -229,7 +227,7 @@ async def release_no_show(
 ) -> Claim:
     """爽约: a claim not checked in by the end of the window; counted against the member."""
     now = now or utcnow()
-    done = await _release(
+    done = _release(
         conn,
         actor,
         community_id,
@@ -240,7 +238,7 @@ async def release_no_show(
         now,
     )
     if done.member_id is not None:
-        await conn.execute(
+        conn.execute(
             member_load.update()
             .where(
                 member_load.c.community_id == community_id,
@@ -251,8 +249,8 @@ async def release_no_show(
     return done
 
 
-async def cancel(
-    conn: AsyncConnection,
+def cancel(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -263,12 +261,12 @@ async def cancel(
     """取消: the resident (before anyone claims) or staff withdraw the wish; claims are released."""
     now = now or utcnow()
     check_text("reason", reason, 500)
-    wish = await load_wish(conn, community_id, wish_id)
-    held = await roles_for(conn, actor, wish)
+    wish = load_wish(conn, community_id, wish_id)
+    held = roles_for(conn, actor, wish)
     if wish.state is WishState.PUBLISHED and wish.places_taken and not held & OFFICE:
         # a volunteer already holds a place: only staff may cancel, as once every place is taken
         raise NotAllowed(WishAction.CANCEL.value, wish.state.value, held, OFFICE)
-    cancelled = await move(
+    cancelled = move(
         conn,
         actor,
         wish,
@@ -281,21 +279,21 @@ async def cancel(
         unless=None if held & OFFICE else wishes.c.places_taken > 0,
     )
     released = []
-    for c in await claims_of(conn, community_id, wish_id):
+    for c in claims_of(conn, community_id, wish_id):
         if c.state is ClaimState.ACTIVE:
-            await set_claim(
+            set_claim(
                 conn, c, ClaimState.WITHDRAWN, actor, OFFICE, "心愿已取消", now, {"closed_at": now}
             )
             if c.member_id is not None:
                 released.append(c.member_id)
     # The members' rows in one order, so two cancels sharing volunteers cannot deadlock.
     for member_id in sorted(released):
-        await _uncount_open(conn, community_id, member_id)
+        _uncount_open(conn, community_id, member_id)
     return cancelled
 
 
-async def check_in(
-    conn: AsyncConnection,
+def check_in(
+    conn: Connection,
     actor: str,
     community_id: str,
     claim_id: str,
@@ -307,9 +305,9 @@ async def check_in(
 ) -> Claim:
     """报到: start of service, with the resident's code (or a staff override, recorded)."""
     now = now or utcnow()
-    c = await load_claim(conn, community_id, claim_id)
-    wish = await load_wish(conn, community_id, c.wish_id)
-    held = await roles_for(conn, actor, wish, c)
+    c = load_claim(conn, community_id, claim_id)
+    wish = load_wish(conn, community_id, c.wish_id)
+    held = roles_for(conn, actor, wish, c)
     decide_claim(c.state, ClaimAction.CHECK_IN, held)
     override_by = None
     if override_reason is not None:
@@ -319,7 +317,7 @@ async def check_in(
         override_by = actor
     elif code is None or not hmac.compare_digest(code.encode(), wish.confirmation_code.encode()):
         raise WrongCode(wish.id)
-    rules = await community_rules(conn, community_id)
+    rules = community_rules(conn, community_id)
     if location is not None and wish.location is not None and rules.checkin_distance_m:
         metres = distance_m(location, wish.location)
         if metres > rules.checkin_distance_m:
@@ -328,8 +326,8 @@ async def check_in(
         raise InvalidInput("now", "check-in opens two hours before the agreed time")
     # The wish row before the claim's, as cancel and _release take them (else they deadlock).
     if wish.state in (WishState.PUBLISHED, WishState.CLAIMED):
-        await move(conn, actor, wish, WishAction.CHECK_IN, now=now, roles=held)
-    return await set_claim(
+        move(conn, actor, wish, WishAction.CHECK_IN, now=now, roles=held)
+    return set_claim(
         conn,
         c,
         ClaimState.CHECKED_IN,
@@ -341,8 +339,8 @@ async def check_in(
     )
 
 
-async def check_out(
-    conn: AsyncConnection,
+def check_out(
+    conn: Connection,
     actor: str,
     community_id: str,
     claim_id: str,
@@ -353,18 +351,18 @@ async def check_out(
     """签退: minutes served = check-out − check-in, bounded by the community's per-activity
     maximum; a pending accrual is created for them (posted on confirmation)."""
     now = now or utcnow()
-    c = await load_claim(conn, community_id, claim_id)
-    wish = await load_wish(conn, community_id, c.wish_id)
-    held = await roles_for(conn, actor, wish, c)
+    c = load_claim(conn, community_id, claim_id)
+    wish = load_wish(conn, community_id, c.wish_id)
+    held = roles_for(conn, actor, wish, c)
     decide_claim(c.state, ClaimAction.CHECK_OUT, held)
     assert c.checked_in_at is not None
     assert c.member_id is not None
-    _, policy = await points.current_policy(conn, community_id)
+    _, policy = points.current_policy(conn, community_id)
     served = max(0, int((now - c.checked_in_at).total_seconds() // 60))
     minutes = min(served, policy.max_minutes_per_activity)
     award_id = None
     if wish.kind is WishKind.SERVICE and minutes > 0:
-        award = await points.accrue(
+        award = points.accrue(
             conn,
             community_id=community_id,
             member_id=c.member_id,
@@ -372,7 +370,7 @@ async def check_out(
                 minutes=minutes,
                 category=wish.category,
                 started_at=c.checked_in_at,
-                key_household=await _key_household(conn, wish),
+                key_household=_key_household(conn, wish),
             ),
             reference=f"claim:{c.id}",
             id=points.derived_id("award", c.id),
@@ -382,7 +380,7 @@ async def check_out(
             now=now,
         )
         award_id = award.transfer.id if award.transfer else None
-    done = await set_claim(
+    done = set_claim(
         conn,
         c,
         ClaimState.CHECKED_OUT,
@@ -392,14 +390,14 @@ async def check_out(
         now,
         {"checked_out_at": now, "minutes": minutes, "award_id": award_id},
     )
-    await _uncount_open(conn, community_id, c.member_id)
-    await settle(conn, actor, wish.id, community_id, WishAction.CHECK_OUT, now)
+    _uncount_open(conn, community_id, c.member_id)
+    settle(conn, actor, wish.id, community_id, WishAction.CHECK_OUT, now)
     return done
 
 
-async def load_claim(conn: AsyncConnection, community_id: str, claim_id: str) -> Claim:
+def load_claim(conn: Connection, community_id: str, claim_id: str) -> Claim:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(claims).where(claims.c.community_id == community_id, claims.c.id == claim_id)
         )
     ).first()
@@ -408,8 +406,8 @@ async def load_claim(conn: AsyncConnection, community_id: str, claim_id: str) ->
     return sqltypes.to_struct(row, Claim)
 
 
-async def settle(
-    conn: AsyncConnection,
+def settle(
+    conn: Connection,
     actor: str,
     wish_id: str,
     community_id: str,
@@ -417,8 +415,8 @@ async def settle(
     now: dt.datetime,
 ) -> Wish:
     """Move the wish to where its claims now put it (claimed, published, in service, served)."""
-    wish = await load_wish(conn, community_id, wish_id)
-    all_claims = await claims_of(conn, community_id, wish_id)
+    wish = load_wish(conn, community_id, wish_id)
+    all_claims = claims_of(conn, community_id, wish_id)
     serving = sum(1 for c in all_claims if c.state is ClaimState.CHECKED_IN)
     served = sum(1 for c in all_claims if c.state is ClaimState.CHECKED_OUT)
     target = wish_state_from_claims(
@@ -432,17 +430,17 @@ async def settle(
         return wish
     values: dict[str, Any] = {}
     if target is WishState.SERVED:
-        rules = await community_rules(conn, community_id)
+        rules = community_rules(conn, community_id)
         values = {"served_at": now, "deadline_at": now + dt.timedelta(days=rules.auto_accept_days)}
     elif target in (WishState.CLAIMED, WishState.PUBLISHED):
         # Every place taken: the completion clock starts; a place freed: the claim clock again.
-        stage = (await community_rules(conn, community_id)).deadlines_for(wish.category)
+        stage = (community_rules(conn, community_id)).deadlines_for(wish.category)
         if target is WishState.CLAIMED:  # done within complete_hours, or by the window's end
             due = max(now + dt.timedelta(hours=stage.complete_hours), wish.window_end)
         else:
             due = now + dt.timedelta(hours=stage.claim_hours)
         values = {"deadline_at": due}
-    return await move(
+    return move(
         conn,
         actor,
         wish,
@@ -463,8 +461,8 @@ def distance_m(a: Point, b: Point) -> int:
     return round(2 * 6_371_000 * math.asin(math.sqrt(h)))
 
 
-async def _take(
-    conn: AsyncConnection,
+def _take(
+    conn: Connection,
     actor: str,
     held: frozenset[Role],
     wish: Wish,
@@ -480,7 +478,7 @@ async def _take(
     if claim_id is not None:
         check_id("id", claim_id)
         try:
-            earlier = await load_claim(conn, wish.community_id, claim_id)
+            earlier = load_claim(conn, wish.community_id, claim_id)
         except NotFound:
             earlier = None
         if earlier is not None:
@@ -489,9 +487,9 @@ async def _take(
             return earlier
     if now >= wish.window_end:
         raise NotAllowed(action, "window_over", held, frozenset())
-    rules = await community_rules(conn, wish.community_id)
+    rules = community_rules(conn, wish.community_id)
     # The wish row first (its lock orders concurrent claims on PostgreSQL), then the member's.
-    taken = await conn.execute(
+    taken = conn.execute(
         wishes.update()
         .where(
             wishes.c.community_id == wish.community_id,
@@ -507,22 +505,20 @@ async def _take(
         )
     )
     if taken.rowcount != 1:
-        current = await load_wish(conn, wish.community_id, wish.id)
+        current = load_wish(conn, wish.community_id, wish.id)
         if current.state is not WishState.PUBLISHED:
             decide_wish(current.state, WishAction.CLAIM, held | CLAIMING)
         raise CapacityFull(wish.id, wish.capacity)
     if member_id is not None:
-        await _count_open(conn, wish.community_id, member_id, rules.claim_limit)
-    made = await _insert_claim(conn, wish, member_id, unit_id, places, parent_id, claim_id, now)
-    await record(
-        conn, wish.community_id, "claim", made.id, action, "new", "active", actor, held, "", now
-    )
-    await settle(conn, actor, wish.id, wish.community_id, WishAction.CLAIM, now)
+        _count_open(conn, wish.community_id, member_id, rules.claim_limit)
+    made = _insert_claim(conn, wish, member_id, unit_id, places, parent_id, claim_id, now)
+    record(conn, wish.community_id, "claim", made.id, action, "new", "active", actor, held, "", now)
+    settle(conn, actor, wish.id, wish.community_id, WishAction.CLAIM, now)
     return made
 
 
-async def _insert_claim(
-    conn: AsyncConnection,
+def _insert_claim(
+    conn: Connection,
     wish: Wish,
     member_id: str | None,
     unit_id: str | None,
@@ -532,7 +528,7 @@ async def _insert_claim(
     now: dt.datetime,
 ) -> Claim:
     new = claim_id or new_id()
-    inserted = await conn.execute(
+    inserted = conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, claims)
         .values(
             community_id=wish.community_id,
@@ -549,16 +545,16 @@ async def _insert_claim(
     )
     if inserted.first() is None:
         raise AlreadyClaimed(wish.id, member_id or "")
-    return await load_claim(conn, wish.community_id, new)
+    return load_claim(conn, wish.community_id, new)
 
 
-async def _count_open(conn: AsyncConnection, community_id: str, member_id: str, limit: int) -> None:
-    await conn.execute(
+def _count_open(conn: Connection, community_id: str, member_id: str, limit: int) -> None:
+    conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, member_load).values(
             community_id=community_id, member_id=member_id
         )
     )
-    counted = await conn.execute(
+    counted = conn.execute(
         member_load.update()
         .where(
             member_load.c.community_id == community_id,
@@ -571,8 +567,8 @@ async def _count_open(conn: AsyncConnection, community_id: str, member_id: str, 
         raise ClaimLimitReached(member_id, limit)
 
 
-async def _uncount_open(conn: AsyncConnection, community_id: str, member_id: str) -> None:
-    await conn.execute(
+def _uncount_open(conn: Connection, community_id: str, member_id: str) -> None:
+    conn.execute(
         member_load.update()
         .where(
             member_load.c.community_id == community_id,
@@ -583,8 +579,8 @@ async def _uncount_open(conn: AsyncConnection, community_id: str, member_id: str
     )
 
 
-async def _release(
-    conn: AsyncConnection,
+def _release(
+    conn: Connection,
     actor: str,
     community_id: str,
     claim_id: str,
@@ -593,30 +589,30 @@ async def _release(
     reason: str,
     now: dt.datetime,
 ) -> Claim:
-    c = await load_claim(conn, community_id, claim_id)
-    wish = await load_wish(conn, community_id, c.wish_id)
-    held = await roles_for(conn, actor, wish, c)
+    c = load_claim(conn, community_id, claim_id)
+    wish = load_wish(conn, community_id, c.wish_id)
+    held = roles_for(conn, actor, wish, c)
     if c.member_id is None and c.unit_id is not None:
-        held |= (await roles_on(conn, actor, f"/{c.unit_id}/")) & {Role.UNIT_ADMIN}
+        held |= (roles_on(conn, actor, f"/{c.unit_id}/")) & {Role.UNIT_ADMIN}
         if Role.UNIT_ADMIN in held:
             held |= {Role.CLAIMANT}
     target = decide_claim(c.state, action, held)
     decide_wish(wish.state, wish_action, held)
     # The wish row first, as in _take, so concurrent releases and claims queue the same way.
-    await conn.execute(
+    conn.execute(
         wishes.update()
         .where(wishes.c.community_id == community_id, wishes.c.id == wish.id)
         .values(places_taken=wishes.c.places_taken - c.places)
     )
-    done = await set_claim(conn, c, target, actor, held, reason, now, {"closed_at": now})
+    done = set_claim(conn, c, target, actor, held, reason, now, {"closed_at": now})
     if c.member_id is not None:
-        await _uncount_open(conn, community_id, c.member_id)
-    await settle(conn, actor, wish.id, community_id, wish_action, now)
+        _uncount_open(conn, community_id, c.member_id)
+    settle(conn, actor, wish.id, community_id, wish_action, now)
     return done
 
 
-async def set_claim(
-    conn: AsyncConnection,
+def set_claim(
+    conn: Connection,
     c: Claim,
     target: ClaimState,
     actor: str,
@@ -625,16 +621,16 @@ async def set_claim(
     now: dt.datetime,
     values: dict[str, Any],
 ) -> Claim:
-    result = await conn.execute(
+    result = conn.execute(
         claims.update()
         .where(_key(c), claims.c.state == c.state.value)
         .values(state=target.value, **values)
     )
     action = claim_action(c.state, target)
     if result.rowcount != 1:
-        current = await load_claim(conn, c.community_id, c.id)
+        current = load_claim(conn, c.community_id, c.id)
         raise NotAllowed(action, current.state.value, held, frozenset())
-    await record(
+    record(
         conn,
         c.community_id,
         "claim",
@@ -647,7 +643,7 @@ async def set_claim(
         reason,
         now,
     )
-    return await load_claim(conn, c.community_id, c.id)
+    return load_claim(conn, c.community_id, c.id)
 
 
 def claim_action(state: ClaimState, target: ClaimState) -> str:
@@ -662,9 +658,9 @@ def _key(c: Claim) -> sa.ColumnElement[bool]:
     return sa.and_(claims.c.community_id == c.community_id, claims.c.id == c.id)
 
 
-async def _key_household(conn: AsyncConnection, wish: Wish) -> bool:
+def _key_household(conn: Connection, wish: Wish) -> bool:
     try:
-        member = await get_member(conn, wish.beneficiary_id)
+        member = get_member(conn, wish.beneficiary_id)
     except NotFound:
         return False
     return bool(member.key_household)

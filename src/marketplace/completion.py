@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import points
 from marketplace.claims import set_claim
@@ -24,8 +24,8 @@ from points import utcnow
 SYSTEM_ONLY = frozenset({Role.SYSTEM})
 
 
-async def confirm(
-    conn: AsyncConnection,
+def confirm(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -41,9 +41,9 @@ async def confirm(
     ):
         raise InvalidInput("rating", "must be 1 to 5")
     check_text("comment", comment, 500, required=False)
-    wish = await load_wish(conn, community_id, wish_id)
-    held = await roles_for(conn, actor, wish)
-    confirmed = await move(
+    wish = load_wish(conn, community_id, wish_id)
+    held = roles_for(conn, actor, wish)
+    confirmed = move(
         conn,
         actor,
         wish,
@@ -53,11 +53,11 @@ async def confirm(
         reason=comment,
         values={"rating": rating, "rating_comment": comment or None, "deadline_at": None},
     )
-    return await _award_and_close(conn, actor, held, confirmed, now)
+    return _award_and_close(conn, actor, held, confirmed, now)
 
 
-async def dispute(
-    conn: AsyncConnection,
+def dispute(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -67,8 +67,8 @@ async def dispute(
 ) -> Wish:
     """The resident disputes the service (with a reason); staff will resolve it."""
     check_text("reason", reason, 500)
-    wish = await load_wish(conn, community_id, wish_id)
-    return await move(
+    wish = load_wish(conn, community_id, wish_id)
+    return move(
         conn,
         actor,
         wish,
@@ -79,8 +79,8 @@ async def dispute(
     )
 
 
-async def resolve(
-    conn: AsyncConnection,
+def resolve(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -92,14 +92,14 @@ async def resolve(
     """Staff settle a dispute: for the volunteer (points posted) or against (points voided)."""
     now = now or utcnow()
     check_text("reason", reason, 500)
-    wish = await load_wish(conn, community_id, wish_id)
-    held = await roles_for(conn, actor, wish)
+    wish = load_wish(conn, community_id, wish_id)
+    held = roles_for(conn, actor, wish)
     if for_volunteer:
-        confirmed = await move(
+        confirmed = move(
             conn, actor, wish, WishAction.RESOLVE_FOR_VOLUNTEER, now=now, roles=held, reason=reason
         )
-        return await _award_and_close(conn, actor, held, confirmed, now)
-    closed = await move(
+        return _award_and_close(conn, actor, held, confirmed, now)
+    closed = move(
         conn,
         actor,
         wish,
@@ -109,11 +109,11 @@ async def resolve(
         reason=reason,
         values={"closed_at": now},
     )
-    for c in await claims_of(conn, community_id, wish_id):
+    for c in claims_of(conn, community_id, wish_id):
         if c.state is ClaimState.CHECKED_OUT:
             decide_claim(c.state, ClaimAction.VOID, held)
             if c.award_id is not None:
-                await points.void_pending(
+                points.void_pending(
                     conn,
                     community_id,
                     c.award_id,
@@ -122,32 +122,30 @@ async def resolve(
                     memo=reason,
                     now=now,
                 )
-            await set_claim(
-                conn, c, ClaimState.VOIDED, actor, held, reason, now, {"closed_at": now}
-            )
+            set_claim(conn, c, ClaimState.VOIDED, actor, held, reason, now, {"closed_at": now})
     return closed
 
 
-async def _award_and_close(
-    conn: AsyncConnection, actor: str, held: frozenset[Role], wish: Wish, now: dt.datetime
+def _award_and_close(
+    conn: Connection, actor: str, held: frozenset[Role], wish: Wish, now: dt.datetime
 ) -> Wish:
-    rules = await community_rules(conn, wish.community_id)
-    for c in await claims_of(conn, wish.community_id, wish.id):
+    rules = community_rules(conn, wish.community_id)
+    for c in claims_of(conn, wish.community_id, wish.id):
         if c.state is ClaimState.CHECKED_OUT:
             decide_claim(c.state, ClaimAction.CONFIRM, held)
-            await _award(conn, actor, wish, c, rules.goods_points, now)
-            await set_claim(conn, c, ClaimState.CONFIRMED, actor, held, "", now, {"closed_at": now})
-    return await move(
+            _award(conn, actor, wish, c, rules.goods_points, now)
+            set_claim(conn, c, ClaimState.CONFIRMED, actor, held, "", now, {"closed_at": now})
+    return move(
         conn, actor, wish, WishAction.CLOSE, now=now, roles=SYSTEM_ONLY, values={"closed_at": now}
     )
 
 
-async def _award(
-    conn: AsyncConnection, actor: str, wish: Wish, c: Claim, goods_points: int, now: dt.datetime
+def _award(
+    conn: Connection, actor: str, wish: Wish, c: Claim, goods_points: int, now: dt.datetime
 ) -> None:
     assert c.member_id is not None
     if c.award_id is not None:
-        await points.post_pending(
+        points.post_pending(
             conn,
             wish.community_id,
             c.award_id,
@@ -157,7 +155,7 @@ async def _award(
         )
     if wish.kind is WishKind.SERVICE and c.minutes:
         assert c.checked_in_at is not None
-        await points.record_service(
+        points.record_service(
             conn,
             community_id=wish.community_id,
             member_id=c.member_id,
@@ -170,11 +168,11 @@ async def _award(
             now=now,
         )
     elif wish.kind is WishKind.GOODS and goods_points > 0:
-        await points.open_community(conn, wish.community_id)
-        wallet = await points.open_account(
+        points.open_community(conn, wish.community_id)
+        wallet = points.open_account(
             conn, wish.community_id, points.AccountKind.MEMBER, c.member_id
         )
-        await points.transfer(
+        points.transfer(
             conn,
             community_id=wish.community_id,
             debit_account_id=points.account_id(points.AccountKind.POOL, wish.community_id),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput, NotAllowed, NotFound
 from marketplace.lifecycle import ClaimState, Role, WishState
@@ -35,13 +35,11 @@ def _check_limit(limit: int) -> int:
     return limit
 
 
-async def wish_claims(
-    conn: AsyncConnection, actor: str, community_id: str, wish_id: str
-) -> list[ClaimLine]:
+def wish_claims(conn: Connection, actor: str, community_id: str, wish_id: str) -> list[ClaimLine]:
     """Claims on a wish: all of them for office, the resident and who posted it (they meet the
     volunteers); a volunteer sees only their own."""
-    wish = await load_wish(conn, community_id, wish_id)
-    held = await roles_for(conn, actor, wish)
+    wish = load_wish(conn, community_id, wish_id)
+    held = roles_for(conn, actor, wish)
     query = (
         sa.select(claims, members.c.name.label("member_name"))
         .outerjoin(members, members.c.id == claims.c.member_id)
@@ -52,12 +50,12 @@ async def wish_claims(
         query = query.where(claims.c.member_id == actor)
     return [
         ClaimLine(claim=sqltypes.to_struct(r, Claim), member_name=r.member_name)
-        for r in await conn.execute(query)
+        for r in conn.execute(query)
     ]
 
 
-async def member_wishes(
-    conn: AsyncConnection,
+def member_wishes(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -66,7 +64,7 @@ async def member_wishes(
     limit: int = 50,
 ) -> Page:
     """我的心愿: wishes the actor posted or that are for them, newest first (items: Wish)."""
-    await get_org(conn, community_id)
+    get_org(conn, community_id)
     _check_limit(limit)
     theirs = sa.or_(wishes.c.beneficiary_id == actor, wishes.c.posted_by == actor)
     query = sa.select(wishes).where(wishes.c.community_id == community_id, theirs)
@@ -74,13 +72,13 @@ async def member_wishes(
         query = query.where(wishes.c.state.in_(sorted(s.value for s in states)))
     if cursor is not None:
         query = query.where(wishes.c.id < check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
     items = tuple(sqltypes.to_struct(r, Wish) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def member_claims(
-    conn: AsyncConnection,
+def member_claims(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -89,7 +87,7 @@ async def member_claims(
     limit: int = 50,
 ) -> Page:
     """我的认领: the actor's claims in the community, newest first."""
-    await community_roles(conn, actor, community_id)
+    community_roles(conn, actor, community_id)
     _check_limit(limit)
     query = sa.select(claims).where(
         claims.c.community_id == community_id, claims.c.member_id == actor
@@ -98,13 +96,13 @@ async def member_claims(
         query = query.where(claims.c.state.in_(sorted(s.value for s in states)))
     if cursor is not None:
         query = query.where(claims.c.id < check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(claims.c.id.desc()).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(claims.c.id.desc()).limit(limit + 1))).all()
     items = tuple(sqltypes.to_struct(r, Claim) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def list_offers(
-    conn: AsyncConnection,
+def list_offers(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -113,26 +111,26 @@ async def list_offers(
     limit: int = 50,
 ) -> Page:
     """互助项目清单 of the community, for anyone with a role there."""
-    await community_roles(conn, actor, community_id)
+    community_roles(conn, actor, community_id)
     _check_limit(limit)
     query = sa.select(offers).where(offers.c.community_id == community_id)
     if active_only:
         query = query.where(offers.c.active == sa.true())
     if cursor is not None:
         query = query.where(offers.c.id < check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(offers.c.id.desc()).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(offers.c.id.desc()).limit(limit + 1))).all()
     items = tuple(sqltypes.to_struct(r, Offer) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def set_offer_active(
-    conn: AsyncConnection, actor: str, community_id: str, offer_id: str, active: bool
+def set_offer_active(
+    conn: Connection, actor: str, community_id: str, offer_id: str, active: bool
 ) -> Offer:
     """The offerer (or office) pauses or resumes an offer; NotAllowed for the other members,
     who see it in the list."""
-    _, held = await community_roles(conn, actor, community_id)
+    _, held = community_roles(conn, actor, community_id)
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(offers).where(offers.c.community_id == community_id, offers.c.id == offer_id)
         )
     ).first()
@@ -141,7 +139,7 @@ async def set_offer_active(
     offer = sqltypes.to_struct(row, Offer)
     if offer.member_id != actor and not held & OFFICE:
         raise NotAllowed("set_offer_active", "offer", held, OFFICE)
-    await conn.execute(
+    conn.execute(
         offers.update()
         .where(offers.c.community_id == community_id, offers.c.id == offer_id)
         .values(active=bool(active))
@@ -149,8 +147,8 @@ async def set_offer_active(
     return msgspec.structs.replace(offer, active=bool(active))
 
 
-async def child_orgs(
-    conn: AsyncConnection,
+def child_orgs(
+    conn: Connection,
     actor: str,
     org_id: str,
     *,
@@ -158,24 +156,24 @@ async def child_orgs(
     limit: int = 50,
 ) -> Page:
     """The orgs directly under ``org_id`` (for anyone holding a role on it or above)."""
-    org = await get_org(conn, org_id)
-    if not await roles_on(conn, actor, org.path, org.community_id):
+    org = get_org(conn, org_id)
+    if not roles_on(conn, actor, org.path, org.community_id):
         raise NotFound("org", org_id)
     _check_limit(limit)
     query = sa.select(orgs).where(orgs.c.parent_id == org_id)
     if cursor is not None:
         query = query.where(orgs.c.id > check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(orgs.c.id).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(orgs.c.id).limit(limit + 1))).all()
     items = tuple(sqltypes.to_struct(r, Org) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def visible_org(conn: AsyncConnection, actor: str, org_id: str) -> Org:
+def visible_org(conn: Connection, actor: str, org_id: str) -> Org:
     """One org, for anyone holding a role on it or above, or inside it."""
-    org = await get_org(conn, org_id)
-    if await roles_on(conn, actor, org.path, org.community_id):
+    org = get_org(conn, org_id)
+    if roles_on(conn, actor, org.path, org.community_id):
         return org
-    inside = await conn.scalar(
+    inside = conn.scalar(
         sa.select(sa.func.count())
         .select_from(orgs)
         .where(orgs.c.path.startswith(org.path, autoescape=True))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.claims import claim
 from marketplace.errors import CapacityFull, InvalidInput, NotAllowed, NotFound
@@ -24,8 +24,8 @@ from points import new_id, sqltypes, utcnow
 OFFERING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER})
 
 
-async def publish_offer(
-    conn: AsyncConnection,
+def publish_offer(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -35,11 +35,11 @@ async def publish_offer(
     capacity_per_week: int = 1,
     now: dt.datetime | None = None,
 ) -> Offer:
-    community = await get_org(conn, community_id)
-    held = await roles_on(conn, actor, community.path, community_id)
+    community = get_org(conn, community_id)
+    held = roles_on(conn, actor, community.path, community_id)
     if not held & OFFERING:
         raise NotAllowed("publish_offer", "new", held, OFFERING)
-    rules = await community_rules(conn, community_id)
+    rules = community_rules(conn, community_id)
     if category not in rules.categories:
         raise InvalidInput("category", "must be one of the community's categories")
     check_text("title", title, 100)
@@ -49,7 +49,7 @@ async def publish_offer(
     if not 1 <= capacity_per_week <= 100:
         raise InvalidInput("capacity_per_week", "must be 1 to 100")
     offer_id = new_id()
-    await conn.execute(
+    conn.execute(
         offers.insert().values(
             community_id=community_id,
             id=offer_id,
@@ -62,12 +62,12 @@ async def publish_offer(
             created_at=now or utcnow(),
         )
     )
-    return await get_offer(conn, community_id, offer_id)
+    return get_offer(conn, community_id, offer_id)
 
 
-async def get_offer(conn: AsyncConnection, community_id: str, offer_id: str) -> Offer:
+def get_offer(conn: Connection, community_id: str, offer_id: str) -> Offer:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(offers).where(offers.c.community_id == community_id, offers.c.id == offer_id)
         )
     ).first()
@@ -76,8 +76,8 @@ async def get_offer(conn: AsyncConnection, community_id: str, offer_id: str) -> 
     return sqltypes.to_struct(row, Offer)
 
 
-async def request_from_offer(
-    conn: AsyncConnection,
+def request_from_offer(
+    conn: Connection,
     actor: str,
     community_id: str,
     offer_id: str,
@@ -94,14 +94,14 @@ async def request_from_offer(
     verification is needed (else when staff verify it, see :func:`claim_for_offer`)."""
     now = now or utcnow()
     try:
-        await community_roles(conn, actor, community_id)  # who may list the offers may ask
+        community_roles(conn, actor, community_id)  # who may list the offers may ask
     except NotFound:
         raise NotFound("offer", offer_id) from None  # another community's: not even its kind
-    offer = await get_offer(conn, community_id, offer_id)
+    offer = get_offer(conn, community_id, offer_id)
     if not offer.active:
         raise NotAllowed("request_from_offer", "inactive", frozenset(), frozenset())
     week_start = now - dt.timedelta(days=7)
-    this_week = await conn.scalar(
+    this_week = conn.scalar(
         sa.select(sa.func.count()).where(
             wishes.c.community_id == community_id,
             wishes.c.offer_id == offer_id,
@@ -111,7 +111,7 @@ async def request_from_offer(
     )
     if (this_week or 0) >= offer.capacity_per_week:
         raise CapacityFull(offer_id, offer.capacity_per_week)
-    wish = await post_wish(
+    wish = post_wish(
         conn,
         actor,
         community_id=community_id,
@@ -128,10 +128,10 @@ async def request_from_offer(
         offer_id=offer_id,
         now=now,
     )
-    rules = await community_rules(conn, community_id)
+    rules = community_rules(conn, community_id)
     if rules.offers_need_verification:
         return wish, None
-    published = await move(
+    published = move(
         conn,
         "system",
         wish,
@@ -141,12 +141,12 @@ async def request_from_offer(
         reason="互助项目免审核",
         values={"published_at": now},
     )
-    made = await claim(conn, offer.member_id, community_id, published.id, now=now)
-    return await load_wish(conn, community_id, published.id), made
+    made = claim(conn, offer.member_id, community_id, published.id, now=now)
+    return load_wish(conn, community_id, published.id), made
 
 
-async def claim_for_offer(
-    conn: AsyncConnection,
+def claim_for_offer(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -155,17 +155,17 @@ async def claim_for_offer(
 ) -> tuple[Wish, Claim]:
     """Staff verify an offer's wish; the offerer's claim follows in the same transaction."""
     now = now or utcnow()
-    wish = await load_wish(conn, community_id, wish_id)
+    wish = load_wish(conn, community_id, wish_id)
     if wish.offer_id is None:
         raise InvalidInput("wish_id", "is not a request from an offer")
-    offer = await get_offer(conn, community_id, wish.offer_id)
-    published = await verify(conn, actor, community_id, wish_id, now=now)
-    made = await claim(conn, offer.member_id, community_id, published.id, now=now)
-    return await load_wish(conn, community_id, wish_id), made
+    offer = get_offer(conn, community_id, wish.offer_id)
+    published = verify(conn, actor, community_id, wish_id, now=now)
+    made = claim(conn, offer.member_id, community_id, published.id, now=now)
+    return load_wish(conn, community_id, wish_id), made
 
 
-async def approve(
-    conn: AsyncConnection,
+def approve(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -174,8 +174,8 @@ async def approve(
 ) -> Wish:
     """审核通过 as staff do it: publish the wish; a request from an offer is claimed by its
     offerer in the same step (:func:`claim_for_offer`)."""
-    wish = await load_wish(conn, community_id, wish_id)
+    wish = load_wish(conn, community_id, wish_id)
     if wish.offer_id is not None:
-        published, _ = await claim_for_offer(conn, actor, community_id, wish_id, now=now)
+        published, _ = claim_for_offer(conn, actor, community_id, wish_id, now=now)
         return published
-    return await verify(conn, actor, community_id, wish_id, now=now)
+    return verify(conn, actor, community_id, wish_id, now=now)

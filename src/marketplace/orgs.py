@@ -14,7 +14,7 @@ import re
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput, NotAllowed, NotFound
 from marketplace.lifecycle import Role
@@ -47,8 +47,8 @@ def check_text(field: str, value: object, max_length: int, *, required: bool = T
     return value
 
 
-async def create_org(
-    conn: AsyncConnection,
+def create_org(
+    conn: Connection,
     actor: str,
     *,
     id: str,
@@ -62,20 +62,20 @@ async def create_org(
     check_id("id", id)
     check_text("name", name, 100)
     kind = OrgKind(kind)
-    parent = await get_org(conn, parent_id) if parent_id else None
+    parent = get_org(conn, parent_id) if parent_id else None
     if parent is None:
         if actor != SYSTEM:
             raise NotAllowed("create_org", "root", frozenset(), frozenset({SYSTEM}))
         path = f"/{id}/"
     else:
-        held = await roles_on(conn, actor, parent.path)
+        held = roles_on(conn, actor, parent.path)
         if Role.ADMIN not in held and actor != SYSTEM:
             raise NotAllowed("create_org", parent.kind.value, held, frozenset({Role.ADMIN}))
         if kind is OrgKind.UNIT or ORG_LEVELS.index(kind) <= _level(parent.kind):
             raise InvalidInput("kind", f"a {kind} cannot sit under a {parent.kind}")
         path = f"{parent.path}{id}/"
     community_id = id if kind is OrgKind.COMMUNITY else (parent.community_id if parent else None)
-    await conn.execute(
+    conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, orgs).values(
             id=id,
             kind=kind.value,
@@ -86,7 +86,7 @@ async def create_org(
             created_at=now or utcnow(),
         )
     )
-    org = await get_org(conn, id)
+    org = get_org(conn, id)
     if (org.kind, org.parent_id) != (kind, parent_id):
         raise InvalidInput("id", "an org with this id exists elsewhere in the tree")
     return org
@@ -96,34 +96,34 @@ def _level(kind: OrgKind) -> int:
     return ORG_LEVELS.index(kind) if kind in ORG_LEVELS else -1
 
 
-async def get_org(conn: AsyncConnection, org_id: str | None) -> Org:
-    row = (await conn.execute(sa.select(orgs).where(orgs.c.id == org_id))).first()
+def get_org(conn: Connection, org_id: str | None) -> Org:
+    row = (conn.execute(sa.select(orgs).where(orgs.c.id == org_id))).first()
     if row is None:
         raise NotFound("org", str(org_id))
     return sqltypes.to_struct(row, Org)
 
 
-async def pair_unit(
-    conn: AsyncConnection,
+def pair_unit(
+    conn: Connection,
     actor: str,
     unit_id: str,
     community_id: str,
     now: dt.datetime | None = None,
 ) -> None:
     """Pair a unit with a community (结对共建); staff or admin of the community decide."""
-    unit, community = await get_org(conn, unit_id), await get_org(conn, community_id)
+    unit, community = get_org(conn, unit_id), get_org(conn, community_id)
     if unit.kind is not OrgKind.UNIT or community.kind is not OrgKind.COMMUNITY:
         raise InvalidInput("unit_id", "pair a unit with a community")
-    await require(conn, actor, community.path, OFFICE, "pair_unit")
-    await conn.execute(
+    require(conn, actor, community.path, OFFICE, "pair_unit")
+    conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, pairings).values(
             community_id=community_id, unit_id=unit_id, created_at=now or utcnow()
         )
     )
 
 
-async def add_member(
-    conn: AsyncConnection,
+def add_member(
+    conn: Connection,
     *,
     id: str,
     name: str,
@@ -143,8 +143,8 @@ async def add_member(
         raise InvalidInput("skills", "at most 20 skills of 1 to 32 characters")
     for org_id in (home_org_id, home_unit_id):
         if org_id is not None:
-            await get_org(conn, org_id)
-    await conn.execute(
+            get_org(conn, org_id)
+    conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, members).values(
             id=id,
             name=name,
@@ -158,18 +158,18 @@ async def add_member(
             created_at=now or utcnow(),
         )
     )
-    return await get_member(conn, id)
+    return get_member(conn, id)
 
 
-async def get_member(conn: AsyncConnection, member_id: str) -> Member:
-    row = (await conn.execute(sa.select(members).where(members.c.id == member_id))).first()
+def get_member(conn: Connection, member_id: str) -> Member:
+    row = (conn.execute(sa.select(members).where(members.c.id == member_id))).first()
     if row is None:
         raise NotFound("member", member_id)
     return sqltypes.to_struct(row, Member)
 
 
-async def set_key_household(
-    conn: AsyncConnection,
+def set_key_household(
+    conn: Connection,
     actor: str,
     member_id: str,
     community_id: str,
@@ -180,12 +180,12 @@ async def set_key_household(
 ) -> Member:
     """Record a resident's key-household types (重点家庭) with the separate consent the law asks
     for (who recorded it, when, for what). Staff of the community only."""
-    community = await get_org(conn, community_id)
-    await require(conn, actor, community.path, OFFICE, "set_key_household")
+    community = get_org(conn, community_id)
+    require(conn, actor, community.path, OFFICE, "set_key_household")
     check_text("purpose", purpose, 200)
     consent = Consent(recorded_by=actor, recorded_at=now or utcnow(), purpose=purpose)
-    await get_member(conn, member_id)
-    await conn.execute(
+    get_member(conn, member_id)
+    conn.execute(
         members.update()
         .where(members.c.id == member_id)
         .values(
@@ -193,11 +193,11 @@ async def set_key_household(
             key_household_consent=msgspec.to_builtins(consent) if flags else None,
         )
     )
-    return await get_member(conn, member_id)
+    return get_member(conn, member_id)
 
 
-async def grant_role(
-    conn: AsyncConnection,
+def grant_role(
+    conn: Connection,
     actor: str,
     member_id: str,
     org_id: str,
@@ -208,12 +208,12 @@ async def grant_role(
     role = Role(role)
     if role in (Role.BENEFICIARY, Role.POSTER, Role.CLAIMANT, Role.SYSTEM):
         raise InvalidInput("role", f"{role} is a relation to a wish, not a role on an org")
-    org = await get_org(conn, org_id)
-    await get_member(conn, member_id)
+    org = get_org(conn, org_id)
+    get_member(conn, member_id)
     needed = frozenset({Role.ADMIN}) if role in OFFICE else OFFICE
     if actor != SYSTEM:
-        await require(conn, actor, org.path, needed, "grant_role")
-    await conn.execute(
+        require(conn, actor, org.path, needed, "grant_role")
+    conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, roles).values(
             org_id=org_id,
             member_id=member_id,
@@ -225,8 +225,8 @@ async def grant_role(
     return RoleGrant(member_id=member_id, org_id=org_id, role=role)
 
 
-async def roles_on(
-    conn: AsyncConnection, member_id: str, path: str, community_id: str | None = None
+def roles_on(
+    conn: Connection, member_id: str, path: str, community_id: str | None = None
 ) -> frozenset[Role]:
     """The org roles ``member_id`` holds on the org at ``path`` or any ancestor, plus unit admin
     when they administer a unit paired with ``community_id``."""
@@ -238,7 +238,7 @@ async def roles_on(
         .join(orgs, orgs.c.id == roles.c.org_id)
         .where(roles.c.member_id == member_id, orgs.c.path.in_(ancestors))
     )
-    held = {Role(r) for r in (await conn.execute(query)).scalars()}
+    held = {Role(r) for r in (conn.execute(query)).scalars()}
     if community_id is not None:
         unit_admin = (
             sa.select(roles.c.role)
@@ -249,46 +249,44 @@ async def roles_on(
                 roles.c.role.in_([Role.UNIT_ADMIN.value, Role.PARTY_MEMBER.value]),
             )
         )
-        held |= {Role(r) for r in (await conn.execute(unit_admin)).scalars()}
+        held |= {Role(r) for r in (conn.execute(unit_admin)).scalars()}
     return frozenset(held)
 
 
-async def require(
-    conn: AsyncConnection, actor: str, path: str, needed: frozenset[Role], action: str
+def require(
+    conn: Connection, actor: str, path: str, needed: frozenset[Role], action: str
 ) -> frozenset[Role]:
-    held = await roles_on(conn, actor, path)
+    held = roles_on(conn, actor, path)
     if actor != SYSTEM and not held & needed:
         raise NotAllowed(action, "org", held, needed)
     return held
 
 
-async def community_rules(conn: AsyncConnection, community_id: str) -> CommunityRules:
-    body = await conn.scalar(
-        sa.select(settings.c.body).where(settings.c.community_id == community_id)
-    )
+def community_rules(conn: Connection, community_id: str) -> CommunityRules:
+    body = conn.scalar(sa.select(settings.c.body).where(settings.c.community_id == community_id))
     return DEFAULT_RULES if body is None else msgspec.convert(body, CommunityRules)
 
 
-async def set_community_rules(
-    conn: AsyncConnection,
+def set_community_rules(
+    conn: Connection,
     actor: str,
     community_id: str,
     rules: CommunityRules,
     now: dt.datetime | None = None,
 ) -> CommunityRules:
-    community = await get_org(conn, community_id)
-    await require(conn, actor, community.path, OFFICE, "set_community_rules")
+    community = get_org(conn, community_id)
+    require(conn, actor, community.path, OFFICE, "set_community_rules")
     problems = rules.problems()
     if problems:
         raise InvalidInput("rules", "; ".join(problems))
     body = msgspec.to_builtins(rules)
-    updated = await conn.execute(
+    updated = conn.execute(
         settings.update()
         .where(settings.c.community_id == community_id)
         .values(body=body, updated_at=now or utcnow())
     )
     if updated.rowcount == 0:
-        await conn.execute(
+        conn.execute(
             settings.insert().values(
                 community_id=community_id, body=body, updated_at=now or utcnow()
             )

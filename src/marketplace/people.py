@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import points
 from marketplace.errors import InvalidInput, NotAllowed, NotFound
@@ -55,8 +55,8 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     exported_at: dt.datetime
 
 
-async def register(
-    conn: AsyncConnection,
+def register(
+    conn: Connection,
     actor: str,
     org_id: str,
     *,
@@ -74,20 +74,20 @@ async def register(
     staff and admin roles need an admin). Ids are made here, so nobody can take over a person
     registered elsewhere by guessing their id."""
     now = now or utcnow()
-    org = await get_org(conn, org_id)
-    await require(conn, actor, org.path, OFFICE, "register")
+    org = get_org(conn, org_id)
+    require(conn, actor, org.path, OFFICE, "register")
     member_id = check_id("id", id or new_id())
     try:
-        await get_member(conn, member_id)
+        get_member(conn, member_id)
     except NotFound:
         pass
     else:
         raise InvalidInput("id", "a member with this id exists")
     if home_org_id is not None:
-        home = await get_org(conn, home_org_id)
+        home = get_org(conn, home_org_id)
         if not home.path.startswith(org.path) and not org.path.startswith(home.path):
             raise InvalidInput("home_org_id", "must be inside the org the member joins")
-    member = await add_member(
+    member = add_member(
         conn,
         id=member_id,
         name=name,
@@ -98,30 +98,26 @@ async def register(
         public_profile=public_profile,
         now=now,
     )
-    await grant_role(conn, actor, member_id, org_id, role, now=now)
+    grant_role(conn, actor, member_id, org_id, role, now=now)
     return member
 
 
-async def grant(
-    conn: AsyncConnection, actor: str, member_id: str, org_id: str, role: Role
-) -> RoleGrant:
+def grant(conn: Connection, actor: str, member_id: str, org_id: str, role: Role) -> RoleGrant:
     """Grant an existing member a role (the library's :func:`grant_role`), NotFound for a member
     the actor cannot see (no role of theirs in the actor's orgs, and not the actor)."""
-    await member_view(conn, actor, member_id)
-    return await grant_role(conn, actor, member_id, org_id, role)
+    member_view(conn, actor, member_id)
+    return grant_role(conn, actor, member_id, org_id, role)
 
 
-async def revoke(
-    conn: AsyncConnection, actor: str, member_id: str, org_id: str, role: Role
-) -> None:
+def revoke(conn: Connection, actor: str, member_id: str, org_id: str, role: Role) -> None:
     """Take a role away (the same people who may grant it)."""
     role = Role(role)
-    org = await get_org(conn, org_id)
+    org = get_org(conn, org_id)
     needed = frozenset({Role.ADMIN}) if role in OFFICE else OFFICE
-    await require(conn, actor, org.path, needed, "revoke_role")
+    require(conn, actor, org.path, needed, "revoke_role")
     if member_id == actor and role in OFFICE:
         raise NotAllowed("revoke_role", "own_office", frozenset(), frozenset())
-    gone = await conn.execute(
+    gone = conn.execute(
         roles.delete().where(
             roles.c.org_id == org_id, roles.c.member_id == member_id, roles.c.role == role.value
         )
@@ -130,8 +126,8 @@ async def revoke(
         raise NotFound("role", f"{member_id}:{org_id}:{role.value}")
 
 
-async def list_members(
-    conn: AsyncConnection,
+def list_members(
+    conn: Connection,
     actor: str,
     org_id: str,
     *,
@@ -141,9 +137,9 @@ async def list_members(
 ) -> Page:
     """Members holding a role on the org or inside it, by id; office of the org or above only
     (NotFound for anyone else). Items are :class:`Listed`."""
-    org = await get_org(conn, org_id)
+    org = get_org(conn, org_id)
     try:
-        await require(conn, actor, org.path, OFFICE, "list_members")
+        require(conn, actor, org.path, OFFICE, "list_members")
     except NotAllowed:
         raise NotFound("org", org_id) from None
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
@@ -155,11 +151,11 @@ async def list_members(
     query = sa.select(members).where(members.c.id.in_(held))
     if cursor is not None:
         query = query.where(members.c.id > check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(members.c.id).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(members.c.id).limit(limit + 1))).all()
     found = [sqltypes.to_struct(r, Member) for r in rows[:limit]]
     grants: dict[str, list[Grant]] = {m.id: [] for m in found}
     if found:
-        granted = await conn.execute(
+        granted = conn.execute(
             sa.select(roles.c.member_id, roles.c.org_id, orgs.c.name, roles.c.role)
             .select_from(roles.join(orgs, inside))
             .where(roles.c.member_id.in_(list(grants)))
@@ -171,9 +167,9 @@ async def list_members(
     return Page(items=items, next_cursor=found[-1].id if len(rows) > limit else None)
 
 
-async def grants_of(conn: AsyncConnection, member_id: str) -> tuple[Grant, ...]:
+def grants_of(conn: Connection, member_id: str) -> tuple[Grant, ...]:
     """Every role the member holds, where."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(roles.c.org_id, orgs.c.name, roles.c.role)
         .select_from(roles.join(orgs, orgs.c.id == roles.c.org_id))
         .where(roles.c.member_id == member_id)
@@ -182,35 +178,33 @@ async def grants_of(conn: AsyncConnection, member_id: str) -> tuple[Grant, ...]:
     return tuple(Grant(org_id=o, org_name=n, role=Role(r)) for o, n, r in rows)
 
 
-async def set_public_profile(conn: AsyncConnection, actor: str, public: bool) -> Member:
+def set_public_profile(conn: Connection, actor: str, public: bool) -> Member:
     """Opt in to (or out of) the public board and honour roll: the member decides alone."""
-    await get_member(conn, actor)
-    await conn.execute(
-        members.update().where(members.c.id == actor).values(public_profile=bool(public))
-    )
-    return await get_member(conn, actor)
+    get_member(conn, actor)
+    conn.execute(members.update().where(members.c.id == actor).values(public_profile=bool(public)))
+    return get_member(conn, actor)
 
 
-async def export_member(
-    conn: AsyncConnection, actor: str, member_id: str, *, now: dt.datetime | None = None
+def export_member(
+    conn: Connection, actor: str, member_id: str, *, now: dt.datetime | None = None
 ) -> Export:
     """Everything kept about the member, for the member alone (NotFound for anyone else)."""
     if actor != member_id:
         raise NotFound("member", member_id)
-    member = await get_member(conn, member_id)
+    member = get_member(conn, member_id)
     theirs = sa.or_(wishes.c.beneficiary_id == member_id, wishes.c.posted_by == member_id)
-    own_wishes = await _rows(conn, sa.select(wishes).where(theirs))
+    own_wishes = _rows(conn, sa.select(wishes).where(theirs))
     for w in own_wishes:
         w.pop("confirmation_code", None)
         if w["beneficiary_id"] != member_id:  # 代点单: the resident's place as the poster sees it
             w["address"] = mask_address(w["address"])
-    own_claims = await _rows(conn, sa.select(claims).where(claims.c.member_id == member_id))
-    own_offers = await _rows(conn, sa.select(offers).where(offers.c.member_id == member_id))
-    done = await _rows(conn, sa.select(transitions).where(transitions.c.actor_id == member_id))
-    wallets, moves, served = await _ledger(conn, member_id)
+    own_claims = _rows(conn, sa.select(claims).where(claims.c.member_id == member_id))
+    own_offers = _rows(conn, sa.select(offers).where(offers.c.member_id == member_id))
+    done = _rows(conn, sa.select(transitions).where(transitions.c.actor_id == member_id))
+    wallets, moves, served = _ledger(conn, member_id)
     return Export(
         member=member,
-        roles=await grants_of(conn, member_id),
+        roles=grants_of(conn, member_id),
         wishes=tuple(own_wishes),
         claims=tuple(own_claims),
         offers=tuple(own_offers),
@@ -222,27 +216,27 @@ async def export_member(
     )
 
 
-async def anonymise(
-    conn: AsyncConnection, actor: str, member_id: str, *, now: dt.datetime | None = None
+def anonymise(
+    conn: Connection, actor: str, member_id: str, *, now: dt.datetime | None = None
 ) -> Member:
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
     descriptions, comments and notes of wishes for them are erased. Roles end. Ledger entries
     and the hours record stay."""
-    member = await get_member(conn, member_id)
+    member = get_member(conn, member_id)
     if actor != member_id:
-        grants = await grants_of(conn, member_id)
+        grants = grants_of(conn, member_id)
         allowed = False
         for g in grants:
-            org = await get_org(conn, g.org_id)
+            org = get_org(conn, g.org_id)
             try:
-                await require(conn, actor, org.path, frozenset({Role.ADMIN}), "anonymise")
+                require(conn, actor, org.path, frozenset({Role.ADMIN}), "anonymise")
                 allowed = True
             except NotAllowed:
                 continue
         if not allowed:
             raise NotFound("member", member_id)
-    await conn.execute(
+    conn.execute(
         members.update()
         .where(members.c.id == member.id)
         .values(
@@ -254,7 +248,7 @@ async def anonymise(
             public_profile=False,
         )
     )
-    await conn.execute(
+    conn.execute(
         wishes.update()
         .where(wishes.c.beneficiary_id == member.id)
         .values(
@@ -265,29 +259,29 @@ async def anonymise(
             location=None,
         )
     )
-    await conn.execute(roles.delete().where(roles.c.member_id == member.id))
-    return await get_member(conn, member.id)
+    conn.execute(roles.delete().where(roles.c.member_id == member.id))
+    return get_member(conn, member.id)
 
 
-async def _rows(conn: AsyncConnection, query: sa.Select[Any]) -> list[dict[str, Any]]:
-    return [{str(k): _plain(v) for k, v in r._mapping.items()} for r in await conn.execute(query)]
+def _rows(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
+    return [{str(k): _plain(v) for k, v in r._mapping.items()} for r in conn.execute(query)]
 
 
 def _plain(value: Any) -> Any:
     return msgspec.to_builtins(value) if not isinstance(value, str | int | None) else value
 
 
-async def _ledger(
-    conn: AsyncConnection, member_id: str
+def _ledger(
+    conn: Connection, member_id: str
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The member's wallets with their statements, and their hours records, in every community."""
     wallets: list[dict[str, Any]] = []
     moves: list[dict[str, Any]] = []
-    for account in await points.accounts_of(conn, points.AccountKind.MEMBER, member_id):
+    for account in points.accounts_of(conn, points.AccountKind.MEMBER, member_id):
         wallets.append(msgspec.to_builtins(account))
         cursor = None
         while True:
-            page = await points.statement(
+            page = points.statement(
                 conn, account.community_id, account.id, cursor=cursor, limit=200
             )
             moves.extend(
@@ -299,7 +293,7 @@ async def _ledger(
     served: list[dict[str, Any]] = []
     cursor = None
     while True:
-        records = await points.hours_records(conn, member_id, cursor=cursor, limit=200)
+        records = points.hours_records(conn, member_id, cursor=cursor, limit=200)
         served.extend(msgspec.to_builtins(r) for r in records.items)
         if records.next_cursor is None:
             break

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.errors import NotFound
 from marketplace.lifecycle import ClaimState, Role
@@ -142,45 +142,45 @@ def redact(
     )
 
 
-async def wish_view(conn: AsyncConnection, actor: str, community_id: str, wish_id: str) -> WishView:
+def wish_view(conn: Connection, actor: str, community_id: str, wish_id: str) -> WishView:
     """One wish as ``actor`` may see it (NotFound when they have no business with it)."""
-    wish = await load_wish(conn, community_id, wish_id)
-    held = await roles_for(conn, actor, wish)
-    views = await _views(conn, actor, community_id, [wish], {wish.id: held})
+    wish = load_wish(conn, community_id, wish_id)
+    held = roles_for(conn, actor, wish)
+    views = _views(conn, actor, community_id, [wish], {wish.id: held})
     return views[0]
 
 
-async def wish_views(conn: AsyncConnection, actor: str, community_id: str, page: Page) -> Page:
+def wish_views(conn: Connection, actor: str, community_id: str, page: Page) -> Page:
     """A page of wishes (from :func:`marketplace.list_wishes`) as ``actor`` may see them."""
     wishes_: list[Wish] = list(page.items)
-    community = await get_org(conn, community_id)
-    held = await roles_on(conn, actor, community.path, community_id)
+    community = get_org(conn, community_id)
+    held = roles_on(conn, actor, community.path, community_id)
     relations = {
         w.id: held
         | ({Role.BENEFICIARY} if w.beneficiary_id == actor else set())
         | ({Role.POSTER} if w.posted_by == actor else set())
         for w in wishes_
     }
-    views = await _views(conn, actor, community_id, wishes_, relations)
+    views = _views(conn, actor, community_id, wishes_, relations)
     return Page(items=tuple(views), next_cursor=page.next_cursor)
 
 
-async def member_view(conn: AsyncConnection, actor: str, member_id: str) -> MemberView:
+def member_view(conn: Connection, actor: str, member_id: str) -> MemberView:
     """A member as ``actor`` may see them: themself, or office over where they live or serve.
 
     NotFound for anyone else (a member's existence is not shown across communities)."""
-    member = await get_member(conn, member_id)
+    member = get_member(conn, member_id)
     if actor == member_id:
         return MemberView(member=member, sensitive_shown=True)
-    places = await _member_orgs(conn, member_id)
+    places = _member_orgs(conn, member_id)
     office = False
     for path in sorted(set(places.values())):
-        office = office or bool((await roles_on(conn, actor, path)) & OFFICE)
+        office = office or bool((roles_on(conn, actor, path)) & OFFICE)
     if not office:
         raise NotFound("member", member_id)
     community_staff = False
     for community in sorted(c for c in places if c is not None):
-        community_staff = community_staff or await _staff_of(conn, actor, community)
+        community_staff = community_staff or _staff_of(conn, actor, community)
     return _member(member, show_phone=True, sensitive=community_staff)
 
 
@@ -199,13 +199,13 @@ def _member(member: Member, *, show_phone: bool, sensitive: bool) -> MemberView:
     return MemberView(member=shown, sensitive_shown=sensitive)
 
 
-async def staff_of(conn: AsyncConnection, actor: str, community_id: str) -> bool:
+def staff_of(conn: Connection, actor: str, community_id: str) -> bool:
     """Whether ``actor`` is staff or admin of the community itself (or an org inside it)."""
-    return await _staff_of(conn, actor, community_id)
+    return _staff_of(conn, actor, community_id)
 
 
-async def _staff_of(conn: AsyncConnection, actor: str, community_id: str) -> bool:
-    found = await conn.scalar(
+def _staff_of(conn: Connection, actor: str, community_id: str) -> bool:
+    found = conn.scalar(
         sa.select(sa.literal(1))
         .select_from(roles.join(orgs, orgs.c.id == roles.c.org_id))
         .where(
@@ -218,15 +218,15 @@ async def _staff_of(conn: AsyncConnection, actor: str, community_id: str) -> boo
     return found is not None
 
 
-async def _member_orgs(conn: AsyncConnection, member_id: str) -> dict[str | None, str]:
+def _member_orgs(conn: Connection, member_id: str) -> dict[str | None, str]:
     """community id → org path of each org the member holds a role on, or lives in."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(orgs.c.community_id, orgs.c.path)
         .select_from(roles.join(orgs, orgs.c.id == roles.c.org_id))
         .where(roles.c.member_id == member_id)
     )
     found: dict[str | None, str] = {c: p for c, p in rows.all()}  # noqa: C416
-    home = await conn.execute(
+    home = conn.execute(
         sa.select(orgs.c.community_id, orgs.c.path)
         .select_from(members.join(orgs, orgs.c.id == members.c.home_org_id))
         .where(members.c.id == member_id)
@@ -235,8 +235,8 @@ async def _member_orgs(conn: AsyncConnection, member_id: str) -> dict[str | None
     return found
 
 
-async def _views(
-    conn: AsyncConnection,
+def _views(
+    conn: Connection,
     actor: str,
     community_id: str,
     wishes_: list[Wish],
@@ -249,7 +249,7 @@ async def _views(
         c.wish_id: c
         for c in (
             sqltypes.to_struct(r, Claim)
-            for r in await conn.execute(
+            for r in conn.execute(
                 sa.select(claims)
                 .where(
                     claims.c.community_id == community_id,
@@ -260,8 +260,8 @@ async def _views(
             )
         )
     }
-    residents = await _members(conn, {w.beneficiary_id for w in wishes_})
-    community_staff = await _staff_of(conn, actor, community_id)
+    residents = _members(conn, {w.beneficiary_id for w in wishes_})
+    community_staff = _staff_of(conn, actor, community_id)
     views = []
     for w in wishes_:
         roles_here = frozenset(held[w.id])
@@ -274,9 +274,9 @@ async def _views(
     return views
 
 
-async def _members(conn: AsyncConnection, ids: Iterable[str]) -> dict[str, Member]:
+def _members(conn: Connection, ids: Iterable[str]) -> dict[str, Member]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    rows = await conn.execute(sa.select(members).where(members.c.id.in_(wanted)))
+    rows = conn.execute(sa.select(members).where(members.c.id.in_(wanted)))
     return {r.id: sqltypes.to_struct(r, Member) for r in rows}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OPEN_WISH_STATES, Role
@@ -26,8 +26,8 @@ LEVEL_OF = {OrgKind.COMMUNITY: 0, OrgKind.STREET: 1, OrgKind.DISTRICT: 2}
 _FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 
 
-async def escalation_queue(
-    conn: AsyncConnection,
+def escalation_queue(
+    conn: Connection,
     actor: str,
     org_id: str,
     *,
@@ -36,8 +36,8 @@ async def escalation_queue(
 ) -> Page:
     """The open wishes at or above the org's level, soonest deadline first. The cursor is
     ``<deadline as ISO text>|<community id>|<wish id>`` of the last item of the page before."""
-    org = await get_org(conn, org_id)
-    if org.kind not in LEVEL_OF or not (await roles_on(conn, actor, org.path)) & OFFICE:
+    org = get_org(conn, org_id)
+    if org.kind not in LEVEL_OF or not (roles_on(conn, actor, org.path)) & OFFICE:
         raise NotFound("org", org_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", "must be 1 to 200")
@@ -60,7 +60,7 @@ async def escalation_queue(
         )
         query = query.where(after)
     query = query.order_by(wishes.c.deadline_at, wishes.c.community_id, wishes.c.id)
-    rows = (await conn.execute(query.limit(limit + 1))).all()
+    rows = (conn.execute(query.limit(limit + 1))).all()
     items = tuple(sqltypes.to_struct(r, Wish) for r in rows[:limit])
     last = items[-1] if items and len(rows) > limit else None
     next_cursor = None

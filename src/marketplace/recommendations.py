@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.claims import dispatch
 from marketplace.errors import MarketplaceError, NotAllowed, NotFound
@@ -37,8 +37,8 @@ OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 RECENT = dt.timedelta(days=30)
 
 
-async def recommendations(
-    conn: AsyncConnection,
+def recommendations(
+    conn: Connection,
     member_id: str,
     community_id: str,
     *,
@@ -47,11 +47,11 @@ async def recommendations(
 ) -> list[Match]:
     """Published wishes that fit the member best, with the score's parts (为你推荐)."""
     now = now or utcnow()
-    rules = await community_rules(conn, community_id)
-    candidates = await _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    rules = community_rules(conn, community_id)
+    candidates = _candidates(conn, community_id, now, rules.claim_limit, member_id)
     if not candidates:
         return []
-    targets = await _targets(conn, community_id)
+    targets = _targets(conn, community_id)
     found = recommend(candidates[0], targets, rules.weights, now, limit=limit)
     return [_for_volunteer(m) for m in found]
 
@@ -69,8 +69,8 @@ def _for_volunteer(match: Match) -> Match:
     return msgspec.structs.replace(match, score=score)
 
 
-async def reasons(
-    conn: AsyncConnection,
+def reasons(
+    conn: Connection,
     member_id: str,
     community_id: str,
     wish_id: str,
@@ -79,17 +79,17 @@ async def reasons(
 ) -> tuple[Reason, ...]:
     """Why the member cannot take the wish (empty: they can)."""
     now = now or utcnow()
-    rules = await community_rules(conn, community_id)
-    targets = [t for t in await _targets(conn, community_id, wish_id) if t.wish.id == wish_id]
+    rules = community_rules(conn, community_id)
+    targets = [t for t in _targets(conn, community_id, wish_id) if t.wish.id == wish_id]
     if not targets:
         raise NotFound("wish", wish_id)
-    found = await _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    found = _candidates(conn, community_id, now, rules.claim_limit, member_id)
     candidate = found[0] if found else Candidate(member_id=member_id, roles=frozenset())
     return why_not(targets[0], candidate, now)
 
 
-async def candidates(
-    conn: AsyncConnection,
+def candidates(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -99,51 +99,49 @@ async def candidates(
 ) -> list[Match]:
     """Members ranked for one wish, for staff dispatching it (派单候选人)."""
     now = now or utcnow()
-    await _require_office(conn, actor, community_id)
-    rules = await community_rules(conn, community_id)
-    targets = await _targets(conn, community_id, wish_id)
+    _require_office(conn, actor, community_id)
+    rules = community_rules(conn, community_id)
+    targets = _targets(conn, community_id, wish_id)
     if not targets:
         raise NotFound("wish", wish_id)
-    pool = await _candidates(conn, community_id, now, rules.claim_limit)
+    pool = _candidates(conn, community_id, now, rules.claim_limit)
     return rank_candidates(targets[0], pool, rules.weights, now, limit=limit)
 
 
-async def dispatch_all(
-    conn: AsyncConnection, actor: str, community_id: str, *, now: dt.datetime | None = None
+def dispatch_all(
+    conn: Connection, actor: str, community_id: str, *, now: dt.datetime | None = None
 ) -> list[Claim]:
     """Auto-dispatch (批量派单): assign members to the community's published wishes, honouring
     capacity and each member's open-claim limit; returns the claims made."""
     now = now or utcnow()
-    await _require_office(conn, actor, community_id)
-    rules = await community_rules(conn, community_id)
+    _require_office(conn, actor, community_id)
+    rules = community_rules(conn, community_id)
     plan: list[Assignment] = auto_dispatch(
-        await _targets(conn, community_id),
-        await _candidates(conn, community_id, now, rules.claim_limit),
+        _targets(conn, community_id),
+        _candidates(conn, community_id, now, rules.claim_limit),
         rules.weights,
         now,
     )
     made = []
     for step in plan:
         try:
-            async with conn.begin_nested():
+            with conn.begin_nested():
                 made.append(
-                    await dispatch(conn, actor, community_id, step.wish_id, step.member_id, now=now)
+                    dispatch(conn, actor, community_id, step.wish_id, step.member_id, now=now)
                 )
         except MarketplaceError:
             continue  # the wish or the member changed since the plan was made
     return made
 
 
-async def _require_office(conn: AsyncConnection, actor: str, community_id: str) -> None:
-    community = await get_org(conn, community_id)
-    held = await roles_on(conn, actor, community.path, community_id)
+def _require_office(conn: Connection, actor: str, community_id: str) -> None:
+    community = get_org(conn, community_id)
+    held = roles_on(conn, actor, community.path, community_id)
     if community.kind is not OrgKind.COMMUNITY or not held & OFFICE:
         raise NotAllowed("dispatch", "community", held, OFFICE)
 
 
-async def _targets(
-    conn: AsyncConnection, community_id: str, wish_id: str | None = None
-) -> list[Target]:
+def _targets(conn: Connection, community_id: str, wish_id: str | None = None) -> list[Target]:
     query = (
         sa.select(wishes, orgs.c.path.label("place_path"), members.c.key_household)
         .join(orgs, orgs.c.id == wishes.c.org_id)
@@ -156,12 +154,12 @@ async def _targets(
         query = query.where(wishes.c.id == wish_id)
     units = frozenset(
         (
-            await conn.execute(
+            conn.execute(
                 sa.select(pairings.c.unit_id).where(pairings.c.community_id == community_id)
             )
         ).scalars()
     )
-    rows = (await conn.execute(query)).all()
+    rows = (conn.execute(query)).all()
     return [
         Target(
             wish=sqltypes.to_struct(r, Wish),
@@ -173,8 +171,8 @@ async def _targets(
     ]
 
 
-async def _candidates(
-    conn: AsyncConnection,
+def _candidates(
+    conn: Connection,
     community_id: str,
     now: dt.datetime,
     claim_limit: int,
@@ -182,7 +180,7 @@ async def _candidates(
 ) -> list[Candidate]:
     """Members who may claim in the community: volunteers and party members holding the role
     on the community or above, and party members of paired units."""
-    community = await get_org(conn, community_id)
+    community = get_org(conn, community_id)
     ancestors = ancestor_paths(community.path)
     in_tree = (
         sa.select(roles.c.member_id, roles.c.role)
@@ -204,14 +202,14 @@ async def _candidates(
         in_tree = in_tree.where(roles.c.member_id == member_id)
         from_units = from_units.where(roles.c.member_id == member_id)
     held: dict[str, set[Role]] = defaultdict(set)
-    for mid, role in (await conn.execute(sa.union_all(in_tree, from_units))).all():
+    for mid, role in (conn.execute(sa.union_all(in_tree, from_units))).all():
         held[mid].add(Role(role))
     if not held:
         return []
     ids = sorted(held)
     people = {
         r.id: r
-        for r in await conn.execute(
+        for r in conn.execute(
             sa.select(members.c.id, members.c.skills, members.c.home_unit_id, orgs.c.path)
             .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
             .where(members.c.id.in_(ids))
@@ -219,13 +217,13 @@ async def _candidates(
     }
     load = {
         r.member_id: r
-        for r in await conn.execute(
+        for r in conn.execute(
             sa.select(member_load).where(
                 member_load.c.community_id == community_id, member_load.c.member_id.in_(ids)
             )
         )
     }
-    history = await conn.execute(
+    history = conn.execute(
         sa.select(
             claims.c.member_id,
             claims.c.wish_id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput
 from marketplace.lifecycle import Role
@@ -51,10 +51,10 @@ class Resident(msgspec.Struct, frozen=True, kw_only=True):
     org_name: str
 
 
-async def seats(conn: AsyncConnection, member_id: str) -> tuple[Seat, ...]:
+def seats(conn: Connection, member_id: str) -> tuple[Seat, ...]:
     """Every seat of the member, by org path then role."""
     community = orgs.alias("community")
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(
             roles.c.role,
             orgs.c.id,
@@ -81,7 +81,7 @@ async def seats(conn: AsyncConnection, member_id: str) -> tuple[Seat, ...]:
         if base.org_kind is not OrgKind.UNIT:
             found.append(base)
             continue
-        paired = await conn.execute(
+        paired = conn.execute(
             sa.select(orgs.c.id, orgs.c.name)
             .join(pairings, pairings.c.community_id == orgs.c.id)
             .where(pairings.c.unit_id == org_id)
@@ -97,13 +97,13 @@ async def seats(conn: AsyncConnection, member_id: str) -> tuple[Seat, ...]:
     return tuple(found)
 
 
-async def find_residents(
-    conn: AsyncConnection, actor: str, org_id: str, *, text: str = "", limit: int = 20
+def find_residents(
+    conn: Connection, actor: str, org_id: str, *, text: str = "", limit: int = 20
 ) -> tuple[Resident, ...]:
     """Residents of ``org_id`` or inside it whose name contains ``text`` or whose phone ends with
     it, by name; for grid workers and office of the org or above (NotAllowed otherwise)."""
-    org = await get_org(conn, org_id)
-    await require(conn, actor, org.path, PROXY, "find_residents")
+    org = get_org(conn, org_id)
+    require(conn, actor, org.path, PROXY, "find_residents")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
         raise InvalidInput("limit", "must be 1 to 100")
     text = text.strip()
@@ -125,7 +125,7 @@ async def find_residents(
                 members.c.phone.endswith(text, autoescape=True),
             )
         )
-    rows = await conn.execute(query.order_by(members.c.name, members.c.id).limit(limit))
+    rows = conn.execute(query.order_by(members.c.name, members.c.id).limit(limit))
     found = []
     for row in rows.all():
         member = sqltypes.to_struct(row, Member)
@@ -139,15 +139,15 @@ async def find_residents(
     return tuple(found)
 
 
-async def unit_members(conn: AsyncConnection, actor: str, unit_id: str) -> tuple[Member, ...]:
+def unit_members(conn: Connection, actor: str, unit_id: str) -> tuple[Member, ...]:
     """The members whose home unit it is (在职党员), for the unit's admin to assign the unit's
     places to; phones masked, nothing sensitive. NotAllowed for anyone but the unit's admin or
     office above it."""
-    unit = await get_org(conn, unit_id)
+    unit = get_org(conn, unit_id)
     if unit.kind is not OrgKind.UNIT:
         raise InvalidInput("unit_id", "must be a unit")
-    await require(conn, actor, unit.path, UNIT_OFFICE, "unit_members")
-    rows = await conn.execute(
+    require(conn, actor, unit.path, UNIT_OFFICE, "unit_members")
+    rows = conn.execute(
         sa.select(members).where(members.c.home_unit_id == unit_id).order_by(members.c.name)
     )
     return tuple(

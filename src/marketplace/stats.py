@@ -54,7 +54,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import ClaimState, Role, WishAction, WishState
@@ -140,17 +140,17 @@ def mask(member_id: str) -> str:
     return f"{member_id[0]}***{member_id[-1]}" if len(member_id) > 2 else "***"
 
 
-async def statistics(
-    conn: AsyncConnection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+def statistics(
+    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
 ) -> Statistics:
     """统计: what happened to the wishes of the org's communities in ``[since, until)``."""
     period = _period(since, until)
-    inside = _communities(await _area(conn, actor, org_id))
+    inside = _communities(_area(conn, actor, org_id))
     w, t, c = wishes, transitions, claims
     mine = w.c.community_id.in_(inside)
     rated = sa.and_(period.holds(w.c.closed_at), w.c.rating.is_not(None))
     posted, claimed, completed, satisfied, rated_n = (
-        await conn.execute(
+        conn.execute(
             sa.select(
                 _count(period.holds(w.c.created_at)),
                 _count(period.holds(w.c.first_claimed_at)),
@@ -169,11 +169,11 @@ async def statistics(
     )
     events: Counter[str] = Counter()
     counted = sa.select(per_wish.c.action, sa.func.count()).group_by(per_wish.c.action)
-    for action, n in await conn.execute(counted):
+    for action, n in conn.execute(counted):
         events[COUNTED[action]] += n
     stamps = (w.c.created_at, w.c.published_at, w.c.first_claimed_at, w.c.served_at)
     durations: dict[str, list[int]] = {"verify": [], "claim": [], "complete": []}
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(*stamps).where(mine, sa.or_(*(period.holds(s) for s in stamps[1:])))
     )
     for created, published, first_claim, served in rows:
@@ -193,8 +193,8 @@ async def statistics(
         c.c.minutes > 0,
     )
     minutes = sa.func.sum(c.c.minutes)
-    total_minutes = await conn.scalar(sa.select(sa.func.coalesce(minutes, 0)).where(credited))
-    top = await conn.execute(
+    total_minutes = conn.scalar(sa.select(sa.func.coalesce(minutes, 0)).where(credited))
+    top = conn.execute(
         sa.select(c.c.member_id, members.c.name, members.c.public_profile, minutes)
         .join(members, members.c.id == c.c.member_id)
         .where(credited)
@@ -207,7 +207,7 @@ async def statistics(
         org_id=org_id,
         since=since,
         until=until,
-        communities=await conn.scalar(sa.select(sa.func.count()).where(orgs.c.id.in_(inside))) or 0,
+        communities=conn.scalar(sa.select(sa.func.count()).where(orgs.c.id.in_(inside))) or 0,
         posted=int(posted),
         verified=events["verified"],
         rejected=events["rejected"],
@@ -229,24 +229,22 @@ async def statistics(
             else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=int(n))
             for m, name, public, n in top
         ),
-        by_category=await _grouped(conn, w.c.category, new),
-        by_state=await _grouped(conn, w.c.state, new),
+        by_category=_grouped(conn, w.c.category, new),
+        by_state=_grouped(conn, w.c.state, new),
     )
 
 
-async def three_rates(
-    conn: AsyncConnection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+def three_rates(
+    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
 ) -> list[Rates]:
     """三率 of each community in the org's subtree, then of each unit paired with them."""
     period = _period(since, until)
-    inside = _communities(await _area(conn, actor, org_id))
+    inside = _communities(_area(conn, actor, org_id))
     w, c = wishes, claims
     stored = sa.select(settings.c.community_id, settings.c.body)
     rules = {
         community_id: msgspec.convert(body, CommunityRules)
-        for community_id, body in await conn.execute(
-            stored.where(settings.c.community_id.in_(inside))
-        )
+        for community_id, body in conn.execute(stored.where(settings.c.community_id.in_(inside)))
     }
     touched = sa.or_(*(period.holds(s) for s in (w.c.published_at, w.c.served_at, w.c.closed_at)))
     resolved = sa.case((_resolved(), 1), else_=0)
@@ -267,7 +265,7 @@ async def three_rates(
     )
     tallies: dict[str, Counter[str]] = {}
     for query in (by_community, by_unit):
-        for row in await conn.execute(query):
+        for row in conn.execute(query):
             key, community_id, category, published, served, closed, rating, done, first, took = row
             n = tallies.setdefault(key, Counter())
             if published in period:
@@ -281,7 +279,7 @@ async def three_rates(
             if took is not None and rating is not None and closed in period:
                 n["rated"] += 1
                 n["satisfied"] += rating >= 4
-    places = await conn.execute(
+    places = conn.execute(
         sa.select(orgs.c.id, orgs.c.kind, orgs.c.name)
         .where(sa.or_(orgs.c.id.in_(inside), orgs.c.id.in_(paired)))
         .order_by(orgs.c.kind != OrgKind.COMMUNITY.value, orgs.c.path)
@@ -321,10 +319,10 @@ def _period(since: dt.datetime, until: dt.datetime) -> _Period:
     return _Period(since, until)
 
 
-async def _area(conn: AsyncConnection, actor: str, org_id: str) -> Org:
+def _area(conn: Connection, actor: str, org_id: str) -> Org:
     """The org asked about, once the actor may read it (NotFound otherwise: tenancy)."""
-    org = await get_org(conn, org_id)
-    if not (await roles_on(conn, actor, org.path)) & READERS:
+    org = get_org(conn, org_id)
+    if not (roles_on(conn, actor, org.path)) & READERS:
         raise NotFound("org", org_id)
     if org.kind not in AREAS:
         raise InvalidInput("org_id", "statistics are kept per community, street or district")
@@ -356,8 +354,8 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
-async def _grouped(
-    conn: AsyncConnection, key: sa.Column[str], where: sa.ColumnElement[bool]
+def _grouped(
+    conn: Connection, key: sa.Column[str], where: sa.ColumnElement[bool]
 ) -> dict[str, int]:
-    rows = await conn.execute(sa.select(key, sa.func.count()).where(where).group_by(key))
+    rows = conn.execute(sa.select(key, sa.func.count()).where(where).group_by(key))
     return {k: int(n) for k, n in sorted(rows.all())}

@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.claims import release_no_show
 from marketplace.completion import confirm
@@ -44,11 +44,11 @@ class SweepResult(msgspec.Struct, frozen=True, kw_only=True):
     skipped: int  # due items another process (or a user) settled first
 
 
-async def escalate_due(
-    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+def escalate_due(
+    conn: Connection, *, now: dt.datetime | None = None, limit: int = 500
 ) -> SweepResult:
     now = now or utcnow()
-    due = await _due(
+    due = _due(
         conn,
         sa.select(wishes.c.community_id, wishes.c.id).where(
             wishes.c.deadline_at <= now,
@@ -57,17 +57,17 @@ async def escalate_due(
         limit,
     )
 
-    async def escalate(community_id: str, wish_id: str) -> bool:
-        wish = await load_wish(conn, community_id, wish_id)
+    def escalate(community_id: str, wish_id: str) -> bool:
+        wish = load_wish(conn, community_id, wish_id)
         if wish.deadline_at is None or wish.deadline_at > now or wish.state not in OPEN_WISH_STATES:
             return False
         decide_wish(wish.state, WishAction.ESCALATE, frozenset({Role.SYSTEM}))
-        rules = await community_rules(conn, community_id)
+        rules = community_rules(conn, community_id)
         level = min(wish.level + 1, MAX_LEVEL)
         deadline = now + dt.timedelta(
             hours=_stage_hours(rules.deadlines_for(wish.category), wish.state)
         )
-        moved = await conn.execute(
+        moved = conn.execute(
             wishes.update()
             .where(
                 wishes.c.community_id == community_id,
@@ -79,7 +79,7 @@ async def escalate_due(
         )
         if moved.rowcount != 1:
             return False
-        await record(
+        record(
             conn,
             community_id,
             "wish",
@@ -94,14 +94,14 @@ async def escalate_due(
         )
         return True
 
-    return await _each(conn, due, escalate)
+    return _each(conn, due, escalate)
 
 
-async def auto_accept_due(
-    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+def auto_accept_due(
+    conn: Connection, *, now: dt.datetime | None = None, limit: int = 500
 ) -> SweepResult:
     now = now or utcnow()
-    due = await _due(
+    due = _due(
         conn,
         sa.select(wishes.c.community_id, wishes.c.id).where(
             wishes.c.state == WishState.SERVED.value, wishes.c.deadline_at <= now
@@ -109,18 +109,18 @@ async def auto_accept_due(
         limit,
     )
 
-    async def accept(community_id: str, wish_id: str) -> bool:
-        await confirm(conn, SYSTEM, community_id, wish_id, now=now)
+    def accept(community_id: str, wish_id: str) -> bool:
+        confirm(conn, SYSTEM, community_id, wish_id, now=now)
         return True
 
-    return await _each(conn, due, accept)
+    return _each(conn, due, accept)
 
 
-async def release_no_shows(
-    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+def release_no_shows(
+    conn: Connection, *, now: dt.datetime | None = None, limit: int = 500
 ) -> SweepResult:
     now = now or utcnow()
-    due = await _due(
+    due = _due(
         conn,
         sa.select(claims.c.community_id, claims.c.id)
         .join(
@@ -139,18 +139,18 @@ async def release_no_shows(
         of=claims,
     )
 
-    async def release(community_id: str, claim_id: str) -> bool:
-        await release_no_show(conn, SYSTEM, community_id, claim_id, now=now)
+    def release(community_id: str, claim_id: str) -> bool:
+        release_no_show(conn, SYSTEM, community_id, claim_id, now=now)
         return True
 
-    return await _each(conn, due, release)
+    return _each(conn, due, release)
 
 
-async def expire_wishes(
-    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+def expire_wishes(
+    conn: Connection, *, now: dt.datetime | None = None, limit: int = 500
 ) -> SweepResult:
     now = now or utcnow()
-    due = await _due(
+    due = _due(
         conn,
         sa.select(wishes.c.community_id, wishes.c.id).where(
             wishes.c.state == WishState.PUBLISHED.value,
@@ -160,9 +160,9 @@ async def expire_wishes(
         limit,
     )
 
-    async def expire(community_id: str, wish_id: str) -> bool:
-        wish = await load_wish(conn, community_id, wish_id)
-        await move(
+    def expire(community_id: str, wish_id: str) -> bool:
+        wish = load_wish(conn, community_id, wish_id)
+        move(
             conn,
             SYSTEM,
             wish,
@@ -173,7 +173,7 @@ async def expire_wishes(
         )
         return True
 
-    return await _each(conn, due, expire)
+    return _each(conn, due, expire)
 
 
 def _stage_hours(deadlines: Deadlines, state: WishState) -> int:
@@ -184,25 +184,25 @@ def _stage_hours(deadlines: Deadlines, state: WishState) -> int:
     return deadlines.complete_hours
 
 
-async def _due(
-    conn: AsyncConnection, query: sa.Select[Any], limit: int, of: sa.Table = wishes
+def _due(
+    conn: Connection, query: sa.Select[Any], limit: int, of: sa.Table = wishes
 ) -> list[tuple[str, str]]:
     if conn.dialect.name != "sqlite":
         query = query.with_for_update(skip_locked=True, of=of)
-    rows = (await conn.execute(query.limit(limit))).all()
+    rows = (conn.execute(query.limit(limit))).all()
     return [(str(r._mapping["community_id"]), str(r._mapping["id"])) for r in rows]
 
 
-async def _each(
-    conn: AsyncConnection,
+def _each(
+    conn: Connection,
     due: list[tuple[str, str]],
     act: Callable[[str, str], Awaitable[bool]],
 ) -> SweepResult:
     handled, skipped = [], 0
     for community_id, item_id in due:
         try:
-            async with conn.begin_nested():
-                done = await act(community_id, item_id)
+            with conn.begin_nested():
+                done = act(community_id, item_id)
         except (MarketplaceError, PointsError):  # settled meanwhile, or refused: skip it
             done = False
         if done:

@@ -13,7 +13,7 @@ import datetime as dt
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import points
 from marketplace.errors import InvalidInput, NotAllowed, NotFound
@@ -55,23 +55,21 @@ class EventAward(msgspec.Struct, frozen=True, kw_only=True):
     record_id: str
 
 
-async def community_roles(
-    conn: AsyncConnection, actor: str, community_id: str
-) -> tuple[Org, frozenset[Role]]:
+def community_roles(conn: Connection, actor: str, community_id: str) -> tuple[Org, frozenset[Role]]:
     """The community and the actor's roles there; NotFound when they hold none (tenancy).
 
     A role on a place inside the community (a resident of a grid) makes the actor a member of
     it too, for what every member may do; office powers need office on the community or above,
     so a role inside never counts as office here."""
     try:
-        community = await get_org(conn, community_id)
+        community = get_org(conn, community_id)
     except NotFound:
         raise NotFound("community", community_id) from None
     if community.kind is not OrgKind.COMMUNITY:
         raise NotFound("community", community_id)
-    held = await roles_on(conn, actor, community.path, community_id)
+    held = roles_on(conn, actor, community.path, community_id)
     if not held:
-        inside = await conn.execute(
+        inside = conn.execute(
             sa.select(roles.c.role)
             .join(orgs, orgs.c.id == roles.c.org_id)
             .where(roles.c.member_id == actor, orgs.c.community_id == community_id)
@@ -82,47 +80,45 @@ async def community_roles(
     return community, held
 
 
-async def is_member(conn: AsyncConnection, member_id: str, community_id: str) -> bool:
+def is_member(conn: Connection, member_id: str, community_id: str) -> bool:
     """Whether the member holds any role in the community (on it, above it, or inside it)."""
     try:
-        await community_roles(conn, member_id, community_id)
+        community_roles(conn, member_id, community_id)
     except NotFound:
         return False
     return True
 
 
-async def require_office(conn: AsyncConnection, actor: str, community_id: str, action: str) -> None:
-    _, held = await community_roles(conn, actor, community_id)
+def require_office(conn: Connection, actor: str, community_id: str, action: str) -> None:
+    _, held = community_roles(conn, actor, community_id)
     if not held & OFFICE:
         raise NotAllowed(action, "community", held, OFFICE)
 
 
-async def _sees_member(
-    conn: AsyncConnection, actor: str, community_id: str, member_id: str
-) -> None:
+def _sees_member(conn: Connection, actor: str, community_id: str, member_id: str) -> None:
     """The member themself, or office of the community; NotFound for anyone else, and for
     someone the community never had (no role in it, no wallet there)."""
     if actor != member_id:
         try:
-            _, held = await community_roles(conn, actor, community_id)
+            _, held = community_roles(conn, actor, community_id)
         except NotFound:
             raise NotFound("member", member_id) from None
         if not held & OFFICE:
             raise NotFound("member", member_id)
     try:
-        await community_roles(conn, member_id, community_id)
+        community_roles(conn, member_id, community_id)
     except NotFound:
         wallet_id = points.account_id(AccountKind.MEMBER, member_id)
         try:
-            await points.get_account(conn, community_id, wallet_id)
+            points.get_account(conn, community_id, wallet_id)
         except points.AccountNotFound:
             raise NotFound("member", member_id) from None
 
 
-async def wallet(conn: AsyncConnection, actor: str, community_id: str, member_id: str) -> Wallet:
-    await _sees_member(conn, actor, community_id, member_id)
+def wallet(conn: Connection, actor: str, community_id: str, member_id: str) -> Wallet:
+    _sees_member(conn, actor, community_id, member_id)
     try:
-        account = await points.get_account(
+        account = points.get_account(
             conn, community_id, points.account_id(AccountKind.MEMBER, member_id)
         )
     except points.AccountNotFound:
@@ -148,8 +144,8 @@ async def wallet(conn: AsyncConnection, actor: str, community_id: str, member_id
     )
 
 
-async def history(
-    conn: AsyncConnection,
+def history(
+    conn: Connection,
     actor: str,
     community_id: str,
     member_id: str,
@@ -159,8 +155,8 @@ async def history(
     limit: int = 50,
 ) -> Page:
     """The member's statement (积分明细), newest first."""
-    await _sees_member(conn, actor, community_id, member_id)
-    return await points.statement(
+    _sees_member(conn, actor, community_id, member_id)
+    return points.statement(
         conn,
         community_id,
         points.account_id(AccountKind.MEMBER, member_id),
@@ -170,41 +166,37 @@ async def history(
     )
 
 
-async def transfer_detail(
-    conn: AsyncConnection, actor: str, community_id: str, transfer_id: str
+def transfer_detail(
+    conn: Connection, actor: str, community_id: str, transfer_id: str
 ) -> points.Transfer:
     """One transfer with its breakdown (为什么得到这些积分), for a party to it or office."""
     try:
-        found = await points.get_transfer(conn, community_id, transfer_id)
+        found = points.get_transfer(conn, community_id, transfer_id)
     except points.TransferNotFound:
         raise NotFound("transfer", transfer_id) from None
     mine = points.account_id(AccountKind.MEMBER, actor)
     if mine not in (found.debit_account_id, found.credit_account_id):
         try:
-            await require_office(conn, actor, community_id, "transfer_detail")
+            require_office(conn, actor, community_id, "transfer_detail")
         except (NotAllowed, NotFound):
             raise NotFound("transfer", transfer_id) from None
     return found
 
 
-async def hours(
-    conn: AsyncConnection, actor: str, community_id: str, member_id: str
-) -> points.HoursSummary:
+def hours(conn: Connection, actor: str, community_id: str, member_id: str) -> points.HoursSummary:
     """Verified minutes and star level (志愿时长与星级) in the community."""
-    await _sees_member(conn, actor, community_id, member_id)
-    return await points.hours_summary(conn, member_id, community_id=community_id)
+    _sees_member(conn, actor, community_id, member_id)
+    return points.hours_summary(conn, member_id, community_id=community_id)
 
 
-async def policy(
-    conn: AsyncConnection, actor: str, community_id: str
-) -> tuple[int, points.AccrualPolicy]:
+def policy(conn: Connection, actor: str, community_id: str) -> tuple[int, points.AccrualPolicy]:
     """The accrual policy in force (积分规则), for anyone with a role in the community."""
-    await community_roles(conn, actor, community_id)
-    return await points.current_policy(conn, community_id)
+    community_roles(conn, actor, community_id)
+    return points.current_policy(conn, community_id)
 
 
-async def set_policy(
-    conn: AsyncConnection,
+def set_policy(
+    conn: Connection,
     actor: str,
     community_id: str,
     new: points.AccrualPolicy,
@@ -212,12 +204,12 @@ async def set_policy(
     now: dt.datetime | None = None,
 ) -> int:
     """A new version of the policy (office); earlier awards keep the version they used."""
-    await require_office(conn, actor, community_id, "set_policy")
-    return await points.set_policy(conn, community_id, new, actor=actor, now=now)
+    require_office(conn, actor, community_id, "set_policy")
+    return points.set_policy(conn, community_id, new, actor=actor, now=now)
 
 
-async def catalog(
-    conn: AsyncConnection,
+def catalog(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -226,26 +218,24 @@ async def catalog(
     limit: int = 50,
 ) -> Page:
     """The points store (积分超市); delisted items only for office."""
-    _, held = await community_roles(conn, actor, community_id)
+    _, held = community_roles(conn, actor, community_id)
     if include_inactive and not held & OFFICE:
         raise NotAllowed("catalog_inactive", "community", held, OFFICE)
-    return await points.list_items(
+    return points.list_items(
         conn, community_id, active_only=not include_inactive, cursor=cursor, limit=limit
     )
 
 
-async def item(
-    conn: AsyncConnection, actor: str, community_id: str, item_id: str
-) -> points.CatalogItem:
-    _, held = await community_roles(conn, actor, community_id)
-    found = await points.get_item(conn, community_id, item_id)
+def item(conn: Connection, actor: str, community_id: str, item_id: str) -> points.CatalogItem:
+    _, held = community_roles(conn, actor, community_id)
+    found = points.get_item(conn, community_id, item_id)
     if not found.active and not held & OFFICE:
         raise points.ItemNotFound(item_id)
     return found
 
 
-async def add_item(
-    conn: AsyncConnection,
+def add_item(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -260,8 +250,8 @@ async def add_item(
     now: dt.datetime | None = None,
 ) -> points.CatalogItem:
     """上架 (office)."""
-    await require_office(conn, actor, community_id, "add_item")
-    return await points.add_item(
+    require_office(conn, actor, community_id, "add_item")
+    return points.add_item(
         conn,
         community_id=community_id,
         name=name,
@@ -276,26 +266,26 @@ async def add_item(
     )
 
 
-async def restock(
-    conn: AsyncConnection, actor: str, community_id: str, item_id: str, change: int
+def restock(
+    conn: Connection, actor: str, community_id: str, item_id: str, change: int
 ) -> points.CatalogItem:
     """补货 (or a count correction downwards), office."""
-    await item(conn, actor, community_id, item_id)  # NotFound first: a missing item is missing
-    await require_office(conn, actor, community_id, "restock")
-    return await points.restock(conn, community_id, item_id, change)
+    item(conn, actor, community_id, item_id)  # NotFound first: a missing item is missing
+    require_office(conn, actor, community_id, "restock")
+    return points.restock(conn, community_id, item_id, change)
 
 
-async def set_item_active(
-    conn: AsyncConnection, actor: str, community_id: str, item_id: str, active: bool
+def set_item_active(
+    conn: Connection, actor: str, community_id: str, item_id: str, active: bool
 ) -> points.CatalogItem:
     """上架/下架 (office)."""
-    await item(conn, actor, community_id, item_id)
-    await require_office(conn, actor, community_id, "set_item_active")
-    return await points.set_active(conn, community_id, item_id, active)
+    item(conn, actor, community_id, item_id)
+    require_office(conn, actor, community_id, "set_item_active")
+    return points.set_active(conn, community_id, item_id, active)
 
 
-async def redeem(
-    conn: AsyncConnection,
+def redeem(
+    conn: Connection,
     actor: str,
     community_id: str,
     item_id: str,
@@ -305,9 +295,9 @@ async def redeem(
     now: dt.datetime | None = None,
 ) -> points.Order:
     """兑换: the actor reserves an item with their own points."""
-    await community_roles(conn, actor, community_id)
-    await item(conn, actor, community_id, item_id)
-    return await points.redeem(
+    community_roles(conn, actor, community_id)
+    item(conn, actor, community_id, item_id)
+    return points.redeem(
         conn,
         community_id=community_id,
         member_id=actor,
@@ -318,8 +308,8 @@ async def redeem(
     )
 
 
-async def orders(
-    conn: AsyncConnection,
+def orders(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -330,27 +320,25 @@ async def orders(
 ) -> Page:
     """Orders, newest first: a member's own, or (office) anyone's or everyone's."""
     if member_id is None:
-        await require_office(conn, actor, community_id, "list_orders")
+        require_office(conn, actor, community_id, "list_orders")
     else:
-        await _sees_member(conn, actor, community_id, member_id)
-    return await points.list_orders(
+        _sees_member(conn, actor, community_id, member_id)
+    return points.list_orders(
         conn, community_id, member_id=member_id, status=status, cursor=cursor, limit=limit
     )
 
 
-async def order(
-    conn: AsyncConnection, actor: str, community_id: str, order_id: str
-) -> points.Order:
-    found = await points.get_order(conn, community_id, order_id)
+def order(conn: Connection, actor: str, community_id: str, order_id: str) -> points.Order:
+    found = points.get_order(conn, community_id, order_id)
     try:
-        await _sees_member(conn, actor, community_id, found.member_id)
+        _sees_member(conn, actor, community_id, found.member_id)
     except NotFound:
         raise points.OrderNotFound(order_id) from None
     return found
 
 
-async def cancel_order(
-    conn: AsyncConnection,
+def cancel_order(
+    conn: Connection,
     actor: str,
     community_id: str,
     order_id: str,
@@ -358,12 +346,12 @@ async def cancel_order(
     now: dt.datetime | None = None,
 ) -> points.Order:
     """The member (or office) cancels an open order: points and stock come back."""
-    await order(conn, actor, community_id, order_id)
-    return await points.cancel(conn, community_id, order_id, actor=actor, now=now)
+    order(conn, actor, community_id, order_id)
+    return points.cancel(conn, community_id, order_id, actor=actor, now=now)
 
 
-async def fulfil_order(
-    conn: AsyncConnection,
+def fulfil_order(
+    conn: Connection,
     actor: str,
     community_id: str,
     order_id: str,
@@ -371,13 +359,13 @@ async def fulfil_order(
     now: dt.datetime | None = None,
 ) -> points.Order:
     """核销: office hands the item over; the held points are posted to the store."""
-    await order(conn, actor, community_id, order_id)
-    await require_office(conn, actor, community_id, "fulfil_order")
-    return await points.fulfil(conn, community_id, order_id, actor=actor, now=now)
+    order(conn, actor, community_id, order_id)
+    require_office(conn, actor, community_id, "fulfil_order")
+    return points.fulfil(conn, community_id, order_id, actor=actor, now=now)
 
 
-async def donate(
-    conn: AsyncConnection,
+def donate(
+    conn: Connection,
     actor: str,
     community_id: str,
     amount: int,
@@ -388,14 +376,14 @@ async def donate(
     now: dt.datetime | None = None,
 ) -> points.Transfer:
     """捐赠 to another member of the community, or to its pool, as the policy allows."""
-    await community_roles(conn, actor, community_id)
+    community_roles(conn, actor, community_id)
     check_text("memo", memo, 200, required=False)
     if to_member is not None:
         if to_member == actor:
             raise InvalidInput("to_member", "cannot donate to oneself")
-        if not await is_member(conn, to_member, community_id):
+        if not is_member(conn, to_member, community_id):
             raise InvalidInput("to_member", "must be a member of the community")
-    return await points.donate(
+    return points.donate(
         conn,
         community_id=community_id,
         from_member=actor,
@@ -407,8 +395,8 @@ async def donate(
     )
 
 
-async def adjust(
-    conn: AsyncConnection,
+def adjust(
+    conn: Connection,
     actor: str,
     community_id: str,
     member_id: str,
@@ -419,11 +407,11 @@ async def adjust(
     now: dt.datetime | None = None,
 ) -> points.Transfer:
     """调整: office corrects a member's points with a reason (never an edit: a new transfer)."""
-    await require_office(conn, actor, community_id, "adjust")
+    require_office(conn, actor, community_id, "adjust")
     check_text("reason", reason, 200)
-    if not await is_member(conn, member_id, community_id):
+    if not is_member(conn, member_id, community_id):
         raise NotFound("member", member_id)
-    return await points.adjust(
+    return points.adjust(
         conn,
         community_id=community_id,
         member_id=member_id,
@@ -435,8 +423,8 @@ async def adjust(
     )
 
 
-async def reverse(
-    conn: AsyncConnection,
+def reverse(
+    conn: Connection,
     actor: str,
     community_id: str,
     transfer_id: str,
@@ -447,10 +435,10 @@ async def reverse(
 ) -> points.Transfer:
     """冲正: office undoes a posted transfer (in full or in part) with a new transfer the other
     way; the original stays on the record."""
-    await transfer_detail(conn, actor, community_id, transfer_id)  # NotFound unless seen
-    await require_office(conn, actor, community_id, "reverse")
+    transfer_detail(conn, actor, community_id, transfer_id)  # NotFound unless seen
+    require_office(conn, actor, community_id, "reverse")
     check_text("reason", reason, 200)
-    return await points.reverse(
+    return points.reverse(
         conn,
         community_id,
         transfer_id,
@@ -462,8 +450,8 @@ async def reverse(
     )
 
 
-async def correct_hours(
-    conn: AsyncConnection,
+def correct_hours(
+    conn: Connection,
     actor: str,
     community_id: str,
     reference: str,
@@ -473,9 +461,9 @@ async def correct_hours(
     now: dt.datetime | None = None,
 ) -> points.ServiceRecord:
     """更正时长: office corrects an hours record by signed minutes, with a reason."""
-    await require_office(conn, actor, community_id, "correct_hours")
+    require_office(conn, actor, community_id, "correct_hours")
     try:
-        return await points.correct_service(
+        return points.correct_service(
             conn,
             community_id=community_id,
             reference=reference,
@@ -488,8 +476,8 @@ async def correct_hours(
         raise NotFound("service record", reference) from None
 
 
-async def record_event(
-    conn: AsyncConnection,
+def record_event(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -505,8 +493,8 @@ async def record_event(
     Each member's points are awarded by the policy (posted at once: staff verified the service)
     and their minutes written to the hours record, both under ``event:<event_id>:<member>``, so
     entering the same event twice awards nobody twice."""
-    await require_office(conn, actor, community_id, "record_event")
-    rules = await community_rules(conn, community_id)
+    require_office(conn, actor, community_id, "record_event")
+    rules = community_rules(conn, community_id)
     if category not in rules.categories:
         raise InvalidInput("category", "must be one of the community's categories")
     check_text("title", title, 100)
@@ -523,12 +511,12 @@ async def record_event(
     for a in attendance:
         if not 1 <= a.minutes <= 1440:
             raise InvalidInput("attendance", "minutes must be 1 to 1440")
-        if not await is_member(conn, a.member_id, community_id):
+        if not is_member(conn, a.member_id, community_id):
             raise InvalidInput("attendance", f"{a.member_id} is not a member of the community")
     made = []
     for a in attendance:
         reference = f"event:{event_id}:{a.member_id}"
-        award = await points.accrue(
+        award = points.accrue(
             conn,
             community_id=community_id,
             member_id=a.member_id,
@@ -539,7 +527,7 @@ async def record_event(
             memo=title,
             now=now,
         )
-        record = await points.record_service(
+        record = points.record_service(
             conn,
             community_id=community_id,
             member_id=a.member_id,
@@ -563,14 +551,12 @@ async def record_event(
     return made
 
 
-async def audit(
-    conn: AsyncConnection, actor: str, community_id: str | None = None
-) -> list[points.Problem]:
+def audit(conn: Connection, actor: str, community_id: str | None = None) -> list[points.Problem]:
     """The ledger audit: of one community (its office), or of all (an admin of a root org)."""
     if community_id is not None:
-        await require_office(conn, actor, community_id, "audit")
-        return await points.audit(conn, community_id)
-    root_admin = await conn.scalar(
+        require_office(conn, actor, community_id, "audit")
+        return points.audit(conn, community_id)
+    root_admin = conn.scalar(
         sa.select(sa.literal(1))
         .select_from(roles.join(orgs, orgs.c.id == roles.c.org_id))
         .where(
@@ -583,4 +569,4 @@ async def audit(
     )
     if root_admin is None:
         raise NotAllowed("audit", "all", frozenset(), frozenset({Role.ADMIN}))
-    return await points.audit(conn)
+    return points.audit(conn)

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput, NotAllowed, NotFound
 from marketplace.lifecycle import Role, WishAction, WishState, decide_wish
@@ -29,8 +29,8 @@ OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 PROXY = frozenset({Role.GRID_WORKER, Role.STAFF, Role.ADMIN})
 
 
-async def post_wish(
-    conn: AsyncConnection,
+def post_wish(
+    conn: Connection,
     actor: str,
     *,
     community_id: str,
@@ -56,8 +56,8 @@ async def post_wish(
     """点单: post a wish; it waits for staff to verify it."""
     now = now or utcnow()
     wish_id = check_id("id", id or new_id())
-    rules = await community_rules(conn, community_id)
-    place = await get_org(conn, org_id)
+    rules = community_rules(conn, community_id)
+    place = get_org(conn, org_id)
     if place.community_id != community_id:
         raise InvalidInput("org_id", "must be the community or a place inside it")
     _check_wish_fields(rules, kind, category, title, description, address, capacity)
@@ -65,24 +65,24 @@ async def post_wish(
     if urgency not in tuple(Urgency):
         raise InvalidInput("urgency", "must be 1 to 4")
     beneficiary = beneficiary_id or actor
-    held = await roles_on(conn, actor, place.path, community_id)
+    held = roles_on(conn, actor, place.path, community_id)
     if beneficiary != actor:
         if not held & PROXY:
             raise NotAllowed("post_for_resident", "new", held, PROXY)
         if not proxy_note or not proxy_note.strip():
             raise InvalidInput("proxy_note", "代点单 needs a note of the resident's consent")
         check_text("proxy_note", proxy_note, 500)
-        if not await roles_on(conn, beneficiary, place.path):
+        if not roles_on(conn, beneficiary, place.path):
             raise InvalidInput("beneficiary_id", "must be a resident of this community")
     elif not held:
         raise NotAllowed("post_wish", "new", held, frozenset({Role.RESIDENT}))
     deadline = now + dt.timedelta(hours=rules.deadlines_for(category).verify_hours)
-    earlier = await _find(conn, community_id, wish_id)
+    earlier = _find(conn, community_id, wish_id)
     if earlier is not None:
         if (earlier.title, earlier.beneficiary_id) != (title, beneficiary):
             raise InvalidInput("id", "this wish id is taken by another wish")
         return earlier
-    await conn.execute(
+    conn.execute(
         wishes.insert().values(
             community_id=community_id,
             id=wish_id,
@@ -109,14 +109,12 @@ async def post_wish(
             created_at=now,
         )
     )
-    await record(
-        conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now
-    )
-    return await load_wish(conn, community_id, wish_id)
+    record(conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now)
+    return load_wish(conn, community_id, wish_id)
 
 
-async def verify(
-    conn: AsyncConnection,
+def verify(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -125,10 +123,10 @@ async def verify(
 ) -> Wish:
     """审核通过: publish the wish for claims; the claim deadline starts."""
     now = now or utcnow()
-    wish = await load_wish(conn, community_id, wish_id)
-    rules = await community_rules(conn, community_id)
+    wish = load_wish(conn, community_id, wish_id)
+    rules = community_rules(conn, community_id)
     deadline = now + dt.timedelta(hours=rules.deadlines_for(wish.category).claim_hours)
-    return await move(
+    return move(
         conn,
         actor,
         wish,
@@ -138,8 +136,8 @@ async def verify(
     )
 
 
-async def reject(
-    conn: AsyncConnection,
+def reject(
+    conn: Connection,
     actor: str,
     community_id: str,
     wish_id: str,
@@ -149,9 +147,9 @@ async def reject(
 ) -> Wish:
     """驳回, with the reason the resident sees."""
     check_text("reason", reason, 500)
-    wish = await load_wish(conn, community_id, wish_id)
+    wish = load_wish(conn, community_id, wish_id)
     now = now or utcnow()
-    return await move(
+    return move(
         conn,
         actor,
         wish,
@@ -162,15 +160,15 @@ async def reject(
     )
 
 
-async def get_wish(conn: AsyncConnection, actor: str, community_id: str, wish_id: str) -> Wish:
+def get_wish(conn: Connection, actor: str, community_id: str, wish_id: str) -> Wish:
     """A wish as ``actor`` may see it: NotFound when they have no business with it (tenancy)."""
-    wish = await load_wish(conn, community_id, wish_id)
-    await roles_for(conn, actor, wish)
+    wish = load_wish(conn, community_id, wish_id)
+    roles_for(conn, actor, wish)
     return wish
 
 
-async def list_wishes(
-    conn: AsyncConnection,
+def list_wishes(
+    conn: Connection,
     actor: str,
     community_id: str,
     *,
@@ -186,10 +184,10 @@ async def list_wishes(
 ) -> Page:
     """Wishes of a community, newest first; only for members holding a role there.
     ``since``/``until``: posted in ``[since, until)``; ``text``: in the title or description."""
-    community = await get_org(conn, community_id)
+    community = get_org(conn, community_id)
     if community.kind is not OrgKind.COMMUNITY:
         raise NotFound("community", community_id)
-    if not await roles_on(conn, actor, community.path, community_id):
+    if not roles_on(conn, actor, community.path, community_id):
         raise NotFound("community", community_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", "must be 1 to 200")
@@ -199,7 +197,7 @@ async def list_wishes(
     if category is not None:
         query = query.where(wishes.c.category == category)
     if org_id is not None:
-        place = await get_org(conn, org_id)
+        place = get_org(conn, org_id)
         inside = sa.select(orgs.c.id).where(orgs.c.path.startswith(place.path, autoescape=True))
         query = query.where(wishes.c.org_id.in_(inside))
     if escalated is not None:
@@ -221,14 +219,14 @@ async def list_wishes(
         )
     if cursor is not None:
         query = query.where(wishes.c.id < check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
     items = tuple(_wish(r) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def history(conn: AsyncConnection, community_id: str, subject_id: str) -> list[Transition]:
+def history(conn: Connection, community_id: str, subject_id: str) -> list[Transition]:
     """Every recorded transition of a wish or claim, oldest first."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(transitions)
         .where(transitions.c.community_id == community_id, transitions.c.subject_id == subject_id)
         .order_by(transitions.c.id)
@@ -239,23 +237,23 @@ async def history(conn: AsyncConnection, community_id: str, subject_id: str) -> 
 # --- shared by claims and completion ----------------------------------------------------
 
 
-async def load_wish(conn: AsyncConnection, community_id: str, wish_id: str) -> Wish:
-    found = await _find(conn, community_id, wish_id)
+def load_wish(conn: Connection, community_id: str, wish_id: str) -> Wish:
+    found = _find(conn, community_id, wish_id)
     if found is None:
         raise NotFound("wish", wish_id)
     return found
 
 
-async def roles_for(
-    conn: AsyncConnection, actor: str, wish: Wish, claim: Claim | None = None
+def roles_for(
+    conn: Connection, actor: str, wish: Wish, claim: Claim | None = None
 ) -> frozenset[Role]:
     """Org roles on the wish's place or above (or a paired unit), plus relations to the wish.
 
     NotFound when there are none: a member with no business with the wish (another community's,
     or nobody's) learns nothing, not even that it exists (tenancy, DESIGN.md invariant 7). Asked
     about a claim, the NotFound names the claim, as for a claim id nobody has."""
-    place = await get_org(conn, wish.org_id)
-    held = set(await roles_on(conn, actor, place.path, wish.community_id))
+    place = get_org(conn, wish.org_id)
+    held = set(roles_on(conn, actor, place.path, wish.community_id))
     if actor == wish.beneficiary_id:
         held.add(Role.BENEFICIARY)
     if actor == wish.posted_by:
@@ -267,8 +265,8 @@ async def roles_for(
     return frozenset(held)
 
 
-async def move(
-    conn: AsyncConnection,
+def move(
+    conn: Connection,
     actor: str,
     wish: Wish,
     action: WishAction,
@@ -287,11 +285,11 @@ async def move(
     When someone else moved the wish first, decide again on the state it is in now: the action
     may still be allowed there (a second volunteer checking in, staff cancelling a wish that just
     filled up). A ``to`` computed by the caller from the old state is not retried."""
-    held = roles if roles is not None else await roles_for(conn, actor, wish)
+    held = roles if roles is not None else roles_for(conn, actor, wish)
     for _ in range(3):
         decided = decide_wish(wish.state, action, held)
         target = to or decided or wish.state
-        result = await conn.execute(
+        result = conn.execute(
             wishes.update()
             .where(
                 wishes.c.community_id == wish.community_id,
@@ -303,14 +301,14 @@ async def move(
         )
         if result.rowcount == 1:
             break
-        current = await load_wish(conn, wish.community_id, wish.id)
+        current = load_wish(conn, wish.community_id, wish.id)
         decide_wish(current.state, action, held)
         if to is not None or current.state is wish.state or unless is not None:
             raise NotAllowed(action.value, current.state.value, held, frozenset())
         wish = current
     else:
         raise NotAllowed(action.value, wish.state.value, held, frozenset())
-    await record(
+    record(
         conn,
         wish.community_id,
         "wish",
@@ -323,11 +321,11 @@ async def move(
         reason,
         now,
     )
-    return await load_wish(conn, wish.community_id, wish.id)
+    return load_wish(conn, wish.community_id, wish.id)
 
 
-async def record(
-    conn: AsyncConnection,
+def record(
+    conn: Connection,
     community_id: str,
     subject: str,
     subject_id: str,
@@ -339,7 +337,7 @@ async def record(
     reason: str,
     now: dt.datetime,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         transitions.insert().values(
             community_id=community_id,
             id=new_id(),
@@ -356,8 +354,8 @@ async def record(
     )
 
 
-async def claims_of(conn: AsyncConnection, community_id: str, wish_id: str) -> list[Claim]:
-    rows = await conn.execute(
+def claims_of(conn: Connection, community_id: str, wish_id: str) -> list[Claim]:
+    rows = conn.execute(
         sa.select(claims)
         .where(claims.c.community_id == community_id, claims.c.wish_id == wish_id)
         .order_by(claims.c.created_at, claims.c.id)
@@ -398,9 +396,9 @@ def _check_time(start: dt.datetime, end: dt.datetime, minutes: int, now: dt.date
         raise InvalidInput("estimated_minutes", "must be 1 to 1440")
 
 
-async def _find(conn: AsyncConnection, community_id: str, wish_id: str) -> Wish | None:
+def _find(conn: Connection, community_id: str, wish_id: str) -> Wish | None:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(wishes).where(wishes.c.community_id == community_id, wishes.c.id == wish_id)
         )
     ).first()

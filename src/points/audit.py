@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points.model import Phase
 from points.schema import accounts, entries, lot_uses, lots, transfers
@@ -29,13 +29,13 @@ class Problem(msgspec.Struct, frozen=True, kw_only=True):
     message: str = ""
 
 
-async def audit(conn: AsyncConnection, community_id: str | None = None) -> list[Problem]:
+def audit(conn: Connection, community_id: str | None = None) -> list[Problem]:
     """Every problem found, in one community or all of them."""
     problems: list[Problem] = []
-    problems += await _counters(conn, community_id)
-    problems += await _holds(conn, community_id)
-    problems += await _entries(conn, community_id)
-    problems += await _lots(conn, community_id)
+    problems += _counters(conn, community_id)
+    problems += _holds(conn, community_id)
+    problems += _entries(conn, community_id)
+    problems += _lots(conn, community_id)
     return problems
 
 
@@ -43,7 +43,7 @@ def _scope(table: sa.FromClause, community_id: str | None) -> list[sa.ColumnElem
     return [] if community_id is None else [table.c.community_id == community_id]
 
 
-async def _counters(conn: AsyncConnection, community_id: str | None) -> list[Problem]:
+def _counters(conn: Connection, community_id: str | None) -> list[Problem]:
     t, p = transfers, transfers.alias("held")
     expected: dict[tuple[str, str], dict[str, int]] = defaultdict(
         lambda: dict.fromkeys(
@@ -57,7 +57,7 @@ async def _counters(conn: AsyncConnection, community_id: str | None) -> list[Pro
         .where(t.c.phase.in_([Phase.POSTED.value, Phase.POST.value]), *_scope(t, community_id))
         .group_by(t.c.community_id, t.c.debit_account_id, t.c.credit_account_id)
     )
-    for cid, debit, credit, total in await conn.execute(posted):
+    for cid, debit, credit, total in conn.execute(posted):
         expected[(cid, debit)]["debits_posted"] += int(total)
         expected[(cid, credit)]["credits_posted"] += int(total)
     closed = sa.select(sa.literal(1)).where(
@@ -70,13 +70,13 @@ async def _counters(conn: AsyncConnection, community_id: str | None) -> list[Pro
         .where(p.c.phase == Phase.PENDING.value, ~closed.exists(), *_scope(p, community_id))
         .group_by(p.c.community_id, p.c.debit_account_id, p.c.credit_account_id)
     )
-    for cid, debit, credit, total in await conn.execute(open_holds):
+    for cid, debit, credit, total in conn.execute(open_holds):
         expected[(cid, debit)]["debits_pending"] += int(total)
         expected[(cid, credit)]["credits_pending"] += int(total)
 
     problems = []
     sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    rows = await conn.execute(sa.select(accounts).where(*_scope(accounts, community_id)))
+    rows = conn.execute(sa.select(accounts).where(*_scope(accounts, community_id)))
     for row in rows:
         a = row._mapping
         key = (a["community_id"], a["id"])
@@ -131,9 +131,9 @@ async def _counters(conn: AsyncConnection, community_id: str | None) -> list[Pro
     return problems
 
 
-async def _holds(conn: AsyncConnection, community_id: str | None) -> list[Problem]:
+def _holds(conn: Connection, community_id: str | None) -> list[Problem]:
     t, p = transfers, transfers.alias("held")
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(
             t.c.community_id,
             t.c.id,
@@ -195,7 +195,7 @@ async def _holds(conn: AsyncConnection, community_id: str | None) -> list[Proble
     return problems
 
 
-async def _entries(conn: AsyncConnection, community_id: str | None) -> list[Problem]:
+def _entries(conn: Connection, community_id: str | None) -> list[Problem]:
     e = entries
     last = (
         sa.select(e.c.community_id, e.c.account_id, sa.func.count(), sa.func.max(e.c.seq))
@@ -203,7 +203,7 @@ async def _entries(conn: AsyncConnection, community_id: str | None) -> list[Prob
         .group_by(e.c.community_id, e.c.account_id)
         .subquery()
     )
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(
             accounts.c.community_id,
             accounts.c.id,
@@ -259,7 +259,7 @@ async def _entries(conn: AsyncConnection, community_id: str | None) -> list[Prob
     return problems
 
 
-async def _lots(conn: AsyncConnection, community_id: str | None) -> list[Problem]:
+def _lots(conn: Connection, community_id: str | None) -> list[Problem]:
     problems = []
     used = (
         sa.select(
@@ -268,7 +268,7 @@ async def _lots(conn: AsyncConnection, community_id: str | None) -> list[Problem
         .group_by(lot_uses.c.community_id, lot_uses.c.lot_id)
         .subquery()
     )
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(lots.c.community_id, lots.c.id, lots.c.amount, lots.c.remaining, used.c.used)
         .select_from(
             lots.outerjoin(
@@ -297,7 +297,7 @@ async def _lots(conn: AsyncConnection, community_id: str | None) -> list[Problem
         .group_by(lots.c.community_id, lots.c.account_id)
         .subquery()
     )
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(
             accounts.c.community_id,
             accounts.c.id,

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points import ledger
 from points.errors import DonationNotAllowed, InvalidPolicy, InvalidRequest
@@ -52,8 +52,8 @@ class ExpiringLot(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: dt.datetime
 
 
-async def set_policy(
-    conn: AsyncConnection,
+def set_policy(
+    conn: Connection,
     community_id: str,
     policy: AccrualPolicy,
     *,
@@ -67,13 +67,13 @@ async def set_policy(
         raise InvalidPolicy(problems)
     body = msgspec.to_builtins(policy)
     for _ in range(5):  # a concurrent edit takes the same number: try the next one
-        latest = await conn.scalar(
+        latest = conn.scalar(
             sa.select(sa.func.max(policies.c.version)).where(
                 policies.c.community_id == community_id
             )
         )
         version = (latest or 0) + 1
-        stored = await conn.execute(
+        stored = conn.execute(
             insert_ignoring_conflicts(conn, policies)
             .values(
                 community_id=community_id,
@@ -89,10 +89,10 @@ async def set_policy(
     raise InvalidRequest("the policy is being edited by someone else; try again")
 
 
-async def current_policy(conn: AsyncConnection, community_id: str) -> tuple[int, AccrualPolicy]:
+def current_policy(conn: Connection, community_id: str) -> tuple[int, AccrualPolicy]:
     """The community's newest policy; version 0 is the built-in default."""
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(policies.c.version, policies.c.body)
             .where(policies.c.community_id == community_id)
             .order_by(policies.c.version.desc())
@@ -104,8 +104,8 @@ async def current_policy(conn: AsyncConnection, community_id: str) -> tuple[int,
     return row.version, msgspec.convert(row.body, AccrualPolicy)
 
 
-async def accrue(
-    conn: AsyncConnection,
+def accrue(
+    conn: Connection,
     *,
     community_id: str,
     member_id: str,
@@ -126,28 +126,28 @@ async def accrue(
     """
     now = now or utcnow()
     check_text("reference", reference, 128)
-    earlier = await ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
+    earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
     if earlier is not None:
         return _award(earlier)
-    version, policy = await current_policy(conn, community_id)
-    wallet = await ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
-    await _lock_account(conn, community_id, wallet.id)  # caps: one accrual per wallet at a time
-    earlier = await ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
+    version, policy = current_policy(conn, community_id)
+    wallet = ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
+    _lock_account(conn, community_id, wallet.id)  # caps: one accrual per wallet at a time
+    earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
     if earlier is not None:  # awarded while we waited for the lock
         return _award(earlier)
     if activity.started_at.tzinfo is not None:  # the policy reads local wall-clock time
         local_start = activity.started_at.astimezone(CHINA)
         activity = msgspec.structs.replace(activity, started_at=local_start)
     day = _local_day(activity.started_at)
-    today = await _earned(conn, community_id, wallet.id, day.isoformat(), day.isoformat())
+    today = _earned(conn, community_id, wallet.id, day.isoformat(), day.isoformat())
     month_start = day.replace(day=1)
-    month = await _earned(
+    month = _earned(
         conn, community_id, wallet.id, month_start.isoformat(), day.isoformat()[:7] + "-31"
     )
     accrual = compute_accrual(policy, activity, earned_today=today, earned_this_month=month)
     if accrual.points == 0:
         return Award(transfer=None, accrual=accrual, policy_version=version)
-    await ledger.open_community(conn, community_id)
+    ledger.open_community(conn, community_id)
     detail = {
         "policy_version": version,
         "activity": activity,
@@ -155,7 +155,7 @@ async def accrue(
     }
     # In its stored (JSON) form, so this award equals the one a replay reads back.
     detail = msgspec.json.decode(msgspec.json.encode(detail))
-    done = await ledger.transfer(
+    done = ledger.transfer(
         conn,
         community_id=community_id,
         debit_account_id=account_id(AccountKind.POOL, community_id),
@@ -176,8 +176,8 @@ async def accrue(
     return _award(done)
 
 
-async def donate(
-    conn: AsyncConnection,
+def donate(
+    conn: Connection,
     *,
     community_id: str,
     from_member: str,
@@ -189,18 +189,18 @@ async def donate(
 ) -> Transfer:
     """Give points to another member, or to the community pool when ``to_member`` is None."""
     now = now or utcnow()
-    _, policy = await current_policy(conn, community_id)
+    _, policy = current_policy(conn, community_id)
     allowed = policy.donations is DonationRule.ANY or (
         policy.donations is DonationRule.POOL and to_member is None
     )
     if not allowed:
         raise DonationNotAllowed(community_id, policy.donations.value)
-    await ledger.open_community(conn, community_id)
+    ledger.open_community(conn, community_id)
     if to_member is None:
         target = account_id(AccountKind.POOL, community_id)
     else:
-        target = (await ledger.open_account(conn, community_id, AccountKind.MEMBER, to_member)).id
-    return await ledger.transfer(
+        target = (ledger.open_account(conn, community_id, AccountKind.MEMBER, to_member)).id
+    return ledger.transfer(
         conn,
         community_id=community_id,
         debit_account_id=account_id(AccountKind.MEMBER, from_member),
@@ -215,8 +215,8 @@ async def donate(
     )
 
 
-async def adjust(
-    conn: AsyncConnection,
+def adjust(
+    conn: Connection,
     *,
     community_id: str,
     member_id: str,
@@ -233,11 +233,11 @@ async def adjust(
     check_amount(abs(change))
     if not reason.strip():
         raise InvalidRequest("an adjustment needs a reason")
-    _, policy = await current_policy(conn, community_id)
-    await ledger.open_community(conn, community_id)
-    wallet = await ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
+    _, policy = current_policy(conn, community_id)
+    ledger.open_community(conn, community_id)
+    wallet = ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
     pool = account_id(AccountKind.POOL, community_id)
-    return await ledger.transfer(
+    return ledger.transfer(
         conn,
         community_id=community_id,
         debit_account_id=pool if change > 0 else wallet.id,
@@ -252,8 +252,8 @@ async def adjust(
     )
 
 
-async def expire_points(
-    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+def expire_points(
+    conn: Connection, *, now: dt.datetime | None = None, limit: int = 500
 ) -> list[Transfer]:
     """Move the remainders of lots past their expiry date to each community's expiry sink.
 
@@ -261,7 +261,7 @@ async def expire_points(
     """
     now = now or utcnow()
     due = (
-        await conn.execute(
+        conn.execute(
             sa.select(lots.c.community_id, lots.c.id, lots.c.account_id)
             .where(lots.c.remaining > 0, lots.c.expires_at <= now)
             .order_by(lots.c.expires_at)
@@ -270,9 +270,9 @@ async def expire_points(
     ).all()
     done = []
     for community_id, lot_id, acct_id in due:
-        await _lock_account(conn, community_id, acct_id)
+        _lock_account(conn, community_id, acct_id)
         row = (
-            await conn.execute(
+            conn.execute(
                 sa.select(lots.c.remaining, lots.c.expiry_count).where(
                     lots.c.community_id == community_id, lots.c.id == lot_id
                 )
@@ -280,11 +280,11 @@ async def expire_points(
         ).one()
         if row.remaining == 0:
             continue
-        await ledger.open_community(conn, community_id)
+        ledger.open_community(conn, community_id)
         reference = f"lot:{lot_id}:{row.expiry_count}"
         expiry_id = derived_id("expiry", hashlib.sha256(reference.encode()).hexdigest())
         done.append(
-            await ledger.transfer(
+            ledger.transfer(
                 conn,
                 community_id=community_id,
                 debit_account_id=acct_id,
@@ -299,7 +299,7 @@ async def expire_points(
                 now=now,
             )
         )
-        await conn.execute(
+        conn.execute(
             lots.update()
             .where(lots.c.community_id == community_id, lots.c.id == lot_id)
             .values(expiry_count=lots.c.expiry_count + 1)
@@ -307,8 +307,8 @@ async def expire_points(
     return done
 
 
-async def expiring_soon(
-    conn: AsyncConnection,
+def expiring_soon(
+    conn: Connection,
     community_id: str,
     *,
     member_id: str | None = None,
@@ -331,7 +331,7 @@ async def expiring_soon(
     )
     if member_id is not None:
         query = query.where(lots.c.account_id == account_id(AccountKind.MEMBER, member_id))
-    rows = (await conn.execute(query)).all()
+    rows = (conn.execute(query)).all()
     return [
         ExpiringLot(account_id=r[0], lot_id=r[1], remaining=r[2], expires_at=r[3]) for r in rows
     ]
@@ -354,9 +354,7 @@ def _local_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(CHINA).date() if moment.tzinfo else moment.date()
 
 
-async def _earned(
-    conn: AsyncConnection, community_id: str, wallet: str, first: str, last: str
-) -> int:
+def _earned(conn: Connection, community_id: str, wallet: str, first: str, last: str) -> int:
     """Accrued points (posted, or held and not voided) for service days first..last."""
     t = transfers.alias("t")
     voided = sa.select(sa.literal(1)).where(
@@ -364,7 +362,7 @@ async def _earned(
         transfers.c.pending_id == t.c.id,
         transfers.c.phase == Phase.VOID.value,
     )
-    total = await conn.scalar(
+    total = conn.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(t.c.amount), 0)).where(
             t.c.community_id == community_id,
             t.c.credit_account_id == wallet,
@@ -378,11 +376,11 @@ async def _earned(
     return int(total or 0)
 
 
-async def _lock_account(conn: AsyncConnection, community_id: str, acct_id: str) -> None:
+def _lock_account(conn: Connection, community_id: str, acct_id: str) -> None:
     """Take the account's row lock first (PostgreSQL), so lot reads and the debit agree.
     SQLite needs nothing: its write transaction holds the whole database."""
     if conn.dialect.name != "sqlite":
-        await conn.execute(
+        conn.execute(
             sa.select(accounts.c.id)
             .where(accounts.c.community_id == community_id, accounts.c.id == acct_id)
             .with_for_update()

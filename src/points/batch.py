@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points import ledger
 from points.awards import CHINA, Award, _award, _expiry, _local_day, current_policy
@@ -60,8 +60,8 @@ class AccrualRecord(msgspec.Struct, frozen=True, kw_only=True):
     memo: str = ""
 
 
-async def accrue_many(
-    conn: AsyncConnection,
+def accrue_many(
+    conn: Connection,
     *,
     community_id: str,
     records: Sequence[AccrualRecord],
@@ -78,9 +78,9 @@ async def accrue_many(
     if not records:
         return []
     for _ in range(10):
-        plan = await _plan(conn, community_id, records, actor, now)
-        if await _open_wallets(conn, community_id, plan.new_wallets, now):
-            await _write(conn, community_id, plan)
+        plan = _plan(conn, community_id, records, actor, now)
+        if _open_wallets(conn, community_id, plan.new_wallets, now):
+            _write(conn, community_id, plan)
             return plan.awards
     raise RuntimeError("wallets kept being opened by others while the batch ran")
 
@@ -108,8 +108,8 @@ class _Plan(msgspec.Struct, kw_only=True):
     wallets: dict[str, _Wallet]  # the locked wallets as they were before the batch
 
 
-async def _plan(
-    conn: AsyncConnection,
+def _plan(
+    conn: Connection,
     community_id: str,
     records: Sequence[AccrualRecord],
     actor: str,
@@ -117,12 +117,12 @@ async def _plan(
 ) -> _Plan:
     """Read and lock what the batch needs, compute every award, refuse as ``accrue`` would;
     writes nothing."""
-    version, policy = await current_policy(conn, community_id)
+    version, policy = current_policy(conn, community_id)
     members = sorted({r.member_id for r in records if _valid_id(r.member_id)})
-    wallets = await _lock_wallets(conn, community_id, members)
+    wallets = _lock_wallets(conn, community_id, members)
     references = [r.reference for r in records if _valid_text(r.reference, 128)]
-    done = await _awarded(conn, community_id, references)
-    earned = await _earned(conn, community_id, records, wallets)
+    done = _awarded(conn, community_id, references)
+    earned = _earned(conn, community_id, records, wallets)
     state = {w.id: [w.credits_posted, w.credits_pending, w.debits_posted, w.debits_pending]
              for w in wallets.values()}  # fmt: skip
     awards: list[Award] = []
@@ -197,15 +197,13 @@ def _guard_max_balance(t: Transfer, wallet: _Wallet | None, counters: list[int])
     counters[0] += t.amount
 
 
-async def _lock_wallets(
-    conn: AsyncConnection, community_id: str, members: list[str]
-) -> dict[str, _Wallet]:
+def _lock_wallets(conn: Connection, community_id: str, members: list[str]) -> dict[str, _Wallet]:
     """The members' wallets that exist, locked in id order as the ledger locks accounts
     (PostgreSQL; SQLite's write transaction holds the whole database)."""
     found: dict[str, _Wallet] = {}
     ids = [account_id(AccountKind.MEMBER, m) for m in members]
     for chunk in _chunks(ids):
-        rows = await conn.execute(
+        rows = conn.execute(
             sa.select(*_WALLET_COLUMNS)
             .where(accounts.c.community_id == community_id, accounts.c.id.in_(chunk))
             .order_by(accounts.c.id)
@@ -215,13 +213,11 @@ async def _lock_wallets(
     return found
 
 
-async def _awarded(
-    conn: AsyncConnection, community_id: str, references: list[str]
-) -> dict[str, Transfer]:
+def _awarded(conn: Connection, community_id: str, references: list[str]) -> dict[str, Transfer]:
     """The accruals already made under these references."""
     found: dict[str, Transfer] = {}
     for chunk in _chunks(sorted(set(references))):
-        rows = await conn.execute(
+        rows = conn.execute(
             sa.select(transfers).where(
                 transfers.c.community_id == community_id,
                 transfers.c.kind == TransferKind.ACCRUAL.value,
@@ -235,8 +231,8 @@ async def _awarded(
     return found
 
 
-async def _earned(
-    conn: AsyncConnection,
+def _earned(
+    conn: Connection,
     community_id: str,
     records: Sequence[AccrualRecord],
     wallets: dict[str, _Wallet],
@@ -253,7 +249,7 @@ async def _earned(
     hold_id = sa.case((t.phase == sa.literal_column("'pending'"), t.id))  # None: posted
     for chunk in _chunks(sorted(wallets)):
         # Without a join: a batch's many wallets would make the planner scan for the voids.
-        rows = await conn.execute(
+        rows = conn.execute(
             sa.select(t.credit_account_id, t.value_date, t.phase, sa.func.sum(t.amount), hold_id)
             .where(
                 t.community_id == community_id,
@@ -271,7 +267,7 @@ async def _earned(
             by_day = earned.setdefault(wallet, {})
             by_day[day] = by_day.get(day, 0) + int(total)
     for chunk in _chunks(sorted(held)):  # holds voided since: they do not count
-        voided = await conn.execute(
+        voided = conn.execute(
             sa.select(t.pending_id).where(
                 t.community_id == community_id,
                 t.pending_id.in_(chunk),
@@ -284,14 +280,14 @@ async def _earned(
     return earned
 
 
-async def _open_wallets(
-    conn: AsyncConnection, community_id: str, members: list[str], now: dt.datetime
+def _open_wallets(
+    conn: Connection, community_id: str, members: list[str], now: dt.datetime
 ) -> bool:
     """Open the wallets, in id order; False when another transaction opened one of them
     meanwhile (then the plan is stale: the caller plans again)."""
     opened: set[str] = set()
     for chunk in _chunks(members):
-        rows = await conn.execute(
+        rows = conn.execute(
             insert_ignoring_conflicts(conn, accounts)
             .values(
                 [
@@ -313,13 +309,13 @@ async def _open_wallets(
     return opened == set(members)
 
 
-async def _write(conn: AsyncConnection, community_id: str, plan: _Plan) -> None:
+def _write(conn: Connection, community_id: str, plan: _Plan) -> None:
     """Write the planned transfers with their entries, lots and account counters."""
     if not plan.new:
         return
-    await ledger.open_community(conn, community_id)
+    ledger.open_community(conn, community_id)
     pool_id = account_id(AccountKind.POOL, community_id)
-    locked = await conn.execute(
+    locked = conn.execute(
         sa.select(*_WALLET_COLUMNS)
         .where(accounts.c.community_id == community_id, accounts.c.id == pool_id)
         .with_for_update()
@@ -353,11 +349,11 @@ async def _write(conn: AsyncConnection, community_id: str, plan: _Plan) -> None:
             m = moved.setdefault(acct, [0, 0, 0])
             m[0 if side == "debit" else 1] += t.amount
             m[2] += 1
-    await conn.execute(
+    conn.execute(
         transfers.insert(),
         [ledger.transfer_row(t) for t in plan.new],
     )
-    await conn.execute(entries.insert(), entry_rows)
+    conn.execute(entries.insert(), entry_rows)
     lot_rows = [
         {
             "community_id": community_id,
@@ -372,9 +368,9 @@ async def _write(conn: AsyncConnection, community_id: str, plan: _Plan) -> None:
         if not _allows_negative(plan.wallets.get(t.credit_account_id))
     ]
     if lot_rows:
-        await conn.execute(lots.insert(), lot_rows)
+        conn.execute(lots.insert(), lot_rows)
     c = accounts.c
-    await conn.execute(
+    conn.execute(
         accounts.update()
         .where(c.community_id == community_id, c.id == sa.bindparam("account"))
         .values(

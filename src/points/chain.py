@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points.audit import Problem
 from points.errors import InvalidRequest
@@ -69,8 +69,8 @@ def link(previous: str, seq: int, transfer: Mapping[Any, Any]) -> str:
     return hashlib.sha256(_raw(previous) + body).hexdigest()
 
 
-async def seal(
-    conn: AsyncConnection,
+def seal(
+    conn: Connection,
     community_id: str | None = None,
     *,
     limit: int = 1000,
@@ -87,7 +87,7 @@ async def seal(
         raise InvalidRequest("limit must be a positive integer")
     now = now or utcnow()
     t = transfers.c
-    backlog = await conn.execute(
+    backlog = conn.execute(
         sa.select(t.community_id, sa.func.count(), sa.func.min(t.created_at))
         .where(t.chain_seq.is_(None), *_scope(transfers, community_id))
         .group_by(t.community_id)
@@ -101,12 +101,12 @@ async def seal(
         left -= plan[cid]
     sealed = 0
     for cid in sorted(plan):
-        sealed += await _seal_community(conn, cid, plan[cid], now)
+        sealed += _seal_community(conn, cid, plan[cid], now)
     return sealed
 
 
-async def verify_chain(
-    conn: AsyncConnection,
+def verify_chain(
+    conn: Connection,
     community_id: str | None = None,
     *,
     expected_heads: Mapping[str, tuple[int, str]] | None = None,
@@ -124,8 +124,8 @@ async def verify_chain(
         for cid, head in (expected_heads or {}).items()
         if community_id is None or cid == community_id
     }
-    stored = {h.community_id: h for h in await _stored_heads(conn, community_id)}
-    sealed = await conn.scalars(
+    stored = {h.community_id: h for h in _stored_heads(conn, community_id)}
+    sealed = conn.scalars(
         sa.select(transfers.c.community_id)
         .distinct()
         .where(transfers.c.chain_seq.is_not(None), *_scope(transfers, community_id))
@@ -134,13 +134,13 @@ async def verify_chain(
     heads = []
     for cid in sorted({*sealed, *stored, *expected}):
         watch = expected[cid][0] if cid in expected else None
-        head, seen, found = await _walk(conn, cid, watch)
+        head, seen, found = _walk(conn, cid, watch)
         heads.append(head)
         problems += found
         problems += _check_head(head, stored.get(cid))
         if cid in expected:
             problems += _check_expected(head, expected[cid], seen)
-    unsealed = await conn.scalar(
+    unsealed = conn.scalar(
         sa.select(sa.func.count()).where(
             transfers.c.chain_seq.is_(None), *_scope(transfers, community_id)
         )
@@ -151,21 +151,21 @@ async def verify_chain(
 # --- sealing, walking, judging --------------------------------------------------------------------
 
 
-async def _seal_community(conn: AsyncConnection, cid: str, n: int, now: dt.datetime) -> int:
-    await conn.execute(
+def _seal_community(conn: Connection, cid: str, n: int, now: dt.datetime) -> int:
+    conn.execute(
         insert_ignoring_conflicts(conn, chain_heads).values(
             community_id=cid, seq=0, hash=GENESIS, sealed_at=now
         )
     )
     seq, head = (
-        await conn.execute(
+        conn.execute(
             sa.select(chain_heads.c.seq, chain_heads.c.hash)
             .where(chain_heads.c.community_id == cid)
             .with_for_update()
         )
     ).one()
     # Read after the lock: on PostgreSQL (read committed) this sees what a sealer before us did.
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(transfers)
         .where(transfers.c.community_id == cid, transfers.c.chain_seq.is_(None))
         .order_by(transfers.c.created_at, transfers.c.id)
@@ -178,8 +178,8 @@ async def _seal_community(conn: AsyncConnection, cid: str, n: int, now: dt.datet
         marks.append({"b_community": cid, "b_id": row.id, "b_seq": seq, "b_hash": head})
     if not marks:
         return 0
-    await conn.execute(_MARK, marks)
-    await conn.execute(
+    conn.execute(_MARK, marks)
+    conn.execute(
         chain_heads.update()
         .where(chain_heads.c.community_id == cid)
         .values(seq=seq, hash=head, sealed_at=now)
@@ -198,8 +198,8 @@ _MARK = (
 )
 
 
-async def _walk(
-    conn: AsyncConnection, cid: str, watch: int | None
+def _walk(
+    conn: Connection, cid: str, watch: int | None
 ) -> tuple[ChainHead, str | None, list[Problem]]:
     """Walk one community's sealed rows in seq order: its head, the stored hash at seq
     ``watch`` (None when no row has it), and the problems."""
@@ -209,7 +209,7 @@ async def _walk(
     after = 0
     while True:
         rows = (
-            await conn.execute(
+            conn.execute(
                 sa.select(transfers)
                 .where(
                     transfers.c.community_id == cid,
@@ -241,9 +241,9 @@ async def _walk(
     return ChainHead(community_id=cid, seq=last[0], hash=last[1]), seen, problems
 
 
-async def _stored_heads(conn: AsyncConnection, community_id: str | None) -> list[ChainHead]:
+def _stored_heads(conn: Connection, community_id: str | None) -> list[ChainHead]:
     """The stored chain heads (where sealing has reached), one per community."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(chain_heads.c.community_id, chain_heads.c.seq, chain_heads.c.hash)
         .where(*_scope(chain_heads, community_id))
         .order_by(chain_heads.c.community_id)

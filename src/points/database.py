@@ -1,29 +1,47 @@
-"""Where the ledger lives: engines, durable SQLite settings, transactions and migrations.
+"""Where the ledger lives: engines, durable settings, units of work, group commit, migrations.
 
-The caller owns the transaction. :meth:`Database.transaction` is the unit of work: it opens one
-write transaction (``BEGIN IMMEDIATE`` on SQLite, so a read followed by a write can never lose an
-update), commits when the block ends and rolls back when it raises. When the block raises
-:class:`~points.errors.Refused`, everything is rolled back and then the refusal alone is recorded in
-a transaction of its own, so the refused id stays refused.
+The caller owns the transaction; library calls take a SQLAlchemy :class:`~sqlalchemy.engine.
+Connection` and never commit. A *unit of work* is a plain function ``fn(conn, *args)`` that loads,
+decides and writes; :meth:`Database.write` runs it in one write transaction and returns what it
+returned (or raises what it raised, with nothing of it written), :meth:`Database.read` runs it on
+one consistent snapshot. :meth:`Database.awrite` and :meth:`Database.aread` are the same for
+asyncio code: the unit runs off the event loop in one hop.
 
-SQLite runs in WAL mode with ``synchronous=FULL`` and foreign keys on. Writes go through one
-connection (a second writer would only wait for the file lock); reads use a small pool of their own.
+SQLite (a file; WAL, ``synchronous=FULL``, foreign keys on). One writer thread owns the write
+connection. It takes every unit queued since its last commit, runs them in one ``BEGIN
+IMMEDIATE`` transaction, each inside a savepoint of its own (a unit that raises is rolled back
+alone and its caller gets the error), commits once (one fsync for the group) and only then answers
+each caller: an acknowledged write is a durable one. Reads run on a small pool of reader
+connections, each unit one snapshot. :meth:`Database.transaction` lends the write connection to a
+``with`` block for scripts and tests (it waits while a group is running).
+
+PostgreSQL (psycopg 3). Each unit runs in a transaction of its own on a pooled connection; the
+asyncio facade runs it on a thread of a pool as large as the connection pool. Correctness comes
+from the row locks the conditional ``UPDATE``\\ s take.
+
+Refusals are durable (TigerBeetle's rule): when a unit raises :class:`~points.errors.Refused` (or
+an exception caused by one), everything the unit did is rolled back and the refusal alone is
+recorded, so a retry under that transfer id is refused again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import importlib.resources
 import os
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, Engine, make_url
 
 from points.errors import Refused
 from points.model import RefusedTransfer
@@ -34,113 +52,195 @@ SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
-    # As long as the pool waits for a connection: SQLite's busy handler is not fair, so under
-    # contention one writer can wait many times the length of a transaction for the file lock.
+    # Only scripts and a second process wait on the file lock (the writer thread is the one
+    # writer of this process); a backup or a second `linli` command may hold it for a while.
     "PRAGMA busy_timeout=60000",
 )
 MIGRATIONS = "points:migrations"
+MAX_GROUP = 256
+"""Most units one group commit takes (more wait for the next group)."""
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Unit = Callable[Concatenate[Connection, P], T]
 
 
 class Database:
-    """A ledger database: ``sqlite+aiosqlite:///path.db`` or ``postgresql+asyncpg://…``."""
+    """A ledger database: ``sqlite:///path.db`` or ``postgresql+psycopg://…``.
+
+    The async drivers' spellings (``sqlite+aiosqlite://``, ``postgresql+asyncpg://``) are taken
+    too and mean the same database: units run on the sync drivers (docs/architecture.md says why).
+    """
 
     def __init__(
         self,
         url: str,
         *,
-        write_pool_size: int = 1,
         read_pool_size: int = 4,
         pool_size: int = 10,
+        max_group: int = MAX_GROUP,
         echo: bool = False,
         migrations: Sequence[str] = (),
     ) -> None:
         """``migrations``: further Alembic version directories to apply with the ledger's (a
         library that keeps its own tables beside the ledger, such as the marketplace)."""
-        parsed = make_url(url)
-        self.url = url
+        self.url = sync_url(url)
         self.migrations = tuple(migrations)
+        parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._writer_thread: _Writer | None = None
         if self.is_sqlite:
             if parsed.database in (None, "", ":memory:"):
                 raise ValueError(
                     "an in-memory SQLite database is private to one connection; use a file"
                 )
-            self.writer = _sqlite_engine(url, write_pool_size, "BEGIN IMMEDIATE", echo)
-            self.reader = _sqlite_engine(url, read_pool_size, "BEGIN", echo)
+            self.writer = _sqlite_engine(self.url, 1, "BEGIN IMMEDIATE", echo)
+            self.reader = _sqlite_engine(self.url, read_pool_size, "BEGIN", echo)
+            self._writer_thread = _Writer(self.writer, max_group)
+            workers = read_pool_size
         else:
-            self.writer = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+            self.writer = sa.create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
             )
             self.reader = self.writer
+            workers = pool_size
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="linli-db"
+        )
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction: commit on success, roll back on error (see the module doc)."""
+    # --- units of work ---------------------------------------------------------------------
+
+    def write(self, fn: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(conn, *args, **kwargs)`` in a write transaction; its result once committed."""
+        if self._writer_thread is not None:
+            return self._writer_thread.run(fn, *args, **kwargs)
+        with self.transaction() as conn:
+            return fn(conn, *args, **kwargs)
+
+    def read(self, fn: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(conn, *args, **kwargs)`` on one consistent snapshot."""
+        with self.snapshot() as conn:
+            return fn(conn, *args, **kwargs)
+
+    async def awrite(self, fn: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`write` for asyncio code: the unit runs off the event loop, in one hop."""
+        if self._writer_thread is not None:
+            return await self._writer_thread.submit(fn, *args, **kwargs)
+        call = functools.partial(self.write, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+    async def aread(self, fn: Unit[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`read` for asyncio code: the unit runs on a reader thread, in one hop."""
+        call = functools.partial(self.read, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+
+    # --- transactions for scripts ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One write transaction around a ``with`` block: commit on success, roll back on error
+        (a refusal is then recorded on its own, see the module doc). On SQLite it borrows the
+        writer's connection, so it waits while a group commits; don't call :meth:`write` inside.
+        """
+        if self._writer_thread is not None and self._writer_thread.is_current():
+            raise RuntimeError("a unit of work cannot open another transaction; use its conn")
         try:
-            async with self.writer.begin() as conn:
+            with self.writer.begin() as conn:
                 yield conn
-        except Refused as refused:
-            await self.record_refusal(refused.refusal)
+        except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is None:
+                raise
+            with self.writer.begin() as conn:
+                record_refusal(conn, refusal)
             raise
 
-    @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Connection]:
         """A read-only transaction over one consistent snapshot."""
-        async with self.reader.connect() as conn:
+        with self.reader.connect() as conn:
             if not self.is_sqlite:
-                await conn.execution_options(isolation_level="REPEATABLE READ")
-            async with conn.begin():
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
                 yield conn
 
-    async def record_refusal(self, refusal: RefusedTransfer) -> None:
+    def record_refusal(self, refusal: RefusedTransfer) -> None:
         """Keep a refused transfer's id refused. Safe to call twice."""
-        async with self.writer.begin() as conn:
-            await record_refusal(conn, refusal)
+        self.write(record_refusal, refusal)
 
-    async def upgrade(self, revision: str = "heads") -> None:
+    # --- schema and settings ---------------------------------------------------------------
+
+    def upgrade(self, revision: str = "heads") -> None:
         """Apply the Alembic migrations up to ``revision`` (all heads by default)."""
-        async with self.writer.begin() as conn:
-            await conn.run_sync(_alembic, "upgrade", revision, self.migrations)
+        with self.writer.begin() as conn:
+            _alembic(conn, "upgrade", revision, self.migrations)
 
-    async def downgrade(self, revision: str) -> None:
-        async with self.writer.begin() as conn:
-            await conn.run_sync(_alembic, "downgrade", revision, self.migrations)
+    def downgrade(self, revision: str) -> None:
+        with self.writer.begin() as conn:
+            _alembic(conn, "downgrade", revision, self.migrations)
 
-    async def revision(self) -> str | None:
+    def revision(self) -> str | None:
         """The schema revision the database is at (None: not migrated)."""
-        async with self.writer.begin() as conn:
-            return await conn.run_sync(_current_revision)
+        with self.writer.begin() as conn:
+            return _current_revision(conn)
 
-    async def pragmas(self, conn: AsyncConnection | None = None) -> dict[str, Any]:
+    def pragmas(self, conn: Connection | None = None) -> dict[str, Any]:
         """The durability settings a live connection really runs with: ``conn`` (any connection,
-        e.g. one of the read pool's), or else a write connection of this database's.
+        e.g. one of the read pool's), or else the write connection of this database's.
 
         SQLite: ``journal_mode``, ``synchronous`` (2 is FULL), ``foreign_keys``, ``busy_timeout``
         (per connection, set when it opens). PostgreSQL: ``synchronous_commit`` and ``fsync``."""
         if conn is not None:
-            return await _pragmas(conn)
-        async with self.writer.connect() as writer:
-            return await _pragmas(writer)
+            return _pragmas(conn)
+        with self.writer.connect() as writer:
+            return _pragmas(writer)
 
-    async def dispose(self) -> None:
-        await self.writer.dispose()
+    def dispose(self) -> None:
+        """Finish the queued units, stop the writer thread and close every connection."""
+        if self._writer_thread is not None:
+            self._writer_thread.stop()
+        self._threads.shutdown(wait=True)
+        self.writer.dispose()
         if self.reader is not self.writer:
-            await self.reader.dispose()
+            self.reader.dispose()
 
 
-async def record_refusal(conn: AsyncConnection, refusal: RefusedTransfer) -> None:
-    """Record a refusal in the caller's transaction (for callers not using Database.transaction).
+def sync_url(url: str) -> str:
+    """The URL on the driver the units run on (the async drivers' spellings map to it)."""
+    parsed = make_url(url)
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend == "sqlite" and driver != "pysqlite":
+        parsed = parsed.set(drivername="sqlite")
+    elif backend == "postgresql" and driver != "psycopg":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def refusal_of(exc: BaseException) -> RefusedTransfer | None:
+    """The ledger refusal behind an exception (itself, or what caused it), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Refused):
+            return current.refusal
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def record_refusal(conn: Connection, refusal: RefusedTransfer) -> None:
+    """Record a refusal in the caller's transaction (for callers not using :class:`Database`).
 
     A transfer that meanwhile succeeded under the same id wins: then nothing is recorded.
     """
-    done = await conn.scalar(
+    done = conn.scalar(
         sa.select(sa.literal(1)).where(
             transfers.c.community_id == refusal.community_id, transfers.c.id == refusal.id
         )
     )
     if done:
         return
-    await conn.execute(
+    conn.execute(
         insert_ignoring_conflicts(conn, refused_transfers).values(
             community_id=refusal.community_id,
             id=refusal.id,
@@ -158,19 +258,169 @@ async def record_refusal(conn: AsyncConnection, refusal: RefusedTransfer) -> Non
     )
 
 
-async def _pragmas(conn: AsyncConnection) -> dict[str, Any]:
+# --- the SQLite writer: one thread, group commit ------------------------------------------------
+
+
+class _Job:
+    """One queued unit and how to answer its caller."""
+
+    __slots__ = ("answer", "args", "fn", "kwargs", "outcome")
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        answer: asyncio.Future[Any] | concurrent.futures.Future[Any],
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.answer = answer
+        self.outcome: tuple[bool, Any] = (False, RuntimeError("the unit did not run"))
+
+
+_STOP = object()
+
+
+class _Writer:
+    """Owns SQLite's write connection on one thread; commits the queued units in groups."""
+
+    def __init__(self, engine: Engine, max_group: int) -> None:
+        self.engine = engine
+        self.max_group = max_group
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="linli-writer", daemon=True)
+        self.thread.start()
+
+    def is_current(self) -> bool:
+        return threading.current_thread() is self.thread
+
+    def submit(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self.queue.put(_Job(fn, args, kwargs, answer))
+        return answer
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.is_current():
+            raise RuntimeError("a unit of work cannot queue another; call it with its conn")
+        answer: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.queue.put(_Job(fn, args, kwargs, answer))
+        return answer.result()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.queue.put(_STOP)
+            self.thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            stop = False
+            while len(group) < self.max_group:
+                try:
+                    job = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is _STOP:
+                    stop = True
+                    break
+                group.append(job)
+            self._commit(group)
+            _answer(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Job]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for job in group:
+                    _run_in_savepoint(conn, job)
+        except Exception as exc:
+            # The group's transaction failed as a whole (its commit, or a unit that broke the
+            # transaction itself): nothing of it is durable. Each unit runs again on its own, so
+            # one bad unit cannot fail the others; a second failure is that unit's answer.
+            if len(group) == 1:
+                group[0].outcome = (False, exc)
+                return
+            for job in group:
+                try:
+                    with self.engine.begin() as conn:
+                        _run_in_savepoint(conn, job)
+                except Exception as again:
+                    job.outcome = (False, again)
+
+
+def _run_in_savepoint(conn: Connection, job: _Job) -> None:
+    savepoint = conn.begin_nested()
+    try:
+        result = job.fn(conn, *job.args, **job.kwargs)
+    except Exception as exc:
+        savepoint.rollback()
+        refusal = refusal_of(exc)
+        if refusal is not None:
+            record_refusal(conn, refusal)
+        job.outcome = (False, exc)
+        return
+    savepoint.commit()
+    job.outcome = (True, result)
+
+
+def _answer(group: list[_Job]) -> None:
+    """Answer each caller, once the group has committed (asyncio callers: one wake-up a loop)."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in group:
+        if isinstance(job.answer, asyncio.Future):
+            loops.setdefault(job.answer.get_loop(), []).append(job)
+        else:
+            _settle(job)
+    for loop, jobs in loops.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(_settle_all, jobs)
+
+
+def _settle_all(jobs: list[_Job]) -> None:
+    for job in jobs:
+        _settle(job)
+
+
+def _settle(job: _Job) -> None:
+    answer = job.answer
+    if answer.done():  # cancelled: the caller went away (the write stands, like a sent request)
+        return
+    ok, value = job.outcome
+    if ok:
+        answer.set_result(value)
+    else:
+        answer.set_exception(value)
+
+
+# --- engines, settings and migrations ----------------------------------------------------------
+
+
+def _pragmas(conn: Connection) -> dict[str, Any]:
     names: tuple[str, ...]
     if conn.dialect.name == "sqlite":
         verb, names = "PRAGMA", ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
     else:
         verb, names = "SHOW", ("synchronous_commit", "fsync")
-    return {n: (await conn.exec_driver_sql(f"{verb} {n}")).scalar() for n in names}
+    return {n: conn.exec_driver_sql(f"{verb} {n}").scalar() for n in names}
 
 
-def _sqlite_engine(url: str, size: int, begin: str, echo: bool) -> AsyncEngine:
-    engine = create_async_engine(url, pool_size=size, max_overflow=0, pool_timeout=60, echo=echo)
+def _sqlite_engine(url: str, size: int, begin: str, echo: bool) -> Engine:
+    engine = sa.create_engine(
+        url,
+        pool_size=size,
+        max_overflow=0,
+        pool_timeout=60,
+        echo=echo,
+        connect_args={"check_same_thread": False},  # the pool hands connections across threads
+    )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
@@ -178,7 +428,7 @@ def _sqlite_engine(url: str, size: int, begin: str, echo: bool) -> AsyncEngine:
             cursor.execute(pragma)
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql(begin)
 

@@ -11,7 +11,7 @@ import datetime as dt
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points.errors import IdempotencyMismatch, InvalidRequest, NotFound
 from points.model import Page, check_id, check_limit, check_text, new_id, utcnow
@@ -44,8 +44,8 @@ class HoursSummary(msgspec.Struct, frozen=True, kw_only=True):
     by_category: dict[str, int]
 
 
-async def record_service(
-    conn: AsyncConnection,
+def record_service(
+    conn: Connection,
     *,
     community_id: str,
     member_id: str,
@@ -71,13 +71,13 @@ async def record_service(
         raise InvalidRequest("category must not be empty")
     if reference.startswith(_FIX):
         raise InvalidRequest(f"references starting {_FIX!r} are kept for corrections")
-    return await _write(
+    return _write(
         conn, community_id, member_id, category, minutes, served_on, reference, actor, memo, now
     )
 
 
-async def correct_service(
-    conn: AsyncConnection,
+def correct_service(
+    conn: Connection,
     *,
     community_id: str,
     reference: str,
@@ -92,28 +92,28 @@ async def correct_service(
     if not reason.strip():
         raise InvalidRequest("a correction needs a reason")
     check_text("reason", reason, 500)
-    original = await _by_reference(conn, community_id, reference)
+    original = _by_reference(conn, community_id, reference)
     if original is None:
         raise NotFound("service record", reference)
     if original.reference.startswith(_FIX):
         raise InvalidRequest("correct the original record, not a correction")
     if conn.dialect.name != "sqlite":  # one correction of a record at a time (count and total)
-        await conn.execute(
+        conn.execute(
             sa.select(service_records.c.id)
             .where(service_records.c.community_id == community_id)
             .where(service_records.c.id == original.id)
             .with_for_update()
         )
-    count = await conn.scalar(
+    count = conn.scalar(
         sa.select(sa.func.count()).where(
             service_records.c.community_id == community_id,
             service_records.c.reference.like(f"fix:{original.id}:%"),
         )
     )
-    total = await _total(conn, community_id, original.id)
+    total = _total(conn, community_id, original.id)
     if total + minutes < 0:
         raise InvalidRequest(f"the record holds {total} minutes; it cannot go below zero")
-    return await _write(
+    return _write(
         conn,
         community_id,
         original.member_id,
@@ -127,8 +127,8 @@ async def correct_service(
     )
 
 
-async def hours_summary(
-    conn: AsyncConnection,
+def hours_summary(
+    conn: Connection,
     member_id: str,
     *,
     community_id: str | None = None,
@@ -142,7 +142,7 @@ async def hours_summary(
     )
     if community_id is not None:
         query = query.where(service_records.c.community_id == community_id)
-    by_category = {c: int(m) for c, m in (await conn.execute(query)).all() if m}
+    by_category = {c: int(m) for c, m in (conn.execute(query)).all() if m}
     total = sum(by_category.values())
     return HoursSummary(
         member_id=member_id,
@@ -153,8 +153,8 @@ async def hours_summary(
     )
 
 
-async def top_hours(
-    conn: AsyncConnection,
+def top_hours(
+    conn: Connection,
     community_id: str,
     *,
     limit: int = 10,
@@ -164,7 +164,7 @@ async def top_hours(
     member id); ``by_category`` is left empty."""
     check_limit(limit)
     total = sa.func.sum(service_records.c.minutes)
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(service_records.c.member_id, total)
         .where(service_records.c.community_id == community_id)
         .group_by(service_records.c.member_id)
@@ -184,8 +184,8 @@ async def top_hours(
     )
 
 
-async def hours_records(
-    conn: AsyncConnection,
+def hours_records(
+    conn: Connection,
     member_id: str,
     *,
     community_id: str | None = None,
@@ -199,13 +199,13 @@ async def hours_records(
         query = query.where(service_records.c.community_id == community_id)
     if cursor is not None:
         query = query.where(service_records.c.id < check_id("cursor", cursor))
-    rows = (await conn.execute(query.order_by(service_records.c.id.desc()).limit(limit + 1))).all()
+    rows = (conn.execute(query.order_by(service_records.c.id.desc()).limit(limit + 1))).all()
     items = tuple(to_struct(r, ServiceRecord) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def _write(
-    conn: AsyncConnection,
+def _write(
+    conn: Connection,
     community_id: str,
     member_id: str,
     category: str,
@@ -216,9 +216,9 @@ async def _write(
     memo: str,
     now: dt.datetime | None,
 ) -> ServiceRecord:
-    existing = await _by_reference(conn, community_id, reference)
+    existing = _by_reference(conn, community_id, reference)
     if existing is None:
-        await conn.execute(
+        conn.execute(
             insert_ignoring_conflicts(conn, service_records).values(
                 community_id=community_id,
                 id=new_id(),
@@ -232,7 +232,7 @@ async def _write(
                 created_at=now or utcnow(),
             )
         )
-        existing = await _by_reference(conn, community_id, reference)
+        existing = _by_reference(conn, community_id, reference)
         assert existing is not None
         return existing
     same = (existing.member_id, existing.category, existing.minutes, existing.served_on)
@@ -241,11 +241,9 @@ async def _write(
     return existing
 
 
-async def _by_reference(
-    conn: AsyncConnection, community_id: str, reference: str
-) -> ServiceRecord | None:
+def _by_reference(conn: Connection, community_id: str, reference: str) -> ServiceRecord | None:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(service_records).where(
                 service_records.c.community_id == community_id,
                 service_records.c.reference == reference,
@@ -257,8 +255,8 @@ async def _by_reference(
     return to_struct(row, ServiceRecord)
 
 
-async def _total(conn: AsyncConnection, community_id: str, record_id: str) -> int:
-    value = await conn.scalar(
+def _total(conn: Connection, community_id: str, record_id: str) -> int:
+    value = conn.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(service_records.c.minutes), 0)).where(
             service_records.c.community_id == community_id,
             sa.or_(

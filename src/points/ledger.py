@@ -20,7 +20,7 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points import lots
 from points.errors import (
@@ -70,8 +70,8 @@ _SAME = (
 )
 
 
-async def open_account(
-    conn: AsyncConnection,
+def open_account(
+    conn: Connection,
     community_id: str,
     kind: AccountKind,
     owner_id: str,
@@ -87,7 +87,7 @@ async def open_account(
     if max_balance is not None:
         check_amount(max_balance, allow_zero=True)
     acct_id = account_id(kind, owner_id)
-    await conn.execute(
+    conn.execute(
         insert_ignoring_conflicts(conn, accounts).values(
             community_id=community_id,
             id=acct_id,
@@ -98,15 +98,15 @@ async def open_account(
             created_at=now or utcnow(),
         )
     )
-    return await get_account(conn, community_id, acct_id)
+    return get_account(conn, community_id, acct_id)
 
 
-async def open_community(conn: AsyncConnection, community_id: str) -> None:
+def open_community(conn: Connection, community_id: str) -> None:
     """Open a community's pool, store and expiry accounts (idempotent; one query once open)."""
     check_id("community_id", community_id)
     kinds = (AccountKind.POOL, AccountKind.STORE, AccountKind.EXPIRY)
     ids = [account_id(kind, community_id) for kind in kinds]
-    found = await conn.scalar(
+    found = conn.scalar(
         sa.select(sa.func.count()).where(
             accounts.c.community_id == community_id, accounts.c.id.in_(ids)
         )
@@ -114,12 +114,12 @@ async def open_community(conn: AsyncConnection, community_id: str) -> None:
     if found == len(kinds):
         return
     for kind in kinds:
-        await open_account(conn, community_id, kind, community_id)
+        open_account(conn, community_id, kind, community_id)
 
 
-async def accounts_of(conn: AsyncConnection, kind: AccountKind, owner_id: str) -> list[Account]:
+def accounts_of(conn: Connection, kind: AccountKind, owner_id: str) -> list[Account]:
     """Every account of ``owner_id`` of this kind, one per community (e.g. a member's wallets)."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(accounts)
         .where(accounts.c.id == account_id(AccountKind(kind), owner_id))
         .order_by(accounts.c.community_id)
@@ -127,9 +127,9 @@ async def accounts_of(conn: AsyncConnection, kind: AccountKind, owner_id: str) -
     return [to_struct(r, Account) for r in rows]
 
 
-async def get_account(conn: AsyncConnection, community_id: str, acct_id: str) -> Account:
+def get_account(conn: Connection, community_id: str, acct_id: str) -> Account:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(accounts).where(
                 accounts.c.community_id == community_id, accounts.c.id == acct_id
             )
@@ -140,8 +140,8 @@ async def get_account(conn: AsyncConnection, community_id: str, acct_id: str) ->
     return to_struct(row, Account)
 
 
-async def transfer(
-    conn: AsyncConnection,
+def transfer(
+    conn: Connection,
     *,
     community_id: str,
     debit_account_id: str,
@@ -190,11 +190,11 @@ async def transfer(
     )
     if debit_account_id == credit_account_id:
         raise InvalidRequest("a transfer needs two different accounts")
-    return await _apply(conn, request, use_first=spend_first)
+    return _apply(conn, request, use_first=spend_first)
 
 
-async def post_pending(
-    conn: AsyncConnection,
+def post_pending(
+    conn: Connection,
     community_id: str,
     pending_id: str,
     *,
@@ -205,11 +205,11 @@ async def post_pending(
     now: dt.datetime | None = None,
 ) -> Transfer:
     """Post a hold, in full or in part (the rest is released)."""
-    return await _resolve(conn, community_id, pending_id, Phase.POST, amount, id, memo, actor, now)
+    return _resolve(conn, community_id, pending_id, Phase.POST, amount, id, memo, actor, now)
 
 
-async def void_pending(
-    conn: AsyncConnection,
+def void_pending(
+    conn: Connection,
     community_id: str,
     pending_id: str,
     *,
@@ -219,11 +219,11 @@ async def void_pending(
     now: dt.datetime | None = None,
 ) -> Transfer:
     """Release a hold: nothing moves."""
-    return await _resolve(conn, community_id, pending_id, Phase.VOID, None, id, memo, actor, now)
+    return _resolve(conn, community_id, pending_id, Phase.VOID, None, id, memo, actor, now)
 
 
-async def reverse(
-    conn: AsyncConnection,
+def reverse(
+    conn: Connection,
     community_id: str,
     transfer_id: str,
     *,
@@ -235,7 +235,7 @@ async def reverse(
 ) -> Transfer:
     """Undo a posted transfer (冲正) with a new transfer the other way; once per transfer."""
     now = now or utcnow()
-    original = await get_transfer(conn, community_id, transfer_id)
+    original = get_transfer(conn, community_id, transfer_id)
     if original.phase not in (Phase.POSTED, Phase.POST):
         raise NotReversible(transfer_id, f"a {original.phase} transfer moves nothing to reverse")
     if original.kind is TransferKind.REVERSAL:
@@ -245,7 +245,7 @@ async def reverse(
         raise NotReversible(transfer_id, f"at most {original.amount} points can be reversed")
     # Points given back to a wallet keep the latest expiry of the lots the original spent.
     chain = original.pending_id or original.id
-    _, expires_at = await lots.latest_expiry(conn, community_id, chain)
+    _, expires_at = lots.latest_expiry(conn, community_id, chain)
     request = _request(
         community_id=community_id,
         id=new_id() if id is None else id,
@@ -260,21 +260,21 @@ async def reverse(
         actor=actor,
         created_at=now,
     )
-    return await _apply(conn, request, use_first=original.id)
+    return _apply(conn, request, use_first=original.id)
 
 
-async def get_transfer(conn: AsyncConnection, community_id: str, transfer_id: str) -> Transfer:
-    found = await _find(conn, community_id, transfer_id)
+def get_transfer(conn: Connection, community_id: str, transfer_id: str) -> Transfer:
+    found = _find(conn, community_id, transfer_id)
     if found is None:
         raise TransferNotFound(transfer_id)
     return found
 
 
-async def find_by_reference(
-    conn: AsyncConnection, community_id: str, kind: TransferKind, reference: str
+def find_by_reference(
+    conn: Connection, community_id: str, kind: TransferKind, reference: str
 ) -> Transfer | None:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(transfers).where(
                 transfers.c.community_id == community_id,
                 transfers.c.kind == TransferKind(kind).value,
@@ -285,9 +285,9 @@ async def find_by_reference(
     return None if row is None else to_struct(row, Transfer)
 
 
-async def pending_state(conn: AsyncConnection, community_id: str, pending_id: str) -> PendingState:
+def pending_state(conn: Connection, community_id: str, pending_id: str) -> PendingState:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(transfers.c.phase).where(
                 transfers.c.community_id == community_id, transfers.c.pending_id == pending_id
             )
@@ -298,15 +298,15 @@ async def pending_state(conn: AsyncConnection, community_id: str, pending_id: st
     return PendingState.POSTED if row[0] == Phase.POST.value else PendingState.VOIDED
 
 
-async def void_timed_out(
-    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 100
+def void_timed_out(
+    conn: Connection, *, now: dt.datetime | None = None, limit: int = 100
 ) -> list[Transfer]:
     """Void holds whose timeout has passed (a sweep; safe to run in several processes)."""
     now = now or utcnow()
     resolution = sa.select(sa.literal(1)).where(
         transfers.c.community_id == _t2.c.community_id, transfers.c.pending_id == _t2.c.id
     )
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(_t2.c.community_id, _t2.c.id)
         .where(_t2.c.phase == Phase.PENDING.value, _t2.c.timeout_at <= now, ~resolution.exists())
         .order_by(_t2.c.timeout_at)
@@ -315,7 +315,7 @@ async def void_timed_out(
     voided = []
     for community_id, pending_id in rows.all():
         voided.append(
-            await void_pending(
+            void_pending(
                 conn,
                 community_id,
                 pending_id,
@@ -328,8 +328,8 @@ async def void_timed_out(
     return voided
 
 
-async def statement(
-    conn: AsyncConnection,
+def statement(
+    conn: Connection,
     community_id: str,
     acct_id: str,
     *,
@@ -364,7 +364,7 @@ async def statement(
         query = query.where(transfers.c.created_at >= since)
     if until is not None:
         query = query.where(transfers.c.created_at < until)
-    rows = (await conn.execute(query)).all()
+    rows = (conn.execute(query)).all()
     items = tuple(
         Entry(
             seq=r.seq,
@@ -407,8 +407,8 @@ def _request(**fields: Any) -> Transfer:
     return Transfer(**fields)
 
 
-async def _resolve(
-    conn: AsyncConnection,
+def _resolve(
+    conn: Connection,
     community_id: str,
     pending_id: str,
     phase: Phase,
@@ -419,7 +419,7 @@ async def _resolve(
     now: dt.datetime | None,
 ) -> Transfer:
     now = now or utcnow()
-    held = await get_transfer(conn, community_id, pending_id)
+    held = get_transfer(conn, community_id, pending_id)
     if held.phase is not Phase.PENDING:
         raise PendingNotOpen(pending_id, f"not a pending transfer but {held.phase}")
     if amount is None:
@@ -443,24 +443,24 @@ async def _resolve(
         actor=actor,
         created_at=now,
     )
-    existing = await _find(conn, community_id, request.id)
+    existing = _find(conn, community_id, request.id)
     if existing is None and phase is Phase.POST and held.timeout_at and held.timeout_at <= now:
         raise PendingNotOpen(pending_id, "timed out")
-    return await _apply(conn, request, held=held)
+    return _apply(conn, request, held=held)
 
 
-async def _apply(
-    conn: AsyncConnection,
+def _apply(
+    conn: Connection,
     t: Transfer,
     *,
     held: Transfer | None = None,
     use_first: str | None = None,
 ) -> Transfer:
-    existing = await _find(conn, t.community_id, t.id)
+    existing = _find(conn, t.community_id, t.id)
     if existing is not None:
         return _same_or_raise(existing, t)
     refused = (
-        await conn.execute(
+        conn.execute(
             sa.select(refused_transfers).where(
                 refused_transfers.c.community_id == t.community_id,
                 refused_transfers.c.id == t.id,
@@ -468,33 +468,33 @@ async def _apply(
         )
     ).first()
     if refused is not None:
-        await _raise_refused_again(conn, refused._mapping, t)
-    debit = await get_account(conn, t.community_id, t.debit_account_id)
-    credit = await get_account(conn, t.community_id, t.credit_account_id)
+        _raise_refused_again(conn, refused._mapping, t)
+    debit = get_account(conn, t.community_id, t.debit_account_id)
+    credit = get_account(conn, t.community_id, t.credit_account_id)
 
     # A savepoint: when a guard refuses, the claimed id and any counter already moved are taken
     # back, so a caller that catches the refusal inside its transaction commits nothing half-done.
-    async with conn.begin_nested():
-        claimed = await conn.execute(
+    with conn.begin_nested():
+        claimed = conn.execute(
             insert_ignoring_conflicts(conn, transfers)
             .values(**transfer_row(t))
             .returning(transfers.c.id)
         )
         if claimed.first() is None:
-            return await _explain_conflict(conn, t)
+            return _explain_conflict(conn, t)
 
         a, b = _counter_changes(t, held)
         guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
         # The two rows in id order, whichever side each is on: two transfers between the same
         # accounts in opposite directions then queue instead of deadlocking (PostgreSQL).
         if debit.id < credit.id:
-            debit_after = await _bump(conn, t, debit, a, guard_debit=guard_debit)
-            credit_after = await _bump(conn, t, credit, b, guard_credit=True)
+            debit_after = _bump(conn, t, debit, a, guard_debit=guard_debit)
+            credit_after = _bump(conn, t, credit, b, guard_credit=True)
         else:
-            credit_after = await _bump(conn, t, credit, b, guard_credit=True)
-            debit_after = await _bump(conn, t, debit, a, guard_debit=guard_debit)
+            credit_after = _bump(conn, t, credit, b, guard_credit=True)
+            debit_after = _bump(conn, t, debit, a, guard_debit=guard_debit)
     for side, acct in (("debit", debit_after), ("credit", credit_after)):
-        await conn.execute(
+        conn.execute(
             entries.insert().values(
                 community_id=t.community_id,
                 account_id=acct.id,
@@ -505,7 +505,7 @@ async def _apply(
                 available_after=acct.available,
             )
         )
-    await _keep_lots(conn, t, debit, credit, held, use_first)
+    _keep_lots(conn, t, debit, credit, held, use_first)
     return t
 
 
@@ -523,8 +523,8 @@ def _counter_changes(t: Transfer, held: Transfer | None) -> tuple[dict[str, int]
     )
 
 
-async def _bump(
-    conn: AsyncConnection,
+def _bump(
+    conn: Connection,
     t: Transfer,
     acct: Account,
     changes: dict[str, int],
@@ -551,14 +551,14 @@ async def _bump(
     values: dict[str, Any] = {name: c[name] + delta for name, delta in changes.items()}
     values["version"] = c.version + 1
     bump = accounts.update().where(*where).values(**values).returning(accounts)
-    row = (await conn.execute(bump)).first()
+    row = (conn.execute(bump)).first()
     if row is not None:
         return to_struct(row, Account)
     # Why did the guard fail? On PostgreSQL (READ COMMITTED) a plain re-read may already see a
     # transaction that committed after the UPDATE, so lock the row as the UPDATE would (FOR NO KEY
     # UPDATE, which the foreign-key checks' KEY SHARE locks do not block): the decision and the
     # retry below then see one state. SQLite holds the write lock already and drops the clause.
-    locked = await conn.execute(
+    locked = conn.execute(
         sa.select(accounts)
         .where(accounts.c.community_id == t.community_id, accounts.c.id == acct.id)
         .with_for_update(key_share=True)
@@ -571,7 +571,7 @@ async def _bump(
             t.amount,
             _refusal(t, "insufficient_points", now_acct.available),
         )
-    row = (await conn.execute(bump)).first()  # the account changed meanwhile: guards may hold now
+    row = (conn.execute(bump)).first()  # the account changed meanwhile: guards may hold now
     if row is not None:
         return to_struct(row, Account)
     assert now_acct.max_balance is not None
@@ -585,8 +585,8 @@ async def _bump(
     )
 
 
-async def _keep_lots(
-    conn: AsyncConnection,
+def _keep_lots(
+    conn: Connection,
     t: Transfer,
     debit: Account,
     credit: Account,
@@ -595,27 +595,25 @@ async def _keep_lots(
 ) -> None:
     if not debit.allow_negative:
         if t.phase in (Phase.POSTED, Phase.PENDING):
-            await lots.use(conn, t.community_id, debit.id, t.id, t.amount, first=use_first)
+            lots.use(conn, t.community_id, debit.id, t.id, t.amount, first=use_first)
         elif held is not None and held.amount > (t.amount if t.phase is Phase.POST else 0):
             released = held.amount - (t.amount if t.phase is Phase.POST else 0)
-            await lots.give_back(conn, t.community_id, held.id, t.id, released)
+            lots.give_back(conn, t.community_id, held.id, t.id, released)
     if not credit.allow_negative and t.phase in (Phase.POSTED, Phase.POST):
-        await lots.open_lot(
-            conn, t.community_id, credit.id, t.id, t.amount, t.expires_at, t.created_at
-        )
+        lots.open_lot(conn, t.community_id, credit.id, t.id, t.amount, t.expires_at, t.created_at)
 
 
-async def _explain_conflict(conn: AsyncConnection, t: Transfer) -> Transfer:
+def _explain_conflict(conn: Connection, t: Transfer) -> Transfer:
     """The insert met a unique key: the same id was applied meanwhile (return it, as a replay
     would), the hold is resolved already, or the reference is taken."""
-    existing = await _find(conn, t.community_id, t.id)
+    existing = _find(conn, t.community_id, t.id)
     if existing is not None:
         return _same_or_raise(existing, t)
     if t.pending_id is not None:
-        state = await pending_state(conn, t.community_id, t.pending_id)
+        state = pending_state(conn, t.community_id, t.pending_id)
         raise PendingNotOpen(t.pending_id, state.value)
     assert t.reference is not None
-    taken = await find_by_reference(conn, t.community_id, t.kind, t.reference)
+    taken = find_by_reference(conn, t.community_id, t.kind, t.reference)
     raise ReferenceInUse(t.kind.value, t.reference, taken.id if taken else "?")
 
 
@@ -626,7 +624,7 @@ def _same_or_raise(existing: Transfer, t: Transfer) -> Transfer:
     return existing
 
 
-async def _raise_refused_again(conn: AsyncConnection, row: Any, t: Transfer) -> None:
+def _raise_refused_again(conn: Connection, row: Any, t: Transfer) -> None:
     """The id was refused before: refuse it again (``available`` as it was at the refusal)."""
     differ = tuple(f for f in _SAME if f != "phase" and row[f] != _plain(getattr(t, f)))
     if differ:
@@ -634,7 +632,7 @@ async def _raise_refused_again(conn: AsyncConnection, row: Any, t: Transfer) -> 
     refusal = _refusal(t, row["reason"], row["available"])
     if row["reason"] == "insufficient_points":
         raise InsufficientPoints(t.debit_account_id, row["available"], t.amount, refusal)
-    credit = await get_account(conn, t.community_id, t.credit_account_id)
+    credit = get_account(conn, t.community_id, t.credit_account_id)
     balance = credit.credits_posted + credit.credits_pending - credit.debits_posted
     raise MaxBalanceExceeded(
         t.credit_account_id, balance, credit.max_balance or 0, t.amount, refusal
@@ -667,9 +665,9 @@ def _refusal(t: Transfer, reason: str, available: int) -> RefusedTransfer:
     )
 
 
-async def _find(conn: AsyncConnection, community_id: str, transfer_id: str) -> Transfer | None:
+def _find(conn: Connection, community_id: str, transfer_id: str) -> Transfer | None:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(transfers).where(
                 transfers.c.community_id == community_id, transfers.c.id == transfer_id
             )

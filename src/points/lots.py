@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points.schema import lot_uses, lots
 
 
-async def open_lot(
-    conn: AsyncConnection,
+def open_lot(
+    conn: Connection,
     community_id: str,
     account_id: str,
     transfer_id: str,
@@ -26,7 +26,7 @@ async def open_lot(
     expires_at: dt.datetime | None,
     now: dt.datetime,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         lots.insert().values(
             community_id=community_id,
             id=transfer_id,
@@ -39,8 +39,8 @@ async def open_lot(
     )
 
 
-async def use(
-    conn: AsyncConnection,
+def use(
+    conn: Connection,
     community_id: str,
     account_id: str,
     transfer_id: str,
@@ -55,7 +55,7 @@ async def use(
         lots.c.created_at,
         lots.c.id,
     ]
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(lots.c.id, lots.c.remaining)
         .where(
             lots.c.community_id == community_id,
@@ -69,17 +69,17 @@ async def use(
         if left == 0:
             break
         take = min(left, remaining)
-        await _move(conn, community_id, transfer_id, lot_id, take)
+        _move(conn, community_id, transfer_id, lot_id, take)
         left -= take
     if left:
         raise RuntimeError(f"lots of {account_id} hold {amount - left} points, {amount} needed")
 
 
-async def give_back(
-    conn: AsyncConnection, community_id: str, from_transfer: str, by_transfer: str, amount: int
+def give_back(
+    conn: Connection, community_id: str, from_transfer: str, by_transfer: str, amount: int
 ) -> None:
     """Return ``amount`` of what ``from_transfer`` took, latest-expiring lots first."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(lot_uses.c.lot_id, sa.func.sum(lot_uses.c.amount))
         .join(
             lots,
@@ -95,7 +95,7 @@ async def give_back(
             break
         back = min(left, int(used))
         if back > 0:
-            await _move(conn, community_id, by_transfer, lot_id, -back)
+            _move(conn, community_id, by_transfer, lot_id, -back)
             left -= back
     if left:
         raise RuntimeError(
@@ -103,12 +103,12 @@ async def give_back(
         )
 
 
-async def latest_expiry(
-    conn: AsyncConnection, community_id: str, transfer_id: str
+def latest_expiry(
+    conn: Connection, community_id: str, transfer_id: str
 ) -> tuple[bool, dt.datetime | None]:
     """(whether ``transfer_id`` used lots, the latest expiry among them; None: never expires)."""
     rows = (
-        await conn.execute(
+        conn.execute(
             sa.select(lots.c.expires_at)
             .join(
                 lot_uses,
@@ -125,10 +125,8 @@ async def latest_expiry(
     return True, None if any(d is None for d in dates) else max(d for d in dates if d is not None)
 
 
-async def _move(
-    conn: AsyncConnection, community_id: str, transfer_id: str, lot_id: str, amount: int
-) -> None:
-    updated = await conn.execute(
+def _move(conn: Connection, community_id: str, transfer_id: str, lot_id: str, amount: int) -> None:
+    updated = conn.execute(
         lots.update()
         .where(
             lots.c.community_id == community_id,
@@ -140,7 +138,7 @@ async def _move(
     )
     if updated.rowcount != 1:
         raise RuntimeError(f"lot {lot_id} cannot move {amount}")
-    await conn.execute(
+    conn.execute(
         lot_uses.insert().values(
             community_id=community_id, transfer_id=transfer_id, lot_id=lot_id, amount=amount
         )

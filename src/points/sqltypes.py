@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection, Dialect
 
 UTC = dt.UTC
 
@@ -101,7 +100,7 @@ class Json(sa.types.TypeDecorator[Any]):
         return None if value is None else msgspec.json.decode(value)
 
 
-def insert_ignoring_conflicts(conn: AsyncConnection, table: sa.Table) -> Any:
+def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` in the connection's dialect."""
     if conn.dialect.name == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()

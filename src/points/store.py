@@ -13,7 +13,7 @@ import enum
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from points import ledger
 from points.awards import CHINA
@@ -98,8 +98,8 @@ class Order(msgspec.Struct, frozen=True, kw_only=True):
     closed_by: str | None
 
 
-async def add_item(
-    conn: AsyncConnection,
+def add_item(
+    conn: Connection,
     *,
     community_id: str,
     name: str,
@@ -145,24 +145,22 @@ async def add_item(
         "active": True,
         "created_at": now or utcnow(),
     }
-    await conn.execute(insert_ignoring_conflicts(conn, catalog_items).values(**values))
-    item = await get_item(conn, community_id, item_id)
+    conn.execute(insert_ignoring_conflicts(conn, catalog_items).values(**values))
+    item = get_item(conn, community_id, item_id)
     if (item.name, item.cost, item.kind) != (name, cost, kind):
         raise IdempotencyMismatch(item_id, ("name", "cost", "kind"))
     return item
 
 
-async def restock(
-    conn: AsyncConnection, community_id: str, item_id: str, change: int
-) -> CatalogItem:
+def restock(conn: Connection, community_id: str, item_id: str, change: int) -> CatalogItem:
     """Add (or with a negative ``change``, take away) stock; never below zero."""
     if isinstance(change, bool) or not isinstance(change, int) or change == 0:
         raise InvalidRequest("change must be a non-zero integer")
     check_amount(abs(change))
-    item = await get_item(conn, community_id, item_id)
+    item = get_item(conn, community_id, item_id)
     if item.stock is None:
         raise InvalidRequest("this item has unlimited stock")
-    result = await conn.execute(
+    result = conn.execute(
         catalog_items.update()
         .where(*_key(community_id, item_id), catalog_items.c.stock + change >= 0)
         .where(catalog_items.c.stock + change <= MAX_AMOUNT)
@@ -172,29 +170,25 @@ async def restock(
         if change > 0:
             raise InvalidAmount(item.stock + change, f"stock must be at most {MAX_AMOUNT}")
         raise OutOfStock(item_id, item.stock, -change)
-    return await get_item(conn, community_id, item_id)
+    return get_item(conn, community_id, item_id)
 
 
-async def set_active(
-    conn: AsyncConnection, community_id: str, item_id: str, active: bool
-) -> CatalogItem:
+def set_active(conn: Connection, community_id: str, item_id: str, active: bool) -> CatalogItem:
     """List or delist an item (上架/下架). Open orders are unaffected."""
-    await get_item(conn, community_id, item_id)
-    await conn.execute(
-        catalog_items.update().where(*_key(community_id, item_id)).values(active=active)
-    )
-    return await get_item(conn, community_id, item_id)
+    get_item(conn, community_id, item_id)
+    conn.execute(catalog_items.update().where(*_key(community_id, item_id)).values(active=active))
+    return get_item(conn, community_id, item_id)
 
 
-async def get_item(conn: AsyncConnection, community_id: str, item_id: str) -> CatalogItem:
-    row = (await conn.execute(sa.select(catalog_items).where(*_key(community_id, item_id)))).first()
+def get_item(conn: Connection, community_id: str, item_id: str) -> CatalogItem:
+    row = (conn.execute(sa.select(catalog_items).where(*_key(community_id, item_id)))).first()
     if row is None:
         raise ItemNotFound(item_id)
     return to_struct(row, CatalogItem)
 
 
-async def list_items(
-    conn: AsyncConnection,
+def list_items(
+    conn: Connection,
     community_id: str,
     *,
     active_only: bool = True,
@@ -212,13 +206,13 @@ async def list_items(
         query = query.where(catalog_items.c.active == sa.true())
     if cursor is not None:
         query = query.where(catalog_items.c.id > check_id("cursor", cursor))
-    rows = (await conn.execute(query)).all()
+    rows = (conn.execute(query)).all()
     items = tuple(to_struct(r, CatalogItem) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def redeem(
-    conn: AsyncConnection,
+def redeem(
+    conn: Connection,
     *,
     community_id: str,
     member_id: str,
@@ -236,19 +230,19 @@ async def redeem(
         raise InvalidRequest(f"at most {MAX_QUANTITY} at once")
     if not dt.timedelta(minutes=1) <= hold <= dt.timedelta(days=365):
         raise InvalidRequest("an order may be held from one minute to one year")
-    earlier = await _find_order(conn, community_id, order_id)
+    earlier = _find_order(conn, community_id, order_id)
     if earlier is not None:
         if (earlier.member_id, earlier.item_id, earlier.quantity) != (member_id, item_id, quantity):
             raise IdempotencyMismatch(order_id, ("member_id", "item_id", "quantity"))
         return earlier
-    item = await get_item(conn, community_id, item_id)
+    item = get_item(conn, community_id, item_id)
     _check_available(item, now)
     cost = item.cost * quantity
     check_amount(cost)
-    await ledger.open_community(conn, community_id)
+    ledger.open_community(conn, community_id)
     # The hold comes first: on PostgreSQL it locks the member's account, so the limit count
     # below cannot race another order of the same member.
-    await ledger.transfer(
+    ledger.transfer(
         conn,
         community_id=community_id,
         debit_account_id=account_id(AccountKind.MEMBER, member_id),
@@ -263,19 +257,19 @@ async def redeem(
         now=now,
     )
     if item.per_member_limit is not None:
-        used = await _used(conn, community_id, member_id, item, now)
+        used = _used(conn, community_id, member_id, item, now)
         if used + quantity > item.per_member_limit:
             raise LimitReached(item_id, item.per_member_limit, used, quantity)
     if item.stock is not None:
-        taken = await conn.execute(
+        taken = conn.execute(
             catalog_items.update()
             .where(*_key(community_id, item_id), catalog_items.c.stock >= quantity)
             .values(stock=catalog_items.c.stock - quantity)
         )
         if taken.rowcount != 1:
-            left = (await get_item(conn, community_id, item_id)).stock or 0
+            left = (get_item(conn, community_id, item_id)).stock or 0
             raise OutOfStock(item_id, left, quantity)
-    await conn.execute(
+    conn.execute(
         orders.insert().values(
             community_id=community_id,
             id=order_id,
@@ -288,11 +282,11 @@ async def redeem(
             created_at=now,
         )
     )
-    return await get_order(conn, community_id, order_id)
+    return get_order(conn, community_id, order_id)
 
 
-async def fulfil(
-    conn: AsyncConnection,
+def fulfil(
+    conn: Connection,
     community_id: str,
     order_id: str,
     *,
@@ -301,15 +295,15 @@ async def fulfil(
 ) -> Order:
     """Hand the item over (核销): the held points are posted to the store."""
     now = now or utcnow()
-    order = await _close(conn, community_id, order_id, OrderStatus.FULFILLED, actor, now)
-    await ledger.post_pending(
+    order = _close(conn, community_id, order_id, OrderStatus.FULFILLED, actor, now)
+    ledger.post_pending(
         conn, community_id, order_id, id=derived_id("fulfil", order_id), actor=actor, now=now
     )
     return order
 
 
-async def cancel(
-    conn: AsyncConnection,
+def cancel(
+    conn: Connection,
     community_id: str,
     order_id: str,
     *,
@@ -318,11 +312,11 @@ async def cancel(
 ) -> Order:
     """Cancel an open order: points and stock come back."""
     now = now or utcnow()
-    return await _release(conn, community_id, order_id, OrderStatus.CANCELLED, actor, now)
+    return _release(conn, community_id, order_id, OrderStatus.CANCELLED, actor, now)
 
 
-async def expire_orders(
-    conn: AsyncConnection, *, now: dt.datetime | None = None, limit: int = 500
+def expire_orders(
+    conn: Connection, *, now: dt.datetime | None = None, limit: int = 500
 ) -> list[Order]:
     """Close orders not fulfilled in time (a sweep; safe in several processes at once)."""
     now = now or utcnow()
@@ -336,36 +330,36 @@ async def expire_orders(
         # On PostgreSQL: skip orders another process (or a cancel) holds, then lock the members'
         # accounts in one order before any store account, as redeem and cancel take them (member,
         # then store); member, store, next member would deadlock with a redemption.
-        due = (await conn.execute(query.with_for_update(skip_locked=True))).all()
+        due = (conn.execute(query.with_for_update(skip_locked=True))).all()
         members = {(c, account_id(AccountKind.MEMBER, m)) for c, _, m in due}
         for community_id, acct_id in sorted(members):
-            await conn.execute(
+            conn.execute(
                 sa.select(accounts.c.id)
                 .where(accounts.c.community_id == community_id, accounts.c.id == acct_id)
                 .with_for_update(key_share=True)
             )
     else:
-        due = (await conn.execute(query)).all()
+        due = (conn.execute(query)).all()
     closed = []
     for community_id, order_id, _ in due:
         try:
             closed.append(
-                await _release(conn, community_id, order_id, OrderStatus.EXPIRED, "system", now)
+                _release(conn, community_id, order_id, OrderStatus.EXPIRED, "system", now)
             )
         except OrderNotOpen:
             continue  # another process closed it first
     return closed
 
 
-async def get_order(conn: AsyncConnection, community_id: str, order_id: str) -> Order:
-    found = await _find_order(conn, community_id, order_id)
+def get_order(conn: Connection, community_id: str, order_id: str) -> Order:
+    found = _find_order(conn, community_id, order_id)
     if found is None:
         raise OrderNotFound(order_id)
     return found
 
 
-async def list_orders(
-    conn: AsyncConnection,
+def list_orders(
+    conn: Connection,
     community_id: str,
     *,
     member_id: str | None = None,
@@ -387,26 +381,26 @@ async def list_orders(
         query = query.where(orders.c.status == OrderStatus(status).value)
     if cursor is not None:
         query = query.where(orders.c.id < check_id("cursor", cursor))
-    rows = (await conn.execute(query)).all()
+    rows = (conn.execute(query)).all()
     items = tuple(to_struct(r, Order) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-async def _release(
-    conn: AsyncConnection,
+def _release(
+    conn: Connection,
     community_id: str,
     order_id: str,
     status: OrderStatus,
     actor: str,
     now: dt.datetime,
 ) -> Order:
-    order = await _close(conn, community_id, order_id, status, actor, now)
-    await ledger.void_pending(
+    order = _close(conn, community_id, order_id, status, actor, now)
+    ledger.void_pending(
         conn, community_id, order_id, id=derived_id(status.value, order_id), actor=actor, now=now
     )
-    item = await get_item(conn, community_id, order.item_id)
+    item = get_item(conn, community_id, order.item_id)
     if item.stock is not None:
-        await conn.execute(
+        conn.execute(
             catalog_items.update()
             .where(*_key(community_id, order.item_id))
             .values(stock=catalog_items.c.stock + order.quantity)
@@ -414,8 +408,8 @@ async def _release(
     return order
 
 
-async def _close(
-    conn: AsyncConnection,
+def _close(
+    conn: Connection,
     community_id: str,
     order_id: str,
     status: OrderStatus,
@@ -423,10 +417,10 @@ async def _close(
     now: dt.datetime,
 ) -> Order:
     """Move a reserved order to ``status``; exactly one closer wins."""
-    order = await get_order(conn, community_id, order_id)
+    order = get_order(conn, community_id, order_id)
     if status is OrderStatus.FULFILLED and order.expires_at <= now:
         raise OrderNotOpen(order_id, "expired")
-    result = await conn.execute(
+    result = conn.execute(
         orders.update()
         .where(
             orders.c.community_id == community_id,
@@ -436,8 +430,8 @@ async def _close(
         .values(status=status.value, closed_at=now, closed_by=actor)
     )
     if result.rowcount != 1:
-        raise OrderNotOpen(order_id, (await get_order(conn, community_id, order_id)).status.value)
-    return await get_order(conn, community_id, order_id)
+        raise OrderNotOpen(order_id, (get_order(conn, community_id, order_id)).status.value)
+    return get_order(conn, community_id, order_id)
 
 
 def _check_available(item: CatalogItem, now: dt.datetime) -> None:
@@ -449,8 +443,8 @@ def _check_available(item: CatalogItem, now: dt.datetime) -> None:
         raise ItemUnavailable(item.id, "no longer on sale")
 
 
-async def _used(
-    conn: AsyncConnection, community_id: str, member_id: str, item: CatalogItem, now: dt.datetime
+def _used(
+    conn: Connection, community_id: str, member_id: str, item: CatalogItem, now: dt.datetime
 ) -> int:
     """How many of ``item`` the member reserved or received in the current period."""
     query = sa.select(sa.func.coalesce(sa.func.sum(orders.c.quantity), 0)).where(
@@ -462,7 +456,7 @@ async def _used(
     start = period_start(item.limit_period, now)
     if start is not None:
         query = query.where(orders.c.created_at >= start)
-    return int(await conn.scalar(query) or 0)
+    return int(conn.scalar(query) or 0)
 
 
 def period_start(period: LimitPeriod, now: dt.datetime) -> dt.datetime | None:
@@ -484,9 +478,9 @@ def _key(community_id: str, item_id: str) -> tuple[sa.ColumnElement[bool], ...]:
     return (catalog_items.c.community_id == community_id, catalog_items.c.id == item_id)
 
 
-async def _find_order(conn: AsyncConnection, community_id: str, order_id: str) -> Order | None:
+def _find_order(conn: Connection, community_id: str, order_id: str) -> Order | None:
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(orders).where(orders.c.community_id == community_id, orders.c.id == order_id)
         )
     ).first()

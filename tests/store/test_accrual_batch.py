@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import points
 from points import AccrualPolicy, AccrualRecord, Activity, batch
@@ -48,11 +48,11 @@ def day(n: int, hour: int = 10) -> dt.datetime:
     return dt.datetime(2026, 3, 1, hour, tzinfo=LOCAL) + dt.timedelta(days=n - 1)
 
 
-async def one_by_one(
-    tx: AsyncConnection, community: str, records: Sequence[AccrualRecord]
+def one_by_one(
+    tx: Connection, community: str, records: Sequence[AccrualRecord]
 ) -> list[points.Award]:
     return [
-        await points.accrue(
+        points.accrue(
             tx,
             community_id=community,
             member_id=r.member_id,
@@ -66,38 +66,36 @@ async def one_by_one(
     ]
 
 
-async def as_batch(
-    tx: AsyncConnection, community: str, records: Sequence[AccrualRecord]
+def as_batch(
+    tx: Connection, community: str, records: Sequence[AccrualRecord]
 ) -> list[points.Award]:
-    return await points.accrue_many(
-        tx, community_id=community, records=records, actor="staff1", now=NOW
-    )
+    return points.accrue_many(tx, community_id=community, records=records, actor="staff1", now=NOW)
 
 
-async def setup(db: points.Database) -> None:
+def setup(db: points.Database) -> None:
     """In both communities: the policy, two wallets, an award, a hold that counts against the
     caps and a voided one that does not."""
     for c in (A, B):
-        async with db.transaction() as tx:
-            await points.set_policy(tx, c, POLICY, actor="admin", now=NOW)
+        with db.transaction() as tx:
+            points.set_policy(tx, c, POLICY, actor="admin", now=NOW)
             for m in ("m1", "m2"):
-                await points.open_account(tx, c, points.AccountKind.MEMBER, m, now=NOW)
-            await points.accrue(
+                points.open_account(tx, c, points.AccountKind.MEMBER, m, now=NOW)
+            points.accrue(
                 tx, community_id=c, member_id="m1", activity=Activity(
                     minutes=60, category="代办", started_at=day(1, 8)
                 ), reference="old:1", id="t-old-1", now=NOW,
             )  # fmt: skip
-            await points.accrue(
+            points.accrue(
                 tx, community_id=c, member_id="m1", activity=Activity(
                     minutes=60, category="代办", started_at=day(1, 9)
                 ), reference="old:2", id="t-old-2", pending=True, now=NOW,
             )  # fmt: skip
-            await points.accrue(
+            points.accrue(
                 tx, community_id=c, member_id="m2", activity=Activity(
                     minutes=120, category="代办", started_at=day(1, 9)
                 ), reference="old:3", id="t-old-3", pending=True, now=NOW,
             )  # fmt: skip
-            await points.void_pending(tx, c, "t-old-3", id="t-void-3", now=NOW)
+            points.void_pending(tx, c, "t-old-3", id="t-void-3", now=NOW)
 
 
 STORY = [
@@ -124,7 +122,7 @@ def _key(ids: dict[str, str], value: str | None) -> str | None:
     return None if value is None else ids.get(value, value)
 
 
-async def rows(tx: AsyncConnection, community: str) -> dict[str, list[Any]]:
+def rows(tx: Connection, community: str) -> dict[str, list[Any]]:
     """The community's ledger rows with generated ids replaced by the transfers' references and
     the community's own name taken out."""
 
@@ -133,19 +131,19 @@ async def rows(tx: AsyncConnection, community: str) -> dict[str, list[Any]]:
             return "*"
         return value.replace(f":{community}", ":*") if isinstance(value, str) else value
 
-    async def select(table: sa.Table) -> list[dict[str, Any]]:
-        found = await tx.execute(sa.select(table).where(table.c.community_id == community))
+    def select(table: sa.Table) -> list[dict[str, Any]]:
+        found = tx.execute(sa.select(table).where(table.c.community_id == community))
         return [{k: plain(v) for k, v in r._mapping.items() if k != "community_id"} for r in found]
 
-    made = await select(transfers)
+    made = select(transfers)
     ids = {t["id"]: t["reference"] for t in made if t["reference"] and not t["id"].startswith("t-")}
     for t in made:
         t["id"], t["pending_id"] = _key(ids, t["id"]), _key(ids, t["pending_id"])
-    for e in (lines := await select(entries)):
+    for e in (lines := select(entries)):
         e["transfer_id"] = _key(ids, e["transfer_id"])
-    for lot in (held := await select(lots)):
+    for lot in (held := select(lots)):
         lot["id"] = _key(ids, lot["id"])
-    wallets = await select(accounts)
+    wallets = select(accounts)
     for w in wallets:
         if w["kind"] != "member":  # the pool and its siblings open at the current time
             del w["created_at"]
@@ -169,79 +167,77 @@ def same_award(award: points.Award) -> points.Award:
     return msgspec.structs.replace(award, transfer=plain)
 
 
-async def assert_same_ledgers(db: points.Database) -> dict[str, list[Any]]:
-    async with db.read() as tx:
-        one, batch = await rows(tx, A), await rows(tx, B)
-        assert await points.audit(tx) == []
-        chained = await tx.scalar(
-            sa.select(sa.func.count()).where(transfers.c.chain_seq.is_not(None))
-        )
+def assert_same_ledgers(db: points.Database) -> dict[str, list[Any]]:
+    with db.snapshot() as tx:
+        one, batch = rows(tx, A), rows(tx, B)
+        assert points.audit(tx) == []
+        chained = tx.scalar(sa.select(sa.func.count()).where(transfers.c.chain_seq.is_not(None)))
     assert batch == one
     assert chained == 0
     return batch
 
 
-async def test_a_batch_writes_what_accruing_each_record_in_order_writes(
+def test_a_batch_writes_what_accruing_each_record_in_order_writes(
     db: points.Database,
 ) -> None:
-    await setup(db)
+    setup(db)
 
-    async with db.transaction() as tx:
-        expected = await one_by_one(tx, A, STORY)
-    async with db.transaction() as tx:
-        awards = await as_batch(tx, B, STORY)
+    with db.transaction() as tx:
+        expected = one_by_one(tx, A, STORY)
+    with db.transaction() as tx:
+        awards = as_batch(tx, B, STORY)
 
     assert [same_award(a) for a in awards] == [same_award(a) for a in expected]
     assert [a.transfer.amount if a.transfer else 0 for a in awards] == [
         5, 0, 22, 25, 0, 22, 10, 0, 25, 10, 0, 10, 5, 0, 10, 10
     ]  # fmt: skip
     assert awards[5] == awards[2]
-    written = await assert_same_ledgers(db)
+    written = assert_same_ledgers(db)
     assert {w["owner_id"] for w in written["accounts"] if w["kind"] == "member"} == {
         "m1", "m2", "m3", "m4", "m5"
     }  # fmt: skip
 
 
-async def test_a_batch_longer_than_one_lookup_reads_every_part(
+def test_a_batch_longer_than_one_lookup_reads_every_part(
     db: points.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(batch, "CHUNK", 2)  # wallets, references and holds two at a time
-    await setup(db)
+    setup(db)
 
-    async with db.transaction() as tx:
-        expected = await one_by_one(tx, A, STORY)
-    async with db.transaction() as tx:
-        awards = await as_batch(tx, B, STORY)
+    with db.transaction() as tx:
+        expected = one_by_one(tx, A, STORY)
+    with db.transaction() as tx:
+        awards = as_batch(tx, B, STORY)
 
     assert [same_award(a) for a in awards] == [same_award(a) for a in expected]
-    await assert_same_ledgers(db)
+    assert_same_ledgers(db)
 
 
-async def test_running_a_batch_again_writes_nothing_and_returns_the_same_awards(
+def test_running_a_batch_again_writes_nothing_and_returns_the_same_awards(
     db: points.Database,
 ) -> None:
-    await setup(db)
-    async with db.transaction() as tx:
-        await one_by_one(tx, A, STORY)
-    async with db.transaction() as tx:
-        first = await as_batch(tx, B, STORY)
-    before = await assert_same_ledgers(db)
+    setup(db)
+    with db.transaction() as tx:
+        one_by_one(tx, A, STORY)
+    with db.transaction() as tx:
+        first = as_batch(tx, B, STORY)
+    before = assert_same_ledgers(db)
 
-    async with db.transaction() as tx:
-        expected = await one_by_one(tx, A, STORY)
-    async with db.transaction() as tx:
-        again = await as_batch(tx, B, STORY)
+    with db.transaction() as tx:
+        expected = one_by_one(tx, A, STORY)
+    with db.transaction() as tx:
+        again = as_batch(tx, B, STORY)
 
     assert [same_award(a) for a in again] == [same_award(a) for a in expected]
     assert again[13] == again[14] == first[14]  # "r:12" now returns the award its repeat made
     assert again[:13] + again[14:] == first[:13] + first[14:]
-    assert await assert_same_ledgers(db) == before
+    assert assert_same_ledgers(db) == before
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_random_batches_match_accruing_one_by_one(db: points.Database, seed: int) -> None:
+def test_random_batches_match_accruing_one_by_one(db: points.Database, seed: int) -> None:
     rng = random.Random(seed)
-    await setup(db)
+    setup(db)
     made = [
         record(
             f"m{rng.randrange(1, 6)}",
@@ -253,17 +249,17 @@ async def test_random_batches_match_accruing_one_by_one(db: points.Database, see
         for _ in range(40)
     ]
     for first in range(0, len(made), 15):  # several batches, each after the last
-        async with db.transaction() as tx:
-            expected = await one_by_one(tx, A, made[first : first + 15])
-        async with db.transaction() as tx:
-            awards = await as_batch(tx, B, made[first : first + 15])
+        with db.transaction() as tx:
+            expected = one_by_one(tx, A, made[first : first + 15])
+        with db.transaction() as tx:
+            awards = as_batch(tx, B, made[first : first + 15])
         assert [same_award(a) for a in awards] == [same_award(a) for a in expected]
-    await assert_same_ledgers(db)
+    assert_same_ledgers(db)
 
 
-async def counts(tx: AsyncConnection) -> list[int]:
+def counts(tx: Connection) -> list[int]:
     tables = (transfers, entries, lots, accounts, refused_transfers)
-    return [await tx.scalar(sa.select(sa.func.count()).select_from(t)) or 0 for t in tables]
+    return [tx.scalar(sa.select(sa.func.count()).select_from(t)) or 0 for t in tables]
 
 
 @pytest.mark.parametrize(
@@ -276,41 +272,36 @@ async def counts(tx: AsyncConnection) -> list[int]:
     ],
     ids=["activity", "reference", "member", "memo"],
 )
-async def test_a_refused_record_refuses_the_batch_before_anything_is_written(
+def test_a_refused_record_refuses_the_batch_before_anything_is_written(
     db: points.Database, bad: AccrualRecord, error: type[Exception]
 ) -> None:
-    await setup(db)
+    setup(db)
     batch = [*STORY[:4], bad, *STORY[4:]]
-    with pytest.raises(error) as one:
-        async with db.transaction() as tx:
-            await one_by_one(tx, A, batch)
-    async with db.transaction() as tx:
-        before = await counts(tx)
+    with pytest.raises(error) as one, db.transaction() as tx:
+        one_by_one(tx, A, batch)
+    with db.transaction() as tx:
+        before = counts(tx)
         with pytest.raises(error) as caught:
-            await as_batch(tx, B, batch)
-        assert await counts(tx) == before  # nothing written, even inside the transaction
+            as_batch(tx, B, batch)
+        assert counts(tx) == before  # nothing written, even inside the transaction
 
     assert str(caught.value) == str(one.value)
-    await assert_same_ledgers(db)
+    assert_same_ledgers(db)
 
 
-async def test_a_wallet_past_its_maximum_refuses_the_batch_as_accrue_does(
+def test_a_wallet_past_its_maximum_refuses_the_batch_as_accrue_does(
     db: points.Database,
 ) -> None:
-    await setup(db)
+    setup(db)
     for c in (A, B):
-        async with db.transaction() as tx:
-            await points.open_account(
-                tx, c, points.AccountKind.MEMBER, "m8", max_balance=30, now=NOW
-            )
+        with db.transaction() as tx:
+            points.open_account(tx, c, points.AccountKind.MEMBER, "m8", max_balance=30, now=NOW)
     batch = [record("m8", "m8:1", 120, day(2)), *STORY[:3], record("m8", "m8:2", 120, day(3))]
 
-    with pytest.raises(points.MaxBalanceExceeded) as one:
-        async with db.transaction() as tx:
-            await one_by_one(tx, A, batch)
-    with pytest.raises(points.MaxBalanceExceeded) as caught:
-        async with db.transaction() as tx:
-            await as_batch(tx, B, batch)
+    with pytest.raises(points.MaxBalanceExceeded) as one, db.transaction() as tx:
+        one_by_one(tx, A, batch)
+    with pytest.raises(points.MaxBalanceExceeded) as caught, db.transaction() as tx:
+        as_batch(tx, B, batch)
 
     got, want = caught.value, one.value
     assert (got.account_id, got.balance, got.max_balance, got.requested) == (
@@ -320,44 +311,40 @@ async def test_a_wallet_past_its_maximum_refuses_the_batch_as_accrue_does(
     assert {k: v for k, v in msgspec.to_builtins(got.refusal).items() if k not in ignore} == {
         k: v for k, v in msgspec.to_builtins(want.refusal).items() if k not in ignore
     }
-    async with db.read() as tx:  # the refusal alone was kept, as Database.transaction does
-        refused = await tx.scalar(
-            sa.select(sa.func.count()).where(refused_transfers.c.community_id == B)
-        )
+    with db.snapshot() as tx:  # the refusal alone was kept, as Database.transaction does
+        refused = tx.scalar(sa.select(sa.func.count()).where(refused_transfers.c.community_id == B))
     assert refused == 1
-    await assert_same_ledgers(db)
+    assert_same_ledgers(db)
 
 
-async def test_an_empty_batch_does_nothing(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        assert await as_batch(tx, B, []) == []
-        assert await counts(tx) == [0, 0, 0, 0, 0]
+def test_an_empty_batch_does_nothing(db: points.Database) -> None:
+    with db.transaction() as tx:
+        assert as_batch(tx, B, []) == []
+        assert counts(tx) == [0, 0, 0, 0, 0]
 
 
-async def test_a_wallet_opened_by_another_writer_meanwhile_makes_the_batch_plan_again(
+def test_a_wallet_opened_by_another_writer_meanwhile_makes_the_batch_plan_again(
     db: points.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await setup(db)
+    setup(db)
     first = record("m3", "race:1", 120, day(2))
     opened = batch._open_wallets
     calls = 0
 
-    async def racing(
-        tx: AsyncConnection, community: str, members: list[str], now: dt.datetime
-    ) -> bool:
+    def racing(tx: Connection, community: str, members: list[str], now: dt.datetime) -> bool:
         nonlocal calls
         calls += 1
         if calls == 1:  # another writer opens m3's wallet and awards it, between plan and write
-            await one_by_one(tx, community, [first])
-        return await opened(tx, community, members, now)
+            one_by_one(tx, community, [first])
+        return opened(tx, community, members, now)
 
     monkeypatch.setattr(batch, "_open_wallets", racing)
-    async with db.transaction() as tx:
-        expected = await one_by_one(tx, A, [first, *STORY])
-    async with db.transaction() as tx:
-        awards = await as_batch(tx, B, STORY)
+    with db.transaction() as tx:
+        expected = one_by_one(tx, A, [first, *STORY])
+    with db.transaction() as tx:
+        awards = as_batch(tx, B, STORY)
 
     assert calls == 2
     assert [same_award(a) for a in awards] == [same_award(a) for a in expected[1:]]
     assert [a.transfer.amount if a.transfer else 0 for a in awards][3] == 5  # 20 earned first
-    await assert_same_ledgers(db)
+    assert_same_ledgers(db)

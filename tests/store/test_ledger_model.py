@@ -9,9 +9,8 @@ account, wallet lot and hold must agree with the model.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -28,14 +27,14 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import points
 import support
 from points import AccountKind, DonationRule, Phase, TransferKind, schema
 
 T = TypeVar("T")
-Call = Callable[[AsyncConnection, dt.datetime], Awaitable[points.Transfer]]
+Call = Callable[[Connection, dt.datetime], points.Transfer]
 
 COMMUNITY = "c1"
 MEMBERS = ("m1", "m2", "m3", "m4")
@@ -305,42 +304,31 @@ class LedgerMachine(RuleBasedStateMachine):
         self.model = Model()
         self.replays: list[Replay] = []
         self.refusals: list[Refusal] = []
-        self.loop = asyncio.new_event_loop()
-        try:
-            self.db = self.loop.run_until_complete(support.open_database(self.backend))
-        except BaseException:
-            self.loop.close()
-            raise
+        self.db = support.open_database(self.backend)
         try:
             self.run(self._open)
         except BaseException:
             self.teardown()
             raise
 
-    async def _open(self, conn: AsyncConnection) -> None:
-        await points.open_community(conn, COMMUNITY)
+    def _open(self, conn: Connection) -> None:
+        points.open_community(conn, COMMUNITY)
         for m in MEMBERS:
-            await points.open_account(
+            points.open_account(
                 conn, COMMUNITY, AccountKind.MEMBER, m, max_balance=CAPPED.get(m), now=self.now
             )
-        await points.set_policy(conn, COMMUNITY, POLICY, actor="test", now=self.now)
+        points.set_policy(conn, COMMUNITY, POLICY, actor="test", now=self.now)
 
     def teardown(self) -> None:
-        try:
-            self.loop.run_until_complete(self.db.dispose())
-        finally:
-            self.loop.close()
+        self.db.dispose()
 
     # --- helpers
 
-    def run(self, op: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    def run(self, op: Callable[[Connection], T]) -> T:
         """``op`` inside one ``db.transaction()``."""
 
-        async def go() -> T:
-            async with self.db.transaction() as conn:
-                return await op(conn)
-
-        return self.loop.run_until_complete(go())
+        with self.db.transaction() as conn:
+            return op(conn)
 
     def send(self, call: Call) -> points.Transfer:
         return self.run(lambda conn: call(conn, self.now))
@@ -504,7 +492,7 @@ class LedgerMachine(RuleBasedStateMachine):
         hold = self.pick_hold(pick, any_hold)
         tid = self.fresh_id()
 
-        def call(conn: AsyncConnection, now: dt.datetime) -> Awaitable[points.Transfer]:
+        def call(conn: Connection, now: dt.datetime) -> points.Transfer:
             return points.void_pending(conn, COMMUNITY, hold.id, id=tid, now=now)
 
         if hold.state != "open":
@@ -532,7 +520,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (t.id, t.phase, t.amount) == (f"timeout:{hold.id}", Phase.VOID, hold.amount)
             self.model.close(t, hold)
 
-            def call(conn: AsyncConnection, now: dt.datetime, pid: str = hold.id) -> Any:
+            def call(conn: Connection, now: dt.datetime, pid: str = hold.id) -> Any:
                 return points.void_pending(conn, COMMUNITY, pid, id=f"timeout:{pid}", now=now)
 
             self.remember(call, None, t)
@@ -676,20 +664,20 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def ledger_agrees_with_model(self) -> None:
-        async def read(
-            conn: AsyncConnection,
+        def read(
+            conn: Connection,
         ) -> tuple[list[points.Problem], dict[str, points.Account], list[points.ExpiringLot]]:
-            problems = await points.audit(conn)
-            rows = await conn.execute(sa.select(schema.accounts))  # every account there is
+            problems = points.audit(conn)
+            rows = conn.execute(sa.select(schema.accounts))  # every account there is
             accounts = {row.id: as_account(row) for row in rows}
-            soon = await points.expiring_soon(conn, COMMUNITY, days=3650, now=self.now)
+            soon = points.expiring_soon(conn, COMMUNITY, days=3650, now=self.now)
             return problems, accounts, soon
 
-        async def go() -> Any:
-            async with self.db.read() as conn:
-                return await read(conn)
+        def go() -> Any:
+            with self.db.snapshot() as conn:
+                return read(conn)
 
-        problems, accounts, soon = self.loop.run_until_complete(go())
+        problems, accounts, soon = go()
         assert problems == []
         assert sum(a.balance for a in accounts.values()) == 0
         assert all(a.community_id == COMMUNITY for a in accounts.values())

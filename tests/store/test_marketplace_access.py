@@ -10,11 +10,11 @@ posts for a resident with a consent note.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import marketplace_world as world
@@ -171,8 +171,8 @@ CASES = [
 ]
 
 
-async def post_for(
-    tx: AsyncConnection,
+def post_for(
+    tx: Connection,
     actor: str,
     beneficiary_id: str,
     proxy_note: str | None,
@@ -181,7 +181,7 @@ async def post_for(
     capacity: int = 1,
 ) -> mk.Wish:
     """代点单 with the same wish world.post makes."""
-    return await mk.post_wish(
+    return mk.post_wish(
         tx,
         actor,
         community_id="c1",
@@ -202,38 +202,38 @@ async def post_for(
     )
 
 
-async def staged(tx: AsyncConnection, wish_id: str, case: Case) -> Subject:
+def staged(tx: Connection, wish_id: str, case: Case) -> Subject:
     """A wish (and the claimant's claim) brought to the case's stage by the actors who may."""
     capacity = 2 if case.stage == "partly_claimed" else 1
     if case.poster == "res":
-        wish = await world.post(tx, id=wish_id, capacity=capacity)
+        wish = world.post(tx, id=wish_id, capacity=capacity)
     else:
-        wish = await post_for(tx, case.poster, "res", "电话征得本人同意", id=wish_id)
+        wish = post_for(tx, case.poster, "res", "电话征得本人同意", id=wish_id)
     stage = "claimed" if case.stage == "partly_claimed" else case.stage
     reached = STAGES[: STAGES.index(stage) + 1]
     claim_id = None
     if "published" in reached:
-        await mk.verify(tx, "staff", "c1", wish_id, now=T0)
+        mk.verify(tx, "staff", "c1", wish_id, now=T0)
     if "claimed" in reached:
-        claim_id = (await mk.claim(tx, case.claimant, "c1", wish_id, now=CLAIM_AT)).id
+        claim_id = (mk.claim(tx, case.claimant, "c1", wish_id, now=CLAIM_AT)).id
     if "in_service" in reached:
         assert claim_id is not None
         code = wish.confirmation_code
-        await mk.check_in(tx, case.claimant, "c1", claim_id, code=code, now=START)
+        mk.check_in(tx, case.claimant, "c1", claim_id, code=code, now=START)
     if "served" in reached:
         assert claim_id is not None
-        await mk.check_out(tx, case.claimant, "c1", claim_id, now=OUT_AT)
+        mk.check_out(tx, case.claimant, "c1", claim_id, now=OUT_AT)
     if "disputed" in reached:
-        await mk.dispute(tx, "res", "c1", wish_id, reason="没有陪到医院", now=OUT_AT)
+        mk.dispute(tx, "res", "c1", wish_id, reason="没有陪到医院", now=OUT_AT)
     expected = WishState.PUBLISHED if case.stage == "partly_claimed" else WishState(stage)
-    assert (await mk.get_wish(tx, "staff", "c1", wish_id)).state is expected
+    assert (mk.get_wish(tx, "staff", "c1", wish_id)).state is expected
     return Subject(wish_id, claim_id)
 
 
-async def _check_in(tx: AsyncConnection, actor: str, s: Subject) -> object:
+def _check_in(tx: Connection, actor: str, s: Subject) -> object:
     assert s.claim_id is not None
-    wish = await mk.get_wish(tx, "staff", "c1", s.wish_id)
-    return await mk.check_in(tx, actor, "c1", s.claim_id, code=wish.confirmation_code, now=START)
+    wish = mk.get_wish(tx, "staff", "c1", s.wish_id)
+    return mk.check_in(tx, actor, "c1", s.claim_id, code=wish.confirmation_code, now=START)
 
 
 def _claim_of(s: Subject) -> str:
@@ -241,7 +241,7 @@ def _claim_of(s: Subject) -> str:
     return s.claim_id
 
 
-Op = Callable[[AsyncConnection, str, Subject], Awaitable[object]]
+Op = Callable[[Connection, str, Subject], object]
 OPS: dict[str, Op] = {
     "verify": lambda tx, a, s: mk.verify(tx, a, "c1", s.wish_id, now=T0),
     "reject": lambda tx, a, s: mk.reject(tx, a, "c1", s.wish_id, reason="信息不全", now=T0),
@@ -262,77 +262,73 @@ OPS: dict[str, Op] = {
 }
 
 
-async def snapshot(tx: AsyncConnection, s: Subject) -> dict[str, Any]:
+def snapshot(tx: Connection, s: Subject) -> dict[str, Any]:
     """Everything a call on this wish could change."""
-    claims = await claims_of(tx, "c1", s.wish_id)
+    claims = claims_of(tx, "c1", s.wish_id)
     wallets = []
     for member in ("vol1", "vol2", "vol3"):
         try:
-            wallets.append(await points.get_account(tx, "c1", f"member:{member}"))
+            wallets.append(points.get_account(tx, "c1", f"member:{member}"))
         except points.AccountNotFound:
             wallets.append(None)
     return {
-        "wish": await mk.get_wish(tx, "staff", "c1", s.wish_id),
+        "wish": mk.get_wish(tx, "staff", "c1", s.wish_id),
         "claims": claims,
-        "wish history": await mk.history(tx, "c1", s.wish_id),
-        "claim history": [await mk.history(tx, "c1", c.id) for c in claims],
-        "awards": [await points.pending_state(tx, "c1", c.award_id) for c in claims if c.award_id],
+        "wish history": mk.history(tx, "c1", s.wish_id),
+        "claim history": [mk.history(tx, "c1", c.id) for c in claims],
+        "awards": [points.pending_state(tx, "c1", c.award_id) for c in claims if c.award_id],
         "wallets": wallets,
-        "hours": [await points.hours_summary(tx, m, community_id="c1") for m in ("vol1", "vol2")],
+        "hours": [points.hours_summary(tx, m, community_id="c1") for m in ("vol1", "vol2")],
     }
 
 
-async def recorded_since(
-    tx: AsyncConnection, s: Subject, before: dict[str, Any]
-) -> list[tuple[str, ...]]:
+def recorded_since(tx: Connection, s: Subject, before: dict[str, Any]) -> list[tuple[str, ...]]:
     """(subject, action, from, to, actor) of each transition made after ``before``."""
     seen = {t for h in [before["wish history"], *before["claim history"]] for t in h}
-    found = [*await mk.history(tx, "c1", s.wish_id)]
-    for c in await claims_of(tx, "c1", s.wish_id):
-        found += await mk.history(tx, "c1", c.id)
+    found = [*mk.history(tx, "c1", s.wish_id)]
+    for c in claims_of(tx, "c1", s.wish_id):
+        found += mk.history(tx, "c1", c.id)
     return [
         (t.subject, t.action, t.from_state, t.to_state, t.actor_id) for t in found if t not in seen
     ]
 
 
-async def attempt(
-    tx: AsyncConnection, case: Case, actor: str, s: Subject, before: dict[str, Any]
-) -> str:
+def attempt(tx: Connection, case: Case, actor: str, s: Subject, before: dict[str, Any]) -> str:
     """What happened when ``actor`` tried the case's call, in words a failing diff can show."""
     try:
-        await OPS[case.op](tx, actor, s)
+        OPS[case.op](tx, actor, s)
     except (mk.NotAllowed, mk.NotFound):  # NotFound: no business with the wish (tenancy)
-        after = await snapshot(tx, s)
+        after = snapshot(tx, s)
         changed = [k for k in before if before[k] != after[k]]
         return "refused" if not changed else f"refused but changed {changed}"
     except Exception as exc:  # the diff names it
         return f"{type(exc).__name__}: {exc}"
     # sorted: history orders by a time-ordered id whose order within one millisecond is random
-    made = sorted(await recorded_since(tx, s, before))
+    made = sorted(recorded_since(tx, s, before))
     expected = sorted((*r, actor) for r in case.recorded)
     return "moved" if made == expected else f"moved but recorded {made}"
 
 
 @pytest.mark.parametrize("op", list(OPS))
-async def test_only_the_allowed_actors_move_a_wish_and_a_refusal_changes_nothing(
+def test_only_the_allowed_actors_move_a_wish_and_a_refusal_changes_nothing(
     db: points.Database, op: str
 ) -> None:
     cases = [c for c in CASES if c.op == op]
     outcomes = {}
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await mk.set_community_rules(tx, "staff", "c1", mk.CommunityRules(claim_limit=20), now=T0)
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.set_community_rules(tx, "staff", "c1", mk.CommunityRules(claim_limit=20), now=T0)
         for case in cases:
-            shared = await staged(tx, f"{case.id}-shared", case)
-            own = {a: await staged(tx, f"{case.id}-{a}", case) for a in ACTORS if a in case.allowed}
-            unchanged = await snapshot(tx, shared)  # the refusals first: wallets are shared
+            shared = staged(tx, f"{case.id}-shared", case)
+            own = {a: staged(tx, f"{case.id}-{a}", case) for a in ACTORS if a in case.allowed}
+            unchanged = snapshot(tx, shared)  # the refusals first: wallets are shared
             for actor in (a for a in ACTORS if a not in own):
-                outcomes[f"{case.id} {actor}"] = await attempt(tx, case, actor, shared, unchanged)
+                outcomes[f"{case.id} {actor}"] = attempt(tx, case, actor, shared, unchanged)
             for actor, subject in own.items():
-                before = await snapshot(tx, subject)
-                outcomes[f"{case.id} {actor}"] = await attempt(tx, case, actor, subject, before)
-    async with db.read() as tx:
-        problems = await points.audit(tx)
+                before = snapshot(tx, subject)
+                outcomes[f"{case.id} {actor}"] = attempt(tx, case, actor, subject, before)
+    with db.snapshot() as tx:
+        problems = points.audit(tx)
     assert outcomes == {
         f"{c.id} {a}": "moved" if a in c.allowed else "refused" for c in cases for a in ACTORS
     }
@@ -342,42 +338,42 @@ async def test_only_the_allowed_actors_move_a_wish_and_a_refusal_changes_nothing
 # Tenancy (DESIGN.md invariant 7): another community's members learn nothing
 
 
-async def test_another_communitys_members_get_not_found_for_a_wish(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await mk.add_member(tx, id="c2staff", name="c2staff", now=T0)
-        await mk.grant_role(tx, mk.SYSTEM, "c2staff", "c2", Role.STAFF, now=T0)
-        wish = await world.published(tx)
+def test_another_communitys_members_get_not_found_for_a_wish(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.add_member(tx, id="c2staff", name="c2staff", now=T0)
+        mk.grant_role(tx, mk.SYSTEM, "c2staff", "c2", Role.STAFF, now=T0)
+        wish = world.published(tx)
         for outsider in ("outsider", "c2staff", "nobody"):
             with pytest.raises(mk.NotFound):
-                await mk.get_wish(tx, outsider, "c1", wish.id)
+                mk.get_wish(tx, outsider, "c1", wish.id)
             with pytest.raises(mk.NotFound):
-                await mk.get_wish(tx, outsider, "c2", wish.id)
+                mk.get_wish(tx, outsider, "c2", wish.id)
             with pytest.raises(mk.NotFound):
-                await mk.list_wishes(tx, outsider, "c1")
-        page = await mk.list_wishes(tx, "c2staff", "c2")
-    async with db.read() as tx:
-        problems = await points.audit(tx)
+                mk.list_wishes(tx, outsider, "c1")
+        page = mk.list_wishes(tx, "c2staff", "c2")
+    with db.snapshot() as tx:
+        problems = points.audit(tx)
     assert page.items == ()
     assert problems == []
 
 
-async def test_district_admin_and_street_staff_see_a_communitys_wishes(
+def test_district_admin_and_street_staff_see_a_communitys_wishes(
     db: points.Database,
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await mk.add_member(tx, id="sstaff", name="sstaff", now=T0)
-        await mk.grant_role(tx, "admin", "sstaff", "s1", Role.STAFF, now=T0)
-        wish = await world.post(tx)
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.add_member(tx, id="sstaff", name="sstaff", now=T0)
+        mk.grant_role(tx, "admin", "sstaff", "s1", Role.STAFF, now=T0)
+        wish = world.post(tx)
         seen = {}
         for viewer in ("admin", "sstaff", "staff", "vol1", "uadmin"):
-            listed = await mk.list_wishes(tx, viewer, "c1")
-            got = await mk.get_wish(tx, viewer, "c1", wish.id)
+            listed = mk.list_wishes(tx, viewer, "c1")
+            got = mk.get_wish(tx, viewer, "c1", wish.id)
             seen[viewer] = ([w.id for w in listed.items], got.id)
-        verified = await mk.verify(tx, "sstaff", "c1", wish.id, now=T0)
-    async with db.read() as tx:
-        problems = await points.audit(tx)
+        verified = mk.verify(tx, "sstaff", "c1", wish.id, now=T0)
+    with db.snapshot() as tx:
+        problems = points.audit(tx)
     assert all(ids == ([wish.id], wish.id) for ids in seen.values()), seen
     assert verified.state is WishState.PUBLISHED
     assert problems == []
@@ -386,16 +382,16 @@ async def test_district_admin_and_street_staff_see_a_communitys_wishes(
 # 代点单: posting for a resident who cannot
 
 
-async def test_grid_worker_posts_for_a_resident_and_the_consent_note_is_kept(
+def test_grid_worker_posts_for_a_resident_and_the_consent_note_is_kept(
     db: points.Database,
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        wish = await post_for(tx, "grid", "res", "电话征得本人同意，女儿在场", id="proxy1")
-        seen_by_res = await mk.get_wish(tx, "res", "c1", wish.id)
-        steps = await mk.history(tx, "c1", wish.id)
-    async with db.read() as tx:
-        problems = await points.audit(tx)
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = post_for(tx, "grid", "res", "电话征得本人同意，女儿在场", id="proxy1")
+        seen_by_res = mk.get_wish(tx, "res", "c1", wish.id)
+        steps = mk.history(tx, "c1", wish.id)
+    with db.snapshot() as tx:
+        problems = points.audit(tx)
     assert (wish.beneficiary_id, wish.posted_by) == ("res", "grid")
     assert wish.proxy_note == "电话征得本人同意，女儿在场"
     assert seen_by_res == wish
@@ -406,55 +402,55 @@ async def test_grid_worker_posts_for_a_resident_and_the_consent_note_is_kept(
 
 
 @pytest.mark.parametrize("note", [None, "", "   "])
-async def test_posting_for_a_resident_without_a_consent_note_is_invalid(
+def test_posting_for_a_resident_without_a_consent_note_is_invalid(
     db: points.Database, note: str | None
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
+    with db.transaction() as tx:
+        world.build(tx)
         with pytest.raises(mk.InvalidInput) as invalid:
-            await post_for(tx, "grid", "res", note, id="proxy1")
-        listed = await mk.list_wishes(tx, "staff", "c1")
-    async with db.read() as tx:
-        problems = await points.audit(tx)
+            post_for(tx, "grid", "res", note, id="proxy1")
+        listed = mk.list_wishes(tx, "staff", "c1")
+    with db.snapshot() as tx:
+        problems = points.audit(tx)
     assert invalid.value.field == "proxy_note"
     assert listed.items == ()
     assert problems == []
 
 
 @pytest.mark.parametrize("poster", ["vol1", "res2", "uadmin", "outsider"])
-async def test_only_grid_workers_and_staff_may_post_for_someone_else(
+def test_only_grid_workers_and_staff_may_post_for_someone_else(
     db: points.Database, poster: str
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
+    with db.transaction() as tx:
+        world.build(tx)
         with pytest.raises(mk.NotAllowed):
-            await post_for(tx, poster, "res", "邻居代为转达", id="proxy1")
-        listed = await mk.list_wishes(tx, "staff", "c1")
-    async with db.read() as tx:
-        problems = await points.audit(tx)
+            post_for(tx, poster, "res", "邻居代为转达", id="proxy1")
+        listed = mk.list_wishes(tx, "staff", "c1")
+    with db.snapshot() as tx:
+        problems = points.audit(tx)
     assert listed.items == ()
     assert problems == []
 
 
-async def test_a_resident_cannot_claim_their_own_wish_even_as_a_volunteer(
+def test_a_resident_cannot_claim_their_own_wish_even_as_a_volunteer(
     db: points.Database,
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
+    with db.transaction() as tx:
+        world.build(tx)
         for member in ("res", "grid"):
-            await mk.grant_role(tx, "staff", member, "c1", Role.VOLUNTEER, now=T0)
-        own = await world.published(tx, id="own")
-        by_proxy = await post_for(tx, "grid", "res2", "上门征得同意", id="by-proxy")
-        await mk.verify(tx, "staff", "c1", by_proxy.id, now=T0)
+            mk.grant_role(tx, "staff", member, "c1", Role.VOLUNTEER, now=T0)
+        own = world.published(tx, id="own")
+        by_proxy = post_for(tx, "grid", "res2", "上门征得同意", id="by-proxy")
+        mk.verify(tx, "staff", "c1", by_proxy.id, now=T0)
         refusals = []
         for member, wish_id in (("res", own.id), ("grid", by_proxy.id), ("res2", by_proxy.id)):
             with pytest.raises(mk.NotAllowed) as refused:
-                await mk.claim(tx, member, "c1", wish_id, now=CLAIM_AT)
+                mk.claim(tx, member, "c1", wish_id, now=CLAIM_AT)
             refusals.append(refused.value.action)
-        after = [await mk.get_wish(tx, "staff", "c1", w) for w in (own.id, by_proxy.id)]
-        taken = await mk.claim(tx, "vol1", "c1", own.id, now=CLAIM_AT)
-    async with db.read() as tx:
-        problems = await points.audit(tx)
+        after = [mk.get_wish(tx, "staff", "c1", w) for w in (own.id, by_proxy.id)]
+        taken = mk.claim(tx, "vol1", "c1", own.id, now=CLAIM_AT)
+    with db.snapshot() as tx:
+        problems = points.audit(tx)
     assert refusals == ["claim", "claim", "claim"]
     assert [(w.state, w.places_taken) for w in after] == [(WishState.PUBLISHED, 0)] * 2
     assert taken.member_id == "vol1"

@@ -11,13 +11,13 @@ from marketplace import CommunityRules
 from marketplace_world import T0
 
 
-async def test_a_wish_needing_a_skill_is_recommended_only_to_members_with_it(
+def test_a_wish_needing_a_skill_is_recommended_only_to_members_with_it(
     db: points.Database,
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        care = await world.published(tx, id="care")
-        repair = await mk.post_wish(
+    with db.transaction() as tx:
+        world.build(tx)
+        care = world.published(tx, id="care")
+        repair = mk.post_wish(
             tx,
             "res",
             community_id="c1",
@@ -35,12 +35,12 @@ async def test_a_wish_needing_a_skill_is_recommended_only_to_members_with_it(
             urgency=mk.Urgency.URGENT,
             now=T0,
         )
-        await mk.verify(tx, "staff", "c1", repair.id, now=T0)
-        await world.published(tx, id="mine", actor="res2")
-    async with db.read() as tx:
-        for_vol1 = await mk.recommendations(tx, "vol1", "c1", now=T0)
-        for_vol2 = await mk.recommendations(tx, "vol2", "c1", now=T0)
-        for_outsider = await mk.recommendations(tx, "outsider", "c1", now=T0)
+        mk.verify(tx, "staff", "c1", repair.id, now=T0)
+        world.published(tx, id="mine", actor="res2")
+    with db.snapshot() as tx:
+        for_vol1 = mk.recommendations(tx, "vol1", "c1", now=T0)
+        for_vol2 = mk.recommendations(tx, "vol2", "c1", now=T0)
+        for_outsider = mk.recommendations(tx, "outsider", "c1", now=T0)
     assert [m.wish_id for m in for_vol1] == ["repair", "care", "mine"]  # urgent first
     assert for_vol1[0].score.parts["skills"] > 0
     assert "紧急" in for_vol1[0].score.explain
@@ -49,11 +49,11 @@ async def test_a_wish_needing_a_skill_is_recommended_only_to_members_with_it(
     assert for_outsider == []
 
 
-async def test_reasons_say_why_a_member_cannot_take_a_wish(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        wish = await world.published(tx, category="家电维修")
-        repair = await mk.post_wish(
+def test_reasons_say_why_a_member_cannot_take_a_wish(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx, category="家电维修")
+        repair = mk.post_wish(
             tx,
             "res",
             community_id="c1",
@@ -69,20 +69,20 @@ async def test_reasons_say_why_a_member_cannot_take_a_wish(db: points.Database) 
             skills=frozenset({"家电维修"}),
             now=T0,
         )
-        await mk.verify(tx, "staff", "c1", repair.id, now=T0)
-    async with db.read() as tx:
-        assert await mk.reasons(tx, "vol1", "c1", repair.id, now=T0) == ()
-        codes = [r.code for r in await mk.reasons(tx, "vol2", "c1", repair.id, now=T0)]
+        mk.verify(tx, "staff", "c1", repair.id, now=T0)
+    with db.snapshot() as tx:
+        assert mk.reasons(tx, "vol1", "c1", repair.id, now=T0) == ()
+        codes = [r.code for r in mk.reasons(tx, "vol2", "c1", repair.id, now=T0)]
         assert codes == ["missing_skills"]
-        own = [r.code for r in await mk.reasons(tx, "res", "c1", wish.id, now=T0)]
+        own = [r.code for r in mk.reasons(tx, "res", "c1", wish.id, now=T0)]
         assert "own_wish" in own
         assert "needs_role" in own
 
 
-async def test_candidates_are_ranked_for_staff_only(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        wish = await mk.post_wish(
+def test_candidates_are_ranked_for_staff_only(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = mk.post_wish(
             tx,
             "res",
             community_id="c1",
@@ -98,29 +98,29 @@ async def test_candidates_are_ranked_for_staff_only(db: points.Database) -> None
             skills=frozenset({"家电维修"}),
             now=T0,
         )
-        await mk.verify(tx, "staff", "c1", wish.id, now=T0)
-    async with db.read() as tx:
-        ranked = await mk.candidates(tx, "staff", "c1", wish.id, now=T0)
+        mk.verify(tx, "staff", "c1", wish.id, now=T0)
+    with db.snapshot() as tx:
+        ranked = mk.candidates(tx, "staff", "c1", wish.id, now=T0)
         assert [m.member_id for m in ranked] == ["vol1"]  # the only one with the skill
-    async with db.read() as tx:
+    with db.snapshot() as tx:
         try:
-            await mk.candidates(tx, "vol2", "c1", wish.id, now=T0)
+            mk.candidates(tx, "vol2", "c1", wish.id, now=T0)
         except mk.NotAllowed:
             pass
         else:
             raise AssertionError("a volunteer must not see the candidate list")
 
 
-async def test_auto_dispatch_fills_places_within_capacity_and_limits(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=2), now=T0)
+def test_auto_dispatch_fills_places_within_capacity_and_limits(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=2), now=T0)
         for n in range(8):
-            await world.published(tx, id=f"w{n}", capacity=1 + n % 3)
-    async with db.transaction() as tx:
-        made = await mk.dispatch_all(tx, "staff", "c1", now=T0)
-    async with db.read() as tx:
-        page = await mk.list_wishes(tx, "staff", "c1", limit=50)
+            world.published(tx, id=f"w{n}", capacity=1 + n % 3)
+    with db.transaction() as tx:
+        made = mk.dispatch_all(tx, "staff", "c1", now=T0)
+    with db.snapshot() as tx:
+        page = mk.list_wishes(tx, "staff", "c1", limit=50)
         per_member: dict[str, int] = {}
         for claim in made:
             assert claim.member_id is not None

@@ -8,7 +8,7 @@ import datetime as dt
 
 import msgspec
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import marketplace_world as world
@@ -37,13 +37,13 @@ def test_the_actions_offered_are_the_table_s_for_those_roles() -> None:
             mk.decide_wish(state, action, office | owner)
 
 
-async def test_seats_name_each_role_and_the_community_it_acts_in(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await mk.grant_role(tx, mk.SYSTEM, "res", "c2", Role.VOLUNTEER, now=T0)
-        res = await mk.seats(tx, "res")
-        party = await mk.seats(tx, "party")
-        admin = await mk.seats(tx, "admin")
+def test_seats_name_each_role_and_the_community_it_acts_in(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.grant_role(tx, mk.SYSTEM, "res", "c2", Role.VOLUNTEER, now=T0)
+        res = mk.seats(tx, "res")
+        party = mk.seats(tx, "party")
+        admin = mk.seats(tx, "admin")
     assert [(s.role, s.org_id, s.community_id) for s in res] == [
         (Role.RESIDENT, "g1", "c1"),
         (Role.VOLUNTEER, "c2", "c2"),
@@ -58,22 +58,22 @@ async def test_seats_name_each_role_and_the_community_it_acts_in(db: points.Data
     ]
 
 
-async def test_my_wishes_are_the_ones_i_posted_or_that_are_for_me(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        mine = await world.post(tx, actor="res")
-        other = await world.post(tx, actor="res2")
-        proxied = await mk.post_wish(
+def test_my_wishes_are_the_ones_i_posted_or_that_are_for_me(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        mine = world.post(tx, actor="res")
+        other = world.post(tx, actor="res2")
+        proxied = mk.post_wish(
             tx, "grid", community_id="c1", kind=mk.WishKind.SERVICE, category="代办跑腿",
             title="帮忙取药", description="", org_id="g1", address="幸福路1号3栋",
             window_start=T0 + dt.timedelta(hours=2), window_end=T0 + dt.timedelta(hours=4),
             estimated_minutes=30, beneficiary_id="res", proxy_note="电话确认", now=T0,
         )  # fmt: skip
-        res = await mk.member_wishes(tx, "res", "c1")
-        grid = await mk.member_wishes(tx, "grid", "c1")
-        first = await mk.member_wishes(tx, "res", "c1", limit=1)
-        rest = await mk.member_wishes(tx, "res", "c1", cursor=first.next_cursor, limit=1)
-        submitted = await mk.member_wishes(tx, "res", "c1", states=frozenset({WishState.CLOSED}))
+        res = mk.member_wishes(tx, "res", "c1")
+        grid = mk.member_wishes(tx, "grid", "c1")
+        first = mk.member_wishes(tx, "res", "c1", limit=1)
+        rest = mk.member_wishes(tx, "res", "c1", cursor=first.next_cursor, limit=1)
+        submitted = mk.member_wishes(tx, "res", "c1", states=frozenset({WishState.CLOSED}))
     assert {w.id for w in res.items} == {mine.id, proxied.id}
     assert other.id not in {w.id for w in res.items}
     assert [w.id for w in grid.items] == [proxied.id]
@@ -81,40 +81,40 @@ async def test_my_wishes_are_the_ones_i_posted_or_that_are_for_me(db: points.Dat
     assert submitted.items == ()
 
 
-async def test_a_resident_of_a_grid_is_a_member_of_its_community_but_not_its_office(
+def test_a_resident_of_a_grid_is_a_member_of_its_community_but_not_its_office(
     db: points.Database,
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        _, held = await mk.wallet.community_roles(tx, "res", "c1")
-        offers = await mk.list_offers(tx, "res", "c1")
-        store = await mk.wallet.catalog(tx, "res", "c1")
+    with db.transaction() as tx:
+        world.build(tx)
+        _, held = mk.wallet.community_roles(tx, "res", "c1")
+        offers = mk.list_offers(tx, "res", "c1")
+        store = mk.wallet.catalog(tx, "res", "c1")
         with pytest.raises(mk.NotFound):
-            await mk.wallet.community_roles(tx, "res", "c2")  # another tenant
-        await mk.grant_role(tx, "admin", "grid", "g1", Role.STAFF, now=T0)  # office on a grid
-        _, grid_held = await mk.wallet.community_roles(tx, "grid", "c1")
+            mk.wallet.community_roles(tx, "res", "c2")  # another tenant
+        mk.grant_role(tx, "admin", "grid", "g1", Role.STAFF, now=T0)  # office on a grid
+        _, grid_held = mk.wallet.community_roles(tx, "grid", "c1")
         with pytest.raises(mk.NotAllowed):
-            await mk.wallet.add_item(tx, "grid", "c1", name="米", cost=1, stock=1)
+            mk.wallet.add_item(tx, "grid", "c1", name="米", cost=1, stock=1)
     assert held == {Role.RESIDENT}
     assert (offers.items, store.items) == ((), ())
     assert Role.STAFF not in grid_held
 
 
-async def test_residents_are_found_for_proxy_posting_with_masked_phones(
+def test_residents_are_found_for_proxy_posting_with_masked_phones(
     db: points.Database,
 ) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await mk.add_member(tx, id="lao", name="老王", phone="13800001234", now=T0)
-        await mk.grant_role(tx, mk.SYSTEM, "lao", "g1", Role.RESIDENT, now=T0)
-        await mk.set_key_household(
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.add_member(tx, id="lao", name="老王", phone="13800001234", now=T0)
+        mk.grant_role(tx, mk.SYSTEM, "lao", "g1", Role.RESIDENT, now=T0)
+        mk.set_key_household(
             tx, "staff", "lao", "c1", frozenset({mk.KeyHousehold.ELDERLY_ALONE}), purpose="帮扶"
         )
-        by_name = await mk.find_residents(tx, "grid", "g1", text="老王")
-        by_phone = await mk.find_residents(tx, "staff", "c1", text="1234")
-        everyone = await mk.find_residents(tx, "grid", "g1")
+        by_name = mk.find_residents(tx, "grid", "g1", text="老王")
+        by_phone = mk.find_residents(tx, "staff", "c1", text="1234")
+        everyone = mk.find_residents(tx, "grid", "g1")
         with pytest.raises(mk.NotAllowed):
-            await mk.find_residents(tx, "vol1", "c1", text="老王")
+            mk.find_residents(tx, "vol1", "c1", text="老王")
     (found,) = by_name
     assert (found.member.id, found.member.phone, found.org_id) == ("lao", "138****1234", "g1")
     assert found.member.key_household == frozenset()  # never the sensitive flags
@@ -123,35 +123,35 @@ async def test_residents_are_found_for_proxy_posting_with_masked_phones(
     assert {r.member.id for r in everyone} == {"lao", "res", "res2"}
 
 
-async def test_a_unit_admin_sees_the_unit_s_members_only(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        members = await mk.unit_members(tx, "uadmin", "u1")
+def test_a_unit_admin_sees_the_unit_s_members_only(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        members = mk.unit_members(tx, "uadmin", "u1")
         with pytest.raises(mk.NotAllowed):
-            await mk.unit_members(tx, "vol1", "u1")
+            mk.unit_members(tx, "vol1", "u1")
         with pytest.raises(mk.InvalidInput):
-            await mk.unit_members(tx, "uadmin", "c1")
+            mk.unit_members(tx, "uadmin", "c1")
     assert [m.id for m in members] == ["party"]
 
 
-async def _served(tx: AsyncConnection, resident: str, volunteer: str, minutes: int) -> mk.Wish:
-    wish = await world.published(tx, actor=resident)
-    claim = await mk.claim(tx, volunteer, "c1", wish.id, now=T0)
+def _served(tx: Connection, resident: str, volunteer: str, minutes: int) -> mk.Wish:
+    wish = world.published(tx, actor=resident)
+    claim = mk.claim(tx, volunteer, "c1", wish.id, now=T0)
     start = T0 + dt.timedelta(hours=2)
-    await mk.check_in(tx, volunteer, "c1", claim.id, code=wish.confirmation_code, now=start)
+    mk.check_in(tx, volunteer, "c1", claim.id, code=wish.confirmation_code, now=start)
     end = start + dt.timedelta(minutes=minutes)
-    await mk.check_out(tx, volunteer, "c1", claim.id, now=end)
-    return await mk.confirm(tx, resident, "c1", wish.id, rating=5, now=end)
+    mk.check_out(tx, volunteer, "c1", claim.id, now=end)
+    return mk.confirm(tx, resident, "c1", wish.id, rating=5, now=end)
 
 
-async def test_the_honour_roll_ranks_members_by_verified_hours(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await _served(tx, "res", "vol1", 60)
-        await _served(tx, "res", "vol2", 120)
-        top = await points.top_hours(tx, "c1")
-        one = await points.top_hours(tx, "c1", limit=1)
-        elsewhere = await points.top_hours(tx, "c2")
+def test_the_honour_roll_ranks_members_by_verified_hours(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        _served(tx, "res", "vol1", 60)
+        _served(tx, "res", "vol2", 120)
+        top = points.top_hours(tx, "c1")
+        one = points.top_hours(tx, "c1", limit=1)
+        elsewhere = points.top_hours(tx, "c2")
     assert [(t.member_id, t.minutes, t.hours) for t in top] == [
         ("vol2", 120, "2.0"),
         ("vol1", 60, "1.0"),
@@ -160,20 +160,20 @@ async def test_the_honour_roll_ranks_members_by_verified_hours(db: points.Databa
     assert elsewhere == ()
 
 
-async def test_the_public_board_shows_nothing_personal(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        await mk.set_public_profile(tx, "vol2", True)
-        done = await _served(tx, "res", "vol1", 60)
-        await _served(tx, "res2", "vol2", 90)
-        await world.published(tx)  # open: not on the board
-        await mk.wallet.add_item(tx, "staff", "c1", name="大米", cost=10, stock=3)
-        board = await mk.board.public_board(tx, "c1")
-        communities = await mk.board.public_communities(tx)
+def test_the_public_board_shows_nothing_personal(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.set_public_profile(tx, "vol2", True)
+        done = _served(tx, "res", "vol1", 60)
+        _served(tx, "res2", "vol2", 90)
+        world.published(tx)  # open: not on the board
+        mk.wallet.add_item(tx, "staff", "c1", name="大米", cost=10, stock=3)
+        board = mk.board.public_board(tx, "c1")
+        communities = mk.board.public_communities(tx)
         with pytest.raises(mk.NotFound):
-            await mk.board.public_board(tx, "g1")
+            mk.board.public_board(tx, "g1")
         with pytest.raises(mk.NotFound):
-            await mk.board.public_board(tx, "nowhere")
+            mk.board.public_board(tx, "nowhere")
     assert board.fulfilled_total == 2
     assert {w.title for w in board.fulfilled} == {done.title}
     assert [(h.name, h.minutes) for h in board.honour_roll] == [("vol2", 90)]
@@ -185,15 +185,15 @@ async def test_the_public_board_shows_nothing_personal(db: points.Database) -> N
     assert [c.id for c in communities.items] == ["c1", "c2"]
 
 
-async def test_the_wish_list_searches_titles_and_descriptions(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        first = await world.post(tx)  # 陪老人去医院 / 周二上午复诊
-        found = await mk.list_wishes(tx, "vol1", "c1", text="医院")
-        by_description = await mk.list_wishes(tx, "vol1", "c1", text="复诊")
-        none = await mk.list_wishes(tx, "vol1", "c1", text="100%")
+def test_the_wish_list_searches_titles_and_descriptions(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        first = world.post(tx)  # 陪老人去医院 / 周二上午复诊
+        found = mk.list_wishes(tx, "vol1", "c1", text="医院")
+        by_description = mk.list_wishes(tx, "vol1", "c1", text="复诊")
+        none = mk.list_wishes(tx, "vol1", "c1", text="100%")
         with pytest.raises(mk.InvalidInput):
-            await mk.list_wishes(tx, "vol1", "c1", text="长" * 51)
+            mk.list_wishes(tx, "vol1", "c1", text="长" * 51)
     assert [w.id for w in found.items] == [first.id]
     assert [w.id for w in by_description.items] == [first.id]
     assert none.items == ()

@@ -1,23 +1,23 @@
 """Marketplace races: concurrent claims never overfill a wish, confirmations award once, sweeps
 share the due items.
 
-Each operation runs in a ``db.transaction()`` of its own, as a request of the service would. On
-SQLite the database gets eight write connections (instead of its one) so that the clients really
-contend for the file lock; PostgreSQL runs with its default pool. The clock is injected (``now=``);
+Each operation runs in a ``db.transaction()`` of its own, from a thread of its own (as a threaded
+web app would): on SQLite they take turns on the one write connection, on PostgreSQL each has a
+connection of the pool. The clock is injected (``now=``);
 nothing sleeps. ``pytest -s`` shows the figures of each run.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
+import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import marketplace_world as world
@@ -40,36 +40,37 @@ CANCELS = 10
 OK, FULL, DUPLICATE, REFUSED, LIMIT = "ok", "full", "duplicate", "refused", "limit"
 
 
-async def open_race_database(backend: str) -> points.Database:
-    """A fresh database; on SQLite with eight write connections that fight for the file lock."""
-    if backend == "sqlite":
-        return await support.open_database(backend, write_pool_size=8)
-    return await support.open_database(backend)
+def open_race_database(backend: str) -> points.Database:
+    """A fresh database, with a connection for every client on PostgreSQL."""
+    return support.open_database(backend, pool_size=CLIENTS)
 
 
-async def add_volunteers(tx: AsyncConnection, names: tuple[str, ...]) -> None:
+def add_volunteers(tx: Connection, names: tuple[str, ...]) -> None:
     for name in names:
-        await mk.add_member(tx, id=name, name=name, home_org_id="g1", now=T0)
-        await mk.grant_role(tx, mk.SYSTEM, name, "c1", Role.VOLUNTEER, now=T0)
+        mk.add_member(tx, id=name, name=name, home_org_id="g1", now=T0)
+        mk.grant_role(tx, mk.SYSTEM, name, "c1", Role.VOLUNTEER, now=T0)
 
 
-async def run_all(jobs: list[Callable[[], Awaitable[str]]], clients: int = CLIENTS) -> list[str]:
+def run_all(jobs: list[Callable[[], str]], clients: int = CLIENTS) -> list[str]:
     """Run ``jobs`` through ``clients`` concurrent workers; each job's outcome, in job order.
 
     Any exception a job lets out is recorded as an error (and the test fails on it)."""
     outcomes: list[str] = [""] * len(jobs)
     queue = iter(enumerate(jobs))
+    handing = threading.Lock()
 
-    async def client() -> None:
-        for n, job in queue:  # the shared iterator hands each job to exactly one client
+    def client() -> None:
+        while True:
+            with handing:  # the shared iterator hands each job to exactly one client
+                n, job = next(queue, (-1, None))
+            if job is None:
+                return
             try:
-                outcomes[n] = await job()
+                outcomes[n] = job()
             except Exception as exc:
                 outcomes[n] = f"error {type(exc).__name__}: {exc!s:.300}"
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(clients):
-            group.create_task(client())
+    support.in_threads([client] * clients, clients)
     return outcomes
 
 
@@ -86,11 +87,11 @@ def capacities(rng: random.Random) -> list[int]:
 
 def claim_job(
     db: points.Database, member: str, wish_id: str, now: dt.datetime
-) -> Callable[[], Awaitable[str]]:
-    async def job() -> str:
+) -> Callable[[], str]:
+    def job() -> str:
         try:
-            async with db.transaction() as tx:
-                await mk.claim(tx, member, "c1", wish_id, now=now)
+            with db.transaction() as tx:
+                mk.claim(tx, member, "c1", wish_id, now=now)
         except mk.CapacityFull:
             return FULL
         except mk.AlreadyClaimed:
@@ -106,18 +107,18 @@ def claim_job(
     return job
 
 
-async def test_claim_storm_fills_exactly_the_places_there_are(backend_ready: str) -> None:
-    db = await open_race_database(backend_ready)
+def test_claim_storm_fills_exactly_the_places_there_are(backend_ready: str) -> None:
+    db = open_race_database(backend_ready)
     rng = random.Random(SEED)
     try:
-        async with db.transaction() as tx:
-            await world.build(tx)
-            await add_volunteers(tx, VOLUNTEERS)
-            await mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=100), now=T0)
+        with db.transaction() as tx:
+            world.build(tx)
+            add_volunteers(tx, VOLUNTEERS)
+            mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=100), now=T0)
             caps = capacities(rng)
             ids = [f"w{i:03}" for i in range(WISHES)]
             for wish_id, cap in zip(ids, caps, strict=True):
-                await world.published(tx, capacity=cap, id=wish_id)
+                world.published(tx, capacity=cap, id=wish_id)
         capacity = dict(zip(ids, caps, strict=True))
 
         at = T0 + dt.timedelta(minutes=10)
@@ -128,19 +129,17 @@ async def test_claim_storm_fills_exactly_the_places_there_are(backend_ready: str
         repeated = sum(n - 1 for n in Counter(pairs).values() if n > 1)
         assert len(pairs) == ATTEMPTS
         to_cancel = rng.sample(ids, CANCELS)
-        jobs: list[Callable[[], Awaitable[str]]] = [claim_job(db, m, w, at) for m, w in pairs]
+        jobs: list[Callable[[], str]] = [claim_job(db, m, w, at) for m, w in pairs]
 
         retries = Counter[str]()
 
-        def cancel_job(wish_id: str) -> Callable[[], Awaitable[str]]:
-            async def job() -> str:
+        def cancel_job(wish_id: str) -> Callable[[], str]:
+            def job() -> str:
                 for attempt in range(20):  # a claim moved the wish first: look again, as a client
                     retries[wish_id] = attempt
                     try:
-                        async with db.transaction() as tx:
-                            await mk.cancel(
-                                tx, "staff", "c1", wish_id, reason="居民已自行解决", now=at
-                            )
+                        with db.transaction() as tx:
+                            mk.cancel(tx, "staff", "c1", wish_id, reason="居民已自行解决", now=at)
                         return "cancelled"
                     except mk.NotAllowed as lost:
                         if lost.state == WishState.CANCELLED.value:
@@ -154,7 +153,7 @@ async def test_claim_storm_fills_exactly_the_places_there_are(backend_ready: str
             jobs.insert(rng.randrange(ATTEMPTS // 2), cancel_job(wish_id))
 
         started = time.perf_counter()
-        outcomes = await run_all(jobs)
+        outcomes = run_all(jobs)
         seconds = time.perf_counter() - started
 
         tally = Counter(outcomes)
@@ -163,23 +162,21 @@ async def test_claim_storm_fills_exactly_the_places_there_are(backend_ready: str
         assert tally["cancelled"] == CANCELS
         assert tally[OK] + tally[FULL] + tally[DUPLICATE] + tally[REFUSED] == ATTEMPTS
 
-        async with db.read() as tx:
+        with db.snapshot() as tx:
             stored = {
                 r.id: r
-                for r in await tx.execute(
+                for r in tx.execute(
                     sa.select(wishes.c.id, wishes.c.state, wishes.c.capacity, wishes.c.places_taken)
                 )
             }
             all_claims = (
-                await tx.execute(sa.select(claims.c.wish_id, claims.c.member_id, claims.c.state))
+                tx.execute(sa.select(claims.c.wish_id, claims.c.member_id, claims.c.state))
             ).all()
             load = {
                 r.member_id: r.open_claims
-                for r in await tx.execute(
-                    sa.select(member_load.c.member_id, member_load.c.open_claims)
-                )
+                for r in tx.execute(sa.select(member_load.c.member_id, member_load.c.open_claims))
             }
-            claim_steps = await tx.scalar(
+            claim_steps = tx.scalar(
                 sa.select(sa.func.count())
                 .select_from(transitions)
                 .where(transitions.c.subject == "claim", transitions.c.action == "claim")
@@ -221,31 +218,31 @@ async def test_claim_storm_fills_exactly_the_places_there_are(backend_ready: str
         for member in VOLUNTEERS:
             assert load.get(member, 0) == active_per_member[member], member
     finally:
-        await db.dispose()
+        db.dispose()
 
 
-async def test_per_member_open_claim_limit_holds_under_concurrency(backend_ready: str) -> None:
-    db = await open_race_database(backend_ready)
+def test_per_member_open_claim_limit_holds_under_concurrency(backend_ready: str) -> None:
+    db = open_race_database(backend_ready)
     try:
-        async with db.transaction() as tx:
-            await world.build(tx)
-            await mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=3), now=T0)
-            ids = [(await world.published(tx, id=f"L{i:02}")).id for i in range(30)]
+        with db.transaction() as tx:
+            world.build(tx)
+            mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=3), now=T0)
+            ids = [(world.published(tx, id=f"L{i:02}")).id for i in range(30)]
 
         at = T0 + dt.timedelta(minutes=10)
         started = time.perf_counter()
-        outcomes = await run_all([claim_job(db, "vol1", w, at) for w in ids], clients=30)
+        outcomes = run_all([claim_job(db, "vol1", w, at) for w in ids], clients=30)
         seconds = time.perf_counter() - started
         tally = Counter(outcomes)
 
-        async with db.read() as tx:
-            open_claims = await tx.scalar(
+        with db.snapshot() as tx:
+            open_claims = tx.scalar(
                 sa.select(member_load.c.open_claims).where(
                     member_load.c.community_id == "c1", member_load.c.member_id == "vol1"
                 )
             )
-            taken = await tx.scalar(sa.select(sa.func.sum(wishes.c.places_taken)))
-            held = await tx.scalar(
+            taken = tx.scalar(sa.select(sa.func.sum(wishes.c.places_taken)))
+            held = tx.scalar(
                 sa.select(sa.func.count()).select_from(claims).where(claims.c.member_id == "vol1")
             )
         print(
@@ -256,61 +253,59 @@ async def test_per_member_open_claim_limit_holds_under_concurrency(backend_ready
         assert tally == Counter({OK: 3, LIMIT: 27}), tally
         assert open_claims == held == taken == 3
     finally:
-        await db.dispose()
+        db.dispose()
 
 
-async def served(db: points.Database, volunteer: str) -> tuple[mk.Wish, mk.Claim]:
+def served(db: points.Database, volunteer: str) -> tuple[mk.Wish, mk.Claim]:
     """A wish ``volunteer`` served for 90 minutes: checked in and out, its accrual pending."""
     start = T0 + dt.timedelta(hours=2)
-    async with db.transaction() as tx:
-        wish = await world.published(tx)
-        claimed = await mk.claim(tx, volunteer, "c1", wish.id, now=T0 + dt.timedelta(minutes=5))
-    async with db.transaction() as tx:
-        await mk.check_in(tx, volunteer, "c1", claimed.id, code=wish.confirmation_code, now=start)
-        out = await mk.check_out(
-            tx, volunteer, "c1", claimed.id, now=start + dt.timedelta(minutes=90)
-        )
-        wish = await mk.get_wish(tx, "res", "c1", wish.id)
+    with db.transaction() as tx:
+        wish = world.published(tx)
+        claimed = mk.claim(tx, volunteer, "c1", wish.id, now=T0 + dt.timedelta(minutes=5))
+    with db.transaction() as tx:
+        mk.check_in(tx, volunteer, "c1", claimed.id, code=wish.confirmation_code, now=start)
+        out = mk.check_out(tx, volunteer, "c1", claimed.id, now=start + dt.timedelta(minutes=90))
+        wish = mk.get_wish(tx, "res", "c1", wish.id)
     assert wish.state is WishState.SERVED
     assert out.award_id is not None
     return wish, out
 
 
-async def test_double_confirmation_and_auto_accept_race_awards_once(backend_ready: str) -> None:
+def test_double_confirmation_and_auto_accept_race_awards_once(backend_ready: str) -> None:
     """10 confirmations by the resident race 10 auto-accept sweeps, in three orders of start
     (so that both a confirmation and a sweep get to win)."""
-    db = await open_race_database(backend_ready)
+    db = open_race_database(backend_ready)
     try:
-        async with db.transaction() as tx:
-            await world.build(tx)
+        with db.transaction() as tx:
+            world.build(tx)
         for volunteer, order in (("vol1", "shuffled"), ("vol2", "confirms"), ("vol3", "sweeps")):
-            wish, out = await served(db, volunteer)
+            wish, out = served(db, volunteer)
             wallet_id = points.account_id(points.AccountKind.MEMBER, volunteer)
-            async with db.read() as tx:
-                before = await points.get_account(tx, "c1", wallet_id)
+            with db.snapshot() as tx:
+                before = points.get_account(tx, "c1", wallet_id)
             assert before.balance == 0 < before.credits_pending
             assert wish.deadline_at is not None
             later = wish.deadline_at + dt.timedelta(hours=1)
 
-            async def confirm(wish_id: str = wish.id, at: dt.datetime = later) -> str:
+            def confirm(wish_id: str = wish.id, at: dt.datetime = later) -> str:
                 try:
-                    async with db.transaction() as tx:
-                        await mk.confirm(tx, "res", "c1", wish_id, rating=5, now=at)
+                    with db.transaction() as tx:
+                        mk.confirm(tx, "res", "c1", wish_id, rating=5, now=at)
                 except mk.NotAllowed:
                     return "confirm refused"
                 return "confirmed"
 
-            async def sweep(at: dt.datetime = later) -> mk.SweepResult:
-                async with db.transaction() as tx:
-                    return await mk.auto_accept_due(tx, now=at)
+            def sweep(at: dt.datetime = later) -> mk.SweepResult:
+                with db.transaction() as tx:
+                    return mk.auto_accept_due(tx, now=at)
 
-            confirms: list[Awaitable[object]] = [confirm() for _ in range(10)]
-            sweeps: list[Awaitable[object]] = [sweep() for _ in range(10)]
+            confirms: list[Callable[[], object]] = [confirm] * 10
+            sweeps: list[Callable[[], object]] = [sweep] * 10
             racers = confirms + sweeps if order != "sweeps" else sweeps + confirms
             if order == "shuffled":
                 random.Random(SEED).shuffle(racers)
             started = time.perf_counter()
-            results = await asyncio.gather(*racers, return_exceptions=True)
+            results = support.in_threads(racers)
             seconds = time.perf_counter() - started
 
             errors = [r for r in results if isinstance(r, BaseException)]
@@ -319,18 +314,18 @@ async def test_double_confirmation_and_auto_accept_race_awards_once(backend_read
             swept = [r for r in results if isinstance(r, mk.SweepResult)]
             accepted = [i for r in swept for i in r.handled]
 
-            async with db.read() as tx:
-                closed = await mk.get_wish(tx, "res", "c1", wish.id)
-                steps = Counter(t.action for t in await mk.history(tx, "c1", wish.id))
-                after = await points.get_account(tx, "c1", wallet_id)
-                hours = await points.hours_summary(tx, volunteer, community_id="c1")
-                problems = await points.audit(tx)
-                posts = await tx.scalar(
+            with db.snapshot() as tx:
+                closed = mk.get_wish(tx, "res", "c1", wish.id)
+                steps = Counter(t.action for t in mk.history(tx, "c1", wish.id))
+                after = points.get_account(tx, "c1", wallet_id)
+                hours = points.hours_summary(tx, volunteer, community_id="c1")
+                problems = points.audit(tx)
+                posts = tx.scalar(
                     sa.select(sa.func.count())
                     .select_from(transfers)
                     .where(transfers.c.community_id == "c1", transfers.c.pending_id == out.award_id)
                 )
-                final = await mk.load_claim(tx, "c1", out.id)
+                final = mk.load_claim(tx, "c1", out.id)
             print(
                 f"[races] {backend_ready} confirm vs auto-accept ({order} first): "
                 f"confirmed={said['confirmed']} refused={said['confirm refused']} "
@@ -352,36 +347,36 @@ async def test_double_confirmation_and_auto_accept_race_awards_once(backend_read
             assert problems == []
             assert hours.minutes == out.minutes == 90
     finally:
-        await db.dispose()
+        db.dispose()
 
 
-async def test_concurrent_sweeps_escalate_each_due_wish_once(backend_ready: str) -> None:
-    db = await open_race_database(backend_ready)
+def test_concurrent_sweeps_escalate_each_due_wish_once(backend_ready: str) -> None:
+    db = open_race_database(backend_ready)
     try:
-        async with db.transaction() as tx:
-            await world.build(tx)
-            ids = [(await world.post(tx, id=f"E{i:02}")).id for i in range(50)]
-            deadline = (await mk.get_wish(tx, "res", "c1", ids[0])).deadline_at
+        with db.transaction() as tx:
+            world.build(tx)
+            ids = [(world.post(tx, id=f"E{i:02}")).id for i in range(50)]
+            deadline = (mk.get_wish(tx, "res", "c1", ids[0])).deadline_at
         assert deadline is not None
         later = deadline + dt.timedelta(hours=1)
 
-        async def sweep() -> mk.SweepResult:
-            async with db.transaction() as tx:
-                return await mk.escalate_due(tx, now=later, limit=20)
+        def sweep() -> mk.SweepResult:
+            with db.transaction() as tx:
+                return mk.escalate_due(tx, now=later, limit=20)
 
         started = time.perf_counter()
-        results = await asyncio.gather(*(sweep() for _ in range(4)))
+        results = support.in_threads([sweep] * 4)
         seconds = time.perf_counter() - started
 
         handled = [i for r in results for i in r.handled]
-        async with db.read() as tx:
+        with db.snapshot() as tx:
             levels = Counter(
-                (await tx.execute(sa.select(wishes.c.level).where(wishes.c.id.in_(ids)))).scalars()
+                (tx.execute(sa.select(wishes.c.level).where(wishes.c.id.in_(ids)))).scalars()
             )
             escalations = Counter(
                 t.subject_id
                 for t in (
-                    await tx.execute(
+                    tx.execute(
                         sa.select(transitions.c.subject_id).where(
                             transitions.c.action == "escalate"
                         )
@@ -398,47 +393,43 @@ async def test_concurrent_sweeps_escalate_each_due_wish_once(backend_ready: str)
         assert levels == Counter({1: len(ids)})
         assert escalations == Counter(dict.fromkeys(ids, 1))
     finally:
-        await db.dispose()
+        db.dispose()
 
 
-async def test_concurrent_cancels_and_check_ins_never_deadlock(backend_ready: str) -> None:
+def test_concurrent_cancels_and_check_ins_never_deadlock(backend_ready: str) -> None:
     """Staff cancel 40 wishes while their first volunteer checks in: every wish ends either
     cancelled or in service, never both and never with a deadlock. Two volunteers hold a place
     on each wish, claimed in alternating order, so cancels release them in alternating order."""
-    db = await open_race_database(backend_ready)
+    db = open_race_database(backend_ready)
     at = T0 + dt.timedelta(minutes=10)
     try:
-        async with db.transaction() as tx:
-            await world.build(tx)
-            await mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=100), now=T0)
+        with db.transaction() as tx:
+            world.build(tx)
+            mk.set_community_rules(tx, "staff", "c1", CommunityRules(claim_limit=100), now=T0)
             first: dict[str, str] = {}
             for i in range(40):
-                wish = await world.published(tx, capacity=2, id=f"K{i:02}")
+                wish = world.published(tx, capacity=2, id=f"K{i:02}")
                 pair = ("vol1", "vol2") if i % 2 else ("vol2", "vol1")
                 for k, member in enumerate(pair):
-                    made = await mk.claim(
-                        tx, member, "c1", wish.id, now=at + dt.timedelta(seconds=k)
-                    )
+                    made = mk.claim(tx, member, "c1", wish.id, now=at + dt.timedelta(seconds=k))
                     first.setdefault(wish.id, made.id)
 
-        def cancel(wish_id: str) -> Callable[[], Awaitable[str]]:
-            async def job() -> str:
+        def cancel(wish_id: str) -> Callable[[], str]:
+            def job() -> str:
                 try:
-                    async with db.transaction() as tx:
-                        await mk.cancel(tx, "staff", "c1", wish_id, reason="活动取消", now=at)
+                    with db.transaction() as tx:
+                        mk.cancel(tx, "staff", "c1", wish_id, reason="活动取消", now=at)
                 except mk.NotAllowed:
                     return "cancel refused"
                 return "cancelled"
 
             return job
 
-        def check_in(claim_id: str) -> Callable[[], Awaitable[str]]:
-            async def job() -> str:
+        def check_in(claim_id: str) -> Callable[[], str]:
+            def job() -> str:
                 try:
-                    async with db.transaction() as tx:
-                        await mk.check_in(
-                            tx, "staff", "c1", claim_id, override_reason="居民确认", now=T0
-                        )
+                    with db.transaction() as tx:
+                        mk.check_in(tx, "staff", "c1", claim_id, override_reason="居民确认", now=T0)
                 except mk.NotAllowed:
                     return "check-in refused"
                 return "checked in"
@@ -447,28 +438,24 @@ async def test_concurrent_cancels_and_check_ins_never_deadlock(backend_ready: st
 
         jobs = [j for w, c in first.items() for j in (check_in(c), cancel(w))]
         started = time.perf_counter()
-        outcomes = await run_all(jobs)
+        outcomes = run_all(jobs)
         seconds = time.perf_counter() - started
         tally = Counter(outcomes)
 
-        async with db.read() as tx:
+        with db.snapshot() as tx:
             states = Counter(
-                (
-                    await tx.execute(sa.select(wishes.c.state).where(wishes.c.id.in_(first)))
-                ).scalars()
+                (tx.execute(sa.select(wishes.c.state).where(wishes.c.id.in_(first)))).scalars()
             )
             held = Counter(
                 r.member_id
-                for r in await tx.execute(
+                for r in tx.execute(
                     sa.select(claims.c.member_id).where(
                         claims.c.state.in_([ClaimState.ACTIVE.value, ClaimState.CHECKED_IN.value])
                     )
                 )
             )
             load = dict(
-                (
-                    await tx.execute(sa.select(member_load.c.member_id, member_load.c.open_claims))
-                ).all()
+                (tx.execute(sa.select(member_load.c.member_id, member_load.c.open_claims))).all()
             )
         print(
             f"[races] {backend_ready} cancel vs check-in: wishes={len(first)} "
@@ -487,4 +474,4 @@ async def test_concurrent_cancels_and_check_ins_never_deadlock(backend_ready: st
             m: held[m] for m in ("vol1", "vol2")
         }
     finally:
-        await db.dispose()
+        db.dispose()

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import marketplace_world as world
@@ -40,8 +40,8 @@ H, M = dt.timedelta(hours=1), dt.timedelta(minutes=1)
 PERIOD = {"since": T0, "until": T0 + 48 * H}
 
 
-async def post(
-    tx: AsyncConnection,
+def post(
+    tx: Connection,
     wish_id: str,
     at: dt.datetime,
     *,
@@ -51,7 +51,7 @@ async def post(
     start: dt.datetime = T0 + 2 * H,
     hours: int = 10,
 ) -> mk.Wish:
-    return await mk.post_wish(
+    return mk.post_wish(
         tx,
         actor,
         community_id=community,
@@ -69,68 +69,64 @@ async def post(
     )
 
 
-async def serve(
-    tx: AsyncConnection, actor: str, wish: mk.Wish, claim_id: str, at: dt.datetime, minutes: int
+def serve(
+    tx: Connection, actor: str, wish: mk.Wish, claim_id: str, at: dt.datetime, minutes: int
 ) -> None:
     code = wish.confirmation_code
-    await mk.check_in(tx, actor, wish.community_id, claim_id, code=code, now=at)
-    await mk.check_out(tx, actor, wish.community_id, claim_id, now=at + minutes * M)
+    mk.check_in(tx, actor, wish.community_id, claim_id, code=code, now=at)
+    mk.check_out(tx, actor, wish.community_id, claim_id, now=at + minutes * M)
 
 
-async def history(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await mk.add_member(tx, id="vol2", name="王芳", public_profile=True, now=T0)
-        await world.build(tx)
-        await mk.create_org(
+def history(db: points.Database) -> None:
+    with db.transaction() as tx:
+        mk.add_member(tx, id="vol2", name="王芳", public_profile=True, now=T0)
+        world.build(tx)
+        mk.create_org(
             tx, mk.SYSTEM, id="s2", kind=OrgKind.STREET, name="友谊街道", parent_id="d1", now=T0
         )
-        await mk.create_org(
+        mk.create_org(
             tx, mk.SYSTEM, id="c3", kind=OrgKind.COMMUNITY, name="星光社区", parent_id="s2", now=T0
         )
         rules = CommunityRules(deadlines=Deadlines(verify_hours=4, claim_hours=1))
-        await mk.set_community_rules(tx, "staff", "c1", rules, now=T0)
-        w = {n: await post(tx, n, T0) for n in ("w1", "w2", "w4", "w6", "w10", "w11")}
-        w["w3"] = await post(tx, "w3", T0, category="家电维修")
-        w["w5"] = await post(tx, "w5", T0, category="文体活动")
-        w["w8"] = await post(tx, "w8", T0 - H, start=T0 + H, hours=2)
+        mk.set_community_rules(tx, "staff", "c1", rules, now=T0)
+        w = {n: post(tx, n, T0) for n in ("w1", "w2", "w4", "w6", "w10", "w11")}
+        w["w3"] = post(tx, "w3", T0, category="家电维修")
+        w["w5"] = post(tx, "w5", T0, category="文体活动")
+        w["w8"] = post(tx, "w8", T0 - H, start=T0 + H, hours=2)
         for name, after in (("w1", 10), ("w2", 20), ("w3", 30), ("w5", 40), ("w8", 5)):
-            await mk.verify(tx, "staff", "c1", name, now=T0 + after * M)
+            mk.verify(tx, "staff", "c1", name, now=T0 + after * M)
         for name in ("w10", "w11"):
-            await mk.verify(tx, "staff", "c1", name, now=T0 + H)
-        await mk.reject(tx, "staff", "c1", "w4", reason="不属于服务范围", now=T0 + 15 * M)
-        await mk.cancel(tx, "res", "c1", "w5", reason="已解决", now=T0 + 50 * M)
-        c1 = await mk.claim(tx, "vol1", "c1", "w1", now=T0 + 30 * M)
-        c2 = await mk.claim(tx, "vol2", "c1", "w2", now=T0 + 80 * M)
-        c10 = await mk.claim(tx, "vol4", "c1", "w10", now=T0 + 90 * M)
-        c11 = await mk.claim(tx, "party", "c1", "w11", now=T0 + H)
-        unit = await mk.claim_for_unit(tx, "uadmin", "c1", "w3", "u1", now=T0 + 2 * H)
-        c3 = await mk.assign(tx, "uadmin", "c1", unit.id, "party", now=T0 + 2 * H)
-        await serve(tx, "vol1", w["w1"], c1.id, T0 + 2 * H, 60)
-        await serve(tx, "vol2", w["w2"], c2.id, T0 + 2 * H, 90)
-        await serve(tx, "party", w["w3"], c3.id, T0 + 2 * H, 30)
-        await serve(tx, "vol4", w["w10"], c10.id, T0 + 2 * H, 20)
-        await serve(tx, "party", w["w11"], c11.id, T0 + 2 * H, 40)
-        await mk.dispute(tx, "res", "c1", "w10", reason="没来", now=T0 + 3 * H)
-        await mk.dispute(tx, "res", "c1", "w11", reason="迟到", now=T0 + 190 * M)
-        await mk.resolve(
-            tx, "staff", "c1", "w10", for_volunteer=False, reason="核实", now=T0 + 210 * M
-        )
-        await mk.resolve(
-            tx, "staff", "c1", "w11", for_volunteer=True, reason="核实", now=T0 + 220 * M
-        )
+            mk.verify(tx, "staff", "c1", name, now=T0 + H)
+        mk.reject(tx, "staff", "c1", "w4", reason="不属于服务范围", now=T0 + 15 * M)
+        mk.cancel(tx, "res", "c1", "w5", reason="已解决", now=T0 + 50 * M)
+        c1 = mk.claim(tx, "vol1", "c1", "w1", now=T0 + 30 * M)
+        c2 = mk.claim(tx, "vol2", "c1", "w2", now=T0 + 80 * M)
+        c10 = mk.claim(tx, "vol4", "c1", "w10", now=T0 + 90 * M)
+        c11 = mk.claim(tx, "party", "c1", "w11", now=T0 + H)
+        unit = mk.claim_for_unit(tx, "uadmin", "c1", "w3", "u1", now=T0 + 2 * H)
+        c3 = mk.assign(tx, "uadmin", "c1", unit.id, "party", now=T0 + 2 * H)
+        serve(tx, "vol1", w["w1"], c1.id, T0 + 2 * H, 60)
+        serve(tx, "vol2", w["w2"], c2.id, T0 + 2 * H, 90)
+        serve(tx, "party", w["w3"], c3.id, T0 + 2 * H, 30)
+        serve(tx, "vol4", w["w10"], c10.id, T0 + 2 * H, 20)
+        serve(tx, "party", w["w11"], c11.id, T0 + 2 * H, 40)
+        mk.dispute(tx, "res", "c1", "w10", reason="没来", now=T0 + 3 * H)
+        mk.dispute(tx, "res", "c1", "w11", reason="迟到", now=T0 + 190 * M)
+        mk.resolve(tx, "staff", "c1", "w10", for_volunteer=False, reason="核实", now=T0 + 210 * M)
+        mk.resolve(tx, "staff", "c1", "w11", for_volunteer=True, reason="核实", now=T0 + 220 * M)
         for name, stars, hours in (("w1", 5, 4), ("w2", 4, 5), ("w3", 2, 6)):
-            await mk.confirm(tx, "res", "c1", name, rating=stars, now=T0 + hours * H)
-        x1 = await post(tx, "x1", T0, actor="admin", community="c2")
-        await mk.verify(tx, "admin", "c2", "x1", now=T0 + H)
-        cx = await mk.claim(tx, "outsider", "c2", "x1", now=T0 + 90 * M)
-        await serve(tx, "outsider", x1, cx.id, T0 + 2 * H, 45)
-        await mk.confirm(tx, "admin", "c2", "x1", rating=5, now=T0 + 3 * H)
-        assert (await mk.expire_wishes(tx, now=T0 + 3 * H)).handled == ("w8",)
-        assert (await mk.escalate_due(tx, now=T0 + 4 * H)).handled == ("w6",)
-        assert (await mk.escalate_due(tx, now=T0 + 8 * H)).handled == ("w6",)
-        await post(tx, "y1", T0 + 10 * H, actor="admin", community="c3")
-        await post(tx, "w9", T0 + 47 * H, start=T0 + 50 * H)
-        await mk.verify(tx, "staff", "c1", "w9", now=T0 + 48 * H)
+            mk.confirm(tx, "res", "c1", name, rating=stars, now=T0 + hours * H)
+        x1 = post(tx, "x1", T0, actor="admin", community="c2")
+        mk.verify(tx, "admin", "c2", "x1", now=T0 + H)
+        cx = mk.claim(tx, "outsider", "c2", "x1", now=T0 + 90 * M)
+        serve(tx, "outsider", x1, cx.id, T0 + 2 * H, 45)
+        mk.confirm(tx, "admin", "c2", "x1", rating=5, now=T0 + 3 * H)
+        assert (mk.expire_wishes(tx, now=T0 + 3 * H)).handled == ("w8",)
+        assert (mk.escalate_due(tx, now=T0 + 4 * H)).handled == ("w6",)
+        assert (mk.escalate_due(tx, now=T0 + 8 * H)).handled == ("w6",)
+        post(tx, "y1", T0 + 10 * H, actor="admin", community="c3")
+        post(tx, "w9", T0 + 47 * H, start=T0 + 50 * H)
+        mk.verify(tx, "staff", "c1", "w9", now=T0 + 48 * H)
 
 
 def top(*rows: tuple[str, str, int]) -> tuple[VolunteerTime, ...]:
@@ -149,12 +145,12 @@ def rates(org_id: str, kind: OrgKind, name: str, *figures: tuple[int, int]) -> R
     )
 
 
-async def test_a_community_counts_every_event_of_the_period_by_its_time(
+def test_a_community_counts_every_event_of_the_period_by_its_time(
     db: points.Database,
 ) -> None:
-    await history(db)
-    async with db.read() as tx:
-        got = await statistics(tx, "staff", "c1", **PERIOD)
+    history(db)
+    with db.snapshot() as tx:
+        got = statistics(tx, "staff", "c1", **PERIOD)
     counts = (got.posted, got.verified, got.rejected, got.claimed, got.completed, got.confirmed)
     assert counts == (9, 7, 1, 5, 5, 4)  # w8 posted before, w9 verified at the end: left out
     assert (got.disputed, got.escalated, got.cancelled, got.expired) == (2, 1, 1, 1)
@@ -178,10 +174,10 @@ async def test_a_community_counts_every_event_of_the_period_by_its_time(
     }
 
 
-async def test_an_event_at_since_counts_and_one_at_until_does_not(db: points.Database) -> None:
-    await history(db)
-    async with db.read() as tx:
-        got = await statistics(tx, "staff", "c1", since=T0 + 3 * H, until=T0 + 4 * H)
+def test_an_event_at_since_counts_and_one_at_until_does_not(db: points.Database) -> None:
+    history(db)
+    with db.snapshot() as tx:
+        got = statistics(tx, "staff", "c1", since=T0 + 3 * H, until=T0 + 4 * H)
     assert (got.posted, got.verified, got.claimed) == (0, 0, 0)
     assert got.completed == 2  # w1 served at since, w2 inside
     assert got.expired == 1  # w8 at since
@@ -194,14 +190,14 @@ async def test_an_event_at_since_counts_and_one_at_until_does_not(db: points.Dat
     assert (got.by_category, got.by_state) == ({}, {})
 
 
-async def test_a_street_counts_its_communities_and_a_district_its_streets(
+def test_a_street_counts_its_communities_and_a_district_its_streets(
     db: points.Database,
 ) -> None:
-    await history(db)
-    async with db.read() as tx:
-        street = await statistics(tx, "admin", "s1", **PERIOD)
-        district = await statistics(tx, "admin", "d1", **PERIOD)
-        alone = await statistics(tx, "admin", "c2", **PERIOD)
+    history(db)
+    with db.snapshot() as tx:
+        street = statistics(tx, "admin", "s1", **PERIOD)
+        district = statistics(tx, "admin", "d1", **PERIOD)
+        alone = statistics(tx, "admin", "c2", **PERIOD)
     assert (alone.posted, alone.confirmed, alone.volunteer_minutes) == (1, 1, 45)
     assert alone.median_minutes_to_completion == 105
     assert (street.communities, street.posted, street.verified, street.confirmed) == (2, 10, 8, 5)
@@ -220,11 +216,11 @@ async def test_a_street_counts_its_communities_and_a_district_its_streets(
     assert all(getattr(district, f) == getattr(street, f) for f in same)
 
 
-async def test_three_rates_per_community_and_paired_unit(db: points.Database) -> None:
-    await history(db)
-    async with db.read() as tx:
-        own = await three_rates(tx, "staff", "c1", **PERIOD)
-        district = await three_rates(tx, "admin", "d1", **PERIOD)
+def test_three_rates_per_community_and_paired_unit(db: points.Database) -> None:
+    history(db)
+    with db.snapshot() as tx:
+        own = three_rates(tx, "staff", "c1", **PERIOD)
+        district = three_rates(tx, "admin", "d1", **PERIOD)
     c1 = rates("c1", OrgKind.COMMUNITY, "阳光社区", (4, 7), (4, 5), (2, 3))
     u1 = rates("u1", OrgKind.UNIT, "区卫健局", (1, 2), (2, 2), (0, 1))
     assert own == [c1, u1]
@@ -235,47 +231,47 @@ async def test_three_rates_per_community_and_paired_unit(db: points.Database) ->
     assert c3.response.percent is None
 
 
-async def test_staff_of_one_community_cannot_read_another_or_the_street(
+def test_staff_of_one_community_cannot_read_another_or_the_street(
     db: points.Database,
 ) -> None:
-    await history(db)
-    async with db.read() as tx:
+    history(db)
+    with db.snapshot() as tx:
         for org_id in ("c2", "s1", "d1", "nowhere"):
             with pytest.raises(mk.NotFound):
-                await statistics(tx, "staff", org_id, **PERIOD)
+                statistics(tx, "staff", org_id, **PERIOD)
             with pytest.raises(mk.NotFound):
-                await three_rates(tx, "staff", org_id, **PERIOD)
+                three_rates(tx, "staff", org_id, **PERIOD)
 
 
-async def test_volunteers_residents_and_unit_admins_get_not_found(db: points.Database) -> None:
-    await history(db)
-    async with db.transaction() as tx:
-        await mk.add_member(tx, id="sstaff", name="街道干部", now=T0)
-        await mk.grant_role(tx, mk.SYSTEM, "sstaff", "s1", Role.STAFF, now=T0)
-    async with db.read() as tx:
+def test_volunteers_residents_and_unit_admins_get_not_found(db: points.Database) -> None:
+    history(db)
+    with db.transaction() as tx:
+        mk.add_member(tx, id="sstaff", name="街道干部", now=T0)
+        mk.grant_role(tx, mk.SYSTEM, "sstaff", "s1", Role.STAFF, now=T0)
+    with db.snapshot() as tx:
         for actor in ("vol1", "res", "grid", "uadmin", "party", "outsider"):
             with pytest.raises(mk.NotFound):
-                await statistics(tx, actor, "c1", **PERIOD)
+                statistics(tx, actor, "c1", **PERIOD)
             with pytest.raises(mk.NotFound):
-                await three_rates(tx, actor, "c1", **PERIOD)
-        seen = await statistics(tx, "sstaff", "c2", **PERIOD)  # staff of the street above
+                three_rates(tx, actor, "c1", **PERIOD)
+        seen = statistics(tx, "sstaff", "c2", **PERIOD)  # staff of the street above
         assert seen.posted == 1
         with pytest.raises(mk.NotFound):
-            await statistics(tx, "sstaff", "c3", **PERIOD)
+            statistics(tx, "sstaff", "c3", **PERIOD)
 
 
-async def test_a_period_must_be_aware_and_forward_and_the_org_an_area(
+def test_a_period_must_be_aware_and_forward_and_the_org_an_area(
     db: points.Database,
 ) -> None:
-    await history(db)
-    async with db.read() as tx:
+    history(db)
+    with db.snapshot() as tx:
         with pytest.raises(mk.InvalidInput):
-            await statistics(tx, "staff", "c1", since=T0, until=T0)
+            statistics(tx, "staff", "c1", since=T0, until=T0)
         with pytest.raises(mk.InvalidInput):
-            await three_rates(tx, "staff", "c1", since=T0.replace(tzinfo=None), until=T0 + H)
+            three_rates(tx, "staff", "c1", since=T0.replace(tzinfo=None), until=T0 + H)
         with pytest.raises(mk.InvalidInput):
-            await statistics(tx, "staff", "g1", **PERIOD)  # a grid: ask its community
-        empty = await statistics(tx, "staff", "c1", since=T0 + 100 * H, until=T0 + 200 * H)
+            statistics(tx, "staff", "g1", **PERIOD)  # a grid: ask its community
+        empty = statistics(tx, "staff", "c1", since=T0 + 100 * H, until=T0 + 200 * H)
     assert (empty.posted, empty.confirmed, empty.volunteer_minutes, empty.top_volunteers) == (
         0,
         0,

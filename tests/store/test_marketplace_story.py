@@ -11,37 +11,35 @@ from marketplace import ClaimState, WishState
 from marketplace_world import T0
 
 
-async def test_the_whole_story_from_wish_to_posted_points(db: points.Database) -> None:
-    async with db.transaction() as tx:
-        await world.build(tx)
-        wish = await world.post(tx)
+def test_the_whole_story_from_wish_to_posted_points(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.post(tx)
         assert wish.state is WishState.SUBMITTED
-        wish = await mk.verify(tx, "staff", "c1", wish.id, now=T0)
+        wish = mk.verify(tx, "staff", "c1", wish.id, now=T0)
         assert wish.state is WishState.PUBLISHED
-        claim = await mk.claim(tx, "vol1", "c1", wish.id, now=T0 + dt.timedelta(minutes=5))
-        assert (await mk.get_wish(tx, "vol1", "c1", wish.id)).state is WishState.CLAIMED
+        claim = mk.claim(tx, "vol1", "c1", wish.id, now=T0 + dt.timedelta(minutes=5))
+        assert (mk.get_wish(tx, "vol1", "c1", wish.id)).state is WishState.CLAIMED
     start = T0 + dt.timedelta(hours=2)
-    async with db.transaction() as tx:
-        checked = await mk.check_in(
-            tx, "vol1", "c1", claim.id, code=wish.confirmation_code, now=start
-        )
+    with db.transaction() as tx:
+        checked = mk.check_in(tx, "vol1", "c1", claim.id, code=wish.confirmation_code, now=start)
         assert checked.state is ClaimState.CHECKED_IN
-        out = await mk.check_out(tx, "vol1", "c1", claim.id, now=start + dt.timedelta(minutes=90))
+        out = mk.check_out(tx, "vol1", "c1", claim.id, now=start + dt.timedelta(minutes=90))
         assert (out.state, out.minutes) == (ClaimState.CHECKED_OUT, 90)
-        assert (await mk.get_wish(tx, "res", "c1", wish.id)).state is WishState.SERVED
-    async with db.read() as tx:
-        wallet = await points.get_account(tx, "c1", "member:vol1")
+        assert (mk.get_wish(tx, "res", "c1", wish.id)).state is WishState.SERVED
+    with db.snapshot() as tx:
+        wallet = points.get_account(tx, "c1", "member:vol1")
         assert (wallet.balance, wallet.credits_pending) == (0, 15)  # 1.5 h × 10 points an hour
-    async with db.transaction() as tx:
-        closed = await mk.confirm(
+    with db.transaction() as tx:
+        closed = mk.confirm(
             tx, "res", "c1", wish.id, rating=5, comment="很好", now=start + dt.timedelta(hours=3)
         )
         assert (closed.state, closed.rating) == (WishState.CLOSED, 5)
-    async with db.read() as tx:
-        wallet = await points.get_account(tx, "c1", "member:vol1")
-        hours = await points.hours_summary(tx, "vol1", community_id="c1")
-        problems = await points.audit(tx)
-        steps = [t.action for t in await mk.history(tx, "c1", wish.id)]
+    with db.snapshot() as tx:
+        wallet = points.get_account(tx, "c1", "member:vol1")
+        hours = points.hours_summary(tx, "vol1", community_id="c1")
+        problems = points.audit(tx)
+        steps = [t.action for t in mk.history(tx, "c1", wish.id)]
     assert wallet.balance == 15
     assert hours.minutes == 90
     assert problems == []

@@ -22,31 +22,31 @@ def _diff(conn: Connection) -> list[Any]:
     return list(compare_metadata(context, [metadata, marketplace_metadata]))
 
 
-async def test_migrated_schema_matches_the_tables_in_code(db: points.Database) -> None:
-    async with db.writer.connect() as conn:
-        assert await conn.run_sync(_diff) == []
+def test_migrated_schema_matches_the_tables_in_code(db: points.Database) -> None:
+    with db.writer.connect() as conn:
+        assert _diff(conn) == []
 
 
-async def test_migrations_go_down_to_nothing_and_up_again(db: points.Database) -> None:
-    assert await db.revision() == HEADS
-    await db.downgrade("base")
-    assert await db.revision() is None
-    await db.upgrade()
-    assert await db.revision() == HEADS
-    async with db.transaction() as tx:
-        await points.open_community(tx, "c1")
-    async with db.read() as tx:
-        assert await points.audit(tx) == []
+def test_migrations_go_down_to_nothing_and_up_again(db: points.Database) -> None:
+    assert db.revision() == HEADS
+    db.downgrade("base")
+    assert db.revision() is None
+    db.upgrade()
+    assert db.revision() == HEADS
+    with db.transaction() as tx:
+        points.open_community(tx, "c1")
+    with db.snapshot() as tx:
+        assert points.audit(tx) == []
 
 
-async def test_the_ledger_alone_migrates_without_the_marketplace(tmp_path: Path) -> None:
-    db = points.Database(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+def test_the_ledger_alone_migrates_without_the_marketplace(tmp_path: Path) -> None:
+    db = points.Database(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
-        await db.upgrade()
-        assert await db.revision() == "0002"
-        async with db.writer.connect() as conn:
-            names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        db.upgrade()
+        assert db.revision() == "0002"
+        with db.writer.connect() as conn:
+            names = sa.inspect(conn).get_table_names()
         assert not [n for n in names if n.startswith("mk_")]
         assert "points_transfers" in names
     finally:
-        await db.dispose()
+        db.dispose()

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import marketplace_world as world
@@ -38,25 +38,25 @@ TABLES = frozenset(
     for t in m.sorted_tables
 )
 LATER = world.T0 + dt.timedelta(days=400)
-Call = Callable[[Database, AsyncConnection], Awaitable[Any]]
+Call = Callable[[Database, Connection], Any]
 
 
 @pytest.fixture
-async def db(backend_ready: str) -> AsyncIterator[Database]:
-    database = await support.open_database(backend_ready, service=True)
+def db(backend_ready: str) -> Iterator[Database]:
+    database = support.open_database(backend_ready, service=True)
     try:
-        async with database.transaction() as tx:
-            await world.build(tx)
-            wish = await world.published(tx, id="w1", capacity=2)
-            await mk.claim(tx, "vol1", "c1", wish.id, now=world.T0)
-            await points.adjust(
+        with database.transaction() as tx:
+            world.build(tx)
+            wish = world.published(tx, id="w1", capacity=2)
+            mk.claim(tx, "vol1", "c1", wish.id, now=world.T0)
+            points.adjust(
                 tx, community_id="c1", member_id="vol1", change=50, reason="x", actor="staff"
             )
-            await points.add_item(tx, community_id="c1", name="茶", cost=1, stock=5, id="tea")
-            await points.redeem(tx, community_id="c1", member_id="vol1", item_id="tea")
+            points.add_item(tx, community_id="c1", name="茶", cost=1, stock=5, id="tea")
+            points.redeem(tx, community_id="c1", member_id="vol1", item_id="tea")
         yield database
     finally:
-        await database.dispose()
+        database.dispose()
 
 
 HOT: dict[str, Call] = {
@@ -97,7 +97,7 @@ def _capture(db: Database) -> tuple[list[tuple[str, Any]], Callable[[], None]]:
         if not many and wanted and " WHERE " in statement.upper().replace("\n", " "):
             seen.append((statement, parameters))
 
-    engines = {db.writer.sync_engine, db.reader.sync_engine}
+    engines = {db.writer, db.reader}
     for engine in engines:
         event.listen(engine, "before_cursor_execute", keep)
 
@@ -108,13 +108,13 @@ def _capture(db: Database) -> tuple[list[tuple[str, Any]], Callable[[], None]]:
     return seen, stop
 
 
-async def _plan(conn: AsyncConnection, statement: str, parameters: Any) -> list[str]:
+def _plan(conn: Connection, statement: str, parameters: Any) -> list[str]:
     if conn.dialect.name == "sqlite":
-        rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
         return [str(r[-1]) for r in rows]
     for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
-        await conn.exec_driver_sql(f"SET LOCAL {setting} = off")
-    rows = await conn.exec_driver_sql("EXPLAIN " + statement, parameters)
+        conn.exec_driver_sql(f"SET LOCAL {setting} = off")
+    rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters)
     return [str(r[0]) for r in rows]
 
 
@@ -132,25 +132,25 @@ def _full_scans(plan: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", list(HOT))
-async def test_hot_query_uses_an_index(db: Database, name: str) -> None:
+def test_hot_query_uses_an_index(db: Database, name: str) -> None:
     seen, stop = _capture(db)
     try:
         if name in OWN_CONNECTION:  # the service's own transaction
-            await HOT[name](db, None)  # type: ignore[arg-type]
+            HOT[name](db, None)  # type: ignore[arg-type]
         else:
-            async with db.writer.connect() as conn:
-                tx = await conn.begin()
+            with db.writer.connect() as conn:
+                tx = conn.begin()
                 try:
-                    await HOT[name](db, conn)
+                    HOT[name](db, conn)
                 finally:
-                    await tx.rollback()
+                    tx.rollback()
     finally:
         stop()
     assert seen, f"{name}: no statement captured"
     problems = []
-    async with db.writer.connect() as conn, conn.begin():
+    with db.writer.connect() as conn, conn.begin():
         for statement, parameters in seen:
-            plan = await _plan(conn, statement, parameters)
+            plan = _plan(conn, statement, parameters)
             scans = _full_scans(plan)
             if name in ORDERED and conn.dialect.name == "sqlite":
                 scans += [line for line in plan if "TEMP B-TREE FOR ORDER BY" in line]
@@ -159,7 +159,7 @@ async def test_hot_query_uses_an_index(db: Database, name: str) -> None:
     assert not problems, f"{name}: a scan without an index:\n" + "\n".join(problems)
 
 
-async def test_a_dropped_index_is_caught(db: Database) -> None:
+def test_a_dropped_index_is_caught(db: Database) -> None:
     """The check itself works: without the wishes' due index the escalation query scans.
     (PostgreSQL with ``enable_seqscan = off`` would read another index whole instead, which its
     plan does not tell from a search: the SQLite plan is the one that catches a lost index.)"""
@@ -167,19 +167,19 @@ async def test_a_dropped_index_is_caught(db: Database) -> None:
         pytest.skip("PostgreSQL falls back to reading another index whole")
     seen, stop = _capture(db)
     try:
-        async with db.writer.connect() as conn:
-            tx = await conn.begin()
+        with db.writer.connect() as conn:
+            tx = conn.begin()
             try:
-                await mk.escalate_due(conn, now=world.T0, limit=1)
+                mk.escalate_due(conn, now=world.T0, limit=1)
             finally:
-                await tx.rollback()
+                tx.rollback()
     finally:
         stop()
-    async with db.writer.connect() as conn:
-        tx = await conn.begin()
+    with db.writer.connect() as conn:
+        tx = conn.begin()
         try:
-            await conn.execute(sa.text("DROP INDEX ix_mk_wishes_due"))
-            plans = [await _plan(conn, s, p) for s, p in seen]
+            conn.execute(sa.text("DROP INDEX ix_mk_wishes_due"))
+            plans = [_plan(conn, s, p) for s, p in seen]
         finally:
-            await tx.rollback()
+            tx.rollback()
     assert any(_full_scans(plan) for plan in plans)

@@ -6,26 +6,28 @@ The library instead takes each write transaction with ``BEGIN IMMEDIATE`` on SQL
 with conditional ``UPDATE``s. One harness drives both the library and a deliberately naive
 read-check-write implementation, so the same checker is seen both passing and catching the trap.
 
-On SQLite the library gets eight write connections here (instead of its one) so that the clients
-really contend for the file lock. ``LINLI_RACE_OPS`` lowers the 10,000 operations of the mixed-load
-test for a quick local run; ``pytest -s`` shows the figures of each run.
+The clients are threads (as in a threaded web app), each operation a unit of work through
+``db.write``: on SQLite they queue for the one writer thread and commit in groups; on PostgreSQL
+each runs its own transaction on a connection of the pool. ``LINLI_RACE_OPS`` lowers the 10,000
+operations of the mixed-load test for a quick local run; ``pytest -s`` shows the figures of each
+run.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import os
 import random
+import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.util import await_only
+from sqlalchemy.engine import Engine
 
 import points
 import support
@@ -47,11 +49,9 @@ STORE = points.account_id(AccountKind.STORE, COMMUNITY)
 OK, REFUSED, BLOCKED = "ok", "refused", "blocked"
 
 
-async def open_race_database(backend: str) -> points.Database:
-    """A fresh database; on SQLite with eight write connections that fight for the file lock."""
-    if backend == "sqlite":
-        return await support.open_database(backend, write_pool_size=8)
-    return await support.open_database(backend)
+def open_race_database(backend: str) -> points.Database:
+    """A fresh database, with a connection for every client on PostgreSQL."""
+    return support.open_database(backend, pool_size=CLIENTS)
 
 
 # --- the harness shared by the library run and the naive control ---------------------------
@@ -65,7 +65,7 @@ class Op:
     credit: bool  # pool -> member; otherwise a redemption member -> store
 
 
-Apply = Callable[[Op], Awaitable[str]]
+Apply = Callable[[Op], str]
 """Apply one operation in a transaction of its own: OK, REFUSED (or BLOCKED: the naive path hit
 the database's CHECK); any exception it lets out is recorded as an error."""
 
@@ -108,13 +108,13 @@ def plan(count: int, seed: int = SEED) -> list[Op]:
     ]
 
 
-async def set_up_wallets(db: points.Database) -> None:
+def set_up_wallets(db: points.Database) -> None:
     """A community and MEMBERS wallets holding START_BALANCE each (one transfer per wallet)."""
-    async with db.transaction() as tx:
-        await points.open_community(tx, COMMUNITY)
+    with db.transaction() as tx:
+        points.open_community(tx, COMMUNITY)
         for wallet in members():
-            await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, wallet.split(":", 1)[1])
-            await points.transfer(
+            points.open_account(tx, COMMUNITY, AccountKind.MEMBER, wallet.split(":", 1)[1])
+            points.transfer(
                 tx,
                 community_id=COMMUNITY,
                 debit_account_id=POOL,
@@ -125,29 +125,32 @@ async def set_up_wallets(db: points.Database) -> None:
             )
 
 
-async def drive(apply: Apply, ops: list[Op], clients: int = CLIENTS) -> dict[str, str]:
+def drive(apply: Apply, ops: list[Op], clients: int = CLIENTS) -> dict[str, str]:
     """Run ``ops`` through ``clients`` concurrent workers; every op's outcome, by op id."""
     outcomes: dict[str, str] = {}
     queue = iter(ops)
+    handing = threading.Lock()
 
-    async def client() -> None:
-        for op in queue:  # the shared iterator hands each op to exactly one client
+    def client() -> None:
+        while True:
+            with handing:  # the shared iterator hands each op to exactly one client
+                op = next(queue, None)
+            if op is None:
+                return
             try:
-                outcomes[op.id] = await apply(op)
+                outcomes[op.id] = apply(op)
             except Exception as exc:  # recorded, and the test fails on it below
                 outcomes[op.id] = f"error {type(exc).__name__}: {exc!s:.300}"
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(clients):
-            group.create_task(client())
+    support.in_threads([client] * clients, clients)
     return outcomes
 
 
-async def stored_wallets(engine: AsyncEngine) -> dict[str, tuple[int, int]]:
+def stored_wallets(engine: Engine) -> dict[str, tuple[int, int]]:
     """Each wallet's (balance, available) as stored."""
     c = accounts.c
-    async with engine.connect() as conn:
-        rows = await conn.execute(
+    with engine.connect() as conn:
+        rows = conn.execute(
             sa.select(c.id, c.credits_posted, c.debits_posted, c.debits_pending).where(
                 c.community_id == COMMUNITY, c.kind == AccountKind.MEMBER.value
             )
@@ -161,10 +164,10 @@ async def stored_wallets(engine: AsyncEngine) -> dict[str, tuple[int, int]]:
         }
 
 
-async def race(apply: Apply, ops: list[Op], engine: AsyncEngine) -> Outcome:
+def race(apply: Apply, ops: list[Op], engine: Engine) -> Outcome:
     """Drive ``ops`` concurrently, then hold the stored wallets against the client-side log."""
     started = time.perf_counter()
-    outcomes = await drive(apply, ops)
+    outcomes = drive(apply, ops)
     seconds = time.perf_counter() - started
     assert len(outcomes) == len(ops), "every operation must be accounted for"
 
@@ -172,7 +175,7 @@ async def race(apply: Apply, ops: list[Op], engine: AsyncEngine) -> Outcome:
     for op in ops:
         if outcomes[op.id] == OK:
             expected[op.member] += op.amount if op.credit else -op.amount
-    stored = await stored_wallets(engine)
+    stored = stored_wallets(engine)
     assert stored.keys() == expected.keys()
     overdrafts = sum(
         1 for w, (balance, available) in stored.items() if min(available, expected[w]) < 0
@@ -194,19 +197,18 @@ async def race(apply: Apply, ops: list[Op], engine: AsyncEngine) -> Outcome:
 def library_apply(db: points.Database) -> Apply:
     """Each operation as a client of the library makes it: one ``db.transaction()``."""
 
-    async def apply(op: Op) -> str:
+    def apply(op: Op) -> str:
         debit, credit = (POOL, op.member) if op.credit else (op.member, STORE)
         try:
-            async with db.transaction() as tx:
-                await points.transfer(
-                    tx,
-                    community_id=COMMUNITY,
-                    debit_account_id=debit,
-                    credit_account_id=credit,
-                    amount=op.amount,
-                    kind=TransferKind.ACCRUAL if op.credit else TransferKind.REDEMPTION,
-                    id=op.id,
-                )
+            db.write(
+                points.transfer,
+                community_id=COMMUNITY,
+                debit_account_id=debit,
+                credit_account_id=credit,
+                amount=op.amount,
+                kind=TransferKind.ACCRUAL if op.credit else TransferKind.REDEMPTION,
+                id=op.id,
+            )
         except points.InsufficientPoints:
             return REFUSED
         return OK
@@ -214,7 +216,7 @@ def library_apply(db: points.Database) -> Apply:
     return apply
 
 
-def naive_apply(engine: AsyncEngine) -> Apply:
+def naive_apply(engine: Engine) -> Apply:
     """The trap: SELECT the counters, check in Python, write back the absolute value computed.
 
     Only the wallet's own counter is written (``credits_posted`` for a credit, ``debits_posted``
@@ -224,16 +226,16 @@ def naive_apply(engine: AsyncEngine) -> Apply:
     """
     c = accounts.c
 
-    async def apply(op: Op) -> str:
+    def apply(op: Op) -> str:
         where = (c.community_id == COMMUNITY, c.id == op.member)
         try:
-            async with engine.begin() as conn:
+            with engine.begin() as conn:
                 row = (
-                    await conn.execute(
+                    conn.execute(
                         sa.select(c.credits_posted, c.debits_posted, c.debits_pending).where(*where)
                     )
                 ).one()
-                await asyncio.sleep(0)  # let the other clients interleave, as a web server would
+                time.sleep(0)  # let the other clients interleave, as a web server would
                 if op.credit:
                     values = {"credits_posted": row.credits_posted + op.amount}
                 else:
@@ -241,7 +243,7 @@ def naive_apply(engine: AsyncEngine) -> Apply:
                     if available < op.amount:
                         return REFUSED
                     values = {"debits_posted": row.debits_posted + op.amount}
-                await conn.execute(accounts.update().where(*where).values(**values))
+                conn.execute(accounts.update().where(*where).values(**values))
         except sa.exc.IntegrityError:
             return BLOCKED
         return OK
@@ -249,13 +251,19 @@ def naive_apply(engine: AsyncEngine) -> Apply:
     return apply
 
 
-def naive_engine(db: points.Database) -> AsyncEngine:
+def naive_engine(db: points.Database) -> Engine:
     """A plain engine on the same database: no BEGIN IMMEDIATE hooks, several connections."""
     if not db.is_sqlite:
-        return create_async_engine(db.url, pool_size=CLIENTS, max_overflow=0)
-    engine = create_async_engine(db.url, pool_size=8, max_overflow=0, pool_timeout=60)
+        return sa.create_engine(db.url, pool_size=CLIENTS, max_overflow=0)
+    engine = sa.create_engine(
+        db.url,
+        pool_size=8,
+        max_overflow=0,
+        pool_timeout=60,
+        connect_args={"check_same_thread": False},
+    )
 
-    @sa.event.listens_for(engine.sync_engine, "connect")
+    @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: object, _record: object) -> None:
         cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
         cursor.execute("PRAGMA busy_timeout=60000")
@@ -268,12 +276,12 @@ def naive_engine(db: points.Database) -> AsyncEngine:
 
 
 @pytest.mark.slow
-async def test_concurrent_credits_and_redemptions_never_overdraw(backend_ready: str) -> None:
-    db = await open_race_database(backend_ready)
+def test_concurrent_credits_and_redemptions_never_overdraw(backend_ready: str) -> None:
+    db = open_race_database(backend_ready)
     try:
-        await set_up_wallets(db)
+        set_up_wallets(db)
         ops = plan(RACE_OPS)
-        outcome = await race(library_apply(db), ops, db.reader)
+        outcome = race(library_apply(db), ops, db.reader)
         print(outcome.line(f"{backend_ready} library"))
 
         assert outcome.errors == (), outcome.errors[:5]
@@ -281,33 +289,33 @@ async def test_concurrent_credits_and_redemptions_never_overdraw(backend_ready: 
         assert outcome.refused > 0 < outcome.ok, "the load must exercise both paths"
         assert outcome.overdrafts == 0
         assert outcome.lost_updates == 0
-        async with db.read() as tx:
-            assert await points.audit(tx) == []
-            rows = await tx.scalar(
+        with db.snapshot() as tx:
+            assert points.audit(tx) == []
+            rows = tx.scalar(
                 sa.select(sa.func.count())
                 .select_from(transfers)
                 .where(transfers.c.community_id == COMMUNITY)
             )
         assert rows == outcome.ok + MEMBERS
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 @pytest.mark.slow
-async def test_negative_control_naive_read_then_write_overdraws(backend_ready: str) -> None:
-    db = await open_race_database(backend_ready)
+def test_negative_control_naive_read_then_write_overdraws(backend_ready: str) -> None:
+    db = open_race_database(backend_ready)
     engine = naive_engine(db)
     try:
-        await set_up_wallets(db)
-        outcome = await race(naive_apply(engine), plan(NAIVE_OPS, seed=SEED + 1), engine)
+        set_up_wallets(db)
+        outcome = race(naive_apply(engine), plan(NAIVE_OPS, seed=SEED + 1), engine)
         print(outcome.line(f"{backend_ready} naive control"))
 
         assert outcome.errors == (), outcome.errors[:5]
         anomalies = outcome.overdrafts + outcome.lost_updates + outcome.blocked
         assert anomalies > 0, "the checker must catch the read-check-write trap"
     finally:
-        await engine.dispose()
-        await db.dispose()
+        engine.dispose()
+        db.dispose()
 
 
 PRICE = 7
@@ -316,19 +324,19 @@ BUYERS = 1_000
 
 
 @pytest.mark.slow
-async def test_thousand_redemptions_of_stock_one_hundred_fill_exactly_one_hundred(
+def test_thousand_redemptions_of_stock_one_hundred_fill_exactly_one_hundred(
     backend_ready: str,
 ) -> None:
-    db = await open_race_database(backend_ready)
+    db = open_race_database(backend_ready)
     try:
-        async with db.transaction() as tx:
-            await points.open_community(tx, COMMUNITY)
-            item = await points.add_item(
+        with db.transaction() as tx:
+            points.open_community(tx, COMMUNITY)
+            item = points.add_item(
                 tx, community_id=COMMUNITY, name="大米 5kg", cost=PRICE, stock=STOCK, id="rice"
             )
             for i in range(BUYERS):
-                wallet = await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, f"b{i:04}")
-                await points.transfer(
+                wallet = points.open_account(tx, COMMUNITY, AccountKind.MEMBER, f"b{i:04}")
+                points.transfer(
                     tx,
                     community_id=COMMUNITY,
                     debit_account_id=POOL,
@@ -337,49 +345,41 @@ async def test_thousand_redemptions_of_stock_one_hundred_fill_exactly_one_hundre
                     kind=TransferKind.ACCRUAL,
                     id=f"start-b{i:04}",
                 )
-        gate = asyncio.Semaphore(CLIENTS)
 
-        async def buy(i: int) -> str:
-            async with gate:
-                try:
-                    async with db.transaction() as tx:
-                        order = await points.redeem(
-                            tx,
-                            community_id=COMMUNITY,
-                            member_id=f"b{i:04}",
-                            item_id=item.id,
-                            id=f"order-{i:04}",
-                        )
-                except points.OutOfStock:
-                    return "out_of_stock"
-                return order.id
+        def buy(i: int) -> str:
+            try:
+                order = db.write(
+                    points.redeem,
+                    community_id=COMMUNITY,
+                    member_id=f"b{i:04}",
+                    item_id=item.id,
+                    id=f"order-{i:04}",
+                )
+            except points.OutOfStock:
+                return "out_of_stock"
+            return order.id
 
         started = time.perf_counter()
-        results = await asyncio.gather(*(buy(i) for i in range(BUYERS)))
+        results = support.in_threads([functools.partial(buy, i) for i in range(BUYERS)])
         reserved = [r for r in results if r != "out_of_stock"]
         assert len(reserved) == STOCK
         assert results.count("out_of_stock") == BUYERS - STOCK
 
-        async def hand_over(order_id: str) -> None:
-            async with gate, db.transaction() as tx:
-                await points.fulfil(tx, COMMUNITY, order_id, actor="staff")
+        def hand_over(order_id: str) -> None:
+            db.write(points.fulfil, COMMUNITY, order_id, actor="staff")
 
-        await asyncio.gather(*(hand_over(o) for o in reserved))
+        support.in_threads([functools.partial(hand_over, o) for o in reserved])
         seconds = time.perf_counter() - started
 
-        async with db.read() as tx:
+        with db.snapshot() as tx:
             statuses = Counter(
-                (
-                    await tx.execute(
-                        sa.select(orders.c.status).where(orders.c.community_id == COMMUNITY)
-                    )
-                )
+                (tx.execute(sa.select(orders.c.status).where(orders.c.community_id == COMMUNITY)))
                 .scalars()
                 .all()
             )
-            stock = (await points.get_item(tx, COMMUNITY, item.id)).stock
-            store = await points.get_account(tx, COMMUNITY, STORE)
-            problems = await points.audit(tx)
+            stock = (points.get_item(tx, COMMUNITY, item.id)).stock
+            store = points.get_account(tx, COMMUNITY, STORE)
+            problems = points.audit(tx)
         print(
             f"[races] {backend_ready} stock race: attempts={BUYERS} reserved={len(reserved)} "
             f"out_of_stock={BUYERS - len(reserved)} fulfilled={statuses['fulfilled']} "
@@ -391,17 +391,17 @@ async def test_thousand_redemptions_of_stock_one_hundred_fill_exactly_one_hundre
         assert store.debits_pending == store.credits_pending == 0
         assert problems == []
     finally:
-        await db.dispose()
+        db.dispose()
 
 
-async def test_double_post_race_awards_once(backend_ready: str) -> None:
-    db = await open_race_database(backend_ready)
+def test_double_post_race_awards_once(backend_ready: str) -> None:
+    db = open_race_database(backend_ready)
     wallet = points.account_id(AccountKind.MEMBER, "m-hold")
     try:
-        async with db.transaction() as tx:
-            await points.open_community(tx, COMMUNITY)
-            await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, "m-hold")
-            await points.transfer(
+        with db.transaction() as tx:
+            points.open_community(tx, COMMUNITY)
+            points.open_account(tx, COMMUNITY, AccountKind.MEMBER, "m-hold")
+            points.transfer(
                 tx,
                 community_id=COMMUNITY,
                 debit_account_id=POOL,
@@ -410,7 +410,7 @@ async def test_double_post_race_awards_once(backend_ready: str) -> None:
                 kind=TransferKind.ACCRUAL,
                 id="earned",
             )
-            await points.transfer(
+            points.transfer(
                 tx,
                 community_id=COMMUNITY,
                 debit_account_id=wallet,
@@ -421,71 +421,69 @@ async def test_double_post_race_awards_once(backend_ready: str) -> None:
                 pending=True,
             )
 
-        async def resolve(i: int) -> str:
+        def resolve(i: int) -> str:
             try:
-                async with db.transaction() as tx:
-                    if i % 2:
-                        await points.void_pending(tx, COMMUNITY, "hold", id=f"void-{i}")
-                        return "voided"
-                    await points.post_pending(tx, COMMUNITY, "hold", id=f"post-{i}")
-                    return "posted"
+                if i % 2:
+                    db.write(points.void_pending, COMMUNITY, "hold", id=f"void-{i}")
+                    return "voided"
+                db.write(points.post_pending, COMMUNITY, "hold", id=f"post-{i}")
+                return "posted"
             except points.PendingNotOpen:
                 return "not_open"
 
-        results = await asyncio.gather(*(resolve(i) for i in range(40)))
+        results = support.in_threads([functools.partial(resolve, i) for i in range(40)])
         winners = [r for r in results if r != "not_open"]
         assert len(winners) == 1, Counter(results)
         assert results.count("not_open") == 39
 
-        async with db.read() as tx:
-            state = await points.pending_state(tx, COMMUNITY, "hold")
-            member = await points.get_account(tx, COMMUNITY, wallet)
-            assert await points.audit(tx) == []
+        with db.snapshot() as tx:
+            state = points.pending_state(tx, COMMUNITY, "hold")
+            member = points.get_account(tx, COMMUNITY, wallet)
+            assert points.audit(tx) == []
         assert state.value == winners[0]
         assert member.balance == (60 if winners[0] == "posted" else 100)
         assert member.available == member.balance
 
-        async def award() -> points.Transfer:
-            async with db.transaction() as tx:
-                return await points.transfer(
-                    tx,
-                    community_id=COMMUNITY,
-                    debit_account_id=POOL,
-                    credit_account_id=wallet,
-                    amount=25,
-                    kind=TransferKind.ACCRUAL,
-                    id="award-once",
-                )
+        def award() -> points.Transfer:
+            return db.write(
+                points.transfer,
+                community_id=COMMUNITY,
+                debit_account_id=POOL,
+                credit_account_id=wallet,
+                amount=25,
+                kind=TransferKind.ACCRUAL,
+                id="award-once",
+            )
 
-        awarded = await asyncio.gather(*(award() for _ in range(20)))
-        async with db.read() as tx:
-            first = await points.get_transfer(tx, COMMUNITY, "award-once")
-            rows = await tx.scalar(
+        awarded = support.in_threads([award] * 20)
+        with db.snapshot() as tx:
+            first = points.get_transfer(tx, COMMUNITY, "award-once")
+            rows = tx.scalar(
                 sa.select(sa.func.count())
                 .select_from(transfers)
                 .where(transfers.c.community_id == COMMUNITY, transfers.c.id == "award-once")
             )
-            after = await points.get_account(tx, COMMUNITY, wallet)
-            assert await points.audit(tx) == []
+            after = points.get_account(tx, COMMUNITY, wallet)
+            assert points.audit(tx) == []
         assert rows == 1
         assert all(t == first for t in awarded), "every caller gets the first result"
         assert after.balance == member.balance + 25
     finally:
-        await db.dispose()
+        db.dispose()
 
 
-async def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str) -> None:
+def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str) -> None:
     """A redemption's guarded UPDATE finds too few points; before it looks at why, a credit to
     the wallet commits. It must then go through (or be refused), never leak an AssertionError."""
     if backend_ready == "sqlite":
         pytest.skip("BEGIN IMMEDIATE serialises writers: nothing can commit in between")
-    db = await open_race_database(backend_ready)
+    db = open_race_database(backend_ready)
     wallet = points.account_id(AccountKind.MEMBER, "m-late")
     try:
-        async with db.transaction() as tx:
-            await points.open_community(tx, COMMUNITY)
-            await points.open_account(tx, COMMUNITY, AccountKind.MEMBER, "m-late")
-            await points.transfer(
+        with db.transaction() as tx:
+            points.open_community(tx, COMMUNITY)
+            points.open_account(tx, COMMUNITY, AccountKind.MEMBER, "m-late")
+            points.transfer(
                 tx,
                 community_id=COMMUNITY,
                 debit_account_id=POOL,
@@ -495,9 +493,9 @@ async def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_read
                 id="earned",
             )
 
-        async def credit() -> None:
-            async with db.transaction() as tx:
-                await points.transfer(
+        def credit() -> None:
+            with db.transaction() as tx:
+                points.transfer(
                     tx,
                     community_id=COMMUNITY,
                     debit_account_id=POOL,
@@ -521,11 +519,11 @@ async def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_read
             guarded = statement.startswith("UPDATE points_accounts") and wallet in str(parameters)
             if armed and guarded and cursor.rowcount == 0:
                 armed = False
-                await_only(credit())  # commits on another connection, then the redemption goes on
+                credit()  # commits on another connection, then the redemption goes on
 
-        sa.event.listen(db.writer.sync_engine, "after_cursor_execute", credit_in_between)
-        async with db.transaction() as tx:
-            spent = await points.transfer(
+        sa.event.listen(db.writer, "after_cursor_execute", credit_in_between)
+        with db.transaction() as tx:
+            spent = points.transfer(
                 tx,
                 community_id=COMMUNITY,
                 debit_account_id=wallet,
@@ -535,10 +533,10 @@ async def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_read
                 id="spend",
             )
         assert not armed, "the credit must have committed between the UPDATE and the re-read"
-        async with db.read() as tx:
-            member = await points.get_account(tx, COMMUNITY, wallet)
-            assert await points.audit(tx) == []
+        with db.snapshot() as tx:
+            member = points.get_account(tx, COMMUNITY, wallet)
+            assert points.audit(tx) == []
         assert spent.id == "spend"
         assert member.balance == 5 + 20 - 10
     finally:
-        await db.dispose()
+        db.dispose()
