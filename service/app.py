@@ -1,9 +1,10 @@
 """The composition root: ``create_app(settings)`` builds the whole service and nothing else does.
 
 Middleware, outermost first: request id and access log → authentication (Litestar's JWT, bearer
-header or session cookie) → rate limit → CSRF for cookie-signed requests → Prometheus metrics →
-the unit of work (one transaction per request, idempotency keys) → the handler. Every error
-becomes a problem response (service.problems); every handler states its access policy.
+header or session cookie; the token alone) → rate limit → CSRF for cookie-signed requests →
+Prometheus metrics → the handler, which runs the request's one unit of work (service.uow: the
+token's database check, the Idempotency-Key, the library calls). Every error becomes a problem
+response (service.problems); every handler states its access policy.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
@@ -33,13 +33,12 @@ from points import Database, utcnow
 from service import auth, pages, problems
 from service.api import boards, claims, offers, people, session, wishes
 from service.api import points as points_api
-from service.api.common import PUBLIC, StrictStructs, actor, policy_guard, strict_input, tx
+from service.api.common import PUBLIC, StrictStructs, policy_guard, strict_input
 from service.csrf import CookieCSRF, csrf_config
 from service.database import open_database
 from service.observability import RequestContext, configure_logging
 from service.settings import Settings
 from service.sweeper import Sweeper
-from service.uow import UnitOfWork
 
 STATIC = importlib.resources.files("service") / "static"
 SWAGGER = "/static/vendor/swagger-ui-5.35.0"
@@ -63,7 +62,7 @@ API_ROUTES = [
 class Metrics(PrometheusController):
     path = "/metrics"
     include_in_schema = False
-    opt = {**PUBLIC, "tx": "none"}
+    opt = PUBLIC
 
 
 def _stores(settings: Settings) -> dict[str, Store]:
@@ -109,16 +108,11 @@ def create_app(
         finally:
             await sweeper.stop()
             if db is None:
-                await database.dispose()
+                database.dispose()
 
     api = Router(
         path="/api/v1",
         route_handlers=API_ROUTES,
-        dependencies={
-            "tx": Provide(tx, sync_to_thread=False),
-            "me": Provide(actor, sync_to_thread=False),
-            "now": Provide(lambda: clock(), sync_to_thread=False),
-        },
         before_request=strict_input,
     )
     rate_limit = RateLimitConfig(
@@ -132,7 +126,6 @@ def create_app(
         "settings": settings,
         "jwt": jwt,
         "throttle": auth.Throttle(stores["login"], settings),
-        "inflight": {},
         "sweeper": sweeper,
         "clock": clock,
     }
@@ -145,7 +138,7 @@ def create_app(
             create_static_files_router(
                 path="/static",
                 directories=[str(STATIC)],
-                opt={**PUBLIC, "tx": "none"},
+                opt=PUBLIC,
                 include_in_schema=False,
             ),
         ],
@@ -155,7 +148,6 @@ def create_app(
                 CookieCSRF, config=csrf_config(settings.secret_key, settings.cookie_secure)
             ),
             metrics.middleware,
-            UnitOfWork,
         ],
         on_app_init=[jwt.on_app_init, _request_context_outermost(settings)],
         guards=[policy_guard],
@@ -177,7 +169,7 @@ def create_app(
             openapi_router=Router(
                 path="/schema",
                 route_handlers=[],
-                opt={**PUBLIC, "tx": "none"},
+                opt=PUBLIC,
                 include_in_schema=False,  # the document and its viewer are not API operations
             ),
             render_plugins=[

@@ -17,12 +17,11 @@ code.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -116,7 +115,7 @@ def restore(
         revisions = _sqlite_restore(path, _sqlite_path(settings), database, force, report)
     else:
         revisions = _postgresql_restore(path, settings.database_url, database, force, report)
-    revision, problems = _run(_upgrade_and_audit(database))
+    revision, problems = _upgrade_and_audit(database)
     return Restored(
         path=path,
         backend=_backend(settings),
@@ -253,17 +252,17 @@ def _postgresql_restore(
 # Both
 
 
-async def _upgrade_and_audit(database: points.Database) -> tuple[str, list[points.Problem]]:
+def _upgrade_and_audit(database: points.Database) -> tuple[str, list[points.Problem]]:
     try:
-        await database.upgrade("heads")
+        database.upgrade("heads")
         if not database.is_sqlite:  # pg_restore leaves the planner without statistics
-            async with database.writer.begin() as conn:
-                await conn.exec_driver_sql("ANALYZE")
-        revision = await database.revision() or ""
-        async with database.read() as tx:
-            return revision, await points.audit(tx)
+            with database.writer.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        revision = database.revision() or ""
+        with database.snapshot() as tx:
+            return revision, points.audit(tx)
     finally:
-        await database.dispose()
+        database.dispose()
 
 
 def _require_known(revisions: list[str], source: Path, migrations: Sequence[str]) -> None:
@@ -289,13 +288,6 @@ def _not_empty(target: Path | str, tables: list[str]) -> str:
         f"{target} already holds data ({listed}): restore into an empty database, "
         "or give --force to replace everything in it"
     )
-
-
-def _run(work: Awaitable[T]) -> T:
-    async def main() -> T:
-        return await work
-
-    return asyncio.run(main())
 
 
 def _is_sqlite(settings: Settings) -> bool:

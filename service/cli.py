@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import re
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -38,15 +38,12 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _run(work: Callable[[points.Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = open_database(_settings())
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
+def _run(work: Callable[[points.Database], T]) -> T:
+    db = open_database(_settings())
+    try:
+        return work(db)
+    finally:
+        db.dispose()
 
 
 @click.group()
@@ -75,9 +72,9 @@ def serve(host: str, port: int, workers: int) -> None:
     )
 
 
-async def _upgrade(database: points.Database) -> str | None:
-    await database.upgrade("heads")
-    return await database.revision()
+def _upgrade(database: points.Database) -> str | None:
+    database.upgrade("heads")
+    return database.revision()
 
 
 @main.group()
@@ -90,9 +87,9 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
 
-    async def work(database: points.Database) -> str | None:
-        await database.upgrade(revision)
-        return await database.revision()
+    def work(database: points.Database) -> str | None:
+        database.upgrade(revision)
+        return database.revision()
 
     click.echo(f"database at revision {_run(work)}")
 
@@ -117,23 +114,27 @@ def admin() -> None:
 )
 def admin_create(org_id: str, org_name: str | None, name: str, phone: str, password: str) -> None:
     """Create an admin of a district (the district too, when it does not exist yet)."""
+    try:
+        hashed = auth.password_hash(password)
+    except ServiceError as exc:
+        raise click.ClickException(exc.en) from None
 
-    async def work(database: points.Database) -> str:
-        await database.upgrade("heads")
-        async with database.transaction() as tx:
+    def work(database: points.Database) -> str:
+        database.upgrade("heads")
+        with database.transaction() as tx:
             try:
-                org = await mk.get_org(tx, org_id)
+                org = mk.get_org(tx, org_id)
             except mk.NotFound:
                 if not org_name:
                     raise click.ClickException(
                         f"org {org_id!r} does not exist: give --org-name"
                     ) from None
-                org = await mk.create_org(
+                org = mk.create_org(
                     tx, mk.SYSTEM, id=org_id, kind=mk.OrgKind.DISTRICT, name=org_name
                 )
-            member = await mk.add_member(tx, id=points.new_id(), name=name, phone=phone)
-            await mk.grant_role(tx, mk.SYSTEM, member.id, org.id, mk.Role.ADMIN)
-            await auth.set_credentials(tx, member.id, phone, password)
+            member = mk.add_member(tx, id=points.new_id(), name=name, phone=phone)
+            mk.grant_role(tx, mk.SYSTEM, member.id, org.id, mk.Role.ADMIN)
+            auth.set_credentials(tx, member.id, phone, hashed)
             return member.id
 
     try:
@@ -147,10 +148,10 @@ def admin_create(org_id: str, org_name: str | None, name: str, phone: str, passw
 def load_demo() -> None:
     """Load the demo district (idempotent): orgs, people, wishes in every state, a store."""
 
-    async def work(database: points.Database) -> demo.Loaded:
-        await database.upgrade("heads")
+    def work(database: points.Database) -> demo.Loaded:
+        database.upgrade("heads")
         with click.progressbar(length=demo.STEPS, label="demo data", file=sys.stderr) as bar:
-            return await demo.load(database, progress=bar.update)
+            return demo.load(database, progress=bar.update)
 
     loaded = _run(work)
     click.echo(loaded.summary())
@@ -160,8 +161,8 @@ def load_demo() -> None:
 def sweep() -> None:
     """Run every background sweep once (escalation, auto-accept, no-shows, expiries, …)."""
 
-    async def work(database: points.Database) -> list[str]:
-        reports = await sweep_once(database)
+    def work(database: points.Database) -> list[str]:
+        reports = asyncio.run(sweep_once(database))
         return [
             f"{r.name}\thandled={r.handled}\tskipped={r.skipped}"
             + (f"\terror={r.error}" if r.error else "")
@@ -176,10 +177,10 @@ def sweep() -> None:
 def status() -> None:
     """Report the ledger's and the wishes' state per community."""
 
-    async def work(
+    def work(
         database: points.Database,
     ) -> tuple[list[tuple[str, int, int, int | None]], dict[str, dict[str, int]]]:
-        async with database.read() as tx:
+        with database.snapshot() as tx:
             pool = accounts.alias("pool")
             query = (
                 sa.select(
@@ -195,12 +196,12 @@ def status() -> None:
                 .group_by(accounts.c.community_id)
                 .order_by(accounts.c.community_id)
             )
-            ledger = [(r[0], r[1], r[2], r[3]) for r in await tx.execute(query)]
+            ledger = [(r[0], r[1], r[2], r[3]) for r in tx.execute(query)]
             by_state: dict[str, dict[str, int]] = {}
             counted = sa.select(wishes.c.community_id, wishes.c.state, sa.func.count()).group_by(
                 wishes.c.community_id, wishes.c.state
             )
-            for community, state, n in await tx.execute(counted):
+            for community, state, n in tx.execute(counted):
                 by_state.setdefault(community, {})[state] = n
             return ledger, by_state
 
@@ -238,21 +239,19 @@ def run_audit(community: str | None, chain: bool, heads_file: TextIO | None) -> 
     expected = _read_heads(heads_file) if heads_file is not None else None
     chain = chain or expected is not None
 
-    async def work(
+    def work(
         database: points.Database,
     ) -> tuple[list[points.Problem], points.ChainReport | None, int]:
         sealed = 0
         while chain:
-            async with database.transaction() as tx:
-                batch = await points.seal(tx, community, limit=10_000)
+            with database.transaction() as tx:
+                batch = points.seal(tx, community, limit=10_000)
             sealed += batch
             if not batch:
                 break
-        async with database.read() as tx:
-            problems = await points.audit(tx, community)
-            report = (
-                await points.verify_chain(tx, community, expected_heads=expected) if chain else None
-            )
+        with database.snapshot() as tx:
+            problems = points.audit(tx, community)
+            report = points.verify_chain(tx, community, expected_heads=expected) if chain else None
         return problems, report, sealed
 
     problems, report, sealed = _run(work)

@@ -28,7 +28,7 @@ from typing import Any
 import click
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
@@ -123,7 +123,7 @@ class Loaded(msgspec.Struct, frozen=True, kw_only=True):
         return "\n".join(lines)
 
 
-async def load(
+def load(
     db: points.Database,
     *,
     progress: Callable[[int], None] = lambda n: None,
@@ -134,19 +134,19 @@ async def load(
     started = time.perf_counter()
     now = (now or points.utcnow()).astimezone(dt.UTC).replace(second=0, microsecond=0)
     pop = population()
-    async with db.read() as conn:
-        found = await _found(conn)
+    with db.snapshot() as conn:
+        found = _found(conn)
     if found != "empty":
         if found != "loaded":
             raise PartlyLoaded(found)
-        async with db.read() as conn:
-            loaded = await _count(conn, pop, fresh=False)
+        with db.snapshot() as conn:
+            loaded = _count(conn, pop, fresh=False)
         progress(STEPS)
         return loaded
     meter = _Meter(progress)
-    await _build(db, pop, now, meter)
-    async with db.read() as conn:
-        loaded = await _count(conn, pop, fresh=True)
+    _build(db, pop, now, meter)
+    with db.snapshot() as conn:
+        loaded = _count(conn, pop, fresh=True)
     meter.to(STEPS)
     return msgspec.structs.replace(loaded, seconds=round(time.perf_counter() - started, 1))
 
@@ -165,13 +165,11 @@ class _Meter:
             self.done = mark
 
 
-async def _found(conn: AsyncConnection) -> str:
+def _found(conn: Connection) -> str:
     """What the database holds: "loaded", "empty", or why the demo cannot go there."""
     ids = [a.member_id for a in ACCOUNTS]
-    signed_in = await conn.scalar(
-        sa.select(sa.func.count()).where(credentials.c.member_id.in_(ids))
-    )
-    district = await conn.scalar(sa.select(sa.func.count()).where(orgs.c.id == DISTRICT))
+    signed_in = conn.scalar(sa.select(sa.func.count()).where(credentials.c.member_id.in_(ids)))
+    district = conn.scalar(sa.select(sa.func.count()).where(orgs.c.id == DISTRICT))
     if district and signed_in == len(ids):  # the accounts' credentials come last
         return "loaded"
     if district:
@@ -179,53 +177,53 @@ async def _found(conn: AsyncConnection) -> str:
             f"the demo district {DISTRICT!r} is there but incomplete (an interrupted load?); "
             "load the demo into a fresh database"
         )
-    if await conn.scalar(sa.select(sa.func.count()).select_from(wishes)):
+    if conn.scalar(sa.select(sa.func.count()).select_from(wishes)):
         return "the database holds wishes already; load the demo into a fresh database"
     return "empty"
 
 
-async def _build(db: points.Database, pop: Population, now: dt.datetime, meter: _Meter) -> None:
+def _build(db: points.Database, pop: Population, now: dt.datetime, meter: _Meter) -> None:
     sim = Simulation(pop, now)
     since = sim.start - dt.timedelta(days=1100)
-    async with db.transaction() as tx:
-        await _orgs(tx, pop, since)
+    with db.transaction() as tx:
+        _orgs(tx, pop, since)
     meter.to(20)
     groups = _groups(pop)
     for n, group in enumerate(groups, start=1):
-        async with db.transaction() as tx:
+        with db.transaction() as tx:
             for person in group:
-                await _add(tx, person, sim.start)
+                _add(tx, person, sim.start)
         meter.to(20 + 260 * n // len(groups))
-    async with db.transaction() as tx:
-        await sim.setup(tx)
+    with db.transaction() as tx:
+        sim.setup(tx)
     meter.to(300)
     steps = sim.plan()
     chunks = [steps[k : k + CHUNK] for k in range(0, len(steps), CHUNK)]
     for n, chunk in enumerate(chunks, start=1):
-        async with db.transaction() as tx:
+        with db.transaction() as tx:
             for _, _, run in chunk:
-                await run(tx)
+                run(tx)
         meter.to(300 + 680 * n // len(chunks))
     hashed = auth.HASHER.hash(PASSWORD)  # once: argon2 is slow on purpose
-    async with db.transaction() as tx:
+    with db.transaction() as tx:
         for a in ACCOUNTS:
-            await auth.set_credentials(tx, a.member_id, a.phone, password_hash=hashed, now=now)
+            auth.set_credentials(tx, a.member_id, a.phone, hashed, now=now)
     meter.to(990)
 
 
-async def _orgs(tx: AsyncConnection, pop: Population, since: dt.datetime) -> None:
+def _orgs(tx: Connection, pop: Population, since: dt.datetime) -> None:
     system = mk.SYSTEM
-    await mk.create_org(tx, system, id=DISTRICT, kind=OrgKind.DISTRICT, name="幸福区", now=since)
+    mk.create_org(tx, system, id=DISTRICT, kind=OrgKind.DISTRICT, name="幸福区", now=since)
     for street, name in STREETS:
-        await mk.create_org(
+        mk.create_org(
             tx, system, id=street, kind=OrgKind.STREET, name=name, parent_id=DISTRICT, now=since
         )
     for c in COMMUNITIES:
-        await mk.create_org(
+        mk.create_org(
             tx, system, id=c.id, kind=OrgKind.COMMUNITY, name=c.name, parent_id=c.street, now=since
         )
         for k, compound in enumerate(c.compounds, start=1):
-            await mk.create_org(
+            mk.create_org(
                 tx,
                 system,
                 id=f"{c.id}-p{k}",
@@ -235,7 +233,7 @@ async def _orgs(tx: AsyncConnection, pop: Population, since: dt.datetime) -> Non
                 now=since,
             )
         for n, grid in enumerate(pop.grids[c.id], start=1):
-            await mk.create_org(
+            mk.create_org(
                 tx,
                 system,
                 id=grid.id,
@@ -245,7 +243,7 @@ async def _orgs(tx: AsyncConnection, pop: Population, since: dt.datetime) -> Non
                 now=since,
             )
     for unit_id, name, _ in UNITS:
-        await mk.create_org(tx, system, id=unit_id, kind=OrgKind.UNIT, name=name, now=since)
+        mk.create_org(tx, system, id=unit_id, kind=OrgKind.UNIT, name=name, now=since)
 
 
 def _chinese(n: int) -> str:
@@ -266,9 +264,9 @@ def _groups(pop: Population) -> list[list[Person]]:
     return list(groups.values())
 
 
-async def _add(tx: AsyncConnection, person: Person, start: dt.datetime) -> None:
+def _add(tx: Connection, person: Person, start: dt.datetime) -> None:
     joined = start - dt.timedelta(days=person.joined_days_ago)
-    await mk.add_member(
+    mk.add_member(
         tx,
         id=person.id,
         name=person.name,
@@ -279,16 +277,16 @@ async def _add(tx: AsyncConnection, person: Person, start: dt.datetime) -> None:
         public_profile=person.public_profile,
         now=joined,
     )
-    await mk.grant_role(tx, mk.SYSTEM, person.id, person.org_id, person.role, now=joined)
+    mk.grant_role(tx, mk.SYSTEM, person.id, person.org_id, person.role, now=joined)
 
 
-async def _count(conn: AsyncConnection, pop: Population, *, fresh: bool) -> Loaded:
+def _count(conn: Connection, pop: Population, *, fresh: bool) -> Loaded:
     inside = orgs.c.path.startswith(f"/{DISTRICT}/", autoescape=True)
     demo = list(COMMUNITY_IDS)
-    kinds = await _grouped(
+    kinds = _grouped(
         conn, sa.select(orgs.c.kind, sa.func.count()).where(inside).group_by(orgs.c.kind)
     )
-    units = await conn.scalar(
+    units = conn.scalar(
         sa.select(sa.func.count(sa.distinct(pairings.c.unit_id))).where(
             pairings.c.community_id.in_(demo)
         )
@@ -299,52 +297,48 @@ async def _count(conn: AsyncConnection, pop: Population, *, fresh: bool) -> Load
         .join(orgs, orgs.c.id == roles.c.org_id)
         .where(sa.or_(inside, orgs.c.id.in_(UNIT_IDS)))
     )
-    for member_id, role in await conn.execute(granted):
+    for member_id, role in conn.execute(granted):
         held.setdefault(role, set()).add(member_id)
     residents = held.get(Role.RESIDENT.value, set())
     living = sa.select(roles.c.member_id).join(orgs, orgs.c.id == roles.c.org_id)
     living = living.where(inside, roles.c.role == Role.RESIDENT.value)
-    flags = await conn.execute(sa.select(members.c.key_household).where(members.c.id.in_(living)))
+    flags = conn.execute(sa.select(members.c.key_household).where(members.c.id.in_(living)))
     w = wishes.c
     in_demo = w.community_id.in_(demo)
-    states = await _grouped(
-        conn, sa.select(w.state, sa.func.count()).where(in_demo).group_by(w.state)
-    )
-    escalated = await _grouped(
+    states = _grouped(conn, sa.select(w.state, sa.func.count()).where(in_demo).group_by(w.state))
+    escalated = _grouped(
         conn,
         sa.select(w.level, sa.func.count())
         .where(in_demo, w.state.in_([s.value for s in OPEN]), w.level > 0)
         .group_by(w.level),
     )
     good = sa.func.sum(sa.case((w.rating >= 4, 1), else_=0))
-    rated, satisfied = (
-        await conn.execute(sa.select(sa.func.count(w.rating), good).where(in_demo))
-    ).one()
-    by_status = await _grouped(
+    rated, satisfied = (conn.execute(sa.select(sa.func.count(w.rating), good).where(in_demo))).one()
+    by_status = _grouped(
         conn,
         sa.select(orders.c.status, sa.func.count())
         .where(orders.c.community_id.in_(demo))
         .group_by(orders.c.status),
     )
     fulfilled = orders.c.status == points.OrderStatus.FULFILLED.value
-    spent = await conn.scalar(
+    spent = conn.scalar(
         sa.select(sa.func.sum(orders.c.points)).where(orders.c.community_id.in_(demo), fulfilled)
     )
     pools = accounts.c.kind == points.AccountKind.POOL.value
-    issued = await conn.scalar(
+    issued = conn.scalar(
         sa.select(sa.func.sum(accounts.c.debits_posted - accounts.c.credits_posted)).where(
             accounts.c.community_id.in_(demo), pools
         )
     )
-    minutes = await conn.scalar(
+    minutes = conn.scalar(
         sa.select(sa.func.sum(service_records.c.minutes)).where(
             service_records.c.community_id.in_(demo)
         )
     )
 
-    async def count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+    def count(table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
         query = sa.select(sa.func.count()).select_from(table)
-        return int(await conn.scalar(query.where(table.c.community_id.in_(demo), *where)) or 0)
+        return int(conn.scalar(query.where(table.c.community_id.in_(demo), *where)) or 0)
 
     return Loaded(
         streets=kinds.get(OrgKind.STREET.value, 0),
@@ -364,11 +358,11 @@ async def _count(conn: AsyncConnection, pop: Population, *, fresh: bool) -> Load
         wishes=sum(states.values()),
         states=states,
         escalated=escalated,
-        claims=await count(claims, claims.c.member_id.is_not(None)),
+        claims=count(claims, claims.c.member_id.is_not(None)),
         ratings=int(rated or 0),
         satisfied=int(satisfied or 0),
-        offers=await count(offers),
-        items=await count(catalog_items),
+        offers=count(offers),
+        items=count(catalog_items),
         orders=by_status,
         points_issued=int(issued or 0),
         points_spent=int(spent or 0),
@@ -379,6 +373,6 @@ async def _count(conn: AsyncConnection, pop: Population, *, fresh: bool) -> Load
     )
 
 
-async def _grouped(conn: AsyncConnection, query: sa.Select[Any]) -> dict[Any, int]:
+def _grouped(conn: Connection, query: sa.Select[Any]) -> dict[Any, int]:
     """``SELECT key, count(*) … GROUP BY key`` as a dict."""
-    return {key: int(n) for key, n in await conn.execute(query)}
+    return {key: int(n) for key, n in conn.execute(query)}

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 from marketplace import Urgency, WishKind
@@ -38,7 +38,7 @@ from service.demo_words import (
     WITHDRAWALS,
 )
 
-Run = Callable[[AsyncConnection], Awaitable[None]]
+Run = Callable[[Connection], None]
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
 MINUTE, HOUR, DAY = dt.timedelta(minutes=1), dt.timedelta(hours=1), dt.timedelta(days=1)
 CLAIM_LIMIT = mk.DEFAULT_RULES.claim_limit
@@ -177,8 +177,8 @@ class Steps:
     def post(self, s: Story, at: dt.datetime) -> None:
         skills = frozenset({WISH_SKILL[s.category]}) if s.category in WISH_SKILL else frozenset()
 
-        async def run(tx: AsyncConnection) -> None:
-            wish = await mk.post_wish(
+        def run(tx: Connection) -> None:
+            wish = mk.post_wish(
                 tx,
                 s.poster,
                 community_id=s.community,
@@ -208,11 +208,11 @@ class Steps:
         """审核通过; a request from an offer is claimed by its offerer in the same step."""
         actor = self.staff_of(s.community)
 
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             if s.offer is None:
-                await mk.verify(tx, actor, s.community, s.id, now=at)
+                mk.verify(tx, actor, s.community, s.id, now=at)
                 return
-            _, made = await mk.claim_for_offer(tx, actor, s.community, s.id, now=at)
+            _, made = mk.claim_for_offer(tx, actor, s.community, s.id, now=at)
             assert made.member_id is not None
             s.claims[0] = (made.id, made.member_id)
             self.load[(s.community, made.member_id)] += 1
@@ -222,8 +222,8 @@ class Steps:
     def reject(self, s: Story, at: dt.datetime) -> None:
         actor, reason = self.staff_of(s.community), self.rng.choice(REJECTIONS)
 
-        async def run(tx: AsyncConnection) -> None:
-            await mk.reject(tx, actor, s.community, s.id, reason=reason, now=at)
+        def run(tx: Connection) -> None:
+            mk.reject(tx, actor, s.community, s.id, reason=reason, now=at)
 
         self._at(at, run)
 
@@ -231,8 +231,8 @@ class Steps:
         actor = self.staff_of(s.community) if by_staff else s.owner
         reason = self.rng.choice(STAFF_CANCELLATIONS if by_staff else CANCELLATIONS)
 
-        async def run(tx: AsyncConnection) -> None:
-            await mk.cancel(tx, actor, s.community, s.id, reason=reason, now=at)
+        def run(tx: Connection) -> None:
+            mk.cancel(tx, actor, s.community, s.id, reason=reason, now=at)
             for _, member in s.claims.values():
                 self.load[(s.community, member)] -= 1
             s.claims.clear()
@@ -242,9 +242,9 @@ class Steps:
     def claim(self, s: Story, place: int, at: dt.datetime, member: str | None = None) -> None:
         claim_id = time_id(at, self.rng)
 
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             chosen = member or self._pick(s)
-            made = await mk.claim(tx, chosen, s.community, s.id, id=claim_id, now=at)
+            made = mk.claim(tx, chosen, s.community, s.id, id=claim_id, now=at)
             s.claims[place] = (made.id, chosen)
             self.load[(s.community, chosen)] += 1
 
@@ -253,9 +253,9 @@ class Steps:
     def dispatch(self, s: Story, place: int, at: dt.datetime) -> None:
         actor = self.staff_of(s.community)
 
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             chosen = self._pick(s)
-            made = await mk.dispatch(tx, actor, s.community, s.id, chosen, now=at)
+            made = mk.dispatch(tx, actor, s.community, s.id, chosen, now=at)
             s.claims[place] = (made.id, chosen)
             self.load[(s.community, chosen)] += 1
 
@@ -265,8 +265,8 @@ class Steps:
         admin = self.pop.unit_admin[unit_id]
         s.unit = unit_id
 
-        async def run(tx: AsyncConnection) -> None:
-            made = await mk.claim_for_unit(
+        def run(tx: Connection) -> None:
+            made = mk.claim_for_unit(
                 tx, admin, s.community, s.id, unit_id, places=s.capacity, now=at
             )
             s.unit_claim = made.id
@@ -276,9 +276,9 @@ class Steps:
     def assign(self, s: Story, place: int, at: dt.datetime, member: str | None = None) -> None:
         admin = self.pop.unit_admin[s.unit]
 
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             chosen = member or self._pick(s, self.pop.unit_party[s.unit])
-            made = await mk.assign(tx, admin, s.community, s.unit_claim, chosen, now=at)
+            made = mk.assign(tx, admin, s.community, s.unit_claim, chosen, now=at)
             s.claims[place] = (made.id, chosen)
             self.load[(s.community, chosen)] += 1
 
@@ -287,9 +287,9 @@ class Steps:
     def withdraw(self, s: Story, place: int, at: dt.datetime) -> None:
         reason = self.rng.choice(WITHDRAWALS)
 
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             claim_id, member = s.claims.pop(place)
-            await mk.withdraw(tx, member, s.community, claim_id, reason=reason, now=at)
+            mk.withdraw(tx, member, s.community, claim_id, reason=reason, now=at)
             self.load[(s.community, member)] -= 1
             s.passed.add(member)
 
@@ -298,21 +298,19 @@ class Steps:
     def check_in(self, s: Story, place: int, at: dt.datetime, *, override: bool = False) -> None:
         staff = self.staff_of(s.community)
 
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             claim_id, member = s.claims[place]
             if override:
-                await mk.check_in(
-                    tx, staff, s.community, claim_id, override_reason=OVERRIDE, now=at
-                )
+                mk.check_in(tx, staff, s.community, claim_id, override_reason=OVERRIDE, now=at)
             else:
-                await mk.check_in(tx, member, s.community, claim_id, code=s.code, now=at)
+                mk.check_in(tx, member, s.community, claim_id, code=s.code, now=at)
 
         self._at(at, run)
 
     def check_out(self, s: Story, place: int, at: dt.datetime) -> None:
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             claim_id, member = s.claims[place]
-            await mk.check_out(tx, member, s.community, claim_id, now=at)
+            mk.check_out(tx, member, s.community, claim_id, now=at)
             self.load[(s.community, member)] -= 1
             self.earned(s.community, member)
 
@@ -321,7 +319,7 @@ class Steps:
     def no_show(self, s: Story, place: int, at: dt.datetime) -> None:
         """After the sweep released a claim nobody checked in to: the member is free again."""
 
-        async def run(tx: AsyncConnection) -> None:
+        def run(tx: Connection) -> None:
             _, member = s.claims.pop(place)
             self.load[(s.community, member)] -= 1
 
@@ -346,16 +344,16 @@ class Steps:
             comment = rng.choice(COMMENTS[rating]) if rng.random() < 0.7 else ""
         actor = s.poster if rng.random() < 0.7 else s.beneficiary
 
-        async def run(tx: AsyncConnection) -> None:
-            await mk.confirm(tx, actor, s.community, s.id, rating=rating, comment=comment, now=at)
+        def run(tx: Connection) -> None:
+            mk.confirm(tx, actor, s.community, s.id, rating=rating, comment=comment, now=at)
 
         self._at(at, run)
 
     def dispute(self, s: Story, at: dt.datetime) -> None:
         reason = self.rng.choice(DISPUTES)
 
-        async def run(tx: AsyncConnection) -> None:
-            await mk.dispute(tx, s.owner, s.community, s.id, reason=reason, now=at)
+        def run(tx: Connection) -> None:
+            mk.dispute(tx, s.owner, s.community, s.id, reason=reason, now=at)
 
         self._at(at, run)
 
@@ -363,8 +361,8 @@ class Steps:
         actor = self.staff_of(s.community)
         reason = RESOLVED_FOR if for_volunteer else RESOLVED_AGAINST
 
-        async def run(tx: AsyncConnection) -> None:
-            await mk.resolve(
+        def run(tx: Connection) -> None:
+            mk.resolve(
                 tx, actor, s.community, s.id, for_volunteer=for_volunteer, reason=reason, now=at
             )
 

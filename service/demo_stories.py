@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
@@ -89,15 +89,15 @@ class Simulation(Steps):
 
     # -- before the ninety days --
 
-    async def setup(self, tx: AsyncConnection) -> None:
+    def setup(self, tx: Connection) -> None:
         """Pairings, key households with their consent, rules, policies, stores, offers."""
         rng, pop, before = self.rng, self.pop, self.start - 30 * DAY
         for unit_id, _, paired in UNITS:
             for community in paired:
                 staff = pop.staff[community][0]
-                await mk.pair_unit(tx, staff, unit_id, community, now=self.start - 200 * DAY)
+                mk.pair_unit(tx, staff, unit_id, community, now=self.start - 200 * DAY)
         for community in ("xinghe", "taoyuan"):  # a donor of goods earns points there
-            await mk.set_community_rules(
+            mk.set_community_rules(
                 tx,
                 pop.staff[community][0],
                 community,
@@ -106,7 +106,7 @@ class Simulation(Steps):
             )
         for community, keyed in pop.key_households.items():
             for member_id in keyed:
-                await mk.set_key_household(
+                mk.set_key_household(
                     tx,
                     pop.staff[community][0],
                     member_id,
@@ -117,9 +117,9 @@ class Simulation(Steps):
                 )
         for n, community in enumerate(COMMUNITY_IDS):
             staff = pop.staff[community][0]
-            await points.set_policy(tx, community, self.policy(n), actor=staff, now=before)
+            points.set_policy(tx, community, self.policy(n), actor=staff, now=before)
             for key, name, cost, kind, stock, limit, _ in ITEMS:
-                await points.add_item(
+                points.add_item(
                     tx,
                     community_id=community,
                     id=f"{community}-{key}",
@@ -132,7 +132,7 @@ class Simulation(Steps):
                     now=before,
                 )
         for key, (member, community, category, title, schedule) in self.offer_of.items():
-            offer = await mk.publish_offer(
+            offer = mk.publish_offer(
                 tx,
                 member,
                 community,
@@ -511,20 +511,20 @@ class Simulation(Steps):
         order_id, item_id = time_id(at, self.rng), f"{community}-{item}"
         staff = self.staff_of(community)
 
-        async def reserve(tx: AsyncConnection) -> None:
+        def reserve(tx: Connection) -> None:
             earners = self.earners[community]
             buyers = [member] if member else self.chance.sample(earners, min(6, len(earners)))
             for buyer in buyers:
                 wallet = points.account_id(points.AccountKind.MEMBER, buyer)
                 try:
-                    account = await points.get_account(tx, community, wallet)
+                    account = points.get_account(tx, community, wallet)
                 except points.AccountNotFound:
                     continue
                 if account.available < cost:
                     continue
                 try:
-                    async with tx.begin_nested():
-                        await points.redeem(
+                    with tx.begin_nested():
+                        points.redeem(
                             tx,
                             community_id=community,
                             member_id=buyer,
@@ -543,14 +543,14 @@ class Simulation(Steps):
             return
         closed = self.after(at, 1, 60)
 
-        async def close(tx: AsyncConnection) -> None:
+        def close(tx: Connection) -> None:
             buyer = self.placed.get(order_id)
             if buyer is None:
                 return
             if outcome == "fulfilled":
-                await points.fulfil(tx, community, order_id, actor=staff, now=closed)
+                points.fulfil(tx, community, order_id, actor=staff, now=closed)
             else:
-                await points.cancel(tx, community, order_id, actor=buyer, now=closed)
+                points.cancel(tx, community, order_id, actor=buyer, now=closed)
 
         self._at(closed, close)
 
@@ -581,8 +581,8 @@ class Simulation(Steps):
         started, entered = self.day(days_ago, 9), self.day(days_ago - 1, 10, 30)
         staff = self.staff_of(community)
 
-        async def run(tx: AsyncConnection) -> None:
-            await mk.wallet.record_event(
+        def run(tx: Connection) -> None:
+            mk.wallet.record_event(
                 tx,
                 staff,
                 community,
@@ -602,8 +602,8 @@ class Simulation(Steps):
         """阳光社区 raised its points per hour forty days ago (version 2 of its policy)."""
         at = self.day(40, 9, 30)
 
-        async def run(tx: AsyncConnection) -> None:
-            await mk.wallet.set_policy(tx, STAFF, HOME, self.policy(0, 12), now=at)
+        def run(tx: Connection) -> None:
+            mk.wallet.set_policy(tx, STAFF, HOME, self.policy(0, 12), now=at)
 
         self._at(at, run)
 
@@ -617,11 +617,11 @@ class Simulation(Steps):
         self.sweep(self.now)
 
     def sweep(self, at: dt.datetime) -> None:
-        async def run(tx: AsyncConnection) -> None:
-            await mk.escalate_due(tx, now=at)
-            await mk.auto_accept_due(tx, now=at)
-            await mk.release_no_shows(tx, now=at)
-            await mk.expire_wishes(tx, now=at)
-            await points.expire_orders(tx, now=at)
+        def run(tx: Connection) -> None:
+            mk.escalate_due(tx, now=at)
+            mk.auto_accept_due(tx, now=at)
+            mk.release_no_shows(tx, now=at)
+            mk.expire_wishes(tx, now=at)
+            points.expire_orders(tx, now=at)
 
         self._at(at, run)

@@ -11,18 +11,18 @@ server (it refuses to dump a newer server) or an unreachable database stops with
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.engine import URL, Connection, make_url
+
+from points.database import sync_url
 
 Progress = Callable[[int, int], None]
 """Called with (done, total) as work advances."""
@@ -94,7 +94,7 @@ def connection(url: str | URL) -> tuple[list[str], dict[str, str]]:
 def dump(url: str, target: Path, progress: Progress) -> tuple[list[str], int]:
     """The whole database into ``target``: its revisions (read back from the archive, which
     proves it readable) and how many tables it holds."""
-    major, revisions, tables = _reach(url, _source(url))
+    major, revisions, tables = _reach(url, _source)
     if not revisions:
         raise DumpError("the database is not migrated: nothing to back up")
     binary = require_dump_for(major)
@@ -126,7 +126,7 @@ def archive_revisions(path: Path) -> list[str]:
 
 def filled_tables(url: str) -> tuple[list[str], list[str]]:
     """A restore target's tables, and those of them holding rows."""
-    return _reach(url, _target(url))
+    return _reach(url, _target)
 
 
 def restore(url: str, source: Path, *, clean: bool, progress: Progress) -> None:
@@ -142,14 +142,14 @@ def restore(url: str, source: Path, *, clean: bool, progress: Progress) -> None:
     _run(command, env, _LOADING, tables, progress)
 
 
-async def _source(url: str) -> tuple[int, list[str], int]:
+def _source(url: str) -> tuple[int, list[str], int]:
     """The server's major version, the database's revisions and how many tables it has."""
-    engine = create_async_engine(url, pool_size=1)
+    engine = sa.create_engine(url, pool_size=1)
     try:
-        async with engine.connect() as conn:
-            number = int(await conn.scalar(sa.text("SHOW server_version_num")) or 0)
-            revisions = await _revisions(conn)
-            tables = await conn.scalar(
+        with engine.connect() as conn:
+            number = int(conn.scalar(sa.text("SHOW server_version_num")) or 0)
+            revisions = _revisions(conn)
+            tables = conn.scalar(
                 sa.text(
                     "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                     " WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', "
@@ -157,41 +157,37 @@ async def _source(url: str) -> tuple[int, list[str], int]:
                 )
             )
     finally:
-        await engine.dispose()
+        engine.dispose()
     return number // 10000, revisions, int(tables or 0)
 
 
-async def _target(url: str) -> tuple[list[str], list[str]]:
+def _target(url: str) -> tuple[list[str], list[str]]:
     """The target's tables, and those of them that hold rows."""
-    engine = create_async_engine(url, pool_size=1)
+    engine = sa.create_engine(url, pool_size=1)
     try:
-        async with engine.connect() as conn:
-            names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+        with engine.connect() as conn:
+            names = sa.inspect(conn).get_table_names()
             rows = [
                 name
                 for name in names
                 if name != "alembic_version"
-                and await conn.scalar(sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1))
+                and conn.scalar(sa.select(sa.literal(1)).select_from(sa.table(name)).limit(1))
             ]
     finally:
-        await engine.dispose()
+        engine.dispose()
     return names, rows
 
 
-async def _revisions(conn: AsyncConnection) -> list[str]:
-    if not await conn.run_sync(lambda c: sa.inspect(c).has_table("alembic_version")):
+def _revisions(conn: Connection) -> list[str]:
+    if not sa.inspect(conn).has_table("alembic_version"):
         return []
-    return list((await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars())
+    return list((conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars())
 
 
-def _reach(url: str, work: Awaitable[T]) -> T:
-    """``work`` on the database, its connection errors said plainly."""
-
-    async def main() -> T:
-        return await work
-
+def _reach(url: str, work: Callable[[str], T]) -> T:
+    """``work(url)`` on the database, its connection errors said plainly."""
     try:
-        return asyncio.run(main())
+        return work(sync_url(url))
     except (OSError, sa.exc.SQLAlchemyError) as exc:
         shown = make_url(url).render_as_string(hide_password=True)
         raise DumpError(f"cannot use the database {shown}: {str(exc).splitlines()[0]}") from exc

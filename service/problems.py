@@ -32,8 +32,6 @@ from service import i18n
 
 log = logging.getLogger("linli.errors")
 MEDIA_TYPE = "application/problem+json"
-REFUSAL = "linli.refusal"
-"""Where the handler leaves a ledger refusal for the unit of work to record after rollback."""
 
 
 class FieldError(msgspec.Struct, frozen=True, kw_only=True):
@@ -189,8 +187,6 @@ def make(
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     """The one exception handler of the app (registered for ``Exception``)."""
-    if isinstance(exc, points.Refused):
-        request.scope.setdefault("state", {})[REFUSAL] = exc.refusal
     if isinstance(exc, mk.MarketplaceError):
         return _marketplace(request, exc)
     if isinstance(exc, points.PointsError):

@@ -2,7 +2,7 @@
 redemption-order expiry, pending-transfer timeouts, points expiry, sealing new transfers into each
 community's hash chain, and expired idempotency keys.
 
-Each sweep runs in a write transaction of its own and handles each due item in a savepoint with a
+Each sweep runs as a write unit of work of its own and handles each due item in a savepoint with a
 conditional update (on PostgreSQL it also skips rows another process holds, ``FOR UPDATE SKIP
 LOCKED``), so several service processes sweeping one database handle each item exactly once. A
 failing sweep is logged and the others still run. The service runs them every
@@ -15,15 +15,15 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
 from points import Database, utcnow
-from service.uow import sweep_keys
+from service.idempotency import sweep_keys
 
 log = logging.getLogger("linli.sweeps")
 
@@ -35,36 +35,36 @@ class SweepReport(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
-async def _escalate(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    r = await mk.escalate_due(conn, now=now)
+def _escalate(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    r = mk.escalate_due(conn, now=now)
     return len(r.handled), r.skipped
 
 
-async def _auto_accept(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    r = await mk.auto_accept_due(conn, now=now)
+def _auto_accept(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    r = mk.auto_accept_due(conn, now=now)
     return len(r.handled), r.skipped
 
 
-async def _no_shows(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    r = await mk.release_no_shows(conn, now=now)
+def _no_shows(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    r = mk.release_no_shows(conn, now=now)
     return len(r.handled), r.skipped
 
 
-async def _expire_wishes(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    r = await mk.expire_wishes(conn, now=now)
+def _expire_wishes(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    r = mk.expire_wishes(conn, now=now)
     return len(r.handled), r.skipped
 
 
-async def _expire_orders(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    return len(await points.expire_orders(conn, now=now)), 0
+def _expire_orders(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    return len(points.expire_orders(conn, now=now)), 0
 
 
-async def _timeouts(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    return len(await points.void_timed_out(conn, now=now)), 0
+def _timeouts(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    return len(points.void_timed_out(conn, now=now)), 0
 
 
-async def _expire_points(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    return len(await points.expire_points(conn, now=now)), 0
+def _expire_points(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    return len(points.expire_points(conn, now=now)), 0
 
 
 SEAL_BATCH = 5_000
@@ -73,11 +73,15 @@ meanwhile; 1–4 s on PostgreSQL, where no writer waits. A larger backlog (after
 added the chain) takes the next sweeps."""
 
 
-async def _seal_chain(conn: AsyncConnection, now: dt.datetime) -> tuple[int, int]:
-    return await points.seal(conn, limit=SEAL_BATCH, now=now), 0
+def _seal_chain(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    return points.seal(conn, limit=SEAL_BATCH, now=now), 0
 
 
-Sweep = Callable[[AsyncConnection, dt.datetime], Awaitable[tuple[int, int]]]
+def _idempotency_keys(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    return sweep_keys(conn, now=now), 0
+
+
+Sweep = Callable[[Connection, dt.datetime], tuple[int, int]]
 SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("escalate", _escalate),
     ("auto_accept", _auto_accept),
@@ -86,27 +90,22 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("expire_orders", _expire_orders),
     ("pending_timeouts", _timeouts),
     ("expire_points", _expire_points),
-    ("seal_chain", _seal_chain),  # last: it seals what the sweeps above wrote
+    ("seal_chain", _seal_chain),  # it seals what the sweeps above wrote
+    ("idempotency_keys", _idempotency_keys),
 )  # fmt: skip
 
 
 async def sweep_once(db: Database, *, now: dt.datetime | None = None) -> list[SweepReport]:
-    """Every sweep once; each in its own transaction, so one failure stops only itself."""
+    """Every sweep once; each its own unit of work, so one failure stops only itself."""
     now = now or utcnow()
     reports = []
     for name, run in SWEEPS:
         try:
-            async with db.transaction() as conn:
-                handled, skipped = await run(conn, now)
+            handled, skipped = await db.awrite(run, now)
             reports.append(SweepReport(name=name, handled=handled, skipped=skipped))
         except Exception as exc:  # a sweep must not stop the others, nor the service
             log.exception("sweep %s failed", name)
             reports.append(SweepReport(name=name, handled=0, error=type(exc).__name__))
-    try:
-        reports.append(SweepReport(name="idempotency_keys", handled=await sweep_keys(db, now=now)))
-    except Exception as exc:
-        log.exception("sweep idempotency_keys failed")
-        reports.append(SweepReport(name="idempotency_keys", handled=0, error=type(exc).__name__))
     done = {r.name: r.handled for r in reports if r.handled}
     if done:
         log.info("swept", extra={"fields": {"handled": done}})

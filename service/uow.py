@@ -1,344 +1,212 @@
-"""One transaction per request, and Idempotency-Key (幂等键) on every unsafe request.
+"""The request's unit of work: its whole database work in one hop off the event loop.
 
-A safe request (GET, HEAD) reads one consistent snapshot; an unsafe one runs in one write
-transaction (``BEGIN IMMEDIATE`` on SQLite). The response is held back until the transaction has
-committed, so an acknowledged write is a durable one; an error response rolls everything back
-(and a refused ledger transfer is then recorded on its own, as the ledger requires).
+A handler is a plain function of the request's connection ``tx`` (and, by name, ``me``: the
+signed-in member; ``now``: the app's clock; and what a :class:`Units` provides, such as the
+pages' ``viewer`` and ``form``). Decorated with ``@read`` or ``@write``, it becomes the async
+handler Litestar calls: the wrapper gathers what needs the event loop (the clock, the body, the
+form), then runs one unit of work through :class:`points.Database` — a read on one snapshot, a
+write in one transaction (on SQLite queued to the writer thread and committed with others) —
+and answers once it has committed. Inside the unit, in order: the sign-in check (one statement,
+:func:`service.auth.signed_in`), the Idempotency-Key (:mod:`service.idempotency`), the handler,
+and the response kept under the key. Nothing else opens a transaction for the request.
 
-``Idempotency-Key`` (RFC draft "The Idempotency-Key HTTP Header Field"), scoped by member:
-
-- the key's row is written first in the same transaction as the effect, and the response is
-  stored in it before the commit: the effect and its key commit together or not at all;
-- the same key again with the same method, path and body replays the stored response
-  (``Idempotent-Replayed: true``); with a different request it is refused (422);
-- the same key while its first request is still running in this process is refused (409,
-  retry later); in another process the second request waits on the key's row, then replays;
-- only successful responses are kept (an error stored nothing, so a retry runs again);
-- keys expire after ``LINLI_IDEMPOTENCY_HOURS`` (24 h) and are then swept away.
+An error the handler raises rolls its unit back, and the problem handler answers it; a ledger
+refusal (:class:`points.Refused`, or an error raised while handling one) is then recorded by the
+database's own runner (see :mod:`points.database`). A page that shows an error instead raises
+:class:`Rollback` with the page to show.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import re
-from typing import Any, cast
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPScope, Message, Receive, ReceiveMessage, Scope, Send
-from litestar.utils.scope.state import ScopeState
-from sqlalchemy.ext.asyncio import AsyncConnection
+from litestar import Request, Response
+from litestar.exceptions import NotAuthorizedException
+from litestar.serialization import encode_json
+from sqlalchemy.engine import Connection
 
-from points import Database, sqltypes, utcnow
-from service.problems import REFUSAL, ServiceError
-from service.tables import idempotency_keys
+from points import Database
+from service import auth, idempotency
+from service.idempotency import IdempotencyKey
+from service.problems import ServiceError
 
-TX = "linli.tx"
-SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
-KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-HEADER = b"idempotency-key"
-
-
-class _Rollback(Exception):
-    """The handler answered with an error: undo its writes."""
-
-
-class _Taken(Exception):
-    """Another request stored this key first."""
+R = TypeVar("R")
+Handler = Callable[..., Any]
+Provide = Callable[[Connection, Request[Any, Any, Any], "auth.Actor | None"], Any]
+"""Made inside the unit, from its connection, the request and the signed-in member."""
+Prepare = Callable[[Request[Any, Any, Any], dict[str, Any]], Awaitable[Any]]
+"""Made before the unit, on the event loop, from the request and the handler's own arguments
+(the parsed form of a page; a password's hash, which must not hold the writer for 50 ms)."""
+BUILTIN = frozenset({"tx", "me", "now"})
 
 
-class Stored:
-    def __init__(self, fingerprint: str, status: int, media_type: str, body: str) -> None:
-        self.fingerprint = fingerprint
-        self.status = status
-        self.media_type = media_type
-        self.body = body
+class Rollback(Exception):
+    """Answer with ``response`` and keep none of the unit's writes (a page showing an error).
+    Raise it inside an ``except`` block so a ledger refusal behind it is still recorded."""
+
+    def __init__(self, response: Response[Any]) -> None:
+        super().__init__("rolled back")
+        self.response = response
 
 
-class UnitOfWork:
-    """ASGI middleware around each route handler: opens its transaction (``tx`` in the handler's
-    ``opt``: "read", "write" or "none"; by default by the method) and applies idempotency keys."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        handler = scope.get("route_handler")
-        opt = handler.opt if handler is not None else {}
-        mode = opt.get("tx") or ("read" if scope["method"] in SAFE else "write")
-        state = scope["app"].state
-        db: Database = state.db
-        if mode == "none":
-            await self.app(scope, receive, send)
-        elif mode == "read":
-            async with db.read() as conn:
-                scope.setdefault("state", {})[TX] = conn
-                await self.app(scope, receive, send)
-        else:
-            await self._write(scope, receive, send, db, state)
-
-    async def _write(
-        self, scope: Scope, receive: Receive, send: Send, db: Database, state: Any
-    ) -> None:
-        # A form's body may have been read already (the CSRF check reads its ``_csrf_token``):
-        # Litestar keeps it in the scope, and the receive channel then has nothing more to give.
-        cached = ScopeState.from_scope(scope).body
-        if isinstance(cached, bytes):
-            body = cached
-        else:
-            body = await _read_body(receive, state.settings.max_body_bytes)
-        replay = _replaying(body)
-        key = _key(scope)
-        user = scope.get("user")
-        member = getattr(user, "id", None)
-        if key is None or member is None:
-            await self._run(scope, replay, send, db, None)
-            return
-        fingerprint = _fingerprint(scope, body)
-        inflight: dict[tuple[str, str], str] = state.inflight
-        now: dt.datetime = state.clock()  # the app's clock (tests move it past expiry)
-        stored = await _lookup(db, member, key, now)
-        if stored is not None:
-            await _replay(stored, fingerprint, send)
-            return
-        # Checked and taken with no await in between: one request per key runs in this process.
-        running = inflight.get((member, key))
-        if running is not None:
-            _refuse_reuse(running, fingerprint)
-            raise ServiceError(
-                409,
-                "idempotency_in_flight",
-                "相同的请求正在处理中，请稍后重试",
-                "a request with this Idempotency-Key is still in progress; retry later",
-                retry_after=1,
-            )
-        inflight[(member, key)] = fingerprint
-        try:
-            hours = state.settings.idempotency_hours
-            claim = (member, key, fingerprint, hours, now)
-            try:
-                await self._run(scope, replay, send, db, claim)
-            except _Taken:
-                stored = await _lookup(db, member, key, now)
-                if stored is None:  # the key expired meanwhile: nothing to replay
-                    raise ServiceError(
-                        409, "idempotency_in_flight", "请稍后重试", "retry later", retry_after=1
-                    ) from None
-                await _replay(stored, fingerprint, send)
-        finally:
-            inflight.pop((member, key), None)
-
-    async def _run(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        db: Database,
-        claim: tuple[str, str, str, int, dt.datetime] | None,
-    ) -> None:
-        held: list[Message] = []
-
-        async def keep(message: Message) -> None:
-            held.append(message)
-
-        state = scope.setdefault("state", {})
-        try:
-            async with db.transaction() as conn:
-                if claim is not None:
-                    await _claim(conn, *claim)
-                state[TX] = conn
-                await self.app(scope, receive, keep)
-                status = _status(held)
-                if status >= 400:
-                    raise _Rollback
-                if claim is not None:
-                    await _store(conn, claim[0], claim[1], held)
-        except _Rollback:
-            refusal = state.pop(REFUSAL, None)
-            if refusal is not None:
-                await db.record_refusal(refusal)
-        except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-            raise ServiceError(
-                503,
-                "database_unavailable",
-                "数据库暂时不可用，请稍后重试",
-                f"database unavailable: {type(exc).__name__}",
-                retry_after=1,
-            ) from exc
-        finally:
-            state.pop(TX, None)
-        for message in held:
-            await send(message)
+def signed(request: Request[Any, Any, Any]) -> auth.Signed | None:
+    """Who the request's token says it is (not yet checked against the database)."""
+    user = request.scope.get("user")
+    return user if isinstance(user, auth.Signed) else None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = cast("bytes", message.get("body", b""))
-        size += len(chunk)
-        if size > limit:
-            raise ServiceError(
-                413,
-                "body_too_large",
-                f"请求内容过大（上限{limit // 1024} KB）",
-                f"request body larger than {limit} bytes",
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+async def run(
+    request: Request[Any, Any, Any],
+    work: Callable[[Connection, auth.Actor | None], R],
+    *,
+    write: bool,
+) -> R:
+    """Run ``work(tx, me)`` as the request's unit of work, after its sign-in check."""
+    db: Database = request.app.state.db
+    token = signed(request)
 
+    def unit(conn: Connection) -> R:
+        me = auth.signed_in(conn, token) if token is not None else None
+        return work(conn, me)
 
-def _replaying(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> ReceiveMessage:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
-
-
-def _key(scope: Scope) -> str | None:
-    for name, value in scope["headers"]:
-        if name == HEADER:
-            text = value.decode("latin-1")
-            if not KEY.fullmatch(text):
-                raise ServiceError(
-                    400,
-                    "invalid_idempotency_key",
-                    "幂等键须为1到255个可见ASCII字符",
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                    field="Idempotency-Key",
-                )
-            return text
-    return None
-
-
-def _fingerprint(scope: Scope, body: bytes) -> str:
-    digest = hashlib.sha256()
-    digest.update(cast("HTTPScope", scope)["method"].encode())
-    digest.update(b"\n" + scope["path"].encode() + b"?" + scope.get("query_string", b""))
-    digest.update(b"\n" + body)
-    return digest.hexdigest()
-
-
-def _refuse_reuse(first: str, fingerprint: str) -> None:
-    if first != fingerprint:
+    try:
+        return await (db.awrite(unit) if write else db.aread(unit))
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
         raise ServiceError(
-            422,
-            "idempotency_key_reused",
-            "该幂等键已用于另一个不同的请求",
-            "this Idempotency-Key was used for a different request",
-            field="Idempotency-Key",
-        )
+            503,
+            "database_unavailable",
+            "数据库暂时不可用，请稍后重试",
+            f"database unavailable: {type(exc).__name__}",
+            retry_after=1,
+        ) from exc
 
 
-async def _lookup(db: Database, member: str, key: str, now: dt.datetime) -> Stored | None:
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                sa.select(idempotency_keys).where(
-                    idempotency_keys.c.member_id == member,
-                    idempotency_keys.c.key == key,
-                    idempotency_keys.c.expires_at > now,
-                )
-            )
-        ).first()
-    if row is None:
-        return None
-    return Stored(row.fingerprint, int(row.status_code), row.media_type, row.body)
+class Units:
+    """Makes handlers of plain functions: ``@units.read`` and ``@units.write``.
+
+    ``provide``: further names a handler may take, made inside the unit; ``prepare``: names made
+    before it on the event loop; ``idempotent``: writes take an Idempotency-Key (the API's do;
+    the pages' forms do not send one)."""
+
+    def __init__(
+        self,
+        *,
+        provide: Mapping[str, Provide] | None = None,
+        prepare: Mapping[str, Prepare] | None = None,
+        idempotent: bool = False,
+    ) -> None:
+        self.provide = dict(provide or {})
+        self.prepare = dict(prepare or {})
+        self.idempotent = idempotent
+
+    def read(self, fn: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]]:
+        """The handler reads one consistent snapshot."""
+        return self._wrap(fn, write=False, prepare={})
+
+    def write(self, fn: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]]:
+        """The handler writes, in one transaction committed before it answers."""
+        return self._wrap(fn, write=True, prepare={})
+
+    def write_after(
+        self, **prepare: Prepare
+    ) -> Callable[[Callable[..., R]], Callable[..., Coroutine[Any, Any, R]]]:
+        """:meth:`write`, with more names made before the unit (``prepare``)."""
+        return lambda fn: self._wrap(fn, write=True, prepare=prepare)
+
+    def _wrap(
+        self, fn: Callable[..., R], *, write: bool, prepare: Mapping[str, Prepare]
+    ) -> Callable[..., Coroutine[Any, Any, R]]:
+        signature = inspect.signature(fn)
+        wants = set(signature.parameters)
+        prepare = {**self.prepare, **prepare}
+        injected = (BUILTIN | self.provide.keys() | prepare.keys()) & wants
+        provide = {name: make for name, make in self.provide.items() if name in wants}
+        prepare = {name: make for name, make in prepare.items() if name in wants}
+        own_request = "request" in wants
+        keyed = write and self.idempotent
+
+        async def handler(*args: Any, **kwargs: Any) -> Any:
+            request: Request[Any, Any, Any] = kwargs["request"]
+            if not own_request:
+                del kwargs["request"]
+            kwargs.pop("idempotency_key", None)  # read from the headers by service.idempotency
+            for name, make in prepare.items():
+                kwargs[name] = await make(request, kwargs)
+            now: dt.datetime = request.app.state.clock()
+            token = signed(request)
+            claim = None
+            if keyed and token is not None:
+                hours = request.app.state.settings.idempotency_hours
+                claim = await idempotency.claim_of(request, token.id, now, hours)
+
+            def work(conn: Connection, me: auth.Actor | None) -> Any:
+                if claim is not None:
+                    stored = idempotency.take(conn, claim)
+                    if stored is not None:
+                        return idempotency.replay(stored, claim)
+                extra: dict[str, Any] = {"tx": conn, "me": me, "now": now}
+                if "me" in wants and me is None:
+                    raise NotAuthorizedException("sign in first")
+                for name, make in provide.items():
+                    extra[name] = make(conn, request, me)
+                result = fn(*args, **kwargs, **{k: extra[k] for k in injected if k in extra})
+                if isinstance(result, Response) and (result.status_code or 200) >= 400:
+                    raise Rollback(result)
+                if claim is not None:
+                    return _kept(conn, claim, request, result)
+                return result
+
+            try:
+                return await run(request, work, write=write)
+            except Rollback as rolled_back:
+                return rolled_back.response
+
+        handler.__name__ = fn.__name__
+        handler.__qualname__ = fn.__qualname__
+        handler.__module__ = fn.__module__
+        handler.__doc__ = fn.__doc__
+        kept = [p for name, p in signature.parameters.items() if name not in injected]
+        parameters = [kept[0]] if kept and kept[0].name == "self" else []
+        parameters += [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept if p.name != "self"
+        ]
+        annotations = {k: v for k, v in fn.__annotations__.items() if k not in injected}
+        if not own_request:
+            parameters.append(_keyword("request", Request))
+            annotations["request"] = Request
+        if keyed:
+            parameters.append(_keyword("idempotency_key", IdempotencyKey, None))
+            annotations["idempotency_key"] = IdempotencyKey
+        handler.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        handler.__annotations__ = annotations
+        return handler
 
 
-async def _replay(stored: Stored, fingerprint: str, send: Send) -> None:
-    _refuse_reuse(stored.fingerprint, fingerprint)
-    body = stored.body.encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": stored.status,
-            "headers": [
-                (b"content-type", stored.media_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"idempotent-replayed", b"true"),
-            ],
-        }
+def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> Any:
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
     )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _claim(
-    conn: AsyncConnection, member: str, key: str, fingerprint: str, hours: int, now: dt.datetime
-) -> None:
-    """Take the key in this transaction (first statement): a second holder waits or conflicts."""
-    await conn.execute(
-        idempotency_keys.delete().where(
-            idempotency_keys.c.member_id == member,
-            idempotency_keys.c.key == key,
-            idempotency_keys.c.expires_at <= now,
-        )
-    )
-    taken = await conn.execute(
-        sqltypes.insert_ignoring_conflicts(conn, idempotency_keys)
-        .values(
-            member_id=member,
-            key=key,
-            fingerprint=fingerprint,
-            status_code=0,
-            media_type="",
-            body="",
-            created_at=now,
-            expires_at=now + dt.timedelta(hours=hours),
-        )
-        .returning(idempotency_keys.c.key)
-    )
-    if taken.first() is None:
-        raise _Taken
-
-
-async def _store(conn: AsyncConnection, member: str, key: str, held: list[Message]) -> None:
-    start = next(m for m in held if m["type"] == "http.response.start")
+def _kept(
+    conn: Connection,
+    claim: idempotency.Claim,
+    request: Request[Any, Any, Any],
+    result: Any,
+) -> Response[bytes]:
+    """The handler's answer as the bytes kept under the key (and sent: the same bytes)."""
+    status: int = request.route_handler.status_code or 201
+    if isinstance(result, Response):
+        status, result = result.status_code or status, result.content
+    body = b"" if status == 204 else encode_json(result)
     media_type = "application/json"
-    for name, value in start.get("headers", []):
-        if name.lower() == b"content-type":
-            media_type = value.decode("latin-1")
-    body = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
-    await conn.execute(
-        idempotency_keys.update()
-        .where(idempotency_keys.c.member_id == member, idempotency_keys.c.key == key)
-        .values(status_code=int(start["status"]), media_type=media_type, body=body.decode())
-    )
+    idempotency.keep(conn, claim, status, media_type, body)
+    return Response(content=body, status_code=status, media_type=media_type)
 
 
-def _status(held: list[Message]) -> int:
-    for message in held:
-        if message["type"] == "http.response.start":
-            return int(message["status"])
-    return 500
-
-
-async def sweep_keys(db: Database, *, now: dt.datetime | None = None, limit: int = 5000) -> int:
-    """Delete expired idempotency keys; returns how many went."""
-    now = now or utcnow()
-    async with db.transaction() as conn:
-        doomed = (
-            sa.select(idempotency_keys.c.member_id, idempotency_keys.c.key)
-            .where(idempotency_keys.c.expires_at <= now)
-            .limit(limit)
-        )
-        gone = await conn.execute(
-            idempotency_keys.delete().where(
-                sa.tuple_(idempotency_keys.c.member_id, idempotency_keys.c.key).in_(doomed)
-            )
-        )
-        return int(gone.rowcount or 0)
+api = Units(idempotent=True)
+"""The API's handlers: ``@uow.api.read`` / ``@uow.api.write``."""

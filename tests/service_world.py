@@ -70,12 +70,12 @@ def settings(backend_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-async def build(db: Database) -> None:
+def build(db: Database) -> None:
     """The marketplace world, with credentials for everyone in it."""
-    async with db.transaction() as tx:
-        await world.build(tx)
+    with db.transaction() as tx:
+        world.build(tx)
         for person, phone in PHONES.items():
-            await auth.set_credentials(tx, person, phone, password_hash=password_hash())
+            auth.set_credentials(tx, person, phone, password_hash())
 
 
 class Service:
@@ -96,18 +96,17 @@ class Service:
 
 @asynccontextmanager
 async def running(backend: str, **overrides: Any) -> AsyncIterator[Service]:
-    db = await support.open_database(backend, service=True)
+    db = support.open_database(backend, service=True)
     try:
-        await build(db)
+        build(db)
         clock = Clock()
         app = create_app(settings(db.url, **overrides), db=db, clock=clock)
-        # In the test's own event loop (the database's connections belong to it); the app's
-        # lifespan only starts the sweeper, which these tests run by hand.
+        # The app's lifespan only starts the sweeper, which these tests run by hand.
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://linli.test") as client:
             yield Service(app, client, clock)
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 DEMO_SECRET = "demo-test-secret-" + "s" * 40
@@ -125,7 +124,7 @@ class DemoFile:
 def cli(database: Path) -> CliRunner:
     return CliRunner(
         env={
-            "LINLI_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+            "LINLI_DATABASE_URL": f"sqlite:///{database}",
             "LINLI_SECRET_KEY": DEMO_SECRET,
         }
     )

@@ -17,11 +17,11 @@ from points import Problem as AuditProblem
 from service.api.common import (
     MEMBER,
     Cursor,
-    IdempotencyKey,
     Limit,
     Me,
     Now,
     Tx,
+    api,
     check_moment,
     problems,
 )
@@ -59,7 +59,8 @@ class MatchingController(Controller):
         responses=problems(404),
         summary="为你推荐: open wishes that fit the caller, with the score's parts",
     )
-    async def recommendations(
+    @api.read
+    def recommendations(
         self,
         tx: Tx,
         me: Me,
@@ -67,8 +68,8 @@ class MatchingController(Controller):
         community_id: Community,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> MatchList:
-        await mk.wallet.community_roles(tx, me.id, community_id)
-        found: list[Match] = await mk.recommendations(tx, me.id, community_id, limit=limit, now=now)
+        mk.wallet.community_roles(tx, me.id, community_id)
+        found: list[Match] = mk.recommendations(tx, me.id, community_id, limit=limit, now=now)
         return MatchList(items=found)
 
     @post(
@@ -77,16 +78,16 @@ class MatchingController(Controller):
         responses=problems(403, 404),
         summary="批量派单: assign volunteers to every open wish (office)",
     )
-    async def dispatch_all(
+    @api.write
+    def dispatch_all(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
-        idempotency_key: IdempotencyKey = None,
     ) -> DispatchOut:
-        await mk.wallet.community_roles(tx, me.id, community_id)
-        return DispatchOut(items=await mk.dispatch_all(tx, me.id, community_id, now=now))
+        mk.wallet.community_roles(tx, me.id, community_id)
+        return DispatchOut(items=mk.dispatch_all(tx, me.id, community_id, now=now))
 
 
 class BoardController(Controller):
@@ -99,7 +100,8 @@ class BoardController(Controller):
         responses=problems(404),
         summary="吹哨报到: open wishes at this level, soonest deadline first (office)",
     )
-    async def escalations(
+    @api.read
+    def escalations(
         self,
         tx: Tx,
         me: Me,
@@ -107,10 +109,10 @@ class BoardController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> WishPage:
-        page = await mk.escalation_queue(tx, me.id, org_id, cursor=cursor, limit=limit)
+        page = mk.escalation_queue(tx, me.id, org_id, cursor=cursor, limit=limit)
         views = []
         for wish in page.items:
-            views.append(await mk.wish_view(tx, me.id, wish.community_id, wish.id))
+            views.append(mk.wish_view(tx, me.id, wish.community_id, wish.id))
         return wish_page(Page(items=tuple(views), next_cursor=page.next_cursor))
 
     @get(
@@ -118,24 +120,22 @@ class BoardController(Controller):
         responses=problems(404),
         summary="统计: wishes, times, satisfaction and hours of the org's communities",
     )
-    async def statistics(
-        self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until
-    ) -> Statistics:
+    @api.read
+    def statistics(self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until) -> Statistics:
         check_moment("since", since)
         check_moment("until", until)
-        return await mk.statistics(tx, me.id, org_id, since=since, until=until)
+        return mk.statistics(tx, me.id, org_id, since=since, until=until)
 
     @get(
         "/three-rates",
         responses=problems(404),
         summary="三率: response, resolution and satisfaction per community and unit",
     )
-    async def three_rates(
-        self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until
-    ) -> RatesOut:
+    @api.read
+    def three_rates(self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until) -> RatesOut:
         check_moment("since", since)
         check_moment("until", until)
-        return RatesOut(items=await mk.three_rates(tx, me.id, org_id, since=since, until=until))
+        return RatesOut(items=mk.three_rates(tx, me.id, org_id, since=since, until=until))
 
 
 class AuditController(Controller):
@@ -148,10 +148,11 @@ class AuditController(Controller):
         responses=problems(403, 404),
         summary="账目核对: recompute balances from the transfers (office; all: district admin)",
     )
-    async def audit(
+    @api.read
+    def audit(
         self,
         tx: Tx,
         me: Me,
         community_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
     ) -> AuditOut:
-        return AuditOut(problems=await mk.wallet.audit(tx, me.id, community_id))
+        return AuditOut(problems=mk.wallet.audit(tx, me.id, community_id))

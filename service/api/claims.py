@@ -15,12 +15,12 @@ from service.api.common import (
     MEMBER,
     Cursor,
     Id,
-    IdempotencyKey,
     Input,
     Limit,
     Me,
     Now,
     Tx,
+    api,
     problems,
 )
 from service.api.views import ClaimPage
@@ -57,7 +57,8 @@ class ClaimController(Controller):
     opt = MEMBER
 
     @get("/", responses=problems(404), summary="我的认领: the caller's claims, newest first")
-    async def my_claims(
+    @api.read
+    def my_claims(
         self,
         tx: Tx,
         me: Me,
@@ -68,7 +69,7 @@ class ClaimController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> ClaimPage:
-        page = await mk.member_claims(
+        page = mk.member_claims(
             tx, me.id, community_id, states=frozenset(states or ()), cursor=cursor, limit=limit
         )
         return ClaimPage(items=list(page.items), next_cursor=page.next_cursor)
@@ -79,7 +80,8 @@ class ClaimController(Controller):
         responses=problems(403, 404, 409),
         summary="报到: with the resident's confirmation code (or a staff override)",
     )
-    async def check_in(
+    @api.write
+    def check_in(
         self,
         tx: Tx,
         me: Me,
@@ -87,9 +89,8 @@ class ClaimController(Controller):
         community_id: Community,
         claim_id: ClaimId,
         data: JSONBody[CheckInIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.check_in(
+        return mk.check_in(
             tx,
             me.id,
             community_id,
@@ -106,7 +107,8 @@ class ClaimController(Controller):
         responses=problems(403, 404, 409),
         summary="签退: the minutes served become a pending award",
     )
-    async def check_out(
+    @api.write
+    def check_out(
         self,
         tx: Tx,
         me: Me,
@@ -114,9 +116,8 @@ class ClaimController(Controller):
         community_id: Community,
         claim_id: ClaimId,
         data: JSONBody[CheckOutIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.check_out(
+        return mk.check_out(
             tx, me.id, community_id, claim_id, location=_point(data.location), now=now
         )
 
@@ -126,7 +127,8 @@ class ClaimController(Controller):
         responses=problems(403, 404),
         summary="退单: give the place back before check-in",
     )
-    async def withdraw(
+    @api.write
+    def withdraw(
         self,
         tx: Tx,
         me: Me,
@@ -134,9 +136,8 @@ class ClaimController(Controller):
         community_id: Community,
         claim_id: ClaimId,
         data: JSONBody[WithdrawIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.withdraw(tx, me.id, community_id, claim_id, reason=data.reason, now=now)
+        return mk.withdraw(tx, me.id, community_id, claim_id, reason=data.reason, now=now)
 
     @post(
         "/{claim_id:str}/no-show",
@@ -144,16 +145,16 @@ class ClaimController(Controller):
         responses=problems(403, 404),
         summary="爽约: staff release a claim nobody showed up for",
     )
-    async def no_show(
+    @api.write
+    def no_show(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         claim_id: ClaimId,
-        idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.release_no_show(tx, me.id, community_id, claim_id, now=now)
+        return mk.release_no_show(tx, me.id, community_id, claim_id, now=now)
 
     @post(
         "/{claim_id:str}/assign",
@@ -161,7 +162,8 @@ class ClaimController(Controller):
         responses=problems(403, 404, 409),
         summary="党员认领: a unit admin names a member for one of the unit's places",
     )
-    async def assign(
+    @api.write
+    def assign(
         self,
         tx: Tx,
         me: Me,
@@ -169,6 +171,5 @@ class ClaimController(Controller):
         community_id: Community,
         claim_id: ClaimId,
         data: JSONBody[AssignIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Claim:
-        return await mk.assign(tx, me.id, community_id, claim_id, data.member_id, now=now)
+        return mk.assign(tx, me.id, community_id, claim_id, data.member_id, now=now)

@@ -1,9 +1,13 @@
-"""What every controller shares: the request's transaction and actor, policies, bounds, paging.
+"""What every controller shares: the units of work, policies, bounds, paging.
 
 Each handler declares its access policy in ``opt["policy"]`` (``PUBLIC``: no sign-in;
 ``MEMBER``: a signed-in member, and the library decides per object), and the app's guard refuses
 any handler without one (deny by default; a test lists every route and checks it has one).
 Input is taken only as the OpenAPI document says, strictly (:func:`strict_input`).
+
+A handler is a plain function decorated ``@api.read`` or ``@api.write`` (:mod:`service.uow`): it
+runs as the request's one unit of work and takes by name ``tx`` (the unit's connection), ``me``
+(the signed-in member) and ``now`` (the app's clock).
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import msgspec
 from litestar import Request
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin  # not public
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency
 from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
@@ -25,18 +28,19 @@ from litestar.exceptions import (
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Schema, SecurityRequirement
-from litestar.params import HeaderParameter, QueryParameter
+from litestar.params import QueryParameter
 from litestar.typing import FieldDefinition
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
-from service.auth import Actor
+from service import uow
+from service.auth import Actor, Signed
 from service.problems import Problem, ServiceError
-from service.uow import TX
 
-Tx = NamedDependency[AsyncConnection]  # the request's transaction (service.uow)
-Me = NamedDependency[Actor]  # the signed-in member
-Now = NamedDependency[dt.datetime]  # the app's clock
+api = uow.api  # @api.read, @api.write
+Tx = Connection  # the request's unit of work
+Me = Actor  # the signed-in member
+Now = dt.datetime  # the app's clock
 
 PUBLIC = {"policy": "public", "exclude_from_auth": True}
 ANONYMOUS: list[SecurityRequirement] = [{}]
@@ -68,17 +72,6 @@ Cursor = Annotated[
     ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, at most 200")]
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",  # visible ASCII (service.uow.KEY)
-        description="Replays the stored response when sent again within 24 h (see docs/api.md)",
-    ),
-]
 
 
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -193,25 +186,12 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
         return
 
 
-def tx(request: Request[Any, Any, Any]) -> AsyncConnection:
-    """The request's transaction, opened by the unit of work (service.uow)."""
-    conn: AsyncConnection = request.scope["state"][TX]
-    return conn
-
-
-def actor(request: Request[Any, Any, Any]) -> Actor:
-    user = request.scope.get("user")
-    if not isinstance(user, Actor):
-        raise NotAuthorizedException("sign in first")
-    return user
-
-
 def policy_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Deny by default: a handler must state who may call it."""
     policy = handler.opt.get("policy")
     if policy not in POLICIES:
         raise PermissionDeniedException("this endpoint has no access policy")
-    if policy == "member" and not isinstance(connection.scope.get("user"), Actor):
+    if policy == "member" and not isinstance(connection.scope.get("user"), Signed):
         raise NotAuthorizedException("sign in first")
 
 

@@ -14,7 +14,6 @@ from service.api.common import (
     MEMBER,
     Cursor,
     Id,
-    IdempotencyKey,
     Input,
     Limit,
     LongText,
@@ -24,6 +23,7 @@ from service.api.common import (
     Name,
     Now,
     Tx,
+    api,
     problems,
 )
 from service.api.views import WishOut, wish_out
@@ -68,7 +68,8 @@ class OfferController(Controller):
     opt = MEMBER
 
     @get("/", responses=problems(404), summary="互助项目清单")
-    async def list_offers(
+    @api.read
+    def list_offers(
         self,
         tx: Tx,
         me: Me,
@@ -77,22 +78,22 @@ class OfferController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OfferPage:
-        page = await mk.list_offers(
+        page = mk.list_offers(
             tx, me.id, community_id, active_only=active_only, cursor=cursor, limit=limit
         )
         return OfferPage(items=list(page.items), next_cursor=page.next_cursor)
 
     @post("/", status_code=201, responses=problems(403, 404), summary="Publish an offer")
-    async def publish(
+    @api.write
+    def publish(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[OfferIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Offer:
-        return await mk.publish_offer(
+        return mk.publish_offer(
             tx,
             me.id,
             community_id,
@@ -104,16 +105,16 @@ class OfferController(Controller):
         )
 
     @put("/{offer_id:str}/active", responses=problems(403, 404), summary="Pause or resume an offer")
-    async def set_active(
+    @api.write
+    def set_active(
         self,
         tx: Tx,
         me: Me,
         community_id: Community,
         offer_id: OfferId,
         data: JSONBody[ActiveIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Offer:
-        return await mk.set_offer_active(tx, me.id, community_id, offer_id, data.active)
+        return mk.set_offer_active(tx, me.id, community_id, offer_id, data.active)
 
     @post(
         "/{offer_id:str}/requests",
@@ -121,7 +122,8 @@ class OfferController(Controller):
         responses=problems(403, 404, 409),
         summary="A resident requests the offer: a wish pre-claimed by the offerer",
     )
-    async def request(
+    @api.write
+    def request(
         self,
         tx: Tx,
         me: Me,
@@ -129,9 +131,8 @@ class OfferController(Controller):
         community_id: Community,
         offer_id: OfferId,
         data: JSONBody[RequestIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> RequestOut:
-        wish, made = await mk.request_from_offer(
+        wish, made = mk.request_from_offer(
             tx,
             me.id,
             community_id,
@@ -144,5 +145,5 @@ class OfferController(Controller):
             estimated_minutes=data.estimated_minutes,
             now=now,
         )
-        view = await mk.wish_view(tx, me.id, community_id, wish.id)
+        view = mk.wish_view(tx, me.id, community_id, wish.id)
         return RequestOut(wish=wish_out(view), claim=made)

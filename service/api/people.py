@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter
 
 import marketplace as mk
 from marketplace import CommunityRules, KeyHousehold, Org, OrgKind, Role
-from service import auth
+from service import auth, uow
 from service.api.common import (
     MEMBER,
     Cursor,
     Id,
-    IdempotencyKey,
     Input,
     Limit,
     Me,
@@ -24,6 +24,7 @@ from service.api.common import (
     Password,
     Phone,
     Tx,
+    api,
     problems,
 )
 from service.api.views import MemberOut, MemberPage, OrgPage, member_out
@@ -85,6 +86,23 @@ class GrantOut(msgspec.Struct, frozen=True, kw_only=True):
     role: str
 
 
+async def _password_hash(request: Request[Any, Any, Any], given: dict[str, Any]) -> str | None:
+    """A new member's password, hashed before the unit of work (argon2 takes ≈ 50 ms)."""
+    data: RegisterIn = given["data"]
+    return None if data.password is None else await auth.hash_password(data.password)
+
+
+async def _new_password(request: Request[Any, Any, Any], given: dict[str, Any]) -> auth.NewPassword:
+    """The old password checked and the new one hashed, before the unit of work."""
+    token = uow.signed(request)
+    if token is None:
+        raise NotAuthorizedException("sign in first")
+    data: PasswordIn = given["data"]
+    return await auth.new_password(
+        request.app.state.db, token.id, data.old_password, data.new_password
+    )
+
+
 class OrgController(Controller):
     path = "/orgs"
     tags = ["orgs 组织与成员"]
@@ -93,15 +111,15 @@ class OrgController(Controller):
     @post(
         "/", status_code=201, responses=problems(403, 404), summary="Create an org under a parent"
     )
-    async def create(
+    @api.write
+    def create(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         data: JSONBody[OrgIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Org:
-        return await mk.create_org(
+        return mk.create_org(
             tx,
             me.id,
             id=data.id,
@@ -112,11 +130,13 @@ class OrgController(Controller):
         )
 
     @get("/{org_id:str}", responses=problems(404), summary="One org")
-    async def get_org(self, tx: Tx, me: Me, org_id: OrgId) -> Org:
-        return await mk.visible_org(tx, me.id, org_id)
+    @api.read
+    def get_org(self, tx: Tx, me: Me, org_id: OrgId) -> Org:
+        return mk.visible_org(tx, me.id, org_id)
 
     @get("/{org_id:str}/children", responses=problems(404), summary="The orgs under this one")
-    async def children(
+    @api.read
+    def children(
         self,
         tx: Tx,
         me: Me,
@@ -124,7 +144,7 @@ class OrgController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OrgPage:
-        page = await mk.child_orgs(tx, me.id, org_id, cursor=cursor, limit=limit)
+        page = mk.child_orgs(tx, me.id, org_id, cursor=cursor, limit=limit)
         return OrgPage(items=list(page.items), next_cursor=page.next_cursor)
 
     @get(
@@ -132,7 +152,8 @@ class OrgController(Controller):
         responses=problems(404),
         summary="Members with a role here (office)",
     )
-    async def members(
+    @api.read
+    def members(
         self,
         tx: Tx,
         me: Me,
@@ -141,9 +162,9 @@ class OrgController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> MemberPage:
-        page = await mk.list_members(tx, me.id, org_id, role=role, cursor=cursor, limit=limit)
-        org = await mk.get_org(tx, org_id)
-        staff = org.community_id is not None and await mk.staff_of(tx, me.id, org.community_id)
+        page = mk.list_members(tx, me.id, org_id, role=role, cursor=cursor, limit=limit)
+        org = mk.get_org(tx, org_id)
+        staff = org.community_id is not None and mk.staff_of(tx, me.id, org.community_id)
         items = [
             member_out(mk.privacy.member_for_list(line.member, sensitive=staff), line.grants)
             for line in page.items
@@ -156,18 +177,19 @@ class OrgController(Controller):
         responses=problems(403, 404, 409),
         summary="Register a member with a role here (office)",
     )
-    async def register(
+    @api.write_after(password_hash=_password_hash)
+    def register(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         org_id: OrgId,
         data: JSONBody[RegisterIn],
-        idempotency_key: IdempotencyKey = None,
+        password_hash: str | None,
     ) -> MemberOut:
         if data.password is not None and data.phone is None:
             raise mk.InvalidInput("phone", "must not be empty")
-        member = await mk.register(
+        member = mk.register(
             tx,
             me.id,
             org_id,
@@ -180,10 +202,10 @@ class OrgController(Controller):
             public_profile=data.public_profile,
             now=now,
         )
-        if data.phone is not None and data.password is not None:
-            await auth.set_credentials(tx, member.id, data.phone, data.password)
-        view = await mk.member_view(tx, me.id, member.id)
-        return member_out(view, await mk.grants_of(tx, member.id))
+        if data.phone is not None and password_hash is not None:
+            auth.set_credentials(tx, member.id, data.phone, password_hash)
+        view = mk.member_view(tx, me.id, member.id)
+        return member_out(view, mk.grants_of(tx, member.id))
 
     @post(
         "/{org_id:str}/roles",
@@ -191,15 +213,15 @@ class OrgController(Controller):
         responses=problems(403, 404),
         summary="Grant a role on this org",
     )
-    async def grant(
+    @api.write
+    def grant(
         self,
         tx: Tx,
         me: Me,
         org_id: OrgId,
         data: JSONBody[GrantIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> GrantOut:
-        made = await mk.grant(tx, me.id, data.member_id, org_id, data.role)
+        made = mk.grant(tx, me.id, data.member_id, org_id, data.role)
         return GrantOut(member_id=made.member_id, org_id=made.org_id, role=made.role.value)
 
     @delete(
@@ -208,16 +230,16 @@ class OrgController(Controller):
         responses=problems(403, 404),
         summary="Take a role away",
     )
-    async def revoke(
+    @api.write
+    def revoke(
         self,
         tx: Tx,
         me: Me,
         org_id: OrgId,
         member_id: MemberId,
         role: FromPath[Role],
-        idempotency_key: IdempotencyKey = None,
     ) -> None:
-        await mk.revoke(tx, me.id, member_id, org_id, role)
+        mk.revoke(tx, me.id, member_id, org_id, role)
 
 
 class CommunityController(Controller):
@@ -226,42 +248,44 @@ class CommunityController(Controller):
     opt = MEMBER
 
     @post("/units", status_code=201, responses=problems(403, 404), summary="结对共建: pair a unit")
-    async def pair(
+    @api.write
+    def pair(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[PairIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Org:
-        await mk.pair_unit(tx, me.id, data.unit_id, community_id, now=now)
-        return await mk.get_org(tx, data.unit_id)
+        mk.pair_unit(tx, me.id, data.unit_id, community_id, now=now)
+        return mk.get_org(tx, data.unit_id)
 
     @get("/rules", responses=problems(404), summary="The community's rules")
-    async def rules(self, tx: Tx, me: Me, community_id: Community) -> CommunityRules:
-        await mk.wallet.community_roles(tx, me.id, community_id)
-        return await mk.community_rules(tx, community_id)
+    @api.read
+    def rules(self, tx: Tx, me: Me, community_id: Community) -> CommunityRules:
+        mk.wallet.community_roles(tx, me.id, community_id)
+        return mk.community_rules(tx, community_id)
 
     @put("/rules", responses=problems(403, 404), summary="Set the community's rules (office)")
-    async def set_rules(
+    @api.write
+    def set_rules(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[CommunityRules],
-        idempotency_key: IdempotencyKey = None,
     ) -> CommunityRules:
-        await mk.wallet.community_roles(tx, me.id, community_id)
-        return await mk.set_community_rules(tx, me.id, community_id, data, now=now)
+        mk.wallet.community_roles(tx, me.id, community_id)
+        return mk.set_community_rules(tx, me.id, community_id, data, now=now)
 
     @put(
         "/members/{member_id:str}/key-household",
         responses=problems(403, 404),
         summary="重点家庭: record the types with the resident's separate consent",
     )
-    async def key_household(
+    @api.write
+    def key_household(
         self,
         tx: Tx,
         me: Me,
@@ -269,10 +293,9 @@ class CommunityController(Controller):
         community_id: Community,
         member_id: MemberId,
         data: JSONBody[KeyHouseholdIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> MemberOut:
-        await mk.member_view(tx, me.id, member_id)
-        await mk.set_key_household(
+        mk.member_view(tx, me.id, member_id)
+        mk.set_key_household(
             tx,
             me.id,
             member_id,
@@ -281,7 +304,7 @@ class CommunityController(Controller):
             purpose=data.purpose,
             now=now,
         )
-        return member_out(await mk.member_view(tx, me.id, member_id))
+        return member_out(mk.member_view(tx, me.id, member_id))
 
 
 class MemberController(Controller):
@@ -292,9 +315,10 @@ class MemberController(Controller):
     @get(
         "/{member_id:str}", responses=problems(404), summary="A member, as the caller may see them"
     )
-    async def get_member(self, tx: Tx, me: Me, member_id: MemberId) -> MemberOut:
-        view = await mk.member_view(tx, me.id, member_id)
-        return member_out(view, await mk.grants_of(tx, member_id))
+    @api.read
+    def get_member(self, tx: Tx, me: Me, member_id: MemberId) -> MemberOut:
+        view = mk.member_view(tx, me.id, member_id)
+        return member_out(view, mk.grants_of(tx, member_id))
 
 
 class MeController(Controller):
@@ -303,25 +327,27 @@ class MeController(Controller):
     opt = MEMBER
 
     @get("/", responses=problems(), summary="The signed-in member, with their roles")
-    async def me(self, tx: Tx, me: Me) -> MemberOut:
-        view = await mk.member_view(tx, me.id, me.id)
-        return member_out(view, await mk.grants_of(tx, me.id))
+    @api.read
+    def me(self, tx: Tx, me: Me) -> MemberOut:
+        view = mk.member_view(tx, me.id, me.id)
+        return member_out(view, mk.grants_of(tx, me.id))
 
     @put("/profile", responses=problems(), summary="Opt in to (or out of) the public board")
-    async def profile(
+    @api.write
+    def profile(
         self,
         tx: Tx,
         me: Me,
         data: JSONBody[ProfileIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> MemberOut:
-        await mk.set_public_profile(tx, me.id, data.public_profile)
-        view = await mk.member_view(tx, me.id, me.id)
-        return member_out(view, await mk.grants_of(tx, me.id))
+        mk.set_public_profile(tx, me.id, data.public_profile)
+        view = mk.member_view(tx, me.id, me.id)
+        return member_out(view, mk.grants_of(tx, me.id))
 
     @get("/export", responses=problems(), summary="个人信息副本: everything kept about me")
-    async def export(self, tx: Tx, me: Me, now: Now) -> Response[Any]:
-        data = await mk.export_member(tx, me.id, me.id, now=now)
+    @api.read
+    def export(self, tx: Tx, me: Me, now: Now) -> Response[Any]:
+        data = mk.export_member(tx, me.id, me.id, now=now)
         return Response(
             content=data,
             headers={"Content-Disposition": f'attachment; filename="linli-{me.id}.json"'},
@@ -333,15 +359,15 @@ class MeController(Controller):
         responses=problems(),
         summary="注销: anonymise my personal data (ledger and hours stay)",
     )
-    async def delete_me(
+    @api.write
+    def delete_me(
         self,
         tx: Tx,
         me: Me,
         now: Now,
-        idempotency_key: IdempotencyKey = None,
     ) -> MemberOut:
-        member = await mk.anonymise(tx, me.id, me.id, now=now)
-        await auth.forget(tx, me.id)
+        member = mk.anonymise(tx, me.id, me.id, now=now)
+        auth.forget(tx, me.id)
         return member_out(mk.MemberView(member=member, sensitive_shown=True))
 
     @post(
@@ -350,11 +376,12 @@ class MeController(Controller):
         responses=problems(),
         summary="Change my password (every earlier token stops working)",
     )
-    async def password(
+    @api.write_after(new=_new_password)
+    def password(
         self,
         tx: Tx,
         me: Me,
         data: JSONBody[PasswordIn],
-        idempotency_key: IdempotencyKey = None,
+        new: auth.NewPassword,
     ) -> None:
-        await auth.change_password(tx, me.id, data.old_password, data.new_password)
+        auth.store_password(tx, me.id, new)

@@ -29,7 +29,6 @@ from service.api.common import (
     MEMBER,
     Cursor,
     Id,
-    IdempotencyKey,
     Input,
     Limit,
     Me,
@@ -39,6 +38,7 @@ from service.api.common import (
     Now,
     Points,
     Tx,
+    api,
     problems,
 )
 from service.api.wishes import Community
@@ -146,15 +146,17 @@ class PointsController(Controller):
         responses=problems(404),
         summary="我的积分: balance, available, held and awaiting confirmation",
     )
-    async def wallet(self, tx: Tx, me: Me, community_id: Community, member_id: MemberId) -> Wallet:
-        return await mk.wallet.wallet(tx, me.id, community_id, member_id)
+    @api.read
+    def wallet(self, tx: Tx, me: Me, community_id: Community, member_id: MemberId) -> Wallet:
+        return mk.wallet.wallet(tx, me.id, community_id, member_id)
 
     @get(
         "/members/{member_id:str}/statement",
         responses=problems(404),
         summary="积分明细: entries newest first, with running balances",
     )
-    async def statement(
+    @api.read
+    def statement(
         self,
         tx: Tx,
         me: Me,
@@ -164,7 +166,7 @@ class PointsController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> EntryPage:
-        page = await mk.wallet.history(
+        page = mk.wallet.history(
             tx,
             me.id,
             community_id,
@@ -180,24 +182,24 @@ class PointsController(Controller):
         responses=problems(404),
         summary="志愿时长与星级: verified minutes by category and the star level",
     )
-    async def hours(
-        self, tx: Tx, me: Me, community_id: Community, member_id: MemberId
-    ) -> HoursSummary:
-        return await mk.wallet.hours(tx, me.id, community_id, member_id)
+    @api.read
+    def hours(self, tx: Tx, me: Me, community_id: Community, member_id: MemberId) -> HoursSummary:
+        return mk.wallet.hours(tx, me.id, community_id, member_id)
 
     @get(
         "/transfers/{transfer_id:str}",
         responses=problems(404),
         summary="One transfer with its breakdown (why these points)",
     )
-    async def transfer(
+    @api.read
+    def transfer(
         self,
         tx: Tx,
         me: Me,
         community_id: Community,
         transfer_id: Annotated[str, PathParameter(max_length=64)],
     ) -> Transfer:
-        return await mk.wallet.transfer_detail(tx, me.id, community_id, transfer_id)
+        return mk.wallet.transfer_detail(tx, me.id, community_id, transfer_id)
 
     @post(
         "/transfers/{transfer_id:str}/reversal",
@@ -205,7 +207,8 @@ class PointsController(Controller):
         responses=problems(403, 404, 409),
         summary="冲正: undo a posted transfer with a new one the other way (office)",
     )
-    async def reverse(
+    @api.write
+    def reverse(
         self,
         tx: Tx,
         me: Me,
@@ -213,9 +216,8 @@ class PointsController(Controller):
         community_id: Community,
         transfer_id: Annotated[str, PathParameter(max_length=64)],
         data: JSONBody[ReversalIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Transfer:
-        return await mk.wallet.reverse(
+        return mk.wallet.reverse(
             tx, me.id, community_id, transfer_id, reason=data.reason, amount=data.amount, now=now
         )
 
@@ -225,35 +227,36 @@ class PointsController(Controller):
         responses=problems(403, 404, 409),
         summary="更正时长: correct an hours record by signed minutes (office)",
     )
-    async def correct_hours(
+    @api.write
+    def correct_hours(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[HoursCorrectionIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> ServiceRecord:
-        return await mk.wallet.correct_hours(
+        return mk.wallet.correct_hours(
             tx, me.id, community_id, data.reference, data.minutes, reason=data.reason, now=now
         )
 
     @get("/policy", responses=problems(404), summary="积分规则 in force")
-    async def policy(self, tx: Tx, me: Me, community_id: Community) -> PolicyOut:
-        version, current = await mk.wallet.policy(tx, me.id, community_id)
+    @api.read
+    def policy(self, tx: Tx, me: Me, community_id: Community) -> PolicyOut:
+        version, current = mk.wallet.policy(tx, me.id, community_id)
         return PolicyOut(version=version, policy=current)
 
     @put("/policy", responses=problems(403, 404), summary="A new version of the policy (office)")
-    async def set_policy(
+    @api.write
+    def set_policy(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[AccrualPolicy],
-        idempotency_key: IdempotencyKey = None,
     ) -> PolicyOut:
-        version = await mk.wallet.set_policy(tx, me.id, community_id, data, now=now)
+        version = mk.wallet.set_policy(tx, me.id, community_id, data, now=now)
         return PolicyOut(version=version, policy=data)
 
     @post(
@@ -262,16 +265,16 @@ class PointsController(Controller):
         responses=problems(404, 409),
         summary="捐赠 to a member or to the community pool",
     )
-    async def donate(
+    @api.write
+    def donate(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[DonationIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Transfer:
-        return await mk.wallet.donate(
+        return mk.wallet.donate(
             tx,
             me.id,
             community_id,
@@ -287,16 +290,16 @@ class PointsController(Controller):
         responses=problems(403, 404, 409),
         summary="调整: office corrects a member's points with a reason",
     )
-    async def adjust(
+    @api.write
+    def adjust(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[AdjustmentIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Transfer:
-        return await mk.wallet.adjust(
+        return mk.wallet.adjust(
             tx,
             me.id,
             community_id,
@@ -312,16 +315,16 @@ class PointsController(Controller):
         responses=problems(403, 404, 409),
         summary="线下活动时长批量录入 (office)",
     )
-    async def event(
+    @api.write
+    def event(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[EventIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> EventOut:
-        made = await mk.wallet.record_event(
+        made = mk.wallet.record_event(
             tx,
             me.id,
             community_id,
@@ -343,7 +346,8 @@ class StoreController(Controller):
     opt = MEMBER
 
     @get("/items", responses=problems(403, 404), summary="积分超市: items on sale")
-    async def items(
+    @api.read
+    def items(
         self,
         tx: Tx,
         me: Me,
@@ -352,7 +356,7 @@ class StoreController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> ItemPage:
-        page = await mk.wallet.catalog(
+        page = mk.wallet.catalog(
             tx,
             me.id,
             community_id,
@@ -363,16 +367,16 @@ class StoreController(Controller):
         return ItemPage(items=list(page.items), next_cursor=page.next_cursor)
 
     @post("/items", status_code=201, responses=problems(403, 404, 409), summary="上架 (office)")
-    async def add_item(
+    @api.write
+    def add_item(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[ItemIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> CatalogItem:
-        return await mk.wallet.add_item(
+        return mk.wallet.add_item(
             tx,
             me.id,
             community_id,
@@ -388,8 +392,9 @@ class StoreController(Controller):
         )
 
     @get("/items/{item_id:str}", responses=problems(404), summary="One item")
-    async def item(self, tx: Tx, me: Me, community_id: Community, item_id: ItemId) -> CatalogItem:
-        return await mk.wallet.item(tx, me.id, community_id, item_id)
+    @api.read
+    def item(self, tx: Tx, me: Me, community_id: Community, item_id: ItemId) -> CatalogItem:
+        return mk.wallet.item(tx, me.id, community_id, item_id)
 
     @post(
         "/items/{item_id:str}/restock",
@@ -397,28 +402,28 @@ class StoreController(Controller):
         responses=problems(403, 404, 409),
         summary="补货 (office); a negative change corrects the count",
     )
-    async def restock(
+    @api.write
+    def restock(
         self,
         tx: Tx,
         me: Me,
         community_id: Community,
         item_id: ItemId,
         data: JSONBody[RestockIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> CatalogItem:
-        return await mk.wallet.restock(tx, me.id, community_id, item_id, data.change)
+        return mk.wallet.restock(tx, me.id, community_id, item_id, data.change)
 
     @put("/items/{item_id:str}/active", responses=problems(403, 404), summary="上架/下架 (office)")
-    async def set_active(
+    @api.write
+    def set_active(
         self,
         tx: Tx,
         me: Me,
         community_id: Community,
         item_id: ItemId,
         data: JSONBody[ActiveIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> CatalogItem:
-        return await mk.wallet.set_item_active(tx, me.id, community_id, item_id, data.active)
+        return mk.wallet.set_item_active(tx, me.id, community_id, item_id, data.active)
 
     @post(
         "/orders",
@@ -426,16 +431,16 @@ class StoreController(Controller):
         responses=problems(404, 409),
         summary="兑换: reserve an item with my points",
     )
-    async def redeem(
+    @api.write
+    def redeem(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[RedeemIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> Order:
-        return await mk.wallet.redeem(
+        return mk.wallet.redeem(
             tx, me.id, community_id, data.item_id, quantity=data.quantity, now=now
         )
 
@@ -444,7 +449,8 @@ class StoreController(Controller):
         responses=problems(403, 404),
         summary="Orders: mine (member_id=me) or, for office, anyone's",
     )
-    async def orders(
+    @api.read
+    def orders(
         self,
         tx: Tx,
         me: Me,
@@ -454,14 +460,15 @@ class StoreController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OrderPage:
-        page = await mk.wallet.orders(
+        page = mk.wallet.orders(
             tx, me.id, community_id, member_id=member_id, status=status, cursor=cursor, limit=limit
         )
         return OrderPage(items=list(page.items), next_cursor=page.next_cursor)
 
     @get("/orders/{order_id:str}", responses=problems(404), summary="One order")
-    async def order(self, tx: Tx, me: Me, community_id: Community, order_id: OrderId) -> Order:
-        return await mk.wallet.order(tx, me.id, community_id, order_id)
+    @api.read
+    def order(self, tx: Tx, me: Me, community_id: Community, order_id: OrderId) -> Order:
+        return mk.wallet.order(tx, me.id, community_id, order_id)
 
     @post(
         "/orders/{order_id:str}/cancel",
@@ -469,16 +476,16 @@ class StoreController(Controller):
         responses=problems(404, 409),
         summary="Cancel an open order: points and stock come back",
     )
-    async def cancel(
+    @api.write
+    def cancel(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         order_id: OrderId,
-        idempotency_key: IdempotencyKey = None,
     ) -> Order:
-        return await mk.wallet.cancel_order(tx, me.id, community_id, order_id, now=now)
+        return mk.wallet.cancel_order(tx, me.id, community_id, order_id, now=now)
 
     @post(
         "/orders/{order_id:str}/fulfil",
@@ -486,13 +493,13 @@ class StoreController(Controller):
         responses=problems(403, 404, 409),
         summary="核销: hand the item over (office)",
     )
-    async def fulfil(
+    @api.write
+    def fulfil(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         order_id: OrderId,
-        idempotency_key: IdempotencyKey = None,
     ) -> Order:
-        return await mk.wallet.fulfil_order(tx, me.id, community_id, order_id, now=now)
+        return mk.wallet.fulfil_order(tx, me.id, community_id, order_id, now=now)

@@ -18,7 +18,7 @@ from litestar.params import JSONBody
 
 from points import Database
 from service import auth
-from service.api.common import ANONYMOUS, MEMBER, PUBLIC, Input, Me, Phone, Tx, problems
+from service.api.common import ANONYMOUS, MEMBER, PUBLIC, Input, Me, Phone, Tx, api, problems
 from service.problems import ServiceError
 
 
@@ -47,22 +47,20 @@ async def sign_in(request: Request[Any, Any, Any], phone: str, password: str) ->
     address = request.client.host if request.client else "unknown"
     db: Database = state.db
     async with throttle.attempt(phone, address):  # counted from the check to the verdict
-        async with db.read() as conn:
-            found = await auth.verify(conn, phone, password)
-        if found is None:
+        found = await db.aread(auth.credential, phone=phone)
+        if not await auth.matches(found, password) or found is None:
             await throttle.failed(phone, address)
             raise ServiceError(
                 401, "bad_credentials", "手机号或密码不正确", "wrong phone number or password"
             )
         await throttle.succeeded(phone)
-    member_id, version = found
     settings = state.settings
-    token = auth.issue_token(state.jwt, settings, member_id, version)
+    token = auth.issue_token(state.jwt, settings, found.member_id, found.token_version)
     return TokenOut(
         access_token=token,
         token_type="Bearer",
         expires_in=settings.token_minutes * 60,
-        member_id=member_id,
+        member_id=found.member_id,
     )
 
 
@@ -86,7 +84,7 @@ class AuthController(Controller):
 
     @post(
         "/token",
-        opt={**PUBLIC, "tx": "none"},
+        opt=PUBLIC,
         security=ANONYMOUS,
         status_code=200,
         responses=problems(401, 429),
@@ -97,7 +95,7 @@ class AuthController(Controller):
 
     @post(
         "/session",
-        opt={**PUBLIC, "tx": "none"},
+        opt=PUBLIC,
         security=ANONYMOUS,
         status_code=200,
         responses=problems(401, 403, 429),
@@ -119,14 +117,15 @@ class AuthController(Controller):
         response_cookies=[Cookie(key=auth.TOKEN_COOKIE, value="", max_age=0, path="/")],
         summary="Sign out everywhere: every token issued so far stops working",
     )
-    async def logout(self, tx: Tx, me: Me) -> None:  # 204: no body (documented as none)
-        await auth.revoke_tokens(tx, me.id)
+    @api.write
+    def logout(self, tx: Tx, me: Me) -> None:  # 204: no body (documented as none)
+        auth.revoke_tokens(tx, me.id)
 
 
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]
-    opt = {**PUBLIC, "tx": "none"}
+    opt = PUBLIC
     security = ANONYMOUS
 
     @get("/live", summary="The process answers")
@@ -137,8 +136,7 @@ class HealthController(Controller):
     async def ready(self, request: Request[Any, Any, Any]) -> Health:
         db: Database = request.app.state.db
         try:
-            async with db.read() as conn:
-                await conn.execute(sa.select(sa.literal(1)))
+            await db.aread(lambda conn: conn.execute(sa.select(sa.literal(1))).scalar())
         except (sa.exc.SQLAlchemyError, OSError) as exc:
             raise ServiceError(
                 503, "database_unavailable", "数据库不可用", f"database: {type(exc).__name__}"

@@ -19,7 +19,6 @@ from service.api.common import (
     MEMBER,
     Cursor,
     Id,
-    IdempotencyKey,
     Input,
     Limit,
     LongText,
@@ -29,6 +28,7 @@ from service.api.common import (
     Name,
     Now,
     Tx,
+    api,
     check_moment,
     problems,
 )
@@ -115,8 +115,8 @@ Community = Annotated[str, PathParameter(max_length=64, description="community (
 WishId = Annotated[str, PathParameter(max_length=64)]
 
 
-async def _show(tx: Tx, me: Me, community_id: str, wish_id: str) -> WishOut:
-    return wish_out(await mk.wish_view(tx, me.id, community_id, wish_id))
+def _show(tx: Tx, me: Me, community_id: str, wish_id: str) -> WishOut:
+    return wish_out(mk.wish_view(tx, me.id, community_id, wish_id))
 
 
 class WishController(Controller):
@@ -125,7 +125,8 @@ class WishController(Controller):
     opt = MEMBER
 
     @get("/", responses=problems(404), summary="List a community's wishes (newest first)")
-    async def list_wishes(
+    @api.read
+    def list_wishes(
         self,
         tx: Tx,
         me: Me,
@@ -147,7 +148,7 @@ class WishController(Controller):
     ) -> WishPage:
         check_moment("since", since)
         check_moment("until", until)
-        page = await mk.list_wishes(
+        page = mk.list_wishes(
             tx,
             me.id,
             community_id,
@@ -160,19 +161,19 @@ class WishController(Controller):
             cursor=cursor,
             limit=limit,
         )
-        return wish_page(await mk.wish_views(tx, me.id, community_id, page))
+        return wish_page(mk.wish_views(tx, me.id, community_id, page))
 
     @post("/", responses=problems(403, 404), summary="点单: post a wish (or 代点单 for a resident)")
-    async def post_wish(
+    @api.write
+    def post_wish(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         data: JSONBody[PostWish],
-        idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        wish = await mk.post_wish(
+        wish = mk.post_wish(
             tx,
             me.id,
             community_id=community_id,
@@ -195,22 +196,25 @@ class WishController(Controller):
             proxy_note=data.proxy_note,
             now=now,
         )
-        return await _show(tx, me, community_id, wish.id)
+        return _show(tx, me, community_id, wish.id)
 
     @get("/{wish_id:str}", responses=problems(404), summary="One wish, as the caller may see it")
-    async def get_wish(self, tx: Tx, me: Me, community_id: Community, wish_id: WishId) -> WishOut:
-        return await _show(tx, me, community_id, wish_id)
+    @api.read
+    def get_wish(self, tx: Tx, me: Me, community_id: Community, wish_id: WishId) -> WishOut:
+        return _show(tx, me, community_id, wish_id)
 
     @get("/{wish_id:str}/history", responses=problems(404), summary="Every recorded transition")
-    async def history(self, tx: Tx, me: Me, community_id: Community, wish_id: WishId) -> HistoryOut:
-        await mk.get_wish(tx, me.id, community_id, wish_id)
-        return HistoryOut(items=await mk.history(tx, community_id, wish_id))
+    @api.read
+    def history(self, tx: Tx, me: Me, community_id: Community, wish_id: WishId) -> HistoryOut:
+        mk.get_wish(tx, me.id, community_id, wish_id)
+        return HistoryOut(items=mk.history(tx, community_id, wish_id))
 
     @get("/{wish_id:str}/claims", responses=problems(404), summary="Claims on the wish")
-    async def claims(
+    @api.read
+    def claims(
         self, tx: Tx, me: Me, community_id: Community, wish_id: WishId
     ) -> list[ClaimLineOut]:
-        lines = await mk.wish_claims(tx, me.id, community_id, wish_id)
+        lines = mk.wish_claims(tx, me.id, community_id, wish_id)
         return [ClaimLineOut(claim=line.claim, member_name=line.member_name) for line in lines]
 
     @post(
@@ -219,17 +223,17 @@ class WishController(Controller):
         responses=problems(403, 404),
         summary="审核通过: publish (an offer's request is claimed by its offerer at once)",
     )
-    async def verify(
+    @api.write
+    def verify(
         self,
         tx: Tx,
         me: Me,
         now: Now,
         community_id: Community,
         wish_id: WishId,
-        idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.approve(tx, me.id, community_id, wish_id, now=now)
-        return await _show(tx, me, community_id, wish_id)
+        mk.approve(tx, me.id, community_id, wish_id, now=now)
+        return _show(tx, me, community_id, wish_id)
 
     @post(
         "/{wish_id:str}/reject",
@@ -237,7 +241,8 @@ class WishController(Controller):
         responses=problems(403, 404),
         summary="驳回 with a reason",
     )
-    async def reject(
+    @api.write
+    def reject(
         self,
         tx: Tx,
         me: Me,
@@ -245,10 +250,9 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[WithReason],
-        idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.reject(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
-        return await _show(tx, me, community_id, wish_id)
+        mk.reject(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
+        return _show(tx, me, community_id, wish_id)
 
     @post(
         "/{wish_id:str}/cancel",
@@ -256,7 +260,8 @@ class WishController(Controller):
         responses=problems(403, 404),
         summary="取消: the resident before anyone claims, or staff",
     )
-    async def cancel(
+    @api.write
+    def cancel(
         self,
         tx: Tx,
         me: Me,
@@ -264,10 +269,9 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[WithReason],
-        idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.cancel(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
-        return await _show(tx, me, community_id, wish_id)
+        mk.cancel(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
+        return _show(tx, me, community_id, wish_id)
 
     @post(
         "/{wish_id:str}/claims",
@@ -275,7 +279,8 @@ class WishController(Controller):
         responses=problems(403, 404, 409),
         summary="接单: take one place",
     )
-    async def claim(
+    @api.write
+    def claim(
         self,
         tx: Tx,
         me: Me,
@@ -283,10 +288,9 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[ClaimIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> ClaimResult:
-        made = await mk.claim(tx, me.id, community_id, wish_id, id=data.id, now=now)
-        return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
+        made = mk.claim(tx, me.id, community_id, wish_id, id=data.id, now=now)
+        return ClaimResult(claim=made, wish=_show(tx, me, community_id, wish_id))
 
     @post(
         "/{wish_id:str}/dispatch",
@@ -294,7 +298,8 @@ class WishController(Controller):
         responses=problems(403, 404, 409),
         summary="派单: staff give a place to a volunteer",
     )
-    async def dispatch(
+    @api.write
+    def dispatch(
         self,
         tx: Tx,
         me: Me,
@@ -302,10 +307,9 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[DispatchIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> ClaimResult:
-        made = await mk.dispatch(tx, me.id, community_id, wish_id, data.member_id, now=now)
-        return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
+        made = mk.dispatch(tx, me.id, community_id, wish_id, data.member_id, now=now)
+        return ClaimResult(claim=made, wish=_show(tx, me, community_id, wish_id))
 
     @post(
         "/{wish_id:str}/unit-claims",
@@ -313,7 +317,8 @@ class WishController(Controller):
         responses=problems(403, 404, 409),
         summary="单位接单: a paired unit takes places to assign",
     )
-    async def claim_for_unit(
+    @api.write
+    def claim_for_unit(
         self,
         tx: Tx,
         me: Me,
@@ -321,9 +326,8 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[UnitClaimIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> ClaimResult:
-        made = await mk.claim_for_unit(
+        made = mk.claim_for_unit(
             tx,
             me.id,
             community_id,
@@ -332,7 +336,7 @@ class WishController(Controller):
             places=data.places,
             now=now,
         )
-        return ClaimResult(claim=made, wish=await _show(tx, me, community_id, wish_id))
+        return ClaimResult(claim=made, wish=_show(tx, me, community_id, wish_id))
 
     @post(
         "/{wish_id:str}/confirm",
@@ -340,7 +344,8 @@ class WishController(Controller):
         responses=problems(403, 404, 409),
         summary="评单: confirm and rate; the points are posted",
     )
-    async def confirm(
+    @api.write
+    def confirm(
         self,
         tx: Tx,
         me: Me,
@@ -348,12 +353,11 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[ConfirmIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.confirm(
+        mk.confirm(
             tx, me.id, community_id, wish_id, rating=data.rating, comment=data.comment, now=now
         )
-        return await _show(tx, me, community_id, wish_id)
+        return _show(tx, me, community_id, wish_id)
 
     @post(
         "/{wish_id:str}/dispute",
@@ -361,7 +365,8 @@ class WishController(Controller):
         responses=problems(403, 404),
         summary="异议: the resident disputes the service",
     )
-    async def dispute(
+    @api.write
+    def dispute(
         self,
         tx: Tx,
         me: Me,
@@ -369,10 +374,9 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[WithReason],
-        idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.dispute(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
-        return await _show(tx, me, community_id, wish_id)
+        mk.dispute(tx, me.id, community_id, wish_id, reason=data.reason, now=now)
+        return _show(tx, me, community_id, wish_id)
 
     @post(
         "/{wish_id:str}/resolve",
@@ -380,7 +384,8 @@ class WishController(Controller):
         responses=problems(403, 404, 409),
         summary="Staff resolve a dispute for or against the volunteer",
     )
-    async def resolve(
+    @api.write
+    def resolve(
         self,
         tx: Tx,
         me: Me,
@@ -388,9 +393,8 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
         data: JSONBody[ResolveIn],
-        idempotency_key: IdempotencyKey = None,
     ) -> WishOut:
-        await mk.resolve(
+        mk.resolve(
             tx,
             me.id,
             community_id,
@@ -399,14 +403,15 @@ class WishController(Controller):
             reason=data.reason,
             now=now,
         )
-        return await _show(tx, me, community_id, wish_id)
+        return _show(tx, me, community_id, wish_id)
 
     @get(
         "/{wish_id:str}/reasons",
         responses=problems(404),
         summary="Why the caller cannot claim the wish (empty: they can)",
     )
-    async def reasons(
+    @api.read
+    def reasons(
         self,
         tx: Tx,
         me: Me,
@@ -414,15 +419,16 @@ class WishController(Controller):
         community_id: Community,
         wish_id: WishId,
     ) -> ReasonList:
-        await mk.get_wish(tx, me.id, community_id, wish_id)
-        return ReasonList(items=list(await mk.reasons(tx, me.id, community_id, wish_id, now=now)))
+        mk.get_wish(tx, me.id, community_id, wish_id)
+        return ReasonList(items=list(mk.reasons(tx, me.id, community_id, wish_id, now=now)))
 
     @get(
         "/{wish_id:str}/candidates",
         responses=problems(403, 404),
         summary="派单候选人: members ranked for the wish, with the score's parts",
     )
-    async def candidates(
+    @api.read
+    def candidates(
         self,
         tx: Tx,
         me: Me,
@@ -431,7 +437,7 @@ class WishController(Controller):
         wish_id: WishId,
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> MatchList:
-        await mk.get_wish(tx, me.id, community_id, wish_id)
+        mk.get_wish(tx, me.id, community_id, wish_id)
         return MatchList(
-            items=await mk.candidates(tx, me.id, community_id, wish_id, limit=limit, now=now)
+            items=mk.candidates(tx, me.id, community_id, wish_id, limit=limit, now=now)
         )

@@ -2,22 +2,19 @@
 
 Every page handler calls the same library operations as the API, in the request's transaction
 and as the signed-in member, so the pages obey the same authorization. ``ROUTES`` is one Router
-that the app mounts beside the API; it provides ``tx``, ``me``, ``now`` and ``viewer``, and turns
-errors into pages (signed out: the sign-in page).
+that the app mounts beside the API; it turns errors into pages (signed out: the sign-in page).
+Each handler is one unit of work (``@page.read`` / ``@page.write``, :mod:`service.pages.common`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.resources
-from typing import Any
 
-from litestar import Request, Router
-from litestar.di import Provide
+from litestar import Router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from service.api.common import MEMBER, actor, tx
+from service.api.common import MEMBER
 from service.pages import (
     board,
     common,
@@ -31,14 +28,9 @@ from service.pages import (
     volunteer,
     wish,
 )
-from service.pages.common import china, page_error, viewer
+from service.pages.common import china, page_error
 
 TEMPLATES = importlib.resources.files("service") / "templates"
-
-
-def _now(request: Request[Any, Any, Any]) -> dt.datetime:
-    now: dt.datetime = request.app.state.clock()
-    return now
 
 
 def _engine(engine: JinjaTemplateEngine) -> None:
@@ -68,12 +60,6 @@ ROUTES = [
             *dashboard.ROUTES,
             *board.ROUTES,
         ],
-        dependencies={
-            "tx": Provide(tx, sync_to_thread=False),
-            "me": Provide(actor, sync_to_thread=False),
-            "now": Provide(_now, sync_to_thread=False),
-            "viewer": Provide(viewer),
-        },
         exception_handlers={Exception: page_error},
         opt=MEMBER,  # for Litestar's own OPTIONS handlers; each page states its own policy
         include_in_schema=False,

@@ -11,22 +11,24 @@ from litestar.response import Template
 
 import marketplace as mk
 from service.api.common import PUBLIC, Tx
-from service.pages.common import PathId, render
+from service.pages.common import PathId, page, render
 
 
-@get("/board", opt={**PUBLIC, "tx": "read"})
-async def communities(
+@get("/board", opt=PUBLIC)
+@page.read
+def communities(
     request: Request[Any, Any, Any],
     tx: Tx,
     cursor: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
 ) -> Template:
-    page = await mk.board.public_communities(tx, cursor=cursor, limit=50)
+    page = mk.board.public_communities(tx, cursor=cursor, limit=50)
     return render(request, "board_index.html", page=page)
 
 
-@get("/board/{community_id:str}", opt={**PUBLIC, "tx": "read"})
-async def board(request: Request[Any, Any, Any], tx: Tx, community_id: PathId) -> Template:
-    found = await mk.board.public_board(tx, community_id)
+@get("/board/{community_id:str}", opt=PUBLIC)
+@page.read
+def board(request: Request[Any, Any, Any], tx: Tx, community_id: PathId) -> Template:
+    found = mk.board.public_board(tx, community_id)
     return render(request, "board.html", board=found)
 
 

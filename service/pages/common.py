@@ -1,16 +1,19 @@
 """What every page shares: the viewer and their seats, rendering, results, confirmations, errors.
 
-A page handler is an API handler that answers in HTML: it takes the request's transaction ``tx``,
+A page handler is an API handler that answers in HTML: a plain function decorated ``@page.read``
+or ``@page.write`` (one unit of work, :mod:`service.uow`) that takes the unit's connection ``tx``,
 the signed-in member ``me`` and the app's clock ``now``, makes the same library calls as the API,
-and renders a template. The :class:`Viewer` adds what a page needs around that: the member's
-seats (身份) and the one they act in now (a cookie: a view preference, never an authorization),
-and 长辈模式 (elder mode, stored per member in ``svc_preferences``).
+and renders a template. It may also take ``form`` (the posted form, read before the unit) and
+``viewer``: the :class:`Viewer` adds what a page needs around that: the member's seats (身份) and
+the one they act in now (a cookie: a view preference, never an authorization), and 长辈模式
+(elder mode, stored per member in ``svc_preferences``).
 
 A state-changing form asks once: htmx asks with ``hx-confirm`` and sends ``confirmed=1``; without
 JavaScript the first POST answers with a confirmation page (:func:`confirm`). Success redirects
 (303) with a flash message in a short-lived cookie; bad input or a refused action re-renders the
-form with the Chinese reason next to the field and an error status, so the unit of work rolls the
-transaction back and nothing is stored.
+form with the Chinese reason next to the field: the handler raises :class:`~service.uow.Rollback`
+with that page from its ``except`` block, so nothing is stored (and a ledger refusal behind it is
+recorded, as the ledger requires).
 """
 
 from __future__ import annotations
@@ -24,20 +27,18 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
 from marketplace import Role
-from service import auth, i18n, problems
-from service.api.common import Me, Tx
+from service import auth, i18n, problems, uow
 from service.auth import Actor
-from service.pages import labels
+from service.pages import forms, labels
 from service.pages.forms import Form, Invalid
 from service.problems import ServiceError
 from service.tables import preferences
@@ -91,6 +92,7 @@ class Viewer(msgspec.Struct, frozen=True, kw_only=True):
     """The signed-in member as the pages see them."""
 
     actor: Actor
+    name: str
     seats: tuple[mk.Seat, ...]
     seat: mk.Seat | None  # the one they act in now
     elder: bool  # 长辈模式
@@ -135,33 +137,50 @@ class NoCommunity(Exception):
     """The current seat works across communities; the page needs one."""
 
 
-See = NamedDependency[Viewer]  # the dependency "viewer"
+See = Viewer  # what a page handler takes as ``viewer``
 PathId = Annotated[str, PathParameter(max_length=64)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, required=False)]
 
 
-async def viewer(request: Request[Any, Any, Any], tx: Tx, me: Me) -> Viewer:
-    seats = await mk.seats(tx, me.id)
+def viewer_of(conn: Connection, request: Request[Any, Any, Any], me: Actor | None) -> Viewer:
+    """The signed-in member as the pages see them (made inside the page's unit of work)."""
+    if me is None:
+        raise NotAuthorizedException("sign in first")
+    seats = mk.seats(conn, me.id)
     chosen = request.cookies.get(SEAT_COOKIE, "")
     seat = next((s for s in seats if s.key == chosen), seats[0] if seats else None)
-    return Viewer(actor=me, seats=seats, seat=seat, elder=await elder_mode(tx, me.id))
+    return Viewer(
+        actor=me,
+        name=mk.get_member(conn, me.id).name,
+        seats=seats,
+        seat=seat,
+        elder=elder_mode(conn, me.id),
+    )
 
 
-async def elder_mode(conn: AsyncConnection, member_id: str) -> bool:
-    on = await conn.scalar(
+async def _form(request: Request[Any, Any, Any], _given: dict[str, Any]) -> Form:
+    return await forms.read(request)
+
+
+page = uow.Units(provide={"viewer": viewer_of}, prepare={"form": _form})
+"""The pages' handlers: ``@page.read`` / ``@page.write``, taking ``viewer`` and ``form`` too."""
+
+
+def elder_mode(conn: Connection, member_id: str) -> bool:
+    on = conn.scalar(
         sa.select(preferences.c.elder_mode).where(preferences.c.member_id == member_id)
     )
     return bool(on)
 
 
-async def set_elder_mode(conn: AsyncConnection, member_id: str, on: bool, now: dt.datetime) -> None:
-    changed = await conn.execute(
+def set_elder_mode(conn: Connection, member_id: str, on: bool, now: dt.datetime) -> None:
+    changed = conn.execute(
         preferences.update()
         .where(preferences.c.member_id == member_id)
         .values(elder_mode=on, updated_at=now)
     )
     if changed.rowcount == 0:
-        await conn.execute(
+        conn.execute(
             preferences.insert().values(member_id=member_id, elder_mode=on, updated_at=now)
         )
 
@@ -250,7 +269,7 @@ def failure(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, dict[
     """Status and ``{field: Chinese reason}`` of a refused form (the service's error table)."""
     if isinstance(exc, Invalid):
         return 422, exc.errors
-    answer = problems.handle(request, exc)  # also keeps a ledger refusal for the unit of work
+    answer = problems.handle(request, exc)
     problem = answer.content
     status = problem.status
     if problem.field:
@@ -271,8 +290,8 @@ def refused(
     *,
     back: str,
 ) -> Template:
-    """An action with no form to show again was refused: say why (the error status rolls the
-    transaction back)."""
+    """An action with no form to show again was refused: the page that says why (raise it as
+    :class:`~service.uow.Rollback` from the ``except`` block)."""
     status, errors = failure(request, exc)
     return render(
         request, "refused.html", viewer, status=status, message=errors_text(errors), back=back
@@ -315,14 +334,14 @@ def china(moment: dt.datetime | None, fmt: str = "%m-%d %H:%M") -> str:
     return moment.astimezone(CST).strftime(fmt)
 
 
-async def wish_titles(
-    conn: AsyncConnection, actor: str, community_id: PathId, wish_ids: Iterable[str]
+def wish_titles(
+    conn: Connection, actor: str, community_id: PathId, wish_ids: Iterable[str]
 ) -> dict[str, mk.WishView]:
     """Wishes by id as the actor may see them (for lists of claims)."""
     found: dict[str, mk.WishView] = {}
     for wish_id in dict.fromkeys(wish_ids):
         try:
-            found[wish_id] = await mk.wish_view(conn, actor, community_id, wish_id)
+            found[wish_id] = mk.wish_view(conn, actor, community_id, wish_id)
         except mk.NotFound:
             continue
     return found

@@ -20,7 +20,7 @@ import marketplace as mk
 from marketplace import OrgKind, Role
 from service.api.common import MEMBER, Now, Tx
 from service.pages import labels
-from service.pages.common import CST, See, Viewer, render
+from service.pages.common import CST, See, Viewer, page, render
 
 PERIODS = {"7": ("近7天", 7, 7), "30": ("近30天", 30, 6), "90": ("近90天", 90, 6),
            "365": ("近一年", 365, 12)}  # fmt: skip
@@ -28,7 +28,7 @@ PERIODS = {"7": ("近7天", 7, 7), "30": ("近30天", 30, 6), "90": ("近90天",
 OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 
 
-async def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
+def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
     """(org id, name) of the areas the viewer may read statistics of: their office seats and,
     for a street or district, the communities and streets directly under it."""
     found: dict[str, str] = {}
@@ -39,7 +39,7 @@ async def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
             found.setdefault(seat.community_id, seat.community_name or seat.community_id)
         elif seat.org_kind in (OrgKind.STREET, OrgKind.DISTRICT):
             found.setdefault(seat.org_id, seat.org_name)
-            children = await mk.child_orgs(tx, viewer.id, seat.org_id, limit=200)
+            children = mk.child_orgs(tx, viewer.id, seat.org_id, limit=200)
             for org in children.items:
                 if org.kind in (OrgKind.STREET, OrgKind.COMMUNITY):
                     found.setdefault(org.id, f"{seat.org_name} · {org.name}")
@@ -47,7 +47,8 @@ async def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
 
 
 @get("/dashboard", opt=MEMBER)
-async def dashboard(
+@page.read
+def dashboard(
     request: Request[Any, Any, Any],
     tx: Tx,
     now: Now,
@@ -55,7 +56,7 @@ async def dashboard(
     org: Annotated[str, QueryParameter(max_length=64)] = "",
     period: Annotated[str, QueryParameter(max_length=4)] = "30",
 ) -> Template:
-    areas = await _areas(tx, viewer)
+    areas = _areas(tx, viewer)
     if not areas:
         return render(request, "dashboard.html", viewer, areas=[], stats=None)
     org_id = org if org in dict(areas) else areas[0][0]
@@ -63,13 +64,13 @@ async def dashboard(
     local = now.astimezone(CST)
     until = (local + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     since = until - dt.timedelta(days=days)
-    stats = await mk.statistics(tx, viewer.id, org_id, since=since, until=until)
-    rates = await mk.three_rates(tx, viewer.id, org_id, since=since, until=until)
+    stats = mk.statistics(tx, viewer.id, org_id, since=since, until=until)
+    rates = mk.three_rates(tx, viewer.id, org_id, since=since, until=until)
     step = (until - since) / slices
     series = []
     for n in range(slices):
         start = since + step * n
-        part = await mk.statistics(tx, viewer.id, org_id, since=start, until=start + step)
+        part = mk.statistics(tx, viewer.id, org_id, since=start, until=start + step)
         series.append((start, part))
     categories = sorted({c for _, part in series for c in part.by_category})
     charts = {

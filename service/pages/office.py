@@ -17,7 +17,6 @@ from marketplace import Role
 from points import AccrualPolicy
 from service import auth
 from service.api.common import MEMBER, Now, Tx
-from service.pages import forms
 from service.pages.common import (
     CST,
     FAILURES,
@@ -28,10 +27,12 @@ from service.pages.common import (
     confirm,
     done,
     failure,
+    page,
     refused,
     render,
 )
-from service.pages.forms import Fields, Invalid
+from service.pages.forms import Fields, Form, Invalid
+from service.uow import Rollback
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 GRANTABLE = (Role.RESIDENT, Role.VOLUNTEER, Role.PARTY_MEMBER, Role.GRID_WORKER, Role.STAFF)
@@ -73,11 +74,11 @@ class RegisterForm(Fields, frozen=True, kw_only=True):
 # --- offline events -------------------------------------------------------------------------
 
 
-async def _volunteers(tx: Tx, viewer: Viewer) -> list[mk.Member]:
+def _volunteers(tx: Tx, viewer: Viewer) -> list[mk.Member]:
     found: list[mk.Member] = []
     cursor = None
     while True:
-        page = await mk.list_members(tx, viewer.id, viewer.community(), cursor=cursor, limit=200)
+        page = mk.list_members(tx, viewer.id, viewer.community(), cursor=cursor, limit=200)
         found.extend(
             line.member
             for line in page.items
@@ -88,7 +89,7 @@ async def _volunteers(tx: Tx, viewer: Viewer) -> list[mk.Member]:
         cursor = page.next_cursor
 
 
-async def _events_page(
+def _events_page(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -98,7 +99,7 @@ async def _events_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Template:
-    rules = await mk.community_rules(tx, viewer.community())
+    rules = mk.community_rules(tx, viewer.community())
     local = now.astimezone(CST)
     defaults = {
         "event_id": f"event-{local:%Y%m%d-%H%M}",
@@ -113,21 +114,26 @@ async def _events_page(
         errors=errors or {},
         values={**defaults, **(values or {})},
         categories=rules.categories,
-        people=await _volunteers(tx, viewer),
+        people=_volunteers(tx, viewer),
     )
 
 
 @get("/staff/events", opt=MEMBER)
-async def events_page(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
-    return await _events_page(request, tx, viewer, now)
+@page.read
+def events_page(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
+    return _events_page(request, tx, viewer, now)
 
 
 @post("/staff/events", opt=MEMBER)
-async def record_event(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See
+@page.write
+def record_event(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    form: Form,
 ) -> Response[Any]:
     """Several members' minutes at one offline event, in one go (idempotent by event id)."""
-    form = await forms.read(request)
     if not form.confirmed:
         return confirm(
             request, viewer, form, "确定录入这次活动的志愿时长吗？", back="/staff/events"
@@ -143,7 +149,7 @@ async def record_event(
                 if minutes > 0:
                     attendance.append(mk.EventHours(member_id=key[8:], minutes=minutes))
         started = _moment(data.date, data.time)
-        made = await mk.wallet.record_event(
+        made = mk.wallet.record_event(
             tx,
             viewer.id,
             viewer.community(),
@@ -156,9 +162,9 @@ async def record_event(
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await _events_page(
-            request, tx, viewer, now, status=status, errors=errors, values=form.values
-        )
+        raise Rollback(
+            _events_page(request, tx, viewer, now, status=status, errors=errors, values=form.values)
+        ) from exc
     total = sum(a.points for a in made)
     return done("/staff/events", f"已为 {len(made)} 人录入时长，共发放 {total} 积分")
 
@@ -174,7 +180,7 @@ def _moment(date: str, time: str) -> dt.datetime:
 # --- the accrual policy ---------------------------------------------------------------------
 
 
-async def _policy_page(
+def _policy_page(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -183,7 +189,7 @@ async def _policy_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Template:
-    version, current = await mk.wallet.policy(tx, viewer.id, viewer.community())
+    version, current = mk.wallet.policy(tx, viewer.id, viewer.community())
     shown = {
         k: "" if v is None else str(getattr(v, "value", v))
         for k, v in msgspec.structs.asdict(current).items()
@@ -202,16 +208,21 @@ async def _policy_page(
 
 
 @get("/staff/policy", opt=MEMBER)
-async def policy_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
-    return await _policy_page(request, tx, viewer)
+@page.read
+def policy_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
+    return _policy_page(request, tx, viewer)
 
 
 @post("/staff/policy", opt=MEMBER)
-async def set_policy(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See
+@page.write
+def set_policy(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    form: Form,
 ) -> Response[Any]:
     """A new version of the policy: the fields shown change, the rest stay as they were."""
-    form = await forms.read(request)
     if not form.confirmed:
         return confirm(
             request,
@@ -223,24 +234,24 @@ async def set_policy(
     community_id = viewer.community()
     try:
         data = form.parse(PolicyForm)
-        _, current = await mk.wallet.policy(tx, viewer.id, community_id)
+        _, current = mk.wallet.policy(tx, viewer.id, community_id)
         changes: dict[str, Any] = msgspec.structs.asdict(data)
         new = msgspec.convert(
             {**msgspec.to_builtins(current), **msgspec.to_builtins(changes)}, AccrualPolicy
         )
-        version = await mk.wallet.set_policy(tx, viewer.id, community_id, new, now=now)
+        version = mk.wallet.set_policy(tx, viewer.id, community_id, new, now=now)
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await _policy_page(
-            request, tx, viewer, status=status, errors=errors, values=form.values
-        )
+        raise Rollback(
+            _policy_page(request, tx, viewer, status=status, errors=errors, values=form.values)
+        ) from exc
     return done("/staff/policy", f"积分规则第 {version} 版已生效")
 
 
 # --- members and roles ----------------------------------------------------------------------
 
 
-async def _members_page(
+def _members_page(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -250,7 +261,7 @@ async def _members_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Template:
-    page = await mk.list_members(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
+    page = mk.list_members(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
     return render(
         request,
         "members.html",
@@ -264,62 +275,65 @@ async def _members_page(
 
 
 @get("/staff/members", opt=MEMBER)
-async def members(
+@page.read
+def members(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    return await _members_page(request, tx, viewer, cursor)
+    return _members_page(request, tx, viewer, cursor)
 
 
 @post("/staff/members/grant", opt=MEMBER)
-async def grant(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Response[Any]:
-    form = await forms.read(request)
+@page.write
+def grant(request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form) -> Response[Any]:
     if not form.confirmed:
         return confirm(request, viewer, form, "确定授予这个角色吗？", back="/staff/members")
     try:
         data = form.parse(GrantForm)
-        await mk.grant(tx, viewer.id, data.member_id, viewer.community(), Role(data.role))
+        mk.grant(tx, viewer.id, data.member_id, viewer.community(), Role(data.role))
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await _members_page(
-            request, tx, viewer, status=status, errors=errors, values=form.values
-        )
+        raise Rollback(
+            _members_page(request, tx, viewer, status=status, errors=errors, values=form.values)
+        ) from exc
     return done("/staff/members", "已授予角色")
 
 
 @post("/staff/members/revoke", opt=MEMBER)
-async def revoke(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Response[Any]:
-    form = await forms.read(request)
+@page.write
+def revoke(request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form) -> Response[Any]:
     if not form.confirmed:
         return confirm(request, viewer, form, "确定收回这个角色吗？", back="/staff/members")
     try:
         data = form.parse(GrantForm, ignore=("org_id",))
-        await mk.revoke(tx, viewer.id, data.member_id, form.get("org_id"), Role(data.role))
+        mk.revoke(tx, viewer.id, data.member_id, form.get("org_id"), Role(data.role))
     except FAILURES as exc:
-        return refused(request, viewer, exc, back="/staff/members")
+        raise Rollback(refused(request, viewer, exc, back="/staff/members")) from exc
     return done("/staff/members", "已收回角色")
 
 
 @post("/staff/members/new", opt=MEMBER)
-async def register(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Response[Any]:
+@page.write
+def register(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
+) -> Response[Any]:
     """Register a new member of the community (with a phone and password to sign in with)."""
-    form = await forms.read(request)
     if not form.confirmed:
         return confirm(request, viewer, form, "确定登记这位新成员吗？", back="/staff/members")
     try:
         data = form.parse(RegisterForm)
         if data.password is not None and data.phone is None:
             raise Invalid({"phone": "设置密码时须填写手机号"})
-        member = await mk.register(
+        member = mk.register(
             tx, viewer.id, viewer.community(), name=data.name, role=Role(data.role),
             phone=data.phone, now=now,
         )  # fmt: skip
         if data.phone is not None and data.password is not None:
-            await auth.set_credentials(tx, member.id, data.phone, data.password)
+            auth.set_credentials(tx, member.id, data.phone, data.password)
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await _members_page(
-            request, tx, viewer, status=status, errors=errors, values=form.values
-        )
+        raise Rollback(
+            _members_page(request, tx, viewer, status=status, errors=errors, values=form.values)
+        ) from exc
     return done("/staff/members", f"已登记：{member.name}")
 
 

@@ -13,7 +13,6 @@ from litestar.response import Template
 import marketplace as mk
 from points import Transfer
 from service.api.common import MEMBER, Now, Tx
-from service.pages import forms
 from service.pages.common import (
     FAILURES,
     PAGE,
@@ -25,11 +24,13 @@ from service.pages.common import (
     done,
     errors_text,
     failure,
+    page,
     refused,
     render,
     safe_next,
 )
-from service.pages.forms import Fields
+from service.pages.forms import Fields, Form
+from service.uow import Rollback
 
 
 class RedeemForm(Fields, frozen=True, kw_only=True):
@@ -43,28 +44,26 @@ class DonateForm(Fields, frozen=True, kw_only=True):
 
 
 @get("/points", opt=MEMBER)
-async def my_points(
+@page.read
+def my_points(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
     community_id = viewer.community()
-    wallet = await mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
-    hours = await mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
-    page = await mk.wallet.history(
-        tx, viewer.id, community_id, viewer.id, cursor=cursor, limit=PAGE
-    )
+    wallet = mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
+    hours = mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
+    page = mk.wallet.history(tx, viewer.id, community_id, viewer.id, cursor=cursor, limit=PAGE)
     return render(request, "points.html", viewer, wallet=wallet, hours=hours, page=page)
 
 
 @get("/points/transfers/{transfer_id:str}", opt=MEMBER)
-async def transfer(
-    request: Request[Any, Any, Any], tx: Tx, viewer: See, transfer_id: PathId
-) -> Template:
+@page.read
+def transfer(request: Request[Any, Any, Any], tx: Tx, viewer: See, transfer_id: PathId) -> Template:
     """为什么得到这些积分: the award's breakdown, step by step."""
     community_id = viewer.community()
-    found = await mk.wallet.transfer_detail(tx, viewer.id, community_id, transfer_id)
+    found = mk.wallet.transfer_detail(tx, viewer.id, community_id, transfer_id)
     accrual = _accrual(found)
     if accrual is None and found.pending_id:  # posting an award: the pending one explains it
-        pending = await mk.wallet.transfer_detail(tx, viewer.id, community_id, found.pending_id)
+        pending = mk.wallet.transfer_detail(tx, viewer.id, community_id, found.pending_id)
         accrual = _accrual(pending)
     return render(request, "transfer.html", viewer, transfer=found, accrual=accrual)
 
@@ -75,7 +74,7 @@ def _accrual(found: Transfer) -> dict[str, Any] | None:
     return accrual if isinstance(accrual, dict) else None
 
 
-async def _store(
+def _store(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -85,90 +84,103 @@ async def _store(
     errors: dict[str, str] | None = None,
 ) -> Template:
     community_id = viewer.community()
-    page = await mk.wallet.catalog(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
-    wallet = await mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
+    page = mk.wallet.catalog(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
+    wallet = mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
     return render(
         request, "store.html", viewer, status=status, errors=errors or {}, page=page, wallet=wallet
     )
 
 
 @get("/store", opt=MEMBER)
-async def store(
-    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
-) -> Template:
-    return await _store(request, tx, viewer, cursor)
+@page.read
+def store(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None) -> Template:
+    return _store(request, tx, viewer, cursor)
 
 
 @post("/store/{item_id:str}/redeem", opt=MEMBER)
-async def redeem(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, item_id: PathId
+@page.write
+def redeem(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    item_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    form = await forms.read(request)
     community_id = viewer.community()
     if not form.confirmed:
-        item = await mk.wallet.item(tx, viewer.id, community_id, item_id)
+        item = mk.wallet.item(tx, viewer.id, community_id, item_id)
         quantity = form.get("quantity", "1")
         count = int(quantity) if quantity.isdigit() else 1
         question = f"确定用 {item.cost * count} 积分兑换“{item.name}”吗？"
         return confirm(request, viewer, form, question, back="/store")
     try:
         data = form.parse(RedeemForm)
-        order = await mk.wallet.redeem(
+        order = mk.wallet.redeem(
             tx, viewer.id, community_id, item_id, quantity=data.quantity, now=now
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
         errors = {"_form": errors_text(errors), item_id: errors_text(errors)}
-        return await _store(request, tx, viewer, status=status, errors=errors)
+        raise Rollback(_store(request, tx, viewer, status=status, errors=errors)) from exc
     return done("/orders", f"兑换成功，已冻结 {order.points} 积分，请到社区服务站领取")
 
 
 @get("/orders", opt=MEMBER)
-async def my_orders(
+@page.read
+def my_orders(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
     community_id = viewer.community()
-    page = await mk.wallet.orders(
+    page = mk.wallet.orders(
         tx, viewer.id, community_id, member_id=viewer.id, cursor=cursor, limit=PAGE
     )
-    names = await _item_names(tx, viewer, [o.item_id for o in page.items])
+    names = _item_names(tx, viewer, [o.item_id for o in page.items])
     return render(request, "orders.html", viewer, page=page, names=names, office=False)
 
 
-async def _item_names(tx: Tx, viewer: Viewer, ids: list[str]) -> dict[str, str]:
+def _item_names(tx: Tx, viewer: Viewer, ids: list[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for item_id in dict.fromkeys(ids):
         try:
-            names[item_id] = (await mk.wallet.item(tx, viewer.id, viewer.community(), item_id)).name
+            names[item_id] = (mk.wallet.item(tx, viewer.id, viewer.community(), item_id)).name
         except FAILURES:
             names[item_id] = item_id
     return names
 
 
 @post("/orders/{order_id:str}/cancel", opt=MEMBER)
-async def cancel_order(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, order_id: PathId
+@page.write
+def cancel_order(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    order_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    form = await forms.read(request)
     back = safe_next(form.get("next"), "/orders")
     if not form.confirmed:
         return confirm(request, viewer, form, "确定取消这个兑换订单吗？积分会退回。", back=back)
     try:
-        await mk.wallet.cancel_order(tx, viewer.id, viewer.community(), order_id, now=now)
+        mk.wallet.cancel_order(tx, viewer.id, viewer.community(), order_id, now=now)
     except FAILURES as exc:
-        return refused(request, viewer, exc, back=back)
+        raise Rollback(refused(request, viewer, exc, back=back)) from exc
     return done(back, "订单已取消，积分已退回")
 
 
 @get("/points/donate", opt=MEMBER)
-async def donate_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
-    wallet = await mk.wallet.wallet(tx, viewer.id, viewer.community(), viewer.id)
+@page.read
+def donate_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
+    wallet = mk.wallet.wallet(tx, viewer.id, viewer.community(), viewer.id)
     return render(request, "donate.html", viewer, wallet=wallet)
 
 
 @post("/points/donate", opt=MEMBER)
-async def donate(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Response[Any]:
-    form = await forms.read(request)
+@page.write
+def donate(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
+) -> Response[Any]:
     community_id = viewer.community()
     if not form.confirmed:
         target = "社区积分池" if not form.get("to_member") else "这位成员"
@@ -176,7 +188,7 @@ async def donate(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See)
         return confirm(request, viewer, form, question, back="/points/donate")
     try:
         data = form.parse(DonateForm)
-        await mk.wallet.donate(
+        mk.wallet.donate(
             tx,
             viewer.id,
             community_id,
@@ -187,16 +199,18 @@ async def donate(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See)
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        wallet = await mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
-        return render(
-            request,
-            "donate.html",
-            viewer,
-            status=status,
-            errors=errors,
-            values=form.values,
-            wallet=wallet,
-        )
+        wallet = mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
+        raise Rollback(
+            render(
+                request,
+                "donate.html",
+                viewer,
+                status=status,
+                errors=errors,
+                values=form.values,
+                wallet=wallet,
+            )
+        ) from exc
     return done("/points", f"已捐赠 {data.amount} 积分，谢谢您！")
 
 

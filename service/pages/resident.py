@@ -15,7 +15,6 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import WishKind
 from service.api.common import MEMBER, Now, Tx
-from service.pages import forms
 from service.pages.common import (
     CST,
     FAILURES,
@@ -27,10 +26,12 @@ from service.pages.common import (
     confirm,
     done,
     failure,
+    page,
     render,
 )
 from service.pages.forms import Fields, Form, Invalid
 from service.pages.wish import act
+from service.uow import Rollback
 
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
@@ -93,7 +94,7 @@ def _defaults(now: dt.datetime) -> dict[str, str]:
     return {"date": tomorrow, "window_start": "09:00", "window_end": "11:00"}
 
 
-async def _wish_form(
+def _wish_form(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -103,7 +104,7 @@ async def _wish_form(
     status: int = 200,
     errors: dict[str, str] | None = None,
 ) -> Template:
-    rules = await mk.community_rules(tx, viewer.community())
+    rules = mk.community_rules(tx, viewer.community())
     return render(
         request,
         "wish_form.html",
@@ -117,7 +118,8 @@ async def _wish_form(
 
 
 @get("/wishes/new", opt=MEMBER)
-async def new_wish(
+@page.read
+def new_wish(
     request: Request[Any, Any, Any],
     tx: Tx,
     now: Now,
@@ -129,21 +131,25 @@ async def new_wish(
     values = {}
     if for_:
         values = {"beneficiary_id": for_, "org_id": place or "", "beneficiary_name": name or ""}
-    return await _wish_form(request, tx, viewer, now, values)
+    return _wish_form(request, tx, viewer, now, values)
 
 
 @post("/wishes/new", opt=MEMBER)
-async def post_wish(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See
+@page.write
+def post_wish(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    form: Form,
 ) -> Response[Any]:
     """点单 (or 代点单): the same library call as ``POST /api/v1/communities/{id}/wishes``."""
-    form = await forms.read(request)
     try:
         data = form.parse(WishForm)
         start, end = data.moments()
         seat = viewer.seat
         assert seat is not None
-        wish = await mk.post_wish(
+        wish = mk.post_wish(
             tx,
             viewer.id,
             community_id=viewer.community(),
@@ -164,25 +170,34 @@ async def post_wish(
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await _wish_form(request, tx, viewer, now, form.values, status=status, errors=errors)
+        raise Rollback(
+            _wish_form(request, tx, viewer, now, form.values, status=status, errors=errors)
+        ) from exc
     return done(f"/wishes/{wish.id}", "心愿已提交，等待社区审核")
 
 
 @get("/wishes/mine", opt=MEMBER)
-async def my_wishes(
+@page.read
+def my_wishes(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    page = await mk.member_wishes(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
+    page = mk.member_wishes(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
     return render(request, "wishes_mine.html", viewer, page=page)
 
 
 @post("/wishes/{wish_id:str}/confirm", opt=MEMBER)
-async def confirm_wish(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def confirm_wish(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(ConfirmForm)
-        await mk.confirm(
+        mk.confirm(
             tx,
             viewer.id,
             viewer.community(),
@@ -193,40 +208,51 @@ async def confirm_wish(
         )
         return "感谢评价！服务已确认，志愿者的积分已到账"
 
-    return await act(request, tx, viewer, now, wish_id, "确定服务已完成并提交评价吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定服务已完成并提交评价吗？", do)
 
 
 @post("/wishes/{wish_id:str}/dispute", opt=MEMBER)
-async def dispute_wish(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def dispute_wish(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(ReasonForm)
-        await mk.dispute(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
+        mk.dispute(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
         return "已提出异议，社区工作人员会尽快处理"
 
-    return await act(request, tx, viewer, now, wish_id, "确定提出异议吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定提出异议吗？", do)
 
 
 @post("/wishes/{wish_id:str}/cancel", opt=MEMBER)
-async def cancel_wish(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def cancel_wish(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(ReasonForm)
-        await mk.cancel(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
+        mk.cancel(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
         return "心愿已取消"
 
-    return await act(request, tx, viewer, now, wish_id, "确定取消这个心愿吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定取消这个心愿吗？", do)
 
 
 @get("/offers", opt=MEMBER)
-async def offers(
-    request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
-) -> Template:
+@page.read
+def offers(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None) -> Template:
     community_id = viewer.community()
-    page = await mk.list_offers(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
-    rules = await mk.community_rules(tx, community_id)
+    page = mk.list_offers(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
+    rules = mk.community_rules(tx, community_id)
     return render(request, "offers.html", viewer, page=page, categories=rules.categories)
 
 
@@ -238,17 +264,21 @@ class OfferForm(Fields, frozen=True, kw_only=True):
 
 
 @post("/offers", opt=MEMBER)
-async def publish_offer(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See
+@page.write
+def publish_offer(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    form: Form,
 ) -> Response[Any]:
     """A volunteer publishes a standing offer (互助项目)."""
-    form = await forms.read(request)
     if not form.confirmed:
         return confirm(request, viewer, form, "确定发布这个互助项目吗？", back="/offers")
     community_id = viewer.community()
     try:
         data = form.parse(OfferForm)
-        await mk.publish_offer(
+        mk.publish_offer(
             tx,
             viewer.id,
             community_id,
@@ -260,22 +290,24 @@ async def publish_offer(
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        page = await mk.list_offers(tx, viewer.id, community_id, limit=PAGE)
-        rules = await mk.community_rules(tx, community_id)
-        return render(
-            request,
-            "offers.html",
-            viewer,
-            status=status,
-            errors=errors,
-            values=form.values,
-            page=page,
-            categories=rules.categories,
-        )
+        page = mk.list_offers(tx, viewer.id, community_id, limit=PAGE)
+        rules = mk.community_rules(tx, community_id)
+        raise Rollback(
+            render(
+                request,
+                "offers.html",
+                viewer,
+                status=status,
+                errors=errors,
+                values=form.values,
+                page=page,
+                categories=rules.categories,
+            )
+        ) from exc
     return done("/offers", "互助项目已发布")
 
 
-async def _offer_form(
+def _offer_form(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -286,7 +318,7 @@ async def _offer_form(
     status: int = 200,
     errors: dict[str, str] | None = None,
 ) -> Template:
-    offer = await mk.get_offer(tx, viewer.community(), offer_id)
+    offer = mk.get_offer(tx, viewer.community(), offer_id)
     return render(
         request,
         "offer_request.html",
@@ -299,18 +331,24 @@ async def _offer_form(
 
 
 @get("/offers/{offer_id:str}/request", opt=MEMBER)
-async def offer_request_page(
+@page.read
+def offer_request_page(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, offer_id: PathId
 ) -> Template:
-    await mk.list_offers(tx, viewer.id, viewer.community(), limit=1)  # tenancy: a role here
-    return await _offer_form(request, tx, viewer, now, offer_id, {})
+    mk.list_offers(tx, viewer.id, viewer.community(), limit=1)  # tenancy: a role here
+    return _offer_form(request, tx, viewer, now, offer_id, {})
 
 
 @post("/offers/{offer_id:str}/request", opt=MEMBER)
-async def offer_request(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, offer_id: PathId
+@page.write
+def offer_request(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    offer_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    form = await forms.read(request)
     back = f"/offers/{offer_id}/request"
     if not form.confirmed:
         return confirm(request, viewer, form, "确定申请这个互助项目吗？", back=back)
@@ -319,7 +357,7 @@ async def offer_request(
         start, end = data.moments()
         seat = viewer.seat
         assert seat is not None
-        wish, _ = await mk.request_from_offer(
+        wish, _ = mk.request_from_offer(
             tx,
             viewer.id,
             viewer.community(),
@@ -334,9 +372,11 @@ async def offer_request(
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await _offer_form(
-            request, tx, viewer, now, offer_id, form.values, status=status, errors=errors
-        )
+        raise Rollback(
+            _offer_form(
+                request, tx, viewer, now, offer_id, form.values, status=status, errors=errors
+            )
+        ) from exc
     return done(f"/wishes/{wish.id}", "已申请，等待社区审核")
 
 

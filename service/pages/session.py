@@ -27,11 +27,12 @@ from service.pages.common import (
     done,
     failure,
     home_of,
+    page,
     render,
     safe_next,
     set_elder_mode,
 )
-from service.pages.forms import Fields
+from service.pages.forms import Fields, Form
 
 
 class SignInForm(Fields, frozen=True, kw_only=True):
@@ -40,7 +41,7 @@ class SignInForm(Fields, frozen=True, kw_only=True):
     next: Annotated[str, msgspec.Meta(max_length=500)] = "/"
 
 
-@get("/login", opt={**PUBLIC, "tx": "none"})
+@get("/login", opt=PUBLIC)
 async def login_page(
     request: Request[Any, Any, Any],
     next: Annotated[str, QueryParameter(max_length=500)] = "/",
@@ -48,8 +49,9 @@ async def login_page(
     return render(request, "login.html", values={"next": safe_next(next)})
 
 
-@post("/login", opt={**PUBLIC, "tx": "none"})
+@post("/login", opt=PUBLIC)
 async def login(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The sign-in form: the API's own sign-in (no unit of work: argon2 runs on a thread)."""
     form = await forms.read(request)
     try:
         data = form.parse(SignInForm)
@@ -67,9 +69,10 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @post("/logout", opt=MEMBER)
-async def logout(tx: Tx, me: Me) -> Redirect:
+@page.write
+def logout(tx: Tx, me: Me) -> Redirect:
     """退出登录: every token of the member stops working (as the API's logout)."""
-    await auth.revoke_tokens(tx, me.id)
+    auth.revoke_tokens(tx, me.id)
     return Redirect(
         path="/login",
         status_code=303,
@@ -81,20 +84,22 @@ async def logout(tx: Tx, me: Me) -> Redirect:
 
 
 @get("/", opt=MEMBER)
-async def home(viewer: See) -> Redirect:
+@page.read
+def home(viewer: See) -> Redirect:
     return Redirect(path=viewer.home, status_code=303)
 
 
 @get("/me", opt=MEMBER)
-async def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
-    view = await mk.member_view(tx, viewer.id, viewer.id)
+@page.read
+def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
+    view = mk.member_view(tx, viewer.id, viewer.id)
     return render(request, "me.html", viewer, member=view.member)
 
 
 @post("/me/seat", opt=MEMBER)
-async def switch_seat(request: Request[Any, Any, Any], viewer: See) -> Response[Any]:
+@page.write
+def switch_seat(request: Request[Any, Any, Any], viewer: See, form: Form) -> Response[Any]:
     """切换身份: which seat the pages act in (a view preference; the library decides rights)."""
-    form = await forms.read(request)
     chosen = next((s for s in viewer.seats if s.key == form.get("seat")), None)
     if chosen is None:
         return done("/me", "没有这个身份", "error")
@@ -105,18 +110,20 @@ async def switch_seat(request: Request[Any, Any, Any], viewer: See) -> Response[
 
 
 @post("/me/elder", opt=MEMBER)
-async def elder(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Redirect:
+@page.write
+def elder(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form) -> Redirect:
     """长辈模式 on or off, remembered for the member."""
-    form = await forms.read(request)
     on = form.get("on") == "1"
-    await set_elder_mode(tx, viewer.id, on, now)
+    set_elder_mode(tx, viewer.id, on, now)
     return done(safe_next(form.get("next"), "/me"), "已开启长辈模式" if on else "已关闭长辈模式")
 
 
 @post("/me/public", opt=MEMBER)
-async def public_profile(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Response[Any]:
+@page.write
+def public_profile(
+    request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form
+) -> Response[Any]:
     """Opt in to (or out of) the public board and honour roll."""
-    form = await forms.read(request)
     if not form.confirmed:
         question = (
             "确定在公示栏和光荣榜上显示我的姓名吗？"
@@ -125,7 +132,7 @@ async def public_profile(request: Request[Any, Any, Any], tx: Tx, viewer: See) -
         )
         return confirm(request, viewer, form, question, back="/me")
     on = form.get("on") == "1"
-    await mk.set_public_profile(tx, viewer.id, on)
+    mk.set_public_profile(tx, viewer.id, on)
     return done("/me", "已在光荣榜上公开姓名" if on else "已不在光荣榜上公开姓名")
 
 

@@ -15,7 +15,7 @@ import marketplace as mk
 from marketplace import WishState
 from points import OrderStatus
 from service.api.common import MEMBER, Now, Tx
-from service.pages.common import PAGE, Cursor, PathId, See, Viewer, render
+from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
 
@@ -33,23 +33,20 @@ class DispatchForm(Fields, frozen=True, kw_only=True):
 
 
 @get("/staff", opt=MEMBER)
-async def workbench(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
+@page.read
+def workbench(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
     """工作台: how many wishes wait at each step."""
     community_id = viewer.community()
     counts = {}
     for state in (WishState.SUBMITTED, WishState.PUBLISHED, WishState.DISPUTED, WishState.SERVED):
-        page = await mk.list_wishes(
-            tx, viewer.id, community_id, states=frozenset({state}), limit=PAGE
-        )
+        page = mk.list_wishes(tx, viewer.id, community_id, states=frozenset({state}), limit=PAGE)
         counts[state.value] = f"{len(page.items)}{'+' if page.next_cursor else ''}"
-    orders = await mk.wallet.orders(
-        tx, viewer.id, community_id, status=OrderStatus.RESERVED, limit=PAGE
-    )
+    orders = mk.wallet.orders(tx, viewer.id, community_id, status=OrderStatus.RESERVED, limit=PAGE)
     pending = f"{len(orders.items)}{'+' if orders.next_cursor else ''}"
     return render(request, "staff_home.html", viewer, counts=counts, orders=pending)
 
 
-async def _queue(
+def _queue(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -59,65 +56,91 @@ async def _queue(
     base: str,
 ) -> Template:
     community_id = viewer.community()
-    page = await mk.list_wishes(
+    page = mk.list_wishes(
         tx, viewer.id, community_id, states=frozenset({state}), cursor=cursor, limit=PAGE
     )
-    views = await mk.wish_views(tx, viewer.id, community_id, page)
+    views = mk.wish_views(tx, viewer.id, community_id, page)
     return render(request, "queue.html", viewer, page=views, title=title, base=base)
 
 
 @get("/staff/verify", opt=MEMBER)
-async def verify_queue(
+@page.read
+def verify_queue(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    return await _queue(
-        request, tx, viewer, WishState.SUBMITTED, "待审核的心愿", cursor, "/staff/verify"
-    )
+    return _queue(request, tx, viewer, WishState.SUBMITTED, "待审核的心愿", cursor, "/staff/verify")
 
 
 @get("/staff/disputes", opt=MEMBER)
-async def disputes(
+@page.read
+def disputes(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    return await _queue(
+    return _queue(
         request, tx, viewer, WishState.DISPUTED, "有异议的心愿", cursor, "/staff/disputes"
     )
 
 
 @post("/wishes/{wish_id:str}/verify", opt=MEMBER)
-async def verify(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def verify(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
-        await mk.approve(tx, viewer.id, viewer.community(), wish_id, now=now)
+    def do(form: Form) -> str:
+        mk.approve(tx, viewer.id, viewer.community(), wish_id, now=now)
         return "已审核通过，心愿已发布"
 
-    return await act(
-        request, tx, viewer, now, wish_id, "确定审核通过、发布这个心愿吗？", do, to="/staff/verify"
+    return act(
+        request,
+        tx,
+        viewer,
+        form,
+        now,
+        wish_id,
+        "确定审核通过、发布这个心愿吗？",
+        do,
+        to="/staff/verify",
     )
 
 
 @post("/wishes/{wish_id:str}/reject", opt=MEMBER)
-async def reject(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def reject(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(ReasonForm)
-        await mk.reject(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
+        mk.reject(tx, viewer.id, viewer.community(), wish_id, reason=data.reason, now=now)
         return "已驳回，居民会看到驳回原因"
 
-    return await act(
-        request, tx, viewer, now, wish_id, "确定驳回这个心愿吗？", do, to="/staff/verify"
+    return act(
+        request, tx, viewer, form, now, wish_id, "确定驳回这个心愿吗？", do, to="/staff/verify"
     )
 
 
 @post("/wishes/{wish_id:str}/resolve", opt=MEMBER)
-async def resolve(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def resolve(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(ResolveForm)
-        await mk.resolve(
+        mk.resolve(
             tx,
             viewer.id,
             viewer.community(),
@@ -128,51 +151,60 @@ async def resolve(
         )
         return "已裁定：服务有效，积分已发放" if data.for_volunteer else "已裁定：服务无效"
 
-    return await act(request, tx, viewer, now, wish_id, "确定这样裁定吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定这样裁定吗？", do)
 
 
 @get("/wishes/{wish_id:str}/dispatch", opt=MEMBER)
-async def dispatch_page(
+@page.read
+def dispatch_page(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
 ) -> Template:
     """派单: members ranked for the wish, each with the parts of their score in plain words."""
     community_id = viewer.community()
-    view = await mk.wish_view(tx, viewer.id, community_id, wish_id)
-    ranked = await mk.candidates(tx, viewer.id, community_id, wish_id, limit=10, now=now)
+    view = mk.wish_view(tx, viewer.id, community_id, wish_id)
+    ranked = mk.candidates(tx, viewer.id, community_id, wish_id, limit=10, now=now)
     names = {}
     for match in ranked:
         try:
-            names[match.member_id] = (await mk.member_view(tx, viewer.id, match.member_id)).member
+            names[match.member_id] = (mk.member_view(tx, viewer.id, match.member_id)).member
         except mk.NotFound:
             continue
     return render(request, "dispatch.html", viewer, view=view, ranked=ranked, names=names)
 
 
 @post("/wishes/{wish_id:str}/dispatch", opt=MEMBER)
-async def dispatch(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def dispatch(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(DispatchForm)
-        await mk.dispatch(tx, viewer.id, viewer.community(), wish_id, data.member_id, now=now)
+        mk.dispatch(tx, viewer.id, viewer.community(), wish_id, data.member_id, now=now)
         return "已派单"
 
-    return await act(request, tx, viewer, now, wish_id, "确定派给这位志愿者吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定派给这位志愿者吗？", do)
 
 
 @get("/staff/escalations", opt=MEMBER)
-async def escalations(
+@page.read
+def escalations(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, cursor: Cursor = None
 ) -> Template:
     """吹哨报到: open wishes at the seat's level, soonest deadline first."""
     seat = viewer.seat
     org_id = (seat.community_id or seat.org_id) if seat else ""
-    page = await mk.escalation_queue(tx, viewer.id, org_id, cursor=cursor, limit=PAGE)
+    page = mk.escalation_queue(tx, viewer.id, org_id, cursor=cursor, limit=PAGE)
     return render(request, "escalations.html", viewer, page=page, now=now)
 
 
 @get("/proxy", opt=MEMBER)
-async def proxy(
+@page.read
+def proxy(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: See,
@@ -182,7 +214,7 @@ async def proxy(
     seat = viewer.seat
     viewer.community()
     assert seat is not None
-    found = await mk.find_residents(tx, viewer.id, seat.org_id, text=q)
+    found = mk.find_residents(tx, viewer.id, seat.org_id, text=q)
     return render(request, "proxy.html", viewer, found=found, q=q)
 
 

@@ -13,7 +13,6 @@ from litestar.response import Template
 import marketplace as mk
 from points import ItemKind, LimitPeriod, OrderStatus
 from service.api.common import MEMBER, Now, Tx
-from service.pages import forms
 from service.pages.common import (
     FAILURES,
     PAGE,
@@ -24,10 +23,12 @@ from service.pages.common import (
     confirm,
     done,
     failure,
+    page,
     refused,
     render,
 )
-from service.pages.forms import Fields
+from service.pages.forms import Fields, Form
+from service.uow import Rollback
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
@@ -45,7 +46,7 @@ class RestockForm(Fields, frozen=True, kw_only=True):
     change: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
 
 
-async def _store_admin(
+def _store_admin(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
@@ -55,7 +56,7 @@ async def _store_admin(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Template:
-    page = await mk.wallet.catalog(
+    page = mk.wallet.catalog(
         tx, viewer.id, viewer.community(), include_inactive=True, cursor=cursor, limit=PAGE
     )
     return render(
@@ -70,21 +71,24 @@ async def _store_admin(
 
 
 @get("/staff/store", opt=MEMBER)
-async def store_admin(
+@page.read
+def store_admin(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    return await _store_admin(request, tx, viewer, cursor)
+    return _store_admin(request, tx, viewer, cursor)
 
 
 @post("/staff/store/items", opt=MEMBER)
-async def add_item(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Response[Any]:
+@page.write
+def add_item(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
+) -> Response[Any]:
     """上架 a new item."""
-    form = await forms.read(request)
     if not form.confirmed:
         return confirm(request, viewer, form, "确定上架这个商品吗？", back="/staff/store")
     try:
         data = form.parse(ItemForm)
-        await mk.wallet.add_item(
+        mk.wallet.add_item(
             tx,
             viewer.id,
             viewer.community(),
@@ -98,43 +102,51 @@ async def add_item(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: Se
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await _store_admin(
-            request, tx, viewer, status=status, errors=errors, values=form.values
-        )
+        raise Rollback(
+            _store_admin(request, tx, viewer, status=status, errors=errors, values=form.values)
+        ) from exc
     return done("/staff/store", f"“{data.name}”已上架")
 
 
 @post("/staff/store/items/{item_id:str}/restock", opt=MEMBER)
-async def restock(
-    request: Request[Any, Any, Any], tx: Tx, viewer: See, item_id: PathId
+@page.write
+def restock(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    viewer: See,
+    item_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    form = await forms.read(request)
     if not form.confirmed:
         question = f"确定把库存调整 {form.get('change')} 件吗？"
         return confirm(request, viewer, form, question, back="/staff/store")
     try:
         data = form.parse(RestockForm)
-        item = await mk.wallet.restock(tx, viewer.id, viewer.community(), item_id, data.change)
+        item = mk.wallet.restock(tx, viewer.id, viewer.community(), item_id, data.change)
     except FAILURES as exc:
         status, errors = failure(request, exc)
         errors = {f"change-{item_id}": next(iter(errors.values()))}
-        return await _store_admin(request, tx, viewer, status=status, errors=errors)
+        raise Rollback(_store_admin(request, tx, viewer, status=status, errors=errors)) from exc
     return done("/staff/store", f"“{item.name}”库存现为 {item.stock} 件")
 
 
 @post("/staff/store/items/{item_id:str}/active", opt=MEMBER)
-async def set_active(
-    request: Request[Any, Any, Any], tx: Tx, viewer: See, item_id: PathId
+@page.write
+def set_active(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    viewer: See,
+    item_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    form = await forms.read(request)
     active = form.get("active") == "1"
     if not form.confirmed:
         question = "确定上架这个商品吗？" if active else "确定下架这个商品吗？"
         return confirm(request, viewer, form, question, back="/staff/store")
     try:
-        item = await mk.wallet.set_item_active(tx, viewer.id, viewer.community(), item_id, active)
+        item = mk.wallet.set_item_active(tx, viewer.id, viewer.community(), item_id, active)
     except FAILURES as exc:
-        return refused(request, viewer, exc, back="/staff/store")
+        raise Rollback(refused(request, viewer, exc, back="/staff/store")) from exc
     return done("/staff/store", f"“{item.name}”已{'上架' if active else '下架'}")
 
 
@@ -142,7 +154,8 @@ async def set_active(
 
 
 @get("/staff/orders", opt=MEMBER)
-async def orders(
+@page.read
+def orders(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: See,
@@ -152,19 +165,15 @@ async def orders(
     """核销: open orders to hand over."""
     community_id = viewer.community()
     wanted = OrderStatus(status) if status in OrderStatus.__members__.values() else None
-    page = await mk.wallet.orders(
-        tx, viewer.id, community_id, status=wanted, cursor=cursor, limit=PAGE
-    )
+    page = mk.wallet.orders(tx, viewer.id, community_id, status=wanted, cursor=cursor, limit=PAGE)
     names: dict[str, str] = {}
     members: dict[str, str] = {}
     for o in page.items:
         if o.item_id not in names:
-            names[o.item_id] = (await mk.wallet.item(tx, viewer.id, community_id, o.item_id)).name
+            names[o.item_id] = (mk.wallet.item(tx, viewer.id, community_id, o.item_id)).name
         if o.member_id not in members:
             try:
-                members[o.member_id] = (
-                    await mk.member_view(tx, viewer.id, o.member_id)
-                ).member.name
+                members[o.member_id] = (mk.member_view(tx, viewer.id, o.member_id)).member.name
             except mk.NotFound:
                 members[o.member_id] = o.member_id
     return render(
@@ -173,16 +182,21 @@ async def orders(
 
 
 @post("/orders/{order_id:str}/fulfil", opt=MEMBER)
-async def fulfil(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, order_id: PathId
+@page.write
+def fulfil(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    order_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    form = await forms.read(request)
     if not form.confirmed:
         return confirm(request, viewer, form, "确定已把物品交给兑换人吗？", back="/staff/orders")
     try:
-        order = await mk.wallet.fulfil_order(tx, viewer.id, viewer.community(), order_id, now=now)
+        order = mk.wallet.fulfil_order(tx, viewer.id, viewer.community(), order_id, now=now)
     except FAILURES as exc:
-        return refused(request, viewer, exc, back="/staff/orders")
+        raise Rollback(refused(request, viewer, exc, back="/staff/orders")) from exc
     return done("/staff/orders", f"已核销，{order.points} 积分已结算")
 
 

@@ -15,7 +15,7 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import ClaimState, Role, WishState
 from service.api.common import MEMBER, Now, Tx
-from service.pages.common import PAGE, Cursor, PathId, See, Viewer, render, wish_titles
+from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render, wish_titles
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
 
@@ -49,17 +49,19 @@ class AssignForm(Fields, frozen=True, kw_only=True):
 
 
 @get("/volunteer", opt=MEMBER)
-async def recommended(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
+@page.read
+def recommended(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
     """为你推荐: the library's ranking for the member, each with why it fits."""
     community_id = viewer.community()
-    matches = await mk.recommendations(tx, viewer.id, community_id, limit=10, now=now)
-    views = await wish_titles(tx, viewer.id, community_id, [m.wish_id for m in matches])
+    matches = mk.recommendations(tx, viewer.id, community_id, limit=10, now=now)
+    views = wish_titles(tx, viewer.id, community_id, [m.wish_id for m in matches])
     rows = [(views[m.wish_id], m) for m in matches if m.wish_id in views]
     return render(request, "recommend.html", viewer, rows=rows)
 
 
 @get("/wishes", opt=MEMBER)
-async def wish_list(
+@page.read
+def wish_list(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: See,
@@ -72,7 +74,7 @@ async def wish_list(
     community_id = viewer.community()
     state = state_ if state_ in LISTED else "all"
     states = frozenset() if state == "all" else {WishState(state)}
-    page = await mk.list_wishes(
+    page = mk.list_wishes(
         tx,
         viewer.id,
         community_id,
@@ -82,7 +84,7 @@ async def wish_list(
         cursor=cursor,
         limit=PAGE,
     )
-    rules = await mk.community_rules(tx, community_id)
+    rules = mk.community_rules(tx, community_id)
     query = "/wishes?" + urlencode({"state": state, "category": category, "q": q})
     return render(
         request,
@@ -100,74 +102,99 @@ async def wish_list(
 
 
 @post("/wishes/{wish_id:str}/claim", opt=MEMBER)
-async def claim(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def claim(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
-        await mk.claim(tx, viewer.id, viewer.community(), wish_id, now=now)
+    def do(form: Form) -> str:
+        mk.claim(tx, viewer.id, viewer.community(), wish_id, now=now)
         return "认领成功！请按约定时间上门，到达后向居民询问确认码报到"
 
-    return await act(request, tx, viewer, now, wish_id, "确定认领这个心愿吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定认领这个心愿吗？", do)
 
 
-async def _claim_wish(tx: Tx, viewer: Viewer, claim_id: PathId) -> str:
+def _claim_wish(tx: Tx, viewer: Viewer, claim_id: PathId) -> str:
     """The wish a claim is on (the action itself decides whether the viewer may act on it)."""
-    found = await mk.load_claim(tx, viewer.community(), claim_id)
+    found = mk.load_claim(tx, viewer.community(), claim_id)
     return found.wish_id
 
 
 @post("/claims/{claim_id:str}/check-in", opt=MEMBER)
-async def check_in(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, claim_id: PathId
+@page.write
+def check_in(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    claim_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    wish_id = await _claim_wish(tx, viewer, claim_id)
+    wish_id = _claim_wish(tx, viewer, claim_id)
 
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(CheckInForm)
-        await mk.check_in(tx, viewer.id, viewer.community(), claim_id, code=data.code, now=now)
+        mk.check_in(tx, viewer.id, viewer.community(), claim_id, code=data.code, now=now)
         return "报到成功，服务开始计时"
 
-    return await act(request, tx, viewer, now, wish_id, "确定现在报到开始服务吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定现在报到开始服务吗？", do)
 
 
 @post("/claims/{claim_id:str}/check-out", opt=MEMBER)
-async def check_out(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, claim_id: PathId
+@page.write
+def check_out(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    claim_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    wish_id = await _claim_wish(tx, viewer, claim_id)
+    wish_id = _claim_wish(tx, viewer, claim_id)
 
-    async def do(form: Form) -> str:
-        done_ = await mk.check_out(tx, viewer.id, viewer.community(), claim_id, now=now)
+    def do(form: Form) -> str:
+        done_ = mk.check_out(tx, viewer.id, viewer.community(), claim_id, now=now)
         return f"已签退，本次服务 {done_.minutes} 分钟，居民确认后积分到账"
 
-    return await act(request, tx, viewer, now, wish_id, "确定服务已完成并签退吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定服务已完成并签退吗？", do)
 
 
 @post("/claims/{claim_id:str}/withdraw", opt=MEMBER)
-async def withdraw(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, claim_id: PathId
+@page.write
+def withdraw(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    claim_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    wish_id = await _claim_wish(tx, viewer, claim_id)
+    wish_id = _claim_wish(tx, viewer, claim_id)
 
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(WithdrawForm)
-        await mk.withdraw(tx, viewer.id, viewer.community(), claim_id, reason=data.reason, now=now)
+        mk.withdraw(tx, viewer.id, viewer.community(), claim_id, reason=data.reason, now=now)
         return "已退单，名额已让出"
 
-    return await act(request, tx, viewer, now, wish_id, "确定退单、让出名额吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定退单、让出名额吗？", do)
 
 
 @get("/claims", opt=MEMBER)
-async def my_claims(
+@page.read
+def my_claims(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: See,
     cursor: Cursor = None,
 ) -> Template:
     community_id = viewer.community()
-    page = await mk.member_claims(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
-    views = await wish_titles(tx, viewer.id, community_id, [c.wish_id for c in page.items])
-    hours = await mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
+    page = mk.member_claims(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
+    views = wish_titles(tx, viewer.id, community_id, [c.wish_id for c in page.items])
+    hours = mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
     return render(
         request,
         "claims.html",
@@ -180,45 +207,58 @@ async def my_claims(
 
 
 @get("/unit", opt=MEMBER)
-async def unit_home(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
+@page.read
+def unit_home(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
     """单位: wishes the unit may take in this community, and its members."""
     community_id = viewer.community()
     seat = viewer.seat
     assert seat is not None
-    page = await mk.list_wishes(tx, viewer.id, community_id, states=frozenset(OPEN), limit=PAGE)
-    views = await mk.wish_views(tx, viewer.id, community_id, page)
+    page = mk.list_wishes(tx, viewer.id, community_id, states=frozenset(OPEN), limit=PAGE)
+    views = mk.wish_views(tx, viewer.id, community_id, page)
     people: tuple[mk.Member, ...] = ()
     if seat.role is Role.UNIT_ADMIN:
-        people = await mk.unit_members(tx, viewer.id, seat.org_id)
+        people = mk.unit_members(tx, viewer.id, seat.org_id)
     return render(request, "unit.html", viewer, wishes=views.items, people=people)
 
 
 @post("/wishes/{wish_id:str}/unit-claim", opt=MEMBER)
-async def unit_claim(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, wish_id: PathId
+@page.write
+def unit_claim(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    wish_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(UnitClaimForm)
-        await mk.claim_for_unit(
+        mk.claim_for_unit(
             tx, viewer.id, viewer.community(), wish_id, data.unit_id, places=data.places, now=now
         )
         return f"单位已认领 {data.places} 个名额，请指派党员"
 
-    return await act(request, tx, viewer, now, wish_id, "确定以单位名义认领吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定以单位名义认领吗？", do)
 
 
 @post("/claims/{claim_id:str}/assign", opt=MEMBER)
-async def assign(
-    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, claim_id: PathId
+@page.write
+def assign(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    claim_id: PathId,
+    form: Form,
 ) -> Response[Any]:
-    wish_id = await _claim_wish(tx, viewer, claim_id)
+    wish_id = _claim_wish(tx, viewer, claim_id)
 
-    async def do(form: Form) -> str:
+    def do(form: Form) -> str:
         data = form.parse(AssignForm)
-        await mk.assign(tx, viewer.id, viewer.community(), claim_id, data.member_id, now=now)
+        mk.assign(tx, viewer.id, viewer.community(), claim_id, data.member_id, now=now)
         return "已指派"
 
-    return await act(request, tx, viewer, now, wish_id, "确定指派这位党员吗？", do)
+    return act(request, tx, viewer, form, now, wish_id, "确定指派这位党员吗？", do)
 
 
 ROUTES = [

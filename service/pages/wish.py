@@ -9,20 +9,20 @@ still decides. Volunteers see in plain words why they cannot claim (:func:`marke
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 from litestar.response import Template
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 from marketplace import Role, WishState
 from service.api.common import MEMBER, Now, Tx
-from service.pages import forms
-from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, render
+from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, page, render
 from service.pages.forms import Form
+from service.uow import Rollback
 
 CLAIMING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER})
 CODE_SHOWN = frozenset(
@@ -30,9 +30,9 @@ CODE_SHOWN = frozenset(
 )
 
 
-async def wish_page(
+def wish_page(
     request: Request[Any, Any, Any],
-    tx: AsyncConnection,
+    tx: Connection,
     viewer: Viewer,
     now: dt.datetime,
     wish_id: PathId,
@@ -46,7 +46,7 @@ async def wish_page(
     view from the escalation queue), shown without actions: they are taken in a community seat."""
     readonly = bool(community and community != viewer.community_id)
     community_id = community if readonly and community else viewer.community()
-    view = await mk.wish_view(tx, viewer.id, community_id, wish_id)
+    view = mk.wish_view(tx, viewer.id, community_id, wish_id)
     roles = view.viewer_roles | ({Role.CLAIMANT} if view.my_claim else frozenset())
     actions = set() if readonly else {a.value for a in mk.wish_actions(view.wish.state, roles)}
     mine = view.my_claim
@@ -63,9 +63,9 @@ async def wish_page(
         and mine is None
         and view.wish.state is WishState.PUBLISHED
     ):
-        reasons = await mk.reasons(tx, viewer.id, community_id, wish_id, now=now)
+        reasons = mk.reasons(tx, viewer.id, community_id, wish_id, now=now)
         can_claim = not reasons
-    lines = await mk.wish_claims(tx, viewer.id, community_id, wish_id)
+    lines = mk.wish_claims(tx, viewer.id, community_id, wish_id)
     unit = None
     unit_people: tuple[mk.Member, ...] = ()
     seat = viewer.seat
@@ -77,8 +77,8 @@ async def wish_page(
     ):
         unit = seat.org_id
         if any(line.claim.unit_id == unit and line.claim.places > 0 for line in lines):
-            unit_people = await mk.unit_members(tx, viewer.id, unit)
-    history = await mk.history(tx, community_id, wish_id)
+            unit_people = mk.unit_members(tx, viewer.id, unit)
+    history = mk.history(tx, community_id, wish_id)
     return render(
         request,
         "wish.html",
@@ -103,7 +103,8 @@ async def wish_page(
 
 
 @get("/wishes/{wish_id:str}", opt=MEMBER)
-async def show(
+@page.read
+def show(
     request: Request[Any, Any, Any],
     tx: Tx,
     now: Now,
@@ -111,33 +112,35 @@ async def show(
     wish_id: PathId,
     c: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
 ) -> Template:
-    return await wish_page(request, tx, viewer, now, wish_id, community=c)
+    return wish_page(request, tx, viewer, now, wish_id, community=c)
 
 
-async def act(
+def act(
     request: Request[Any, Any, Any],
-    tx: AsyncConnection,
+    tx: Connection,
     viewer: Viewer,
+    form: Form,
     now: dt.datetime,
     wish_id: PathId,
     question: str,
-    do: Callable[[Form], Awaitable[str]],
+    do: Callable[[Form], str],
     *,
     to: str | None = None,
 ) -> Response[Any]:
     """Run one action on a wish from its page: ask once, do it, report; on a refusal show the
     page again with the reason (and roll back)."""
-    form = await forms.read(request)
     back = f"/wishes/{wish_id}"
     if not form.confirmed:
         return confirm(request, viewer, form, question, back=back)
     try:
-        message = await do(form)
+        message = do(form)
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        return await wish_page(
-            request, tx, viewer, now, wish_id, status=status, errors=errors, values=form.values
-        )
+        raise Rollback(
+            wish_page(
+                request, tx, viewer, now, wish_id, status=status, errors=errors, values=form.values
+            )
+        ) from exc
     return done(to or back, message)
 
 

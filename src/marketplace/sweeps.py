@@ -14,7 +14,7 @@ once handle each due item exactly once (on PostgreSQL they also skip rows anothe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -196,7 +196,7 @@ def _due(
 def _each(
     conn: Connection,
     due: list[tuple[str, str]],
-    act: Callable[[str, str], Awaitable[bool]],
+    act: Callable[[str, str], bool],
 ) -> SweepResult:
     handled, skipped = [], 0
     for community_id, item_id in due:

@@ -1,0 +1,220 @@
+"""Idempotency-Key (幂等键) on every unsafe API request, kept inside the request's own unit of work.
+
+(RFC draft "The Idempotency-Key HTTP Header Field"), scoped by member:
+
+- the key is taken by the unit's first write (:func:`take`) and the response is stored with it
+  before the unit ends (:func:`keep`): the effect and its key commit together or not at all;
+- the same key again with the same method, path and body replays the stored response
+  (``Idempotent-Replayed: true``); with a different request it is refused (422);
+- two requests with one key at once: on SQLite the writer runs them one after the other, so the
+  second replays the first; on PostgreSQL the second waits on the first's key row, then replays;
+- only successful responses are kept (an error rolls its unit back, key included, so a retry
+  runs again);
+- keys expire after ``LINLI_IDEMPOTENCY_HOURS`` (24 h): an expired key is taken over, and the
+  sweep deletes the rest.
+
+The header is declared once, here (:data:`IdempotencyKey`); :mod:`service.uow` gives it to every
+handler that writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from typing import Annotated, Any
+
+import msgspec
+import sqlalchemy as sa
+from litestar import Request, Response
+from litestar.params import HeaderParameter
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from points import utcnow
+from service.problems import ServiceError
+from service.tables import idempotency_keys as keys
+
+HEADER = "idempotency-key"
+KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",  # visible ASCII (KEY)
+        description="Replays the stored response when sent again within 24 h (see docs/api.md)",
+    ),
+]
+"""The header every unsafe API operation takes (added by :mod:`service.uow`)."""
+
+
+class Stored(msgspec.Struct, frozen=True, kw_only=True):
+    """The response kept under a key (``status`` 0: its request has not finished)."""
+
+    fingerprint: str
+    status: int
+    media_type: str
+    body: str
+
+
+class Claim(msgspec.Struct, frozen=True, kw_only=True):
+    """A key a request brings: who, which key, what request it names and until when."""
+
+    member_id: str
+    key: str
+    fingerprint: str
+    now: dt.datetime
+    expires_at: dt.datetime
+
+
+def key_of(request: Request[Any, Any, Any]) -> str | None:
+    """The request's Idempotency-Key, checked (400 when it is not 1-255 visible ASCII)."""
+    text = request.headers.get(HEADER)
+    if text is None:
+        return None
+    if not KEY.fullmatch(text):
+        raise ServiceError(
+            400,
+            "invalid_idempotency_key",
+            "幂等键须为1到255个可见ASCII字符",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            field="Idempotency-Key",
+        )
+    return text
+
+
+async def claim_of(
+    request: Request[Any, Any, Any], member_id: str, now: dt.datetime, hours: int
+) -> Claim | None:
+    """What the unit of work needs to take the request's key (None: it brings none)."""
+    key = key_of(request)
+    if key is None:
+        return None
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b"\n" + request.scope["path"].encode() + b"?" + request.scope["query_string"])
+    digest.update(b"\n" + await request.body())
+    return Claim(
+        member_id=member_id,
+        key=key,
+        fingerprint=digest.hexdigest(),
+        now=now,
+        expires_at=now + dt.timedelta(hours=hours),
+    )
+
+
+def take(conn: Connection, claim: Claim) -> Stored | None:
+    """Take the key for this request (one statement; an expired key is taken over). None: the
+    key is this request's now, go on; else what is stored under it (:func:`replay` it)."""
+    taken = conn.execute(
+        _take(conn.dialect.name),
+        {
+            "member_id": claim.member_id,
+            "key": claim.key,
+            "fingerprint": claim.fingerprint,
+            "status_code": 0,
+            "media_type": "",
+            "body": "",
+            "created_at": claim.now,
+            "expires_at": claim.expires_at,
+            "now": claim.now,
+        },
+    ).first()
+    if taken is not None:
+        return None
+    row = conn.execute(
+        sa.select(keys.c.fingerprint, keys.c.status_code, keys.c.media_type, keys.c.body).where(
+            keys.c.member_id == claim.member_id, keys.c.key == claim.key
+        )
+    ).one()
+    return Stored(
+        fingerprint=row.fingerprint,
+        status=int(row.status_code),
+        media_type=row.media_type,
+        body=row.body,
+    )
+
+
+def keep(conn: Connection, claim: Claim, status: int, media_type: str, body: bytes) -> None:
+    """Store the response under the key (the unit's last statement)."""
+    conn.execute(
+        _KEEP,
+        {
+            "member_id": claim.member_id,
+            "key": claim.key,
+            "status_code": status,
+            "media_type": media_type,
+            "body": body.decode(),
+        },
+    )
+
+
+def replay(stored: Stored, claim: Claim) -> Response[bytes]:
+    """The stored response again, or why not."""
+    if stored.fingerprint != claim.fingerprint:
+        raise ServiceError(
+            422,
+            "idempotency_key_reused",
+            "该幂等键已用于另一个不同的请求",
+            "this Idempotency-Key was used for a different request",
+            field="Idempotency-Key",
+        )
+    if stored.status == 0:  # not finished: cannot happen after a commit, kept for safety
+        raise ServiceError(
+            409,
+            "idempotency_in_flight",
+            "相同的请求正在处理中，请稍后重试",
+            "a request with this Idempotency-Key is still in progress; retry later",
+            retry_after=1,
+        )
+    return Response(
+        content=stored.body.encode(),
+        status_code=stored.status,
+        media_type=stored.media_type,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def sweep_keys(conn: Connection, *, now: dt.datetime | None = None, limit: int = 5000) -> int:
+    """Delete expired idempotency keys (a sweep); returns how many went."""
+    doomed = (
+        sa.select(keys.c.member_id, keys.c.key)
+        .where(keys.c.expires_at <= (now or utcnow()))
+        .limit(limit)
+    )
+    gone = conn.execute(keys.delete().where(sa.tuple_(keys.c.member_id, keys.c.key).in_(doomed)))
+    return int(gone.rowcount or 0)
+
+
+_TAKES: dict[str, Any] = {}
+
+
+def _take(dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING``, built once per dialect."""
+    if dialect not in _TAKES:
+        insert = (sqlite if dialect == "sqlite" else postgresql).insert(keys)
+        fresh = {
+            name: getattr(insert.excluded, name)
+            for name in ("fingerprint", "status_code", "media_type", "body", "created_at")
+        }
+        _TAKES[dialect] = insert.on_conflict_do_update(
+            index_elements=[keys.c.member_id, keys.c.key],
+            set_={**fresh, "expires_at": insert.excluded.expires_at},
+            where=keys.c.expires_at <= sa.bindparam("now", type_=keys.c.expires_at.type),
+        ).returning(keys.c.key)
+    return _TAKES[dialect]
+
+
+_KEEP = (
+    keys.update()
+    .where(keys.c.member_id == sa.bindparam("member_id"), keys.c.key == sa.bindparam("key"))
+    .values(
+        status_code=sa.bindparam("status_code"),
+        media_type=sa.bindparam("media_type"),
+        body=sa.bindparam("body"),
+    )
+)
