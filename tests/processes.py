@@ -14,13 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import marketplace as mk
 import service_world as sw
@@ -101,34 +100,34 @@ def postgresql_url(name: str) -> str:
     return sa.make_url(support.PG_ADMIN_URL).set(database=name).render_as_string(False)
 
 
-async def create_postgresql(name: str) -> str:
+def create_postgresql(name: str) -> str:
     """An empty database of the caller's own (not migrated); returns its URL."""
-    admin = create_async_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
-        await admin.dispose()
+        admin.dispose()
     return postgresql_url(name)
 
 
-async def drop_postgresql(name: str) -> None:
-    admin = create_async_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+def drop_postgresql(name: str) -> None:
+    admin = sa.create_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
-        await admin.dispose()
+        admin.dispose()
 
 
-@contextlib.asynccontextmanager
-async def database(url: str) -> AsyncIterator[Database]:
+@contextlib.contextmanager
+def database(url: str) -> Iterator[Database]:
     """The served database, opened beside the processes (a small pool) to check what they did."""
     db = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
     try:
         yield db
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 @contextlib.asynccontextmanager
