@@ -7,19 +7,7 @@ lifecycle table whether that member may act, and never commits.
 """
 
 from marketplace import board, wallet
-from marketplace.claims import (
-    assign,
-    cancel,
-    check_in,
-    check_out,
-    claim,
-    claim_for_unit,
-    dispatch,
-    distance_m,
-    load_claim,
-    release_no_show,
-    withdraw,
-)
+from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
 from marketplace.errors import (
@@ -35,16 +23,23 @@ from marketplace.errors import (
     WrongCode,
 )
 from marketplace.lifecycle import (
+    ACTS,
     CLAIM_TABLE,
+    GUARDS,
     WISH_TABLE,
+    Act,
     ClaimAction,
     ClaimState,
+    Facts,
     Role,
     WishAction,
     WishState,
+    can,
+    can_wish,
     claim_actions,
     decide_claim,
     decide_wish,
+    require,
     wish_actions,
 )
 from marketplace.lists import (
@@ -87,6 +82,7 @@ from marketplace.model import (
     Wish,
     WishKind,
 )
+from marketplace.moves import load_claim, load_wish
 from marketplace.offers import (
     approve,
     claim_for_offer,
@@ -135,6 +131,7 @@ from marketplace.privacy import (
 )
 from marketplace.queues import escalation_queue
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
+from marketplace.releases import cancel, release_no_show, withdraw
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
 from marketplace.seats import Resident, Seat, find_residents, seats, unit_members
 from marketplace.stats import Rate, Rates, Statistics, VolunteerTime, statistics, three_rates
@@ -145,25 +142,28 @@ from marketplace.sweeps import (
     expire_wishes,
     release_no_shows,
 )
+from marketplace.visits import check_in, check_out, distance_m
 from marketplace.wallet import EventAward, EventHours, Wallet
 from marketplace.wishes import (
     get_wish,
     history,
     list_wishes,
-    load_wish,
     post_wish,
     reject,
     verify,
 )
 
 __all__ = [
+    "ACTS",
     "CLAIM_TABLE",
     "DEFAULT_CATEGORIES",
     "DEFAULT_RULES",
     "DEFAULT_WEIGHTS",
+    "GUARDS",
     "MIGRATIONS",
     "SYSTEM",
     "WISH_TABLE",
+    "Act",
     "AlreadyClaimed",
     "Assignment",
     "Candidate",
@@ -181,6 +181,7 @@ __all__ = [
     "EventAward",
     "EventHours",
     "Export",
+    "Facts",
     "Grant",
     "InvalidInput",
     "KeyHousehold",
@@ -206,6 +207,7 @@ __all__ = [
     "Sight",
     "Statistics",
     "SweepResult",
+    "Taken",
     "Target",
     "TooFar",
     "Transition",
@@ -226,6 +228,8 @@ __all__ = [
     "auto_accept_due",
     "auto_dispatch",
     "board",
+    "can",
+    "can_wish",
     "cancel",
     "candidates",
     "check_in",
@@ -280,6 +284,7 @@ __all__ = [
     "release_no_show",
     "release_no_shows",
     "request_from_offer",
+    "require",
     "resolve",
     "revoke",
     "roles_on",
@@ -291,6 +296,7 @@ __all__ = [
     "sight_of",
     "staff_of",
     "statistics",
+    "take_place",
     "three_rates",
     "unit_members",
     "verify",

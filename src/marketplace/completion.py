@@ -13,12 +13,11 @@ import datetime as dt
 from sqlalchemy.engine import Connection
 
 import points
-from marketplace.claims import set_claim
 from marketplace.errors import InvalidInput
 from marketplace.lifecycle import ClaimAction, ClaimState, Role, WishAction, decide_claim
 from marketplace.model import CHINA, Claim, Wish, WishKind
+from marketplace.moves import claims_of, load_wish, move, roles_for, set_claim
 from marketplace.orgs import check_text, community_rules
-from marketplace.wishes import claims_of, load_wish, move, roles_for
 from points import utcnow
 
 SYSTEM_ONLY = frozenset({Role.SYSTEM})

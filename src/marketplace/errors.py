@@ -42,13 +42,25 @@ class NotFound(MarketplaceError):
 
 
 class NotAllowed(MarketplaceError):
-    """The table has no row letting these roles take this action from this state."""
+    """The tables (marketplace.lifecycle) let no role the actor holds take this action from this
+    state, or one of the row's guards refuses it (``guard``: its name, ``why``: its rule)."""
 
     code = "not_allowed"
 
-    def __init__(self, action: str, state: str, roles: frozenset[str], allowed: frozenset[str]):
+    def __init__(
+        self,
+        action: str,
+        state: str,
+        roles: frozenset[str],
+        allowed: frozenset[str],
+        *,
+        guard: str | None = None,
+        why: str = "",
+    ) -> None:
         held = ", ".join(sorted(roles)) or "no role"
-        if allowed:
+        if guard is not None:
+            message = f"{action} from {state} is refused: {why or guard}"
+        elif allowed:
             need = ", ".join(sorted(allowed))
             message = f"{action} from {state} needs one of: {need} (actor holds {held})"
         else:
@@ -58,6 +70,7 @@ class NotAllowed(MarketplaceError):
         self.state = state
         self.roles = roles
         self.allowed = allowed
+        self.guard = guard
 
 
 class Conflict(MarketplaceError):

@@ -1,9 +1,20 @@
-"""The lifecycle tables (状态流转表) of wishes and claims, and who may make each transition.
+"""Who may do what (状态流转表 and 权限表): the one place the marketplace decides it.
 
-Each table maps ``(state, action)`` to the next state and the roles allowed to act. Roles are
-org roles held on the wish's community or an ancestor (staff, grid worker, …) or relations to the
-wish (the beneficiary, the member who posted it, the holder of the claim), or ``system`` for the
-sweeps. :func:`decide` reads the table; nothing else decides who may do what.
+Two kinds of table, both data:
+
+- ``WISH_TABLE`` and ``CLAIM_TABLE`` map ``(state, action)`` to a :class:`Row`: the next state,
+  the roles allowed, and the named guards the action must also pass (``GUARDS``: "an owner may
+  not claim their own wish", "once a place is taken only the office cancels", …).
+- ``ACTS`` maps the actions outside the two state machines (pairing a unit, running the store,
+  posting for a resident, …) to the roles allowed.
+
+Roles are org roles held on the subject's place or an ancestor (staff, grid worker, …), a paired
+unit's roles, relations to one wish (the beneficiary, the poster, the claimant), or ``system``
+for the sweeps. The role sets are defined here once (``OFFICE``, ``CLAIMING``, …).
+
+:func:`decide_wish`, :func:`decide_claim` and :func:`require` are the only places a
+:class:`~marketplace.errors.NotAllowed` is raised; :func:`can_wish`, :func:`wish_actions` and
+:func:`claim_actions` ask the same tables without raising, for pages that show or hide an action.
 
 A few wish transitions depend on counts rather than on the action alone (a claim fills the wish
 only at capacity; a check-out serves it only when nobody is still serving): their next state is
@@ -13,6 +24,10 @@ only at capacity; a check-out serves it only when nobody is still serving): thei
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from typing import NamedTuple, NoReturn
+
+import msgspec
 
 from marketplace.errors import NotAllowed
 
@@ -29,6 +44,7 @@ class Role(enum.StrEnum):
     BENEFICIARY = "beneficiary"  # the resident the wish is for
     POSTER = "poster"  # who posted it (the resident, or a grid worker 代点单)
     CLAIMANT = "claimant"  # the member holding the claim
+    OFFERER = "offerer"  # the member whose mutual-help offer it is
     SYSTEM = "system"  # background sweeps
 
 
@@ -50,8 +66,9 @@ class WishAction(enum.StrEnum):
     VERIFY = "verify"  # 审核通过 (publish)
     REJECT = "reject"
     CANCEL = "cancel"
-    CLAIM = "claim"  # 接单 (also a unit's claim)
-    DISPATCH = "dispatch"  # 派单: staff assign a member or unit
+    CLAIM = "claim"  # 接单: a member takes a place
+    CLAIM_FOR_UNIT = "claim_for_unit"  # 单位接单: a paired unit takes places
+    DISPATCH = "dispatch"  # 派单: staff assign a member
     WITHDRAW = "withdraw"
     NO_SHOW = "no_show"
     CHECK_IN = "check_in"  # 报到
@@ -86,80 +103,271 @@ class ClaimAction(enum.StrEnum):
     ASSIGN = "assign"  # a unit admin names a member for the unit's place
 
 
+class Act(enum.StrEnum):
+    """Actions outside the wish and claim state machines (``ACTS`` says who may take them)."""
+
+    POST_WISH = "post_wish"  # 点单, for oneself
+    POST_FOR_RESIDENT = "post_for_resident"  # 代点单
+    CHECK_IN_OVERRIDE = "check_in_override"  # 报到 without the resident's code
+    CREATE_ROOT = "create_root"  # a district or a unit, when a deployment is set up
+    CREATE_ORG = "create_org"  # a place under another
+    PAIR_UNIT = "pair_unit"  # 结对共建
+    SET_KEY_HOUSEHOLD = "set_key_household"
+    SET_COMMUNITY_RULES = "set_community_rules"
+    GRANT_OFFICE = "grant_office"  # grant or revoke a staff or admin role
+    GRANT_ROLE = "grant_role"  # grant or revoke any other role
+    REVOKE_OWN_OFFICE = "revoke_own_office"  # nobody: an office holder cannot lock themself out
+    REGISTER = "register"
+    LIST_MEMBERS = "list_members"
+    ANONYMISE_OTHER = "anonymise_other"
+    FIND_RESIDENTS = "find_residents"
+    UNIT_MEMBERS = "unit_members"
+    PUBLISH_OFFER = "publish_offer"
+    SET_OFFER_ACTIVE = "set_offer_active"
+    REQUEST_FROM_OFFER = "request_from_offer"
+    RANK_CANDIDATES = "rank_candidates"  # 派单候选人
+    SEE_ALL_CLAIMS = "see_all_claims"  # every claim on a wish (else one's own)
+    SEE_ESCALATIONS = "see_escalations"  # the open wishes at a street's or district's level
+    SET_POLICY = "set_policy"
+    RUN_STORE = "run_store"  # 上架, 补货, 下架, 核销, the orders of everyone
+    ADJUST = "adjust"  # 调整, 冲正, hours of offline events
+    SEE_WALLETS = "see_wallets"  # anyone's wallet, statement, hours and transfers
+    AUDIT_COMMUNITY = "audit_community"
+    AUDIT = "audit"  # every community (an admin of a district, a root org)
+
+
 R = Role
 W = WishState
-OPEN_WISH_STATES = frozenset({W.SUBMITTED, W.PUBLISHED, W.CLAIMED, W.IN_SERVICE})
-CLAIMING = frozenset({R.VOLUNTEER, R.PARTY_MEMBER, R.UNIT_ADMIN})
-OFFICE = frozenset({R.STAFF, R.ADMIN})
-OWNER = frozenset({R.BENEFICIARY, R.POSTER})
+C = ClaimState
 
-WISH_TABLE: dict[tuple[WishState, WishAction], tuple[WishState | None, frozenset[Role]]] = {
-    (W.SUBMITTED, WishAction.VERIFY): (W.PUBLISHED, OFFICE),
-    (W.SUBMITTED, WishAction.REJECT): (W.REJECTED, OFFICE),
-    (W.SUBMITTED, WishAction.CANCEL): (W.CANCELLED, OWNER | OFFICE),
-    (W.PUBLISHED, WishAction.CLAIM): (None, CLAIMING),
-    (W.PUBLISHED, WishAction.DISPATCH): (None, OFFICE),
-    (W.PUBLISHED, WishAction.WITHDRAW): (None, OFFICE | {R.CLAIMANT}),
-    (W.PUBLISHED, WishAction.NO_SHOW): (None, OFFICE | {R.SYSTEM}),
-    (W.PUBLISHED, WishAction.CHECK_IN): (W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
-    (W.PUBLISHED, WishAction.CANCEL): (W.CANCELLED, OWNER | OFFICE),
-    (W.PUBLISHED, WishAction.EXPIRE): (W.EXPIRED, frozenset({R.SYSTEM})),
-    (W.CLAIMED, WishAction.WITHDRAW): (None, OFFICE | {R.CLAIMANT}),
-    (W.CLAIMED, WishAction.NO_SHOW): (None, OFFICE | {R.SYSTEM}),
-    (W.CLAIMED, WishAction.CHECK_IN): (W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
-    (W.CLAIMED, WishAction.CANCEL): (W.CANCELLED, OFFICE),
-    (W.IN_SERVICE, WishAction.CHECK_IN): (W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
-    (W.IN_SERVICE, WishAction.CHECK_OUT): (None, OFFICE | {R.CLAIMANT}),
-    (W.IN_SERVICE, WishAction.WITHDRAW): (W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
-    (W.IN_SERVICE, WishAction.NO_SHOW): (W.IN_SERVICE, OFFICE | {R.SYSTEM}),
-    (W.SERVED, WishAction.CONFIRM): (W.CONFIRMED, OWNER | OFFICE | {R.SYSTEM}),
-    (W.SERVED, WishAction.DISPUTE): (W.DISPUTED, OWNER),
-    (W.DISPUTED, WishAction.RESOLVE_FOR_VOLUNTEER): (W.CONFIRMED, OFFICE),
-    (W.CONFIRMED, WishAction.CLOSE): (W.CLOSED, frozenset({R.SYSTEM})),
-    (W.DISPUTED, WishAction.RESOLVE_AGAINST_VOLUNTEER): (W.CLOSED, OFFICE),
-    **{(state, WishAction.ESCALATE): (state, OFFICE | {R.SYSTEM}) for state in OPEN_WISH_STATES},
+OFFICE = frozenset({R.STAFF, R.ADMIN})
+"""社区工作人员 and admins (on the place or above)."""
+CLAIMING = frozenset({R.VOLUNTEER, R.PARTY_MEMBER})
+"""Who takes a place for themself (接单) and may be dispatched (派单)."""
+UNIT = frozenset({R.UNIT_ADMIN})
+"""Who acts for a paired unit (单位接单, 党员认领)."""
+OWNER = frozenset({R.BENEFICIARY, R.POSTER})
+"""The resident a wish is for, and whoever posted it for them."""
+PROXY = frozenset({R.GRID_WORKER, R.STAFF, R.ADMIN})
+"""Who posts a wish for a resident who cannot (代点单)."""
+MEMBERS = frozenset(
+    {R.RESIDENT, R.VOLUNTEER, R.PARTY_MEMBER, R.GRID_WORKER, R.STAFF, R.UNIT_ADMIN, R.ADMIN}
+)
+"""Every role held on an org (a member of the place in any capacity)."""
+SYSTEM = frozenset({R.SYSTEM})
+
+OPEN_WISH_STATES = frozenset({W.SUBMITTED, W.PUBLISHED, W.CLAIMED, W.IN_SERVICE})
+ACTIVE_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN, C.CHECKED_OUT})
+"""Claims that hold a place on their wish."""
+SERVING_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN})
+"""Claims whose volunteer still has to reach the resident (and may see their contact)."""
+
+
+class Facts(msgspec.Struct, frozen=True, kw_only=True):
+    """What the guards look at besides roles, loaded with the subject (defaults: nothing
+    stands in the way)."""
+
+    places_taken: int = 0  # places held on the wish
+    window_over: bool = False  # the wish's time window has ended
+    unit_admin: bool = True  # the actor administers the unit the action names
+    offer_active: bool = True  # the mutual-help offer takes requests
+
+
+NOTHING = Facts()
+"""No fact stands in the way (the table's answer on roles alone)."""
+Guard = Callable[[frozenset[Role], Facts], bool]
+
+
+class Check(NamedTuple):
+    """A named guard: ``passes(roles, facts)``, and the rule in words."""
+
+    passes: Guard
+    rule: str
+
+
+GUARDS: dict[str, Check] = {
+    "not_own_wish": Check(
+        lambda roles, facts: not roles & OWNER, "an owner may not take their own wish"
+    ),
+    "office_once_taken": Check(
+        lambda roles, facts: facts.places_taken == 0 or bool(roles & OFFICE),
+        "once a place is taken only the office cancels",
+    ),
+    "window_open": Check(
+        lambda roles, facts: not facts.window_over, "the wish's time window has ended"
+    ),
+    "unit_admin": Check(
+        lambda roles, facts: facts.unit_admin, "only the unit's own admin acts for it"
+    ),
+    "offer_active": Check(
+        lambda roles, facts: facts.offer_active, "the offer is paused and takes no requests"
+    ),
+}
+
+
+class Row(NamedTuple):
+    """One row of a lifecycle table: the next state (None: the claim counts decide), the roles
+    allowed, and the guards (names in ``GUARDS``) the action must pass too."""
+
+    next: WishState | ClaimState | None
+    allowed: frozenset[Role]
+    guards: tuple[str, ...] = ()
+
+
+WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
+    (W.SUBMITTED, WishAction.VERIFY): Row(W.PUBLISHED, OFFICE),
+    (W.SUBMITTED, WishAction.REJECT): Row(W.REJECTED, OFFICE),
+    (W.SUBMITTED, WishAction.CANCEL): Row(W.CANCELLED, OWNER | OFFICE),
+    (W.PUBLISHED, WishAction.CLAIM): Row(None, CLAIMING, ("not_own_wish", "window_open")),
+    (W.PUBLISHED, WishAction.CLAIM_FOR_UNIT): Row(
+        None, UNIT, ("not_own_wish", "unit_admin", "window_open")
+    ),
+    (W.PUBLISHED, WishAction.DISPATCH): Row(None, OFFICE, ("window_open",)),
+    (W.PUBLISHED, WishAction.WITHDRAW): Row(None, OFFICE | {R.CLAIMANT}),
+    (W.PUBLISHED, WishAction.NO_SHOW): Row(None, OFFICE | SYSTEM),
+    (W.PUBLISHED, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
+    (W.PUBLISHED, WishAction.CANCEL): Row(W.CANCELLED, OWNER | OFFICE, ("office_once_taken",)),
+    (W.PUBLISHED, WishAction.EXPIRE): Row(W.EXPIRED, SYSTEM),
+    (W.CLAIMED, WishAction.WITHDRAW): Row(None, OFFICE | {R.CLAIMANT}),
+    (W.CLAIMED, WishAction.NO_SHOW): Row(None, OFFICE | SYSTEM),
+    (W.CLAIMED, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
+    (W.CLAIMED, WishAction.CANCEL): Row(W.CANCELLED, OFFICE),
+    (W.IN_SERVICE, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
+    (W.IN_SERVICE, WishAction.CHECK_OUT): Row(None, OFFICE | {R.CLAIMANT}),
+    (W.IN_SERVICE, WishAction.WITHDRAW): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
+    (W.IN_SERVICE, WishAction.NO_SHOW): Row(W.IN_SERVICE, OFFICE | SYSTEM),
+    (W.SERVED, WishAction.CONFIRM): Row(W.CONFIRMED, OWNER | OFFICE | SYSTEM),
+    (W.SERVED, WishAction.DISPUTE): Row(W.DISPUTED, OWNER),
+    (W.DISPUTED, WishAction.RESOLVE_FOR_VOLUNTEER): Row(W.CONFIRMED, OFFICE),
+    (W.CONFIRMED, WishAction.CLOSE): Row(W.CLOSED, SYSTEM),
+    (W.DISPUTED, WishAction.RESOLVE_AGAINST_VOLUNTEER): Row(W.CLOSED, OFFICE),
+    **{(state, WishAction.ESCALATE): Row(state, OFFICE | SYSTEM) for state in OPEN_WISH_STATES},
     **{
-        (state, WishAction.SETTLE): (None, frozenset({R.SYSTEM}))
+        (state, WishAction.SETTLE): Row(None, SYSTEM)
         for state in (W.PUBLISHED, W.CLAIMED, W.IN_SERVICE)
     },
 }
-"""(state, action) → (next state, or None when the claim counts decide; roles allowed)."""
+"""(state, action) → Row(next state or None when the claim counts decide, roles, guards)."""
 
-C = ClaimState
-CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], tuple[ClaimState, frozenset[Role]]] = {
-    (C.ACTIVE, ClaimAction.CHECK_IN): (C.CHECKED_IN, OFFICE | {R.CLAIMANT}),
-    (C.ACTIVE, ClaimAction.WITHDRAW): (C.WITHDRAWN, OFFICE | {R.CLAIMANT}),
-    (C.ACTIVE, ClaimAction.NO_SHOW): (C.NO_SHOW, OFFICE | {R.SYSTEM}),
-    (C.ACTIVE, ClaimAction.ASSIGN): (C.ACTIVE, frozenset({R.UNIT_ADMIN}) | OFFICE),
-    (C.CHECKED_IN, ClaimAction.CHECK_OUT): (C.CHECKED_OUT, OFFICE | {R.CLAIMANT}),
-    (C.CHECKED_OUT, ClaimAction.CONFIRM): (C.CONFIRMED, OWNER | OFFICE | {R.SYSTEM}),
-    (C.CHECKED_OUT, ClaimAction.VOID): (C.VOIDED, OFFICE),
+CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
+    (C.ACTIVE, ClaimAction.CHECK_IN): Row(C.CHECKED_IN, OFFICE | {R.CLAIMANT}),
+    (C.ACTIVE, ClaimAction.WITHDRAW): Row(C.WITHDRAWN, OFFICE | {R.CLAIMANT}),
+    (C.ACTIVE, ClaimAction.NO_SHOW): Row(C.NO_SHOW, OFFICE | SYSTEM),
+    (C.ACTIVE, ClaimAction.ASSIGN): Row(C.ACTIVE, UNIT | OFFICE),
+    (C.CHECKED_IN, ClaimAction.CHECK_OUT): Row(C.CHECKED_OUT, OFFICE | {R.CLAIMANT}),
+    (C.CHECKED_OUT, ClaimAction.CONFIRM): Row(C.CONFIRMED, OWNER | OFFICE | SYSTEM),
+    (C.CHECKED_OUT, ClaimAction.VOID): Row(C.VOIDED, OFFICE),
 }
-"""(state, action) → (next state, roles allowed)."""
+"""(state, action) → Row(next state, roles, guards)."""
 
-ACTIVE_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN, C.CHECKED_OUT})
-"""Claims that hold a place on their wish."""
+ACTS: dict[Act, frozenset[Role]] = {
+    Act.POST_WISH: MEMBERS,
+    Act.POST_FOR_RESIDENT: PROXY,
+    Act.CHECK_IN_OVERRIDE: OFFICE,
+    Act.CREATE_ROOT: SYSTEM,
+    Act.CREATE_ORG: frozenset({R.ADMIN}) | SYSTEM,
+    Act.PAIR_UNIT: OFFICE | SYSTEM,
+    Act.SET_KEY_HOUSEHOLD: OFFICE | SYSTEM,
+    Act.SET_COMMUNITY_RULES: OFFICE | SYSTEM,
+    Act.GRANT_OFFICE: frozenset({R.ADMIN}) | SYSTEM,
+    Act.GRANT_ROLE: OFFICE | SYSTEM,
+    Act.REVOKE_OWN_OFFICE: frozenset(),
+    Act.REGISTER: OFFICE | SYSTEM,
+    Act.LIST_MEMBERS: OFFICE | SYSTEM,
+    Act.ANONYMISE_OTHER: frozenset({R.ADMIN}) | SYSTEM,
+    Act.FIND_RESIDENTS: PROXY | SYSTEM,
+    Act.UNIT_MEMBERS: UNIT | OFFICE | SYSTEM,
+    Act.PUBLISH_OFFER: CLAIMING,
+    Act.SET_OFFER_ACTIVE: OFFICE | {R.OFFERER},
+    Act.REQUEST_FROM_OFFER: MEMBERS,
+    Act.RANK_CANDIDATES: OFFICE,
+    Act.SEE_ALL_CLAIMS: OFFICE | OWNER | UNIT,
+    Act.SEE_ESCALATIONS: OFFICE,
+    Act.SET_POLICY: OFFICE,
+    Act.RUN_STORE: OFFICE,
+    Act.ADJUST: OFFICE,
+    Act.SEE_WALLETS: OFFICE,
+    Act.AUDIT_COMMUNITY: OFFICE,
+    Act.AUDIT: frozenset({R.ADMIN}),
+}
+"""Act → the roles that may take it (on the org it concerns, or above)."""
+
+ACT_GUARDS: dict[Act, tuple[str, ...]] = {Act.REQUEST_FROM_OFFER: ("offer_active",)}
+"""The guards an act must pass too."""
 
 
-def decide_wish(state: WishState, action: WishAction, roles: frozenset[Role]) -> WishState | None:
-    """The next state (None: the claim counts decide), or NotAllowed naming roles and state."""
+def decide_wish(
+    state: WishState, action: WishAction, roles: frozenset[Role], facts: Facts = NOTHING
+) -> WishState | None:
+    """The next state (None: the claim counts decide), or NotAllowed naming what is missing."""
     row = WISH_TABLE.get((state, action))
-    if row is None:
-        raise NotAllowed(action.value, state.value, frozenset(roles), frozenset())
-    next_state, allowed = row
-    if not roles & allowed:
-        raise NotAllowed(action.value, state.value, frozenset(roles), frozenset(allowed))
-    return next_state
+    return _decide(row, action.value, state.value, roles, facts)  # type: ignore[return-value]
 
 
-def decide_claim(state: ClaimState, action: ClaimAction, roles: frozenset[Role]) -> ClaimState:
+def decide_claim(
+    state: ClaimState, action: ClaimAction, roles: frozenset[Role], facts: Facts = NOTHING
+) -> ClaimState:
     row = CLAIM_TABLE.get((state, action))
-    if row is None:
-        raise NotAllowed(action.value, state.value, frozenset(roles), frozenset())
-    next_state, allowed = row
-    if not roles & allowed:
-        raise NotAllowed(action.value, state.value, frozenset(roles), frozenset(allowed))
-    return next_state
+    return _decide(row, action.value, state.value, roles, facts)  # type: ignore[return-value]
+
+
+def require(
+    act: Act, roles: frozenset[Role], *, where: str = "org", facts: Facts = NOTHING
+) -> frozenset[Role]:
+    """The roles, when they may take ``act``; else NotAllowed (``where``: what it concerns)."""
+    row = Row(None, ACTS[act], ACT_GUARDS.get(act, ()))
+    _decide(row, act.value, where, roles, facts)
+    return roles
+
+
+def stale(action: str, state: str, roles: frozenset[Role]) -> NoReturn:
+    """Refuse an action whose conditional write found the stored state moved on meanwhile
+    (someone else acted first): NotAllowed from the state it is in now."""
+    raise NotAllowed(action, state, frozenset(roles), frozenset())
+
+
+def can(act: Act, roles: frozenset[Role], facts: Facts = NOTHING) -> bool:
+    """Whether the roles may take ``act`` (what a page may offer)."""
+    return _passes(Row(None, ACTS[act], ACT_GUARDS.get(act, ())), roles, facts) is None
+
+
+def can_wish(
+    state: WishState, action: WishAction, roles: frozenset[Role], facts: Facts = NOTHING
+) -> bool:
+    """Whether the table lets these roles take this action now (what a page may offer)."""
+    row = WISH_TABLE.get((state, action))
+    return row is not None and _passes(row, roles, facts) is None
+
+
+def wish_actions(
+    state: WishState, roles: frozenset[Role], facts: Facts = NOTHING
+) -> frozenset[WishAction]:
+    """The actions the table lets these roles take on a wish in this state (what a page may
+    offer; the operation itself still decides, with the counts and the stored state)."""
+    return frozenset(
+        action
+        for (at, action), row in WISH_TABLE.items()
+        if at is state and action is not WishAction.SETTLE and _passes(row, roles, facts) is None
+    )
+
+
+def claim_actions(
+    state: ClaimState, roles: frozenset[Role], facts: Facts = NOTHING
+) -> frozenset[ClaimAction]:
+    """The actions the table lets these roles take on a claim in this state."""
+    return frozenset(
+        action
+        for (at, action), row in CLAIM_TABLE.items()
+        if at is state and _passes(row, roles, facts) is None
+    )
+
+
+def claim_action(state: ClaimState, target: ClaimState) -> str:
+    """The table's verb for a claim moving from ``state`` to ``target`` (for the record)."""
+    for (from_state, action), row in CLAIM_TABLE.items():
+        if from_state is state and row.next is target:
+            return action.value
+    return target.value
 
 
 def wish_state_from_claims(
@@ -181,20 +389,28 @@ def wish_state_from_claims(
     return current
 
 
-def wish_actions(state: WishState, roles: frozenset[Role]) -> frozenset[WishAction]:
-    """The actions the table lets these roles take on a wish in this state (what a page may
-    offer; the operation itself still decides, with the counts and the stored state)."""
-    return frozenset(
-        action
-        for (at, action), (_, allowed) in WISH_TABLE.items()
-        if at is state and roles & allowed and action not in (WishAction.SETTLE,)
-    )
+def _passes(row: Row, roles: frozenset[Role], facts: Facts) -> str | None:
+    """None when the roles and guards admit the action, else what refuses it ("roles" or the
+    failing guard's name)."""
+    if not roles & row.allowed:
+        return "roles"
+    for name in row.guards:
+        if not GUARDS[name].passes(roles, facts):
+            return name
+    return None
 
 
-def claim_actions(state: ClaimState, roles: frozenset[Role]) -> frozenset[ClaimAction]:
-    """The actions the table lets these roles take on a claim in this state."""
-    return frozenset(
-        action
-        for (at, action), (_, allowed) in CLAIM_TABLE.items()
-        if at is state and roles & allowed
-    )
+def _decide(
+    row: Row | None, action: str, state: str, roles: frozenset[Role], facts: Facts
+) -> WishState | ClaimState | None:
+    if row is None:
+        raise NotAllowed(action, state, frozenset(roles), frozenset())
+    refused = _passes(row, roles, facts)
+    if refused == "roles":
+        raise NotAllowed(action, state, frozenset(roles), frozenset(row.allowed))
+    if refused is not None:
+        check = GUARDS[refused]
+        raise NotAllowed(
+            action, state, frozenset(roles), frozenset(row.allowed), guard=refused, why=check.rule
+        )
+    return row.next

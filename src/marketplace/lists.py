@@ -11,17 +11,15 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace.errors import InvalidInput, NotAllowed, NotFound
-from marketplace.lifecycle import ClaimState, Role, WishState
+from marketplace import lifecycle
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import Act, ClaimState, Role, WishState
 from marketplace.model import Claim, Offer, Org, Wish
+from marketplace.moves import load_wish, roles_for
 from marketplace.orgs import check_id, get_org, roles_on
 from marketplace.schema import claims, members, offers, orgs, roles, wishes
 from marketplace.wallet import community_roles
-from marketplace.wishes import load_wish, roles_for
 from points import Page, sqltypes
-
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
-OWNER = frozenset({Role.BENEFICIARY, Role.POSTER})
 
 
 class ClaimLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,7 +44,7 @@ def wish_claims(conn: Connection, actor: str, community_id: str, wish_id: str) -
         .where(claims.c.community_id == community_id, claims.c.wish_id == wish_id)
         .order_by(claims.c.created_at, claims.c.id)
     )
-    if not held & (OFFICE | OWNER | {Role.UNIT_ADMIN}):
+    if not lifecycle.can(Act.SEE_ALL_CLAIMS, held):
         query = query.where(claims.c.member_id == actor)
     return [
         ClaimLine(claim=sqltypes.to_struct(r, Claim), member_name=r.member_name)
@@ -137,8 +135,8 @@ def set_offer_active(
     if row is None:
         raise NotFound("offer", offer_id)
     offer = sqltypes.to_struct(row, Offer)
-    if offer.member_id != actor and not held & OFFICE:
-        raise NotAllowed("set_offer_active", "offer", held, OFFICE)
+    mine = frozenset({Role.OFFERER}) if offer.member_id == actor else frozenset()
+    lifecycle.require(Act.SET_OFFER_ACTIVE, held | mine, where="offer")
     conn.execute(
         offers.update()
         .where(offers.c.community_id == community_id, offers.c.id == offer_id)

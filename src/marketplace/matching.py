@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
-from marketplace.lifecycle import CLAIMING, Role, WishState
+from marketplace.lifecycle import CLAIMING, UNIT, Role, WishState
 from marketplace.model import Urgency, Wish
 
 Window = tuple[dt.datetime, dt.datetime]
@@ -133,7 +133,7 @@ def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Rea
         found.append(("already_claimed", "你已认领该心愿"))
     if candidate.open_claims >= candidate.claim_limit:
         found.append(("claim_limit", f"进行中的认领已达上限（{candidate.claim_limit}个）"))
-    if not candidate.roles & CLAIMING:
+    if not candidate.roles & (CLAIMING | UNIT):
         found.append(("needs_role", "需要志愿者、党员或单位管理员身份"))
     if candidate.member_id in (wish.beneficiary_id, wish.posted_by):
         found.append(("own_wish", "不能认领本人发布或受助的心愿"))
@@ -335,7 +335,7 @@ def auto_dispatch(
     first: dict[str, Candidate] = {}
     for c in candidates:
         first.setdefault(c.member_id, c)
-    pool = [c for c in first.values() if c.roles & CLAIMING]
+    pool = [c for c in first.values() if c.roles & (CLAIMING | UNIT)]
     left = [c.claim_limit - c.open_claims for c in pool]
     minutes = [c.recent_minutes for c in pool]
     fair = [weights.fairness * _fairness(m) for m in minutes]

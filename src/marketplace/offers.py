@@ -11,17 +11,17 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from marketplace import lifecycle
 from marketplace.claims import claim
-from marketplace.errors import CapacityFull, InvalidInput, NotAllowed, NotFound
-from marketplace.lifecycle import Role, WishAction, WishState
+from marketplace.errors import CapacityFull, InvalidInput, NotFound
+from marketplace.lifecycle import Act, Facts, Role, WishAction, WishState
 from marketplace.model import Claim, Offer, Urgency, Wish, WishKind
+from marketplace.moves import load_wish, move
 from marketplace.orgs import check_text, community_rules, get_org, roles_on
 from marketplace.schema import offers, wishes
 from marketplace.wallet import community_roles
-from marketplace.wishes import load_wish, move, post_wish, verify
+from marketplace.wishes import post_wish, verify
 from points import new_id, sqltypes, utcnow
-
-OFFERING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER})
 
 
 def publish_offer(
@@ -37,8 +37,7 @@ def publish_offer(
 ) -> Offer:
     community = get_org(conn, community_id)
     held = roles_on(conn, actor, community.path, community_id)
-    if not held & OFFERING:
-        raise NotAllowed("publish_offer", "new", held, OFFERING)
+    lifecycle.require(Act.PUBLISH_OFFER, held, where="new")
     rules = community_rules(conn, community_id)
     if category not in rules.categories:
         raise InvalidInput("category", "must be one of the community's categories")
@@ -98,8 +97,12 @@ def request_from_offer(
     except NotFound:
         raise NotFound("offer", offer_id) from None  # another community's: not even its kind
     offer = get_offer(conn, community_id, offer_id)
-    if not offer.active:
-        raise NotAllowed("request_from_offer", "inactive", frozenset(), frozenset())
+    lifecycle.require(
+        Act.REQUEST_FROM_OFFER,
+        frozenset({Role.RESIDENT}),  # a member of the community: checked above (NotFound)
+        where="offer",
+        facts=Facts(offer_active=offer.active),
+    )
     week_start = now - dt.timedelta(days=7)
     this_week = conn.scalar(
         sa.select(sa.func.count()).where(

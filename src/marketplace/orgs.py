@@ -16,19 +16,20 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace.errors import InvalidInput, NotAllowed, NotFound
-from marketplace.lifecycle import Role
+from marketplace import lifecycle
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import ORG_LEVELS, Consent, KeyHousehold, Member, Org, OrgKind, RoleGrant
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import members, orgs, pairings, roles, settings
+from marketplace.standing import SYSTEM_ACTOR, standing
 from points import sqltypes, utcnow
 
-SYSTEM = "system"
+SYSTEM = SYSTEM_ACTOR
 """The actor id of background sweeps."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
 _PHONE = re.compile(r"^1\d{10}$")
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 
 
 def check_id(field: str, value: object) -> str:
@@ -64,13 +65,10 @@ def create_org(
     kind = OrgKind(kind)
     parent = get_org(conn, parent_id) if parent_id else None
     if parent is None:
-        if actor != SYSTEM:
-            raise NotAllowed("create_org", "root", frozenset(), frozenset({SYSTEM}))
+        lifecycle.require(Act.CREATE_ROOT, roles_on(conn, actor, "/"), where="root")
         path = f"/{id}/"
     else:
-        held = roles_on(conn, actor, parent.path)
-        if Role.ADMIN not in held and actor != SYSTEM:
-            raise NotAllowed("create_org", parent.kind.value, held, frozenset({Role.ADMIN}))
+        require(conn, actor, parent.path, Act.CREATE_ORG, where=parent.kind.value)
         if kind is OrgKind.UNIT or ORG_LEVELS.index(kind) <= _level(parent.kind):
             raise InvalidInput("kind", f"a {kind} cannot sit under a {parent.kind}")
         path = f"{parent.path}{id}/"
@@ -114,7 +112,7 @@ def pair_unit(
     unit, community = get_org(conn, unit_id), get_org(conn, community_id)
     if unit.kind is not OrgKind.UNIT or community.kind is not OrgKind.COMMUNITY:
         raise InvalidInput("unit_id", "pair a unit with a community")
-    require(conn, actor, community.path, OFFICE, "pair_unit")
+    require(conn, actor, community.path, Act.PAIR_UNIT)
     conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, pairings).values(
             community_id=community_id, unit_id=unit_id, created_at=now or utcnow()
@@ -181,7 +179,7 @@ def set_key_household(
     """Record a resident's key-household types (重点家庭) with the separate consent the law asks
     for (who recorded it, when, for what). Staff of the community only."""
     community = get_org(conn, community_id)
-    require(conn, actor, community.path, OFFICE, "set_key_household")
+    require(conn, actor, community.path, Act.SET_KEY_HOUSEHOLD)
     check_text("purpose", purpose, 200)
     consent = Consent(recorded_by=actor, recorded_at=now or utcnow(), purpose=purpose)
     get_member(conn, member_id)
@@ -206,13 +204,11 @@ def grant_role(
 ) -> RoleGrant:
     """Grant a role on an org. Staff and admin roles need an admin above; others staff or admin."""
     role = Role(role)
-    if role in (Role.BENEFICIARY, Role.POSTER, Role.CLAIMANT, Role.SYSTEM):
+    if role in (Role.BENEFICIARY, Role.POSTER, Role.CLAIMANT, Role.OFFERER, Role.SYSTEM):
         raise InvalidInput("role", f"{role} is a relation to a wish, not a role on an org")
     org = get_org(conn, org_id)
     get_member(conn, member_id)
-    needed = frozenset({Role.ADMIN}) if role in OFFICE else OFFICE
-    if actor != SYSTEM:
-        require(conn, actor, org.path, needed, "grant_role")
+    require(conn, actor, org.path, Act.GRANT_OFFICE if role in OFFICE else Act.GRANT_ROLE)
     conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, roles).values(
             org_id=org_id,
@@ -228,38 +224,16 @@ def grant_role(
 def roles_on(
     conn: Connection, member_id: str, path: str, community_id: str | None = None
 ) -> frozenset[Role]:
-    """The org roles ``member_id`` holds on the org at ``path`` or any ancestor, plus unit admin
-    when they administer a unit paired with ``community_id``."""
-    if member_id == SYSTEM:
-        return frozenset({Role.SYSTEM})
-    ancestors = list(ancestor_paths(path))
-    query = (
-        sa.select(roles.c.role)
-        .join(orgs, orgs.c.id == roles.c.org_id)
-        .where(roles.c.member_id == member_id, orgs.c.path.in_(ancestors))
-    )
-    held = {Role(r) for r in (conn.execute(query)).scalars()}
-    if community_id is not None:
-        unit_admin = (
-            sa.select(roles.c.role)
-            .join(pairings, pairings.c.unit_id == roles.c.org_id)
-            .where(
-                roles.c.member_id == member_id,
-                pairings.c.community_id == community_id,
-                roles.c.role.in_([Role.UNIT_ADMIN.value, Role.PARTY_MEMBER.value]),
-            )
-        )
-        held |= {Role(r) for r in (conn.execute(unit_admin)).scalars()}
-    return frozenset(held)
+    """The org roles ``member_id`` holds on the org at ``path`` or any ancestor, plus a paired
+    unit's roles when ``community_id`` is given (one statement: :mod:`marketplace.standing`)."""
+    return standing(conn, member_id).on(path, community_id)
 
 
 def require(
-    conn: Connection, actor: str, path: str, needed: frozenset[Role], action: str
+    conn: Connection, actor: str, path: str, act: Act, *, where: str = "org"
 ) -> frozenset[Role]:
-    held = roles_on(conn, actor, path)
-    if actor != SYSTEM and not held & needed:
-        raise NotAllowed(action, "org", held, needed)
-    return held
+    """The actor's roles on the org at ``path``, when the table lets them take ``act`` there."""
+    return lifecycle.require(act, roles_on(conn, actor, path), where=where)
 
 
 def community_rules(conn: Connection, community_id: str) -> CommunityRules:
@@ -275,7 +249,7 @@ def set_community_rules(
     now: dt.datetime | None = None,
 ) -> CommunityRules:
     community = get_org(conn, community_id)
-    require(conn, actor, community.path, OFFICE, "set_community_rules")
+    require(conn, actor, community.path, Act.SET_COMMUNITY_RULES)
     problems = rules.problems()
     if problems:
         raise InvalidInput("rules", "; ".join(problems))

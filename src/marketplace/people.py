@@ -16,15 +16,24 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import points
-from marketplace.errors import InvalidInput, NotAllowed, NotFound
-from marketplace.lifecycle import Role
+from marketplace import lifecycle
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import Member, RoleGrant
-from marketplace.orgs import add_member, check_id, get_member, get_org, grant_role, require
+from marketplace.orgs import (
+    add_member,
+    check_id,
+    get_member,
+    get_org,
+    grant_role,
+    require,
+    roles_on,
+)
 from marketplace.privacy import mask_address, member_view
 from marketplace.schema import claims, members, offers, orgs, roles, transitions, wishes
+from marketplace.standing import standing
 from points import Page, new_id, sqltypes, utcnow
 
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 ANONYMOUS_NAME = "已注销用户"
 ERASED = "（已删除）"
 
@@ -75,7 +84,7 @@ def register(
     registered elsewhere by guessing their id."""
     now = now or utcnow()
     org = get_org(conn, org_id)
-    require(conn, actor, org.path, OFFICE, "register")
+    require(conn, actor, org.path, Act.REGISTER)
     member_id = check_id("id", id or new_id())
     try:
         get_member(conn, member_id)
@@ -113,10 +122,9 @@ def revoke(conn: Connection, actor: str, member_id: str, org_id: str, role: Role
     """Take a role away (the same people who may grant it)."""
     role = Role(role)
     org = get_org(conn, org_id)
-    needed = frozenset({Role.ADMIN}) if role in OFFICE else OFFICE
-    require(conn, actor, org.path, needed, "revoke_role")
+    held = require(conn, actor, org.path, Act.GRANT_OFFICE if role in OFFICE else Act.GRANT_ROLE)
     if member_id == actor and role in OFFICE:
-        raise NotAllowed("revoke_role", "own_office", frozenset(), frozenset())
+        lifecycle.require(Act.REVOKE_OWN_OFFICE, held)
     gone = conn.execute(
         roles.delete().where(
             roles.c.org_id == org_id, roles.c.member_id == member_id, roles.c.role == role.value
@@ -138,10 +146,8 @@ def list_members(
     """Members holding a role on the org or inside it, by id; office of the org or above only
     (NotFound for anyone else). Items are :class:`Listed`."""
     org = get_org(conn, org_id)
-    try:
-        require(conn, actor, org.path, OFFICE, "list_members")
-    except NotAllowed:
-        raise NotFound("org", org_id) from None
+    if not lifecycle.can(Act.LIST_MEMBERS, roles_on(conn, actor, org.path)):
+        raise NotFound("org", org_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", "must be 1 to 200")
     inside = sa.and_(roles.c.org_id == orgs.c.id, orgs.c.path.startswith(org.path, autoescape=True))
@@ -226,14 +232,11 @@ def anonymise(
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
-        allowed = False
-        for g in grants:
-            org = get_org(conn, g.org_id)
-            try:
-                require(conn, actor, org.path, frozenset({Role.ADMIN}), "anonymise")
-                allowed = True
-            except NotAllowed:
-                continue
+        mine = standing(conn, actor)
+        allowed = any(
+            lifecycle.can(Act.ANONYMISE_OTHER, mine.on(get_org(conn, g.org_id).path))
+            for g in grants
+        )
         if not allowed:
             raise NotFound("member", member_id)
     conn.execute(

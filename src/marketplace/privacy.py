@@ -7,8 +7,9 @@
   and a volunteer holding an active claim on their wish; never to anyone else.
 - The confirmation code (确认码) is for the resident and office: the volunteer hears it at the door.
 
-The rules are pure functions (:func:`sight_of`, :func:`mask_phone`, :func:`mask_address`); the
-async functions load what they need and return views the service can show as they are.
+The rules are pure functions (:func:`sight_of`, :func:`mask_phone`, :func:`mask_address`,
+:func:`view_of` for a wish a use case has loaded already); the others load what they need and
+return views the service can show as they are.
 """
 
 from __future__ import annotations
@@ -22,17 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace.errors import NotFound
-from marketplace.lifecycle import ClaimState, Role
+from marketplace.lifecycle import OFFICE, OWNER, SERVING_CLAIM_STATES, Role
+from marketplace.loads import Seen
 from marketplace.model import Claim, KeyHousehold, Member, Wish
+from marketplace.moves import load_wish, roles_for
 from marketplace.orgs import get_member, get_org, roles_on
 from marketplace.schema import claims, members, orgs, roles
-from marketplace.wishes import load_wish, roles_for
 from points import Page, sqltypes
-
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
-OWNER = frozenset({Role.BENEFICIARY, Role.POSTER})
-SERVING = frozenset({ClaimState.ACTIVE, ClaimState.CHECKED_IN})
-"""Claim states in which the volunteer still needs to reach the resident."""
 
 _BUILDING = re.compile(r"^.*?(?:\d+|[一二三四五六七八九十]+)\s*(?:号楼|栋|幢|座)")
 _FLAT = re.compile(r"[-－—]?\s*\d+\s*(?:室|户|号房)?\s*$")
@@ -140,6 +137,15 @@ def redact(
         viewer_roles=viewer_roles,
         my_claim=my_claim,
     )
+
+
+def view_of(seen: Seen, roles: frozenset[Role], my_claim: Claim | None) -> WishView:
+    """A loaded wish as its actor may see it, with ``roles`` (relations included) and the
+    actor's own claim on it: no statement."""
+    serving = my_claim is not None and my_claim.state in SERVING_CLAIM_STATES
+    community_staff = seen.standing.office_of(seen.wish.community_id)
+    sight = sight_of(roles, serving=serving, community_staff=community_staff)
+    return redact(seen.wish, seen.resident, roles, sight, my_claim)
 
 
 def wish_view(conn: Connection, actor: str, community_id: str, wish_id: str) -> WishView:
@@ -268,7 +274,7 @@ def _views(
         claim = mine.get(w.id)
         if claim is not None:
             roles_here |= {Role.CLAIMANT}
-        serving = claim is not None and claim.state in SERVING
+        serving = claim is not None and claim.state in SERVING_CLAIM_STATES
         sight = sight_of(roles_here, serving=serving, community_staff=community_staff)
         views.append(redact(w, residents.get(w.beneficiary_id), roles_here, sight, claim))
     return views

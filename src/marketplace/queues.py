@@ -13,14 +13,14 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import OPEN_WISH_STATES, Role
+from marketplace.lifecycle import OPEN_WISH_STATES, Act
 from marketplace.model import OrgKind, Wish
 from marketplace.orgs import check_id, get_org, roles_on
 from marketplace.schema import orgs, wishes
 from points import Page, sqltypes
 
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 LEVEL_OF = {OrgKind.COMMUNITY: 0, OrgKind.STREET: 1, OrgKind.DISTRICT: 2}
 """The lowest escalation level an org's queue shows."""
 _FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
@@ -37,7 +37,9 @@ def escalation_queue(
     """The open wishes at or above the org's level, soonest deadline first. The cursor is
     ``<deadline as ISO text>|<community id>|<wish id>`` of the last item of the page before."""
     org = get_org(conn, org_id)
-    if org.kind not in LEVEL_OF or not (roles_on(conn, actor, org.path)) & OFFICE:
+    if org.kind not in LEVEL_OF or not lifecycle.can(
+        Act.SEE_ESCALATIONS, roles_on(conn, actor, org.path)
+    ):
         raise NotFound("org", org_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", "must be 1 to 200")

@@ -12,9 +12,18 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from marketplace import lifecycle
 from marketplace.claims import dispatch
-from marketplace.errors import MarketplaceError, NotAllowed, NotFound
-from marketplace.lifecycle import ACTIVE_CLAIM_STATES, ClaimState, Role, WishState
+from marketplace.errors import MarketplaceError, NotFound
+from marketplace.lifecycle import (
+    ACTIVE_CLAIM_STATES,
+    CLAIMING,
+    UNIT,
+    Act,
+    ClaimState,
+    Role,
+    WishState,
+)
 from marketplace.matching import (
     KEY_HOUSEHOLD_PHRASE,
     Assignment,
@@ -32,8 +41,8 @@ from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on
 from marketplace.schema import claims, member_load, members, orgs, pairings, roles, wishes
 from points import sqltypes, utcnow
 
-CLAIMING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER, Role.UNIT_ADMIN})
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
+CANDIDATES = CLAIMING | UNIT
+"""Whom matching ranks: volunteers, party members, and the admins of paired units."""
 RECENT = dt.timedelta(days=30)
 
 
@@ -137,8 +146,8 @@ def dispatch_all(
 def _require_office(conn: Connection, actor: str, community_id: str) -> None:
     community = get_org(conn, community_id)
     held = roles_on(conn, actor, community.path, community_id)
-    if community.kind is not OrgKind.COMMUNITY or not held & OFFICE:
-        raise NotAllowed("dispatch", "community", held, OFFICE)
+    in_community = held if community.kind is OrgKind.COMMUNITY else frozenset()
+    lifecycle.require(Act.RANK_CANDIDATES, in_community, where="community")
 
 
 def _targets(conn: Connection, community_id: str, wish_id: str | None = None) -> list[Target]:
@@ -185,7 +194,7 @@ def _candidates(
     in_tree = (
         sa.select(roles.c.member_id, roles.c.role)
         .join(orgs, orgs.c.id == roles.c.org_id)
-        .where(roles.c.role.in_([r.value for r in CLAIMING]))
+        .where(roles.c.role.in_([r.value for r in CANDIDATES]))
         .where(
             sa.or_(
                 orgs.c.path.in_(ancestors), orgs.c.path.startswith(community.path, autoescape=True)

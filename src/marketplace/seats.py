@@ -18,15 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput
-from marketplace.lifecycle import Role
+from marketplace.lifecycle import Act, Role
 from marketplace.model import Member, OrgKind
 from marketplace.orgs import get_org, require
 from marketplace.privacy import mask_phone
 from marketplace.schema import members, orgs, pairings, roles
 from points import sqltypes
-
-PROXY = frozenset({Role.GRID_WORKER, Role.STAFF, Role.ADMIN})
-UNIT_OFFICE = frozenset({Role.UNIT_ADMIN, Role.STAFF, Role.ADMIN})
 
 
 class Seat(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,7 +100,7 @@ def find_residents(
     """Residents of ``org_id`` or inside it whose name contains ``text`` or whose phone ends with
     it, by name; for grid workers and office of the org or above (NotAllowed otherwise)."""
     org = get_org(conn, org_id)
-    require(conn, actor, org.path, PROXY, "find_residents")
+    require(conn, actor, org.path, Act.FIND_RESIDENTS)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
         raise InvalidInput("limit", "must be 1 to 100")
     text = text.strip()
@@ -146,7 +143,7 @@ def unit_members(conn: Connection, actor: str, unit_id: str) -> tuple[Member, ..
     unit = get_org(conn, unit_id)
     if unit.kind is not OrgKind.UNIT:
         raise InvalidInput("unit_id", "must be a unit")
-    require(conn, actor, unit.path, UNIT_OFFICE, "unit_members")
+    require(conn, actor, unit.path, Act.UNIT_MEMBERS)
     rows = conn.execute(
         sa.select(members).where(members.c.home_unit_id == unit_id).order_by(members.c.name)
     )

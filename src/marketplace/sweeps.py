@@ -21,7 +21,6 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace.claims import release_no_show
 from marketplace.completion import confirm
 from marketplace.errors import MarketplaceError
 from marketplace.lifecycle import (
@@ -32,10 +31,11 @@ from marketplace.lifecycle import (
     WishState,
     decide_wish,
 )
+from marketplace.moves import load_wish, move, record
 from marketplace.orgs import SYSTEM, community_rules
+from marketplace.releases import release_no_show
 from marketplace.rules import MAX_LEVEL, Deadlines
 from marketplace.schema import claims, wishes
-from marketplace.wishes import load_wish, move, record
 from points import PointsError, utcnow
 
 

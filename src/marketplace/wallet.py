@@ -16,14 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import points
-from marketplace.errors import InvalidInput, NotAllowed, NotFound
-from marketplace.lifecycle import Role
+from marketplace import lifecycle
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import CHINA, Org, OrgKind
 from marketplace.orgs import check_text, community_rules, get_org, roles_on
 from marketplace.schema import orgs, roles
 from points import AccountKind, Page, utcnow
 
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 MAX_EVENT_MEMBERS = 200
 
 
@@ -89,10 +89,10 @@ def is_member(conn: Connection, member_id: str, community_id: str) -> bool:
     return True
 
 
-def require_office(conn: Connection, actor: str, community_id: str, action: str) -> None:
+def require_office(conn: Connection, actor: str, community_id: str, act: Act) -> None:
+    """The actor's roles in the community let them take ``act`` (office acts, ACTS)."""
     _, held = community_roles(conn, actor, community_id)
-    if not held & OFFICE:
-        raise NotAllowed(action, "community", held, OFFICE)
+    lifecycle.require(act, held, where="community")
 
 
 def _sees_member(conn: Connection, actor: str, community_id: str, member_id: str) -> None:
@@ -177,9 +177,11 @@ def transfer_detail(
     mine = points.account_id(AccountKind.MEMBER, actor)
     if mine not in (found.debit_account_id, found.credit_account_id):
         try:
-            require_office(conn, actor, community_id, "transfer_detail")
-        except (NotAllowed, NotFound):
-            raise NotFound("transfer", transfer_id) from None
+            _, held = community_roles(conn, actor, community_id)
+        except NotFound:
+            held = frozenset()
+        if not lifecycle.can(Act.SEE_WALLETS, held):
+            raise NotFound("transfer", transfer_id)
     return found
 
 
@@ -204,7 +206,7 @@ def set_policy(
     now: dt.datetime | None = None,
 ) -> int:
     """A new version of the policy (office); earlier awards keep the version they used."""
-    require_office(conn, actor, community_id, "set_policy")
+    require_office(conn, actor, community_id, Act.SET_POLICY)
     return points.set_policy(conn, community_id, new, actor=actor, now=now)
 
 
@@ -219,8 +221,8 @@ def catalog(
 ) -> Page:
     """The points store (积分超市); delisted items only for office."""
     _, held = community_roles(conn, actor, community_id)
-    if include_inactive and not held & OFFICE:
-        raise NotAllowed("catalog_inactive", "community", held, OFFICE)
+    if include_inactive:
+        lifecycle.require(Act.RUN_STORE, held, where="community")
     return points.list_items(
         conn, community_id, active_only=not include_inactive, cursor=cursor, limit=limit
     )
@@ -250,7 +252,7 @@ def add_item(
     now: dt.datetime | None = None,
 ) -> points.CatalogItem:
     """上架 (office)."""
-    require_office(conn, actor, community_id, "add_item")
+    require_office(conn, actor, community_id, Act.RUN_STORE)
     return points.add_item(
         conn,
         community_id=community_id,
@@ -271,7 +273,7 @@ def restock(
 ) -> points.CatalogItem:
     """补货 (or a count correction downwards), office."""
     item(conn, actor, community_id, item_id)  # NotFound first: a missing item is missing
-    require_office(conn, actor, community_id, "restock")
+    require_office(conn, actor, community_id, Act.RUN_STORE)
     return points.restock(conn, community_id, item_id, change)
 
 
@@ -280,7 +282,7 @@ def set_item_active(
 ) -> points.CatalogItem:
     """上架/下架 (office)."""
     item(conn, actor, community_id, item_id)
-    require_office(conn, actor, community_id, "set_item_active")
+    require_office(conn, actor, community_id, Act.RUN_STORE)
     return points.set_active(conn, community_id, item_id, active)
 
 
@@ -320,7 +322,7 @@ def orders(
 ) -> Page:
     """Orders, newest first: a member's own, or (office) anyone's or everyone's."""
     if member_id is None:
-        require_office(conn, actor, community_id, "list_orders")
+        require_office(conn, actor, community_id, Act.RUN_STORE)
     else:
         _sees_member(conn, actor, community_id, member_id)
     return points.list_orders(
@@ -360,7 +362,7 @@ def fulfil_order(
 ) -> points.Order:
     """核销: office hands the item over; the held points are posted to the store."""
     order(conn, actor, community_id, order_id)
-    require_office(conn, actor, community_id, "fulfil_order")
+    require_office(conn, actor, community_id, Act.RUN_STORE)
     return points.fulfil(conn, community_id, order_id, actor=actor, now=now)
 
 
@@ -407,7 +409,7 @@ def adjust(
     now: dt.datetime | None = None,
 ) -> points.Transfer:
     """调整: office corrects a member's points with a reason (never an edit: a new transfer)."""
-    require_office(conn, actor, community_id, "adjust")
+    require_office(conn, actor, community_id, Act.ADJUST)
     check_text("reason", reason, 200)
     if not is_member(conn, member_id, community_id):
         raise NotFound("member", member_id)
@@ -436,7 +438,7 @@ def reverse(
     """冲正: office undoes a posted transfer (in full or in part) with a new transfer the other
     way; the original stays on the record."""
     transfer_detail(conn, actor, community_id, transfer_id)  # NotFound unless seen
-    require_office(conn, actor, community_id, "reverse")
+    require_office(conn, actor, community_id, Act.ADJUST)
     check_text("reason", reason, 200)
     return points.reverse(
         conn,
@@ -461,7 +463,7 @@ def correct_hours(
     now: dt.datetime | None = None,
 ) -> points.ServiceRecord:
     """更正时长: office corrects an hours record by signed minutes, with a reason."""
-    require_office(conn, actor, community_id, "correct_hours")
+    require_office(conn, actor, community_id, Act.ADJUST)
     try:
         return points.correct_service(
             conn,
@@ -493,7 +495,7 @@ def record_event(
     Each member's points are awarded by the policy (posted at once: staff verified the service)
     and their minutes written to the hours record, both under ``event:<event_id>:<member>``, so
     entering the same event twice awards nobody twice."""
-    require_office(conn, actor, community_id, "record_event")
+    require_office(conn, actor, community_id, Act.ADJUST)
     rules = community_rules(conn, community_id)
     if category not in rules.categories:
         raise InvalidInput("category", "must be one of the community's categories")
@@ -554,7 +556,7 @@ def record_event(
 def audit(conn: Connection, actor: str, community_id: str | None = None) -> list[points.Problem]:
     """The ledger audit: of one community (its office), or of all (an admin of a root org)."""
     if community_id is not None:
-        require_office(conn, actor, community_id, "audit")
+        require_office(conn, actor, community_id, Act.AUDIT_COMMUNITY)
         return points.audit(conn, community_id)
     root_admin = conn.scalar(
         sa.select(sa.literal(1))
@@ -567,6 +569,7 @@ def audit(conn: Connection, actor: str, community_id: str | None = None) -> list
         )
         .limit(1)
     )
-    if root_admin is None:
-        raise NotAllowed("audit", "all", frozenset(), frozenset({Role.ADMIN}))
+    lifecycle.require(
+        Act.AUDIT, frozenset({Role.ADMIN}) if root_admin else frozenset(), where="all"
+    )
     return points.audit(conn)

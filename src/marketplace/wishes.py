@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace.errors import InvalidInput, NotAllowed, NotFound
-from marketplace.lifecycle import Role, WishAction, WishState, decide_wish
-from marketplace.model import Claim, OrgKind, Point, Transition, Urgency, Wish, WishKind
+from marketplace import lifecycle
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import Act, WishAction, WishState
+from marketplace.model import OrgKind, Point, Transition, Urgency, Wish, WishKind
+from marketplace.moves import find_wish, load_wish, move, record, roles_for, wish_of
 from marketplace.orgs import check_id, check_text, community_rules, get_org, roles_on
 from marketplace.rules import CommunityRules
-from marketplace.schema import claims, orgs, transitions, wishes
+from marketplace.schema import orgs, transitions, wishes
 from points import Page, new_id, sqltypes, utcnow
 
 MAX_WINDOW = dt.timedelta(days=90)
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
-PROXY = frozenset({Role.GRID_WORKER, Role.STAFF, Role.ADMIN})
 
 
 def post_wish(
@@ -67,17 +66,16 @@ def post_wish(
     beneficiary = beneficiary_id or actor
     held = roles_on(conn, actor, place.path, community_id)
     if beneficiary != actor:
-        if not held & PROXY:
-            raise NotAllowed("post_for_resident", "new", held, PROXY)
+        lifecycle.require(Act.POST_FOR_RESIDENT, held, where="new")
         if not proxy_note or not proxy_note.strip():
             raise InvalidInput("proxy_note", "代点单 needs a note of the resident's consent")
         check_text("proxy_note", proxy_note, 500)
         if not roles_on(conn, beneficiary, place.path):
             raise InvalidInput("beneficiary_id", "must be a resident of this community")
-    elif not held:
-        raise NotAllowed("post_wish", "new", held, frozenset({Role.RESIDENT}))
+    else:
+        lifecycle.require(Act.POST_WISH, held, where="new")
     deadline = now + dt.timedelta(hours=rules.deadlines_for(category).verify_hours)
-    earlier = _find(conn, community_id, wish_id)
+    earlier = find_wish(conn, community_id, wish_id)
     if earlier is not None:
         if (earlier.title, earlier.beneficiary_id) != (title, beneficiary):
             raise InvalidInput("id", "this wish id is taken by another wish")
@@ -220,7 +218,7 @@ def list_wishes(
     if cursor is not None:
         query = query.where(wishes.c.id < check_id("cursor", cursor))
     rows = (conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
-    items = tuple(_wish(r) for r in rows[:limit])
+    items = tuple(wish_of(r) for r in rows[:limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
@@ -232,135 +230,6 @@ def history(conn: Connection, community_id: str, subject_id: str) -> list[Transi
         .order_by(transitions.c.id)
     )
     return [sqltypes.to_struct(r, Transition) for r in rows]
-
-
-# --- shared by claims and completion ----------------------------------------------------
-
-
-def load_wish(conn: Connection, community_id: str, wish_id: str) -> Wish:
-    found = _find(conn, community_id, wish_id)
-    if found is None:
-        raise NotFound("wish", wish_id)
-    return found
-
-
-def roles_for(
-    conn: Connection, actor: str, wish: Wish, claim: Claim | None = None
-) -> frozenset[Role]:
-    """Org roles on the wish's place or above (or a paired unit), plus relations to the wish.
-
-    NotFound when there are none: a member with no business with the wish (another community's,
-    or nobody's) learns nothing, not even that it exists (tenancy, DESIGN.md invariant 7). Asked
-    about a claim, the NotFound names the claim, as for a claim id nobody has."""
-    place = get_org(conn, wish.org_id)
-    held = set(roles_on(conn, actor, place.path, wish.community_id))
-    if actor == wish.beneficiary_id:
-        held.add(Role.BENEFICIARY)
-    if actor == wish.posted_by:
-        held.add(Role.POSTER)
-    if claim is not None and actor == claim.member_id:
-        held.add(Role.CLAIMANT)
-    if not held:
-        raise NotFound("claim", claim.id) if claim is not None else NotFound("wish", wish.id)
-    return frozenset(held)
-
-
-def move(
-    conn: Connection,
-    actor: str,
-    wish: Wish,
-    action: WishAction,
-    *,
-    now: dt.datetime,
-    reason: str = "",
-    values: dict[str, Any] | None = None,
-    roles: frozenset[Role] | None = None,
-    to: WishState | None = None,
-    unless: sa.ColumnElement[bool] | None = None,
-) -> Wish:
-    """Apply one row of the wish table: decide, update conditionally, record.
-
-    ``unless``: a further condition on the stored row that refuses the move (NotAllowed).
-
-    When someone else moved the wish first, decide again on the state it is in now: the action
-    may still be allowed there (a second volunteer checking in, staff cancelling a wish that just
-    filled up). A ``to`` computed by the caller from the old state is not retried."""
-    held = roles if roles is not None else roles_for(conn, actor, wish)
-    for _ in range(3):
-        decided = decide_wish(wish.state, action, held)
-        target = to or decided or wish.state
-        result = conn.execute(
-            wishes.update()
-            .where(
-                wishes.c.community_id == wish.community_id,
-                wishes.c.id == wish.id,
-                wishes.c.state == wish.state.value,
-                *([] if unless is None else [~unless]),
-            )
-            .values(state=target.value, **(values or {}))
-        )
-        if result.rowcount == 1:
-            break
-        current = load_wish(conn, wish.community_id, wish.id)
-        decide_wish(current.state, action, held)
-        if to is not None or current.state is wish.state or unless is not None:
-            raise NotAllowed(action.value, current.state.value, held, frozenset())
-        wish = current
-    else:
-        raise NotAllowed(action.value, wish.state.value, held, frozenset())
-    record(
-        conn,
-        wish.community_id,
-        "wish",
-        wish.id,
-        action.value,
-        wish.state.value,
-        target.value,
-        actor,
-        held,
-        reason,
-        now,
-    )
-    return load_wish(conn, wish.community_id, wish.id)
-
-
-def record(
-    conn: Connection,
-    community_id: str,
-    subject: str,
-    subject_id: str,
-    action: str,
-    from_state: str,
-    to_state: str,
-    actor: str,
-    roles: frozenset[Role],
-    reason: str,
-    now: dt.datetime,
-) -> None:
-    conn.execute(
-        transitions.insert().values(
-            community_id=community_id,
-            id=new_id(),
-            subject=subject,
-            subject_id=subject_id,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            actor_id=actor,
-            roles=sorted(r.value for r in roles),
-            reason=reason,
-            at=now,
-        )
-    )
-
-
-def claims_of(conn: Connection, community_id: str, wish_id: str) -> list[Claim]:
-    rows = conn.execute(
-        sa.select(claims)
-        .where(claims.c.community_id == community_id, claims.c.wish_id == wish_id)
-        .order_by(claims.c.created_at, claims.c.id)
-    )
-    return [sqltypes.to_struct(r, Claim) for r in rows]
 
 
 def _check_wish_fields(
@@ -394,16 +263,3 @@ def _check_time(start: dt.datetime, end: dt.datetime, minutes: int, now: dt.date
         raise InvalidInput("window_end", "must be in the future")
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
         raise InvalidInput("estimated_minutes", "must be 1 to 1440")
-
-
-def _find(conn: Connection, community_id: str, wish_id: str) -> Wish | None:
-    row = (
-        conn.execute(
-            sa.select(wishes).where(wishes.c.community_id == community_id, wishes.c.id == wish_id)
-        )
-    ).first()
-    return None if row is None else _wish(row)
-
-
-def _wish(row: sa.Row[Any]) -> Wish:
-    return sqltypes.to_struct(row, Wish)

@@ -15,6 +15,8 @@ from points.awards import (
     donate,
     expire_points,
     expiring_soon,
+    policy_columns,
+    policy_of,
     set_policy,
 )
 from points.batch import AccrualRecord, accrue_many
@@ -204,6 +206,8 @@ __all__ = [
     "open_account",
     "open_community",
     "pending_state",
+    "policy_columns",
+    "policy_of",
     "post_pending",
     "record_refusal",
     "record_service",

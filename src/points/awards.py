@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from points import ledger
-from points.errors import DonationNotAllowed, InvalidPolicy, InvalidRequest
+from points.errors import (
+    DonationNotAllowed,
+    IdempotencyMismatch,
+    InvalidPolicy,
+    InvalidRequest,
+    ReferenceInUse,
+)
 from points.model import (
     AccountKind,
     Phase,
@@ -91,17 +97,34 @@ def set_policy(
 
 def current_policy(conn: Connection, community_id: str) -> tuple[int, AccrualPolicy]:
     """The community's newest policy; version 0 is the built-in default."""
-    row = (
-        conn.execute(
-            sa.select(policies.c.version, policies.c.body)
-            .where(policies.c.community_id == community_id)
-            .order_by(policies.c.version.desc())
-            .limit(1)
-        )
-    ).first()
-    if row is None:
+    version, body = policy_columns(community_id)
+    row = conn.execute(sa.select(version, body)).one()
+    return policy_of(row[0], row[1])
+
+
+def policy_columns(community_id: Any) -> tuple[sa.ScalarSelect[Any], sa.ScalarSelect[Any]]:
+    """The community's newest policy as two scalar subqueries, its version and its body: a
+    library keeping its tables beside the ledger puts them in its own statement to load the
+    policy with its rows (one statement fewer); :func:`policy_of` makes the policy of them.
+    ``community_id``: a value, or a column of that statement."""
+    newest = (
+        sa.select(sa.func.max(policies.c.version))
+        .where(policies.c.community_id == community_id)
+        .scalar_subquery()
+    )
+    body = (
+        sa.select(policies.c.body)
+        .where(policies.c.community_id == community_id, policies.c.version == newest)
+        .scalar_subquery()
+    )
+    return newest, body
+
+
+def policy_of(version: int | None, body: Any) -> tuple[int, AccrualPolicy]:
+    """(version, policy) from :func:`policy_columns`' values; version 0 is the default."""
+    if version is None or body is None:
         return 0, AccrualPolicy()
-    return row.version, msgspec.convert(row.body, AccrualPolicy)
+    return int(version), msgspec.convert(body, AccrualPolicy)
 
 
 def accrue(
@@ -117,19 +140,41 @@ def accrue(
     actor: str = "",
     memo: str = "",
     now: dt.datetime | None = None,
+    policy: tuple[int, AccrualPolicy] | None = None,
 ) -> Award:
     """Award points for verified service by the current policy (idempotent by ``reference``).
 
     With ``pending`` the points are held for the member until posted (confirmation) or voided
     (a dispute lost). Daily and monthly caps count the member's accruals for the service day
-    (community-local), except holds that were voided.
+    (community-local), except holds that were voided. ``policy``: the current policy as the
+    caller loaded it with :func:`policy_columns` (else it is read here).
+
+    Without caps in the policy an accrual is the transfer alone (three statements; the wallet
+    and the pool are opened if missing). With caps it first reads what the member earned that
+    day and month, holding the wallet's row so two accruals cannot both pass a cap.
     """
     now = now or utcnow()
     check_text("reference", reference, 128)
+    version, rules = policy or current_policy(conn, community_id)
+    if rules.daily_cap is None and rules.monthly_cap is None:
+        return _accrue_uncapped(
+            conn,
+            community_id=community_id,
+            member_id=member_id,
+            activity=activity,
+            reference=reference,
+            id=id,
+            pending=pending,
+            timeout=timeout,
+            actor=actor,
+            memo=memo,
+            now=now,
+            version=version,
+            policy=rules,
+        )
     earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
     if earlier is not None:
         return _award(earlier)
-    version, policy = current_policy(conn, community_id)
     wallet = ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
     _lock_account(conn, community_id, wallet.id)  # caps: one accrual per wallet at a time
     earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
@@ -144,7 +189,7 @@ def accrue(
     month = _earned(
         conn, community_id, wallet.id, month_start.isoformat(), day.isoformat()[:7] + "-31"
     )
-    accrual = compute_accrual(policy, activity, earned_today=today, earned_this_month=month)
+    accrual = compute_accrual(rules, activity, earned_today=today, earned_this_month=month)
     if accrual.points == 0:
         return Award(transfer=None, accrual=accrual, policy_version=version)
     ledger.open_community(conn, community_id)
@@ -168,11 +213,72 @@ def accrue(
         actor=actor,
         pending=pending,
         timeout=timeout,
-        expires_at=_expiry(policy, now),
+        expires_at=_expiry(rules, now),
         value_date=day,
         detail=detail,
         now=now,
     )
+    return _award(done)
+
+
+def _accrue_uncapped(
+    conn: Connection,
+    *,
+    community_id: str,
+    member_id: str,
+    activity: Activity,
+    reference: str,
+    id: str | None,
+    pending: bool,
+    timeout: dt.timedelta | None,
+    actor: str,
+    memo: str,
+    now: dt.datetime,
+    version: int,
+    policy: AccrualPolicy,
+) -> Award:
+    """An accrual no cap limits: decide the points, then one transfer (the ledger opens the
+    wallet and the pool when missing). An earlier award under the reference is returned."""
+    if activity.started_at.tzinfo is not None:  # the policy reads local wall-clock time
+        activity = msgspec.structs.replace(
+            activity, started_at=activity.started_at.astimezone(CHINA)
+        )
+    day = _local_day(activity.started_at)
+    accrual = compute_accrual(policy, activity, earned_today=0, earned_this_month=0)
+    if accrual.points == 0:
+        earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
+        if earlier is not None:
+            return _award(earlier)
+        return Award(transfer=None, accrual=accrual, policy_version=version)
+    # In its stored (JSON) form, so this award equals the one a replay reads back.
+    detail = msgspec.json.decode(
+        msgspec.json.encode({"policy_version": version, "activity": activity, "accrual": accrual})
+    )
+    try:
+        done = ledger.transfer(
+            conn,
+            community_id=community_id,
+            debit_account_id=account_id(AccountKind.POOL, community_id),
+            credit_account_id=account_id(AccountKind.MEMBER, member_id),
+            amount=accrual.points,
+            kind=TransferKind.ACCRUAL,
+            id=id,
+            reference=reference,
+            memo=memo,
+            actor=actor,
+            pending=pending,
+            timeout=timeout,
+            expires_at=_expiry(policy, now),
+            value_date=day,
+            detail=detail,
+            open_accounts=True,
+            now=now,
+        )
+    except (ReferenceInUse, IdempotencyMismatch):  # awarded before (maybe by another policy)
+        earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
+        if earlier is None:
+            raise
+        return _award(earlier)
     return _award(done)
 
 

@@ -33,6 +33,7 @@ from points.errors import (
     NotReversible,
     PendingNotOpen,
     ReferenceInUse,
+    Refused,
     TransferNotFound,
 )
 from points.model import (
@@ -56,7 +57,7 @@ from points.model import (
     utcnow,
 )
 from points.schema import accounts, entries, refused_transfers, transfers
-from points.sqltypes import insert_ignoring_conflicts, to_struct
+from points.sqltypes import insert_ignoring_conflicts, to_struct, upsert
 
 # The fields that make two uses of one transfer id "the same transfer".
 _SAME = (
@@ -158,13 +159,16 @@ def transfer(
     value_date: dt.date | None = None,
     detail: Any = None,
     spend_first: str | None = None,
+    open_accounts: bool = False,
     now: dt.datetime | None = None,
 ) -> Transfer:
     """Move ``amount`` points; with ``pending`` only hold them until posted, voided or timed out.
 
     ``expires_at``: when the credited points expire (a wallet's lots). ``value_date``: the day
     the points are for (the service day of an accrual). ``spend_first``: the lot (the id of the
-    transfer that credited it) a debit from a wallet uses before any other.
+    transfer that credited it) a debit from a wallet uses before any other. ``open_accounts``:
+    open a member's wallet or the community's pool the transfer finds missing (else
+    AccountNotFound).
     """
     now = now or utcnow()
     if timeout is not None and not pending:
@@ -190,7 +194,7 @@ def transfer(
     )
     if debit_account_id == credit_account_id:
         raise InvalidRequest("a transfer needs two different accounts")
-    return _apply(conn, request, use_first=spend_first)
+    return _apply(conn, request, use_first=spend_first, open_missing=open_accounts)
 
 
 def post_pending(
@@ -455,58 +459,148 @@ def _apply(
     *,
     held: Transfer | None = None,
     use_first: str | None = None,
+    open_missing: bool = False,
 ) -> Transfer:
-    existing = _find(conn, t.community_id, t.id)
-    if existing is not None:
-        return _same_or_raise(existing, t)
-    refused = (
-        conn.execute(
-            sa.select(refused_transfers).where(
-                refused_transfers.c.community_id == t.community_id,
-                refused_transfers.c.id == t.id,
-            )
-        )
-    ).first()
-    if refused is not None:
-        _raise_refused_again(conn, refused._mapping, t)
-    debit = get_account(conn, t.community_id, t.debit_account_id)
-    credit = get_account(conn, t.community_id, t.credit_account_id)
+    """Write a checked transfer: three statements when all is well (claim the id, move both
+    accounts' counters, write both entries), and the lots of a wallet.
 
-    # A savepoint: when a guard refuses, the claimed id and any counter already moved are taken
-    # back, so a caller that catches the refusal inside its transaction commits nothing half-done.
-    with conn.begin_nested():
-        claimed = conn.execute(
-            insert_ignoring_conflicts(conn, transfers)
-            .values(**transfer_row(t))
-            .returning(transfers.c.id)
-        )
-        if claimed.first() is None:
-            return _explain_conflict(conn, t)
-
-        a, b = _counter_changes(t, held)
-        guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
-        # The two rows in id order, whichever side each is on: two transfers between the same
-        # accounts in opposite directions then queue instead of deadlocking (PostgreSQL).
-        if debit.id < credit.id:
-            debit_after = _bump(conn, t, debit, a, guard_debit=guard_debit)
-            credit_after = _bump(conn, t, credit, b, guard_credit=True)
-        else:
-            credit_after = _bump(conn, t, credit, b, guard_credit=True)
-            debit_after = _bump(conn, t, debit, a, guard_debit=guard_debit)
-    for side, acct in (("debit", debit_after), ("credit", credit_after)):
-        conn.execute(
-            entries.insert().values(
-                community_id=t.community_id,
-                account_id=acct.id,
-                seq=acct.version,
-                transfer_id=t.id,
-                side=side,
-                balance_after=acct.balance,
-                available_after=acct.available,
-            )
-        )
+    ``open_missing``: open a member or pool account the transfer finds missing (an accrual to a
+    member's first wallet) instead of raising AccountNotFound. When a guard refuses or an
+    account is missing, what this call wrote is taken back before the error is raised, so a
+    caller that catches it inside its transaction commits nothing half-done."""
+    claimed = conn.execute(_claim_id(conn), {f"v_{k}": v for k, v in transfer_row(t).items()})
+    if claimed.first() is None:
+        return _explain_conflict(conn, t)
+    a, b = _counter_changes(t, held)
+    guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
+    guard_credit = b.get("credits_posted", 0) + b.get("credits_pending", 0) > 0
+    rows = conn.execute(
+        _BUMP_BOTH,
+        {
+            "community": t.community_id,
+            "debit": t.debit_account_id,
+            "credit": t.credit_account_id,
+            "amount": t.amount,
+            "guard_debit": guard_debit,
+            "guard_credit": guard_credit,
+            **{f"d_{k}": a.get(k, 0) for k in _COUNTERS},
+            **{f"c_{k}": b.get(k, 0) for k in _COUNTERS},
+        },
+    )
+    bumped = {r.id: to_struct(r, Account) for r in rows}
+    sides = ((t.debit_account_id, a, guard_debit, False), (t.credit_account_id, b, False,
+             guard_credit))  # fmt: skip
+    try:
+        for acct_id, changes, debit_guard, credit_guard in sides:
+            if acct_id not in bumped:  # a guard refused it, or the account is missing
+                bumped[acct_id] = _bump(
+                    conn,
+                    t,
+                    acct_id,
+                    changes,
+                    guard_debit=debit_guard,
+                    guard_credit=credit_guard,
+                    open_missing=open_missing,
+                )
+    except (Refused, AccountNotFound):
+        _undo(conn, t, [(bumped[i], a if i == t.debit_account_id else b) for i in bumped])
+        raise
+    debit, credit = bumped[t.debit_account_id], bumped[t.credit_account_id]
+    conn.execute(entries.insert().values([_entry(t, "debit", debit), _entry(t, "credit", credit)]))
     _keep_lots(conn, t, debit, credit, held, use_first)
     return t
+
+
+_COUNTERS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+_CLAIMS: dict[str, Any] = {}
+
+
+def _claim_id(conn: Connection) -> Any:
+    """``INSERT … SELECT … WHERE NOT EXISTS (a refusal of this id) ON CONFLICT DO NOTHING
+    RETURNING id``: the transfer takes its id (and its reference, and its hold) unless the id was
+    used or refused before, in one statement. Built once per dialect."""
+    dialect = conn.dialect.name
+    if dialect not in _CLAIMS:
+        columns = [c for c in transfers.c if c.name not in ("chain_seq", "chain_hash")]
+        values = sa.select(*(sa.bindparam(f"v_{c.name}", type_=c.type) for c in columns)).where(
+            ~sa.exists().where(
+                refused_transfers.c.community_id == sa.bindparam("v_community_id"),
+                refused_transfers.c.id == sa.bindparam("v_id"),
+            )
+        )
+        _CLAIMS[dialect] = (
+            upsert(conn, transfers)
+            .from_select([c.name for c in columns], values)
+            .on_conflict_do_nothing()
+            .returning(transfers.c.id)
+        )
+    return _CLAIMS[dialect]
+
+
+def _moved(name: str) -> sa.ColumnElement[int]:
+    """A counter plus the debit's or the credit's change, whichever row this is."""
+    c = accounts.c
+    return c[name] + sa.case(
+        (c.id == sa.bindparam("debit"), sa.bindparam(f"d_{name}")),
+        else_=sa.bindparam(f"c_{name}"),
+    )
+
+
+_c = accounts.c
+_BUMP_BOTH = (
+    accounts.update()
+    .where(
+        _c.community_id == sa.bindparam("community"),
+        _c.id.in_([sa.bindparam("debit"), sa.bindparam("credit")]),
+        sa.or_(  # the debit's guard: a wallet is never overdrawn
+            _c.id != sa.bindparam("debit"),
+            sa.bindparam("guard_debit", type_=sa.Boolean) == sa.false(),
+            _c.allow_negative == sa.true(),
+            _c.credits_posted - _c.debits_posted - _c.debits_pending >= sa.bindparam("amount"),
+        ),
+        sa.or_(  # the credit's guard: a wallet's maximum balance
+            _c.id != sa.bindparam("credit"),
+            sa.bindparam("guard_credit", type_=sa.Boolean) == sa.false(),
+            _c.max_balance.is_(None),
+            _c.credits_posted + _c.credits_pending - _c.debits_posted + sa.bindparam("amount")
+            <= _c.max_balance,
+        ),
+    )
+    .values(**{name: _moved(name) for name in _COUNTERS}, version=_c.version + 1)
+    .returning(*accounts.c)
+)
+"""Both accounts of a transfer in one ``UPDATE``, each row under its own guard. The rows are
+visited in key order, so two transfers between the same accounts in opposite directions queue
+on PostgreSQL instead of deadlocking."""
+
+
+def _entry(t: Transfer, side: str, acct: Account) -> dict[str, Any]:
+    return {
+        "community_id": t.community_id,
+        "account_id": acct.id,
+        "seq": acct.version,
+        "transfer_id": t.id,
+        "side": side,
+        "balance_after": acct.balance,
+        "available_after": acct.available,
+    }
+
+
+def _undo(conn: Connection, t: Transfer, bumped: list[tuple[Account, dict[str, int]]]) -> None:
+    """Take back what :func:`_apply` wrote before a refusal: the claimed id and the counters it
+    moved (nothing else is written by then). No other transaction has seen them."""
+    conn.execute(
+        transfers.delete().where(transfers.c.community_id == t.community_id, transfers.c.id == t.id)
+    )
+    c = accounts.c
+    for acct, changes in bumped:
+        conn.execute(
+            accounts.update()
+            .where(c.community_id == t.community_id, c.id == acct.id)
+            .values(
+                **{name: c[name] - delta for name, delta in changes.items()}, version=c.version - 1
+            )
+        )
 
 
 def _counter_changes(t: Transfer, held: Transfer | None) -> tuple[dict[str, int], dict[str, int]]:
@@ -526,14 +620,34 @@ def _counter_changes(t: Transfer, held: Transfer | None) -> tuple[dict[str, int]
 def _bump(
     conn: Connection,
     t: Transfer,
-    acct: Account,
+    acct_id: str,
     changes: dict[str, int],
     *,
     guard_debit: bool = False,
     guard_credit: bool = False,
+    open_missing: bool = False,
 ) -> Account:
+    """An account the two-row ``UPDATE`` left out: missing, or a guard refused it. Decide on the
+    row as locked (on PostgreSQL, READ COMMITTED, a plain re-read may already see a transaction
+    that committed after the ``UPDATE``; FOR NO KEY UPDATE is what the ``UPDATE`` takes, and the
+    foreign-key checks' KEY SHARE locks do not block it): refuse, or move it after all."""
     c = accounts.c
-    where = [c.community_id == t.community_id, c.id == acct.id]
+    where = [c.community_id == t.community_id, c.id == acct_id]
+    locked = conn.execute(sa.select(accounts).where(*where).with_for_update(key_share=True)).first()
+    if locked is None:
+        kind, _, owner = acct_id.partition(":")
+        if not open_missing or kind not in (AccountKind.MEMBER.value, AccountKind.POOL.value):
+            raise AccountNotFound(acct_id)
+        open_account(conn, t.community_id, AccountKind(kind), owner, now=t.created_at)
+    elif guard_debit:
+        now_acct = to_struct(locked, Account)
+        if now_acct.available < t.amount and not now_acct.allow_negative:
+            raise InsufficientPoints(
+                acct_id,
+                now_acct.available,
+                t.amount,
+                _refusal(t, "insufficient_points", now_acct.available),
+            )
     if guard_debit:
         where.append(
             sa.or_(
@@ -541,7 +655,7 @@ def _bump(
                 c.credits_posted - c.debits_posted - c.debits_pending >= t.amount,
             )
         )
-    if guard_credit and changes.get("credits_posted", 0) + changes.get("credits_pending", 0) > 0:
+    if guard_credit:
         where.append(
             sa.or_(
                 c.max_balance.is_(None),
@@ -550,34 +664,21 @@ def _bump(
         )
     values: dict[str, Any] = {name: c[name] + delta for name, delta in changes.items()}
     values["version"] = c.version + 1
-    bump = accounts.update().where(*where).values(**values).returning(accounts)
-    row = (conn.execute(bump)).first()
+    row = conn.execute(accounts.update().where(*where).values(**values).returning(accounts)).first()
     if row is not None:
         return to_struct(row, Account)
-    # Why did the guard fail? On PostgreSQL (READ COMMITTED) a plain re-read may already see a
-    # transaction that committed after the UPDATE, so lock the row as the UPDATE would (FOR NO KEY
-    # UPDATE, which the foreign-key checks' KEY SHARE locks do not block): the decision and the
-    # retry below then see one state. SQLite holds the write lock already and drops the clause.
-    locked = conn.execute(
-        sa.select(accounts)
-        .where(accounts.c.community_id == t.community_id, accounts.c.id == acct.id)
-        .with_for_update(key_share=True)
-    )
-    now_acct = to_struct(locked.one(), Account)
+    now_acct = get_account(conn, t.community_id, acct_id)
     if guard_debit and now_acct.available < t.amount and not now_acct.allow_negative:
         raise InsufficientPoints(
-            acct.id,
+            acct_id,
             now_acct.available,
             t.amount,
             _refusal(t, "insufficient_points", now_acct.available),
         )
-    row = (conn.execute(bump)).first()  # the account changed meanwhile: guards may hold now
-    if row is not None:
-        return to_struct(row, Account)
     assert now_acct.max_balance is not None
     balance = now_acct.credits_posted + now_acct.credits_pending - now_acct.debits_posted
     raise MaxBalanceExceeded(
-        acct.id,
+        acct_id,
         balance,
         now_acct.max_balance,
         t.amount,
@@ -604,11 +705,20 @@ def _keep_lots(
 
 
 def _explain_conflict(conn: Connection, t: Transfer) -> Transfer:
-    """The insert met a unique key: the same id was applied meanwhile (return it, as a replay
-    would), the hold is resolved already, or the reference is taken."""
+    """The id claim wrote nothing: the same id was applied before (return it, as a replay would),
+    or refused before (refuse it again), the hold is resolved already, or the reference is
+    taken."""
     existing = _find(conn, t.community_id, t.id)
     if existing is not None:
         return _same_or_raise(existing, t)
+    refused = conn.execute(
+        sa.select(refused_transfers).where(
+            refused_transfers.c.community_id == t.community_id,
+            refused_transfers.c.id == t.id,
+        )
+    ).first()
+    if refused is not None:
+        _raise_refused_again(conn, refused._mapping, t)
     if t.pending_id is not None:
         state = pending_state(conn, t.community_id, t.pending_id)
         raise PendingNotOpen(t.pending_id, state.value)

@@ -107,6 +107,12 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     return postgresql.insert(table).on_conflict_do_nothing()
 
 
+def upsert(conn: Connection, table: sa.Table) -> Any:
+    """``INSERT`` in the connection's dialect, with ``on_conflict_do_update`` (and ``…_nothing``)
+    spelled the same on SQLite and PostgreSQL."""
+    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(table)
+
+
 _S = TypeVar("_S")
 
 

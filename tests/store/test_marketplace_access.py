@@ -20,7 +20,7 @@ import marketplace as mk
 import marketplace_world as world
 import points
 from marketplace import Role, WishKind, WishState
-from marketplace.wishes import claims_of
+from marketplace.moves import claims_of
 from marketplace_world import T0
 
 ACTORS = ("res", "res2", "staff", "grid", "vol1", "outsider", "admin", "uadmin")

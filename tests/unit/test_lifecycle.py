@@ -13,23 +13,31 @@ import re
 import pytest
 
 from marketplace import (
+    ACTS,
+    CLAIM_TABLE,
+    GUARDS,
+    WISH_TABLE,
+    Act,
     ClaimAction,
     ClaimState,
+    Facts,
     MarketplaceError,
     NotAllowed,
     Role,
     WishAction,
     WishState,
+    can_wish,
     decide_claim,
     decide_wish,
+    wish_actions,
 )
-from marketplace.lifecycle import wish_state_from_claims
+from marketplace.lifecycle import ACT_GUARDS, wish_state_from_claims
 
 OFFICE = {"staff", "admin"}  # 社区工作人员, and admins of the community or above
 OWNER = {"beneficiary", "poster"}  # the resident, or the grid worker who posted for them
 CLAIMANT = {"claimant"}
 SYSTEM = {"system"}
-CLAIMING = {"volunteer", "party_member", "unit_admin"}
+CLAIMING = {"volunteer", "party_member"}  # a place for oneself (接单); a unit's admin for the unit
 COUNTS = None  # the next state depends on the claim counts (wish_state_from_claims)
 OPEN = ("submitted", "published", "claimed", "in_service")
 
@@ -41,6 +49,7 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("submitted", "cancel", OWNER | OFFICE, "cancelled"),
     # 接单 / 派单 and giving places back: the counts decide between published and claimed.
     ("published", "claim", CLAIMING, COUNTS),
+    ("published", "claim_for_unit", {"unit_admin"}, COUNTS),
     ("published", "dispatch", OFFICE, COUNTS),
     ("published", "withdraw", OFFICE | CLAIMANT, COUNTS),
     ("published", "no_show", OFFICE | SYSTEM, COUNTS),
@@ -81,6 +90,8 @@ CLAIM_ROWS: list[tuple[str, str, set[str], str]] = [
 ]
 
 WISH_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in WISH_ROWS}
+REFUSED_BY_GUARD = {("published", "claim"): OWNER, ("published", "claim_for_unit"): OWNER}
+"""Roles a row's guard refuses even beside an allowed role: nobody takes their own wish."""
 CLAIM_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in CLAIM_ROWS}
 ACTORS = [pytest.param(frozenset({r}), id=r.value) for r in Role] + [
     pytest.param(frozenset(), id="no_role")
@@ -131,8 +142,9 @@ def test_wish_transition_happens_only_by_a_row_and_an_allowed_role(
 def test_wish_row_admits_an_actor_holding_one_allowed_role_among_others(
     state: str, action: str, allowed: set[str], next_state: str | None
 ) -> None:
+    refused = REFUSED_BY_GUARD.get((state, action), set())
     for role in allowed:
-        roles = frozenset(Role(r) for r in {role} | ({r.value for r in Role} - allowed))
+        roles = frozenset(Role(r) for r in {role} | ({r.value for r in Role} - allowed - refused))
         assert decide_wish(WishState(state), WishAction(action), roles) == next_state
 
 
@@ -259,3 +271,79 @@ def test_claim_counts_do_not_move_a_wish_outside_claiming_and_service(current: s
             serving=serving,
             served=served,
         ) == WishState(current)
+
+
+# Guards: the rules beside the roles
+
+
+@pytest.mark.parametrize("action", ["claim", "claim_for_unit"])
+@pytest.mark.parametrize("owner", sorted(OWNER))
+def test_nobody_takes_their_own_wish(action: str, owner: str) -> None:
+    roles = frozenset({Role(owner), Role.VOLUNTEER, Role.PARTY_MEMBER, Role.UNIT_ADMIN})
+    with pytest.raises(NotAllowed) as refused:
+        decide_wish(WishState.PUBLISHED, WishAction(action), roles)
+    assert refused.value.guard == "not_own_wish"
+    assert names(str(refused.value), "their own wish")
+
+
+def test_once_a_place_is_taken_only_the_office_cancels() -> None:
+    taken = Facts(places_taken=1)
+    for owner in (Role.BENEFICIARY, Role.POSTER):
+        with pytest.raises(NotAllowed) as refused:
+            decide_wish(WishState.PUBLISHED, WishAction.CANCEL, frozenset({owner}), taken)
+        assert refused.value.guard == "office_once_taken"
+        assert decide_wish(WishState.PUBLISHED, WishAction.CANCEL, frozenset({owner})) == (
+            WishState.CANCELLED
+        )
+    assert (
+        decide_wish(WishState.PUBLISHED, WishAction.CANCEL, frozenset({Role.STAFF}), taken)
+        == WishState.CANCELLED
+    )
+
+
+@pytest.mark.parametrize("action", ["claim", "claim_for_unit", "dispatch"])
+def test_no_place_is_taken_after_the_window(action: str) -> None:
+    roles = frozenset({Role.VOLUNTEER, Role.UNIT_ADMIN, Role.STAFF})
+    with pytest.raises(NotAllowed) as refused:
+        decide_wish(WishState.PUBLISHED, WishAction(action), roles, Facts(window_over=True))
+    assert refused.value.guard == "window_open"
+
+
+def test_a_unit_is_claimed_for_only_by_its_own_admin() -> None:
+    with pytest.raises(NotAllowed) as refused:
+        decide_wish(
+            WishState.PUBLISHED,
+            WishAction.CLAIM_FOR_UNIT,
+            frozenset({Role.UNIT_ADMIN}),
+            Facts(unit_admin=False),
+        )
+    assert refused.value.guard == "unit_admin"
+
+
+def test_what_a_page_may_offer_is_what_the_table_decides() -> None:
+    """``wish_actions`` and ``can_wish`` ask the same rows and guards as ``decide_wish``."""
+    facts = [Facts(), Facts(places_taken=1), Facts(window_over=True), Facts(unit_admin=False)]
+    every = [frozenset({r}) for r in Role] + [frozenset({Role.VOLUNTEER, Role.BENEFICIARY})]
+    for state in WishState:
+        for roles in every:
+            for f in facts:
+                offered = wish_actions(state, roles, f)
+                for action in WishAction:
+                    try:
+                        decide_wish(state, action, roles, f)
+                        allowed = action is not WishAction.SETTLE
+                    except NotAllowed:
+                        allowed = False
+                    assert (action in offered) == allowed, (state, action, roles, f)
+                    if action is not WishAction.SETTLE:
+                        assert can_wish(state, action, roles, f) == allowed
+
+
+def test_every_act_has_a_row_and_every_guard_a_rule() -> None:
+    assert set(ACTS) == set(Act)
+    for check in GUARDS.values():
+        assert check.rule
+    used = {g for row in WISH_TABLE.values() for g in row.guards}
+    used |= {g for row in CLAIM_TABLE.values() for g in row.guards}
+    used |= {g for gs in ACT_GUARDS.values() for g in gs}
+    assert used == set(GUARDS)

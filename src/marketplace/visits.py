@@ -1,0 +1,232 @@
+"""Service (报到): showing up and signing out.
+
+Check-in needs the resident's confirmation code (or a staff override, recorded) and, when both
+sides give coordinates, a place within the community's distance. Check-out fixes the minutes
+served and creates a *pending* accrual in the points ledger; the resident's confirmation posts
+it. Each loads the claim with its wish in one statement (holding the wish's row on PostgreSQL, so
+the claim counts it settles by cannot change under it), decides, then writes: a check-out by the
+last volunteer serving is the accrual, the claim, the member's count, the wish, and one record of
+both moves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import math
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+import points
+from marketplace import lifecycle
+from marketplace.errors import InvalidInput, TooFar, WrongCode
+from marketplace.lifecycle import (
+    Act,
+    ClaimAction,
+    ClaimState,
+    WishAction,
+    WishState,
+    claim_action,
+    decide_claim,
+    decide_wish,
+    wish_state_from_claims,
+)
+from marketplace.loads import Seen, see_claim
+from marketplace.model import Claim, Point, WishKind
+from marketplace.moves import SETTLER, record_all, transition, uncount_open
+from marketplace.orgs import check_text
+from marketplace.schema import claims, wishes
+from points import sqltypes, utcnow
+
+
+def check_in(
+    conn: Connection,
+    actor: str,
+    community_id: str,
+    claim_id: str,
+    *,
+    code: str | None = None,
+    location: Point | None = None,
+    override_reason: str | None = None,
+    now: dt.datetime | None = None,
+) -> Claim:
+    """报到: start of service, with the resident's code (or a staff override, recorded)."""
+    now = now or utcnow()
+    seen = see_claim(conn, actor, community_id, claim_id, lock=True)
+    c, wish = seen.claim, seen.wish
+    assert c is not None
+    held = seen.roles(c)
+    decide_claim(c.state, ClaimAction.CHECK_IN, held)
+    override_by = None
+    if override_reason is not None:
+        lifecycle.require(Act.CHECK_IN_OVERRIDE, held, where=c.state.value)
+        check_text("override_reason", override_reason, 200)
+        override_by = actor
+    elif code is None or not hmac.compare_digest(code.encode(), wish.confirmation_code.encode()):
+        raise WrongCode(wish.id)
+    if location is not None and wish.location is not None and seen.rules.checkin_distance_m:
+        metres = distance_m(location, wish.location)
+        if metres > seen.rules.checkin_distance_m:
+            raise TooFar(wish.id, metres, seen.rules.checkin_distance_m)
+    if now < wish.window_start - dt.timedelta(hours=2):
+        raise InvalidInput("now", "check-in opens two hours before the agreed time")
+    moves = []  # in the order they happen: the wish's first, as before the split
+    if wish.state in (WishState.PUBLISHED, WishState.CLAIMED):
+        # The wish row before the claim's, as claims and releases take them.
+        decide_wish(wish.state, WishAction.CHECK_IN, held)
+        moved = conn.execute(
+            wishes.update()
+            .where(_wish_key(seen), wishes.c.state == wish.state.value)
+            .values(state=WishState.IN_SERVICE.value)
+        )
+        if moved.rowcount != 1:
+            lifecycle.stale(WishAction.CHECK_IN.value, wish.state.value, held)
+        moves.append(_wish_move(seen, WishAction.CHECK_IN.value, WishState.IN_SERVICE, actor,
+                                held, "", now))  # fmt: skip
+    done = _set(seen, conn, ClaimState.CHECKED_IN, held,
+                {"checked_in_at": now, "override_by": override_by})  # fmt: skip
+    moves.append(_claim_move(seen, ClaimState.CHECKED_IN, actor, held, override_reason or "", now))
+    record_all(conn, moves)
+    return done
+
+
+def check_out(
+    conn: Connection,
+    actor: str,
+    community_id: str,
+    claim_id: str,
+    *,
+    location: Point | None = None,
+    now: dt.datetime | None = None,
+) -> Claim:
+    """签退: minutes served = check-out − check-in, bounded by the community's per-activity
+    maximum; a pending accrual is created for them (posted on confirmation)."""
+    now = now or utcnow()
+    seen = see_claim(conn, actor, community_id, claim_id, policy=True, lock=True)
+    c, wish = seen.claim, seen.wish
+    assert c is not None
+    assert seen.policy is not None
+    held = seen.roles(c)
+    decide_claim(c.state, ClaimAction.CHECK_OUT, held)
+    assert c.checked_in_at is not None
+    assert c.member_id is not None
+    version, policy = seen.policy
+    served = max(0, int((now - c.checked_in_at).total_seconds() // 60))
+    minutes = min(served, policy.max_minutes_per_activity)
+    award_id = None
+    if wish.kind is WishKind.SERVICE and minutes > 0:
+        award = points.accrue(
+            conn,
+            community_id=community_id,
+            member_id=c.member_id,
+            activity=points.Activity(
+                minutes=minutes,
+                category=wish.category,
+                started_at=c.checked_in_at,
+                key_household=bool(seen.resident and seen.resident.key_household),
+            ),
+            reference=f"claim:{c.id}",
+            id=points.derived_id("award", c.id),
+            pending=True,
+            actor=actor,
+            memo=wish.title,
+            now=now,
+            policy=(version, policy),
+        )
+        award_id = award.transfer.id if award.transfer else None
+    done = _set(seen, conn, ClaimState.CHECKED_OUT, held,
+                {"checked_out_at": now, "minutes": minutes, "award_id": award_id})  # fmt: skip
+    uncount_open(conn, community_id, c.member_id)
+    moves = [_claim_move(seen, ClaimState.CHECKED_OUT, actor, held, "", now)]
+    target = wish_state_from_claims(
+        wish.state,
+        capacity=wish.capacity,
+        places_taken=wish.places_taken,
+        serving=seen.serving - 1,  # this claim was serving; now it has served
+        served=seen.served + 1,
+    )
+    if target is not wish.state:
+        decide_wish(wish.state, WishAction.SETTLE, SETTLER)
+        values: dict[str, Any] = {"state": target.value}
+        if target is WishState.SERVED:
+            values.update(
+                served_at=now, deadline_at=now + dt.timedelta(days=seen.rules.auto_accept_days)
+            )
+        moved = conn.execute(
+            wishes.update()
+            .where(_wish_key(seen), wishes.c.state == wish.state.value)
+            .values(**values)
+        )
+        if moved.rowcount != 1:
+            lifecycle.stale(WishAction.SETTLE.value, wish.state.value, SETTLER)
+        moves.append(_wish_move(seen, WishAction.SETTLE.value, target, actor, SETTLER,
+                                WishAction.CHECK_OUT.value, now))  # fmt: skip
+    record_all(conn, moves)
+    return done
+
+
+def distance_m(a: Point, b: Point) -> int:
+    """Great-circle distance in whole metres (haversine)."""
+    lat1, lat2 = math.radians(a.lat), math.radians(b.lat)
+    dlat, dlng = lat2 - lat1, math.radians(b.lng - a.lng)
+    h = math.sin(dlat / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(dlng / 2) ** 2
+    return round(2 * 6_371_000 * math.asin(math.sqrt(h)))
+
+
+def _set(
+    seen: Seen,
+    conn: Connection,
+    target: ClaimState,
+    held: frozenset[lifecycle.Role],
+    values: dict[str, Any],
+) -> Claim:
+    """The claim moved from the state it was loaded in (a conditional update)."""
+    c = seen.claim
+    assert c is not None
+    moved = conn.execute(
+        claims.update()
+        .where(
+            claims.c.community_id == c.community_id,
+            claims.c.id == c.id,
+            claims.c.state == c.state.value,
+        )
+        .values(state=target.value, **values)
+        .returning(*claims.c)
+    ).first()
+    if moved is None:
+        lifecycle.stale(claim_action(c.state, target), c.state.value, held)
+    return sqltypes.to_struct(moved, Claim)
+
+
+def _claim_move(
+    seen: Seen,
+    target: ClaimState,
+    actor: str,
+    held: frozenset[lifecycle.Role],
+    reason: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    c = seen.claim
+    assert c is not None
+    action = claim_action(c.state, target)
+    return transition(c.community_id, "claim", c.id, action, c.state.value, target.value, actor,
+                      held, reason, now)  # fmt: skip
+
+
+def _wish_move(
+    seen: Seen,
+    action: str,
+    target: WishState,
+    actor: str,
+    held: frozenset[lifecycle.Role],
+    reason: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    w = seen.wish
+    return transition(w.community_id, "wish", w.id, action, w.state.value, target.value, actor,
+                      held, reason, now)  # fmt: skip
+
+
+def _wish_key(seen: Seen) -> Any:
+    return (wishes.c.community_id == seen.wish.community_id) & (wishes.c.id == seen.wish.id)
