@@ -144,11 +144,11 @@ def keep(conn: Connection, claim: Claim, status: int, media_type: str, body: byt
     conn.execute(
         _KEEP,
         {
-            "member_id": claim.member_id,
-            "key": claim.key,
-            "status_code": status,
-            "media_type": media_type,
-            "body": body.decode(),
+            "the_member": claim.member_id,
+            "the_key": claim.key,
+            "status": status,
+            "media": media_type,
+            "response": body.decode(),
         },
     )
 
@@ -211,10 +211,10 @@ def _take(dialect: str) -> Any:
 
 _KEEP = (
     keys.update()
-    .where(keys.c.member_id == sa.bindparam("member_id"), keys.c.key == sa.bindparam("key"))
+    .where(keys.c.member_id == sa.bindparam("the_member"), keys.c.key == sa.bindparam("the_key"))
     .values(
-        status_code=sa.bindparam("status_code"),
-        media_type=sa.bindparam("media_type"),
-        body=sa.bindparam("body"),
+        status_code=sa.bindparam("status"),
+        media_type=sa.bindparam("media"),
+        body=sa.bindparam("response"),
     )
 )
