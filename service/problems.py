@@ -240,7 +240,10 @@ def _unstorable(exc: Exception) -> bool:
     """Text the database refuses to keep: bad input, not a server error."""
     if isinstance(exc, sa.exc.DBAPIError):
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return code in UNSTORABLE_SQLSTATES
+        if code in UNSTORABLE_SQLSTATES:
+            return True
+        # psycopg 3 refuses a NUL in text itself, before the server sees it (no SQLSTATE)
+        return isinstance(exc, sa.exc.DataError) and "NUL (0x00)" in str(exc.orig)
     return False
 
 
@@ -328,6 +331,14 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
             continue
         message = str(item.get("message", ""))
         key = _declared(request, str(item.get("key", "") or ""))
+        if key.lower() == "idempotency-key":  # checked before anything else, as key_of() does
+            return make(
+                "invalid_idempotency_key",
+                "幂等键须为1到255个可见ASCII字符",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                request,
+                field="Idempotency-Key",
+            )
         field, reason = _describe(message, key)
         if "unknown field" in message:
             code = "unknown_field"

@@ -15,7 +15,7 @@ import itertools
 from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import service_world as sw
@@ -54,25 +54,25 @@ class Obj(NamedTuple):
     ids: tuple[str, ...] = ()  # ids of what was made (what another tenant must never see)
 
 
-async def extend(tx: AsyncConnection, now: dt.datetime) -> None:
+def extend(tx: Connection, now: dt.datetime) -> None:
     """The second tenant's people, the second unit and the outside district."""
     sys = mk.SYSTEM
-    await mk.create_org(tx, sys, id="d2", kind=OrgKind.DISTRICT, name="平安区", now=now)
+    mk.create_org(tx, sys, id="d2", kind=OrgKind.DISTRICT, name="平安区", now=now)
     for n, (member, (org, role, home, unit, name)) in enumerate(NEWCOMERS.items(), start=1):
-        await mk.add_member(tx, id=member, name=name, home_org_id=home, home_unit_id=unit, now=now)
-        await mk.grant_role(tx, sys, member, org, role, now=now)
-        await auth.set_credentials(tx, member, f"137{n:08d}", password_hash=sw.password_hash())
-    await mk.pair_unit(tx, "staff", "u2", C1, now=now)
-    await mk.pair_unit(tx, "moon-staff", "u2", C2, now=now)
+        mk.add_member(tx, id=member, name=name, home_org_id=home, home_unit_id=unit, now=now)
+        mk.grant_role(tx, sys, member, org, role, now=now)
+        auth.set_credentials(tx, member, f"137{n:08d}", sw.password_hash())
+    mk.pair_unit(tx, "staff", "u2", C1, now=now)
+    mk.pair_unit(tx, "moon-staff", "u2", C2, now=now)
     for community in (C1, C2):  # room for the many claims the tests stage
         rules = mk.CommunityRules(claim_limit=100)
-        await mk.set_community_rules(tx, OFFICE[community], community, rules, now=now)
+        mk.set_community_rules(tx, OFFICE[community], community, rules, now=now)
 
 
 class Stager:
     """Makes objects in one transaction, at ``start`` (three hours before the app's "now")."""
 
-    def __init__(self, tx: AsyncConnection, now: dt.datetime) -> None:
+    def __init__(self, tx: Connection, now: dt.datetime) -> None:
         self.tx = tx
         self.now = now
         self.start = now - dt.timedelta(hours=3)
@@ -82,11 +82,11 @@ class Stager:
     def _id(self, community: str, what: str) -> str:
         return f"{community}-{what}-{next(self.serial)}"
 
-    async def wish(self, owner: str, community: str, stage: str, capacity: int = 1) -> Obj:
+    def wish(self, owner: str, community: str, stage: str, capacity: int = 1) -> Obj:
         """A wish ``owner`` posted for themself, brought to ``stage`` (see WISH_STAGES)."""
         t = self.start
         capacity = 2 if stage == "read" else capacity
-        wish = await mk.post_wish(
+        wish = mk.post_wish(
             self.tx,
             owner,
             community_id=community,
@@ -105,48 +105,46 @@ class Stager:
         )
         ids = [wish.id]
         if stage != "submitted":
-            await mk.verify(self.tx, OFFICE[community], community, wish.id, now=t)
+            mk.verify(self.tx, OFFICE[community], community, wish.id, now=t)
         if stage in ("read", "served", "disputed"):
             claimant = CLAIMANT[community]
-            made = await mk.claim(self.tx, claimant, community, wish.id, now=t)
+            made = mk.claim(self.tx, claimant, community, wish.id, now=t)
             ids.append(made.id)
             if stage != "read":
                 code = wish.confirmation_code
                 at = t + dt.timedelta(hours=1)
-                await mk.check_in(self.tx, claimant, community, made.id, code=code, now=at)
+                mk.check_in(self.tx, claimant, community, made.id, code=code, now=at)
                 at += dt.timedelta(minutes=90)
-                await mk.check_out(self.tx, claimant, community, made.id, now=at)
+                mk.check_out(self.tx, claimant, community, made.id, now=at)
         if stage == "disputed":
             at = t + dt.timedelta(hours=2)
-            await mk.dispute(self.tx, owner, community, wish.id, reason="没有陪到医院", now=at)
+            mk.dispute(self.tx, owner, community, wish.id, reason="没有陪到医院", now=at)
         member = "vol3" if community == C1 else "outsider"  # whom staff dispatch
         params = {"community_id": community, "wish_id": wish.id}
         return Obj(community, params, wish.confirmation_code, member, tuple(ids))
 
-    async def claim(self, owner: str, community: str, stage: str) -> Obj:
+    def claim(self, owner: str, community: str, stage: str) -> Obj:
         """``owner``'s claim (a unit's when ``owner`` administers one) at ``stage``."""
         t = self.start
         places = 2 if stage == "unit" else 1
-        wish = await self.wish(RESIDENT[community], community, "open", capacity=places)
+        wish = self.wish(RESIDENT[community], community, "open", capacity=places)
         wish_id = wish.params["wish_id"]
         unit = next((u for u, admin in UNIT_ADMIN.items() if admin == owner), None)
         if unit is not None:
-            made = await mk.claim_for_unit(
-                self.tx, owner, community, wish_id, unit, places=places, now=t
-            )
+            made = mk.claim_for_unit(self.tx, owner, community, wish_id, unit, places=places, now=t)
             member = UNIT_MEMBER[unit]
         else:
-            made = await mk.claim(self.tx, owner, community, wish_id, now=t)
+            made = mk.claim(self.tx, owner, community, wish_id, now=t)
             member = UNIT_MEMBER["u2"]  # what a body naming a unit's member would name
             if stage == "checked_in":
                 at = t + dt.timedelta(hours=1)
-                await mk.check_in(self.tx, owner, community, made.id, code=wish.code, now=at)
+                mk.check_in(self.tx, owner, community, made.id, code=wish.code, now=at)
         params = {"community_id": community, "claim_id": made.id}
         return Obj(community, params, wish.code, member, (*wish.ids, made.id))
 
-    async def transfer(self, owner: str, community: str) -> Obj:
+    def transfer(self, owner: str, community: str) -> Obj:
         """Points an office adjustment gave ``owner``."""
-        made = await mk.wallet.adjust(
+        made = mk.wallet.adjust(
             self.tx,
             OFFICE[community],
             community,
@@ -159,19 +157,19 @@ class Stager:
         params = {"community_id": community, "transfer_id": made.id}
         return Obj(community, params, ids=(made.id,))
 
-    async def item(self, community: str) -> Obj:
-        made = await mk.wallet.add_item(
+    def item(self, community: str) -> Obj:
+        made = mk.wallet.add_item(
             self.tx, OFFICE[community], community, name="大米", cost=10, stock=100, now=self.start
         )
         params = {"community_id": community, "item_id": made.id}
         return Obj(community, params, ids=(made.id,))
 
-    async def order(self, owner: str, community: str) -> Obj:
+    def order(self, owner: str, community: str) -> Obj:
         """An open order of ``owner`` (reserved, neither fulfilled nor cancelled)."""
-        points = await self.transfer(owner, community)
+        points = self.transfer(owner, community)
         if community not in self.items:
-            self.items[community] = (await self.item(community)).params["item_id"]
-        made = await mk.wallet.redeem(
+            self.items[community] = (self.item(community)).params["item_id"]
+        made = mk.wallet.redeem(
             self.tx,
             owner,
             community,
@@ -182,8 +180,8 @@ class Stager:
         params = {"community_id": community, "order_id": made.id}
         return Obj(community, params, ids=(*points.ids, made.id))
 
-    async def offer(self, owner: str, community: str) -> Obj:
-        made = await mk.publish_offer(
+    def offer(self, owner: str, community: str) -> Obj:
+        made = mk.publish_offer(
             self.tx,
             owner,
             community,
@@ -197,10 +195,10 @@ class Stager:
         return Obj(community, params, ids=(made.id,))
 
 
-async def rows(tx: AsyncConnection) -> dict[str, list[tuple[object, ...]]]:
+def rows(tx: Connection) -> dict[str, list[tuple[object, ...]]]:
     """Every row of the libraries' tables, sorted: what a refused request must leave as it was."""
     found = {}
     for table in (*marketplace_tables.sorted_tables, *points_tables.sorted_tables):
-        got = (await tx.execute(sa.select(table))).all()
+        got = (tx.execute(sa.select(table))).all()
         found[table.name] = sorted((tuple(r) for r in got), key=repr)
     return found

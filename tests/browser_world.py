@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
-import support
 from marketplace import OrgKind, Role
 from marketplace.schema import claims
 from points import Database
@@ -51,25 +51,21 @@ class Server:
         self.database_url = database_url
         self.process = process
 
-    def run(self, work: object) -> None:
-        """Run ``work(conn)`` (async) in one transaction on the service's database (staging)."""
-
-        async def main() -> None:
-            db = open_database(Settings(database_url=self.database_url, secret_key="x"))
-            try:
-                async with db.transaction() as conn:
-                    await work(conn)  # type: ignore[operator]
-            finally:
-                await db.dispose()
-
-        support.run_now(main)
+    def run(self, work: Callable[[Connection], object]) -> None:
+        """Run ``work(conn)`` in one transaction on the service's database (staging)."""
+        db = open_database(Settings(database_url=self.database_url, secret_key="x"))
+        try:
+            with db.transaction() as conn:
+                work(conn)
+        finally:
+            db.dispose()
 
     def backdate_check_in(self, minutes: int) -> None:
         """Stage the data: the volunteer checked in ``minutes`` ago (service time is real time)."""
 
-        async def work(conn: sa.ext.asyncio.AsyncConnection) -> None:
+        def work(conn: Connection) -> None:
             when = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
-            done = await conn.execute(
+            done = conn.execute(
                 claims.update()
                 .where(claims.c.community_id == COMMUNITY, claims.c.state == "checked_in")
                 .values(checked_in_at=when)
@@ -79,22 +75,20 @@ class Server:
         self.run(work)
 
 
-async def build_world(db: Database) -> None:
+def build_world(db: Database) -> None:
     hashed = auth.HASHER.hash(PASSWORD)
     sys_ = mk.SYSTEM
-    async with db.transaction() as tx:
-        await mk.create_org(tx, sys_, id="xingfu", kind=OrgKind.DISTRICT, name="幸福区")
-        await mk.create_org(
+    with db.transaction() as tx:
+        mk.create_org(tx, sys_, id="xingfu", kind=OrgKind.DISTRICT, name="幸福区")
+        mk.create_org(
             tx, sys_, id="heping", kind=OrgKind.STREET, name="和平街道", parent_id="xingfu"
         )
-        await mk.create_org(
+        mk.create_org(
             tx, sys_, id=COMMUNITY, kind=OrgKind.COMMUNITY, name="阳光社区", parent_id="heping"
         )
-        await mk.create_org(
-            tx, sys_, id="grid1", kind=OrgKind.GRID, name="第一网格", parent_id=COMMUNITY
-        )
+        mk.create_org(tx, sys_, id="grid1", kind=OrgKind.GRID, name="第一网格", parent_id=COMMUNITY)
         for member_id, (name, phone, org_id, role) in PEOPLE.items():
-            await mk.add_member(
+            mk.add_member(
                 tx,
                 id=member_id,
                 name=name,
@@ -102,8 +96,8 @@ async def build_world(db: Database) -> None:
                 home_org_id="grid1",
                 public_profile=member_id == "zhang",
             )
-            await mk.grant_role(tx, sys_, member_id, org_id, role)
-            await auth.set_credentials(tx, member_id, phone, password_hash=hashed)
-        await mk.wallet.add_item(
+            mk.grant_role(tx, sys_, member_id, org_id, role)
+            auth.set_credentials(tx, member_id, phone, hashed)
+        mk.wallet.add_item(
             tx, "liu", COMMUNITY, name="大米 5kg", cost=10, stock=20, per_member_limit=2
         )

@@ -116,13 +116,13 @@ async def prepare() -> World:
         return World(url=svc.app.state.db.url, ids=ids)
 
 
-async def audit(url: str) -> list[points.Problem]:
+def audit(url: str) -> list[points.Problem]:
     db = mk.open_database(url)
     try:
-        async with db.snapshot() as conn:
-            return await points.audit(conn)
+        with db.snapshot() as conn:
+            return points.audit(conn)
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 def token_versions(url: str) -> dict[str, int]:

@@ -27,19 +27,11 @@ VOLUNTEERS = ("vol1", "vol2", "vol3", "vol4", "vol5")
 def build(tx: Connection) -> None:
     sys = mk.SYSTEM
     mk.create_org(tx, sys, id="d1", kind=OrgKind.DISTRICT, name="幸福区", now=T0)
-    mk.create_org(
-        tx, sys, id="s1", kind=OrgKind.STREET, name="和平街道", parent_id="d1", now=T0
-    )
+    mk.create_org(tx, sys, id="s1", kind=OrgKind.STREET, name="和平街道", parent_id="d1", now=T0)
     for c, name in (("c1", "阳光社区"), ("c2", "月亮社区")):
-        mk.create_org(
-            tx, sys, id=c, kind=OrgKind.COMMUNITY, name=name, parent_id="s1", now=T0
-        )
-    mk.create_org(
-        tx, sys, id="p1", kind=OrgKind.COMPOUND, name="幸福小区", parent_id="c1", now=T0
-    )
-    mk.create_org(
-        tx, sys, id="g1", kind=OrgKind.GRID, name="第一网格", parent_id="p1", now=T0
-    )
+        mk.create_org(tx, sys, id=c, kind=OrgKind.COMMUNITY, name=name, parent_id="s1", now=T0)
+    mk.create_org(tx, sys, id="p1", kind=OrgKind.COMPOUND, name="幸福小区", parent_id="c1", now=T0)
+    mk.create_org(tx, sys, id="g1", kind=OrgKind.GRID, name="第一网格", parent_id="p1", now=T0)
     for u, name in (("u1", "区卫健局"), ("u2", "区税务局")):
         mk.create_org(tx, sys, id=u, kind=OrgKind.UNIT, name=name, now=T0)
     people = {

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-import support
 from browser_world import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, Server, build_world
 from service.database import open_database
 from service.settings import Settings
@@ -29,7 +28,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("linli-browser")
-    database_url = f"sqlite+aiosqlite:///{work / 'linli.db'}"
+    database_url = f"sqlite:///{work / 'linli.db'}"
     env = {
         **os.environ,
         "LINLI_DATABASE_URL": database_url,
@@ -42,14 +41,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     linli = str(Path(sys.executable).parent / "linli")
     subprocess.run([linli, "db", "upgrade"], cwd=work, env=env, check=True, capture_output=True)
     db = open_database(Settings(database_url=database_url, secret_key="x"))
-
-    async def build() -> None:
-        try:
-            await build_world(db)
-        finally:
-            await db.dispose()
-
-    support.run_now(build)
+    try:
+        build_world(db)
+    finally:
+        db.dispose()
     port = _free_port()
     log = (work / "server.log").open("wb")
     process = subprocess.Popen(

@@ -51,9 +51,9 @@ def _wish_form(now: dt.datetime, **overrides: str) -> dict[str, str]:
     }
 
 
-async def _count_wishes(site: Site) -> int:
-    async with site.svc.app.state.db.read() as conn:
-        return int(await conn.scalar(sa.select(sa.func.count()).select_from(wishes)) or 0)
+def _count_wishes(site: Site) -> int:
+    with site.svc.app.state.db.snapshot() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(wishes)) or 0)
 
 
 def _claim_id(page: httpx.Response) -> str:
@@ -243,14 +243,14 @@ async def test_a_bad_wish_form_shows_the_reason_next_to_the_field_and_stores_not
     site: Site, overrides: dict[str, str], field: str, reason: str
 ) -> None:
     resident = await site.person("res")
-    before = await _count_wishes(site)
+    before = _count_wishes(site)
     answer = await resident.post(
         "/wishes/new", _wish_form(site.svc.clock.now, **overrides), confirmed=False
     )
     assert answer.status_code == 422, answer.text[:500]
     assert field_error(answer, field) == reason
     assert 'aria-invalid="true"' in answer.text
-    assert await _count_wishes(site) == before
+    assert _count_wishes(site) == before
     if field != "title":  # what was typed is kept
         assert "陪我去医院复诊" in answer.text
 
@@ -263,8 +263,8 @@ async def test_a_refused_check_in_changes_nothing(site: Site) -> None:
     claim_id = _claim_id(await volunteer.get(f"/wishes/{wish_id}"))
     bad = await volunteer.post(f"/claims/{claim_id}/check-in", {"code": "12ab"})
     assert (bad.status_code, field_error(bad, "code")) == (422, "格式不正确")
-    async with site.svc.app.state.db.read() as conn:
-        claim = await mk.load_claim(conn, "c1", claim_id)
+    with site.svc.app.state.db.snapshot() as conn:
+        claim = mk.load_claim(conn, "c1", claim_id)
     assert claim.state is mk.ClaimState.ACTIVE
 
 
@@ -278,8 +278,8 @@ async def test_an_action_without_javascript_asks_first_and_changes_nothing(site:
     assert asked.status_code == 200
     assert "确定审核通过" in asked.text
     assert 'name="confirmed" value="1"' in asked.text
-    async with site.svc.app.state.db.read() as conn:
-        wish = await mk.load_wish(conn, "c1", wish_id)
+    with site.svc.app.state.db.snapshot() as conn:
+        wish = mk.load_wish(conn, "c1", wish_id)
     assert wish.state is mk.WishState.SUBMITTED
     page = await staff.get(f"/wishes/{wish_id}")
     assert 'hx-confirm="确定审核通过、发布这个心愿吗？"' in page.text
@@ -287,7 +287,7 @@ async def test_an_action_without_javascript_asks_first_and_changes_nothing(site:
 
 async def test_a_form_without_the_csrf_token_is_refused(site: Site) -> None:
     resident = await site.person("res")
-    before = await _count_wishes(site)
+    before = _count_wishes(site)
     form = {**_wish_form(site.svc.clock.now), "confirmed": "1"}
     missing = await resident.client.post("/wishes/new", data=form)
     assert missing.status_code == 403
@@ -298,7 +298,7 @@ async def test_a_form_without_the_csrf_token_is_refused(site: Site) -> None:
         "/wishes/new", data=form, headers={"X-CSRFToken": resident.csrf}
     )
     assert header.status_code == 303  # htmx sends it as a header
-    assert await _count_wishes(site) == before + 1
+    assert _count_wishes(site) == before + 1
 
 
 async def test_the_sign_in_form_needs_the_csrf_token_too(site: Site) -> None:
@@ -339,20 +339,20 @@ async def test_grid_worker_posts_for_a_resident_with_a_consent_note(site: Site) 
     )
     made = await grid.post("/wishes/new", {**form, "proxy_note": "电话确认同意"}, confirmed=False)
     assert made.status_code == 303
-    async with site.svc.app.state.db.read() as conn:
-        page = await mk.member_wishes(conn, "res2", "c1")
+    with site.svc.app.state.db.snapshot() as conn:
+        page = mk.member_wishes(conn, "res2", "c1")
     assert [w.posted_by for w in page.items] == ["grid"]
 
 
 async def test_the_public_board_names_only_members_who_opted_in(site: Site) -> None:
-    async with site.svc.app.state.db.transaction() as conn:
+    with site.svc.app.state.db.transaction() as conn:
         for member, minutes in (("vol1", 120), ("vol2", 60)):
-            await mk.wallet.record_event(
+            mk.wallet.record_event(
                 conn, "staff", "c1", event_id=f"e-{member}", category="助老陪护",
                 title="敬老院探访", started_at=site.svc.clock.now - dt.timedelta(hours=3),
                 attendance=(mk.EventHours(member_id=member, minutes=minutes),),
             )  # fmt: skip
-        await mk.set_public_profile(conn, "vol2", True)
+        mk.set_public_profile(conn, "vol2", True)
     board = await site.browser().get("/board/c1")
     assert "vol2" in board.text
     assert "vol1" not in board.text
@@ -385,16 +385,16 @@ def test_every_page_handler_states_its_own_policy(tmp_path: Path) -> None:
         if handler.opt["policy"] == "public":
             assert handler.opt.get("exclude_from_auth") is True
             assert all(p.startswith(("/login", "/board")) for p in handler.paths), handler.paths
-    app = create_app(sw.settings(f"sqlite+aiosqlite:///{tmp_path}/pages.db"))
+    app = create_app(sw.settings(f"sqlite:///{tmp_path}/pages.db"))
     mounted = {p for route in app.routes for p in [route.path] if not p.startswith("/api")}
     assert {p for h in handlers for p in h.paths} <= mounted
 
 
 async def test_lists_go_page_by_page(site: Site) -> None:
     start = site.svc.clock.now + dt.timedelta(days=1)
-    async with site.svc.app.state.db.transaction() as conn:
+    with site.svc.app.state.db.transaction() as conn:
         for n in range(PAGE + 1):
-            await mk.post_wish(
+            mk.post_wish(
                 conn, "res", community_id="c1", kind=mk.WishKind.SERVICE, category="代办跑腿",
                 title=f"心愿{n:02d}", description="", org_id="g1", address="幸福路1号3栋",
                 window_start=start, window_end=start + dt.timedelta(hours=1),
@@ -491,8 +491,8 @@ async def test_office_runs_the_store_events_policy_and_roles(site: Site) -> None
 
     granted = await staff.post("/staff/members/grant", {"member_id": "res", "role": "volunteer"})
     assert granted.status_code == 303
-    async with site.svc.app.state.db.read() as conn:
-        seats = await mk.seats(conn, "res")
+    with site.svc.app.state.db.snapshot() as conn:
+        seats = mk.seats(conn, "res")
     assert {s.role for s in seats} == {mk.Role.RESIDENT, mk.Role.VOLUNTEER}
     revoked = await staff.post(
         "/staff/members/revoke", {"member_id": "res", "role": "volunteer", "org_id": "c1"}

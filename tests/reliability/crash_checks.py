@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
@@ -51,19 +51,19 @@ TRANSFER_FIELDS = ("id", "debit_account_id", "credit_account_id", "amount", "kin
 ORDER_FIELDS = ("id", "item_id", "member_id", "quantity", "points", "status")
 
 
-async def check(url: str, load: Load) -> Findings:
+def check(url: str, load: Load) -> Findings:
     found = Findings()
     db = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
     try:
-        async with db.read() as conn:
-            await _check_transfers(conn, load, found)
-            await _check_orders(conn, load, found)
-            await _check_claims(conn, load, found)
-            await _check_balances(conn, load, found)
-            await _check_keys(conn, load, found)
-            found.audit = await points.audit(conn)
+        with db.snapshot() as conn:
+            _check_transfers(conn, load, found)
+            _check_orders(conn, load, found)
+            _check_claims(conn, load, found)
+            _check_balances(conn, load, found)
+            _check_keys(conn, load, found)
+            found.audit = points.audit(conn)
     finally:
-        await db.dispose()
+        db.dispose()
     return found
 
 
@@ -71,11 +71,11 @@ def _ok(load: Load, *kinds: str) -> list[Sent]:
     return [s for s in load.sent if s.kind in kinds and s.outcome == "ok"]
 
 
-async def _check_transfers(conn: AsyncConnection, load: Load, found: Findings) -> None:
+def _check_transfers(conn: Connection, load: Load, found: Findings) -> None:
     """Adjustments and donations, found by their memo (``crash <n>``, one per request)."""
     by_memo = {s.memo: s for s in load.sent if s.kind in ("adjust", "donate")}
     rows = defaultdict(list)
-    for row in await conn.execute(
+    for row in conn.execute(
         sa.select(transfers).where(
             transfers.c.community_id == C,
             transfers.c.kind.in_(("adjustment", "donation")),
@@ -94,11 +94,11 @@ async def _check_transfers(conn: AsyncConnection, load: Load, found: Findings) -
     found.lost += [s.key for s in _ok(load, "adjust", "donate") if s.memo not in rows]
 
 
-async def _check_orders(conn: AsyncConnection, load: Load, found: Findings) -> None:
+def _check_orders(conn: Connection, load: Load, found: Findings) -> None:
     acknowledged = {s.answer["id"]: s for s in _ok(load, "redeem")}
     made = {
         row.id: row
-        for row in await conn.execute(
+        for row in conn.execute(
             sa.select(orders).where(
                 orders.c.community_id == C, orders.c.item_id.in_(load.world.items)
             )
@@ -112,12 +112,10 @@ async def _check_orders(conn: AsyncConnection, load: Load, found: Findings) -> N
             found.differ.append(f"{sent.key}: {got} != {sent.answer}")
     found.lost += [s.key for s in acknowledged.values() if s.answer["id"] not in made]
     stock = dict(
-        (
-            await conn.execute(
-                sa.select(catalog_items.c.id, catalog_items.c.stock).where(
-                    catalog_items.c.community_id == C,
-                    catalog_items.c.id.in_(load.world.items),
-                )
+        conn.execute(
+            sa.select(catalog_items.c.id, catalog_items.c.stock).where(
+                catalog_items.c.community_id == C,
+                catalog_items.c.id.in_(load.world.items),
             )
         ).all()
     )
@@ -127,12 +125,12 @@ async def _check_orders(conn: AsyncConnection, load: Load, found: Findings) -> N
         found.marketplace.append(f"stock {stock} != {expected}")
 
 
-async def _check_claims(conn: AsyncConnection, load: Load, found: Findings) -> None:
+def _check_claims(conn: Connection, load: Load, found: Findings) -> None:
     acknowledged = {s.body["id"]: s for s in _ok(load, "claim")}
     withdrawn = {s.path.rsplit("/", 2)[1]: s for s in _ok(load, "withdraw")}
     made = {
         row.id: row
-        for row in await conn.execute(
+        for row in conn.execute(
             sa.select(claims).where(
                 claims.c.community_id == C, claims.c.wish_id.in_(load.world.wishes)
             )
@@ -154,23 +152,19 @@ async def _check_claims(conn: AsyncConnection, load: Load, found: Findings) -> N
         s.key for c, s in withdrawn.items() if c in made and made[c].state != "withdrawn"
     ]
     recorded = Counter(
-        (
-            await conn.execute(
-                sa.select(transitions.c.subject_id, transitions.c.action).where(
-                    transitions.c.community_id == C,
-                    transitions.c.subject == "claim",
-                    transitions.c.subject_id.in_(made),
-                )
+        conn.execute(
+            sa.select(transitions.c.subject_id, transitions.c.action).where(
+                transitions.c.community_id == C,
+                transitions.c.subject == "claim",
+                transitions.c.subject_id.in_(made),
             )
         ).all()
     )
     found.duplicates += [f"{c} {action} ×{n}" for (c, action), n in recorded.items() if n > 1]
     # places taken are the active claims (and never past capacity); open-claim counts match
-    places = (
-        await conn.execute(
-            sa.select(wishes.c.id, wishes.c.capacity, wishes.c.places_taken).where(
-                wishes.c.community_id == C, wishes.c.id.in_(load.world.wishes)
-            )
+    places = conn.execute(
+        sa.select(wishes.c.id, wishes.c.capacity, wishes.c.places_taken).where(
+            wishes.c.community_id == C, wishes.c.id.in_(load.world.wishes)
         )
     ).all()
     active = Counter(
@@ -182,11 +176,9 @@ async def _check_claims(conn: AsyncConnection, load: Load, found: Findings) -> N
                 f"wish {wish_id}: places_taken={taken} active={active[wish_id]} capacity={capacity}"
             )
     counted = dict(
-        (
-            await conn.execute(
-                sa.select(member_load.c.member_id, member_load.c.open_claims).where(
-                    member_load.c.community_id == C
-                )
+        conn.execute(
+            sa.select(member_load.c.member_id, member_load.c.open_claims).where(
+                member_load.c.community_id == C
             )
         ).all()
     )
@@ -195,7 +187,7 @@ async def _check_claims(conn: AsyncConnection, load: Load, found: Findings) -> N
         found.marketplace.append(f"open claims counted {counted} != {dict(open_claims)}")
 
 
-async def _check_balances(conn: AsyncConnection, load: Load, found: Findings) -> None:
+def _check_balances(conn: Connection, load: Load, found: Findings) -> None:
     """Each wallet holds exactly what its acknowledged requests imply."""
     expected = dict(load.world.posted)
     for s in _ok(load, "adjust"):
@@ -205,7 +197,7 @@ async def _check_balances(conn: AsyncConnection, load: Load, found: Findings) ->
     held: Counter[str] = Counter()
     for s in _ok(load, "redeem"):
         held[s.member] += s.answer["points"]
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(accounts).where(accounts.c.community_id == C, accounts.c.kind == "member")
     )
     got = {r.owner_id: (r.credits_posted - r.debits_posted, r.debits_pending) for r in rows}
@@ -214,11 +206,11 @@ async def _check_balances(conn: AsyncConnection, load: Load, found: Findings) ->
         found.differ.append(f"wallets (posted, held) {got} != {want}")
 
 
-async def _check_keys(conn: AsyncConnection, load: Load, found: Findings) -> None:
+def _check_keys(conn: Connection, load: Load, found: Findings) -> None:
     """The stored responses are the acknowledged ones; no key is taken without its response."""
     stored = {
         (r.member_id, r.key): r
-        for r in await conn.execute(
+        for r in conn.execute(
             sa.select(idempotency_keys).where(idempotency_keys.c.key.like("crash-%"))
         )
     }

@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import processes
 import support
@@ -191,7 +190,7 @@ class Server:
         assert self.proc is not None
         pid = self.proc.pid
         assert _children(pid) == [], "linli serve runs uvicorn in-process: no worker children"
-        await self._holds_the_database(pid)
+        self._holds_the_database(pid)
         os.kill(pid, signal.SIGKILL)
         if stop is not None:
             stop.set()
@@ -201,26 +200,24 @@ class Server:
         if self.proc is not None:
             processes.stop([self.proc])
 
-    async def _holds_the_database(self, pid: int) -> None:
+    def _holds_the_database(self, pid: int) -> None:
         if self.backend == "sqlite":
             assert self.path in _open_files(pid), f"{pid} does not have {self.path} open"
             return
         name = sa.make_url(self.url).database
-        admin = create_async_engine(support.PG_ADMIN_URL)  # another database: not counted
+        admin = sa.create_engine(support.PG_ADMIN_URL)  # another database: not counted
         try:
-            async with admin.connect() as conn:
+            with admin.connect() as conn:
                 before = _socket_ports(pid)
                 ports = set(
-                    (
-                        await conn.execute(
-                            sa.text("SELECT client_port FROM pg_stat_activity WHERE datname = :d"),
-                            {"d": name},
-                        )
+                    conn.execute(
+                        sa.text("SELECT client_port FROM pg_stat_activity WHERE datname = :d"),
+                        {"d": name},
                     ).scalars()
                 )
                 theirs = before | _socket_ports(pid)
         finally:
-            await admin.dispose()
+            admin.dispose()
         assert ports, f"no connection to {name}"
         assert ports <= theirs, f"{name} has connections of another process than {pid}"
 

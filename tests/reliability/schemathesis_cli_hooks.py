@@ -28,7 +28,7 @@ import schemathesis
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
-KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # service.uow.KEY
+KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # service.idempotency.KEY
 IDS: dict[str, list[str]] = json.loads(Path(os.environ["LINLI_FUZZ_IDS"]).read_text("utf-8"))
 ROLE = os.environ["LINLI_FUZZ_ROLE"]  # the member the run signs in as
 LEAVER = os.environ["LINLI_FUZZ_LEAVER_TOKEN"]  # whom /me/deletion deletes instead

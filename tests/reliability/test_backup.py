@@ -29,8 +29,8 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,14 +99,14 @@ async def test_a_backup_taken_under_load_restores_to_one_consistent_moment(
         stop.set()
         await load
         assert backed_up.returncode == 0, backed_up.stderr
-        async with _fresh_database(backend_ready, tmp_path) as target:
+        with _fresh_database(backend_ready, tmp_path) as target:
             env = {**server.env, "LINLI_DATABASE_URL": target}
             restore_started = time.monotonic()
             restored = await _linli(env, "restore", str(copy))
             restore_seconds = time.monotonic() - restore_started
             assert restored.returncode == 0, restored.stdout + restored.stderr
             assert "audit: 0 problem(s)" in restored.stdout
-            found = await _read_copy(target)
+            found = _read_copy(target)
 
     acked = [w for w in writes if w.ok]
     before = [w for w in acked if w.answered < started]
@@ -148,46 +148,40 @@ class Copy:
     problems: list[points.Problem]
 
 
-async def _read_copy(url: str) -> Copy:
+def _read_copy(url: str) -> Copy:
     db = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
     try:
-        async with db.read() as tx:
+        with db.snapshot() as tx:
             rows = 0
-            for name in await tx.run_sync(lambda c: sa.inspect(c).get_table_names()):
-                rows += await tx.scalar(sa.select(sa.func.count()).select_from(sa.table(name))) or 0
+            for name in sa.inspect(tx).get_table_names():
+                rows += tx.scalar(sa.select(sa.func.count()).select_from(sa.table(name))) or 0
             found = {
                 r.id: (r.phase, r.pending_id)
-                for r in await tx.execute(
+                for r in tx.execute(
                     sa.select(transfers.c.id, transfers.c.phase, transfers.c.pending_id).where(
                         transfers.c.community_id == C
                     )
                 )
             }
             counted = Counter(
-                (
-                    await tx.execute(
-                        sa.select(entries.c.transfer_id).where(entries.c.community_id == C)
-                    )
-                )
+                tx.execute(sa.select(entries.c.transfer_id).where(entries.c.community_id == C))
                 .scalars()
                 .all()
             )
             stored = {
                 r.id: r.status
-                for r in await tx.execute(
+                for r in tx.execute(
                     sa.select(orders.c.id, orders.c.status).where(orders.c.community_id == C)
                 )
             }
             keys = {
                 (r.member_id, r.key)
-                for r in await tx.execute(
-                    sa.select(idempotency_keys.c.member_id, idempotency_keys.c.key)
-                )
+                for r in tx.execute(sa.select(idempotency_keys.c.member_id, idempotency_keys.c.key))
             }
-            wallets = await _balances(tx)
-            problems = await points.audit(tx)
+            wallets = _balances(tx)
+            problems = points.audit(tx)
     finally:
-        await db.dispose()
+        db.dispose()
     closing = {pending: phase for phase, pending in found.values() if pending}
     half = [f"{t} has {counted[t]} entries" for t in found if counted[t] != 2]
     half += [f"order {o} without its hold" for o in stored if found.get(o, ("",))[0] != "pending"]
@@ -208,7 +202,7 @@ async def _read_copy(url: str) -> Copy:
     )
 
 
-async def _balances(tx: Any) -> dict[str, tuple[int, int]]:
+def _balances(tx: Any) -> dict[str, tuple[int, int]]:
     """Each member's wallet in c1: (posted balance, available)."""
     a = accounts.c
     query = sa.select(
@@ -216,9 +210,7 @@ async def _balances(tx: Any) -> dict[str, tuple[int, int]]:
         a.credits_posted - a.debits_posted,
         a.credits_posted - a.debits_posted - a.debits_pending,
     ).where(a.community_id == C, a.kind == "member", a.owner_id.in_(MEMBERS))
-    return {
-        owner: (int(posted), int(available)) for owner, posted, available in await tx.execute(query)
-    }
+    return {owner: (int(posted), int(available)) for owner, posted, available in tx.execute(query)}
 
 
 def _present(w: Write, found: Copy) -> bool:
@@ -357,8 +349,8 @@ async def _send(
 
 @asynccontextmanager
 async def _serving(backend: str, folder: Path) -> AsyncIterator[Server]:
-    async with _fresh_database(backend, folder) as url:
-        item_id, world, wallets = await _prepare(url)
+    with _fresh_database(backend, folder) as url:
+        item_id, world, wallets = _prepare(url)
         env = {
             **_env(),
             "LINLI_DATABASE_URL": url,
@@ -397,37 +389,37 @@ def _env() -> dict[str, str]:
     return env
 
 
-async def _prepare(url: str) -> tuple[str, set[str], dict[str, tuple[int, int]]]:
+def _prepare(url: str) -> tuple[str, set[str], dict[str, tuple[int, int]]]:
     """The migrated district with points in its wallets and a store item; its transfers and
     wallets."""
     db: Database = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
     try:
-        await db.upgrade()
-        await sw.build(db)
-        async with db.transaction() as tx:
+        db.upgrade()
+        sw.build(db)
+        with db.transaction() as tx:
             for member in MEMBERS:
-                await mk.wallet.adjust(tx, "staff", C, member, 200, reason="期初积分")
-            item = await mk.wallet.add_item(tx, "staff", C, name="洗衣液", cost=3, stock=10**6)
-        async with db.read() as tx:
-            world = set((await tx.execute(sa.select(transfers.c.id))).scalars())
-            wallets = await _balances(tx)
+                mk.wallet.adjust(tx, "staff", C, member, 200, reason="期初积分")
+            item = mk.wallet.add_item(tx, "staff", C, name="洗衣液", cost=3, stock=10**6)
+        with db.snapshot() as tx:
+            world = set(tx.execute(sa.select(transfers.c.id)).scalars())
+            wallets = _balances(tx)
     finally:
-        await db.dispose()
+        db.dispose()
     return item.id, world, wallets
 
 
-@asynccontextmanager
-async def _fresh_database(backend: str, folder: Path) -> AsyncIterator[str]:
+@contextmanager
+def _fresh_database(backend: str, folder: Path) -> Iterator[str]:
     """The URL of an empty database (not migrated), removed afterwards."""
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
+        yield f"sqlite:///{folder / f'{uuid.uuid4().hex}.db'}"
         return
     name = f"linli_backup_{uuid.uuid4().hex[:10]}"
-    url = await processes.create_postgresql(name)
+    url = processes.create_postgresql(name)
     try:
         yield url
     finally:
-        await processes.drop_postgresql(name)
+        processes.drop_postgresql(name)
 
 
 @dataclass

@@ -39,7 +39,7 @@ def _linli(url: str, *args: str, path: str | None = None) -> Result:
 def empty_url(backend_ready: str, tmp_path: Path) -> Iterator[str]:
     """An empty database (not migrated) of the backend, dropped afterwards."""
     if backend_ready == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
+        yield f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"
     else:
         yield from _postgresql_database()
 
@@ -52,16 +52,11 @@ def pg_url() -> Iterator[str]:
 
 def _postgresql_database() -> Iterator[str]:
     name = f"linli_bk_{uuid.uuid4().hex[:10]}"
-    urls: list[str] = []
-
-    async def create() -> None:
-        urls.append(await processes.create_postgresql(name))
-
-    support.run_now(create)
+    url = processes.create_postgresql(name)
     try:
-        yield urls[0]
+        yield url
     finally:
-        support.run_now(lambda: processes.drop_postgresql(name))
+        processes.drop_postgresql(name)
 
 
 def test_a_sqlite_copy_is_one_snapshot_while_writes_land_between_its_steps(
@@ -78,7 +73,7 @@ def test_a_sqlite_copy_is_one_snapshot_while_writes_land_between_its_steps(
         steps.append((done, total))
         _keys(writer, f"during-{len(steps)}", 1)  # committed while the copy is half made
 
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{live}")
+    settings = Settings(database_url=f"sqlite:///{live}")
     made = backup.backup(settings, tmp_path / "copy.db", progress=between_steps, pages_per_step=16)
     _keys(writer, "after", 1)
     writer.close()
@@ -109,16 +104,13 @@ def _keys(conn: sqlite3.Connection, prefix: str, n: int) -> None:
 def test_an_older_backup_is_migrated_to_the_heads_on_restore(
     backend_ready: str, empty_url: str, tmp_path: Path
 ) -> None:
-    async def ledger_only() -> None:  # a database of the ledger's first revision
-        db = points.Database(empty_url)
-        try:
-            await db.upgrade("0001")
-            async with db.transaction() as tx:
-                await points.open_community(tx, "c1")
-        finally:
-            await db.dispose()
-
-    support.run_now(ledger_only)
+    db = points.Database(empty_url)  # a database of the ledger's first revision
+    try:
+        db.upgrade("0001")
+        with db.transaction() as tx:
+            points.open_community(tx, "c1")
+    finally:
+        db.dispose()
     copy = tmp_path / "old.backup"
     made = _linli(empty_url, "backup", str(copy))
     assert made.exit_code == 0, made.output
@@ -140,7 +132,7 @@ def test_a_backup_from_a_newer_version_is_refused(tmp_path: Path) -> None:
         conn.execute("DELETE FROM alembic_version")
         conn.execute("INSERT INTO alembic_version VALUES ('z9999')")
     target = tmp_path / "target.db"
-    refused = _linli(f"sqlite+aiosqlite:///{target}", "restore", str(newer))
+    refused = _linli(f"sqlite:///{target}", "restore", str(newer))
     assert refused.exit_code == 1
     assert "revision z9999, unknown to this version of Linli" in refused.output
     assert not target.exists()
@@ -215,17 +207,11 @@ def test_a_missing_or_older_pg_dump_is_named(pg_url: str, tmp_path: Path) -> Non
 def _second(backend: str, url: str, tmp_path: Path) -> str:
     """Another empty database beside ``url``'s."""
     if backend == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
-    urls: list[str] = []
-
-    async def create() -> None:
-        urls.append(await processes.create_postgresql(f"linli_bk_{uuid.uuid4().hex[:10]}"))
-
-    support.run_now(create)
-    return urls[0]
+        return f"sqlite:///{tmp_path / 'restored.db'}"
+    return processes.create_postgresql(f"linli_bk_{uuid.uuid4().hex[:10]}")
 
 
 def _drop(backend: str, url: str) -> None:
     if backend == "postgresql":
         name = url.rsplit("/", 1)[-1]
-        support.run_now(lambda: processes.drop_postgresql(name))
+        processes.drop_postgresql(name)

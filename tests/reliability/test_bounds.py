@@ -353,17 +353,15 @@ def _body_probes(doc: Document, method: str, path: str, schema: dict[str, Any]) 
                     headers=(("Content-Type", media),))  # fmt: skip
 
 
-async def _digest(svc: Service) -> dict[str, tuple[int, str]]:
+def _digest(svc: Service) -> dict[str, tuple[int, str]]:
     """Each table's row count and a digest of all its rows."""
     found = {}
-    async with svc.app.state.db.read() as conn:
-        names = (
-            await conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            )
+    with svc.app.state.db.snapshot() as conn:
+        names = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         ).scalars()
         for name in sorted(names):
-            rows = (await conn.exec_driver_sql(f'SELECT * FROM "{name}" ORDER BY rowid')).all()
+            rows = conn.exec_driver_sql(f'SELECT * FROM "{name}" ORDER BY rowid').all()
             digest = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
             found[name] = (len(rows), digest)
     return found
@@ -419,7 +417,7 @@ async def _all_bad_input(svc: Service) -> None:
     started = time.perf_counter()
     ids = await fw.seed(svc)
     doc = Document((await svc.client.get("/schema/openapi.json")).json())
-    before = await _digest(svc)
+    before = _digest(svc)
     token = svc.as_("admin")
     wrong: list[str] = []
     statuses: Counter[int] = Counter()
@@ -432,7 +430,7 @@ async def _all_bad_input(svc: Service) -> None:
             codes[str(answer.json().get("code"))] += 1
         if (problem := _wrong(probe, answer)) is not None:
             wrong.append(problem)
-    after = await _digest(svc)
+    after = _digest(svc)
     changed = {t: (before.get(t), after.get(t)) for t in before.keys() | after.keys()
                if before.get(t) != after.get(t)}  # fmt: skip
     print(
@@ -510,8 +508,8 @@ async def _mixed_text(svc: Service) -> None:
     )
     assert org.status_code == 201, org.text
     assert (await c.get("/api/v1/orgs/g9", headers=admin)).json()["name"] == _mixed(100)
-    async with svc.app.state.db.read() as conn:
-        stored = await conn.scalar(sa.text("SELECT name FROM mk_orgs WHERE id = 'g9'"))
+    with svc.app.state.db.snapshot() as conn:
+        stored = conn.scalar(sa.text("SELECT name FROM mk_orgs WHERE id = 'g9'"))
     assert stored == _mixed(100)  # as sent, not normalised or escaped
     kept = (
         "wish title/description/address, cancel reason, offer title/schedule, item name, memo, org"

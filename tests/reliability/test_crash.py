@@ -28,13 +28,13 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
@@ -56,57 +56,57 @@ ITEMS = (("毛巾", 3, 100_000), ("电影票", 7, 8))  # name, cost, stock (the 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to find the server")
 
 
-@asynccontextmanager
-async def _database(backend: str) -> AsyncIterator[str]:
+@contextmanager
+def _database(backend: str) -> Iterator[str]:
     """A migrated database of this test's own, with the district in it."""
     if backend == "sqlite":
         yield support.fresh_url("sqlite", service=True)
         return
     name = f"linli_crash_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    url = await processes.create_postgresql(name)
+    url = processes.create_postgresql(name)
     try:
         db = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
         try:
-            await db.upgrade()
+            db.upgrade()
         finally:
-            await db.dispose()
+            db.dispose()
         yield url
     finally:
-        await processes.drop_postgresql(name)
+        processes.drop_postgresql(name)
 
 
-async def _prepare(url: str) -> World:
+def _prepare(url: str) -> World:
     db = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
     try:
-        await sw.build(db)
+        sw.build(db)
         now = utcnow()
-        async with db.transaction() as tx:
+        with db.transaction() as tx:
             for member in MEMBERS:
-                await mk.wallet.adjust(tx, "staff", C, member, START_POINTS, reason="开户", now=now)
+                mk.wallet.adjust(tx, "staff", C, member, START_POINTS, reason="开户", now=now)
             items = {}
             for name, cost, stock in ITEMS:
-                item = await points.add_item(tx, community_id=C, name=name, cost=cost, stock=stock)
+                item = points.add_item(tx, community_id=C, name=name, cost=cost, stock=stock)
                 items[item.id] = stock
             start = now + dt.timedelta(days=2)
             made = []
             for n in range(24):
-                wish = await mk.post_wish(
+                wish = mk.post_wish(
                     tx, "res", community_id=C, kind=mk.WishKind.SERVICE, category="助老陪护",
                     title=f"陪老人散步 {n}", description="傍晚一小时", org_id="g1",
                     address="幸福路1号3栋", window_start=start + dt.timedelta(hours=n),
                     window_end=start + dt.timedelta(hours=n + 2), estimated_minutes=60,
                     capacity=1 + n % 3, now=now,
                 )  # fmt: skip
-                made.append((await mk.verify(tx, "staff", C, wish.id, now=now)).id)
-        async with db.read() as conn:
-            posted = await _posted(conn)
+                made.append(mk.verify(tx, "staff", C, wish.id, now=now).id)
+        with db.snapshot() as conn:
+            posted = _posted(conn)
         return World(items=items, wishes=made, posted=posted)
     finally:
-        await db.dispose()
+        db.dispose()
 
 
-async def _posted(conn: AsyncConnection) -> dict[str, int]:
-    rows = await conn.execute(
+def _posted(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(
         sa.select(accounts.c.owner_id, accounts.c.credits_posted - accounts.c.debits_posted).where(
             accounts.c.community_id == C, accounts.c.kind == "member"
         )
@@ -121,8 +121,8 @@ async def test_acknowledged_writes_survive_kill_9_under_load(
     rng = random.Random(SEED)
     if SOAK:
         print(f"[crash] backend={backend_ready} soak rounds={ROUNDS} seed={SEED}")
-    async with _database(backend_ready) as url:
-        load = Load(await _prepare(url))
+    with _database(backend_ready) as url:
+        load = Load(_prepare(url))
         server = Server(url, backend_ready, tmp_path)
         try:
             for round_ in range(ROUNDS):
@@ -144,7 +144,7 @@ async def test_acknowledged_writes_survive_kill_9_under_load(
             server.stop()
             if "Traceback" in (log := server.log.read_text()):
                 print(f"[crash] backend={backend_ready} server log:\n{log[-5000:]}")
-        found = await check(url, load)
+        found = check(url, load)
     sent = load.sent
     outcomes = Counter(s.outcome for s in sent)
     unknown = [s for s in sent if s.was_unknown]

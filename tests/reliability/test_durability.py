@@ -12,13 +12,13 @@ is the control: the same check finds it wanting (so the check can fail).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from litestar import Litestar
-from sqlalchemy.ext.asyncio import create_async_engine
 
 import support
 from points import Database
@@ -52,18 +52,18 @@ async def _service(url: str, tmp_path: Path) -> AsyncIterator[Litestar]:
             assert ready.status_code == 200, ready.text
         yield app
     finally:
-        await app.state.db.dispose()
+        app.state.db.dispose()
 
 
-async def _read_pool_pragmas(db: Database) -> list[dict[str, Any]]:
+def _read_pool_pragmas(db: Database) -> list[dict[str, Any]]:
     """The settings of every connection the read pool may hold, held at once (so each is a
     different connection)."""
     size = db.reader.pool.size()  # type: ignore[attr-defined]
-    async with AsyncExitStack() as stack:
-        held = [await stack.enter_async_context(db.reader.connect()) for _ in range(size)]
-        raw = {id((await c.get_raw_connection()).driver_connection) for c in held}
+    with ExitStack() as stack:
+        held = [stack.enter_context(db.reader.connect()) for _ in range(size)]
+        raw = {id(c.connection.driver_connection) for c in held}
         assert len(raw) == size
-        return [await db.pragmas(conn) for conn in held]
+        return [db.pragmas(conn) for conn in held]
 
 
 async def test_the_service_database_runs_durable_settings_on_every_connection(
@@ -72,12 +72,12 @@ async def test_the_service_database_runs_durable_settings_on_every_connection(
     url = support.fresh_url(backend_ready, service=True)
     async with _service(url, tmp_path) as app:
         db: Database = app.state.db
-        writer = await db.pragmas()
-        readers = await _read_pool_pragmas(db)
-        async with db.writer.connect() as conn:  # straight from the app's engines, by hand
+        writer = db.pragmas()  # the write connection (SQLite: the writer thread's one)
+        readers = _read_pool_pragmas(db)
+        with db.writer.connect() as conn:  # straight from the app's engines, by hand
             verb = "PRAGMA" if db.is_sqlite else "SHOW"
             direct = {
-                name: (await conn.exec_driver_sql(f"{verb} {name}")).scalar()
+                name: conn.exec_driver_sql(f"{verb} {name}").scalar()
                 for name in DURABLE[backend_ready]
             }
     assert _wanting(backend_ready, writer) == {}
@@ -91,7 +91,7 @@ async def test_the_service_database_runs_durable_settings_on_every_connection(
     )
 
 
-async def test_connections_without_the_library_settings_are_found_wanting(
+def test_connections_without_the_library_settings_are_found_wanting(
     backend_ready: str, tmp_path: Path
 ) -> None:
     """The control: the same check on connections opened without the library's settings. SQLite:
@@ -104,7 +104,7 @@ async def test_connections_without_the_library_settings_are_found_wanting(
         "sqlite": {
             "plain": (url, ()),
             "synchronous=NORMAL": (url, ("PRAGMA synchronous=NORMAL",)),
-            "new file": (f"sqlite+aiosqlite:///{tmp_path / 'plain.db'}", ()),
+            "new file": (f"sqlite:///{tmp_path / 'plain.db'}", ()),
         },
         "postgresql": {"synchronous_commit=off": (url, ("SET synchronous_commit = off",))},
     }[backend_ready]
@@ -112,16 +112,16 @@ async def test_connections_without_the_library_settings_are_found_wanting(
     wanting = {}
     try:
         for case, (target, statements) in cases.items():
-            plain = create_async_engine(target)
+            plain = sa.create_engine(target)
             try:
-                async with plain.connect() as conn:
+                with plain.connect() as conn:
                     for statement in statements:
-                        await conn.exec_driver_sql(statement)
-                    wanting[case] = _wanting(backend_ready, await db.pragmas(conn))
+                        conn.exec_driver_sql(statement)
+                    wanting[case] = _wanting(backend_ready, db.pragmas(conn))
             finally:
-                await plain.dispose()
+                plain.dispose()
     finally:
-        await db.dispose()
+        db.dispose()
     if backend_ready == "sqlite":
         assert wanting["plain"]["foreign_keys"] == 0
         assert wanting["synchronous=NORMAL"]["synchronous"] == 1

@@ -34,7 +34,8 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,15 +43,14 @@ import httpx
 import pytest
 import redis
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
 import processes
 import service_world as sw
-import support
 from marketplace.schema import ACTIVE_CLAIMS, claims, member_load, transitions, wishes
-from points import utcnow
+from points import Database, utcnow
 from points.schema import accounts, catalog_items, orders, transfers
 from service.database import MIGRATIONS
 
@@ -121,17 +121,17 @@ def _serve(port: int, env: dict[str, str], log: Path, workers: int) -> subproces
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-async def _create(name: str) -> None:
-    url = await processes.create_postgresql(name)
+def _create(name: str) -> None:
+    url = processes.create_postgresql(name)
     db = mk.open_database(url, migrations=(MIGRATIONS,))
     try:
-        await db.upgrade()
-        await sw.build(db)
-        async with db.transaction() as tx:  # no claim limit in the way of the storm
+        db.upgrade()
+        sw.build(db)
+        with db.transaction() as tx:  # no claim limit in the way of the storm
             rules = mk.CommunityRules(claim_limit=100)
-            await mk.set_community_rules(tx, "staff", "c1", rules, now=utcnow())
+            mk.set_community_rules(tx, "staff", "c1", rules, now=utcnow())
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     logs = [out / f"serve-{n}.log" for n in range(4)]
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        support.run_now(lambda: _create(name))
+        _create(name)
         ports = [processes.free_port() for _ in logs]
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for n, port in enumerate(ports):
@@ -191,7 +191,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             text = log.read_text() if log.exists() else ""
             if "Traceback" in text:
                 print(f"[processes-races] {log.name}:\n{text[-5000:]}")
-        support.run_now(lambda: processes.drop_postgresql(name))
+        processes.drop_postgresql(name)
+
+
+@asynccontextmanager
+async def _served(
+    cluster: Cluster,
+) -> AsyncIterator[tuple[Database, tuple[httpx.AsyncClient, httpx.AsyncClient]]]:
+    """The served database (opened beside the processes) and one HTTP client per process."""
+    with processes.database(cluster.url) as db:
+        async with processes.clients(cluster.bases, CLIENTS * 2) as clients:
+            yield db, clients
 
 
 async def _run_all(jobs: list[Callable[[], Awaitable[None]]], clients: int = CLIENTS) -> None:
@@ -208,9 +218,9 @@ async def _run_all(jobs: list[Callable[[], Awaitable[None]]], clients: int = CLI
             group.create_task(client())
 
 
-async def _wallets(conn: AsyncConnection) -> dict[str, tuple[int, int]]:
+def _wallets(conn: Connection) -> dict[str, tuple[int, int]]:
     """Each member wallet of c1: (balance, held)."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(accounts).where(accounts.c.community_id == "c1", accounts.c.kind == "member")
     )
     return {
@@ -219,9 +229,9 @@ async def _wallets(conn: AsyncConnection) -> dict[str, tuple[int, int]]:
     }
 
 
-async def _lowest_available(conn: AsyncConnection) -> int:
+def _lowest_available(conn: Connection) -> int:
     c = accounts.c
-    low = await conn.scalar(
+    low = conn.scalar(
         sa.select(sa.func.min(c.credits_posted - c.debits_posted - c.debits_pending)).where(
             c.community_id == "c1", c.kind == "member"
         )
@@ -304,14 +314,11 @@ async def test_mixed_credits_redemptions_and_cancels_by_32_clients_never_overdra
     open_orders: dict[str, list[str]] = {m: [] for m in WALLETS}
     outcomes: Counter[str] = Counter()
     lowest: list[int] = []
-    async with (
-        processes.database(cluster.url) as db,
-        processes.clients(cluster.bases, CLIENTS * 2) as clients,
-    ):
+    async with _served(cluster) as (db, clients):
         item_id = await _add_item(cluster, clients[0], stock=1_000_000)
         await _fund(cluster, clients, START_POINTS)
-        async with db.read() as conn:
-            before = await _wallets(conn)
+        with db.snapshot() as conn:
+            before = _wallets(conn)
 
         async def apply(op: Op) -> None:
             client = clients[op.n % 2]
@@ -344,11 +351,9 @@ async def test_mixed_credits_redemptions_and_cancels_by_32_clients_never_overdra
         done = asyncio.Event()
 
         async def monitor() -> None:
-            async with db.read() as conn:
-                lowest.append(await _lowest_available(conn))
+            lowest.append(await db.aread(_lowest_available))
             while not done.is_set():
-                async with db.read() as conn:
-                    lowest.append(await _lowest_available(conn))
+                lowest.append(await db.aread(_lowest_available))
                 await asyncio.sleep(0.02)
 
         watching = asyncio.create_task(monitor())
@@ -359,10 +364,10 @@ async def test_mixed_credits_redemptions_and_cancels_by_32_clients_never_overdra
             done.set()
             await watching
         seconds = time.perf_counter() - started
-        async with db.read() as conn:
-            after = await _wallets(conn)
-            problems = await points.audit(conn)
-            lowest.append(await _lowest_available(conn))
+        with db.snapshot() as conn:
+            after = _wallets(conn)
+            problems = points.audit(conn)
+            lowest.append(_lowest_available(conn))
     expected = {
         m: (before[m][0] + credited[m], before[m][1] + held[m]) for m in WALLETS
     }  # (balance, held) as the acknowledged answers add up
@@ -389,10 +394,7 @@ async def test_mixed_credits_redemptions_and_cancels_by_32_clients_never_overdra
 async def test_more_redeemers_than_stock_reserve_exactly_the_stock(cluster: Cluster) -> None:
     h, stock, tries = cluster.headers, 20, 8
     tally = Tally()
-    async with (
-        processes.database(cluster.url) as db,
-        processes.clients(cluster.bases, CLIENTS * 2) as clients,
-    ):
+    async with _served(cluster) as (db, clients):
         item_id = await _add_item(cluster, clients[1], stock=stock)
         await _fund(cluster, clients, tries * PRICE)
         attempts = [m for m in WALLETS for _ in range(tries)]
@@ -417,22 +419,20 @@ async def test_more_redeemers_than_stock_reserve_exactly_the_stock(cluster: Clus
         seconds = time.perf_counter() - started
         for answer in handed:
             tally.note(answer, {200: set()})
-        async with db.read() as conn:
-            left = await conn.scalar(
+        with db.snapshot() as conn:
+            left = conn.scalar(
                 sa.select(catalog_items.c.stock).where(
                     catalog_items.c.community_id == "c1", catalog_items.c.id == item_id
                 )
             )
             statuses = Counter(
-                (
-                    await conn.execute(
-                        sa.select(orders.c.status).where(
-                            orders.c.community_id == "c1", orders.c.item_id == item_id
-                        )
+                conn.execute(
+                    sa.select(orders.c.status).where(
+                        orders.c.community_id == "c1", orders.c.item_id == item_id
                     )
                 ).scalars()
             )
-            problems = await points.audit(conn)
+            problems = points.audit(conn)
     print(
         f"[processes-races] stock race: attempts={len(attempts)} stock={stock} "
         f"reserved={len(made)} out_of_stock={tally.answers['409:out_of_stock']} "
@@ -447,19 +447,19 @@ async def test_more_redeemers_than_stock_reserve_exactly_the_stock(cluster: Clus
     assert problems == []
 
 
-async def _published(conn: AsyncConnection, capacities: list[int]) -> list[str]:
+def _published(conn: Connection, capacities: list[int]) -> list[str]:
     start, now = utcnow() + dt.timedelta(days=2), utcnow()
     ids = []
     for n, capacity in enumerate(capacities):
-        posted = await _post(conn, f"风暴{n}", start, now, capacity=capacity)
-        ids.append((await mk.verify(conn, "staff", "c1", posted.id, now=now)).id)
+        posted = _post(conn, f"风暴{n}", start, now, capacity=capacity)
+        ids.append(mk.verify(conn, "staff", "c1", posted.id, now=now).id)
     return ids
 
 
-async def _post(
-    conn: AsyncConnection, title: str, start: dt.datetime, now: dt.datetime, capacity: int = 1
+def _post(
+    conn: Connection, title: str, start: dt.datetime, now: dt.datetime, capacity: int = 1
 ) -> mk.Wish:
-    return await mk.post_wish(
+    return mk.post_wish(
         conn,
         "res",
         community_id="c1",
@@ -484,12 +484,9 @@ async def test_claim_storm_through_both_processes_never_exceeds_capacity(
     rng = random.Random(SEED + 2)
     capacities = [rng.randint(1, 4) for _ in range(30)]
     tally = Tally()
-    async with (
-        processes.database(cluster.url) as db,
-        processes.clients(cluster.bases, CLIENTS * 2) as clients,
-    ):
-        async with db.transaction() as tx:
-            ids = await _published(tx, capacities)
+    async with _served(cluster) as (db, clients):
+        with db.transaction() as tx:
+            ids = _published(tx, capacities)
         pairs = [(rng.choice(CLAIMERS), rng.choice(ids)) for _ in range(300)]
         for n in sorted(rng.sample(range(len(pairs)), 60), reverse=True):
             pairs.insert(n + 1, pairs[n])  # the same claim again, right behind the first
@@ -523,28 +520,26 @@ async def test_claim_storm_through_both_processes_never_exceeds_capacity(
         started = time.perf_counter()
         await _run_all(jobs)
         seconds = time.perf_counter() - started
-        async with db.read() as conn:
+        with db.snapshot() as conn:
             stored = {
                 r.id: r
-                for r in await conn.execute(
+                for r in conn.execute(
                     sa.select(
                         wishes.c.id, wishes.c.state, wishes.c.capacity, wishes.c.places_taken
                     ).where(wishes.c.community_id == "c1", wishes.c.id.in_(ids))
                 )
             }
-            active = (
-                await conn.execute(
-                    sa.select(claims.c.id, claims.c.wish_id, claims.c.member_id)
-                    .where(claims.c.community_id == "c1", claims.c.wish_id.in_(ids))
-                    .where(sa.text(ACTIVE_CLAIMS))
-                )
+            active = conn.execute(
+                sa.select(claims.c.id, claims.c.wish_id, claims.c.member_id)
+                .where(claims.c.community_id == "c1", claims.c.wish_id.in_(ids))
+                .where(sa.text(ACTIVE_CLAIMS))
             ).all()
-            made = await conn.scalar(
+            made = conn.scalar(
                 sa.select(sa.func.count()).where(
                     claims.c.community_id == "c1", claims.c.wish_id.in_(ids)
                 )
             )
-            steps = await conn.scalar(
+            steps = conn.scalar(
                 sa.select(sa.func.count()).where(
                     transitions.c.subject == "claim",
                     transitions.c.action == "claim",
@@ -552,20 +547,16 @@ async def test_claim_storm_through_both_processes_never_exceeds_capacity(
                 )
             )
             held = Counter(
-                (
-                    await conn.execute(
-                        sa.select(claims.c.member_id).where(
-                            claims.c.community_id == "c1", sa.text(ACTIVE_CLAIMS)
-                        )
+                conn.execute(
+                    sa.select(claims.c.member_id).where(
+                        claims.c.community_id == "c1", sa.text(ACTIVE_CLAIMS)
                     )
                 ).scalars()
             )
             load = dict(
-                (
-                    await conn.execute(
-                        sa.select(member_load.c.member_id, member_load.c.open_claims).where(
-                            member_load.c.community_id == "c1"
-                        )
+                conn.execute(
+                    sa.select(member_load.c.member_id, member_load.c.open_claims).where(
+                        member_load.c.community_id == "c1"
                     )
                 ).all()
             )
@@ -600,17 +591,17 @@ async def test_claim_storm_through_both_processes_never_exceeds_capacity(
     assert {m: load.get(m, 0) for m in CLAIMERS} == {m: held[m] for m in CLAIMERS}
 
 
-async def _served_long_ago(conn: AsyncConnection, volunteers: tuple[str, ...]) -> list[mk.Claim]:
+def _served_long_ago(conn: Connection, volunteers: tuple[str, ...]) -> list[mk.Claim]:
     """Wishes served three weeks ago that nobody confirmed: due for auto-accept (7 days)."""
     done = []
     start = utcnow() - dt.timedelta(days=20)
     for n, member in enumerate(volunteers):
         began = start + dt.timedelta(hours=n)
-        posted = await _post(conn, f"待确认{n}", began, start - dt.timedelta(days=1))
-        wish = await mk.verify(conn, "staff", "c1", posted.id, now=start - dt.timedelta(days=1))
-        claimed = await mk.claim(conn, member, "c1", wish.id, now=start - dt.timedelta(hours=20))
-        await mk.check_in(conn, member, "c1", claimed.id, code=wish.confirmation_code, now=began)
-        out = await mk.check_out(conn, member, "c1", claimed.id, now=began + dt.timedelta(hours=1))
+        posted = _post(conn, f"待确认{n}", began, start - dt.timedelta(days=1))
+        wish = mk.verify(conn, "staff", "c1", posted.id, now=start - dt.timedelta(days=1))
+        claimed = mk.claim(conn, member, "c1", wish.id, now=start - dt.timedelta(hours=20))
+        mk.check_in(conn, member, "c1", claimed.id, code=wish.confirmation_code, now=began)
+        out = mk.check_out(conn, member, "c1", claimed.id, now=began + dt.timedelta(hours=1))
         done.append(out)
     return done
 
@@ -620,14 +611,11 @@ async def test_confirmations_racing_every_process_auto_accept_award_each_wish_on
 ) -> None:
     h, rng, tally = cluster.headers, random.Random(SEED + 3), Tally()
     volunteers = (*CLAIMERS, *CLAIMERS[:4])
-    async with (
-        processes.database(cluster.url) as db,
-        processes.clients(cluster.bases, CLIENTS * 2) as clients,
-    ):
-        async with db.read() as conn:
-            before = await _wallets(conn)
-        async with db.transaction() as tx:  # due now: the processes' sweeps start on them
-            served = await _served_long_ago(tx, volunteers)
+    async with _served(cluster) as (db, clients):
+        with db.snapshot() as conn:
+            before = _wallets(conn)
+        with db.transaction() as tx:  # due now: the processes' sweeps start on them
+            served = _served_long_ago(tx, volunteers)
 
         async def confirm(n: int, wish_id: str, delay: float) -> None:
             await asyncio.sleep(delay)
@@ -646,31 +634,26 @@ async def test_confirmations_racing_every_process_auto_accept_award_each_wish_on
         await _run_all(jobs)
         seconds = time.perf_counter() - started
         wish_ids = [c.wish_id for c in served]
-        async with db.read() as conn:
-            confirms = (
-                await conn.execute(
-                    sa.select(transitions.c.subject_id, transitions.c.actor_id).where(
-                        transitions.c.subject_id.in_(wish_ids), transitions.c.action == "confirm"
-                    )
+        with db.snapshot() as conn:
+            confirms = conn.execute(
+                sa.select(transitions.c.subject_id, transitions.c.actor_id).where(
+                    transitions.c.subject_id.in_(wish_ids), transitions.c.action == "confirm"
                 )
             ).all()
             posts = Counter(
-                (
-                    await conn.execute(
-                        sa.select(transfers.c.pending_id).where(
-                            transfers.c.community_id == "c1",
-                            transfers.c.pending_id.in_([c.award_id for c in served]),
-                        )
+                conn.execute(
+                    sa.select(transfers.c.pending_id).where(
+                        transfers.c.community_id == "c1",
+                        transfers.c.pending_id.in_([c.award_id for c in served]),
                     )
                 ).scalars()
             )
-            states = Counter([(await mk.load_wish(conn, "c1", w)).state.value for w in wish_ids])
-            after = await _wallets(conn)
+            states = Counter([mk.load_wish(conn, "c1", w).state.value for w in wish_ids])
+            after = _wallets(conn)
             pending = {
-                c.award_id: (await points.get_transfer(conn, "c1", str(c.award_id))).amount
-                for c in served
+                c.award_id: points.get_transfer(conn, "c1", str(c.award_id)).amount for c in served
             }
-            problems = await points.audit(conn)
+            problems = points.audit(conn)
     by = Counter("resident" if actor == "res" else "sweep" for _, actor in confirms)
     awarded: Counter[str] = Counter()
     for claim in served:
@@ -702,74 +685,66 @@ def _swept(log: Path) -> Counter[str]:
 async def test_sweeps_in_every_process_handle_each_due_item_once(cluster: Cluster) -> None:
     now = utcnow()
     before = [_swept(log) for log in cluster.logs]
-    async with processes.database(cluster.url) as db:
-        async with db.transaction() as tx:  # all due at once, for every process's sweeper
+    with processes.database(cluster.url) as db:
+        with db.transaction() as tx:  # all due at once, for every process's sweeper
             escalating = []
             for n in range(24):
-                posted = await _post(
+                posted = _post(
                     tx, f"超时{n}", now + dt.timedelta(days=3), now - dt.timedelta(days=3)
                 )
                 if n % 2:
-                    await mk.verify(tx, "staff", "c1", posted.id, now=now - dt.timedelta(days=3))
+                    mk.verify(tx, "staff", "c1", posted.id, now=now - dt.timedelta(days=3))
                 escalating.append(posted.id)
-            await mk.wallet.adjust(tx, "staff", "c1", "vol5", 200, reason="过期测试", now=now)
-            item = await points.add_item(tx, community_id="c1", name="毛巾", cost=5, stock=20)
+            mk.wallet.adjust(tx, "staff", "c1", "vol5", 200, reason="过期测试", now=now)
+            item = points.add_item(tx, community_id="c1", name="毛巾", cost=5, stock=20)
             expiring = [
-                (
-                    await points.redeem(
-                        tx,
-                        community_id="c1",
-                        member_id="vol5",
-                        item_id=item.id,
-                        hold=dt.timedelta(hours=1),
-                        now=now - dt.timedelta(hours=2),
-                    )
+                points.redeem(
+                    tx,
+                    community_id="c1",
+                    member_id="vol5",
+                    item_id=item.id,
+                    hold=dt.timedelta(hours=1),
+                    now=now - dt.timedelta(hours=2),
                 ).id
                 for _ in range(12)
             ]
         started = time.perf_counter()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # the processes sweep every second
-            async with db.read() as conn:
-                left = await conn.scalar(
+            with db.snapshot() as conn:
+                left = conn.scalar(
                     sa.select(sa.func.count()).where(
                         orders.c.id.in_(expiring), orders.c.status == "reserved"
                     )
                 )
-                levels = [(await mk.load_wish(conn, "c1", w)).level for w in escalating]
+                levels = [mk.load_wish(conn, "c1", w).level for w in escalating]
             if not left and min(levels) >= 1:
                 break
             await asyncio.sleep(0.2)
         seconds = time.perf_counter() - started
         await asyncio.sleep(2.5)  # a sweep that would handle something twice has had its turn
-        async with db.read() as conn:
+        with db.snapshot() as conn:
             escalations = Counter(
-                (
-                    await conn.execute(
-                        sa.select(transitions.c.subject_id).where(
-                            transitions.c.subject_id.in_(escalating),
-                            transitions.c.action == "escalate",
-                        )
+                conn.execute(
+                    sa.select(transitions.c.subject_id).where(
+                        transitions.c.subject_id.in_(escalating),
+                        transitions.c.action == "escalate",
                     )
                 ).scalars()
             )
-            levels = [(await mk.load_wish(conn, "c1", w)).level for w in escalating]
+            levels = [mk.load_wish(conn, "c1", w).level for w in escalating]
             voids = Counter(
-                (
-                    await conn.execute(
-                        sa.select(transfers.c.pending_id).where(
-                            transfers.c.community_id == "c1", transfers.c.pending_id.in_(expiring)
-                        )
+                conn.execute(
+                    sa.select(transfers.c.pending_id).where(
+                        transfers.c.community_id == "c1", transfers.c.pending_id.in_(expiring)
                     )
                 ).scalars()
             )
             statuses = Counter(
-                (
-                    await conn.execute(sa.select(orders.c.status).where(orders.c.id.in_(expiring)))
-                ).scalars()
+                conn.execute(sa.select(orders.c.status).where(orders.c.id.in_(expiring))).scalars()
             )
-            stock = (await points.get_item(conn, "c1", item.id)).stock
-            problems = await points.audit(conn)
+            stock = points.get_item(conn, "c1", item.id).stock
+            problems = points.audit(conn)
     after = [_swept(log) for log in cluster.logs]
     done = [after[n] - before[n] for n in range(2)]
     print(

@@ -18,15 +18,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import marketplace_world as world
@@ -67,20 +67,20 @@ async def test_every_earlier_revision_upgrades_to_the_heads_keeping_balances_and
     states = earlier_states()
     assert {"0001", "m0001"} <= {r for r, _ in states}  # the ledger alone, then with the board
     started = time.perf_counter()
-    source = await support.open_database(backend_ready, service=True)
+    source = support.open_database(backend_ready, service=True)
     try:
         await history(source)
-        async with source.read() as tx:
-            assert await points.audit(tx) == []
-        async with source.writer.connect() as conn:
-            made = await _rows(conn)
+        with source.snapshot() as tx:
+            assert points.audit(tx) == []
+        with source.writer.connect() as conn:
+            made = _rows(conn)
         made_seconds = time.perf_counter() - started
         figures = []
         targets = _empty_databases(backend_ready, len(states), tmp_path)
-        async for (revision, held), target in _paired(states, targets):
+        for (revision, held), target in _paired(states, targets):
             figures.append(await _upgrade_from(revision, held, source, target))
     finally:
-        await source.dispose()
+        source.dispose()
     rows = sum(len(r) for _, r in made.values())
     empty = sorted(name for name, (_, r) in made.items() if not r)
     print(
@@ -94,19 +94,19 @@ async def test_every_earlier_revision_upgrades_to_the_heads_keeping_balances_and
 async def _upgrade_from(
     revision: str, held: frozenset[str], source: Database, target: Database
 ) -> str:
-    await target.upgrade(revision)
-    assert set((await target.revision() or "").split(",")) <= held
-    async with target.writer.connect() as conn:
-        copied = await _copy(source, conn)
-        await conn.commit()
-        before = await _rows(conn)
+    target.upgrade(revision)
+    assert set((target.revision() or "").split(",")) <= held
+    with target.writer.connect() as conn:
+        copied = _copy(source, conn)
+        conn.commit()
+        before = _rows(conn)
     balances = _balances(*before["points_accounts"])
     assert balances, f"{revision}: no accounts"
-    await target.upgrade("heads")
-    async with target.writer.connect() as conn:
-        after = await _rows(conn, {name: names for name, (names, _) in before.items()})
-    async with target.read() as tx:
-        problems = await points.audit(tx)
+    target.upgrade("heads")
+    with target.writer.connect() as conn:
+        after = _rows(conn, {name: names for name, (names, _) in before.items()})
+    with target.snapshot() as tx:
+        problems = points.audit(tx)
     assert _balances(*after["points_accounts"]) == balances, f"{revision}: balances changed"
     assert problems == [], f"upgrading from {revision}: {problems}"
     for table, (_, rows) in before.items():
@@ -118,26 +118,26 @@ async def _upgrade_from(
 async def _still_writable(db: Database, revision: str) -> None:
     """The ledger works on the upgraded copy: points in, an order out, the sweeps run, and the
     audit is still empty."""
-    async with db.transaction() as tx:
-        await points.adjust(
+    with db.transaction() as tx:
+        points.adjust(
             tx, community_id="c1", member_id="vol5", change=30, reason="升级后补录", actor="staff"
         )
-        item = await points.add_item(tx, community_id="c1", name="毛巾", cost=10, stock=3)
-        await points.redeem(tx, community_id="c1", member_id="vol5", item_id=item.id)
+        item = points.add_item(tx, community_id="c1", name="毛巾", cost=10, stock=3)
+        points.redeem(tx, community_id="c1", member_id="vol5", item_id=item.id)
     reports = await sweep_once(db)  # the sweeps (sealing the chain over old and new transfers)
     assert [r.error for r in reports if r.error] == [], f"sweeping after {revision}"
-    async with db.read() as tx:
-        assert await points.audit(tx) == [], f"writing after upgrading from {revision}"
+    with db.snapshot() as tx:
+        assert points.audit(tx) == [], f"writing after upgrading from {revision}"
 
 
 # Copying rows into the tables of an earlier revision
 
 
-async def _copy(source: Database, target: AsyncConnection) -> int:
+def _copy(source: Database, target: Connection) -> int:
     """The source's rows, in the target's tables and columns (FK order), raw as stored."""
-    theirs = await target.run_sync(_reflect)
-    async with source.writer.connect() as conn:
-        ours = await conn.run_sync(_reflect)
+    theirs = _reflect(target)
+    with source.writer.connect() as conn:
+        ours = _reflect(conn)
         copied = 0
         for table in theirs.sorted_tables:
             if table.name == "alembic_version" or table.name not in ours.tables:
@@ -151,9 +151,9 @@ async def _copy(source: Database, target: AsyncConnection) -> int:
             ]
             assert not missing, f"{table.name}.{missing} exist before but not at the heads"
             query = sa.select(*(mine.c[n] for n in shared))
-            rows = [dict(r._mapping) for r in await conn.execute(query)]
+            rows = [dict(r._mapping) for r in conn.execute(query)]
             if rows:
-                await target.execute(table.insert(), rows)
+                target.execute(table.insert(), rows)
                 copied += len(rows)
     return copied
 
@@ -164,9 +164,9 @@ def _reflect(conn: sa.Connection) -> sa.MetaData:
     return reflected
 
 
-async def _rows(conn: AsyncConnection, columns: dict[str, list[str]] | None = None) -> Rows:
+def _rows(conn: Connection, columns: dict[str, list[str]] | None = None) -> Rows:
     """Every table's column names and rows (the named columns, or all), raw as stored."""
-    reflected = await conn.run_sync(_reflect)
+    reflected = _reflect(conn)
     found: Rows = {}
     for table in reflected.sorted_tables:
         if table.name == "alembic_version" or (columns is not None and table.name not in columns):
@@ -174,7 +174,7 @@ async def _rows(conn: AsyncConnection, columns: dict[str, list[str]] | None = No
         names = [c.name for c in table.columns] if columns is None else columns[table.name]
         names = [n for n in names if (table.name, n) not in REWRITTEN]
         query = sa.select(*(table.c[n] for n in names))
-        found[table.name] = (names, [tuple(r) for r in await conn.execute(query)])
+        found[table.name] = (names, [tuple(r) for r in conn.execute(query)])
     return found
 
 
@@ -191,52 +191,50 @@ def _balances(
     return {tuple(r[k] for k in key): tuple(r[c] for c in counters) for r in rows}
 
 
-@asynccontextmanager
-async def _postgresql_database() -> AsyncIterator[str]:
+@contextmanager
+def _postgresql_database() -> Iterator[str]:
     name = f"linli_upgrades_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(support.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
         yield sa.make_url(support.PG_ADMIN_URL).set(database=name).render_as_string(False)
     finally:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
-async def _empty_databases(
-    backend: str, count: int, folder: Path
-) -> AsyncGenerator[Database, None]:
+def _empty_databases(backend: str, count: int, folder: Path) -> Generator[Database, None]:
     """``count`` empty databases, one after the other (PostgreSQL: one database, its schema
     dropped and made again each time)."""
     if backend == "sqlite":
         for _ in range(count):
             path = folder / f"upgrade-{uuid.uuid4().hex}.db"
-            db = mk.open_database(f"sqlite+aiosqlite:///{path}", migrations=(MIGRATIONS,))
+            db = mk.open_database(f"sqlite:///{path}", migrations=(MIGRATIONS,))
             try:
                 yield db
             finally:
-                await db.dispose()
+                db.dispose()
         return
-    async with _postgresql_database() as url:
+    with _postgresql_database() as url:
         for _ in range(count):
             db = mk.open_database(url, migrations=(MIGRATIONS,), pool_size=2)
             try:
-                async with db.writer.begin() as conn:
-                    await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-                    await conn.exec_driver_sql("CREATE SCHEMA public")
+                with db.writer.begin() as conn:
+                    conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+                    conn.exec_driver_sql("CREATE SCHEMA public")
                 yield db
             finally:
-                await db.dispose()
+                db.dispose()
 
 
-async def _paired(
-    states: list[tuple[str, frozenset[str]]], targets: AsyncGenerator[Database, None]
-) -> AsyncIterator[tuple[tuple[str, frozenset[str]], Database]]:
+def _paired(
+    states: list[tuple[str, frozenset[str]]], targets: Generator[Database, None]
+) -> Iterator[tuple[tuple[str, frozenset[str]], Database]]:
     for state in states:
-        yield state, await anext(targets)
-    await targets.aclose()
+        yield state, next(targets)
+    targets.close()
 
 
 # The history
@@ -247,57 +245,57 @@ async def history(db: Database) -> None:
     for its idempotency keys): wishes in every state, awards held and posted, adjustments, a
     reversal, a donation, an event's hours, store orders reserved, fulfilled and cancelled, a
     refused overdraft, points expired, a second community, and the service's sweeps run."""
-    await sw.build(db)
+    sw.build(db)
     t = T0
-    async with db.transaction() as tx:
+    with db.transaction() as tx:
         policy = points.AccrualPolicy(points_per_hour=12, expiry_days=180)
-        await mk.wallet.set_policy(tx, "staff", "c1", policy, now=t)
-        await mk.set_community_rules(tx, "staff", "c1", mk.CommunityRules(claim_limit=4), now=t)
-        await set_elder_mode(tx, "res", True, t)  # 长辈模式
+        mk.wallet.set_policy(tx, "staff", "c1", policy, now=t)
+        mk.set_community_rules(tx, "staff", "c1", mk.CommunityRules(claim_limit=4), now=t)
+        set_elder_mode(tx, "res", True, t)  # 长辈模式
         for n, volunteer in enumerate(VOLUNTEERS):
-            wish = await world.published(tx, id=f"w-served-{n}", start=t + 2 * HOUR)
-            claim = await mk.claim(tx, volunteer, "c1", wish.id, now=t)
+            wish = world.published(tx, id=f"w-served-{n}", start=t + 2 * HOUR)
+            claim = mk.claim(tx, volunteer, "c1", wish.id, now=t)
             at = t + 2 * HOUR
             code = wish.confirmation_code
-            await mk.check_in(tx, volunteer, "c1", claim.id, code=code, now=at)
-            await mk.check_out(tx, volunteer, "c1", claim.id, now=at + 1.5 * HOUR)
+            mk.check_in(tx, volunteer, "c1", claim.id, code=code, now=at)
+            mk.check_out(tx, volunteer, "c1", claim.id, now=at + 1.5 * HOUR)
             if n < 3:
-                await mk.confirm(tx, "res", "c1", wish.id, rating=5 - n, comment="谢谢", now=at)
+                mk.confirm(tx, "res", "c1", wish.id, rating=5 - n, comment="谢谢", now=at)
             elif n == 3:
-                await mk.dispute(tx, "res", "c1", wish.id, reason="没有陪到医院", now=at)
+                mk.dispute(tx, "res", "c1", wish.id, reason="没有陪到医院", now=at)
             # the last stays served: its points are held (a pending transfer)
-        await world.post(tx, id="w-submitted")
-        rejected = await world.post(tx, id="w-rejected")
-        await mk.reject(tx, "staff", "c1", rejected.id, reason="不属于服务范围", now=t)
-        cancelled = await world.published(tx, id="w-cancelled")
-        await mk.cancel(tx, "res", "c1", cancelled.id, reason="家人陪同", now=t)
-        shared = await world.published(tx, id="w-claimed", capacity=2)
-        await mk.claim(tx, "vol1", "c1", shared.id, now=t)
-        await mk.publish_offer(
+        world.post(tx, id="w-submitted")
+        rejected = world.post(tx, id="w-rejected")
+        mk.reject(tx, "staff", "c1", rejected.id, reason="不属于服务范围", now=t)
+        cancelled = world.published(tx, id="w-cancelled")
+        mk.cancel(tx, "res", "c1", cancelled.id, reason="家人陪同", now=t)
+        shared = world.published(tx, id="w-claimed", capacity=2)
+        mk.claim(tx, "vol1", "c1", shared.id, now=t)
+        mk.publish_offer(
             tx, "vol2", "c1", category="助老陪护", title="周末陪诊", schedule="周六上午", now=t
         )
         for member in (*VOLUNTEERS, "party"):
-            await mk.wallet.adjust(tx, "staff", "c1", member, 60, reason="志愿活动补录", now=t)
-        wrong = await mk.wallet.adjust(tx, "staff", "c1", "vol4", 40, reason="录入", now=t)
-        await mk.wallet.reverse(tx, "staff", "c1", wrong.id, reason="录错", amount=25, now=t)
-        await mk.wallet.donate(tx, "vol3", "c1", 5, memo="捐给社区", now=t)
+            mk.wallet.adjust(tx, "staff", "c1", member, 60, reason="志愿活动补录", now=t)
+        wrong = mk.wallet.adjust(tx, "staff", "c1", "vol4", 40, reason="录入", now=t)
+        mk.wallet.reverse(tx, "staff", "c1", wrong.id, reason="录错", amount=25, now=t)
+        mk.wallet.donate(tx, "vol3", "c1", 5, memo="捐给社区", now=t)
         attendance = tuple(mk.EventHours(member_id=v, minutes=120) for v in VOLUNTEERS[:3])
-        await mk.wallet.record_event(
+        mk.wallet.record_event(
             tx, "staff", "c1", event_id="e-chongyang", category="助老陪护", title="重阳节",
             started_at=t - 24 * HOUR, attendance=attendance, now=t,
         )  # fmt: skip
-        item = await mk.wallet.add_item(tx, "staff", "c1", name="大米", cost=10, stock=50, now=t)
-        orders = [await mk.wallet.redeem(tx, m, "c1", item.id, now=t) for m in VOLUNTEERS[:4]]
-        await mk.wallet.fulfil_order(tx, "staff", "c1", orders[0].id, now=t + HOUR)
-        await mk.wallet.cancel_order(tx, "vol2", "c1", orders[1].id, now=t + HOUR)
-        await mk.wallet.adjust(tx, "admin", "c2", "outsider", 15, reason="月亮社区补录", now=t)
+        item = mk.wallet.add_item(tx, "staff", "c1", name="大米", cost=10, stock=50, now=t)
+        orders = [mk.wallet.redeem(tx, m, "c1", item.id, now=t) for m in VOLUNTEERS[:4]]
+        mk.wallet.fulfil_order(tx, "staff", "c1", orders[0].id, now=t + HOUR)
+        mk.wallet.cancel_order(tx, "vol2", "c1", orders[1].id, now=t + HOUR)
+        mk.wallet.adjust(tx, "admin", "c2", "outsider", 15, reason="月亮社区补录", now=t)
     try:
-        async with db.transaction() as tx:
-            await mk.wallet.adjust(tx, "staff", "c1", "vol5", -(10**6), reason="超额扣减", now=t)
+        with db.transaction() as tx:
+            mk.wallet.adjust(tx, "staff", "c1", "vol5", -(10**6), reason="超额扣减", now=t)
     except points.Refused:
         pass  # recorded as refused
-    async with db.transaction() as tx:
-        await points.expire_points(tx, now=t + dt.timedelta(days=200))
+    with db.transaction() as tx:
+        points.expire_points(tx, now=t + dt.timedelta(days=200))
     await _through_the_service(db)
     await sweep_once(db)  # as the service's sweeps would (sealing the hash chain, …)
 

@@ -89,7 +89,7 @@ from litestar import Litestar, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import access_world as aw
 import service_world as sw
@@ -310,24 +310,24 @@ def twin(obj: Obj, kind: str) -> Obj:
     return obj._replace(params={**obj.params, KEY[base]: f"no-such-{base}"})
 
 
-async def make(stager: aw.Stager, kind: str, owner: str, community: str) -> Obj:
+def make(stager: aw.Stager, kind: str, owner: str, community: str) -> Obj:
     base, _, stage = kind.partition(":")
     if base == "wish":
-        return await stager.wish(owner, community, stage)
+        return stager.wish(owner, community, stage)
     if base == "claim":
-        return await stager.claim(owner, community, stage)
+        return stager.claim(owner, community, stage)
     if base == "member":
         return Obj(community, {"community_id": community, "member_id": owner})
     if base == "org":
         return Obj(community, {"org_id": owner})
     if base == "transfer":
-        return await stager.transfer(owner, community)
+        return stager.transfer(owner, community)
     if base == "item":
-        return await stager.item(community)
+        return stager.item(community)
     if base == "order":
-        return await stager.order(owner, community)
+        return stager.order(owner, community)
     assert base == "offer", kind
-    return await stager.offer(owner, community)
+    return stager.offer(owner, community)
 
 
 def owner_of(kind: str, relation: str, member_id: str) -> tuple[str, str]:
@@ -341,7 +341,7 @@ def owner_of(kind: str, relation: str, member_id: str) -> tuple[str, str]:
     return OTHER.get(group, "outsider"), C2
 
 
-async def stage(tx: AsyncConnection, now: dt.datetime) -> list[Cell]:
+def stage(tx: Connection, now: dt.datetime) -> list[Cell]:
     """Every cell with its object: each write the table allows gets its own; the others (reads
     and refusals, which change nothing) share one per kind, owner and relation."""
     stager = aw.Stager(tx, now)
@@ -362,7 +362,7 @@ async def stage(tx: AsyncConnection, now: dt.datetime) -> list[Cell]:
                 if changes(op, want):
                     key = (op.name, relation, owner, role)
                 if key not in made:
-                    made[key] = await make(stager, kind, owner, community)
+                    made[key] = make(stager, kind, owner, community)
                 cells.append(Cell(op, role, relation, made[key], want))
     return cells
 
@@ -440,11 +440,11 @@ async def at_once(calls: Iterable[Coroutine[Any, Any, None]], limit: int = 6) ->
     await asyncio.gather(*(one(call) for call in calls))
 
 
-async def table_rows(svc: Service) -> dict[str, list[tuple[object, ...]]]:
-    async with svc.app.state.db.read() as tx:
-        found = await aw.rows(tx)
+def table_rows(svc: Service) -> dict[str, list[tuple[object, ...]]]:
+    with svc.app.state.db.snapshot() as tx:
+        found = aw.rows(tx)
         for table in service_tables.sorted_tables:
-            got = (await tx.execute(table.select())).all()
+            got = tx.execute(table.select()).all()
             found[table.name] = sorted((tuple(r) for r in got), key=repr)
     return found
 
@@ -480,7 +480,7 @@ def handlers(app: Litestar) -> Iterable[tuple[str, HTTPRouteHandler]]:
 @pytest.fixture
 def app(tmp_path: Path) -> Litestar:
     """The app as configured for the tests, never started (its routes and OpenAPI document)."""
-    return create_app(sw.settings(f"sqlite+aiosqlite:///{tmp_path}/linli.db"))
+    return create_app(sw.settings(f"sqlite:///{tmp_path}/linli.db"))
 
 
 def test_every_handler_of_the_app_states_its_access_policy(app: Litestar) -> None:
@@ -532,13 +532,13 @@ async def test_every_object_endpoint_answers_each_role_and_relation_as_documente
     svc: Service,
 ) -> None:
     now = svc.clock.now
-    async with svc.app.state.db.transaction() as tx:
-        await aw.extend(tx, now - dt.timedelta(hours=4))
-        cells = await stage(tx, now)
+    with svc.app.state.db.transaction() as tx:
+        aw.extend(tx, now - dt.timedelta(hours=4))
+        cells = stage(tx, now)
     matrix = Matrix(svc, cells)
-    before = await table_rows(svc)
+    before = table_rows(svc)
     await at_once(matrix.run(c) for c in cells if not c.allowed)  # reads and refusals first
-    after = await table_rows(svc)
+    after = table_rows(svc)
     await at_once(matrix.run(c) for c in cells if c.allowed)
     print(f"[bola] cells={len(cells)} leaks={len(matrix.leaks)}")
     table = {c.key: str(c.expected) for c in cells}
@@ -691,7 +691,7 @@ async def test_every_json_body_refuses_fields_it_does_not_declare(svc: Service) 
             valid.append(f"{write}: {exc}")
     assert valid == []  # the bodies are valid: only the added field is at fault
     staff = svc.as_("staff")
-    before = await table_rows(svc)
+    before = table_rows(svc)
     seen: Seen = set()
     outcomes, expected_outcomes = {}, {}
     cases: list[tuple[str, str, dict[str, Any], str]] = [
@@ -710,7 +710,7 @@ async def test_every_json_body_refuses_fields_it_does_not_declare(svc: Service) 
         key = f"{method} {path} {field}"
         outcomes[key] = (answer.status_code, problem.get("code"), problem.get("field"))
         expected_outcomes[key] = (422, "unknown_field", field)
-    after = await table_rows(svc)
+    after = table_rows(svc)
     assert outcomes == expected_outcomes
     assert len(cases) > 250
     assert changed(before, after) == []  # nothing stored, not even an idempotency key
@@ -769,14 +769,14 @@ def named_cases(now: dt.datetime) -> list[Named]:
 
 async def test_a_body_cannot_choose_whom_a_request_acts_for(svc: Service) -> None:
     now = svc.clock.now
-    async with svc.app.state.db.transaction() as tx:
-        await aw.extend(tx, now - dt.timedelta(hours=4))
+    with svc.app.state.db.transaction() as tx:
+        aw.extend(tx, now - dt.timedelta(hours=4))
         stager = aw.Stager(tx, now)
-        wish = await stager.wish("res2", C1, "open")
-        unit_claim = await stager.claim("uadmin", C1, "unit")
+        wish = stager.wish("res2", C1, "open")
+        unit_claim = stager.claim("uadmin", C1, "unit")
     params = {**wish.params, **unit_claim.params, "org_id": C1, "member_id": "outsider"}
     cases = named_cases(now)
-    before = await table_rows(svc)
+    before = table_rows(svc)
     seen: Seen = set()
     outcomes, hints = {}, []
     for case in cases:
@@ -794,7 +794,7 @@ async def test_a_body_cannot_choose_whom_a_request_acts_for(svc: Service) -> Non
         outcomes[case.key] = (answers[0].status_code, problem.get("code"), problem.get("field"))
         if shown[0] != shown[1]:
             hints.append(f"{case.key}: {shown[0]} / {shown[1]}")
-    after = await table_rows(svc)
+    after = table_rows(svc)
     assert outcomes == {case.key: (case.status, case.code, case.field) for case in cases}
     assert hints == []  # naming another tenant's member tells nothing a made-up id would not
     assert changed(before, after) == []

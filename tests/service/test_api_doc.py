@@ -140,7 +140,7 @@ def _tools() -> None:
 def _settings(database: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "LINLI_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "LINLI_DATABASE_URL": f"sqlite:///{database}",
         "LINLI_SECRET_KEY": "api-doc-test-" + "k" * 40,
         "LINLI_SWEEP_SECONDS": "0",
         "LINLI_REDIS_URL": "",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import points
 import service_world
-import support
 from points import AccountKind, TransferKind
 from service.cli import main
 from service.database import open_database
@@ -20,28 +19,23 @@ HEAD = re.compile(r"^chain (\S+) seq=(\d+) head=([0-9a-f]{64})$", re.M)
 
 
 def _accruals(database: Path, community: str, n: int) -> None:
-    async def write() -> None:
-        db = open_database(
-            Settings(database_url=f"sqlite+aiosqlite:///{database}", secret_key="k" * 40)
-        )
-        try:
-            async with db.transaction() as tx:
-                await points.open_community(tx, community)
-                await points.open_account(tx, community, AccountKind.MEMBER, "ann")
-            for i in range(n):
-                async with db.transaction() as tx:
-                    await points.transfer(
-                        tx,
-                        community_id=community,
-                        debit_account_id=f"pool:{community}",
-                        credit_account_id="member:ann",
-                        amount=10 + i,
-                        kind=TransferKind.ACCRUAL,
-                    )
-        finally:
-            await db.dispose()
-
-    support.run_now(write)
+    db = open_database(Settings(database_url=f"sqlite:///{database}", secret_key="k" * 40))
+    try:
+        with db.transaction() as tx:
+            points.open_community(tx, community)
+            points.open_account(tx, community, AccountKind.MEMBER, "ann")
+        for i in range(n):
+            with db.transaction() as tx:
+                points.transfer(
+                    tx,
+                    community_id=community,
+                    debit_account_id=f"pool:{community}",
+                    credit_account_id="member:ann",
+                    amount=10 + i,
+                    kind=TransferKind.ACCRUAL,
+                )
+    finally:
+        db.dispose()
 
 
 def _erase_newest(database: Path, community: str, k: int) -> None:

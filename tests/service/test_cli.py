@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +43,14 @@ def database(demo_file: service_world.DemoFile, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def db(database: Path) -> AsyncIterator[points.Database]:
+def db(database: Path) -> Iterator[points.Database]:
     opened = open_database(
-        Settings(
-            database_url=f"sqlite+aiosqlite:///{database}", secret_key=service_world.DEMO_SECRET
-        )
+        Settings(database_url=f"sqlite:///{database}", secret_key=service_world.DEMO_SECRET)
     )
     try:
         yield opened
     finally:
-        await opened.dispose()
+        opened.dispose()
 
 
 def test_upgrade_prints_the_revision_it_reached(tmp_path: Path) -> None:
@@ -112,8 +110,8 @@ def test_status_of_an_empty_ledger(tmp_path: Path) -> None:
     assert runner.invoke(main, ["status"]).output == "the ledger is empty\n"
 
 
-async def test_the_demo_district_has_the_shape_it_promises(db: points.Database) -> None:
-    counted = await demo.load(db)
+def test_the_demo_district_has_the_shape_it_promises(db: points.Database) -> None:
+    counted = demo.load(db)
     assert not counted.fresh
     assert (counted.streets, counted.communities, counted.grids) == (2, 6, 124)
     assert (counted.units, counted.accounts) == (10, len(demo.ACCOUNTS))
@@ -133,13 +131,13 @@ async def test_the_demo_district_has_the_shape_it_promises(db: points.Database) 
     assert counted.points_spent > 0
     assert counted.minutes_served > 0
     assert {"fulfilled", "reserved", "cancelled"} <= set(counted.orders)
-    async with db.read() as conn:
-        categories = set(await conn.scalars(sa.select(wish_rows.c.category).distinct()))
-        confirmed = await conn.scalar(
+    with db.snapshot() as conn:
+        categories = set(conn.scalars(sa.select(wish_rows.c.category).distinct()))
+        confirmed = conn.scalar(
             sa.select(sa.func.count()).where(transitions.c.to_state == WishState.CONFIRMED.value)
         )
-        assert await points.audit(conn) == []
-        offers = await mk.list_offers(conn, "demo-staff", "yangguang")
+        assert points.audit(conn) == []
+        offers = mk.list_offers(conn, "demo-staff", "yangguang")
     assert categories == set(mk.DEFAULT_CATEGORIES)
     assert confirmed
     assert confirmed >= counted.states["closed"] - 20

@@ -26,8 +26,8 @@ import marketplace_world as world
 import points
 from points import Database
 from points.schema import transfers
+from service import idempotency
 from service.tables import idempotency_keys
-from service.uow import sweep_keys
 from service_world import Service
 
 ADJUST = "/api/v1/communities/c1/adjustments"
@@ -80,10 +80,10 @@ async def send_until_settled(
         pause = min(pause * 2, 0.1)
 
 
-async def adjustments(db: Database) -> list[tuple[str, str, int]]:
+def adjustments(db: Database) -> list[tuple[str, str, int]]:
     """(memo, credited account, amount) of every adjustment in c1."""
-    async with db.read() as conn:
-        rows = await conn.execute(
+    with db.snapshot() as conn:
+        rows = conn.execute(
             sa.select(transfers.c.memo, transfers.c.credit_account_id, transfers.c.amount).where(
                 transfers.c.community_id == "c1", transfers.c.kind == "adjustment"
             )
@@ -91,9 +91,9 @@ async def adjustments(db: Database) -> list[tuple[str, str, int]]:
         return [(r.memo, r.credit_account_id, int(r.amount)) for r in rows]
 
 
-async def audit(db: Database) -> list[points.Problem]:
-    async with db.read() as conn:
-        return await points.audit(conn)
+def audit(db: Database) -> list[points.Problem]:
+    with db.snapshot() as conn:
+        return points.audit(conn)
 
 
 @pytest.mark.slow
@@ -140,10 +140,10 @@ async def test_100_keys_each_sent_21_times_at_once_make_exactly_100_effects(
         expected[body["reason"]] = (f"member:{body['member_id']}", body["change"])
 
     db: Database = svc.app.state.db
-    made = await adjustments(db)
+    made = adjustments(db)
     assert len(made) == KEYS
     assert {memo: (account, amount) for memo, account, amount in made} == expected
-    assert await audit(db) == []
+    assert audit(db) == []
     for volunteer in world.VOLUNTEERS:
         wallet = await svc.client.get(
             f"/api/v1/communities/c1/members/{volunteer}/wallet", headers=staff
@@ -168,7 +168,7 @@ async def test_a_replay_carries_the_header_and_the_identical_body(svc: Service) 
     assert (again.status_code, replayed(again)) == (201, True)
     assert again.content == first.content
     assert again.headers["content-type"] == first.headers["content-type"]
-    assert len(await adjustments(svc.app.state.db)) == 1
+    assert len(adjustments(svc.app.state.db)) == 1
 
 
 async def test_the_same_key_with_another_body_is_refused(svc: Service) -> None:
@@ -180,7 +180,7 @@ async def test_the_same_key_with_another_body_is_refused(svc: Service) -> None:
     assert (other.status_code, code(other)) == (422, "idempotency_key_reused")
     assert other.json()["field"] == "Idempotency-Key"
     assert (elsewhere.status_code, code(elsewhere)) == (422, "idempotency_key_reused")
-    assert len(await adjustments(svc.app.state.db)) == 1
+    assert len(adjustments(svc.app.state.db)) == 1
 
 
 async def test_a_failed_request_stores_nothing_and_its_retry_runs_again(svc: Service) -> None:
@@ -194,8 +194,8 @@ async def test_a_failed_request_stores_nothing_and_its_retry_runs_again(svc: Ser
     await top_up(4)
     refused = await svc.client.post(DONATE, headers=volunteer, json=gift)
     assert (refused.status_code, code(refused)) == (409, "insufficient_points")
-    async with svc.app.state.db.read() as conn:
-        assert (await conn.execute(sa.select(idempotency_keys))).all() == []
+    with svc.app.state.db.snapshot() as conn:
+        assert conn.execute(sa.select(idempotency_keys)).all() == []
     await top_up(6)
     retried = await svc.client.post(DONATE, headers=volunteer, json=gift)
     assert (retried.status_code, replayed(retried)) == (201, False)
@@ -243,7 +243,7 @@ async def test_a_malformed_key_is_refused_before_anything_happens(svc: Service) 
         assert answer.json()["field"] == "Idempotency-Key"
     longest = await svc.client.post(ADJUST, headers=keyed(staff, "k" * 255), json=adjustment(1, 0))
     assert longest.status_code == 201
-    assert len(await adjustments(svc.app.state.db)) == 1
+    assert len(adjustments(svc.app.state.db)) == 1
 
 
 async def test_an_expired_key_may_be_used_again(svc: Service) -> None:
@@ -257,7 +257,7 @@ async def test_an_expired_key_may_be_used_again(svc: Service) -> None:
     anew = await svc.client.post(ADJUST, headers=headers, json=adjustment(1, 0))
     assert (anew.status_code, replayed(anew)) == (201, False)
     assert anew.json()["id"] != first.json()["id"]
-    assert len(await adjustments(db)) == 2
+    assert len(adjustments(db)) == 2
 
     other = keyed(svc.as_("staff"), "other")
     assert (await svc.client.post(ADJUST, headers=other, json=adjustment(2, 0))).status_code == 201
@@ -274,9 +274,9 @@ async def test_the_sweep_takes_only_expired_keys(svc: Service) -> None:
     new = await svc.client.post(ADJUST, headers=keyed(staff, "new"), json=adjustment(2, 0))
     svc.clock.advance(hours=13)  # "old" is 25 hours old, "new" 13
     assert (old.status_code, new.status_code) == (201, 201)
-    assert await sweep_keys(db, now=svc.clock()) == 1
-    async with db.read() as conn:
-        left = (await conn.execute(sa.select(idempotency_keys.c.key))).scalars().all()
+    assert db.write(idempotency.sweep_keys, now=svc.clock()) == 1
+    with db.snapshot() as conn:
+        left = conn.execute(sa.select(idempotency_keys.c.key)).scalars().all()
     assert left == ["new"]
     replay = await svc.client.post(ADJUST, headers=keyed(staff, "new"), json=adjustment(2, 0))
     assert (replay.status_code, replayed(replay)) == (201, True)
@@ -287,5 +287,5 @@ async def test_a_get_ignores_the_header(svc: Service) -> None:
     for key in ("read-1", "read-1", "not a key"):
         answer = await svc.client.get(url, headers=keyed(svc.as_("vol1"), key))
         assert (answer.status_code, replayed(answer)) == (200, False)
-    async with svc.app.state.db.read() as conn:
-        assert (await conn.execute(sa.select(idempotency_keys))).all() == []
+    with svc.app.state.db.snapshot() as conn:
+        assert conn.execute(sa.select(idempotency_keys)).all() == []

@@ -101,11 +101,11 @@ COMMUNITY_WIDE = frozenset({"staff", "admin", "vol1", "vol2", "party"})
 INSIDE = frozenset({"res", "grid"})
 
 
-async def give_phone(svc: Service, member_id: str, phone: str) -> None:
+def give_phone(svc: Service, member_id: str, phone: str) -> None:
     """No endpoint changes a registered member's phone: the test writes it as registration does."""
     db: Database = svc.app.state.db
-    async with db.transaction() as tx:
-        await tx.execute(members.update().where(members.c.id == member_id).values(phone=phone))
+    with db.transaction() as tx:
+        tx.execute(members.update().where(members.c.id == member_id).values(phone=phone))
 
 
 async def record_key_household(svc: Service) -> Json:
@@ -362,9 +362,9 @@ async def test_key_household_types_are_stored_only_with_a_recorded_consent(svc: 
         assert refused.status_code == 404, stranger
     db: Database = svc.app.state.db
     types = frozenset(mk.KeyHousehold(f) for f in FLAGS)
-    async with db.transaction() as tx:
-        with pytest.raises(mk.InvalidInput):  # the library itself refuses types without a purpose
-            await mk.set_key_household(tx, "staff", "res", "c1", types, purpose="")
+    # the library itself refuses types without a purpose
+    with db.transaction() as tx, pytest.raises(mk.InvalidInput):
+        mk.set_key_household(tx, "staff", "res", "c1", types, purpose="")
     assert await stored() == ([], None)  # nothing was stored by any of those
 
     recorded = await record_key_household(svc)
@@ -391,7 +391,7 @@ async def test_key_household_types_are_stored_only_with_a_recorded_consent(svc: 
 async def test_resident_data_in_every_response_follows_the_policy_per_role_and_claim_state(
     svc: Service,
 ) -> None:
-    await give_phone(svc, "res", PHONE)
+    give_phone(svc, "res", PHONE)
     await record_key_household(svc)
     wish_id, code = await post_wish(svc)
     scan = Scan(code)
@@ -446,7 +446,7 @@ async def test_honour_roll_names_only_members_who_opted_in(svc: Service) -> None
 
 
 async def test_a_member_downloads_their_own_data_and_nobody_elses(svc: Service) -> None:
-    await give_phone(svc, "res", PHONE)
+    give_phone(svc, "res", PHONE)
     await record_key_household(svc)
     served, served_code = await post_wish(svc)
     await serve(svc, served, served_code, "vol1")
@@ -500,8 +500,8 @@ async def test_a_member_downloads_their_own_data_and_nobody_elses(svc: Service) 
 
 async def test_deletion_anonymises_the_person_and_keeps_the_ledger_and_hours(svc: Service) -> None:
     c, staff = svc.client, svc.as_("staff")
-    await give_phone(svc, "res", PHONE)
-    await give_phone(svc, "vol1", "13698765432")
+    give_phone(svc, "res", PHONE)
+    give_phone(svc, "vol1", "13698765432")
     await record_key_household(svc)
     wish_id, code = await post_wish(svc)
     await serve(svc, wish_id, code, "vol1")
@@ -534,8 +534,8 @@ async def test_deletion_anonymises_the_person_and_keeps_the_ledger_and_hours(svc
     audit = await c.get("/api/v1/audit", headers=staff, params={"community_id": "c1"})
     assert (audit.status_code, audit.json()["problems"]) == (200, [])
     db: Database = svc.app.state.db
-    async with db.read() as conn:
-        assert await points.audit(conn) == []
+    with db.snapshot() as conn:
+        assert points.audit(conn) == []
 
     # her wish keeps its record, without her: name, phone, address and types are gone
     wish = (await c.get(f"{WISHES}/{wish_id}", headers=staff)).json()
@@ -593,7 +593,7 @@ async def test_logs_never_carry_phones_passwords_addresses_or_types(
     async with sw.running(backend_ready, access_log=True, log_level="INFO") as svc:
         c = svc.client
         with service_log() as log:
-            await give_phone(svc, "res", PHONE)
+            give_phone(svc, "res", PHONE)
             signed = await c.post(
                 "/api/v1/auth/token", json={"phone": sw.PHONES["res"], "password": sw.PASSWORD}
             )

@@ -26,13 +26,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, Engine
 
 import marketplace as mk
 import points
 import processes
 import service_world as sw
-import support
 from marketplace.schema import ACTIVE_CLAIMS, claims, member_load, transitions
 from points import utcnow
 from points.schema import accounts, catalog_items, orders, transfers
@@ -83,22 +82,22 @@ def _redis_reachable() -> bool:
         return False
 
 
-async def _create(name: str, url: str, made: list[Due]) -> None:
-    await processes.create_postgresql(name)
+def _create(name: str, url: str, made: list[Due]) -> None:
+    processes.create_postgresql(name)
     db = mk.open_database(url, migrations=(MIGRATIONS,))
     try:
-        await db.upgrade()
-        await sw.build(db)
+        db.upgrade()
+        sw.build(db)
         now = utcnow()
-        async with db.transaction() as tx:
-            escalating = await _due_for_escalation(tx, now)
-            accepting = await _due_for_auto_accept(tx, now)
-            expiring, item_id = await _due_orders(tx, now)
-        async with db.read() as conn:
-            stock = await _stock(conn, item_id)
+        with db.transaction() as tx:
+            escalating = _due_for_escalation(tx, now)
+            accepting = _due_for_auto_accept(tx, now)
+            expiring, item_id = _due_orders(tx, now)
+        with db.snapshot() as conn:
+            stock = _stock(conn, item_id)
         made.append(Due(escalating, accepting, expiring, item_id, stock))
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +128,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     procs: list[subprocess.Popen[bytes]] = []
     made: list[Due] = []
     try:
-        support.run_now(lambda: _create(name, url, made))
+        _create(name, url, made)
         bases = []
         for n in range(2):
             port = processes.free_port()
@@ -154,7 +153,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             text = (logs / f"serve-{n}.log").read_text()
             if "Traceback" in text:
                 print(f"[processes] serve-{n} log:\n{text[-5000:]}")
-        support.run_now(lambda: processes.drop_postgresql(name))
+        processes.drop_postgresql(name)
 
 
 def _code(answer: httpx.Response) -> str:
@@ -231,41 +230,35 @@ async def test_claims_raced_through_both_processes_keep_capacity_and_the_claim_l
         if a.status_code == 201
     }
 
-    async with processes.database(cluster.url) as db, db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(claims.c.id, claims.c.wish_id, claims.c.member_id, claims.c.places)
-                .where(claims.c.community_id == "c1", claims.c.wish_id.in_(wish_ids))
-                .where(sa.text(ACTIVE_CLAIMS))
-            )
+    with processes.database(cluster.url) as db, db.snapshot() as conn:
+        rows = conn.execute(
+            sa.select(claims.c.id, claims.c.wish_id, claims.c.member_id, claims.c.places)
+            .where(claims.c.community_id == "c1", claims.c.wish_id.in_(wish_ids))
+            .where(sa.text(ACTIVE_CLAIMS))
         ).all()
-        stored = {wish.id: wish for wish in await _wishes(conn, wish_ids)}
+        stored = {wish.id: wish for wish in _wishes(conn, wish_ids)}
         open_by_member: dict[str, int] = dict(
-            (
-                await conn.execute(
-                    sa.select(claims.c.member_id, sa.func.count())
-                    .where(claims.c.community_id == "c1", claims.c.state.in_(OPEN))
-                    .group_by(claims.c.member_id)
-                )
+            conn.execute(
+                sa.select(claims.c.member_id, sa.func.count())
+                .where(claims.c.community_id == "c1", claims.c.state.in_(OPEN))
+                .group_by(claims.c.member_id)
             ).all()
         )
         load = dict(
-            (
-                await conn.execute(
-                    sa.select(member_load.c.member_id, member_load.c.open_claims).where(
-                        member_load.c.community_id == "c1"
-                    )
+            conn.execute(
+                sa.select(member_load.c.member_id, member_load.c.open_claims).where(
+                    member_load.c.community_id == "c1"
                 )
             ).all()
         )
-        claim_records = await conn.scalar(
+        claim_records = conn.scalar(
             sa.select(sa.func.count()).where(
                 transitions.c.subject == "claim",
                 transitions.c.action == "claim",
                 transitions.c.subject_id.in_([r.id for r in rows]),
             )
         )
-        limit = (await mk.community_rules(conn, "c1")).claim_limit
+        limit = mk.community_rules(conn, "c1").claim_limit
     per_wish = Counter(r.wish_id for r in rows)
     over_capacity = [w for w in wish_ids if per_wish[w] > stored[w].capacity]
     assert over_capacity == []
@@ -328,41 +321,37 @@ async def test_redemptions_raced_through_both_processes_never_oversell_or_overdr
     assert _unexpected(answers, 201, ORDER_REFUSALS) == []
     made = {a.json()["id"]: a.json()["member_id"] for a in answers if a.status_code == 201}
 
-    async with processes.database(cluster.url) as db, db.read() as conn:
-        stock = await conn.scalar(
+    with processes.database(cluster.url) as db, db.snapshot() as conn:
+        stock = conn.scalar(
             sa.select(catalog_items.c.stock).where(
                 catalog_items.c.community_id == "c1", catalog_items.c.id == item_id
             )
         )
         reserved = dict(
-            (
-                await conn.execute(
-                    sa.select(orders.c.id, orders.c.member_id).where(
-                        orders.c.community_id == "c1",
-                        orders.c.item_id == item_id,
-                        orders.c.status == "reserved",
-                    )
+            conn.execute(
+                sa.select(orders.c.id, orders.c.member_id).where(
+                    orders.c.community_id == "c1",
+                    orders.c.item_id == item_id,
+                    orders.c.status == "reserved",
                 )
             ).all()
         )
         wallets = {
             r.id.removeprefix("member:"): r
-            for r in await conn.execute(
+            for r in conn.execute(
                 sa.select(accounts).where(
                     accounts.c.community_id == "c1", accounts.c.kind == "member"
                 )
             )
         }
         held = dict(
-            (
-                await conn.execute(
-                    sa.select(orders.c.member_id, sa.func.sum(orders.c.points))
-                    .where(orders.c.community_id == "c1", orders.c.status == "reserved")
-                    .group_by(orders.c.member_id)
-                )
+            conn.execute(
+                sa.select(orders.c.member_id, sa.func.sum(orders.c.points))
+                .where(orders.c.community_id == "c1", orders.c.status == "reserved")
+                .group_by(orders.c.member_id)
             ).all()
         )
-        problems = await points.audit(conn)
+        problems = points.audit(conn)
     assert stock is not None
     assert stock >= 0
     assert 7 - stock == len(reserved) == len(made)
@@ -416,9 +405,9 @@ async def test_one_idempotency_key_sent_to_both_processes_at_once_takes_effect_o
                 assert flags == ["", "true"]
                 replayed += 1
                 made_id = answers[0].json()["id"]
-                async with processes.database(cluster.url) as db, db.read() as conn:
+                with processes.database(cluster.url) as db, db.snapshot() as conn:
                     if path.endswith("/adjustments"):
-                        n_effects = await conn.scalar(
+                        n_effects = conn.scalar(
                             sa.select(sa.func.count()).where(
                                 transfers.c.community_id == "c1",
                                 transfers.c.kind == "adjustment",
@@ -426,25 +415,25 @@ async def test_one_idempotency_key_sent_to_both_processes_at_once_takes_effect_o
                             )
                         )
                     else:
-                        n_effects = await conn.scalar(
+                        n_effects = conn.scalar(
                             sa.select(sa.func.count()).where(
                                 orders.c.community_id == "c1", orders.c.item_id == item_id
                             )
                         )
                         assert n_effects == n + 1
-                        n_effects = await conn.scalar(
+                        n_effects = conn.scalar(
                             sa.select(sa.func.count()).where(
                                 orders.c.community_id == "c1", orders.c.id == made_id
                             )
                         )
                 assert n_effects == 1, (path, made_id)
-    async with processes.database(cluster.url) as db, db.read() as conn:
-        stock = await conn.scalar(
+    with processes.database(cluster.url) as db, db.snapshot() as conn:
+        stock = conn.scalar(
             sa.select(catalog_items.c.stock).where(
                 catalog_items.c.community_id == "c1", catalog_items.c.id == item_id
             )
         )
-        problems = await points.audit(conn)
+        problems = points.audit(conn)
     assert (stock, problems) == (50 - rounds, [])
     print(
         f"[processes] idempotency keys={2 * rounds} sent_to_both=yes effects={2 * rounds} "
@@ -482,19 +471,19 @@ async def test_failed_sign_ins_are_counted_across_processes(cluster: Cluster) ->
 async def test_sweeps_started_in_two_processes_handle_each_due_item_once(cluster: Cluster) -> None:
     due = cluster.due
     escalating, accepting, expiring = due.escalating, due.accepting, due.expiring
-    async with processes.database(cluster.url) as db:
-        async with db.read() as conn:
-            levels = {w.id: w.level for w in await _wishes(conn, escalating)}
-            stock_before = await _stock(conn, due.item_id)
+    with processes.database(cluster.url) as db:
+        with db.snapshot() as conn:
+            levels = {w.id: w.level for w in _wishes(conn, escalating)}
+            stock_before = _stock(conn, due.item_id)
         assert stock_before == due.stock
 
-        engine = create_async_engine(cluster.url)
+        engine = sa.create_engine(cluster.url)
         procs: list[asyncio.subprocess.Process] = []
         try:
             # Both sweeps wait on this lock (their first step locks due wishes, FOR UPDATE), so
             # they start sweeping at the same moment when it goes.
-            async with engine.connect() as holder:
-                await holder.exec_driver_sql("LOCK TABLE mk_wishes IN EXCLUSIVE MODE")
+            with engine.connect() as holder:
+                holder.exec_driver_sql("LOCK TABLE mk_wishes IN EXCLUSIVE MODE")
                 for _ in range(2):
                     procs.append(
                         await asyncio.create_subprocess_exec(
@@ -505,45 +494,41 @@ async def test_sweeps_started_in_two_processes_handle_each_due_item_once(cluster
                             stderr=asyncio.subprocess.PIPE,
                         )
                     )
-                waiting = await _waiting_on_locks(engine, expect=2)
-                await holder.commit()
+                waiting = await asyncio.to_thread(_waiting_on_locks, engine, expect=2)
+                holder.commit()
             outputs = [await asyncio.wait_for(p.communicate(), 60) for p in procs]
         finally:
             for p in procs:
                 if p.returncode is None:
                     p.kill()
                     await p.wait()
-            await engine.dispose()
+            engine.dispose()
         assert [p.returncode for p in procs] == [0, 0], outputs
         reports = [_report(out.decode()) for out, _ in outputs]
         assert waiting == 2  # both were waiting: they swept at once
 
-        async with db.read() as conn:
-            escalated = {w.id: w for w in await _wishes(conn, escalating)}
-            accepted = {w.id: w for w in await _wishes(conn, accepting)}
+        with db.snapshot() as conn:
+            escalated = {w.id: w for w in _wishes(conn, escalating)}
+            accepted = {w.id: w for w in _wishes(conn, accepting)}
             escalations = Counter(
-                (
-                    await conn.execute(
-                        sa.select(transitions.c.subject_id).where(
-                            transitions.c.subject_id.in_(escalating),
-                            transitions.c.action == "escalate",
-                        )
+                conn.execute(
+                    sa.select(transitions.c.subject_id).where(
+                        transitions.c.subject_id.in_(escalating),
+                        transitions.c.action == "escalate",
                     )
                 ).scalars()
             )
             confirmations = Counter(
-                (
-                    await conn.execute(
-                        sa.select(transitions.c.subject_id).where(
-                            transitions.c.subject_id.in_(accepting),
-                            transitions.c.action == "confirm",
-                        )
+                conn.execute(
+                    sa.select(transitions.c.subject_id).where(
+                        transitions.c.subject_id.in_(accepting),
+                        transitions.c.action == "confirm",
                     )
                 ).scalars()
             )
             awards = (
                 (
-                    await conn.execute(
+                    conn.execute(
                         sa.select(claims.c.award_id).where(
                             claims.c.community_id == "c1", claims.c.wish_id.in_(accepting)
                         )
@@ -553,32 +538,26 @@ async def test_sweeps_started_in_two_processes_handle_each_due_item_once(cluster
                 .all()
             )
             award_posts = Counter(
-                (
-                    await conn.execute(
-                        sa.select(transfers.c.pending_id).where(
-                            transfers.c.community_id == "c1", transfers.c.pending_id.in_(awards)
-                        )
+                conn.execute(
+                    sa.select(transfers.c.pending_id).where(
+                        transfers.c.community_id == "c1", transfers.c.pending_id.in_(awards)
                     )
                 ).scalars()
             )
             closed = dict(
-                (
-                    await conn.execute(
-                        sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(expiring))
-                    )
+                conn.execute(
+                    sa.select(orders.c.id, orders.c.status).where(orders.c.id.in_(expiring))
                 ).all()
             )
             voids = Counter(
-                (
-                    await conn.execute(
-                        sa.select(transfers.c.pending_id).where(
-                            transfers.c.community_id == "c1", transfers.c.pending_id.in_(expiring)
-                        )
+                conn.execute(
+                    sa.select(transfers.c.pending_id).where(
+                        transfers.c.community_id == "c1", transfers.c.pending_id.in_(expiring)
                     )
                 ).scalars()
             )
-            stock_after = await _stock(conn, due.item_id)
-            problems = await points.audit(conn)
+            stock_after = _stock(conn, due.item_id)
+            problems = points.audit(conn)
 
     doubled = [w for w in escalating if escalations[w] != 1]
     assert doubled == []
@@ -614,13 +593,13 @@ async def test_the_order_expiry_sweep_waits_for_a_redemption_instead_of_deadlock
     """A redemption (in any process) takes the member's account, then the store's. A sweep must
     not hold the store's (from an earlier order) while it waits for that member's: a deadlock."""
     now = utcnow()
-    async with processes.database(cluster.url) as db:
-        async with db.transaction() as tx:
+    with processes.database(cluster.url) as db:
+        with db.transaction() as tx:
             for member in ("vol5", "party"):
-                await mk.wallet.adjust(tx, "staff", "c1", member, 20, reason="死锁测试", now=now)
-            item = await points.add_item(tx, community_id="c1", name="香皂", cost=5, stock=9)
+                mk.wallet.adjust(tx, "staff", "c1", member, 20, reason="死锁测试", now=now)
+            item = points.add_item(tx, community_id="c1", name="香皂", cost=5, stock=9)
             first, second = [
-                await points.redeem(
+                points.redeem(
                     tx,
                     community_id="c1",
                     member_id=member,
@@ -630,21 +609,21 @@ async def test_the_order_expiry_sweep_waits_for_a_redemption_instead_of_deadlock
                 )
                 for member, hours in (("vol5", 3), ("party", 2))
             ]  # vol5's expires first: the sweep takes it (and the store's account) first
-        engine = create_async_engine(cluster.url)
+        engine = sa.create_engine(cluster.url)
         try:
-            async with engine.connect() as redemption:
-                await redemption.exec_driver_sql("SET LOCAL lock_timeout = '15s'")
-                await redemption.execute(_lock_account("member:party"))  # its first step
+            with engine.connect() as redemption:
+                redemption.exec_driver_sql("SET LOCAL lock_timeout = '15s'")
+                redemption.execute(_lock_account("member:party"))  # its first step
                 sweep = asyncio.create_task(sweep_once(db))
-                waiting = await _waiting_on_locks(engine, expect=1)
-                await redemption.execute(_lock_account("store:c1"))  # its second
-                await redemption.commit()
+                waiting = await asyncio.to_thread(_waiting_on_locks, engine, expect=1)
+                redemption.execute(_lock_account("store:c1"))  # its second
+                redemption.commit()
             reports = {r.name: r for r in await asyncio.wait_for(sweep, 60)}
         finally:
-            await engine.dispose()
-        async with db.read() as conn:
-            statuses = [(await points.get_order(conn, "c1", o.id)).status for o in (first, second)]
-            problems = await points.audit(conn)
+            engine.dispose()
+        with db.snapshot() as conn:
+            statuses = [points.get_order(conn, "c1", o.id).status for o in (first, second)]
+            problems = points.audit(conn)
     assert waiting == 1  # the sweep waited for the redemption's member account
     assert reports["expire_orders"].error is None  # and did not die of a deadlock
     assert reports["expire_orders"].handled >= 2
@@ -672,16 +651,16 @@ def _report(output: str) -> dict[str, tuple[int, int, str]]:
     return found
 
 
-async def _waiting_on_locks(engine: AsyncEngine, *, expect: int) -> int:
+def _waiting_on_locks(engine: Engine, *, expect: int) -> int:
     """How many sessions of this database wait on a lock, once ``expect`` do (or 60 s pass:
     the processes start Python first)."""
     waiting = 0
     deadline = time.monotonic() + 60
-    async with engine.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
         while time.monotonic() < deadline:
             waiting = int(
-                await conn.scalar(
+                conn.scalar(
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity "
                         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -691,16 +670,16 @@ async def _waiting_on_locks(engine: AsyncEngine, *, expect: int) -> int:
             )
             if waiting >= expect:
                 break
-            await asyncio.sleep(0.05)
+            time.sleep(0.05)
     return waiting
 
 
-async def _wishes(conn: AsyncConnection, ids: list[str]) -> list[mk.Wish]:
-    return [await mk.load_wish(conn, "c1", w) for w in ids]
+def _wishes(conn: Connection, ids: list[str]) -> list[mk.Wish]:
+    return [mk.load_wish(conn, "c1", w) for w in ids]
 
 
-async def _stock(conn: AsyncConnection, item_id: str) -> int:
-    stock = await conn.scalar(
+def _stock(conn: Connection, item_id: str) -> int:
+    stock = conn.scalar(
         sa.select(catalog_items.c.stock).where(
             catalog_items.c.community_id == "c1", catalog_items.c.id == item_id
         )
@@ -709,8 +688,8 @@ async def _stock(conn: AsyncConnection, item_id: str) -> int:
     return int(stock)
 
 
-async def _post(tx: AsyncConnection, start: dt.datetime, now: dt.datetime) -> mk.Wish:
-    return await mk.post_wish(
+def _post(tx: Connection, start: dt.datetime, now: dt.datetime) -> mk.Wish:
+    return mk.post_wish(
         tx,
         "res",
         community_id="c1",
@@ -728,43 +707,43 @@ async def _post(tx: AsyncConnection, start: dt.datetime, now: dt.datetime) -> mk
     )
 
 
-async def _due_for_escalation(tx: AsyncConnection, now: dt.datetime) -> list[str]:
+def _due_for_escalation(tx: Connection, now: dt.datetime) -> list[str]:
     """Published wishes nobody claimed within 48 hours, and wishes nobody verified in 24."""
     ids = []
     for n in range(24):
         if n % 4 == 0:  # submitted two days ago, never verified
-            ids.append((await _post(tx, now + dt.timedelta(days=2), now - dt.timedelta(days=2))).id)
+            ids.append((_post(tx, now + dt.timedelta(days=2), now - dt.timedelta(days=2))).id)
             continue
-        posted = await _post(tx, now + dt.timedelta(days=2), now - dt.timedelta(days=3))
-        await mk.verify(tx, "staff", "c1", posted.id, now=now - dt.timedelta(days=3))
+        posted = _post(tx, now + dt.timedelta(days=2), now - dt.timedelta(days=3))
+        mk.verify(tx, "staff", "c1", posted.id, now=now - dt.timedelta(days=3))
         ids.append(posted.id)
     return ids
 
 
-async def _due_for_auto_accept(tx: AsyncConnection, now: dt.datetime) -> list[str]:
+def _due_for_auto_accept(tx: Connection, now: dt.datetime) -> list[str]:
     """Wishes served three weeks ago that nobody confirmed (auto-accepted after 7 days)."""
     ids = []
     start = now - dt.timedelta(days=20)
     for n, member in enumerate(("vol1", "vol2", "vol3", "vol4")):
-        posted = await _post(tx, start + dt.timedelta(hours=n), start - dt.timedelta(days=1))
-        wish = await mk.verify(tx, "staff", "c1", posted.id, now=start - dt.timedelta(days=1))
-        claimed = await mk.claim(tx, member, "c1", wish.id, now=start - dt.timedelta(hours=20))
+        posted = _post(tx, start + dt.timedelta(hours=n), start - dt.timedelta(days=1))
+        wish = mk.verify(tx, "staff", "c1", posted.id, now=start - dt.timedelta(days=1))
+        claimed = mk.claim(tx, member, "c1", wish.id, now=start - dt.timedelta(hours=20))
         began = start + dt.timedelta(hours=n)
-        await mk.check_in(tx, member, "c1", claimed.id, code=wish.confirmation_code, now=began)
-        await mk.check_out(tx, member, "c1", claimed.id, now=began + dt.timedelta(minutes=90))
+        mk.check_in(tx, member, "c1", claimed.id, code=wish.confirmation_code, now=began)
+        mk.check_out(tx, member, "c1", claimed.id, now=began + dt.timedelta(minutes=90))
         ids.append(wish.id)
     return ids
 
 
-async def _due_orders(tx: AsyncConnection, now: dt.datetime) -> tuple[list[str], str]:
+def _due_orders(tx: Connection, now: dt.datetime) -> tuple[list[str], str]:
     """Orders reserved two hours ago and held for one (all expire at the same moment)."""
     then = now - dt.timedelta(hours=3)
     for member in ("vol4", "party"):
-        await mk.wallet.adjust(tx, "staff", "c1", member, 100, reason="过期测试", now=then)
-    item = await points.add_item(tx, community_id="c1", name="毛巾", cost=5, stock=20, now=then)
+        mk.wallet.adjust(tx, "staff", "c1", member, 100, reason="过期测试", now=then)
+    item = points.add_item(tx, community_id="c1", name="毛巾", cost=5, stock=20, now=then)
     ids = []
     for n in range(8):
-        order = await points.redeem(
+        order = points.redeem(
             tx,
             community_id="c1",
             member_id=("vol4", "party")[n % 2],
