@@ -110,10 +110,10 @@ def dispatch(
     now = now or utcnow()
     seen = see_wish(conn, actor, community_id, wish_id)
     held = seen.roles()
-    decide_wish(seen.wish.state, WishAction.DISPATCH, held, _facts(seen, now))
     theirs = standing(conn, member_id).on(seen.place_path, community_id)
     if not theirs & CLAIMING or member_id in (seen.wish.beneficiary_id, seen.wish.posted_by):
         raise InvalidInput("member_id", "must be a volunteer or party member of the community")
+    decide_wish(seen.wish.state, WishAction.DISPATCH, held, _facts(seen, now))
     made, _ = _take(conn, seen, actor, held, member_id=member_id, unit_id=None, places=1,
                     action="dispatch", claim_id=None, now=now)  # fmt: skip
     return made

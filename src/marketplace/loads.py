@@ -114,9 +114,7 @@ def see_claim(
     return seen
 
 
-def _query(
-    actor: str, which: sa.ColumnElement[bool], *, claim: Any = None
-) -> sa.Select[Any]:
+def _query(actor: str, which: sa.ColumnElement[bool], *, claim: Any = None) -> sa.Select[Any]:
     holds = holds_of(actor)
     base: Any = wishes
     if claim is not None:
@@ -187,4 +185,5 @@ _S = TypeVar("_S")
 
 def _pick(row: Any, table: Any, prefix: str, cls: type[_S]) -> _S:
     """The ``table`` columns of a joined row (labelled ``prefix`` + name) as a value type."""
-    return msgspec.convert({c.name: row[f"{prefix}{c.name}"] for c in table.c}, cls, strict=False)
+    values = {str(c.name): row[f"{prefix}{c.name}"] for c in table.c}
+    return msgspec.convert(values, cls, strict=False)

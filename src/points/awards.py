@@ -107,17 +107,17 @@ def policy_columns(community_id: Any) -> tuple[sa.ScalarSelect[Any], sa.ScalarSe
     library keeping its tables beside the ledger puts them in its own statement to load the
     policy with its rows (one statement fewer); :func:`policy_of` makes the policy of them.
     ``community_id``: a value, or a column of that statement."""
-    newest = (
-        sa.select(sa.func.max(policies.c.version))
-        .where(policies.c.community_id == community_id)
-        .scalar_subquery()
-    )
-    body = (
-        sa.select(policies.c.body)
-        .where(policies.c.community_id == community_id, policies.c.version == newest)
-        .scalar_subquery()
-    )
-    return newest, body
+
+    def newest(column: sa.Column[Any]) -> sa.ScalarSelect[Any]:
+        return (
+            sa.select(column)
+            .where(policies.c.community_id == community_id)
+            .order_by(policies.c.version.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    return newest(policies.c.version), newest(policies.c.body)
 
 
 def policy_of(version: int | None, body: Any) -> tuple[int, AccrualPolicy]:
@@ -249,6 +249,7 @@ def _accrue_uncapped(
         earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
         if earlier is not None:
             return _award(earlier)
+        ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
         return Award(transfer=None, accrual=accrual, policy_version=version)
     # In its stored (JSON) form, so this award equals the one a replay reads back.
     detail = msgspec.json.decode(

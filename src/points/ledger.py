@@ -470,12 +470,14 @@ def _apply(
     caller that catches it inside its transaction commits nothing half-done."""
     claimed = conn.execute(_claim_id(conn), {f"v_{k}": v for k, v in transfer_row(t).items()})
     if claimed.first() is None:
+        if _open_missing(conn, t, open_missing):
+            return _apply(conn, t, held=held, use_first=use_first)
         return _explain_conflict(conn, t)
     a, b = _counter_changes(t, held)
     guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
     guard_credit = b.get("credits_posted", 0) + b.get("credits_pending", 0) > 0
     rows = conn.execute(
-        _BUMP_BOTH,
+        _bump_both(conn),
         {
             "community": t.community_id,
             "debit": t.debit_account_id,
@@ -512,21 +514,55 @@ def _apply(
 
 
 _COUNTERS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+
+
+def _open_missing(conn: Connection, t: Transfer, open_missing: bool) -> bool:
+    """After an id claim that wrote nothing: whether an account was missing and is open now (try
+    again). A missing account that may not be opened here is AccountNotFound."""
+    found = set(
+        conn.scalars(
+            sa.select(accounts.c.id).where(
+                accounts.c.community_id == t.community_id,
+                accounts.c.id.in_([t.debit_account_id, t.credit_account_id]),
+            )
+        )
+    )
+    missing = [a for a in (t.debit_account_id, t.credit_account_id) if a not in found]
+    if not missing:
+        return False
+    for acct_id in missing:
+        kind, _, owner = acct_id.partition(":")
+        if not open_missing or kind not in (AccountKind.MEMBER.value, AccountKind.POOL.value):
+            raise AccountNotFound(acct_id)
+        open_account(conn, t.community_id, AccountKind(kind), owner, now=t.created_at)
+    return True
+
+
 _CLAIMS: dict[str, Any] = {}
 
 
 def _claim_id(conn: Connection) -> Any:
-    """``INSERT … SELECT … WHERE NOT EXISTS (a refusal of this id) ON CONFLICT DO NOTHING
-    RETURNING id``: the transfer takes its id (and its reference, and its hold) unless the id was
-    used or refused before, in one statement. Built once per dialect."""
+    """``INSERT … SELECT … WHERE NOT EXISTS (a refusal of this id) AND EXISTS (each account) ON
+    CONFLICT DO NOTHING RETURNING id``: the transfer takes its id (and its reference, and its
+    hold) unless the id was used or refused before or an account is missing, in one statement.
+    Built once per dialect."""
     dialect = conn.dialect.name
     if dialect not in _CLAIMS:
         columns = [c for c in transfers.c if c.name not in ("chain_seq", "chain_hash")]
+        community = sa.bindparam("v_community_id")
+
+        def account(side: str) -> sa.Exists:
+            return sa.exists().where(
+                accounts.c.community_id == community, accounts.c.id == sa.bindparam(side)
+            )
+
         values = sa.select(*(sa.bindparam(f"v_{c.name}", type_=c.type) for c in columns)).where(
             ~sa.exists().where(
-                refused_transfers.c.community_id == sa.bindparam("v_community_id"),
+                refused_transfers.c.community_id == community,
                 refused_transfers.c.id == sa.bindparam("v_id"),
-            )
+            ),
+            account("v_debit_account_id"),
+            account("v_credit_account_id"),
         )
         _CLAIMS[dialect] = (
             upsert(conn, transfers)
@@ -546,32 +582,54 @@ def _moved(name: str) -> sa.ColumnElement[int]:
     )
 
 
-_c = accounts.c
-_BUMP_BOTH = (
-    accounts.update()
-    .where(
-        _c.community_id == sa.bindparam("community"),
-        _c.id.in_([sa.bindparam("debit"), sa.bindparam("credit")]),
-        sa.or_(  # the debit's guard: a wallet is never overdrawn
-            _c.id != sa.bindparam("debit"),
-            sa.bindparam("guard_debit", type_=sa.Boolean) == sa.false(),
-            _c.allow_negative == sa.true(),
-            _c.credits_posted - _c.debits_posted - _c.debits_pending >= sa.bindparam("amount"),
-        ),
-        sa.or_(  # the credit's guard: a wallet's maximum balance
-            _c.id != sa.bindparam("credit"),
-            sa.bindparam("guard_credit", type_=sa.Boolean) == sa.false(),
-            _c.max_balance.is_(None),
-            _c.credits_posted + _c.credits_pending - _c.debits_posted + sa.bindparam("amount")
-            <= _c.max_balance,
-        ),
-    )
-    .values(**{name: _moved(name) for name in _COUNTERS}, version=_c.version + 1)
-    .returning(*accounts.c)
-)
-"""Both accounts of a transfer in one ``UPDATE``, each row under its own guard. The rows are
-visited in key order, so two transfers between the same accounts in opposite directions queue
-on PostgreSQL instead of deadlocking."""
+_BUMPS: dict[str, Any] = {}
+
+
+def _bump_both(conn: Connection) -> Any:
+    """Both accounts of a transfer in one ``UPDATE``, each row under its own guard.
+
+    On PostgreSQL the rows are first locked in key order (a ``FOR NO KEY UPDATE`` CTE, which is
+    never folded into the ``UPDATE``), so two transfers between the same accounts in opposite
+    directions queue instead of deadlocking: without it the planner may visit them in heap order.
+    SQLite has one writer; it gets the plain ``UPDATE``. Built once per dialect."""
+    dialect = conn.dialect.name
+    if dialect not in _BUMPS:
+        c = accounts.c
+        both = [c.community_id == sa.bindparam("community"),
+                c.id.in_([sa.bindparam("debit"), sa.bindparam("credit")])]  # fmt: skip
+        which = sa.and_(*both)
+        if dialect != "sqlite":
+            locked = (
+                sa.select(c.id)
+                .where(*both)
+                .order_by(c.id)
+                .with_for_update(key_share=True)
+                .cte("locked")
+            )
+            which = sa.and_(c.community_id == sa.bindparam("community"),
+                            c.id.in_(sa.select(locked.c.id)))  # fmt: skip
+        _BUMPS[dialect] = (
+            accounts.update()
+            .where(
+                which,
+                sa.or_(  # the debit's guard: a wallet is never overdrawn
+                    c.id != sa.bindparam("debit"),
+                    sa.bindparam("guard_debit", type_=sa.Boolean) == sa.false(),
+                    c.allow_negative == sa.true(),
+                    c.credits_posted - c.debits_posted - c.debits_pending >= sa.bindparam("amount"),
+                ),
+                sa.or_(  # the credit's guard: a wallet's maximum balance
+                    c.id != sa.bindparam("credit"),
+                    sa.bindparam("guard_credit", type_=sa.Boolean) == sa.false(),
+                    c.max_balance.is_(None),
+                    c.credits_posted + c.credits_pending - c.debits_posted + sa.bindparam("amount")
+                    <= c.max_balance,
+                ),
+            )
+            .values(**{name: _moved(name) for name in _COUNTERS}, version=c.version + 1)
+            .returning(*accounts.c)
+        )
+    return _BUMPS[dialect]
 
 
 def _entry(t: Transfer, side: str, acct: Account) -> dict[str, Any]:

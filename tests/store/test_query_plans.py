@@ -29,7 +29,7 @@ import support
 from marketplace.schema import metadata as marketplace_metadata
 from points import Database
 from points.schema import metadata as points_metadata
-from service import uow
+from service import idempotency
 from service.tables import metadata as service_metadata
 
 TABLES = frozenset(
@@ -73,7 +73,8 @@ HOT: dict[str, Call] = {
         c, "c1", "member:vol1", cursor="5"
     ),
     "orders by member": lambda db, c: points.list_orders(c, "c1", member_id="vol1"),
-    "idempotency key lookup": lambda db, c: uow._lookup(db, "vol1", "key-1", world.T0),
+    # taken, then found taken: the second take reads what is stored under the key
+    "idempotency key lookup": lambda db, c: [db.write(idempotency.take, KEY) for _ in range(2)],
     "escalation due": lambda db, c: mk.escalate_due(c, now=world.T0, limit=1),
     "auto-accept due": lambda db, c: mk.auto_accept_due(c, now=LATER),
     "no-shows due": lambda db, c: mk.release_no_shows(c, now=world.T0),
@@ -81,8 +82,15 @@ HOT: dict[str, Call] = {
     "points expiry due": lambda db, c: points.expire_points(c, now=world.T0),
     "hold timeouts due": lambda db, c: points.void_timed_out(c, now=world.T0),
     "store orders due": lambda db, c: points.expire_orders(c, now=world.T0),
-    "idempotency keys due": lambda db, c: uow.sweep_keys(db, now=world.T0),
+    "idempotency keys due": lambda db, c: db.write(idempotency.sweep_keys, now=world.T0),
 }
+KEY = idempotency.Claim(
+    member_id="vol1",
+    key="key-1",
+    fingerprint="f" * 64,
+    now=world.T0,
+    expires_at=world.T0 + dt.timedelta(hours=24),
+)
 OWN_CONNECTION = frozenset({"idempotency key lookup", "idempotency keys due"})
 ORDERED = frozenset({"wish list by community and state, by id", "a member's claims"})
 

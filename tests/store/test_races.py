@@ -474,7 +474,9 @@ def test_double_post_race_awards_once(backend_ready: str) -> None:
 
 def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str) -> None:
     """A redemption's guarded UPDATE finds too few points; before it looks at why, a credit to
-    the wallet commits. It must then go through (or be refused), never leak an AssertionError."""
+    the wallet arrives. The first statement holds both rows (locked in key order), so the
+    credit waits: the redemption is decided on one state (refused: 5 points for 10), never leaks
+    an AssertionError, and the credit lands after it, nothing lost."""
     if backend_ready == "sqlite":
         pytest.skip("BEGIN IMMEDIATE serialises writers: nothing can commit in between")
     db = open_race_database(backend_ready)
@@ -505,7 +507,7 @@ def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str
                     id="late-credit",
                 )
 
-        armed = True
+        late: list[threading.Thread] = []
 
         def credit_in_between(
             _conn: object,
@@ -515,15 +517,15 @@ def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str
             _context: object,
             _many: bool,
         ) -> None:
-            nonlocal armed
-            guarded = statement.startswith("UPDATE points_accounts") and wallet in str(parameters)
-            if armed and guarded and cursor.rowcount == 0:
-                armed = False
-                credit()  # commits on another connection, then the redemption goes on
+            guarded = "UPDATE points_accounts" in statement and wallet in str(parameters)
+            if not late and guarded and cursor.rowcount < 2:  # the wallet's guard refused
+                late.append(threading.Thread(target=credit))
+                late[0].start()  # on another connection, while the redemption goes on
+                time.sleep(0.5)  # time for it to reach the wallet's row and wait there
 
         sa.event.listen(db.writer, "after_cursor_execute", credit_in_between)
-        with db.transaction() as tx:
-            spent = points.transfer(
+        with pytest.raises(points.InsufficientPoints) as refused, db.transaction() as tx:
+            points.transfer(
                 tx,
                 community_id=COMMUNITY,
                 debit_account_id=wallet,
@@ -532,11 +534,13 @@ def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str
                 kind=TransferKind.REDEMPTION,
                 id="spend",
             )
-        assert not armed, "the credit must have committed between the UPDATE and the re-read"
+        sa.event.remove(db.writer, "after_cursor_execute", credit_in_between)
+        assert late, "the credit must have started between the UPDATE and the re-read"
+        late[0].join(timeout=60)
+        assert refused.value.available == 5
         with db.snapshot() as tx:
             member = points.get_account(tx, COMMUNITY, wallet)
             assert points.audit(tx) == []
-        assert spent.id == "spend"
-        assert member.balance == 5 + 20 - 10
+        assert member.balance == 5 + 20
     finally:
         db.dispose()
