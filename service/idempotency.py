@@ -32,7 +32,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from points import utcnow
+from service.auth import Signed, signed_in
 from service.problems import ServiceError
+from service.tables import credentials
 from service.tables import idempotency_keys as keys
 
 HEADER = "idempotency-key"
@@ -65,6 +67,7 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     """A key a request brings: who, which key, what request it names and until when."""
 
     member_id: str
+    version: int  # the credential version of the request's token
     key: str
     fingerprint: str
     now: dt.datetime
@@ -88,7 +91,7 @@ def key_of(request: Request[Any, Any, Any]) -> str | None:
 
 
 async def claim_of(
-    request: Request[Any, Any, Any], member_id: str, now: dt.datetime, hours: int
+    request: Request[Any, Any, Any], signed: Signed, now: dt.datetime, hours: int
 ) -> Claim | None:
     """What the unit of work needs to take the request's key (None: it brings none)."""
     key = key_of(request)
@@ -99,7 +102,8 @@ async def claim_of(
     digest.update(b"\n" + request.scope["path"].encode() + b"?" + request.scope["query_string"])
     digest.update(b"\n" + await request.body())
     return Claim(
-        member_id=member_id,
+        member_id=signed.id,
+        version=signed.version,
         key=key,
         fingerprint=digest.hexdigest(),
         now=now,
@@ -108,24 +112,28 @@ async def claim_of(
 
 
 def take(conn: Connection, claim: Claim) -> Stored | None:
-    """Take the key for this request (one statement; an expired key is taken over). None: the
-    key is this request's now, go on; else what is stored under it (:func:`replay` it)."""
+    """The request's sign-in check and its key, in one statement: the key is taken (an expired
+    one taken over) only while the token's credential version is the current one. None: signed
+    in, and the key is this request's now, go on. Else the token is checked on its own (401 when
+    revoked) and what is stored under the key is returned (:func:`replay` it)."""
     taken = conn.execute(
         _take(conn.dialect.name),
         {
-            "member_id": claim.member_id,
-            "key": claim.key,
-            "fingerprint": claim.fingerprint,
-            "status_code": 0,
-            "media_type": "",
-            "body": "",
-            "created_at": claim.now,
-            "expires_at": claim.expires_at,
+            "v_member_id": claim.member_id,
+            "v_key": claim.key,
+            "v_fingerprint": claim.fingerprint,
+            "v_status_code": 0,
+            "v_media_type": "",
+            "v_body": "",
+            "v_created_at": claim.now,
+            "v_expires_at": claim.expires_at,
             "now": claim.now,
+            "version": claim.version,
         },
     ).first()
     if taken is not None:
         return None
+    signed_in(conn, Signed(id=claim.member_id, version=claim.version))
     row = conn.execute(
         sa.select(keys.c.fingerprint, keys.c.status_code, keys.c.media_type, keys.c.body).where(
             keys.c.member_id == claim.member_id, keys.c.key == claim.key
@@ -194,18 +202,29 @@ _TAKES: dict[str, Any] = {}
 
 
 def _take(dialect: str) -> Any:
-    """``INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING``, built once per dialect."""
+    """``INSERT … SELECT … WHERE EXISTS (the credential at this version) ON CONFLICT DO UPDATE …
+    WHERE expired RETURNING``, built once per dialect."""
     if dialect not in _TAKES:
+        names = ("member_id", "key", "fingerprint", "status_code", "media_type", "body",
+                 "created_at", "expires_at")  # fmt: skip
+        current = sa.exists().where(
+            credentials.c.member_id == sa.bindparam("v_member_id"),
+            credentials.c.token_version == sa.bindparam("version"),
+        )
+        values = sa.select(*(sa.bindparam(f"v_{n}", type_=keys.c[n].type) for n in names)).where(
+            current
+        )
         insert = (sqlite if dialect == "sqlite" else postgresql).insert(keys)
-        fresh = {
-            name: getattr(insert.excluded, name)
-            for name in ("fingerprint", "status_code", "media_type", "body", "created_at")
-        }
-        _TAKES[dialect] = insert.on_conflict_do_update(
-            index_elements=[keys.c.member_id, keys.c.key],
-            set_={**fresh, "expires_at": insert.excluded.expires_at},
-            where=keys.c.expires_at <= sa.bindparam("now", type_=keys.c.expires_at.type),
-        ).returning(keys.c.key)
+        fresh = {n: getattr(insert.excluded, n) for n in names[2:]}
+        _TAKES[dialect] = (
+            insert.from_select(list(names), values)
+            .on_conflict_do_update(
+                index_elements=[keys.c.member_id, keys.c.key],
+                set_=fresh,
+                where=keys.c.expires_at <= sa.bindparam("now", type_=keys.c.expires_at.type),
+            )
+            .returning(keys.c.key)
+        )
     return _TAKES[dialect]
 
 

@@ -64,14 +64,23 @@ async def run(
     work: Callable[[Connection, auth.Actor | None], R],
     *,
     write: bool,
-) -> R:
-    """Run ``work(tx, me)`` as the request's unit of work, after its sign-in check."""
+    claim: idempotency.Claim | None = None,
+) -> R | Response[bytes]:
+    """Run ``work(tx, me)`` as the request's unit of work, after its sign-in check (one
+    statement; with an Idempotency-Key ``claim`` the same statement takes the key, and a key
+    used before answers with its stored response instead)."""
     db: Database = request.app.state.db
     token = signed(request)
 
-    def unit(conn: Connection) -> R:
-        me = auth.signed_in(conn, token) if token is not None else None
-        return work(conn, me)
+    def unit(conn: Connection) -> R | Response[bytes]:
+        if token is None:
+            return work(conn, None)
+        if claim is None:
+            return work(conn, auth.signed_in(conn, token))
+        stored = idempotency.take(conn, claim)
+        if stored is not None:
+            return idempotency.replay(stored, claim)
+        return work(conn, auth.Actor(id=token.id))
 
     try:
         return await (db.awrite(unit) if write else db.aread(unit))
@@ -141,13 +150,9 @@ class Units:
             claim = None
             if keyed and token is not None:
                 hours = request.app.state.settings.idempotency_hours
-                claim = await idempotency.claim_of(request, token.id, now, hours)
+                claim = await idempotency.claim_of(request, token, now, hours)
 
             def work(conn: Connection, me: auth.Actor | None) -> Any:
-                if claim is not None:
-                    stored = idempotency.take(conn, claim)
-                    if stored is not None:
-                        return idempotency.replay(stored, claim)
                 extra: dict[str, Any] = {"tx": conn, "me": me, "now": now}
                 if "me" in wants and me is None:
                     raise NotAuthorizedException("sign in first")
@@ -161,7 +166,7 @@ class Units:
                 return result
 
             try:
-                return await run(request, work, write=write)
+                return await run(request, work, write=write, claim=claim)
             except Rollback as rolled_back:
                 return rolled_back.response
 

@@ -148,10 +148,7 @@ class WishController(Controller):
     ) -> WishPage:
         check_moment("since", since)
         check_moment("until", until)
-        page = mk.list_wishes(
-            tx,
-            me.id,
-            community_id,
+        given = mk.Filters(
             states=frozenset(states or ()),
             category=category,
             org_id=org_id,
@@ -161,7 +158,7 @@ class WishController(Controller):
             cursor=cursor,
             limit=limit,
         )
-        return wish_page(mk.wish_views(tx, me.id, community_id, page))
+        return wish_page(mk.browse_wishes(tx, me.id, community_id, given))
 
     @post("/", responses=problems(403, 404), summary="点单: post a wish (or 代点单 for a resident)")
     @api.write
@@ -289,8 +286,8 @@ class WishController(Controller):
         wish_id: WishId,
         data: JSONBody[ClaimIn],
     ) -> ClaimResult:
-        made = mk.claim(tx, me.id, community_id, wish_id, id=data.id, now=now)
-        return ClaimResult(claim=made, wish=_show(tx, me, community_id, wish_id))
+        taken = mk.take_place(tx, me.id, community_id, wish_id, id=data.id, now=now)
+        return ClaimResult(claim=taken.claim, wish=wish_out(taken.wish))
 
     @post(
         "/{wish_id:str}/dispatch",

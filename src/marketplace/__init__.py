@@ -121,6 +121,7 @@ from marketplace.privacy import (
     MemberView,
     Sight,
     WishView,
+    browse_wishes,
     mask_address,
     mask_phone,
     member_view,
@@ -145,6 +146,7 @@ from marketplace.sweeps import (
 from marketplace.visits import check_in, check_out, distance_m
 from marketplace.wallet import EventAward, EventHours, Wallet
 from marketplace.wishes import (
+    Filters,
     get_wish,
     history,
     list_wishes,
@@ -182,6 +184,7 @@ __all__ = [
     "EventHours",
     "Export",
     "Facts",
+    "Filters",
     "Grant",
     "InvalidInput",
     "KeyHousehold",
@@ -228,6 +231,7 @@ __all__ = [
     "auto_accept_due",
     "auto_dispatch",
     "board",
+    "browse_wishes",
     "can",
     "can_wish",
     "cancel",

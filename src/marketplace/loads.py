@@ -9,7 +9,7 @@ per hold), the rules and counters as scalar subqueries.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from marketplace.model import Claim, Member, Wish
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import claims, member_load, members, orgs, settings, wishes
 from marketplace.standing import Standing, from_rows, holds_of
+from points import sqltypes
 
 _ACTIVE = [s.value for s in ACTIVE_CLAIM_STATES]
 
@@ -67,7 +68,7 @@ def see_wish(
     query = _query(actor, sa.and_(wishes.c.community_id == community_id, wishes.c.id == wish_id))
     if claim_id is not None:
         by_id = claims.alias("by_id")
-        query = query.add_columns(*_labelled(by_id, "c_")).outerjoin(
+        query = query.add_columns(*labelled(by_id, "c_")).outerjoin(
             by_id, sa.and_(by_id.c.community_id == community_id, by_id.c.id == claim_id)
         )
     rows = [r._mapping for r in conn.execute(query)]
@@ -75,7 +76,7 @@ def see_wish(
         raise NotFound("wish", wish_id)
     seen = _seen(actor, rows)
     if claim_id is not None and rows[0]["c_id"] is not None:
-        seen = msgspec.structs.replace(seen, claim=_pick(rows[0], by_id, "c_", Claim))
+        seen = msgspec.structs.replace(seen, claim=sqltypes.pick(rows[0], by_id, "c_", Claim))
     return seen
 
 
@@ -98,7 +99,7 @@ def see_claim(
         actor,
         sa.and_(the_claim.c.community_id == community_id, the_claim.c.id == claim_id),
         claim=the_claim,
-    ).add_columns(*_labelled(the_claim, "c_"))
+    ).add_columns(*labelled(the_claim, "c_"))
     if policy:
         version, body = points.policy_columns(wishes.c.community_id)
         query = query.add_columns(version.label("policy_version"), body.label("policy_body"))
@@ -107,7 +108,9 @@ def see_claim(
     rows = [r._mapping for r in conn.execute(query)]
     if not rows:
         raise NotFound("claim", claim_id)
-    seen = msgspec.structs.replace(_seen(actor, rows), claim=_pick(rows[0], the_claim, "c_", Claim))
+    seen = msgspec.structs.replace(
+        _seen(actor, rows), claim=sqltypes.pick(rows[0], the_claim, "c_", Claim)
+    )
     if policy:
         found = points.policy_of(rows[0]["policy_version"], rows[0]["policy_body"])
         seen = msgspec.structs.replace(seen, policy=found)
@@ -130,7 +133,7 @@ def _query(actor: str, which: sa.ColumnElement[bool], *, claim: Any = None) -> s
         sa.select(
             *wishes.c,
             orgs.c.path.label("place_path"),
-            *_labelled(members, "b_"),
+            *labelled(members, "b_"),
             sa.select(settings.c.body)
             .where(settings.c.community_id == wishes.c.community_id)
             .scalar_subquery()
@@ -164,9 +167,9 @@ def _seen(actor: str, rows: list[Any]) -> Seen:
     first = rows[0]
     body = first["rules_body"]
     return Seen(
-        wish=_pick(first, wishes, "", Wish),
+        wish=sqltypes.pick(first, wishes, "", Wish),
         place_path=first["place_path"],
-        resident=_pick(first, members, "b_", Member) if first["b_id"] is not None else None,
+        resident=sqltypes.pick(first, members, "b_", Member) if first["b_id"] is not None else None,
         rules=DEFAULT_RULES if body is None else msgspec.convert(body, CommunityRules),
         standing=from_rows(actor, rows),
         open_claims=int(first["open_claims"] or 0),
@@ -176,14 +179,6 @@ def _seen(actor: str, rows: list[Any]) -> Seen:
     )
 
 
-def _labelled(table: Any, prefix: str) -> list[sa.Label[Any]]:
+def labelled(table: Any, prefix: str) -> list[sa.Label[Any]]:
+    """Every column of ``table`` labelled ``prefix`` + its name (for :func:`pick`)."""
     return [c.label(f"{prefix}{c.name}") for c in table.c]
-
-
-_S = TypeVar("_S")
-
-
-def _pick(row: Any, table: Any, prefix: str, cls: type[_S]) -> _S:
-    """The ``table`` columns of a joined row (labelled ``prefix`` + name) as a value type."""
-    values = {str(c.name): row[f"{prefix}{c.name}"] for c in table.c}
-    return msgspec.convert(values, cls, strict=False)

@@ -24,11 +24,12 @@ from sqlalchemy.engine import Connection
 
 from marketplace.errors import NotFound
 from marketplace.lifecycle import OFFICE, OWNER, SERVING_CLAIM_STATES, Role
-from marketplace.loads import Seen
+from marketplace.loads import Seen, labelled
 from marketplace.model import Claim, KeyHousehold, Member, Wish
 from marketplace.moves import load_wish, roles_for
 from marketplace.orgs import get_member, get_org, roles_on
-from marketplace.schema import claims, members, orgs, roles
+from marketplace.schema import claims, members, orgs, roles, wishes
+from marketplace.wishes import Filters, listed, member_of
 from points import Page, sqltypes
 
 _BUILDING = re.compile(r"^.*?(?:\d+|[一二三四五六七八九十]+)\s*(?:号楼|栋|幢|座)")
@@ -169,6 +170,60 @@ def wish_views(conn: Connection, actor: str, community_id: str, page: Page) -> P
     }
     views = _views(conn, actor, community_id, wishes_, relations)
     return Page(items=tuple(views), next_cursor=page.next_cursor)
+
+
+def browse_wishes(conn: Connection, actor: str, community_id: str, given: Filters) -> Page:
+    """A page of the community's wishes (:func:`marketplace.list_wishes`' filters) as ``actor``
+    may see them, in two statements: the actor's standing with the community, then the wishes
+    with the residents they are for and the actor's own latest claim on each."""
+    community, mine = member_of(conn, actor, community_id)
+    on_community = mine.on(community.path, community_id)
+    mine_latest = (
+        sa.select(claims.c.id)
+        .where(
+            claims.c.community_id == wishes.c.community_id,
+            claims.c.wish_id == wishes.c.id,
+            claims.c.member_id == actor,
+        )
+        .order_by(claims.c.created_at.desc(), claims.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    my_claim = claims.alias("my_claim")
+    query = listed(
+        conn,
+        community_id,
+        given,
+        sa.select(*wishes.c, *labelled(members, "b_"), *labelled(my_claim, "c_")).select_from(
+            wishes.outerjoin(members, members.c.id == wishes.c.beneficiary_id).outerjoin(
+                my_claim,
+                sa.and_(
+                    my_claim.c.community_id == wishes.c.community_id,
+                    my_claim.c.id == mine_latest,
+                ),
+            )
+        ),
+    )
+    rows = [r._mapping for r in conn.execute(query)]
+    staff = mine.office_of(community_id)
+    views = []
+    for row in rows[: given.limit]:
+        w = sqltypes.pick(row, wishes, "", Wish)
+        held = set(on_community)
+        if w.beneficiary_id == actor:
+            held.add(Role.BENEFICIARY)
+        if w.posted_by == actor:
+            held.add(Role.POSTER)
+        claim = sqltypes.pick(row, my_claim, "c_", Claim) if row["c_id"] is not None else None
+        if claim is not None:
+            held.add(Role.CLAIMANT)
+        resident = sqltypes.pick(row, members, "b_", Member) if row["b_id"] is not None else None
+        serving = claim is not None and claim.state in SERVING_CLAIM_STATES
+        roles_here = frozenset(held)
+        sight = sight_of(roles_here, serving=serving, community_staff=staff)
+        views.append(redact(w, resident, roles_here, sight, claim))
+    more = len(rows) > given.limit
+    return Page(items=tuple(views), next_cursor=views[-1].wish.id if more and views else None)
 
 
 def member_view(conn: Connection, actor: str, member_id: str) -> MemberView:

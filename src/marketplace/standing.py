@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace.lifecycle import OFFICE, Role
+from marketplace.model import Org
 from marketplace.schema import orgs, pairings, roles
 
 SYSTEM_ACTOR = "system"
@@ -127,3 +128,21 @@ def from_rows(member_id: str, rows: Iterable[Any]) -> Standing:
             for (role, org_id), (path, community_id, paired) in sorted(found.items())
         ),
     )
+
+
+def standing_at(conn: Connection, member_id: str, org_id: str) -> tuple[Org | None, Standing]:
+    """An org (None: no such org) and the member's standing, in one statement."""
+    held = holds_of(member_id)
+    rows = [
+        r._mapping
+        for r in conn.execute(
+            sa.select(*orgs.c, *held.c)
+            .select_from(orgs.outerjoin(held, sa.true()))
+            .where(orgs.c.id == org_id)
+        )
+    ]
+    if not rows:
+        return None, standing(conn, member_id)
+    first = rows[0]
+    org = msgspec.convert({str(c.name): first[c.name] for c in orgs.c}, Org, strict=False)
+    return org, from_rows(member_id, rows)

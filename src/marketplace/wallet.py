@@ -20,8 +20,9 @@ from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import CHINA, Org, OrgKind
-from marketplace.orgs import check_text, community_rules, get_org, roles_on
+from marketplace.orgs import check_text, community_rules
 from marketplace.schema import orgs, roles
+from marketplace.standing import standing_at
 from points import AccountKind, Page, utcnow
 
 MAX_EVENT_MEMBERS = 200
@@ -61,20 +62,10 @@ def community_roles(conn: Connection, actor: str, community_id: str) -> tuple[Or
     A role on a place inside the community (a resident of a grid) makes the actor a member of
     it too, for what every member may do; office powers need office on the community or above,
     so a role inside never counts as office here."""
-    try:
-        community = get_org(conn, community_id)
-    except NotFound:
-        raise NotFound("community", community_id) from None
-    if community.kind is not OrgKind.COMMUNITY:
+    community, mine = standing_at(conn, actor, community_id)  # one statement
+    if community is None or community.kind is not OrgKind.COMMUNITY:
         raise NotFound("community", community_id)
-    held = roles_on(conn, actor, community.path, community_id)
-    if not held:
-        inside = conn.execute(
-            sa.select(roles.c.role)
-            .join(orgs, orgs.c.id == roles.c.org_id)
-            .where(roles.c.member_id == actor, orgs.c.community_id == community_id)
-        )
-        held = frozenset(Role(r) for r in inside.scalars()) - OFFICE
+    held = mine.on(community.path, community_id) or mine.inside(community_id) - OFFICE
     if not held:
         raise NotFound("community", community_id)
     return community, held
@@ -296,9 +287,9 @@ def redeem(
     id: str | None = None,
     now: dt.datetime | None = None,
 ) -> points.Order:
-    """兑换: the actor reserves an item with their own points."""
-    community_roles(conn, actor, community_id)
-    item(conn, actor, community_id, item_id)
+    """兑换: the actor reserves an item with their own points (a delisted item is not found, but
+    for office, who see it as unavailable)."""
+    _, held = community_roles(conn, actor, community_id)
     return points.redeem(
         conn,
         community_id=community_id,
@@ -306,6 +297,7 @@ def redeem(
         item_id=item_id,
         quantity=quantity,
         id=id,
+        hide_inactive=not lifecycle.can(Act.RUN_STORE, held),
         now=now,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -18,11 +19,12 @@ from sqlalchemy.engine import Connection
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import Act, WishAction, WishState
-from marketplace.model import OrgKind, Point, Transition, Urgency, Wish, WishKind
+from marketplace.model import Org, OrgKind, Point, Transition, Urgency, Wish, WishKind
 from marketplace.moves import find_wish, load_wish, move, record, roles_for, wish_of
 from marketplace.orgs import check_id, check_text, community_rules, get_org, roles_on
 from marketplace.rules import CommunityRules
 from marketplace.schema import orgs, transitions, wishes
+from marketplace.standing import Standing, standing_at
 from points import Page, new_id, sqltypes, utcnow
 
 MAX_WINDOW = dt.timedelta(days=90)
@@ -165,6 +167,21 @@ def get_wish(conn: Connection, actor: str, community_id: str, wish_id: str) -> W
     return wish
 
 
+class Filters(msgspec.Struct, frozen=True, kw_only=True):
+    """Which wishes of a community a list shows (:func:`list_wishes`, :func:`browse_wishes`).
+    ``since``/``until``: posted in ``[since, until)``; ``text``: in the title or description."""
+
+    states: frozenset[WishState] = frozenset()
+    category: str | None = None
+    org_id: str | None = None
+    escalated: bool | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    text: str | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
 def list_wishes(
     conn: Connection,
     actor: str,
@@ -182,44 +199,72 @@ def list_wishes(
 ) -> Page:
     """Wishes of a community, newest first; only for members holding a role there.
     ``since``/``until``: posted in ``[since, until)``; ``text``: in the title or description."""
-    community = get_org(conn, community_id)
-    if community.kind is not OrgKind.COMMUNITY:
+    given = Filters(
+        states=states,
+        category=category,
+        org_id=org_id,
+        escalated=escalated,
+        since=since,
+        until=until,
+        text=text,
+        cursor=cursor,
+        limit=limit,
+    )
+    member_of(conn, actor, community_id)
+    query = listed(conn, community_id, given, sa.select(wishes))
+    rows = conn.execute(query).all()
+    items = tuple(wish_of(r) for r in rows[: given.limit])
+    return Page(items=items, next_cursor=items[-1].id if len(rows) > given.limit else None)
+
+
+def member_of(conn: Connection, actor: str, community_id: str) -> tuple[Org, Standing]:
+    """The community and the actor's standing (one statement), when the actor holds a role on
+    it, above it or through a paired unit; NotFound otherwise (tenancy)."""
+    community, mine = standing_at(conn, actor, community_id)
+    if community is None or community.kind is not OrgKind.COMMUNITY:
         raise NotFound("community", community_id)
-    if not roles_on(conn, actor, community.path, community_id):
+    if not mine.on(community.path, community_id):
         raise NotFound("community", community_id)
+    return community, mine
+
+
+def listed(
+    conn: Connection, community_id: str, given: Filters, query: sa.Select[Any]
+) -> sa.Select[Any]:
+    """``query`` narrowed to the community's wishes the filters pick, newest first, one more
+    than the page (to tell whether another page follows)."""
+    limit = given.limit
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", "must be 1 to 200")
-    query = sa.select(wishes).where(wishes.c.community_id == community_id)
-    if states:
-        query = query.where(wishes.c.state.in_(sorted(s.value for s in states)))
-    if category is not None:
-        query = query.where(wishes.c.category == category)
-    if org_id is not None:
-        place = get_org(conn, org_id)
+    query = query.where(wishes.c.community_id == community_id)
+    if given.states:
+        query = query.where(wishes.c.state.in_(sorted(s.value for s in given.states)))
+    if given.category is not None:
+        query = query.where(wishes.c.category == given.category)
+    if given.org_id is not None:
+        place = get_org(conn, given.org_id)
         inside = sa.select(orgs.c.id).where(orgs.c.path.startswith(place.path, autoescape=True))
         query = query.where(wishes.c.org_id.in_(inside))
-    if escalated is not None:
-        query = query.where(wishes.c.level > 0 if escalated else wishes.c.level == 0)
-    for name, moment in (("since", since), ("until", until)):
+    if given.escalated is not None:
+        query = query.where(wishes.c.level > 0 if given.escalated else wishes.c.level == 0)
+    for name, moment in (("since", given.since), ("until", given.until)):
         if moment is not None and (not isinstance(moment, dt.datetime) or moment.tzinfo is None):
             raise InvalidInput(name, "must be a date and time with a time zone")
-    if since is not None:
-        query = query.where(wishes.c.created_at >= since)
-    if until is not None:
-        query = query.where(wishes.c.created_at < until)
-    if text:
-        check_text("text", text, 50)
+    if given.since is not None:
+        query = query.where(wishes.c.created_at >= given.since)
+    if given.until is not None:
+        query = query.where(wishes.c.created_at < given.until)
+    if given.text:
+        check_text("text", given.text, 50)
         query = query.where(
             sa.or_(
-                wishes.c.title.contains(text, autoescape=True),
-                wishes.c.description.contains(text, autoescape=True),
+                wishes.c.title.contains(given.text, autoescape=True),
+                wishes.c.description.contains(given.text, autoescape=True),
             )
         )
-    if cursor is not None:
-        query = query.where(wishes.c.id < check_id("cursor", cursor))
-    rows = (conn.execute(query.order_by(wishes.c.id.desc()).limit(limit + 1))).all()
-    items = tuple(wish_of(r) for r in rows[:limit])
-    return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
+    if given.cursor is not None:
+        query = query.where(wishes.c.id < check_id("cursor", given.cursor))
+    return query.order_by(wishes.c.id.desc()).limit(limit + 1)
 
 
 def history(conn: Connection, community_id: str, subject_id: str) -> list[Transition]:

@@ -167,7 +167,7 @@ def transfer(
     ``expires_at``: when the credited points expire (a wallet's lots). ``value_date``: the day
     the points are for (the service day of an accrual). ``spend_first``: the lot (the id of the
     transfer that credited it) a debit from a wallet uses before any other. ``open_accounts``:
-    open a member's wallet or the community's pool the transfer finds missing (else
+    open a member's wallet, the community's pool or its store the transfer finds missing (else
     AccountNotFound).
     """
     now = now or utcnow()
@@ -464,10 +464,10 @@ def _apply(
     """Write a checked transfer: three statements when all is well (claim the id, move both
     accounts' counters, write both entries), and the lots of a wallet.
 
-    ``open_missing``: open a member or pool account the transfer finds missing (an accrual to a
-    member's first wallet) instead of raising AccountNotFound. When a guard refuses or an
-    account is missing, what this call wrote is taken back before the error is raised, so a
-    caller that catches it inside its transaction commits nothing half-done."""
+    ``open_missing``: open a member's wallet, the pool or the store the transfer finds missing
+    (an accrual to a member's first wallet) instead of raising AccountNotFound. When a guard
+    refuses, what this call wrote is taken back before the error is raised, so a caller that
+    catches it inside its transaction commits nothing half-done."""
     claimed = conn.execute(_claim_id(conn), {f"v_{k}": v for k, v in transfer_row(t).items()})
     if claimed.first() is None:
         if _open_missing(conn, t, open_missing):
@@ -502,7 +502,6 @@ def _apply(
                     changes,
                     guard_debit=debit_guard,
                     guard_credit=credit_guard,
-                    open_missing=open_missing,
                 )
     except (Refused, AccountNotFound):
         _undo(conn, t, [(bumped[i], a if i == t.debit_account_id else b) for i in bumped])
@@ -514,6 +513,10 @@ def _apply(
 
 
 _COUNTERS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+
+
+_OPENABLE = frozenset(k.value for k in (AccountKind.MEMBER, AccountKind.POOL, AccountKind.STORE))
+"""What ``open_accounts`` opens: a member's wallet, the community's pool and its store."""
 
 
 def _open_missing(conn: Connection, t: Transfer, open_missing: bool) -> bool:
@@ -532,7 +535,7 @@ def _open_missing(conn: Connection, t: Transfer, open_missing: bool) -> bool:
         return False
     for acct_id in missing:
         kind, _, owner = acct_id.partition(":")
-        if not open_missing or kind not in (AccountKind.MEMBER.value, AccountKind.POOL.value):
+        if not open_missing or kind not in _OPENABLE:
             raise AccountNotFound(acct_id)
         open_account(conn, t.community_id, AccountKind(kind), owner, now=t.created_at)
     return True
@@ -549,7 +552,7 @@ def _claim_id(conn: Connection) -> Any:
     dialect = conn.dialect.name
     if dialect not in _CLAIMS:
         columns = [c for c in transfers.c if c.name not in ("chain_seq", "chain_hash")]
-        community = sa.bindparam("v_community_id")
+        community: sa.BindParameter[str] = sa.bindparam("v_community_id")
 
         def account(side: str) -> sa.Exists:
             return sa.exists().where(
@@ -683,7 +686,6 @@ def _bump(
     *,
     guard_debit: bool = False,
     guard_credit: bool = False,
-    open_missing: bool = False,
 ) -> Account:
     """An account the two-row ``UPDATE`` left out: missing, or a guard refused it. Decide on the
     row as locked (on PostgreSQL, READ COMMITTED, a plain re-read may already see a transaction
@@ -692,12 +694,9 @@ def _bump(
     c = accounts.c
     where = [c.community_id == t.community_id, c.id == acct_id]
     locked = conn.execute(sa.select(accounts).where(*where).with_for_update(key_share=True)).first()
-    if locked is None:
-        kind, _, owner = acct_id.partition(":")
-        if not open_missing or kind not in (AccountKind.MEMBER.value, AccountKind.POOL.value):
-            raise AccountNotFound(acct_id)
-        open_account(conn, t.community_id, AccountKind(kind), owner, now=t.created_at)
-    elif guard_debit:
+    if locked is None:  # deleted meanwhile (the id claim found it): nothing to move
+        raise AccountNotFound(acct_id)
+    if guard_debit:
         now_acct = to_struct(locked, Account)
         if now_acct.available < t.amount and not now_acct.allow_negative:
             raise InsufficientPoints(

@@ -47,7 +47,9 @@ def use(
     amount: int,
     first: str | None = None,
 ) -> None:
-    """Take ``amount`` points from the account's lots for ``transfer_id``."""
+    """Take ``amount`` points from the account's lots for ``transfer_id``, soonest-expiring first
+    (``first``: that lot before any other). Two statements whatever the number of lots: the
+    uses, chosen by a running sum in SQL, then every lot they draw on."""
     order = [
         sa.case((lots.c.id == first, 0), else_=1) if first else sa.literal(1),
         lots.c.expires_at.is_(None),
@@ -55,24 +57,41 @@ def use(
         lots.c.created_at,
         lots.c.id,
     ]
-    rows = conn.execute(
-        sa.select(lots.c.id, lots.c.remaining)
+    ranked = (
+        sa.select(
+            lots.c.id,
+            lots.c.remaining,
+            sa.func.sum(lots.c.remaining).over(order_by=order, rows=(None, 0)).label("running"),
+        )
         .where(
             lots.c.community_id == community_id,
             lots.c.account_id == account_id,
             lots.c.remaining > 0,
         )
-        .order_by(*order)
+        .subquery("ranked")
     )
-    left = amount
-    for lot_id, remaining in rows:
-        if left == 0:
-            break
-        take = min(left, remaining)
-        _move(conn, community_id, transfer_id, lot_id, take)
-        left -= take
-    if left:
-        raise RuntimeError(f"lots of {account_id} hold {amount - left} points, {amount} needed")
+    before = ranked.c.running - ranked.c.remaining  # what the lots before this one give
+    take = sa.case((ranked.c.running <= amount, ranked.c.remaining), else_=amount - before)
+    chosen = sa.select(sa.literal(community_id), sa.literal(transfer_id), ranked.c.id, take).where(
+        before < amount
+    )
+    used = conn.execute(
+        lot_uses.insert()
+        .from_select(["community_id", "transfer_id", "lot_id", "amount"], chosen)
+        .returning(lot_uses.c.amount)
+    ).all()
+    if sum(r[0] for r in used) != amount:
+        raise RuntimeError(f"lots of {account_id} hold too few points for {amount}")
+    conn.execute(
+        lots.update()
+        .where(
+            lots.c.community_id == community_id,
+            lot_uses.c.community_id == community_id,
+            lot_uses.c.transfer_id == transfer_id,
+            lot_uses.c.lot_id == lots.c.id,
+        )
+        .values(remaining=lots.c.remaining - lot_uses.c.amount)
+    )
 
 
 def give_back(

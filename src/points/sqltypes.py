@@ -116,6 +116,13 @@ def upsert(conn: Connection, table: sa.Table) -> Any:
 _S = TypeVar("_S")
 
 
+def pick(row: Any, table: Any, prefix: str, cls: type[_S]) -> _S:
+    """The ``table`` columns of a row that joined it (each labelled ``prefix`` + its name) as a
+    value type: one statement loads several things, each taken out of it here."""
+    values = {str(c.name): row[f"{prefix}{c.name}"] for c in table.c}
+    return msgspec.convert(values, cls, strict=False)
+
+
 def to_struct(row: sa.Row[Any], cls: type[_S]) -> _S:
     """A stored row as a msgspec value type."""
     return msgspec.convert({str(k): v for k, v in row._mapping.items()}, cls, strict=False)

@@ -43,7 +43,7 @@ from points.model import (
     utcnow,
 )
 from points.schema import accounts, catalog_items, orders
-from points.sqltypes import insert_ignoring_conflicts, to_struct
+from points.sqltypes import insert_ignoring_conflicts, pick, to_struct
 
 MAX_QUANTITY = 1000
 DEFAULT_HOLD = dt.timedelta(days=7)
@@ -220,9 +220,15 @@ def redeem(
     quantity: int = 1,
     id: str | None = None,
     hold: dt.timedelta = DEFAULT_HOLD,
+    hide_inactive: bool = False,
     now: dt.datetime | None = None,
 ) -> Order:
-    """Reserve an item for a member (兑换): hold the points and the stock. Idempotent by ``id``."""
+    """Reserve an item for a member (兑换): hold the points and the stock. Idempotent by ``id``.
+
+    ``hide_inactive``: an item off sale is not found (for a member who may not see delisted
+    items) rather than unavailable. The item and an earlier order under the id come in one
+    statement; then the hold (the ledger's three statements and the wallet's lots), the stock
+    and the order."""
     now = now or utcnow()
     order_id = check_id("id", id or new_id())
     check_amount(quantity)
@@ -230,16 +236,16 @@ def redeem(
         raise InvalidRequest(f"at most {MAX_QUANTITY} at once")
     if not dt.timedelta(minutes=1) <= hold <= dt.timedelta(days=365):
         raise InvalidRequest("an order may be held from one minute to one year")
-    earlier = _find_order(conn, community_id, order_id)
+    item, earlier = _item_and_order(conn, community_id, item_id, order_id)
     if earlier is not None:
         if (earlier.member_id, earlier.item_id, earlier.quantity) != (member_id, item_id, quantity):
             raise IdempotencyMismatch(order_id, ("member_id", "item_id", "quantity"))
         return earlier
-    item = get_item(conn, community_id, item_id)
+    if item is None or (hide_inactive and not item.active):
+        raise ItemNotFound(item_id)
     _check_available(item, now)
     cost = item.cost * quantity
     check_amount(cost)
-    ledger.open_community(conn, community_id)
     # The hold comes first: on PostgreSQL it locks the member's account, so the limit count
     # below cannot race another order of the same member.
     ledger.transfer(
@@ -254,6 +260,7 @@ def redeem(
         memo=item.name,
         actor=member_id,
         pending=True,
+        open_accounts=True,
         now=now,
     )
     if item.per_member_limit is not None:
@@ -269,8 +276,9 @@ def redeem(
         if taken.rowcount != 1:
             left = (get_item(conn, community_id, item_id)).stock or 0
             raise OutOfStock(item_id, left, quantity)
-    conn.execute(
-        orders.insert().values(
+    made = conn.execute(
+        orders.insert()
+        .values(
             community_id=community_id,
             id=order_id,
             item_id=item_id,
@@ -281,8 +289,40 @@ def redeem(
             expires_at=now + hold,
             created_at=now,
         )
+        .returning(*orders.c)
+    ).one()
+    return to_struct(made, Order)
+
+
+def _item_and_order(
+    conn: Connection, community_id: str, item_id: str, order_id: str
+) -> tuple[CatalogItem | None, Order | None]:
+    """The item, and an order already made under ``order_id``, in one statement."""
+    earlier = orders.alias("earlier")
+    row = (
+        conn.execute(
+            sa.select(
+                *catalog_items.c,
+                *(c.label(f"o_{c.name}") for c in earlier.c),
+            ).select_from(
+                sa.select(sa.literal(1).label("one"))
+                .subquery("one")
+                .outerjoin(
+                    catalog_items,
+                    sa.and_(*_key(community_id, item_id)),
+                )
+                .outerjoin(
+                    earlier,
+                    sa.and_(earlier.c.community_id == community_id, earlier.c.id == order_id),
+                )
+            )
+        )
+        .one()
+        ._mapping
     )
-    return get_order(conn, community_id, order_id)
+    item = pick(row, catalog_items, "", CatalogItem) if row["id"] is not None else None
+    order = pick(row, earlier, "o_", Order) if row["o_id"] is not None else None
+    return item, order
 
 
 def fulfil(

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -29,7 +30,8 @@ import support
 from marketplace.schema import metadata as marketplace_metadata
 from points import Database
 from points.schema import metadata as points_metadata
-from service import idempotency
+from service import auth, idempotency
+from service.tables import credentials
 from service.tables import metadata as service_metadata
 
 TABLES = frozenset(
@@ -74,7 +76,7 @@ HOT: dict[str, Call] = {
     ),
     "orders by member": lambda db, c: points.list_orders(c, "c1", member_id="vol1"),
     # taken, then found taken: the second take reads what is stored under the key
-    "idempotency key lookup": lambda db, c: [db.write(idempotency.take, KEY) for _ in range(2)],
+    "idempotency key lookup": lambda db, c: _take_twice(db),
     "escalation due": lambda db, c: mk.escalate_due(c, now=world.T0, limit=1),
     "auto-accept due": lambda db, c: mk.auto_accept_due(c, now=LATER),
     "no-shows due": lambda db, c: mk.release_no_shows(c, now=world.T0),
@@ -86,11 +88,22 @@ HOT: dict[str, Call] = {
 }
 KEY = idempotency.Claim(
     member_id="vol1",
+    version=0,
     key="key-1",
     fingerprint="f" * 64,
     now=world.T0,
     expires_at=world.T0 + dt.timedelta(hours=24),
 )
+
+
+def _take_twice(db: Database) -> None:
+    db.write(auth.set_credentials, "vol1", "13900000001", "hash", now=world.T0)
+    stored = db.read(lambda conn: conn.scalar(sa.select(credentials.c.token_version)))
+    key = msgspec.structs.replace(KEY, version=stored)
+    for _ in range(2):
+        db.write(idempotency.take, key)
+
+
 OWN_CONNECTION = frozenset({"idempotency key lookup", "idempotency keys due"})
 ORDERED = frozenset({"wish list by community and state, by id", "a member's claims"})
 
