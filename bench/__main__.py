@@ -13,12 +13,12 @@ from pathlib import Path
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench import dataset, http, invariants, library, machine, matching, report, wrk
 from bench.options import Options, parse
 from bench.results import Row
 from points import utcnow
+from points.database import sync_url
 from service.database import open_database
 from service.settings import Settings
 
@@ -27,26 +27,27 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _pg_version(url: str) -> str | None:
-    engine = create_async_engine(url)
+def _pg_version(url: str) -> str | None:
+    engine = sa.create_engine(sync_url(url))
     try:
-        async with engine.connect() as conn:
-            return str(await conn.scalar(sa.text("SHOW server_version")))
+        with engine.connect() as conn:
+            return str(conn.scalar(sa.text("SHOW server_version")))
     except (OSError, sa.exc.SQLAlchemyError):
         return None
     finally:
-        await engine.dispose()
+        engine.dispose()
 
 
-async def _fresh_pg(admin_url: str, name: str) -> str:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+def _fresh_pg(admin_url: str, name: str) -> str:
+    engine = sa.create_engine(sync_url(admin_url), isolation_level="AUTOCOMMIT")
     try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
-        await engine.dispose()
-    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        engine.dispose()
+    url = sa.make_url(sync_url(admin_url)).set(database=name)
+    return url.render_as_string(hide_password=False)
 
 
 def _fresh_sqlite(workdir: Path) -> Path:
@@ -55,50 +56,51 @@ def _fresh_sqlite(workdir: Path) -> Path:
     return (workdir / "bench.db").resolve()
 
 
-async def _database(
+def _database(
     opts: Options, backend: str, workdir: Path, secret: str, pg_name: str
 ) -> tuple[str, Settings]:
     """A migrated database with the data set, checked against the invariants."""
     if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{_fresh_sqlite(workdir)}"
+        url = f"sqlite:///{_fresh_sqlite(workdir)}"
     else:
-        url = await _fresh_pg(opts.pg_url, pg_name)
+        url = _fresh_pg(opts.pg_url, pg_name)
     settings = Settings(database_url=url, secret_key=secret)
     db = open_database(settings)
     try:
-        await db.upgrade()
+        db.upgrade()
         start = time.monotonic()
-        await dataset.build(db, settings, opts.seed, opts)
-        problems = await invariants.check(db)
+        dataset.build(db, settings, opts.seed, opts)
+        problems = invariants.check(db)
         if problems:
             raise SystemExit("the data set breaks invariants:\n" + "\n".join(problems[:20]))
         say(f"  data set ready in {time.monotonic() - start:.0f} s; invariants hold")
     finally:
-        await db.dispose()
+        db.dispose()
     return url, settings
 
 
-async def _in_process(opts: Options, url: str, backend: str) -> list[Row]:
+def _in_process(opts: Options, url: str, backend: str) -> list[Row]:
     rows: list[Row] = []
     db = open_database(Settings(database_url=url, secret_key="x"))
     try:
         if "library" in opts.groups:
             say(f"library ({backend})")
-            rows += await library.run(opts, db, backend, say)
+            # asyncio clients (db.awrite) against the raw drivers' ceilings (asyncpg on PostgreSQL)
+            rows += asyncio.run(library.run(opts, db, backend, say))
         if "matching" in opts.groups:
             say(f"matching ({backend})")
-            rows += await matching.run(opts, db, backend, say)
+            rows += matching.run(opts, db, backend, say)
     finally:
-        await db.dispose()
+        db.dispose()
     return rows
 
 
-async def _check_after(url: str) -> list[str]:
+def _check_after(url: str) -> list[str]:
     db = open_database(Settings(database_url=url, secret_key="x"))
     try:
-        return await invariants.check(db)
+        return invariants.check(db)
     finally:
-        await db.dispose()
+        db.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    pg_version = asyncio.run(_pg_version(opts.pg_url)) if "postgresql" in opts.backends else None
+    pg_version = _pg_version(opts.pg_url) if "postgresql" in opts.backends else None
     if "postgresql" in opts.backends and pg_version is None:
         say(f"PostgreSQL unreachable at {opts.pg_url}: its benchmarks are skipped")
         opts = msgspec.structs.replace(opts, backends=("sqlite",))
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     for backend in opts.backends:
         say(f"data set ({backend})")
-        url, settings = asyncio.run(_database(opts, backend, workdir, secret, pg_name))
+        url, settings = _database(opts, backend, workdir, secret, pg_name)
         fixtures = dataset.fixtures(
             workdir / f"fixtures-{backend}", settings, opts.members, utcnow()
         )
@@ -141,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
                 return asyncio.run(library.raw_writes(url, clients, seconds))
 
             rows += http.scale_out(opts, url, secret, fixtures, offsets, workdir, ceiling, say)
-        rows += asyncio.run(_in_process(opts, url, backend))
-        problems = asyncio.run(_check_after(url))
+        rows += _in_process(opts, url, backend)
+        problems = _check_after(url)
         say(f"  after the benchmarks ({backend}): {len(problems)} invariant problem(s)")
         for problem in problems[:20]:
             say(f"    {problem}")

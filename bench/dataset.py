@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
@@ -75,38 +75,37 @@ class Ids:
         return f"{value:032x}"
 
 
-async def build(db: Database, settings: Settings, seed: int, sizes: Any) -> None:
+def build(db: Database, settings: Settings, seed: int, sizes: Any) -> None:
     """Make the whole data set in an empty, migrated database."""
     rng = random.Random(seed)
     ids = Ids(rng)
     now = points.utcnow()
-    async with db.transaction() as tx:
-        await _orgs(tx, now)
-    async with db.transaction() as tx:
-        await _people(tx, rng, sizes.members, now)
-    async with db.transaction() as tx:
-        await _open_wishes(tx, rng, ids, "big", sizes.wishes, now)
-    async with db.transaction() as tx:
-        await _open_wishes(tx, rng, ids, "dsp", sizes.dispatch_wishes, now, capacity=1)
-    async with db.transaction() as tx:
-        await _claim_wishes(tx, rng, ids, now)
-    async with db.transaction() as tx:
-        await _checked_in(tx, rng, ids, now)
-    async with db.transaction() as tx:
-        await _store(tx, now)
-    async with db.transaction() as tx:
-        await _credentials(tx, sizes.members)
+    with db.transaction() as tx:
+        _orgs(tx, now)
+    with db.transaction() as tx:
+        _people(tx, rng, sizes.members, now)
+    with db.transaction() as tx:
+        _open_wishes(tx, rng, ids, "big", sizes.wishes, now)
+    with db.transaction() as tx:
+        _open_wishes(tx, rng, ids, "dsp", sizes.dispatch_wishes, now, capacity=1)
+    with db.transaction() as tx:
+        _claim_wishes(tx, rng, ids, now)
+    with db.transaction() as tx:
+        _checked_in(tx, rng, ids, now)
+    with db.transaction() as tx:
+        _store(tx, now)
+    with db.transaction() as tx:
+        _credentials(tx, sizes.members)
     for community in ("big", "dsp", "wc", "wk", "wr", "lib", "raw"):
-        async with db.transaction() as tx:
-            await points.open_community(tx, community)
-    if not db.is_sqlite:
-        async with db.writer.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("VACUUM ANALYZE")
+        with db.transaction() as tx:
+            points.open_community(tx, community)
+    if db.is_sqlite:
+        with db.transaction() as tx:
+            tx.exec_driver_sql("ANALYZE")
     else:
-        async with db.writer.connect() as conn:
-            await conn.exec_driver_sql("ANALYZE")
-            await conn.commit()
+        with db.writer.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("VACUUM ANALYZE")
 
 
 # --- orgs and people through the library ----------------------------------------------------
@@ -116,13 +115,13 @@ def _grids(community: str, n: int) -> list[str]:
     return [f"{community}-g{i:03}" for i in range(n)]
 
 
-async def _orgs(tx: AsyncConnection, now: dt.datetime) -> None:
+def _orgs(tx: Connection, now: dt.datetime) -> None:
     sys = mk.SYSTEM
-    await mk.create_org(tx, sys, id="bd", kind=mk.OrgKind.DISTRICT, name="基准区", now=now)
-    await mk.create_org(tx, sys, id="bs", kind=mk.OrgKind.STREET, name="基准街道", parent_id="bd")
+    mk.create_org(tx, sys, id="bd", kind=mk.OrgKind.DISTRICT, name="基准区", now=now)
+    mk.create_org(tx, sys, id="bs", kind=mk.OrgKind.STREET, name="基准街道", parent_id="bd")
     layout = {"big": 10, "dsp": 1, "wc": 1, "wk": 1, "wr": 1, "lib": 0, "raw": 0}
     for community, compounds in layout.items():
-        await mk.create_org(
+        mk.create_org(
             tx,
             sys,
             id=community,
@@ -132,7 +131,7 @@ async def _orgs(tx: AsyncConnection, now: dt.datetime) -> None:
         )
         for c in range(compounds):
             compound = f"{community}-c{c:02}"
-            await mk.create_org(
+            mk.create_org(
                 tx,
                 sys,
                 id=compound,
@@ -141,7 +140,7 @@ async def _orgs(tx: AsyncConnection, now: dt.datetime) -> None:
                 parent_id=community,
             )
             for g in range(10):
-                await mk.create_org(
+                mk.create_org(
                     tx,
                     sys,
                     id=f"{community}-g{c * 10 + g:03}",
@@ -149,14 +148,14 @@ async def _orgs(tx: AsyncConnection, now: dt.datetime) -> None:
                     name=f"{g}网格",
                     parent_id=compound,
                 )
-    await mk.add_member(tx, id="admin", name="管理员", now=now)
-    await mk.grant_role(tx, sys, "admin", "bd", mk.Role.ADMIN, now=now)
+    mk.add_member(tx, id="admin", name="管理员", now=now)
+    mk.grant_role(tx, sys, "admin", "bd", mk.Role.ADMIN, now=now)
     for community in ("big", "dsp", "wc", "wk", "wr"):
         staff = f"staff-{community}"
-        await mk.add_member(tx, id=staff, name=f"{community}工作人员", now=now)
-        await mk.grant_role(tx, "admin", staff, community, mk.Role.STAFF, now=now)
+        mk.add_member(tx, id=staff, name=f"{community}工作人员", now=now)
+        mk.grant_role(tx, "admin", staff, community, mk.Role.STAFF, now=now)
         limit = 100 if community in ("wc", "wk") else 3
-        await mk.set_community_rules(
+        mk.set_community_rules(
             tx, "admin", community, mk.CommunityRules(claim_limit=limit), now=now
         )
 
@@ -194,9 +193,7 @@ def writer(community: str, i: int) -> str:
     return f"{community}-m{i:03}"
 
 
-async def _people(
-    tx: AsyncConnection, rng: random.Random, n_members: int, now: dt.datetime
-) -> None:
+def _people(tx: Connection, rng: random.Random, n_members: int, now: dt.datetime) -> None:
     """The add_member and grant_role rows, in bulk (what those functions insert)."""
     big_grids = _grids("big", 100)
     homes = (big_grids, _grids("dsp", 10))  # even volunteers live in big, odd ones in dsp
@@ -218,11 +215,11 @@ async def _people(
         resident = f"{community}-resident"
         people.append(_member(resident, f"{community}居民", grid, (), now))
         grants.append(_role(resident, community, "resident", now))
-    await _insert(tx, members, people)
-    await _insert(tx, roles, grants)
+    _insert(tx, members, people)
+    _insert(tx, roles, grants)
 
 
-async def _credentials(tx: AsyncConnection, n_members: int) -> None:
+def _credentials(tx: Connection, n_members: int) -> None:
     hashed = auth.HASHER.hash(PASSWORD)
     who = [volunteer(2 * i) for i in range(min(READ_TOKENS, n_members // 2))]
     who += [f"staff-{c}" for c in ("big", "dsp", "wc", "wk", "wr")]
@@ -237,7 +234,7 @@ async def _credentials(tx: AsyncConnection, n_members: int) -> None:
         }
         for n, m in enumerate(who)
     ]
-    await _insert(tx, credentials, rows)
+    _insert(tx, credentials, rows)
 
 
 # --- wishes and claims in bulk --------------------------------------------------------------
@@ -336,8 +333,8 @@ def _posted(
     ]  # fmt: skip
 
 
-async def _open_wishes(
-    tx: AsyncConnection,
+def _open_wishes(
+    tx: Connection,
     rng: random.Random,
     ids: Ids,
     community: str,
@@ -359,11 +356,11 @@ async def _open_wishes(
         rows.append(wish)
         trail += _posted(ids, wish, f"staff-{community}")
         if len(rows) >= BATCH:
-            await _insert(tx, wishes, rows)
-            await _insert(tx, transitions, trail)
+            _insert(tx, wishes, rows)
+            _insert(tx, transitions, trail)
             rows, trail = [], []
-    await _insert(tx, wishes, rows)
-    await _insert(tx, transitions, trail)
+    _insert(tx, wishes, rows)
+    _insert(tx, transitions, trail)
 
 
 def claim_wish_id(w: int) -> str:
@@ -377,9 +374,7 @@ def claim_member(i: int) -> tuple[int, str]:
     return w, writer("wc", r + PER_WISH * (w % (WRITE_MEMBERS // PER_WISH)))
 
 
-async def _claim_wishes(
-    tx: AsyncConnection, rng: random.Random, ids: Ids, now: dt.datetime
-) -> None:
+def _claim_wishes(tx: Connection, rng: random.Random, ids: Ids, now: dt.datetime) -> None:
     rows, trail = [], []
     for w in range(CLAIM_WISHES):
         wish = _wish(
@@ -388,8 +383,8 @@ async def _claim_wishes(
         )  # fmt: skip
         rows.append(wish)
         trail += _posted(ids, wish, "staff-wc")
-    await _insert(tx, wishes, rows)
-    await _insert(tx, transitions, trail)
+    _insert(tx, wishes, rows)
+    _insert(tx, transitions, trail)
 
 
 def checkout_claim_id(i: int) -> str:
@@ -401,7 +396,7 @@ def checkout_member(w: int, r: int) -> str:
     return writer("wk", r + PER_WISH * (w % (WRITE_MEMBERS // PER_WISH)))
 
 
-async def _checked_in(tx: AsyncConnection, rng: random.Random, ids: Ids, now: dt.datetime) -> None:
+def _checked_in(tx: Connection, rng: random.Random, ids: Ids, now: dt.datetime) -> None:
     """What claim (×100) and check_in (×100) leave behind: wishes in service, every place
     taken, claims checked in 90 minutes ago, each member's open claims counted."""
     published = now - dt.timedelta(hours=5)
@@ -464,10 +459,10 @@ async def _checked_in(tx: AsyncConnection, rng: random.Random, ids: Ids, now: dt
                 _transition(ids, "wk", "claim", claim_id, "check_in", "active", "checked_in",
                             member, held, checked_in)
             )  # fmt: skip
-    await _insert(tx, wishes, rows)
-    await _insert(tx, claims, made)
-    await _insert(tx, transitions, trail)
-    await _insert(
+    _insert(tx, wishes, rows)
+    _insert(tx, claims, made)
+    _insert(tx, transitions, trail)
+    _insert(
         tx,
         member_load,
         [
@@ -477,13 +472,11 @@ async def _checked_in(tx: AsyncConnection, rng: random.Random, ids: Ids, now: dt
     )
 
 
-async def _store(tx: AsyncConnection, now: dt.datetime) -> None:
+def _store(tx: Connection, now: dt.datetime) -> None:
     """The store and the wallets, through the library (one adjustment per member)."""
-    await points.add_item(
-        tx, community_id="wr", name="茶叶", cost=1, stock=10**9, id="tea", now=now
-    )
+    points.add_item(tx, community_id="wr", name="茶叶", cost=1, stock=10**9, id="tea", now=now)
     for i in range(WRITE_MEMBERS):
-        await points.adjust(
+        points.adjust(
             tx,
             community_id="wr",
             member_id=writer("wr", i),
@@ -494,9 +487,9 @@ async def _store(tx: AsyncConnection, now: dt.datetime) -> None:
         )
 
 
-async def _insert(tx: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+def _insert(tx: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
     for chunk in _chunks(rows, BATCH):
-        await tx.execute(table.insert(), chunk)
+        tx.execute(table.insert(), chunk)
 
 
 def _chunks(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -16,11 +16,11 @@ ACTIVE = ("active", "checked_in", "checked_out")
 OPEN = ("active", "checked_in")
 
 
-async def check(db: Database) -> list[str]:
+def check(db: Database) -> list[str]:
     """Every problem found (empty: the data holds)."""
     problems: list[str] = []
-    async with db.read() as conn:
-        problems += [f"audit: {p.code} {p.subject} {p.message}" for p in await points.audit(conn)]
+    with db.snapshot() as conn:
+        problems += [f"audit: {p.code} {p.subject} {p.message}" for p in points.audit(conn)]
         taken = (
             sa.select(
                 claims.c.community_id,
@@ -39,7 +39,7 @@ async def check(db: Database) -> list[str]:
             .group_by(tr.c.community_id, tr.c.subject_id)
             .subquery()
         )
-        rows = await conn.execute(
+        rows = conn.execute(
             sa.select(
                 wishes.c.community_id,
                 wishes.c.id,
@@ -91,7 +91,7 @@ async def check(db: Database) -> list[str]:
             .group_by(claims.c.community_id, claims.c.member_id)
             .subquery()
         )
-        loads = await conn.execute(
+        loads = conn.execute(
             sa.select(
                 member_load.c.community_id,
                 member_load.c.member_id,

@@ -1,16 +1,20 @@
 """Library benchmarks, in process: ledger postings and batch accrual through ``points``, against
 the raw driver (sqlite3, asyncpg) writing the same rows into the same schema.
 
-- postings: one committed transfer per transaction (pool → a member wallet: the transfer, two
-  account counters, two entries, one lot), 16 concurrent clients; the ceiling runs the same
-  statements with the raw driver (one connection on SQLite, 16 on PostgreSQL).
+- postings: one transfer per unit of work (pool → a member wallet: the transfer, two account
+  counters, two entries, one lot), from 16 concurrent asyncio clients, each awaiting
+  ``db.awrite(unit)`` in turn: the service's concurrent path. On SQLite the writer thread commits
+  the units queued meanwhile in groups (one fsync a group); on PostgreSQL each unit is a
+  transaction of its own on the database's thread and connection pool. The ceiling runs the same
+  statements with the raw driver, one commit a posting (one connection on SQLite, 16 on
+  PostgreSQL).
 - batch accrual: a month of service records (e.g. 100,000) for 1,000 members. The library runs
-  ``points.accrue_many``, 500 records per transaction; the ceiling computes the same
-  accruals with the pure ``points.compute_accrual`` and writes the transfers, entries, lots and
-  account counters with ``executemany`` in one transaction.
+  ``points.accrue_many``, ``ACCRUAL_CHUNK`` records per unit of work (``db.awrite``, one
+  transaction each); the ceiling computes the same accruals with the pure
+  ``points.compute_accrual`` and writes the transfers, entries, lots and account counters with
+  ``executemany`` in one transaction.
 
-Both leave a ledger ``points.audit`` finds nothing wrong with (checked after the group).
-"""
+Both leave a ledger ``points.audit`` finds nothing wrong with (checked after the group)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 import points
 from bench import machine
@@ -52,19 +57,38 @@ def _sqlite_path(url: str) -> str:
     return database
 
 
+def _open_wallets(conn: Connection) -> None:
+    for community in ("lib", "raw"):
+        points.open_community(conn, community)
+        for k in range(MEMBERS):
+            points.open_account(conn, community, AccountKind.MEMBER, f"{community}-a{k}")
+
+
 async def prepare(db: Database) -> None:
     """Member wallets in ``lib`` (library) and ``raw`` (ceilings), opened by the library."""
-    async with db.transaction() as tx:
-        for community in ("lib", "raw"):
-            await points.open_community(tx, community)
-            for k in range(MEMBERS):
-                await points.open_account(tx, community, AccountKind.MEMBER, f"{community}-a{k}")
+    await db.awrite(_open_wallets)
 
 
 # --- postings -------------------------------------------------------------------------------
 
 
+def _posting(conn: Connection, k: int) -> None:
+    """One unit of work: one transfer from the pool to a member wallet."""
+    points.transfer(
+        conn,
+        community_id="lib",
+        debit_account_id="pool:lib",
+        credit_account_id=f"member:lib-a{k % MEMBERS}",
+        amount=1,
+        kind=TransferKind.ADJUSTMENT,
+        memo="bench",
+    )
+
+
 async def _library_postings(db: Database, seconds: float) -> float:
+    """``CLIENTS`` asyncio clients, each awaiting one ``db.awrite`` unit (one posting) at a time:
+    the service's concurrent path (SQLite: the writer thread commits the queued units in groups;
+    PostgreSQL: a transaction each, on the database's thread and connection pool)."""
     done = 0
     stop = time.monotonic() + seconds
 
@@ -72,16 +96,7 @@ async def _library_postings(db: Database, seconds: float) -> float:
         nonlocal done
         k = c
         while time.monotonic() < stop:
-            async with db.transaction() as tx:
-                await points.transfer(
-                    tx,
-                    community_id="lib",
-                    debit_account_id="pool:lib",
-                    credit_account_id=f"member:lib-a{k % MEMBERS}",
-                    amount=1,
-                    kind=TransferKind.ADJUSTMENT,
-                    memo="bench",
-                )
+            await db.awrite(_posting, k)
             done += 1
             k += CLIENTS
 
@@ -216,21 +231,20 @@ async def _library_accrual(db: Database, batch: list[Record], tag: str) -> float
     start = time.monotonic()
     for first in range(0, len(batch), ACCRUAL_CHUNK):
         chunk = batch[first : first + ACCRUAL_CHUNK]
-        async with db.transaction() as tx:
-            await points.accrue_many(
-                tx,
-                community_id="lib",
-                records=[
-                    points.AccrualRecord(
-                        member_id=f"lib-a{r.member}",
-                        activity=Activity(
-                            minutes=r.minutes, category=r.category, started_at=r.started_at
-                        ),
-                        reference=f"rec:{tag}:{i}",
-                    )
-                    for i, r in enumerate(chunk, start=first)
-                ],
-            )
+        await db.awrite(
+            points.accrue_many,
+            community_id="lib",
+            records=[
+                points.AccrualRecord(
+                    member_id=f"lib-a{r.member}",
+                    activity=Activity(
+                        minutes=r.minutes, category=r.category, started_at=r.started_at
+                    ),
+                    reference=f"rec:{tag}:{i}",
+                )
+                for i, r in enumerate(chunk, start=first)
+            ],
+        )
     return len(batch) / (time.monotonic() - start)
 
 
@@ -388,7 +402,14 @@ async def run(opts: Options, db: Database, backend: str, say: Callable[[str], No
         Row(group="library", name=f"ledger postings, {CLIENTS} clients ({label})",
             unit="postings/s",
             ceiling_name="raw sqlite3" if backend == "sqlite" else "raw asyncpg",
-            ceiling=median(raw), product=median(lib), rounds=opts.rounds, load=machine.load())
+            ceiling=median(raw), product=median(lib), rounds=opts.rounds, load=machine.load(),
+            note=f"{CLIENTS} concurrent asyncio clients, each awaiting one db.awrite unit (one "
+            "points.transfer) at a time: "
+            + ("SQLite's writer thread commits the queued units in groups (one fsync a group); "
+               "the ceiling commits each posting on one sqlite3 connection"
+               if backend == "sqlite" else
+               "each unit a transaction of its own on the database's thread and connection "
+               f"pool; the ceiling: {CLIENTS} asyncpg connections"))
     ]  # fmt: skip
     lib, raw = [], []
     for r in range(opts.rounds):
@@ -419,7 +440,8 @@ async def run(opts: Options, db: Database, backend: str, say: Callable[[str], No
         rounds=opts.rounds,
         load=machine.load(),
         target=">= 50 %",
-        note=f"points.accrue_many, {ACCRUAL_CHUNK} records per transaction; the ceiling's "
+        note=f"points.accrue_many, {ACCRUAL_CHUNK:,} records per db.awrite unit (a transaction "
+        "each); the ceiling's "
         "executemany in one transaction",
     )
     row.met = row.ratio is not None and row.ratio >= 0.5

@@ -32,7 +32,7 @@ def versions(pg_version: str | None) -> dict[str, str]:
     found = {"Python": platform.python_version(), "SQLite": sqlite3.sqlite_version}
     if pg_version:
         found["PostgreSQL"] = pg_version
-    for name in ("litestar", "sqlalchemy", "uvicorn", "aiosqlite", "asyncpg", "msgspec"):
+    for name in ("litestar", "sqlalchemy", "uvicorn", "psycopg", "asyncpg", "msgspec"):
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:

@@ -17,7 +17,7 @@ from litestar.params import QueryParameter
 from litestar.response import Template
 
 import marketplace as mk
-from marketplace import OrgKind, Role
+from marketplace import OrgKind
 from service.api.common import MEMBER, Now, Tx
 from service.pages import labels
 from service.pages.common import CST, See, Viewer, page, render
@@ -25,7 +25,6 @@ from service.pages.common import CST, See, Viewer, page, render
 PERIODS = {"7": ("近7天", 7, 7), "30": ("近30天", 30, 6), "90": ("近90天", 90, 6),
            "365": ("近一年", 365, 12)}  # fmt: skip
 """key → (label, days, slices)"""
-OFFICE = frozenset({Role.STAFF, Role.ADMIN})
 
 
 def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
@@ -33,7 +32,7 @@ def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
     for a street or district, the communities and streets directly under it."""
     found: dict[str, str] = {}
     for seat in viewer.seats:
-        if seat.role not in OFFICE:
+        if seat.role not in mk.OFFICE:
             continue
         if seat.community_id is not None:
             found.setdefault(seat.community_id, seat.community_name or seat.community_id)

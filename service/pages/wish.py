@@ -18,13 +18,12 @@ from litestar.response import Template
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
-from marketplace import Role, WishState
+from marketplace import Role, WishAction, WishState
 from service.api.common import MEMBER, Now, Tx
 from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, page, render
 from service.pages.forms import Form
 from service.uow import Rollback
 
-CLAIMING = frozenset({Role.VOLUNTEER, Role.PARTY_MEMBER})
 CODE_SHOWN = frozenset(
     {WishState.SUBMITTED, WishState.PUBLISHED, WishState.CLAIMED, WishState.IN_SERVICE}
 )
@@ -47,22 +46,12 @@ def wish_page(
     readonly = bool(community and community != viewer.community_id)
     community_id = community if readonly and community else viewer.community()
     view = mk.wish_view(tx, viewer.id, community_id, wish_id)
-    roles = view.viewer_roles | ({Role.CLAIMANT} if view.my_claim else frozenset())
-    actions = set() if readonly else {a.value for a in mk.wish_actions(view.wish.state, roles)}
-    mine = view.my_claim
-    claim_actions = (
-        {a.value for a in mk.claim_actions(mine.state, frozenset({Role.CLAIMANT}))}
-        if mine is not None and not readonly
-        else set()
-    )
+    may = mk.offered(view, now)  # the library's tables decide what the page offers
+    actions = set() if readonly else {a.value for a in may.wish}
+    claim_actions = set() if readonly else {a.value for a in may.claim}
     reasons: tuple[mk.Reason, ...] = ()
     can_claim = False
-    if (
-        not readonly
-        and view.viewer_roles & CLAIMING
-        and mine is None
-        and view.wish.state is WishState.PUBLISHED
-    ):
+    if not readonly and WishAction.CLAIM in may.wish:
         reasons = mk.reasons(tx, viewer.id, community_id, wish_id, now=now)
         can_claim = not reasons
     lines = mk.wish_claims(tx, viewer.id, community_id, wish_id)
@@ -97,7 +86,7 @@ def wish_page(
         unit_people=unit_people,
         show_code=view.confirmation_code is not None and view.wish.state in CODE_SHOWN,
         history=[h for h in history if h.action != "settle"],
-        office=bool(view.viewer_roles & {Role.STAFF, Role.ADMIN}),
+        office=bool(view.viewer_roles & mk.OFFICE),
         readonly=readonly,
     )
 

@@ -14,6 +14,7 @@ return views the service can show as they are.
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import re
 from collections.abc import Iterable, Mapping
@@ -23,7 +24,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace.errors import NotFound
-from marketplace.lifecycle import OFFICE, OWNER, SERVING_CLAIM_STATES, Role
+from marketplace.lifecycle import (
+    ACTIVE_CLAIM_STATES,
+    OFFICE,
+    OWNER,
+    SERVING_CLAIM_STATES,
+    ClaimAction,
+    Facts,
+    Role,
+    WishAction,
+    claim_actions,
+    wish_actions,
+)
 from marketplace.loads import Seen, labelled
 from marketplace.model import Claim, KeyHousehold, Member, Wish
 from marketplace.moves import load_wish, roles_for
@@ -138,6 +150,28 @@ def redact(
         viewer_roles=viewer_roles,
         my_claim=my_claim,
     )
+
+
+class Offered(msgspec.Struct, frozen=True, kw_only=True):
+    """What a viewer may do now: the wish's actions and their own claim's (what a page offers;
+    the action itself still decides, on the stored state)."""
+
+    wish: frozenset[WishAction]
+    claim: frozenset[ClaimAction]
+
+
+def offered(view: WishView, now: dt.datetime) -> Offered:
+    """Ask the tables what this viewer may do with the wish now (:mod:`marketplace.lifecycle`)."""
+    mine = view.my_claim
+    roles = view.viewer_roles | ({Role.CLAIMANT} if mine is not None else frozenset())
+    facts = Facts(places_taken=view.wish.places_taken, window_over=now >= view.wish.window_end)
+    wish = wish_actions(view.wish.state, roles, facts)
+    if mine is not None and mine.state in ACTIVE_CLAIM_STATES:
+        wish -= {WishAction.CLAIM}  # one place per member and wish
+    claim = (
+        claim_actions(mine.state, frozenset({Role.CLAIMANT})) if mine is not None else frozenset()
+    )
+    return Offered(wish=wish, claim=claim)
 
 
 def view_of(seen: Seen, roles: frozenset[Role], my_claim: Claim | None) -> WishView:

@@ -8,8 +8,8 @@ lifecycle rests in, each taken through the libraries' own flow (点单 → 审�
 auto-accept, no-shows, expiry) run every six hours of that past. Every community has its accrual
 policy, a points store (积分超市) with orders, offline events and mutual-help offers (互助项目).
 
-- :mod:`service.demo_district`: the org tree and the people (pure, seeded).
-- :mod:`service.demo_stories`: what happened when; :mod:`service.demo_steps`: the library calls.
+- :mod:`service.demo.district`: the org tree and the people (pure, seeded).
+- :mod:`service.demo.stories`: what happened when; :mod:`service.demo.steps`: the library calls.
 
 The same ``now`` gives the same data (only the confirmation codes, and the ids the libraries make
 themselves, differ). Loading twice changes nothing: the second load finds the demo and only
@@ -36,7 +36,7 @@ from marketplace import OrgKind, Role, WishState
 from marketplace.schema import claims, members, offers, orgs, pairings, roles, wishes
 from points.schema import accounts, catalog_items, orders, service_records
 from service import auth
-from service.demo_district import (
+from service.demo.district import (
     ACCOUNTS,
     COMMUNITIES,
     COMMUNITY_IDS,
@@ -50,7 +50,7 @@ from service.demo_district import (
     Population,
     population,
 )
-from service.demo_stories import Simulation
+from service.demo.stories import Simulation
 from service.tables import credentials
 
 __all__ = ["ACCOUNTS", "PASSWORD", "STEPS", "Account", "Loaded", "PartlyLoaded", "load"]

@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 import points
 from points.database import alembic_config
-from service import pgdump
+from service.backup import pgdump
 from service.database import open_database
 from service.settings import Settings
 

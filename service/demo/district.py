@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from marketplace import KeyHousehold, Role
-from service.demo_words import ELDER_FEMALE, ELDER_MALE, FEMALE, MALE, SKILLS, SURNAMES
+from service.demo.words import ELDER_FEMALE, ELDER_MALE, FEMALE, MALE, SKILLS, SURNAMES
 
 PASSWORD = "demo12345"
 DISTRICT = "xingfu"  # 幸福区

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection
 
 import marketplace as mk
 from marketplace import Urgency, WishKind
-from service.demo_district import PARTY, SEED, VOLUNTEER, Population
-from service.demo_words import (
+from service.demo.district import PARTY, SEED, VOLUNTEER, Population
+from service.demo.words import (
     CANCELLATIONS,
     COMMENTS,
     DISPUTES,

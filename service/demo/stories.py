@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 import marketplace as mk
 import points
 from marketplace import Urgency
-from service.demo_district import (
+from service.demo.district import (
     COMMUNITY_IDS,
     HOME,
     HOME_GRID,
@@ -29,8 +29,8 @@ from service.demo_district import (
     VOLUNTEER,
     Population,
 )
-from service.demo_steps import CST, DAY, HOUR, MINUTE, Run, Steps, Story, Way, time_id
-from service.demo_words import (
+from service.demo.steps import CST, DAY, HOUR, MINUTE, Run, Steps, Story, Way, time_id
+from service.demo.words import (
     CATEGORY_WEIGHTS,
     COMMENTS,
     CONSENT,

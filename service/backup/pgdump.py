@@ -1,4 +1,4 @@
-"""PostgreSQL backups (service.backup): ``pg_dump --format=custom`` and ``pg_restore``.
+"""PostgreSQL backups (service.backup.pgdump): ``pg_dump --format=custom`` and ``pg_restore``.
 
 The tools run as subprocesses, found on ``PATH``, and connect with the host, port, user, password
 and database of ``LINLI_DATABASE_URL`` (arguments, and ``PGPASSWORD`` in their environment, never
