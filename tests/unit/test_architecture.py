@@ -11,6 +11,13 @@ import points
 
 ROOT = Path(__file__).resolve().parents[2]
 PURE = {"points.model", "points.policy", "points.errors"}
+PURE_MARKETPLACE = {
+    "marketplace.lifecycle",  # who may do what: the tables and their guards
+    "marketplace.matching",
+    "marketplace.model",
+    "marketplace.rules",
+    "marketplace.errors",
+}
 IO_MODULES = {"sqlalchemy", "asyncio", "aiosqlite", "asyncpg", "alembic", "litestar", "socket"}
 
 
@@ -66,10 +73,34 @@ def test_marketplace_uses_only_the_public_names_of_points() -> None:
 
 
 def test_pure_modules_do_no_io() -> None:
-    modules = _modules("points")
-    for name in PURE:
+    modules = {**_modules("points"), **_modules("marketplace")}
+    for name in PURE | PURE_MARKETPLACE:
         for module, _ in _imports(modules[name]):
             assert _top(module) not in IO_MODULES, f"pure module {name} imports {module}"
+            if _top(module) == "marketplace":  # and only other pure modules of its own
+                assert module in PURE_MARKETPLACE, f"pure module {name} imports {module}"
+
+
+def test_not_allowed_is_raised_only_by_the_decision_module() -> None:
+    """Who may do what is decided in marketplace.lifecycle alone (the service and the pages
+    ask it too): no other module constructs a NotAllowed."""
+    for name, path in {**_modules("marketplace"), **_service_modules()}.items():
+        if name in ("marketplace.lifecycle", "marketplace.errors"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                called = node.func
+                label = getattr(called, "id", None) or getattr(called, "attr", None)
+                assert label != "NotAllowed", f"{name} raises NotAllowed itself"
+
+
+def _service_modules() -> dict[str, Path]:
+    base = ROOT / "service"
+    return {
+        "service." + ".".join(p.relative_to(base).with_suffix("").parts): p
+        for p in base.rglob("*.py")
+    }
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
