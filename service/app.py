@@ -30,7 +30,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
 from points import Database, utcnow
-from service import auth, pages, problems
+from service import auth, pages, problems, ratelimit
 from service.api import boards, claims, offers, people, session, wishes
 from service.api import points as points_api
 from service.api.common import PUBLIC, StrictStructs, policy_guard, strict_input
@@ -143,7 +143,7 @@ def create_app(
             ),
         ],
         middleware=[
-            rate_limit.middleware,
+            ratelimit.middleware(rate_limit),
             DefineMiddleware(
                 CookieCSRF, config=csrf_config(settings.secret_key, settings.cookie_secure)
             ),

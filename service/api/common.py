@@ -186,8 +186,11 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
         return
 
 
-def policy_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Deny by default: a handler must state who may call it."""
+async def policy_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Deny by default: a handler must state who may call it. (A coroutine: a plain function
+    would be run on a thread of the pool for every request.)"""
     policy = handler.opt.get("policy")
     if policy not in POLICIES:
         raise PermissionDeniedException("this endpoint has no access policy")
