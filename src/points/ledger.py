@@ -129,16 +129,15 @@ def accounts_of(conn: Connection, kind: AccountKind, owner_id: str) -> list[Acco
 
 
 def get_account(conn: Connection, community_id: str, acct_id: str) -> Account:
-    row = (
-        conn.execute(
-            sa.select(accounts).where(
-                accounts.c.community_id == community_id, accounts.c.id == acct_id
-            )
-        )
-    ).first()
+    row = conn.execute(_ACCOUNT, {"community": community_id, "account": acct_id}).first()
     if row is None:
         raise AccountNotFound(acct_id)
     return to_struct(row, Account)
+
+
+_ACCOUNT = sa.select(accounts).where(
+    accounts.c.community_id == sa.bindparam("community"), accounts.c.id == sa.bindparam("account")
+)
 
 
 def transfer(
@@ -507,12 +506,13 @@ def _apply(
         _undo(conn, t, [(bumped[i], a if i == t.debit_account_id else b) for i in bumped])
         raise
     debit, credit = bumped[t.debit_account_id], bumped[t.credit_account_id]
-    conn.execute(entries.insert().values([_entry(t, "debit", debit), _entry(t, "credit", credit)]))
+    conn.execute(_ENTRIES, [_entry(t, "debit", debit), _entry(t, "credit", credit)])
     _keep_lots(conn, t, debit, credit, held, use_first)
     return t
 
 
 _COUNTERS = ("debits_pending", "debits_posted", "credits_pending", "credits_posted")
+_ENTRIES = entries.insert()  # both entries in one executemany
 
 
 _OPENABLE = frozenset(k.value for k in (AccountKind.MEMBER, AccountKind.POOL, AccountKind.STORE))

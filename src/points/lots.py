@@ -10,6 +10,7 @@ available balance, which the audit checks.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -50,8 +51,26 @@ def use(
     """Take ``amount`` points from the account's lots for ``transfer_id``, soonest-expiring first
     (``first``: that lot before any other). Two statements whatever the number of lots: the
     uses, chosen by a running sum in SQL, then every lot they draw on."""
+    used = conn.execute(
+        _USE_FIRST if first else _USE,
+        {
+            "community": community_id,
+            "account": account_id,
+            "transfer": transfer_id,
+            "amount": amount,
+            "first": first,
+        },
+    ).all()
+    if sum(r[0] for r in used) != amount:
+        raise RuntimeError(f"lots of {account_id} hold too few points for {amount}")
+    conn.execute(_DRAW, {"community": community_id, "transfer": transfer_id})
+
+
+def _uses(first: bool) -> Any:
+    """The uses of a spend: a running sum over the account's lots, soonest-expiring first."""
+    amount = sa.bindparam("amount", type_=lot_uses.c.amount.type)
     order = [
-        sa.case((lots.c.id == first, 0), else_=1) if first else sa.literal(1),
+        sa.case((lots.c.id == sa.bindparam("first"), 0), else_=1) if first else sa.literal(1),
         lots.c.expires_at.is_(None),
         lots.c.expires_at,
         lots.c.created_at,
@@ -64,34 +83,39 @@ def use(
             sa.func.sum(lots.c.remaining).over(order_by=order, rows=(None, 0)).label("running"),
         )
         .where(
-            lots.c.community_id == community_id,
-            lots.c.account_id == account_id,
+            lots.c.community_id == sa.bindparam("community"),
+            lots.c.account_id == sa.bindparam("account"),
             lots.c.remaining > 0,
         )
         .subquery("ranked")
     )
     before = ranked.c.running - ranked.c.remaining  # what the lots before this one give
     take = sa.case((ranked.c.running <= amount, ranked.c.remaining), else_=amount - before)
-    chosen = sa.select(sa.literal(community_id), sa.literal(transfer_id), ranked.c.id, take).where(
-        before < amount
-    )
-    used = conn.execute(
+    chosen = sa.select(
+        sa.bindparam("community", type_=lot_uses.c.community_id.type),
+        sa.bindparam("transfer", type_=lot_uses.c.transfer_id.type),
+        ranked.c.id,
+        take,
+    ).where(before < amount)
+    return (
         lot_uses.insert()
         .from_select(["community_id", "transfer_id", "lot_id", "amount"], chosen)
         .returning(lot_uses.c.amount)
-    ).all()
-    if sum(r[0] for r in used) != amount:
-        raise RuntimeError(f"lots of {account_id} hold too few points for {amount}")
-    conn.execute(
-        lots.update()
-        .where(
-            lots.c.community_id == community_id,
-            lot_uses.c.community_id == community_id,
-            lot_uses.c.transfer_id == transfer_id,
-            lot_uses.c.lot_id == lots.c.id,
-        )
-        .values(remaining=lots.c.remaining - lot_uses.c.amount)
     )
+
+
+_USE, _USE_FIRST = _uses(False), _uses(True)
+_DRAW = (
+    lots.update()
+    .where(
+        lots.c.community_id == sa.bindparam("community"),
+        lot_uses.c.community_id == sa.bindparam("community"),
+        lot_uses.c.transfer_id == sa.bindparam("transfer"),
+        lot_uses.c.lot_id == lots.c.id,
+    )
+    .values(remaining=lots.c.remaining - lot_uses.c.amount)
+)
+"""Every lot a spend's uses draw on, in one ``UPDATE … FROM``."""
 
 
 def give_back(

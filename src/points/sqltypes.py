@@ -12,6 +12,7 @@ stored as text encoded by msgspec on both, which keeps the two backends alike.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -71,13 +72,16 @@ class Timestamp(sa.types.TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             raise ValueError("timestamps must be timezone-aware")
         value = value.astimezone(UTC)
-        return value.strftime(_SQLITE_FORMAT) if dialect.name == "sqlite" else value
+        if dialect.name != "sqlite":
+            return value
+        # _SQLITE_FORMAT, spelled the fast way: fixed width, microseconds always
+        return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        if isinstance(value, str):
-            return dt.datetime.strptime(value, _SQLITE_FORMAT).replace(tzinfo=UTC)
+        if isinstance(value, str):  # _SQLITE_FORMAT; fromisoformat reads it (and is C)
+            return dt.datetime.fromisoformat(value)
         assert isinstance(value, dt.datetime)
         return value.astimezone(UTC)
 
@@ -107,6 +111,30 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     return postgresql.insert(table).on_conflict_do_nothing()
 
 
+_B = TypeVar("_B")
+
+
+def per_dialect(build: Callable[[str], _B]) -> Callable[[Connection], _B]:
+    """A statement built once per dialect (``build(dialect_name)``) with named bind parameters,
+    for the hot paths: executing the same statement object again skips building it and its
+    cache key; the values go in as parameters."""
+    built: dict[str, _B] = {}
+
+    def get(conn: Connection) -> _B:
+        name = conn.dialect.name
+        found = built.get(name)
+        if found is None:
+            found = built[name] = build(name)
+        return found
+
+    return get
+
+
+def dialect_insert(dialect: str, table: sa.Table) -> Any:
+    """``INSERT`` of the dialect named, with ``on_conflict_do_*`` (SQLite and PostgreSQL)."""
+    return (sqlite if dialect == "sqlite" else postgresql).insert(table)
+
+
 def upsert(conn: Connection, table: sa.Table) -> Any:
     """``INSERT`` in the connection's dialect, with ``on_conflict_do_update`` (and ``…_nothing``)
     spelled the same on SQLite and PostgreSQL."""
@@ -118,9 +146,15 @@ _S = TypeVar("_S")
 
 def pick(row: Any, table: Any, prefix: str, cls: type[_S]) -> _S:
     """The ``table`` columns of a row that joined it (each labelled ``prefix`` + its name) as a
-    value type: one statement loads several things, each taken out of it here."""
-    values = {str(c.name): row[f"{prefix}{c.name}"] for c in table.c}
-    return msgspec.convert(values, cls, strict=False)
+    value type: one statement loads several things, each taken out of it here. ``row``: a dict
+    (``Row._asdict()``: the fastest to read from) or a row's ``_mapping``."""
+    keys = _KEYS.get((table, prefix))
+    if keys is None:
+        keys = _KEYS[(table, prefix)] = tuple((str(c.name), f"{prefix}{c.name}") for c in table.c)
+    return msgspec.convert({name: row[key] for name, key in keys}, cls, strict=False)
+
+
+_KEYS: dict[tuple[Any, str], tuple[tuple[str, str], ...]] = {}
 
 
 def to_struct(row: sa.Row[Any], cls: type[_S]) -> _S:

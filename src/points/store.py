@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -269,27 +270,24 @@ def redeem(
             raise LimitReached(item_id, item.per_member_limit, used, quantity)
     if item.stock is not None:
         taken = conn.execute(
-            catalog_items.update()
-            .where(*_key(community_id, item_id), catalog_items.c.stock >= quantity)
-            .values(stock=catalog_items.c.stock - quantity)
+            _TAKE_STOCK, {"community": community_id, "item": item_id, "quantity": quantity}
         )
         if taken.rowcount != 1:
             left = (get_item(conn, community_id, item_id)).stock or 0
             raise OutOfStock(item_id, left, quantity)
     made = conn.execute(
-        orders.insert()
-        .values(
-            community_id=community_id,
-            id=order_id,
-            item_id=item_id,
-            member_id=member_id,
-            quantity=quantity,
-            points=cost,
-            status=OrderStatus.RESERVED.value,
-            expires_at=now + hold,
-            created_at=now,
-        )
-        .returning(*orders.c)
+        _ORDER,
+        {
+            "community_id": community_id,
+            "id": order_id,
+            "item_id": item_id,
+            "member_id": member_id,
+            "quantity": quantity,
+            "points": cost,
+            "status": OrderStatus.RESERVED.value,
+            "expires_at": now + hold,
+            "created_at": now,
+        },
     ).one()
     return to_struct(made, Order)
 
@@ -298,31 +296,42 @@ def _item_and_order(
     conn: Connection, community_id: str, item_id: str, order_id: str
 ) -> tuple[CatalogItem | None, Order | None]:
     """The item, and an order already made under ``order_id``, in one statement."""
-    earlier = orders.alias("earlier")
-    row = (
-        conn.execute(
-            sa.select(
-                *catalog_items.c,
-                *(c.label(f"o_{c.name}") for c in earlier.c),
-            ).select_from(
-                sa.select(sa.literal(1).label("one"))
-                .subquery("one")
-                .outerjoin(
-                    catalog_items,
-                    sa.and_(*_key(community_id, item_id)),
-                )
-                .outerjoin(
-                    earlier,
-                    sa.and_(earlier.c.community_id == community_id, earlier.c.id == order_id),
-                )
-            )
-        )
-        .one()
-        ._mapping
-    )
+    given = {"community": community_id, "item": item_id, "order": order_id}
+    row = conn.execute(_ITEM_AND_ORDER, given).one()._asdict()
     item = pick(row, catalog_items, "", CatalogItem) if row["id"] is not None else None
-    order = pick(row, earlier, "o_", Order) if row["o_id"] is not None else None
+    order = pick(row, orders, "o_", Order) if row["o_id"] is not None else None
     return item, order
+
+
+def _item_and_order_query() -> Any:
+    earlier = orders.alias("earlier")
+    community: sa.BindParameter[str] = sa.bindparam("community")
+    one = sa.select(sa.literal(1).label("one")).subquery("one")
+    return sa.select(*catalog_items.c, *(c.label(f"o_{c.name}") for c in earlier.c)).select_from(
+        one.outerjoin(
+            catalog_items,
+            sa.and_(
+                catalog_items.c.community_id == community,
+                catalog_items.c.id == sa.bindparam("item"),
+            ),
+        ).outerjoin(
+            earlier,
+            sa.and_(earlier.c.community_id == community, earlier.c.id == sa.bindparam("order")),
+        )
+    )
+
+
+_ITEM_AND_ORDER = _item_and_order_query()
+_TAKE_STOCK = (
+    catalog_items.update()
+    .where(
+        catalog_items.c.community_id == sa.bindparam("community"),
+        catalog_items.c.id == sa.bindparam("item"),
+        catalog_items.c.stock >= sa.bindparam("quantity"),
+    )
+    .values(stock=catalog_items.c.stock - sa.bindparam("quantity"))
+)
+_ORDER = orders.insert().returning(*orders.c)
 
 
 def fulfil(
