@@ -15,6 +15,7 @@ the record of both moves.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -215,27 +216,16 @@ def _take(
     wish = seen.wish
     stage = seen.rules.deadlines_for(wish.category)
     full_due = max(now + dt.timedelta(hours=stage.complete_hours), wish.window_end)
-    fills = wishes.c.places_taken + places >= wishes.c.capacity
     # The wish row first (its lock orders concurrent claims on PostgreSQL), then the member's.
     taken = conn.execute(
-        wishes.update()
-        .where(
-            wishes.c.community_id == wish.community_id,
-            wishes.c.id == wish.id,
-            wishes.c.state == WishState.PUBLISHED.value,
-            wishes.c.places_taken + places <= wishes.c.capacity,
-        )
-        .values(
-            places_taken=wishes.c.places_taken + places,
-            first_claimed_at=sa.func.coalesce(
-                wishes.c.first_claimed_at, sa.literal(now, wishes.c.first_claimed_at.type)
-            ),
-            state=sa.case((fills, WishState.CLAIMED.value), else_=wishes.c.state),
-            deadline_at=sa.case(
-                (fills, sa.literal(full_due, wishes.c.deadline_at.type)), else_=wishes.c.deadline_at
-            ),
-        )
-        .returning(*wishes.c)
+        _TAKE,
+        {
+            "the_community": wish.community_id,
+            "the_wish": wish.id,
+            "places": places,
+            "now": now,
+            "full_due": full_due,
+        },
     ).first()
     if taken is None:
         current = load_wish(conn, wish.community_id, wish.id)
@@ -266,20 +256,49 @@ def _insert(
     now: dt.datetime,
 ) -> Claim:
     inserted = conn.execute(
-        sqltypes.insert_ignoring_conflicts(conn, claims)
-        .values(
-            community_id=wish.community_id,
-            id=claim_id or new_id(),
-            wish_id=wish.id,
-            member_id=member_id,
-            unit_id=unit_id,
-            places=places,
-            parent_id=parent_id,
-            state=ClaimState.ACTIVE.value,
-            created_at=now,
-        )
-        .returning(*claims.c)
+        _insert_claim(conn),
+        {
+            "community_id": wish.community_id,
+            "id": claim_id or new_id(),
+            "wish_id": wish.id,
+            "member_id": member_id,
+            "unit_id": unit_id,
+            "places": places,
+            "parent_id": parent_id,
+            "state": ClaimState.ACTIVE.value,
+            "created_at": now,
+        },
     ).first()
     if inserted is None:
         raise AlreadyClaimed(wish.id, member_id or "")
     return sqltypes.to_struct(inserted, Claim)
+
+
+_w = wishes.c
+_fills = _w.places_taken + sa.bindparam("places") >= _w.capacity
+_TAKE = (
+    wishes.update()
+    .where(
+        _w.community_id == sa.bindparam("the_community"),
+        _w.id == sa.bindparam("the_wish"),
+        _w.state == WishState.PUBLISHED.value,
+        _w.places_taken + sa.bindparam("places") <= _w.capacity,
+    )
+    .values(
+        places_taken=_w.places_taken + sa.bindparam("places"),
+        first_claimed_at=sa.func.coalesce(
+            _w.first_claimed_at, sa.bindparam("now", type_=_w.first_claimed_at.type)
+        ),
+        state=sa.case((_fills, WishState.CLAIMED.value), else_=_w.state),
+        deadline_at=sa.case(
+            (_fills, sa.bindparam("full_due", type_=_w.deadline_at.type)), else_=_w.deadline_at
+        ),
+    )
+    .returning(*wishes.c)
+)
+"""Take places on a published wish, settling it as claimed in the same row when they fill it."""
+
+
+@sqltypes.per_dialect
+def _insert_claim(dialect: str) -> Any:
+    return sqltypes.dialect_insert(dialect, claims).on_conflict_do_nothing().returning(*claims.c)

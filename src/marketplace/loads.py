@@ -24,7 +24,10 @@ from marketplace.schema import claims, member_load, members, orgs, settings, wis
 from marketplace.standing import Standing, from_rows, holds_of
 from points import sqltypes
 
-_ACTIVE = [s.value for s in ACTIVE_CLAIM_STATES]
+_holding = sa.or_(
+    *(claims.c.state == sa.literal_column(f"'{s.value}'") for s in sorted(ACTIVE_CLAIM_STATES))
+)
+"""A claim holding a place (not ``IN``: an expanding list is compiled anew at each execution)."""
 
 
 class Seen(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,18 +68,14 @@ def see_wish(
 ) -> Seen:
     """The wish and all around it, in one statement (NotFound when there is no such wish).
     ``claim_id``: a claim id the client chose, looked up too (a retry returns that claim)."""
-    query = _query(actor, sa.and_(wishes.c.community_id == community_id, wishes.c.id == wish_id))
-    if claim_id is not None:
-        by_id = claims.alias("by_id")
-        query = query.add_columns(*labelled(by_id, "c_")).outerjoin(
-            by_id, sa.and_(by_id.c.community_id == community_id, by_id.c.id == claim_id)
-        )
-    rows = [r._mapping for r in conn.execute(query)]
+    statement = _SEE_WISH if claim_id is None else _SEE_WISH_BY_ID
+    given = {"actor": actor, "community": community_id, "subject": wish_id, "claim_id": claim_id}
+    rows = [r._asdict() for r in conn.execute(statement, given)]
     if not rows:
         raise NotFound("wish", wish_id)
     seen = _seen(actor, rows)
     if claim_id is not None and rows[0]["c_id"] is not None:
-        seen = msgspec.structs.replace(seen, claim=sqltypes.pick(rows[0], by_id, "c_", Claim))
+        seen = msgspec.structs.replace(seen, claim=sqltypes.pick(rows[0], claims, "c_", Claim))
     return seen
 
 
@@ -94,22 +93,13 @@ def see_claim(
     ``policy``: the community's accrual policy too (:func:`points.policy_columns`). ``lock``: hold
     the wish's row until the transaction ends (PostgreSQL; SQLite has one writer anyway), for a
     use case that settles the wish from the claim counts it loaded."""
-    the_claim = claims.alias("the_claim")
-    query = _query(
-        actor,
-        sa.and_(the_claim.c.community_id == community_id, the_claim.c.id == claim_id),
-        claim=the_claim,
-    ).add_columns(*labelled(the_claim, "c_"))
-    if policy:
-        version, body = points.policy_columns(wishes.c.community_id)
-        query = query.add_columns(version.label("policy_version"), body.label("policy_body"))
-    if lock:
-        query = query.with_for_update(of=wishes)
-    rows = [r._mapping for r in conn.execute(query)]
+    statement = _SEE_CLAIM[(policy, lock)]
+    given = {"actor": actor, "community": community_id, "subject": claim_id}
+    rows = [r._asdict() for r in conn.execute(statement, given)]
     if not rows:
         raise NotFound("claim", claim_id)
     seen = msgspec.structs.replace(
-        _seen(actor, rows), claim=sqltypes.pick(rows[0], the_claim, "c_", Claim)
+        _seen(actor, rows), claim=sqltypes.pick(rows[0], claims, "c_", Claim)
     )
     if policy:
         found = points.policy_of(rows[0]["policy_version"], rows[0]["policy_body"])
@@ -117,17 +107,38 @@ def see_claim(
     return seen
 
 
-def _query(actor: str, which: sa.ColumnElement[bool], *, claim: Any = None) -> sa.Select[Any]:
+def _query(*, claim: Any = None) -> sa.Select[Any]:
+    """The load of a wish (or, with ``claim``, of a claim and its wish): bound parameters
+    ``actor``, ``community`` and ``subject`` (the wish's or the claim's id). Built once."""
+    actor = sa.bindparam("actor", type_=members.c.id.type)
+    community = sa.bindparam("community", type_=wishes.c.community_id.type)
+    subject = sa.bindparam("subject", type_=wishes.c.id.type)
     holds = holds_of(actor)
     base: Any = wishes
+    which = sa.and_(wishes.c.community_id == community, wishes.c.id == subject)
     if claim is not None:
         base = claim.join(
             wishes,
             sa.and_(wishes.c.community_id == claim.c.community_id, wishes.c.id == claim.c.wish_id),
         )
-    mine = sa.and_(
-        claims.c.community_id == wishes.c.community_id,
-        claims.c.wish_id == wishes.c.id,
+        which = sa.and_(claim.c.community_id == community, claim.c.id == subject)
+    # The wish's claims counted in one pass, as a derived table (correlated count subqueries
+    # measured ≈ 35 µs each on SQLite here, the derived table ≈ 7 µs for all three).
+    wish_id: Any = subject
+    if claim is not None:
+        wish_id = (
+            sa.select(claims.c.wish_id)
+            .where(claims.c.community_id == community, claims.c.id == subject)
+            .scalar_subquery()
+        )
+    counts = (
+        sa.select(
+            _sum(claims.c.state == _literal("checked_in")).label("serving"),
+            _sum(claims.c.state == _literal("checked_out")).label("served"),
+            _sum(sa.and_(claims.c.member_id == actor, _holding)).label("holding"),
+        )
+        .where(claims.c.community_id == community, claims.c.wish_id == wish_id)
+        .subquery("counts")
     )
     return (
         sa.select(
@@ -145,22 +156,29 @@ def _query(actor: str, which: sa.ColumnElement[bool], *, claim: Any = None) -> s
             )
             .scalar_subquery()
             .label("open_claims"),
-            _count(mine, claims.c.member_id == actor, claims.c.state.in_(_ACTIVE)).label("holding"),
-            _count(mine, claims.c.state == "checked_in").label("serving"),
-            _count(mine, claims.c.state == "checked_out").label("served"),
+            counts.c.holding,
+            counts.c.serving,
+            counts.c.served,
             *holds.c,
         )
         .select_from(
             base.join(orgs, orgs.c.id == wishes.c.org_id)
             .outerjoin(members, members.c.id == wishes.c.beneficiary_id)
             .outerjoin(holds, sa.true())
+            .outerjoin(counts, sa.true())
         )
         .where(which)
     )
 
 
-def _count(*where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
-    return sa.select(sa.func.count()).select_from(claims).where(*where).scalar_subquery()
+def _literal(value: str) -> Any:
+    """A state written into the statement (a parameter would hide from SQLite that the partial
+    indexes on claim states apply)."""
+    return sa.literal_column(f"'{value}'")
+
+
+def _sum(condition: sa.ColumnElement[bool]) -> Any:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
 
 def _seen(actor: str, rows: list[Any]) -> Seen:
@@ -182,3 +200,34 @@ def _seen(actor: str, rows: list[Any]) -> Seen:
 def labelled(table: Any, prefix: str) -> list[sa.Label[Any]]:
     """Every column of ``table`` labelled ``prefix`` + its name (for :func:`pick`)."""
     return [c.label(f"{prefix}{c.name}") for c in table.c]
+
+
+def _by_id() -> sa.Select[Any]:
+    by_id = claims.alias("by_id")
+    return (
+        _query()
+        .add_columns(*labelled(by_id, "c_"))
+        .outerjoin(
+            by_id,
+            sa.and_(
+                by_id.c.community_id == sa.bindparam("community"),
+                by_id.c.id == sa.bindparam("claim_id"),
+            ),
+        )
+    )
+
+
+def _of_claim(policy: bool, lock: bool) -> sa.Select[Any]:
+    the_claim = claims.alias("the_claim")
+    query = _query(claim=the_claim).add_columns(*labelled(the_claim, "c_"))
+    if policy:
+        version, body = points.policy_columns(wishes.c.community_id)
+        query = query.add_columns(version.label("policy_version"), body.label("policy_body"))
+    if lock:
+        query = query.with_for_update(of=wishes)
+    return query
+
+
+_SEE_WISH = _query()
+_SEE_WISH_BY_ID = _by_id()
+_SEE_CLAIM = {(p, lk): _of_claim(p, lk) for p in (False, True) for lk in (False, True)}

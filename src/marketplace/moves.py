@@ -238,15 +238,19 @@ def settle(
 
 
 def uncount_open(conn: Connection, community_id: str, member_id: str) -> None:
-    conn.execute(
-        member_load.update()
-        .where(
-            member_load.c.community_id == community_id,
-            member_load.c.member_id == member_id,
-            member_load.c.open_claims > 0,
-        )
-        .values(open_claims=member_load.c.open_claims - 1)
+    """One open claim fewer for the member (never below zero)."""
+    conn.execute(_UNCOUNT, {"the_community": community_id, "the_member": member_id})
+
+
+_UNCOUNT = (
+    member_load.update()
+    .where(
+        member_load.c.community_id == sa.bindparam("the_community"),
+        member_load.c.member_id == sa.bindparam("the_member"),
+        member_load.c.open_claims > 0,
     )
+    .values(open_claims=member_load.c.open_claims - 1)
+)
 
 
 def set_claim(
@@ -293,15 +297,9 @@ def _key(c: Claim) -> sa.ColumnElement[bool]:
 def count_open(conn: Connection, community_id: str, member_id: str, limit: int) -> int:
     """One more open claim for the member, unless they hold ``limit`` already (one statement:
     an upsert that adds only under the limit). Returns the new count."""
-    insert = sqltypes.upsert(conn, member_load)
     counted = conn.execute(
-        insert.values(community_id=community_id, member_id=member_id, open_claims=1)
-        .on_conflict_do_update(
-            index_elements=[member_load.c.community_id, member_load.c.member_id],
-            set_={"open_claims": member_load.c.open_claims + 1},
-            where=member_load.c.open_claims < limit,
-        )
-        .returning(member_load.c.open_claims)
+        _count_open(conn),
+        {"community_id": community_id, "member_id": member_id, "open_claims": 1, "limit": limit},
     ).first()
     if counted is None:
         raise ClaimLimitReached(member_id, limit)
@@ -337,6 +335,22 @@ def transition(
 
 
 def record_all(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Record transitions made by one use case, in one statement."""
+    """Record transitions made by one use case, in one statement (one ``executemany``)."""
     if rows:
-        conn.execute(transitions.insert().values(rows))
+        conn.execute(_RECORD, rows)
+
+
+_RECORD = transitions.insert()
+
+
+@sqltypes.per_dialect
+def _count_open(dialect: str) -> Any:
+    return (
+        sqltypes.dialect_insert(dialect, member_load)
+        .on_conflict_do_update(
+            index_elements=[member_load.c.community_id, member_load.c.member_id],
+            set_={"open_claims": member_load.c.open_claims + 1},
+            where=member_load.c.open_claims < sa.bindparam("limit"),
+        )
+        .returning(member_load.c.open_claims)
+    )

@@ -238,7 +238,7 @@ def browse_wishes(conn: Connection, actor: str, community_id: str, given: Filter
             )
         ),
     )
-    rows = [r._mapping for r in conn.execute(query)]
+    rows = [r._asdict() for r in conn.execute(query)]
     staff = mine.office_of(community_id)
     views = []
     for row in rows[: given.limit]:

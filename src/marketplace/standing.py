@@ -74,8 +74,7 @@ def standing(conn: Connection, member_id: str) -> Standing:
     """The member's standing, in one statement."""
     if member_id == SYSTEM_ACTOR:
         return Standing(member_id=member_id)
-    held = holds_of(member_id)
-    rows = conn.execute(sa.select(*held.c))
+    rows = conn.execute(_STANDING, {"member": member_id})
     return from_rows(member_id, (r._mapping for r in rows))
 
 
@@ -132,17 +131,22 @@ def from_rows(member_id: str, rows: Iterable[Any]) -> Standing:
 
 def standing_at(conn: Connection, member_id: str, org_id: str) -> tuple[Org | None, Standing]:
     """An org (None: no such org) and the member's standing, in one statement."""
-    held = holds_of(member_id)
-    rows = [
-        r._mapping
-        for r in conn.execute(
-            sa.select(*orgs.c, *held.c)
-            .select_from(orgs.outerjoin(held, sa.true()))
-            .where(orgs.c.id == org_id)
-        )
-    ]
+    rows = [r._asdict() for r in conn.execute(_AT, {"member": member_id, "org": org_id})]
     if not rows:
         return None, standing(conn, member_id)
     first = rows[0]
     org = msgspec.convert({str(c.name): first[c.name] for c in orgs.c}, Org, strict=False)
     return org, from_rows(member_id, rows)
+
+
+def _standing_at() -> Any:
+    held = holds_of(sa.bindparam("member"))
+    return (
+        sa.select(*orgs.c, *held.c)
+        .select_from(orgs.outerjoin(held, sa.true()))
+        .where(orgs.c.id == sa.bindparam("org"))
+    )
+
+
+_STANDING = sa.select(*holds_of(sa.bindparam("member")).c)
+_AT = _standing_at()

@@ -16,6 +16,7 @@ import hmac
 import math
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import points
@@ -75,16 +76,12 @@ def check_in(
     if wish.state in (WishState.PUBLISHED, WishState.CLAIMED):
         # The wish row before the claim's, as claims and releases take them.
         decide_wish(wish.state, WishAction.CHECK_IN, held)
-        moved = conn.execute(
-            wishes.update()
-            .where(_wish_key(seen), wishes.c.state == wish.state.value)
-            .values(state=WishState.IN_SERVICE.value)
-        )
+        moved = conn.execute(_MOVE_WISH, _wish_at(seen, WishState.IN_SERVICE))
         if moved.rowcount != 1:
             lifecycle.stale(WishAction.CHECK_IN.value, wish.state.value, held)
         moves.append(_wish_move(seen, WishAction.CHECK_IN.value, WishState.IN_SERVICE, actor,
                                 held, "", now))  # fmt: skip
-    done = _set(seen, conn, ClaimState.CHECKED_IN, held,
+    done = _set(seen, conn, _CHECKED_IN, ClaimState.CHECKED_IN, held,
                 {"checked_in_at": now, "override_by": override_by})  # fmt: skip
     moves.append(_claim_move(seen, ClaimState.CHECKED_IN, actor, held, override_reason or "", now))
     record_all(conn, moves)
@@ -135,7 +132,7 @@ def check_out(
             policy=(version, policy),
         )
         award_id = award.transfer.id if award.transfer else None
-    done = _set(seen, conn, ClaimState.CHECKED_OUT, held,
+    done = _set(seen, conn, _CHECKED_OUT, ClaimState.CHECKED_OUT, held,
                 {"checked_out_at": now, "minutes": minutes, "award_id": award_id})  # fmt: skip
     uncount_open(conn, community_id, c.member_id)
     moves = [_claim_move(seen, ClaimState.CHECKED_OUT, actor, held, "", now)]
@@ -148,16 +145,12 @@ def check_out(
     )
     if target is not wish.state:
         decide_wish(wish.state, WishAction.SETTLE, SETTLER)
-        values: dict[str, Any] = {"state": target.value}
-        if target is WishState.SERVED:
-            values.update(
-                served_at=now, deadline_at=now + dt.timedelta(days=seen.rules.auto_accept_days)
-            )
-        moved = conn.execute(
-            wishes.update()
-            .where(_wish_key(seen), wishes.c.state == wish.state.value)
-            .values(**values)
-        )
+        given = _wish_at(seen, target)
+        if target is WishState.SERVED:  # the resident has auto_accept_days to confirm
+            due = now + dt.timedelta(days=seen.rules.auto_accept_days)
+            moved = conn.execute(_SERVED, {**given, "served_at": now, "deadline_at": due})
+        else:
+            moved = conn.execute(_MOVE_WISH, given)
         if moved.rowcount != 1:
             lifecycle.stale(WishAction.SETTLE.value, wish.state.value, SETTLER)
         moves.append(_wish_move(seen, WishAction.SETTLE.value, target, actor, SETTLER,
@@ -177,6 +170,7 @@ def distance_m(a: Point, b: Point) -> int:
 def _set(
     seen: Seen,
     conn: Connection,
+    statement: Any,
     target: ClaimState,
     held: frozenset[lifecycle.Role],
     values: dict[str, Any],
@@ -184,16 +178,8 @@ def _set(
     """The claim moved from the state it was loaded in (a conditional update)."""
     c = seen.claim
     assert c is not None
-    moved = conn.execute(
-        claims.update()
-        .where(
-            claims.c.community_id == c.community_id,
-            claims.c.id == c.id,
-            claims.c.state == c.state.value,
-        )
-        .values(state=target.value, **values)
-        .returning(*claims.c)
-    ).first()
+    given = {"the_community": c.community_id, "the_claim": c.id, "was": c.state.value}
+    moved = conn.execute(statement, {**given, "to": target.value, **values}).first()
     if moved is None:
         lifecycle.stale(claim_action(c.state, target), c.state.value, held)
     return sqltypes.to_struct(moved, Claim)
@@ -228,5 +214,40 @@ def _wish_move(
                       held, reason, now)  # fmt: skip
 
 
-def _wish_key(seen: Seen) -> Any:
-    return (wishes.c.community_id == seen.wish.community_id) & (wishes.c.id == seen.wish.id)
+def _wish_at(seen: Seen, target: WishState) -> dict[str, Any]:
+    w = seen.wish
+    return {"the_community": w.community_id, "the_wish": w.id, "was": w.state.value,
+            "to": target.value}  # fmt: skip
+
+
+def _claim_update(*moved: str) -> Any:
+    c = claims.c
+    return (
+        claims.update()
+        .where(
+            c.community_id == sa.bindparam("the_community"),
+            c.id == sa.bindparam("the_claim"),
+            c.state == sa.bindparam("was"),
+        )
+        .values(state=sa.bindparam("to"), **{name: sa.bindparam(name) for name in moved})
+        .returning(*claims.c)
+    )
+
+
+def _wish_update(*moved: str) -> Any:
+    w = wishes.c
+    return (
+        wishes.update()
+        .where(
+            w.community_id == sa.bindparam("the_community"),
+            w.id == sa.bindparam("the_wish"),
+            w.state == sa.bindparam("was"),
+        )
+        .values(state=sa.bindparam("to"), **{name: sa.bindparam(name) for name in moved})
+    )
+
+
+_CHECKED_IN = _claim_update("checked_in_at", "override_by")
+_CHECKED_OUT = _claim_update("checked_out_at", "minutes", "award_id")
+_MOVE_WISH = _wish_update()
+_SERVED = _wish_update("served_at", "deadline_at")
