@@ -459,6 +459,7 @@ def _apply(
     held: Transfer | None = None,
     use_first: str | None = None,
     open_missing: bool = False,
+    again: bool = True,
 ) -> Transfer:
     """Write a checked transfer: three statements when all is well (claim the id, move both
     accounts' counters, write both entries), and the lots of a wallet.
@@ -466,12 +467,19 @@ def _apply(
     ``open_missing``: open a member's wallet, the pool or the store the transfer finds missing
     (an accrual to a member's first wallet) instead of raising AccountNotFound. When a guard
     refuses, what this call wrote is taken back before the error is raised, so a caller that
-    catches it inside its transaction commits nothing half-done."""
+    catches it inside its transaction commits nothing half-done.
+
+    ``again``: on PostgreSQL (read committed) an account another transaction opens can commit
+    between the id claim (which did not see it) and the look at what is missing (which does):
+    nothing explains the conflict then, and the claim is tried once more."""
     claimed = conn.execute(_claim_id(conn), {f"v_{k}": v for k, v in transfer_row(t).items()})
     if claimed.first() is None:
         if _open_missing(conn, t, open_missing):
             return _apply(conn, t, held=held, use_first=use_first)
-        return _explain_conflict(conn, t)
+        explained = _explain_conflict(conn, t, last=not again)
+        if explained is None:
+            return _apply(conn, t, held=held, use_first=use_first, again=False)
+        return explained
     a, b = _counter_changes(t, held)
     guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
     guard_credit = b.get("credits_posted", 0) + b.get("credits_pending", 0) > 0
@@ -761,10 +769,11 @@ def _keep_lots(
         lots.open_lot(conn, t.community_id, credit.id, t.id, t.amount, t.expires_at, t.created_at)
 
 
-def _explain_conflict(conn: Connection, t: Transfer) -> Transfer:
+def _explain_conflict(conn: Connection, t: Transfer, *, last: bool = True) -> Transfer | None:
     """The id claim wrote nothing: the same id was applied before (return it, as a replay would),
     or refused before (refuse it again), the hold is resolved already, or the reference is
-    taken."""
+    taken. None when nothing explains it and this is not the ``last`` try (the accounts the claim
+    missed were committed since)."""
     existing = _find(conn, t.community_id, t.id)
     if existing is not None:
         return _same_or_raise(existing, t)
@@ -779,8 +788,12 @@ def _explain_conflict(conn: Connection, t: Transfer) -> Transfer:
     if t.pending_id is not None:
         state = pending_state(conn, t.community_id, t.pending_id)
         raise PendingNotOpen(t.pending_id, state.value)
-    assert t.reference is not None
-    taken = find_by_reference(conn, t.community_id, t.kind, t.reference)
+    taken = None
+    if t.reference is not None:
+        taken = find_by_reference(conn, t.community_id, t.kind, t.reference)
+    if taken is None and not last:
+        return None
+    assert t.reference is not None, f"transfer {t.id}: the id claim wrote nothing, unexplained"
     raise ReferenceInUse(t.kind.value, t.reference, taken.id if taken else "?")
 
 

@@ -544,3 +544,58 @@ def test_guard_that_failed_is_decided_on_the_wallet_as_locked(backend_ready: str
         assert member.balance == 5 + 20
     finally:
         db.dispose()
+
+
+def test_wallet_opened_by_another_transaction_mid_transfer_is_used(backend_ready: str) -> None:
+    """A member's first award: another transaction opens the wallet and commits just after this
+    transfer's id claim looked for it (not there yet) and before it looks at what is missing
+    (there now). Read committed lets that happen on PostgreSQL; the transfer tries its claim
+    again and lands, instead of a 409 whose reference nobody holds."""
+    if backend_ready == "sqlite":
+        pytest.skip("BEGIN IMMEDIATE serialises writers: nothing can commit in between")
+    db = open_race_database(backend_ready)
+    wallet = points.account_id(AccountKind.MEMBER, "m-first")
+    try:
+        with db.transaction() as tx:
+            points.open_community(tx, COMMUNITY)
+        other = db.writer.connect()
+        other.begin()
+        points.open_account(other, COMMUNITY, AccountKind.MEMBER, "m-first")
+        committed: list[bool] = []
+
+        def commit_in_between(
+            _conn: object,
+            _cursor: object,
+            statement: str,
+            _parameters: object,
+            _context: object,
+            _many: bool,
+        ) -> None:
+            if not committed and statement.startswith("INSERT INTO points_transfers"):
+                other.commit()  # after the claim's snapshot, before the look at what is missing
+                committed.append(True)
+
+        sa.event.listen(db.writer, "after_cursor_execute", commit_in_between)
+        try:
+            with db.transaction() as tx:
+                done = points.transfer(
+                    tx,
+                    community_id=COMMUNITY,
+                    debit_account_id=POOL,
+                    credit_account_id=wallet,
+                    amount=5,
+                    kind=TransferKind.ACCRUAL,
+                    id="first-award",
+                    reference="visit-1",
+                    open_accounts=True,
+                )
+        finally:
+            sa.event.remove(db.writer, "after_cursor_execute", commit_in_between)
+            other.close()
+        assert committed, "the wallet must have been committed between the two statements"
+        assert done.id == "first-award"
+        with db.snapshot() as tx:
+            assert points.get_account(tx, COMMUNITY, wallet).balance == 5
+            assert points.audit(tx) == []
+    finally:
+        db.dispose()
