@@ -169,3 +169,48 @@ def test_each_caller_is_answered_after_its_group_commits(sqlite_db: points.Datab
 
     asyncio.run(main())
     assert seen_by_others == [1] * 64
+
+
+def test_reads_waiting_together_share_one_snapshot_and_fail_alone(
+    sqlite_db: points.Database,
+) -> None:
+    """The reader thread takes the reads queued while it was busy into one snapshot (one BEGIN),
+    answers each with its own result or error, and a read asked after a write was answered
+    sees that write."""
+    db = sqlite_db
+    begins: list[int] = []
+
+    def began(conn: Any) -> None:
+        begins.append(1)
+
+    release = threading.Event()
+
+    def hold(conn: Connection) -> None:
+        assert release.wait(30)
+
+    def balance_of(n: int) -> Callable[[Connection], int]:
+        return lambda conn: points.get_account(conn, C, wallet(n)).balance
+
+    def missing(conn: Connection) -> int:
+        return points.get_account(conn, C, wallet(99)).balance
+
+    async def main() -> list[Any]:
+        await db.awrite(give(1, amount=7))  # answered: every later read sees it
+        holding = asyncio.ensure_future(db.aread(hold))
+        await asyncio.sleep(0.05)  # the reader runs `hold` now
+        sa.event.listen(db.reader, "begin", began)
+        queued = [asyncio.ensure_future(db.aread(u)) for u in (balance_of(1), missing,
+                                                                  balance_of(2))]  # fmt: skip
+        await asyncio.sleep(0.05)
+        release.set()
+        await holding
+        return await asyncio.gather(*queued, return_exceptions=True)
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        sa.event.remove(db.reader, "begin", began)
+    assert results[0] == 7
+    assert isinstance(results[1], points.AccountNotFound)
+    assert results[2] == 0
+    assert len(begins) == 1  # the three reads: one snapshot
