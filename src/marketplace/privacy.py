@@ -18,6 +18,7 @@ import datetime as dt
 import enum
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -212,52 +213,57 @@ def browse_wishes(conn: Connection, actor: str, community_id: str, given: Filter
     with the residents they are for and the actor's own latest claim on each."""
     community, mine = member_of(conn, actor, community_id)
     on_community = mine.on(community.path, community_id)
-    mine_latest = (
-        sa.select(claims.c.id)
-        .where(
-            claims.c.community_id == wishes.c.community_id,
-            claims.c.wish_id == wishes.c.id,
-            claims.c.member_id == actor,
-        )
-        .order_by(claims.c.created_at.desc(), claims.c.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    my_claim = claims.alias("my_claim")
-    query = listed(
-        conn,
-        community_id,
-        given,
-        sa.select(*wishes.c, *labelled(members, "b_"), *labelled(my_claim, "c_")).select_from(
-            wishes.outerjoin(members, members.c.id == wishes.c.beneficiary_id).outerjoin(
-                my_claim,
-                sa.and_(
-                    my_claim.c.community_id == wishes.c.community_id,
-                    my_claim.c.id == mine_latest,
-                ),
-            )
-        ),
-    )
-    rows = [r._asdict() for r in conn.execute(query)]
+    result = listed(conn, community_id, given, _browsed, {"actor": actor})
+    keys = tuple(result.keys())
+    wish_in = sqltypes.picker(keys, wishes, "", Wish)
+    claim_in = sqltypes.picker(keys, _MY_CLAIM, "c_", Claim)
+    resident_in = sqltypes.picker(keys, members, "b_", Member)
+    claim_at, resident_at = keys.index("c_id"), keys.index("b_id")
+    rows = result.all()
     staff = mine.office_of(community_id)
     views = []
     for row in rows[: given.limit]:
-        w = sqltypes.pick(row, wishes, "", Wish)
+        w = wish_in(row)
         held = set(on_community)
         if w.beneficiary_id == actor:
             held.add(Role.BENEFICIARY)
         if w.posted_by == actor:
             held.add(Role.POSTER)
-        claim = sqltypes.pick(row, my_claim, "c_", Claim) if row["c_id"] is not None else None
+        claim = claim_in(row) if row[claim_at] is not None else None
         if claim is not None:
             held.add(Role.CLAIMANT)
-        resident = sqltypes.pick(row, members, "b_", Member) if row["b_id"] is not None else None
+        resident = resident_in(row) if row[resident_at] is not None else None
         serving = claim is not None and claim.state in SERVING_CLAIM_STATES
         roles_here = frozenset(held)
         sight = sight_of(roles_here, serving=serving, community_staff=staff)
         views.append(redact(w, resident, roles_here, sight, claim))
     more = len(rows) > given.limit
     return Page(items=tuple(views), next_cursor=views[-1].wish.id if more and views else None)
+
+
+_MY_CLAIM = claims.alias("my_claim")
+
+
+def _browsed() -> sa.Select[Any]:
+    """Each wish with the resident it is for and the actor's (``actor``) latest claim on it."""
+    mine_latest = (
+        sa.select(claims.c.id)
+        .where(
+            claims.c.community_id == wishes.c.community_id,
+            claims.c.wish_id == wishes.c.id,
+            claims.c.member_id == sa.bindparam("actor"),
+        )
+        .order_by(claims.c.created_at.desc(), claims.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    my_claim = _MY_CLAIM
+    return sa.select(*wishes.c, *labelled(members, "b_"), *labelled(my_claim, "c_")).select_from(
+        wishes.outerjoin(members, members.c.id == wishes.c.beneficiary_id).outerjoin(
+            my_claim,
+            sa.and_(my_claim.c.community_id == wishes.c.community_id, my_claim.c.id == mine_latest),
+        )
+    )
 
 
 def member_view(conn: Connection, actor: str, member_id: str) -> MemberView:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -211,10 +212,13 @@ def list_wishes(
         limit=limit,
     )
     member_of(conn, actor, community_id)
-    query = listed(conn, community_id, given, sa.select(wishes))
-    rows = conn.execute(query).all()
+    rows = listed(conn, community_id, given, _all_columns).all()
     items = tuple(wish_of(r) for r in rows[: given.limit])
     return Page(items=items, next_cursor=items[-1].id if len(rows) > given.limit else None)
+
+
+def _all_columns() -> sa.Select[Any]:
+    return sa.select(wishes)
 
 
 def member_of(conn: Connection, actor: str, community_id: str) -> tuple[Org, Standing]:
@@ -229,42 +233,83 @@ def member_of(conn: Connection, actor: str, community_id: str) -> tuple[Org, Sta
 
 
 def listed(
-    conn: Connection, community_id: str, given: Filters, query: sa.Select[Any]
-) -> sa.Select[Any]:
-    """``query`` narrowed to the community's wishes the filters pick, newest first, one more
-    than the page (to tell whether another page follows)."""
+    conn: Connection,
+    community_id: str,
+    given: Filters,
+    base: Callable[[], sa.Select[Any]],
+    params: dict[str, Any] | None = None,
+) -> sa.engine.CursorResult[Any]:
+    """The community's wishes the filters pick from ``base()`` (its further bound ``params``),
+    newest first, one more than the page (to tell whether another page follows). The statement
+    is built once for each base and set of filters in use, with the values bound: building it
+    anew cost more than running it (≈ 0.9 ms a page)."""
     limit = given.limit
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", "must be 1 to 200")
-    query = query.where(wishes.c.community_id == community_id)
-    if given.states:
-        query = query.where(wishes.c.state.in_(sorted(s.value for s in given.states)))
-    if given.category is not None:
-        query = query.where(wishes.c.category == given.category)
-    if given.org_id is not None:
-        place = get_org(conn, given.org_id)
-        inside = sa.select(orgs.c.id).where(orgs.c.path.startswith(place.path, autoescape=True))
-        query = query.where(wishes.c.org_id.in_(inside))
-    if given.escalated is not None:
-        query = query.where(wishes.c.level > 0 if given.escalated else wishes.c.level == 0)
     for name, moment in (("since", given.since), ("until", given.until)):
         if moment is not None and (not isinstance(moment, dt.datetime) or moment.tzinfo is None):
             raise InvalidInput(name, "must be a date and time with a time zone")
+    values: dict[str, Any] = {**(params or {}), "l_community": community_id, "l_limit": limit + 1}
+    if given.states:
+        values["l_states"] = sorted(s.value for s in given.states)
+    if given.category is not None:
+        values["l_category"] = given.category
+    if given.org_id is not None:
+        values["l_inside"] = _like_escaped(get_org(conn, given.org_id).path) + "%"
     if given.since is not None:
-        query = query.where(wishes.c.created_at >= given.since)
+        values["l_since"] = given.since
     if given.until is not None:
-        query = query.where(wishes.c.created_at < given.until)
+        values["l_until"] = given.until
     if given.text:
         check_text("text", given.text, 50)
+        values["l_text"] = "%" + _like_escaped(given.text) + "%"
+    if given.cursor is not None:
+        values["l_cursor"] = check_id("cursor", given.cursor)
+    shape = (base, given.escalated, *sorted(k for k in values if k.startswith("l_")))
+    query = _LISTED.get(shape)
+    if query is None:
+        query = _LISTED[shape] = _narrowed(base(), given.escalated, values)
+    return conn.execute(query, values)
+
+
+_LISTED: dict[tuple[Any, ...], sa.Select[Any]] = {}
+
+
+def _narrowed(
+    query: sa.Select[Any], escalated: bool | None, values: dict[str, Any]
+) -> sa.Select[Any]:
+    def bound(name: str) -> Any:
+        return sa.bindparam(name)
+
+    query = query.where(wishes.c.community_id == bound("l_community"))
+    if "l_states" in values:
+        query = query.where(wishes.c.state.in_(sa.bindparam("l_states", expanding=True)))
+    if "l_category" in values:
+        query = query.where(wishes.c.category == bound("l_category"))
+    if "l_inside" in values:
+        inside = sa.select(orgs.c.id).where(orgs.c.path.like(bound("l_inside"), escape="/"))
+        query = query.where(wishes.c.org_id.in_(inside))
+    if escalated is not None:
+        query = query.where(wishes.c.level > 0 if escalated else wishes.c.level == 0)
+    if "l_since" in values:
+        query = query.where(wishes.c.created_at >= bound("l_since"))
+    if "l_until" in values:
+        query = query.where(wishes.c.created_at < bound("l_until"))
+    if "l_text" in values:
         query = query.where(
             sa.or_(
-                wishes.c.title.contains(given.text, autoescape=True),
-                wishes.c.description.contains(given.text, autoescape=True),
+                wishes.c.title.like(bound("l_text"), escape="/"),
+                wishes.c.description.like(bound("l_text"), escape="/"),
             )
         )
-    if given.cursor is not None:
-        query = query.where(wishes.c.id < check_id("cursor", given.cursor))
-    return query.order_by(wishes.c.id.desc()).limit(limit + 1)
+    if "l_cursor" in values:
+        query = query.where(wishes.c.id < bound("l_cursor"))
+    return query.order_by(wishes.c.id.desc()).limit(bound("l_limit"))
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern escaped with ``/``."""
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
 def history(conn: Connection, community_id: str, subject_id: str) -> list[Transition]:
