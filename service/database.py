@@ -14,7 +14,11 @@ MIGRATIONS = str(importlib.resources.files("service") / "migrations" / "versions
 
 def open_database(settings: Settings, **options: int) -> Database:
     """Every table the service needs; ``upgrade()`` migrates all three branches."""
-    extra = {} if settings.database_url.startswith("sqlite") else {"pool_size": settings.pool_size}
+    extra = (
+        {}
+        if settings.database_url.startswith("sqlite")
+        else {"pool_size": settings.pool_size, "threads": settings.db_threads}
+    )
     return marketplace.open_database(
         settings.database_url, migrations=(MIGRATIONS,), **extra, **options
     )

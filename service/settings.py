@@ -13,7 +13,7 @@ from pathlib import Path
 
 import msgspec
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///linli.db"
+DEFAULT_DATABASE_URL = "sqlite:///linli.db"
 SECRET_FILE = "linli.secret"
 
 
@@ -37,6 +37,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_hours: int = 24
     cookie_secure: bool = False  # set on HTTPS deployments
     pool_size: int = 10  # PostgreSQL connections per process
+    db_threads: int = 4  # PostgreSQL: threads running the requests' units (docs/operations.md)
     log_level: str = "INFO"
     access_log: bool = True
 
@@ -58,6 +59,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             idempotency_hours=_int(env, "LINLI_IDEMPOTENCY_HOURS", 24, 1, 24 * 30),
             cookie_secure=env.get("LINLI_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
             pool_size=_int(env, "LINLI_POOL_SIZE", 10, 1, 500),
+            db_threads=_int(env, "LINLI_DB_THREADS", 4, 1, 64),
             log_level=env.get("LINLI_LOG_LEVEL", "INFO").upper(),
             access_log=env.get("LINLI_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
         )
