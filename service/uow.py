@@ -44,13 +44,20 @@ Prepare = Callable[[Request[Any, Any, Any], dict[str, Any]], Awaitable[Any]]
 BUILTIN = frozenset({"tx", "me", "now"})
 
 
-class Rollback(Exception):
-    """Answer with ``response`` and keep none of the unit's writes (a page showing an error).
-    Raise it inside an ``except`` block so a ledger refusal behind it is still recorded."""
+Show = Callable[[Connection], Response[Any]]
+"""A page made from a connection (see :class:`Rollback`)."""
 
-    def __init__(self, response: Response[Any]) -> None:
+
+class Rollback(Exception):
+    """Keep none of the unit's writes and answer with ``show`` (a page showing an error): a
+    response, or a function making it, which runs after the rollback on a snapshot of its own, so
+    the page shows what is stored and nothing of the failed attempt (a refused redemption's hold
+    on the points). Raise it inside an ``except`` block so a ledger refusal behind it is still
+    recorded."""
+
+    def __init__(self, show: Response[Any] | Show) -> None:
         super().__init__("rolled back")
-        self.response = response
+        self.show = show
 
 
 def signed(request: Request[Any, Any, Any]) -> auth.Signed | None:
@@ -168,7 +175,11 @@ class Units:
             try:
                 return await run(request, work, write=write, claim=claim)
             except Rollback as rolled_back:
-                return rolled_back.response
+                show = rolled_back.show
+                if isinstance(show, Response):
+                    return show
+                database: Database = request.app.state.db
+                return await database.aread(show)
 
         handler.__name__ = fn.__name__
         handler.__qualname__ = fn.__qualname__

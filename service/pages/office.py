@@ -163,7 +163,9 @@ def record_event(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            _events_page(request, tx, viewer, now, status=status, errors=errors, values=form.values)
+            lambda tx: _events_page(
+                request, tx, viewer, now, status=status, errors=errors, values=form.values
+            )
         ) from exc
     total = sum(a.points for a in made)
     return done("/staff/events", f"已为 {len(made)} 人录入时长，共发放 {total} 积分")
@@ -243,7 +245,9 @@ def set_policy(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            _policy_page(request, tx, viewer, status=status, errors=errors, values=form.values)
+            lambda tx: _policy_page(
+                request, tx, viewer, status=status, errors=errors, values=form.values
+            )
         ) from exc
     return done("/staff/policy", f"积分规则第 {version} 版已生效")
 
@@ -293,7 +297,9 @@ def grant(request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form) -> R
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            _members_page(request, tx, viewer, status=status, errors=errors, values=form.values)
+            lambda tx: _members_page(
+                request, tx, viewer, status=status, errors=errors, values=form.values
+            )
         ) from exc
     return done("/staff/members", "已授予角色")
 
@@ -332,7 +338,9 @@ def register(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            _members_page(request, tx, viewer, status=status, errors=errors, values=form.values)
+            lambda tx: _members_page(
+                request, tx, viewer, status=status, errors=errors, values=form.values
+            )
         ) from exc
     return done("/staff/members", f"已登记：{member.name}")
 

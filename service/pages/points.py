@@ -122,7 +122,9 @@ def redeem(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         errors = {"_form": errors_text(errors), item_id: errors_text(errors)}
-        raise Rollback(_store(request, tx, viewer, status=status, errors=errors)) from exc
+        raise Rollback(
+            lambda tx: _store(request, tx, viewer, status=status, errors=errors)
+        ) from exc
     return done("/orders", f"兑换成功，已冻结 {order.points} 积分，请到社区服务站领取")
 
 
@@ -199,16 +201,15 @@ def donate(
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        wallet = mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
         raise Rollback(
-            render(
+            lambda tx: render(
                 request,
                 "donate.html",
                 viewer,
                 status=status,
                 errors=errors,
                 values=form.values,
-                wallet=wallet,
+                wallet=mk.wallet.wallet(tx, viewer.id, community_id, viewer.id),
             )
         ) from exc
     return done("/points", f"已捐赠 {data.amount} 积分，谢谢您！")

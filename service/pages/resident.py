@@ -171,7 +171,9 @@ def post_wish(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            _wish_form(request, tx, viewer, now, form.values, status=status, errors=errors)
+            lambda tx: _wish_form(
+                request, tx, viewer, now, form.values, status=status, errors=errors
+            )
         ) from exc
     return done(f"/wishes/{wish.id}", "心愿已提交，等待社区审核")
 
@@ -290,20 +292,21 @@ def publish_offer(
         )
     except FAILURES as exc:
         status, errors = failure(request, exc)
-        page = mk.list_offers(tx, viewer.id, community_id, limit=PAGE)
-        rules = mk.community_rules(tx, community_id)
-        raise Rollback(
-            render(
+
+        def offers(tx: Tx) -> Template:
+            rules = mk.community_rules(tx, community_id)
+            return render(
                 request,
                 "offers.html",
                 viewer,
                 status=status,
                 errors=errors,
                 values=form.values,
-                page=page,
+                page=mk.list_offers(tx, viewer.id, community_id, limit=PAGE),
                 categories=rules.categories,
             )
-        ) from exc
+
+        raise Rollback(offers) from exc
     return done("/offers", "互助项目已发布")
 
 
@@ -373,7 +376,7 @@ def offer_request(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            _offer_form(
+            lambda tx: _offer_form(
                 request, tx, viewer, now, offer_id, form.values, status=status, errors=errors
             )
         ) from exc

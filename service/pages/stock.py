@@ -103,7 +103,9 @@ def add_item(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            _store_admin(request, tx, viewer, status=status, errors=errors, values=form.values)
+            lambda tx: _store_admin(
+                request, tx, viewer, status=status, errors=errors, values=form.values
+            )
         ) from exc
     return done("/staff/store", f"“{data.name}”已上架")
 
@@ -126,7 +128,9 @@ def restock(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         errors = {f"change-{item_id}": next(iter(errors.values()))}
-        raise Rollback(_store_admin(request, tx, viewer, status=status, errors=errors)) from exc
+        raise Rollback(
+            lambda tx: _store_admin(request, tx, viewer, status=status, errors=errors)
+        ) from exc
     return done("/staff/store", f"“{item.name}”库存现为 {item.stock} 件")
 
 

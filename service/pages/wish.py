@@ -126,7 +126,7 @@ def act(
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(
-            wish_page(
+            lambda tx: wish_page(
                 request, tx, viewer, now, wish_id, status=status, errors=errors, values=form.values
             )
         ) from exc

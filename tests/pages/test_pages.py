@@ -506,6 +506,33 @@ async def test_office_runs_the_store_events_policy_and_roles(site: Site) -> None
     assert "新居民" in (await staff.get("/staff/members")).text
 
 
+async def test_a_refused_redemption_shows_the_balance_as_stored(site: Site) -> None:
+    """The ledger holds the points before it counts the member's orders against the limit; the
+    store page shown with the refusal is made after the rollback, so it shows the points the
+    member still has, not the ones the refused attempt held for a moment."""
+    staff = await site.person("staff")
+    volunteer = await site.person("vol1")
+    day = (site.svc.clock.now.astimezone(CST) - dt.timedelta(days=1)).date().isoformat()
+    form = {"event_id": "e-limit", "title": "社区清扫", "category": "助老陪护", "date": day,
+            "time": "09:00", "minutes:vol1": "120"}  # fmt: skip
+    assert (await staff.post("/staff/events", form)).status_code == 303
+    added = await staff.post(
+        "/staff/store/items",
+        {"name": "牙膏", "cost": "5", "stock": "10", "per_member_limit": "1", "kind": "goods"},
+    )
+    assert added.status_code == 303
+    store = await volunteer.get("/store")
+    before = int(re.findall(r'data-testid="available">(\d+)<', store.text)[0])
+    item_id = _ids(store, r'action="/store/([^/"]+)/redeem"')[0]
+    first = await volunteer.post(f"/store/{item_id}/redeem", {"quantity": "1"})
+    assert first.status_code == 303
+    again = await volunteer.post(f"/store/{item_id}/redeem", {"quantity": "1"})
+    assert again.status_code == 409
+    assert "限兑" in again.text
+    shown = int(re.findall(r'data-testid="available">(\d+)<', again.text)[0])
+    assert shown == before - 5  # the first order's hold only
+
+
 async def test_a_unit_admin_claims_for_the_unit_and_names_a_party_member(site: Site) -> None:
     resident, staff = await site.person("res"), await site.person("staff")
     wish_id = await _post_wish(site, resident)
