@@ -257,6 +257,17 @@ def _transient(exc: Exception) -> bool:
     return False
 
 
+GUARDS_ZH = {
+    "not_own_wish": "不能认领自己的心愿",
+    "office_once_taken": "已有人认领，只有社区工作人员可以取消",
+    "window_open": "心愿的服务时间已过",
+    "unit_admin": "只有本单位的管理员可以代表单位操作",
+    "offer_active": "该互助项目已暂停，暂不接受申请",
+}
+"""What a person reads when a guard of the lifecycle table (marketplace.lifecycle.GUARDS)
+refuses them; a test keeps it complete."""
+
+
 def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> Response[Problem]:
     if isinstance(exc, mk.InvalidInput):
         zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
@@ -271,7 +282,8 @@ def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> R
     if isinstance(exc, mk.NotFound):
         return make("not_found", f"未找到该{i18n.what_zh(exc.what)}", str(exc), request)
     if isinstance(exc, mk.NotAllowed):
-        return make("not_allowed", "您在当前状态下无权执行此操作", str(exc), request)
+        zh = GUARDS_ZH.get(exc.guard or "", "您在当前状态下无权执行此操作")
+        return make("not_allowed", zh, str(exc), request)
     zh = {
         "capacity_full": "名额已满，无法再认领",
         "already_claimed": "您已认领该心愿",

@@ -74,9 +74,9 @@ def take_place(
         if (earlier.wish_id, earlier.member_id) != (wish_id, actor):
             raise InvalidInput("id", "this claim id is taken by another claim")
         return Taken(claim=earlier, wish=view_of(seen, held, earlier))
-    decide_wish(seen.wish.state, WishAction.CLAIM, held, _facts(seen, now))
-    if seen.holding:
+    if seen.holding:  # said first: a full wish is no longer published, but this is why
         raise AlreadyClaimed(wish_id, actor)
+    decide_wish(seen.wish.state, WishAction.CLAIM, held, _facts(seen, now))
     if seen.open_claims >= seen.rules.claim_limit:
         raise ClaimLimitReached(actor, seen.rules.claim_limit)
     made, wish = _take(conn, seen, actor, held, member_id=actor, unit_id=None, places=1,

@@ -56,6 +56,9 @@ async def test_a_wish_goes_from_post_to_points_over_http(svc: Service) -> None:
     claimed = await c.post(f"{url}/claims", headers=volunteer, json={})
     assert claimed.status_code == 201, claimed.text
     claim_id = claimed.json()["claim"]["id"]
+    again = await c.post(f"{url}/claims", headers=volunteer, json={})
+    assert (again.status_code, again.json()["code"]) == (409, "already_claimed")
+    assert again.json()["detail"] == "您已认领该心愿"  # not "no right": the wish is full now
     during = (await c.get(url, headers=volunteer)).json()
     assert (during["address"], during["contact"]["masked"]) == ("幸福路1号3栋502室", False)
     assert during["confirmation_code"] is None  # heard at the door, never shown to the volunteer
