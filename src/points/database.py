@@ -11,13 +11,15 @@ SQLite (a file; WAL, ``synchronous=FULL``, foreign keys on). One writer thread o
 connection. It takes every unit queued since its last commit, runs them in one ``BEGIN
 IMMEDIATE`` transaction, each inside a savepoint of its own (a unit that raises is rolled back
 alone and its caller gets the error), commits once (one fsync for the group) and only then answers
-each caller: an acknowledged write is a durable one. Reads run on a small pool of reader
-connections, each unit one snapshot. :meth:`Database.transaction` lends the write connection to a
-``with`` block for scripts and tests (it waits while a group is running).
+each caller: an acknowledged write is a durable one. Reads for asyncio callers run on one reader
+thread that takes the reads waiting together into one snapshot; :meth:`Database.read` and
+:meth:`Database.snapshot` use a small pool of reader connections in the caller's thread.
+:meth:`Database.transaction` lends the write connection to a ``with`` block for scripts and tests
+(it waits while a group is running).
 
 PostgreSQL (psycopg 3). Each unit runs in a transaction of its own on a pooled connection; the
-asyncio facade runs it on a thread of a pool as large as the connection pool. Correctness comes
-from the row locks the conditional ``UPDATE``\\ s take.
+asyncio facade queues it for a few threads (``threads``). Correctness comes from the row locks
+the conditional ``UPDATE``\\ s take.
 
 Refusals are durable (TigerBeetle's rule): when a unit raises :class:`~points.errors.Refused` (or
 an exception caused by one), everything the unit did is rolled back and the refusal alone is
@@ -414,9 +416,6 @@ class _Reader(_Lane):
     """A SQLite reader connection for asyncio callers: the units waiting together read one
     snapshot, taken after each of them was asked for (so each sees every write answered before
     it was asked), and are answered with one wake-up of the event loop."""
-
-    def __init__(self, engine: Engine, max_group: int, name: str) -> None:
-        super().__init__(engine, max_group, name)
 
     def _run(self, group: list[_Job]) -> None:
         try:

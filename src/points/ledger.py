@@ -698,41 +698,14 @@ def _bump(
     """An account the two-row ``UPDATE`` left out: missing, or a guard refused it. Decide on the
     row as locked (on PostgreSQL, READ COMMITTED, a plain re-read may already see a transaction
     that committed after the ``UPDATE``; FOR NO KEY UPDATE is what the ``UPDATE`` takes, and the
-    foreign-key checks' KEY SHARE locks do not block it): refuse, or move it after all."""
+    foreign-key checks' KEY SHARE locks do not block it): refuse, or move it after all (the lock
+    keeps the row as decided on until the move)."""
     c = accounts.c
     where = [c.community_id == t.community_id, c.id == acct_id]
     locked = conn.execute(sa.select(accounts).where(*where).with_for_update(key_share=True)).first()
     if locked is None:  # deleted meanwhile (the id claim found it): nothing to move
         raise AccountNotFound(acct_id)
-    if guard_debit:
-        now_acct = to_struct(locked, Account)
-        if now_acct.available < t.amount and not now_acct.allow_negative:
-            raise InsufficientPoints(
-                acct_id,
-                now_acct.available,
-                t.amount,
-                _refusal(t, "insufficient_points", now_acct.available),
-            )
-    if guard_debit:
-        where.append(
-            sa.or_(
-                c.allow_negative == sa.true(),
-                c.credits_posted - c.debits_posted - c.debits_pending >= t.amount,
-            )
-        )
-    if guard_credit:
-        where.append(
-            sa.or_(
-                c.max_balance.is_(None),
-                c.credits_posted + c.credits_pending - c.debits_posted + t.amount <= c.max_balance,
-            )
-        )
-    values: dict[str, Any] = {name: c[name] + delta for name, delta in changes.items()}
-    values["version"] = c.version + 1
-    row = conn.execute(accounts.update().where(*where).values(**values).returning(accounts)).first()
-    if row is not None:
-        return to_struct(row, Account)
-    now_acct = get_account(conn, t.community_id, acct_id)
+    now_acct = to_struct(locked, Account)
     if guard_debit and now_acct.available < t.amount and not now_acct.allow_negative:
         raise InsufficientPoints(
             acct_id,
@@ -740,15 +713,15 @@ def _bump(
             t.amount,
             _refusal(t, "insufficient_points", now_acct.available),
         )
-    assert now_acct.max_balance is not None
     balance = now_acct.credits_posted + now_acct.credits_pending - now_acct.debits_posted
-    raise MaxBalanceExceeded(
-        acct_id,
-        balance,
-        now_acct.max_balance,
-        t.amount,
-        _refusal(t, "max_balance_exceeded", now_acct.available),
-    )
+    ceiling = now_acct.max_balance
+    if guard_credit and ceiling is not None and balance + t.amount > ceiling:
+        refusal = _refusal(t, "max_balance_exceeded", now_acct.available)
+        raise MaxBalanceExceeded(acct_id, balance, ceiling, t.amount, refusal)
+    values: dict[str, Any] = {name: c[name] + delta for name, delta in changes.items()}
+    values["version"] = c.version + 1
+    row = conn.execute(accounts.update().where(*where).values(**values).returning(accounts)).one()
+    return to_struct(row, Account)
 
 
 def _keep_lots(

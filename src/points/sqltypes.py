@@ -107,9 +107,7 @@ class Json(sa.types.TypeDecorator[Any]):
 
 def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     """``INSERT … ON CONFLICT DO NOTHING`` in the connection's dialect."""
-    if conn.dialect.name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    return postgresql.insert(table).on_conflict_do_nothing()
+    return upsert(conn, table).on_conflict_do_nothing()
 
 
 _B = TypeVar("_B")
@@ -139,7 +137,7 @@ def dialect_insert(dialect: str, table: sa.Table) -> Any:
 def upsert(conn: Connection, table: sa.Table) -> Any:
     """``INSERT`` in the connection's dialect, with ``on_conflict_do_update`` (and ``…_nothing``)
     spelled the same on SQLite and PostgreSQL."""
-    return (sqlite if conn.dialect.name == "sqlite" else postgresql).insert(table)
+    return dialect_insert(conn.dialect.name, table)
 
 
 _S = TypeVar("_S")
