@@ -19,15 +19,11 @@ import points
 from marketplace.errors import NotFound
 from marketplace.lifecycle import ACTIVE_CLAIM_STATES, Role
 from marketplace.model import Claim, Member, Wish
+from marketplace.moves import with_relations
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import claims, member_load, members, orgs, settings, wishes
 from marketplace.standing import Standing, from_rows, holds_of
 from points import sqltypes
-
-_holding = sa.or_(
-    *(claims.c.state == sa.literal_column(f"'{s.value}'") for s in sorted(ACTIVE_CLAIM_STATES))
-)
-"""A claim holding a place (not ``IN``: an expanding list is compiled anew at each execution)."""
 
 
 class Seen(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,19 +44,8 @@ class Seen(msgspec.Struct, frozen=True, kw_only=True):
     def roles(self, claim: Claim | None = None) -> frozenset[Role]:
         """The actor's org roles on the wish's place or above (or a paired unit's), and their
         relations to the wish (and to ``claim``); NotFound when there are none (tenancy)."""
-        actor = self.standing.member_id
-        held = set(self.standing.on(self.place_path, self.wish.community_id))
-        if actor == self.wish.beneficiary_id:
-            held.add(Role.BENEFICIARY)
-        if actor == self.wish.posted_by:
-            held.add(Role.POSTER)
-        if claim is not None and actor == claim.member_id:
-            held.add(Role.CLAIMANT)
-        if not held:
-            raise (
-                NotFound("claim", claim.id) if claim is not None else NotFound("wish", self.wish.id)
-            )
-        return frozenset(held)
+        on_place = self.standing.on(self.place_path, self.wish.community_id)
+        return with_relations(on_place, self.standing.member_id, self.wish, claim)
 
 
 def see_wish(
@@ -175,6 +160,10 @@ def _literal(value: str) -> Any:
     """A state written into the statement (a parameter would hide from SQLite that the partial
     indexes on claim states apply)."""
     return sa.literal_column(f"'{value}'")
+
+
+_holding = sa.or_(*(claims.c.state == _literal(s.value) for s in sorted(ACTIVE_CLAIM_STATES)))
+"""A claim holding a place (not ``IN``: an expanding list is compiled anew at each execution)."""
 
 
 def _sum(condition: sa.ColumnElement[bool]) -> Any:

@@ -9,6 +9,7 @@ A member's open claims are a counter on ``mk_member_load``, moved by conditional
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,16 +43,14 @@ def load_wish(conn: Connection, community_id: str, wish_id: str) -> Wish:
     return found
 
 
-def roles_for(
-    conn: Connection, actor: str, wish: Wish, claim: Claim | None = None
+def with_relations(
+    org_roles: frozenset[Role], actor: str, wish: Wish, claim: Claim | None = None
 ) -> frozenset[Role]:
-    """Org roles on the wish's place or above (or a paired unit), plus relations to the wish.
-
-    NotFound when there are none: a member with no business with the wish (another community's,
-    or nobody's) learns nothing, not even that it exists (tenancy, DESIGN.md invariant 7). Asked
-    about a claim, the NotFound names the claim, as for a claim id nobody has."""
-    place = get_org(conn, wish.org_id)
-    held = set(roles_on(conn, actor, place.path, wish.community_id))
+    """The actor's org roles plus their relations to the wish (and to ``claim``): beneficiary,
+    poster, claimant. NotFound when that is nothing: a member with no business with the wish
+    (another community's, or nobody's) learns nothing, not even that it exists (tenancy,
+    DESIGN.md invariant 7); asked about a claim, the NotFound names the claim."""
+    held = set(org_roles)
     if actor == wish.beneficiary_id:
         held.add(Role.BENEFICIARY)
     if actor == wish.posted_by:
@@ -61,6 +60,15 @@ def roles_for(
     if not held:
         raise NotFound("claim", claim.id) if claim is not None else NotFound("wish", wish.id)
     return frozenset(held)
+
+
+def roles_for(
+    conn: Connection, actor: str, wish: Wish, claim: Claim | None = None
+) -> frozenset[Role]:
+    """Org roles on the wish's place or above (or a paired unit), plus relations to the wish
+    (:func:`with_relations`)."""
+    place = get_org(conn, wish.org_id)
+    return with_relations(roles_on(conn, actor, place.path, wish.community_id), actor, wish, claim)
 
 
 def move(
@@ -140,21 +148,10 @@ def record(
     reason: str,
     now: dt.datetime,
 ) -> None:
-    conn.execute(
-        transitions.insert().values(
-            community_id=community_id,
-            id=new_id(),
-            subject=subject,
-            subject_id=subject_id,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            actor_id=actor,
-            roles=sorted(r.value for r in roles),
-            reason=reason,
-            at=now,
-        )
-    )
+    """Record one move (:func:`transition`, :func:`record_all`)."""
+    row = transition(community_id, subject, subject_id, action, from_state, to_state, actor,
+                     roles, reason, now)  # fmt: skip
+    record_all(conn, [row])
 
 
 def claims_of(conn: Connection, community_id: str, wish_id: str) -> list[Claim]:
@@ -264,12 +261,9 @@ def set_claim(
     values: dict[str, Any],
 ) -> Claim:
     """Move a claim from the state it was loaded in (a conditional update), and record it."""
-    moved = conn.execute(
-        claims.update()
-        .where(_key(c), claims.c.state == c.state.value)
-        .values(state=target.value, **values)
-        .returning(*claims.c)
-    ).first()
+    given = {"the_community": c.community_id, "the_claim": c.id, "was": c.state.value}
+    statement = claim_update(*sorted(values))
+    moved = conn.execute(statement, {**given, "to": target.value, **values}).first()
     action = claim_action(c.state, target)
     if moved is None:
         current = load_claim(conn, c.community_id, c.id)
@@ -290,8 +284,36 @@ def set_claim(
     return sqltypes.to_struct(moved, Claim)
 
 
-def _key(c: Claim) -> sa.ColumnElement[bool]:
-    return sa.and_(claims.c.community_id == c.community_id, claims.c.id == c.id)
+@functools.cache
+def claim_update(*moved: str) -> Any:
+    """``UPDATE`` of a claim in state ``was`` to ``to``, setting the columns ``moved`` too
+    (bound by name), returning the row. Built once per set of columns."""
+    c = claims.c
+    return (
+        claims.update()
+        .where(
+            c.community_id == sa.bindparam("the_community"),
+            c.id == sa.bindparam("the_claim"),
+            c.state == sa.bindparam("was"),
+        )
+        .values(state=sa.bindparam("to"), **{name: sa.bindparam(name) for name in moved})
+        .returning(*claims.c)
+    )
+
+
+@functools.cache
+def wish_update(*moved: str) -> Any:
+    """``UPDATE`` of a wish in state ``was`` to ``to``, setting the columns ``moved`` too."""
+    w = wishes.c
+    return (
+        wishes.update()
+        .where(
+            w.community_id == sa.bindparam("the_community"),
+            w.id == sa.bindparam("the_wish"),
+            w.state == sa.bindparam("was"),
+        )
+        .values(state=sa.bindparam("to"), **{name: sa.bindparam(name) for name in moved})
+    )
 
 
 def count_open(conn: Connection, community_id: str, member_id: str, limit: int) -> int:

@@ -16,7 +16,6 @@ import hmac
 import math
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import points
@@ -35,9 +34,15 @@ from marketplace.lifecycle import (
 )
 from marketplace.loads import Seen, see_claim
 from marketplace.model import Claim, Point, WishKind
-from marketplace.moves import SETTLER, record_all, transition, uncount_open
+from marketplace.moves import (
+    SETTLER,
+    claim_update,
+    record_all,
+    transition,
+    uncount_open,
+    wish_update,
+)
 from marketplace.orgs import check_text
-from marketplace.schema import claims, wishes
 from points import sqltypes, utcnow
 
 
@@ -220,34 +225,7 @@ def _wish_at(seen: Seen, target: WishState) -> dict[str, Any]:
             "to": target.value}  # fmt: skip
 
 
-def _claim_update(*moved: str) -> Any:
-    c = claims.c
-    return (
-        claims.update()
-        .where(
-            c.community_id == sa.bindparam("the_community"),
-            c.id == sa.bindparam("the_claim"),
-            c.state == sa.bindparam("was"),
-        )
-        .values(state=sa.bindparam("to"), **{name: sa.bindparam(name) for name in moved})
-        .returning(*claims.c)
-    )
-
-
-def _wish_update(*moved: str) -> Any:
-    w = wishes.c
-    return (
-        wishes.update()
-        .where(
-            w.community_id == sa.bindparam("the_community"),
-            w.id == sa.bindparam("the_wish"),
-            w.state == sa.bindparam("was"),
-        )
-        .values(state=sa.bindparam("to"), **{name: sa.bindparam(name) for name in moved})
-    )
-
-
-_CHECKED_IN = _claim_update("checked_in_at", "override_by")
-_CHECKED_OUT = _claim_update("checked_out_at", "minutes", "award_id")
-_MOVE_WISH = _wish_update()
-_SERVED = _wish_update("served_at", "deadline_at")
+_CHECKED_IN = claim_update("checked_in_at", "override_by")
+_CHECKED_OUT = claim_update("award_id", "checked_out_at", "minutes")
+_MOVE_WISH = wish_update()
+_SERVED = wish_update("deadline_at", "served_at")
