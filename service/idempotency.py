@@ -28,10 +28,9 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.params import HeaderParameter
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from points import utcnow
+from points import sqltypes, utcnow
 from service.auth import Signed, signed_in
 from service.problems import ServiceError
 from service.tables import credentials
@@ -117,7 +116,7 @@ def take(conn: Connection, claim: Claim) -> Stored | None:
     in, and the key is this request's now, go on. Else the token is checked on its own (401 when
     revoked) and what is stored under the key is returned (:func:`replay` it)."""
     taken = conn.execute(
-        _take(conn.dialect.name),
+        _take(conn),
         {
             "v_member_id": claim.member_id,
             "v_key": claim.key,
@@ -198,34 +197,30 @@ def sweep_keys(conn: Connection, *, now: dt.datetime | None = None, limit: int =
     return int(gone.rowcount or 0)
 
 
-_TAKES: dict[str, Any] = {}
-
-
+@sqltypes.per_dialect
 def _take(dialect: str) -> Any:
     """``INSERT … SELECT … WHERE EXISTS (the credential at this version) ON CONFLICT DO UPDATE …
     WHERE expired RETURNING``, built once per dialect."""
-    if dialect not in _TAKES:
-        names = ("member_id", "key", "fingerprint", "status_code", "media_type", "body",
-                 "created_at", "expires_at")  # fmt: skip
-        current = sa.exists().where(
-            credentials.c.member_id == sa.bindparam("v_member_id"),
-            credentials.c.token_version == sa.bindparam("version"),
+    names = ("member_id", "key", "fingerprint", "status_code", "media_type", "body",
+             "created_at", "expires_at")  # fmt: skip
+    current = sa.exists().where(
+        credentials.c.member_id == sa.bindparam("v_member_id"),
+        credentials.c.token_version == sa.bindparam("version"),
+    )
+    values = sa.select(*(sa.bindparam(f"v_{n}", type_=keys.c[n].type) for n in names)).where(
+        current
+    )
+    insert = sqltypes.dialect_insert(dialect, keys)
+    fresh = {n: getattr(insert.excluded, n) for n in names[2:]}
+    return (
+        insert.from_select(list(names), values)
+        .on_conflict_do_update(
+            index_elements=[keys.c.member_id, keys.c.key],
+            set_=fresh,
+            where=keys.c.expires_at <= sa.bindparam("now", type_=keys.c.expires_at.type),
         )
-        values = sa.select(*(sa.bindparam(f"v_{n}", type_=keys.c[n].type) for n in names)).where(
-            current
-        )
-        insert = (sqlite if dialect == "sqlite" else postgresql).insert(keys)
-        fresh = {n: getattr(insert.excluded, n) for n in names[2:]}
-        _TAKES[dialect] = (
-            insert.from_select(list(names), values)
-            .on_conflict_do_update(
-                index_elements=[keys.c.member_id, keys.c.key],
-                set_=fresh,
-                where=keys.c.expires_at <= sa.bindparam("now", type_=keys.c.expires_at.type),
-            )
-            .returning(keys.c.key)
-        )
-    return _TAKES[dialect]
+        .returning(keys.c.key)
+    )
 
 
 _KEEP = (

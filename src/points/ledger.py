@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from points import lots
+from points import lots, sqltypes
 from points.errors import (
     AccountNotFound,
     IdempotencyMismatch,
@@ -57,7 +57,7 @@ from points.model import (
     utcnow,
 )
 from points.schema import accounts, entries, refused_transfers, transfers
-from points.sqltypes import insert_ignoring_conflicts, to_struct, upsert
+from points.sqltypes import insert_ignoring_conflicts, to_struct
 
 # The fields that make two uses of one transfer id "the same transfer".
 _SAME = (
@@ -549,39 +549,34 @@ def _open_missing(conn: Connection, t: Transfer, open_missing: bool) -> bool:
     return True
 
 
-_CLAIMS: dict[str, Any] = {}
-
-
-def _claim_id(conn: Connection) -> Any:
+@sqltypes.per_dialect
+def _claim_id(dialect: str) -> Any:
     """``INSERT … SELECT … WHERE NOT EXISTS (a refusal of this id) AND EXISTS (each account) ON
     CONFLICT DO NOTHING RETURNING id``: the transfer takes its id (and its reference, and its
     hold) unless the id was used or refused before or an account is missing, in one statement.
     Built once per dialect."""
-    dialect = conn.dialect.name
-    if dialect not in _CLAIMS:
-        columns = [c for c in transfers.c if c.name not in ("chain_seq", "chain_hash")]
-        community: sa.BindParameter[str] = sa.bindparam("v_community_id")
+    columns = [c for c in transfers.c if c.name not in ("chain_seq", "chain_hash")]
+    community: sa.BindParameter[str] = sa.bindparam("v_community_id")
 
-        def account(side: str) -> sa.Exists:
-            return sa.exists().where(
-                accounts.c.community_id == community, accounts.c.id == sa.bindparam(side)
-            )
+    def account(side: str) -> sa.Exists:
+        return sa.exists().where(
+            accounts.c.community_id == community, accounts.c.id == sa.bindparam(side)
+        )
 
-        values = sa.select(*(sa.bindparam(f"v_{c.name}", type_=c.type) for c in columns)).where(
-            ~sa.exists().where(
-                refused_transfers.c.community_id == community,
-                refused_transfers.c.id == sa.bindparam("v_id"),
-            ),
-            account("v_debit_account_id"),
-            account("v_credit_account_id"),
-        )
-        _CLAIMS[dialect] = (
-            upsert(conn, transfers)
-            .from_select([c.name for c in columns], values)
-            .on_conflict_do_nothing()
-            .returning(transfers.c.id)
-        )
-    return _CLAIMS[dialect]
+    values = sa.select(*(sa.bindparam(f"v_{c.name}", type_=c.type) for c in columns)).where(
+        ~sa.exists().where(
+            refused_transfers.c.community_id == community,
+            refused_transfers.c.id == sa.bindparam("v_id"),
+        ),
+        account("v_debit_account_id"),
+        account("v_credit_account_id"),
+    )
+    return (
+        sqltypes.dialect_insert(dialect, transfers)
+        .from_select([c.name for c in columns], values)
+        .on_conflict_do_nothing()
+        .returning(transfers.c.id)
+    )
 
 
 def _moved(name: str) -> sa.ColumnElement[int]:
@@ -593,54 +588,49 @@ def _moved(name: str) -> sa.ColumnElement[int]:
     )
 
 
-_BUMPS: dict[str, Any] = {}
-
-
-def _bump_both(conn: Connection) -> Any:
+@sqltypes.per_dialect
+def _bump_both(dialect: str) -> Any:
     """Both accounts of a transfer in one ``UPDATE``, each row under its own guard.
 
     On PostgreSQL the rows are first locked in key order (a ``FOR NO KEY UPDATE`` CTE, which is
     never folded into the ``UPDATE``), so two transfers between the same accounts in opposite
     directions queue instead of deadlocking: without it the planner may visit them in heap order.
     SQLite has one writer; it gets the plain ``UPDATE``. Built once per dialect."""
-    dialect = conn.dialect.name
-    if dialect not in _BUMPS:
-        c = accounts.c
-        both = [c.community_id == sa.bindparam("community"),
-                c.id.in_([sa.bindparam("debit"), sa.bindparam("credit")])]  # fmt: skip
-        which = sa.and_(*both)
-        if dialect != "sqlite":
-            locked = (
-                sa.select(c.id)
-                .where(*both)
-                .order_by(c.id)
-                .with_for_update(key_share=True)
-                .cte("locked")
-            )
-            which = sa.and_(c.community_id == sa.bindparam("community"),
-                            c.id.in_(sa.select(locked.c.id)))  # fmt: skip
-        _BUMPS[dialect] = (
-            accounts.update()
-            .where(
-                which,
-                sa.or_(  # the debit's guard: a wallet is never overdrawn
-                    c.id != sa.bindparam("debit"),
-                    sa.bindparam("guard_debit", type_=sa.Boolean) == sa.false(),
-                    c.allow_negative == sa.true(),
-                    c.credits_posted - c.debits_posted - c.debits_pending >= sa.bindparam("amount"),
-                ),
-                sa.or_(  # the credit's guard: a wallet's maximum balance
-                    c.id != sa.bindparam("credit"),
-                    sa.bindparam("guard_credit", type_=sa.Boolean) == sa.false(),
-                    c.max_balance.is_(None),
-                    c.credits_posted + c.credits_pending - c.debits_posted + sa.bindparam("amount")
-                    <= c.max_balance,
-                ),
-            )
-            .values(**{name: _moved(name) for name in _COUNTERS}, version=c.version + 1)
-            .returning(*accounts.c)
+    c = accounts.c
+    both = [c.community_id == sa.bindparam("community"),
+            c.id.in_([sa.bindparam("debit"), sa.bindparam("credit")])]  # fmt: skip
+    which = sa.and_(*both)
+    if dialect != "sqlite":
+        locked = (
+            sa.select(c.id)
+            .where(*both)
+            .order_by(c.id)
+            .with_for_update(key_share=True)
+            .cte("locked")
         )
-    return _BUMPS[dialect]
+        which = sa.and_(c.community_id == sa.bindparam("community"),
+                        c.id.in_(sa.select(locked.c.id)))  # fmt: skip
+    return (
+        accounts.update()
+        .where(
+            which,
+            sa.or_(  # the debit's guard: a wallet is never overdrawn
+                c.id != sa.bindparam("debit"),
+                sa.bindparam("guard_debit", type_=sa.Boolean) == sa.false(),
+                c.allow_negative == sa.true(),
+                c.credits_posted - c.debits_posted - c.debits_pending >= sa.bindparam("amount"),
+            ),
+            sa.or_(  # the credit's guard: a wallet's maximum balance
+                c.id != sa.bindparam("credit"),
+                sa.bindparam("guard_credit", type_=sa.Boolean) == sa.false(),
+                c.max_balance.is_(None),
+                c.credits_posted + c.credits_pending - c.debits_posted + sa.bindparam("amount")
+                <= c.max_balance,
+            ),
+        )
+        .values(**{name: _moved(name) for name in _COUNTERS}, version=c.version + 1)
+        .returning(*accounts.c)
+    )
 
 
 def _entry(t: Transfer, side: str, acct: Account) -> dict[str, Any]:
