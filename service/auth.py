@@ -72,9 +72,14 @@ def signed_in(conn: Connection, signed: Signed) -> Actor:
     return Actor(id=signed.id)
 
 
+def is_current(member_id: Any, version: Any) -> sa.ColumnElement[bool]:
+    """A token is good while the credential's version is the one it was issued at (the rule
+    :func:`signed_in` and the Idempotency-Key's take both check)."""
+    return sa.and_(credentials.c.member_id == member_id, credentials.c.token_version == version)
+
+
 _CURRENT = sa.select(credentials.c.member_id).where(
-    credentials.c.member_id == sa.bindparam("member_id"),
-    credentials.c.token_version == sa.bindparam("version"),
+    is_current(sa.bindparam("member_id"), sa.bindparam("version"))
 )
 
 

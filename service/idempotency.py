@@ -31,9 +31,8 @@ from litestar.params import HeaderParameter
 from sqlalchemy.engine import Connection
 
 from points import sqltypes, utcnow
-from service.auth import Signed, signed_in
+from service.auth import Signed, is_current, signed_in
 from service.problems import ServiceError
-from service.tables import credentials
 from service.tables import idempotency_keys as keys
 
 HEADER = "idempotency-key"
@@ -203,10 +202,7 @@ def _take(dialect: str) -> Any:
     WHERE expired RETURNING``, built once per dialect."""
     names = ("member_id", "key", "fingerprint", "status_code", "media_type", "body",
              "created_at", "expires_at")  # fmt: skip
-    current = sa.exists().where(
-        credentials.c.member_id == sa.bindparam("v_member_id"),
-        credentials.c.token_version == sa.bindparam("version"),
-    )
+    current = sa.exists().where(is_current(sa.bindparam("v_member_id"), sa.bindparam("version")))
     values = sa.select(*(sa.bindparam(f"v_{n}", type_=keys.c[n].type) for n in names)).where(
         current
     )

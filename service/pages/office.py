@@ -82,7 +82,7 @@ def _volunteers(tx: Tx, viewer: Viewer) -> list[mk.Member]:
         found.extend(
             line.member
             for line in page.items
-            if any(g.role in (Role.VOLUNTEER, Role.PARTY_MEMBER) for g in line.grants)
+            if any(g.role in mk.CLAIMING for g in line.grants)  # who serves (the library's set)
         )
         if page.next_cursor is None or len(found) >= 400:
             return found

@@ -18,15 +18,11 @@ from litestar.response import Template
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
-from marketplace import Role, WishAction, WishState
+from marketplace import Role, WishAction
 from service.api.common import MEMBER, Now, Tx
 from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, page, render
 from service.pages.forms import Form
 from service.uow import Rollback
-
-CODE_SHOWN = frozenset(
-    {WishState.SUBMITTED, WishState.PUBLISHED, WishState.CLAIMED, WishState.IN_SERVICE}
-)
 
 
 def wish_page(
@@ -84,7 +80,7 @@ def wish_page(
         claims=lines,
         unit=unit,
         unit_people=unit_people,
-        show_code=view.confirmation_code is not None and view.wish.state in CODE_SHOWN,
+        show_code=view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES,
         history=[h for h in history if h.action != "settle"],
         office=bool(view.viewer_roles & mk.OFFICE),
         readonly=readonly,
