@@ -180,9 +180,7 @@ def accrue(
     earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
     if earlier is not None:  # awarded while we waited for the lock
         return _award(earlier)
-    if activity.started_at.tzinfo is not None:  # the policy reads local wall-clock time
-        local_start = activity.started_at.astimezone(CHINA)
-        activity = msgspec.structs.replace(activity, started_at=local_start)
+    activity = _local(activity)
     day = _local_day(activity.started_at)
     today = _earned(conn, community_id, wallet.id, day.isoformat(), day.isoformat())
     month_start = day.replace(day=1)
@@ -193,18 +191,47 @@ def accrue(
     if accrual.points == 0:
         return Award(transfer=None, accrual=accrual, policy_version=version)
     ledger.open_community(conn, community_id)
-    detail = {
-        "policy_version": version,
-        "activity": activity,
-        "accrual": accrual,
-    }
-    # In its stored (JSON) form, so this award equals the one a replay reads back.
-    detail = msgspec.json.decode(msgspec.json.encode(detail))
-    done = ledger.transfer(
+    done = _award_transfer(conn, community_id, member_id, activity, accrual, version, rules,
+                           reference, id, pending, timeout, actor, memo, now)  # fmt: skip
+    return _award(done)
+
+
+def _local(activity: Activity) -> Activity:
+    """The activity in community-local wall-clock time (what the policy reads)."""
+    if activity.started_at.tzinfo is None:
+        return activity
+    return msgspec.structs.replace(activity, started_at=activity.started_at.astimezone(CHINA))
+
+
+def _award_transfer(
+    conn: Connection,
+    community_id: str,
+    member_id: str,
+    activity: Activity,
+    accrual: Accrual,
+    version: int,
+    policy: AccrualPolicy,
+    reference: str,
+    id: str | None,
+    pending: bool,
+    timeout: dt.timedelta | None,
+    actor: str,
+    memo: str,
+    now: dt.datetime,
+    *,
+    open_accounts: bool = False,
+) -> Transfer:
+    """The accrual's transfer from the pool to the member's wallet, its detail (the policy
+    version, the activity, the breakdown) in its stored JSON form, so this award equals the one a
+    replay reads back."""
+    detail = msgspec.json.decode(
+        msgspec.json.encode({"policy_version": version, "activity": activity, "accrual": accrual})
+    )
+    return ledger.transfer(
         conn,
         community_id=community_id,
         debit_account_id=account_id(AccountKind.POOL, community_id),
-        credit_account_id=wallet.id,
+        credit_account_id=account_id(AccountKind.MEMBER, member_id),
         amount=accrual.points,
         kind=TransferKind.ACCRUAL,
         id=id,
@@ -213,12 +240,12 @@ def accrue(
         actor=actor,
         pending=pending,
         timeout=timeout,
-        expires_at=_expiry(rules, now),
-        value_date=day,
+        expires_at=_expiry(policy, now),
+        value_date=_local_day(activity.started_at),
         detail=detail,
+        open_accounts=open_accounts,
         now=now,
     )
-    return _award(done)
 
 
 def _accrue_uncapped(
@@ -239,11 +266,7 @@ def _accrue_uncapped(
 ) -> Award:
     """An accrual no cap limits: decide the points, then one transfer (the ledger opens the
     wallet and the pool when missing). An earlier award under the reference is returned."""
-    if activity.started_at.tzinfo is not None:  # the policy reads local wall-clock time
-        activity = msgspec.structs.replace(
-            activity, started_at=activity.started_at.astimezone(CHINA)
-        )
-    day = _local_day(activity.started_at)
+    activity = _local(activity)
     accrual = compute_accrual(policy, activity, earned_today=0, earned_this_month=0)
     if accrual.points == 0:
         earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
@@ -251,30 +274,10 @@ def _accrue_uncapped(
             return _award(earlier)
         ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
         return Award(transfer=None, accrual=accrual, policy_version=version)
-    # In its stored (JSON) form, so this award equals the one a replay reads back.
-    detail = msgspec.json.decode(
-        msgspec.json.encode({"policy_version": version, "activity": activity, "accrual": accrual})
-    )
     try:
-        done = ledger.transfer(
-            conn,
-            community_id=community_id,
-            debit_account_id=account_id(AccountKind.POOL, community_id),
-            credit_account_id=account_id(AccountKind.MEMBER, member_id),
-            amount=accrual.points,
-            kind=TransferKind.ACCRUAL,
-            id=id,
-            reference=reference,
-            memo=memo,
-            actor=actor,
-            pending=pending,
-            timeout=timeout,
-            expires_at=_expiry(policy, now),
-            value_date=day,
-            detail=detail,
-            open_accounts=True,
-            now=now,
-        )
+        done = _award_transfer(conn, community_id, member_id, activity, accrual, version, policy,
+                               reference, id, pending, timeout, actor, memo, now,
+                               open_accounts=True)  # fmt: skip
     except (ReferenceInUse, IdempotencyMismatch):  # awarded before (maybe by another policy)
         earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
         if earlier is None:
