@@ -237,6 +237,7 @@ async def test_sign_out_ends_the_session(site: Site) -> None:
         ({"window_end": "08:00"}, "window_end", "必须晚于开始时间"),
         ({"category": "不存在的类别"}, "category", "必须是本社区设定的类别之一"),
         ({"date": TOMORROW.replace("2099", "2000")}, "window_end", "必须晚于当前时间"),
+        ({"estimated_minutes": "0"}, "estimated_minutes", "不能小于 1"),  # under 更多选项
     ],
 )
 async def test_a_bad_wish_form_shows_the_reason_next_to_the_field_and_stores_nothing(
@@ -250,6 +251,8 @@ async def test_a_bad_wish_form_shows_the_reason_next_to_the_field_and_stores_not
     assert answer.status_code == 422, answer.text[:500]
     assert field_error(answer, field) == reason
     assert 'aria-invalid="true"' in answer.text
+    more_open = '<details class="more" open><summary>更多选项' in answer.text
+    assert more_open == (field == "estimated_minutes")  # the folded options open on their errors
     assert _count_wishes(site) == before
     if field != "title":  # what was typed is kept
         assert "陪我去医院复诊" in answer.text
@@ -418,6 +421,10 @@ async def test_staff_reject_dispatch_and_resolve_a_dispute(site: Site) -> None:
     rejected = await _post_wish(site, resident)
     empty = await staff.post(f"/wishes/{rejected}/reject", {"reason": ""})
     assert (empty.status_code, field_error(empty, "reason")) == (422, "必须填写")
+    # shown: the folded 驳回 box opens, and only it says so (取消心愿 has a reason field too)
+    assert '<details class="ask" open><summary>驳回' in empty.text
+    assert '<details class="ask"><summary>取消心愿' in empty.text
+    assert empty.text.count('id="reason-error"') == 1
     said = await staff.post(f"/wishes/{rejected}/reject", {"reason": "请补充具体时间"})
     assert said.status_code == 303
     page = await resident.get(f"/wishes/{rejected}")
@@ -489,6 +496,10 @@ async def test_office_runs_the_store_events_policy_and_roles(site: Site) -> None
     assert saved.status_code == 303
     assert "每小时 <strong>12</strong> 积分" in (await staff.get("/staff/policy")).text
 
+    blank = await staff.post("/staff/members/grant", {"member_id": "", "role": "volunteer"})
+    assert (blank.status_code, field_error(blank, "member_id")) == (422, "必须填写")
+    assert '<details class="more" open><summary>授予角色' in blank.text  # shown, not folded
+    assert '<details class="more"><summary>登记新成员' in blank.text
     granted = await staff.post("/staff/members/grant", {"member_id": "res", "role": "volunteer"})
     assert granted.status_code == 303
     with site.svc.app.state.db.snapshot() as conn:
