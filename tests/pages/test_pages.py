@@ -499,6 +499,8 @@ async def test_office_runs_the_store_events_policy_and_roles(site: Site) -> None
     blank = await staff.post("/staff/members/grant", {"member_id": "", "role": "volunteer"})
     assert (blank.status_code, field_error(blank, "member_id")) == (422, "必须填写")
     assert '<details class="more" open><summary>授予角色' in blank.text  # shown, not folded
+    assert '<a href="#f-member_id">请修改标红的内容（1 处）：必须填写</a>' in blank.text  # on top
+    assert 'id="f-member_id" name="member_id" type="text" value="" required autofocus' in blank.text
     assert '<details class="more"><summary>登记新成员' in blank.text
     granted = await staff.post("/staff/members/grant", {"member_id": "res", "role": "volunteer"})
     assert granted.status_code == 303
