@@ -34,7 +34,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
-from litestar.security.jwt import JWTCookieAuth, Token
+from litestar.middleware import AuthenticationResult
+from litestar.security.jwt import JWTCookieAuth, JWTCookieAuthenticationMiddleware, Token
 from litestar.stores.base import Store
 from sqlalchemy.engine import Connection
 
@@ -268,6 +269,32 @@ def _hashable(value: str | Sequence[str] | None) -> str | tuple[str, ...] | None
     return value if value is None or isinstance(value, str) else tuple(value)
 
 
+def bearer(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, else "" (a header that names
+    another scheme, or none, carries no token)."""
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class HeaderOrCookie(JWTCookieAuthenticationMiddleware):
+    """Litestar's cookie JWT middleware, except that a request sending ``Authorization`` is
+    signed in by that header alone: a header that is not a bearer token is refused (401), never
+    made up for by the session cookie. Such a request skips the CSRF check (service.csrf), so
+    the cookie must not sign it in."""
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        header = connection.headers.get(self.auth_header)
+        if header is None:
+            token = connection.cookies.get(self.auth_cookie_key, "")
+        elif not (token := bearer(header)):
+            raise NotAuthorizedException("the Authorization header is not a bearer token")
+        if not token:
+            raise NotAuthorizedException("no token in the Authorization header or the cookie")
+        return await self.authenticate_token(encoded_token=token, connection=connection)
+
+
 def jwt_auth(settings: Settings) -> JWTCookieAuth[Signed, Token]:
     """Litestar's JWT auth: bearer header for API clients, HttpOnly cookie for the web pages.
     It checks the token alone; the unit of work checks its version (:func:`signed_in`)."""
@@ -294,6 +321,7 @@ def jwt_auth(settings: Settings) -> JWTCookieAuth[Signed, Token]:
         samesite="lax",
         exclude=["^/health", "^/metrics", "^/schema", "^/static"],
         exclude_opt_key="exclude_from_auth",
+        authentication_middleware_class=HeaderOrCookie,
     )
 
 

@@ -52,10 +52,11 @@ class Site:
         """``name`` in a browser of their own: signed in through the form (``sign_in``), or
         with the cookie the form would set (argon2 is slow on purpose; most tests skip it)."""
         client = self.browser()
-        await client.get("/login")
         if not sign_in:
             client.cookies.set("linli_token", self.svc.token(name), domain="linli.test")
+            await client.get("/me")  # a page: the CSRF cookie of this session
             return Person(client)
+        await client.get("/login")
         answer = await client.post(
             "/login",
             data={

@@ -17,7 +17,7 @@ from litestar.datastructures import Cookie
 from litestar.params import JSONBody
 
 from points import Database
-from service import auth
+from service import auth, csrf
 from service.api.common import ANONYMOUS, MEMBER, PUBLIC, Input, Me, Phone, Tx, api, problems
 from service.problems import ServiceError
 
@@ -64,17 +64,21 @@ async def sign_in(request: Request[Any, Any, Any], phone: str, password: str) ->
     )
 
 
-def session_cookie(request: Request[Any, Any, Any], out: TokenOut) -> Cookie:
-    """The HttpOnly cookie that carries the token for the web pages (CSRF-checked)."""
-    return Cookie(
+def session_cookies(request: Request[Any, Any, Any], out: TokenOut) -> list[Cookie]:
+    """The HttpOnly cookie that carries the token for the web pages (CSRF-checked), and the
+    CSRF cookie bound to it."""
+    settings = request.app.state.settings
+    token = Cookie(
         key=auth.TOKEN_COOKIE,
         value=out.access_token,
         httponly=True,
-        secure=request.app.state.settings.cookie_secure,
+        secure=settings.cookie_secure,
         samesite="lax",
         max_age=out.expires_in,
         path="/",
     )
+    bound = csrf.session_cookie(settings.secret_key, settings.cookie_secure, out.access_token)
+    return [token, bound]
 
 
 class AuthController(Controller):
@@ -105,9 +109,8 @@ class AuthController(Controller):
         self, request: Request[Any, Any, Any], data: JSONBody[SignIn]
     ) -> Response[TokenOut]:
         out = await sign_in(request, data.phone, data.password)
-        cookie = session_cookie(request, out)
         hidden = msgspec.structs.replace(out, access_token="")  # the cookie carries it
-        return Response(content=hidden, cookies=[cookie])
+        return Response(content=hidden, cookies=session_cookies(request, out))
 
     @post(
         "/logout",

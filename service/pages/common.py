@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 import marketplace as mk
 import points
 from marketplace import Role
-from service import auth, i18n, problems, uow
+from service import auth, csrf, i18n, problems, uow
 from service.auth import Actor
 from service.pages import forms, labels
 from service.pages.forms import Form, Invalid
@@ -45,7 +45,6 @@ from service.tables import preferences
 
 SEAT_COOKIE = "linli_seat"
 FLASH_COOKIE = "linli_flash"
-CSRF_COOKIE = "linli_csrf"
 FAILURES = (Invalid, mk.MarketplaceError, points.PointsError, ServiceError)
 """What a form's action may raise that the form shows to the person (and rolls back)."""
 PAGE = 20  # items per page of a list
@@ -190,7 +189,7 @@ def csrf_token(request: Request[Any, Any, Any]) -> str:
     token = ScopeState.from_scope(request.scope).csrf_token
     if isinstance(token, str):
         return token
-    return request.cookies.get(CSRF_COOKIE, "")
+    return request.cookies.get(csrf.COOKIE, "")
 
 
 def _flash(request: Request[Any, Any, Any]) -> tuple[str, str] | None:

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 import marketplace as mk
 from service import auth
 from service.api.common import MEMBER, PUBLIC, Me, Now, Tx
-from service.api.session import session_cookie, sign_in
+from service.api.session import session_cookies, sign_in
 from service.pages import forms
 from service.pages.common import (
     FAILURES,
@@ -63,7 +63,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         values = {"phone": form.get("phone"), "next": form.get("next")}
         return render(request, "login.html", status=status, errors=errors, values=values)
     response = Redirect(path=safe_next(data.next), status_code=303)
-    response.cookies.append(session_cookie(request, out))
+    response.cookies.extend(session_cookies(request, out))
     response.cookies.append(Cookie(key=SEAT_COOKIE, value="", max_age=0, path="/"))
     return response
 

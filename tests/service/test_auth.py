@@ -484,3 +484,53 @@ async def test_session_cookie_is_httponly_and_unsafe_requests_need_the_csrf_toke
         PROFILE, headers=svc.as_("vol1"), json={"public_profile": True}
     )
     assert (token_answer.status_code, token_answer.json()["public_profile"]) == (200, True)
+
+
+@pytest.mark.parametrize("header", ["", "Bearer", "Bearer ", "x", "Basic cmVzOnB3"])
+async def test_an_authorization_header_that_is_no_bearer_token_signs_nothing_in(
+    svc: Service, header: str
+) -> None:
+    """The session cookie never stands in for an Authorization header that is there: such a
+    request skips the CSRF check, so the cookie signing it in would be a forgery."""
+    async with client_at(svc.app, "192.168.1.21") as browser:
+        assert (await browser.post(SESSION, json=credentials("res"))).status_code == 200
+        with_header = {"Authorization": header}
+        profile = await browser.put(PROFILE, json={"public_profile": True}, headers=with_header)
+        assert_refused(profile, 401, "unauthenticated")
+        out = await browser.post("/api/v1/auth/logout", headers=with_header)
+        assert_refused(out, 401, "unauthenticated")
+        me = await browser.get(ME)
+        assert (me.status_code, me.json()["public_profile"]) == (200, False)  # still signed in
+
+
+async def test_the_csrf_token_is_bound_to_its_session(svc: Service) -> None:
+    """A token minted before signing in, or for another member's session, does not pass."""
+    async with (
+        client_at(svc.app, "192.168.1.22") as one,
+        client_at(svc.app, "192.168.1.23") as other,
+    ):
+        await one.get("/login")
+        before = one.cookies["linli_csrf"]  # the sign-in page's, for no session
+        signed = await one.post(SESSION, json=credentials("res"))
+        fresh = signed.cookies["linli_csrf"]  # the sign-in sets this session's own
+        assert fresh != before
+        stale = await one.put(PROFILE, json={"public_profile": True}, headers=_echoing(one, before))
+        assert_refused(stale, 403, "csrf_failed")
+
+        assert (await other.post(SESSION, json=credentials("res2"))).status_code == 200
+        theirs = other.cookies["linli_csrf"]
+        planted = await one.put(
+            PROFILE, json={"public_profile": True}, headers=_echoing(one, theirs)
+        )
+        assert_refused(planted, 403, "csrf_failed")
+        assert (await one.get(ME)).json()["public_profile"] is False
+
+        own = await one.put(PROFILE, json={"public_profile": True}, headers={"X-CSRFToken": fresh})
+        assert (own.status_code, own.json()["public_profile"]) == (200, True)
+
+
+def _echoing(client: httpx.AsyncClient, csrf: str) -> dict[str, str]:
+    """Headers of a request with the client's session cookie and another CSRF token, sent both
+    as its cookie and echoed in the header."""
+    session = client.cookies[auth.TOKEN_COOKIE]
+    return {"X-CSRFToken": csrf, "Cookie": f"{auth.TOKEN_COOKIE}={session}; linli_csrf={csrf}"}
