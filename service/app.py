@@ -1,10 +1,12 @@
 """The composition root: ``create_app(settings)`` builds the whole service and nothing else does.
 
-Middleware, outermost first: request id and access log → authentication (Litestar's JWT, bearer
-header or session cookie; the token alone) → rate limit → CSRF for cookie-signed requests →
-Prometheus metrics → the handler, which runs the request's one unit of work (service.uow: the
-token's database check, the Idempotency-Key, the library calls). Every error becomes a problem
-response (service.problems); every handler states its access policy.
+Outermost first: request id and access log (around the whole app, routing included) →
+Prometheus metrics → the middleware's errors answered (problems.Answered) → authentication
+(Litestar's JWT, bearer header or else session cookie; the token alone) → rate limit → CSRF for
+cookie-signed requests (bound to the session) → the handler, which runs the request's one unit
+of work (service.uow: the token's database check, the Idempotency-Key, the library calls).
+Every error becomes a problem response (service.problems); every handler states its access
+policy.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from service import auth, pages, problems, ratelimit
 from service.api import boards, claims, offers, people, session, wishes
 from service.api import points as points_api
 from service.api.common import PUBLIC, StrictStructs, policy_guard, strict_input
-from service.csrf import CookieCSRF, csrf_config
+from service.csrf import SessionCSRF
 from service.database import open_database
 from service.observability import RequestContext, configure_logging
 from service.settings import Settings
@@ -72,13 +74,12 @@ def _stores(settings: Settings) -> dict[str, Store]:
     return {"rate_limit": MemoryStore(), "login": MemoryStore()}
 
 
-def _request_context_outermost(settings: Settings) -> Callable[[AppConfig], AppConfig]:
-    """Put the request id and access log outside authentication (so 401s carry an id too)."""
+def _outside_authentication(metrics: PrometheusConfig) -> Callable[[AppConfig], AppConfig]:
+    """Put the metrics outside authentication, with the errors of the middleware between them
+    answered (problems.Answered), so a 401 or a failed CSRF check counts with its own status."""
 
     def insert(config: AppConfig) -> AppConfig:
-        config.middleware.insert(
-            0, DefineMiddleware(RequestContext, log_access=settings.access_log)
-        )
+        config.middleware[0:0] = [metrics.middleware, problems.Answered]
         return config
 
     return insert
@@ -129,7 +130,7 @@ def create_app(
         "sweeper": sweeper,
         "clock": clock,
     }
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             api,
             session.HealthController,
@@ -145,11 +146,10 @@ def create_app(
         middleware=[
             ratelimit.middleware(rate_limit),
             DefineMiddleware(
-                CookieCSRF, config=csrf_config(settings.secret_key, settings.cookie_secure)
+                SessionCSRF, secret=settings.secret_key, secure=settings.cookie_secure
             ),
-            metrics.middleware,
         ],
-        on_app_init=[jwt.on_app_init, _request_context_outermost(settings)],
+        on_app_init=[jwt.on_app_init, _outside_authentication(metrics)],
         guards=[policy_guard],
         plugins=[StrictStructs()],
         exception_handlers={Exception: problems.handle},
@@ -190,6 +190,10 @@ def create_app(
         debug=False,
         logging_config=None,  # logs are ours (service.observability); the root logger stays as is
     )
+    # The request id and the access log wrap everything, Litestar's own answers included (an
+    # unknown path's 404, a 405): each line has the status the client got.
+    app.asgi_handler = RequestContext(app.asgi_handler, log_access=settings.access_log)
+    return app
 
 
 def app_from_env() -> Litestar:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -25,6 +27,7 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 import marketplace as mk
 import points
@@ -226,6 +229,41 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]
         )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return make("internal", "服务器内部错误，请稍后再试", "Internal server error", request)
+
+
+class Answered:
+    """Middleware that answers the errors raised by the middleware inside it (a refused sign-in,
+    a failed CSRF check) with the route's own exception handler, as a handler's errors are
+    answered: the layers outside it (the metrics, the access log) then see the status the client
+    gets, where an error passing through them unanswered looked like a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started or scope["type"] != ScopeType.HTTP:
+                raise
+            request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive)
+            answer = _handler(scope["route_handler"].resolve_exception_handlers(), exc)
+            response = answer(request, exc)
+            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+
+def _handler(handlers: Mapping[Any, Any], exc: Exception) -> Any:
+    for kind in type(exc).__mro__:
+        if kind in handlers:
+            return handlers[kind]
+    return handle
 
 
 TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "08006", "08003"})

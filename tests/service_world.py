@@ -8,8 +8,10 @@ tests move it instead of waiting (a check-out 90 minutes after the check-in).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import support
 from points import Database, utcnow
 from service import auth
 from service.app import create_app
+from service.observability import JsonFormatter
 from service.settings import Settings
 
 PASSWORD = "linli-test-password"
@@ -107,6 +110,33 @@ async def running(backend: str, **overrides: Any) -> AsyncIterator[Service]:
             yield Service(app, client, clock)
     finally:
         db.dispose()
+
+
+class Lines(logging.Handler):
+    """The service's log lines as they would be written (JSON, one a line)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def access(self) -> list[dict[str, Any]]:
+        """The access lines, parsed."""
+        return [json.loads(line) for line in self.lines if '"linli.access"' in line]
+
+
+@contextmanager
+def service_log() -> Iterator[Lines]:
+    lines = Lines()
+    logger = logging.getLogger("linli")
+    logger.addHandler(lines)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(lines)
 
 
 DEMO_SECRET = "demo-test-secret-" + "s" * 40
