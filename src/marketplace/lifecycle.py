@@ -148,6 +148,9 @@ UNIT = frozenset({R.UNIT_ADMIN})
 """Who acts for a paired unit (单位接单, 党员认领)."""
 OWNER = frozenset({R.BENEFICIARY, R.POSTER})
 """The resident a wish is for, and whoever posted it for them."""
+HOLDS_CODE = frozenset({R.BENEFICIARY}) | OFFICE
+"""Who holds a wish's confirmation code: the resident, who reads it out at the door, and the
+office; not whoever posted it for her (a grid worker's 代点单), nor anyone serving."""
 PROXY = frozenset({R.GRID_WORKER, R.STAFF, R.ADMIN})
 """Who posts a wish for a resident who cannot (代点单)."""
 MEMBERS = frozenset(

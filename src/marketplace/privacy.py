@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from marketplace.errors import NotFound
 from marketplace.lifecycle import (
     ACTIVE_CLAIM_STATES,
+    HOLDS_CODE,
     OFFICE,
     OWNER,
     SERVING_CLAIM_STATES,
@@ -126,7 +127,7 @@ def redact(
     my_claim: Claim | None,
 ) -> WishView:
     full = sight >= Sight.CONTACT
-    sees_code = bool(viewer_roles & (OWNER | OFFICE))
+    sees_code = bool(viewer_roles & HOLDS_CODE)
     contact = Contact(
         member_id=wish.beneficiary_id,
         name=resident.name if resident else "",

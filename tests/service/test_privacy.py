@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import httpx
@@ -28,7 +25,6 @@ import points
 import service_world as sw
 from marketplace.schema import members
 from points import Database
-from service.observability import JsonFormatter
 from service_world import Service
 
 Json = dict[str, Any]
@@ -144,7 +140,7 @@ async def post_wish(
     wish = posted.json()
     verified = await svc.client.post(f"{WISHES}/{wish['id']}/verify", headers=svc.as_("staff"))
     assert verified.status_code == 200, verified.text
-    return wish["id"], wish["confirmation_code"]
+    return wish["id"], verified.json()["confirmation_code"]  # the office's copy
 
 
 async def claim(svc: Service, person: str, wish_id: str) -> str:
@@ -445,6 +441,30 @@ async def test_honour_roll_names_only_members_who_opted_in(svc: Service) -> None
     assert await top() == [("v***1", "志愿者", 90), ("v***2", "志愿者", 90)]
 
 
+async def test_a_grid_worker_posting_for_her_never_holds_her_confirmation_code(
+    svc: Service,
+) -> None:
+    """代点单: the code is what she reads out at the door, so only she and the office hold it."""
+    body: Json = {
+        "category": "助老陪护", "title": "陪我去医院复诊", "org_id": "g1",
+        "address": ADDRESS, "beneficiary_id": "res", "proxy_note": "电话征得本人同意",
+        "estimated_minutes": 90,
+        "window_start": (svc.clock.now + dt.timedelta(hours=1)).isoformat(),
+        "window_end": (svc.clock.now + dt.timedelta(hours=5)).isoformat(),
+    }  # fmt: skip
+    posted = await svc.client.post(WISHES, headers=svc.as_("grid"), json=body)
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["confirmation_code"] is None
+    wish = f"{WISHES}/{posted.json()['id']}"
+    code = {}
+    for who in ("grid", "res", "staff"):
+        seen = await svc.client.get(wish, headers=svc.as_(who))
+        code[who] = seen.json()["confirmation_code"]
+    assert code["grid"] is None
+    assert code["res"] == code["staff"]
+    assert len(code["res"]) == 6
+
+
 async def test_a_member_downloads_their_own_data_and_nobody_elses(svc: Service) -> None:
     give_phone(svc, "res", PHONE)
     await record_key_household(svc)
@@ -564,35 +584,12 @@ async def failing_insert() -> None:
     )
 
 
-class Lines(logging.Handler):
-    """The service's log lines as they would be written (JSON, one a line)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
-@contextmanager
-def service_log() -> Iterator[Lines]:
-    lines = Lines()
-    logger = logging.getLogger("linli")
-    logger.addHandler(lines)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(lines)
-
-
 async def test_logs_never_carry_phones_passwords_addresses_or_types(
     backend_ready: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     async with sw.running(backend_ready, access_log=True, log_level="INFO") as svc:
         c = svc.client
-        with service_log() as log:
+        with sw.service_log() as log:
             give_phone(svc, "res", PHONE)
             signed = await c.post(
                 "/api/v1/auth/token", json={"phone": sw.PHONES["res"], "password": sw.PASSWORD}
