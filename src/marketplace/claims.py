@@ -158,11 +158,12 @@ def assign(
     seen = see_claim(conn, actor, community_id, unit_claim_id)
     unit_claim = seen.claim
     assert unit_claim is not None
-    held = seen.roles(unit_claim)  # NotFound before telling its kind
-    if unit_claim.unit_id is None or unit_claim.member_id is not None:
-        raise InvalidInput("unit_claim_id", "is not a unit's claim")
-    unit_roles = roles_on(conn, actor, f"/{unit_claim.unit_id}/") & UNIT
+    held = seen.roles(unit_claim)  # NotFound, then NotAllowed, before telling its kind
+    unit = unit_claim.unit_id
+    unit_roles = roles_on(conn, actor, f"/{unit}/") & UNIT if unit is not None else frozenset()
     decide_claim(unit_claim.state, ClaimAction.ASSIGN, unit_roles | (held & OFFICE))
+    if unit is None or unit_claim.member_id is not None:
+        raise InvalidInput("unit_claim_id", "is not a unit's claim")
     member = get_member(conn, member_id)
     if member.home_unit_id != unit_claim.unit_id:
         raise InvalidInput("member_id", "must be a member of the unit")

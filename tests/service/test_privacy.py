@@ -465,6 +465,19 @@ async def test_a_grid_worker_posting_for_her_never_holds_her_confirmation_code(
     assert len(code["res"]) == 6
 
 
+async def test_assigning_on_someone_elses_claim_is_refused_before_telling_its_kind(
+    svc: Service,
+) -> None:
+    wish_id, _ = await post_wish(svc)
+    claim_id = await claim(svc, "vol1", wish_id)  # a member's claim, not a unit's
+    assign = f"{CLAIMS}/{claim_id}/assign"
+    asked = await svc.client.post(assign, headers=svc.as_("res"), json={"member_id": "party"})
+    assert (asked.status_code, asked.json()["code"]) == (403, "not_allowed"), asked.text
+    assert "单位" not in asked.json()["detail"]
+    office = await svc.client.post(assign, headers=svc.as_("staff"), json={"member_id": "party"})
+    assert (office.status_code, office.json()["field"]) == (422, "unit_claim_id")
+
+
 async def test_a_member_downloads_their_own_data_and_nobody_elses(svc: Service) -> None:
     give_phone(svc, "res", PHONE)
     await record_key_household(svc)
