@@ -447,7 +447,7 @@ class StoreController(Controller):
     @get(
         "/orders",
         responses=problems(403, 404),
-        summary="Orders: mine (member_id=me) or, for office, anyone's",
+        summary="Orders: mine (member_id=me, or my id) or, for office, anyone's",
     )
     @api.read
     def orders(
@@ -460,8 +460,9 @@ class StoreController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OrderPage:
+        whose = me.id if member_id == "me" else member_id
         page = mk.wallet.orders(
-            tx, me.id, community_id, member_id=member_id, status=status, cursor=cursor, limit=limit
+            tx, me.id, community_id, member_id=whose, status=status, cursor=cursor, limit=limit
         )
         return OrderPage(items=list(page.items), next_cursor=page.next_cursor)
 

@@ -84,8 +84,18 @@ class ClaimLineOut(msgspec.Struct, frozen=True, kw_only=True):
     member_name: str | None
 
 
+class ClaimLines(msgspec.Struct, frozen=True, kw_only=True):
+    """Every claim on one wish: one page (a wish has few), shaped as every list is."""
+
+    items: list[ClaimLineOut]
+    next_cursor: None = None
+
+
 class HistoryOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A wish's transitions: one page (a wish has few), shaped as every list is."""
+
     items: list[Transition]
+    next_cursor: None = None
 
 
 class OrgPage(msgspec.Struct, frozen=True, kw_only=True):

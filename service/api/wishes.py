@@ -35,6 +35,7 @@ from service.api.common import (
 from service.api.common import Reason as ReasonText
 from service.api.views import (
     ClaimLineOut,
+    ClaimLines,
     HistoryOut,
     WishOut,
     WishPage,
@@ -208,11 +209,11 @@ class WishController(Controller):
 
     @get("/{wish_id:str}/claims", responses=problems(404), summary="Claims on the wish")
     @api.read
-    def claims(
-        self, tx: Tx, me: Me, community_id: Community, wish_id: WishId
-    ) -> list[ClaimLineOut]:
+    def claims(self, tx: Tx, me: Me, community_id: Community, wish_id: WishId) -> ClaimLines:
         lines = mk.wish_claims(tx, me.id, community_id, wish_id)
-        return [ClaimLineOut(claim=line.claim, member_name=line.member_name) for line in lines]
+        return ClaimLines(
+            items=[ClaimLineOut(claim=line.claim, member_name=line.member_name) for line in lines]
+        )
 
     @post(
         "/{wish_id:str}/verify",

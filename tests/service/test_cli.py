@@ -214,6 +214,7 @@ async def test_every_demo_account_signs_in_and_sees_its_part(db: points.Database
         assert {"active", "checked_out", "confirmed"} <= {c["state"] for c in claims}
         orders = items(await get("志愿者", f"{yangguang}/orders", member_id="demo-volunteer"))
         assert {o["status"] for o in orders} == {"fulfilled", "reserved"}
+        assert items(await get("志愿者", f"{yangguang}/orders", member_id="me")) == orders
 
         assigned = items(await get("党员", f"{yangguang}/claims"))
         assert {"active", "confirmed"} <= {c["state"] for c in assigned}
@@ -222,5 +223,6 @@ async def test_every_demo_account_signs_in_and_sees_its_part(db: points.Database
         claimed = items(await get("单位管理员", f"{yangguang}/wishes", state="claimed"))
         moving = next(w for w in claimed if w["title"] == "帮独居老人搬运家具")
         lines = await get("单位管理员", f"{yangguang}/wishes/{moving['id']}/claims")
-        unassigned = [x["claim"] for x in lines if x["claim"]["member_id"] is None]
+        assert lines["next_cursor"] is None
+        unassigned = [x["claim"] for x in lines["items"] if x["claim"]["member_id"] is None]
         assert [(c["unit_id"], c["places"]) for c in unassigned] == [("u-weijian", 1)]

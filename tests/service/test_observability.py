@@ -52,3 +52,16 @@ async def test_access_log_and_metrics_record_the_status_sent(backend_ready: str)
                              ("/api/v1/me", 200)]:  # fmt: skip
             assert _counted(after, path, status) - _counted(before, path, status) == 1
         assert 'status_code="500"' not in after
+
+
+async def test_every_response_says_nosniff(backend_ready: str) -> None:
+    async with sw.running(backend_ready) as svc:
+        c = svc.client
+        for answer in (
+            await c.get("/api/v1/me", headers=svc.as_("res")),
+            await c.get("/api/v1/me"),  # 401, answered by the middleware
+            await c.get("/no/such/page"),
+            await c.get("/login"),
+            await c.get("/static/linli.css"),
+        ):
+            assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
