@@ -35,7 +35,7 @@ from points import Database, utcnow
 from service import auth, pages, problems, ratelimit
 from service.api import boards, claims, offers, people, session, wishes
 from service.api import points as points_api
-from service.api.common import PUBLIC, StrictStructs, policy_guard, strict_input
+from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
 from service.database import open_database
 from service.observability import RequestContext, configure_logging
@@ -151,7 +151,7 @@ def create_app(
         ],
         on_app_init=[jwt.on_app_init, _outside_authentication(metrics)],
         guards=[policy_guard],
-        plugins=[StrictStructs()],
+        plugins=[StrictStructs(), Moments()],
         exception_handlers={Exception: problems.handle},
         template_config=pages.template_config(),
         stores=stores,

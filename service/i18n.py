@@ -87,6 +87,7 @@ WHAT = {
 
 _EXACT = {
     "must not be empty": "不能为空",
+    "must not contain control characters": "不能包含控制字符",
     "must be text": "必须是文字",
     "must be in the future": "必须晚于当前时间",
     "must come after window_start": "必须晚于开始时间",

@@ -25,6 +25,7 @@ from service.api.common import (
 )
 from service.api.views import ClaimPage
 from service.api.wishes import Community, PointIn
+from service.text import text
 
 ClaimId = Annotated[str, PathParameter(max_length=64)]
 
@@ -32,7 +33,7 @@ ClaimId = Annotated[str, PathParameter(max_length=64)]
 class CheckInIn(Input, frozen=True, kw_only=True):
     code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None  # the resident's code
     location: PointIn | None = None
-    override_reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    override_reason: Annotated[str, text(1, 200)] | None = None
 
 
 class CheckOutIn(Input, frozen=True, kw_only=True):
@@ -40,7 +41,7 @@ class CheckOutIn(Input, frozen=True, kw_only=True):
 
 
 class WithdrawIn(Input, frozen=True, kw_only=True):
-    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    reason: Annotated[str, text(max_length=500, lines=True)] = ""
 
 
 class AssignIn(Input, frozen=True, kw_only=True):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Request
@@ -27,8 +27,9 @@ from litestar.exceptions import (
 )
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Schema, SecurityRequirement
+from litestar.openapi.spec import OpenAPIFormat, OpenAPIType, Schema, SecurityRequirement
 from litestar.params import QueryParameter
+from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 from sqlalchemy.engine import Connection
 
@@ -36,6 +37,7 @@ import marketplace as mk
 from service import uow
 from service.auth import Actor, Signed
 from service.problems import Problem, ServiceError
+from service.text import explain, text
 
 api = uow.api  # @api.read, @api.write
 Tx = Connection  # the request's unit of work
@@ -52,13 +54,15 @@ POLICIES = frozenset({"public", "member"})
 Id = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-LongText = Annotated[str, msgspec.Meta(max_length=2000)]
+Name = Annotated[str, text(1, 100)]
+ShortText = Annotated[str, text(max_length=200)]
+Reason = Annotated[str, text(1, 500, lines=True)]
+LongText = Annotated[str, text(max_length=2000, lines=True)]
 Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Points = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
 Minutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+NONZERO = msgspec.Meta(extra_json_schema={"not": {"const": 0}})
+"""A signed change that must not be 0 (the library refuses 0; the OpenAPI document says so)."""
 Phone = Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 
@@ -74,15 +78,17 @@ Cursor = Annotated[
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, at most 200")]
 
 
-EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
-LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+EARLIEST, LATEST = 1900, 9000
 OUT_OF_RANGE = "must be a time between the years 1900 and 9000"
+YEARS = r"^(?:19|[2-8][0-9])[0-9][0-9]-"
+"""A time's year as written, 1900 to 8999: the pattern the OpenAPI document gives every time."""
 
 
 def in_range(value: dt.datetime) -> bool:
     """A time someone means and the database can keep (near the years 1 and 9999 the conversion
-    to UTC overflows). A time without a zone passes: the library refuses it with its reason."""
-    return value.tzinfo is None or EARLIEST <= value < LATEST
+    to UTC overflows), judged by the year as written (:data:`YEARS`, what the OpenAPI document
+    can say). A time without a zone passes: the library refuses it with its reason."""
+    return value.tzinfo is None or EARLIEST <= value.year < LATEST
 
 
 def check_moment(name: str, value: dt.datetime | None) -> None:
@@ -92,29 +98,48 @@ def check_moment(name: str, value: dt.datetime | None) -> None:
 
 
 class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every request body: unknown fields are refused (no mass assignment), and every
-    date and time must be :func:`in_range`."""
+    """Base of every request body: unknown fields are refused (no mass assignment), every date
+    and time must be :func:`in_range`, and a field named in ``requires`` needs the field it
+    names (``{"password": "phone"}``: no password without a phone); the OpenAPI document says
+    so too (:class:`StrictStructs`)."""
+
+    requires: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, dt.datetime) and not in_range(value):
                 raise ValueError(f"{OUT_OF_RANGE} - at `$.{name}`")  # msgspec's form: the field
+        for given, needed in self.requires.items():
+            if getattr(self, given) is not None and getattr(self, needed) is None:
+                raise ValueError(f"must not be empty - at `$.{needed}`")
 
 
-ZERO_BOUNDS = {
+BOUNDS = {
     "ge": "minimum",
     "le": "maximum",
     "gt": "exclusive_minimum",
     "lt": "exclusive_maximum",
+    "min_length": "min_length",
+    "max_length": "max_length",
+    "pattern": "pattern",
 }
+ITEMS = {"min_length": "min_items", "max_length": "max_items"}
+PAIRS = {"min_length": "min_properties", "max_length": "max_properties"}
+SEQUENCES = (
+    msgspec.inspect.ListType,
+    msgspec.inspect.SetType,
+    msgspec.inspect.FrozenSetType,
+    msgspec.inspect.VarTupleType,
+)
 
 
 class StrictStructs(StructSchemaPlugin):
-    """OpenAPI: a Struct that refuses unknown fields says so (``additionalProperties: false``);
-    Litestar's own plugin leaves it out, and clients would take extra fields to be allowed. And a
-    bound of 0 on an optional number (``stock``: ``ge=0``) is kept: Litestar tests a bound's
-    truth before copying it, and 0 is false."""
+    """OpenAPI: a Struct's schema says all that msgspec checks. Litestar's own plugin leaves out
+    that a Struct refuses unknown fields (``additionalProperties: false``), a bound of 0 (it
+    tests a bound's truth before copying it), and every bound of what a list or a dict holds (a
+    skill's length, a multiplier's range, a category name's length); here they are put back, from
+    the same Struct types msgspec validates with."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
@@ -123,18 +148,68 @@ class StrictStructs(StructSchemaPlugin):
             if info.forbid_unknown_fields:
                 schema.additional_properties = False
             for field in info.fields:
-                _keep_zero_bounds((schema.properties or {}).get(field.encode_name), field.type)
+                _constrain((schema.properties or {}).get(field.encode_name), field.type)
+            requires: dict[str, str] = getattr(info.cls, "requires", {})
+            for given, needed in requires.items():  # one pair at most so far (if/then)
+                schema.schema_if = _present(given)
+                schema.then = _present(needed)
         return schema
 
 
-def _keep_zero_bounds(schema: Any, kind: msgspec.inspect.Type) -> None:
+def _present(name: str) -> Schema:
+    """JSON Schema: the field is given, and not null."""
+    return Schema(
+        required=[name], properties={name: Schema(schema_not=Schema(type=OpenAPIType.NULL))}
+    )
+
+
+def _constrain(schema: Any, kind: msgspec.inspect.Type) -> None:
+    """Copy msgspec's constraints of ``kind`` onto Litestar's ``schema`` of it, recursively."""
     if not isinstance(schema, Schema):
+        return  # a $ref: the Struct's own schema carries its constraints
+    if isinstance(kind, msgspec.inspect.Metadata):
+        if (kind.extra_json_schema or {}).get("not") == {"const": 0}:  # NONZERO
+            schema.schema_not = Schema(const=0)
+        kind = kind.type
+    if isinstance(kind, msgspec.inspect.UnionType):
+        members = [m for m in kind.types if not isinstance(m, msgspec.inspect.NoneType)]
+        if len(members) == 1:  # Litestar puts an optional value's constraints on the oneOf
+            _constrain(schema, members[0])
         return
-    members = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
-    for member in members:
-        for bound, key in ZERO_BOUNDS.items():
-            if getattr(member, bound, None) == 0 and getattr(schema, key) is None:
-                setattr(schema, key, 0)
+    if isinstance(kind, msgspec.inspect.DateTimeType):
+        schema.pattern = YEARS
+    if isinstance(kind, SEQUENCES):
+        _copy(schema, kind, ITEMS)
+        if isinstance(kind.item_type, msgspec.inspect.StrType):  # Litestar: oneOf[string, {}]
+            schema.items = Schema(type=OpenAPIType.STRING)
+        _constrain(schema.items, kind.item_type)
+    elif isinstance(kind, msgspec.inspect.DictType):
+        _copy(schema, kind, PAIRS)
+        _constrain(schema.additional_properties, kind.value_type)
+        names = Schema(type=OpenAPIType.STRING)
+        _constrain(names, kind.key_type)
+        if names.min_length or names.max_length or names.pattern:
+            schema.property_names = names
+    else:
+        _copy(schema, kind, BOUNDS)
+
+
+def _copy(schema: Schema, kind: msgspec.inspect.Type, names: dict[str, str]) -> None:
+    for bound, key in names.items():
+        value = getattr(kind, bound, None)
+        if value is not None and getattr(schema, key) is None:
+            setattr(schema, key, value)
+
+
+class Moments(OpenAPISchemaPlugin):
+    """OpenAPI: a time (a body's, a query's) is RFC 3339 in the years 1900 to 8999 (:data:`YEARS`;
+    :func:`in_range` holds the server to it)."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return field_definition.annotation is dt.datetime
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        return Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME, pattern=YEARS)
 
 
 JSON = re.compile(r"^application/(?:[\w.-]+\+)?json$")
@@ -146,10 +221,11 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
 
     Litestar converts input laxly (query strings need it), so without this a JSON body sent as
     text/plain or as a form would be taken (a browser may send those across sites without
-    asking), ``"5"`` would count as an integer, ``2.0`` as an integer and ``0`` as a boolean in
-    a body, and ``until=0`` as 1970 in a query. Here a body must say it is JSON (else 415) and
-    fit its type in msgspec's strict mode, and a time in the query must be an RFC 3339 time (else
-    422); what passes converts to the same values Litestar then makes of it. Malformed JSON is
+    asking), ``"5"`` would count as an integer and ``0`` as a boolean in a body, and
+    ``until=0`` as 1970 in a query. Here a body must say it is JSON (else 415) and fit its type
+    in msgspec's strict mode, and a time in the query must be an RFC 3339 time (else 422); what
+    passes converts to the same values Litestar then makes of it. One leniency, as JSON Schema
+    has it: a whole number written with a point (``37.0``) is an integer. Malformed JSON is
     left to Litestar's own answer (400)."""
     parameters = request.route_handler.parsed_fn_signature.parameters
     for name, field in parameters.items():
@@ -179,11 +255,25 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
     try:
         msgspec.json.decode(body, type=data.annotation, strict=True)
     except msgspec.ValidationError as exc:
-        raise ValidationException(
-            detail="Validation failed", extra=[{"message": str(exc), "key": "data"}]
-        ) from exc
+        try:  # 37.0 is an integer to JSON Schema: a whole number with a point is taken as one
+            msgspec.convert(_whole(msgspec.json.decode(body)), data.annotation, strict=True)
+        except msgspec.ValidationError:
+            raise ValidationException(
+                detail="Validation failed", extra=[{"message": explain(str(exc)), "key": "data"}]
+            ) from exc
     except msgspec.DecodeError:
         return
+
+
+def _whole(value: Any) -> Any:
+    """``value`` with every whole float (``37.0``) an int (a float field takes an int too)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    return value
 
 
 async def policy_guard(

@@ -28,20 +28,21 @@ from service.api.common import (
 )
 from service.api.views import WishOut, wish_out
 from service.api.wishes import Community
+from service.text import text
 
 OfferId = Annotated[str, PathParameter(max_length=64)]
 
 
 class OfferIn(Input, frozen=True, kw_only=True):
-    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    category: Annotated[str, text(1, 32)]
     title: Name
-    schedule: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    schedule: Annotated[str, text(1, 200)]
     capacity_per_week: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
 
 
 class RequestIn(Input, frozen=True, kw_only=True):
     org_id: Id
-    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    address: Annotated[str, text(1, 200)]
     description: LongText = ""
     window_start: Moment
     window_end: Moment

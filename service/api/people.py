@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
@@ -10,7 +10,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter
 
 import marketplace as mk
-from marketplace import CommunityRules, KeyHousehold, Org, OrgKind, Role
+from marketplace import CommunityRules, KeyHousehold, Org, OrgKind, OrgRole, Role
 from service import auth, uow
 from service.api.common import (
     MEMBER,
@@ -29,10 +29,11 @@ from service.api.common import (
 )
 from service.api.views import MemberOut, MemberPage, OrgPage, member_out
 from service.api.wishes import Community
+from service.text import text
 
 OrgId = Annotated[str, PathParameter(max_length=64)]
 MemberId = Annotated[str, PathParameter(max_length=64)]
-Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Skill = Annotated[str, text(1, 32)]
 
 
 class OrgIn(Input, frozen=True, kw_only=True):
@@ -45,19 +46,21 @@ class OrgIn(Input, frozen=True, kw_only=True):
 class RegisterIn(Input, frozen=True, kw_only=True):
     """A new member of the org, with the role they hold there and how they sign in."""
 
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-    role: Role
+    name: Annotated[str, text(1, 50)]
+    role: OrgRole
     phone: Phone | None = None
-    password: Password | None = None  # with a phone: the member can sign in
+    password: Password | None = None  # needs a phone: then the member can sign in
     home_org_id: Id | None = None
     home_unit_id: Id | None = None
     skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
     public_profile: bool = False
 
+    requires: ClassVar[dict[str, str]] = {"password": "phone"}
+
 
 class GrantIn(Input, frozen=True, kw_only=True):
     member_id: Id
-    role: Role
+    role: OrgRole
 
 
 class PairIn(Input, frozen=True, kw_only=True):
@@ -68,7 +71,7 @@ class KeyHouseholdIn(Input, frozen=True, kw_only=True):
     """重点家庭 types with the separate consent the law asks for."""
 
     flags: Annotated[list[KeyHousehold], msgspec.Meta(max_length=5)]
-    purpose: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]  # what the consent covers
+    purpose: Annotated[str, text(1, 200, lines=True)]  # what the consent covers
 
 
 class ProfileIn(Input, frozen=True, kw_only=True):
@@ -187,14 +190,12 @@ class OrgController(Controller):
         data: JSONBody[RegisterIn],
         password_hash: str | None,
     ) -> MemberOut:
-        if data.password is not None and data.phone is None:
-            raise mk.InvalidInput("phone", "must not be empty")
         member = mk.register(
             tx,
             me.id,
             org_id,
             name=data.name,
-            role=data.role,
+            role=Role(data.role),
             phone=data.phone,
             home_org_id=data.home_org_id,
             home_unit_id=data.home_unit_id,
@@ -221,7 +222,7 @@ class OrgController(Controller):
         org_id: OrgId,
         data: JSONBody[GrantIn],
     ) -> GrantOut:
-        made = mk.grant(tx, me.id, data.member_id, org_id, data.role)
+        made = mk.grant(tx, me.id, data.member_id, org_id, Role(data.role))
         return GrantOut(member_id=made.member_id, org_id=made.org_id, role=made.role.value)
 
     @delete(

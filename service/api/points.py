@@ -27,6 +27,7 @@ from points import (
 )
 from service.api.common import (
     MEMBER,
+    NONZERO,
     Cursor,
     Id,
     Input,
@@ -42,12 +43,13 @@ from service.api.common import (
     problems,
 )
 from service.api.wishes import Community
+from service.text import text
 
 MemberId = Annotated[str, PathParameter(max_length=64)]
 ItemId = Annotated[str, PathParameter(max_length=64)]
 OrderId = Annotated[str, PathParameter(max_length=64)]
-Change = Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000)]
-Memo = Annotated[str, msgspec.Meta(max_length=200)]
+Change = Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000), NONZERO]
+Memo = Annotated[str, text(max_length=200)]
 
 
 class EntryPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,18 +71,18 @@ class DonationIn(Input, frozen=True, kw_only=True):
 class AdjustmentIn(Input, frozen=True, kw_only=True):
     member_id: Id
     change: Change  # positive: to the member; negative: from them
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, text(1, 200, lines=True)]
 
 
 class ReversalIn(Input, frozen=True, kw_only=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    reason: Annotated[str, text(1, 200, lines=True)]
     amount: Points | None = None  # part of the transfer; all of it when left out
 
 
 class HoursCorrectionIn(Input, frozen=True, kw_only=True):
-    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]  # e.g. claim:<id>
-    minutes: Annotated[int, msgspec.Meta(ge=-1440, le=1440)]  # signed, not 0
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    reference: Annotated[str, text(1, 128)]  # e.g. claim:<id>
+    minutes: Annotated[int, msgspec.Meta(ge=-1440, le=1440), NONZERO]  # signed
+    reason: Annotated[str, text(1, 500, lines=True)]
 
 
 class AttendanceIn(Input, frozen=True, kw_only=True):
@@ -92,7 +94,7 @@ class EventIn(Input, frozen=True, kw_only=True):
     """线下活动: the minutes several members served at one offline event, entered by staff."""
 
     event_id: Id
-    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    category: Annotated[str, text(1, 32)]
     title: Name
     started_at: Moment
     attendance: Annotated[list[AttendanceIn], msgspec.Meta(min_length=1, max_length=200)]

@@ -42,9 +42,10 @@ from service.api.views import (
     wish_out,
     wish_page,
 )
+from service.text import text
 
 Capacity = Annotated[int, msgspec.Meta(ge=1, le=100)]
-Skill = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+Skill = Annotated[str, text(1, 32)]
 
 
 class PointIn(Input, frozen=True, kw_only=True):
@@ -56,11 +57,11 @@ class PostWish(Input, frozen=True, kw_only=True):
     """点单 (or 代点单 with ``beneficiary_id`` and ``proxy_note``)."""
 
     kind: WishKind = WishKind.SERVICE
-    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    category: Annotated[str, text(1, 32)]
     title: Name
     description: LongText = ""
     org_id: Id
-    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    address: Annotated[str, text(1, 200)]
     window_start: Moment
     window_end: Moment
     estimated_minutes: Minutes
@@ -69,7 +70,7 @@ class PostWish(Input, frozen=True, kw_only=True):
     skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
     location: PointIn | None = None
     beneficiary_id: Id | None = None
-    proxy_note: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    proxy_note: Annotated[str, text(max_length=500, lines=True)] | None = None
 
 
 class WithReason(Input, frozen=True, kw_only=True):
@@ -91,7 +92,7 @@ class UnitClaimIn(Input, frozen=True, kw_only=True):
 
 class ConfirmIn(Input, frozen=True, kw_only=True):
     rating: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
-    comment: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    comment: Annotated[str, text(max_length=500, lines=True)] = ""
 
 
 class ResolveIn(Input, frozen=True, kw_only=True):

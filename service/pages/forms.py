@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request
 
-from service import i18n
+from service import i18n, text
 
 T = TypeVar("T")
 SKIP = frozenset({"_csrf_token", "confirmed"})
@@ -75,9 +75,9 @@ class Form:
         for key, value in self.values.items():
             if key in SKIP or key in ignore or key.split(":")[0] in ignore:
                 continue
-            text = value.strip()
-            if text:
-                data[key] = "true" if text == "on" else text
+            given = value.strip()
+            if given:
+                data[key] = "true" if given == "on" else given
         return convert(data, model)
 
 
@@ -108,7 +108,7 @@ def describe(message: str) -> tuple[str, str]:
     """(field, Chinese reason) of a msgspec validation message."""
     at = _AT.search(message)
     path = at.group("path") if at else ""
-    plain = _AT.sub("", message)
+    plain = text.explain(_AT.sub("", message))
     field = re.sub(r"\[\d+\]", "", path).split(".")[0] or "_form"
     for pattern, reason in _PATTERNS:
         found = pattern.match(plain)

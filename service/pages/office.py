@@ -32,6 +32,7 @@ from service.pages.common import (
     render,
 )
 from service.pages.forms import Fields, Form, Invalid
+from service.text import text
 from service.uow import Rollback
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
@@ -40,8 +41,8 @@ GRANTABLE = (Role.RESIDENT, Role.VOLUNTEER, Role.PARTY_MEMBER, Role.GRID_WORKER,
 
 class EventForm(Fields, frozen=True, kw_only=True):
     event_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")]
-    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    category: Annotated[str, text(1, 32)]
+    title: Annotated[str, text(1, 100)]
     date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
     time: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
 
@@ -65,7 +66,7 @@ class GrantForm(Fields, frozen=True, kw_only=True):
 
 
 class RegisterForm(Fields, frozen=True, kw_only=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    name: Annotated[str, text(1, 50)]
     role: Literal["resident", "volunteer", "party_member", "grid_worker"]
     phone: Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")] | None = None
     password: Annotated[str, msgspec.Meta(min_length=8, max_length=128)] | None = None

@@ -30,6 +30,7 @@ from service.pages.common import (
     safe_next,
 )
 from service.pages.forms import Fields, Form
+from service.text import text
 from service.uow import Rollback
 
 
@@ -40,7 +41,7 @@ class RedeemForm(Fields, frozen=True, kw_only=True):
 class DonateForm(Fields, frozen=True, kw_only=True):
     amount: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
     to_member: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    memo: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    memo: Annotated[str, text(max_length=200)] = ""
 
 
 @get("/points", opt=MEMBER)

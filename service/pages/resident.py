@@ -31,12 +31,13 @@ from service.pages.common import (
 )
 from service.pages.forms import Fields, Form, Invalid
 from service.pages.wish import act
+from service.text import text
 from service.uow import Rollback
 
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
-Text = Annotated[str, msgspec.Meta(max_length=500)]
-Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Text = Annotated[str, text(max_length=500, lines=True)]
+Reason = Annotated[str, text(1, 500, lines=True)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -61,28 +62,28 @@ class When(Fields, frozen=True, kw_only=True):
 
 class WishForm(When, frozen=True, kw_only=True):
     kind: Literal["service", "goods"] = "service"
-    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
-    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    category: Annotated[str, text(1, 32)]
+    title: Annotated[str, text(1, 100)]
+    description: Annotated[str, text(max_length=2000, lines=True)] = ""
+    address: Annotated[str, text(1, 200)]
     capacity: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
     urgency: Annotated[int, msgspec.Meta(ge=1, le=4)] = 2
     beneficiary_id: Id | None = None  # 代点单
     org_id: Id | None = None  # 代点单: where the resident lives
-    beneficiary_name: Annotated[str, msgspec.Meta(max_length=50)] = ""  # shown only
+    beneficiary_name: Annotated[str, text(max_length=50)] = ""  # shown only
     proxy_note: Text | None = None
 
 
 class RequestForm(When, frozen=True, kw_only=True):
-    address: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    description: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+    address: Annotated[str, text(1, 200)]
+    description: Annotated[str, text(max_length=2000, lines=True)] = ""
     estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
 
 
 class ConfirmForm(Fields, frozen=True, kw_only=True):
     rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
-    comment: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    comment: Annotated[str, text(max_length=500, lines=True)] = ""
 
 
 class ReasonForm(Fields, frozen=True, kw_only=True):
@@ -259,9 +260,9 @@ def offers(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor 
 
 
 class OfferForm(Fields, frozen=True, kw_only=True):
-    category: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    schedule: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    category: Annotated[str, text(1, 32)]
+    title: Annotated[str, text(1, 100)]
+    schedule: Annotated[str, text(1, 200)]
     capacity_per_week: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
 
 

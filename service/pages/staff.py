@@ -18,10 +18,11 @@ from service.api.common import MEMBER, Now, Tx
 from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
+from service.text import text
 
 
 class ReasonForm(Fields, frozen=True, kw_only=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    reason: Annotated[str, text(1, 500, lines=True)]
 
 
 class ResolveForm(ReasonForm, frozen=True, kw_only=True):

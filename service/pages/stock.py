@@ -28,13 +28,14 @@ from service.pages.common import (
     render,
 )
 from service.pages.forms import Fields, Form
+from service.text import text
 from service.uow import Rollback
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
 
 class ItemForm(Fields, frozen=True, kw_only=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: Annotated[str, text(1, 100)]
     cost: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
     kind: Literal["goods", "service"] = "goods"
     stock: Count | None = None

@@ -18,6 +18,7 @@ from service.api.common import MEMBER, Now, Tx
 from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render, wish_titles
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
+from service.text import text
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
 OPEN = (WishState.PUBLISHED, WishState.CLAIMED, WishState.IN_SERVICE)
@@ -36,7 +37,7 @@ class CheckInForm(Fields, frozen=True, kw_only=True):
 
 
 class WithdrawForm(Fields, frozen=True, kw_only=True):
-    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    reason: Annotated[str, text(max_length=500, lines=True)] = ""
 
 
 class UnitClaimForm(Fields, frozen=True, kw_only=True):

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import NamedTuple, NoReturn
+from typing import Literal, NamedTuple, NoReturn, get_args
 
 import msgspec
 
@@ -146,6 +146,12 @@ CLAIMING = frozenset({R.VOLUNTEER, R.PARTY_MEMBER})
 """Who takes a place for themself (接单) and may be dispatched (派单)."""
 UNIT = frozenset({R.UNIT_ADMIN})
 """Who acts for a paired unit (单位接单, 党员认领)."""
+OrgRole = Literal[
+    "resident", "volunteer", "party_member", "grid_worker", "staff", "unit_admin", "admin"
+]
+"""A role held on an org, as a request names it (the rest are relations to one wish)."""
+ORG_ROLES = frozenset(Role(name) for name in get_args(OrgRole))
+"""The roles a member may be granted on an org."""
 OWNER = frozenset({R.BENEFICIARY, R.POSTER})
 """The resident a wish is for, and whoever posted it for them."""
 HOLDS_CODE = frozenset({R.BENEFICIARY}) | OFFICE

@@ -13,6 +13,7 @@ import datetime as dt
 import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated
 
 import msgspec
 
@@ -49,17 +50,20 @@ class Target(msgspec.Struct, frozen=True, kw_only=True):
     paired_unit_ids: frozenset[str] = frozenset()  # units paired with the community (结对共建)
 
 
+Weight = Annotated[float, msgspec.Meta(ge=0, le=100)]
+
+
 class Weights(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """How much each part counts; per community, each between 0 and 100."""
 
-    skills: float = 3.0
-    distance: float = 2.0
-    availability: float = 1.5
-    fairness: float = 1.0
-    reliability: float = 1.5
-    urgency: float = 1.0
-    key_household: float = 1.0
-    waiting: float = 0.5
+    skills: Weight = 3.0
+    distance: Weight = 2.0
+    availability: Weight = 1.5
+    fairness: Weight = 1.0
+    reliability: Weight = 1.5
+    urgency: Weight = 1.0
+    key_household: Weight = 1.0
+    waiting: Weight = 0.5
 
     def problems(self) -> tuple[str, ...]:
         """Human-readable problems with these weights; empty when they may be used."""

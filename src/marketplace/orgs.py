@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import OFFICE, Act, Role
+from marketplace.lifecycle import OFFICE, ORG_ROLES, Act, Role
 from marketplace.model import ORG_LEVELS, Consent, KeyHousehold, Member, Org, OrgKind, RoleGrant
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import members, orgs, pairings, roles, settings
@@ -204,7 +204,7 @@ def grant_role(
 ) -> RoleGrant:
     """Grant a role on an org. Staff and admin roles need an admin above; others staff or admin."""
     role = Role(role)
-    if role in (Role.BENEFICIARY, Role.POSTER, Role.CLAIMANT, Role.OFFERER, Role.SYSTEM):
+    if role not in ORG_ROLES:
         raise InvalidInput("role", f"{role} is a relation to a wish, not a role on an org")
     org = get_org(conn, org_id)
     get_member(conn, member_id)

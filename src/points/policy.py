@@ -9,8 +9,10 @@ import datetime
 import enum
 import math
 from fractions import Fraction
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 from points.errors import InvalidRequest
 
@@ -23,6 +25,7 @@ __all__ = [
     "InvalidActivity",
     "RoundingMode",
     "Step",
+    "bounds_problems",
     "compute_accrual",
     "hours_display",
     "star_level",
@@ -48,6 +51,50 @@ class DonationRule(enum.StrEnum):
     ANY = "any"
 
 
+Percent = Annotated[int, Meta(ge=0, le=1000)]
+Hour = Annotated[int, Meta(ge=0, le=23)]
+Category = Annotated[str, Meta(min_length=1, max_length=32)]
+
+
+def bounds_problems(value: msgspec.Struct, prefix: str = "") -> list[str]:
+    """Where ``value`` breaks the bounds its Struct type declares (``Annotated[int, Meta(ge=,
+    le=)]``, a collection's ``max_length``, a name's length), in nested Structs too. A Struct
+    made in code skips msgspec's checks; this runs the same bounds, so each is written once:
+    in the type, which also tells an HTTP API's schema."""
+    found: list[str] = []
+    info = msgspec.inspect.type_info(type(value))
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        found += _out_of_bounds(f"{prefix}{field.name}", getattr(value, field.name), field.type)
+    return found
+
+
+def _out_of_bounds(name: str, value: object, kind: msgspec.inspect.Type) -> list[str]:
+    if isinstance(kind, msgspec.inspect.UnionType):
+        members = [m for m in kind.types if not isinstance(m, msgspec.inspect.NoneType)]
+        return [] if value is None or len(members) != 1 else _out_of_bounds(name, value, members[0])
+    if isinstance(kind, msgspec.inspect.StructType) and isinstance(value, msgspec.Struct):
+        return bounds_problems(value, f"{name}.")
+    if isinstance(kind, msgspec.inspect.IntType) and isinstance(value, int):
+        low = -(2**63) if kind.ge is None else kind.ge
+        high = 2**63 - 1 if kind.le is None else kind.le
+        if low <= value <= high:
+            return []
+        return [f"{name} must be between {low} and {high}, got {value}"]
+    found = []
+    shortest, longest = getattr(kind, "min_length", None), getattr(kind, "max_length", None)
+    if isinstance(value, str) and not (shortest or 0) <= len(value) <= (longest or len(value)):
+        found.append(f"{name} must be {shortest or 0} to {longest} characters")
+    sized = isinstance(value, dict | list | tuple | frozenset | set)
+    if sized and longest is not None and len(value) > longest:  # type: ignore[arg-type]
+        found.append(f"at most {longest} {name}")
+    if isinstance(kind, msgspec.inspect.DictType) and isinstance(value, dict):
+        for key, item in sorted(value.items()):
+            found += _out_of_bounds(f"{name}[{key!r}]", item, kind.value_type)
+            found += [f"{name}: key {p}" for p in _out_of_bounds(repr(key), key, kind.key_type)]
+    return found
+
+
 _ROUNDING_LABELS = {
     RoundingMode.DOWN: "向下",
     RoundingMode.HALF_UP: "四舍五入",
@@ -58,55 +105,28 @@ _ROUNDING_LABELS = {
 class AccrualPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One version of a community's 积分规则. Percentages are integer percent (150 = ×1.5)."""
 
-    points_per_hour: int = 10
-    category_multipliers: dict[str, int] = msgspec.field(default_factory=dict)
-    rounding_step: int = 1
+    points_per_hour: Annotated[int, Meta(ge=0, le=10_000)] = 10
+    category_multipliers: Annotated[
+        dict[Category, Annotated[int, Meta(ge=0, le=1000)]], Meta(max_length=MAX_CATEGORIES)
+    ] = msgspec.field(default_factory=dict)
+    rounding_step: Annotated[int, Meta(ge=1, le=1000)] = 1
     rounding_mode: RoundingMode = RoundingMode.DOWN
-    min_minutes: int = 0
-    max_minutes_per_activity: int = 480
-    daily_cap: int | None = None
-    monthly_cap: int | None = None
-    key_household_bonus_percent: int = 0
-    night_bonus_percent: int = 0
-    night_start_hour: int = 22
-    night_end_hour: int = 6
-    holiday_bonus_percent: int = 0
-    holidays: frozenset[datetime.date] = frozenset()
-    expiry_days: int | None = 365
+    min_minutes: Annotated[int, Meta(ge=0, le=1440)] = 0
+    max_minutes_per_activity: Annotated[int, Meta(ge=1, le=1440)] = 480
+    daily_cap: Annotated[int, Meta(ge=1, le=10_000_000)] | None = None
+    monthly_cap: Annotated[int, Meta(ge=1, le=10_000_000)] | None = None
+    key_household_bonus_percent: Percent = 0
+    night_bonus_percent: Percent = 0
+    night_start_hour: Hour = 22
+    night_end_hour: Hour = 6
+    holiday_bonus_percent: Percent = 0
+    holidays: Annotated[frozenset[datetime.date], Meta(max_length=MAX_HOLIDAYS)] = frozenset()
+    expiry_days: Annotated[int, Meta(ge=1, le=36_500)] | None = 365
     donations: DonationRule = DonationRule.POOL
 
     def problems(self) -> tuple[str, ...]:
         """Human-readable problems with this policy; empty when it may be stored and applied."""
-        ranges: list[tuple[str, int | None, int, int]] = [
-            ("points_per_hour", self.points_per_hour, 0, 10_000),
-            ("rounding_step", self.rounding_step, 1, 1000),
-            ("min_minutes", self.min_minutes, 0, 1440),
-            ("max_minutes_per_activity", self.max_minutes_per_activity, 1, 1440),
-            ("daily_cap", self.daily_cap, 1, 10_000_000),
-            ("monthly_cap", self.monthly_cap, 1, 10_000_000),
-            ("key_household_bonus_percent", self.key_household_bonus_percent, 0, 1000),
-            ("night_bonus_percent", self.night_bonus_percent, 0, 1000),
-            ("holiday_bonus_percent", self.holiday_bonus_percent, 0, 1000),
-            ("night_start_hour", self.night_start_hour, 0, 23),
-            ("night_end_hour", self.night_end_hour, 0, 23),
-            ("expiry_days", self.expiry_days, 1, 36_500),
-        ]
-        for category, percent in sorted(self.category_multipliers.items()):
-            ranges.append((f"category_multipliers[{category!r}]", percent, 0, 1000))
-        found = [
-            f"{name} must be between {low} and {high}, got {value}"
-            for name, value, low, high in ranges
-            if value is not None and not low <= value <= high
-        ]
-        found += [
-            f"category name {category!r} must be 1 to 32 characters long"
-            for category in sorted(self.category_multipliers)
-            if not 1 <= len(category) <= 32
-        ]
-        if len(self.category_multipliers) > MAX_CATEGORIES:
-            found.append(f"at most {MAX_CATEGORIES} category multipliers")
-        if len(self.holidays) > MAX_HOLIDAYS:
-            found.append(f"at most {MAX_HOLIDAYS} holidays")
+        found = bounds_problems(self)
         if self.max_minutes_per_activity < self.min_minutes:
             found.append(
                 f"max_minutes_per_activity ({self.max_minutes_per_activity}) must not be below "

@@ -453,7 +453,7 @@ def test_policy_at_every_boundary_has_no_problems() -> None:
         ({"points_per_hour": 10_001}, "points_per_hour"),
         ({"category_multipliers": {"助老": -1}}, "category_multipliers['助老']"),
         ({"category_multipliers": {"助老": 1001}}, "category_multipliers['助老']"),
-        ({"category_multipliers": {"": 100}}, "category name ''"),
+        ({"category_multipliers": {"": 100}}, "category_multipliers: key ''"),
         ({"category_multipliers": {"x" * 33: 100}}, "1 to 32 characters"),
         ({"rounding_step": 0}, "rounding_step"),
         ({"rounding_step": 1001}, "rounding_step"),
