@@ -38,6 +38,7 @@ from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
 from service.database import open_database
+from service.headers import SecurityHeaders
 from service.observability import RequestContext, configure_logging
 from service.settings import Settings
 from service.sweeper import Sweeper
@@ -190,9 +191,10 @@ def create_app(
         debug=False,
         logging_config=None,  # logs are ours (service.observability); the root logger stays as is
     )
-    # The request id and the access log wrap everything, Litestar's own answers included (an
-    # unknown path's 404, a 405): each line has the status the client got.
-    app.asgi_handler = RequestContext(app.asgi_handler, log_access=settings.access_log)
+    # The request id, the access log and the security headers wrap everything, Litestar's own
+    # answers included (an unknown path's 404, a 405): each line has the status the client got.
+    everything = SecurityHeaders(app.asgi_handler)
+    app.asgi_handler = RequestContext(everything, log_access=settings.access_log)
     return app
 
 

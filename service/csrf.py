@@ -60,7 +60,7 @@ class SessionCSRF:
             await self.app(scope, receive, send if valid else self._setting(send, token))
             return
         sent = await _submitted(scope, receive)
-        if not (valid and sent and hmac.compare_digest(sent, held)):
+        if not (valid and any(hmac.compare_digest(token, held) for token in sent)):
             raise PermissionDeniedException("CSRF token verification failed")
         state.csrf_token = held
         await self.app(scope, receive, send)
@@ -130,14 +130,12 @@ def _cookies(scope: Scope) -> dict[str, str]:
     return found
 
 
-async def _submitted(scope: Scope, receive: Receive) -> str:
-    """The token the request echoes: its header, else its form field."""
+async def _submitted(scope: Scope, receive: Receive) -> list[str]:
+    """The tokens the request echoes: its header, and its form field (a boosted form sends both,
+    the header from when the page was first drawn and the field from the form's own drawing)."""
     request: Any = scope["litestar_app"].request_class(scope=scope, receive=receive)
-    sent = request.headers.get(HEADER)
-    if not sent and request.content_type[0] in {
-        RequestEncodingType.URL_ENCODED,
-        RequestEncodingType.MULTI_PART,
-    }:
+    sent = [request.headers.get(HEADER)]
+    if request.content_type[0] in {RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART}:
         form = await request.form()  # parsed once: the handler reads the same form
-        sent = form.get(FIELD)
-    return sent if isinstance(sent, str) else ""
+        sent.append(form.get(FIELD))
+    return [token for token in sent if isinstance(token, str) and token]

@@ -25,7 +25,6 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _SANE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 access = logging.getLogger("linli.access")
-NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 class JsonFormatter(logging.Formatter):
@@ -66,8 +65,7 @@ def configure_logging(level: str) -> None:
 
 
 class RequestContext:
-    """Outermost middleware: the request id, one access log line per request, and
-    ``X-Content-Type-Options: nosniff`` on every response."""
+    """Outermost middleware: the request id, and one access log line per request."""
 
     def __init__(self, app: ASGIApp, log_access: bool = True) -> None:
         self.app = app
@@ -89,11 +87,8 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                if b"x-request-id" not in names:
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):
                     headers.append((b"x-request-id", rid.encode()))  # problems carry it already
-                if b"x-content-type-options" not in names:
-                    headers.append(NOSNIFF)  # a body is only ever what its type says
                 message["headers"] = headers
             await send(message)
 

@@ -45,12 +45,21 @@ def sign_in(browser: Browser, server: Server, person: str) -> Page:
     context.set_default_timeout(10_000)
     page = context.new_page()
     page.on("dialog", lambda dialog: dialog.accept())  # hx-confirm: the person says yes
+    page.on("console", _watch_policy)
     page.goto("/login")
     page.get_by_label("手机号").fill(PEOPLE[person][1])
     page.get_by_label("密码").fill(PASSWORD)
     page.get_by_role("button", name="登录").click()
     expect(page.locator("header .me")).to_have_text(PEOPLE[person][0])
     return page
+
+
+REFUSED: list[str] = []  # what the pages' Content-Security-Policy refused, in any browser
+
+
+def _watch_policy(message: Any) -> None:
+    if "Content Security Policy" in message.text:
+        REFUSED.append(message.text)
 
 
 def flash(page: Page, text: str) -> None:
@@ -169,6 +178,7 @@ def test_the_whole_story_in_three_browsers(browser: Browser, server: Server) -> 
     assert "陈奶奶" not in board.content()
     assert "301室" not in board.content()
     shot(board, "public-board")
+    assert REFUSED == []  # the pages work under their policy: nothing inline, nothing foreign
 
 
 def test_bad_input_is_explained_next_to_the_field_and_stores_nothing(

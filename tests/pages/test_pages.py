@@ -166,6 +166,22 @@ PAGES = {
 }  # fmt: skip
 
 
+async def test_a_form_passes_the_csrf_check_by_its_field_beside_a_stale_header(
+    site: Site,
+) -> None:
+    """A boosted form sends the header drawn with the first page and the field drawn with the
+    form: either one that matches this session's token will do; neither, and it is refused."""
+    resident = await site.person("res")
+    client = resident.client
+    form = {**_wish_form(site.svc.clock.now), "_csrf_token": resident.csrf}
+    stale = {"X-CSRFToken": "stale.0000"}
+    posted = await client.post("/wishes/new", data=form, headers=stale)
+    assert posted.status_code == 303, posted.text
+    forged = await client.post("/wishes/new", data={**form, "_csrf_token": "x.1"}, headers=stale)
+    assert forged.status_code == 403
+    assert _count_wishes(site) == 1
+
+
 @pytest.mark.parametrize("person", sorted(PAGES))
 async def test_every_page_renders_for_its_people(site: Site, person: str) -> None:
     resident = await site.person("res")

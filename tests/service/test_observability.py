@@ -54,7 +54,7 @@ async def test_access_log_and_metrics_record_the_status_sent(backend_ready: str)
         assert 'status_code="500"' not in after
 
 
-async def test_every_response_says_nosniff(backend_ready: str) -> None:
+async def test_every_response_carries_the_security_headers(backend_ready: str) -> None:
     async with sw.running(backend_ready) as svc:
         c = svc.client
         for answer in (
@@ -62,6 +62,16 @@ async def test_every_response_says_nosniff(backend_ready: str) -> None:
             await c.get("/api/v1/me"),  # 401, answered by the middleware
             await c.get("/no/such/page"),
             await c.get("/login"),
+            await c.get("/me"),  # the redirect to the sign-in page
             await c.get("/static/linli.css"),
+            await c.get("/schema/"),
         ):
-            assert answer.headers["x-content-type-options"] == "nosniff", answer.request.url
+            where = answer.request.url.path
+            assert answer.headers["x-content-type-options"] == "nosniff", where
+            assert answer.headers["x-frame-options"] == "DENY", where
+            assert answer.headers["referrer-policy"] == "same-origin", where
+            policy = answer.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in policy, where
+            if where != "/schema/":  # Swagger UI writes inline script; nothing else may
+                assert "script-src 'self';" in policy, where
+                assert "unsafe-inline" not in policy, where
