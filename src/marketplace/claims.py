@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from marketplace.errors import AlreadyClaimed, CapacityFull, ClaimLimitReached, InvalidInput
 from marketplace.lifecycle import (
+    CLAIMABLE_WISH_STATES,
     CLAIMING,
     OFFICE,
     UNIT,
@@ -62,7 +63,8 @@ def take_place(
     id: str | None = None,
     now: dt.datetime | None = None,
 ) -> Taken:
-    """接单: the actor takes one place on a published wish. ``id``: the client's id for the
+    """接单: the actor takes one place on a wish open for claims (published, or in service with a
+    place free, ``CLAIMABLE_WISH_STATES``). ``id``: the client's id for the
     claim; the same id again returns the same claim."""
     now = now or utcnow()
     if id is not None:
@@ -229,7 +231,7 @@ def _take(
     ).first()
     if taken is None:
         current = load_wish(conn, wish.community_id, wish.id)
-        if current.state is not WishState.PUBLISHED:
+        if current.state not in CLAIMABLE_WISH_STATES:
             decide_wish(current.state, WishAction.CLAIM, held | CLAIMING)
         raise CapacityFull(wish.id, wish.capacity)
     after = sqltypes.to_struct(taken, Wish)
@@ -275,13 +277,16 @@ def _insert(
 
 
 _w = wishes.c
-_fills = _w.places_taken + sa.bindparam("places") >= _w.capacity
+_fills = sa.and_(
+    _w.state == WishState.PUBLISHED.value, _w.places_taken + sa.bindparam("places") >= _w.capacity
+)
 _TAKE = (
     wishes.update()
     .where(
         _w.community_id == sa.bindparam("the_community"),
         _w.id == sa.bindparam("the_wish"),
-        _w.state == WishState.PUBLISHED.value,
+        # not IN: an expanding list would be compiled anew at each execution
+        sa.or_(*(_w.state == s.value for s in sorted(CLAIMABLE_WISH_STATES))),
         _w.places_taken + sa.bindparam("places") <= _w.capacity,
     )
     .values(
@@ -296,7 +301,8 @@ _TAKE = (
     )
     .returning(*wishes.c)
 )
-"""Take places on a published wish, settling it as claimed in the same row when they fill it."""
+"""Take places on a wish open for claims (published, or in service with places free), settling a
+published wish as claimed in the same row when they fill it; a wish in service stays in service."""
 
 
 @sqltypes.per_dialect

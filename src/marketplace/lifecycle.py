@@ -232,6 +232,13 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
     (W.CLAIMED, WishAction.NO_SHOW): Row(None, OFFICE | SYSTEM),
     (W.CLAIMED, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
     (W.CLAIMED, WishAction.CANCEL): Row(W.CANCELLED, OFFICE),
+    # Places left free stay open once service has begun: a wish in service takes claims until it
+    # is served (nobody left to serve or to come) or its window ends; the state stays.
+    (W.IN_SERVICE, WishAction.CLAIM): Row(W.IN_SERVICE, CLAIMING, ("not_own_wish", "window_open")),
+    (W.IN_SERVICE, WishAction.CLAIM_FOR_UNIT): Row(
+        W.IN_SERVICE, UNIT, ("not_own_wish", "unit_admin", "window_open")
+    ),
+    (W.IN_SERVICE, WishAction.DISPATCH): Row(W.IN_SERVICE, OFFICE, ("window_open",)),
     (W.IN_SERVICE, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
     (W.IN_SERVICE, WishAction.CHECK_OUT): Row(None, OFFICE | {R.CLAIMANT}),
     (W.IN_SERVICE, WishAction.WITHDRAW): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
@@ -248,6 +255,12 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
     },
 }
 """(state, action) → Row(next state or None when the claim counts decide, roles, guards)."""
+
+CLAIMABLE_WISH_STATES = frozenset(
+    state for (state, action) in WISH_TABLE if action is WishAction.CLAIM
+)
+"""Where a free place may be taken (published, and in service while its window lasts): read off
+the table, for the lists and the matching that offer wishes to claim."""
 
 CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
     (C.ACTIVE, ClaimAction.CHECK_IN): Row(C.CHECKED_IN, OFFICE | {R.CLAIMANT}),

@@ -322,6 +322,49 @@ def test_a_dispute_resolved_for_the_volunteer_posts_the_accrual(
         assert points.audit(tx) == []
 
 
+# --- places left free once service has begun ----------------------------------------------
+
+
+def test_free_places_stay_claimable_while_the_wish_is_in_service(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx, capacity=4)
+        first = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+        mk.check_in(tx, "vol1", "c1", first.id, code=wish.confirmation_code, now=START)
+        assert (mk.get_wish(tx, "res", "c1", wish.id)).state is WishState.IN_SERVICE
+        # a volunteer, a unit and staff's dispatch each take a free place; the wish stays in service
+        second = mk.claim(tx, "vol2", "c1", wish.id, now=START + 10 * MIN)
+        unit_claim = mk.claim_for_unit(tx, "uadmin", "c1", wish.id, "u1", now=START + 10 * MIN)
+        sent = mk.dispatch(tx, "staff", "c1", wish.id, "vol3", now=START + 10 * MIN)
+        assert (second.state, unit_claim.places, sent.member_id) == (ClaimState.ACTIVE, 1, "vol3")
+        now_in = mk.get_wish(tx, "res", "c1", wish.id)
+        assert (now_in.state, now_in.places_taken) == (WishState.IN_SERVICE, 4)
+    # every place taken: the next is refused for capacity, the wish still in service
+    refused(db, mk.CapacityFull, lambda tx: mk.claim(tx, "vol4", "c1", wish.id, now=START))
+    with db.transaction() as tx:
+        mk.withdraw(tx, "staff", "c1", sent.id, reason="改派", now=START + 20 * MIN)
+        assert (mk.get_wish(tx, "res", "c1", wish.id)).places_taken == 3
+    # the window over: the free place is no longer offered
+    over = START + 3 * H
+    caught = refused(db, mk.NotAllowed, lambda tx: mk.claim(tx, "vol4", "c1", wish.id, now=over))
+    assert caught.guard == "window_open"
+    with db.transaction() as tx:
+        late = mk.claim(tx, "vol4", "c1", wish.id, now=START + H)
+        for c in (second, late):
+            mk.check_in(tx, c.member_id or "", "c1", c.id, code=wish.confirmation_code,
+                        now=START + H)  # fmt: skip
+        mk.withdraw(tx, "uadmin", "c1", unit_claim.id, reason="人手不足", now=START + H)
+        for c in (first, second, late):
+            mk.check_out(tx, c.member_id or "", "c1", c.id, now=START + 2 * H)
+        served = mk.get_wish(tx, "res", "c1", wish.id)
+        assert (served.state, served.places_taken) == (WishState.SERVED, 3)
+    # served: the place left free is closed with the service
+    refused(db, mk.NotAllowed, lambda tx: mk.claim(tx, "vol5", "c1", wish.id, now=START + 2 * H))
+    with db.snapshot() as tx:
+        assert open_claims(tx, "vol4") == 0
+        assert points.audit(tx) == []
+
+
 # --- units and dispatch --------------------------------------------------------------------
 
 

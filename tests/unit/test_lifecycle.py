@@ -63,7 +63,11 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("claimed", "check_in", OFFICE | CLAIMANT, "in_service"),
     ("claimed", "cancel", OFFICE, "cancelled"),
     ("claimed", "settle", SYSTEM, COUNTS),
-    # 服务中: more claimants arrive or leave; the last check-out serves the wish.
+    # 服务中: more claimants arrive or leave; the last check-out serves the wish. Places still free
+    # are taken as on a published wish (the wish stays in service).
+    ("in_service", "claim", CLAIMING, "in_service"),
+    ("in_service", "claim_for_unit", {"unit_admin"}, "in_service"),
+    ("in_service", "dispatch", OFFICE, "in_service"),
     ("in_service", "check_in", OFFICE | CLAIMANT, "in_service"),
     ("in_service", "check_out", OFFICE | CLAIMANT, COUNTS),
     ("in_service", "withdraw", OFFICE | CLAIMANT, "in_service"),
@@ -90,7 +94,11 @@ CLAIM_ROWS: list[tuple[str, str, set[str], str]] = [
 ]
 
 WISH_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in WISH_ROWS}
-REFUSED_BY_GUARD = {("published", "claim"): OWNER, ("published", "claim_for_unit"): OWNER}
+REFUSED_BY_GUARD = {
+    (state, action): OWNER
+    for state in ("published", "in_service")
+    for action in ("claim", "claim_for_unit")
+}
 """Roles a row's guard refuses even beside an allowed role: nobody takes their own wish."""
 CLAIM_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in CLAIM_ROWS}
 ACTORS = [pytest.param(frozenset({r}), id=r.value) for r in Role] + [
