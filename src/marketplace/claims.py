@@ -35,6 +35,7 @@ from marketplace.lifecycle import (
     WishState,
     decide_claim,
     decide_wish,
+    unit_claim_state,
 )
 from marketplace.loads import Seen, see_claim, see_wish
 from marketplace.model import Claim, Wish
@@ -155,7 +156,9 @@ def assign(
     *,
     now: dt.datetime | None = None,
 ) -> Claim:
-    """党员认领: the unit's admin (or staff) names a member of the unit for one of its places."""
+    """党员认领: the unit's admin (or staff) names a member of the unit for one of its places. The
+    unit's claim gives that place to the member's new claim; once it has given its last, it is
+    assigned (:func:`~marketplace.lifecycle.unit_claim_state`) and no longer an open claim."""
     now = now or utcnow()
     seen = see_claim(conn, actor, community_id, unit_claim_id)
     unit_claim = seen.claim
@@ -171,28 +174,20 @@ def assign(
     if member_id in (seen.wish.beneficiary_id, seen.wish.posted_by):
         raise InvalidInput("member_id", "cannot serve their own wish")
     given = conn.execute(
-        claims.update()
-        .where(
-            claims.c.community_id == community_id,
-            claims.c.id == unit_claim.id,
-            claims.c.state == ClaimState.ACTIVE.value,
-            claims.c.places >= 1,
-        )
-        .values(places=claims.c.places - 1)
-    )
-    if given.rowcount != 1:
+        _GIVE, {"the_community": community_id, "the_claim": unit_claim.id, "now": now}
+    ).first()
+    if given is None:
         raise CapacityFull(seen.wish.id, seen.wish.capacity)
     count_open(conn, community_id, member_id, seen.rules.claim_limit)
     made = _insert(conn, seen.wish, member_id, unit_claim.unit_id, 1, unit_claim.id, None, now)
     roles = unit_roles | (held & OFFICE)
-    record_all(
-        conn,
-        [
-            transition(
-                community_id, "claim", made.id, "assign", "new", "active", actor, roles, "", now
-            )
-        ],
-    )
+    moves = [transition(community_id, "claim", made.id, "assign", "new", "active", actor, roles,
+                        "", now)]  # fmt: skip
+    left = unit_claim_state(int(given.places))
+    if left is not ClaimState.ACTIVE:  # its last place: the unit's claim has done its part
+        settled = (ClaimState.ACTIVE.value, left.value, actor, roles, "", now)
+        moves.append(transition(community_id, "claim", unit_claim.id, "assign", *settled))
+    record_all(conn, moves)
     return made
 
 
@@ -303,6 +298,28 @@ _TAKE = (
 )
 """Take places on a wish open for claims (published, or in service with places free), settling a
 published wish as claimed in the same row when they fill it; a wish in service stays in service."""
+
+
+_c = claims.c
+_GIVE = (
+    claims.update()
+    .where(
+        _c.community_id == sa.bindparam("the_community"),
+        _c.id == sa.bindparam("the_claim"),
+        _c.state == ClaimState.ACTIVE.value,
+        _c.places >= 1,
+    )
+    .values(
+        places=_c.places - 1,
+        state=sa.case((_c.places == 1, ClaimState.ASSIGNED.value), else_=_c.state),
+        closed_at=sa.case(
+            (_c.places == 1, sa.bindparam("now", type_=_c.closed_at.type)), else_=_c.closed_at
+        ),
+    )
+    .returning(_c.places)
+)
+"""One of a unit claim's places given to a member, settling the claim as assigned in the same row
+when it was the last (the ``CASE`` reads the row before the update)."""
 
 
 @sqltypes.per_dialect

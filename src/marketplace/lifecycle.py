@@ -16,9 +16,10 @@ for the sweeps. The role sets are defined here once (``OFFICE``, ``CLAIMING``, �
 :class:`~marketplace.errors.NotAllowed` is raised; :func:`can_wish`, :func:`wish_actions` and
 :func:`claim_actions` ask the same tables without raising, for pages that show or hide an action.
 
-A few wish transitions depend on counts rather than on the action alone (a claim fills the wish
-only at capacity; a check-out serves it only when nobody is still serving): their next state is
-``None`` in the table and :func:`wish_state_from_claims` settles it.
+A few transitions depend on counts rather than on the action alone (a claim fills the wish only
+at capacity; a check-out serves it only when nobody is still serving; a unit's claim is assigned
+once its last place is): their next state is ``None`` in the table and
+:func:`wish_state_from_claims` or :func:`unit_claim_state` settles it.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class ClaimState(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     NO_SHOW = "no_show"  # 爽约
     VOIDED = "voided"  # a dispute went against the volunteer
+    ASSIGNED = "assigned"  # 已分配: a unit's claim whose places are all assigned to its members
 
 
 class ClaimAction(enum.StrEnum):
@@ -266,12 +268,12 @@ CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
     (C.ACTIVE, ClaimAction.CHECK_IN): Row(C.CHECKED_IN, OFFICE | {R.CLAIMANT}),
     (C.ACTIVE, ClaimAction.WITHDRAW): Row(C.WITHDRAWN, OFFICE | {R.CLAIMANT}),
     (C.ACTIVE, ClaimAction.NO_SHOW): Row(C.NO_SHOW, OFFICE | SYSTEM),
-    (C.ACTIVE, ClaimAction.ASSIGN): Row(C.ACTIVE, UNIT | OFFICE),
+    (C.ACTIVE, ClaimAction.ASSIGN): Row(None, UNIT | OFFICE),
     (C.CHECKED_IN, ClaimAction.CHECK_OUT): Row(C.CHECKED_OUT, OFFICE | {R.CLAIMANT}),
     (C.CHECKED_OUT, ClaimAction.CONFIRM): Row(C.CONFIRMED, OWNER | OFFICE | SYSTEM),
     (C.CHECKED_OUT, ClaimAction.VOID): Row(C.VOIDED, OFFICE),
 }
-"""(state, action) → Row(next state, roles, guards)."""
+"""(state, action) → Row(next state or None when the places left decide, roles, guards)."""
 
 ACTS: dict[Act, frozenset[Role]] = {
     Act.POST_WISH: MEMBERS,
@@ -319,7 +321,9 @@ def decide_wish(
 
 def decide_claim(
     state: ClaimState, action: ClaimAction, roles: frozenset[Role], facts: Facts = NOTHING
-) -> ClaimState:
+) -> ClaimState | None:
+    """The next state (None: a unit claim's places left decide, :func:`unit_claim_state`), or
+    NotAllowed naming what is missing."""
     row = CLAIM_TABLE.get((state, action))
     return _decide(row, action.value, state.value, roles, facts)  # type: ignore[return-value]
 
@@ -400,6 +404,12 @@ def wish_state_from_claims(
             return W.SERVED if served else W.PUBLISHED
         return W.IN_SERVICE
     return current
+
+
+def unit_claim_state(places_left: int) -> ClaimState:
+    """Where a unit's claim stands after one of its places is assigned to a member: still active
+    while it holds places, assigned (its part done, no longer an open claim) once it holds none."""
+    return C.ACTIVE if places_left > 0 else C.ASSIGNED
 
 
 def _passes(row: Row, roles: frozenset[Role], facts: Facts) -> str | None:

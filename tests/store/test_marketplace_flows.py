@@ -396,6 +396,39 @@ def test_a_unit_claims_places_and_assigns_its_member(db: points.Database) -> Non
         assert points.audit(tx) == []
 
 
+def test_a_fully_assigned_unit_claim_is_assigned_and_no_longer_open(
+    db: points.Database,
+) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.add_member(tx, id="party2", name="party2", home_unit_id="u1", now=T0)
+        mk.grant_role(tx, mk.SYSTEM, "party2", "u1", mk.Role.PARTY_MEMBER, now=T0)
+        wish = world.published(tx, capacity=2)
+        unit_claim = mk.claim_for_unit(tx, "uadmin", "c1", wish.id, "u1", places=2, now=T0)
+        first = mk.assign(tx, "uadmin", "c1", unit_claim.id, "party", now=T0 + H)
+        half = mk.load_claim(tx, "c1", unit_claim.id)
+        assert (half.state, half.places, half.closed_at) == (ClaimState.ACTIVE, 1, None)
+        last = mk.assign(tx, "uadmin", "c1", unit_claim.id, "party2", now=T0 + 2 * H)
+        done = mk.load_claim(tx, "c1", unit_claim.id)
+        assert (done.state, done.places, done.closed_at) == (ClaimState.ASSIGNED, 0, T0 + 2 * H)
+        steps = [(s.action, s.from_state, s.to_state) for s in mk.history(tx, "c1", unit_claim.id)]
+        assert ("assign", "active", "assigned") in steps
+        wish_now = mk.get_wish(tx, "res", "c1", wish.id)
+        assert (wish_now.state, wish_now.places_taken) == (WishState.CLAIMED, 2)
+    # nothing is left to give back, assign or release
+    refused(db, mk.NotAllowed, lambda tx: mk.withdraw(tx, "uadmin", "c1", unit_claim.id))
+    refused(db, mk.NotAllowed, lambda tx: mk.assign(tx, "uadmin", "c1", unit_claim.id, "party"))
+    with db.transaction() as tx:
+        # the members' own claims carry the service on: a place one gives back goes to the wish
+        mk.withdraw(tx, "party2", "c1", last.id, reason="临时有事", now=T0 + 2 * H)
+        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ASSIGNED
+        assert (mk.get_wish(tx, "res", "c1", wish.id)).state is WishState.PUBLISHED
+        swept = mk.release_no_shows(tx, now=START + 4 * H)
+        assert swept.handled == (first.id,)  # the member's claim, not the unit's
+        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ASSIGNED
+    assert_audit_clean(db)
+
+
 def test_staff_dispatch_a_volunteer(db: points.Database) -> None:
     with db.transaction() as tx:
         world.build(tx)

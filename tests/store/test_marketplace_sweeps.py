@@ -328,7 +328,7 @@ def test_a_unit_claim_fully_assigned_is_not_a_no_show(db: points.Database) -> No
         named = mk.assign(tx, "uadmin", "c1", unit_claim.id, "party", now=T0)
     with db.transaction() as tx:
         assert (mk.release_no_shows(tx, now=END)).handled == (named.id,)
-        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ACTIVE
+        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ASSIGNED
         after = mk.get_wish(tx, "staff", "c1", wish.id)
         assert (after.state, after.places_taken) == (WishState.PUBLISHED, 0)
         assert member_load_of(tx, "party") == (0, 1)

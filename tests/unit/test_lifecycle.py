@@ -31,7 +31,7 @@ from marketplace import (
     decide_wish,
     wish_actions,
 )
-from marketplace.lifecycle import ACT_GUARDS, wish_state_from_claims
+from marketplace.lifecycle import ACT_GUARDS, unit_claim_state, wish_state_from_claims
 
 OFFICE = {"staff", "admin"}  # 社区工作人员, and admins of the community or above
 OWNER = {"beneficiary", "poster"}  # the resident, or the grid worker who posted for them
@@ -83,11 +83,12 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     *((state, "escalate", OFFICE | SYSTEM, state) for state in OPEN),
 ]
 
-CLAIM_ROWS: list[tuple[str, str, set[str], str]] = [
+CLAIM_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("active", "check_in", OFFICE | CLAIMANT, "checked_in"),
     ("active", "withdraw", OFFICE | CLAIMANT, "withdrawn"),
     ("active", "no_show", OFFICE | SYSTEM, "no_show"),
-    ("active", "assign", {"unit_admin"} | OFFICE, "active"),
+    # a unit's place named: active while places are left, assigned after its last (the count)
+    ("active", "assign", {"unit_admin"} | OFFICE, COUNTS),
     ("checked_in", "check_out", OFFICE | CLAIMANT, "checked_out"),
     ("checked_out", "confirm", OWNER | OFFICE | SYSTEM, "confirmed"),
     ("checked_out", "void", OFFICE, "voided"),
@@ -194,7 +195,7 @@ def test_claim_transition_happens_only_by_a_row_and_an_allowed_role(
 
 @pytest.mark.parametrize(("state", "action", "allowed", "next_state"), CLAIM_ROWS)
 def test_claim_row_admits_an_actor_holding_one_allowed_role_among_others(
-    state: str, action: str, allowed: set[str], next_state: str
+    state: str, action: str, allowed: set[str], next_state: str | None
 ) -> None:
     for role in allowed:
         roles = frozenset(Role(r) for r in {role} | ({r.value for r in Role} - allowed))
@@ -203,7 +204,7 @@ def test_claim_row_admits_an_actor_holding_one_allowed_role_among_others(
 
 @pytest.mark.parametrize(("state", "action", "allowed", "next_state"), CLAIM_ROWS)
 def test_claim_row_refuses_an_actor_holding_every_other_role(
-    state: str, action: str, allowed: set[str], next_state: str
+    state: str, action: str, allowed: set[str], next_state: str | None
 ) -> None:
     others = frozenset(r for r in Role if r.value not in allowed)
     with pytest.raises(NotAllowed) as refused:
@@ -211,7 +212,7 @@ def test_claim_row_refuses_an_actor_holding_every_other_role(
     assert_refusal_explains(refused.value, action, state, allowed)
 
 
-@pytest.mark.parametrize("state", ["confirmed", "withdrawn", "no_show", "voided"])
+@pytest.mark.parametrize("state", ["confirmed", "withdrawn", "no_show", "voided", "assigned"])
 def test_a_finished_claim_allows_no_action_at_all(state: str) -> None:
     everyone = frozenset(Role)
     for action in ClaimAction:
@@ -279,6 +280,13 @@ def test_claim_counts_do_not_move_a_wish_outside_claiming_and_service(current: s
             serving=serving,
             served=served,
         ) == WishState(current)
+
+
+@pytest.mark.parametrize(
+    ("places_left", "expected"), [(2, "active"), (1, "active"), (0, "assigned")]
+)
+def test_a_unit_claim_is_assigned_once_its_last_place_is(places_left: int, expected: str) -> None:
+    assert unit_claim_state(places_left) == ClaimState(expected)
 
 
 # Guards: the rules beside the roles
