@@ -159,6 +159,9 @@ MEMBERS = frozenset(
 SYSTEM = frozenset({R.SYSTEM})
 
 OPEN_WISH_STATES = frozenset({W.SUBMITTED, W.PUBLISHED, W.CLAIMED, W.IN_SERVICE})
+ESCALATING_WISH_STATES = OPEN_WISH_STATES | {W.DISPUTED}
+"""Wishes someone must act on by a deadline, escalated (吹哨) when it passes: the open ones, and a
+dispute staff have not resolved."""
 ACTIVE_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN, C.CHECKED_OUT})
 """Claims that hold a place on their wish."""
 SERVING_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN})
@@ -250,7 +253,10 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
     (W.DISPUTED, WishAction.RESOLVE_FOR_VOLUNTEER): Row(W.CONFIRMED, OFFICE),
     (W.CONFIRMED, WishAction.CLOSE): Row(W.CLOSED, SYSTEM),
     (W.DISPUTED, WishAction.RESOLVE_AGAINST_VOLUNTEER): Row(W.CLOSED, OFFICE),
-    **{(state, WishAction.ESCALATE): Row(state, OFFICE | SYSTEM) for state in OPEN_WISH_STATES},
+    **{
+        (state, WishAction.ESCALATE): Row(state, OFFICE | SYSTEM)
+        for state in ESCALATING_WISH_STATES
+    },
     **{
         (state, WishAction.SETTLE): Row(None, SYSTEM)
         for state in (W.PUBLISHED, W.CLAIMED, W.IN_SERVICE)

@@ -79,8 +79,9 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("disputed", "resolve_for_volunteer", OFFICE, "confirmed"),
     ("disputed", "resolve_against_volunteer", OFFICE, "closed"),
     ("confirmed", "close", SYSTEM, "closed"),
-    # 吹哨: at any open state the level rises and the state stays.
-    *((state, "escalate", OFFICE | SYSTEM, state) for state in OPEN),
+    # 吹哨: at any open state, and while a dispute waits for staff, the level rises and the state
+    # stays.
+    *((state, "escalate", OFFICE | SYSTEM, state) for state in (*OPEN, "disputed")),
 ]
 
 CLAIM_ROWS: list[tuple[str, str, set[str], str | None]] = [
