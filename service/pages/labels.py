@@ -23,6 +23,7 @@ CLAIM_STATES = {
     "withdrawn": "已退单",
     "no_show": "爽约",
     "voided": "已作废",
+    "assigned": "已分配",
 }
 ORDER_STATUS = {
     "reserved": "待领取",

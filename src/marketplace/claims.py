@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from marketplace.errors import AlreadyClaimed, CapacityFull, ClaimLimitReached, InvalidInput
 from marketplace.lifecycle import (
+    CLAIMABLE_WISH_STATES,
     CLAIMING,
     OFFICE,
     UNIT,
@@ -34,6 +35,7 @@ from marketplace.lifecycle import (
     WishState,
     decide_claim,
     decide_wish,
+    unit_claim_state,
 )
 from marketplace.loads import Seen, see_claim, see_wish
 from marketplace.model import Claim, Wish
@@ -62,7 +64,8 @@ def take_place(
     id: str | None = None,
     now: dt.datetime | None = None,
 ) -> Taken:
-    """接单: the actor takes one place on a published wish. ``id``: the client's id for the
+    """接单: the actor takes one place on a wish open for claims (published, or in service with a
+    place free, ``CLAIMABLE_WISH_STATES``). ``id``: the client's id for the
     claim; the same id again returns the same claim."""
     now = now or utcnow()
     if id is not None:
@@ -153,7 +156,9 @@ def assign(
     *,
     now: dt.datetime | None = None,
 ) -> Claim:
-    """党员认领: the unit's admin (or staff) names a member of the unit for one of its places."""
+    """党员认领: the unit's admin (or staff) names a member of the unit for one of its places. The
+    unit's claim gives that place to the member's new claim; once it has given its last, it is
+    assigned (:func:`~marketplace.lifecycle.unit_claim_state`) and no longer an open claim."""
     now = now or utcnow()
     seen = see_claim(conn, actor, community_id, unit_claim_id)
     unit_claim = seen.claim
@@ -170,28 +175,20 @@ def assign(
     if member_id in (seen.wish.beneficiary_id, seen.wish.posted_by):
         raise InvalidInput("member_id", "cannot serve their own wish")
     given = conn.execute(
-        claims.update()
-        .where(
-            claims.c.community_id == community_id,
-            claims.c.id == unit_claim.id,
-            claims.c.state == ClaimState.ACTIVE.value,
-            claims.c.places >= 1,
-        )
-        .values(places=claims.c.places - 1)
-    )
-    if given.rowcount != 1:
+        _GIVE, {"the_community": community_id, "the_claim": unit_claim.id, "now": now}
+    ).first()
+    if given is None:
         raise CapacityFull(seen.wish.id, seen.wish.capacity)
     count_open(conn, community_id, member_id, seen.rules.claim_limit)
     made = _insert(conn, seen.wish, member_id, unit_claim.unit_id, 1, unit_claim.id, None, now)
     roles = unit_roles | (held & OFFICE)
-    record_all(
-        conn,
-        [
-            transition(
-                community_id, "claim", made.id, "assign", "new", "active", actor, roles, "", now
-            )
-        ],
-    )
+    moves = [transition(community_id, "claim", made.id, "assign", "new", "active", actor, roles,
+                        "", now)]  # fmt: skip
+    left = unit_claim_state(int(given.places))
+    if left is not ClaimState.ACTIVE:  # its last place: the unit's claim has done its part
+        settled = (ClaimState.ACTIVE.value, left.value, actor, roles, "", now)
+        moves.append(transition(community_id, "claim", unit_claim.id, "assign", *settled))
+    record_all(conn, moves)
     return made
 
 
@@ -230,7 +227,7 @@ def _take(
     ).first()
     if taken is None:
         current = load_wish(conn, wish.community_id, wish.id)
-        if current.state is not WishState.PUBLISHED:
+        if current.state not in CLAIMABLE_WISH_STATES:
             decide_wish(current.state, WishAction.CLAIM, held | CLAIMING)
         raise CapacityFull(wish.id, wish.capacity)
     after = sqltypes.to_struct(taken, Wish)
@@ -276,13 +273,16 @@ def _insert(
 
 
 _w = wishes.c
-_fills = _w.places_taken + sa.bindparam("places") >= _w.capacity
+_fills = sa.and_(
+    _w.state == WishState.PUBLISHED.value, _w.places_taken + sa.bindparam("places") >= _w.capacity
+)
 _TAKE = (
     wishes.update()
     .where(
         _w.community_id == sa.bindparam("the_community"),
         _w.id == sa.bindparam("the_wish"),
-        _w.state == WishState.PUBLISHED.value,
+        # not IN: an expanding list would be compiled anew at each execution
+        sa.or_(*(_w.state == s.value for s in sorted(CLAIMABLE_WISH_STATES))),
         _w.places_taken + sa.bindparam("places") <= _w.capacity,
     )
     .values(
@@ -297,7 +297,30 @@ _TAKE = (
     )
     .returning(*wishes.c)
 )
-"""Take places on a published wish, settling it as claimed in the same row when they fill it."""
+"""Take places on a wish open for claims (published, or in service with places free), settling a
+published wish as claimed in the same row when they fill it; a wish in service stays in service."""
+
+
+_c = claims.c
+_GIVE = (
+    claims.update()
+    .where(
+        _c.community_id == sa.bindparam("the_community"),
+        _c.id == sa.bindparam("the_claim"),
+        _c.state == ClaimState.ACTIVE.value,
+        _c.places >= 1,
+    )
+    .values(
+        places=_c.places - 1,
+        state=sa.case((_c.places == 1, ClaimState.ASSIGNED.value), else_=_c.state),
+        closed_at=sa.case(
+            (_c.places == 1, sa.bindparam("now", type_=_c.closed_at.type)), else_=_c.closed_at
+        ),
+    )
+    .returning(_c.places)
+)
+"""One of a unit claim's places given to a member, settling the claim as assigned in the same row
+when it was the last (the ``CASE`` reads the row before the update)."""
 
 
 @sqltypes.per_dialect

@@ -64,17 +64,21 @@ def dispute(
     reason: str,
     now: dt.datetime | None = None,
 ) -> Wish:
-    """The resident disputes the service (with a reason); staff will resolve it."""
+    """The resident disputes the service (with a reason); staff will resolve it. The dispute is
+    due like a verification (staff's turn: the category's ``verify_hours``); unresolved by then,
+    the escalation sweep moves it up a level (吹哨) as any other stuck wish."""
+    now = now or utcnow()
     check_text("reason", reason, 500)
     wish = load_wish(conn, community_id, wish_id)
+    hours = community_rules(conn, community_id).deadlines_for(wish.category).verify_hours
     return move(
         conn,
         actor,
         wish,
         WishAction.DISPUTE,
         reason=reason,
-        now=now or utcnow(),
-        values={"deadline_at": None},
+        now=now,
+        values={"deadline_at": now + dt.timedelta(hours=hours)},
     )
 
 
@@ -95,7 +99,14 @@ def resolve(
     held = roles_for(conn, actor, wish)
     if for_volunteer:
         confirmed = move(
-            conn, actor, wish, WishAction.RESOLVE_FOR_VOLUNTEER, now=now, roles=held, reason=reason
+            conn,
+            actor,
+            wish,
+            WishAction.RESOLVE_FOR_VOLUNTEER,
+            now=now,
+            roles=held,
+            reason=reason,
+            values={"deadline_at": None},
         )
         return _award_and_close(conn, actor, held, confirmed, now)
     closed = move(
@@ -106,7 +117,7 @@ def resolve(
         now=now,
         roles=held,
         reason=reason,
-        values={"closed_at": now},
+        values={"closed_at": now, "deadline_at": None},
     )
     for c in claims_of(conn, community_id, wish_id):
         if c.state is ClaimState.CHECKED_OUT:

@@ -16,9 +16,10 @@ for the sweeps. The role sets are defined here once (``OFFICE``, ``CLAIMING``, �
 :class:`~marketplace.errors.NotAllowed` is raised; :func:`can_wish`, :func:`wish_actions` and
 :func:`claim_actions` ask the same tables without raising, for pages that show or hide an action.
 
-A few wish transitions depend on counts rather than on the action alone (a claim fills the wish
-only at capacity; a check-out serves it only when nobody is still serving): their next state is
-``None`` in the table and :func:`wish_state_from_claims` settles it.
+A few transitions depend on counts rather than on the action alone (a claim fills the wish only
+at capacity; a check-out serves it only when nobody is still serving; a unit's claim is assigned
+once its last place is): their next state is ``None`` in the table and
+:func:`wish_state_from_claims` or :func:`unit_claim_state` settles it.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class ClaimState(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     NO_SHOW = "no_show"  # 爽约
     VOIDED = "voided"  # a dispute went against the volunteer
+    ASSIGNED = "assigned"  # 已分配: a unit's claim whose places are all assigned to its members
 
 
 class ClaimAction(enum.StrEnum):
@@ -166,6 +168,9 @@ MEMBERS = frozenset(
 SYSTEM = frozenset({R.SYSTEM})
 
 OPEN_WISH_STATES = frozenset({W.SUBMITTED, W.PUBLISHED, W.CLAIMED, W.IN_SERVICE})
+ESCALATING_WISH_STATES = OPEN_WISH_STATES | {W.DISPUTED}
+"""Wishes someone must act on by a deadline, escalated (吹哨) when it passes: the open ones, and a
+dispute staff have not resolved."""
 ACTIVE_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN, C.CHECKED_OUT})
 """Claims that hold a place on their wish."""
 SERVING_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN})
@@ -241,6 +246,13 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
     (W.CLAIMED, WishAction.NO_SHOW): Row(None, OFFICE | SYSTEM),
     (W.CLAIMED, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
     (W.CLAIMED, WishAction.CANCEL): Row(W.CANCELLED, OFFICE),
+    # Places left free stay open once service has begun: a wish in service takes claims until it
+    # is served (nobody left to serve or to come) or its window ends; the state stays.
+    (W.IN_SERVICE, WishAction.CLAIM): Row(W.IN_SERVICE, CLAIMING, ("not_own_wish", "window_open")),
+    (W.IN_SERVICE, WishAction.CLAIM_FOR_UNIT): Row(
+        W.IN_SERVICE, UNIT, ("not_own_wish", "unit_admin", "window_open")
+    ),
+    (W.IN_SERVICE, WishAction.DISPATCH): Row(W.IN_SERVICE, OFFICE, ("window_open",)),
     (W.IN_SERVICE, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
     (W.IN_SERVICE, WishAction.CHECK_OUT): Row(None, OFFICE | {R.CLAIMANT}),
     (W.IN_SERVICE, WishAction.WITHDRAW): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
@@ -250,7 +262,10 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
     (W.DISPUTED, WishAction.RESOLVE_FOR_VOLUNTEER): Row(W.CONFIRMED, OFFICE),
     (W.CONFIRMED, WishAction.CLOSE): Row(W.CLOSED, SYSTEM),
     (W.DISPUTED, WishAction.RESOLVE_AGAINST_VOLUNTEER): Row(W.CLOSED, OFFICE),
-    **{(state, WishAction.ESCALATE): Row(state, OFFICE | SYSTEM) for state in OPEN_WISH_STATES},
+    **{
+        (state, WishAction.ESCALATE): Row(state, OFFICE | SYSTEM)
+        for state in ESCALATING_WISH_STATES
+    },
     **{
         (state, WishAction.SETTLE): Row(None, SYSTEM)
         for state in (W.PUBLISHED, W.CLAIMED, W.IN_SERVICE)
@@ -258,16 +273,22 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
 }
 """(state, action) → Row(next state or None when the claim counts decide, roles, guards)."""
 
+CLAIMABLE_WISH_STATES = frozenset(
+    state for (state, action) in WISH_TABLE if action is WishAction.CLAIM
+)
+"""Where a free place may be taken (published, and in service while its window lasts): read off
+the table, for the lists and the matching that offer wishes to claim."""
+
 CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
     (C.ACTIVE, ClaimAction.CHECK_IN): Row(C.CHECKED_IN, OFFICE | {R.CLAIMANT}),
     (C.ACTIVE, ClaimAction.WITHDRAW): Row(C.WITHDRAWN, OFFICE | {R.CLAIMANT}),
     (C.ACTIVE, ClaimAction.NO_SHOW): Row(C.NO_SHOW, OFFICE | SYSTEM),
-    (C.ACTIVE, ClaimAction.ASSIGN): Row(C.ACTIVE, UNIT | OFFICE),
+    (C.ACTIVE, ClaimAction.ASSIGN): Row(None, UNIT | OFFICE),
     (C.CHECKED_IN, ClaimAction.CHECK_OUT): Row(C.CHECKED_OUT, OFFICE | {R.CLAIMANT}),
     (C.CHECKED_OUT, ClaimAction.CONFIRM): Row(C.CONFIRMED, OWNER | OFFICE | SYSTEM),
     (C.CHECKED_OUT, ClaimAction.VOID): Row(C.VOIDED, OFFICE),
 }
-"""(state, action) → Row(next state, roles, guards)."""
+"""(state, action) → Row(next state or None when the places left decide, roles, guards)."""
 
 ACTS: dict[Act, frozenset[Role]] = {
     Act.POST_WISH: MEMBERS,
@@ -315,7 +336,9 @@ def decide_wish(
 
 def decide_claim(
     state: ClaimState, action: ClaimAction, roles: frozenset[Role], facts: Facts = NOTHING
-) -> ClaimState:
+) -> ClaimState | None:
+    """The next state (None: a unit claim's places left decide, :func:`unit_claim_state`), or
+    NotAllowed naming what is missing."""
     row = CLAIM_TABLE.get((state, action))
     return _decide(row, action.value, state.value, roles, facts)  # type: ignore[return-value]
 
@@ -396,6 +419,12 @@ def wish_state_from_claims(
             return W.SERVED if served else W.PUBLISHED
         return W.IN_SERVICE
     return current
+
+
+def unit_claim_state(places_left: int) -> ClaimState:
+    """Where a unit's claim stands after one of its places is assigned to a member: still active
+    while it holds places, assigned (its part done, no longer an open claim) once it holds none."""
+    return C.ACTIVE if places_left > 0 else C.ASSIGNED
 
 
 def _passes(row: Row, roles: frozenset[Role], facts: Facts) -> str | None:

@@ -17,7 +17,7 @@ from typing import Annotated
 
 import msgspec
 
-from marketplace.lifecycle import CLAIMING, UNIT, Role, WishState
+from marketplace.lifecycle import CLAIMABLE_WISH_STATES, CLAIMING, UNIT, Role
 from marketplace.model import Urgency, Wish
 
 Window = tuple[dt.datetime, dt.datetime]
@@ -129,7 +129,7 @@ def _outside(target: Target, candidate: Candidate) -> bool:
 def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Reason, ...]:
     """Every reason the candidate may not claim the wish now, in REASON_CODES order; () if none."""
     wish, found = target.wish, []
-    if wish.state != WishState.PUBLISHED:
+    if wish.state not in CLAIMABLE_WISH_STATES:
         found.append(("not_open", "该心愿当前不在认领中"))
     if wish.places_taken >= wish.capacity:
         found.append(("full", f"名额已满（共{wish.capacity}人）"))
@@ -366,7 +366,7 @@ def auto_dispatch(
     for target in sorted(targets, key=_priority):
         wish = target.wish
         places = wish.capacity - wish.places_taken
-        if places <= 0 or wish.state != WishState.PUBLISHED or now >= wish.window_end:
+        if places <= 0 or wish.state not in CLAIMABLE_WISH_STATES or now >= wish.window_end:
             continue
         place = _segments(target.path)
         community = place[:3]

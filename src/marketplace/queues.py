@@ -1,7 +1,8 @@
 """Escalation queues (吹哨报到): the open wishes each level of the hierarchy must act on.
 
-A community's queue holds its open wishes with a deadline; a street's, the wishes of its
-communities escalated at least once (level ≥ 1); a district's, those escalated twice (level 2).
+A community's queue holds its open wishes with a deadline and its unresolved disputes; a street's,
+the wishes of its communities escalated at least once (level ≥ 1); a district's, those escalated
+twice (level 2).
 Each is ordered by deadline, soonest first, so the most overdue wish leads. Office of the org or
 above may read it (NotFound otherwise). It is a read across communities, never a write.
 """
@@ -15,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import OPEN_WISH_STATES, Act
+from marketplace.lifecycle import ESCALATING_WISH_STATES, Act
 from marketplace.model import OrgKind, Wish
 from marketplace.orgs import check_id, get_org, roles_on
 from marketplace.schema import orgs, wishes
@@ -34,8 +35,9 @@ def escalation_queue(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
-    """The open wishes at or above the org's level, soonest deadline first. The cursor is
-    ``<deadline as ISO text>|<community id>|<wish id>`` of the last item of the page before."""
+    """The open and disputed wishes at or above the org's level, soonest deadline first. The
+    cursor is ``<deadline as ISO text>|<community id>|<wish id>`` of the last item of the page
+    before."""
     org = get_org(conn, org_id)
     if org.kind not in LEVEL_OF or not lifecycle.can(
         Act.SEE_ESCALATIONS, roles_on(conn, actor, org.path)
@@ -49,7 +51,7 @@ def escalation_queue(
     )
     query = sa.select(wishes).where(
         wishes.c.community_id.in_(inside),
-        wishes.c.state.in_(sorted(s.value for s in OPEN_WISH_STATES)),
+        wishes.c.state.in_(sorted(s.value for s in ESCALATING_WISH_STATES)),
         wishes.c.deadline_at.is_not(None),
         wishes.c.level >= LEVEL_OF[org.kind],
     )

@@ -17,12 +17,12 @@ from marketplace.claims import dispatch
 from marketplace.errors import MarketplaceError, NotFound
 from marketplace.lifecycle import (
     ACTIVE_CLAIM_STATES,
+    CLAIMABLE_WISH_STATES,
     CLAIMING,
     UNIT,
     Act,
     ClaimState,
     Role,
-    WishState,
 )
 from marketplace.matching import (
     KEY_HOUSEHOLD_PHRASE,
@@ -158,7 +158,7 @@ def _targets(conn: Connection, community_id: str, wish_id: str | None = None) ->
         .where(wishes.c.community_id == community_id)
     )
     if wish_id is None:
-        query = query.where(wishes.c.state == WishState.PUBLISHED.value)
+        query = query.where(wishes.c.state.in_(sorted(s.value for s in CLAIMABLE_WISH_STATES)))
     else:
         query = query.where(wishes.c.id == wish_id)
     units = frozenset(

@@ -154,6 +154,7 @@ def _release(
         if Role.UNIT_ADMIN in held:
             held |= {Role.CLAIMANT}
     target = decide_claim(c.state, action, held)
+    assert target is not None  # withdraw and no-show name their state in the table
     decide_wish(seen.wish.state, wish_action, held)
     # The wish row first, as a claim takes it, so concurrent releases and claims queue alike.
     conn.execute(

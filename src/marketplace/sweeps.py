@@ -1,7 +1,8 @@
 """Background sweeps, driven by an explicit ``now`` (tests inject the clock; nothing sleeps).
 
 - :func:`escalate_due` (吹哨报到): a wish past its deadline moves up a level (community → street →
-  district), shows on that level's queue, and its deadline restarts.
+  district), shows on that level's queue, and its deadline restarts. A dispute staff have not
+  resolved escalates too (``ESCALATING_WISH_STATES``), due like a verification.
 - :func:`auto_accept_due`: a served wish nobody confirmed in time is accepted as the system.
 - :func:`release_no_shows`: a claim not checked in by the end of the window is released and
   counted against the member; a unit's places it never assigned are released too.
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Connection
 from marketplace.completion import confirm
 from marketplace.errors import MarketplaceError
 from marketplace.lifecycle import (
-    OPEN_WISH_STATES,
+    ESCALATING_WISH_STATES,
     ClaimState,
     Role,
     WishAction,
@@ -52,14 +53,15 @@ def escalate_due(
         conn,
         sa.select(wishes.c.community_id, wishes.c.id).where(
             wishes.c.deadline_at <= now,
-            wishes.c.state.in_(sorted(s.value for s in OPEN_WISH_STATES)),
+            wishes.c.state.in_(sorted(s.value for s in ESCALATING_WISH_STATES)),
         ),
         limit,
     )
 
     def escalate(community_id: str, wish_id: str) -> bool:
         wish = load_wish(conn, community_id, wish_id)
-        if wish.deadline_at is None or wish.deadline_at > now or wish.state not in OPEN_WISH_STATES:
+        due = wish.deadline_at
+        if due is None or due > now or wish.state not in ESCALATING_WISH_STATES:
             return False
         decide_wish(wish.state, WishAction.ESCALATE, frozenset({Role.SYSTEM}))
         rules = community_rules(conn, community_id)
@@ -177,7 +179,9 @@ def expire_wishes(
 
 
 def _stage_hours(deadlines: Deadlines, state: WishState) -> int:
-    if state is WishState.SUBMITTED:
+    """Hours to act on a wish in ``state``: staff's turn (verify it, resolve its dispute) has
+    ``verify_hours``, a published wish's claim ``claim_hours``, the rest ``complete_hours``."""
+    if state in (WishState.SUBMITTED, WishState.DISPUTED):
         return deadlines.verify_hours
     if state is WishState.PUBLISHED:
         return deadlines.claim_hours

@@ -241,6 +241,7 @@ def _award_transfer(
         pending=pending,
         timeout=timeout,
         expires_at=_expiry(policy, now),
+        derived=_BY_POLICY,
         value_date=_local_day(activity.started_at),
         detail=detail,
         open_accounts=open_accounts,
@@ -321,6 +322,7 @@ def donate(
         memo=memo,
         actor=from_member,
         expires_at=_expiry(policy, now) if to_member else None,
+        derived=_BY_POLICY,
         now=now,
     )
 
@@ -358,6 +360,7 @@ def adjust(
         memo=reason,
         actor=actor,
         expires_at=_expiry(policy, now) if change > 0 else None,
+        derived=_BY_POLICY,
         now=now,
     )
 
@@ -454,6 +457,10 @@ def _award(t: Transfer) -> Award:
         accrual=msgspec.convert(detail["accrual"], Accrual),
         policy_version=detail["policy_version"],
     )
+
+
+_BY_POLICY = ("expires_at",)
+"""The policy's expiry counts from ``now``: a retry later is the same transfer (``derived``)."""
 
 
 def _expiry(policy: AccrualPolicy, now: dt.datetime) -> dt.datetime | None:

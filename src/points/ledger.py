@@ -10,8 +10,9 @@ claim the transfer id (so two concurrent uses of one id cannot both apply), then
 being overdrawn under any concurrency.
 
 Idempotency follows TigerBeetle: a transfer id applied twice with the same fields returns the
-first result; with different fields it raises IdempotencyMismatch; an id refused for insufficient
-points stays refused (see :class:`points.Database`).
+first result; with any field the caller set differing (accounts, amount, kind, phase, hold,
+reference, memo, actor, expiry, value date, timeout, detail) it raises IdempotencyMismatch; an id
+refused for insufficient points stays refused (see :class:`points.Database`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -59,7 +61,8 @@ from points.model import (
 from points.schema import accounts, entries, refused_transfers, transfers
 from points.sqltypes import insert_ignoring_conflicts, to_struct
 
-# The fields that make two uses of one transfer id "the same transfer".
+# The fields a refusal keeps (``points_refused_transfers``): a refused id is refused again
+# unless one of them differs.
 _SAME = (
     "debit_account_id",
     "credit_account_id",
@@ -69,6 +72,10 @@ _SAME = (
     "pending_id",
     "reference",
 )
+# Every field the caller sets: two uses of one transfer id are "the same transfer" when all agree
+# (TigerBeetle compares every field but the timestamp). The timeout is compared as a duration
+# (``timeout_at`` − ``created_at``), so a retry later with the same timeout is the same transfer.
+_FINGERPRINT = (*_SAME, "memo", "actor", "expires_at", "value_date", "timeout", "detail")
 
 
 def open_account(
@@ -159,6 +166,7 @@ def transfer(
     detail: Any = None,
     spend_first: str | None = None,
     open_accounts: bool = False,
+    derived: tuple[str, ...] = (),
     now: dt.datetime | None = None,
 ) -> Transfer:
     """Move ``amount`` points; with ``pending`` only hold them until posted, voided or timed out.
@@ -168,6 +176,11 @@ def transfer(
     transfer that credited it) a debit from a wallet uses before any other. ``open_accounts``:
     open a member's wallet, the community's pool or its store the transfer finds missing (else
     AccountNotFound).
+
+    The id is the transfer's idempotency key: the same id again with every field the same returns
+    the first transfer; with any field different it is IdempotencyMismatch. ``derived``: fields
+    the calling function computed from ``now`` rather than took from its own caller (the expiry an
+    accrual policy gives), left out of that comparison, so a later retry is the same transfer.
     """
     now = now or utcnow()
     if timeout is not None and not pending:
@@ -193,7 +206,7 @@ def transfer(
     )
     if debit_account_id == credit_account_id:
         raise InvalidRequest("a transfer needs two different accounts")
-    return _apply(conn, request, use_first=spend_first, open_missing=open_accounts)
+    return _apply(conn, request, use_first=spend_first, open_missing=open_accounts, derived=derived)
 
 
 def post_pending(
@@ -263,7 +276,8 @@ def reverse(
         actor=actor,
         created_at=now,
     )
-    return _apply(conn, request, use_first=original.id)
+    # The expiry is the ledger's own (the lots as they are now), not the caller's: not compared.
+    return _apply(conn, request, use_first=original.id, derived=("expires_at",))
 
 
 def get_transfer(conn: Connection, community_id: str, transfer_id: str) -> Transfer:
@@ -460,6 +474,7 @@ def _apply(
     use_first: str | None = None,
     open_missing: bool = False,
     again: bool = True,
+    derived: tuple[str, ...] = (),
 ) -> Transfer:
     """Write a checked transfer: three statements when all is well (claim the id, move both
     accounts' counters, write both entries), and the lots of a wallet.
@@ -471,14 +486,17 @@ def _apply(
 
     ``again``: on PostgreSQL (read committed) an account another transaction opens can commit
     between the id claim (which did not see it) and the look at what is missing (which does):
-    nothing explains the conflict then, and the claim is tried once more."""
+    nothing explains the conflict then, and the claim is tried once more.
+
+    ``derived``: fields the ledger computed rather than the caller set, left out when a repeat of
+    the id is compared with its first use."""
     claimed = conn.execute(_claim_id(conn), {f"v_{k}": v for k, v in transfer_row(t).items()})
     if claimed.first() is None:
         if _open_missing(conn, t, open_missing):
-            return _apply(conn, t, held=held, use_first=use_first)
-        explained = _explain_conflict(conn, t, last=not again)
+            return _apply(conn, t, held=held, use_first=use_first, derived=derived)
+        explained = _explain_conflict(conn, t, last=not again, derived=derived)
         if explained is None:
-            return _apply(conn, t, held=held, use_first=use_first, again=False)
+            return _apply(conn, t, held=held, use_first=use_first, again=False, derived=derived)
         return explained
     a, b = _counter_changes(t, held)
     guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
@@ -732,14 +750,16 @@ def _keep_lots(
         lots.open_lot(conn, t.community_id, credit.id, t.id, t.amount, t.expires_at, t.created_at)
 
 
-def _explain_conflict(conn: Connection, t: Transfer, *, last: bool = True) -> Transfer | None:
+def _explain_conflict(
+    conn: Connection, t: Transfer, *, last: bool = True, derived: tuple[str, ...] = ()
+) -> Transfer | None:
     """The id claim wrote nothing: the same id was applied before (return it, as a replay would),
     or refused before (refuse it again), the hold is resolved already, or the reference is
     taken. None when nothing explains it and this is not the ``last`` try (the accounts the claim
     missed were committed since)."""
     existing = _find(conn, t.community_id, t.id)
     if existing is not None:
-        return _same_or_raise(existing, t)
+        return _same_or_raise(existing, t, derived)
     refused = conn.execute(
         sa.select(refused_transfers).where(
             refused_transfers.c.community_id == t.community_id,
@@ -760,11 +780,25 @@ def _explain_conflict(conn: Connection, t: Transfer, *, last: bool = True) -> Tr
     raise ReferenceInUse(t.kind.value, t.reference, taken.id if taken else "?")
 
 
-def _same_or_raise(existing: Transfer, t: Transfer) -> Transfer:
-    differ = tuple(f for f in _SAME if getattr(existing, f) != getattr(t, f))
+def _same_or_raise(existing: Transfer, t: Transfer, derived: tuple[str, ...] = ()) -> Transfer:
+    """The first use of the id when ``t`` repeats it field for field, else IdempotencyMismatch
+    naming the fields that differ."""
+    differ = tuple(
+        f for f in _FINGERPRINT if f not in derived and _field(existing, f) != _field(t, f)
+    )
     if differ:
         raise IdempotencyMismatch(t.id, differ)
     return existing
+
+
+def _field(t: Transfer, name: str) -> Any:
+    """A transfer's field as the fingerprint compares it: the timeout as a duration, the detail
+    as the JSON it is stored as."""
+    if name == "timeout":
+        return None if t.timeout_at is None else t.timeout_at - t.created_at
+    if name == "detail":
+        return None if t.detail is None else msgspec.json.decode(msgspec.json.encode(t.detail))
+    return getattr(t, name)
 
 
 def _raise_refused_again(conn: Connection, row: Any, t: Transfer) -> None:

@@ -290,7 +290,7 @@ def test_a_replayed_transfer_returns_the_first_and_moves_nothing_more(
         first = give(tx, ALICE, BOB, 30, id="gift", memo="谢谢")
     before = snapshot(funded, ALICE, BOB)
     with funded.transaction() as tx:
-        again = give(tx, ALICE, BOB, 30, id="gift", memo="again", now=at(60))
+        again = give(tx, ALICE, BOB, 30, id="gift", memo="谢谢", now=at(60))
     assert again == first
     assert again.created_at == T0
     assert again.memo == "谢谢"
@@ -309,21 +309,53 @@ MISMATCHES: list[tuple[dict[str, Any], tuple[str, ...]]] = [
     ({"pending": True}, ("phase",)),
     ({"reference": "claim:9"}, ("reference",)),
     ({"amount": 29, "kind": TransferKind.ADJUSTMENT}, ("amount", "kind")),
+    ({"memo": "again"}, ("memo",)),
+    ({"actor": "staff-2"}, ("actor",)),
+    ({"expires_at": T0 + dt.timedelta(days=30)}, ("expires_at",)),
+    ({"value_date": dt.date(2026, 1, 1)}, ("value_date",)),
+    ({"detail": {"why": "other"}}, ("detail",)),
+    ({"memo": "again", "amount": 31}, ("amount", "memo")),
 ]
+"""A change to the first use ``give(ALICE, BOB, 30, id="gift", memo="谢谢", actor="staff-1",
+detail={"why": "gift"})``, and the fields the refusal names."""
 
 
 def test_the_same_id_with_other_fields_raises_idempotency_mismatch_naming_them(
     funded: points.Database,
 ) -> None:
+    first: dict[str, Any] = {"memo": "谢谢", "actor": "staff-1", "detail": {"why": "gift"}}
     with funded.transaction() as tx:
-        give(tx, ALICE, BOB, 30, id="gift")
+        give(tx, ALICE, BOB, 30, id="gift", **first)
     before = snapshot(funded, ALICE, BOB, STORE)
     for change, fields in MISMATCHES:
-        request: dict[str, Any] = {"debit": ALICE, "credit": BOB, "amount": 30} | change
+        request: dict[str, Any] = {"debit": ALICE, "credit": BOB, "amount": 30, **first} | change
         with pytest.raises(points.IdempotencyMismatch) as mismatch, funded.transaction() as tx:
             give(tx, request.pop("debit"), request.pop("credit"), id="gift", **request)
         assert (mismatch.value.transfer_id, mismatch.value.fields) == ("gift", fields), change
     assert snapshot(funded, ALICE, BOB, STORE) == before
+    assert_audit_clean(funded)
+
+
+def test_a_hold_repeated_later_with_its_timeout_is_the_same_and_another_timeout_is_not(
+    funded: points.Database,
+) -> None:
+    first = hold(funded, 40, id="order-7", timeout=dt.timedelta(hours=2))
+    with funded.transaction() as tx:
+        again = give(tx, ALICE, STORE, 40, id="order-7", kind=TransferKind.REDEMPTION,
+                     pending=True, timeout=dt.timedelta(hours=2), now=at(90))  # fmt: skip
+    assert again == first
+    before = snapshot(funded, ALICE, STORE)
+    with pytest.raises(points.IdempotencyMismatch) as mismatch:
+        hold(funded, 40, id="order-7", timeout=dt.timedelta(hours=3))
+    assert mismatch.value.fields == ("timeout",)
+    with funded.transaction() as tx:
+        posted = points.post_pending(tx, C, "order-7", id="p7", memo="核销", now=at(1))
+    with funded.transaction() as tx:
+        assert points.post_pending(tx, C, "order-7", id="p7", memo="核销", now=at(2)) == posted
+    with pytest.raises(points.IdempotencyMismatch) as mismatch, funded.transaction() as tx:
+        points.post_pending(tx, C, "order-7", id="p7", memo="另一次", now=at(2))
+    assert mismatch.value.fields == ("memo",)
+    assert snapshot(funded, ALICE, STORE) != before  # the post moved the hold, once
     assert_audit_clean(funded)
 
 
@@ -562,7 +594,7 @@ def test_a_reversal_undoes_a_posted_transfer_once(funded: points.Database) -> No
     before = snapshot(funded, ALICE, BOB)
     assert [(account(funded, a)).balance for a in (ALICE, BOB)] == [100, 0]
     with funded.transaction() as tx:
-        assert points.reverse(tx, C, "gift", id="gift:undo", now=at(2)) == back
+        assert points.reverse(tx, C, "gift", id="gift:undo", memo="误操作", now=at(2)) == back
     with pytest.raises(points.ReferenceInUse) as in_use, funded.transaction() as tx:
         points.reverse(tx, C, "gift", id="gift:undo-again")
     assert in_use.value.transfer_id == "gift:undo"

@@ -322,6 +322,49 @@ def test_a_dispute_resolved_for_the_volunteer_posts_the_accrual(
         assert points.audit(tx) == []
 
 
+# --- places left free once service has begun ----------------------------------------------
+
+
+def test_free_places_stay_claimable_while_the_wish_is_in_service(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx, capacity=4)
+        first = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+        mk.check_in(tx, "vol1", "c1", first.id, code=wish.confirmation_code, now=START)
+        assert (mk.get_wish(tx, "res", "c1", wish.id)).state is WishState.IN_SERVICE
+        # a volunteer, a unit and staff's dispatch each take a free place; the wish stays in service
+        second = mk.claim(tx, "vol2", "c1", wish.id, now=START + 10 * MIN)
+        unit_claim = mk.claim_for_unit(tx, "uadmin", "c1", wish.id, "u1", now=START + 10 * MIN)
+        sent = mk.dispatch(tx, "staff", "c1", wish.id, "vol3", now=START + 10 * MIN)
+        assert (second.state, unit_claim.places, sent.member_id) == (ClaimState.ACTIVE, 1, "vol3")
+        now_in = mk.get_wish(tx, "res", "c1", wish.id)
+        assert (now_in.state, now_in.places_taken) == (WishState.IN_SERVICE, 4)
+    # every place taken: the next is refused for capacity, the wish still in service
+    refused(db, mk.CapacityFull, lambda tx: mk.claim(tx, "vol4", "c1", wish.id, now=START))
+    with db.transaction() as tx:
+        mk.withdraw(tx, "staff", "c1", sent.id, reason="改派", now=START + 20 * MIN)
+        assert (mk.get_wish(tx, "res", "c1", wish.id)).places_taken == 3
+    # the window over: the free place is no longer offered
+    over = START + 3 * H
+    caught = refused(db, mk.NotAllowed, lambda tx: mk.claim(tx, "vol4", "c1", wish.id, now=over))
+    assert caught.guard == "window_open"
+    with db.transaction() as tx:
+        late = mk.claim(tx, "vol4", "c1", wish.id, now=START + H)
+        for c in (second, late):
+            mk.check_in(tx, c.member_id or "", "c1", c.id, code=wish.confirmation_code,
+                        now=START + H)  # fmt: skip
+        mk.withdraw(tx, "uadmin", "c1", unit_claim.id, reason="人手不足", now=START + H)
+        for c in (first, second, late):
+            mk.check_out(tx, c.member_id or "", "c1", c.id, now=START + 2 * H)
+        served = mk.get_wish(tx, "res", "c1", wish.id)
+        assert (served.state, served.places_taken) == (WishState.SERVED, 3)
+    # served: the place left free is closed with the service
+    refused(db, mk.NotAllowed, lambda tx: mk.claim(tx, "vol5", "c1", wish.id, now=START + 2 * H))
+    with db.snapshot() as tx:
+        assert open_claims(tx, "vol4") == 0
+        assert points.audit(tx) == []
+
+
 # --- units and dispatch --------------------------------------------------------------------
 
 
@@ -351,6 +394,39 @@ def test_a_unit_claims_places_and_assigns_its_member(db: points.Database) -> Non
         assert wallet(tx, "party") == (20, 0)
         assert served_minutes(tx, "party") == 120
         assert points.audit(tx) == []
+
+
+def test_a_fully_assigned_unit_claim_is_assigned_and_no_longer_open(
+    db: points.Database,
+) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        mk.add_member(tx, id="party2", name="party2", home_unit_id="u1", now=T0)
+        mk.grant_role(tx, mk.SYSTEM, "party2", "u1", mk.Role.PARTY_MEMBER, now=T0)
+        wish = world.published(tx, capacity=2)
+        unit_claim = mk.claim_for_unit(tx, "uadmin", "c1", wish.id, "u1", places=2, now=T0)
+        first = mk.assign(tx, "uadmin", "c1", unit_claim.id, "party", now=T0 + H)
+        half = mk.load_claim(tx, "c1", unit_claim.id)
+        assert (half.state, half.places, half.closed_at) == (ClaimState.ACTIVE, 1, None)
+        last = mk.assign(tx, "uadmin", "c1", unit_claim.id, "party2", now=T0 + 2 * H)
+        done = mk.load_claim(tx, "c1", unit_claim.id)
+        assert (done.state, done.places, done.closed_at) == (ClaimState.ASSIGNED, 0, T0 + 2 * H)
+        steps = [(s.action, s.from_state, s.to_state) for s in mk.history(tx, "c1", unit_claim.id)]
+        assert ("assign", "active", "assigned") in steps
+        wish_now = mk.get_wish(tx, "res", "c1", wish.id)
+        assert (wish_now.state, wish_now.places_taken) == (WishState.CLAIMED, 2)
+    # nothing is left to give back, assign or release
+    refused(db, mk.NotAllowed, lambda tx: mk.withdraw(tx, "uadmin", "c1", unit_claim.id))
+    refused(db, mk.NotAllowed, lambda tx: mk.assign(tx, "uadmin", "c1", unit_claim.id, "party"))
+    with db.transaction() as tx:
+        # the members' own claims carry the service on: a place one gives back goes to the wish
+        mk.withdraw(tx, "party2", "c1", last.id, reason="临时有事", now=T0 + 2 * H)
+        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ASSIGNED
+        assert (mk.get_wish(tx, "res", "c1", wish.id)).state is WishState.PUBLISHED
+        swept = mk.release_no_shows(tx, now=START + 4 * H)
+        assert swept.handled == (first.id,)  # the member's claim, not the unit's
+        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ASSIGNED
+    assert_audit_clean(db)
 
 
 def test_staff_dispatch_a_volunteer(db: points.Database) -> None:

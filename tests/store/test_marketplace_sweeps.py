@@ -139,6 +139,37 @@ def test_category_deadlines_override_the_community_deadlines(
     assert [w.id for w in street_view.items] == [repair.id]
 
 
+def test_an_unresolved_dispute_escalates_like_a_verification_until_staff_resolve_it(
+    db: points.Database,
+) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx)
+        made = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+        mk.check_in(tx, "vol1", "c1", made.id, code=wish.confirmation_code, now=START)
+        mk.check_out(tx, "vol1", "c1", made.id, now=START + H)
+        disputed = mk.dispute(tx, "res", "c1", wish.id, reason="服务不完整", now=START + 2 * H)
+    due = START + 2 * H + 24 * H  # staff's turn: the default verify_hours
+    assert (disputed.state, disputed.level, disputed.deadline_at) == (WishState.DISPUTED, 0, due)
+    assert escalate(db, due - SEC) == ()
+    assert escalate(db, due) == (wish.id,)
+    after = wish_at(db, wish.id)
+    assert (after.state, after.level, after.deadline_at) == (WishState.DISPUTED, 1, due + 24 * H)
+    assert escalations(db, wish.id) == [("system", "disputed", "level 0 → 1")]
+    with db.snapshot() as tx:  # the street's staff see it on their queue
+        street = mk.escalation_queue(tx, "admin", "s1")
+        assert [w.id for w in street.items] == [wish.id]
+    with db.transaction() as tx:
+        resolved = mk.resolve(tx, "staff", "c1", wish.id, for_volunteer=True, reason="已核实",
+                              now=due + H)  # fmt: skip
+        assert (resolved.state, resolved.deadline_at) == (WishState.CLOSED, None)
+    assert escalate(db, due + 48 * H) == ()
+    with db.snapshot() as tx:
+        assert (mk.escalation_queue(tx, "admin", "s1")).items == ()
+        assert wallet(tx, "vol1") == (10, 0)
+        assert points.audit(tx) == []
+
+
 # --- auto-accept ---------------------------------------------------------------------------
 
 
@@ -328,7 +359,7 @@ def test_a_unit_claim_fully_assigned_is_not_a_no_show(db: points.Database) -> No
         named = mk.assign(tx, "uadmin", "c1", unit_claim.id, "party", now=T0)
     with db.transaction() as tx:
         assert (mk.release_no_shows(tx, now=END)).handled == (named.id,)
-        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ACTIVE
+        assert (mk.load_claim(tx, "c1", unit_claim.id)).state is ClaimState.ASSIGNED
         after = mk.get_wish(tx, "staff", "c1", wish.id)
         assert (after.state, after.places_taken) == (WishState.PUBLISHED, 0)
         assert member_load_of(tx, "party") == (0, 1)

@@ -31,7 +31,7 @@ from marketplace import (
     decide_wish,
     wish_actions,
 )
-from marketplace.lifecycle import ACT_GUARDS, wish_state_from_claims
+from marketplace.lifecycle import ACT_GUARDS, unit_claim_state, wish_state_from_claims
 
 OFFICE = {"staff", "admin"}  # 社区工作人员, and admins of the community or above
 OWNER = {"beneficiary", "poster"}  # the resident, or the grid worker who posted for them
@@ -63,7 +63,11 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("claimed", "check_in", OFFICE | CLAIMANT, "in_service"),
     ("claimed", "cancel", OFFICE, "cancelled"),
     ("claimed", "settle", SYSTEM, COUNTS),
-    # 服务中: more claimants arrive or leave; the last check-out serves the wish.
+    # 服务中: more claimants arrive or leave; the last check-out serves the wish. Places still free
+    # are taken as on a published wish (the wish stays in service).
+    ("in_service", "claim", CLAIMING, "in_service"),
+    ("in_service", "claim_for_unit", {"unit_admin"}, "in_service"),
+    ("in_service", "dispatch", OFFICE, "in_service"),
     ("in_service", "check_in", OFFICE | CLAIMANT, "in_service"),
     ("in_service", "check_out", OFFICE | CLAIMANT, COUNTS),
     ("in_service", "withdraw", OFFICE | CLAIMANT, "in_service"),
@@ -75,22 +79,28 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("disputed", "resolve_for_volunteer", OFFICE, "confirmed"),
     ("disputed", "resolve_against_volunteer", OFFICE, "closed"),
     ("confirmed", "close", SYSTEM, "closed"),
-    # 吹哨: at any open state the level rises and the state stays.
-    *((state, "escalate", OFFICE | SYSTEM, state) for state in OPEN),
+    # 吹哨: at any open state, and while a dispute waits for staff, the level rises and the state
+    # stays.
+    *((state, "escalate", OFFICE | SYSTEM, state) for state in (*OPEN, "disputed")),
 ]
 
-CLAIM_ROWS: list[tuple[str, str, set[str], str]] = [
+CLAIM_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("active", "check_in", OFFICE | CLAIMANT, "checked_in"),
     ("active", "withdraw", OFFICE | CLAIMANT, "withdrawn"),
     ("active", "no_show", OFFICE | SYSTEM, "no_show"),
-    ("active", "assign", {"unit_admin"} | OFFICE, "active"),
+    # a unit's place named: active while places are left, assigned after its last (the count)
+    ("active", "assign", {"unit_admin"} | OFFICE, COUNTS),
     ("checked_in", "check_out", OFFICE | CLAIMANT, "checked_out"),
     ("checked_out", "confirm", OWNER | OFFICE | SYSTEM, "confirmed"),
     ("checked_out", "void", OFFICE, "voided"),
 ]
 
 WISH_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in WISH_ROWS}
-REFUSED_BY_GUARD = {("published", "claim"): OWNER, ("published", "claim_for_unit"): OWNER}
+REFUSED_BY_GUARD = {
+    (state, action): OWNER
+    for state in ("published", "in_service")
+    for action in ("claim", "claim_for_unit")
+}
 """Roles a row's guard refuses even beside an allowed role: nobody takes their own wish."""
 CLAIM_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in CLAIM_ROWS}
 ACTORS = [pytest.param(frozenset({r}), id=r.value) for r in Role] + [
@@ -186,7 +196,7 @@ def test_claim_transition_happens_only_by_a_row_and_an_allowed_role(
 
 @pytest.mark.parametrize(("state", "action", "allowed", "next_state"), CLAIM_ROWS)
 def test_claim_row_admits_an_actor_holding_one_allowed_role_among_others(
-    state: str, action: str, allowed: set[str], next_state: str
+    state: str, action: str, allowed: set[str], next_state: str | None
 ) -> None:
     for role in allowed:
         roles = frozenset(Role(r) for r in {role} | ({r.value for r in Role} - allowed))
@@ -195,7 +205,7 @@ def test_claim_row_admits_an_actor_holding_one_allowed_role_among_others(
 
 @pytest.mark.parametrize(("state", "action", "allowed", "next_state"), CLAIM_ROWS)
 def test_claim_row_refuses_an_actor_holding_every_other_role(
-    state: str, action: str, allowed: set[str], next_state: str
+    state: str, action: str, allowed: set[str], next_state: str | None
 ) -> None:
     others = frozenset(r for r in Role if r.value not in allowed)
     with pytest.raises(NotAllowed) as refused:
@@ -203,7 +213,7 @@ def test_claim_row_refuses_an_actor_holding_every_other_role(
     assert_refusal_explains(refused.value, action, state, allowed)
 
 
-@pytest.mark.parametrize("state", ["confirmed", "withdrawn", "no_show", "voided"])
+@pytest.mark.parametrize("state", ["confirmed", "withdrawn", "no_show", "voided", "assigned"])
 def test_a_finished_claim_allows_no_action_at_all(state: str) -> None:
     everyone = frozenset(Role)
     for action in ClaimAction:
@@ -271,6 +281,13 @@ def test_claim_counts_do_not_move_a_wish_outside_claiming_and_service(current: s
             serving=serving,
             served=served,
         ) == WishState(current)
+
+
+@pytest.mark.parametrize(
+    ("places_left", "expected"), [(2, "active"), (1, "active"), (0, "assigned")]
+)
+def test_a_unit_claim_is_assigned_once_its_last_place_is(places_left: int, expected: str) -> None:
+    assert unit_claim_state(places_left) == ClaimState(expected)
 
 
 # Guards: the rules beside the roles
