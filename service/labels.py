@@ -1,0 +1,102 @@
+"""Chinese words for the libraries' states, roles, actions and kinds, as the pages and the
+problem responses show them."""
+
+from __future__ import annotations
+
+WISH_STATES = {
+    "submitted": "待审核",
+    "published": "待认领",
+    "claimed": "已认领",
+    "in_service": "服务中",
+    "served": "待评价",
+    "disputed": "有异议",
+    "confirmed": "已确认",
+    "closed": "已办结",
+    "rejected": "已驳回",
+    "expired": "已过期",
+    "cancelled": "已取消",
+}
+CLAIM_STATES = {
+    "active": "已接单",
+    "checked_in": "服务中",
+    "checked_out": "已签退",
+    "confirmed": "已确认",
+    "withdrawn": "已退单",
+    "no_show": "爽约",
+    "voided": "已作废",
+}
+ORDER_STATUS = {
+    "reserved": "待领取",
+    "fulfilled": "已领取",
+    "cancelled": "已取消",
+    "expired": "已过期",
+}
+ROLES = {
+    "resident": "居民",
+    "volunteer": "志愿者",
+    "party_member": "党员",
+    "grid_worker": "网格员",
+    "staff": "社区工作人员",
+    "unit_admin": "单位管理员",
+    "admin": "管理员",
+    "beneficiary": "受助居民",
+    "poster": "发布人",
+    "claimant": "认领人",
+    "system": "系统",
+}
+ORG_KINDS = {
+    "district": "区",
+    "street": "街道",
+    "community": "社区",
+    "compound": "小区",
+    "grid": "网格",
+    "building": "楼栋",
+    "unit": "单位",
+}
+ACTIONS = {
+    "post": "点单",
+    "verify": "审核通过",
+    "reject": "驳回",
+    "cancel": "取消",
+    "claim": "认领",
+    "claim_for_unit": "单位认领",
+    "assign": "指派",
+    "dispatch": "派单",
+    "withdraw": "退单",
+    "no_show": "爽约",
+    "check_in": "报到",
+    "check_out": "签退",
+    "confirm": "确认评价",
+    "dispute": "提出异议",
+    "resolve_for_volunteer": "裁定：服务有效",
+    "resolve_against_volunteer": "裁定：服务无效",
+    "close": "办结",
+    "settle": "状态更新",
+    "expire": "过期",
+    "escalate": "吹哨上报",
+}
+TRANSFER_KINDS = {
+    "accrual": "服务奖励",
+    "redemption": "兑换",
+    "reversal": "冲正",
+    "expiry": "过期",
+    "donation": "捐赠",
+    "adjustment": "调整",
+}
+KINDS = {"service": "志愿服务", "goods": "物资捐赠"}
+URGENCY = {"1": "不急", "2": "一般", "3": "较急", "4": "紧急"}
+KEY_HOUSEHOLD = {
+    "elderly_alone": "独居老人",
+    "disabled": "残疾",
+    "serious_illness": "大病",
+    "low_income": "低保",
+    "left_behind_child": "留守儿童",
+}
+LIMIT_PERIODS = {"day": "每天", "week": "每周", "month": "每月", "year": "每年", "ever": "累计"}
+LEVELS = {"0": "社区", "1": "街道", "2": "区"}
+
+
+def label(table: dict[str, str], key: object) -> str:
+    """The Chinese word for ``key`` (an enum or its value), or the value itself."""
+    value = getattr(key, "value", key)
+    return table.get(str(value), str(value))
