@@ -274,13 +274,14 @@ refuses them; a test keeps it complete."""
 def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> Response[Problem]:
     if isinstance(exc, mk.InvalidInput):
         zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
+        reason = exc.reason if english(request) else zh
         return make(
             _cursor_or(exc.field, "invalid_input"),
             zh,
             str(exc),
             request,
             field=exc.field,
-            errors=(FieldError(field=exc.field, reason=zh),),
+            errors=(FieldError(field=exc.field, reason=reason),),
         )
     if isinstance(exc, mk.NotFound):
         return make("not_found", f"未找到该{i18n.what_zh(exc.what)}", str(exc), request)
@@ -350,7 +351,9 @@ _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     errors: list[FieldError] = []
+    chinese: list[str] = []  # the detail in Chinese, a sentence per error
     code = "invalid_input"
+    in_english = english(request)
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if not isinstance(item, dict):
@@ -368,16 +371,20 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
         field, reason = _describe(message, key)
         if "unknown field" in message:
             code = "unknown_field"
-        errors.append(FieldError(field=field, reason=reason))
+        chinese.append(f"{i18n.field_zh(field)}：{reason}")
+        english_reason = _AT.sub("", message) or "does not fit the schema"  # msgspec's own words
+        errors.append(FieldError(field=field, reason=english_reason if in_english else reason))
     detail = str(exc.detail or "")
     if not errors and ("malformed" in detail.lower() or "decode" in detail.lower()):
         return make("malformed_body", "请求体不是有效的 JSON", "Malformed JSON body", request)
     if errors and all(e.field == "cursor" for e in errors):
         code = "invalid_cursor"  # its shape is wrong: one code with read_cursor's refusals
     if not errors:
-        errors.append(FieldError(field="body", reason="不符合要求"))
+        chinese.append(f"{i18n.field_zh('body')}：不符合要求")
+        reason = "does not fit the schema" if in_english else "不符合要求"
+        errors.append(FieldError(field="body", reason=reason))
     first = errors[0]
-    zh = "；".join(f"{i18n.field_zh(e.field)}：{e.reason}" for e in errors)
+    zh = "；".join(chinese)
     en = "; ".join(str(item.get("message", "")) for item in extra if isinstance(item, dict))
     return make(code, zh, en or detail, request, field=first.field, errors=tuple(errors))
 

@@ -104,3 +104,34 @@ async def test_every_list_refuses_a_cursor_it_never_gave_out_alike(svc: Service)
         "/api/v1/orgs/s1/members", headers=svc.as_("admin"), params={"cursor": cursor}
     )
     assert (elsewhere.status_code, elsewhere.json()["code"]) == (422, "invalid_cursor")
+
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+async def test_each_reason_of_a_refused_body_is_in_the_language_asked_for(svc: Service) -> None:
+    start = svc.clock.now + dt.timedelta(hours=2)
+    body = {
+        "category": "助老陪护",
+        "title": "陪我去医院复诊",
+        "description": "周二上午",
+        "org_id": "g1",
+        "address": "幸福路1号",
+        "window_start": start.isoformat(),
+        "window_end": (start + dt.timedelta(hours=3)).isoformat(),
+        "estimated_minutes": 90,
+    }
+    schema = {**body, "estimated_minutes": 0, "surprise": 1}  # msgspec refuses it
+    library = {**body, "window_end": (start - dt.timedelta(hours=1)).isoformat()}  # the library
+    for sent in (schema, library):
+        for language, english in (("en", True), ("zh-CN", False)):
+            answer = await svc.client.post(
+                f"{C1}/wishes",
+                headers={**svc.as_("res"), "Accept-Language": language},
+                json=sent,
+            )
+            assert answer.status_code == 422, answer.text
+            reasons = [e["reason"] for e in answer.json()["errors"]]
+            assert reasons, answer.text
+            for reason in reasons:
+                assert bool(CJK.search(reason)) is not english, (language, reason)
