@@ -25,13 +25,14 @@ from litestar.exceptions import (
     NotAuthorizedException,
     NotFoundException,
     PermissionDeniedException,
+    SerializationException,
     ValidationException,
 )
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 import marketplace as mk
 import points
-from service import i18n
+from service import i18n, labels
 
 log = logging.getLogger("linli.errors")
 MEDIA_TYPE = "application/problem+json"
@@ -87,6 +88,7 @@ TITLES: dict[str, tuple[int, str, str]] = {
     "invalid_request": (422, "输入有误", "Invalid request"),
     "invalid_amount": (422, "数额无效", "Invalid amount"),
     "invalid_id": (422, "编号无效", "Invalid id"),
+    "invalid_cursor": (422, "分页游标无效", "Invalid cursor"),
     "invalid_policy": (422, "积分规则无效", "Invalid accrual policy"),
     "invalid_activity": (422, "服务记录无效", "Invalid activity"),
     "donation_not_allowed": (422, "不允许此类捐赠", "Donation not allowed"),
@@ -100,6 +102,7 @@ TITLES: dict[str, tuple[int, str, str]] = {
     "forbidden": (403, "无权访问", "Forbidden"),
     "csrf_failed": (403, "页面已过期", "CSRF check failed"),
     "conflict": (409, "数据冲突", "Conflict"),
+    "wrong_state": (409, "当前状态下无法操作", "Not possible in this state"),
     "capacity_full": (409, "名额已满", "Capacity full"),
     "already_claimed": (409, "已认领", "Already claimed"),
     "claim_limit_reached": (409, "认领已达上限", "Claim limit reached"),
@@ -309,19 +312,25 @@ refuses them; a test keeps it complete."""
 def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> Response[Problem]:
     if isinstance(exc, mk.InvalidInput):
         zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
+        reason = exc.reason if english(request) else zh
         return make(
-            "invalid_input",
+            _cursor_or(exc.field, "invalid_input"),
             zh,
             str(exc),
             request,
             field=exc.field,
-            errors=(FieldError(field=exc.field, reason=zh),),
+            errors=(FieldError(field=exc.field, reason=reason),),
         )
     if isinstance(exc, mk.NotFound):
         return make("not_found", f"未找到该{i18n.what_zh(exc.what)}", str(exc), request)
     if isinstance(exc, mk.NotAllowed):
-        zh = GUARDS_ZH.get(exc.guard or "", "您在当前状态下无权执行此操作")
+        zh = GUARDS_ZH.get(exc.guard or "", "您无权执行此操作")
         return make("not_allowed", zh, str(exc), request)
+    if isinstance(exc, mk.WrongState):
+        states = labels.CLAIM_STATES if exc.subject == "claim" else labels.WISH_STATES
+        state, action = labels.label(states, exc.state), labels.label(labels.ACTIONS, exc.action)
+        zh = f"该{i18n.what_zh(exc.subject)}{state}，无法{action}"
+        return make("wrong_state", zh, str(exc), request)
     zh = {
         "capacity_full": "名额已满，无法再认领",
         "already_claimed": "您已认领该心愿",
@@ -353,7 +362,7 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
         zh = "积分规则无效：" + "；".join(i18n.reason_zh(p) for p in exc.problems)
     elif isinstance(exc, points.InvalidId):
         zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
-        return make(code, zh, en, request, field=exc.field)
+        return make(_cursor_or(exc.field, code), zh, en, request, field=exc.field)
     elif isinstance(exc, points.NotFound):
         zh = TITLES[code][1]
     elif isinstance(exc, points.InvalidRequest):
@@ -361,6 +370,12 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
     else:
         zh = TITLES[code][1]
     return make(code, zh, en, request)
+
+
+def _cursor_or(field: str, code: str) -> str:
+    """A cursor the list never gave out is ``invalid_cursor`` on every list, whichever library
+    refused it (see service.api.common.read_cursor)."""
+    return "invalid_cursor" if field == "cursor" else code
 
 
 def _strip_invalid(message: str) -> str:
@@ -374,7 +389,9 @@ _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     errors: list[FieldError] = []
+    chinese: list[str] = []  # the detail in Chinese, a sentence per error
     code = "invalid_input"
+    in_english = english(request)
     extra = exc.extra if isinstance(exc.extra, list) else []
     for item in extra:
         if not isinstance(item, dict):
@@ -392,14 +409,20 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
         field, reason = _describe(message, key)
         if "unknown field" in message:
             code = "unknown_field"
-        errors.append(FieldError(field=field, reason=reason))
+        chinese.append(f"{i18n.field_zh(field)}：{reason}")
+        english_reason = _AT.sub("", message) or "does not fit the schema"  # msgspec's own words
+        errors.append(FieldError(field=field, reason=english_reason if in_english else reason))
     detail = str(exc.detail or "")
     if not errors and ("malformed" in detail.lower() or "decode" in detail.lower()):
         return make("malformed_body", "请求体不是有效的 JSON", "Malformed JSON body", request)
+    if errors and all(e.field == "cursor" for e in errors):
+        code = "invalid_cursor"  # its shape is wrong: one code with read_cursor's refusals
     if not errors:
-        errors.append(FieldError(field="body", reason="不符合要求"))
+        chinese.append(f"{i18n.field_zh('body')}：不符合要求")
+        reason = "does not fit the schema" if in_english else "不符合要求"
+        errors.append(FieldError(field="body", reason=reason))
     first = errors[0]
-    zh = "；".join(f"{i18n.field_zh(e.field)}：{e.reason}" for e in errors)
+    zh = "；".join(chinese)
     en = "; ".join(str(item.get("message", "")) for item in extra if isinstance(item, dict))
     return make(code, zh, en or detail, request, field=first.field, errors=tuple(errors))
 
@@ -447,8 +470,10 @@ def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Probl
     if isinstance(exc, NotFoundException):
         return make("no_route", "接口不存在", detail, request)
     lowered = detail.lower()
-    if status == 400 and ("json" in lowered or "malformed" in lowered or "decode" in lowered):
-        return make("malformed_body", "请求体不是有效的 JSON", detail, request)
+    unreadable = isinstance(exc.__cause__, SerializationException)  # truncated: ``{``
+    if status == 400 and (unreadable or any(w in lowered for w in ("json", "malformed", "decode"))):
+        return make("malformed_body", "请求体不是有效的 JSON", f"Malformed JSON body: {detail}",
+                    request)  # fmt: skip
     retry = None
     if status == 429:
         raw = (exc.headers or {}).get("Retry-After") or (exc.headers or {}).get("retry-after")

@@ -24,6 +24,7 @@ from service.api.common import (
     api,
     check_moment,
     problems,
+    read_cursor,
 )
 from service.api.views import WishPage, wish_page
 from service.api.wishes import Community, MatchList
@@ -109,11 +110,13 @@ class BoardController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> WishPage:
-        page = mk.escalation_queue(tx, me.id, org_id, cursor=cursor, limit=limit)
+        page = mk.escalation_queue(
+            tx, me.id, org_id, cursor=read_cursor("escalations", cursor), limit=limit
+        )
         views = []
         for wish in page.items:
             views.append(mk.wish_view(tx, me.id, wish.community_id, wish.id))
-        return wish_page(Page(items=tuple(views), next_cursor=page.next_cursor))
+        return wish_page(Page(items=tuple(views), next_cursor=page.next_cursor), "escalations")
 
     @get(
         "/statistics",

@@ -21,7 +21,9 @@ from service.api.common import (
     Now,
     Tx,
     api,
+    issue_cursor,
     problems,
+    read_cursor,
 )
 from service.api.views import ClaimPage
 from service.api.wishes import Community, PointIn
@@ -71,9 +73,16 @@ class ClaimController(Controller):
         limit: Limit = 50,
     ) -> ClaimPage:
         page = mk.member_claims(
-            tx, me.id, community_id, states=frozenset(states or ()), cursor=cursor, limit=limit
+            tx,
+            me.id,
+            community_id,
+            states=frozenset(states or ()),
+            cursor=read_cursor("claims", cursor),
+            limit=limit,
         )
-        return ClaimPage(items=list(page.items), next_cursor=page.next_cursor)
+        return ClaimPage(
+            items=list(page.items), next_cursor=issue_cursor("claims", page.next_cursor)
+        )
 
     @post(
         "/{claim_id:str}/check-in",
@@ -125,7 +134,7 @@ class ClaimController(Controller):
     @post(
         "/{claim_id:str}/withdraw",
         status_code=200,
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
         summary="退单: give the place back before check-in",
     )
     @api.write
@@ -143,7 +152,7 @@ class ClaimController(Controller):
     @post(
         "/{claim_id:str}/no-show",
         status_code=200,
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
         summary="爽约: staff release a claim nobody showed up for",
     )
     @api.write

@@ -12,7 +12,10 @@ runs as the request's one unit of work and takes by name ``tx`` (the unit's conn
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import re
 from typing import Annotated, Any, ClassVar
 
@@ -70,12 +73,48 @@ Cursor = Annotated[
     str | None,
     QueryParameter(
         description="`next_cursor` of the page before",
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:@|+-]+$",  # what the lists give out
+        max_length=400,
+        pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",  # what the lists give out (issue_cursor)
         required=False,
     ),
 ]
 Limit = Annotated[int, QueryParameter(ge=1, le=200, description="page size, at most 200")]
+
+
+def issue_cursor(listing: str, after: str | None) -> str | None:
+    """The ``next_cursor`` a list gives out: the library's cursor (``after``), sealed with a
+    check of the list's name, so that :func:`read_cursor` knows a cursor this list issued from
+    one it never did (typed, truncated, or another list's). The check is not a secret: a forged
+    cursor still meets the library's own checks, refused with the same code."""
+    if after is None:
+        return None
+    body = base64.urlsafe_b64encode(after.encode()).decode().rstrip("=")
+    return f"{body}.{_seal(listing, after)}"
+
+
+def read_cursor(listing: str, cursor: str | None) -> str | None:
+    """The library's cursor inside a ``cursor`` that ``listing`` gave out (None: the first
+    page); any other cursor is refused, on every list alike (422 ``invalid_cursor``)."""
+    if cursor is None:
+        return None
+    body, _, seal = cursor.partition(".")
+    try:
+        after = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        after = None
+    if after is None or not hmac.compare_digest(seal, _seal(listing, after)):
+        raise ServiceError(422, "invalid_cursor", INVALID_CURSOR_ZH, INVALID_CURSOR_EN,
+                           field="cursor")  # fmt: skip
+    return after
+
+
+INVALID_CURSOR_ZH = "不是本列表给出的分页游标"
+INVALID_CURSOR_EN = "cursor: is not a cursor this list gave out"
+
+
+def _seal(listing: str, after: str) -> str:
+    digest = hashlib.sha256(f"linli-cursor\0{listing}\0{after}".encode()).digest()
+    return base64.urlsafe_b64encode(digest[:9]).decode()
 
 
 EARLIEST, LATEST = 1900, 9000

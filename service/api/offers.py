@@ -24,7 +24,9 @@ from service.api.common import (
     Now,
     Tx,
     api,
+    issue_cursor,
     problems,
+    read_cursor,
 )
 from service.api.views import WishOut, wish_out
 from service.api.wishes import Community
@@ -80,9 +82,16 @@ class OfferController(Controller):
         limit: Limit = 50,
     ) -> OfferPage:
         page = mk.list_offers(
-            tx, me.id, community_id, active_only=active_only, cursor=cursor, limit=limit
+            tx,
+            me.id,
+            community_id,
+            active_only=active_only,
+            cursor=read_cursor("offers", cursor),
+            limit=limit,
         )
-        return OfferPage(items=list(page.items), next_cursor=page.next_cursor)
+        return OfferPage(
+            items=list(page.items), next_cursor=issue_cursor("offers", page.next_cursor)
+        )
 
     @post("/", status_code=201, responses=problems(403, 404), summary="Publish an offer")
     @api.write

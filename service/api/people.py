@@ -25,7 +25,9 @@ from service.api.common import (
     Phone,
     Tx,
     api,
+    issue_cursor,
     problems,
+    read_cursor,
 )
 from service.api.views import MemberOut, MemberPage, OrgPage, member_out
 from service.api.wishes import Community
@@ -147,8 +149,8 @@ class OrgController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> OrgPage:
-        page = mk.child_orgs(tx, me.id, org_id, cursor=cursor, limit=limit)
-        return OrgPage(items=list(page.items), next_cursor=page.next_cursor)
+        page = mk.child_orgs(tx, me.id, org_id, cursor=read_cursor("orgs", cursor), limit=limit)
+        return OrgPage(items=list(page.items), next_cursor=issue_cursor("orgs", page.next_cursor))
 
     @get(
         "/{org_id:str}/members",
@@ -165,14 +167,16 @@ class OrgController(Controller):
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> MemberPage:
-        page = mk.list_members(tx, me.id, org_id, role=role, cursor=cursor, limit=limit)
+        page = mk.list_members(
+            tx, me.id, org_id, role=role, cursor=read_cursor("members", cursor), limit=limit
+        )
         org = mk.get_org(tx, org_id)
         staff = org.community_id is not None and mk.staff_of(tx, me.id, org.community_id)
         items = [
             member_out(mk.privacy.member_for_list(line.member, sensitive=staff), line.grants)
             for line in page.items
         ]
-        return MemberPage(items=items, next_cursor=page.next_cursor)
+        return MemberPage(items=items, next_cursor=issue_cursor("members", page.next_cursor))
 
     @post(
         "/{org_id:str}/members",

@@ -40,7 +40,9 @@ from service.api.common import (
     Points,
     Tx,
     api,
+    issue_cursor,
     problems,
+    read_cursor,
 )
 from service.api.wishes import Community
 from service.text import text
@@ -174,10 +176,12 @@ class PointsController(Controller):
             community_id,
             member_id,
             kinds=frozenset(kind or ()),
-            cursor=cursor,
+            cursor=read_cursor("statement", cursor),
             limit=limit,
         )
-        return EntryPage(items=list(page.items), next_cursor=page.next_cursor)
+        return EntryPage(
+            items=list(page.items), next_cursor=issue_cursor("statement", page.next_cursor)
+        )
 
     @get(
         "/members/{member_id:str}/hours",
@@ -363,10 +367,10 @@ class StoreController(Controller):
             me.id,
             community_id,
             include_inactive=include_inactive,
-            cursor=cursor,
+            cursor=read_cursor("items", cursor),
             limit=limit,
         )
-        return ItemPage(items=list(page.items), next_cursor=page.next_cursor)
+        return ItemPage(items=list(page.items), next_cursor=issue_cursor("items", page.next_cursor))
 
     @post("/items", status_code=201, responses=problems(403, 404, 409), summary="上架 (office)")
     @api.write
@@ -464,9 +468,17 @@ class StoreController(Controller):
     ) -> OrderPage:
         whose = me.id if member_id == "me" else member_id
         page = mk.wallet.orders(
-            tx, me.id, community_id, member_id=whose, status=status, cursor=cursor, limit=limit
+            tx,
+            me.id,
+            community_id,
+            member_id=whose,
+            status=status,
+            cursor=read_cursor("orders", cursor),
+            limit=limit,
         )
-        return OrderPage(items=list(page.items), next_cursor=page.next_cursor)
+        return OrderPage(
+            items=list(page.items), next_cursor=issue_cursor("orders", page.next_cursor)
+        )
 
     @get("/orders/{order_id:str}", responses=problems(404), summary="One order")
     @api.read

@@ -14,6 +14,7 @@ import msgspec
 import marketplace as mk
 from marketplace import Claim, Org, Transition
 from points import Page
+from service.api.common import issue_cursor
 
 
 class PointOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -177,8 +178,11 @@ def wish_out(view: mk.WishView) -> WishOut:
     )
 
 
-def wish_page(page: Page) -> WishPage:
-    return WishPage(items=[wish_out(v) for v in page.items], next_cursor=page.next_cursor)
+def wish_page(page: Page, listing: str) -> WishPage:
+    """A page of wishes from the list ``listing`` (its cursor: :func:`issue_cursor`)."""
+    return WishPage(
+        items=[wish_out(v) for v in page.items], next_cursor=issue_cursor(listing, page.next_cursor)
+    )
 
 
 def member_out(view: mk.MemberView, grants: tuple[mk.Grant, ...] = ()) -> MemberOut:

@@ -31,6 +31,7 @@ from service.api.common import (
     api,
     check_moment,
     problems,
+    read_cursor,
 )
 from service.api.common import Reason as ReasonText
 from service.api.views import (
@@ -157,10 +158,10 @@ class WishController(Controller):
             escalated=escalated,
             since=since,
             until=until,
-            cursor=cursor,
+            cursor=read_cursor("wishes", cursor),
             limit=limit,
         )
-        return wish_page(mk.browse_wishes(tx, me.id, community_id, given))
+        return wish_page(mk.browse_wishes(tx, me.id, community_id, given), "wishes")
 
     @post("/", responses=problems(403, 404), summary="点单: post a wish (or 代点单 for a resident)")
     @api.write
@@ -219,7 +220,7 @@ class WishController(Controller):
     @post(
         "/{wish_id:str}/verify",
         status_code=200,
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
         summary="审核通过: publish (an offer's request is claimed by its offerer at once)",
     )
     @api.write
@@ -237,7 +238,7 @@ class WishController(Controller):
     @post(
         "/{wish_id:str}/reject",
         status_code=200,
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
         summary="驳回 with a reason",
     )
     @api.write
@@ -256,7 +257,7 @@ class WishController(Controller):
     @post(
         "/{wish_id:str}/cancel",
         status_code=200,
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
         summary="取消: the resident before anyone claims, or staff",
     )
     @api.write
@@ -361,7 +362,7 @@ class WishController(Controller):
     @post(
         "/{wish_id:str}/dispute",
         status_code=200,
-        responses=problems(403, 404),
+        responses=problems(403, 404, 409),
         summary="异议: the resident disputes the service",
     )
     @api.write

@@ -36,9 +36,9 @@ from sqlalchemy.engine import Connection
 import marketplace as mk
 import points
 from marketplace import Role
-from service import auth, csrf, i18n, problems, uow
+from service import auth, csrf, i18n, labels, problems, uow
 from service.auth import Actor
-from service.pages import forms, labels
+from service.pages import forms
 from service.pages.forms import Form, Invalid
 from service.problems import ServiceError
 from service.tables import preferences

@@ -18,8 +18,8 @@ from litestar.response import Template
 
 import marketplace as mk
 from marketplace import OrgKind
+from service import labels
 from service.api.common import MEMBER, Now, Tx
-from service.pages import labels
 from service.pages.common import CST, See, Viewer, page, render
 
 PERIODS = {"7": ("近7天", 7, 7), "30": ("近30天", 30, 6), "90": ("近90天", 90, 6),

@@ -21,6 +21,7 @@ from marketplace.errors import (
     NotFound,
     TooFar,
     WrongCode,
+    WrongState,
 )
 from marketplace.lifecycle import (
     ACTS,
@@ -241,6 +242,7 @@ __all__ = [
     "WishState",
     "WishView",
     "WrongCode",
+    "WrongState",
     "add_member",
     "anonymise",
     "approve",

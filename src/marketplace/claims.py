@@ -80,6 +80,7 @@ def take_place(
     if seen.holding:  # said first: a full wish is no longer published, but this is why
         raise AlreadyClaimed(wish_id, actor)
     decide_wish(seen.wish.state, WishAction.CLAIM, held, _facts(seen, now))
+    _room(seen, 1)
     if seen.open_claims >= seen.rules.claim_limit:
         raise ClaimLimitReached(actor, seen.rules.claim_limit)
     made, wish = _take(conn, seen, actor, held, member_id=actor, unit_id=None, places=1,
@@ -118,6 +119,7 @@ def dispatch(
     if not theirs & CLAIMING or member_id in (seen.wish.beneficiary_id, seen.wish.posted_by):
         raise InvalidInput("member_id", "must be a volunteer or party member of the community")
     decide_wish(seen.wish.state, WishAction.DISPATCH, held, _facts(seen, now))
+    _room(seen, 1)
     made, _ = _take(conn, seen, actor, held, member_id=member_id, unit_id=None, places=1,
                     action="dispatch", claim_id=None, now=now)  # fmt: skip
     return made
@@ -142,6 +144,7 @@ def claim_for_unit(
     admin_here = unit_id in seen.standing.units(Role.UNIT_ADMIN)
     facts = msgspec.structs.replace(_facts(seen, now), unit_admin=admin_here)
     decide_wish(seen.wish.state, WishAction.CLAIM_FOR_UNIT, held, facts)
+    _room(seen, places)
     made, _ = _take(conn, seen, actor, held, member_id=None, unit_id=unit_id, places=places,
                     action="claim_for_unit", claim_id=None, now=now)  # fmt: skip
     return made
@@ -190,6 +193,13 @@ def assign(
         moves.append(transition(community_id, "claim", unit_claim.id, "assign", *settled))
     record_all(conn, moves)
     return made
+
+
+def _room(seen: Seen, places: int) -> None:
+    """CapacityFull unless the wish, as loaded, has ``places`` left (the conditional write
+    checks again)."""
+    if seen.wish.places_taken + places > seen.wish.capacity:
+        raise CapacityFull(seen.wish.id, seen.wish.capacity)
 
 
 def _facts(seen: Seen, now: dt.datetime) -> Facts:

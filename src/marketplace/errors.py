@@ -5,8 +5,10 @@
     MarketplaceError                  code
     ├── InvalidInput                  invalid_input        bad input, nothing was written
     ├── NotFound                      not_found            also for another community's objects
-    ├── NotAllowed                    not_allowed          this role may not do this in this state
+    ├── NotAllowed                    not_allowed          the actor may not do this (roles, guards)
     └── Conflict                      conflict             the request clashes with what is stored
+        ├── WrongState                wrong_state          nobody may do this in this state (done
+        │                                                  already, or not yet possible)
         ├── CapacityFull              capacity_full
         ├── AlreadyClaimed            already_claimed      the member holds an active claim
         ├── ClaimLimitReached         claim_limit_reached  too many open claims (anti-hoarding)
@@ -75,6 +77,20 @@ class NotAllowed(MarketplaceError):
 
 class Conflict(MarketplaceError):
     code = "conflict"
+
+
+class WrongState(Conflict):
+    """The tables (marketplace.lifecycle) have no such action from the state the ``subject``
+    (``wish`` or ``claim``) is in, whoever asks: it is past it (confirming a confirmed wish) or
+    not there yet. :class:`NotAllowed` says "not you"; this says "not now"."""
+
+    code = "wrong_state"
+
+    def __init__(self, subject: str, action: str, state: str) -> None:
+        super().__init__(f"{action} is not possible: the {subject} is {state}")
+        self.subject = subject
+        self.action = action
+        self.state = state
 
 
 class CapacityFull(Conflict):

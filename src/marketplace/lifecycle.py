@@ -13,13 +13,18 @@ unit's roles, relations to one wish (the beneficiary, the poster, the claimant),
 for the sweeps. The role sets are defined here once (``OFFICE``, ``CLAIMING``, …).
 
 :func:`decide_wish`, :func:`decide_claim` and :func:`require` are the only places a
-:class:`~marketplace.errors.NotAllowed` is raised; :func:`can_wish`, :func:`wish_actions` and
-:func:`claim_actions` ask the same tables without raising, for pages that show or hide an action.
+:class:`~marketplace.errors.NotAllowed` ("not you": the roles or a guard refuse the actor) or a
+:class:`~marketplace.errors.WrongState` ("not now": the table has no such action from this state,
+for anyone, e.g. confirming a wish already confirmed) is raised; :func:`can_wish`,
+:func:`wish_actions` and :func:`claim_actions` ask the same tables without raising, for pages that
+show or hide an action.
 
 A few transitions depend on counts rather than on the action alone (a claim fills the wish only
 at capacity; a check-out serves it only when nobody is still serving; a unit's claim is assigned
 once its last place is): their next state is ``None`` in the table and
-:func:`wish_state_from_claims` or :func:`unit_claim_state` settles it.
+:func:`wish_state_from_claims` or :func:`unit_claim_state` settles it. A wish whose places are all
+taken (``claimed``) keeps its claim rows: the table decides who may claim, and the use case then
+refuses the count with :class:`~marketplace.errors.CapacityFull`, as it refuses the claim limit.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Literal, NamedTuple, NoReturn, get_args
 
 import msgspec
 
-from marketplace.errors import NotAllowed
+from marketplace.errors import NotAllowed, WrongState
 
 
 class Role(enum.StrEnum):
@@ -242,6 +247,11 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
     (W.PUBLISHED, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
     (W.PUBLISHED, WishAction.CANCEL): Row(W.CANCELLED, OWNER | OFFICE, ("office_once_taken",)),
     (W.PUBLISHED, WishAction.EXPIRE): Row(W.EXPIRED, SYSTEM),
+    (W.CLAIMED, WishAction.CLAIM): Row(None, CLAIMING, ("not_own_wish", "window_open")),
+    (W.CLAIMED, WishAction.CLAIM_FOR_UNIT): Row(
+        None, UNIT, ("not_own_wish", "unit_admin", "window_open")
+    ),
+    (W.CLAIMED, WishAction.DISPATCH): Row(None, OFFICE, ("window_open",)),
     (W.CLAIMED, WishAction.WITHDRAW): Row(None, OFFICE | {R.CLAIMANT}),
     (W.CLAIMED, WishAction.NO_SHOW): Row(None, OFFICE | SYSTEM),
     (W.CLAIMED, WishAction.CHECK_IN): Row(W.IN_SERVICE, OFFICE | {R.CLAIMANT}),
@@ -275,9 +285,11 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
 
 CLAIMABLE_WISH_STATES = frozenset(
     state for (state, action) in WISH_TABLE if action is WishAction.CLAIM
-)
-"""Where a free place may be taken (published, and in service while its window lasts): read off
-the table, for the lists and the matching that offer wishes to claim."""
+) - {W.CLAIMED}
+"""Where a free place may be taken (published, and in service while its window lasts), for the
+lists and the matching that offer wishes to claim: the states with a claim row, less ``claimed``,
+whose places are all taken by definition (its row is there so that a claim on a full wish is
+told ``capacity_full``)."""
 
 CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
     (C.ACTIVE, ClaimAction.CHECK_IN): Row(C.CHECKED_IN, OFFICE | {R.CLAIMANT}),
@@ -329,18 +341,20 @@ ACT_GUARDS: dict[Act, tuple[str, ...]] = {Act.REQUEST_FROM_OFFER: ("offer_active
 def decide_wish(
     state: WishState, action: WishAction, roles: frozenset[Role], facts: Facts = NOTHING
 ) -> WishState | None:
-    """The next state (None: the claim counts decide), or NotAllowed naming what is missing."""
+    """The next state (None: the claim counts decide); NotAllowed naming what is missing, or
+    WrongState when the table has no such action from this state."""
     row = WISH_TABLE.get((state, action))
-    return _decide(row, action.value, state.value, roles, facts)  # type: ignore[return-value]
+    return _decide(row, "wish", action.value, state.value, roles, facts)  # type: ignore[return-value]
 
 
 def decide_claim(
     state: ClaimState, action: ClaimAction, roles: frozenset[Role], facts: Facts = NOTHING
 ) -> ClaimState | None:
-    """The next state (None: a unit claim's places left decide, :func:`unit_claim_state`), or
-    NotAllowed naming what is missing."""
+    """The next state (None: a unit claim's places left decide, :func:`unit_claim_state`);
+    NotAllowed naming what is missing, or WrongState when the table has no such action from this
+    state."""
     row = CLAIM_TABLE.get((state, action))
-    return _decide(row, action.value, state.value, roles, facts)  # type: ignore[return-value]
+    return _decide(row, "claim", action.value, state.value, roles, facts)  # type: ignore[return-value]
 
 
 def require(
@@ -348,14 +362,14 @@ def require(
 ) -> frozenset[Role]:
     """The roles, when they may take ``act``; else NotAllowed (``where``: what it concerns)."""
     row = Row(None, ACTS[act], ACT_GUARDS.get(act, ()))
-    _decide(row, act.value, where, roles, facts)
+    _decide(row, where, act.value, where, roles, facts)
     return roles
 
 
-def stale(action: str, state: str, roles: frozenset[Role]) -> NoReturn:
+def stale(action: str, state: str, *, subject: str = "wish") -> NoReturn:
     """Refuse an action whose conditional write found the stored state moved on meanwhile
-    (someone else acted first): NotAllowed from the state it is in now."""
-    raise NotAllowed(action, state, frozenset(roles), frozenset())
+    (someone else acted first): WrongState, from the state it is in now."""
+    raise WrongState(subject, action, state)
 
 
 def can(act: Act, roles: frozenset[Role], facts: Facts = NOTHING) -> bool:
@@ -439,10 +453,10 @@ def _passes(row: Row, roles: frozenset[Role], facts: Facts) -> str | None:
 
 
 def _decide(
-    row: Row | None, action: str, state: str, roles: frozenset[Role], facts: Facts
+    row: Row | None, subject: str, action: str, state: str, roles: frozenset[Role], facts: Facts
 ) -> WishState | ClaimState | None:
     if row is None:
-        raise NotAllowed(action, state, frozenset(roles), frozenset())
+        raise WrongState(subject, action, state)
     refused = _passes(row, roles, facts)
     if refused == "roles":
         raise NotAllowed(action, state, frozenset(roles), frozenset(row.allowed))

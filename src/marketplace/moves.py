@@ -111,10 +111,10 @@ def move(
         current = load_wish(conn, wish.community_id, wish.id)
         decide_wish(current.state, action, held, _facts(current))
         if to is not None or current.state is wish.state or unless is not None:
-            lifecycle.stale(action.value, current.state.value, held)
+            lifecycle.stale(action.value, current.state.value)
         wish = current
     else:
-        lifecycle.stale(action.value, wish.state.value, held)
+        lifecycle.stale(action.value, wish.state.value)
     record(
         conn,
         wish.community_id,
@@ -267,7 +267,7 @@ def set_claim(
     action = claim_action(c.state, target)
     if moved is None:
         current = load_claim(conn, c.community_id, c.id)
-        lifecycle.stale(action, current.state.value, held)
+        lifecycle.stale(action, current.state.value, subject="claim")
     record(
         conn,
         c.community_id,

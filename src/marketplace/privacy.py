@@ -170,6 +170,8 @@ def offered(view: WishView, now: dt.datetime) -> Offered:
     wish = wish_actions(view.wish.state, roles, facts)
     if mine is not None and mine.state in ACTIVE_CLAIM_STATES:
         wish -= {WishAction.CLAIM}  # one place per member and wish
+    if view.wish.places_taken >= view.wish.capacity:  # every place taken
+        wish -= {WishAction.CLAIM, WishAction.CLAIM_FOR_UNIT, WishAction.DISPATCH}
     claim = (
         claim_actions(mine.state, frozenset({Role.CLAIMANT})) if mine is not None else frozenset()
     )

@@ -83,7 +83,7 @@ def check_in(
         decide_wish(wish.state, WishAction.CHECK_IN, held)
         moved = conn.execute(_MOVE_WISH, _wish_at(seen, WishState.IN_SERVICE))
         if moved.rowcount != 1:
-            lifecycle.stale(WishAction.CHECK_IN.value, wish.state.value, held)
+            lifecycle.stale(WishAction.CHECK_IN.value, wish.state.value)
         moves.append(_wish_move(seen, WishAction.CHECK_IN.value, WishState.IN_SERVICE, actor,
                                 held, "", now))  # fmt: skip
     done = _set(seen, conn, _CHECKED_IN, ClaimState.CHECKED_IN, held,
@@ -157,7 +157,7 @@ def check_out(
         else:
             moved = conn.execute(_MOVE_WISH, given)
         if moved.rowcount != 1:
-            lifecycle.stale(WishAction.SETTLE.value, wish.state.value, SETTLER)
+            lifecycle.stale(WishAction.SETTLE.value, wish.state.value)
         moves.append(_wish_move(seen, WishAction.SETTLE.value, target, actor, SETTLER,
                                 WishAction.CHECK_OUT.value, now))  # fmt: skip
     record_all(conn, moves)
@@ -186,7 +186,7 @@ def _set(
     given = {"the_community": c.community_id, "the_claim": c.id, "was": c.state.value}
     moved = conn.execute(statement, {**given, "to": target.value, **values}).first()
     if moved is None:
-        lifecycle.stale(claim_action(c.state, target), c.state.value, held)
+        lifecycle.stale(claim_action(c.state, target), c.state.value, subject="claim")
     return sqltypes.to_struct(moved, Claim)
 
 

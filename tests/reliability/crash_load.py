@@ -30,8 +30,8 @@ MEMBERS = ("vol1", "vol2", "vol3", "vol4", "vol5", "party")
 CLIENTS = 16
 REFUSALS = {  # the definite refusals this load may meet
     409: {"insufficient_points", "out_of_stock", "capacity_full", "already_claimed",
-          "claim_limit_reached"},
-    403: {"not_allowed"},  # a claim on a wish whose places are all taken
+          "claim_limit_reached", "wrong_state"},
+    403: {"not_allowed"},
 }  # fmt: skip
 
 

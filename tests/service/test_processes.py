@@ -43,7 +43,7 @@ pytestmark = pytest.mark.postgresql
 REDIS_URL = os.environ.get("LINLI_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 CLAIMERS = ("vol1", "vol2", "vol3", "vol4", "vol5", "party")
 CLAIM_REFUSALS = {
-    409: {"capacity_full", "already_claimed", "claim_limit_reached"},
+    409: {"capacity_full", "already_claimed", "claim_limit_reached", "wrong_state"},
     403: {"not_allowed"},
 }
 ORDER_REFUSALS = {409: {"out_of_stock", "insufficient_points"}}

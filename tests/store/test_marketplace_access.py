@@ -2,7 +2,8 @@
 
 Each case puts a wish in one state and lets every representative actor try one library call: the
 actors the lifecycle table allows move it and the move is on the record (who, from, to, action);
-everyone else gets NotAllowed and nothing changes (wish, claims, history, ledger, hours). Tenancy:
+everyone else gets NotAllowed (or WrongState, when nobody may do it from that state) and nothing
+changes (wish, claims, history, ledger, hours). Tenancy:
 another community's members get NotFound, never a hint that the wish exists. 代点单: a grid worker
 posts for a resident with a consent note.
 """
@@ -297,7 +298,8 @@ def attempt(tx: Connection, case: Case, actor: str, s: Subject, before: dict[str
     """What happened when ``actor`` tried the case's call, in words a failing diff can show."""
     try:
         OPS[case.op](tx, actor, s)
-    except (mk.NotAllowed, mk.NotFound):  # NotFound: no business with the wish (tenancy)
+    # NotFound: no business with the wish (tenancy); CapacityFull: every place taken
+    except (mk.NotAllowed, mk.WrongState, mk.CapacityFull, mk.NotFound):
         after = snapshot(tx, s)
         changed = [k for k in before if before[k] != after[k]]
         return "refused" if not changed else f"refused but changed {changed}"

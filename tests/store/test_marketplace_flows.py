@@ -231,7 +231,7 @@ def test_withdraw_frees_the_place_before_check_in_only(db: points.Database) -> N
         assert open_claims(tx, "vol1") == 0
         again = mk.claim(tx, "vol2", "c1", wish.id, now=T0 + H)
         mk.check_in(tx, "vol2", "c1", again.id, code=wish.confirmation_code, now=START)
-    refused(db, mk.NotAllowed, lambda tx: mk.withdraw(tx, "vol2", "c1", again.id, now=START + MIN))
+    refused(db, mk.WrongState, lambda tx: mk.withdraw(tx, "vol2", "c1", again.id, now=START + MIN))
     with db.snapshot() as tx:
         wish = mk.get_wish(tx, "res", "c1", wish.id)
         assert (wish.state, wish.places_taken) == (WishState.IN_SERVICE, 1)
@@ -250,7 +250,7 @@ def test_a_wish_for_three_is_served_only_when_all_three_checked_out(
             made[vol] = mk.claim(tx, vol, "c1", wish.id, now=T0 + n * MIN)
             expected = WishState.CLAIMED if n == 2 else WishState.PUBLISHED
             assert (mk.get_wish(tx, "res", "c1", wish.id)).state is expected
-        refused_in(tx, mk.NotAllowed, lambda: mk.claim(tx, "vol4", "c1", wish.id, now=T0))
+        refused_in(tx, mk.CapacityFull, lambda: mk.claim(tx, "vol4", "c1", wish.id, now=T0))
         for vol in helpers:
             mk.check_in(tx, vol, "c1", made[vol].id, code=wish.confirmation_code, now=START)
             assert (mk.get_wish(tx, "res", "c1", wish.id)).state is WishState.IN_SERVICE

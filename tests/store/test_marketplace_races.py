@@ -98,8 +98,8 @@ def claim_job(
             return DUPLICATE
         except mk.ClaimLimitReached:
             return LIMIT
-        except mk.NotAllowed as refused:
-            if refused.state not in (WishState.CLAIMED.value, WishState.CANCELLED.value):
+        except mk.WrongState as refused:
+            if refused.state != WishState.CANCELLED.value:
                 raise
             return REFUSED
         return OK
@@ -141,7 +141,7 @@ def test_claim_storm_fills_exactly_the_places_there_are(backend_ready: str) -> N
                         with db.transaction() as tx:
                             mk.cancel(tx, "staff", "c1", wish_id, reason="居民已自行解决", now=at)
                         return "cancelled"
-                    except mk.NotAllowed as lost:
+                    except mk.WrongState as lost:
                         if lost.state == WishState.CANCELLED.value:
                             raise
                 return "cancel lost every race"
@@ -291,7 +291,7 @@ def test_double_confirmation_and_auto_accept_race_awards_once(backend_ready: str
                 try:
                     with db.transaction() as tx:
                         mk.confirm(tx, "res", "c1", wish_id, rating=5, now=at)
-                except mk.NotAllowed:
+                except mk.WrongState:
                     return "confirm refused"
                 return "confirmed"
 
@@ -419,7 +419,7 @@ def test_concurrent_cancels_and_check_ins_never_deadlock(backend_ready: str) -> 
                 try:
                     with db.transaction() as tx:
                         mk.cancel(tx, "staff", "c1", wish_id, reason="活动取消", now=at)
-                except mk.NotAllowed:
+                except mk.WrongState:
                     return "cancel refused"
                 return "cancelled"
 
@@ -430,7 +430,7 @@ def test_concurrent_cancels_and_check_ins_never_deadlock(backend_ready: str) -> 
                 try:
                     with db.transaction() as tx:
                         mk.check_in(tx, "staff", "c1", claim_id, override_reason="居民确认", now=T0)
-                except mk.NotAllowed:
+                except mk.WrongState:
                     return "check-in refused"
                 return "checked in"
 

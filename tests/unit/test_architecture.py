@@ -82,8 +82,9 @@ def test_pure_modules_do_no_io() -> None:
 
 
 def test_not_allowed_is_raised_only_by_the_decision_module() -> None:
-    """Who may do what is decided in marketplace.lifecycle alone (the service and the pages
-    ask it too): no other module constructs a NotAllowed."""
+    """Who may do what, and from which state, is decided in marketplace.lifecycle alone (the
+    service and the pages ask it too): no other module constructs a NotAllowed or a
+    WrongState."""
     for name, path in {**_modules("marketplace"), **_service_modules()}.items():
         if name in ("marketplace.lifecycle", "marketplace.errors"):
             continue
@@ -92,7 +93,7 @@ def test_not_allowed_is_raised_only_by_the_decision_module() -> None:
             if isinstance(node, ast.Call):
                 called = node.func
                 label = getattr(called, "id", None) or getattr(called, "attr", None)
-                assert label != "NotAllowed", f"{name} raises NotAllowed itself"
+                assert label not in ("NotAllowed", "WrongState"), f"{name} raises {label} itself"
 
 
 def _service_modules() -> dict[str, Path]:

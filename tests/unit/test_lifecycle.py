@@ -2,8 +2,9 @@
 
 The rows below are written by hand from DESIGN.md section 5 and the docstrings of the marketplace
 (who verifies, who claims, who confirms, …), not copied from ``WISH_TABLE``. Every state × action
-× role triple is tried: a row whose roles include the actor's gives its next state; anything else is
-NotAllowed, naming the action, the state and, when a row exists, the roles it needs.
+× role triple is tried: a row whose roles include the actor's gives its next state; a row whose
+roles do not is NotAllowed ("not you"), naming the action, the state and the roles it needs; no row
+at all is WrongState ("not now", for anyone), naming the action and the state.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from marketplace import (
     Act,
     ClaimAction,
     ClaimState,
+    Conflict,
     Facts,
     MarketplaceError,
     NotAllowed,
     Role,
     WishAction,
     WishState,
+    WrongState,
     can_wish,
     decide_claim,
     decide_wish,
@@ -57,7 +60,11 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     ("published", "cancel", OWNER | OFFICE, "cancelled"),
     ("published", "expire", SYSTEM, "expired"),
     ("published", "settle", SYSTEM, COUNTS),
-    # Every place taken: only staff may still cancel.
+    # Every place taken: only staff may still cancel. Who may claim is still the table's (the
+    # use case then refuses the count: capacity_full, not "you may not").
+    ("claimed", "claim", CLAIMING, COUNTS),
+    ("claimed", "claim_for_unit", {"unit_admin"}, COUNTS),
+    ("claimed", "dispatch", OFFICE, COUNTS),
     ("claimed", "withdraw", OFFICE | CLAIMANT, COUNTS),
     ("claimed", "no_show", OFFICE | SYSTEM, COUNTS),
     ("claimed", "check_in", OFFICE | CLAIMANT, "in_service"),
@@ -98,7 +105,7 @@ CLAIM_ROWS: list[tuple[str, str, set[str], str | None]] = [
 WISH_EXPECTED = {(s, a): (roles, nxt) for s, a, roles, nxt in WISH_ROWS}
 REFUSED_BY_GUARD = {
     (state, action): OWNER
-    for state in ("published", "in_service")
+    for state in ("published", "claimed", "in_service")
     for action in ("claim", "claim_for_unit")
 }
 """Roles a row's guard refuses even beside an allowed role: nobody takes their own wish."""
@@ -114,13 +121,16 @@ def names(message: str, word: str) -> bool:
 
 
 def assert_refusal_explains(
-    refused: NotAllowed, action: str, state: str, needed: set[str] | None
+    refused: NotAllowed | WrongState, action: str, state: str, needed: set[str] | None
 ) -> None:
     message = str(refused)
     assert names(message, action), message
     assert names(message, state), message
     assert (refused.action, refused.state) == (action, state)
-    assert refused.allowed == frozenset(needed or ())
+    if isinstance(refused, WrongState):
+        assert needed is None
+        return
+    assert refused.allowed == frozenset(needed)
     for role in needed or ():
         assert names(message, role), f"{message!r} does not name {role}"
 
@@ -143,7 +153,7 @@ def test_wish_transition_happens_only_by_a_row_and_an_allowed_role(
     if row is not None and {r.value for r in roles} & row[0]:
         assert decide_wish(state, action, roles) == row[1]
         return
-    with pytest.raises(NotAllowed) as refused:
+    with pytest.raises(NotAllowed if row else WrongState) as refused:
         decide_wish(state, action, roles)
     assert_refusal_explains(refused.value, action.value, state.value, row[0] if row else None)
 
@@ -172,7 +182,7 @@ def test_wish_row_refuses_an_actor_holding_every_other_role(
 def test_a_finished_wish_allows_no_action_at_all(state: str) -> None:
     everyone = frozenset(Role)
     for action in WishAction:
-        with pytest.raises(NotAllowed):
+        with pytest.raises(WrongState):
             decide_wish(WishState(state), action, everyone)
 
 
@@ -189,7 +199,7 @@ def test_claim_transition_happens_only_by_a_row_and_an_allowed_role(
     if row is not None and {r.value for r in roles} & row[0]:
         assert decide_claim(state, action, roles) == row[1]
         return
-    with pytest.raises(NotAllowed) as refused:
+    with pytest.raises(NotAllowed if row else WrongState) as refused:
         decide_claim(state, action, roles)
     assert_refusal_explains(refused.value, action.value, state.value, row[0] if row else None)
 
@@ -217,7 +227,7 @@ def test_claim_row_refuses_an_actor_holding_every_other_role(
 def test_a_finished_claim_allows_no_action_at_all(state: str) -> None:
     everyone = frozenset(Role)
     for action in ClaimAction:
-        with pytest.raises(NotAllowed):
+        with pytest.raises(WrongState):
             decide_claim(ClaimState(state), action, everyone)
 
 
@@ -225,6 +235,18 @@ def test_not_allowed_is_a_marketplace_error_with_a_stable_code() -> None:
     with pytest.raises(MarketplaceError) as refused:
         decide_wish(WishState.SUBMITTED, WishAction.VERIFY, frozenset({Role.VOLUNTEER}))
     assert refused.value.code == "not_allowed"
+
+
+def test_not_now_is_a_conflict_apart_from_not_you() -> None:
+    """Confirming a confirmed wish is "already done" (409 wrong_state), not "not yours" (403)."""
+    with pytest.raises(WrongState) as done:
+        decide_wish(WishState.CONFIRMED, WishAction.CONFIRM, frozenset({Role.BENEFICIARY}))
+    assert isinstance(done.value, Conflict)
+    assert not isinstance(done.value, NotAllowed)
+    assert (done.value.code, done.value.subject) == ("wrong_state", "wish")
+    with pytest.raises(WrongState) as done:
+        decide_claim(ClaimState.CONFIRMED, ClaimAction.CONFIRM, frozenset({Role.STAFF}))
+    assert (done.value.code, done.value.subject) == ("wrong_state", "claim")
 
 
 def test_the_refusal_says_which_roles_the_actor_holds() -> None:
@@ -349,7 +371,7 @@ def test_what_a_page_may_offer_is_what_the_table_decides() -> None:
                     try:
                         decide_wish(state, action, roles, f)
                         allowed = action is not WishAction.SETTLE
-                    except NotAllowed:
+                    except (NotAllowed, WrongState):
                         allowed = False
                     assert (action in offered) == allowed, (state, action, roles, f)
                     if action is not WishAction.SETTLE:

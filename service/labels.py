@@ -1,4 +1,5 @@
-"""Chinese words for the libraries' states, roles and kinds, as the pages show them."""
+"""Chinese words for the libraries' states, roles, actions and kinds, as the pages and the
+problem responses show them."""
 
 from __future__ import annotations
 
