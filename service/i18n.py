@@ -1,13 +1,21 @@
-"""Chinese words for the service's messages: field names, and the libraries' reasons in Chinese.
+"""Chinese words for the service's messages: field names, and why the libraries refused.
 
-The libraries explain bad input in short English phrases (``must be 1 to 100``); people using the
-service read Chinese. :func:`reason_zh` turns each known phrase into Chinese and keeps numbers and
-names; an unknown phrase falls back to a general sentence, never to English mixed into Chinese.
+The libraries refuse with a :class:`points.Cause`: a code and its parameters, whose English text
+is the libraries' table (``points.CAUSES``). :data:`CAUSES_ZH` is the one Chinese table beside it
+and :func:`cause_zh` fills it in, naming fields, kinds of things, org kinds and roles in Chinese
+(a test holds that every code has a text here). :func:`reason_zh` is only for the English phrases
+that do not come from the libraries: msgspec's validation messages (``must be >= 1``) and the
+service's own, in msgspec's form; an unknown phrase falls back to a general sentence, never to
+English mixed into Chinese.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from points import Cause
+from service import labels
 
 FIELDS = {
     "address": "地址",
@@ -67,6 +75,50 @@ FIELDS = {
     "window_end": "结束时间",
     "window_start": "开始时间",
     "wish_id": "心愿",
+    # an accrual policy (积分规则)
+    "points_per_hour": "每小时积分",
+    "category_multipliers": "类别倍数",
+    "rounding_step": "取整单位",
+    "rounding_mode": "取整方式",
+    "min_minutes": "最短计分时长（分钟）",
+    "max_minutes_per_activity": "单次最长计分时长（分钟）",
+    "daily_cap": "每日积分上限",
+    "monthly_cap": "每月积分上限",
+    "key_household_bonus_percent": "重点家庭加成（%）",
+    "night_bonus_percent": "夜间加成（%）",
+    "night_start_hour": "夜间开始时刻",
+    "night_end_hour": "夜间结束时刻",
+    "holiday_bonus_percent": "节假日加成（%）",
+    "holidays": "节假日",
+    "expiry_days": "积分有效期（天）",
+    "donations": "捐赠范围",
+    # a community's rules (社区规则)
+    "categories": "类别",
+    "claim_limit": "认领上限",
+    "auto_accept_days": "自动确认天数",
+    "checkin_distance_m": "报到距离（米）",
+    "deadlines": "办理时限",
+    "category_deadlines": "分类办理时限",
+    "verify_hours": "审核时限（小时）",
+    "claim_hours": "认领时限（小时）",
+    "complete_hours": "完成时限（小时）",
+    "goods_points": "物资心愿积分",
+    "offers_need_verification": "互助项目须审核",
+    "weights": "匹配权重",
+}
+
+GROUPS = {"weights": "匹配权重"}
+"""Fields whose parts read after the group's name (``weights.skills``: 匹配权重·技能)."""
+
+WEIGHTS = {  # the parts of matching's weights (marketplace.Weights)
+    "skills": "技能",
+    "distance": "距离",
+    "availability": "空闲时间",
+    "fairness": "公平",
+    "reliability": "可靠程度",
+    "urgency": "紧急程度",
+    "key_household": "重点家庭",
+    "waiting": "等待时间",
 }
 
 WHAT = {
@@ -84,6 +136,91 @@ WHAT = {
     "service record": "服务记录",
     "route": "接口",
 }
+
+CAUSES_ZH: dict[str, str] = {
+    "range": "须为 {low} 到 {high}",
+    "length": "须为 {low} 到 {high} 个字符",
+    "too_long": "最多 {high} 个字",
+    "too_many": "最多 {high} 项",
+    "at_most": "最大为 {high}",
+    "empty": "不能为空",
+    "text": "必须是文字",
+    "integer": "必须是整数",
+    "positive": "须为正整数",
+    "non_zero": "须为非零整数",
+    "not_negative": "不能为负数",
+    "id_chars": "只能使用字母、数字和 . _ : @ -",
+    "id_taken": "该编号已被其他{what}使用",
+    "cursor": "不是本列表给出的分页游标",
+    "phone": "必须是11位手机号码",
+    "skills": "最多{count}项技能，每项{low}到{high}个字",
+    "needs_time_zone": "必须是带时区的日期时间",
+    "years": "须在{low}年到{high}年之间",
+    "in_past": "必须晚于当前时间",
+    "in_future": "不能晚于当前时间",
+    "after": "必须晚于{other}",
+    "not_below": "不能小于{other}",
+    "must_differ": "设置夜间加成时须与{other}不同",
+    "unknown_category": "必须是本社区设定的类别之一",
+    "outside_community": "必须是本社区或社区内的地点",
+    "outside_member_org": "必须在所加入组织的范围内",
+    "not_community_member": "必须是本社区成员",
+    "member_not_in_community": "{member} 不是本社区成员",
+    "not_resident": "必须是本社区的居民",
+    "not_claiming_role": "必须是本社区的志愿者或党员",
+    "not_unit": "必须是单位",
+    "not_unit_member": "必须是该单位的成员",
+    "not_unit_claim": "不是单位认领",
+    "own_wish": "不能服务自己的心愿",
+    "not_offer_request": "不是来自互助项目的申请",
+    "proxy_needs_consent": "代点单须注明居民同意的方式",
+    "wish_span": "心愿时间最长{days}天，且须在一年以内",
+    "checkin_too_early": "报到最早在约定时间前{hours}小时开始",
+    "self_donation": "不能捐赠给自己",
+    "attendance_size": "须为 1 到 {high} 人",
+    "duplicate_member": "每位成员只能出现一次",
+    "stats_level": "统计按社区、街道或区县进行",
+    "org_parent": "{kind}不能设在{parent}之下",
+    "pair_unit_community": "只能将单位与社区结对",
+    "wish_role": "“{role}”是与心愿的关系，不是组织中的角色",
+    "rule_problem": "不符合要求",
+    "same_account": "转出和转入须为两个不同的账户",
+    "timeout_not_pending": "只有冻结的积分才能设定期限",
+    "timeout_range": "期限须为正数，最长十年",
+    "nothing_to_reverse": "该积分记录没有可冲正的积分",
+    "reversal_not_reversed": "冲正记录不能再冲正，请另行转账",
+    "reverse_at_most": "最多可冲正 {high} 分",
+    "post_at_most": "最多可入账冻结的 {high} 分",
+    "pool_only": "只能是社区积分池（本社区只接受捐赠给积分池）",
+    "no_donations": "本社区不接受积分捐赠",
+    "policy_busy": "积分规则正由他人修改，请稍后重试",
+    "reserved_reference": "以“{prefix}”开头的编号留作更正之用",
+    "correct_original": "请更正原始记录，而不是更正记录",
+    "below_zero": "该记录共 {total} 分钟，更正后不能少于零",
+    "goods_need_stock": "实物商品须填写库存",
+    "unlimited_stock": "该商品不限库存",
+    "hold_range": "订单保留时间须在一分钟到一年之间",
+    "not_on_sale": "该商品未上架",
+    "not_yet_on_sale": "该商品尚未上架",
+    "no_longer_on_sale": "该商品已下架",
+}
+"""Every code of ``points.CAUSES`` in Chinese; :func:`cause_zh` fills in the parameters."""
+
+_PARAMS_ZH: dict[str, Callable[[str], str]] = {  # parameters said in Chinese, by their tables
+    "other": lambda v: field_zh(v),
+    "what": lambda v: what_zh(v),
+    "kind": lambda v: labels.label(labels.ORG_KINDS, v),
+    "parent": lambda v: labels.label(labels.ORG_KINDS, v),
+    "role": lambda v: labels.label(labels.ROLES, v),
+}
+
+
+def cause_zh(cause: Cause) -> str:
+    """A library's cause in Chinese, led by the field it names (``认领上限须为 1 到 100``)."""
+    params = {k: _PARAMS_ZH[k](str(v)) if k in _PARAMS_ZH else v for k, v in cause.params.items()}
+    text = CAUSES_ZH.get(cause.code, "不符合要求").format_map(params)
+    return f"{field_zh(cause.field)}{text}" if cause.field else text
+
 
 _EXACT = {
     "must not be empty": "不能为空",
@@ -160,8 +297,10 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 def field_zh(field: str | None) -> str:
     if not field:
         return "输入"
-    base = field.split(".")[-1].split("[")[0]
-    return FIELDS.get(base, base)
+    parts = [part.split("[")[0] for part in field.split(".")]
+    if len(parts) > 1 and parts[-2] in GROUPS:
+        return f"{GROUPS[parts[-2]]}·{WEIGHTS.get(parts[-1], parts[-1])}"
+    return FIELDS.get(parts[-1], parts[-1])
 
 
 def what_zh(what: str) -> str:

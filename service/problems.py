@@ -311,8 +311,8 @@ refuses them; a test keeps it complete."""
 
 def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> Response[Problem]:
     if isinstance(exc, mk.InvalidInput):
-        zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
-        reason = exc.reason if english(request) else zh
+        zh = f"{i18n.field_zh(exc.field)}：" + "；".join(i18n.cause_zh(r) for r in exc.reasons)
+        reason = "; ".join(str(r) for r in exc.reasons) if english(request) else zh
         return make(
             _cursor_or(exc.field, "invalid_input"),
             zh,
@@ -355,18 +355,21 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
     elif isinstance(exc, points.LimitReached):
         zh = f"超出限兑数量：每人每期限{exc.limit}件，已兑{exc.used}件"
     elif isinstance(exc, points.ItemUnavailable):
-        zh = "该商品暂不可兑换"
+        zh = i18n.cause_zh(exc.reason)
+    elif isinstance(exc, points.NotReversible):
+        zh = "无法冲正：" + i18n.cause_zh(exc.reason)
     elif isinstance(exc, points.OrderNotOpen):
         zh = "该订单已结束，无法再操作"
     elif isinstance(exc, points.InvalidPolicy):
-        zh = "积分规则无效：" + "；".join(i18n.reason_zh(p) for p in exc.problems)
-    elif isinstance(exc, points.InvalidId):
-        zh = f"{i18n.field_zh(exc.field)}：{i18n.reason_zh(exc.reason)}"
+        zh = "积分规则无效：" + "；".join(i18n.cause_zh(p) for p in exc.problems)
+    elif isinstance(exc, points.InvalidRequest) and exc.field:  # an id, or a field the cause names
+        reason = msgspec.structs.replace(exc.reason, field="")
+        zh = f"{i18n.field_zh(exc.field)}：{i18n.cause_zh(reason)}"
         return make(_cursor_or(exc.field, code), zh, en, request, field=exc.field)
     elif isinstance(exc, points.NotFound):
         zh = TITLES[code][1]
     elif isinstance(exc, points.InvalidRequest):
-        zh = "输入有误：" + i18n.reason_zh(_strip_invalid(en))
+        zh = "输入有误：" + i18n.cause_zh(exc.reason)
     else:
         zh = TITLES[code][1]
     return make(code, zh, en, request)
@@ -376,10 +379,6 @@ def _cursor_or(field: str, code: str) -> str:
     """A cursor the list never gave out is ``invalid_cursor`` on every list, whichever library
     refused it (see service.api.common.read_cursor)."""
     return "invalid_cursor" if field == "cursor" else code
-
-
-def _strip_invalid(message: str) -> str:
-    return re.sub(r"^invalid [\w ]+?: ", "", message)
 
 
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`")

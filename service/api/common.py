@@ -37,6 +37,7 @@ from litestar.typing import FieldDefinition
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
+import points
 from service import uow
 from service.auth import Actor, Signed
 from service.problems import Problem, ServiceError
@@ -118,7 +119,7 @@ def _seal(listing: str, after: str) -> str:
 
 
 EARLIEST, LATEST = 1900, 9000
-OUT_OF_RANGE = "must be a time between the years 1900 and 9000"
+OUT_OF_RANGE = points.Cause("years", {"low": EARLIEST, "high": LATEST})
 YEARS = r"^(?:19|[2-8][0-9])[0-9][0-9]-"
 """A time's year as written, 1900 to 8999: the pattern the OpenAPI document gives every time."""
 

@@ -20,7 +20,7 @@ from marketplace.lifecycle import WishState
 from marketplace.model import CHINA, Org, OrgKind
 from marketplace.orgs import check_id, get_org
 from marketplace.schema import members, orgs, wishes
-from points import Page, sqltypes
+from points import Cause, Page, sqltypes
 
 DONE = (WishState.CONFIRMED.value, WishState.CLOSED.value)
 HONOUR_ROLL = 20
@@ -62,7 +62,7 @@ class Board(msgspec.Struct, frozen=True, kw_only=True):
 def public_communities(conn: Connection, *, cursor: str | None = None, limit: int = 50) -> Page:
     """Communities with a public board, by id (items: Org)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
-        raise InvalidInput("limit", "must be 1 to 200")
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
     query = sa.select(orgs).where(orgs.c.kind == OrgKind.COMMUNITY.value)
     if cursor is not None:
         query = query.where(orgs.c.id > check_id("cursor", cursor))
@@ -80,7 +80,7 @@ def public_board(conn: Connection, community_id: str, *, limit: int = 20) -> Boa
     if community.kind is not OrgKind.COMMUNITY:
         raise NotFound("community", community_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-        raise InvalidInput("limit", "must be 1 to 100")
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 100}))
     done = sa.and_(wishes.c.community_id == community_id, wishes.c.state.in_(DONE))
     rows = conn.execute(
         sa.select(

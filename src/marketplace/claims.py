@@ -44,7 +44,7 @@ from marketplace.orgs import check_id, get_member, roles_on
 from marketplace.privacy import WishView, view_of
 from marketplace.schema import claims, wishes
 from marketplace.standing import standing
-from points import new_id, sqltypes, utcnow
+from points import Cause, new_id, sqltypes, utcnow
 
 
 class Taken(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,7 +75,7 @@ def take_place(
     if seen.claim is not None:  # the client's id was used before
         earlier = seen.claim
         if (earlier.wish_id, earlier.member_id) != (wish_id, actor):
-            raise InvalidInput("id", "this claim id is taken by another claim")
+            raise InvalidInput("id", Cause("id_taken", {"what": "claim"}))
         return Taken(claim=earlier, wish=view_of(seen, held, earlier))
     if seen.holding:  # said first: a full wish is no longer published, but this is why
         raise AlreadyClaimed(wish_id, actor)
@@ -117,7 +117,7 @@ def dispatch(
     held = seen.roles()
     theirs = standing(conn, member_id).on(seen.place_path, community_id)
     if not theirs & CLAIMING or member_id in (seen.wish.beneficiary_id, seen.wish.posted_by):
-        raise InvalidInput("member_id", "must be a volunteer or party member of the community")
+        raise InvalidInput("member_id", Cause("not_claiming_role"))
     decide_wish(seen.wish.state, WishAction.DISPATCH, held, _facts(seen, now))
     _room(seen, 1)
     made, _ = _take(conn, seen, actor, held, member_id=member_id, unit_id=None, places=1,
@@ -138,7 +138,7 @@ def claim_for_unit(
     """单位接单: a paired unit's admin takes ``places`` places, to assign to members later."""
     now = now or utcnow()
     if isinstance(places, bool) or not isinstance(places, int) or not 1 <= places <= 100:
-        raise InvalidInput("places", "must be 1 to 100")
+        raise InvalidInput("places", Cause("range", {"low": 1, "high": 100}))
     seen = see_wish(conn, actor, community_id, wish_id)
     held = seen.roles()
     admin_here = unit_id in seen.standing.units(Role.UNIT_ADMIN)
@@ -171,12 +171,12 @@ def assign(
     unit_roles = roles_on(conn, actor, f"/{unit}/") & UNIT if unit is not None else frozenset()
     decide_claim(unit_claim.state, ClaimAction.ASSIGN, unit_roles | (held & OFFICE))
     if unit is None or unit_claim.member_id is not None:
-        raise InvalidInput("unit_claim_id", "is not a unit's claim")
+        raise InvalidInput("unit_claim_id", Cause("not_unit_claim"))
     member = get_member(conn, member_id)
     if member.home_unit_id != unit_claim.unit_id:
-        raise InvalidInput("member_id", "must be a member of the unit")
+        raise InvalidInput("member_id", Cause("not_unit_member"))
     if member_id in (seen.wish.beneficiary_id, seen.wish.posted_by):
-        raise InvalidInput("member_id", "cannot serve their own wish")
+        raise InvalidInput("member_id", Cause("own_wish"))
     given = conn.execute(
         _GIVE, {"the_community": community_id, "the_claim": unit_claim.id, "now": now}
     ).first()

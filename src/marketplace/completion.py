@@ -18,7 +18,7 @@ from marketplace.lifecycle import ClaimAction, ClaimState, Role, WishAction, dec
 from marketplace.model import CHINA, Claim, Wish, WishKind
 from marketplace.moves import claims_of, load_wish, move, roles_for, set_claim
 from marketplace.orgs import check_text, community_rules
-from points import utcnow
+from points import Cause, utcnow
 
 SYSTEM_ONLY = frozenset({Role.SYSTEM})
 
@@ -38,7 +38,7 @@ def confirm(
     if rating is not None and (
         isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5
     ):
-        raise InvalidInput("rating", "must be 1 to 5")
+        raise InvalidInput("rating", Cause("range", {"low": 1, "high": 5}))
     check_text("comment", comment, 500, required=False)
     wish = load_wish(conn, community_id, wish_id)
     held = roles_for(conn, actor, wish)

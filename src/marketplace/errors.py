@@ -20,18 +20,24 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from points import Cause
+
 
 class MarketplaceError(Exception):
     code: ClassVar[str] = "marketplace_error"
 
 
 class InvalidInput(MarketplaceError, ValueError):
+    """Bad input in ``field``, for one or more ``reasons`` (:class:`points.Cause`: a code and its
+    parameters; ``str()`` reads in English). ``reason`` is the first."""
+
     code = "invalid_input"
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+    def __init__(self, field: str, reason: Cause, *more: Cause) -> None:
         self.field = field
         self.reason = reason
+        self.reasons = (reason, *more)
+        super().__init__(f"{field}: " + "; ".join(str(r) for r in self.reasons))
 
 
 class NotFound(MarketplaceError):

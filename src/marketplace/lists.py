@@ -19,7 +19,7 @@ from marketplace.moves import load_wish, roles_for
 from marketplace.orgs import check_id, get_org, roles_on
 from marketplace.schema import claims, members, offers, orgs, roles, wishes
 from marketplace.wallet import community_roles
-from points import Page, sqltypes
+from points import Cause, Page, sqltypes
 
 
 class ClaimLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,7 +29,7 @@ class ClaimLine(msgspec.Struct, frozen=True, kw_only=True):
 
 def _check_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
-        raise InvalidInput("limit", "must be 1 to 200")
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
     return limit
 
 

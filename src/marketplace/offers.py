@@ -21,7 +21,7 @@ from marketplace.orgs import check_text, community_rules, get_org, roles_on
 from marketplace.schema import offers, wishes
 from marketplace.wallet import community_roles
 from marketplace.wishes import post_wish, verify
-from points import new_id, sqltypes, utcnow
+from points import Cause, new_id, sqltypes, utcnow
 
 
 def publish_offer(
@@ -40,13 +40,13 @@ def publish_offer(
     lifecycle.require(Act.PUBLISH_OFFER, held, where="new")
     rules = community_rules(conn, community_id)
     if category not in rules.categories:
-        raise InvalidInput("category", "must be one of the community's categories")
+        raise InvalidInput("category", Cause("unknown_category"))
     check_text("title", title, 100)
     check_text("schedule", schedule, 200)
     if isinstance(capacity_per_week, bool) or not isinstance(capacity_per_week, int):
-        raise InvalidInput("capacity_per_week", "must be a whole number")
+        raise InvalidInput("capacity_per_week", Cause("integer"))
     if not 1 <= capacity_per_week <= 100:
-        raise InvalidInput("capacity_per_week", "must be 1 to 100")
+        raise InvalidInput("capacity_per_week", Cause("range", {"low": 1, "high": 100}))
     offer_id = new_id()
     conn.execute(
         offers.insert().values(
@@ -160,7 +160,7 @@ def claim_for_offer(
     now = now or utcnow()
     wish = load_wish(conn, community_id, wish_id)
     if wish.offer_id is None:
-        raise InvalidInput("wish_id", "is not a request from an offer")
+        raise InvalidInput("wish_id", Cause("not_offer_request"))
     offer = get_offer(conn, community_id, wish.offer_id)
     published = verify(conn, actor, community_id, wish_id, now=now)
     made = claim(conn, offer.member_id, community_id, published.id, now=now)

@@ -23,7 +23,7 @@ from marketplace.model import ORG_LEVELS, Consent, KeyHousehold, Member, Org, Or
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import members, orgs, pairings, roles, settings
 from marketplace.standing import SYSTEM_ACTOR, standing
-from points import sqltypes, utcnow
+from points import Cause, sqltypes, utcnow
 
 SYSTEM = SYSTEM_ACTOR
 """The actor id of background sweeps."""
@@ -34,17 +34,17 @@ _PHONE = re.compile(r"^1\d{10}$")
 
 def check_id(field: str, value: object) -> str:
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise InvalidInput(field, "must be 1-64 letters, digits or . _ : @ -")
+        raise InvalidInput(field, Cause("id_chars"))
     return value
 
 
 def check_text(field: str, value: object, max_length: int, *, required: bool = True) -> str:
     if not isinstance(value, str):
-        raise InvalidInput(field, "must be text")
+        raise InvalidInput(field, Cause("text"))
     if required and not value.strip():
-        raise InvalidInput(field, "must not be empty")
+        raise InvalidInput(field, Cause("empty"))
     if len(value) > max_length:
-        raise InvalidInput(field, f"must be at most {max_length} characters")
+        raise InvalidInput(field, Cause("too_long", {"high": max_length}))
     return value
 
 
@@ -70,7 +70,7 @@ def create_org(
     else:
         require(conn, actor, parent.path, Act.CREATE_ORG, where=parent.kind.value)
         if kind is OrgKind.UNIT or ORG_LEVELS.index(kind) <= _level(parent.kind):
-            raise InvalidInput("kind", f"a {kind} cannot sit under a {parent.kind}")
+            raise InvalidInput("kind", Cause("org_parent", {"kind": kind, "parent": parent.kind}))
         path = f"{parent.path}{id}/"
     community_id = id if kind is OrgKind.COMMUNITY else (parent.community_id if parent else None)
     conn.execute(
@@ -86,7 +86,7 @@ def create_org(
     )
     org = get_org(conn, id)
     if (org.kind, org.parent_id) != (kind, parent_id):
-        raise InvalidInput("id", "an org with this id exists elsewhere in the tree")
+        raise InvalidInput("id", Cause("id_taken", {"what": "org"}))
     return org
 
 
@@ -111,7 +111,7 @@ def pair_unit(
     """Pair a unit with a community (结对共建); staff or admin of the community decide."""
     unit, community = get_org(conn, unit_id), get_org(conn, community_id)
     if unit.kind is not OrgKind.UNIT or community.kind is not OrgKind.COMMUNITY:
-        raise InvalidInput("unit_id", "pair a unit with a community")
+        raise InvalidInput("unit_id", Cause("pair_unit_community"))
     require(conn, actor, community.path, Act.PAIR_UNIT)
     conn.execute(
         sqltypes.insert_ignoring_conflicts(conn, pairings).values(
@@ -136,9 +136,9 @@ def add_member(
     check_id("id", id)
     check_text("name", name, 50)
     if phone is not None and not _PHONE.fullmatch(phone):
-        raise InvalidInput("phone", "must be an 11-digit mainland mobile number")
+        raise InvalidInput("phone", Cause("phone"))
     if any(not 1 <= len(s) <= 32 for s in skills) or len(skills) > 20:
-        raise InvalidInput("skills", "at most 20 skills of 1 to 32 characters")
+        raise InvalidInput("skills", Cause("skills", {"count": 20, "low": 1, "high": 32}))
     for org_id in (home_org_id, home_unit_id):
         if org_id is not None:
             get_org(conn, org_id)
@@ -205,7 +205,7 @@ def grant_role(
     """Grant a role on an org. Staff and admin roles need an admin above; others staff or admin."""
     role = Role(role)
     if role not in ORG_ROLES:
-        raise InvalidInput("role", f"{role} is a relation to a wish, not a role on an org")
+        raise InvalidInput("role", Cause("wish_role", {"role": role}))
     org = get_org(conn, org_id)
     get_member(conn, member_id)
     require(conn, actor, org.path, Act.GRANT_OFFICE if role in OFFICE else Act.GRANT_ROLE)
@@ -252,7 +252,7 @@ def set_community_rules(
     require(conn, actor, community.path, Act.SET_COMMUNITY_RULES)
     problems = rules.problems()
     if problems:
-        raise InvalidInput("rules", "; ".join(problems))
+        raise InvalidInput("rules", *(Cause("rule_problem", {"text": p}) for p in problems))
     body = msgspec.to_builtins(rules)
     updated = conn.execute(
         settings.update()

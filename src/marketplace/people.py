@@ -32,7 +32,7 @@ from marketplace.orgs import (
 from marketplace.privacy import mask_address, member_view
 from marketplace.schema import claims, members, offers, orgs, roles, transitions, wishes
 from marketplace.standing import standing
-from points import Page, new_id, sqltypes, utcnow
+from points import Cause, Page, new_id, sqltypes, utcnow
 
 ANONYMOUS_NAME = "已注销用户"
 ERASED = "（已删除）"
@@ -91,11 +91,11 @@ def register(
     except NotFound:
         pass
     else:
-        raise InvalidInput("id", "a member with this id exists")
+        raise InvalidInput("id", Cause("id_taken", {"what": "member"}))
     if home_org_id is not None:
         home = get_org(conn, home_org_id)
         if not home.path.startswith(org.path) and not org.path.startswith(home.path):
-            raise InvalidInput("home_org_id", "must be inside the org the member joins")
+            raise InvalidInput("home_org_id", Cause("outside_member_org"))
     member = add_member(
         conn,
         id=member_id,
@@ -149,7 +149,7 @@ def list_members(
     if not lifecycle.can(Act.LIST_MEMBERS, roles_on(conn, actor, org.path)):
         raise NotFound("org", org_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
-        raise InvalidInput("limit", "must be 1 to 200")
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
     inside = sa.and_(roles.c.org_id == orgs.c.id, orgs.c.path.startswith(org.path, autoescape=True))
     held = sa.select(roles.c.member_id).select_from(roles.join(orgs, inside))
     if role is not None:

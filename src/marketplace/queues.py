@@ -20,7 +20,7 @@ from marketplace.lifecycle import ESCALATING_WISH_STATES, Act
 from marketplace.model import OrgKind, Wish
 from marketplace.orgs import check_id, get_org, roles_on
 from marketplace.schema import orgs, wishes
-from points import Page, sqltypes
+from points import Cause, Page, sqltypes
 
 LEVEL_OF = {OrgKind.COMMUNITY: 0, OrgKind.STREET: 1, OrgKind.DISTRICT: 2}
 """The lowest escalation level an org's queue shows."""
@@ -44,7 +44,7 @@ def escalation_queue(
     ):
         raise NotFound("org", org_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
-        raise InvalidInput("limit", "must be 1 to 200")
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
     inside = sa.select(orgs.c.id).where(
         orgs.c.kind == OrgKind.COMMUNITY.value,
         orgs.c.path.startswith(org.path, autoescape=True),
@@ -77,11 +77,11 @@ def escalation_queue(
 def _parse(cursor: str) -> tuple[dt.datetime, str, str]:
     parts = cursor.split("|")
     if len(parts) != 3:
-        raise InvalidInput("cursor", "is not a cursor this list gave out")
+        raise InvalidInput("cursor", Cause("cursor"))
     try:
         deadline = dt.datetime.fromisoformat(parts[0])
     except ValueError:
-        raise InvalidInput("cursor", "is not a cursor this list gave out") from None
+        raise InvalidInput("cursor", Cause("cursor")) from None
     if deadline.tzinfo is None:
-        raise InvalidInput("cursor", "is not a cursor this list gave out")
+        raise InvalidInput("cursor", Cause("cursor"))
     return deadline, check_id("cursor", parts[1]), check_id("cursor", parts[2])

@@ -23,7 +23,7 @@ from marketplace.model import Member, OrgKind
 from marketplace.orgs import get_org, require
 from marketplace.privacy import mask_phone
 from marketplace.schema import members, orgs, pairings, roles
-from points import sqltypes
+from points import Cause, sqltypes
 
 
 class Seat(msgspec.Struct, frozen=True, kw_only=True):
@@ -102,10 +102,10 @@ def find_residents(
     org = get_org(conn, org_id)
     require(conn, actor, org.path, Act.FIND_RESIDENTS)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
-        raise InvalidInput("limit", "must be 1 to 100")
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 100}))
     text = text.strip()
     if len(text) > 50:
-        raise InvalidInput("text", "must be at most 50 characters")
+        raise InvalidInput("text", Cause("too_long", {"high": 50}))
     query = (
         sa.select(members, orgs.c.id.label("place_id"), orgs.c.name.label("place_name"))
         .join(roles, roles.c.member_id == members.c.id)
@@ -142,7 +142,7 @@ def unit_members(conn: Connection, actor: str, unit_id: str) -> tuple[Member, ..
     office above it."""
     unit = get_org(conn, unit_id)
     if unit.kind is not OrgKind.UNIT:
-        raise InvalidInput("unit_id", "must be a unit")
+        raise InvalidInput("unit_id", Cause("not_unit"))
     require(conn, actor, unit.path, Act.UNIT_MEMBERS)
     rows = conn.execute(
         sa.select(members).where(members.c.home_unit_id == unit_id).order_by(members.c.name)

@@ -62,6 +62,7 @@ from marketplace.model import Org, OrgKind
 from marketplace.orgs import get_org, roles_on
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import claims, members, orgs, pairings, settings, transitions, wishes
+from points import Cause
 
 READERS = frozenset({Role.STAFF, Role.ADMIN, Role.SYSTEM})
 AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
@@ -313,9 +314,9 @@ class _Period(msgspec.Struct, frozen=True):
 def _period(since: dt.datetime, until: dt.datetime) -> _Period:
     for name, value in (("since", since), ("until", until)):
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise InvalidInput(name, "must be a date and time with a time zone")
+            raise InvalidInput(name, Cause("needs_time_zone"))
     if until <= since:
-        raise InvalidInput("until", "must come after since")
+        raise InvalidInput("until", Cause("after", {"other": "since"}))
     return _Period(since, until)
 
 
@@ -325,7 +326,7 @@ def _area(conn: Connection, actor: str, org_id: str) -> Org:
     if not (roles_on(conn, actor, org.path)) & READERS:
         raise NotFound("org", org_id)
     if org.kind not in AREAS:
-        raise InvalidInput("org_id", "statistics are kept per community, street or district")
+        raise InvalidInput("org_id", Cause("stats_level"))
     return org
 
 

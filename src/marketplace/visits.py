@@ -43,7 +43,7 @@ from marketplace.moves import (
     wish_update,
 )
 from marketplace.orgs import check_text
-from points import sqltypes, utcnow
+from points import Cause, sqltypes, utcnow
 
 
 def check_in(
@@ -76,7 +76,7 @@ def check_in(
         if metres > seen.rules.checkin_distance_m:
             raise TooFar(wish.id, metres, seen.rules.checkin_distance_m)
     if now < wish.window_start - dt.timedelta(hours=2):
-        raise InvalidInput("now", "check-in opens two hours before the agreed time")
+        raise InvalidInput("now", Cause("checkin_too_early", {"hours": 2}))
     moves = []  # in the order they happen: the wish's first, as before the split
     if wish.state in (WishState.PUBLISHED, WishState.CLAIMED):
         # The wish row before the claim's, as claims and releases take them.

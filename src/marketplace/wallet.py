@@ -23,7 +23,7 @@ from marketplace.model import CHINA, Org, OrgKind
 from marketplace.orgs import check_text, community_rules
 from marketplace.schema import orgs, roles
 from marketplace.standing import standing_at
-from points import AccountKind, Page, utcnow
+from points import AccountKind, Cause, Page, utcnow
 
 MAX_EVENT_MEMBERS = 200
 
@@ -374,9 +374,9 @@ def donate(
     check_text("memo", memo, 200, required=False)
     if to_member is not None:
         if to_member == actor:
-            raise InvalidInput("to_member", "cannot donate to oneself")
+            raise InvalidInput("to_member", Cause("self_donation"))
         if not is_member(conn, to_member, community_id):
-            raise InvalidInput("to_member", "must be a member of the community")
+            raise InvalidInput("to_member", Cause("not_community_member"))
     return points.donate(
         conn,
         community_id=community_id,
@@ -490,23 +490,27 @@ def record_event(
     require_office(conn, actor, community_id, Act.ADJUST)
     rules = community_rules(conn, community_id)
     if category not in rules.categories:
-        raise InvalidInput("category", "must be one of the community's categories")
+        raise InvalidInput("category", Cause("unknown_category"))
     check_text("title", title, 100)
     if not isinstance(started_at, dt.datetime) or started_at.tzinfo is None:
-        raise InvalidInput("started_at", "must be a date and time with a time zone")
+        raise InvalidInput("started_at", Cause("needs_time_zone"))
     now = now or utcnow()
     if started_at > now:
-        raise InvalidInput("started_at", "must not be in the future")
+        raise InvalidInput("started_at", Cause("in_future"))
     if not 1 <= len(attendance) <= MAX_EVENT_MEMBERS:
-        raise InvalidInput("attendance", f"1 to {MAX_EVENT_MEMBERS} members")
+        raise InvalidInput("attendance", Cause("attendance_size", {"high": MAX_EVENT_MEMBERS}))
     seen = [a.member_id for a in attendance]
     if len(set(seen)) != len(seen):
-        raise InvalidInput("attendance", "each member once")
+        raise InvalidInput("attendance", Cause("duplicate_member"))
     for a in attendance:
         if not 1 <= a.minutes <= 1440:
-            raise InvalidInput("attendance", "minutes must be 1 to 1440")
+            raise InvalidInput(
+                "attendance", Cause("range", {"low": 1, "high": 1440}, field="minutes")
+            )
         if not is_member(conn, a.member_id, community_id):
-            raise InvalidInput("attendance", f"{a.member_id} is not a member of the community")
+            raise InvalidInput(
+                "attendance", Cause("member_not_in_community", {"member": a.member_id})
+            )
     made = []
     for a in attendance:
         reference = f"event:{event_id}:{a.member_id}"

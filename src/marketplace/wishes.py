@@ -26,7 +26,7 @@ from marketplace.orgs import check_id, check_text, community_rules, get_org, rol
 from marketplace.rules import CommunityRules
 from marketplace.schema import orgs, transitions, wishes
 from marketplace.standing import Standing, standing_at
-from points import Page, new_id, sqltypes, utcnow
+from points import Cause, Page, new_id, sqltypes, utcnow
 
 MAX_WINDOW = dt.timedelta(days=90)
 
@@ -61,27 +61,27 @@ def post_wish(
     rules = community_rules(conn, community_id)
     place = get_org(conn, org_id)
     if place.community_id != community_id:
-        raise InvalidInput("org_id", "must be the community or a place inside it")
+        raise InvalidInput("org_id", Cause("outside_community"))
     _check_wish_fields(rules, kind, category, title, description, address, capacity)
     _check_time(window_start, window_end, estimated_minutes, now)
     if urgency not in tuple(Urgency):
-        raise InvalidInput("urgency", "must be 1 to 4")
+        raise InvalidInput("urgency", Cause("range", {"low": 1, "high": 4}))
     beneficiary = beneficiary_id or actor
     held = roles_on(conn, actor, place.path, community_id)
     if beneficiary != actor:
         lifecycle.require(Act.POST_FOR_RESIDENT, held, where="new")
         if not proxy_note or not proxy_note.strip():
-            raise InvalidInput("proxy_note", "代点单 needs a note of the resident's consent")
+            raise InvalidInput("proxy_note", Cause("proxy_needs_consent"))
         check_text("proxy_note", proxy_note, 500)
         if not roles_on(conn, beneficiary, place.path):
-            raise InvalidInput("beneficiary_id", "must be a resident of this community")
+            raise InvalidInput("beneficiary_id", Cause("not_resident"))
     else:
         lifecycle.require(Act.POST_WISH, held, where="new")
     deadline = now + dt.timedelta(hours=rules.deadlines_for(category).verify_hours)
     earlier = find_wish(conn, community_id, wish_id)
     if earlier is not None:
         if (earlier.title, earlier.beneficiary_id) != (title, beneficiary):
-            raise InvalidInput("id", "this wish id is taken by another wish")
+            raise InvalidInput("id", Cause("id_taken", {"what": "wish"}))
         return earlier
     conn.execute(
         wishes.insert().values(
@@ -245,10 +245,10 @@ def listed(
     anew cost more than running it (≈ 0.9 ms a page)."""
     limit = given.limit
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
-        raise InvalidInput("limit", "must be 1 to 200")
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
     for name, moment in (("since", given.since), ("until", given.until)):
         if moment is not None and (not isinstance(moment, dt.datetime) or moment.tzinfo is None):
-            raise InvalidInput(name, "must be a date and time with a time zone")
+            raise InvalidInput(name, Cause("needs_time_zone"))
     values: dict[str, Any] = {**(params or {}), "l_community": community_id, "l_limit": limit + 1}
     if given.states:
         values["l_states"] = sorted(s.value for s in given.states)
@@ -333,23 +333,23 @@ def _check_wish_fields(
 ) -> None:
     WishKind(kind)
     if category not in rules.categories:
-        raise InvalidInput("category", "must be one of the community's categories")
+        raise InvalidInput("category", Cause("unknown_category"))
     check_text("title", title, 100)
     check_text("description", description, 2000, required=False)
     check_text("address", address, 200)
     if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 100:
-        raise InvalidInput("capacity", "must be 1 to 100")
+        raise InvalidInput("capacity", Cause("range", {"low": 1, "high": 100}))
 
 
 def _check_time(start: dt.datetime, end: dt.datetime, minutes: int, now: dt.datetime) -> None:
     for name, value in (("window_start", start), ("window_end", end)):
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise InvalidInput(name, "must be a date and time with a time zone")
+            raise InvalidInput(name, Cause("needs_time_zone"))
     if end <= start:
-        raise InvalidInput("window_end", "must come after window_start")
+        raise InvalidInput("window_end", Cause("after", {"other": "window_start"}))
     if end - start > MAX_WINDOW or start > now + dt.timedelta(days=365):
-        raise InvalidInput("window_end", "a wish spans at most 90 days within the next year")
+        raise InvalidInput("window_end", Cause("wish_span", {"days": 90}))
     if end <= now:
-        raise InvalidInput("window_end", "must be in the future")
+        raise InvalidInput("window_end", Cause("in_past"))
     if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
-        raise InvalidInput("estimated_minutes", "must be 1 to 1440")
+        raise InvalidInput("estimated_minutes", Cause("range", {"low": 1, "high": 1440}))

@@ -20,6 +20,7 @@ from points.awards import (
     set_policy,
 )
 from points.batch import AccrualRecord, accrue_many
+from points.causes import CAUSES, Cause
 from points.chain import ChainHead, ChainReport, seal, verify_chain
 from points.database import Database, record_refusal
 from points.errors import (
@@ -121,6 +122,7 @@ from points.store import (
 )
 
 __all__ = [
+    "CAUSES",
     "MAX_AMOUNT",
     "STAR_THRESHOLDS_HOURS",
     "Account",
@@ -132,6 +134,7 @@ __all__ = [
     "Activity",
     "Award",
     "CatalogItem",
+    "Cause",
     "ChainHead",
     "ChainReport",
     "Conflict",

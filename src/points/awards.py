@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from points import ledger
+from points.causes import Cause
 from points.errors import (
     DonationNotAllowed,
     IdempotencyMismatch,
@@ -70,7 +71,7 @@ def set_policy(
     check_id("community_id", community_id)
     problems = policy.problems()
     if problems:
-        raise InvalidPolicy(problems)
+        raise InvalidPolicy(tuple(Cause("rule_problem", {"text": p}) for p in problems))
     body = msgspec.to_builtins(policy)
     for _ in range(5):  # a concurrent edit takes the same number: try the next one
         latest = conn.scalar(
@@ -92,7 +93,7 @@ def set_policy(
         )
         if stored.first() is not None:
             return version
-    raise InvalidRequest("the policy is being edited by someone else; try again")
+    raise InvalidRequest(Cause("policy_busy"))
 
 
 def current_policy(conn: Connection, community_id: str) -> tuple[int, AccrualPolicy]:
@@ -341,10 +342,10 @@ def adjust(
     """A staff correction (调整): ``change`` points to (positive) or from (negative) a member."""
     now = now or utcnow()
     if isinstance(change, bool) or not isinstance(change, int) or change == 0:
-        raise InvalidRequest("change must be a non-zero integer")
+        raise InvalidRequest(Cause("non_zero", field="change"))
     check_amount(abs(change))
     if not reason.strip():
-        raise InvalidRequest("an adjustment needs a reason")
+        raise InvalidRequest(Cause("empty", field="reason"))
     _, policy = current_policy(conn, community_id)
     ledger.open_community(conn, community_id)
     wallet = ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
@@ -431,7 +432,7 @@ def expiring_soon(
     """Points that expire within ``days`` days, soonest first (到期提醒)."""
     now = now or utcnow()
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
-        raise InvalidRequest("days must be 0 to 3650")
+        raise InvalidRequest(Cause("range", {"low": 0, "high": 3650}, field="days"))
     query = (
         sa.select(lots.c.account_id, lots.c.id, lots.c.remaining, lots.c.expires_at)
         .where(

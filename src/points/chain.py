@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from points.audit import Problem
+from points.causes import Cause
 from points.errors import InvalidRequest
 from points.model import utcnow
 from points.schema import chain_heads, transfers
@@ -84,7 +85,7 @@ def seal(
     never give two transfers one place.
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidRequest("limit must be a positive integer")
+        raise InvalidRequest(Cause("positive", field="limit"))
     now = now or utcnow()
     t = transfers.c
     backlog = conn.execute(

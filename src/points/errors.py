@@ -27,12 +27,16 @@
         ├── InsufficientPoints       insufficient_points  is recorded under the transfer id, so a
         └── MaxBalanceExceeded       max_balance_exceeded retry with that id is refused again
 
-``code`` is stable: the HTTP service maps it to a problem response.
+``code`` is stable: the HTTP service maps it to a problem response. Bad input and the refusals
+that have several reasons carry a :class:`~points.Cause` (``reason``; an invalid policy its
+``problems``): a stable code with parameters, whose ``str()`` is English (``points.CAUSES``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
+
+from points.causes import Cause
 
 if TYPE_CHECKING:
     from points.model import RefusedTransfer
@@ -45,35 +49,39 @@ class PointsError(Exception):
 
 
 class InvalidRequest(PointsError, ValueError):
-    """Bad input: nothing was written."""
+    """Bad input: nothing was written. ``reason`` says why; its ``field`` names the input at
+    fault when there is one (``field`` here too, or None)."""
 
     code = "invalid_request"
+
+    def __init__(self, reason: Cause, message: str | None = None) -> None:
+        super().__init__(message or str(reason))
+        self.reason = reason
+        self.field: str | None = reason.field or None
 
 
 class InvalidAmount(InvalidRequest):
     code = "invalid_amount"
 
-    def __init__(self, value: object, reason: str) -> None:
-        super().__init__(f"invalid amount {value!r}: {reason}")
+    def __init__(self, value: object, reason: Cause) -> None:
+        super().__init__(reason, f"invalid amount {value!r}: {reason}")
         self.value = value
-        self.reason = reason
 
 
 class InvalidId(InvalidRequest):
     code = "invalid_id"
 
-    def __init__(self, field: str, value: object, reason: str) -> None:
-        super().__init__(f"invalid {field} {value!r}: {reason}")
+    def __init__(self, field: str, value: object, reason: Cause) -> None:
+        super().__init__(reason, f"invalid {field} {value!r}: {reason}")
         self.field = field
         self.value = value
-        self.reason = reason
 
 
 class InvalidPolicy(InvalidRequest):
     code = "invalid_policy"
 
-    def __init__(self, problems: tuple[str, ...]) -> None:
-        super().__init__("invalid accrual policy: " + "; ".join(problems))
+    def __init__(self, problems: tuple[Cause, ...]) -> None:
+        super().__init__(problems[0], "invalid accrual policy: " + "; ".join(map(str, problems)))
         self.problems = problems
 
 
@@ -81,7 +89,10 @@ class DonationNotAllowed(InvalidRequest):
     code = "donation_not_allowed"
 
     def __init__(self, community_id: str, rule: str) -> None:
-        super().__init__(f"community {community_id} allows donations to: {rule}")
+        message = f"community {community_id} allows donations to: {rule}"
+        pool = rule == "pool"  # then the member named is at fault
+        reason = Cause("pool_only", field="to_member") if pool else Cause("no_donations")
+        super().__init__(reason, message)
         self.community_id = community_id
         self.rule = rule
 
@@ -161,7 +172,7 @@ class PendingNotOpen(Conflict):
 class NotReversible(Conflict):
     code = "not_reversible"
 
-    def __init__(self, transfer_id: str, reason: str) -> None:
+    def __init__(self, transfer_id: str, reason: Cause) -> None:
         super().__init__(f"transfer {transfer_id!r} cannot be reversed: {reason}")
         self.transfer_id = transfer_id
         self.reason = reason
@@ -170,7 +181,7 @@ class NotReversible(Conflict):
 class ItemUnavailable(Conflict):
     code = "item_unavailable"
 
-    def __init__(self, item_id: str, reason: str) -> None:
+    def __init__(self, item_id: str, reason: Cause) -> None:
         super().__init__(f"item {item_id!r} is unavailable: {reason}")
         self.item_id = item_id
         self.reason = reason

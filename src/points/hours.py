@@ -13,6 +13,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from points.causes import Cause
 from points.errors import IdempotencyMismatch, InvalidRequest, NotFound
 from points.model import Page, check_id, check_limit, check_text, new_id, utcnow
 from points.policy import STAR_THRESHOLDS_HOURS, hours_display, star_level
@@ -64,13 +65,15 @@ def record_service(
     check_text("reference", reference, 128)
     check_text("memo", memo, 500)
     if isinstance(minutes, bool) or not isinstance(minutes, int):
-        raise InvalidRequest("minutes must be an integer")
+        raise InvalidRequest(Cause("integer", field="minutes"))
     if not 1 <= minutes <= MAX_RECORD_MINUTES:
-        raise InvalidRequest(f"minutes must be 1 to {MAX_RECORD_MINUTES}")
+        raise InvalidRequest(
+            Cause("range", {"low": 1, "high": MAX_RECORD_MINUTES}, field="minutes")
+        )
     if not category.strip():
-        raise InvalidRequest("category must not be empty")
+        raise InvalidRequest(Cause("empty", field="category"))
     if reference.startswith(_FIX):
-        raise InvalidRequest(f"references starting {_FIX!r} are kept for corrections")
+        raise InvalidRequest(Cause("reserved_reference", {"prefix": _FIX}, field="reference"))
     return _write(
         conn, community_id, member_id, category, minutes, served_on, reference, actor, memo, now
     )
@@ -88,15 +91,15 @@ def correct_service(
 ) -> ServiceRecord:
     """Correct the record under ``reference`` by signed ``minutes`` (更正), with a reason."""
     if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes == 0:
-        raise InvalidRequest("minutes must be a non-zero integer")
+        raise InvalidRequest(Cause("non_zero", field="minutes"))
     if not reason.strip():
-        raise InvalidRequest("a correction needs a reason")
+        raise InvalidRequest(Cause("empty", field="reason"))
     check_text("reason", reason, 500)
     original = _by_reference(conn, community_id, reference)
     if original is None:
         raise NotFound("service record", reference)
     if original.reference.startswith(_FIX):
-        raise InvalidRequest("correct the original record, not a correction")
+        raise InvalidRequest(Cause("correct_original"))
     if conn.dialect.name != "sqlite":  # one correction of a record at a time (count and total)
         conn.execute(
             sa.select(service_records.c.id)
@@ -112,7 +115,7 @@ def correct_service(
     )
     total = _total(conn, community_id, original.id)
     if total + minutes < 0:
-        raise InvalidRequest(f"the record holds {total} minutes; it cannot go below zero")
+        raise InvalidRequest(Cause("below_zero", {"total": total}, field="minutes"))
     return _write(
         conn,
         community_id,

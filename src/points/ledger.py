@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from points import lots, sqltypes
+from points.causes import Cause
 from points.errors import (
     AccountNotFound,
     IdempotencyMismatch,
@@ -184,9 +185,9 @@ def transfer(
     """
     now = now or utcnow()
     if timeout is not None and not pending:
-        raise InvalidRequest("a timeout applies only to a pending transfer")
+        raise InvalidRequest(Cause("timeout_not_pending"))
     if timeout is not None and not dt.timedelta(0) < timeout <= dt.timedelta(days=3650):
-        raise InvalidRequest("timeout must be positive and at most ten years")
+        raise InvalidRequest(Cause("timeout_range", field="timeout"))
     request = _request(
         community_id=community_id,
         id=new_id() if id is None else id,
@@ -205,7 +206,7 @@ def transfer(
         created_at=now,
     )
     if debit_account_id == credit_account_id:
-        raise InvalidRequest("a transfer needs two different accounts")
+        raise InvalidRequest(Cause("same_account"))
     return _apply(conn, request, use_first=spend_first, open_missing=open_accounts, derived=derived)
 
 
@@ -253,12 +254,12 @@ def reverse(
     now = now or utcnow()
     original = get_transfer(conn, community_id, transfer_id)
     if original.phase not in (Phase.POSTED, Phase.POST):
-        raise NotReversible(transfer_id, f"a {original.phase} transfer moves nothing to reverse")
+        raise NotReversible(transfer_id, Cause("nothing_to_reverse", {"phase": original.phase}))
     if original.kind is TransferKind.REVERSAL:
-        raise NotReversible(transfer_id, "a reversal is not reversed; make a new transfer")
+        raise NotReversible(transfer_id, Cause("reversal_not_reversed"))
     amount = original.amount if amount is None else check_amount(amount)
     if amount > original.amount:
-        raise NotReversible(transfer_id, f"at most {original.amount} points can be reversed")
+        raise NotReversible(transfer_id, Cause("reverse_at_most", {"high": original.amount}))
     # Points given back to a wallet keep the latest expiry of the lots the original spent.
     chain = original.pending_id or original.id
     _, expires_at = lots.latest_expiry(conn, community_id, chain)
@@ -373,7 +374,7 @@ def statement(
     )
     if cursor is not None:
         if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
-            raise InvalidId("cursor", cursor, "is not a cursor this list gave out")
+            raise InvalidId("cursor", cursor, Cause("cursor"))
         query = query.where(entries.c.seq < int(cursor))
     if kinds:
         query = query.where(transfers.c.kind.in_(sorted(k.value for k in kinds)))
@@ -420,7 +421,7 @@ def _request(**fields: Any) -> Transfer:
     for name in ("expires_at", "created_at"):
         value = fields.get(name)
         if value is not None and (not isinstance(value, dt.datetime) or value.tzinfo is None):
-            raise InvalidRequest(f"{name} must be a timezone-aware datetime")
+            raise InvalidRequest(Cause("needs_time_zone", field=name))
     return Transfer(**fields)
 
 
@@ -443,7 +444,7 @@ def _resolve(
         amount = held.amount
     check_amount(amount)
     if amount > held.amount:
-        raise InvalidRequest(f"at most the held {held.amount} points can be posted")
+        raise InvalidRequest(Cause("post_at_most", {"high": held.amount}, field="amount"))
     request = _request(
         community_id=community_id,
         id=new_id() if id is None else id,

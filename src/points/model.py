@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from points.causes import Cause
 from points.errors import InvalidAmount, InvalidId, InvalidRequest
 
 MAX_AMOUNT = 1_000_000_000
@@ -155,30 +156,30 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
 def check_amount(value: object, *, allow_zero: bool = False) -> int:
     """Return ``value`` if it is an integer amount within bounds, else raise InvalidAmount."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidAmount(value, "must be an integer")
+        raise InvalidAmount(value, Cause("integer"))
     if value < 0 or (value == 0 and not allow_zero):
-        raise InvalidAmount(value, "must be positive")
+        raise InvalidAmount(value, Cause("positive"))
     if value > MAX_AMOUNT:
-        raise InvalidAmount(value, f"must be at most {MAX_AMOUNT}")
+        raise InvalidAmount(value, Cause("at_most", {"high": MAX_AMOUNT}))
     return value
 
 
 def check_id(field: str, value: object) -> str:
     """Return ``value`` if it is a usable id (1-64 of A-Z a-z 0-9 . _ : @ -), else raise."""
     if not isinstance(value, str):
-        raise InvalidId(field, value, "must be a string")
+        raise InvalidId(field, value, Cause("text"))
     if not 1 <= len(value) <= MAX_ID_LENGTH:
-        raise InvalidId(field, value, f"must be 1 to {MAX_ID_LENGTH} characters")
+        raise InvalidId(field, value, Cause("length", {"low": 1, "high": MAX_ID_LENGTH}))
     if not _ID_PATTERN.fullmatch(value):  # match() would let "id\n" through ($)
-        raise InvalidId(field, value, "may use only letters, digits and . _ : @ -")
+        raise InvalidId(field, value, Cause("id_chars"))
     return value
 
 
 def check_text(field: str, value: object, max_length: int) -> str:
     if not isinstance(value, str):
-        raise InvalidId(field, value, "must be a string")
+        raise InvalidId(field, value, Cause("text"))
     if len(value) > max_length:
-        raise InvalidId(field, value[:20] + "…", f"must be at most {max_length} characters")
+        raise InvalidId(field, value[:20] + "…", Cause("too_long", {"high": max_length}))
     return value
 
 
@@ -202,7 +203,7 @@ MAX_PAGE = 200
 def check_limit(limit: object) -> int:
     """A page size: an integer from 1 to MAX_PAGE."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise InvalidRequest(f"limit must be 1 to {MAX_PAGE}")
+        raise InvalidRequest(Cause("range", {"low": 1, "high": MAX_PAGE}, field="limit"))
     return limit
 
 

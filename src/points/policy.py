@@ -14,6 +14,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from points.causes import Cause
 from points.errors import InvalidRequest
 
 __all__ = [
@@ -285,14 +286,14 @@ def hours_display(minutes: int) -> str:
 def _check(activity: Activity, *, earned_today: int, earned_this_month: int) -> None:
     minutes = activity.minutes
     if isinstance(minutes, bool) or not isinstance(minutes, int):
-        raise InvalidActivity(f"minutes must be a whole number, got {minutes!r}")
+        raise InvalidActivity(Cause("integer", field="minutes"))
     if not 0 <= minutes <= MAX_ACTIVITY_MINUTES:
         raise InvalidActivity(
-            f"minutes must be between 0 and {MAX_ACTIVITY_MINUTES}, got {minutes}"
+            Cause("range", {"low": 0, "high": MAX_ACTIVITY_MINUTES}, field="minutes")
         )
     for name, earned in (("earned_today", earned_today), ("earned_this_month", earned_this_month)):
         if earned < 0:
-            raise InvalidActivity(f"{name} must not be negative, got {earned}")
+            raise InvalidActivity(Cause("not_negative", field=name))
 
 
 def _night_minutes(policy: AccrualPolicy, started_at: datetime.datetime, minutes: int) -> Fraction:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from points import ledger
 from points.awards import CHINA
+from points.causes import Cause
 from points.errors import (
     IdempotencyMismatch,
     InvalidAmount,
@@ -119,19 +120,19 @@ def add_item(
     check_id("community_id", community_id)
     check_text("name", name, 100)
     if not name.strip():
-        raise InvalidRequest("an item needs a name")
+        raise InvalidRequest(Cause("empty", field="name"))
     check_amount(cost)
     kind, limit_period = ItemKind(kind), LimitPeriod(limit_period)
     if stock is not None:
         check_amount(stock, allow_zero=True)
     elif kind is ItemKind.GOODS:
-        raise InvalidRequest("goods need a stock")
+        raise InvalidRequest(Cause("goods_need_stock", field="stock"))
     if per_member_limit is not None:
         check_amount(per_member_limit)
     if any(t is not None and t.tzinfo is None for t in (valid_from, valid_until)):
-        raise InvalidRequest("valid_from and valid_until must be timezone-aware")
+        raise InvalidRequest(Cause("needs_time_zone", field="valid_from"))
     if valid_from and valid_until and valid_until <= valid_from:
-        raise InvalidRequest("valid_until must come after valid_from")
+        raise InvalidRequest(Cause("after", {"other": "valid_from"}, field="valid_until"))
     values = {
         "community_id": community_id,
         "id": item_id,
@@ -156,11 +157,11 @@ def add_item(
 def restock(conn: Connection, community_id: str, item_id: str, change: int) -> CatalogItem:
     """Add (or with a negative ``change``, take away) stock; never below zero."""
     if isinstance(change, bool) or not isinstance(change, int) or change == 0:
-        raise InvalidRequest("change must be a non-zero integer")
+        raise InvalidRequest(Cause("non_zero", field="change"))
     check_amount(abs(change))
     item = get_item(conn, community_id, item_id)
     if item.stock is None:
-        raise InvalidRequest("this item has unlimited stock")
+        raise InvalidRequest(Cause("unlimited_stock"))
     result = conn.execute(
         catalog_items.update()
         .where(*_key(community_id, item_id), catalog_items.c.stock + change >= 0)
@@ -169,7 +170,9 @@ def restock(conn: Connection, community_id: str, item_id: str, change: int) -> C
     )
     if result.rowcount != 1:
         if change > 0:
-            raise InvalidAmount(item.stock + change, f"stock must be at most {MAX_AMOUNT}")
+            raise InvalidAmount(
+                item.stock + change, Cause("at_most", {"high": MAX_AMOUNT}, field="stock")
+            )
         raise OutOfStock(item_id, item.stock, -change)
     return get_item(conn, community_id, item_id)
 
@@ -234,9 +237,9 @@ def redeem(
     order_id = check_id("id", id or new_id())
     check_amount(quantity)
     if quantity > MAX_QUANTITY:
-        raise InvalidRequest(f"at most {MAX_QUANTITY} at once")
+        raise InvalidRequest(Cause("range", {"low": 1, "high": MAX_QUANTITY}, field="quantity"))
     if not dt.timedelta(minutes=1) <= hold <= dt.timedelta(days=365):
-        raise InvalidRequest("an order may be held from one minute to one year")
+        raise InvalidRequest(Cause("hold_range"))
     item, earlier = _item_and_order(conn, community_id, item_id, order_id)
     if earlier is not None:
         if (earlier.member_id, earlier.item_id, earlier.quantity) != (member_id, item_id, quantity):
@@ -485,11 +488,11 @@ def _close(
 
 def _check_available(item: CatalogItem, now: dt.datetime) -> None:
     if not item.active:
-        raise ItemUnavailable(item.id, "not on sale")
+        raise ItemUnavailable(item.id, Cause("not_on_sale"))
     if item.valid_from is not None and now < item.valid_from:
-        raise ItemUnavailable(item.id, "not yet on sale")
+        raise ItemUnavailable(item.id, Cause("not_yet_on_sale"))
     if item.valid_until is not None and now >= item.valid_until:
-        raise ItemUnavailable(item.id, "no longer on sale")
+        raise ItemUnavailable(item.id, Cause("no_longer_on_sale"))
 
 
 def _used(

@@ -10,7 +10,7 @@ import pytest
 import points
 
 ROOT = Path(__file__).resolve().parents[2]
-PURE = {"points.model", "points.policy", "points.errors"}
+PURE = {"points.model", "points.policy", "points.errors", "points.causes"}
 PURE_MARKETPLACE = {
     "marketplace.lifecycle",  # who may do what: the tables and their guards
     "marketplace.matching",

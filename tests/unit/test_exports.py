@@ -29,7 +29,8 @@ POINTS_API = {
     "AccrualRecord", "accrue_many",
     # tamper evidence: the hash chain over each community's transfers
     "ChainHead", "ChainReport", "seal", "verify_chain",
-    # errors
+    # errors, and their causes: a code with parameters, and the English text of each code
+    "Cause", "CAUSES",
     "PointsError", "InvalidRequest", "InvalidAmount", "InvalidId", "InvalidPolicy",
     "InvalidActivity", "DonationNotAllowed", "NotFound", "AccountNotFound", "TransferNotFound",
     "ItemNotFound", "OrderNotFound", "Conflict", "IdempotencyMismatch", "ReferenceInUse",

@@ -395,7 +395,7 @@ def test_negative_earnings_so_far_are_refused(earned: dict[str, int]) -> None:
 
 
 def test_invalid_activity_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="between 0 and 10000"):
+    with pytest.raises(ValueError, match="minutes must be 0 to 10000"):
         compute_accrual(AccrualPolicy(), activity(-5))
 
 

@@ -1,0 +1,104 @@
+"""Causes: why the libraries refused something, as a stable ``code`` with its parameters.
+
+An error carries a :class:`Cause` (``Cause("range", {"low": 1, "high": 100}, field="limit")``)
+instead of an English sentence, so a program can act on the code and a service can say it in
+the reader's language from one table of its own. :data:`CAUSES` is the library's table: ``str()``
+of a cause (and so of an error) reads in English for an embedder who translates nothing. Both
+libraries raise these codes; a test holds that every code has a text.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["CAUSES", "Cause"]
+
+Param = str | int | float
+
+
+class Cause(msgspec.Struct, frozen=True):
+    """One reason for a refusal. ``field`` names the input at fault when the error itself does
+    not (a policy's or a community's rules' problems, a points request's bad field)."""
+
+    code: str  # a key of CAUSES
+    params: dict[str, Param] = {}
+    field: str = ""
+
+    def __str__(self) -> str:
+        text = CAUSES.get(self.code, self.code).format_map(self.params)
+        return f"{self.field} {text}" if self.field else text
+
+
+CAUSES: dict[str, str] = {
+    # bounds and shapes, for any field
+    "range": "must be {low} to {high}",
+    "length": "must be {low} to {high} characters",
+    "too_long": "must be at most {high} characters",
+    "too_many": "must hold at most {high} entries",
+    "at_most": "must be at most {high}",
+    "empty": "must not be empty",
+    "text": "must be text",
+    "integer": "must be a whole number",
+    "positive": "must be positive",
+    "non_zero": "must be a non-zero whole number",
+    "not_negative": "must not be negative",
+    "id_chars": "may use only letters, digits and . _ : @ -",
+    "id_taken": "this id is taken by another {what}",
+    "cursor": "is not a cursor this list gave out",
+    "phone": "must be an 11-digit mainland mobile number",
+    "skills": "at most {count} skills of {low} to {high} characters",
+    # times
+    "needs_time_zone": "must be a date and time with a time zone",
+    "years": "must be a time between the years {low} and {high}",
+    "in_past": "must be in the future",
+    "in_future": "must not be in the future",
+    "after": "must come after {other}",
+    "not_below": "must not be below {other}",
+    "must_differ": "must differ from {other} when a night bonus is set",
+    # the marketplace
+    "unknown_category": "must be one of the community's categories",
+    "outside_community": "must be the community or a place inside it",
+    "outside_member_org": "must be inside the org the member joins",
+    "not_community_member": "must be a member of the community",
+    "member_not_in_community": "{member} is not a member of the community",
+    "not_resident": "must be a resident of this community",
+    "not_claiming_role": "must be a volunteer or party member of the community",
+    "not_unit": "must be a unit",
+    "not_unit_member": "must be a member of the unit",
+    "not_unit_claim": "is not a unit's claim",
+    "own_wish": "cannot serve their own wish",
+    "not_offer_request": "is not a request from an offer",
+    "proxy_needs_consent": "代点单 needs a note of the resident's consent",
+    "wish_span": "a wish spans at most {days} days within the next year",
+    "checkin_too_early": "check-in opens {hours} hours before the agreed time",
+    "self_donation": "cannot donate to oneself",
+    "attendance_size": "must list 1 to {high} members",
+    "duplicate_member": "must name each member once",
+    "stats_level": "statistics are kept per community, street or district",
+    "org_parent": "a {kind} cannot sit under a {parent}",
+    "pair_unit_community": "pair a unit with a community",
+    "wish_role": "{role} is a relation to a wish, not a role on an org",
+    "rule_problem": "{text}",  # interim: the rules' problems until they are causes too
+    # the points ledger and store
+    "same_account": "a transfer needs two different accounts",
+    "timeout_not_pending": "a timeout applies only to a pending transfer",
+    "timeout_range": "must be positive and at most ten years",
+    "nothing_to_reverse": "a {phase} transfer moves nothing to reverse",
+    "reversal_not_reversed": "a reversal is not reversed; make a new transfer",
+    "reverse_at_most": "at most {high} points can be reversed",
+    "post_at_most": "at most the held {high} points can be posted",
+    "pool_only": "this community takes donations to its pool only",
+    "no_donations": "this community takes no donations",
+    "policy_busy": "the policy is being edited by someone else; try again",
+    "reserved_reference": "references starting {prefix!r} are kept for corrections",
+    "correct_original": "correct the original record, not a correction",
+    "below_zero": "the record holds {total} minutes; it cannot go below zero",
+    "goods_need_stock": "goods need a stock",
+    "unlimited_stock": "this item has unlimited stock",
+    "hold_range": "an order may be held from one minute to one year",
+    "not_on_sale": "not on sale",
+    "not_yet_on_sale": "not yet on sale",
+    "no_longer_on_sale": "no longer on sale",
+}
+"""Every cause code the libraries raise, with its English text (``str.format`` placeholders
+named by the cause's params)."""
