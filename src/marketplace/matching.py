@@ -19,6 +19,7 @@ import msgspec
 
 from marketplace.lifecycle import CLAIMABLE_WISH_STATES, CLAIMING, UNIT, Role
 from marketplace.model import Urgency, Wish
+from points import Cause
 
 Window = tuple[dt.datetime, dt.datetime]
 
@@ -65,13 +66,13 @@ class Weights(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     key_household: Weight = 1.0
     waiting: Weight = 0.5
 
-    def problems(self) -> tuple[str, ...]:
-        """Human-readable problems with these weights; empty when they may be used."""
+    def problems(self) -> tuple[Cause, ...]:
+        """What is wrong with these weights, each naming its part; empty when they may be used."""
         found = []
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and 0 <= value <= 100):
-                found.append(f"{name} must be a finite number between 0 and 100, got {value!r}")
+                found.append(Cause("range", {"low": 0, "high": 100}, field=name))
         return tuple(found)
 
 

@@ -252,7 +252,7 @@ def set_community_rules(
     require(conn, actor, community.path, Act.SET_COMMUNITY_RULES)
     problems = rules.problems()
     if problems:
-        raise InvalidInput("rules", *(Cause("rule_problem", {"text": p}) for p in problems))
+        raise InvalidInput("rules", *problems)
     body = msgspec.to_builtins(rules)
     updated = conn.execute(
         settings.update()

@@ -11,10 +11,11 @@ from typing import Annotated
 
 import msgspec
 from msgspec import Meta
+from msgspec.structs import replace
 
 from marketplace.matching import DEFAULT_WEIGHTS, Weights
 from marketplace.model import DEFAULT_CATEGORIES
-from points import bounds_problems
+from points import Cause, bounds_problems
 
 MAX_LEVEL = 2  # 0 community, 1 street, 2 district
 MAX_CATEGORIES = 100
@@ -51,9 +52,10 @@ class CommunityRules(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     def deadlines_for(self, category: str) -> Deadlines:
         return self.category_deadlines.get(category, self.deadlines)
 
-    def problems(self) -> tuple[str, ...]:
+    def problems(self) -> tuple[Cause, ...]:
+        """What is wrong with these rules, each naming its field (``weights.skills``)."""
         found = bounds_problems(self)
-        found.extend(self.weights.problems())
+        found += [replace(p, field=f"weights.{p.field}") for p in self.weights.problems()]
         return tuple(found)
 
 

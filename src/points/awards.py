@@ -71,7 +71,7 @@ def set_policy(
     check_id("community_id", community_id)
     problems = policy.problems()
     if problems:
-        raise InvalidPolicy(tuple(Cause("rule_problem", {"text": p}) for p in problems))
+        raise InvalidPolicy(problems)
     body = msgspec.to_builtins(policy)
     for _ in range(5):  # a concurrent edit takes the same number: try the next one
         latest = conn.scalar(

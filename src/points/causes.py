@@ -78,7 +78,6 @@ CAUSES: dict[str, str] = {
     "org_parent": "a {kind} cannot sit under a {parent}",
     "pair_unit_community": "pair a unit with a community",
     "wish_role": "{role} is a relation to a wish, not a role on an org",
-    "rule_problem": "{text}",  # interim: the rules' problems until they are causes too
     # the points ledger and store
     "same_account": "a transfer needs two different accounts",
     "timeout_not_pending": "a timeout applies only to a pending transfer",

@@ -57,12 +57,13 @@ Hour = Annotated[int, Meta(ge=0, le=23)]
 Category = Annotated[str, Meta(min_length=1, max_length=32)]
 
 
-def bounds_problems(value: msgspec.Struct, prefix: str = "") -> list[str]:
+def bounds_problems(value: msgspec.Struct, prefix: str = "") -> list[Cause]:
     """Where ``value`` breaks the bounds its Struct type declares (``Annotated[int, Meta(ge=,
     le=)]``, a collection's ``max_length``, a name's length), in nested Structs too. A Struct
     made in code skips msgspec's checks; this runs the same bounds, so each is written once:
-    in the type, which also tells an HTTP API's schema."""
-    found: list[str] = []
+    in the type, which also tells an HTTP API's schema. Each problem is a :class:`Cause` naming
+    its field (``deadlines.claim_hours``; a dict's entry ``category_multipliers['助老']``)."""
+    found: list[Cause] = []
     info = msgspec.inspect.type_info(type(value))
     assert isinstance(info, msgspec.inspect.StructType)
     for field in info.fields:
@@ -70,7 +71,7 @@ def bounds_problems(value: msgspec.Struct, prefix: str = "") -> list[str]:
     return found
 
 
-def _out_of_bounds(name: str, value: object, kind: msgspec.inspect.Type) -> list[str]:
+def _out_of_bounds(name: str, value: object, kind: msgspec.inspect.Type) -> list[Cause]:
     if isinstance(kind, msgspec.inspect.UnionType):
         members = [m for m in kind.types if not isinstance(m, msgspec.inspect.NoneType)]
         return [] if value is None or len(members) != 1 else _out_of_bounds(name, value, members[0])
@@ -81,18 +82,19 @@ def _out_of_bounds(name: str, value: object, kind: msgspec.inspect.Type) -> list
         high = 2**63 - 1 if kind.le is None else kind.le
         if low <= value <= high:
             return []
-        return [f"{name} must be between {low} and {high}, got {value}"]
+        return [Cause("range", {"low": low, "high": high}, field=name)]
     found = []
     shortest, longest = getattr(kind, "min_length", None), getattr(kind, "max_length", None)
     if isinstance(value, str) and not (shortest or 0) <= len(value) <= (longest or len(value)):
-        found.append(f"{name} must be {shortest or 0} to {longest} characters")
+        found.append(Cause("length", {"low": shortest or 0, "high": longest or 0}, field=name))
     sized = isinstance(value, dict | list | tuple | frozenset | set)
     if sized and longest is not None and len(value) > longest:  # type: ignore[arg-type]
-        found.append(f"at most {longest} {name}")
+        found.append(Cause("too_many", {"high": longest}, field=name))
     if isinstance(kind, msgspec.inspect.DictType) and isinstance(value, dict):
         for key, item in sorted(value.items()):
             found += _out_of_bounds(f"{name}[{key!r}]", item, kind.value_type)
-            found += [f"{name}: key {p}" for p in _out_of_bounds(repr(key), key, kind.key_type)]
+            keys = _out_of_bounds(repr(key), key, kind.key_type)  # a key at fault names the dict
+            found += [msgspec.structs.replace(p, field=name) for p in keys]
     return found
 
 
@@ -125,17 +127,16 @@ class AccrualPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     expiry_days: Annotated[int, Meta(ge=1, le=36_500)] | None = 365
     donations: DonationRule = DonationRule.POOL
 
-    def problems(self) -> tuple[str, ...]:
-        """Human-readable problems with this policy; empty when it may be stored and applied."""
+    def problems(self) -> tuple[Cause, ...]:
+        """What is wrong with this policy, each naming its field; empty when it may be stored
+        and applied."""
         found = bounds_problems(self)
         if self.max_minutes_per_activity < self.min_minutes:
-            found.append(
-                f"max_minutes_per_activity ({self.max_minutes_per_activity}) must not be below "
-                f"min_minutes ({self.min_minutes})"
-            )
+            below = Cause("not_below", {"other": "min_minutes"}, field="max_minutes_per_activity")
+            found.append(below)
         if self.night_bonus_percent and self.night_start_hour == self.night_end_hour:
             found.append(
-                "night_start_hour and night_end_hour must differ when a night bonus is set"
+                Cause("must_differ", {"other": "night_end_hour"}, field="night_start_hour")
             )
         return tuple(found)
 

@@ -6,8 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from litestar import Request
+
 import marketplace as mk
 import marketplace_world as world
+from service import problems
+from service.problems import Problem
 from service_world import Service
 
 C1 = "/api/v1/communities/c1"
@@ -135,3 +139,35 @@ async def test_each_reason_of_a_refused_body_is_in_the_language_asked_for(svc: S
             assert reasons, answer.text
             for reason in reasons:
                 assert bool(CJK.search(reason)) is not english, (language, reason)
+
+
+async def test_a_policy_refused_by_its_problems_says_each_in_chinese(svc: Service) -> None:
+    body = {"min_minutes": 60, "max_minutes_per_activity": 30}
+    refused = await svc.client.put(f"{C1}/policy", headers=svc.as_("staff"), json=body)
+    assert (refused.status_code, refused.json()["code"]) == (422, "invalid_policy")
+    assert refused.json()["detail"] == (
+        "积分规则无效：单次最长计分时长（分钟）不能小于最短计分时长（分钟）"
+    )
+    english = await svc.client.put(f"{C1}/policy", headers={**svc.as_("staff"), **EN}, json=body)
+    assert english.json()["detail"] == (
+        "invalid accrual policy: max_minutes_per_activity must not be below min_minutes"
+    )
+
+
+def test_rules_refused_by_their_problems_say_each_in_chinese() -> None:
+    """Their bounds reach the library only from code (a body is checked by its type first)."""
+    rules = mk.CommunityRules(claim_limit=0, weights=mk.Weights(skills=101.0))
+    refused = mk.InvalidInput("rules", *rules.problems())
+
+    def problem(language: str) -> Problem:
+        headers = [(b"accept-language", language.encode())]
+        scope = {"type": "http", "method": "PUT", "path": "/rules", "headers": headers}
+        answer = problems.handle(Request(scope={**scope, "query_string": b""}), refused)
+        assert answer.content is not None
+        return answer.content  # type: ignore[no-any-return]
+
+    assert problem("zh-CN").detail == "社区规则：认领上限须为 1 到 100；匹配权重·技能须为 0 到 100"
+    assert (
+        problem("en").detail
+        == "rules: claim_limit must be 1 to 100; weights.skills must be 0 to 100"
+    )

@@ -53,8 +53,6 @@ def _raised_causes() -> list[tuple[str, str, set[str] | None]]:
 def test_every_cause_code_reads_in_english_and_chinese_with_its_parameters() -> None:
     assert set(i18n.CAUSES_ZH) == set(points.CAUSES)
     for code, english in points.CAUSES.items():
-        if code == "rule_problem":  # interim, until the rules' problems are causes
-            continue
         names = _params(english)
         assert _params(i18n.CAUSES_ZH[code]) <= names, code
         cause = points.Cause(code, dict.fromkeys(names, "v"), field="claim_limit")

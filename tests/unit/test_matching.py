@@ -363,7 +363,7 @@ def test_default_weights_have_no_problems() -> None:
 def test_weights_out_of_range_are_problems() -> None:
     weights = Weights(skills=-1.0, distance=math.nan, waiting=math.inf, urgency=101.0)
 
-    assert [problem.split()[0] for problem in weights.problems()] == [
+    assert [problem.field for problem in weights.problems()] == [
         "skills",
         "distance",
         "urgency",

@@ -453,7 +453,7 @@ def test_policy_at_every_boundary_has_no_problems() -> None:
         ({"points_per_hour": 10_001}, "points_per_hour"),
         ({"category_multipliers": {"助老": -1}}, "category_multipliers['助老']"),
         ({"category_multipliers": {"助老": 1001}}, "category_multipliers['助老']"),
-        ({"category_multipliers": {"": 100}}, "category_multipliers: key ''"),
+        ({"category_multipliers": {"": 100}}, "category_multipliers must be 1 to 32 characters"),
         ({"category_multipliers": {"x" * 33: 100}}, "1 to 32 characters"),
         ({"rounding_step": 0}, "rounding_step"),
         ({"rounding_step": 1001}, "rounding_step"),
@@ -484,16 +484,20 @@ def test_policy_reports_each_invalid_field(fields: dict[str, object], mentions: 
     problems = AccrualPolicy(**fields).problems()  # type: ignore[arg-type]
 
     assert len(problems) == 1
-    assert mentions in problems[0]
+    assert mentions in str(problems[0])
 
 
 def test_minimum_beyond_a_day_is_out_of_range_and_above_the_maximum() -> None:
     problems = AccrualPolicy(min_minutes=1441).problems()
 
-    assert problems == (
-        "min_minutes must be between 0 and 1440, got 1441",
-        "max_minutes_per_activity (480) must not be below min_minutes (1441)",
-    )
+    assert [str(problem) for problem in problems] == [
+        "min_minutes must be 0 to 1440",
+        "max_minutes_per_activity must not be below min_minutes",
+    ]
+    assert [(p.code, p.field) for p in problems] == [
+        ("range", "min_minutes"),
+        ("not_below", "max_minutes_per_activity"),
+    ]
 
 
 def test_policy_reports_all_its_problems_at_once() -> None:
