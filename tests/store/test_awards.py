@@ -111,10 +111,11 @@ def test_an_invalid_policy_is_refused_with_every_problem_and_nothing_is_stored(
         use_policy(db, bad)
 
     problems = caught.value.problems
-    assert len(problems) == 3
-    assert any("points_per_hour" in p for p in problems)
-    assert any("rounding_step" in p for p in problems)
-    assert any("daily_cap" in p for p in problems)
+    assert [(p.code, p.field) for p in problems] == [
+        ("range", "points_per_hour"),
+        ("range", "rounding_step"),
+        ("range", "daily_cap"),
+    ]
     with db.snapshot() as tx:
         assert points.current_policy(tx, C) == (0, AccrualPolicy())
     assert_healthy(db)
