@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 import msgspec
 from litestar import Request
@@ -97,22 +97,36 @@ def check_moment(name: str, value: dt.datetime | None) -> None:
         raise mk.InvalidInput(name, OUT_OF_RANGE)
 
 
+class Need(NamedTuple):
+    """A field a body must give (not null) when another field is given (not null), or when it
+    has ``value`` (its default counts when it is left out): one JSON Schema ``if``/``then``."""
+
+    field: str
+    when: str
+    value: str | None = None  # None: whenever ``when`` is given
+    reason: str = "must not be empty"
+
+    def holds(self, body: msgspec.Struct) -> bool:
+        given = getattr(body, self.when)
+        return given is not None if self.value is None else given == self.value
+
+
 class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every request body: unknown fields are refused (no mass assignment), every date
-    and time must be :func:`in_range`, and a field named in ``requires`` needs the field it
-    names (``{"password": "phone"}``: no password without a phone); the OpenAPI document says
-    so too (:class:`StrictStructs`)."""
+    and time must be :func:`in_range`, and each of ``needs`` holds (``Need("phone",
+    when="password")``: no password without a phone); the OpenAPI document says so too
+    (:class:`StrictStructs`)."""
 
-    requires: ClassVar[dict[str, str]] = {}
+    needs: ClassVar[tuple[Need, ...]] = ()
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, dt.datetime) and not in_range(value):
                 raise ValueError(f"{OUT_OF_RANGE} - at `$.{name}`")  # msgspec's form: the field
-        for given, needed in self.requires.items():
-            if getattr(self, given) is not None and getattr(self, needed) is None:
-                raise ValueError(f"must not be empty - at `$.{needed}`")
+        for need in self.needs:
+            if need.holds(self) and getattr(self, need.field) is None:
+                raise ValueError(f"{need.reason} - at `$.{need.field}`")
 
 
 BOUNDS = {
@@ -149,11 +163,24 @@ class StrictStructs(StructSchemaPlugin):
                 schema.additional_properties = False
             for field in info.fields:
                 _constrain((schema.properties or {}).get(field.encode_name), field.type)
-            requires: dict[str, str] = getattr(info.cls, "requires", {})
-            for given, needed in requires.items():  # one pair at most so far (if/then)
-                schema.schema_if = _present(given)
-                schema.then = _present(needed)
+            needs: tuple[Need, ...] = getattr(info.cls, "needs", ())
+            conditions = [_condition(need, info) for need in needs]
+            if len(conditions) == 1:
+                schema.schema_if, schema.then = conditions[0]
+            elif conditions:
+                schema.all_of = [Schema(schema_if=when, then=then) for when, then in conditions]
         return schema
+
+
+def _condition(need: Need, info: msgspec.inspect.StructType) -> tuple[Schema, Schema]:
+    """JSON Schema ``if`` and ``then`` of a :class:`Need`."""
+    if need.value is None:
+        return _present(need.when), _present(need.field)
+    default = next(f.default for f in info.fields if f.encode_name == need.when)
+    when = Schema(properties={need.when: Schema(const=need.value)})
+    if default != need.value:  # left out, ``when`` is its default: the need holds only if equal
+        when.required = [need.when]
+    return when, _present(need.field)
 
 
 def _present(name: str) -> Schema:

@@ -4,7 +4,7 @@ policy, donations, adjustments, batch entry of an offline event's hours, and the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from litestar import Controller, get, post, put
@@ -36,6 +36,7 @@ from service.api.common import (
     Minutes,
     Moment,
     Name,
+    Need,
     Now,
     Points,
     Tx,
@@ -108,11 +109,15 @@ class ItemIn(Input, frozen=True, kw_only=True):
     name: Name
     cost: Points
     kind: ItemKind = ItemKind.GOODS
-    stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None
+    stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None  # None: unlimited
     per_member_limit: Points | None = None
     limit_period: LimitPeriod = LimitPeriod.EVER
     valid_from: Moment | None = None
     valid_until: Moment | None = None
+
+    needs: ClassVar[tuple[Need, ...]] = (
+        Need("stock", when="kind", value=ItemKind.GOODS, reason="goods need a stock"),
+    )
 
 
 class RestockIn(Input, frozen=True, kw_only=True):

@@ -246,3 +246,34 @@ async def test_control_characters_in_text_are_refused_naming_the_field(svc: Serv
     assert kept.status_code == 201, kept.text
     tab = await svc.client.post(wishes, headers=headers, json=_wish(svc, title="a\tb"))
     assert (tab.status_code, tab.json()["field"]) == (422, "title")
+
+
+async def test_a_field_another_field_needs_is_in_the_document_and_the_server_holds_it(
+    svc: Service,
+) -> None:
+    """Goods need a stock (a service may go without), a password needs a phone: each is an
+    if/then of the OpenAPI document, and the server refuses the same bodies, naming the field."""
+    doc = (await svc.client.get("/schema/openapi.json")).json()["components"]["schemas"]
+    assert doc["ItemIn"]["if"] == {"properties": {"kind": {"const": "goods"}}}  # or left out
+    assert doc["ItemIn"]["then"]["required"] == ["stock"]
+    assert doc["RegisterIn"]["if"]["required"] == ["password"]
+    assert doc["RegisterIn"]["then"]["required"] == ["phone"]
+    staff = {**svc.as_("staff"), "Accept-Language": "en"}
+    items = "/api/v1/communities/c1/items"
+    for body in (
+        {"name": "米", "cost": 1},
+        {"name": "米", "cost": 1, "kind": "goods", "stock": None},
+    ):
+        refused = await svc.client.post(items, headers=staff, json=body)
+        assert refused.status_code == 422, refused.text
+        problem = refused.json()
+        assert (problem["code"], problem["field"]) == ("invalid_input", "stock"), refused.text
+        assert "goods need a stock" in problem["detail"]
+    zh = await svc.client.post(items, headers=svc.as_("staff"), json={"name": "米", "cost": 1})
+    assert "实物商品须填写库存" in zh.json()["detail"], zh.text
+    service = await svc.client.post(items, headers=staff, json={"name": "理发", "cost": 1,
+                                                                "kind": "service"})  # fmt: skip
+    assert service.status_code == 201, service.text
+    member = {"name": "新居民", "role": "resident", "password": "long-enough-password"}
+    refused = await svc.client.post("/api/v1/orgs/c1/members", headers=staff, json=member)
+    assert (refused.status_code, refused.json()["field"]) == (422, "phone"), refused.text
