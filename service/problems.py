@@ -349,6 +349,11 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
         zh = "该商品暂不可兑换"
     elif isinstance(exc, points.OrderNotOpen):
         zh = "该订单已结束，无法再操作"
+    elif isinstance(exc, points.DonationNotAllowed):
+        if exc.rule == points.DonationRule.POOL:  # the member named is at fault
+            en = "this community takes donations to its pool only"
+            return make(code, "本社区只允许捐赠给社区积分池", en, request, field="to_member")
+        zh, en = "本社区不接受积分捐赠", "this community takes no donations"
     elif isinstance(exc, points.InvalidPolicy):
         zh = "积分规则无效：" + "；".join(i18n.reason_zh(p) for p in exc.problems)
     elif isinstance(exc, points.InvalidId):

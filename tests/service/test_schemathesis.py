@@ -277,3 +277,28 @@ async def test_a_field_another_field_needs_is_in_the_document_and_the_server_hol
     member = {"name": "新居民", "role": "resident", "password": "long-enough-password"}
     refused = await svc.client.post("/api/v1/orgs/c1/members", headers=staff, json=member)
     assert (refused.status_code, refused.json()["field"]) == (422, "phone"), refused.text
+
+
+async def test_a_donation_the_policy_does_not_allow_names_the_member_and_says_why(
+    svc: Service,
+) -> None:
+    """By default a community takes donations to its pool only (a rule of its stored policy, no
+    schema's): a donation to a member is refused naming ``to_member``, in words a person reads."""
+    donations = "/api/v1/communities/c1/donations"
+    body = {"amount": 5, "to_member": "vol2"}
+    refused = await svc.client.post(donations, headers=svc.as_("vol1"), json=body)
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert (problem["code"], problem["field"]) == ("donation_not_allowed", "to_member")
+    assert problem["detail"] == "本社区只允许捐赠给社区积分池"
+    english = {**svc.as_("vol1"), "Accept-Language": "en"}
+    refused = await svc.client.post(donations, headers=english, json=body)
+    assert refused.json()["detail"] == "this community takes donations to its pool only"
+    adjusted = await svc.client.post(
+        "/api/v1/communities/c1/adjustments",
+        headers=svc.as_("staff"),
+        json={"member_id": "vol1", "change": 5, "reason": "补录"},
+    )
+    assert adjusted.status_code == 201, adjusted.text
+    pooled = await svc.client.post(donations, headers=svc.as_("vol1"), json={"amount": 5})
+    assert pooled.status_code == 201, pooled.text
