@@ -31,7 +31,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 import marketplace as mk
 import points
-from service import i18n
+from service import i18n, text
 
 log = logging.getLogger("linli.errors")
 MEDIA_TYPE = "application/problem+json"
@@ -384,7 +384,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     for item in extra:
         if not isinstance(item, dict):
             continue
-        message = str(item.get("message", ""))
+        message = text.explain(str(item.get("message", "")))  # a query's text, as a body's
         key = _declared(request, str(item.get("key", "") or ""))
         if key.lower() == "idempotency-key":  # checked before anything else, as key_of() does
             return make(

@@ -37,7 +37,7 @@ import marketplace as mk
 from service import uow
 from service.auth import Actor, Signed
 from service.problems import Problem, ServiceError
-from service.text import explain, text
+from service.text import LINE, explain, text
 
 api = uow.api  # @api.read, @api.write
 Tx = Connection  # the request's unit of work
@@ -51,9 +51,16 @@ bearer token, and an operation's own list replaces it)."""
 MEMBER = {"policy": "member"}
 POLICIES = frozenset({"public", "member"})
 
-Id = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=ID)]
+QueryId = Annotated[
+    str | None, QueryParameter(min_length=1, max_length=64, pattern=ID, required=False)
 ]
+"""An id in the query string, bounded as in a body."""
+QueryCategory = Annotated[
+    str | None, QueryParameter(min_length=1, max_length=32, pattern=LINE, required=False)
+]
+"""A category name in the query string: free text (:mod:`service.text`), as in a body."""
 Name = Annotated[str, text(1, 100)]
 ShortText = Annotated[str, text(max_length=200)]
 Reason = Annotated[str, text(1, 500, lines=True)]

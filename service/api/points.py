@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 from litestar import Controller, get, post, put
-from litestar.params import FromQuery, JSONBody, Parameter, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, Parameter, PathParameter
 
 import marketplace as mk
 from marketplace import EventAward, Wallet
@@ -39,6 +39,7 @@ from service.api.common import (
     Need,
     Now,
     Points,
+    QueryId,
     Tx,
     api,
     problems,
@@ -462,7 +463,7 @@ class StoreController(Controller):
         tx: Tx,
         me: Me,
         community_id: Community,
-        member_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        member_id: QueryId = None,
         status: FromQuery[OrderStatus | None] = None,
         cursor: Cursor = None,
         limit: Limit = 50,
