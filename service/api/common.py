@@ -160,7 +160,8 @@ class StrictStructs(StructSchemaPlugin):
     that a Struct refuses unknown fields (``additionalProperties: false``), a bound of 0 (it
     tests a bound's truth before copying it), and every bound of what a list or a dict holds (a
     skill's length, a multiplier's range, a category name's length); here they are put back, from
-    the same Struct types msgspec validates with."""
+    the same Struct types msgspec validates with. And it says a set's items are unique, which
+    msgspec does not check (it keeps a repeated value once): that is taken out."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
@@ -214,6 +215,8 @@ def _constrain(schema: Any, kind: msgspec.inspect.Type) -> None:
         schema.pattern = YEARS
     if isinstance(kind, SEQUENCES):
         _copy(schema, kind, ITEMS)
+        if isinstance(kind, msgspec.inspect.SetType | msgspec.inspect.FrozenSetType):
+            schema.unique_items = None  # a set takes a value twice and keeps it once
         if isinstance(kind.item_type, msgspec.inspect.StrType):  # Litestar: oneOf[string, {}]
             schema.items = Schema(type=OpenAPIType.STRING)
         _constrain(schema.items, kind.item_type)

@@ -314,3 +314,16 @@ async def test_a_donation_the_policy_does_not_allow_names_the_member_and_says_wh
     assert adjusted.status_code == 201, adjusted.text
     pooled = await svc.client.post(donations, headers=svc.as_("vol1"), json={"amount": 5})
     assert pooled.status_code == 201, pooled.text
+
+
+async def test_a_set_in_a_body_takes_a_value_twice_as_its_schema_says(svc: Service) -> None:
+    """A policy's holidays are a set: the server keeps a repeated date once, and the document
+    does not claim the items must be unique (schemathesis sent that as schema-violating data)."""
+    doc = (await svc.client.get("/schema/openapi.json")).json()["components"]["schemas"]
+    assert "uniqueItems" not in doc["AccrualPolicy"]["properties"]["holidays"]
+    policy = "/api/v1/communities/c1/policy"
+    current = (await svc.client.get(policy, headers=svc.as_("staff"))).json()["policy"]
+    body = {**current, "holidays": ["2027-01-01", "2027-01-01"]}
+    put = await svc.client.put(policy, headers=svc.as_("staff"), json=body)
+    assert put.status_code == 200, put.text
+    assert put.json()["policy"]["holidays"] == ["2027-01-01"]
