@@ -293,7 +293,11 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
         msgspec.json.decode(body, type=data.annotation, strict=True)
     except msgspec.ValidationError as exc:
         try:  # 37.0 is an integer to JSON Schema: a whole number with a point is taken as one
-            msgspec.convert(_whole(msgspec.json.decode(body)), data.annotation, strict=True)
+            whole = _whole(msgspec.json.decode(body))
+        except msgspec.DecodeError:  # "7" and then bytes that are not JSON: malformed after all
+            return
+        try:
+            msgspec.convert(whole, data.annotation, strict=True)
         except msgspec.ValidationError:
             raise ValidationException(
                 detail="Validation failed", extra=[{"message": explain(str(exc)), "key": "data"}]

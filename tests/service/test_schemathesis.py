@@ -185,6 +185,7 @@ async def test_odd_input_gets_a_problem_never_a_server_error(svc: Service) -> No
     probes: list[tuple[str, str, str, Any, set[int], str | None]] = [
         ("POST", wishes, "res", _wish(svc, title="a\x00b"), {422}, "invalid_input"),
         ("POST", wishes, "res", b'{"title": "\xed\xa0\x80"}', {400}, "malformed_body"),
+        ("POST", wishes, "res", b"7\xc3\x28", {400}, "malformed_body"),  # a number, then not JSON
         ("POST", wishes, "res", _wish(svc, window_start=far), {422}, "invalid_input"),
         ("POST", wishes, "res", _wish(svc, description="😀" * 2000), {201}, None),
         ("POST", wishes, "res", _wish(svc, description="😀" * 2001), {422}, "invalid_input"),
