@@ -372,7 +372,7 @@ def _strip_invalid(message: str) -> str:
     return re.sub(r"^invalid [\w ]+?: ", "", message)
 
 
-_AT = re.compile(r" - at `\$(?P<path>[^`]*)`")
+_AT = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`")  # a dict's key: the dict
 _UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 

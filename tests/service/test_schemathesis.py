@@ -230,8 +230,9 @@ CONTROLS = ["\x00", "\x07", "\x1b", "\x7f", "\x85", "\u202e", "\u2066"]
 
 async def test_control_characters_in_text_are_refused_naming_the_field(svc: Service) -> None:
     """NUL (PostgreSQL keeps none in text), other control characters and bidi overrides are
-    refused with 422 invalid_input on both backends, in one line and in several; a multi-line
-    field keeps its tabs and line breaks."""
+    refused with 422 invalid_input on both backends, in one line and in several, in a body (the
+    category names of the community's rules and policy too) and in the query string; a
+    multi-line field keeps its tabs and line breaks."""
     wishes = "/api/v1/communities/c1/wishes"
     headers = {**svc.as_("res"), "Content-Type": "application/json"}
     for name in ("title", "address", "description", "category"):
@@ -246,13 +247,35 @@ async def test_control_characters_in_text_are_refused_naming_the_field(svc: Serv
     english = await svc.client.post(
         wishes, headers={**headers, "Accept-Language": "en"}, json=_wish(svc, title="a\x00b")
     )
-    assert "must not contain control characters" in english.json()["detail"]
+    assert "must not contain control characters" in english.json()["detail"], english.text
     kept = await svc.client.post(
         wishes, headers=headers, json=_wish(svc, description="第一行\n\t第二行\r\n")
     )
     assert kept.status_code == 201, kept.text
     tab = await svc.client.post(wishes, headers=headers, json=_wish(svc, title="a\tb"))
     assert (tab.status_code, tab.json()["field"]) == (422, "title")
+    rules, policy = "/api/v1/communities/c1/rules", "/api/v1/communities/c1/policy"
+    staff = {**svc.as_("staff"), "Content-Type": "application/json"}
+    now_rules = (await svc.client.get(rules, headers=staff)).json()
+    now_policy = (await svc.client.get(policy, headers=staff)).json()["policy"]
+    for char in CONTROLS:  # a category name in the rules and the policy is the same free text
+        named = f"a{char}b"
+        bodies = [
+            (rules, {**now_rules, "categories": [*now_rules["categories"], named]}),
+            (rules, {**now_rules, "category_deadlines": {named: now_rules["deadlines"]}}),
+            (policy, {**now_policy, "category_multipliers": {named: 150}}),
+        ]
+        faults = [  # a dict's key at fault: the dict is named
+            f"categories[{len(now_rules['categories'])}]",
+            "category_deadlines",
+            "category_multipliers",
+        ]
+        for (url, body), fault in zip(bodies, faults, strict=True):
+            refused = await svc.client.put(url, headers=staff, json=body)
+            assert refused.status_code == 422, (url, repr(char), refused.text)
+            problem = refused.json()
+            assert (problem["code"], problem["field"]) == ("invalid_input", fault), refused.text
+            assert "不能包含控制字符" in problem["detail"], refused.text
     for char in CONTROLS:  # a category in the query string is the same free text
         found = await svc.client.get(wishes, headers=headers, params={"category": f"a{char}b"})
         assert found.status_code == 422, (repr(char), found.text)
