@@ -361,8 +361,11 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
         return make(code, zh, en, request, field=exc.field)
     elif isinstance(exc, points.NotFound):
         zh = TITLES[code][1]
+    elif type(exc) is points.Conflict:  # said in its own words (该商品不限库存)
+        zh = i18n.reason_zh(en)
     elif isinstance(exc, points.InvalidRequest):
         zh = "输入有误：" + i18n.reason_zh(_strip_invalid(en))
+        return make(code, zh, en, request, field=exc.field)
     else:
         zh = TITLES[code][1]
     return make(code, zh, en, request)

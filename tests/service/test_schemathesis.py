@@ -340,6 +340,38 @@ async def test_a_donation_the_policy_does_not_allow_names_the_member_and_says_wh
     assert pooled.status_code == 201, pooled.text
 
 
+async def test_a_refusal_no_schema_can_state_names_its_field(svc: Service) -> None:
+    """An item's validity that ends before it starts (one field against another) is refused
+    naming ``valid_until``, a restock past the most stock an item may hold (the stored stock
+    and the change) naming ``change``, as fuzz_world.BEYOND_SCHEMA expects of such refusals."""
+    start = svc.clock.now + dt.timedelta(days=2)
+    body = {"name": "米", "cost": 1, "stock": 1, "valid_from": start.isoformat(),
+            "valid_until": (start - dt.timedelta(days=1)).isoformat()}  # fmt: skip
+    refused = await svc.client.post(
+        "/api/v1/communities/c1/items", headers=svc.as_("staff"), json=body
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "valid_until", refused.text
+    assert "下架时间须晚于上架时间" in refused.json()["detail"]
+    body = {"name": "米", "cost": 1, "stock": 50}
+    added = await svc.client.post(
+        "/api/v1/communities/c1/items", headers=svc.as_("staff"), json=body
+    )
+    restock = f"/api/v1/communities/c1/items/{added.json()['id']}/restock"
+    too_many = {"change": 1_000_000_000}  # the schema's bound, past it with the stock there is
+    refused = await svc.client.post(restock, headers=svc.as_("staff"), json=too_many)
+    assert (refused.status_code, refused.json()["field"]) == (422, "change"), refused.text
+    assert refused.json()["detail"] == "输入有误：库存最多为 1000000000", refused.text
+    body = {"name": "理发", "cost": 1, "kind": "service"}  # no stock: unlimited
+    added = await svc.client.post(
+        "/api/v1/communities/c1/items", headers=svc.as_("staff"), json=body
+    )
+    restock = f"/api/v1/communities/c1/items/{added.json()['id']}/restock"
+    refused = await svc.client.post(restock, headers=svc.as_("staff"), json={"change": 6})
+    assert refused.status_code == 409, refused.text  # the stored item has no stock to change
+    assert (refused.json()["code"], refused.json()["detail"]) == ("conflict", "该商品不限库存")
+
+
 async def test_a_set_in_a_body_takes_a_value_twice_as_its_schema_says(svc: Service) -> None:
     """A policy's holidays are a set: the server keeps a repeated date once, and the document
     does not claim the items must be unique (schemathesis sent that as schema-violating data)."""
