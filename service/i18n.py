@@ -145,6 +145,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^invalid amount .*: must be positive$"), "须为正整数"),
     (re.compile(r"^invalid amount .*: must be an integer$"), "须为整数"),
     (re.compile(r"^invalid amount .*: must be at most (\d+)$"), r"最大为 \1"),
+    (re.compile(r"^stock must be at most (\d+)$"), r"库存最多为 \1"),
     (re.compile(r"^invalid (\w+) .*: must be 1 to (\d+) characters$"), r"须为 1 到 \2 个字符"),
     (re.compile(r"^invalid (\w+) .*: may use only letters, digits and \. _ : @ -$"),
      "只能使用字母、数字和 . _ : @ -"),

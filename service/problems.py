@@ -32,7 +32,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 import marketplace as mk
 import points
-from service import i18n, labels
+from service import i18n, labels, text
 
 log = logging.getLogger("linli.errors")
 MEDIA_TYPE = "application/problem+json"
@@ -358,6 +358,11 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
         zh = "该商品暂不可兑换"
     elif isinstance(exc, points.OrderNotOpen):
         zh = "该订单已结束，无法再操作"
+    elif isinstance(exc, points.DonationNotAllowed):
+        if exc.rule == points.DonationRule.POOL:  # the member named is at fault
+            en = "this community takes donations to its pool only"
+            return make(code, "本社区只允许捐赠给社区积分池", en, request, field="to_member")
+        zh, en = "本社区不接受积分捐赠", "this community takes no donations"
     elif isinstance(exc, points.InvalidPolicy):
         zh = "积分规则无效：" + "；".join(i18n.reason_zh(p) for p in exc.problems)
     elif isinstance(exc, points.InvalidId):
@@ -365,14 +370,17 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
         return make(_cursor_or(exc.field, code), zh, en, request, field=exc.field)
     elif isinstance(exc, points.NotFound):
         zh = TITLES[code][1]
+    elif type(exc) is points.Conflict:  # said in its own words (该商品不限库存)
+        zh = i18n.reason_zh(en)
     elif isinstance(exc, points.InvalidRequest):
         zh = "输入有误：" + i18n.reason_zh(_strip_invalid(en))
+        return make(code, zh, en, request, field=exc.field)
     else:
         zh = TITLES[code][1]
     return make(code, zh, en, request)
 
 
-def _cursor_or(field: str, code: str) -> str:
+def _cursor_or(field: str | None, code: str) -> str:
     """A cursor the list never gave out is ``invalid_cursor`` on every list, whichever library
     refused it (see service.api.common.read_cursor)."""
     return "invalid_cursor" if field == "cursor" else code
@@ -382,7 +390,7 @@ def _strip_invalid(message: str) -> str:
     return re.sub(r"^invalid [\w ]+?: ", "", message)
 
 
-_AT = re.compile(r" - at `\$(?P<path>[^`]*)`")
+_AT = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`")  # a dict's key: the dict
 _UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
@@ -396,7 +404,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     for item in extra:
         if not isinstance(item, dict):
             continue
-        message = str(item.get("message", ""))
+        message = text.explain(str(item.get("message", "")))  # a query's text, as a body's
         key = _declared(request, str(item.get("key", "") or ""))
         if key.lower() == "idempotency-key":  # checked before anything else, as key_of() does
             return make(

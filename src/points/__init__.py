@@ -88,10 +88,12 @@ from points.model import (
     utcnow,
 )
 from points.policy import (
+    ONE_LINE,
     STAR_THRESHOLDS_HOURS,
     Accrual,
     AccrualPolicy,
     Activity,
+    Category,
     DonationRule,
     InvalidActivity,
     RoundingMode,
@@ -122,6 +124,7 @@ from points.store import (
 
 __all__ = [
     "MAX_AMOUNT",
+    "ONE_LINE",
     "STAR_THRESHOLDS_HOURS",
     "Account",
     "AccountKind",
@@ -132,6 +135,7 @@ __all__ = [
     "Activity",
     "Award",
     "CatalogItem",
+    "Category",
     "ChainHead",
     "ChainReport",
     "Conflict",

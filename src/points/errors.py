@@ -45,16 +45,20 @@ class PointsError(Exception):
 
 
 class InvalidRequest(PointsError, ValueError):
-    """Bad input: nothing was written."""
+    """Bad input: nothing was written. ``field`` names the input at fault, when one is."""
 
     code = "invalid_request"
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidAmount(InvalidRequest):
     code = "invalid_amount"
 
-    def __init__(self, value: object, reason: str) -> None:
-        super().__init__(f"invalid amount {value!r}: {reason}")
+    def __init__(self, value: object, reason: str, *, field: str | None = None) -> None:
+        super().__init__(f"invalid amount {value!r}: {reason}", field=field)
         self.value = value
         self.reason = reason
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from points import ledger
 from points.awards import CHINA
 from points.errors import (
+    Conflict,
     IdempotencyMismatch,
     InvalidAmount,
     InvalidRequest,
@@ -125,13 +126,13 @@ def add_item(
     if stock is not None:
         check_amount(stock, allow_zero=True)
     elif kind is ItemKind.GOODS:
-        raise InvalidRequest("goods need a stock")
+        raise InvalidRequest("goods need a stock", field="stock")
     if per_member_limit is not None:
         check_amount(per_member_limit)
     if any(t is not None and t.tzinfo is None for t in (valid_from, valid_until)):
         raise InvalidRequest("valid_from and valid_until must be timezone-aware")
     if valid_from and valid_until and valid_until <= valid_from:
-        raise InvalidRequest("valid_until must come after valid_from")
+        raise InvalidRequest("valid_until must come after valid_from", field="valid_until")
     values = {
         "community_id": community_id,
         "id": item_id,
@@ -160,7 +161,7 @@ def restock(conn: Connection, community_id: str, item_id: str, change: int) -> C
     check_amount(abs(change))
     item = get_item(conn, community_id, item_id)
     if item.stock is None:
-        raise InvalidRequest("this item has unlimited stock")
+        raise Conflict("this item has unlimited stock")
     result = conn.execute(
         catalog_items.update()
         .where(*_key(community_id, item_id), catalog_items.c.stock + change >= 0)
@@ -169,7 +170,8 @@ def restock(conn: Connection, community_id: str, item_id: str, change: int) -> C
     )
     if result.rowcount != 1:
         if change > 0:
-            raise InvalidAmount(item.stock + change, f"stock must be at most {MAX_AMOUNT}")
+            stock = item.stock + change
+            raise InvalidAmount(stock, f"stock must be at most {MAX_AMOUNT}", field="change")
         raise OutOfStock(item_id, item.stock, -change)
     return get_item(conn, community_id, item_id)
 
