@@ -32,7 +32,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 import marketplace as mk
 import points
-from service import i18n, labels
+from service import i18n, labels, text
 
 log = logging.getLogger("linli.errors")
 MEDIA_TYPE = "application/problem+json"
@@ -375,13 +375,13 @@ def _points(request: Request[Any, Any, Any], exc: points.PointsError) -> Respons
     return make(code, zh, en, request)
 
 
-def _cursor_or(field: str, code: str) -> str:
+def _cursor_or(field: str | None, code: str) -> str:
     """A cursor the list never gave out is ``invalid_cursor`` on every list, whichever library
     refused it (see service.api.common.read_cursor)."""
     return "invalid_cursor" if field == "cursor" else code
 
 
-_AT = re.compile(r" - at `\$(?P<path>[^`]*)`")
+_AT = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`")  # a dict's key: the dict
 _UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
 
@@ -395,7 +395,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
     for item in extra:
         if not isinstance(item, dict):
             continue
-        message = str(item.get("message", ""))
+        message = text.explain(str(item.get("message", "")))  # a query's text, as a body's
         key = _declared(request, str(item.get("key", "") or ""))
         if key.lower() == "idempotency-key":  # checked before anything else, as key_of() does
             return make(

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import msgspec
 
+from points import ONE_LINE
+
 BIDI = r"\u202a-\u202e\u2066-\u2069"
-LINE = rf"^[^\u0000-\u001f\u007f-\u009f{BIDI}]*$"
-"""One line of text: no control character at all."""
+LINE = ONE_LINE
+"""One line of text: no control character at all (the library's pattern: its category names
+carry it too)."""
 LINES = rf"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f{BIDI}]*$"
 """Several lines: tab, line feed and carriage return allowed."""
 REASON = "must not contain control characters"

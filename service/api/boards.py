@@ -20,6 +20,7 @@ from service.api.common import (
     Limit,
     Me,
     Now,
+    QueryId,
     Tx,
     api,
     check_moment,
@@ -156,6 +157,6 @@ class AuditController(Controller):
         self,
         tx: Tx,
         me: Me,
-        community_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        community_id: QueryId = None,
     ) -> AuditOut:
         return AuditOut(problems=mk.wallet.audit(tx, me.id, community_id))

@@ -17,7 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 import msgspec
 from litestar import Request
@@ -41,7 +41,7 @@ import points
 from service import uow
 from service.auth import Actor, Signed
 from service.problems import Problem, ServiceError
-from service.text import explain, text
+from service.text import LINE, explain, text
 
 api = uow.api  # @api.read, @api.write
 Tx = Connection  # the request's unit of work
@@ -55,9 +55,16 @@ bearer token, and an operation's own list replaces it)."""
 MEMBER = {"policy": "member"}
 POLICIES = frozenset({"public", "member"})
 
-Id = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$")
+ID = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=ID)]
+QueryId = Annotated[
+    str | None, QueryParameter(min_length=1, max_length=64, pattern=ID, required=False)
 ]
+"""An id in the query string, bounded as in a body."""
+QueryCategory = Annotated[
+    str | None, QueryParameter(min_length=1, max_length=32, pattern=LINE, required=False)
+]
+"""A category name in the query string: free text (:mod:`service.text`), as in a body."""
 Name = Annotated[str, text(1, 100)]
 ShortText = Annotated[str, text(max_length=200)]
 Reason = Annotated[str, text(1, 500, lines=True)]
@@ -137,22 +144,36 @@ def check_moment(name: str, value: dt.datetime | None) -> None:
         raise mk.InvalidInput(name, OUT_OF_RANGE)
 
 
+class Need(NamedTuple):
+    """A field a body must give (not null) when another field is given (not null), or when it
+    has ``value`` (its default counts when it is left out): one JSON Schema ``if``/``then``."""
+
+    field: str
+    when: str
+    value: str | None = None  # None: whenever ``when`` is given
+    reason: str = "must not be empty"
+
+    def holds(self, body: msgspec.Struct) -> bool:
+        given = getattr(body, self.when)
+        return given is not None if self.value is None else given == self.value
+
+
 class Input(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every request body: unknown fields are refused (no mass assignment), every date
-    and time must be :func:`in_range`, and a field named in ``requires`` needs the field it
-    names (``{"password": "phone"}``: no password without a phone); the OpenAPI document says
-    so too (:class:`StrictStructs`)."""
+    and time must be :func:`in_range`, and each of ``needs`` holds (``Need("phone",
+    when="password")``: no password without a phone); the OpenAPI document says so too
+    (:class:`StrictStructs`)."""
 
-    requires: ClassVar[dict[str, str]] = {}
+    needs: ClassVar[tuple[Need, ...]] = ()
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, dt.datetime) and not in_range(value):
                 raise ValueError(f"{OUT_OF_RANGE} - at `$.{name}`")  # msgspec's form: the field
-        for given, needed in self.requires.items():
-            if getattr(self, given) is not None and getattr(self, needed) is None:
-                raise ValueError(f"must not be empty - at `$.{needed}`")
+        for need in self.needs:
+            if need.holds(self) and getattr(self, need.field) is None:
+                raise ValueError(f"{need.reason} - at `$.{need.field}`")
 
 
 BOUNDS = {
@@ -179,7 +200,8 @@ class StrictStructs(StructSchemaPlugin):
     that a Struct refuses unknown fields (``additionalProperties: false``), a bound of 0 (it
     tests a bound's truth before copying it), and every bound of what a list or a dict holds (a
     skill's length, a multiplier's range, a category name's length); here they are put back, from
-    the same Struct types msgspec validates with."""
+    the same Struct types msgspec validates with. And it says a set's items are unique, which
+    msgspec does not check (it keeps a repeated value once): that is taken out."""
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
@@ -189,11 +211,24 @@ class StrictStructs(StructSchemaPlugin):
                 schema.additional_properties = False
             for field in info.fields:
                 _constrain((schema.properties or {}).get(field.encode_name), field.type)
-            requires: dict[str, str] = getattr(info.cls, "requires", {})
-            for given, needed in requires.items():  # one pair at most so far (if/then)
-                schema.schema_if = _present(given)
-                schema.then = _present(needed)
+            needs: tuple[Need, ...] = getattr(info.cls, "needs", ())
+            conditions = [_condition(need, info) for need in needs]
+            if len(conditions) == 1:
+                schema.schema_if, schema.then = conditions[0]
+            elif conditions:
+                schema.all_of = [Schema(schema_if=when, then=then) for when, then in conditions]
         return schema
+
+
+def _condition(need: Need, info: msgspec.inspect.StructType) -> tuple[Schema, Schema]:
+    """JSON Schema ``if`` and ``then`` of a :class:`Need`."""
+    if need.value is None:
+        return _present(need.when), _present(need.field)
+    default = next(f.default for f in info.fields if f.encode_name == need.when)
+    when = Schema(properties={need.when: Schema(const=need.value)})
+    if default != need.value:  # left out, ``when`` is its default: the need holds only if equal
+        when.required = [need.when]
+    return when, _present(need.field)
 
 
 def _present(name: str) -> Schema:
@@ -220,6 +255,8 @@ def _constrain(schema: Any, kind: msgspec.inspect.Type) -> None:
         schema.pattern = YEARS
     if isinstance(kind, SEQUENCES):
         _copy(schema, kind, ITEMS)
+        if isinstance(kind, msgspec.inspect.SetType | msgspec.inspect.FrozenSetType):
+            schema.unique_items = None  # a set takes a value twice and keeps it once
         if isinstance(kind.item_type, msgspec.inspect.StrType):  # Litestar: oneOf[string, {}]
             schema.items = Schema(type=OpenAPIType.STRING)
         _constrain(schema.items, kind.item_type)
@@ -296,7 +333,11 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
         msgspec.json.decode(body, type=data.annotation, strict=True)
     except msgspec.ValidationError as exc:
         try:  # 37.0 is an integer to JSON Schema: a whole number with a point is taken as one
-            msgspec.convert(_whole(msgspec.json.decode(body)), data.annotation, strict=True)
+            whole = _whole(msgspec.json.decode(body))
+        except msgspec.DecodeError:  # "7" and then bytes that are not JSON: malformed after all
+            return
+        try:
+            msgspec.convert(whole, data.annotation, strict=True)
         except msgspec.ValidationError:
             raise ValidationException(
                 detail="Validation failed", extra=[{"message": explain(str(exc)), "key": "data"}]

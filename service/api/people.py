@@ -20,6 +20,7 @@ from service.api.common import (
     Limit,
     Me,
     Name,
+    Need,
     Now,
     Password,
     Phone,
@@ -57,7 +58,7 @@ class RegisterIn(Input, frozen=True, kw_only=True):
     skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
     public_profile: bool = False
 
-    requires: ClassVar[dict[str, str]] = {"password": "phone"}
+    needs: ClassVar[tuple[Need, ...]] = (Need("phone", when="password"),)
 
 
 class GrantIn(Input, frozen=True, kw_only=True):

@@ -4,11 +4,11 @@ policy, donations, adjustments, batch entry of an offline event's hours, and the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from litestar import Controller, get, post, put
-from litestar.params import FromQuery, JSONBody, Parameter, PathParameter, QueryParameter
+from litestar.params import FromQuery, JSONBody, Parameter, PathParameter
 
 import marketplace as mk
 from marketplace import EventAward, Wallet
@@ -36,8 +36,10 @@ from service.api.common import (
     Minutes,
     Moment,
     Name,
+    Need,
     Now,
     Points,
+    QueryId,
     Tx,
     api,
     issue_cursor,
@@ -110,11 +112,15 @@ class ItemIn(Input, frozen=True, kw_only=True):
     name: Name
     cost: Points
     kind: ItemKind = ItemKind.GOODS
-    stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None
+    stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None  # None: unlimited
     per_member_limit: Points | None = None
     limit_period: LimitPeriod = LimitPeriod.EVER
     valid_from: Moment | None = None
     valid_until: Moment | None = None
+
+    needs: ClassVar[tuple[Need, ...]] = (
+        Need("stock", when="kind", value=ItemKind.GOODS, reason="goods need a stock"),
+    )
 
 
 class RestockIn(Input, frozen=True, kw_only=True):
@@ -461,7 +467,7 @@ class StoreController(Controller):
         tx: Tx,
         me: Me,
         community_id: Community,
-        member_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        member_id: QueryId = None,
         status: FromQuery[OrderStatus | None] = None,
         cursor: Cursor = None,
         limit: Limit = 50,

@@ -27,6 +27,8 @@ from service.api.common import (
     Moment,
     Name,
     Now,
+    QueryCategory,
+    QueryId,
     Tx,
     api,
     check_moment,
@@ -137,8 +139,8 @@ class WishController(Controller):
         states: Annotated[
             list[WishState] | None, QueryParameter(name="state", required=False)
         ] = None,
-        category: Annotated[str | None, QueryParameter(max_length=32, required=False)] = None,
-        org_id: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+        category: QueryCategory = None,
+        org_id: QueryId = None,
         escalated: FromQuery[bool | None] = None,
         since: Annotated[
             dt.datetime | None, QueryParameter(required=False, description="posted at or after")

@@ -15,14 +15,13 @@ from msgspec.structs import replace
 
 from marketplace.matching import DEFAULT_WEIGHTS, Weights
 from marketplace.model import DEFAULT_CATEGORIES
-from points import Cause, bounds_problems
+from points import Category, Cause, bounds_problems
 
 MAX_LEVEL = 2  # 0 community, 1 street, 2 district
 MAX_CATEGORIES = 100
 
 
 Hours = Annotated[int, Meta(ge=1, le=24 * 365)]
-Category = Annotated[str, Meta(min_length=1, max_length=32)]
 
 
 class Deadlines(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -89,10 +89,12 @@ from points.model import (
     utcnow,
 )
 from points.policy import (
+    ONE_LINE,
     STAR_THRESHOLDS_HOURS,
     Accrual,
     AccrualPolicy,
     Activity,
+    Category,
     DonationRule,
     InvalidActivity,
     RoundingMode,
@@ -124,6 +126,7 @@ from points.store import (
 __all__ = [
     "CAUSES",
     "MAX_AMOUNT",
+    "ONE_LINE",
     "STAR_THRESHOLDS_HOURS",
     "Account",
     "AccountKind",
@@ -134,6 +137,7 @@ __all__ = [
     "Activity",
     "Award",
     "CatalogItem",
+    "Category",
     "Cause",
     "ChainHead",
     "ChainReport",

@@ -89,10 +89,9 @@ class DonationNotAllowed(InvalidRequest):
     code = "donation_not_allowed"
 
     def __init__(self, community_id: str, rule: str) -> None:
-        message = f"community {community_id} allows donations to: {rule}"
         pool = rule == "pool"  # then the member named is at fault
         reason = Cause("pool_only", field="to_member") if pool else Cause("no_donations")
-        super().__init__(reason, message)
+        super().__init__(reason)
         self.community_id = community_id
         self.rule = rule
 

@@ -18,10 +18,12 @@ from points.causes import Cause
 from points.errors import InvalidRequest
 
 __all__ = [
+    "ONE_LINE",
     "STAR_THRESHOLDS_HOURS",
     "Accrual",
     "AccrualPolicy",
     "Activity",
+    "Category",
     "DonationRule",
     "InvalidActivity",
     "RoundingMode",
@@ -54,7 +56,12 @@ class DonationRule(enum.StrEnum):
 
 Percent = Annotated[int, Meta(ge=0, le=1000)]
 Hour = Annotated[int, Meta(ge=0, le=23)]
-Category = Annotated[str, Meta(min_length=1, max_length=32)]
+ONE_LINE = r"^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$"
+"""One line of free text: no control character (C0, C1, DEL) and no bidi override or isolate.
+The HTTP service's free-text rule (service/text.py) is this pattern; it lives here so that the
+library's own Structs (a category name) carry it in their types."""
+Category = Annotated[str, Meta(min_length=1, max_length=32, pattern=ONE_LINE)]
+"""A category name (服务类别): one line of free text, as a community's rules and policy name it."""
 
 
 def bounds_problems(value: msgspec.Struct, prefix: str = "") -> list[Cause]:

@@ -161,7 +161,7 @@ def restock(conn: Connection, community_id: str, item_id: str, change: int) -> C
     check_amount(abs(change))
     item = get_item(conn, community_id, item_id)
     if item.stock is None:
-        raise InvalidRequest(Cause("unlimited_stock"))
+        raise ItemUnavailable(item_id, Cause("unlimited_stock"))
     result = conn.execute(
         catalog_items.update()
         .where(*_key(community_id, item_id), catalog_items.c.stock + change >= 0)
@@ -171,7 +171,7 @@ def restock(conn: Connection, community_id: str, item_id: str, change: int) -> C
     if result.rowcount != 1:
         if change > 0:
             raise InvalidAmount(
-                item.stock + change, Cause("at_most", {"high": MAX_AMOUNT}, field="stock")
+                item.stock + change, Cause("at_most", {"high": MAX_AMOUNT}, field="change")
             )
         raise OutOfStock(item_id, item.stock, -change)
     return get_item(conn, community_id, item_id)

@@ -1,6 +1,11 @@
 """Schemathesis hooks for the command-line run (loaded by ``hooks = ...`` in its config file).
 
-Two things the config file cannot say:
+Three things the config file cannot say:
+
+- Which refusals of schema-valid data are the API's own. The command line leaves schemathesis'
+  ``positive_data_acceptance`` out and this module registers the same check less the rules no
+  JSON Schema can state (``fuzz_world.schema_valid_data_is_accepted``), the one the in-process
+  run uses, so both runs hold the server to one rule.
 
 - Idempotency keys. A generated key is ``"0"`` or ``"00"`` again and again, and a key sent again
   with another request is rightly refused (422), so most generated writes would never reach their
@@ -28,6 +33,8 @@ import schemathesis
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.meta import TestPhase
 
+import fuzz_world
+
 KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # service.idempotency.KEY
 IDS: dict[str, list[str]] = json.loads(Path(os.environ["LINLI_FUZZ_IDS"]).read_text("utf-8"))
 ROLE = os.environ["LINLI_FUZZ_ROLE"]  # the member the run signs in as
@@ -35,6 +42,8 @@ LEAVER = os.environ["LINLI_FUZZ_LEAVER_TOKEN"]  # whom /me/deletion deletes inst
 DELETION = "POST /api/v1/me/deletion"
 _keys = itertools.count()
 _ids = itertools.count()
+
+schemathesis.check(fuzz_world.schema_valid_data_is_accepted)
 
 
 @schemathesis.hook

@@ -359,7 +359,7 @@ def test_free_places_stay_claimable_while_the_wish_is_in_service(db: points.Data
         served = mk.get_wish(tx, "res", "c1", wish.id)
         assert (served.state, served.places_taken) == (WishState.SERVED, 3)
     # served: the place left free is closed with the service
-    refused(db, mk.NotAllowed, lambda tx: mk.claim(tx, "vol5", "c1", wish.id, now=START + 2 * H))
+    refused(db, mk.WrongState, lambda tx: mk.claim(tx, "vol5", "c1", wish.id, now=START + 2 * H))
     with db.snapshot() as tx:
         assert open_claims(tx, "vol4") == 0
         assert points.audit(tx) == []
@@ -416,8 +416,8 @@ def test_a_fully_assigned_unit_claim_is_assigned_and_no_longer_open(
         wish_now = mk.get_wish(tx, "res", "c1", wish.id)
         assert (wish_now.state, wish_now.places_taken) == (WishState.CLAIMED, 2)
     # nothing is left to give back, assign or release
-    refused(db, mk.NotAllowed, lambda tx: mk.withdraw(tx, "uadmin", "c1", unit_claim.id))
-    refused(db, mk.NotAllowed, lambda tx: mk.assign(tx, "uadmin", "c1", unit_claim.id, "party"))
+    refused(db, mk.WrongState, lambda tx: mk.withdraw(tx, "uadmin", "c1", unit_claim.id))
+    refused(db, mk.WrongState, lambda tx: mk.assign(tx, "uadmin", "c1", unit_claim.id, "party"))
     with db.transaction() as tx:
         # the members' own claims carry the service on: a place one gives back goes to the wish
         mk.withdraw(tx, "party2", "c1", last.id, reason="临时有事", now=T0 + 2 * H)

@@ -484,7 +484,7 @@ def test_restocking_by_nothing_is_refused(db: points.Database, change: int) -> N
 
 def test_an_unlimited_service_cannot_be_restocked(db: points.Database) -> None:
     setup(db, id="haircut", stock=None, kind=ItemKind.SERVICE)
-    with pytest.raises(points.InvalidRequest), db.transaction() as tx:
+    with pytest.raises(points.Conflict), db.transaction() as tx:  # the stored item has no stock
         points.restock(tx, C, "haircut", 5)
     assert_healthy(db)
 

@@ -20,6 +20,7 @@ POINTS_API = {
     # awards, hours, store, audit
     "accrue", "adjust", "compute_accrual", "current_policy", "donate", "expire_points",
     "bounds_problems",  # the bounds a Struct's types declare, for a Struct made in code
+    "Category", "ONE_LINE",  # a category name, one line of free text (the service's rule too)
     "policy_columns", "policy_of",  # the policy loaded inside a caller's own statement
     "expiring_soon", "set_policy", "correct_service", "hours_display", "hours_summary",
     "record_service", "star_level", "add_item", "cancel", "expire_orders", "fulfil", "get_item",
