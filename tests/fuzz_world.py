@@ -136,7 +136,7 @@ BEYOND_SCHEMA_CODES = {
     "idempotency_key_reused": "the Idempotency-Key was used before for another request (stored)",
     "donation_not_allowed": "whom members may donate to is the community's accrual policy (stored)",
     "invalid_policy": "an accrual policy's fields against each other (max and min minutes, night)",
-    "invalid_cursor": "a cursor the list gave out (opaque: any text of its alphabet is schema-valid)",
+    "invalid_cursor": "a cursor the list gave out (opaque: any text of its alphabet is valid)",
 }
 """Problem codes a 422 may refuse schema-valid data with, whatever the field, and why."""
 

@@ -521,7 +521,8 @@ class LedgerMachine(RuleBasedStateMachine):
             self.model.close(t, hold)
 
             def call(conn: Connection, now: dt.datetime, pid: str = hold.id) -> Any:
-                return points.void_pending(conn, COMMUNITY, pid, id=f"timeout:{pid}", now=now)
+                return points.void_pending(conn, COMMUNITY, pid, id=f"timeout:{pid}",
+                                           memo="超时释放", actor="system", now=now)  # fmt: skip
 
             self.remember(call, None, t)
 
