@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from points import Cause
+from points import CAUSES, Cause
 from service import labels
 
 FIELDS = {
@@ -222,7 +222,6 @@ def cause_zh(cause: Cause) -> str:
 
 
 _EXACT = {
-    "must not be empty": "不能为空",
     "must not contain control characters": "不能包含控制字符",
     "must be a time between the years 1900 and 9000": "须在1900年到9000年之间",
     "must be an 11-digit mainland mobile number": "必须是11位手机号码",
@@ -259,9 +258,16 @@ def what_zh(what: str) -> str:
     return WHAT.get(what, what)
 
 
+_PLAIN = {english: code for code, english in CAUSES.items() if "{" not in english}
+"""A cause with no parameters, by its English text: what reaches the service as msgspec's
+message (a body's own check, e.g. ``Need``) reads as that cause."""
+
+
 def reason_zh(reason: str) -> str:
     """A library's English reason in Chinese (a general sentence when the phrase is unknown)."""
     text = reason.strip()
+    if text in _PLAIN:
+        return cause_zh(Cause(_PLAIN[text]))
     if text in _EXACT:
         return _EXACT[text]
     for pattern, replacement in _PATTERNS:

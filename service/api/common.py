@@ -151,7 +151,7 @@ class Need(NamedTuple):
     field: str
     when: str
     value: str | None = None  # None: whenever ``when`` is given
-    reason: str = "must not be empty"
+    reason: str = points.CAUSES["empty"]  # English, as msgspec's messages are (i18n reads it)
 
     def holds(self, body: msgspec.Struct) -> bool:
         given = getattr(body, self.when)

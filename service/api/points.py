@@ -13,6 +13,7 @@ from litestar.params import FromQuery, JSONBody, Parameter, PathParameter
 import marketplace as mk
 from marketplace import EventAward, Wallet
 from points import (
+    CAUSES,
     AccrualPolicy,
     CatalogItem,
     Entry,
@@ -119,7 +120,7 @@ class ItemIn(Input, frozen=True, kw_only=True):
     valid_until: Moment | None = None
 
     needs: ClassVar[tuple[Need, ...]] = (
-        Need("stock", when="kind", value=ItemKind.GOODS, reason="goods need a stock"),
+        Need("stock", when="kind", value=ItemKind.GOODS, reason=CAUSES["goods_need_stock"]),
     )
 
 
