@@ -143,6 +143,7 @@ CAUSES_ZH: dict[str, str] = {
     "too_long": "最多 {high} 个字",
     "too_many": "最多 {high} 项",
     "at_most": "最大为 {high}",
+    "stock_at_most": "须使补货后库存不超过 {high}",
     "empty": "不能为空",
     "text": "必须是文字",
     "integer": "必须是整数",
@@ -190,7 +191,7 @@ CAUSES_ZH: dict[str, str] = {
     "reversal_not_reversed": "冲正记录不能再冲正，请另行转账",
     "reverse_at_most": "最多可冲正 {high} 分",
     "post_at_most": "最多可入账冻结的 {high} 分",
-    "pool_only": "只能是社区积分池（本社区只接受捐赠给积分池）",
+    "pool_only": "只能是社区积分池（本社区只接受捐给积分池）",
     "no_donations": "本社区不接受积分捐赠",
     "policy_busy": "积分规则正由他人修改，请稍后重试",
     "reserved_reference": "以“{prefix}”开头的编号留作更正之用",
@@ -267,7 +268,7 @@ def reason_zh(reason: str) -> str:
     """A library's English reason in Chinese (a general sentence when the phrase is unknown)."""
     text = reason.strip()
     if text in _PLAIN:
-        return cause_zh(Cause(_PLAIN[text]))
+        return CAUSES_ZH[_PLAIN[text]]  # a plain cause: no parameters, no field
     if text in _EXACT:
         return _EXACT[text]
     for pattern, replacement in _PATTERNS:

@@ -329,6 +329,7 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
             "the body must be JSON (Content-Type: application/json)",
             field="Content-Type",
         )
+    _times_in_range(body, data.annotation)
     try:
         msgspec.json.decode(body, type=data.annotation, strict=True)
     except msgspec.ValidationError as exc:
@@ -344,6 +345,33 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
             ) from exc
     except msgspec.DecodeError:
         return
+
+
+def _times_in_range(body: bytes, annotation: Any) -> None:
+    """A body's time outside the years the document gives (:data:`YEARS`) is refused naming it,
+    as msgspec names a field it cannot decode: before the check for missing fields, which
+    :class:`Input`'s own check of the range comes after."""
+    if not (isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)):
+        return
+    try:
+        raw = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return  # malformed: Litestar's own answer
+    if not isinstance(raw, dict):
+        return
+    info = msgspec.inspect.type_info(annotation)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field in info.fields:
+        kinds = (
+            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else [field.type]
+        )
+        is_time = any(isinstance(k, msgspec.inspect.DateTimeType) for k in kinds)
+        value = raw.get(field.encode_name)
+        if is_time and isinstance(value, str) and not re.match(YEARS, value):
+            message = f"{OUT_OF_RANGE} - at `$.{field.encode_name}`"
+            raise ValidationException(
+                detail="Validation failed", extra=[{"message": message, "key": "data"}]
+            )
 
 
 def _whole(value: Any) -> Any:

@@ -36,6 +36,7 @@ CAUSES: dict[str, str] = {
     "too_long": "must be at most {high} characters",
     "too_many": "must hold at most {high} entries",
     "at_most": "must be at most {high}",
+    "stock_at_most": "must leave the stock at most {high}",
     "empty": "must not be empty",
     "text": "must be text",
     "integer": "must be a whole number",

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from points.causes import Cause
+from points.causes import CAUSES, Cause
 
 if TYPE_CHECKING:
     from points.model import RefusedTransfer
@@ -91,7 +91,7 @@ class DonationNotAllowed(InvalidRequest):
     def __init__(self, community_id: str, rule: str) -> None:
         pool = rule == "pool"  # then the member named is at fault
         reason = Cause("pool_only", field="to_member") if pool else Cause("no_donations")
-        super().__init__(reason)
+        super().__init__(reason, CAUSES[reason.code])  # a sentence, not led by the field
         self.community_id = community_id
         self.rule = rule
 

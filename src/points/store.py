@@ -171,7 +171,7 @@ def restock(conn: Connection, community_id: str, item_id: str, change: int) -> C
     if result.rowcount != 1:
         if change > 0:
             raise InvalidAmount(
-                item.stock + change, Cause("at_most", {"high": MAX_AMOUNT}, field="change")
+                item.stock + change, Cause("stock_at_most", {"high": MAX_AMOUNT}, field="change")
             )
         raise OutOfStock(item_id, item.stock, -change)
     return get_item(conn, community_id, item_id)

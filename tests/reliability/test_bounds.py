@@ -444,8 +444,9 @@ async def _all_bad_input(svc: Service) -> None:
 
 def _mixed(n: int) -> str:
     """Text of ``n`` characters mixing Chinese, emoji (with joiners and skin tones), Latin with
-    combining marks, Greek, Arabic, Devanagari, CJK extension B and a right-to-left override."""
-    pieces = "帮老人买菜🥬服务😀ÄΩ\u202e反向\u202c👨\u200d👩\u200d👧👍🏽e\u0301مرحباहिन्दी𠀀𪚥"
+    combining marks, Greek, Arabic (right to left by itself), Devanagari and CJK extension B. (A
+    right-to-left *override* is refused: service.text.)"""
+    pieces = "帮老人买菜🥬服务😀ÄΩ反向👨\u200d👩\u200d👧👍🏽e\u0301مرحباहिन्दी𠀀𪚥"
     return (pieces * (n // len(pieces) + 1))[:n]
 
 

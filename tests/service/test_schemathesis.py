@@ -326,7 +326,7 @@ async def test_a_donation_the_policy_does_not_allow_names_the_member_and_says_wh
     assert refused.status_code == 422, refused.text
     problem = refused.json()
     assert (problem["code"], problem["field"]) == ("donation_not_allowed", "to_member")
-    assert problem["detail"] == "本社区只允许捐赠给社区积分池"
+    assert problem["detail"] == "受赠人：只能是社区积分池（本社区只接受捐给积分池）"
     english = {**svc.as_("vol1"), "Accept-Language": "en"}
     refused = await svc.client.post(donations, headers=english, json=body)
     assert refused.json()["detail"] == "this community takes donations to its pool only"
@@ -352,7 +352,7 @@ async def test_a_refusal_no_schema_can_state_names_its_field(svc: Service) -> No
     )
     assert refused.status_code == 422, refused.text
     assert refused.json()["field"] == "valid_until", refused.text
-    assert "下架时间须晚于上架时间" in refused.json()["detail"]
+    assert "下架时间：必须晚于上架时间" in refused.json()["detail"]
     body = {"name": "米", "cost": 1, "stock": 50}
     added = await svc.client.post(
         "/api/v1/communities/c1/items", headers=svc.as_("staff"), json=body
@@ -361,7 +361,7 @@ async def test_a_refusal_no_schema_can_state_names_its_field(svc: Service) -> No
     too_many = {"change": 1_000_000_000}  # the schema's bound, past it with the stock there is
     refused = await svc.client.post(restock, headers=svc.as_("staff"), json=too_many)
     assert (refused.status_code, refused.json()["field"]) == (422, "change"), refused.text
-    assert refused.json()["detail"] == "输入有误：库存最多为 1000000000", refused.text
+    assert refused.json()["detail"] == "变动数量：须使补货后库存不超过 1000000000", refused.text
     body = {"name": "理发", "cost": 1, "kind": "service"}  # no stock: unlimited
     added = await svc.client.post(
         "/api/v1/communities/c1/items", headers=svc.as_("staff"), json=body
@@ -369,7 +369,8 @@ async def test_a_refusal_no_schema_can_state_names_its_field(svc: Service) -> No
     restock = f"/api/v1/communities/c1/items/{added.json()['id']}/restock"
     refused = await svc.client.post(restock, headers=svc.as_("staff"), json={"change": 6})
     assert refused.status_code == 409, refused.text  # the stored item has no stock to change
-    assert (refused.json()["code"], refused.json()["detail"]) == ("conflict", "该商品不限库存")
+    problem = refused.json()
+    assert (problem["code"], problem["detail"]) == ("item_unavailable", "该商品不限库存")
 
 
 async def test_a_set_in_a_body_takes_a_value_twice_as_its_schema_says(svc: Service) -> None:
