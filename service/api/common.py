@@ -329,16 +329,16 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
             "the body must be JSON (Content-Type: application/json)",
             field="Content-Type",
         )
-    _times_in_range(body, data.annotation)
     try:
         msgspec.json.decode(body, type=data.annotation, strict=True)
     except msgspec.ValidationError as exc:
-        try:  # 37.0 is an integer to JSON Schema: a whole number with a point is taken as one
-            whole = _whole(msgspec.json.decode(body))
+        try:
+            raw = msgspec.json.decode(body)
         except msgspec.DecodeError:  # "7" and then bytes that are not JSON: malformed after all
             return
-        try:
-            msgspec.convert(whole, data.annotation, strict=True)
+        _times_in_range(raw, data.annotation)
+        try:  # 37.0 is an integer to JSON Schema: a whole number with a point is taken as one
+            msgspec.convert(_whole(raw), data.annotation, strict=True)
         except msgspec.ValidationError:
             raise ValidationException(
                 detail="Validation failed", extra=[{"message": explain(str(exc)), "key": "data"}]
@@ -347,24 +347,19 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
         return
 
 
-def _times_in_range(body: bytes, annotation: Any) -> None:
-    """A body's time outside the years the document gives (:data:`YEARS`) is refused naming it,
-    as msgspec names a field it cannot decode: before the check for missing fields, which
-    :class:`Input`'s own check of the range comes after."""
-    if not (isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)):
-        return
-    try:
-        raw = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return  # malformed: Litestar's own answer
+def _times_in_range(raw: Any, annotation: Any) -> None:
+    """A refused body's time outside the years the document gives (:data:`YEARS`) is named as
+    the fault, as msgspec names a field it cannot decode: msgspec tells missing fields first, and
+    :class:`Input`'s own check of the range only runs after them."""
     if not isinstance(raw, dict):
+        return
+    if not (isinstance(annotation, type) and issubclass(annotation, msgspec.Struct)):
         return
     info = msgspec.inspect.type_info(annotation)
     assert isinstance(info, msgspec.inspect.StructType)
     for field in info.fields:
-        kinds = (
-            field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else [field.type]
-        )
+        kind = field.type
+        kinds = kind.types if isinstance(kind, msgspec.inspect.UnionType) else (kind,)
         is_time = any(isinstance(k, msgspec.inspect.DateTimeType) for k in kinds)
         value = raw.get(field.encode_name)
         if is_time and isinstance(value, str) and not re.match(YEARS, value):
