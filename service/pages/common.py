@@ -1,4 +1,4 @@
-"""What every page shares: the viewer and their seats, rendering, results, confirmations, errors.
+"""What every page shares: the viewer and their seats, rendering, results, form actions, errors.
 
 A page handler is an API handler that answers in HTML: a plain function decorated ``@page.read``
 or ``@page.write`` (one unit of work, :mod:`service.uow`) that takes the unit's connection ``tx``,
@@ -8,18 +8,20 @@ and renders a template. It may also take ``form`` (the posted form, read before 
 the one they act in now (a cookie: a view preference, never an authorization), and 长辈模式
 (elder mode, stored per member in ``svc_preferences``).
 
-A state-changing form asks once: htmx asks with ``hx-confirm`` and sends ``confirmed=1``; without
-JavaScript the first POST answers with a confirmation page (:func:`confirm`). Success redirects
-(303) with a flash message in a short-lived cookie; bad input or a refused action re-renders the
-form with the Chinese reason next to the field: the handler raises :class:`~service.uow.Rollback`
-with that page from its ``except`` block, so nothing is stored (and a ledger refusal behind it is
-recorded, as the ledger requires).
+Every form action goes one way, :func:`handle`: it asks once (htmx asks with ``hx-confirm`` and
+sends ``confirmed=1``; without JavaScript the first POST answers with a confirmation page), does
+the action, and answers with a redirect (303, post/redirect/get) carrying a flash message in a
+short-lived cookie. Bad input or a refused action keeps nothing (the unit rolls back; a ledger
+refusal behind it is still recorded) and shows the page the form is on again, with the Chinese
+reason next to the field and what was typed, at that page's own address (``HX-Replace-Url``), so
+a refresh shows the page and never the form's POST address. The drawn form's idempotency key
+(``_idem``) is taken by the unit itself (:mod:`service.uow`): a form sent twice acts once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -42,9 +44,12 @@ from service.pages import forms
 from service.pages.forms import Form, Invalid
 from service.problems import ServiceError
 from service.tables import preferences
+from service.uow import Rollback
 
 SEAT_COOKIE = "linli_seat"
 FLASH_COOKIE = "linli_flash"
+REFUSED = "linli_refused"
+"""Where a refused form leaves its reasons and what was typed for :func:`render` (request state)."""
 FAILURES = (Invalid, mk.MarketplaceError, points.PointsError, ServiceError)
 """What a form's action may raise that the form shows to the person (and rolls back)."""
 PAGE = 20  # items per page of a list
@@ -206,11 +211,14 @@ def render(
     viewer: Viewer | None = None,
     *,
     status: int = 200,
+    values: dict[str, str] | None = None,
     **context: Any,
 ) -> Template:
-    """A page: the template with what every page shows (navigation, flash, CSRF token)."""
+    """A page: the template with what every page shows (navigation, flash, CSRF token); shown
+    again after a refused form (:func:`handle`), with its reasons and what was typed."""
     flash = _flash(request)
     cookies = [Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/")] if flash else []
+    errors, typed = request.state.get(REFUSED) or ({}, {})
     return Template(
         template_name=name,
         status_code=status,
@@ -223,9 +231,9 @@ def render(
             "path": request.url.path,
             "L": labels,
             "label": labels.label,
-            "errors": {},
-            "values": {},
+            "errors": errors,
             **context,
+            "values": {**(values or {}), **typed},
         },
     )
 
@@ -264,8 +272,52 @@ def confirm(
     )
 
 
-def failure(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, dict[str, str]]:
-    """Status and ``{field: Chinese reason}`` of a refused form (the service's error table)."""
+Show = Callable[[Connection], Template]
+"""The page a form is on, made from a connection (again, after a refusal)."""
+
+
+def handle(
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    form: Form,
+    do: Callable[[], Response[Any]],
+    *,
+    back: str,
+    ask: str | Callable[[], str] | None = None,
+    show: Show | None = None,
+) -> Response[Any]:
+    """One form action, the same way for every form: ask once (``ask``, the question; the page
+    of the question goes ``back``), ``do`` it (its answer: :func:`done`); refused, keep nothing
+    and show ``show`` (the page the form is on, at ``back``) again with the reasons and what was
+    typed, or, for an action with no form to show again, the page that says why."""
+    if ask is not None and not form.confirmed:
+        question = ask if isinstance(ask, str) else ask()
+        return confirm(request, viewer, form, question, back=back)
+    try:
+        return do()
+    except FAILURES as exc:
+        status, errors = failure(request, exc, form)
+
+        def again(tx: Connection) -> Template:
+            request.state[REFUSED] = (errors, form.values)
+            if show is None:
+                shown = render(
+                    request, "refused.html", viewer, message=errors_text(errors), back=back
+                )
+            else:
+                shown = show(tx)
+            shown.status_code = status
+            shown.headers["HX-Replace-Url"] = back  # a refresh shows the page, not the POST
+            return shown
+
+        raise Rollback(again) from exc
+
+
+def failure(
+    request: Request[Any, Any, Any], exc: Exception, form: Form | None = None
+) -> tuple[int, dict[str, str]]:
+    """Status and ``{field: Chinese reason}`` of a refused form (the service's error table); a
+    reason about a field the form did not send (the check-in's time) is the form's own."""
     if isinstance(exc, Invalid):
         return 422, exc.errors
     answer = problems.handle(request, exc)
@@ -273,28 +325,13 @@ def failure(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, dict[
     status = problem.status
     if problem.field:
         field = problem.field.split(".")[-1].split("[")[0]
-        prefix = f"{i18n.field_zh(problem.field)}："
-        return status, {field: problem.detail.removeprefix(prefix)}
+        reason = problem.detail.removeprefix(f"{i18n.field_zh(problem.field)}：")
+        return status, {field if form is None or field in form.fields else "_form": reason}
     return status, {"_form": problem.detail}
 
 
 def errors_text(errors: dict[str, str]) -> str:
     return "；".join(dict.fromkeys(errors.values()))
-
-
-def refused(
-    request: Request[Any, Any, Any],
-    viewer: Viewer | None,
-    exc: Exception,
-    *,
-    back: str,
-) -> Template:
-    """An action with no form to show again was refused: the page that says why (raise it as
-    :class:`~service.uow.Rollback` from the ``except`` block)."""
-    status, errors = failure(request, exc)
-    return render(
-        request, "refused.html", viewer, status=status, message=errors_text(errors), back=back
-    )
 
 
 def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -55,9 +55,11 @@ class Form:
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self.pairs = pairs
+        self.fields: set[str] = set()  # what the form names: those it sent, and its model's
         self.values: dict[str, str] = {}
         for key, value in pairs:
             self.values.setdefault(key, value)
+        self.fields.update(self.values)
 
     @property
     def confirmed(self) -> bool:
@@ -71,6 +73,7 @@ class Form:
 
     def parse(self, model: type[T], *, ignore: tuple[str, ...] = ()) -> T:
         """The form as ``model``; ``ignore``: fields (or ``name:…`` families) read otherwise."""
+        self.fields.update(f.name for f in msgspec.structs.fields(model))  # type: ignore[arg-type]
         data: dict[str, Any] = {}
         for key, value in self.values.items():
             if key in SKIP or key in ignore or key.split(":")[0] in ignore:

@@ -287,6 +287,25 @@ async def test_a_refused_check_in_changes_nothing(site: Site) -> None:
     assert claim.state is mk.ClaimState.ACTIVE
 
 
+async def test_checking_in_too_early_says_why_on_the_wish_page(site: Site) -> None:
+    """The library's reason names no field of the form (the time): it is the form's own reason,
+    said at the top and beside the 报到 button, at the wish page's own address."""
+    resident, staff, volunteer = [await site.person(p) for p in ("res", "staff", "vol1")]
+    wish_id = await _post_wish(site, resident)
+    await staff.post(f"/wishes/{wish_id}/verify")
+    await volunteer.post(f"/wishes/{wish_id}/claim")
+    claim_id = _claim_id(await volunteer.get(f"/wishes/{wish_id}"))
+    code = code_of(await resident.get(f"/wishes/{wish_id}"))
+    early = await volunteer.post(f"/claims/{claim_id}/check-in", {"code": code})
+    assert early.status_code == 422
+    assert flash(early) == "报到最早在约定时间前2小时开始"
+    assert field_error(early, "_form") == "报到最早在约定时间前2小时开始"  # beside the button
+    assert early.headers["hx-replace-url"] == f"/wishes/{wish_id}"
+    again = await volunteer.get(early.headers["hx-replace-url"])
+    assert again.status_code == 200
+    assert "我的认领" in again.text
+
+
 # --- asking once, CSRF ---------------------------------------------------------------------
 
 
