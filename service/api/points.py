@@ -34,6 +34,7 @@ from service.api.common import (
     Input,
     Limit,
     Me,
+    Memo,
     Minutes,
     Moment,
     Name,
@@ -41,6 +42,7 @@ from service.api.common import (
     Now,
     Points,
     QueryId,
+    Title,
     Tx,
     api,
     issue_cursor,
@@ -54,7 +56,6 @@ MemberId = Annotated[str, PathParameter(max_length=64)]
 ItemId = Annotated[str, PathParameter(max_length=64)]
 OrderId = Annotated[str, PathParameter(max_length=64)]
 Change = Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000), NONZERO]
-Memo = Annotated[str, text(max_length=200)]
 
 
 class EntryPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,7 +101,7 @@ class EventIn(Input, frozen=True, kw_only=True):
 
     event_id: Id
     category: Annotated[str, text(1, 32)]
-    title: Name
+    title: Title
     started_at: Moment
     attendance: Annotated[list[AttendanceIn], msgspec.Meta(min_length=1, max_length=200)]
 

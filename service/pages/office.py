@@ -16,7 +16,7 @@ import marketplace as mk
 from marketplace import Role
 from points import AccrualPolicy
 from service import auth
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Now, PersonName, Title, Tx
 from service.pages.common import (
     CST,
     PAGE,
@@ -38,22 +38,38 @@ GRANTABLE = (Role.RESIDENT, Role.VOLUNTEER, Role.PARTY_MEMBER, Role.GRID_WORKER,
 class EventForm(Fields, frozen=True, kw_only=True):
     event_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")]
     category: Annotated[str, text(1, 32)]
-    title: Annotated[str, text(1, 100)]
+    title: Title
     date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
     time: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
 
 
-class PolicyForm(Fields, frozen=True, kw_only=True):
-    points_per_hour: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
-    rounding_step: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
-    min_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 0
-    max_minutes_per_activity: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 480
-    daily_cap: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] | None = None
-    monthly_cap: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] | None = None
-    key_household_bonus_percent: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
-    night_bonus_percent: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
-    expiry_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None
-    donations: Literal["none", "pool", "any"] = "pool"
+def _policy_form(required: str, *optional: str) -> type[Fields]:
+    """The policy's fields the page shows, each with the library's own type (its bounds written
+    once, in :class:`points.AccrualPolicy`): an emptied field with no value to fall back on (a
+    cap, the expiry) means none; any other, the library's default."""
+    policy = {f.name: f for f in msgspec.structs.fields(AccrualPolicy)}
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [(required, policy[required].type)]
+    for name in optional:
+        field = policy[name]
+        nullable = isinstance(msgspec.inspect.type_info(field.type), msgspec.inspect.UnionType)
+        fields.append((name, field.type, None if nullable else field.default))
+    made = msgspec.defstruct("PolicyForm", fields, bases=(Fields,), frozen=True, kw_only=True)
+    assert issubclass(made, Fields)
+    return made
+
+
+PolicyForm = _policy_form(
+    "points_per_hour",
+    "rounding_step",
+    "min_minutes",
+    "max_minutes_per_activity",
+    "daily_cap",
+    "monthly_cap",
+    "key_household_bonus_percent",
+    "night_bonus_percent",
+    "expiry_days",
+    "donations",
+)
 
 
 class GrantForm(Fields, frozen=True, kw_only=True):
@@ -62,7 +78,7 @@ class GrantForm(Fields, frozen=True, kw_only=True):
 
 
 class RegisterForm(Fields, frozen=True, kw_only=True):
-    name: Annotated[str, text(1, 50)]
+    name: PersonName
     role: Literal["resident", "volunteer", "party_member", "grid_worker"]
     phone: Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")] | None = None
     password: Annotated[str, msgspec.Meta(min_length=8, max_length=128)] | None = None

@@ -12,7 +12,7 @@ from litestar.response import Template
 
 import marketplace as mk
 from points import Transfer
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Memo, Now, Tx
 from service.pages.common import (
     FAILURES,
     PAGE,
@@ -27,7 +27,6 @@ from service.pages.common import (
     safe_next,
 )
 from service.pages.forms import Fields, Form
-from service.text import text
 
 
 class RedeemForm(Fields, frozen=True, kw_only=True):
@@ -37,7 +36,7 @@ class RedeemForm(Fields, frozen=True, kw_only=True):
 class DonateForm(Fields, frozen=True, kw_only=True):
     amount: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
     to_member: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    memo: Annotated[str, text(max_length=200)] = ""
+    memo: Memo = ""
 
 
 @get("/points", opt=MEMBER)

@@ -14,7 +14,21 @@ from litestar.response import Template
 
 import marketplace as mk
 from marketplace import WishKind
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import (
+    MEMBER,
+    Address,
+    Capacity,
+    LongText,
+    Minutes,
+    Note,
+    Now,
+    Rating,
+    Reason,
+    Schedule,
+    Title,
+    Tx,
+    Urgency,
+)
 from service.pages.common import (
     CST,
     PAGE,
@@ -33,8 +47,6 @@ from service.text import text
 
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
-Text = Annotated[str, text(max_length=500, lines=True)]
-Reason = Annotated[str, text(1, 500, lines=True)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -60,27 +72,27 @@ class When(Fields, frozen=True, kw_only=True):
 class WishForm(When, frozen=True, kw_only=True):
     kind: Literal["service", "goods"] = "service"
     category: Annotated[str, text(1, 32)]
-    title: Annotated[str, text(1, 100)]
-    description: Annotated[str, text(max_length=2000, lines=True)] = ""
-    address: Annotated[str, text(1, 200)]
-    capacity: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
-    estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
-    urgency: Annotated[int, msgspec.Meta(ge=1, le=4)] = 2
+    title: Title
+    description: LongText = ""
+    address: Address
+    capacity: Capacity = 1
+    estimated_minutes: Minutes = 60
+    urgency: Urgency = 2
     beneficiary_id: Id | None = None  # 代点单
     org_id: Id | None = None  # 代点单: where the resident lives
     beneficiary_name: Annotated[str, text(max_length=50)] = ""  # shown only
-    proxy_note: Text | None = None
+    proxy_note: Note | None = None
 
 
 class RequestForm(When, frozen=True, kw_only=True):
-    address: Annotated[str, text(1, 200)]
-    description: Annotated[str, text(max_length=2000, lines=True)] = ""
-    estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
+    address: Address
+    description: LongText = ""
+    estimated_minutes: Minutes = 60
 
 
 class ConfirmForm(Fields, frozen=True, kw_only=True):
-    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
-    comment: Annotated[str, text(max_length=500, lines=True)] = ""
+    rating: Rating
+    comment: Note = ""
 
 
 class ReasonForm(Fields, frozen=True, kw_only=True):
@@ -262,9 +274,9 @@ def _offers(
 
 class OfferForm(Fields, frozen=True, kw_only=True):
     category: Annotated[str, text(1, 32)]
-    title: Annotated[str, text(1, 100)]
-    schedule: Annotated[str, text(1, 200)]
-    capacity_per_week: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    title: Title
+    schedule: Schedule
+    capacity_per_week: Capacity = 1
 
 
 @post("/offers", opt=MEMBER)

@@ -12,7 +12,7 @@ from litestar.response import Template
 
 import marketplace as mk
 from points import ItemKind, LimitPeriod, OrderStatus
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Name, Now, Tx
 from service.pages.common import (
     PAGE,
     Cursor,
@@ -25,13 +25,12 @@ from service.pages.common import (
     render,
 )
 from service.pages.forms import Fields, Form
-from service.text import text
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
 
 class ItemForm(Fields, frozen=True, kw_only=True):
-    name: Annotated[str, text(1, 100)]
+    name: Name
     cost: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
     kind: Literal["goods", "service"] = "goods"
     stock: Count | None = None
