@@ -2,7 +2,8 @@
 
 A page's form is a Struct like the API's request bodies (the same bounds). Empty inputs count as
 not given (the field's default applies, or 必须填写), a ticked checkbox is ``true``, and unknown
-fields are refused. :class:`Invalid` carries ``{field: Chinese reason}`` for the form to show next
+fields are refused (but for the CSRF token, the confirmation and the form's idempotency key,
+``_idem``). :class:`Invalid` carries ``{field: Chinese reason}`` for the form to show next
 to each input. ``confirmed`` is the answer of the confirmation step (see :mod:`common`).
 """
 
@@ -17,7 +18,9 @@ from litestar import Request
 from service import i18n, text
 
 T = TypeVar("T")
-SKIP = frozenset({"_csrf_token", "confirmed"})
+KEY = "_idem"
+"""The drawn form's idempotency key (see :class:`service.pages.common.FormKeys`)."""
+SKIP = frozenset({"_csrf_token", "confirmed", KEY})
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
