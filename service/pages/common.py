@@ -402,6 +402,7 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         return done("/me", "请先切换到一个社区的身份", "error")
     problem = problems.handle(request, exc).content
     return Template(
+        headers={"HX-Push-Url": "false"} if request.method != "GET" else {},  # not the POST
         template_name="error.html",
         status_code=problem.status,
         context={

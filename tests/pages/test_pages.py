@@ -441,6 +441,7 @@ async def test_a_form_without_the_csrf_token_is_refused(site: Site) -> None:
     assert "页面已过期" in missing.text
     forged = await resident.client.post("/wishes/new", data={**form, "_csrf_token": "x" * 128})
     assert forged.status_code == 403
+    assert forged.headers["hx-push-url"] == "false"  # the address bar keeps the form's page
     header = await resident.client.post(
         "/wishes/new", data=form, headers={"X-CSRFToken": resident.csrf}
     )
