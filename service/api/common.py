@@ -81,10 +81,14 @@ Capacity = bounds.Capacity
 Urgency = bounds.Urgency
 Rating = bounds.Rating
 Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-Points = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+Points = Annotated[int, msgspec.Meta(ge=1, le=points.MAX_AMOUNT)]
+Stock = Annotated[int, msgspec.Meta(ge=0, le=points.MAX_AMOUNT)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=1000)]  # one order's items (the store's bound)
 Minutes = bounds.Minutes
 NONZERO = msgspec.Meta(extra_json_schema={"not": {"const": 0}})
 """A signed change that must not be 0 (the library refuses 0; the OpenAPI document says so)."""
+Change = Annotated[int, msgspec.Meta(ge=-points.MAX_AMOUNT, le=points.MAX_AMOUNT), NONZERO]
+"""A signed change of points or stock."""
 Phone = Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 

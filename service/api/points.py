@@ -29,6 +29,7 @@ from points import (
 from service.api.common import (
     MEMBER,
     NONZERO,
+    Change,
     Cursor,
     Id,
     Input,
@@ -41,7 +42,9 @@ from service.api.common import (
     Need,
     Now,
     Points,
+    Quantity,
     QueryId,
+    Stock,
     Title,
     Tx,
     api,
@@ -55,7 +58,6 @@ from service.text import text
 MemberId = Annotated[str, PathParameter(max_length=64)]
 ItemId = Annotated[str, PathParameter(max_length=64)]
 OrderId = Annotated[str, PathParameter(max_length=64)]
-Change = Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000), NONZERO]
 
 
 class EntryPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -114,7 +116,7 @@ class ItemIn(Input, frozen=True, kw_only=True):
     name: Name
     cost: Points
     kind: ItemKind = ItemKind.GOODS
-    stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None  # None: unlimited
+    stock: Stock | None = None  # None: unlimited
     per_member_limit: Points | None = None
     limit_period: LimitPeriod = LimitPeriod.EVER
     valid_from: Moment | None = None
@@ -135,7 +137,7 @@ class ActiveIn(Input, frozen=True, kw_only=True):
 
 class RedeemIn(Input, frozen=True, kw_only=True):
     item_id: Id
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    quantity: Quantity = 1
 
 
 class ItemPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -12,7 +12,7 @@ from litestar.response import Template
 
 import marketplace as mk
 from points import Transfer
-from service.api.common import MEMBER, Memo, Now, Tx
+from service.api.common import MEMBER, Memo, Now, Points, Quantity, Tx
 from service.pages.common import (
     FAILURES,
     PAGE,
@@ -30,11 +30,11 @@ from service.pages.forms import Fields, Form
 
 
 class RedeemForm(Fields, frozen=True, kw_only=True):
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    quantity: Quantity = 1
 
 
 class DonateForm(Fields, frozen=True, kw_only=True):
-    amount: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    amount: Points
     to_member: Annotated[str, msgspec.Meta(max_length=64)] = ""
     memo: Memo = ""
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
 from litestar.response import Template
 
 import marketplace as mk
 from points import ItemKind, LimitPeriod, OrderStatus
-from service.api.common import MEMBER, Name, Now, Tx
+from service.api.common import MEMBER, Change, Name, Now, Points, Stock, Tx
 from service.pages.common import (
     PAGE,
     Cursor,
@@ -26,20 +25,18 @@ from service.pages.common import (
 )
 from service.pages.forms import Fields, Form
 
-Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
-
 
 class ItemForm(Fields, frozen=True, kw_only=True):
     name: Name
-    cost: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    cost: Points
     kind: Literal["goods", "service"] = "goods"
-    stock: Count | None = None
-    per_member_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    stock: Stock | None = None
+    per_member_limit: Points | None = None
     limit_period: Literal["day", "week", "month", "year", "ever"] = "ever"
 
 
 class RestockForm(Fields, frozen=True, kw_only=True):
-    change: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+    change: Change
 
 
 def _store_admin(

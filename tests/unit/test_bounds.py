@@ -12,9 +12,12 @@ from marketplace import InvalidInput, bounds
 from points import AccrualPolicy
 from service.api.claims import WithdrawIn
 from service.api.offers import OfferIn, RequestIn
+from service.api.points import DonationIn, ItemIn, RedeemIn, RestockIn
 from service.api.wishes import ConfirmIn, PostWish, UnitClaimIn
 from service.pages.office import PolicyForm
+from service.pages.points import DonateForm, RedeemForm
 from service.pages.resident import ConfirmForm, OfferForm, RequestForm, WishForm
+from service.pages.stock import ItemForm, RestockForm
 from service.pages.volunteer import UnitClaimForm, WithdrawForm
 
 SAME = [
@@ -35,6 +38,14 @@ SAME = [
     (UnitClaimIn, UnitClaimForm, "places", bounds.Capacity),
     (WithdrawIn, WithdrawForm, "reason", bounds.Note),
 ]
+STORE = [  # the points store's bounds: the same types in the API and the pages
+    (ItemIn, ItemForm, "cost"),
+    (ItemIn, ItemForm, "stock"),
+    (ItemIn, ItemForm, "per_member_limit"),
+    (RestockIn, RestockForm, "change"),
+    (RedeemIn, RedeemForm, "quantity"),
+    (DonationIn, DonateForm, "amount"),
+]
 
 
 def _limits(model: type[Any], field: str) -> tuple[Any, Any]:
@@ -53,6 +64,13 @@ def test_the_api_and_the_page_form_use_the_library_s_bounds(
     expected = (bounds.least(bound), bounds.most(bound))
     assert _limits(api, field) == expected
     assert _limits(form, field) == expected
+
+
+@pytest.mark.parametrize(("api", "form", "field"), STORE)
+def test_the_store_s_forms_take_the_api_s_bounds(
+    api: type[Any], form: type[Any], field: str
+) -> None:
+    assert _limits(form, field) == _limits(api, field)
 
 
 def test_the_policy_form_takes_the_policy_s_own_bounds() -> None:
