@@ -163,6 +163,12 @@ def test_the_whole_story_in_three_browsers(browser: Browser, server: Server) -> 
     expect(volunteer.get_by_text("已领取")).to_be_visible()
     volunteer.goto("/points")
     expect(volunteer.get_by_test_id("available")).to_have_text("5")
+    volunteer.goto("/store")  # 5 points left: the second rice is refused, on the store's page
+    volunteer.get_by_role("button", name="兑换").first.click()
+    expect(volunteer.locator("p.flash.error")).to_contain_text("积分不足")
+    assert volunteer.url.endswith("/store"), volunteer.url  # never the POST's address
+    volunteer.reload()  # a refresh shows the store again: no resubmission, no JSON
+    expect(volunteer.get_by_role("heading", name="积分超市")).to_be_visible()
 
     assert completed(staff) == done_before + 1
     staff.locator("h2", has_text="三率").scroll_into_view_if_needed()
