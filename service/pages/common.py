@@ -21,7 +21,6 @@ a refresh shows the page and never the form's POST address. The drawn form's ide
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -39,7 +38,7 @@ from sqlalchemy.engine import Connection
 import marketplace as mk
 import points
 from marketplace import Role
-from service import auth, csrf, i18n, idempotency, labels, problems, uow
+from service import auth, csrf, i18n, labels, problems, uow
 from service.auth import Actor
 from service.pages import forms
 from service.pages.forms import Form, Invalid
@@ -167,60 +166,9 @@ async def _form(request: Request[Any, Any, Any], _given: dict[str, Any]) -> Form
     return await forms.read(request)
 
 
-class FormKeys:
-    """The pages' idempotency keys: a field of the drawn form (``_idem``, made when the form is
-    drawn, :func:`new_key`). The redirect that answers the form is kept under it, so the form
-    sent again (a double tap, a refresh, a retry after a network error) answers with the same
-    redirect and acts once. A drawn form acts once: the key names the form's address, not what
-    was typed. A form that did not act (the question asked first, a refusal) keeps no key."""
-
-    header = False
-
-    async def claim(
-        self, request: Request[Any, Any, Any], signed: auth.Signed, now: dt.datetime, hours: int
-    ) -> idempotency.Claim | None:
-        text = (await forms.read(request)).get(forms.KEY)
-        if not text:
-            return None
-        key = idempotency.checked(text, forms.KEY)
-        return idempotency.claim(signed, key, idempotency.fingerprint(request, b""), now, hours)
-
-    def keep(
-        self,
-        conn: Connection,
-        claim: idempotency.Claim,
-        request: Request[Any, Any, Any],
-        result: Any,
-    ) -> Response[Any]:
-        if not isinstance(result, Redirect) or result.status_code != 303:
-            raise Rollback(result)  # it did not act: the key stays free for when it does
-        kept = {"to": result.url, "cookies": [msgspec.to_builtins(c) for c in result.cookies]}
-        idempotency.keep(conn, claim, 303, REDIRECT, msgspec.json.encode(kept))
-        return result
-
-    def replay(self, stored: idempotency.Stored, claim: idempotency.Claim) -> Response[Any]:
-        idempotency.check_replay(stored, claim)
-        kept = msgspec.json.decode(stored.body)
-        return Redirect(
-            path=kept["to"],
-            status_code=303,
-            cookies=[msgspec.convert(c, Cookie) for c in kept["cookies"]],
-            headers={"Idempotent-Replayed": "true"},
-        )
-
-
-REDIRECT = "application/x-linli-redirect"
-"""What a page keeps under a form's key: the redirect that answered it (its address, cookies)."""
-
-
-def new_key() -> str:
-    """A drawn form's idempotency key (``_idem``)."""
-    return secrets.token_urlsafe(16)
-
-
-page = uow.Units(provide={"viewer": viewer_of}, prepare={"form": _form}, keys=FormKeys())
+page = uow.Units(provide={"viewer": viewer_of}, prepare={"form": _form}, keys=forms.FormKeys())
 """The pages' handlers: ``@page.read`` / ``@page.write``, taking ``viewer`` and ``form`` too;
-a write takes the drawn form's idempotency key (:class:`FormKeys`)."""
+a write takes the drawn form's idempotency key (:class:`~service.pages.forms.FormKeys`)."""
 
 
 def elder_mode(conn: Connection, member_id: str) -> bool:
@@ -315,7 +263,7 @@ def confirm(
     """The no-JavaScript confirmation step: the same form again, with 确定 and 返回."""
     fields = [(k, v) for k, v in form.pairs if k not in ("_csrf_token", "confirmed")]
     if not form.get(forms.KEY):  # the form's own key, carried: both answers to it act once
-        fields.append((forms.KEY, new_key()))
+        fields.append((forms.KEY, forms.new_key()))
     asked = render(
         request,
         "confirm.html",
