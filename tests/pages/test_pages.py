@@ -321,9 +321,10 @@ async def _earn(site: Site, staff: Person, member: str, minutes: int) -> None:
     assert (await staff.post("/staff/events", form)).status_code == 303
 
 
-async def test_a_form_sent_twice_makes_one_order_one_donation_one_claim(site: Site) -> None:
+async def test_a_form_sent_twice_makes_one_order_one_donation_one_claim(site_on: Site) -> None:
     """A double tap, a refresh or a retry sends the drawn form again with its key: the second
     answers as the first did (the same redirect, the same message) and changes nothing."""
+    site = site_on
     resident, staff, volunteer = [await site.person(p) for p in ("res", "staff", "vol1")]
     await _earn(site, staff, "vol1", 450)  # 75 points
     await staff.post("/staff/store/items", {"name": "大米", "cost": "10", "stock": "9"})
