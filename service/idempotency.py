@@ -14,7 +14,9 @@
   sweep deletes the rest.
 
 The header is declared once, here (:data:`IdempotencyKey`); :mod:`service.uow` gives it to every
-handler that writes.
+handler that writes. Where a request brings its key and how its answer is kept is a
+:class:`Keys`: the API's is the header and the JSON answer (:data:`HEADER_KEYS`); the web pages'
+is a field of the drawn form and the redirect that answers it (:mod:`service.pages.common`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.params import HeaderParameter
+from litestar.serialization import encode_json
 from sqlalchemy.engine import Connection
 
 from points import sqltypes, utcnow
@@ -75,17 +78,41 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
 def key_of(request: Request[Any, Any, Any]) -> str | None:
     """The request's Idempotency-Key, checked (400 when it is not 1-255 visible ASCII)."""
     text = request.headers.get(HEADER)
-    if text is None:
-        return None
+    return None if text is None else checked(text, "Idempotency-Key")
+
+
+def checked(text: str, field: str) -> str:
+    """``text`` as a key (400 when it is not 1-255 visible ASCII)."""
     if not KEY.fullmatch(text):
         raise ServiceError(
             400,
             "invalid_idempotency_key",
             "幂等键须为1到255个可见ASCII字符",
             "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            field="Idempotency-Key",
+            field=field,
         )
     return text
+
+
+def claim(signed: Signed, key: str, fingerprint: str, now: dt.datetime, hours: int) -> Claim:
+    """The key ``signed`` brings for the request ``fingerprint`` names, until ``hours`` on."""
+    return Claim(
+        member_id=signed.id,
+        version=signed.version,
+        key=key,
+        fingerprint=fingerprint,
+        now=now,
+        expires_at=now + dt.timedelta(hours=hours),
+    )
+
+
+def fingerprint(request: Request[Any, Any, Any], body: bytes) -> str:
+    """What the request asks, as a digest: its method, path, query and ``body``."""
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b"\n" + request.scope["path"].encode() + b"?" + request.scope["query_string"])
+    digest.update(b"\n" + body)
+    return digest.hexdigest()
 
 
 async def claim_of(
@@ -95,18 +122,55 @@ async def claim_of(
     key = key_of(request)
     if key is None:
         return None
-    digest = hashlib.sha256()
-    digest.update(request.method.encode())
-    digest.update(b"\n" + request.scope["path"].encode() + b"?" + request.scope["query_string"])
-    digest.update(b"\n" + await request.body())
-    return Claim(
-        member_id=signed.id,
-        version=signed.version,
-        key=key,
-        fingerprint=digest.hexdigest(),
-        now=now,
-        expires_at=now + dt.timedelta(hours=hours),
-    )
+    return claim(signed, key, fingerprint(request, await request.body()), now, hours)
+
+
+class Keys(Protocol):
+    """Where a request brings its key, and how its answer is kept under it and replayed."""
+
+    header: bool  # the key is the Idempotency-Key header (declared on every unsafe operation)
+
+    async def claim(
+        self, request: Request[Any, Any, Any], signed: Signed, now: dt.datetime, hours: int
+    ) -> Claim | None:
+        """The key the request brings (None: none)."""
+
+    def keep(
+        self, conn: Connection, claim: Claim, request: Request[Any, Any, Any], result: Any
+    ) -> Response[Any]:
+        """Keep the handler's answer under the key (the unit's last statement); the answer."""
+
+    def replay(self, stored: Stored, claim: Claim) -> Response[Any]:
+        """The answer kept under the key, again (or why not)."""
+
+
+class HeaderKeys:
+    """The API's keys: the Idempotency-Key header; the JSON answer is kept and replayed."""
+
+    header = True
+
+    async def claim(
+        self, request: Request[Any, Any, Any], signed: Signed, now: dt.datetime, hours: int
+    ) -> Claim | None:
+        return await claim_of(request, signed, now, hours)
+
+    def keep(
+        self, conn: Connection, claim: Claim, request: Request[Any, Any, Any], result: Any
+    ) -> Response[bytes]:
+        """The handler's answer as the bytes kept under the key (and sent: the same bytes)."""
+        status: int = request.route_handler.status_code or 201
+        if isinstance(result, Response):
+            status, result = result.status_code or status, result.content
+        body = b"" if status == 204 else encode_json(result)
+        media_type = "application/json"
+        keep(conn, claim, status, media_type, body)
+        return Response(content=body, status_code=status, media_type=media_type)
+
+    def replay(self, stored: Stored, claim: Claim) -> Response[bytes]:
+        return replay(stored, claim)
+
+
+HEADER_KEYS = HeaderKeys()
 
 
 def take(conn: Connection, claim: Claim) -> Stored | None:
@@ -161,6 +225,17 @@ def keep(conn: Connection, claim: Claim, status: int, media_type: str, body: byt
 
 def replay(stored: Stored, claim: Claim) -> Response[bytes]:
     """The stored response again, or why not."""
+    check_replay(stored, claim)
+    return Response(
+        content=stored.body.encode(),
+        status_code=stored.status,
+        media_type=stored.media_type,
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def check_replay(stored: Stored, claim: Claim) -> None:
+    """Refuse to replay what is stored under the key for another request, or not yet done."""
     if stored.fingerprint != claim.fingerprint:
         raise ServiceError(
             422,
@@ -177,12 +252,6 @@ def replay(stored: Stored, claim: Claim) -> Response[bytes]:
             "a request with this Idempotency-Key is still in progress; retry later",
             retry_after=1,
         )
-    return Response(
-        content=stored.body.encode(),
-        status_code=stored.status,
-        media_type=stored.media_type,
-        headers={"Idempotent-Replayed": "true"},
-    )
 
 
 def sweep_keys(conn: Connection, *, now: dt.datetime | None = None, limit: int = 5000) -> int:

@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.exceptions import NotAuthorizedException
-from litestar.serialization import encode_json
 from sqlalchemy.engine import Connection
 
 from points import Database
@@ -72,21 +71,22 @@ async def run(
     *,
     write: bool,
     claim: idempotency.Claim | None = None,
-) -> R | Response[bytes]:
+    keys: idempotency.Keys = idempotency.HEADER_KEYS,
+) -> R | Response[Any]:
     """Run ``work(tx, me)`` as the request's unit of work, after its sign-in check (one
     statement; with an Idempotency-Key ``claim`` the same statement takes the key, and a key
     used before answers with its stored response instead)."""
     db: Database = request.app.state.db
     token = signed(request)
 
-    def unit(conn: Connection) -> R | Response[bytes]:
+    def unit(conn: Connection) -> R | Response[Any]:
         if token is None:
             return work(conn, None)
         if claim is None:
             return work(conn, auth.signed_in(conn, token))
         stored = idempotency.take(conn, claim)
         if stored is not None:
-            return idempotency.replay(stored, claim)
+            return keys.replay(stored, claim)
         return work(conn, auth.Actor(id=token.id))
 
     try:
@@ -105,19 +105,19 @@ class Units:
     """Makes handlers of plain functions: ``@units.read`` and ``@units.write``.
 
     ``provide``: further names a handler may take, made inside the unit; ``prepare``: names made
-    before it on the event loop; ``idempotent``: writes take an Idempotency-Key (the API's do;
-    the pages' forms do not send one)."""
+    before it on the event loop; ``keys``: where writes take their idempotency key (the API's:
+    the Idempotency-Key header; the pages': a field of the drawn form)."""
 
     def __init__(
         self,
         *,
         provide: Mapping[str, Provide] | None = None,
         prepare: Mapping[str, Prepare] | None = None,
-        idempotent: bool = False,
+        keys: idempotency.Keys | None = None,
     ) -> None:
         self.provide = dict(provide or {})
         self.prepare = dict(prepare or {})
-        self.idempotent = idempotent
+        self.keys = keys
 
     def read(self, fn: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]]:
         """The handler reads one consistent snapshot."""
@@ -143,7 +143,7 @@ class Units:
         provide = {name: make for name, make in self.provide.items() if name in wants}
         prepare = {name: make for name, make in prepare.items() if name in wants}
         own_request = "request" in wants
-        keyed = write and self.idempotent
+        keys = self.keys if write else None
 
         async def handler(*args: Any, **kwargs: Any) -> Any:
             request: Request[Any, Any, Any] = kwargs["request"]
@@ -155,9 +155,9 @@ class Units:
             now: dt.datetime = request.app.state.clock()
             token = signed(request)
             claim = None
-            if keyed and token is not None:
+            if keys is not None and token is not None:
                 hours = request.app.state.settings.idempotency_hours
-                claim = await idempotency.claim_of(request, token, now, hours)
+                claim = await keys.claim(request, token, now, hours)
 
             def work(conn: Connection, me: auth.Actor | None) -> Any:
                 extra: dict[str, Any] = {"tx": conn, "me": me, "now": now}
@@ -168,12 +168,14 @@ class Units:
                 result = fn(*args, **kwargs, **{k: extra[k] for k in injected if k in extra})
                 if isinstance(result, Response) and (result.status_code or 200) >= 400:
                     raise Rollback(result)
-                if claim is not None:
-                    return _kept(conn, claim, request, result)
+                if claim is not None and keys is not None:
+                    return keys.keep(conn, claim, request, result)
                 return result
 
             try:
-                return await run(request, work, write=write, claim=claim)
+                return await run(
+                    request, work, write=write, claim=claim, keys=keys or idempotency.HEADER_KEYS
+                )
             except Rollback as rolled_back:
                 show = rolled_back.show
                 if isinstance(show, Response):
@@ -194,7 +196,7 @@ class Units:
         if not own_request:
             parameters.append(_keyword("request", Request))
             annotations["request"] = Request
-        if keyed:
+        if keys is not None and keys.header:
             parameters.append(_keyword("idempotency_key", IdempotencyKey, None))
             annotations["idempotency_key"] = IdempotencyKey
         handler.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -208,21 +210,5 @@ def _keyword(name: str, annotation: Any, default: Any = inspect.Parameter.empty)
     )
 
 
-def _kept(
-    conn: Connection,
-    claim: idempotency.Claim,
-    request: Request[Any, Any, Any],
-    result: Any,
-) -> Response[bytes]:
-    """The handler's answer as the bytes kept under the key (and sent: the same bytes)."""
-    status: int = request.route_handler.status_code or 201
-    if isinstance(result, Response):
-        status, result = result.status_code or status, result.content
-    body = b"" if status == 204 else encode_json(result)
-    media_type = "application/json"
-    idempotency.keep(conn, claim, status, media_type, body)
-    return Response(content=body, status_code=status, media_type=media_type)
-
-
-api = Units(idempotent=True)
+api = Units(keys=idempotency.HEADER_KEYS)
 """The API's handlers: ``@uow.api.read`` / ``@uow.api.write``."""

@@ -18,6 +18,7 @@ from service.api.common import (
     Input,
     Limit,
     Me,
+    Note,
     Now,
     Tx,
     api,
@@ -43,7 +44,7 @@ class CheckOutIn(Input, frozen=True, kw_only=True):
 
 
 class WithdrawIn(Input, frozen=True, kw_only=True):
-    reason: Annotated[str, text(max_length=500, lines=True)] = ""
+    reason: Note = ""
 
 
 class AssignIn(Input, frozen=True, kw_only=True):

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
+from marketplace import bounds
 from service import uow
 from service.auth import Actor, Signed
 from service.problems import Problem, ServiceError
@@ -65,15 +66,29 @@ QueryCategory = Annotated[
     str | None, QueryParameter(min_length=1, max_length=32, pattern=LINE, required=False)
 ]
 """A category name in the query string: free text (:mod:`service.text`), as in a body."""
-Name = Annotated[str, text(1, 100)]
-ShortText = Annotated[str, text(max_length=200)]
-Reason = Annotated[str, text(1, 500, lines=True)]
-LongText = Annotated[str, text(max_length=2000, lines=True)]
+# The fields of request bodies and of the web forms: the library's bounds (marketplace.bounds),
+# with the service's free-text rule (service.text) on every text.
+Name = Annotated[bounds.Title, text()]  # an item's, an org's name
+Title = Annotated[bounds.Title, text()]
+PersonName = Annotated[bounds.PersonName, text()]
+Address = Annotated[bounds.Address, text()]
+Schedule = Annotated[bounds.Schedule, text()]
+Memo = Annotated[bounds.Memo, text()]
+Reason = Annotated[bounds.Reason, text(lines=True)]
+Note = Annotated[bounds.Note, text(lines=True)]
+LongText = Annotated[bounds.Description, text(lines=True)]
+Capacity = bounds.Capacity
+Urgency = bounds.Urgency
+Rating = bounds.Rating
 Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]
-Points = Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
-Minutes = Annotated[int, msgspec.Meta(ge=1, le=1440)]
+Points = Annotated[int, msgspec.Meta(ge=1, le=points.MAX_AMOUNT)]
+Stock = Annotated[int, msgspec.Meta(ge=0, le=points.MAX_AMOUNT)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=1000)]  # one order's items (the store's bound)
+Minutes = bounds.Minutes
 NONZERO = msgspec.Meta(extra_json_schema={"not": {"const": 0}})
 """A signed change that must not be 0 (the library refuses 0; the OpenAPI document says so)."""
+Change = Annotated[int, msgspec.Meta(ge=-points.MAX_AMOUNT, le=points.MAX_AMOUNT), NONZERO]
+"""A signed change of points or stock."""
 Phone = Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
 

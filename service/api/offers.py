@@ -12,6 +12,8 @@ import marketplace as mk
 from marketplace import Claim, Offer
 from service.api.common import (
     MEMBER,
+    Address,
+    Capacity,
     Cursor,
     Id,
     Input,
@@ -20,8 +22,9 @@ from service.api.common import (
     Me,
     Minutes,
     Moment,
-    Name,
     Now,
+    Schedule,
+    Title,
     Tx,
     api,
     issue_cursor,
@@ -37,14 +40,14 @@ OfferId = Annotated[str, PathParameter(max_length=64)]
 
 class OfferIn(Input, frozen=True, kw_only=True):
     category: Annotated[str, text(1, 32)]
-    title: Name
-    schedule: Annotated[str, text(1, 200)]
-    capacity_per_week: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    title: Title
+    schedule: Schedule
+    capacity_per_week: Capacity = 1
 
 
 class RequestIn(Input, frozen=True, kw_only=True):
     org_id: Id
-    address: Annotated[str, text(1, 200)]
+    address: Address
     description: LongText = ""
     window_start: Moment
     window_end: Moment

@@ -23,6 +23,7 @@ from service.api.common import (
     Need,
     Now,
     Password,
+    PersonName,
     Phone,
     Tx,
     api,
@@ -49,7 +50,7 @@ class OrgIn(Input, frozen=True, kw_only=True):
 class RegisterIn(Input, frozen=True, kw_only=True):
     """A new member of the org, with the role they hold there and how they sign in."""
 
-    name: Annotated[str, text(1, 50)]
+    name: PersonName
     role: OrgRole
     phone: Phone | None = None
     password: Password | None = None  # needs a phone: then the member can sign in

@@ -29,18 +29,23 @@ from points import (
 from service.api.common import (
     MEMBER,
     NONZERO,
+    Change,
     Cursor,
     Id,
     Input,
     Limit,
     Me,
+    Memo,
     Minutes,
     Moment,
     Name,
     Need,
     Now,
     Points,
+    Quantity,
     QueryId,
+    Stock,
+    Title,
     Tx,
     api,
     issue_cursor,
@@ -53,8 +58,6 @@ from service.text import text
 MemberId = Annotated[str, PathParameter(max_length=64)]
 ItemId = Annotated[str, PathParameter(max_length=64)]
 OrderId = Annotated[str, PathParameter(max_length=64)]
-Change = Annotated[int, msgspec.Meta(ge=-1_000_000_000, le=1_000_000_000), NONZERO]
-Memo = Annotated[str, text(max_length=200)]
 
 
 class EntryPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,7 +103,7 @@ class EventIn(Input, frozen=True, kw_only=True):
 
     event_id: Id
     category: Annotated[str, text(1, 32)]
-    title: Name
+    title: Title
     started_at: Moment
     attendance: Annotated[list[AttendanceIn], msgspec.Meta(min_length=1, max_length=200)]
 
@@ -113,7 +116,7 @@ class ItemIn(Input, frozen=True, kw_only=True):
     name: Name
     cost: Points
     kind: ItemKind = ItemKind.GOODS
-    stock: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] | None = None  # None: unlimited
+    stock: Stock | None = None  # None: unlimited
     per_member_limit: Points | None = None
     limit_period: LimitPeriod = LimitPeriod.EVER
     valid_from: Moment | None = None
@@ -134,7 +137,7 @@ class ActiveIn(Input, frozen=True, kw_only=True):
 
 class RedeemIn(Input, frozen=True, kw_only=True):
     item_id: Id
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    quantity: Quantity = 1
 
 
 class ItemPage(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,6 +17,8 @@ import marketplace as mk
 from marketplace import Claim, Match, Reason, WishKind, WishState
 from service.api.common import (
     MEMBER,
+    Address,
+    Capacity,
     Cursor,
     Id,
     Input,
@@ -25,11 +27,14 @@ from service.api.common import (
     Me,
     Minutes,
     Moment,
-    Name,
+    Note,
     Now,
     QueryCategory,
     QueryId,
+    Rating,
+    Title,
     Tx,
+    Urgency,
     api,
     check_moment,
     problems,
@@ -47,7 +52,6 @@ from service.api.views import (
 )
 from service.text import text
 
-Capacity = Annotated[int, msgspec.Meta(ge=1, le=100)]
 Skill = Annotated[str, text(1, 32)]
 
 
@@ -61,19 +65,19 @@ class PostWish(Input, frozen=True, kw_only=True):
 
     kind: WishKind = WishKind.SERVICE
     category: Annotated[str, text(1, 32)]
-    title: Name
+    title: Title
     description: LongText = ""
     org_id: Id
-    address: Annotated[str, text(1, 200)]
+    address: Address
     window_start: Moment
     window_end: Moment
     estimated_minutes: Minutes
     capacity: Capacity = 1
-    urgency: Annotated[int, msgspec.Meta(ge=1, le=4)] = 2
+    urgency: Urgency = 2
     skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
     location: PointIn | None = None
     beneficiary_id: Id | None = None
-    proxy_note: Annotated[str, text(max_length=500, lines=True)] | None = None
+    proxy_note: Note | None = None
 
 
 class WithReason(Input, frozen=True, kw_only=True):
@@ -94,8 +98,8 @@ class UnitClaimIn(Input, frozen=True, kw_only=True):
 
 
 class ConfirmIn(Input, frozen=True, kw_only=True):
-    rating: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
-    comment: Annotated[str, text(max_length=500, lines=True)] = ""
+    rating: Rating | None = None
+    comment: Note = ""
 
 
 class ResolveIn(Input, frozen=True, kw_only=True):

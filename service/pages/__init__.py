@@ -19,6 +19,7 @@ from service.pages import (
     board,
     common,
     dashboard,
+    forms,
     office,
     points,
     resident,
@@ -36,6 +37,7 @@ TEMPLATES = importlib.resources.files("service") / "templates"
 def _engine(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["cst"] = china
     engine.engine.globals["page_size"] = common.PAGE
+    engine.engine.globals["new_key"] = forms.new_key
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

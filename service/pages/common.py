@@ -1,4 +1,4 @@
-"""What every page shares: the viewer and their seats, rendering, results, confirmations, errors.
+"""What every page shares: the viewer and their seats, rendering, results, form actions, errors.
 
 A page handler is an API handler that answers in HTML: a plain function decorated ``@page.read``
 or ``@page.write`` (one unit of work, :mod:`service.uow`) that takes the unit's connection ``tx``,
@@ -8,18 +8,20 @@ and renders a template. It may also take ``form`` (the posted form, read before 
 the one they act in now (a cookie: a view preference, never an authorization), and 长辈模式
 (elder mode, stored per member in ``svc_preferences``).
 
-A state-changing form asks once: htmx asks with ``hx-confirm`` and sends ``confirmed=1``; without
-JavaScript the first POST answers with a confirmation page (:func:`confirm`). Success redirects
-(303) with a flash message in a short-lived cookie; bad input or a refused action re-renders the
-form with the Chinese reason next to the field: the handler raises :class:`~service.uow.Rollback`
-with that page from its ``except`` block, so nothing is stored (and a ledger refusal behind it is
-recorded, as the ledger requires).
+Every form action goes one way, :func:`handle`: it asks once (htmx asks with ``hx-confirm`` and
+sends ``confirmed=1``; without JavaScript the first POST answers with a confirmation page), does
+the action, and answers with a redirect (303, post/redirect/get) carrying a flash message in a
+short-lived cookie. Bad input or a refused action keeps nothing (the unit rolls back; a ledger
+refusal behind it is still recorded) and shows the page the form is on again, with the Chinese
+reason next to the field and what was typed, at that page's own address (``HX-Replace-Url``), so
+a refresh shows the page and never the form's POST address. The drawn form's idempotency key
+(``_idem``) is taken by the unit itself (:mod:`service.uow`): a form sent twice acts once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
@@ -42,9 +44,12 @@ from service.pages import forms
 from service.pages.forms import Form, Invalid
 from service.problems import ServiceError
 from service.tables import preferences
+from service.uow import Rollback
 
 SEAT_COOKIE = "linli_seat"
 FLASH_COOKIE = "linli_flash"
+REFUSED = "linli_refused"
+"""Where a refused form leaves its reasons and what was typed for :func:`render` (request state)."""
 FAILURES = (Invalid, mk.MarketplaceError, points.PointsError, ServiceError)
 """What a form's action may raise that the form shows to the person (and rolls back)."""
 PAGE = 20  # items per page of a list
@@ -161,8 +166,9 @@ async def _form(request: Request[Any, Any, Any], _given: dict[str, Any]) -> Form
     return await forms.read(request)
 
 
-page = uow.Units(provide={"viewer": viewer_of}, prepare={"form": _form})
-"""The pages' handlers: ``@page.read`` / ``@page.write``, taking ``viewer`` and ``form`` too."""
+page = uow.Units(provide={"viewer": viewer_of}, prepare={"form": _form}, keys=forms.FormKeys())
+"""The pages' handlers: ``@page.read`` / ``@page.write``, taking ``viewer`` and ``form`` too;
+a write takes the drawn form's idempotency key (:class:`~service.pages.forms.FormKeys`)."""
 
 
 def elder_mode(conn: Connection, member_id: str) -> bool:
@@ -206,11 +212,14 @@ def render(
     viewer: Viewer | None = None,
     *,
     status: int = 200,
+    values: dict[str, str] | None = None,
     **context: Any,
 ) -> Template:
-    """A page: the template with what every page shows (navigation, flash, CSRF token)."""
+    """A page: the template with what every page shows (navigation, flash, CSRF token); shown
+    again after a refused form (:func:`handle`), with its reasons and what was typed."""
     flash = _flash(request)
     cookies = [Cookie(key=FLASH_COOKIE, value="", max_age=0, path="/")] if flash else []
+    errors, typed = request.state.get(REFUSED) or ({}, {})
     return Template(
         template_name=name,
         status_code=status,
@@ -223,9 +232,9 @@ def render(
             "path": request.url.path,
             "L": labels,
             "label": labels.label,
-            "errors": {},
-            "values": {},
+            "errors": errors,
             **context,
+            "values": {**(values or {}), **typed},
         },
     )
 
@@ -253,7 +262,9 @@ def confirm(
 ) -> Template:
     """The no-JavaScript confirmation step: the same form again, with 确定 and 返回."""
     fields = [(k, v) for k, v in form.pairs if k not in ("_csrf_token", "confirmed")]
-    return render(
+    if not form.get(forms.KEY):  # the form's own key, carried: both answers to it act once
+        fields.append((forms.KEY, forms.new_key()))
+    asked = render(
         request,
         "confirm.html",
         viewer,
@@ -262,10 +273,56 @@ def confirm(
         fields=fields,
         back=safe_next(back),
     )
+    asked.headers["HX-Push-Url"] = "false"  # the address stays the form's page, never the POST
+    return asked
 
 
-def failure(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, dict[str, str]]:
-    """Status and ``{field: Chinese reason}`` of a refused form (the service's error table)."""
+Show = Callable[[Connection], Template]
+"""The page a form is on, made from a connection (again, after a refusal)."""
+
+
+def handle(
+    request: Request[Any, Any, Any],
+    viewer: Viewer,
+    form: Form,
+    do: Callable[[], Response[Any]],
+    *,
+    back: str,
+    ask: str | Callable[[], str] | None = None,
+    show: Show | None = None,
+) -> Response[Any]:
+    """One form action, the same way for every form: ask once (``ask``, the question; the page
+    of the question goes ``back``), ``do`` it (its answer: :func:`done`); refused, keep nothing
+    and show ``show`` (the page the form is on, at ``back``) again with the reasons and what was
+    typed, or, for an action with no form to show again, the page that says why."""
+    if ask is not None and not form.confirmed:
+        question = ask if isinstance(ask, str) else ask()
+        return confirm(request, viewer, form, question, back=back)
+    try:
+        return do()
+    except FAILURES as exc:
+        status, errors = failure(request, exc, form)
+
+        def again(tx: Connection) -> Template:
+            request.state[REFUSED] = (errors, form.values)
+            if show is None:
+                shown = render(
+                    request, "refused.html", viewer, message=errors_text(errors), back=back
+                )
+            else:
+                shown = show(tx)
+            shown.status_code = status
+            shown.headers["HX-Replace-Url"] = back  # a refresh shows the page, not the POST
+            return shown
+
+        raise Rollback(again) from exc
+
+
+def failure(
+    request: Request[Any, Any, Any], exc: Exception, form: Form | None = None
+) -> tuple[int, dict[str, str]]:
+    """Status and ``{field: Chinese reason}`` of a refused form (the service's error table); a
+    reason about a field the form did not send (the check-in's time) is the form's own."""
     if isinstance(exc, Invalid):
         return 422, exc.errors
     answer = problems.handle(request, exc)
@@ -273,28 +330,13 @@ def failure(request: Request[Any, Any, Any], exc: Exception) -> tuple[int, dict[
     status = problem.status
     if problem.field:
         field = problem.field.split(".")[-1].split("[")[0]
-        prefix = f"{i18n.field_zh(problem.field)}："
-        return status, {field: problem.detail.removeprefix(prefix)}
+        reason = problem.detail.removeprefix(f"{i18n.field_zh(problem.field)}：")
+        return status, {field if form is None or field in form.fields else "_form": reason}
     return status, {"_form": problem.detail}
 
 
 def errors_text(errors: dict[str, str]) -> str:
     return "；".join(dict.fromkeys(errors.values()))
-
-
-def refused(
-    request: Request[Any, Any, Any],
-    viewer: Viewer | None,
-    exc: Exception,
-    *,
-    back: str,
-) -> Template:
-    """An action with no form to show again was refused: the page that says why (raise it as
-    :class:`~service.uow.Rollback` from the ``except`` block)."""
-    status, errors = failure(request, exc)
-    return render(
-        request, "refused.html", viewer, status=status, message=errors_text(errors), back=back
-    )
 
 
 def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -308,6 +350,7 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         return done("/me", "请先切换到一个社区的身份", "error")
     problem = problems.handle(request, exc).content
     return Template(
+        headers={"HX-Push-Url": "false"} if request.method != "GET" else {},  # not the POST
         template_name="error.html",
         status_code=problem.status,
         context={

@@ -2,22 +2,36 @@
 
 A page's form is a Struct like the API's request bodies (the same bounds). Empty inputs count as
 not given (the field's default applies, or 必须填写), a ticked checkbox is ``true``, and unknown
-fields are refused. :class:`Invalid` carries ``{field: Chinese reason}`` for the form to show next
+fields are refused (but for the CSRF token, the confirmation and the form's idempotency key,
+``_idem``). :class:`Invalid` carries ``{field: Chinese reason}`` for the form to show next
 to each input. ``confirmed`` is the answer of the confirmation step (see :mod:`common`).
+
+Every drawn form carries an idempotency key, ``_idem`` (:func:`new_key`), which the pages' units
+of work take as the API's take the Idempotency-Key header (:class:`FormKeys`): a form sent twice
+acts once.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import secrets
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.response import Redirect
+from sqlalchemy.engine import Connection
 
-from service import i18n, text
+from service import i18n, idempotency, text
+from service.auth import Signed
+from service.uow import Rollback
 
 T = TypeVar("T")
-SKIP = frozenset({"_csrf_token", "confirmed"})
+KEY = "_idem"
+"""The drawn form's idempotency key (see :class:`FormKeys`)."""
+SKIP = frozenset({"_csrf_token", "confirmed", KEY})
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -55,9 +69,11 @@ class Form:
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self.pairs = pairs
+        self.fields: set[str] = set()  # what the form names: those it sent, and its model's
         self.values: dict[str, str] = {}
         for key, value in pairs:
             self.values.setdefault(key, value)
+        self.fields.update(self.values)
 
     @property
     def confirmed(self) -> bool:
@@ -71,6 +87,7 @@ class Form:
 
     def parse(self, model: type[T], *, ignore: tuple[str, ...] = ()) -> T:
         """The form as ``model``; ``ignore``: fields (or ``name:…`` families) read otherwise."""
+        self.fields.update(f.name for f in msgspec.structs.fields(model))  # type: ignore[arg-type]
         data: dict[str, Any] = {}
         for key, value in self.values.items():
             if key in SKIP or key in ignore or key.split(":")[0] in ignore:
@@ -124,3 +141,54 @@ async def read(request: Request[Any, Any, Any]) -> Form:
     """The request's form (url-encoded; the CSRF check may have read it already)."""
     form = await request.form()
     return Form([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+
+
+class FormKeys:
+    """The pages' idempotency keys: a field of the drawn form (``_idem``, made when the form is
+    drawn, :func:`new_key`). The redirect that answers the form is kept under it, so the form
+    sent again (a double tap, a refresh, a retry after a network error) answers with the same
+    redirect and acts once. A drawn form acts once: the key names the form's address, not what
+    was typed. A form that did not act (the question asked first, a refusal) keeps no key."""
+
+    header = False
+
+    async def claim(
+        self, request: Request[Any, Any, Any], signed: Signed, now: dt.datetime, hours: int
+    ) -> idempotency.Claim | None:
+        text = (await read(request)).get(KEY)
+        if not text:
+            return None
+        key = idempotency.checked(text, KEY)
+        return idempotency.claim(signed, key, idempotency.fingerprint(request, b""), now, hours)
+
+    def keep(
+        self,
+        conn: Connection,
+        claim: idempotency.Claim,
+        request: Request[Any, Any, Any],
+        result: Any,
+    ) -> Response[Any]:
+        if not isinstance(result, Redirect) or result.status_code != 303:
+            raise Rollback(result)  # it did not act: the key stays free for when it does
+        kept = {"to": result.url, "cookies": [msgspec.to_builtins(c) for c in result.cookies]}
+        idempotency.keep(conn, claim, 303, REDIRECT, msgspec.json.encode(kept))
+        return result
+
+    def replay(self, stored: idempotency.Stored, claim: idempotency.Claim) -> Response[Any]:
+        idempotency.check_replay(stored, claim)
+        kept = msgspec.json.decode(stored.body)
+        return Redirect(
+            path=kept["to"],
+            status_code=303,
+            cookies=[msgspec.convert(c, Cookie) for c in kept["cookies"]],
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+
+REDIRECT = "application/x-linli-redirect"
+"""What a page keeps under a form's key: the redirect that answered it (its address, cookies)."""
+
+
+def new_key() -> str:
+    """A drawn form's idempotency key (``_idem``)."""
+    return secrets.token_urlsafe(16)

@@ -16,24 +16,20 @@ import marketplace as mk
 from marketplace import Role
 from points import AccrualPolicy
 from service import auth
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Now, PersonName, Title, Tx
 from service.pages.common import (
     CST,
-    FAILURES,
     PAGE,
     Cursor,
     See,
     Viewer,
-    confirm,
     done,
-    failure,
+    handle,
     page,
-    refused,
     render,
 )
 from service.pages.forms import Fields, Form, Invalid
 from service.text import text
-from service.uow import Rollback
 
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 GRANTABLE = (Role.RESIDENT, Role.VOLUNTEER, Role.PARTY_MEMBER, Role.GRID_WORKER, Role.STAFF)
@@ -42,22 +38,38 @@ GRANTABLE = (Role.RESIDENT, Role.VOLUNTEER, Role.PARTY_MEMBER, Role.GRID_WORKER,
 class EventForm(Fields, frozen=True, kw_only=True):
     event_id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")]
     category: Annotated[str, text(1, 32)]
-    title: Annotated[str, text(1, 100)]
+    title: Title
     date: Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
     time: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
 
 
-class PolicyForm(Fields, frozen=True, kw_only=True):
-    points_per_hour: Annotated[int, msgspec.Meta(ge=0, le=10_000)]
-    rounding_step: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
-    min_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 0
-    max_minutes_per_activity: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 480
-    daily_cap: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] | None = None
-    monthly_cap: Annotated[int, msgspec.Meta(ge=1, le=10_000_000)] | None = None
-    key_household_bonus_percent: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
-    night_bonus_percent: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
-    expiry_days: Annotated[int, msgspec.Meta(ge=1, le=36_500)] | None = None
-    donations: Literal["none", "pool", "any"] = "pool"
+def _policy_form(required: str, *optional: str) -> type[Fields]:
+    """The policy's fields the page shows, each with the library's own type (its bounds written
+    once, in :class:`points.AccrualPolicy`): an emptied field with no value to fall back on (a
+    cap, the expiry) means none; any other, the library's default."""
+    policy = {f.name: f for f in msgspec.structs.fields(AccrualPolicy)}
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [(required, policy[required].type)]
+    for name in optional:
+        field = policy[name]
+        nullable = isinstance(msgspec.inspect.type_info(field.type), msgspec.inspect.UnionType)
+        fields.append((name, field.type, None if nullable else field.default))
+    made = msgspec.defstruct("PolicyForm", fields, bases=(Fields,), frozen=True, kw_only=True)
+    assert issubclass(made, Fields)
+    return made
+
+
+PolicyForm = _policy_form(
+    "points_per_hour",
+    "rounding_step",
+    "min_minutes",
+    "max_minutes_per_activity",
+    "daily_cap",
+    "monthly_cap",
+    "key_household_bonus_percent",
+    "night_bonus_percent",
+    "expiry_days",
+    "donations",
+)
 
 
 class GrantForm(Fields, frozen=True, kw_only=True):
@@ -66,7 +78,7 @@ class GrantForm(Fields, frozen=True, kw_only=True):
 
 
 class RegisterForm(Fields, frozen=True, kw_only=True):
-    name: Annotated[str, text(1, 50)]
+    name: PersonName
     role: Literal["resident", "volunteer", "party_member", "grid_worker"]
     phone: Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")] | None = None
     password: Annotated[str, msgspec.Meta(min_length=8, max_length=128)] | None = None
@@ -95,10 +107,6 @@ def _events_page(
     tx: Tx,
     viewer: Viewer,
     now: dt.datetime,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
 ) -> Template:
     rules = mk.community_rules(tx, viewer.community())
     local = now.astimezone(CST)
@@ -111,9 +119,7 @@ def _events_page(
         request,
         "events.html",
         viewer,
-        status=status,
-        errors=errors or {},
-        values={**defaults, **(values or {})},
+        values=defaults,
         categories=rules.categories,
         people=_volunteers(tx, viewer),
     )
@@ -135,11 +141,8 @@ def record_event(
     form: Form,
 ) -> Response[Any]:
     """Several members' minutes at one offline event, in one go (idempotent by event id)."""
-    if not form.confirmed:
-        return confirm(
-            request, viewer, form, "确定录入这次活动的志愿时长吗？", back="/staff/events"
-        )
-    try:
+
+    def do() -> Response[Any]:
         data = form.parse(EventForm, ignore=("minutes",))
         attendance = []
         for key, value in form.pairs:
@@ -149,7 +152,6 @@ def record_event(
                 minutes = int(value)
                 if minutes > 0:
                     attendance.append(mk.EventHours(member_id=key[8:], minutes=minutes))
-        started = _moment(data.date, data.time)
         made = mk.wallet.record_event(
             tx,
             viewer.id,
@@ -157,19 +159,22 @@ def record_event(
             event_id=data.event_id,
             category=data.category,
             title=data.title,
-            started_at=started,
+            started_at=_moment(data.date, data.time),
             attendance=tuple(attendance),
             now=now,
         )
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: _events_page(
-                request, tx, viewer, now, status=status, errors=errors, values=form.values
-            )
-        ) from exc
-    total = sum(a.points for a in made)
-    return done("/staff/events", f"已为 {len(made)} 人录入时长，共发放 {total} 积分")
+        total = sum(a.points for a in made)
+        return done("/staff/events", f"已为 {len(made)} 人录入时长，共发放 {total} 积分")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        ask="确定录入这次活动的志愿时长吗？",
+        back="/staff/events",
+        show=lambda tx: _events_page(request, tx, viewer, now),
+    )
 
 
 def _moment(date: str, time: str) -> dt.datetime:
@@ -187,10 +192,6 @@ def _policy_page(
     request: Request[Any, Any, Any],
     tx: Tx,
     viewer: Viewer,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
 ) -> Template:
     version, current = mk.wallet.policy(tx, viewer.id, viewer.community())
     shown = {
@@ -202,9 +203,7 @@ def _policy_page(
         request,
         "policy.html",
         viewer,
-        status=status,
-        errors=errors or {},
-        values={**shown, **(values or {})},
+        values=shown,
         version=version,
         policy=current,
     )
@@ -226,16 +225,9 @@ def set_policy(
     form: Form,
 ) -> Response[Any]:
     """A new version of the policy: the fields shown change, the rest stay as they were."""
-    if not form.confirmed:
-        return confirm(
-            request,
-            viewer,
-            form,
-            "确定发布新版积分规则吗？之后的服务按新规则计分。",
-            back="/staff/policy",
-        )
-    community_id = viewer.community()
-    try:
+
+    def do() -> Response[Any]:
+        community_id = viewer.community()
         data = form.parse(PolicyForm)
         _, current = mk.wallet.policy(tx, viewer.id, community_id)
         changes: dict[str, Any] = msgspec.structs.asdict(data)
@@ -243,14 +235,17 @@ def set_policy(
             {**msgspec.to_builtins(current), **msgspec.to_builtins(changes)}, AccrualPolicy
         )
         version = mk.wallet.set_policy(tx, viewer.id, community_id, new, now=now)
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: _policy_page(
-                request, tx, viewer, status=status, errors=errors, values=form.values
-            )
-        ) from exc
-    return done("/staff/policy", f"积分规则第 {version} 版已生效")
+        return done("/staff/policy", f"积分规则第 {version} 版已生效")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        ask="确定发布新版积分规则吗？之后的服务按新规则计分。",
+        back="/staff/policy",
+        show=lambda tx: _policy_page(request, tx, viewer),
+    )
 
 
 # --- members and roles ----------------------------------------------------------------------
@@ -261,22 +256,9 @@ def _members_page(
     tx: Tx,
     viewer: Viewer,
     cursor: Cursor = None,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
 ) -> Template:
     page = mk.list_members(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
-    return render(
-        request,
-        "members.html",
-        viewer,
-        status=status,
-        errors=errors or {},
-        values=values or {},
-        page=page,
-        grantable=GRANTABLE,
-    )
+    return render(request, "members.html", viewer, page=page, grantable=GRANTABLE)
 
 
 @get("/staff/members", opt=MEMBER)
@@ -290,32 +272,31 @@ def members(
 @post("/staff/members/grant", opt=MEMBER)
 @page.write
 def grant(request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form) -> Response[Any]:
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定授予这个角色吗？", back="/staff/members")
-    try:
+    def do() -> Response[Any]:
         data = form.parse(GrantForm)
         mk.grant(tx, viewer.id, data.member_id, viewer.community(), Role(data.role))
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: _members_page(
-                request, tx, viewer, status=status, errors=errors, values=form.values
-            )
-        ) from exc
-    return done("/staff/members", "已授予角色")
+        return done("/staff/members", "已授予角色")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back="/staff/members",
+        show=lambda tx: _members_page(request, tx, viewer),
+        ask="确定授予这个角色吗？",
+    )
 
 
 @post("/staff/members/revoke", opt=MEMBER)
 @page.write
 def revoke(request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form) -> Response[Any]:
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定收回这个角色吗？", back="/staff/members")
-    try:
+    def do() -> Response[Any]:
         data = form.parse(GrantForm, ignore=("org_id",))
         mk.revoke(tx, viewer.id, data.member_id, form.get("org_id"), Role(data.role))
-    except FAILURES as exc:
-        raise Rollback(refused(request, viewer, exc, back="/staff/members")) from exc
-    return done("/staff/members", "已收回角色")
+        return done("/staff/members", "已收回角色")
+
+    return handle(request, viewer, form, do, ask="确定收回这个角色吗？", back="/staff/members")
 
 
 @post("/staff/members/new", opt=MEMBER)
@@ -324,9 +305,8 @@ def register(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
 ) -> Response[Any]:
     """Register a new member of the community (with a phone and password to sign in with)."""
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定登记这位新成员吗？", back="/staff/members")
-    try:
+
+    def do() -> Response[Any]:
         data = form.parse(RegisterForm)
         if data.password is not None and data.phone is None:
             raise Invalid({"phone": "设置密码时须填写手机号"})
@@ -336,14 +316,17 @@ def register(
         )  # fmt: skip
         if data.phone is not None and data.password is not None:
             auth.set_credentials(tx, member.id, data.phone, data.password)
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: _members_page(
-                request, tx, viewer, status=status, errors=errors, values=form.values
-            )
-        ) from exc
-    return done("/staff/members", f"已登记：{member.name}")
+        return done("/staff/members", f"已登记：{member.name}")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back="/staff/members",
+        show=lambda tx: _members_page(request, tx, viewer),
+        ask="确定登记这位新成员吗？",
+    )
 
 
 ROUTES = [

@@ -12,7 +12,7 @@ from litestar.response import Template
 
 import marketplace as mk
 from points import Transfer
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Memo, Now, Points, Quantity, Tx
 from service.pages.common import (
     FAILURES,
     PAGE,
@@ -20,28 +20,23 @@ from service.pages.common import (
     PathId,
     See,
     Viewer,
-    confirm,
     done,
-    errors_text,
-    failure,
+    handle,
     page,
-    refused,
     render,
     safe_next,
 )
 from service.pages.forms import Fields, Form
-from service.text import text
-from service.uow import Rollback
 
 
 class RedeemForm(Fields, frozen=True, kw_only=True):
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    quantity: Quantity = 1
 
 
 class DonateForm(Fields, frozen=True, kw_only=True):
-    amount: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    amount: Points
     to_member: Annotated[str, msgspec.Meta(max_length=64)] = ""
-    memo: Annotated[str, text(max_length=200)] = ""
+    memo: Memo = ""
 
 
 @get("/points", opt=MEMBER)
@@ -80,16 +75,11 @@ def _store(
     tx: Tx,
     viewer: Viewer,
     cursor: Cursor = None,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
 ) -> Template:
     community_id = viewer.community()
     page = mk.wallet.catalog(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
     wallet = mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
-    return render(
-        request, "store.html", viewer, status=status, errors=errors or {}, page=page, wallet=wallet
-    )
+    return render(request, "store.html", viewer, page=page, wallet=wallet)
 
 
 @get("/store", opt=MEMBER)
@@ -109,24 +99,29 @@ def redeem(
     form: Form,
 ) -> Response[Any]:
     community_id = viewer.community()
-    if not form.confirmed:
+
+    def ask() -> str:
         item = mk.wallet.item(tx, viewer.id, community_id, item_id)
         quantity = form.get("quantity", "1")
         count = int(quantity) if quantity.isdigit() else 1
-        question = f"确定用 {item.cost * count} 积分兑换“{item.name}”吗？"
-        return confirm(request, viewer, form, question, back="/store")
-    try:
+        return f"确定用 {item.cost * count} 积分兑换“{item.name}”吗？"
+
+    def do() -> Response[Any]:
         data = form.parse(RedeemForm)
         order = mk.wallet.redeem(
             tx, viewer.id, community_id, item_id, quantity=data.quantity, now=now
         )
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        errors = {"_form": errors_text(errors), item_id: errors_text(errors)}
-        raise Rollback(
-            lambda tx: _store(request, tx, viewer, status=status, errors=errors)
-        ) from exc
-    return done("/orders", f"兑换成功，已冻结 {order.points} 积分，请到社区服务站领取")
+        return done("/orders", f"兑换成功，已冻结 {order.points} 积分，请到社区服务站领取")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        ask=ask,
+        back="/store",
+        show=lambda tx: _store(request, tx, viewer),
+    )
 
 
 @get("/orders", opt=MEMBER)
@@ -162,19 +157,21 @@ def cancel_order(
     order_id: PathId,
     form: Form,
 ) -> Response[Any]:
-    back = safe_next(form.get("next"), "/orders")
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定取消这个兑换订单吗？积分会退回。", back=back)
-    try:
+    def do() -> Response[Any]:
         mk.wallet.cancel_order(tx, viewer.id, viewer.community(), order_id, now=now)
-    except FAILURES as exc:
-        raise Rollback(refused(request, viewer, exc, back=back)) from exc
-    return done(back, "订单已取消，积分已退回")
+        return done(back, "订单已取消，积分已退回")
+
+    back = safe_next(form.get("next"), "/orders")
+    return handle(request, viewer, form, do, ask="确定取消这个兑换订单吗？积分会退回。", back=back)
 
 
 @get("/points/donate", opt=MEMBER)
 @page.read
 def donate_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
+    return _donate_page(request, tx, viewer)
+
+
+def _donate_page(request: Request[Any, Any, Any], tx: Tx, viewer: Viewer) -> Template:
     wallet = mk.wallet.wallet(tx, viewer.id, viewer.community(), viewer.id)
     return render(request, "donate.html", viewer, wallet=wallet)
 
@@ -184,36 +181,32 @@ def donate_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Templat
 def donate(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
 ) -> Response[Any]:
-    community_id = viewer.community()
-    if not form.confirmed:
+    def ask() -> str:
         target = "社区积分池" if not form.get("to_member") else "这位成员"
-        question = f"确定捐赠 {form.get('amount')} 积分给{target}吗？"
-        return confirm(request, viewer, form, question, back="/points/donate")
-    try:
+        return f"确定捐赠 {form.get('amount')} 积分给{target}吗？"
+
+    def do() -> Response[Any]:
         data = form.parse(DonateForm)
         mk.wallet.donate(
             tx,
             viewer.id,
-            community_id,
+            viewer.community(),
             data.amount,
             to_member=data.to_member or None,
             memo=data.memo,
             now=now,
         )
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: render(
-                request,
-                "donate.html",
-                viewer,
-                status=status,
-                errors=errors,
-                values=form.values,
-                wallet=mk.wallet.wallet(tx, viewer.id, community_id, viewer.id),
-            )
-        ) from exc
-    return done("/points", f"已捐赠 {data.amount} 积分，谢谢您！")
+        return done("/points", f"已捐赠 {data.amount} 积分，谢谢您！")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        ask=ask,
+        back="/points/donate",
+        show=lambda tx: _donate_page(request, tx, viewer),
+    )
 
 
 ROUTES = [my_points, transfer, store, redeem, my_orders, cancel_order, donate_page, donate]

@@ -14,30 +14,39 @@ from litestar.response import Template
 
 import marketplace as mk
 from marketplace import WishKind
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import (
+    MEMBER,
+    Address,
+    Capacity,
+    LongText,
+    Minutes,
+    Note,
+    Now,
+    Rating,
+    Reason,
+    Schedule,
+    Title,
+    Tx,
+    Urgency,
+)
 from service.pages.common import (
     CST,
-    FAILURES,
     PAGE,
     Cursor,
     PathId,
     See,
     Viewer,
-    confirm,
     done,
-    failure,
+    handle,
     page,
     render,
 )
 from service.pages.forms import Fields, Form, Invalid
 from service.pages.wish import act
 from service.text import text
-from service.uow import Rollback
 
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Clock = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}(:\d{2})?$")]
-Text = Annotated[str, text(max_length=500, lines=True)]
-Reason = Annotated[str, text(1, 500, lines=True)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -63,27 +72,27 @@ class When(Fields, frozen=True, kw_only=True):
 class WishForm(When, frozen=True, kw_only=True):
     kind: Literal["service", "goods"] = "service"
     category: Annotated[str, text(1, 32)]
-    title: Annotated[str, text(1, 100)]
-    description: Annotated[str, text(max_length=2000, lines=True)] = ""
-    address: Annotated[str, text(1, 200)]
-    capacity: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
-    estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
-    urgency: Annotated[int, msgspec.Meta(ge=1, le=4)] = 2
+    title: Title
+    description: LongText = ""
+    address: Address
+    capacity: Capacity = 1
+    estimated_minutes: Minutes = 60
+    urgency: Urgency = 2
     beneficiary_id: Id | None = None  # 代点单
     org_id: Id | None = None  # 代点单: where the resident lives
     beneficiary_name: Annotated[str, text(max_length=50)] = ""  # shown only
-    proxy_note: Text | None = None
+    proxy_note: Note | None = None
 
 
 class RequestForm(When, frozen=True, kw_only=True):
-    address: Annotated[str, text(1, 200)]
-    description: Annotated[str, text(max_length=2000, lines=True)] = ""
-    estimated_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 60
+    address: Address
+    description: LongText = ""
+    estimated_minutes: Minutes = 60
 
 
 class ConfirmForm(Fields, frozen=True, kw_only=True):
-    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
-    comment: Annotated[str, text(max_length=500, lines=True)] = ""
+    rating: Rating
+    comment: Note = ""
 
 
 class ReasonForm(Fields, frozen=True, kw_only=True):
@@ -101,17 +110,12 @@ def _wish_form(
     viewer: Viewer,
     now: dt.datetime,
     values: dict[str, str],
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
 ) -> Template:
     rules = mk.community_rules(tx, viewer.community())
     return render(
         request,
         "wish_form.html",
         viewer,
-        status=status,
-        errors=errors or {},
         values={**_defaults(now), **values},
         categories=rules.categories,
         proxy=bool(values.get("beneficiary_id")),
@@ -145,7 +149,8 @@ def post_wish(
     form: Form,
 ) -> Response[Any]:
     """点单 (or 代点单): the same library call as ``POST /api/v1/communities/{id}/wishes``."""
-    try:
+
+    def do() -> Response[Any]:
         data = form.parse(WishForm)
         start, end = data.moments()
         seat = viewer.seat
@@ -169,14 +174,16 @@ def post_wish(
             proxy_note=data.proxy_note,
             now=now,
         )
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: _wish_form(
-                request, tx, viewer, now, form.values, status=status, errors=errors
-            )
-        ) from exc
-    return done(f"/wishes/{wish.id}", "心愿已提交，等待社区审核")
+        return done(f"/wishes/{wish.id}", "心愿已提交，等待社区审核")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back="/wishes/new",
+        show=lambda tx: _wish_form(request, tx, viewer, now, form.values),
+    )
 
 
 @get("/wishes/mine", opt=MEMBER)
@@ -253,6 +260,12 @@ def cancel_wish(
 @get("/offers", opt=MEMBER)
 @page.read
 def offers(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None) -> Template:
+    return _offers(request, tx, viewer, cursor)
+
+
+def _offers(
+    request: Request[Any, Any, Any], tx: Tx, viewer: Viewer, cursor: Cursor = None
+) -> Template:
     community_id = viewer.community()
     page = mk.list_offers(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
     rules = mk.community_rules(tx, community_id)
@@ -261,9 +274,9 @@ def offers(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor 
 
 class OfferForm(Fields, frozen=True, kw_only=True):
     category: Annotated[str, text(1, 32)]
-    title: Annotated[str, text(1, 100)]
-    schedule: Annotated[str, text(1, 200)]
-    capacity_per_week: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    title: Title
+    schedule: Schedule
+    capacity_per_week: Capacity = 1
 
 
 @post("/offers", opt=MEMBER)
@@ -276,39 +289,30 @@ def publish_offer(
     form: Form,
 ) -> Response[Any]:
     """A volunteer publishes a standing offer (互助项目)."""
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定发布这个互助项目吗？", back="/offers")
-    community_id = viewer.community()
-    try:
+
+    def do() -> Response[Any]:
         data = form.parse(OfferForm)
         mk.publish_offer(
             tx,
             viewer.id,
-            community_id,
+            viewer.community(),
             category=data.category,
             title=data.title,
             schedule=data.schedule,
             capacity_per_week=data.capacity_per_week,
             now=now,
         )
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
+        return done("/offers", "互助项目已发布")
 
-        def offers(tx: Tx) -> Template:
-            rules = mk.community_rules(tx, community_id)
-            return render(
-                request,
-                "offers.html",
-                viewer,
-                status=status,
-                errors=errors,
-                values=form.values,
-                page=mk.list_offers(tx, viewer.id, community_id, limit=PAGE),
-                categories=rules.categories,
-            )
-
-        raise Rollback(offers) from exc
-    return done("/offers", "互助项目已发布")
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        ask="确定发布这个互助项目吗？",
+        back="/offers",
+        show=lambda tx: _offers(request, tx, viewer),
+    )
 
 
 def _offer_form(
@@ -317,19 +321,13 @@ def _offer_form(
     viewer: Viewer,
     now: dt.datetime,
     offer_id: PathId,
-    values: dict[str, str],
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
 ) -> Template:
     offer = mk.get_offer(tx, viewer.community(), offer_id)
     return render(
         request,
         "offer_request.html",
         viewer,
-        status=status,
-        errors=errors or {},
-        values={**_defaults(now), **values},
+        values=_defaults(now),
         offer=offer,
     )
 
@@ -340,7 +338,7 @@ def offer_request_page(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, offer_id: PathId
 ) -> Template:
     mk.list_offers(tx, viewer.id, viewer.community(), limit=1)  # tenancy: a role here
-    return _offer_form(request, tx, viewer, now, offer_id, {})
+    return _offer_form(request, tx, viewer, now, offer_id)
 
 
 @post("/offers/{offer_id:str}/request", opt=MEMBER)
@@ -353,10 +351,7 @@ def offer_request(
     offer_id: PathId,
     form: Form,
 ) -> Response[Any]:
-    back = f"/offers/{offer_id}/request"
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定申请这个互助项目吗？", back=back)
-    try:
+    def do() -> Response[Any]:
         data = form.parse(RequestForm)
         start, end = data.moments()
         seat = viewer.seat
@@ -374,14 +369,17 @@ def offer_request(
             estimated_minutes=data.estimated_minutes,
             now=now,
         )
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: _offer_form(
-                request, tx, viewer, now, offer_id, form.values, status=status, errors=errors
-            )
-        ) from exc
-    return done(f"/wishes/{wish.id}", "已申请，等待社区审核")
+        return done(f"/wishes/{wish.id}", "已申请，等待社区审核")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        ask="确定申请这个互助项目吗？",
+        back=f"/offers/{offer_id}/request",
+        show=lambda tx: _offer_form(request, tx, viewer, now, offer_id),
+    )
 
 
 ROUTES = [

@@ -23,9 +23,9 @@ from service.pages.common import (
     FAILURES,
     SEAT_COOKIE,
     See,
-    confirm,
     done,
     failure,
+    handle,
     home_of,
     page,
     render,
@@ -124,16 +124,16 @@ def public_profile(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form
 ) -> Response[Any]:
     """Opt in to (or out of) the public board and honour roll."""
-    if not form.confirmed:
-        question = (
-            "确定在公示栏和光荣榜上显示我的姓名吗？"
-            if form.get("on") == "1"
-            else "确定不再在公示栏上显示我的姓名吗？"
-        )
-        return confirm(request, viewer, form, question, back="/me")
     on = form.get("on") == "1"
-    mk.set_public_profile(tx, viewer.id, on)
-    return done("/me", "已在光荣榜上公开姓名" if on else "已不在光荣榜上公开姓名")
+
+    def do() -> Response[Any]:
+        mk.set_public_profile(tx, viewer.id, on)
+        return done("/me", "已在光荣榜上公开姓名" if on else "已不在光荣榜上公开姓名")
+
+    question = (
+        "确定在公示栏和光荣榜上显示我的姓名吗？" if on else "确定不再在公示栏上显示我的姓名吗？"
+    )
+    return handle(request, viewer, form, do, ask=question, back="/me")
 
 
 ROUTES = [login_page, login, logout, home, me_page, switch_seat, elder, public_profile]

@@ -14,15 +14,14 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import WishState
 from points import OrderStatus
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Now, Reason, Tx
 from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
-from service.text import text
 
 
 class ReasonForm(Fields, frozen=True, kw_only=True):
-    reason: Annotated[str, text(1, 500, lines=True)]
+    reason: Reason
 
 
 class ResolveForm(ReasonForm, frozen=True, kw_only=True):

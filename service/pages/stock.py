@@ -5,46 +5,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
 from litestar.response import Template
 
 import marketplace as mk
 from points import ItemKind, LimitPeriod, OrderStatus
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Change, Name, Now, Points, Stock, Tx
 from service.pages.common import (
-    FAILURES,
     PAGE,
     Cursor,
     PathId,
     See,
     Viewer,
-    confirm,
     done,
-    failure,
+    handle,
     page,
-    refused,
     render,
 )
 from service.pages.forms import Fields, Form
-from service.text import text
-from service.uow import Rollback
-
-Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 
 
 class ItemForm(Fields, frozen=True, kw_only=True):
-    name: Annotated[str, text(1, 100)]
-    cost: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    name: Name
+    cost: Points
     kind: Literal["goods", "service"] = "goods"
-    stock: Count | None = None
-    per_member_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    stock: Stock | None = None
+    per_member_limit: Points | None = None
     limit_period: Literal["day", "week", "month", "year", "ever"] = "ever"
 
 
 class RestockForm(Fields, frozen=True, kw_only=True):
-    change: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+    change: Change
 
 
 def _store_admin(
@@ -52,23 +44,11 @@ def _store_admin(
     tx: Tx,
     viewer: Viewer,
     cursor: Cursor = None,
-    *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
 ) -> Template:
     page = mk.wallet.catalog(
         tx, viewer.id, viewer.community(), include_inactive=True, cursor=cursor, limit=PAGE
     )
-    return render(
-        request,
-        "staff_store.html",
-        viewer,
-        status=status,
-        errors=errors or {},
-        values=values or {},
-        page=page,
-    )
+    return render(request, "staff_store.html", viewer, page=page)
 
 
 @get("/staff/store", opt=MEMBER)
@@ -85,9 +65,8 @@ def add_item(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
 ) -> Response[Any]:
     """上架 a new item."""
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定上架这个商品吗？", back="/staff/store")
-    try:
+
+    def do() -> Response[Any]:
         data = form.parse(ItemForm)
         mk.wallet.add_item(
             tx,
@@ -101,14 +80,17 @@ def add_item(
             limit_period=LimitPeriod(data.limit_period),
             now=now,
         )
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: _store_admin(
-                request, tx, viewer, status=status, errors=errors, values=form.values
-            )
-        ) from exc
-    return done("/staff/store", f"“{data.name}”已上架")
+        return done("/staff/store", f"“{data.name}”已上架")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back="/staff/store",
+        show=lambda tx: _store_admin(request, tx, viewer),
+        ask="确定上架这个商品吗？",
+    )
 
 
 @post("/staff/store/items/{item_id:str}/restock", opt=MEMBER)
@@ -120,19 +102,20 @@ def restock(
     item_id: PathId,
     form: Form,
 ) -> Response[Any]:
-    if not form.confirmed:
-        question = f"确定把库存调整 {form.get('change')} 件吗？"
-        return confirm(request, viewer, form, question, back="/staff/store")
-    try:
+    def do() -> Response[Any]:
         data = form.parse(RestockForm)
         item = mk.wallet.restock(tx, viewer.id, viewer.community(), item_id, data.change)
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        errors = {f"change-{item_id}": next(iter(errors.values()))}
-        raise Rollback(
-            lambda tx: _store_admin(request, tx, viewer, status=status, errors=errors)
-        ) from exc
-    return done("/staff/store", f"“{item.name}”库存现为 {item.stock} 件")
+        return done("/staff/store", f"“{item.name}”库存现为 {item.stock} 件")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back="/staff/store",
+        show=lambda tx: _store_admin(request, tx, viewer),
+        ask=f"确定把库存调整 {form.get('change')} 件吗？",
+    )
 
 
 @post("/staff/store/items/{item_id:str}/active", opt=MEMBER)
@@ -145,14 +128,20 @@ def set_active(
     form: Form,
 ) -> Response[Any]:
     active = form.get("active") == "1"
-    if not form.confirmed:
-        question = "确定上架这个商品吗？" if active else "确定下架这个商品吗？"
-        return confirm(request, viewer, form, question, back="/staff/store")
-    try:
+
+    def do() -> Response[Any]:
         item = mk.wallet.set_item_active(tx, viewer.id, viewer.community(), item_id, active)
-    except FAILURES as exc:
-        raise Rollback(refused(request, viewer, exc, back="/staff/store")) from exc
-    return done("/staff/store", f"“{item.name}”已{'上架' if active else '下架'}")
+        return done("/staff/store", f"“{item.name}”已{'上架' if active else '下架'}")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back="/staff/store",
+        show=lambda tx: _store_admin(request, tx, viewer),
+        ask="确定上架这个商品吗？" if active else "确定下架这个商品吗？",
+    )
 
 
 # --- orders ---------------------------------------------------------------------------------
@@ -196,13 +185,11 @@ def fulfil(
     order_id: PathId,
     form: Form,
 ) -> Response[Any]:
-    if not form.confirmed:
-        return confirm(request, viewer, form, "确定已把物品交给兑换人吗？", back="/staff/orders")
-    try:
+    def do() -> Response[Any]:
         order = mk.wallet.fulfil_order(tx, viewer.id, viewer.community(), order_id, now=now)
-    except FAILURES as exc:
-        raise Rollback(refused(request, viewer, exc, back="/staff/orders")) from exc
-    return done("/staff/orders", f"已核销，{order.points} 积分已结算")
+        return done("/staff/orders", f"已核销，{order.points} 积分已结算")
+
+    return handle(request, viewer, form, do, ask="确定已把物品交给兑换人吗？", back="/staff/orders")
 
 
 ROUTES = [store_admin, add_item, restock, set_active, orders, fulfil]

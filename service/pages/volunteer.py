@@ -14,11 +14,10 @@ from litestar.response import Template
 
 import marketplace as mk
 from marketplace import ClaimState, Role, WishState
-from service.api.common import MEMBER, Now, Tx
+from service.api.common import MEMBER, Capacity, Note, Now, Tx
 from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render, wish_titles
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
-from service.text import text
 
 Code = Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")]
 OPEN = (WishState.PUBLISHED, WishState.CLAIMED, WishState.IN_SERVICE)
@@ -37,12 +36,12 @@ class CheckInForm(Fields, frozen=True, kw_only=True):
 
 
 class WithdrawForm(Fields, frozen=True, kw_only=True):
-    reason: Annotated[str, text(max_length=500, lines=True)] = ""
+    reason: Note = ""
 
 
 class UnitClaimForm(Fields, frozen=True, kw_only=True):
     unit_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    places: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    places: Capacity = 1
 
 
 class AssignForm(Fields, frozen=True, kw_only=True):

@@ -20,9 +20,8 @@ from sqlalchemy.engine import Connection
 import marketplace as mk
 from marketplace import Role, WishAction
 from service.api.common import MEMBER, Now, Tx
-from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, page, render
+from service.pages.common import PathId, See, Viewer, done, handle, page, render
 from service.pages.forms import Form
-from service.uow import Rollback
 
 
 def wish_page(
@@ -32,9 +31,6 @@ def wish_page(
     now: dt.datetime,
     wish_id: PathId,
     *,
-    status: int = 200,
-    errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
     community: str | None = None,
 ) -> Template:
     """The wish page; ``community``: another community than the seat's (a street's or district's
@@ -68,9 +64,6 @@ def wish_page(
         request,
         "wish.html",
         viewer,
-        status=status,
-        errors=errors or {},
-        values=values or {},
         view=view,
         wish=view.wish,
         actions=actions,
@@ -112,21 +105,18 @@ def act(
     *,
     to: str | None = None,
 ) -> Response[Any]:
-    """Run one action on a wish from its page: ask once, do it, report; on a refusal show the
-    page again with the reason (and roll back)."""
+    """One action on a wish from its page (:func:`~service.pages.common.handle`): ``do`` says
+    what was done; a refusal shows the wish page again with the reason."""
     back = f"/wishes/{wish_id}"
-    if not form.confirmed:
-        return confirm(request, viewer, form, question, back=back)
-    try:
-        message = do(form)
-    except FAILURES as exc:
-        status, errors = failure(request, exc)
-        raise Rollback(
-            lambda tx: wish_page(
-                request, tx, viewer, now, wish_id, status=status, errors=errors, values=form.values
-            )
-        ) from exc
-    return done(to or back, message)
+    return handle(
+        request,
+        viewer,
+        form,
+        lambda: done(to or back, do(form)),
+        ask=question,
+        back=back,
+        show=lambda tx: wish_page(request, tx, viewer, now, wish_id),
+    )
 
 
 ROUTES = [show]

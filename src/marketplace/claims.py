@@ -21,6 +21,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from marketplace import bounds
+from marketplace.bounds import within
 from marketplace.errors import AlreadyClaimed, CapacityFull, ClaimLimitReached, InvalidInput
 from marketplace.lifecycle import (
     CLAIMABLE_WISH_STATES,
@@ -137,8 +139,7 @@ def claim_for_unit(
 ) -> Claim:
     """单位接单: a paired unit's admin takes ``places`` places, to assign to members later."""
     now = now or utcnow()
-    if isinstance(places, bool) or not isinstance(places, int) or not 1 <= places <= 100:
-        raise InvalidInput("places", Cause("range", {"low": 1, "high": 100}))
+    within("places", places, bounds.Capacity)
     seen = see_wish(conn, actor, community_id, wish_id)
     held = seen.roles()
     admin_here = unit_id in seen.standing.units(Role.UNIT_ADMIN)

@@ -13,12 +13,13 @@ import datetime as dt
 from sqlalchemy.engine import Connection
 
 import points
-from marketplace.errors import InvalidInput
+from marketplace import bounds
+from marketplace.bounds import most, within
 from marketplace.lifecycle import ClaimAction, ClaimState, Role, WishAction, decide_claim
 from marketplace.model import CHINA, Claim, Wish, WishKind
 from marketplace.moves import claims_of, load_wish, move, roles_for, set_claim
 from marketplace.orgs import check_text, community_rules
-from points import Cause, utcnow
+from points import utcnow
 
 SYSTEM_ONLY = frozenset({Role.SYSTEM})
 
@@ -35,11 +36,9 @@ def confirm(
 ) -> Wish:
     """The resident (or staff for them, or the auto-accept sweep) confirms; points are posted."""
     now = now or utcnow()
-    if rating is not None and (
-        isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5
-    ):
-        raise InvalidInput("rating", Cause("range", {"low": 1, "high": 5}))
-    check_text("comment", comment, 500, required=False)
+    if rating is not None:
+        within("rating", rating, bounds.Rating)
+    check_text("comment", comment, most(bounds.Note), required=False)
     wish = load_wish(conn, community_id, wish_id)
     held = roles_for(conn, actor, wish)
     confirmed = move(
@@ -68,7 +67,7 @@ def dispute(
     due like a verification (staff's turn: the category's ``verify_hours``); unresolved by then,
     the escalation sweep moves it up a level (吹哨) as any other stuck wish."""
     now = now or utcnow()
-    check_text("reason", reason, 500)
+    check_text("reason", reason, most(bounds.Reason))
     wish = load_wish(conn, community_id, wish_id)
     hours = community_rules(conn, community_id).deadlines_for(wish.category).verify_hours
     return move(
@@ -94,7 +93,7 @@ def resolve(
 ) -> Wish:
     """Staff settle a dispute: for the volunteer (points posted) or against (points voided)."""
     now = now or utcnow()
-    check_text("reason", reason, 500)
+    check_text("reason", reason, most(bounds.Reason))
     wish = load_wish(conn, community_id, wish_id)
     held = roles_for(conn, actor, wish)
     if for_volunteer:

@@ -11,7 +11,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace import lifecycle
+from marketplace import bounds, lifecycle
+from marketplace.bounds import most, within
 from marketplace.claims import claim
 from marketplace.errors import CapacityFull, InvalidInput, NotFound
 from marketplace.lifecycle import Act, Facts, Role, WishAction, WishState
@@ -41,12 +42,11 @@ def publish_offer(
     rules = community_rules(conn, community_id)
     if category not in rules.categories:
         raise InvalidInput("category", Cause("unknown_category"))
-    check_text("title", title, 100)
-    check_text("schedule", schedule, 200)
+    check_text("title", title, most(bounds.Title))
+    check_text("schedule", schedule, most(bounds.Schedule))
     if isinstance(capacity_per_week, bool) or not isinstance(capacity_per_week, int):
         raise InvalidInput("capacity_per_week", Cause("integer"))
-    if not 1 <= capacity_per_week <= 100:
-        raise InvalidInput("capacity_per_week", Cause("range", {"low": 1, "high": 100}))
+    within("capacity_per_week", capacity_per_week, bounds.Capacity)
     offer_id = new_id()
     conn.execute(
         offers.insert().values(

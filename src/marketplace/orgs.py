@@ -16,7 +16,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace import lifecycle
+from marketplace import bounds, lifecycle
+from marketplace.bounds import most
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, ORG_ROLES, Act, Role
 from marketplace.model import ORG_LEVELS, Consent, KeyHousehold, Member, Org, OrgKind, RoleGrant
@@ -61,7 +62,7 @@ def create_org(
     """Add an org. Under a parent it needs an admin on the parent or above; a root (a district,
     or a unit) is made by the system (``actor="system"``) when a deployment is set up."""
     check_id("id", id)
-    check_text("name", name, 100)
+    check_text("name", name, most(bounds.Title))
     kind = OrgKind(kind)
     parent = get_org(conn, parent_id) if parent_id else None
     if parent is None:
@@ -134,7 +135,7 @@ def add_member(
 ) -> Member:
     """Register a person (idempotent by id). Roles are granted separately, per org."""
     check_id("id", id)
-    check_text("name", name, 50)
+    check_text("name", name, most(bounds.PersonName))
     if phone is not None and not _PHONE.fullmatch(phone):
         raise InvalidInput("phone", Cause("phone"))
     if any(not 1 <= len(s) <= 32 for s in skills) or len(skills) > 20:

@@ -13,6 +13,8 @@ import datetime as dt
 
 from sqlalchemy.engine import Connection
 
+from marketplace import bounds
+from marketplace.bounds import most
 from marketplace.lifecycle import (
     OFFICE,
     UNIT,
@@ -107,7 +109,7 @@ def cancel(
     checked again in the ``UPDATE`` itself, so a claim landing meanwhile stops an owner's
     cancel."""
     now = now or utcnow()
-    check_text("reason", reason, 500)
+    check_text("reason", reason, most(bounds.Reason))
     wish = load_wish(conn, community_id, wish_id)
     held = roles_for(conn, actor, wish)
     cancelled = move(

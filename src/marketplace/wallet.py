@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import points
-from marketplace import lifecycle
+from marketplace import bounds, lifecycle
+from marketplace.bounds import least, most
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import CHINA, Org, OrgKind
@@ -491,7 +492,7 @@ def record_event(
     rules = community_rules(conn, community_id)
     if category not in rules.categories:
         raise InvalidInput("category", Cause("unknown_category"))
-    check_text("title", title, 100)
+    check_text("title", title, most(bounds.Title))
     if not isinstance(started_at, dt.datetime) or started_at.tzinfo is None:
         raise InvalidInput("started_at", Cause("needs_time_zone"))
     now = now or utcnow()
@@ -503,9 +504,10 @@ def record_event(
     if len(set(seen)) != len(seen):
         raise InvalidInput("attendance", Cause("duplicate_member"))
     for a in attendance:
-        if not 1 <= a.minutes <= 1440:
+        low, high = least(bounds.Minutes), most(bounds.Minutes)
+        if not low <= a.minutes <= high:
             raise InvalidInput(
-                "attendance", Cause("range", {"low": 1, "high": 1440}, field="minutes")
+                "attendance", Cause("range", {"low": low, "high": high}, field="minutes")
             )
         if not is_member(conn, a.member_id, community_id):
             raise InvalidInput(

@@ -17,7 +17,8 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace import lifecycle
+from marketplace import bounds, lifecycle
+from marketplace.bounds import most, within
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import Act, WishAction, WishState
 from marketplace.model import Org, OrgKind, Point, Transition, Urgency, Wish, WishKind
@@ -72,7 +73,7 @@ def post_wish(
         lifecycle.require(Act.POST_FOR_RESIDENT, held, where="new")
         if not proxy_note or not proxy_note.strip():
             raise InvalidInput("proxy_note", Cause("proxy_needs_consent"))
-        check_text("proxy_note", proxy_note, 500)
+        check_text("proxy_note", proxy_note, most(bounds.Note))
         if not roles_on(conn, beneficiary, place.path):
             raise InvalidInput("beneficiary_id", Cause("not_resident"))
     else:
@@ -147,7 +148,7 @@ def reject(
     now: dt.datetime | None = None,
 ) -> Wish:
     """驳回, with the reason the resident sees."""
-    check_text("reason", reason, 500)
+    check_text("reason", reason, most(bounds.Reason))
     wish = load_wish(conn, community_id, wish_id)
     now = now or utcnow()
     return move(
@@ -334,11 +335,10 @@ def _check_wish_fields(
     WishKind(kind)
     if category not in rules.categories:
         raise InvalidInput("category", Cause("unknown_category"))
-    check_text("title", title, 100)
-    check_text("description", description, 2000, required=False)
-    check_text("address", address, 200)
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 100:
-        raise InvalidInput("capacity", Cause("range", {"low": 1, "high": 100}))
+    check_text("title", title, most(bounds.Title))
+    check_text("description", description, most(bounds.Description), required=False)
+    check_text("address", address, most(bounds.Address))
+    within("capacity", capacity, bounds.Capacity)
 
 
 def _check_time(start: dt.datetime, end: dt.datetime, minutes: int, now: dt.datetime) -> None:
@@ -351,5 +351,4 @@ def _check_time(start: dt.datetime, end: dt.datetime, minutes: int, now: dt.date
         raise InvalidInput("window_end", Cause("wish_span", {"days": 90}))
     if end <= now:
         raise InvalidInput("window_end", Cause("in_past"))
-    if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 1440:
-        raise InvalidInput("estimated_minutes", Cause("range", {"low": 1, "high": 1440}))
+    within("estimated_minutes", minutes, bounds.Minutes)

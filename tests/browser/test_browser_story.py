@@ -163,6 +163,12 @@ def test_the_whole_story_in_three_browsers(browser: Browser, server: Server) -> 
     expect(volunteer.get_by_text("已领取")).to_be_visible()
     volunteer.goto("/points")
     expect(volunteer.get_by_test_id("available")).to_have_text("5")
+    volunteer.goto("/store")  # 5 points left: the second rice is refused, on the store's page
+    volunteer.get_by_role("button", name="兑换").first.click()
+    expect(volunteer.locator("p.flash.error")).to_contain_text("积分不足")
+    assert volunteer.url.endswith("/store"), volunteer.url  # never the POST's address
+    volunteer.reload()  # a refresh shows the store again: no resubmission, no JSON
+    expect(volunteer.get_by_role("heading", name="积分超市")).to_be_visible()
 
     assert completed(staff) == done_before + 1
     staff.locator("h2", has_text="三率").scroll_into_view_if_needed()
@@ -200,6 +206,33 @@ def test_bad_input_is_explained_next_to_the_field_and_stores_nothing(
     expect(resident.locator("#title-error")).to_have_count(0)
     resident.goto("/wishes/mine")
     expect(resident.locator("ul.cards li")).to_have_count(before)
+
+
+def test_checking_in_too_early_says_why_beside_the_button(browser: Browser, server: Server) -> None:
+    """报到 opens two hours before the start: pressed earlier, the reason shows in Chinese beside
+    the button (it used to point at a field the form does not have), at the wish's address."""
+    resident = sign_in(browser, server, "chen")
+    staff = sign_in(browser, server, "liu")
+    volunteer = sign_in(browser, server, "zhang")
+    later = (dt.datetime.now(CST) + dt.timedelta(days=3)).date().isoformat()
+    post_wish(resident, "周末陪我散步", date=later)
+    resident.get_by_role("button", name="提交心愿").click()
+    flash(resident, "心愿已提交")
+    code = resident.get_by_test_id("confirmation-code").inner_text()
+    wish = resident.url.removeprefix(server.url)
+    staff.goto(wish)
+    staff.get_by_role("button", name="审核通过并发布").click()
+    flash(staff, "已审核通过")
+    volunteer.goto(wish)
+    volunteer.get_by_role("button", name="我来认领").click()
+    flash(volunteer, "认领成功")
+    volunteer.get_by_label("居民的确认码", exact=False).fill(code)
+    volunteer.get_by_role("button", name="报到").click()
+    beside = volunteer.locator("#_form-error")
+    expect(beside).to_have_text("报到最早在约定时间前2小时开始")
+    expect(beside).to_be_in_viewport()
+    assert volunteer.url == f"{server.url}{wish}"
+    shot(volunteer, "volunteer-check-in-too-early", top=False)
 
 
 SMALLEST_TEXT = """Math.min(...[...document.querySelectorAll("body *")]

@@ -287,6 +287,135 @@ async def test_a_refused_check_in_changes_nothing(site: Site) -> None:
     assert claim.state is mk.ClaimState.ACTIVE
 
 
+async def test_checking_in_too_early_says_why_on_the_wish_page(site: Site) -> None:
+    """The library's reason names no field of the form (the time): it is the form's own reason,
+    said at the top and beside the 报到 button, at the wish page's own address."""
+    resident, staff, volunteer = [await site.person(p) for p in ("res", "staff", "vol1")]
+    wish_id = await _post_wish(site, resident)
+    await staff.post(f"/wishes/{wish_id}/verify")
+    await volunteer.post(f"/wishes/{wish_id}/claim")
+    claim_id = _claim_id(await volunteer.get(f"/wishes/{wish_id}"))
+    code = code_of(await resident.get(f"/wishes/{wish_id}"))
+    early = await volunteer.post(f"/claims/{claim_id}/check-in", {"code": code})
+    assert early.status_code == 422
+    assert flash(early) == "报到最早在约定时间前2小时开始"
+    assert field_error(early, "_form") == "报到最早在约定时间前2小时开始"  # beside the button
+    assert early.headers["hx-replace-url"] == f"/wishes/{wish_id}"
+    again = await volunteer.get(early.headers["hx-replace-url"])
+    assert again.status_code == 200
+    assert "我的认领" in again.text
+
+
+def _key(page: httpx.Response, action: str) -> str:
+    """The idempotency key drawn with the form that posts to ``action``."""
+    form = page.text[page.text.index(f'action="{action}"') :]
+    found = re.search(r'name="_idem" value="([^"]+)"', form[: form.index("</form>")])
+    assert found, f"no idempotency key in the form of {action}"
+    return found.group(1)
+
+
+async def _earn(site: Site, staff: Person, member: str, minutes: int) -> None:
+    day = (site.svc.clock.now.astimezone(CST) - dt.timedelta(days=1)).date().isoformat()
+    form = {"event_id": f"e-{member}-{minutes}", "title": "社区清扫", "category": "助老陪护",
+            "date": day, "time": "09:00", f"minutes:{member}": str(minutes)}  # fmt: skip
+    assert (await staff.post("/staff/events", form)).status_code == 303
+
+
+async def test_a_form_sent_twice_makes_one_order_one_donation_one_claim(site_on: Site) -> None:
+    """A double tap, a refresh or a retry sends the drawn form again with its key: the second
+    answers as the first did (the same redirect, the same message) and changes nothing."""
+    site = site_on
+    resident, staff, volunteer = [await site.person(p) for p in ("res", "staff", "vol1")]
+    await _earn(site, staff, "vol1", 450)  # 75 points
+    await staff.post("/staff/store/items", {"name": "大米", "cost": "10", "stock": "9"})
+    store = await volunteer.get("/store")
+    item_id = _ids(store, r'action="/store/([^/"]+)/redeem"')[0]
+    redeem = {"quantity": "1", "_idem": _key(store, f"/store/{item_id}/redeem")}
+    first = await volunteer.post(f"/store/{item_id}/redeem", redeem)
+    again = await volunteer.post(f"/store/{item_id}/redeem", redeem)
+    assert (first.status_code, again.status_code) == (303, 303)
+    assert again.headers["location"] == first.headers["location"] == "/orders"
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "兑换成功" in flash(await volunteer.get("/orders"))
+
+    donate_page = await volunteer.get("/points/donate")
+    donation = {"amount": "5", "_idem": _key(donate_page, "/points/donate")}
+    for _ in range(2):
+        assert (await volunteer.post("/points/donate", donation)).status_code == 303
+
+    wish_id = await _post_wish(site, resident)
+    await staff.post(f"/wishes/{wish_id}/verify")
+    wish_page = await volunteer.get(f"/wishes/{wish_id}")
+    claim = {"_idem": _key(wish_page, f"/wishes/{wish_id}/claim")}
+    for _ in range(2):
+        answer = await volunteer.post(f"/wishes/{wish_id}/claim", claim)
+        assert (answer.status_code, answer.headers["location"]) == (303, f"/wishes/{wish_id}")
+
+    with site.svc.app.state.db.snapshot() as conn:
+        orders = mk.wallet.orders(conn, "vol1", "c1", member_id="vol1").items
+        wallet = mk.wallet.wallet(conn, "vol1", "c1", "vol1")
+        claims = mk.member_claims(conn, "vol1", "c1").items
+    assert len(orders) == 1
+    assert wallet.available == 75 - 10 - 5  # one order, one donation
+    assert [c.wish_id for c in claims] == [wish_id]
+
+
+async def test_a_form_asked_first_without_javascript_acts_once_from_two_questions(
+    site: Site,
+) -> None:
+    """Without JavaScript a double tap asks twice; both questions carry the form's own key, so
+    answering both makes one order."""
+    staff, volunteer = await site.person("staff"), await site.person("vol1")
+    await _earn(site, staff, "vol1", 120)
+    await staff.post("/staff/store/items", {"name": "大米", "cost": "10", "stock": "9"})
+    store = await volunteer.get("/store")
+    item_id = _ids(store, r'action="/store/([^/"]+)/redeem"')[0]
+    form = {"quantity": "1", "_idem": _key(store, f"/store/{item_id}/redeem")}
+    asked = [await volunteer.post(f"/store/{item_id}/redeem", form, confirmed=False)]
+    asked.append(await volunteer.post(f"/store/{item_id}/redeem", form, confirmed=False))
+    for question in asked:
+        assert question.status_code == 200
+        assert question.headers["hx-push-url"] == "false"
+        key = _key(question, f"/store/{item_id}/redeem")
+        assert key == form["_idem"]
+        assert (
+            await volunteer.post(f"/store/{item_id}/redeem", {**form, "_idem": key})
+        ).status_code == 303
+    with site.svc.app.state.db.snapshot() as conn:
+        assert len(mk.wallet.orders(conn, "vol1", "c1", member_id="vol1").items) == 1
+
+
+async def test_a_refused_form_answers_as_its_own_page_at_that_page_s_address(site: Site) -> None:
+    """Every refused form shows the page it is on again (or the page saying why), and names
+    that page's address for the browser's address bar (``HX-Replace-Url``): a refresh there is
+    a Chinese page, never the form's POST address (which answers no GET)."""
+    staff, volunteer = await site.person("staff"), await site.person("vol1")
+    await _earn(site, staff, "vol1", 120)  # 20 points
+    await staff.post("/staff/store/items", {"name": "大米", "cost": "50", "stock": "9"})
+    item_id = _ids(await volunteer.get("/store"), r'action="/store/([^/"]+)/redeem"')[0]
+    refusals = [
+        (volunteer, "/wishes/new", {**_wish_form(site.svc.clock.now), "title": ""}, "/wishes/new"),
+        (volunteer, f"/store/{item_id}/redeem", {"quantity": "1"}, "/store"),
+        (volunteer, "/points/donate", {"amount": "999"}, "/points/donate"),
+        (volunteer, "/orders/nothing/cancel", {}, "/orders"),
+        (staff, "/staff/policy", {"points_per_hour": "-1"}, "/staff/policy"),
+        (staff, "/staff/members/grant", {"member_id": "", "role": "volunteer"}, "/staff/members"),
+        (staff, f"/staff/store/items/{item_id}/restock", {"change": "-100"}, "/staff/store"),
+        (staff, "/orders/nothing/fulfil", {}, "/staff/orders"),
+    ]
+    for who, action, form, page in refusals:
+        answer = await who.post(action, form)
+        assert 400 <= answer.status_code < 500, (action, answer.status_code)
+        assert answer.headers["hx-replace-url"] == page, action
+        assert '<p class="flash error" role="alert">' in answer.text, action  # says why
+        shown = await who.get(page)
+        assert shown.status_code == 200, page
+        assert '<html lang="zh-CN">' in shown.text
+    assert (await volunteer.get("/points/donate")).status_code == 200
+    with site.svc.app.state.db.snapshot() as conn:
+        assert mk.wallet.wallet(conn, "vol1", "c1", "vol1").available == 20  # nothing kept
+
+
 # --- asking once, CSRF ---------------------------------------------------------------------
 
 
@@ -313,6 +442,7 @@ async def test_a_form_without_the_csrf_token_is_refused(site: Site) -> None:
     assert "页面已过期" in missing.text
     forged = await resident.client.post("/wishes/new", data={**form, "_csrf_token": "x" * 128})
     assert forged.status_code == 403
+    assert forged.headers["hx-push-url"] == "false"  # the address bar keeps the form's page
     header = await resident.client.post(
         "/wishes/new", data=form, headers={"X-CSRFToken": resident.csrf}
     )

@@ -12,6 +12,7 @@ import points
 ROOT = Path(__file__).resolve().parents[2]
 PURE = {"points.model", "points.policy", "points.errors", "points.causes"}
 PURE_MARKETPLACE = {
+    "marketplace.bounds",  # every field's bounds, written once
     "marketplace.lifecycle",  # who may do what: the tables and their guards
     "marketplace.matching",
     "marketplace.model",
