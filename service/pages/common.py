@@ -27,7 +27,11 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.datastructures import Cookie
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import (
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+)
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
@@ -38,7 +42,7 @@ import points
 from marketplace import Role
 from service import auth, csrf, i18n, labels, problems, uow
 from service.auth import Actor
-from service.pages import forms
+from service.pages import access, forms
 from service.pages.forms import Form, Invalid
 from service.problems import ServiceError
 from service.tables import preferences
@@ -148,6 +152,8 @@ def viewer_of(conn: Connection, request: Request[Any, Any, Any], me: Actor | Non
     seats = mk.seats(conn, me.id)
     chosen = request.cookies.get(SEAT_COOKIE, "")
     seat = next((s for s in seats if s.key == chosen), seats[0] if seats else None)
+    if request.method in ("GET", "HEAD"):  # a page to show: may these roles open it?
+        access.check(conn, request.scope.get("path_template", ""), me.id, seat)
     return Viewer(
         actor=me,
         name=mk.get_member(conn, me.id).name,
@@ -306,20 +312,41 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         return Redirect(path=f"/login?next={back}", status_code=303, cookies=[gone])
     if isinstance(exc, NoCommunity):
         return done("/me", "请先切换到一个社区的身份", "error")
+    if isinstance(exc, access.Refused):
+        return error_page(request, 403, exc.message)
+    if isinstance(exc, NotFoundException):  # no such page (routing), not a missing object
+        return error_page(request, 404, "找不到这个页面，请检查网址，或回到首页")
+    if isinstance(exc, MethodNotAllowedException):  # e.g. a form's address opened again
+        return error_page(request, 405, "这个网址不能直接打开，请回到上一页重新操作")
     problem = problems.handle(request, exc).content
+    return error_page(request, problem.status, problem.detail)
+
+
+def error_page(request: Request[Any, Any, Any], status: int, message: str) -> Template:
+    """The page that says what went wrong (页面不存在, 无权访问, …), in Chinese."""
     return Template(
         template_name="error.html",
-        status_code=problem.status,
+        status_code=status,
         context={
             "viewer": None,
             "elder": False,
             "csrf": csrf_token(request),
             "flash": None,
             "path": request.url.path,
-            "message": problem.detail,
-            "status": problem.status,
+            "message": message,
+            "status": status,
+            "heading": {404: "页面不存在", 403: "无权访问"}.get(status, "无法完成"),
         },
     )
+
+
+def any_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The app's exception handler: a browser asking for a page outside the API (an unknown
+    path, a method the path has not) gets a page in Chinese; everyone else the problem
+    document (:func:`service.problems.wants_page` tells them apart)."""
+    if problems.wants_page(request):
+        return page_error(request, exc)
+    return problems.handle(request, exc)
 
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")
