@@ -36,6 +36,7 @@ TEMPLATES = importlib.resources.files("service") / "templates"
 def _engine(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["cst"] = china
     engine.engine.globals["page_size"] = common.PAGE
+    engine.engine.globals["sealed"] = common.sealed
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

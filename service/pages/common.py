@@ -41,6 +41,7 @@ import marketplace as mk
 import points
 from marketplace import Role
 from service import auth, csrf, i18n, labels, problems, uow
+from service.api.common import issue_cursor, read_cursor
 from service.auth import Actor
 from service.pages import access, forms
 from service.pages.forms import Form, Invalid
@@ -143,6 +144,18 @@ class NoCommunity(Exception):
 See = Viewer  # what a page handler takes as ``viewer``
 PathId = Annotated[str, PathParameter(max_length=64)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, required=False)]
+
+
+def after(request: Request[Any, Any, Any], cursor: str | None) -> str | None:
+    """The library's cursor inside the ``cursor`` of a page's list: sealed by the pager for this
+    page (:func:`sealed`, the API's :func:`~service.api.common.issue_cursor`); any other is
+    refused, as the API refuses it (422 ``invalid_cursor``, here a page in Chinese)."""
+    return read_cursor(f"page:{request.url.path}", cursor)
+
+
+def sealed(base: str, next_cursor: str | None) -> str | None:
+    """The cursor the pager's 下一页 carries to ``base`` (a page's path and its query)."""
+    return issue_cursor(f"page:{base.split('?')[0]}", next_cursor)
 
 
 def viewer_of(conn: Connection, request: Request[Any, Any, Any], me: Actor | None) -> Viewer:

@@ -24,6 +24,7 @@ from service.pages.common import (
     Cursor,
     See,
     Viewer,
+    after,
     confirm,
     done,
     failure,
@@ -284,7 +285,7 @@ def _members_page(
 def members(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    return _members_page(request, tx, viewer, cursor)
+    return _members_page(request, tx, viewer, after(request, cursor))
 
 
 @post("/staff/members/grant", opt=MEMBER)

@@ -22,6 +22,7 @@ from service.pages.common import (
     PathId,
     See,
     Viewer,
+    after,
     confirm,
     done,
     errors_text,
@@ -54,6 +55,7 @@ def my_points(
     community_id = viewer.community()
     wallet = mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
     hours = mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
+    cursor = after(request, cursor)
     page = mk.wallet.history(tx, viewer.id, community_id, viewer.id, cursor=cursor, limit=PAGE)
     lines = [e for e in page.items if not settled(tx, community_id, e)]
     return render(
@@ -155,7 +157,7 @@ def _store(
 @get("/store", opt=MEMBER)
 @page.read
 def store(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None) -> Template:
-    return _store(request, tx, viewer, cursor)
+    return _store(request, tx, viewer, after(request, cursor))
 
 
 @post("/store/{item_id:str}/redeem", opt=MEMBER)
@@ -196,7 +198,12 @@ def my_orders(
 ) -> Template:
     community_id = viewer.community()
     page = mk.wallet.orders(
-        tx, viewer.id, community_id, member_id=viewer.id, cursor=cursor, limit=PAGE
+        tx,
+        viewer.id,
+        community_id,
+        member_id=viewer.id,
+        cursor=after(request, cursor),
+        limit=PAGE,
     )
     names = _item_names(tx, viewer, [o.item_id for o in page.items])
     return render(request, "orders.html", viewer, page=page, names=names, office=False)

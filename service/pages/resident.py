@@ -23,6 +23,7 @@ from service.pages.common import (
     PathId,
     See,
     Viewer,
+    after,
     confirm,
     done,
     failure,
@@ -184,6 +185,7 @@ def post_wish(
 def my_wishes(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
+    cursor = after(request, cursor)
     page = mk.member_wishes(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
     return render(request, "wishes_mine.html", viewer, page=page)
 
@@ -254,7 +256,7 @@ def cancel_wish(
 @page.read
 def offers(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None) -> Template:
     community_id = viewer.community()
-    page = mk.list_offers(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
+    page = mk.list_offers(tx, viewer.id, community_id, cursor=after(request, cursor), limit=PAGE)
     rules = mk.community_rules(tx, community_id)
     return render(request, "offers.html", viewer, page=page, categories=rules.categories)
 
