@@ -163,17 +163,28 @@ def viewer_of(conn: Connection, request: Request[Any, Any, Any], me: Actor | Non
     if me is None:
         raise NotAuthorizedException("sign in first")
     seats = mk.seats(conn, me.id)
+    member = mk.get_member(conn, me.id)
     chosen = request.cookies.get(SEAT_COOKIE, "")
-    seat = next((s for s in seats if s.key == chosen), seats[0] if seats else None)
+    seat = next((s for s in seats if s.key == chosen), None) or first_seat(conn, member, seats)
     if request.method in ("GET", "HEAD"):  # a page to show: may these roles open it?
         access.check(conn, request.scope.get("path_template", ""), me.id, seat)
     return Viewer(
         actor=me,
-        name=mk.get_member(conn, me.id).name,
+        name=member.name,
         seats=seats,
         seat=seat,
         elder=elder_mode(conn, me.id),
     )
+
+
+def first_seat(conn: Connection, member: mk.Member, seats: tuple[mk.Seat, ...]) -> mk.Seat | None:
+    """The seat the pages act in until the member picks one: one in the community they live in
+    (their home org's), else the first; a party member of a unit paired with several communities
+    starts in their own."""
+    if len(seats) > 1 and member.home_org_id:
+        home = mk.get_org(conn, member.home_org_id).community_id
+        return next((s for s in seats if s.community_id == home), seats[0])
+    return seats[0] if seats else None
 
 
 async def _form(request: Request[Any, Any, Any], _given: dict[str, Any]) -> Form:
