@@ -250,3 +250,35 @@ async def test_api_clients_keep_their_problem_documents(site: Site) -> None:
         assert answer.json()["code"] == "no_route"
     refused = await client.get("/api/v1/communities/c1/wishes", headers=BROWSER)
     assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def _repeated_ids(page: str) -> list[str]:
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    return sorted({i for i in ids if ids.count(i) > 1})
+
+
+async def test_no_page_repeats_an_element_id(site: Site) -> None:
+    """A label names one input: every page of the matrix, and the wish the office may reject or
+    cancel (two forms asking a reason), before and after a refused reason."""
+    ids = _stage(site)
+    answers = await _visit(site, ids)
+    for page, row in answers.items():
+        for role, answer in row.items():
+            assert _repeated_ids(answer.text) == [], (page, role)
+    with site.svc.app.state.db.transaction() as tx:
+        start = site.svc.clock.now + dt.timedelta(days=1)
+        submitted = mk.post_wish(
+            tx, "res", community_id="c1", kind=mk.WishKind.SERVICE, category="助老陪护",
+            title="换灯泡", description="", org_id="g1", address="幸福路1号3栋502室",
+            window_start=start, window_end=start + dt.timedelta(hours=1),
+            estimated_minutes=30, now=site.svc.clock.now,
+        )  # fmt: skip
+    staff = await site.person("staff")
+    page = await staff.get(f"/wishes/{submitted.id}")
+    assert page.text.count('name="reason"') >= 2
+    assert _repeated_ids(page.text) == []
+    refused = await staff.post(f"/wishes/{submitted.id}/reject", {"reason": ""})
+    assert refused.status_code == 422
+    assert _repeated_ids(refused.text) == []
+    assert '<a href="#f-reason">' in refused.text
+    assert '<textarea id="f-reason" name="reason"' in refused.text
