@@ -153,7 +153,7 @@ def create_app(
         on_app_init=[jwt.on_app_init, _outside_authentication(metrics)],
         guards=[policy_guard],
         plugins=[StrictStructs(), Moments()],
-        exception_handlers={Exception: problems.handle},
+        exception_handlers={Exception: pages.common.any_error},
         template_config=pages.template_config(),
         stores=stores,
         state=State(state),

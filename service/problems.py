@@ -153,6 +153,21 @@ def english(request: Request[Any, Any, Any]) -> bool:
     return first.startswith("en")
 
 
+NOT_PAGES = ("/api/", "/schema", "/static/", "/metrics", "/health")
+"""Paths whose answers are for programs (and assets), never a page."""
+
+
+def wants_page(request: Request[Any, Any, Any]) -> bool:
+    """A browser asking for a page: outside the API and the assets, with ``text/html`` in its
+    Accept header (a browser's navigation) or htmx's ``HX-Request``. Programs keep their problem
+    documents (an API client's ``Accept: */*`` or ``application/json`` names no page)."""
+    path = request.url.path
+    if path.startswith(NOT_PAGES) or path in ("/api", "/schema"):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept or request.headers.get("hx-request") == "true"
+
+
 def problem_type(code: str) -> str:
     return f"urn:linli:problem:{code}"
 

@@ -80,6 +80,8 @@ LongText = Annotated[bounds.Description, text(lines=True)]
 Capacity = bounds.Capacity
 Urgency = bounds.Urgency
 Rating = bounds.Rating
+Skill = Annotated[bounds.Skill, text()]
+Skills = Annotated[list[Skill], msgspec.Meta(max_length=bounds.SKILLS)]
 Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 Points = Annotated[int, msgspec.Meta(ge=1, le=points.MAX_AMOUNT)]
 Stock = Annotated[int, msgspec.Meta(ge=0, le=points.MAX_AMOUNT)]

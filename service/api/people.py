@@ -25,6 +25,7 @@ from service.api.common import (
     Password,
     PersonName,
     Phone,
+    Skills,
     Tx,
     api,
     issue_cursor,
@@ -37,7 +38,6 @@ from service.text import text
 
 OrgId = Annotated[str, PathParameter(max_length=64)]
 MemberId = Annotated[str, PathParameter(max_length=64)]
-Skill = Annotated[str, text(1, 32)]
 
 
 class OrgIn(Input, frozen=True, kw_only=True):
@@ -56,7 +56,7 @@ class RegisterIn(Input, frozen=True, kw_only=True):
     password: Password | None = None  # needs a phone: then the member can sign in
     home_org_id: Id | None = None
     home_unit_id: Id | None = None
-    skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
+    skills: Skills = []
     public_profile: bool = False
 
     needs: ClassVar[tuple[Need, ...]] = (Need("phone", when="password"),)

@@ -32,6 +32,7 @@ from service.api.common import (
     QueryCategory,
     QueryId,
     Rating,
+    Skills,
     Title,
     Tx,
     Urgency,
@@ -51,8 +52,6 @@ from service.api.views import (
     wish_page,
 )
 from service.text import text
-
-Skill = Annotated[str, text(1, 32)]
 
 
 class PointIn(Input, frozen=True, kw_only=True):
@@ -74,7 +73,7 @@ class PostWish(Input, frozen=True, kw_only=True):
     estimated_minutes: Minutes
     capacity: Capacity = 1
     urgency: Urgency = 2
-    skills: Annotated[list[Skill], msgspec.Meta(max_length=20)] = []
+    skills: Skills = []
     location: PointIn | None = None
     beneficiary_id: Id | None = None
     proxy_note: Note | None = None

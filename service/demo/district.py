@@ -440,7 +440,8 @@ def _unit(pop: Population, unit_id: str, paired: tuple[str, ...]) -> None:
     rng, key = pop.rng, unit_id.removeprefix("u-")
     admin = UNIT_ADMIN if unit_id == HOME_UNIT else f"uadmin-{key}"
     pop.unit_admin[unit_id] = admin
-    pop.add(admin, unit_id, Role.UNIT_ADMIN, home_unit_id=unit_id)
+    home = "yangguang-g05" if admin == UNIT_ADMIN else None  # 吴静 lives in 阳光社区
+    pop.add(admin, unit_id, Role.UNIT_ADMIN, home_unit_id=unit_id, home_org_id=home)
     for n in range(1, PARTY_PER_UNIT + 1):
         member_id = PARTY if (unit_id, n) == (HOME_UNIT, 1) else f"pm-{key}-{n:02d}"
         home = rng.choice(pop.grids[rng.choice(paired)]).id

@@ -38,6 +38,7 @@ def _engine(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters["cst"] = china
     engine.engine.globals["page_size"] = common.PAGE
     engine.engine.globals["new_key"] = forms.new_key
+    engine.engine.globals["sealed"] = common.sealed
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:

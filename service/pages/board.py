@@ -3,15 +3,14 @@ points store's stock of a community, exactly as :mod:`marketplace.board` gives t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, get
-from litestar.params import QueryParameter
 from litestar.response import Template
 
 import marketplace as mk
 from service.api.common import PUBLIC, Tx
-from service.pages.common import PathId, page, render
+from service.pages.common import PAGE, Cursor, PathId, after, page, render
 
 
 @get("/board", opt=PUBLIC)
@@ -19,16 +18,18 @@ from service.pages.common import PathId, page, render
 def communities(
     request: Request[Any, Any, Any],
     tx: Tx,
-    cursor: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
+    cursor: Cursor = None,
 ) -> Template:
-    page = mk.board.public_communities(tx, cursor=cursor, limit=50)
+    page = mk.board.public_communities(tx, cursor=after(request, cursor), limit=50)
     return render(request, "board_index.html", page=page)
 
 
 @get("/board/{community_id:str}", opt=PUBLIC)
 @page.read
-def board(request: Request[Any, Any, Any], tx: Tx, community_id: PathId) -> Template:
-    found = mk.board.public_board(tx, community_id)
+def board(
+    request: Request[Any, Any, Any], tx: Tx, community_id: PathId, cursor: Cursor = None
+) -> Template:
+    found = mk.board.public_board(tx, community_id, cursor=after(request, cursor), limit=PAGE)
     return render(request, "board.html", board=found)
 
 

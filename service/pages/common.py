@@ -29,7 +29,11 @@ import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
 from litestar.datastructures import Cookie
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import (
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+)
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
@@ -39,8 +43,9 @@ import marketplace as mk
 import points
 from marketplace import Role
 from service import auth, csrf, i18n, labels, problems, uow
+from service.api.common import issue_cursor, read_cursor
 from service.auth import Actor
-from service.pages import forms
+from service.pages import access, forms
 from service.pages.forms import Form, Invalid
 from service.problems import ServiceError
 from service.tables import preferences
@@ -146,20 +151,45 @@ PathId = Annotated[str, PathParameter(max_length=64)]
 Cursor = Annotated[str | None, QueryParameter(max_length=200, required=False)]
 
 
+def after(request: Request[Any, Any, Any], cursor: str | None) -> str | None:
+    """The library's cursor inside the ``cursor`` of a page's list: sealed by the pager for this
+    page (:func:`sealed`, the API's :func:`~service.api.common.issue_cursor`); any other is
+    refused, as the API refuses it (422 ``invalid_cursor``, here a page in Chinese)."""
+    return read_cursor(f"page:{request.url.path}", cursor)
+
+
+def sealed(base: str, next_cursor: str | None) -> str | None:
+    """The cursor the pager's 下一页 carries to ``base`` (a page's path and its query)."""
+    return issue_cursor(f"page:{base.split('?')[0]}", next_cursor)
+
+
 def viewer_of(conn: Connection, request: Request[Any, Any, Any], me: Actor | None) -> Viewer:
     """The signed-in member as the pages see them (made inside the page's unit of work)."""
     if me is None:
         raise NotAuthorizedException("sign in first")
     seats = mk.seats(conn, me.id)
+    member = mk.get_member(conn, me.id)
     chosen = request.cookies.get(SEAT_COOKIE, "")
-    seat = next((s for s in seats if s.key == chosen), seats[0] if seats else None)
+    seat = next((s for s in seats if s.key == chosen), None) or first_seat(conn, member, seats)
+    if request.method in ("GET", "HEAD"):  # a page to show: may these roles open it?
+        access.check(conn, request.scope.get("path_template", ""), me.id, seat)
     return Viewer(
         actor=me,
-        name=mk.get_member(conn, me.id).name,
+        name=member.name,
         seats=seats,
         seat=seat,
         elder=elder_mode(conn, me.id),
     )
+
+
+def first_seat(conn: Connection, member: mk.Member, seats: tuple[mk.Seat, ...]) -> mk.Seat | None:
+    """The seat the pages act in until the member picks one: one in the community they live in
+    (their home org's), else the first; a party member of a unit paired with several communities
+    starts in their own."""
+    if len(seats) > 1 and member.home_org_id:
+        home = mk.get_org(conn, member.home_org_id).community_id
+        return next((s for s in seats if s.community_id == home), seats[0])
+    return seats[0] if seats else None
 
 
 async def _form(request: Request[Any, Any, Any], _given: dict[str, Any]) -> Form:
@@ -348,21 +378,42 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         return Redirect(path=f"/login?next={back}", status_code=303, cookies=[gone])
     if isinstance(exc, NoCommunity):
         return done("/me", "请先切换到一个社区的身份", "error")
+    if isinstance(exc, access.Refused):
+        return error_page(request, 403, exc.message)
+    if isinstance(exc, NotFoundException):  # no such page (routing), not a missing object
+        return error_page(request, 404, "找不到这个页面，请检查网址，或回到首页")
+    if isinstance(exc, MethodNotAllowedException):  # e.g. a form's address opened again
+        return error_page(request, 405, "这个网址不能直接打开，请回到上一页重新操作")
     problem = problems.handle(request, exc).content
+    return error_page(request, problem.status, problem.detail)
+
+
+def error_page(request: Request[Any, Any, Any], status: int, message: str) -> Template:
+    """The page that says what went wrong (页面不存在, 无权访问, …), in Chinese."""
     return Template(
         headers={"HX-Push-Url": "false"} if request.method != "GET" else {},  # not the POST
         template_name="error.html",
-        status_code=problem.status,
+        status_code=status,
         context={
             "viewer": None,
             "elder": False,
             "csrf": csrf_token(request),
             "flash": None,
             "path": request.url.path,
-            "message": problem.detail,
-            "status": problem.status,
+            "message": message,
+            "status": status,
+            "heading": {404: "页面不存在", 403: "无权访问"}.get(status, "无法完成"),
         },
     )
+
+
+def any_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The app's exception handler: a browser asking for a page outside the API (an unknown
+    path, a method the path has not) gets a page in Chinese; everyone else the problem
+    document (:func:`service.problems.wants_page` tells them apart)."""
+    if problems.wants_page(request):
+        return page_error(request, exc)
+    return problems.handle(request, exc)
 
 
 CST = dt.timezone(dt.timedelta(hours=8), "CST")

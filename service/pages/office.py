@@ -23,6 +23,7 @@ from service.pages.common import (
     Cursor,
     See,
     Viewer,
+    after,
     done,
     handle,
     page,
@@ -266,7 +267,7 @@ def _members_page(
 def members(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    return _members_page(request, tx, viewer, cursor)
+    return _members_page(request, tx, viewer, after(request, cursor))
 
 
 @post("/staff/members/grant", opt=MEMBER)

@@ -4,6 +4,7 @@ with the breakdown of each award, redeem, my orders, donate. Authorization is
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import msgspec
@@ -11,7 +12,8 @@ from litestar import Request, Response, get, post
 from litestar.response import Template
 
 import marketplace as mk
-from points import Transfer
+import points
+from points import Entry, PendingState, Phase, Transfer
 from service.api.common import MEMBER, Memo, Now, Points, Quantity, Tx
 from service.pages.common import (
     FAILURES,
@@ -20,6 +22,7 @@ from service.pages.common import (
     PathId,
     See,
     Viewer,
+    after,
     done,
     handle,
     page,
@@ -47,8 +50,20 @@ def my_points(
     community_id = viewer.community()
     wallet = mk.wallet.wallet(tx, viewer.id, community_id, viewer.id)
     hours = mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
+    cursor = after(request, cursor)
     page = mk.wallet.history(tx, viewer.id, community_id, viewer.id, cursor=cursor, limit=PAGE)
-    return render(request, "points.html", viewer, wallet=wallet, hours=hours, page=page)
+    lines = [e for e in page.items if not settled(tx, community_id, e)]
+    return render(
+        request, "points.html", viewer, wallet=wallet, hours=hours, page=page, lines=lines
+    )
+
+
+def settled(tx: Tx, community_id: str, entry: Entry) -> bool:
+    """A hold or an award waiting for confirmation that has since been posted or voided: its
+    posting (or voiding) stands for it in the statement, so nothing is listed twice."""
+    if entry.phase is not Phase.PENDING:
+        return False
+    return points.pending_state(tx, community_id, entry.transfer_id) is not PendingState.OPEN
 
 
 @get("/points/transfers/{transfer_id:str}", opt=MEMBER)
@@ -61,7 +76,54 @@ def transfer(request: Request[Any, Any, Any], tx: Tx, viewer: See, transfer_id: 
     if accrual is None and found.pending_id:  # posting an award: the pending one explains it
         pending = mk.wallet.transfer_detail(tx, viewer.id, community_id, found.pending_id)
         accrual = _accrual(pending)
-    return render(request, "transfer.html", viewer, transfer=found, accrual=accrual)
+    steps = explain(accrual.get("steps", [])) if accrual else []
+    return render(request, "transfer.html", viewer, transfer=found, accrual=accrual, steps=steps)
+
+
+BONUSES = frozenset({"key_household", "night", "holiday"})
+
+
+def explain(steps: list[dict[str, Any]]) -> list[str]:
+    """The award's breakdown (:func:`points.compute_accrual`'s steps) as Chinese sentences, each
+    with the running total where the step changed it: ``按1分向下取整：14.5 分计为 14 分``, not
+    ``14 -0.5 → 14 分`` (a step's ``points`` is its total rounded down for display, its
+    ``change`` a signed figure: ``+14.5``, ``×1.5``, ``-0.5``, ``-30分钟``)."""
+    total = Decimal(0)
+    said = []
+    for step in steps:
+        code, detail, change = (
+            step.get("code"),
+            str(step.get("detail", "")),
+            str(step.get("change")),
+        )
+        before = total
+        if change.startswith("×"):
+            total *= _decimal(change[1:])
+        elif not change.endswith("分钟"):
+            total += _decimal(change)
+        if code == "base":
+            said.append(f"{detail} 分")
+        elif code == "category":
+            said.append(f"{detail}，计 {_figure(total)} 分")
+        elif code in BONUSES:
+            said.append(f"{detail} 分，计 {_figure(total)} 分")
+        elif code == "rounding":
+            rule = detail.split("：")[0]
+            said.append(f"{rule}：{_figure(before)} 分计为 {_figure(total)} 分")
+        else:
+            said.append(detail)
+    return said
+
+
+def _decimal(text: str) -> Decimal:
+    try:
+        return Decimal(text.lstrip("+"))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _figure(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01")).normalize(), "f")
 
 
 def _accrual(found: Transfer) -> dict[str, Any] | None:
@@ -85,7 +147,7 @@ def _store(
 @get("/store", opt=MEMBER)
 @page.read
 def store(request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None) -> Template:
-    return _store(request, tx, viewer, cursor)
+    return _store(request, tx, viewer, after(request, cursor))
 
 
 @post("/store/{item_id:str}/redeem", opt=MEMBER)
@@ -131,7 +193,12 @@ def my_orders(
 ) -> Template:
     community_id = viewer.community()
     page = mk.wallet.orders(
-        tx, viewer.id, community_id, member_id=viewer.id, cursor=cursor, limit=PAGE
+        tx,
+        viewer.id,
+        community_id,
+        member_id=viewer.id,
+        cursor=after(request, cursor),
+        limit=PAGE,
     )
     names = _item_names(tx, viewer, [o.item_id for o in page.items])
     return render(request, "orders.html", viewer, page=page, names=names, office=False)

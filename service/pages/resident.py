@@ -5,6 +5,7 @@ for 代点单 (``?for=`` a resident found on the 代点单 page, with the consen
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -36,6 +37,7 @@ from service.pages.common import (
     PathId,
     See,
     Viewer,
+    after,
     done,
     handle,
     page,
@@ -76,10 +78,11 @@ class WishForm(When, frozen=True, kw_only=True):
     description: LongText = ""
     address: Address
     capacity: Capacity = 1
-    estimated_minutes: Minutes = 60
+    estimated_minutes: Minutes | None = None  # the window's
     urgency: Urgency = 2
+    skills: Annotated[str, text(max_length=400)] = ""  # 所需技能, as the API's body: up to 20
     beneficiary_id: Id | None = None  # 代点单
-    org_id: Id | None = None  # 代点单: where the resident lives
+    org_id: Id | None = None  # the place (地点): where she lives, or the resident's (代点单)
     beneficiary_name: Annotated[str, text(max_length=50)] = ""  # shown only
     proxy_note: Note | None = None
 
@@ -99,6 +102,28 @@ class ReasonForm(Fields, frozen=True, kw_only=True):
     reason: Reason
 
 
+SKILL_SEPARATORS = re.compile(r"[,，、;；\s]+")
+
+
+def skills_of(typed: str) -> frozenset[str]:
+    """The skills a wish asks for, typed in one field (separated by commas, 、 or spaces), bound
+    as the API's body binds them (``marketplace.bounds``: how many, how long each)."""
+    found = frozenset(s for s in SKILL_SEPARATORS.split(typed) if s)
+    if len(found) > mk.bounds.SKILLS:
+        raise Invalid({"skills": f"最多 {mk.bounds.SKILLS} 项技能"})
+    longest = mk.bounds.most(mk.bounds.Skill)
+    if any(len(s) > longest for s in found):
+        raise Invalid({"skills": f"每项技能最多 {longest} 个字"})
+    return found
+
+
+def minutes_of(data: WishForm, start: dt.datetime, end: dt.datetime) -> int:
+    """The service's estimated minutes: as given, else the whole window (at most a day)."""
+    if data.estimated_minutes is not None:
+        return data.estimated_minutes
+    return max(1, min(1440, int((end - start).total_seconds() // 60)))
+
+
 def _defaults(now: dt.datetime) -> dict[str, str]:
     tomorrow = (now.astimezone(CST) + dt.timedelta(days=1)).date().isoformat()
     return {"date": tomorrow, "window_start": "09:00", "window_end": "11:00"}
@@ -111,15 +136,40 @@ def _wish_form(
     now: dt.datetime,
     values: dict[str, str],
 ) -> Template:
-    rules = mk.community_rules(tx, viewer.community())
+    community_id = viewer.community()
+    rules = mk.community_rules(tx, community_id)
+    proxy = bool(values.get("beneficiary_id"))
+    places = [] if proxy else _places(tx, viewer)
     return render(
         request,
         "wish_form.html",
         viewer,
-        values={**_defaults(now), **values},
+        values={**_defaults(now), **({} if proxy else _mine(tx, viewer, places)), **values},
         categories=rules.categories,
-        proxy=bool(values.get("beneficiary_id")),
+        places=places,
+        proxy=proxy,
     )
+
+
+def _mine(tx: Tx, viewer: Viewer, places: list[tuple[str, str]]) -> dict[str, str]:
+    """What the form knows of the resident: where she lives, and the address she gave last
+    time (members keep no address of their own)."""
+    known: dict[str, str] = {}
+    home = mk.get_member(tx, viewer.id).home_org_id
+    if home in dict(places):
+        known["org_id"] = home
+    last = mk.member_wishes(tx, viewer.id, viewer.community(), limit=1).items
+    if last and last[0].beneficiary_id == viewer.id:
+        known["address"] = last[0].address
+    return known
+
+
+def _places(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
+    """Where a wish may be placed from this seat: the seat's org and the places under it."""
+    seat = viewer.seat
+    assert seat is not None
+    inside = mk.child_orgs(tx, viewer.id, seat.org_id, limit=50).items
+    return [(seat.org_id, seat.org_name), *((o.id, f"{seat.org_name} · {o.name}") for o in inside)]
 
 
 @get("/wishes/new", opt=MEMBER)
@@ -163,13 +213,14 @@ def post_wish(
             category=data.category,
             title=data.title,
             description=data.description,
-            org_id=(data.org_id or seat.org_id) if data.beneficiary_id else seat.org_id,
+            org_id=data.org_id or seat.org_id,
             address=data.address,
             window_start=start,
             window_end=end,
-            estimated_minutes=data.estimated_minutes,
+            estimated_minutes=minutes_of(data, start, end),
             capacity=data.capacity,
             urgency=mk.Urgency(data.urgency),
+            skills=skills_of(data.skills),
             beneficiary_id=data.beneficiary_id,
             proxy_note=data.proxy_note,
             now=now,
@@ -191,6 +242,7 @@ def post_wish(
 def my_wishes(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
+    cursor = after(request, cursor)
     page = mk.member_wishes(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
     return render(request, "wishes_mine.html", viewer, page=page)
 
@@ -267,7 +319,7 @@ def _offers(
     request: Request[Any, Any, Any], tx: Tx, viewer: Viewer, cursor: Cursor = None
 ) -> Template:
     community_id = viewer.community()
-    page = mk.list_offers(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
+    page = mk.list_offers(tx, viewer.id, community_id, cursor=after(request, cursor), limit=PAGE)
     rules = mk.community_rules(tx, community_id)
     return render(request, "offers.html", viewer, page=page, categories=rules.categories)
 

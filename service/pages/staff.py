@@ -15,7 +15,7 @@ import marketplace as mk
 from marketplace import WishState
 from points import OrderStatus
 from service.api.common import MEMBER, Now, Reason, Tx
-from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render
+from service.pages.common import PAGE, Cursor, PathId, See, Viewer, after, page, render
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
 
@@ -56,6 +56,7 @@ def _queue(
     base: str,
 ) -> Template:
     community_id = viewer.community()
+    cursor = after(request, cursor)
     page = mk.list_wishes(
         tx, viewer.id, community_id, states=frozenset({state}), cursor=cursor, limit=PAGE
     )
@@ -198,6 +199,7 @@ def escalations(
     """吹哨报到: open wishes at the seat's level, soonest deadline first."""
     seat = viewer.seat
     org_id = (seat.community_id or seat.org_id) if seat else ""
+    cursor = after(request, cursor)
     page = mk.escalation_queue(tx, viewer.id, org_id, cursor=cursor, limit=PAGE)
     return render(request, "escalations.html", viewer, page=page, now=now)
 

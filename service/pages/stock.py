@@ -18,6 +18,7 @@ from service.pages.common import (
     PathId,
     See,
     Viewer,
+    after,
     done,
     handle,
     page,
@@ -56,7 +57,7 @@ def _store_admin(
 def store_admin(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, cursor: Cursor = None
 ) -> Template:
-    return _store_admin(request, tx, viewer, cursor)
+    return _store_admin(request, tx, viewer, after(request, cursor))
 
 
 @post("/staff/store/items", opt=MEMBER)
@@ -159,6 +160,7 @@ def orders(
     """核销: open orders to hand over."""
     community_id = viewer.community()
     wanted = OrderStatus(status) if status in OrderStatus.__members__.values() else None
+    cursor = after(request, cursor)
     page = mk.wallet.orders(tx, viewer.id, community_id, status=wanted, cursor=cursor, limit=PAGE)
     names: dict[str, str] = {}
     members: dict[str, str] = {}

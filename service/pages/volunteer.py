@@ -15,7 +15,17 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import ClaimState, Role, WishState
 from service.api.common import MEMBER, Capacity, Note, Now, Tx
-from service.pages.common import PAGE, Cursor, PathId, See, Viewer, page, render, wish_titles
+from service.pages.common import (
+    PAGE,
+    Cursor,
+    PathId,
+    See,
+    Viewer,
+    after,
+    page,
+    render,
+    wish_titles,
+)
 from service.pages.forms import Fields, Form
 from service.pages.wish import act
 
@@ -81,7 +91,7 @@ def wish_list(
         states=frozenset(states),
         category=category or None,
         text=q.strip() or None,
-        cursor=cursor,
+        cursor=after(request, cursor),
         limit=PAGE,
     )
     rules = mk.community_rules(tx, community_id)
@@ -192,6 +202,7 @@ def my_claims(
     cursor: Cursor = None,
 ) -> Template:
     community_id = viewer.community()
+    cursor = after(request, cursor)
     page = mk.member_claims(tx, viewer.id, community_id, cursor=cursor, limit=PAGE)
     views = wish_titles(tx, viewer.id, community_id, [c.wish_id for c in page.items])
     hours = mk.wallet.hours(tx, viewer.id, community_id, viewer.id)

@@ -9,8 +9,9 @@ still decides. Volunteers see in plain words why they cannot claim (:func:`marke
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 import marketplace as mk
 from marketplace import Role, WishAction
+from service import labels
 from service.api.common import MEMBER, Now, Tx
 from service.pages.common import PathId, See, Viewer, done, handle, page, render
 from service.pages.forms import Form
@@ -59,7 +61,9 @@ def wish_page(
         unit = seat.org_id
         if any(line.claim.unit_id == unit and line.claim.places > 0 for line in lines):
             unit_people = mk.unit_members(tx, viewer.id, unit)
-    history = mk.history(tx, community_id, wish_id)
+    history = [*mk.history(tx, community_id, wish_id)]
+    for line in lines:  # the claims' own moves: the claim, check-in and check-out of each
+        history += mk.history(tx, community_id, line.claim.id)
     return render(
         request,
         "wish.html",
@@ -74,7 +78,7 @@ def wish_page(
         unit=unit,
         unit_people=unit_people,
         show_code=view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES,
-        history=[h for h in history if h.action != "settle"],
+        history=timeline(history),
         office=bool(view.viewer_roles & mk.OFFICE),
         readonly=readonly,
     )
@@ -91,6 +95,46 @@ def show(
     c: Annotated[str | None, QueryParameter(max_length=64, required=False)] = None,
 ) -> Template:
     return wish_page(request, tx, viewer, now, wish_id, community=c)
+
+
+ESCALATED = re.compile(r"^level (\d+) → (\d+)$")
+"""The reason the escalation sweep records (``level 0 → 1``)."""
+
+
+class Step(NamedTuple):
+    """One line of 办理记录."""
+
+    at: dt.datetime
+    text: str
+
+
+def timeline(moves: list[mk.Transition]) -> list[Step]:
+    """办理记录 in Chinese, oldest first: the wish's moves and its claims'. A move the claims
+    made on the wish (``settle``: every place taken, everyone served) reads as the claim's
+    action with the wish's new state, and the claim's own line of that moment is left out."""
+    on_wish = [m for m in moves if m.subject == "wish"]
+    said = {(m.at, m.reason if m.action == "settle" else m.action) for m in on_wish}
+    steps = []
+    for m in on_wish:
+        action = m.reason if m.action == "settle" else m.action
+        state = labels.label(labels.WISH_STATES, m.to_state)
+        text = f"{labels.label(labels.ACTIONS, action)} → {state}"
+        if m.action == "escalate":
+            level = ESCALATED.match(m.reason)
+            text = labels.label(labels.ACTIONS, action)
+            if level:
+                frm, to = (labels.label(labels.LEVELS, n) for n in level.groups())
+                text += f"：由{frm}升至{to}督办"
+        elif m.reason and m.action != "settle":
+            text += f"：{m.reason}"
+        steps.append(Step(m.at, text))
+    for m in moves:
+        if m.subject != "claim" or (m.at, m.action) in said:
+            continue
+        state = labels.label(labels.CLAIM_STATES, m.to_state)
+        text = f"{labels.label(labels.ACTIONS, m.action)} → {state}"
+        steps.append(Step(m.at, text + (f"：{m.reason}" if m.reason else "")))
+    return sorted(steps, key=lambda s: s.at)
 
 
 def act(

@@ -144,7 +144,7 @@ from marketplace.queues import escalation_queue
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.releases import cancel, release_no_show, withdraw
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
-from marketplace.seats import Resident, Seat, find_residents, seats, unit_members
+from marketplace.seats import Resident, Seat, find_residents, seat_roles, seats, unit_members
 from marketplace.stats import Rate, Rates, Statistics, VolunteerTime, statistics, three_rates
 from marketplace.sweeps import (
     SweepResult,
@@ -313,6 +313,7 @@ __all__ = [
     "resolve",
     "revoke",
     "roles_on",
+    "seat_roles",
     "seats",
     "set_community_rules",
     "set_key_household",

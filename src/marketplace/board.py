@@ -52,11 +52,12 @@ class StockLine(msgspec.Struct, frozen=True, kw_only=True):
 class Board(msgspec.Struct, frozen=True, kw_only=True):
     community_id: str
     community_name: str
-    fulfilled: tuple[DoneWish, ...]
+    fulfilled: tuple[DoneWish, ...]  # a page of them, the latest served first
     fulfilled_total: int
     honour_roll: tuple[Honour, ...]  # opted-in members among the top by hours
     others: int  # members among the top by hours who did not opt in (a count, never names)
     store: tuple[StockLine, ...]
+    next_cursor: str | None = None  # the next page of fulfilled wishes (None: no more)
 
 
 def public_communities(conn: Connection, *, cursor: str | None = None, limit: int = 50) -> Page:
@@ -71,8 +72,12 @@ def public_communities(conn: Connection, *, cursor: str | None = None, limit: in
     return Page(items=items, next_cursor=items[-1].id if len(rows) > limit else None)
 
 
-def public_board(conn: Connection, community_id: str, *, limit: int = 20) -> Board:
-    """The community's public board; ``limit`` fulfilled wishes, newest first."""
+def public_board(
+    conn: Connection, community_id: str, *, cursor: str | None = None, limit: int = 20
+) -> Board:
+    """The community's public board; ``limit`` fulfilled wishes, the latest served first (the
+    date each shows), and ``next_cursor`` for the page after (``<served_at>|<wish id>`` of the
+    last one shown)."""
     try:
         community = get_org(conn, community_id)
     except NotFound:
@@ -82,15 +87,27 @@ def public_board(conn: Connection, community_id: str, *, limit: int = 20) -> Boa
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
         raise InvalidInput("limit", Cause("range", {"low": 1, "high": 100}))
     done = sa.and_(wishes.c.community_id == community_id, wishes.c.state.in_(DONE))
-    rows = conn.execute(
+    query = (
         sa.select(
-            wishes.c.title, wishes.c.category, orgs.c.name, wishes.c.served_at, wishes.c.rating
+            wishes.c.title,
+            wishes.c.category,
+            orgs.c.name,
+            wishes.c.served_at,
+            wishes.c.rating,
+            wishes.c.id,
         )
         .join(orgs, orgs.c.id == wishes.c.org_id)
-        .where(done)
-        .order_by(wishes.c.closed_at.desc(), wishes.c.id.desc())
-        .limit(limit)
+        .where(done, wishes.c.served_at.is_not(None))  # a fulfilled wish was served
     )
+    if cursor is not None:
+        at, wish_id = _after(cursor)
+        query = query.where(
+            sa.tuple_(wishes.c.served_at, wishes.c.id)
+            < sa.tuple_(sa.literal(at, wishes.c.served_at.type), sa.literal(wish_id))
+        )
+    rows = conn.execute(
+        query.order_by(wishes.c.served_at.desc(), wishes.c.id.desc()).limit(limit + 1)
+    ).all()
     fulfilled = tuple(
         DoneWish(
             title=title,
@@ -99,8 +116,9 @@ def public_board(conn: Connection, community_id: str, *, limit: int = 20) -> Boa
             served_on=served.astimezone(CHINA).date() if served else None,
             rating=rating,
         )
-        for title, category, place, served, rating in rows.all()
+        for title, category, place, served, rating, _ in rows[:limit]
     )
+    last = rows[limit - 1] if len(rows) > limit else None
     total = conn.scalar(sa.select(sa.func.count()).where(done)) or 0
     top = points.top_hours(conn, community_id, limit=HONOUR_ROLL)
     opted = set(
@@ -132,4 +150,17 @@ def public_board(conn: Connection, community_id: str, *, limit: int = 20) -> Boa
         honour_roll=roll,
         others=len(top) - len(roll),
         store=store,
+        next_cursor=f"{last.served_at.isoformat()}|{last.id}" if last is not None else None,
     )
+
+
+def _after(cursor: str) -> tuple[dt.datetime, str]:
+    """The last fulfilled wish a page showed, from its cursor."""
+    stamp, _, wish_id = cursor.partition("|")
+    try:
+        at = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        raise InvalidInput("cursor", Cause("cursor")) from None
+    if at.tzinfo is None:
+        raise InvalidInput("cursor", Cause("cursor"))
+    return at, check_id("cursor", wish_id)

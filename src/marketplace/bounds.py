@@ -43,6 +43,10 @@ Urgency = Annotated[int, Meta(ge=1, le=4)]
 """A wish's urgency, 1 (low) to 4 (urgent)."""
 Rating = Annotated[int, Meta(ge=1, le=5)]
 """The resident's stars (评单)."""
+Skill = Annotated[str, Meta(min_length=1, max_length=32)]
+"""One skill a member has or a wish needs (维修, 辅导)."""
+SKILLS = 20
+"""How many skills a member lists or a wish asks for."""
 
 
 def _meta(kind: Any) -> Meta:

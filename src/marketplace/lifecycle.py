@@ -135,6 +135,8 @@ class Act(enum.StrEnum):
     RANK_CANDIDATES = "rank_candidates"  # 派单候选人
     SEE_ALL_CLAIMS = "see_all_claims"  # every claim on a wish (else one's own)
     SEE_ESCALATIONS = "see_escalations"  # the open wishes at a street's or district's level
+    SEE_STATISTICS = "see_statistics"  # 统计: an area's figures and 三率
+    FIND_WISHES = "find_wishes"  # 找心愿: browse the community's wishes to take or give places
     SET_POLICY = "set_policy"
     RUN_STORE = "run_store"  # 上架, 补货, 下架, 核销, the orders of everyone
     ADJUST = "adjust"  # 调整, 冲正, hours of offline events
@@ -325,6 +327,8 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.RANK_CANDIDATES: OFFICE,
     Act.SEE_ALL_CLAIMS: OFFICE | OWNER | UNIT,
     Act.SEE_ESCALATIONS: OFFICE,
+    Act.SEE_STATISTICS: OFFICE | SYSTEM,
+    Act.FIND_WISHES: CLAIMING | UNIT | OFFICE,
     Act.SET_POLICY: OFFICE,
     Act.RUN_STORE: OFFICE,
     Act.ADJUST: OFFICE,

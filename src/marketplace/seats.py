@@ -23,6 +23,7 @@ from marketplace.model import Member, OrgKind
 from marketplace.orgs import get_org, require
 from marketplace.privacy import mask_phone
 from marketplace.schema import members, orgs, pairings, roles
+from marketplace.standing import standing_at
 from points import Cause, sqltypes
 
 
@@ -92,6 +93,14 @@ def seats(conn: Connection, member_id: str) -> tuple[Seat, ...]:
         if not places:
             found.append(base)
     return tuple(found)
+
+
+def seat_roles(conn: Connection, member_id: str, seat: Seat) -> frozenset[Role]:
+    """The roles the member acts with in ``seat``, as the lifecycle table reads them: held on the
+    seat's org or an ancestor, plus a paired unit's roles in the seat's community (one
+    statement). The seat only picks the place; the roles held there decide."""
+    org, mine = standing_at(conn, member_id, seat.org_id)
+    return frozenset() if org is None else mine.on(org.path, seat.community_id)
 
 
 def find_residents(

@@ -56,15 +56,15 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import ClaimState, Role, WishAction, WishState
+from marketplace.lifecycle import Act, ClaimState, WishAction, WishState
 from marketplace.model import Org, OrgKind
 from marketplace.orgs import get_org, roles_on
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import claims, members, orgs, pairings, settings, transitions, wishes
 from points import Cause
 
-READERS = frozenset({Role.STAFF, Role.ADMIN, Role.SYSTEM})
 AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
 CONFIRMING = (WishAction.CONFIRM, WishAction.RESOLVE_FOR_VOLUNTEER)
 COUNTED: dict[str, str] = {  # recorded wish action → the figure it counts in
@@ -323,7 +323,7 @@ def _period(since: dt.datetime, until: dt.datetime) -> _Period:
 def _area(conn: Connection, actor: str, org_id: str) -> Org:
     """The org asked about, once the actor may read it (NotFound otherwise: tenancy)."""
     org = get_org(conn, org_id)
-    if not (roles_on(conn, actor, org.path)) & READERS:
+    if not lifecycle.can(Act.SEE_STATISTICS, roles_on(conn, actor, org.path)):
         raise NotFound("org", org_id)
     if org.kind not in AREAS:
         raise InvalidInput("org_id", Cause("stats_level"))
