@@ -35,6 +35,7 @@ def test_a_refused_restock_far_down_the_list_is_shown_on_screen(
     last.get_by_role("button", name="调整库存").click()
     refused = page.locator("li.card p.error")
     expect(refused).to_have_text("库存不足：剩余3件")
+    expect(last.locator('input[name="change"]')).to_be_focused()  # htmx settles, then scrolls
     drawn = page.evaluate(
         "(() => { const r = document.querySelector('li.card p.error').getBoundingClientRect();"
         " return [r.left, r.top, r.right, r.bottom, innerWidth, innerHeight]; })()"
@@ -42,5 +43,4 @@ def test_a_refused_restock_far_down_the_list_is_shown_on_screen(
     left, top, right, bottom, width, height = drawn
     assert (top >= 0, bottom <= height) == (True, True), drawn  # not 2,500 px below
     assert (left >= 0, right <= width) == (True, True), drawn
-    expect(last.locator('input[name="change"]')).to_be_focused()
     context.close()
