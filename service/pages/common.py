@@ -343,6 +343,9 @@ def handle(
                 shown = show(tx)
             shown.status_code = status
             shown.headers["HX-Replace-Url"] = back  # a refresh shows the page, not the POST
+            # htmx shows a boosted page from its top; a refused page from its first refused
+            # field (or the top when none is drawn), however far down the form is
+            shown.headers["HX-Reswap"] = "innerHTML show:.invalid:top"
             return shown
 
         raise Rollback(again) from exc
