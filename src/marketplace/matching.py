@@ -120,11 +120,19 @@ def _segments(path: str) -> tuple[str, ...]:
     return tuple(part for part in path.split("/") if part)
 
 
-def _outside(target: Target, candidate: Candidate) -> bool:
-    if not candidate.home_path or candidate.unit_id in target.paired_unit_ids:
+def _outside(path: str, paired_unit_ids: frozenset[str], candidate: Candidate) -> bool:
+    if not candidate.home_path or candidate.unit_id in paired_unit_ids:
         return False
-    community = _segments(target.path)[:3]  # "/district/street/community/"
+    community = _segments(path)[:3]  # "/district/street/community/"
     return _segments(candidate.home_path)[: len(community)] != community
+
+
+def _over_limit(candidate: Candidate) -> bool:
+    return candidate.open_claims >= candidate.claim_limit
+
+
+def _no_role(candidate: Candidate) -> bool:
+    return not candidate.roles & (CLAIMING | UNIT)
 
 
 def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Reason, ...]:
@@ -136,9 +144,9 @@ def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Rea
         found.append(("full", f"名额已满（共{wish.capacity}人）"))
     if wish.id in candidate.claimed_wish_ids:
         found.append(("already_claimed", "你已认领该心愿"))
-    if candidate.open_claims >= candidate.claim_limit:
+    if _over_limit(candidate):
         found.append(("claim_limit", f"进行中的认领已达上限（{candidate.claim_limit}个）"))
-    if not candidate.roles & (CLAIMING | UNIT):
+    if _no_role(candidate):
         found.append(("needs_role", "需要志愿者、党员或单位管理员身份"))
     if candidate.member_id in (wish.beneficiary_id, wish.posted_by):
         found.append(("own_wish", "不能认领本人发布或受助的心愿"))
@@ -146,9 +154,19 @@ def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Rea
         found.append(("missing_skills", "缺少技能：" + "、".join(sorted(missing))))
     if now >= wish.window_end:
         found.append(("window_over", "服务时间已过"))
-    if _outside(target, candidate):
+    if _outside(target.path, target.paired_unit_ids, candidate):
         found.append(("outside_community", "不在本社区或结对单位的服务范围内"))
     return tuple(Reason(code=code, detail=detail) for code, detail in found)
+
+
+def barred(candidate: Candidate, community_path: str, paired_unit_ids: frozenset[str]) -> bool:
+    """Whether :func:`why_not` refuses the candidate every wish of the community whatever the
+    wish: the claim limit, the role, or a home outside the community (told only for a community
+    three levels down, "/district/street/community/", as every wish under it shares that)."""
+    outside = len(_segments(community_path)) >= 3 and _outside(
+        community_path, paired_unit_ids, candidate
+    )
+    return _over_limit(candidate) or _no_role(candidate) or outside
 
 
 # Score parts, each in [0, 1]
@@ -197,10 +215,14 @@ def _reliability(candidate: Candidate) -> float:
     return (record + min(1.0, max(0.0, candidate.average_rating / 5))) / 2
 
 
+def _urgency(urgency: int) -> float:
+    return min(1.0, max(0.0, (int(urgency) - 1) / 3))
+
+
 def _wish_fractions(target: Target, now: dt.datetime) -> tuple[float, float, float]:
     """Urgency, key household and waiting: the same for every candidate."""
     wish = target.wish
-    urgency = min(1.0, max(0.0, (int(wish.urgency) - 1) / 3))
+    urgency = _urgency(wish.urgency)
     waited = (now - (wish.published_at or wish.created_at)).total_seconds() / 3600
     return urgency, float(target.key_household), min(1.0, max(0.0, waited / 72))
 
@@ -264,6 +286,31 @@ def score(target: Target, candidate: Candidate, weights: Weights, now: dt.dateti
     return Score(total=_total(parts.values()), parts=parts, explain=explain)
 
 
+def total(target: Target, candidate: Candidate, weights: Weights, now: dt.datetime) -> float:
+    """:func:`score`'s total alone (eligible or not)."""
+    return _total(_parts(weights, _fractions(target, candidate, now)).values())
+
+
+def place_fraction(home_path: str, place_path: str) -> float:
+    """The distance part's fraction for a member living at ``home_path`` and a wish placed at
+    ``place_path`` (1.0: the same grid or building … 0.25: unknown home or the same street)."""
+    return _distance(home_path, _segments(place_path))
+
+
+def ceiling(
+    candidate: Candidate, weights: Weights, *, urgency: int, key_household: bool, place: float
+) -> float:
+    """The highest total an eligible wish of this urgency and key household, placed at the
+    distance fraction ``place`` (:func:`place_fraction`), can give the candidate: every other
+    part that depends on the wish at its best (every skill held, the whole window free, waited
+    72 hours or more). Computed as :func:`total` computes totals, so a wish that reaches it has
+    this very total, and none exceeds it."""
+    free = 1.0 if candidate.available else 0.5  # _availability's best
+    fractions = (1.0, place, free, _fairness(candidate.recent_minutes), _reliability(candidate),
+                 _urgency(urgency), float(key_household), 1.0)  # fmt: skip
+    return _total(_parts(weights, fractions).values())
+
+
 def _best(
     pairs: Iterable[tuple[Target, Candidate]],
     weights: Weights,
@@ -273,9 +320,7 @@ def _best(
 ) -> list[Match]:
     """The eligible pairs with the highest totals, ties by ``tie``, through a bounded heap."""
     keyed = (
-        ((-_total(_parts(weights, _fractions(t, c, now)).values()), *tie(t, c)), t, c)
-        for t, c in pairs
-        if not why_not(t, c, now)
+        ((-total(t, c, weights, now), *tie(t, c)), t, c) for t, c in pairs if not why_not(t, c, now)
     )
     best = heapq.nsmallest(limit, keyed, key=lambda row: row[0])
     return [

@@ -33,12 +33,12 @@ from marketplace.matching import (
     Target,
     auto_dispatch,
     rank_candidates,
-    recommend,
     why_not,
 )
-from marketplace.model import Claim, OrgKind, Wish
+from marketplace.model import Claim, Org, OrgKind, Wish
 from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on
 from marketplace.schema import claims, member_load, members, orgs, pairings, roles, wishes
+from marketplace.shortlist import best_wishes
 from points import sqltypes, utcnow
 
 CANDIDATES = CLAIMING | UNIT
@@ -57,11 +57,12 @@ def recommendations(
     """Published wishes that fit the member best, with the score's parts (为你推荐)."""
     now = now or utcnow()
     rules = community_rules(conn, community_id)
-    candidates = _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    community = get_org(conn, community_id)
+    candidates = _candidates(conn, community, now, rules.claim_limit, member_id)
     if not candidates:
         return []
-    targets = _targets(conn, community_id)
-    found = recommend(candidates[0], targets, rules.weights, now, limit=limit)
+    units = _paired(conn, community_id)
+    found = best_wishes(conn, community, candidates[0], units, rules.weights, now, limit)
     return [_for_volunteer(m) for m in found]
 
 
@@ -92,7 +93,8 @@ def reasons(
     targets = [t for t in _targets(conn, community_id, wish_id) if t.wish.id == wish_id]
     if not targets:
         raise NotFound("wish", wish_id)
-    found = _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    community = get_org(conn, community_id)
+    found = _candidates(conn, community, now, rules.claim_limit, member_id)
     candidate = found[0] if found else Candidate(member_id=member_id, roles=frozenset())
     return why_not(targets[0], candidate, now)
 
@@ -113,7 +115,7 @@ def candidates(
     targets = _targets(conn, community_id, wish_id)
     if not targets:
         raise NotFound("wish", wish_id)
-    pool = _candidates(conn, community_id, now, rules.claim_limit)
+    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
     return rank_candidates(targets[0], pool, rules.weights, now, limit=limit)
 
 
@@ -127,7 +129,7 @@ def dispatch_all(
     rules = community_rules(conn, community_id)
     plan: list[Assignment] = auto_dispatch(
         _targets(conn, community_id),
-        _candidates(conn, community_id, now, rules.claim_limit),
+        _candidates(conn, get_org(conn, community_id), now, rules.claim_limit),
         rules.weights,
         now,
     )
@@ -152,7 +154,11 @@ def _require_office(conn: Connection, actor: str, community_id: str) -> None:
 
 def _targets(conn: Connection, community_id: str, wish_id: str | None = None) -> list[Target]:
     query = (
-        sa.select(wishes, orgs.c.path.label("place_path"), members.c.key_household)
+        sa.select(
+            wishes,
+            orgs.c.path.label("place_path"),
+            members.c.key_household.label("resident_key_household"),
+        )
         .join(orgs, orgs.c.id == wishes.c.org_id)
         .outerjoin(members, members.c.id == wishes.c.beneficiary_id)
         .where(wishes.c.community_id == community_id)
@@ -161,35 +167,35 @@ def _targets(conn: Connection, community_id: str, wish_id: str | None = None) ->
         query = query.where(wishes.c.state.in_(sorted(s.value for s in CLAIMABLE_WISH_STATES)))
     else:
         query = query.where(wishes.c.id == wish_id)
-    units = frozenset(
-        (
-            conn.execute(
-                sa.select(pairings.c.unit_id).where(pairings.c.community_id == community_id)
-            )
-        ).scalars()
-    )
+    units = _paired(conn, community_id)
     rows = (conn.execute(query)).all()
     return [
         Target(
             wish=sqltypes.to_struct(r, Wish),
             path=r.place_path,
-            key_household=bool(r.key_household),
+            key_household=bool(r.resident_key_household),
             paired_unit_ids=units,
         )
         for r in rows
     ]
 
 
+def _paired(conn: Connection, community_id: str) -> frozenset[str]:
+    """The units paired with the community (结对共建)."""
+    query = sa.select(pairings.c.unit_id).where(pairings.c.community_id == community_id)
+    return frozenset(conn.execute(query).scalars())
+
+
 def _candidates(
     conn: Connection,
-    community_id: str,
+    community: Org,
     now: dt.datetime,
     claim_limit: int,
     member_id: str | None = None,
 ) -> list[Candidate]:
     """Members who may claim in the community: volunteers and party members holding the role
     on the community or above, and party members of paired units."""
-    community = get_org(conn, community_id)
+    community_id = community.id
     ancestors = ancestor_paths(community.path)
     in_tree = (
         sa.select(roles.c.member_id, roles.c.role)

@@ -1,0 +1,202 @@
+"""The shortlist (初筛) behind recommendations: the few wishes that can make a member's top k,
+read from the database in the order of the parts of the score that depend on the wish alone.
+
+A total is the member's own parts (fairness, reliability), plus the wish's (urgency, key
+household, waiting), plus the pair's (skills, distance, free time). Every wish of the community
+open for claims falls in one *cell*: its urgency, whether its resident is a key household, and
+how far its place is from the member's home (the same grid, the same compound, the rest of the
+community). :func:`matching.ceiling` gives each cell the highest total any eligible wish in it
+can reach; the index ``ix_mk_wishes_match`` gives each cell's wishes in the order ties are
+broken (start, id), and SQL keeps only the wishes :func:`matching.why_not` would let the member
+take.
+
+Cells are read best ceiling first, a few at a time in one statement, each a few rows past
+``limit``. A cell is done once it gave ``limit`` eligible wishes at its ceiling (no later wish of
+the cell can pass them: none has a higher total, and at an equal total they come first) or ran
+out; the reading stops once ``limit`` wishes are found and no cell left can reach the ``limit``-th
+total. The ranking itself is :func:`matching.recommend` over the wishes read: the same scores,
+the same order and the same explanations as ranking every wish of the community.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from marketplace.matching import (
+    Candidate,
+    Match,
+    Target,
+    Weights,
+    barred,
+    ceiling,
+    place_fraction,
+    recommend,
+    total,
+    why_not,
+)
+from marketplace.model import Org, Urgency, Wish
+from marketplace.schema import OPEN_FOR_CLAIMS, orgs, wishes
+from points import sqltypes
+
+CELLS_AT_ONCE = 8
+"""Cells read by one statement."""
+
+
+class Cell(msgspec.Struct, kw_only=True):
+    """Wishes of one urgency and key household at one distance from the member's home."""
+
+    urgency: int
+    key_household: bool
+    place: float  # the distance part's fraction for every wish in the cell
+    org_ids: tuple[str, ...]  # the places in the cell; () with ``others``: every place but those
+    others: tuple[str, ...] = ()
+    ceiling: float = 0.0
+    after: tuple[dt.datetime, str] | None = None  # the last (start, id) read
+    at_ceiling: int = 0  # eligible wishes read whose total is the ceiling
+    done: bool = False
+
+
+def best_wishes(
+    conn: Connection,
+    community: Org,
+    candidate: Candidate,
+    paired_unit_ids: frozenset[str],
+    weights: Weights,
+    now: dt.datetime,
+    limit: int,
+) -> list[Match]:
+    """The candidate's top ``limit`` wishes of the community: :func:`matching.recommend` over
+    every wish open for claims, reading only the cells that can reach it."""
+    if limit < 1 or barred(candidate, community.path, paired_unit_ids):
+        return []
+    cells = _cells(conn, community, candidate, weights)
+    read: list[Target] = []
+    found: list[Match] = []
+    chunk = limit + limit // 2 + 2
+    while True:
+        bar = found[-1].score.total if len(found) >= limit else None
+        due = [c for c in cells if not c.done and (bar is None or c.ceiling >= bar)]
+        if not due:
+            return found
+        batch = due[:CELLS_AT_ONCE]
+        rows = conn.execute(_statement(conn, community.id, candidate, batch, now, chunk))
+        keys = list(rows.keys())
+        to_wish = sqltypes.picker(keys, wishes, "", Wish)
+        got = [0] * len(batch)
+        for row in rows:
+            cell = batch[row.cell]
+            got[row.cell] += 1
+            target = Target(
+                wish=to_wish(row),
+                path=row.place_path,
+                key_household=cell.key_household,
+                paired_unit_ids=paired_unit_ids,
+            )
+            read.append(target)
+            cell.after = (target.wish.window_start, target.wish.id)
+            if not why_not(target, candidate, now) and (
+                total(target, candidate, weights, now) == cell.ceiling
+            ):
+                cell.at_ceiling += 1
+        for cell, n in zip(batch, got, strict=True):
+            cell.done = n < chunk or cell.at_ceiling >= limit
+        found = recommend(candidate, read, weights, now, limit=limit)
+
+
+def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weights) -> list[Cell]:
+    """Every cell, best ceiling first. The places near the member (their home's compound and
+    below: a path's segments are org ids) are read from mk_orgs and grouped by distance; the
+    rest of the community is one group."""
+    home = [s for s in candidate.home_path.split("/") if s]
+    depth = len([s for s in community.path.split("/") if s])
+    groups: dict[float, list[str]] = {}
+    near: list[str] = []
+    if len(home) > depth and candidate.home_path.startswith(community.path):
+        top = sa.select(orgs.c.id, orgs.c.path).where(orgs.c.id == home[depth])
+        tree = top.cte("near", recursive=True)  # the home's compound and everything below it
+        tree = tree.union_all(
+            sa.select(orgs.c.id, orgs.c.path).join(tree, orgs.c.parent_id == tree.c.id)
+        )
+        for org_id, path in conn.execute(sa.select(tree.c.id, tree.c.path)):
+            groups.setdefault(place_fraction(candidate.home_path, path), []).append(org_id)
+            near.append(org_id)
+    rest = place_fraction(candidate.home_path, community.path)
+    places: list[tuple[float, tuple[str, ...], tuple[str, ...]]]
+    places = [(p, tuple(sorted(ids)), ()) for p, ids in groups.items()]
+    places.append((rest, (), tuple(sorted(near))))
+    cells = [
+        Cell(urgency=int(u), key_household=kh, place=p, org_ids=ids, others=others,
+             ceiling=ceiling(candidate, weights, urgency=u, key_household=kh, place=p))
+        for p, ids, others in places
+        for u in Urgency
+        for kh in (True, False)
+    ]  # fmt: skip
+    cells.sort(key=lambda c: -c.ceiling)
+    return cells
+
+
+def _statement(
+    conn: Connection,
+    community_id: str,
+    candidate: Candidate,
+    batch: list[Cell],
+    now: dt.datetime,
+    chunk: int,
+) -> Any:
+    """One ``SELECT`` reading ``chunk`` rows of each cell of the batch past where it stopped:
+    each cell a range of ``ix_mk_wishes_match`` in order, limited, then put together."""
+    w = wishes.c
+    eligible = [
+        w.community_id == community_id,
+        sa.text(OPEN_FOR_CLAIMS),  # the partial index's own words
+        w.places_taken < w.capacity,
+        w.window_end > now,
+        w.beneficiary_id != candidate.member_id,
+        w.posted_by != candidate.member_id,
+        _has_skills(conn, candidate.skills),
+    ]
+    if candidate.claimed_wish_ids:
+        eligible.append(w.id.not_in(sorted(candidate.claimed_wish_ids)))
+    parts = []
+    for n, cell in enumerate(batch):
+        where = [*eligible, w.urgency == cell.urgency, w.key_household == cell.key_household]
+        if cell.org_ids:
+            where.append(w.org_id.in_(cell.org_ids))
+        elif cell.others:
+            where.append(w.org_id.not_in(cell.others))
+        if cell.after is not None:
+            start, wish_id = cell.after
+            where.append(
+                sa.or_(w.window_start > start, sa.and_(w.window_start == start, w.id > wish_id))
+            )
+        part = (
+            sa.select(wishes, orgs.c.path.label("place_path"), sa.literal(n).label("cell"))
+            .join(orgs, orgs.c.id == w.org_id)
+            .where(*where)
+            .order_by(w.window_start, w.id)
+            .limit(chunk)
+        )
+        parts.append(sa.select(part.subquery()))
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+def _has_skills(conn: Connection, skills: frozenset[str]) -> Any:
+    """The wish asks for no skill the member lacks (why_not's ``missing_skills``); skills are
+    stored as a sorted JSON list, so a wish asking for none is ``[]``."""
+    none = wishes.c.skills == []
+    if not skills:
+        return none
+    mine = sa.bindparam("mine_skills", sorted(skills), type_=sqltypes.Json())
+    if conn.dialect.name == "postgresql":
+        subset = "CAST(mk_wishes.skills AS jsonb) <@ CAST(:mine_skills AS jsonb)"
+    else:
+        subset = (
+            "NOT EXISTS (SELECT 1 FROM json_each(mk_wishes.skills) AS need"
+            " WHERE need.value NOT IN (SELECT value FROM json_each(:mine_skills)))"
+        )
+    return sa.or_(none, sa.text(subset).bindparams(mine))
