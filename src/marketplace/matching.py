@@ -10,6 +10,7 @@ reliability, urgency, key household, waiting), and explains them in plain Chines
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -116,6 +117,7 @@ class Assignment(msgspec.Struct, frozen=True, kw_only=True):
 # Eligibility
 
 
+@functools.lru_cache(maxsize=4096)
 def _segments(path: str) -> tuple[str, ...]:
     return tuple(part for part in path.split("/") if part)
 

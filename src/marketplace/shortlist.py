@@ -84,7 +84,7 @@ def best_wishes(
         if not due:
             return found
         batch = due[:CELLS_AT_ONCE]
-        rows = conn.execute(_statement(conn, community.id, candidate, batch, now, chunk))
+        rows = conn.execute(*_statement(conn, community.id, candidate, batch, now, chunk))
         keys = list(rows.keys())
         to_wish = sqltypes.picker(keys, wishes, "", Wish)
         got = [0] * len(batch)
@@ -140,6 +140,11 @@ def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weig
     return cells
 
 
+Shape = tuple[str, bool, bool, tuple[tuple[str, bool], ...]]
+"""What a statement's text depends on: the dialect, whether the member has skills and claims,
+and per cell which places it names ("in", "not_in" or "") and whether it resumes."""
+
+
 def _statement(
     conn: Connection,
     community_id: str,
@@ -147,30 +152,65 @@ def _statement(
     batch: list[Cell],
     now: dt.datetime,
     chunk: int,
-) -> Any:
-    """One ``SELECT`` reading ``chunk`` rows of each cell of the batch past where it stopped:
-    each cell a range of ``ix_mk_wishes_match`` in order, limited, then put together."""
+) -> tuple[Any, dict[str, Any]]:
+    """One ``SELECT`` reading ``chunk`` rows of each cell of the batch past where it stopped
+    (each cell a range of ``ix_mk_wishes_match`` in order, limited, then put together), and its
+    parameters. The statement is built once per shape."""
+    kinds = tuple(
+        ("in" if c.org_ids else "not_in" if c.others else "", c.after is not None) for c in batch
+    )
+    shape = (conn.dialect.name, bool(candidate.skills), bool(candidate.claimed_wish_ids), kinds)
+    statement = _BUILT.get(shape)
+    if statement is None:
+        statement = _BUILT[shape] = _build(shape)
+    given: dict[str, Any] = {
+        "community": community_id,
+        "now": now,
+        "member": candidate.member_id,
+        "chunk": chunk,
+        "mine_skills": sorted(candidate.skills),
+        "claimed": sorted(candidate.claimed_wish_ids),
+    }
+    for n, cell in enumerate(batch):
+        given[f"urgency_{n}"] = cell.urgency
+        given[f"key_household_{n}"] = cell.key_household
+        given[f"places_{n}"] = list(cell.org_ids or cell.others)
+        if cell.after is not None:
+            given[f"start_{n}"], given[f"id_{n}"] = cell.after
+    return statement, given
+
+
+_BUILT: dict[Shape, Any] = {}
+
+
+def _build(shape: Shape) -> Any:
+    dialect, skilled, claiming, kinds = shape
     w = wishes.c
     eligible = [
-        w.community_id == community_id,
+        w.community_id == sa.bindparam("community"),
         sa.text(OPEN_FOR_CLAIMS),  # the partial index's own words
         w.places_taken < w.capacity,
-        w.window_end > now,
-        w.beneficiary_id != candidate.member_id,
-        w.posted_by != candidate.member_id,
-        _has_skills(conn, candidate.skills),
+        w.window_end > sa.bindparam("now", type_=w.window_end.type),
+        w.beneficiary_id != sa.bindparam("member"),
+        w.posted_by != sa.bindparam("member"),
+        _has_skills(dialect, skilled),
     ]
-    if candidate.claimed_wish_ids:
-        eligible.append(w.id.not_in(sorted(candidate.claimed_wish_ids)))
+    if claiming:
+        eligible.append(w.id.not_in(sa.bindparam("claimed", expanding=True)))
     parts = []
-    for n, cell in enumerate(batch):
-        where = [*eligible, w.urgency == cell.urgency, w.key_household == cell.key_household]
-        if cell.org_ids:
-            where.append(w.org_id.in_(cell.org_ids))
-        elif cell.others:
-            where.append(w.org_id.not_in(cell.others))
-        if cell.after is not None:
-            start, wish_id = cell.after
+    for n, (places, resumes) in enumerate(kinds):
+        where = [
+            *eligible,
+            w.urgency == sa.bindparam(f"urgency_{n}", type_=w.urgency.type),
+            w.key_household == sa.bindparam(f"key_household_{n}", type_=w.key_household.type),
+        ]
+        if places == "in":
+            where.append(w.org_id.in_(sa.bindparam(f"places_{n}", expanding=True)))
+        elif places == "not_in":
+            where.append(w.org_id.not_in(sa.bindparam(f"places_{n}", expanding=True)))
+        if resumes:
+            start = sa.bindparam(f"start_{n}", type_=w.window_start.type)
+            wish_id = sa.bindparam(f"id_{n}", type_=w.id.type)
             where.append(
                 sa.or_(w.window_start > start, sa.and_(w.window_start == start, w.id > wish_id))
             )
@@ -179,20 +219,20 @@ def _statement(
             .join(orgs, orgs.c.id == w.org_id)
             .where(*where)
             .order_by(w.window_start, w.id)
-            .limit(chunk)
+            .limit(sa.bindparam("chunk", type_=sa.Integer()))
         )
         parts.append(sa.select(part.subquery()))
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
 
-def _has_skills(conn: Connection, skills: frozenset[str]) -> Any:
+def _has_skills(dialect: str, skilled: bool) -> Any:
     """The wish asks for no skill the member lacks (why_not's ``missing_skills``); skills are
     stored as a sorted JSON list, so a wish asking for none is ``[]``."""
     none = wishes.c.skills == []
-    if not skills:
+    if not skilled:
         return none
-    mine = sa.bindparam("mine_skills", sorted(skills), type_=sqltypes.Json())
-    if conn.dialect.name == "postgresql":
+    mine = sa.bindparam("mine_skills", type_=sqltypes.Json())
+    if dialect == "postgresql":
         subset = "CAST(mk_wishes.skills AS jsonb) <@ CAST(:mine_skills AS jsonb)"
     else:
         subset = (
