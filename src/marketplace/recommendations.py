@@ -1,20 +1,22 @@
 """Matching against the database: recommendations for a member, candidates for 派单, and
 batch auto-dispatch. Loads what the pure rules in :mod:`marketplace.matching` need, in a few
-set-based queries, and applies auto-dispatch through the same :func:`claims.dispatch` staff use.
+set-based queries; recommendations read a shortlist (:mod:`marketplace.shortlist`), and
+auto-dispatch writes its plan through the rules of one dispatch (:mod:`marketplace.dispatches`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
-from marketplace.claims import dispatch
-from marketplace.errors import MarketplaceError, NotFound
+from marketplace.claims import DISPATCHED
+from marketplace.dispatches import Dispatched, Left, dispatch_many
+from marketplace.errors import NotFound
 from marketplace.lifecycle import (
     ACTIVE_CLAIM_STATES,
     CLAIMABLE_WISH_STATES,
@@ -26,7 +28,6 @@ from marketplace.lifecycle import (
 )
 from marketplace.matching import (
     KEY_HOUSEHOLD_PHRASE,
-    Assignment,
     Candidate,
     Match,
     Reason,
@@ -35,7 +36,7 @@ from marketplace.matching import (
     rank_candidates,
     why_not,
 )
-from marketplace.model import Claim, Org, OrgKind, Wish
+from marketplace.model import Org, OrgKind, Wish
 from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on
 from marketplace.schema import claims, member_load, members, orgs, pairings, roles, wishes
 from marketplace.shortlist import best_wishes
@@ -121,28 +122,27 @@ def candidates(
 
 def dispatch_all(
     conn: Connection, actor: str, community_id: str, *, now: dt.datetime | None = None
-) -> list[Claim]:
-    """Auto-dispatch (批量派单): assign members to the community's published wishes, honouring
-    capacity and each member's open-claim limit; returns the claims made."""
+) -> Dispatched:
+    """Auto-dispatch (批量派单): assign members to the community's wishes open for claims,
+    honouring capacity and each member's open-claim limit: one plan
+    (:func:`matching.auto_dispatch`), written in bulk through the rules of one dispatch
+    (:func:`dispatches.dispatch_many`). Says which claims were made and which places were left,
+    and why."""
     now = now or utcnow()
     _require_office(conn, actor, community_id)
     rules = community_rules(conn, community_id)
-    plan: list[Assignment] = auto_dispatch(
-        _targets(conn, community_id),
-        _candidates(conn, get_org(conn, community_id), now, rules.claim_limit),
-        rules.weights,
-        now,
-    )
-    made = []
-    for step in plan:
-        try:
-            with conn.begin_nested():
-                made.append(
-                    dispatch(conn, actor, community_id, step.wish_id, step.member_id, now=now)
-                )
-        except MarketplaceError:
-            continue  # the wish or the member changed since the plan was made
-    return made
+    targets = _targets(conn, community_id)
+    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
+    plan = auto_dispatch(targets, [c for c in pool if c.roles & DISPATCHED], rules.weights, now)
+    done = dispatch_many(conn, actor, community_id, plan, rules, now=now)
+    planned = Counter(step.wish_id for step in plan)
+    unfilled = [
+        Left(wish_id=t.wish.id, member_id=None,
+             code="window_over" if now >= t.wish.window_end else "no_candidate")
+        for t in targets
+        if t.wish.capacity - t.wish.places_taken > planned[t.wish.id]
+    ]  # fmt: skip
+    return Dispatched(claims=done.claims, left=[*done.left, *unfilled])
 
 
 def _require_office(conn: Connection, actor: str, community_id: str) -> None:
