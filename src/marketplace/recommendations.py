@@ -225,17 +225,23 @@ def _candidates(
     people = {
         r.id: r
         for r in conn.execute(
-            sa.select(members.c.id, members.c.skills, members.c.home_unit_id, orgs.c.path)
-            .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
-            .where(members.c.id.in_(ids))
-        )
-    }
-    load = {
-        r.member_id: r
-        for r in conn.execute(
-            sa.select(member_load).where(
-                member_load.c.community_id == community_id, member_load.c.member_id.in_(ids)
+            sa.select(
+                members.c.id,
+                members.c.skills,
+                members.c.home_unit_id,
+                orgs.c.path,
+                member_load.c.open_claims,
+                member_load.c.no_shows,
             )
+            .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
+            .outerjoin(
+                member_load,
+                sa.and_(
+                    member_load.c.community_id == community_id,
+                    member_load.c.member_id == members.c.id,
+                ),
+            )
+            .where(members.c.id.in_(ids))
         )
     }
     history = conn.execute(
@@ -271,7 +277,6 @@ def _candidates(
     found = []
     for mid in ids:
         person = people.get(mid)
-        mine = load.get(mid)
         rated = ratings[mid]
         found.append(
             Candidate(
@@ -280,12 +285,12 @@ def _candidates(
                 skills=frozenset(person.skills) if person else frozenset(),
                 home_path=(person.path or "") if person else "",
                 unit_id=person.home_unit_id if person else None,
-                open_claims=mine.open_claims if mine else 0,
+                open_claims=(person.open_claims or 0) if person else 0,
                 claim_limit=claim_limit,
                 claimed_wish_ids=frozenset(claimed[mid]),
                 recent_minutes=recent[mid],
                 completed=completed[mid],
-                no_shows=mine.no_shows if mine else 0,
+                no_shows=(person.no_shows or 0) if person else 0,
                 average_rating=sum(rated) / len(rated) if rated else None,
             )
         )

@@ -10,7 +10,7 @@ can reach; the index ``ix_mk_wishes_match`` gives each cell's wishes in the orde
 broken (start, id), and SQL keeps only the wishes :func:`matching.why_not` would let the member
 take.
 
-Cells are read best ceiling first, a few at a time in one statement, each a few rows past
+Cells are read best ceiling first, several at a time in one statement, each a few rows past
 ``limit``. A cell is done once it gave ``limit`` eligible wishes at its ceiling (no later wish of
 the cell can pass them: none has a higher total, and at an equal total they come first) or ran
 out; the reading stops once ``limit`` wishes are found and no cell left can reach the ``limit``-th
@@ -44,7 +44,8 @@ from marketplace.schema import OPEN_FOR_CLAIMS, orgs, wishes
 from points import sqltypes
 
 CELLS_AT_ONCE = 8
-"""Cells read by one statement."""
+"""Cells read by the first statement (the best ceilings); each later one reads up to four times
+as many, every cell still due (a community with few wishes is read in two statements)."""
 
 
 class Cell(msgspec.Struct, kw_only=True):
@@ -78,12 +79,14 @@ def best_wishes(
     read: list[Target] = []
     found: list[Match] = []
     chunk = limit + limit // 2 + 2
+    first = True
     while True:
         bar = found[-1].score.total if len(found) >= limit else None
         due = [c for c in cells if not c.done and (bar is None or c.ceiling >= bar)]
         if not due:
             return found
-        batch = due[:CELLS_AT_ONCE]
+        batch = sorted(due[: CELLS_AT_ONCE * (1 if first else 4)], key=_kind)
+        first = False
         rows = conn.execute(*_statement(conn, community.id, candidate, batch, now, chunk))
         keys = list(rows.keys())
         to_wish = sqltypes.picker(keys, wishes, "", Wish)
@@ -140,9 +143,14 @@ def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weig
     return cells
 
 
-Shape = tuple[str, bool, bool, tuple[tuple[str, bool], ...]]
-"""What a statement's text depends on: the dialect, whether the member has skills and claims,
-and per cell which places it names ("in", "not_in" or "") and whether it resumes."""
+def _kind(cell: Cell) -> tuple[bool, bool, bool]:
+    """Cells of one kind share their statement's text: a batch in this order has few shapes."""
+    return bool(cell.org_ids), bool(cell.others), cell.after is not None
+
+
+Shape = tuple[str, tuple[tuple[str, bool], ...]]
+"""What a statement's text depends on: the dialect, and per cell which places it names ("in",
+"not_in" or "") and whether it resumes."""
 
 
 def _statement(
@@ -159,7 +167,7 @@ def _statement(
     kinds = tuple(
         ("in" if c.org_ids else "not_in" if c.others else "", c.after is not None) for c in batch
     )
-    shape = (conn.dialect.name, bool(candidate.skills), bool(candidate.claimed_wish_ids), kinds)
+    shape = (conn.dialect.name, kinds)
     statement = _BUILT.get(shape)
     if statement is None:
         statement = _BUILT[shape] = _build(shape)
@@ -184,7 +192,7 @@ _BUILT: dict[Shape, Any] = {}
 
 
 def _build(shape: Shape) -> Any:
-    dialect, skilled, claiming, kinds = shape
+    dialect, kinds = shape
     w = wishes.c
     eligible = [
         w.community_id == sa.bindparam("community"),
@@ -193,10 +201,9 @@ def _build(shape: Shape) -> Any:
         w.window_end > sa.bindparam("now", type_=w.window_end.type),
         w.beneficiary_id != sa.bindparam("member"),
         w.posted_by != sa.bindparam("member"),
-        _has_skills(dialect, skilled),
+        _has_skills(dialect),
+        w.id.not_in(sa.bindparam("claimed", expanding=True)),
     ]
-    if claiming:
-        eligible.append(w.id.not_in(sa.bindparam("claimed", expanding=True)))
     parts = []
     for n, (places, resumes) in enumerate(kinds):
         where = [
@@ -225,12 +232,10 @@ def _build(shape: Shape) -> Any:
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
 
 
-def _has_skills(dialect: str, skilled: bool) -> Any:
+def _has_skills(dialect: str) -> Any:
     """The wish asks for no skill the member lacks (why_not's ``missing_skills``); skills are
     stored as a sorted JSON list, so a wish asking for none is ``[]``."""
     none = wishes.c.skills == []
-    if not skilled:
-        return none
     mine = sa.bindparam("mine_skills", type_=sqltypes.Json())
     if dialect == "postgresql":
         subset = "CAST(mk_wishes.skills AS jsonb) <@ CAST(:mine_skills AS jsonb)"
