@@ -456,6 +456,7 @@ def auto_dispatch(
                     if bound < kept[0][0]:
                         break  # groups come in falling standing: nobody further on makes the cut
                 taken = 0
+                total = -math.inf  # the group's: the same for every member in it
                 for member_id, i in members:
                     c = pool[i]
                     if from_unit and homes[i] in near:
@@ -466,10 +467,11 @@ def auto_dispatch(
                         or not wish.skills <= c.skills
                     ):
                         continue
-                    free = _availability(c.available, start, end) if c.available else 0.5
-                    pair = (weights.distance * _distance(c.home_path, place),
-                            weights.availability * free)  # fmt: skip
-                    total = _total((*fixed, fair[i], steady[i], *pair))
+                    if taken == 0:
+                        free = _availability(c.available, start, end) if c.available else 0.5
+                        pair = (weights.distance * _distance(c.home_path, place),
+                                weights.availability * free)  # fmt: skip
+                        total = _total((*fixed, fair[i], steady[i], *pair))
                     entry = (total, _Desc(member_id), i)
                     if len(kept) < places:
                         heapq.heappush(kept, entry)
