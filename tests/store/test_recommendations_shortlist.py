@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
@@ -17,6 +18,7 @@ from marketplace import CommunityRules, OrgKind, Role, Weights
 from marketplace.matching import recommend
 from marketplace.orgs import get_org
 from marketplace.recommendations import _candidates, _for_volunteer, _targets
+from marketplace.schema import wishes
 from marketplace_world import T0
 
 HOUR = dt.timedelta(hours=1)
@@ -119,3 +121,17 @@ def test_recommendations_equal_ranking_every_open_wish(db: points.Database) -> N
                     )
                     compared += len(got)
     assert compared > 1000  # the data set gives most members wishes to compare
+
+
+def test_a_wish_carries_its_residents_key_household(db: points.Database) -> None:
+    def flags(tx: Connection) -> list[bool]:
+        return [bool(f) for f in tx.execute(sa.select(wishes.c.key_household)).scalars()]
+
+    with db.transaction() as tx:
+        world.build(tx)
+        world.published(tx, id="before")
+        _key_household(tx, "res")  # recorded after a wish was posted: the wish learns it
+        world.published(tx, id="after")  # posted by a key household: the wish carries it
+        assert flags(tx) == [True, True]
+        mk.anonymise(tx, "res", "res", now=T0)  # the flags go with the personal data
+        assert flags(tx) == [False, False]
