@@ -58,11 +58,10 @@ def recommendations(
     """Published wishes that fit the member best, with the score's parts (为你推荐)."""
     now = now or utcnow()
     rules = community_rules(conn, community_id)
-    community = get_org(conn, community_id)
+    community, units = _paired(conn, community_id)
     candidates = _candidates(conn, community, now, rules.claim_limit, member_id)
     if not candidates:
         return []
-    units = _paired(conn, community_id)
     found = best_wishes(conn, community, candidates[0], units, rules.weights, now, limit)
     return [_for_volunteer(m) for m in found]
 
@@ -167,7 +166,7 @@ def _targets(conn: Connection, community_id: str, wish_id: str | None = None) ->
         query = query.where(wishes.c.state.in_(sorted(s.value for s in CLAIMABLE_WISH_STATES)))
     else:
         query = query.where(wishes.c.id == wish_id)
-    units = _paired(conn, community_id)
+    _, units = _paired(conn, community_id)
     rows = (conn.execute(query)).all()
     return [
         Target(
@@ -180,10 +179,18 @@ def _targets(conn: Connection, community_id: str, wish_id: str | None = None) ->
     ]
 
 
-def _paired(conn: Connection, community_id: str) -> frozenset[str]:
-    """The units paired with the community (结对共建)."""
-    query = sa.select(pairings.c.unit_id).where(pairings.c.community_id == community_id)
-    return frozenset(conn.execute(query).scalars())
+def _paired(conn: Connection, community_id: str) -> tuple[Org, frozenset[str]]:
+    """The community and the units paired with it (结对共建), in one statement."""
+    query = (
+        sa.select(orgs, pairings.c.unit_id.label("paired_unit"))
+        .outerjoin(pairings, pairings.c.community_id == orgs.c.id)
+        .where(orgs.c.id == community_id)
+    )
+    rows = conn.execute(query).all()
+    if not rows:
+        raise NotFound("org", community_id)
+    units = frozenset(r.paired_unit for r in rows if r.paired_unit is not None)
+    return sqltypes.to_struct(rows[0], Org), units
 
 
 def _candidates(
