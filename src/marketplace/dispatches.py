@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import sqlalchemy as sa
@@ -60,14 +60,18 @@ def dispatch_many(
     rules: CommunityRules,
     *,
     now: dt.datetime,
+    known: Mapping[str, tuple[Wish, str]] | None = None,
 ) -> Dispatched:
-    """派单 for every assignment of the plan, in bulk (see the module); the caller's transaction."""
+    """派单 for every assignment of the plan, in bulk (see the module); the caller's transaction.
+    ``known``: wishes (and their places' paths) the caller loaded in this transaction and locked
+    (``FOR UPDATE``), taken as they are instead of loaded again."""
     mine = standing(conn, actor)
+    seen = dict(known or {})  # and as the chunks before left them
     made: list[Claim] = []
     left: list[Left] = []
     for start in range(0, len(plan), CHUNK):
         chunk = plan[start : start + CHUNK]
-        state = _load(conn, community_id, chunk)
+        state = _load(conn, community_id, chunk, seen)
         accepted = []
         for step in chunk:
             try:
@@ -78,6 +82,7 @@ def dispatch_many(
             else:
                 accepted.append(step)
         made += _write(conn, state, actor, accepted, rules, now)
+        seen.update((i, (wish, state.places[i])) for i, wish in state.wishes.items())
     return Dispatched(claims=made, left=left)
 
 
@@ -93,20 +98,28 @@ class _State(msgspec.Struct, kw_only=True):
     held: dict[str, frozenset[Role]] = {}  # wish id -> the actor's roles on it
 
 
-def _load(conn: Connection, community_id: str, chunk: Sequence[Assignment]) -> _State:
+def _load(
+    conn: Connection,
+    community_id: str,
+    chunk: Sequence[Assignment],
+    known: Mapping[str, tuple[Wish, str]],
+) -> _State:
     wish_ids = sorted({a.wish_id for a in chunk})
     member_ids = sorted({a.member_id for a in chunk})
-    w = wishes.c
-    query = (
-        sa.select(wishes, orgs.c.path.label("place_path"))
-        .join(orgs, orgs.c.id == w.org_id)
-        .where(w.community_id == community_id, w.id.in_(wish_ids))
-        .with_for_update(of=wishes)  # PostgreSQL: the wishes stay as loaded until the commit
-    )
-    found, places = {}, {}
-    for row in conn.execute(query):
-        wish = sqltypes.to_struct(row, Wish)
-        found[wish.id], places[wish.id] = wish, row.place_path
+    found = {i: known[i][0] for i in wish_ids if i in known}
+    places = {i: known[i][1] for i in found}
+    unknown = [i for i in wish_ids if i not in known]
+    if unknown:
+        w = wishes.c
+        query = (
+            sa.select(wishes, orgs.c.path.label("place_path"))
+            .join(orgs, orgs.c.id == w.org_id)
+            .where(w.community_id == community_id, w.id.in_(unknown))
+            .with_for_update(of=wishes)  # PostgreSQL: the wishes stay as loaded until the commit
+        )
+        for row in conn.execute(query):
+            wish = sqltypes.to_struct(row, Wish)
+            found[wish.id], places[wish.id] = wish, row.place_path
     counts = conn.execute(
         sa.select(member_load.c.member_id, member_load.c.open_claims)
         .where(member_load.c.community_id == community_id)

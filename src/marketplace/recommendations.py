@@ -130,10 +130,11 @@ def dispatch_all(
     now = now or utcnow()
     _require_office(conn, actor, community_id)
     rules = community_rules(conn, community_id)
-    targets = _targets(conn, community_id)
+    targets = _targets(conn, community_id, lock=True)
     pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
     plan = auto_dispatch(targets, [c for c in pool if c.roles & DISPATCHED], rules.weights, now)
-    done = dispatch_many(conn, actor, community_id, plan, rules, now=now)
+    known = {t.wish.id: (t.wish, t.path) for t in targets}
+    done = dispatch_many(conn, actor, community_id, plan, rules, now=now, known=known)
     planned = Counter(step.wish_id for step in plan)
     unfilled = [
         Left(wish_id=t.wish.id, member_id=None,
@@ -151,7 +152,11 @@ def _require_office(conn: Connection, actor: str, community_id: str) -> None:
     lifecycle.require(Act.RANK_CANDIDATES, in_community, where="community")
 
 
-def _targets(conn: Connection, community_id: str, wish_id: str | None = None) -> list[Target]:
+def _targets(
+    conn: Connection, community_id: str, wish_id: str | None = None, *, lock: bool = False
+) -> list[Target]:
+    """The wish (or every wish open for claims) as matching sees it; ``lock``: the wishes stay
+    as loaded until the transaction ends (PostgreSQL; SQLite has one writer anyway)."""
     query = (
         sa.select(
             wishes,
@@ -166,11 +171,14 @@ def _targets(conn: Connection, community_id: str, wish_id: str | None = None) ->
         query = query.where(wishes.c.state.in_(sorted(s.value for s in CLAIMABLE_WISH_STATES)))
     else:
         query = query.where(wishes.c.id == wish_id)
+    if lock:
+        query = query.with_for_update(of=wishes)
     _, units = _paired(conn, community_id)
-    rows = (conn.execute(query)).all()
+    rows = conn.execute(query)
+    to_wish = sqltypes.picker(list(rows.keys()), wishes, "", Wish)
     return [
         Target(
-            wish=sqltypes.to_struct(r, Wish),
+            wish=to_wish(r),
             path=r.place_path,
             key_household=bool(r.resident_key_household),
             paired_unit_ids=units,

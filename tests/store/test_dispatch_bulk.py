@@ -10,13 +10,14 @@ import random
 from collections import Counter
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import marketplace_world as world
 import points
-from marketplace import CommunityRules, Role
+from marketplace import CommunityRules, Role, dispatches
 from marketplace.dispatches import Left, dispatch_many
 from marketplace.matching import Assignment, auto_dispatch
 from marketplace.orgs import community_rules, get_org
@@ -131,13 +132,19 @@ def _problems(tx: Connection, limit: int) -> list[str]:
     return found
 
 
-def test_bulk_dispatch_leaves_what_one_claim_at_a_time_leaves(db: points.Database) -> None:
+@pytest.mark.parametrize("chunk", [1_000, 3])
+def test_bulk_dispatch_leaves_what_one_claim_at_a_time_leaves(
+    db: points.Database, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatches, "CHUNK", chunk)  # 3: a wish's places split across chunks
     with db.transaction() as tx:
         _community(tx, random.Random(14))
     with db.writer.connect() as conn:
         with conn.begin() as outer:
             plan = _plan(conn)
-            done = dispatch_many(conn, "staff", "c1", plan, community_rules(conn, "c1"), now=NOW)
+            known = {t.wish.id: (t.wish, t.path) for t in _targets(conn, "c1", lock=True)}
+            rules = community_rules(conn, "c1")
+            done = dispatch_many(conn, "staff", "c1", plan, rules, now=NOW, known=known)
             bulk = _rows(conn)
             assert _problems(conn, 2) == []
             outer.rollback()
@@ -157,8 +164,9 @@ def test_bulk_dispatch_leaves_what_one_claim_at_a_time_leaves(db: points.Databas
 
 
 def test_dispatch_all_says_what_was_assigned_and_why_the_rest_was_not(
-    db: points.Database,
+    db: points.Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(dispatches, "CHUNK", 2)
     with db.transaction() as tx:
         _community(tx, random.Random(7))
         done = mk.dispatch_all(tx, "staff", "c1", now=NOW)
