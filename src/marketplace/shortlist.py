@@ -101,7 +101,8 @@ def best_wishes(
                 paired_unit_ids=paired_unit_ids,
             )
             read.append(target)
-            cell.after = (target.wish.window_start, target.wish.id)
+            at = (target.wish.window_start, target.wish.id)
+            cell.after = at if cell.after is None else max(cell.after, at)  # UNION ALL: any order
             if not why_not(target, candidate, now) and (
                 total(target, candidate, weights, now) == cell.ceiling
             ):
