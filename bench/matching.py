@@ -52,7 +52,7 @@ _CONTROL = ("SAVEPOINT", "RELEASE", "ROLLBACK")
 
 
 def _dispatch(opts: Options, db: Database, label: str, say: Callable[[str], None]) -> Row:
-    """Time the plan (load + pure auto_dispatch: until the first claim is written), then let the
+    """Time the plan (load + pure auto_dispatch: until the first claims are written), then let the
     writes run for at most ``budget`` seconds; past that the total is extrapolated. The budget is
     enforced at the next statement the dispatch sends once it is spent (as the old asyncio
     timeout was at the next await)."""
@@ -69,11 +69,12 @@ def _dispatch(opts: Options, db: Database, label: str, say: Callable[[str], None
             raise _OutOfTime
 
     finished = False
+    made = 0
     with db.writer.connect() as conn:
         event.listen(conn, "after_cursor_execute", seen)
         tx = conn.begin()
         try:
-            mk.dispatch_all(conn, "staff-dsp", "dsp")
+            made = len(mk.dispatch_all(conn, "staff-dsp", "dsp").claims)
             finished = True
         except _OutOfTime:
             pass
@@ -84,7 +85,7 @@ def _dispatch(opts: Options, db: Database, label: str, say: Callable[[str], None
     if finished:
         total = end - start
         plan = (stamps[0] - start) if stamps else total
-        note = f"plan {plan:.2f} s, {len(stamps):,} claims written"
+        note = f"plan {plan:.2f} s, {made:,} claims written in {len(stamps)} statements"
     else:
         plan = (stamps[0] - start) if stamps else budget
         rate = len(stamps) / max(1e-9, stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0

@@ -22,7 +22,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     members: int = 10_000  # volunteers who may claim there
     dispatch_wishes: int = 10_000  # published wishes for auto-dispatch
     accrual_records: int = 100_000  # service records of a month (batch accrual)
-    samples: int = 10  # in-process recommendation calls (p50/p99; each takes ~1 s today)
+    samples: int = 100  # in-process recommendation calls (p50/p99; a few ms each)
     pg_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"  # asyncpg:// too
     redis_url: str = "redis://127.0.0.1:6379/0"
     workdir: str = ".bench"

@@ -11,7 +11,7 @@ from litestar import Controller, get, post
 from litestar.params import PathParameter, QueryParameter
 
 import marketplace as mk
-from marketplace import Claim, Match, Rates, Statistics
+from marketplace import Claim, DispatchLeft, Match, Rates, Statistics
 from points import Page
 from points import Problem as AuditProblem
 from service.api.common import (
@@ -40,7 +40,8 @@ Until = Annotated[
 
 
 class DispatchOut(msgspec.Struct, frozen=True, kw_only=True):
-    items: list[Claim]
+    items: list[Claim]  # the claims made
+    left: list[DispatchLeft]  # the places left unfilled, and why
 
 
 class RatesOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,7 +90,8 @@ class MatchingController(Controller):
         community_id: Community,
     ) -> DispatchOut:
         mk.wallet.community_roles(tx, me.id, community_id)
-        return DispatchOut(items=mk.dispatch_all(tx, me.id, community_id, now=now))
+        done = mk.dispatch_all(tx, me.id, community_id, now=now)
+        return DispatchOut(items=done.claims, left=done.left)
 
 
 class BoardController(Controller):

@@ -10,6 +10,8 @@ from marketplace import board, bounds, wallet
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
+from marketplace.dispatches import Dispatched
+from marketplace.dispatches import Left as DispatchLeft
 from marketplace.errors import (
     AlreadyClaimed,
     CapacityFull,
@@ -196,6 +198,8 @@ __all__ = [
     "Consent",
     "Contact",
     "Deadlines",
+    "DispatchLeft",
+    "Dispatched",
     "EventAward",
     "EventHours",
     "Export",

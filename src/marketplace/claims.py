@@ -44,9 +44,14 @@ from marketplace.model import Claim, Wish
 from marketplace.moves import SETTLER, count_open, load_wish, record_all, transition
 from marketplace.orgs import check_id, get_member, roles_on
 from marketplace.privacy import WishView, view_of
+from marketplace.rules import CommunityRules
 from marketplace.schema import claims, wishes
 from marketplace.standing import standing
 from points import Cause, new_id, sqltypes, utcnow
+
+DISPATCHED = CLAIMING
+"""Whom staff may give a place (派单): volunteers and party members (a unit's admin claims for
+the unit instead, :func:`claim_for_unit`)."""
 
 
 class Taken(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,8 +88,7 @@ def take_place(
         raise AlreadyClaimed(wish_id, actor)
     decide_wish(seen.wish.state, WishAction.CLAIM, held, _facts(seen, now))
     _room(seen, 1)
-    if seen.open_claims >= seen.rules.claim_limit:
-        raise ClaimLimitReached(actor, seen.rules.claim_limit)
+    within_limit(actor, seen.open_claims, seen.rules.claim_limit)
     made, wish = _take(conn, seen, actor, held, member_id=actor, unit_id=None, places=1,
                        action="claim", claim_id=id, now=now)  # fmt: skip
     after = msgspec.structs.replace(seen, wish=wish)
@@ -118,13 +122,31 @@ def dispatch(
     seen = see_wish(conn, actor, community_id, wish_id)
     held = seen.roles()
     theirs = standing(conn, member_id).on(seen.place_path, community_id)
-    if not theirs & CLAIMING or member_id in (seen.wish.beneficiary_id, seen.wish.posted_by):
-        raise InvalidInput("member_id", Cause("not_claiming_role"))
-    decide_wish(seen.wish.state, WishAction.DISPATCH, held, _facts(seen, now))
-    _room(seen, 1)
+    decide_dispatch(seen.wish, held, member_id, theirs, now)
     made, _ = _take(conn, seen, actor, held, member_id=member_id, unit_id=None, places=1,
                     action="dispatch", claim_id=None, now=now)  # fmt: skip
     return made
+
+
+def decide_dispatch(
+    wish: Wish, held: frozenset[Role], member_id: str, theirs: frozenset[Role], now: dt.datetime
+) -> None:
+    """派单's rules, without the database: the member volunteers where the wish is and it is not
+    theirs; the actor's roles (``held``) may dispatch in the wish's state, its window open; a
+    place is free. Raises what refuses it. (The member's open-claim limit, :func:`within_limit`,
+    and one claim per member and wish are kept by the writes.)"""
+    if not theirs & DISPATCHED or member_id in (wish.beneficiary_id, wish.posted_by):
+        raise InvalidInput("member_id", Cause("not_claiming_role"))
+    facts = Facts(places_taken=wish.places_taken, window_over=now >= wish.window_end)
+    decide_wish(wish.state, WishAction.DISPATCH, held, facts)
+    if wish.places_taken + 1 > wish.capacity:
+        raise CapacityFull(wish.id, wish.capacity)
+
+
+def within_limit(member_id: str, open_claims: int, limit: int) -> None:
+    """ClaimLimitReached when the member already holds ``limit`` open claims (防止囤单)."""
+    if open_claims >= limit:
+        raise ClaimLimitReached(member_id, limit)
 
 
 def claim_for_unit(
@@ -184,7 +206,8 @@ def assign(
     if given is None:
         raise CapacityFull(seen.wish.id, seen.wish.capacity)
     count_open(conn, community_id, member_id, seen.rules.claim_limit)
-    made = _insert(conn, seen.wish, member_id, unit_claim.unit_id, 1, unit_claim.id, None, now)
+    made = _insert(conn, claim_row(seen.wish, member_id, unit_claim.unit_id, 1, unit_claim.id,
+                                   None, now))  # fmt: skip
     roles = unit_roles | (held & OFFICE)
     moves = [transition(community_id, "claim", made.id, "assign", "new", "active", actor, roles,
                         "", now)]  # fmt: skip
@@ -223,8 +246,6 @@ def _take(
     """Take ``places`` on the wish (settling it as claimed when they fill it), count the member's
     open claim, insert the claim and record both moves: four statements."""
     wish = seen.wish
-    stage = seen.rules.deadlines_for(wish.category)
-    full_due = max(now + dt.timedelta(hours=stage.complete_hours), wish.window_end)
     # The wish row first (its lock orders concurrent claims on PostgreSQL), then the member's.
     taken = conn.execute(
         _TAKE,
@@ -233,7 +254,7 @@ def _take(
             "the_wish": wish.id,
             "places": places,
             "now": now,
-            "full_due": full_due,
+            "full_due": full_due(seen.rules, wish, now),
         },
     ).first()
     if taken is None:
@@ -244,7 +265,7 @@ def _take(
     after = sqltypes.to_struct(taken, Wish)
     if member_id is not None:
         count_open(conn, wish.community_id, member_id, seen.rules.claim_limit)
-    made = _insert(conn, wish, member_id, unit_id, places, None, claim_id, now)
+    made = _insert(conn, claim_row(wish, member_id, unit_id, places, None, claim_id, now))
     c = wish.community_id
     moves = [transition(c, "claim", made.id, action, "new", "active", actor, held, "", now)]
     if after.state is not wish.state:
@@ -254,8 +275,14 @@ def _take(
     return made, after
 
 
-def _insert(
-    conn: Connection,
+def _insert(conn: Connection, row: dict[str, Any]) -> Claim:
+    inserted = conn.execute(_insert_claim(conn), row).first()
+    if inserted is None:
+        raise AlreadyClaimed(row["wish_id"], row["member_id"] or "")
+    return sqltypes.to_struct(inserted, Claim)
+
+
+def claim_row(
     wish: Wish,
     member_id: str | None,
     unit_id: str | None,
@@ -263,31 +290,33 @@ def _insert(
     parent_id: str | None,
     claim_id: str | None,
     now: dt.datetime,
-) -> Claim:
-    inserted = conn.execute(
-        _insert_claim(conn),
-        {
-            "community_id": wish.community_id,
-            "id": claim_id or new_id(),
-            "wish_id": wish.id,
-            "member_id": member_id,
-            "unit_id": unit_id,
-            "places": places,
-            "parent_id": parent_id,
-            "state": ClaimState.ACTIVE.value,
-            "created_at": now,
-        },
-    ).first()
-    if inserted is None:
-        raise AlreadyClaimed(wish.id, member_id or "")
-    return sqltypes.to_struct(inserted, Claim)
+) -> dict[str, Any]:
+    """A new claim's ``mk_claims`` row (active)."""
+    return {
+        "community_id": wish.community_id,
+        "id": claim_id or new_id(),
+        "wish_id": wish.id,
+        "member_id": member_id,
+        "unit_id": unit_id,
+        "places": places,
+        "parent_id": parent_id,
+        "state": ClaimState.ACTIVE.value,
+        "created_at": now,
+    }
+
+
+def full_due(rules: CommunityRules, wish: Wish, now: dt.datetime) -> dt.datetime:
+    """The deadline of a wish whose places fill now: done within the category's completion
+    hours, or by the end of its window."""
+    stage = rules.deadlines_for(wish.category)
+    return max(now + dt.timedelta(hours=stage.complete_hours), wish.window_end)
 
 
 _w = wishes.c
 _fills = sa.and_(
     _w.state == WishState.PUBLISHED.value, _w.places_taken + sa.bindparam("places") >= _w.capacity
 )
-_TAKE = (
+TAKE_MANY = (
     wishes.update()
     .where(
         _w.community_id == sa.bindparam("the_community"),
@@ -306,8 +335,8 @@ _TAKE = (
             (_fills, sa.bindparam("full_due", type_=_w.deadline_at.type)), else_=_w.deadline_at
         ),
     )
-    .returning(*wishes.c)
 )
+_TAKE = TAKE_MANY.returning(*wishes.c)
 """Take places on a wish open for claims (published, or in service with places free), settling a
 published wish as claimed in the same row when they fill it; a wish in service stays in service."""
 

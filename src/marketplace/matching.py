@@ -9,7 +9,9 @@ reliability, urgency, key household, waiting), and explains them in plain Chines
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -116,15 +118,24 @@ class Assignment(msgspec.Struct, frozen=True, kw_only=True):
 # Eligibility
 
 
+@functools.lru_cache(maxsize=4096)
 def _segments(path: str) -> tuple[str, ...]:
     return tuple(part for part in path.split("/") if part)
 
 
-def _outside(target: Target, candidate: Candidate) -> bool:
-    if not candidate.home_path or candidate.unit_id in target.paired_unit_ids:
+def _outside(path: str, paired_unit_ids: frozenset[str], candidate: Candidate) -> bool:
+    if not candidate.home_path or candidate.unit_id in paired_unit_ids:
         return False
-    community = _segments(target.path)[:3]  # "/district/street/community/"
+    community = _segments(path)[:3]  # "/district/street/community/"
     return _segments(candidate.home_path)[: len(community)] != community
+
+
+def _over_limit(candidate: Candidate) -> bool:
+    return candidate.open_claims >= candidate.claim_limit
+
+
+def _no_role(candidate: Candidate) -> bool:
+    return not candidate.roles & (CLAIMING | UNIT)
 
 
 def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Reason, ...]:
@@ -136,9 +147,9 @@ def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Rea
         found.append(("full", f"名额已满（共{wish.capacity}人）"))
     if wish.id in candidate.claimed_wish_ids:
         found.append(("already_claimed", "你已认领该心愿"))
-    if candidate.open_claims >= candidate.claim_limit:
+    if _over_limit(candidate):
         found.append(("claim_limit", f"进行中的认领已达上限（{candidate.claim_limit}个）"))
-    if not candidate.roles & (CLAIMING | UNIT):
+    if _no_role(candidate):
         found.append(("needs_role", "需要志愿者、党员或单位管理员身份"))
     if candidate.member_id in (wish.beneficiary_id, wish.posted_by):
         found.append(("own_wish", "不能认领本人发布或受助的心愿"))
@@ -146,9 +157,19 @@ def why_not(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[Rea
         found.append(("missing_skills", "缺少技能：" + "、".join(sorted(missing))))
     if now >= wish.window_end:
         found.append(("window_over", "服务时间已过"))
-    if _outside(target, candidate):
+    if _outside(target.path, target.paired_unit_ids, candidate):
         found.append(("outside_community", "不在本社区或结对单位的服务范围内"))
     return tuple(Reason(code=code, detail=detail) for code, detail in found)
+
+
+def barred(candidate: Candidate, community_path: str, paired_unit_ids: frozenset[str]) -> bool:
+    """Whether :func:`why_not` refuses the candidate every wish of the community whatever the
+    wish: the claim limit, the role, or a home outside the community (told only for a community
+    three levels down, "/district/street/community/", as every wish under it shares that)."""
+    outside = len(_segments(community_path)) >= 3 and _outside(
+        community_path, paired_unit_ids, candidate
+    )
+    return _over_limit(candidate) or _no_role(candidate) or outside
 
 
 # Score parts, each in [0, 1]
@@ -197,10 +218,14 @@ def _reliability(candidate: Candidate) -> float:
     return (record + min(1.0, max(0.0, candidate.average_rating / 5))) / 2
 
 
+def _urgency(urgency: int) -> float:
+    return min(1.0, max(0.0, (int(urgency) - 1) / 3))
+
+
 def _wish_fractions(target: Target, now: dt.datetime) -> tuple[float, float, float]:
     """Urgency, key household and waiting: the same for every candidate."""
     wish = target.wish
-    urgency = min(1.0, max(0.0, (int(wish.urgency) - 1) / 3))
+    urgency = _urgency(wish.urgency)
     waited = (now - (wish.published_at or wish.created_at)).total_seconds() / 3600
     return urgency, float(target.key_household), min(1.0, max(0.0, waited / 72))
 
@@ -264,6 +289,31 @@ def score(target: Target, candidate: Candidate, weights: Weights, now: dt.dateti
     return Score(total=_total(parts.values()), parts=parts, explain=explain)
 
 
+def total(target: Target, candidate: Candidate, weights: Weights, now: dt.datetime) -> float:
+    """:func:`score`'s total alone (eligible or not)."""
+    return _total(_parts(weights, _fractions(target, candidate, now)).values())
+
+
+def place_fraction(home_path: str, place_path: str) -> float:
+    """The distance part's fraction for a member living at ``home_path`` and a wish placed at
+    ``place_path`` (1.0: the same grid or building … 0.25: unknown home or the same street)."""
+    return _distance(home_path, _segments(place_path))
+
+
+def ceiling(
+    candidate: Candidate, weights: Weights, *, urgency: int, key_household: bool, place: float
+) -> float:
+    """The highest total an eligible wish of this urgency and key household, placed at the
+    distance fraction ``place`` (:func:`place_fraction`), can give the candidate: every other
+    part that depends on the wish at its best (every skill held, the whole window free, waited
+    72 hours or more). Computed as :func:`total` computes totals, so a wish that reaches it has
+    this very total, and none exceeds it."""
+    free = 1.0 if candidate.available else 0.5  # _availability's best
+    fractions = (1.0, place, free, _fairness(candidate.recent_minutes), _reliability(candidate),
+                 _urgency(urgency), float(key_household), 1.0)  # fmt: skip
+    return _total(_parts(weights, fractions).values())
+
+
 def _best(
     pairs: Iterable[tuple[Target, Candidate]],
     weights: Weights,
@@ -273,9 +323,7 @@ def _best(
 ) -> list[Match]:
     """The eligible pairs with the highest totals, ties by ``tie``, through a bounded heap."""
     keyed = (
-        ((-_total(_parts(weights, _fractions(t, c, now)).values()), *tie(t, c)), t, c)
-        for t, c in pairs
-        if not why_not(t, c, now)
+        ((-total(t, c, weights, now), *tie(t, c)), t, c) for t, c in pairs if not why_not(t, c, now)
     )
     best = heapq.nsmallest(limit, keyed, key=lambda row: row[0])
     return [
@@ -336,6 +384,12 @@ def auto_dispatch(
     open_claims``; within the batch their recent minutes grow by each wish's estimated minutes,
     so fairness spreads the load and ``Assignment.score`` is the score at that moment. Of several
     candidates with one member id, the first counts. Result: in assignment order.
+
+    How it stays fast: members are kept in *groups* of equal standing (the same exact sum of
+    fairness, reliability and best free time; the same home; the same free windows), which give
+    any wish the very same total, so a wish takes from a group its first eligible members by id
+    and no more; groups are visited in falling standing and the visit stops once a group's best
+    possible total cannot reach the totals already kept.
     """
     first: dict[str, Candidate] = {}
     for c in candidates:
@@ -346,22 +400,23 @@ def auto_dispatch(
     fair = [weights.fairness * _fairness(m) for m in minutes]
     steady = [weights.reliability * _reliability(c) for c in pool]
     free_max = [weights.availability * (1.0 if c.available else 0.5) for c in pool]
-    reach = [f + s + a for f, s, a in zip(fair, steady, free_max, strict=True)]  # a member's best
     homes = [("home", *_segments(c.home_path)[:3]) if c.home_path else ("anywhere",) for c in pool]
-    buckets: dict[tuple[str, ...], list[int]] = {}  # by community of home, and by unit
+    shelves = {k: _Shelf() for k in homes}  # by community of home, and by unit
+    shelves.update({("unit", c.unit_id): _Shelf() for c in pool if c.unit_id is not None})
+
+    def group(i: int) -> _Group:
+        standing = _exact(fair[i]) + _exact(steady[i]) + _exact(free_max[i])
+        return (-standing, pool[i].home_path, pool[i].available)
+
+    def shelved(i: int) -> list[_Shelf]:
+        unit = pool[i].unit_id
+        return [shelves[homes[i]], *([shelves[("unit", unit)]] if unit is not None else [])]
+
+    at = [group(i) for i in range(len(pool))]
     for i, c in enumerate(pool):
         if left[i] > 0:
-            buckets.setdefault(homes[i], []).append(i)
-            if c.unit_id is not None:
-                buckets.setdefault(("unit", c.unit_id), []).append(i)
-    stale = set(buckets)  # buckets to sort again by reach and clear of members with no places
-
-    def live(key: tuple[str, ...]) -> list[int]:
-        if key in stale:
-            stale.discard(key)
-            kept = [i for i in buckets[key] if left[i] > 0]
-            buckets[key] = sorted(kept, key=reach.__getitem__, reverse=True)
-        return buckets.get(key, [])
+            for shelf in shelved(i):
+                shelf.put(at[i], c.member_id, i)
 
     out: list[Assignment] = []
     for target in sorted(targets, key=_priority):
@@ -374,9 +429,9 @@ def auto_dispatch(
         near = {("anywhere",), ("home", *community)}
         if len(community) < 3:  # a wish placed above a community: every home under its path
             near |= {
-                k for k in buckets if k[0] == "home" and k[1 : 1 + len(community)] == community
+                k for k in shelves if k[0] == "home" and k[1 : 1 + len(community)] == community
             }
-        scan = [(key, False) for key in near] + [
+        scan = [(key, False) for key in sorted(near)] + [
             (("unit", unit), True) for unit in sorted(target.paired_unit_ids)
         ]
         urgency, key_household, waiting = _wish_fractions(target, now)
@@ -386,39 +441,99 @@ def auto_dispatch(
             weights.key_household * key_household,
             weights.waiting * waiting,
         )
-        best_place = max(0.25, _DISTANCE[min(len(place), len(_DISTANCE) - 1)])
-        ceiling = sum(fixed) + weights.distance * best_place + 1e-9  # plus reach: no pair beats it
+        best_place = weights.distance * max(0.25, _DISTANCE[min(len(place), len(_DISTANCE) - 1)])
         own, start, end = {wish.beneficiary_id, wish.posted_by}, wish.window_start, wish.window_end
-        distance: dict[str, float] = {}
-        scored: list[tuple[float, str, int]] = []
-        floor: list[float] = []  # the best `places` totals so far, lowest first
+        kept: list[tuple[float, str, int]] = []  # the best `places` as (total, -id…), worst first
         for key, from_unit in scan:
-            for i in live(key):
-                if len(floor) == places and ceiling + reach[i] < floor[0]:
-                    break  # the bucket is in falling reach: nobody further on can make the cut
-                c = pool[i]
-                if from_unit and homes[i] in near:
-                    continue  # seen with their community
-                if (
-                    c.member_id in own
-                    or wish.id in c.claimed_wish_ids
-                    or not wish.skills <= c.skills
-                ):
-                    continue
-                if c.home_path not in distance:
-                    distance[c.home_path] = _distance(c.home_path, place)
-                free = _availability(c.available, start, end) if c.available else 0.5
-                pair = (weights.distance * distance[c.home_path], weights.availability * free)
-                total = _total((*fixed, fair[i], steady[i], *pair))
-                scored.append((-total, c.member_id, i))
-                heapq.heappush(floor, total)
-                if len(floor) > places:
-                    heapq.heappop(floor)
-        for negative, member_id, i in heapq.nsmallest(places, scored):
-            out.append(Assignment(wish_id=wish.id, member_id=member_id, score=-negative))
+            found = shelves.get(key)
+            if found is None:
+                continue
+            for g in found.order:
+                members = found.groups[g]
+                _, i0 = members[0]
+                if len(kept) == places:
+                    bound = _total((*fixed, fair[i0], steady[i0], best_place, free_max[i0]))
+                    if bound < kept[0][0]:
+                        break  # groups come in falling standing: nobody further on makes the cut
+                taken = 0
+                total = -math.inf  # the group's: the same for every member in it
+                for member_id, i in members:
+                    c = pool[i]
+                    if from_unit and homes[i] in near:
+                        continue  # seen with their community
+                    if (
+                        c.member_id in own
+                        or wish.id in c.claimed_wish_ids
+                        or not wish.skills <= c.skills
+                    ):
+                        continue
+                    if taken == 0:
+                        free = _availability(c.available, start, end) if c.available else 0.5
+                        pair = (weights.distance * _distance(c.home_path, place),
+                                weights.availability * free)  # fmt: skip
+                        total = _total((*fixed, fair[i], steady[i], *pair))
+                    entry = (total, _Desc(member_id), i)
+                    if len(kept) < places:
+                        heapq.heappush(kept, entry)
+                    elif entry > kept[0]:
+                        heapq.heapreplace(kept, entry)
+                    taken += 1
+                    if taken >= places:
+                        break  # the rest of the group: the same total, a later id
+        for total, _, i in sorted(kept, reverse=True):
+            out.append(Assignment(wish_id=wish.id, member_id=pool[i].member_id, score=total))
             left[i] -= 1
             minutes[i] += max(0, wish.estimated_minutes)
+            for shelf in shelved(i):
+                shelf.take(at[i], pool[i].member_id, i)
             fair[i] = weights.fairness * _fairness(minutes[i])
-            reach[i] = fair[i] + steady[i] + free_max[i]
-            stale.update({homes[i], ("unit", pool[i].unit_id or "")})
+            at[i] = group(i)
+            if left[i] > 0:
+                for shelf in shelved(i):
+                    shelf.put(at[i], pool[i].member_id, i)
     return out
+
+
+_Group = tuple[int, str, tuple[Window, ...]]
+
+
+def _exact(x: float) -> int:
+    """``x`` exactly, as a whole number of 2**-1100 (every float is one): sums of these compare
+    as the real sums do, which sums of floats, rounded, need not."""
+    numerator, denominator = x.as_integer_ratio()
+    return numerator << (1100 - (denominator.bit_length() - 1))
+
+
+class _Desc(str):
+    """A member id that sorts the other way round (a higher total first, then a lower id)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: str) -> bool:
+        return str.__gt__(self, other)
+
+    def __gt__(self, other: str) -> bool:
+        return str.__lt__(self, other)
+
+
+class _Shelf:
+    """Members in groups of equal standing (see :func:`auto_dispatch`), best group first, each
+    group by member id."""
+
+    def __init__(self) -> None:
+        self.groups: dict[_Group, list[tuple[str, int]]] = {}
+        self.order: list[_Group] = []
+
+    def put(self, g: _Group, member_id: str, i: int) -> None:
+        members = self.groups.get(g)
+        if members is None:
+            members = self.groups[g] = []
+            bisect.insort(self.order, g)
+        bisect.insort(members, (member_id, i))
+
+    def take(self, g: _Group, member_id: str, i: int) -> None:
+        members = self.groups[g]
+        members.pop(bisect.bisect_left(members, (member_id, i)))
+        if not members:
+            del self.groups[g]
+            self.order.pop(bisect.bisect_left(self.order, g))

@@ -328,6 +328,23 @@ def count_open(conn: Connection, community_id: str, member_id: str, limit: int) 
     return int(counted[0])
 
 
+def count_open_many(
+    conn: Connection, community_id: str, counts: dict[str, int], limit: int
+) -> None:
+    """``counts[member]`` more open claims for each member, each under ``limit`` (decided before,
+    on the counts loaded in the same transaction); one ``executemany``. An upsert that would
+    pass the limit changes nothing, and the transaction is refused (ClaimLimitReached)."""
+    if not counts:
+        return
+    rows = [
+        {"community_id": community_id, "member_id": m, "open_claims": n, "limit": limit}
+        for m, n in sorted(counts.items())
+    ]
+    done = conn.execute(_count_open_many(conn), rows).rowcount
+    if done not in (-1, len(rows)):  # -1: the driver does not tell
+        raise ClaimLimitReached(str(rows[0]["member_id"]), limit)
+
+
 def transition(
     community_id: str,
     subject: str,
@@ -375,4 +392,15 @@ def _count_open(dialect: str) -> Any:
             where=member_load.c.open_claims < sa.bindparam("limit"),
         )
         .returning(member_load.c.open_claims)
+    )
+
+
+@sqltypes.per_dialect
+def _count_open_many(dialect: str) -> Any:
+    insert = sqltypes.dialect_insert(dialect, member_load)
+    total = member_load.c.open_claims + insert.excluded.open_claims
+    return insert.on_conflict_do_update(
+        index_elements=[member_load.c.community_id, member_load.c.member_id],
+        set_={"open_claims": total},
+        where=total <= sa.bindparam("limit"),
     )

@@ -22,7 +22,7 @@ from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, ORG_ROLES, Act, Role
 from marketplace.model import ORG_LEVELS, Consent, KeyHousehold, Member, Org, OrgKind, RoleGrant
 from marketplace.rules import DEFAULT_RULES, CommunityRules
-from marketplace.schema import members, orgs, pairings, roles, settings
+from marketplace.schema import members, orgs, pairings, roles, settings, wishes
 from marketplace.standing import SYSTEM_ACTOR, standing
 from points import Cause, sqltypes, utcnow
 
@@ -191,6 +191,12 @@ def set_key_household(
             key_household=sorted(k.value for k in flags),
             key_household_consent=msgspec.to_builtins(consent) if flags else None,
         )
+    )
+    # the wishes for them carry it too (matching's order; never shown)
+    conn.execute(
+        wishes.update()
+        .where(wishes.c.beneficiary_id == member_id)
+        .values(key_household=bool(flags))
     )
     return get_member(conn, member_id)
 

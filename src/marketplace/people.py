@@ -260,6 +260,7 @@ def anonymise(
             rating_comment=None,
             proxy_note=None,
             location=None,
+            key_household=False,
         )
     )
     conn.execute(roles.delete().where(roles.c.member_id == member.id))

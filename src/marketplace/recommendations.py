@@ -1,20 +1,22 @@
 """Matching against the database: recommendations for a member, candidates for 派单, and
 batch auto-dispatch. Loads what the pure rules in :mod:`marketplace.matching` need, in a few
-set-based queries, and applies auto-dispatch through the same :func:`claims.dispatch` staff use.
+set-based queries; recommendations read a shortlist (:mod:`marketplace.shortlist`), and
+auto-dispatch writes its plan through the rules of one dispatch (:mod:`marketplace.dispatches`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
-from marketplace.claims import dispatch
-from marketplace.errors import MarketplaceError, NotFound
+from marketplace.claims import DISPATCHED
+from marketplace.dispatches import Dispatched, Left, dispatch_many
+from marketplace.errors import NotFound
 from marketplace.lifecycle import (
     ACTIVE_CLAIM_STATES,
     CLAIMABLE_WISH_STATES,
@@ -26,19 +28,18 @@ from marketplace.lifecycle import (
 )
 from marketplace.matching import (
     KEY_HOUSEHOLD_PHRASE,
-    Assignment,
     Candidate,
     Match,
     Reason,
     Target,
     auto_dispatch,
     rank_candidates,
-    recommend,
     why_not,
 )
-from marketplace.model import Claim, OrgKind, Wish
+from marketplace.model import Org, OrgKind, Wish
 from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on
 from marketplace.schema import claims, member_load, members, orgs, pairings, roles, wishes
+from marketplace.shortlist import best_wishes
 from points import sqltypes, utcnow
 
 CANDIDATES = CLAIMING | UNIT
@@ -57,11 +58,11 @@ def recommendations(
     """Published wishes that fit the member best, with the score's parts (为你推荐)."""
     now = now or utcnow()
     rules = community_rules(conn, community_id)
-    candidates = _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    community, units = _paired(conn, community_id)
+    candidates = _candidates(conn, community, now, rules.claim_limit, member_id)
     if not candidates:
         return []
-    targets = _targets(conn, community_id)
-    found = recommend(candidates[0], targets, rules.weights, now, limit=limit)
+    found = best_wishes(conn, community, candidates[0], units, rules.weights, now, limit)
     return [_for_volunteer(m) for m in found]
 
 
@@ -92,7 +93,8 @@ def reasons(
     targets = [t for t in _targets(conn, community_id, wish_id) if t.wish.id == wish_id]
     if not targets:
         raise NotFound("wish", wish_id)
-    found = _candidates(conn, community_id, now, rules.claim_limit, member_id)
+    community = get_org(conn, community_id)
+    found = _candidates(conn, community, now, rules.claim_limit, member_id)
     candidate = found[0] if found else Candidate(member_id=member_id, roles=frozenset())
     return why_not(targets[0], candidate, now)
 
@@ -113,34 +115,34 @@ def candidates(
     targets = _targets(conn, community_id, wish_id)
     if not targets:
         raise NotFound("wish", wish_id)
-    pool = _candidates(conn, community_id, now, rules.claim_limit)
+    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
     return rank_candidates(targets[0], pool, rules.weights, now, limit=limit)
 
 
 def dispatch_all(
     conn: Connection, actor: str, community_id: str, *, now: dt.datetime | None = None
-) -> list[Claim]:
-    """Auto-dispatch (批量派单): assign members to the community's published wishes, honouring
-    capacity and each member's open-claim limit; returns the claims made."""
+) -> Dispatched:
+    """Auto-dispatch (批量派单): assign members to the community's wishes open for claims,
+    honouring capacity and each member's open-claim limit: one plan
+    (:func:`matching.auto_dispatch`), written in bulk through the rules of one dispatch
+    (:func:`dispatches.dispatch_many`). Says which claims were made and which places were left,
+    and why."""
     now = now or utcnow()
     _require_office(conn, actor, community_id)
     rules = community_rules(conn, community_id)
-    plan: list[Assignment] = auto_dispatch(
-        _targets(conn, community_id),
-        _candidates(conn, community_id, now, rules.claim_limit),
-        rules.weights,
-        now,
-    )
-    made = []
-    for step in plan:
-        try:
-            with conn.begin_nested():
-                made.append(
-                    dispatch(conn, actor, community_id, step.wish_id, step.member_id, now=now)
-                )
-        except MarketplaceError:
-            continue  # the wish or the member changed since the plan was made
-    return made
+    targets = _targets(conn, community_id, lock=True)
+    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
+    plan = auto_dispatch(targets, [c for c in pool if c.roles & DISPATCHED], rules.weights, now)
+    known = {t.wish.id: (t.wish, t.path) for t in targets}
+    done = dispatch_many(conn, actor, community_id, plan, rules, now=now, known=known)
+    planned = Counter(step.wish_id for step in plan)
+    unfilled = [
+        Left(wish_id=t.wish.id, member_id=None,
+             code="window_over" if now >= t.wish.window_end else "no_candidate")
+        for t in targets
+        if t.wish.capacity - t.wish.places_taken > planned[t.wish.id]
+    ]  # fmt: skip
+    return Dispatched(claims=done.claims, left=[*done.left, *unfilled])
 
 
 def _require_office(conn: Connection, actor: str, community_id: str) -> None:
@@ -150,9 +152,17 @@ def _require_office(conn: Connection, actor: str, community_id: str) -> None:
     lifecycle.require(Act.RANK_CANDIDATES, in_community, where="community")
 
 
-def _targets(conn: Connection, community_id: str, wish_id: str | None = None) -> list[Target]:
+def _targets(
+    conn: Connection, community_id: str, wish_id: str | None = None, *, lock: bool = False
+) -> list[Target]:
+    """The wish (or every wish open for claims) as matching sees it; ``lock``: the wishes stay
+    as loaded until the transaction ends (PostgreSQL; SQLite has one writer anyway)."""
     query = (
-        sa.select(wishes, orgs.c.path.label("place_path"), members.c.key_household)
+        sa.select(
+            wishes,
+            orgs.c.path.label("place_path"),
+            members.c.key_household.label("resident_key_household"),
+        )
         .join(orgs, orgs.c.id == wishes.c.org_id)
         .outerjoin(members, members.c.id == wishes.c.beneficiary_id)
         .where(wishes.c.community_id == community_id)
@@ -161,35 +171,46 @@ def _targets(conn: Connection, community_id: str, wish_id: str | None = None) ->
         query = query.where(wishes.c.state.in_(sorted(s.value for s in CLAIMABLE_WISH_STATES)))
     else:
         query = query.where(wishes.c.id == wish_id)
-    units = frozenset(
-        (
-            conn.execute(
-                sa.select(pairings.c.unit_id).where(pairings.c.community_id == community_id)
-            )
-        ).scalars()
-    )
-    rows = (conn.execute(query)).all()
+    if lock:
+        query = query.with_for_update(of=wishes)
+    _, units = _paired(conn, community_id)
+    rows = conn.execute(query)
+    to_wish = sqltypes.picker(list(rows.keys()), wishes, "", Wish)
     return [
         Target(
-            wish=sqltypes.to_struct(r, Wish),
+            wish=to_wish(r),
             path=r.place_path,
-            key_household=bool(r.key_household),
+            key_household=bool(r.resident_key_household),
             paired_unit_ids=units,
         )
         for r in rows
     ]
 
 
+def _paired(conn: Connection, community_id: str) -> tuple[Org, frozenset[str]]:
+    """The community and the units paired with it (结对共建), in one statement."""
+    query = (
+        sa.select(orgs, pairings.c.unit_id.label("paired_unit"))
+        .outerjoin(pairings, pairings.c.community_id == orgs.c.id)
+        .where(orgs.c.id == community_id)
+    )
+    rows = conn.execute(query).all()
+    if not rows:
+        raise NotFound("org", community_id)
+    units = frozenset(r.paired_unit for r in rows if r.paired_unit is not None)
+    return sqltypes.to_struct(rows[0], Org), units
+
+
 def _candidates(
     conn: Connection,
-    community_id: str,
+    community: Org,
     now: dt.datetime,
     claim_limit: int,
     member_id: str | None = None,
 ) -> list[Candidate]:
     """Members who may claim in the community: volunteers and party members holding the role
     on the community or above, and party members of paired units."""
-    community = get_org(conn, community_id)
+    community_id = community.id
     ancestors = ancestor_paths(community.path)
     in_tree = (
         sa.select(roles.c.member_id, roles.c.role)
@@ -219,17 +240,23 @@ def _candidates(
     people = {
         r.id: r
         for r in conn.execute(
-            sa.select(members.c.id, members.c.skills, members.c.home_unit_id, orgs.c.path)
-            .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
-            .where(members.c.id.in_(ids))
-        )
-    }
-    load = {
-        r.member_id: r
-        for r in conn.execute(
-            sa.select(member_load).where(
-                member_load.c.community_id == community_id, member_load.c.member_id.in_(ids)
+            sa.select(
+                members.c.id,
+                members.c.skills,
+                members.c.home_unit_id,
+                orgs.c.path,
+                member_load.c.open_claims,
+                member_load.c.no_shows,
             )
+            .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
+            .outerjoin(
+                member_load,
+                sa.and_(
+                    member_load.c.community_id == community_id,
+                    member_load.c.member_id == members.c.id,
+                ),
+            )
+            .where(members.c.id.in_(ids))
         )
     }
     history = conn.execute(
@@ -265,7 +292,6 @@ def _candidates(
     found = []
     for mid in ids:
         person = people.get(mid)
-        mine = load.get(mid)
         rated = ratings[mid]
         found.append(
             Candidate(
@@ -274,12 +300,12 @@ def _candidates(
                 skills=frozenset(person.skills) if person else frozenset(),
                 home_path=(person.path or "") if person else "",
                 unit_id=person.home_unit_id if person else None,
-                open_claims=mine.open_claims if mine else 0,
+                open_claims=(person.open_claims or 0) if person else 0,
                 claim_limit=claim_limit,
                 claimed_wish_ids=frozenset(claimed[mid]),
                 recent_minutes=recent[mid],
                 completed=completed[mid],
-                no_shows=mine.no_shows if mine else 0,
+                no_shows=(person.no_shows or 0) if person else 0,
                 average_rating=sum(rated) / len(rated) if rated else None,
             )
         )

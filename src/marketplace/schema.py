@@ -20,6 +20,9 @@ Int64, Text, Flag, Json, Timestamp = (
 )
 ID = 64
 ACTIVE_CLAIMS = "state IN ('active', 'checked_in', 'checked_out')"
+OPEN_FOR_CLAIMS = "state IN ('in_service', 'published')"
+"""The wish states a free place may be taken in (``lifecycle.CLAIMABLE_WISH_STATES``), spelled as
+the partial index on them is, so that a query carrying this very text may use it."""
 
 metadata = sa.MetaData(
     naming_convention={
@@ -138,6 +141,9 @@ wishes = sa.Table(
     sa.Column("first_claimed_at", Timestamp(), nullable=True),
     sa.Column("served_at", Timestamp(), nullable=True),
     sa.Column("closed_at", Timestamp(), nullable=True),
+    # 重点家庭: whether the resident is a key household, copied from mk_members when the wish is
+    # posted and whenever staff record it, for matching's index order; never shown
+    sa.Column("key_household", Flag(), nullable=False, server_default=sa.false()),
     sa.PrimaryKeyConstraint("community_id", "id"),
     sa.CheckConstraint("capacity BETWEEN 1 AND 100", name="capacity_bounds"),
     sa.CheckConstraint("places_taken BETWEEN 0 AND capacity", name="places_within_capacity"),
@@ -151,6 +157,21 @@ wishes = sa.Table(
         sqlite_where=sa.text("state = 'published'"),
         postgresql_where=sa.text("state = 'published'"),
     ),
+    # recommendations: the wishes open for claims by the parts that depend on the wish alone
+    # (urgency, key household), then in the order ties are broken (start, id); org_id last, so
+    # a query for wishes near the member filters on the index before reading the row
+    sa.Index(
+        "ix_mk_wishes_match",
+        "community_id",
+        "urgency",
+        "key_household",
+        "window_start",
+        "id",
+        "org_id",
+        sqlite_where=sa.text(OPEN_FOR_CLAIMS),
+        postgresql_where=sa.text(OPEN_FOR_CLAIMS),
+    ),
+    sa.Index("ix_mk_wishes_beneficiary", "beneficiary_id"),
     sqlite_strict=True,
 )
 

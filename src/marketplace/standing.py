@@ -78,10 +78,24 @@ def standing(conn: Connection, member_id: str) -> Standing:
     return from_rows(member_id, (r._mapping for r in rows))
 
 
+def standings(conn: Connection, member_ids: Iterable[str]) -> dict[str, Standing]:
+    """Several members' standings, in one statement."""
+    ids = sorted(set(member_ids))
+    rows: dict[str, list[Any]] = {m: [] for m in ids}
+    if ids:
+        for row in conn.execute(_STANDINGS, {"members": ids}):
+            rows[row.member_id].append(row._mapping)
+    return {m: from_rows(m, found) for m, found in rows.items()}
+
+
 def holds_of(member_id: str | sa.ColumnElement[str]) -> sa.Subquery:
     """The member's holds as a subquery (columns ``hold_role``, ``hold_org``, ``hold_path``,
     ``hold_community``, ``hold_paired``), one row per role and paired community: a use case joins
     it to its own statement to load the actor's standing with its subject."""
+    return _holds(roles.c.member_id == member_id).subquery("holds")
+
+
+def _holds(which: sa.ColumnElement[bool]) -> sa.Select[Any]:
     return (
         sa.select(
             roles.c.role.label("hold_role"),
@@ -95,8 +109,7 @@ def holds_of(member_id: str | sa.ColumnElement[str]) -> sa.Subquery:
                 pairings, pairings.c.unit_id == roles.c.org_id
             )
         )
-        .where(roles.c.member_id == member_id)
-        .subquery("holds")
+        .where(which)
     )
 
 
@@ -149,4 +162,7 @@ def _standing_at() -> Any:
 
 
 _STANDING = sa.select(*holds_of(sa.bindparam("member")).c)
+_STANDINGS = _holds(roles.c.member_id.in_(sa.bindparam("members", expanding=True))).add_columns(
+    roles.c.member_id
+)
 _AT = _standing_at()

@@ -25,7 +25,7 @@ from marketplace.model import Org, OrgKind, Point, Transition, Urgency, Wish, Wi
 from marketplace.moves import find_wish, load_wish, move, record, roles_for, wish_of
 from marketplace.orgs import check_id, check_text, community_rules, get_org, roles_on
 from marketplace.rules import CommunityRules
-from marketplace.schema import orgs, transitions, wishes
+from marketplace.schema import members, orgs, transitions, wishes
 from marketplace.standing import Standing, standing_at
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -109,6 +109,7 @@ def post_wish(
             deadline_at=deadline,
             confirmation_code=f"{secrets.randbelow(1_000_000):06d}",
             created_at=now,
+            key_household=_key_household(beneficiary),
         )
     )
     record(conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now)
@@ -160,6 +161,14 @@ def reject(
         now=now,
         values={"closed_at": now, "deadline_at": None},
     )
+
+
+def _key_household(member_id: str) -> Any:
+    """Whether the member is a key household (重点家庭), read inside the wish's insert."""
+    flagged = (
+        sa.select(members.c.key_household != []).where(members.c.id == member_id).scalar_subquery()
+    )
+    return sa.func.coalesce(flagged, sa.false())
 
 
 def get_wish(conn: Connection, actor: str, community_id: str, wish_id: str) -> Wish:

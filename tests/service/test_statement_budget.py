@@ -28,6 +28,7 @@ BUDGET = {
     "POST redeem": 11,  # the 8, raised: see docs/performance.md ("Statement budget")
     "GET balance": 3,
     "GET wish list": 3,
+    "GET recommendations": 10,  # see docs/performance.md ("Recommendations and auto-dispatch")
 }
 CONTROL = re.compile(r"^\s*(BEGIN|SAVEPOINT|RELEASE|COMMIT|ROLLBACK)\b", re.IGNORECASE)
 BASE = "/api/v1/communities/c1"
@@ -121,6 +122,10 @@ async def test_hot_requests_keep_their_statement_budget(svc: Service) -> None:
     _, counted["GET balance"] = await send(svc, "vol1", "GET", f"{BASE}/members/vol1/wallet")
     _, counted["GET wish list"] = await send(
         svc, "vol1", "GET", f"{BASE}/wishes?state=published&category=助老陪护&limit=50"
+    )
+    await published(svc)
+    _, counted["GET recommendations"] = await send(
+        svc, "vol2", "GET", f"{BASE}/recommendations?limit=20"
     )
     for name, statements in counted.items():
         print(f"\n[budget] {name}: {len(statements)} statements (budget {BUDGET[name]})")

@@ -118,7 +118,7 @@ def test_auto_dispatch_fills_places_within_capacity_and_limits(db: points.Databa
         for n in range(8):
             world.published(tx, id=f"w{n}", capacity=1 + n % 3)
     with db.transaction() as tx:
-        made = mk.dispatch_all(tx, "staff", "c1", now=T0)
+        made = mk.dispatch_all(tx, "staff", "c1", now=T0).claims
     with db.snapshot() as tx:
         page = mk.list_wishes(tx, "staff", "c1", limit=50)
         per_member: dict[str, int] = {}

@@ -77,6 +77,9 @@ HOT: dict[str, Call] = {
     "orders by member": lambda db, c: points.list_orders(c, "c1", member_id="vol1"),
     # taken, then found taken: the second take reads what is stored under the key
     "idempotency key lookup": lambda db, c: _take_twice(db),
+    "recommendations for a member": lambda db, c: mk.recommendations(
+        c, "vol2", "c1", limit=3, now=world.T0
+    ),
     "escalation due": lambda db, c: mk.escalate_due(c, now=world.T0, limit=1),
     "auto-accept due": lambda db, c: mk.auto_accept_due(c, now=LATER),
     "no-shows due": lambda db, c: mk.release_no_shows(c, now=world.T0),
@@ -105,7 +108,9 @@ def _take_twice(db: Database) -> None:
 
 
 OWN_CONNECTION = frozenset({"idempotency key lookup", "idempotency keys due"})
-ORDERED = frozenset({"wish list by community and state, by id", "a member's claims"})
+ORDERED = frozenset(
+    {"wish list by community and state, by id", "a member's claims", "recommendations for a member"}
+)
 
 
 def _capture(db: Database) -> tuple[list[tuple[str, Any]], Callable[[], None]]:

@@ -729,3 +729,37 @@ def test_auto_dispatch_matches_scoring_every_pair_by_hand_on_a_crowded_community
         expected = dispatch_by_hand(targets, candidates, weights)
         assert len(expected) > 100
         assert auto_dispatch(targets, candidates, weights, NOW) == expected
+
+
+def test_auto_dispatch_matches_scoring_every_pair_by_hand_when_members_are_alike() -> None:
+    # members alike (no history, no statement of free time) give a wish equal totals, ties
+    # broken by id: the plan takes a group's first eligible members and leaves the rest unread
+    rng = random.Random(11)
+    targets = [
+        target(
+            wish(
+                f"w{n:03d}",
+                capacity=rng.randint(1, 3),
+                skills=frozenset(rng.sample(SKILLS, rng.choice([0, 0, 1]))),
+                urgency=rng.choice(list(Urgency)),
+                start=NOW + rng.randint(1, 30) * HOUR,
+                created_at=NOW - rng.randint(0, 100) * HOUR,
+                beneficiary_id=rng.choice(["resident", "m005", "m017"]),
+            ),
+            path=rng.choice(PATHS),
+        )
+        for n in range(200)
+    ]
+    candidates = [
+        member(
+            f"m{n:03d}",
+            skills=frozenset(rng.sample(SKILLS, rng.randint(0, 2))),
+            home_path=rng.choice((GRID, OTHER_GRID, "")),
+            claim_limit=rng.randint(1, 4),
+            claimed_wish_ids=frozenset({f"w{rng.randrange(200):03d}"}),
+        )
+        for n in range(90)
+    ]
+    expected = dispatch_by_hand(targets, candidates, DEFAULT_WEIGHTS)
+    assert len(expected) > 150
+    assert auto_dispatch(targets, candidates, DEFAULT_WEIGHTS, NOW) == expected

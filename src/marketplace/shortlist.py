@@ -1,0 +1,248 @@
+"""The shortlist (初筛) behind recommendations: the few wishes that can make a member's top k,
+read from the database in the order of the parts of the score that depend on the wish alone.
+
+A total is the member's own parts (fairness, reliability), plus the wish's (urgency, key
+household, waiting), plus the pair's (skills, distance, free time). Every wish of the community
+open for claims falls in one *cell*: its urgency, whether its resident is a key household, and
+how far its place is from the member's home (the same grid, the same compound, the rest of the
+community). :func:`matching.ceiling` gives each cell the highest total any eligible wish in it
+can reach; the index ``ix_mk_wishes_match`` gives each cell's wishes in the order ties are
+broken (start, id), and SQL keeps only the wishes :func:`matching.why_not` would let the member
+take.
+
+Cells are read best ceiling first, several at a time in one statement, each a few rows past
+``limit``. A cell is done once it gave ``limit`` eligible wishes at its ceiling (no later wish of
+the cell can pass them: none has a higher total, and at an equal total they come first) or ran
+out; the reading stops once ``limit`` wishes are found and no cell left can reach the ``limit``-th
+total. The ranking itself is :func:`matching.recommend` over the wishes read: the same scores,
+the same order and the same explanations as ranking every wish of the community.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from marketplace.matching import (
+    Candidate,
+    Match,
+    Target,
+    Weights,
+    barred,
+    ceiling,
+    place_fraction,
+    recommend,
+    total,
+    why_not,
+)
+from marketplace.model import Org, Urgency, Wish
+from marketplace.schema import OPEN_FOR_CLAIMS, orgs, wishes
+from points import sqltypes
+
+CELLS_AT_ONCE = 8
+"""Cells read by the first statement (the best ceilings); each later one reads up to four times
+as many, every cell still due (a community with few wishes is read in two statements)."""
+
+
+class Cell(msgspec.Struct, kw_only=True):
+    """Wishes of one urgency and key household at one distance from the member's home."""
+
+    urgency: int
+    key_household: bool
+    place: float  # the distance part's fraction for every wish in the cell
+    org_ids: tuple[str, ...]  # the places in the cell; () with ``others``: every place but those
+    others: tuple[str, ...] = ()
+    ceiling: float = 0.0
+    after: tuple[dt.datetime, str] | None = None  # the last (start, id) read
+    at_ceiling: int = 0  # eligible wishes read whose total is the ceiling
+    done: bool = False
+
+
+def best_wishes(
+    conn: Connection,
+    community: Org,
+    candidate: Candidate,
+    paired_unit_ids: frozenset[str],
+    weights: Weights,
+    now: dt.datetime,
+    limit: int,
+) -> list[Match]:
+    """The candidate's top ``limit`` wishes of the community: :func:`matching.recommend` over
+    every wish open for claims, reading only the cells that can reach it."""
+    if limit < 1 or barred(candidate, community.path, paired_unit_ids):
+        return []
+    cells = _cells(conn, community, candidate, weights)
+    read: list[Target] = []
+    found: list[Match] = []
+    chunk = limit + limit // 2 + 2
+    first = True
+    while True:
+        bar = found[-1].score.total if len(found) >= limit else None
+        due = [c for c in cells if not c.done and (bar is None or c.ceiling >= bar)]
+        if not due:
+            return found
+        batch = sorted(due[: CELLS_AT_ONCE * (1 if first else 4)], key=_kind)
+        first = False
+        rows = conn.execute(*_statement(conn, community.id, candidate, batch, now, chunk))
+        keys = list(rows.keys())
+        to_wish = sqltypes.picker(keys, wishes, "", Wish)
+        got = [0] * len(batch)
+        for row in rows:
+            cell = batch[row.cell]
+            got[row.cell] += 1
+            target = Target(
+                wish=to_wish(row),
+                path=row.place_path,
+                key_household=cell.key_household,
+                paired_unit_ids=paired_unit_ids,
+            )
+            read.append(target)
+            at = (target.wish.window_start, target.wish.id)
+            cell.after = at if cell.after is None else max(cell.after, at)  # UNION ALL: any order
+            if not why_not(target, candidate, now) and (
+                total(target, candidate, weights, now) == cell.ceiling
+            ):
+                cell.at_ceiling += 1
+        for cell, n in zip(batch, got, strict=True):
+            cell.done = n < chunk or cell.at_ceiling >= limit
+        found = recommend(candidate, read, weights, now, limit=limit)
+
+
+def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weights) -> list[Cell]:
+    """Every cell, best ceiling first. The places near the member (their home's compound and
+    below: a path's segments are org ids) are read from mk_orgs and grouped by distance; the
+    rest of the community is one group."""
+    home = [s for s in candidate.home_path.split("/") if s]
+    depth = len([s for s in community.path.split("/") if s])
+    groups: dict[float, list[str]] = {}
+    near: list[str] = []
+    if len(home) > depth and candidate.home_path.startswith(community.path):
+        top = sa.select(orgs.c.id, orgs.c.path).where(orgs.c.id == home[depth])
+        tree = top.cte("near", recursive=True)  # the home's compound and everything below it
+        tree = tree.union_all(
+            sa.select(orgs.c.id, orgs.c.path).join(tree, orgs.c.parent_id == tree.c.id)
+        )
+        for org_id, path in conn.execute(sa.select(tree.c.id, tree.c.path)):
+            groups.setdefault(place_fraction(candidate.home_path, path), []).append(org_id)
+            near.append(org_id)
+    rest = place_fraction(candidate.home_path, community.path)
+    places: list[tuple[float, tuple[str, ...], tuple[str, ...]]]
+    places = [(p, tuple(sorted(ids)), ()) for p, ids in groups.items()]
+    places.append((rest, (), tuple(sorted(near))))
+    cells = [
+        Cell(urgency=int(u), key_household=kh, place=p, org_ids=ids, others=others,
+             ceiling=ceiling(candidate, weights, urgency=u, key_household=kh, place=p))
+        for p, ids, others in places
+        for u in Urgency
+        for kh in (True, False)
+    ]  # fmt: skip
+    cells.sort(key=lambda c: -c.ceiling)
+    return cells
+
+
+def _kind(cell: Cell) -> tuple[bool, bool, bool]:
+    """Cells of one kind share their statement's text: a batch in this order has few shapes."""
+    return bool(cell.org_ids), bool(cell.others), cell.after is not None
+
+
+Shape = tuple[str, tuple[tuple[str, bool], ...]]
+"""What a statement's text depends on: the dialect, and per cell which places it names ("in",
+"not_in" or "") and whether it resumes."""
+
+
+def _statement(
+    conn: Connection,
+    community_id: str,
+    candidate: Candidate,
+    batch: list[Cell],
+    now: dt.datetime,
+    chunk: int,
+) -> tuple[Any, dict[str, Any]]:
+    """One ``SELECT`` reading ``chunk`` rows of each cell of the batch past where it stopped
+    (each cell a range of ``ix_mk_wishes_match`` in order, limited, then put together), and its
+    parameters. The statement is built once per shape."""
+    kinds = tuple(
+        ("in" if c.org_ids else "not_in" if c.others else "", c.after is not None) for c in batch
+    )
+    shape = (conn.dialect.name, kinds)
+    statement = _BUILT.get(shape)
+    if statement is None:
+        statement = _BUILT[shape] = _build(shape)
+    given: dict[str, Any] = {
+        "community": community_id,
+        "now": now,
+        "member": candidate.member_id,
+        "chunk": chunk,
+        "mine_skills": sorted(candidate.skills),
+        "claimed": sorted(candidate.claimed_wish_ids),
+    }
+    for n, cell in enumerate(batch):
+        given[f"urgency_{n}"] = cell.urgency
+        given[f"key_household_{n}"] = cell.key_household
+        given[f"places_{n}"] = list(cell.org_ids or cell.others)
+        if cell.after is not None:
+            given[f"start_{n}"], given[f"id_{n}"] = cell.after
+    return statement, given
+
+
+_BUILT: dict[Shape, Any] = {}
+
+
+def _build(shape: Shape) -> Any:
+    dialect, kinds = shape
+    w = wishes.c
+    eligible = [
+        w.community_id == sa.bindparam("community"),
+        sa.text(OPEN_FOR_CLAIMS),  # the partial index's own words
+        w.places_taken < w.capacity,
+        w.window_end > sa.bindparam("now", type_=w.window_end.type),
+        w.beneficiary_id != sa.bindparam("member"),
+        w.posted_by != sa.bindparam("member"),
+        _has_skills(dialect),
+        w.id.not_in(sa.bindparam("claimed", expanding=True)),
+    ]
+    parts = []
+    for n, (places, resumes) in enumerate(kinds):
+        where = [
+            *eligible,
+            w.urgency == sa.bindparam(f"urgency_{n}", type_=w.urgency.type),
+            w.key_household == sa.bindparam(f"key_household_{n}", type_=w.key_household.type),
+        ]
+        if places == "in":
+            where.append(w.org_id.in_(sa.bindparam(f"places_{n}", expanding=True)))
+        elif places == "not_in":
+            where.append(w.org_id.not_in(sa.bindparam(f"places_{n}", expanding=True)))
+        if resumes:
+            start = sa.bindparam(f"start_{n}", type_=w.window_start.type)
+            wish_id = sa.bindparam(f"id_{n}", type_=w.id.type)
+            where.append(
+                sa.or_(w.window_start > start, sa.and_(w.window_start == start, w.id > wish_id))
+            )
+        part = (
+            sa.select(wishes, orgs.c.path.label("place_path"), sa.literal(n).label("cell"))
+            .join(orgs, orgs.c.id == w.org_id)
+            .where(*where)
+            .order_by(w.window_start, w.id)
+            .limit(sa.bindparam("chunk", type_=sa.Integer()))
+        )
+        parts.append(sa.select(part.subquery()))
+    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+def _has_skills(dialect: str) -> Any:
+    """The wish asks for no skill the member lacks (why_not's ``missing_skills``); skills are
+    stored as a sorted JSON list, so a wish asking for none is ``[]``."""
+    none = wishes.c.skills == []
+    mine = sa.bindparam("mine_skills", type_=sqltypes.Json())
+    if dialect == "postgresql":
+        subset = "CAST(mk_wishes.skills AS jsonb) <@ CAST(:mine_skills AS jsonb)"
+    else:
+        subset = (
+            "NOT EXISTS (SELECT 1 FROM json_each(mk_wishes.skills) AS need"
+            " WHERE need.value NOT IN (SELECT value FROM json_each(:mine_skills)))"
+        )
+    return sa.or_(none, sa.text(subset).bindparams(mine))
