@@ -108,6 +108,7 @@ TITLES: dict[str, tuple[int, str, str]] = {
     "claim_limit_reached": (409, "认领已达上限", "Claim limit reached"),
     "wrong_code": (409, "确认码不正确", "Wrong confirmation code"),
     "too_far": (409, "报到位置过远", "Too far away"),
+    "photo_limit_reached": (409, "照片已达上限", "Photo limit reached"),
     "idempotency_mismatch": (409, "编号已被使用", "Id used for another request"),
     "reference_in_use": (409, "已经记过积分", "Already awarded"),
     "pending_not_open": (409, "冻结积分已处理", "Hold already settled"),
@@ -342,6 +343,10 @@ def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> R
         zh = f"进行中的认领已达上限（{exc.limit}个），请先完成已认领的心愿"
     if isinstance(exc, mk.TooFar):
         zh = f"报到位置距服务地点{exc.metres}米，超出允许的{exc.allowed}米"
+    if isinstance(exc, mk.PhotoLimitReached):
+        left = exc.limit - exc.held
+        more = f"最多还能添加 {left} 张" if left > 0 else "不能再添加"
+        zh = f"照片最多 {exc.limit} 张，已有 {exc.held} 张，{more}"
     return make(exc.code if exc.code in TITLES else "conflict", zh, str(exc), request)
 
 

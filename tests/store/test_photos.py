@@ -1,0 +1,163 @@
+"""Photos (照片), on SQLite and PostgreSQL: what is kept is new pixels without metadata (no GPS),
+what is not a still photo is refused with its reason, at most three on a wish and three on a
+check-out, added only by whom the table names, seen only by whom the wish's address is shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from PIL import Image
+from sqlalchemy.engine import Connection
+
+import marketplace as mk
+import marketplace_world as world
+import points
+from marketplace_world import T0
+
+START = T0 + dt.timedelta(hours=2)
+GPS = 0x8825  # the EXIF pointer to the GPS fields
+
+
+def jpeg_with_gps(size: tuple[int, int] = (1200, 900), colour: int = 90) -> bytes:
+    """A phone-like JPEG: an EXIF orientation, a camera name, and a GPS position."""
+    image = Image.new("RGB", size, (colour, 120, 200))
+    exif = image.getexif()
+    exif[0x0110] = "LinliPhone 1"  # the camera model
+    exif[0x0112] = 6  # rotated: the upright photo is portrait
+    exif[GPS] = {1: "N", 2: (31.0, 14.0, 5.0), 3: "E", 4: (121.0, 28.0, 9.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()
+
+
+def test_the_upload_s_metadata_is_gone_and_the_photo_stands_upright() -> None:
+    raw = jpeg_with_gps()
+    assert Image.open(io.BytesIO(raw)).getexif().get_ifd(GPS)  # the upload has a position
+    kept = mk.picture(raw)
+    photo = Image.open(io.BytesIO(kept.content))
+    assert photo.format == "JPEG"
+    assert kept.media_type == "image/jpeg"
+    assert dict(photo.getexif()) == {}  # no EXIF at all: no GPS, no camera, no orientation
+    assert photo.getexif().get_ifd(GPS) == {}
+    assert b"Exif" not in kept.content
+    assert b"LinliPhone" not in kept.content
+    assert (photo.width, photo.height) == (kept.width, kept.height) == (900, 1200)  # upright
+    thumb = Image.open(io.BytesIO(kept.thumbnail))
+    assert thumb.format == "WEBP"
+    assert max(thumb.size) == 320
+    assert dict(thumb.getexif()) == {}
+
+
+def _animated() -> bytes:
+    frames = [Image.new("RGB", (40, 40), (i * 80, 0, 0)) for i in range(3)]
+    out = io.BytesIO()
+    frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:])
+    return out.getvalue()
+
+
+def _bomb() -> bytes:
+    out = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(out, "PNG")  # 100 megapixels in ≈ 12 kB
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        pytest.param(b"%PDF-1.7 not a photo", "photo_format", id="not_an_image"),
+        pytest.param(b"GIF89a" + bytes(40), "photo_format", id="gif"),
+        pytest.param(jpeg_with_gps()[:2000], "photo_broken", id="truncated"),
+        pytest.param(b"", "photo_broken", id="empty"),
+        pytest.param(_animated(), "photo_animated", id="animated"),
+        pytest.param(_bomb(), "photo_pixels", id="decompression_bomb"),
+        pytest.param(b"\xff\xd8" + bytes(mk.images.MAX_BYTES), "photo_size", id="too_large"),
+    ],
+)
+def test_what_is_not_a_still_photo_is_refused_with_its_reason(raw: bytes, code: str) -> None:
+    with pytest.raises(mk.InvalidInput) as refused:
+        mk.picture(raw)
+    assert refused.value.field == "photos"
+    assert refused.value.reason.code == code
+
+
+def _checked_in(tx: Connection) -> tuple[mk.Wish, str]:
+    world.build(tx)
+    wish = world.published(tx)
+    claim = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+    mk.check_in(tx, "vol1", "c1", claim.id, code=wish.confirmation_code, now=START)
+    return wish, claim.id
+
+
+def test_three_photos_on_a_wish_and_three_on_a_check_out_and_no_fourth(
+    db: points.Database,
+) -> None:
+    picture = mk.picture(jpeg_with_gps((64, 48)))
+    with db.transaction() as tx:
+        wish, claim_id = _checked_in(tx)
+        mk.attach_to_wish(tx, "res", "c1", wish.id, [picture, picture], now=START)
+        mk.attach_to_wish(tx, "res", "c1", wish.id, [picture], now=START)
+        mk.attach_to_claim(tx, "vol1", "c1", claim_id, [picture] * 3, now=START)
+    with db.transaction() as tx, pytest.raises(mk.PhotoLimitReached) as refused:
+        mk.attach_to_wish(tx, "res", "c1", wish.id, [picture], now=START)
+    assert (refused.value.limit, refused.value.held) == (3, 3)
+    with db.transaction() as tx, pytest.raises(mk.PhotoLimitReached):
+        mk.attach_to_claim(tx, "vol1", "c1", claim_id, [picture], now=START)
+    with db.transaction() as tx, pytest.raises(mk.InvalidInput):
+        mk.attach_to_wish(tx, "res", "c1", wish.id, [picture] * 4, now=START)
+    with db.snapshot() as conn:
+        shown = mk.photos_of(conn, mk.wish_view(conn, "res", "c1", wish.id))
+    assert len(shown) == 6
+    assert [p.claim_id for p in shown].count(None) == 3
+
+
+def test_only_the_table_s_people_add_photos_and_only_while_it_allows(
+    db: points.Database,
+) -> None:
+    picture = mk.picture(jpeg_with_gps((64, 48)))
+    with db.transaction() as tx:
+        wish, claim_id = _checked_in(tx)
+    for actor in ("vol1", "staff", "vol2"):  # not the resident's wish to illustrate
+        with db.transaction() as tx, pytest.raises(mk.NotAllowed):
+            mk.attach_to_wish(tx, actor, "c1", wish.id, [picture], now=START)
+    with db.transaction() as tx, pytest.raises(mk.NotFound):
+        mk.attach_to_wish(tx, "outsider", "c1", wish.id, [picture], now=START)
+    with db.transaction() as tx, pytest.raises(mk.NotAllowed):  # another's check-out
+        mk.attach_to_claim(tx, "res", "c1", claim_id, [picture], now=START)
+    with db.transaction() as tx:
+        mk.check_out(tx, "vol1", "c1", claim_id, now=START + dt.timedelta(hours=1))
+    with db.transaction() as tx, pytest.raises(mk.WrongState):  # signed out: too late
+        mk.attach_to_claim(tx, "vol1", "c1", claim_id, [picture], now=START)
+    with db.transaction() as tx:
+        closed = world.published(tx, capacity=1)
+        mk.cancel(tx, "res", "c1", closed.id, reason="不需要了", now=START)
+    with db.transaction() as tx, pytest.raises(mk.WrongState):
+        mk.attach_to_wish(tx, "res", "c1", closed.id, [picture], now=START)
+
+
+def test_a_photo_is_seen_by_whom_the_address_is_shown_to(db: points.Database) -> None:
+    picture = mk.picture(jpeg_with_gps((64, 48)))
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx)
+        (photo,) = mk.attach_to_wish(tx, "res", "c1", wish.id, [picture], now=T0)
+    with db.snapshot() as conn:
+        for viewer in ("res", "staff", "admin"):
+            found = mk.photo_file(conn, viewer, "c1", wish.id, photo.id)
+            assert found.content == picture.content
+            assert found.media_type == "image/jpeg"
+            thumb = mk.photo_file(conn, viewer, "c1", wish.id, photo.id, thumbnail=True)
+            assert (thumb.content, thumb.media_type) == (picture.thumbnail, "image/webp")
+        for stranger in ("vol1", "outsider", "grid", "uadmin"):  # the address is masked to them
+            with pytest.raises(mk.NotFound):
+                mk.photo_file(conn, stranger, "c1", wish.id, photo.id)
+        assert mk.photos_of(conn, mk.wish_view(conn, "vol1", "c1", wish.id)) == ()
+    with db.transaction() as tx:
+        claim = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+    with db.snapshot() as conn:  # serving now: the address and the photo are shown
+        assert mk.photo_file(conn, "vol1", "c1", wish.id, photo.id).photo.id == photo.id
+    with db.transaction() as tx:
+        mk.withdraw(tx, "vol1", "c1", claim.id, reason="临时有事", now=T0)
+    with db.snapshot() as conn, pytest.raises(mk.NotFound):  # the claim ended: hidden again
+        mk.photo_file(conn, "vol1", "c1", wish.id, photo.id)
