@@ -27,6 +27,8 @@ from typing import Annotated, Any
 import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
 from litestar.params import HeaderParameter
 from sqlalchemy.engine import Connection
 
@@ -98,7 +100,7 @@ async def claim_of(
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(b"\n" + request.scope["path"].encode() + b"?" + request.scope["query_string"])
-    digest.update(b"\n" + await request.body())
+    digest.update(b"\n" + await _content(request))
     return Claim(
         member_id=signed.id,
         version=signed.version,
@@ -107,6 +109,24 @@ async def claim_of(
         now=now,
         expires_at=now + dt.timedelta(hours=hours),
     )
+
+
+async def _content(request: Request[Any, Any, Any]) -> bytes:
+    """What the body says: a multipart form's parts in order (names, file names, types, bytes),
+    whatever boundary the client drew this time (a browser draws a new one for each send);
+    any other body as sent."""
+    if request.content_type[0] != RequestEncodingType.MULTI_PART:
+        return await request.body()
+    parts = hashlib.sha256()
+    for name, value in (await request.form()).multi_items():
+        if isinstance(value, UploadFile):
+            content = await value.read()
+            await value.seek(0)
+            parts.update(f"{name}\0{value.filename}\0{value.content_type}\0".encode())
+            parts.update(hashlib.sha256(content).digest())
+        else:
+            parts.update(f"{name}\0{value}\0".encode())
+    return parts.digest()
 
 
 def take(conn: Connection, claim: Claim) -> Stored | None:

@@ -40,6 +40,7 @@ NOT_A_PHOTO = Cause("photo_format")
 ANIMATED = Cause("photo_animated")
 TOO_MANY_PIXELS = Cause("photo_pixels", {"megapixels": MAX_PIXELS // 1_000_000})
 BROKEN = Cause("photo_broken")
+HOW_MANY = Cause("photo_count", {"high": MAX_PHOTOS})  # one upload: 1 to MAX_PHOTOS files
 _REGISTERED = (MpoImagePlugin, WebPImagePlugin)  # imported to register them (JPEG, PNG: always)
 
 

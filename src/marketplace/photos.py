@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput, NotFound, PhotoLimitReached
-from marketplace.images import FIELD, MAX_PHOTOS, Picture
+from marketplace.images import FIELD, HOW_MANY, MAX_PHOTOS, Picture
 from marketplace.lifecycle import (
     SERVING_CLAIM_STATES,
     ClaimAction,
@@ -38,7 +38,7 @@ from marketplace.loads import see_claim, see_wish
 from marketplace.model import Wish
 from marketplace.privacy import WishView, sees_address, sight_of
 from marketplace.schema import claims, photos
-from points import Cause, new_id, sqltypes
+from points import new_id, sqltypes
 
 
 class Photo(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,7 +138,7 @@ def photo_file(
 
 def _some(pictures: Sequence[Picture]) -> None:
     if not 1 <= len(pictures) <= MAX_PHOTOS:
-        raise InvalidInput(FIELD, Cause("photo_count", {"high": MAX_PHOTOS}))
+        raise InvalidInput(FIELD, HOW_MANY)
 
 
 def _keep(

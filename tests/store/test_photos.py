@@ -8,6 +8,7 @@ import datetime as dt
 import io
 
 import pytest
+from photo_world import GPS, jpeg_with_gps
 from PIL import Image
 from sqlalchemy.engine import Connection
 
@@ -17,19 +18,6 @@ import points
 from marketplace_world import T0
 
 START = T0 + dt.timedelta(hours=2)
-GPS = 0x8825  # the EXIF pointer to the GPS fields
-
-
-def jpeg_with_gps(size: tuple[int, int] = (1200, 900), colour: int = 90) -> bytes:
-    """A phone-like JPEG: an EXIF orientation, a camera name, and a GPS position."""
-    image = Image.new("RGB", size, (colour, 120, 200))
-    exif = image.getexif()
-    exif[0x0110] = "LinliPhone 1"  # the camera model
-    exif[0x0112] = 6  # rotated: the upright photo is portrait
-    exif[GPS] = {1: "N", 2: (31.0, 14.0, 5.0), 3: "E", 4: (121.0, 28.0, 9.0)}
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif, quality=90)
-    return out.getvalue()
 
 
 def test_the_upload_s_metadata_is_gone_and_the_photo_stands_upright() -> None:
