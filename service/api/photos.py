@@ -31,11 +31,10 @@ from litestar.params import Body, PathParameter
 
 import marketplace as mk
 from marketplace import MAX_PHOTOS, Picture
-from marketplace.images import FIELD, HOW_MANY, MAX_BYTES
 from service.api.common import MEMBER, Me, Now, Tx, api, problems
 from service.api.wishes import Community, WishId
 
-BODY_BYTES = MAX_PHOTOS * MAX_BYTES + 2**20
+BODY_BYTES = MAX_PHOTOS * mk.images.MAX_BYTES + 2**20
 """A photo upload's request body, at most: three photos of 8 MiB and the form around them."""
 PhotoId = Annotated[str, PathParameter(max_length=64)]
 ClaimId = Annotated[str, PathParameter(max_length=64)]
@@ -124,10 +123,10 @@ async def uploaded(files: Sequence[UploadFile]) -> Uploaded:
     """Read the files (at most 8 MB and a byte of each: more is refused anyway) and make them into
     pictures on a worker thread, so neither the event loop nor the writer waits on Pillow."""
     if not 1 <= len(files) <= MAX_PHOTOS:
-        return Uploaded((), mk.InvalidInput(FIELD, HOW_MANY))
+        return Uploaded((), mk.InvalidInput(mk.images.FIELD, mk.images.HOW_MANY))
     raws = []
     for file in files:
-        raws.append(await file.read(MAX_BYTES + 1))
+        raws.append(await file.read(mk.images.MAX_BYTES + 1))
         await file.seek(0)  # an Idempotency-Key's fingerprint reads it too
     return await anyio.to_thread.run_sync(_made, raws)
 

@@ -20,6 +20,7 @@ from service.pages import (
     common,
     dashboard,
     office,
+    photos,
     points,
     resident,
     session,
@@ -51,6 +52,7 @@ ROUTES = [
         route_handlers=[
             *session.ROUTES,
             *wish.ROUTES,
+            *photos.ROUTES,
             *resident.ROUTES,
             *volunteer.ROUTES,
             *points.ROUTES,

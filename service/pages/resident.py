@@ -15,6 +15,7 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import WishKind
 from service.api.common import MEMBER, Now, Tx
+from service.api.photos import BODY_BYTES, Uploaded
 from service.pages.common import (
     CST,
     FAILURES,
@@ -30,6 +31,7 @@ from service.pages.common import (
     render,
 )
 from service.pages.forms import Fields, Form, Invalid
+from service.pages.photos import attach_chosen, chosen
 from service.pages.wish import act
 from service.text import text
 from service.uow import Rollback
@@ -135,14 +137,15 @@ def new_wish(
     return _wish_form(request, tx, viewer, now, values)
 
 
-@post("/wishes/new", opt=MEMBER)
-@page.write
+@post("/wishes/new", opt=MEMBER, request_max_body_size=BODY_BYTES)
+@page.write_after(pictures=chosen)
 def post_wish(
     request: Request[Any, Any, Any],
     tx: Tx,
     now: Now,
     viewer: See,
     form: Form,
+    pictures: Uploaded,
 ) -> Response[Any]:
     """点单 (or 代点单): the same library call as ``POST /api/v1/communities/{id}/wishes``."""
     try:
@@ -169,6 +172,7 @@ def post_wish(
             proxy_note=data.proxy_note,
             now=now,
         )
+        attach_chosen(tx, viewer, wish.id, pictures, now)
     except FAILURES as exc:
         status, errors = failure(request, exc)
         raise Rollback(

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 import marketplace as mk
 from marketplace import Role, WishAction
 from service.api.common import MEMBER, Now, Tx
+from service.api.photos import photo_url
 from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, page, render
 from service.pages.forms import Form
 from service.uow import Rollback
@@ -82,6 +83,8 @@ def wish_page(
         unit_people=unit_people,
         show_code=view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES,
         history=[h for h in history if h.action != "settle"],
+        photos=mk.photos_of(tx, view),  # none unless the viewer sees the address
+        photo_url=photo_url,
         office=bool(view.viewer_roles & mk.OFFICE),
         readonly=readonly,
     )

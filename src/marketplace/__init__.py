@@ -6,7 +6,7 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, wallet
+from marketplace import board, images, wallet
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
@@ -302,6 +302,7 @@ __all__ = [
     "grant_role",
     "grants_of",
     "history",
+    "images",
     "list_members",
     "list_offers",
     "list_wishes",
