@@ -135,3 +135,20 @@ async def test_a_volunteer_adds_photos_at_check_out_and_strangers_see_no_thumbna
         assert (await other.get(thumbnail)).status_code == 404
     board = await site.browser().get("/board/c1")
     assert "/photos/" not in board.text
+
+
+async def test_a_signed_in_browser_uploads_through_the_api_with_a_key(site: Site) -> None:
+    """The session cookie signs the API in too: the CSRF check reads the multipart form first,
+    and the Idempotency-Key's fingerprint then reads the same body again."""
+    resident = await site.person("res")
+    posted = await _send(resident, "/wishes/new", _wish_form(site.svc.clock.now))
+    wish_id = posted.headers["location"].rsplit("/", 1)[-1]
+    path = f"/api/v1/communities/c1/wishes/{wish_id}/photos"
+    headers = {"X-CSRFToken": resident.csrf, "Idempotency-Key": "browser-1"}
+    sent = [("photos", ("a.jpg", jpeg_with_gps((64, 48)), "image/jpeg"))]
+    first = await resident.client.post(path, headers=headers, files=sent)
+    assert first.status_code == 201, first.text[:500]
+    again = await resident.client.post(path, headers=headers, files=sent)
+    assert again.json() == first.json()
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert _count(site, photos) == 1

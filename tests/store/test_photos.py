@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
+import time
 
 import pytest
 from photo_world import GPS, jpeg_with_gps
@@ -149,3 +151,38 @@ def test_a_photo_is_seen_by_whom_the_address_is_shown_to(db: points.Database) ->
         mk.withdraw(tx, "vol1", "c1", claim.id, reason="临时有事", now=T0)
     with db.snapshot() as conn, pytest.raises(mk.NotFound):  # the claim ended: hidden again
         mk.photo_file(conn, "vol1", "c1", wish.id, photo.id)
+
+
+def test_two_uploads_at_once_never_make_a_fourth_photo(db: points.Database) -> None:
+    """The second upload waits for the first's transaction (the wish's row, held) and then counts
+    its photos: without the lock it would count none of them on PostgreSQL and keep four."""
+    picture = mk.picture(jpeg_with_gps((64, 48)))
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx)
+    first_holds, outcomes = threading.Event(), {}
+
+    def first() -> None:
+        with db.transaction() as tx:
+            mk.attach_to_wish(tx, "res", "c1", wish.id, [picture, picture], now=T0)
+            first_holds.set()
+            time.sleep(0.5)  # the second upload is on its way meanwhile
+        outcomes["first"] = "kept"
+
+    def second() -> None:
+        first_holds.wait(5)
+        try:
+            with db.transaction() as tx:
+                mk.attach_to_wish(tx, "res", "c1", wish.id, [picture, picture], now=T0)
+            outcomes["second"] = "kept"
+        except mk.PhotoLimitReached as refused:
+            outcomes["second"] = f"refused, {refused.held} held"
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert outcomes == {"first": "kept", "second": "refused, 2 held"}
+    with db.snapshot() as conn:
+        assert len(mk.photos_of(conn, mk.wish_view(conn, "res", "c1", wish.id))) == 2
