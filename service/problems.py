@@ -389,6 +389,7 @@ def _cursor_or(field: str | None, code: str) -> str:
 _AT = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`")  # a dict's key: the dict
 _UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+_ITEMS = re.compile(r"^Expected `array` of length (?P<op><=|>=) (?P<n>\d+)$")
 
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
@@ -456,6 +457,9 @@ def _describe(message: str, key: str) -> tuple[str, str]:
         return (f"{field}.{name}" if field not in ("", "body") else name), "必须填写"
     plain = _AT.sub("", message)
     lowered = plain.lower()
+    if items := _ITEMS.match(plain):  # a list too long or too short (photos, skills)
+        most = items.group("op") == "<="
+        return field, f"{'最多' if most else '至少'} {items.group('n')} 项"
     if lowered.startswith("expected"):
         return field, "类型或格式不正确"
     return field, i18n.reason_zh(plain[:1].lower() + plain[1:] if plain else plain)

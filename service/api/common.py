@@ -23,7 +23,6 @@ import msgspec
 from litestar import Request
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin  # not public
 from litestar.connection import ASGIConnection
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
@@ -317,11 +316,6 @@ async def strict_input(request: Request[Any, Any, Any]) -> None:
                 ) from exc
     data = parameters.get("data")
     if data is None:
-        return
-    if getattr(data.kwarg_definition, "media_type", None) == RequestEncodingType.MULTI_PART:
-        await (
-            request.body()
-        )  # a photo upload: buffered once, the form and a key's fingerprint read it
         return
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     body = await request.body()
