@@ -10,11 +10,11 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from photo_world import jpeg_with_gps
 
 import marketplace as mk
 from marketplace.schema import photos, wishes
 from pages_world import Person, Site, code_of, field_error, flash
+from photo_world import jpeg_with_gps
 from service.pages.common import CST
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from photo_world import jpeg_with_gps
 
 import marketplace as mk
 import marketplace_world as world
 import points
 import processes
 import support
+from photo_world import jpeg_with_gps
 from service import backup
 from service.cli import main
 from service.settings import Settings

@@ -11,9 +11,9 @@ import uuid
 from typing import Any
 
 import httpx
-from photo_world import GPS, jpeg_with_gps
 from PIL import Image
 
+from photo_world import GPS, jpeg_with_gps
 from service_world import Service
 
 BASE = "/api/v1/communities/c1"

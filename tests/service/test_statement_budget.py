@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from photo_world import jpeg_with_gps
 
+from photo_world import jpeg_with_gps
 from service_world import Service
 
 BUDGET = {

@@ -10,7 +10,6 @@ import threading
 import time
 
 import pytest
-from photo_world import GPS, jpeg_with_gps
 from PIL import Image
 from sqlalchemy.engine import Connection
 
@@ -18,6 +17,7 @@ import marketplace as mk
 import marketplace_world as world
 import points
 from marketplace_world import T0
+from photo_world import GPS, jpeg_with_gps
 
 START = T0 + dt.timedelta(hours=2)
 
