@@ -186,3 +186,19 @@ def test_two_uploads_at_once_never_make_a_fourth_photo(db: points.Database) -> N
     assert outcomes == {"first": "kept", "second": "refused, 2 held"}
     with db.snapshot() as conn:
         assert len(mk.photos_of(conn, mk.wish_view(conn, "res", "c1", wish.id))) == 2
+
+
+def test_a_resident_s_deletion_deletes_the_photos_of_her_wishes(db: points.Database) -> None:
+    """删除个人信息: her wishes' addresses are erased, so are the photos of her home (the
+    volunteer's at check-out included); another resident's stay."""
+    picture = mk.picture(jpeg_with_gps((64, 48)))
+    with db.transaction() as tx:
+        wish, claim_id = _checked_in(tx)
+        mk.attach_to_wish(tx, "res", "c1", wish.id, [picture], now=START)
+        mk.attach_to_claim(tx, "vol1", "c1", claim_id, [picture], now=START)
+        other = world.published(tx, actor="res2")
+        mk.attach_to_wish(tx, "res2", "c1", other.id, [picture], now=START)
+        mk.anonymise(tx, "res", "res", now=START)
+    with db.snapshot() as conn:
+        assert mk.photos_of(conn, mk.wish_view(conn, "staff", "c1", wish.id)) == ()
+        assert len(mk.photos_of(conn, mk.wish_view(conn, "staff", "c1", other.id))) == 1
