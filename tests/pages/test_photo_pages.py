@@ -152,3 +152,14 @@ async def test_a_signed_in_browser_uploads_through_the_api_with_a_key(site: Site
     assert again.json() == first.json()
     assert again.headers.get("idempotent-replayed") == "true"
     assert _count(site, photos) == 1
+
+
+async def test_a_body_over_the_upload_limit_answers_a_chinese_page(site: Site) -> None:
+    resident = await site.person("res")
+    posted = await _send(resident, "/wishes/new", _wish_form(site.svc.clock.now))
+    wish_id = posted.headers["location"].rsplit("/", 1)[-1]
+    huge = await _send(resident, f"/wishes/{wish_id}/photos", {}, bytes(26 * 2**20))
+    assert huge.status_code == 413
+    assert huge.headers["content-type"].startswith("text/html")
+    assert "请求内容过大" in huge.text
+    assert _count(site, photos) == 0
