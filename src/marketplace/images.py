@@ -72,8 +72,8 @@ def picture(raw: bytes) -> Picture:
             raise _refused(NOT_A_PHOTO) from exc
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise _refused(TOO_MANY_PIXELS) from exc
-        except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-            raise _refused(BROKEN) from exc
+        except Exception as exc:  # any other failure of a decoder on these bytes
+            raise _refused(BROKEN) from exc  # (OSError, struct.error from a corrupt EXIF, …)
 
 
 def _remade(opened: Image.Image) -> Picture:
