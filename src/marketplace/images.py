@@ -14,7 +14,6 @@ before the request's unit of work, so the writer never waits on an image.
 from __future__ import annotations
 
 import io
-import warnings
 
 import msgspec
 from PIL import Image, ImageOps, MpoImagePlugin, UnidentifiedImageError, WebPImagePlugin
@@ -61,19 +60,17 @@ def picture(raw: bytes) -> Picture:
         raise _refused(BROKEN)
     if len(raw) > MAX_BYTES:
         raise _refused(TOO_LARGE)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(raw), formats=FORMATS) as opened:
-                return _remade(opened)
-        except InvalidInput:
-            raise
-        except UnidentifiedImageError as exc:
-            raise _refused(NOT_A_PHOTO) from exc
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise _refused(TOO_MANY_PIXELS) from exc
-        except Exception as exc:  # any other failure of a decoder on these bytes
-            raise _refused(BROKEN) from exc  # (OSError, struct.error from a corrupt EXIF, …)
+    try:  # no warnings filter: it is process-wide, and uploads are made on several threads
+        with Image.open(io.BytesIO(raw), formats=FORMATS) as opened:
+            return _remade(opened)  # refuses over MAX_PIXELS (below Pillow's own bomb limits)
+    except InvalidInput:
+        raise
+    except UnidentifiedImageError as exc:
+        raise _refused(NOT_A_PHOTO) from exc
+    except Image.DecompressionBombError as exc:  # over twice Pillow's limit: refused at open
+        raise _refused(TOO_MANY_PIXELS) from exc
+    except Exception as exc:  # any other failure of a decoder on these bytes
+        raise _refused(BROKEN) from exc  # (OSError, struct.error from a corrupt EXIF, …)
 
 
 def _remade(opened: Image.Image) -> Picture:

@@ -67,6 +67,7 @@ def _bomb() -> bytes:
         pytest.param(b"\xff\xd8" + bytes(mk.images.MAX_BYTES), "photo_size", id="too_large"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the bomb's, at open
 def test_what_is_not_a_still_photo_is_refused_with_its_reason(raw: bytes, code: str) -> None:
     with pytest.raises(mk.InvalidInput) as refused:
         mk.picture(raw)
