@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, expect
 
-from browser_world import PASSWORD, PEOPLE, PHONE, Server
+from browser_world import ARTIFACTS, PASSWORD, PEOPLE, PHONE, Server
 from photo_world import jpeg_with_gps
 
 
@@ -61,4 +61,6 @@ def test_a_resident_posts_a_wish_with_a_photo_and_adds_another(
     page.locator("form.photo-upload").get_by_role("button", name="上传照片").click()
     expect(page.locator("p.flash")).to_contain_text("已添加 1 张照片")
     _drawn(page, 2)
+    page.get_by_test_id("photo-thumbnail").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "photos-wish-page.png"))
     assert refused == []
