@@ -17,6 +17,7 @@ browser keeps the bytes but asks each time, so a volunteer whose claim ended is 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -138,11 +139,17 @@ async def uploaded(files: Sequence[UploadFile]) -> Uploaded:
     return await anyio.to_thread.run_sync(_made, raws)
 
 
+DECODING = threading.BoundedSemaphore(2)
+"""Uploads decoded at once, at most, in a process: each holds up to a few hundred MB of pixels
+for a moment, and two cores gain nothing from more (the others wait on a worker thread)."""
+
+
 def _made(raws: list[bytes]) -> Uploaded:
-    try:
-        return Uploaded(tuple(mk.picture(raw) for raw in raws), None)
-    except mk.InvalidInput as refused:
-        return Uploaded((), refused)
+    with DECODING:
+        try:
+            return Uploaded(tuple(mk.picture(raw) for raw in raws), None)
+        except mk.InvalidInput as refused:
+            return Uploaded((), refused)
 
 
 async def read_upload(request: Request[Any, Any, Any]) -> None:

@@ -5,15 +5,22 @@ public board never shows a photo."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+import threading
+import time
 import uuid
 from typing import Any
 
 import httpx
+import pytest
+from litestar.datastructures import UploadFile
 from PIL import Image
 
+import marketplace as mk
 from photo_world import GPS, jpeg_with_gps
+from service.api import photos as photos_api
 from service_world import Service
 
 BASE = "/api/v1/communities/c1"
@@ -192,3 +199,30 @@ async def test_a_photo_part_without_a_file_name_is_taken_as_the_file(svc: Servic
         content=f'--{boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n\xff'.encode(),
     )
     assert odd.status_code in (400, 422)  # cut short: refused, never a 500
+
+
+async def test_at_most_two_uploads_are_decoded_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight uploads at once: Pillow works on two of them at a time, the others wait."""
+    busy, peak, lock = 0, 0, threading.Lock()
+    real = mk.picture
+
+    def counted(raw: bytes) -> mk.Picture:
+        nonlocal busy, peak
+        with lock:
+            busy += 1
+            peak = max(peak, busy)
+        time.sleep(0.05)
+        try:
+            return real(raw)
+        finally:
+            with lock:
+                busy -= 1
+
+    monkeypatch.setattr(mk, "picture", counted)
+    raw = jpeg_with_gps((64, 48))
+    files = [
+        UploadFile(content_type="image/jpeg", filename="a.jpg", file_data=raw) for _ in range(8)
+    ]
+    made = await asyncio.gather(*(photos_api.uploaded([f]) for f in files))
+    assert all(m.refused is None for m in made)
+    assert peak == 2
