@@ -136,6 +136,7 @@ async def _submitted(scope: Scope, receive: Receive) -> list[str]:
     request: Any = scope["litestar_app"].request_class(scope=scope, receive=receive)
     sent = [request.headers.get(HEADER)]
     if request.content_type[0] in {RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART}:
-        form = await request.form()  # parsed once: the handler reads the same form
+        await request.body()  # read once and kept: the form is parsed from it, and so is the
+        form = await request.form()  # handler's (and an Idempotency-Key's fingerprint reads it)
         sent.append(form.get(FIELD))
     return [token for token in sent if isinstance(token, str) and token]

@@ -29,6 +29,8 @@ from typing import Annotated, Any, Protocol
 import msgspec
 import sqlalchemy as sa
 from litestar import Request, Response
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
 from litestar.params import HeaderParameter
 from litestar.serialization import encode_json
 from sqlalchemy.engine import Connection
@@ -122,7 +124,7 @@ async def claim_of(
     key = key_of(request)
     if key is None:
         return None
-    return claim(signed, key, fingerprint(request, await request.body()), now, hours)
+    return claim(signed, key, fingerprint(request, await _content(request)), now, hours)
 
 
 class Keys(Protocol):
@@ -171,6 +173,24 @@ class HeaderKeys:
 
 
 HEADER_KEYS = HeaderKeys()
+
+
+async def _content(request: Request[Any, Any, Any]) -> bytes:
+    """What the body says: a multipart form's parts in order (names, file names, types, bytes),
+    whatever boundary the client drew this time (a browser draws a new one for each send);
+    any other body as sent."""
+    if request.content_type[0] != RequestEncodingType.MULTI_PART:
+        return await request.body()
+    parts = hashlib.sha256()
+    for name, value in (await request.form()).multi_items():
+        if isinstance(value, UploadFile):
+            content = await value.read()
+            await value.seek(0)
+            parts.update(f"{name}\0{value.filename}\0{value.content_type}\0".encode())
+            parts.update(hashlib.sha256(content).digest())
+        else:
+            parts.update(f"{name}\0{value}\0".encode())
+    return parts.digest()
 
 
 def take(conn: Connection, claim: Claim) -> Stored | None:

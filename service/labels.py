@@ -75,6 +75,7 @@ ACTIONS = {
     "settle": "状态更新",
     "expire": "过期",
     "escalate": "吹哨上报",
+    "attach_photo": "添加照片",
 }
 TRANSFER_KINDS = {
     "accrual": "服务奖励",

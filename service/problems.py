@@ -108,6 +108,7 @@ TITLES: dict[str, tuple[int, str, str]] = {
     "claim_limit_reached": (409, "认领已达上限", "Claim limit reached"),
     "wrong_code": (409, "确认码不正确", "Wrong confirmation code"),
     "too_far": (409, "报到位置过远", "Too far away"),
+    "photo_limit_reached": (409, "照片已达上限", "Photo limit reached"),
     "idempotency_mismatch": (409, "编号已被使用", "Id used for another request"),
     "reference_in_use": (409, "已经记过积分", "Already awarded"),
     "pending_not_open": (409, "冻结积分已处理", "Hold already settled"),
@@ -357,6 +358,10 @@ def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> R
         zh = f"进行中的认领已达上限（{exc.limit}个），请先完成已认领的心愿"
     if isinstance(exc, mk.TooFar):
         zh = f"报到位置距服务地点{exc.metres}米，超出允许的{exc.allowed}米"
+    if isinstance(exc, mk.PhotoLimitReached):
+        left = exc.limit - exc.held
+        more = f"最多还能添加 {left} 张" if left > 0 else "不能再添加"
+        zh = f"照片最多 {exc.limit} 张，已有 {exc.held} 张，{more}"
     return make(exc.code if exc.code in TITLES else "conflict", zh, str(exc), request)
 
 
@@ -399,6 +404,7 @@ def _cursor_or(field: str | None, code: str) -> str:
 _AT = re.compile(r" - at (?:`key` in )?`\$(?P<path>[^`]*)`")  # a dict's key: the dict
 _UNKNOWN = re.compile(r"unknown field `(?P<name>[^`]+)`")
 _MISSING = re.compile(r"missing required field `(?P<name>[^`]+)`")
+_ITEMS = re.compile(r"^Expected `array` of length (?P<op><=|>=) (?P<n>\d+)$")
 
 
 def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
@@ -466,6 +472,9 @@ def _describe(message: str, key: str) -> tuple[str, str]:
         return (f"{field}.{name}" if field not in ("", "body") else name), "必须填写"
     plain = _AT.sub("", message)
     lowered = plain.lower()
+    if items := _ITEMS.match(plain):  # a list too long or too short (photos, skills)
+        most = items.group("op") == "<="
+        return field, f"{'最多' if most else '至少'} {items.group('n')} 项"
     if lowered.startswith("expected"):
         return field, "类型或格式不正确"
     return field, i18n.reason_zh(plain[:1].lower() + plain[1:] if plain else plain)

@@ -21,6 +21,7 @@ from service.pages import (
     dashboard,
     forms,
     office,
+    photos,
     points,
     resident,
     session,
@@ -54,6 +55,7 @@ ROUTES = [
         route_handlers=[
             *session.ROUTES,
             *wish.ROUTES,
+            *photos.ROUTES,
             *resident.ROUTES,
             *volunteer.ROUTES,
             *points.ROUTES,

@@ -138,9 +138,13 @@ def describe(message: str) -> tuple[str, str]:
 
 
 async def read(request: Request[Any, Any, Any]) -> Form:
-    """The request's form (url-encoded; the CSRF check may have read it already)."""
+    """The request's form (url-encoded or multipart; the CSRF check may have read it already).
+    A file input's name is one of the form's fields (a refused photo is said beside it); its
+    files are read by the handler that takes them (:mod:`service.pages.photos`)."""
     form = await request.form()
-    return Form([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+    read = Form([(k, v) for k, v in form.multi_items() if isinstance(v, str)])
+    read.fields.update(k for k, v in form.multi_items() if not isinstance(v, str))
+    return read
 
 
 class FormKeys:

@@ -30,6 +30,7 @@ from service.api.common import (
     Tx,
     Urgency,
 )
+from service.api.photos import BODY_BYTES, Uploaded
 from service.pages.common import (
     CST,
     PAGE,
@@ -44,6 +45,7 @@ from service.pages.common import (
     render,
 )
 from service.pages.forms import Fields, Form, Invalid
+from service.pages.photos import attach_chosen, chosen
 from service.pages.wish import act
 from service.text import text
 
@@ -189,14 +191,15 @@ def new_wish(
     return _wish_form(request, tx, viewer, now, values)
 
 
-@post("/wishes/new", opt=MEMBER)
-@page.write
+@post("/wishes/new", opt=MEMBER, request_max_body_size=BODY_BYTES)
+@page.write_after(pictures=chosen)
 def post_wish(
     request: Request[Any, Any, Any],
     tx: Tx,
     now: Now,
     viewer: See,
     form: Form,
+    pictures: Uploaded,
 ) -> Response[Any]:
     """点单 (or 代点单): the same library call as ``POST /api/v1/communities/{id}/wishes``."""
 
@@ -225,6 +228,7 @@ def post_wish(
             proxy_note=data.proxy_note,
             now=now,
         )
+        attach_chosen(tx, viewer, wish.id, pictures, now)
         return done(f"/wishes/{wish.id}", "心愿已提交，等待社区审核")
 
     return handle(

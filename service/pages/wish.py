@@ -22,6 +22,7 @@ import marketplace as mk
 from marketplace import Role, WishAction
 from service import labels
 from service.api.common import MEMBER, Now, Tx
+from service.api.photos import photo_url
 from service.pages.common import PathId, See, Viewer, done, handle, page, render
 from service.pages.forms import Form
 
@@ -79,6 +80,8 @@ def wish_page(
         unit_people=unit_people,
         show_code=view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES,
         history=timeline(history),
+        photos=mk.photos_of(tx, view),  # none unless the viewer sees the address
+        photo_url=photo_url,
         office=bool(view.viewer_roles & mk.OFFICE),
         readonly=readonly,
     )

@@ -6,7 +6,7 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, wallet
+from marketplace import board, bounds, images, wallet
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
@@ -21,10 +21,12 @@ from marketplace.errors import (
     MarketplaceError,
     NotAllowed,
     NotFound,
+    PhotoLimitReached,
     TooFar,
     WrongCode,
     WrongState,
 )
+from marketplace.images import MAX_PHOTOS, Picture, picture
 from marketplace.lifecycle import (
     ACTS,
     CLAIM_TABLE,
@@ -126,6 +128,14 @@ from marketplace.people import (
     revoke,
     set_public_profile,
 )
+from marketplace.photos import (
+    Photo,
+    PhotoFile,
+    attach_to_claim,
+    attach_to_wish,
+    photo_file,
+    photos_of,
+)
 from marketplace.privacy import (
     Contact,
     MemberView,
@@ -137,6 +147,7 @@ from marketplace.privacy import (
     mask_phone,
     member_view,
     offered,
+    sees_address,
     sight_of,
     staff_of,
     wish_view,
@@ -175,6 +186,7 @@ __all__ = [
     "DEFAULT_RULES",
     "DEFAULT_WEIGHTS",
     "GUARDS",
+    "MAX_PHOTOS",
     "MIGRATIONS",
     "OFFICE",
     "OPEN_WISH_STATES",
@@ -220,6 +232,10 @@ __all__ = [
     "Org",
     "OrgKind",
     "OrgRole",
+    "Photo",
+    "PhotoFile",
+    "PhotoLimitReached",
+    "Picture",
     "Point",
     "Rate",
     "Rates",
@@ -251,6 +267,8 @@ __all__ = [
     "anonymise",
     "approve",
     "assign",
+    "attach_to_claim",
+    "attach_to_wish",
     "auto_accept_due",
     "auto_dispatch",
     "board",
@@ -289,6 +307,7 @@ __all__ = [
     "grant_role",
     "grants_of",
     "history",
+    "images",
     "list_members",
     "list_offers",
     "list_wishes",
@@ -302,6 +321,9 @@ __all__ = [
     "offered",
     "open_database",
     "pair_unit",
+    "photo_file",
+    "photos_of",
+    "picture",
     "post_wish",
     "publish_offer",
     "rank_candidates",
@@ -319,6 +341,7 @@ __all__ = [
     "roles_on",
     "seat_roles",
     "seats",
+    "sees_address",
     "set_community_rules",
     "set_key_household",
     "set_offer_active",

@@ -13,7 +13,9 @@
         ├── AlreadyClaimed            already_claimed      the member holds an active claim
         ├── ClaimLimitReached         claim_limit_reached  too many open claims (anti-hoarding)
         ├── WrongCode                 wrong_code           check-in confirmation code
-        └── TooFar                    too_far              check-in location outside the distance
+        ├── TooFar                    too_far              check-in location outside the distance
+        └── PhotoLimitReached         photo_limit_reached  a wish's (or a check-out's) photos are
+                                                           all there already
 """
 
 from __future__ import annotations
@@ -142,3 +144,15 @@ class TooFar(Conflict):
         self.wish_id = wish_id
         self.metres = metres
         self.allowed = allowed
+
+
+class PhotoLimitReached(Conflict):
+    """The resident's photos of a wish, or a volunteer's of a check-out, are at their limit."""
+
+    code = "photo_limit_reached"
+
+    def __init__(self, subject: str, limit: int, held: int) -> None:
+        super().__init__(f"the {subject} holds {held} of at most {limit} photos")
+        self.subject = subject
+        self.limit = limit
+        self.held = held

@@ -87,6 +87,7 @@ class WishAction(enum.StrEnum):
     SETTLE = "settle"  # the claims moved the wish (full, freed, serving, served)
     EXPIRE = "expire"
     ESCALATE = "escalate"  # 吹哨: the level rises, the state stays
+    ATTACH_PHOTO = "attach_photo"  # 添加照片: the resident's photos of the need; the state stays
 
 
 class ClaimState(enum.StrEnum):
@@ -108,6 +109,7 @@ class ClaimAction(enum.StrEnum):
     CONFIRM = "confirm"
     VOID = "void"
     ASSIGN = "assign"  # a unit admin names a member for the unit's place
+    ATTACH_PHOTO = "attach_photo"  # 服务照片: the volunteer's photos at check-out; the state stays
 
 
 class Act(enum.StrEnum):
@@ -182,6 +184,11 @@ ACTIVE_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN, C.CHECKED_OUT})
 """Claims that hold a place on their wish."""
 SERVING_CLAIM_STATES = frozenset({C.ACTIVE, C.CHECKED_IN})
 """Claims whose volunteer still has to reach the resident (and may see their contact)."""
+PHOTO_WISH_STATES = frozenset(
+    {W.SUBMITTED, W.PUBLISHED, W.CLAIMED, W.IN_SERVICE, W.SERVED, W.DISPUTED, W.CONFIRMED}
+)
+"""Where the resident may still add photos to a wish (添加照片): every state but the finished ones
+(closed, rejected, expired, cancelled)."""
 
 
 class Facts(msgspec.Struct, frozen=True, kw_only=True):
@@ -282,6 +289,7 @@ WISH_TABLE: dict[tuple[WishState, WishAction], Row] = {
         (state, WishAction.SETTLE): Row(None, SYSTEM)
         for state in (W.PUBLISHED, W.CLAIMED, W.IN_SERVICE)
     },
+    **{(state, WishAction.ATTACH_PHOTO): Row(state, OWNER) for state in PHOTO_WISH_STATES},
 }
 """(state, action) → Row(next state or None when the claim counts decide, roles, guards)."""
 
@@ -299,6 +307,9 @@ CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
     (C.ACTIVE, ClaimAction.NO_SHOW): Row(C.NO_SHOW, OFFICE | SYSTEM),
     (C.ACTIVE, ClaimAction.ASSIGN): Row(None, UNIT | OFFICE),
     (C.CHECKED_IN, ClaimAction.CHECK_OUT): Row(C.CHECKED_OUT, OFFICE | {R.CLAIMANT}),
+    # 服务照片: the volunteer's photos of the work, taken before signing out (the page sends them
+    # with the check-out); the state stays
+    (C.CHECKED_IN, ClaimAction.ATTACH_PHOTO): Row(C.CHECKED_IN, frozenset({R.CLAIMANT})),
     (C.CHECKED_OUT, ClaimAction.CONFIRM): Row(C.CONFIRMED, OWNER | OFFICE | SYSTEM),
     (C.CHECKED_OUT, ClaimAction.VOID): Row(C.VOIDED, OFFICE),
 }

@@ -49,11 +49,19 @@ class Seen(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def see_wish(
-    conn: Connection, actor: str, community_id: str, wish_id: str, *, claim_id: str | None = None
+    conn: Connection,
+    actor: str,
+    community_id: str,
+    wish_id: str,
+    *,
+    claim_id: str | None = None,
+    lock: bool = False,
 ) -> Seen:
     """The wish and all around it, in one statement (NotFound when there is no such wish).
-    ``claim_id``: a claim id the client chose, looked up too (a retry returns that claim)."""
-    statement = _SEE_WISH if claim_id is None else _SEE_WISH_BY_ID
+    ``claim_id``: a claim id the client chose, looked up too (a retry returns that claim).
+    ``lock``: hold the wish's row until the transaction ends (PostgreSQL), for a use case that
+    counts what hangs on the wish before adding to it."""
+    statement = _SEE_WISH_BY_ID if claim_id is not None else _SEE_WISH_LOCKED if lock else _SEE_WISH
     given = {"actor": actor, "community": community_id, "subject": wish_id, "claim_id": claim_id}
     rows = [r._asdict() for r in conn.execute(statement, given)]
     if not rows:
@@ -218,5 +226,6 @@ def _of_claim(policy: bool, lock: bool) -> sa.Select[Any]:
 
 
 _SEE_WISH = _query()
+_SEE_WISH_LOCKED = _query().with_for_update(of=wishes)
 _SEE_WISH_BY_ID = _by_id()
 _SEE_CLAIM = {(p, lk): _of_claim(p, lk) for p in (False, True) for lk in (False, True)}

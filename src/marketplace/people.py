@@ -30,7 +30,7 @@ from marketplace.orgs import (
     roles_on,
 )
 from marketplace.privacy import mask_address, member_view
-from marketplace.schema import claims, members, offers, orgs, roles, transitions, wishes
+from marketplace.schema import claims, members, offers, orgs, photos, roles, transitions, wishes
 from marketplace.standing import standing
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -227,8 +227,8 @@ def anonymise(
 ) -> Member:
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
-    descriptions, comments and notes of wishes for them are erased. Roles end. Ledger entries
-    and the hours record stay."""
+    descriptions, comments and notes of wishes for them are erased, and their photos (a photo
+    shows the home) deleted. Roles end. Ledger entries and the hours record stay."""
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
@@ -263,6 +263,12 @@ def anonymise(
             key_household=False,
         )
     )
+    of_their_wishes = sa.exists().where(
+        wishes.c.community_id == photos.c.community_id,
+        wishes.c.id == photos.c.wish_id,
+        wishes.c.beneficiary_id == member.id,
+    )
+    conn.execute(photos.delete().where(of_their_wishes))
     conn.execute(roles.delete().where(roles.c.member_id == member.id))
     return get_member(conn, member.id)
 

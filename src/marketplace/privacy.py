@@ -119,6 +119,12 @@ def sight_of(roles: frozenset[Role], *, serving: bool, community_staff: bool) ->
     return Sight.MASKED
 
 
+def sees_address(sight: Sight) -> bool:
+    """Whether a viewer with this sight sees the wish's exact address, and so its photos (照片
+    show the home inside): office, the resident, a volunteer still serving."""
+    return sight >= Sight.CONTACT
+
+
 def redact(
     wish: Wish,
     resident: Member | None,
@@ -126,7 +132,7 @@ def redact(
     sight: Sight,
     my_claim: Claim | None,
 ) -> WishView:
-    full = sight >= Sight.CONTACT
+    full = sees_address(sight)
     sees_code = bool(viewer_roles & HOLDS_CODE)
     contact = Contact(
         member_id=wish.beneficiary_id,

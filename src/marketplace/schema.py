@@ -268,3 +268,30 @@ offers = sa.Table(
     sa.CheckConstraint("capacity_per_week BETWEEN 1 AND 100", name="capacity_bounds"),
     sqlite_strict=True,
 )
+
+photos = sa.Table(
+    "mk_photos",
+    metadata,
+    _id("community_id"),
+    _id("id"),
+    _id("wish_id"),
+    _id("claim_id", nullable=True),  # None: the resident's photo of the wish; else a check-out's
+    _id("uploaded_by"),
+    sa.Column("media_type", Text(16), nullable=False),
+    sa.Column("width", Int64, nullable=False),
+    sa.Column("height", Int64, nullable=False),
+    sa.Column("size", Int64, nullable=False),
+    sa.Column("content", sa.LargeBinary(), nullable=False),
+    sa.Column("thumbnail_type", Text(16), nullable=False),
+    sa.Column("thumbnail", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sa.ForeignKeyConstraint(
+        ["community_id", "wish_id"], ["mk_wishes.community_id", "mk_wishes.id"]
+    ),
+    sa.CheckConstraint("size BETWEEN 1 AND 16777216", name="size_bounds"),
+    sa.Index("ix_mk_photos_wish", "community_id", "wish_id"),
+    sqlite_strict=True,
+)
+"""Photos (照片) of a wish, kept in the database beside it: re-encoded, without metadata, with a
+thumbnail (docs/architecture.md, "Photos": why not files)."""

@@ -79,6 +79,12 @@ CAUSES: dict[str, str] = {
     "org_parent": "a {kind} cannot sit under a {parent}",
     "pair_unit_community": "pair a unit with a community",
     "wish_role": "{role} is a relation to a wish, not a role on an org",
+    "photo_size": "must be at most {mb} MB a photo",
+    "photo_format": "must be a photo in JPEG, PNG or WebP",
+    "photo_animated": "must be a still photo, not an animation",
+    "photo_pixels": "must be at most {megapixels} megapixels",
+    "photo_broken": "could not be read: the file is damaged or incomplete",
+    "photo_count": "must be 1 to {high} photos at a time",
     # the points ledger and store
     "same_account": "a transfer needs two different accounts",
     "timeout_not_pending": "a timeout applies only to a pending transfer",

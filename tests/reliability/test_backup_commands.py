@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+import marketplace as mk
+import marketplace_world as world
 import points
 import processes
 import support
+from photo_world import jpeg_with_gps
 from service import backup
 from service.cli import main
 from service.settings import Settings
@@ -169,6 +172,39 @@ def test_a_restore_never_replaces_data_unless_forced(
     assert forced.exit_code == 0, forced.output
     assert "audit: 0 problem(s)" in forced.output
     assert status.exit_code == 0, status.output
+
+
+def test_a_wish_s_photos_are_in_the_backup_and_come_back_whole(
+    backend_ready: str, empty_url: str, tmp_path: Path
+) -> None:
+    """Photos live in the database (docs/architecture.md, "Photos"): the backup holds them with
+    no step of its own, and the restored photo is the same bytes."""
+    assert _linli(empty_url, "db", "upgrade").exit_code == 0
+    db = mk.open_database(empty_url)
+    try:
+        with db.transaction() as tx:
+            world.build(tx)
+            wish = world.published(tx)
+            picture = mk.picture(jpeg_with_gps((320, 240)))
+            (photo,) = mk.attach_to_wish(tx, "res", "c1", wish.id, [picture], now=world.T0)
+    finally:
+        db.dispose()
+    copy = tmp_path / "photos.backup"
+    assert _linli(empty_url, "backup", str(copy)).exit_code == 0
+    target = _second(backend_ready, empty_url, tmp_path)
+    try:
+        restored = _linli(target, "restore", str(copy))
+        assert restored.exit_code == 0, restored.output
+        again = mk.open_database(target)
+        try:
+            with again.snapshot() as conn:
+                found = mk.photo_file(conn, "res", "c1", wish.id, photo.id)
+                thumb = mk.photo_file(conn, "res", "c1", wish.id, photo.id, thumbnail=True)
+        finally:
+            again.dispose()
+    finally:
+        _drop(backend_ready, target)
+    assert (found.content, thumb.content) == (picture.content, picture.thumbnail)
 
 
 def test_a_backup_never_overwrites_a_file_unless_forced(empty_url: str, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from photo_world import jpeg_with_gps
 from service_world import Service
 
 BUDGET = {
@@ -29,6 +30,7 @@ BUDGET = {
     "GET balance": 3,
     "GET wish list": 3,
     "GET recommendations": 10,  # see docs/performance.md ("Recommendations and auto-dispatch")
+    "GET photo": 3,  # a thumbnail on the wish page: sign-in, the wish as seen, the photo
 }
 CONTROL = re.compile(r"^\s*(BEGIN|SAVEPOINT|RELEASE|COMMIT|ROLLBACK)\b", re.IGNORECASE)
 BASE = "/api/v1/communities/c1"
@@ -117,7 +119,8 @@ async def test_hot_requests_keep_their_statement_budget(svc: Service) -> None:
     order = {"item_id": item.json()["id"]}
     await send(svc, "vol1", "POST", f"{BASE}/orders", order)
 
-    counted = await served(svc, await published(svc))
+    second = await published(svc)
+    counted = await served(svc, second)
     _, counted["POST redeem"] = await send(svc, "vol1", "POST", f"{BASE}/orders", order)
     _, counted["GET balance"] = await send(svc, "vol1", "GET", f"{BASE}/members/vol1/wallet")
     _, counted["GET wish list"] = await send(
@@ -127,6 +130,13 @@ async def test_hot_requests_keep_their_statement_budget(svc: Service) -> None:
     _, counted["GET recommendations"] = await send(
         svc, "vol2", "GET", f"{BASE}/recommendations?limit=20"
     )
+    attached = await svc.client.post(
+        f"{BASE}/wishes/{second['id']}/photos",
+        headers=svc.as_("res"),
+        files=[("photos", ("a.jpg", jpeg_with_gps((64, 48)), "image/jpeg"))],
+    )
+    thumbnail = attached.json()["items"][0]["thumbnail_url"]
+    _, counted["GET photo"] = await send(svc, "res", "GET", thumbnail)
     for name, statements in counted.items():
         print(f"\n[budget] {name}: {len(statements)} statements (budget {BUDGET[name]})")
         for statement in statements:

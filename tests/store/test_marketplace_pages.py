@@ -21,8 +21,13 @@ def test_the_actions_offered_are_the_table_s_for_those_roles() -> None:
     office = frozenset({Role.STAFF})
     owner = frozenset({Role.BENEFICIARY})
     assert mk.wish_actions(WishState.SUBMITTED, office) >= {WishAction.VERIFY, WishAction.REJECT}
-    assert mk.wish_actions(WishState.SUBMITTED, owner) == {WishAction.CANCEL}
-    assert mk.wish_actions(WishState.SERVED, owner) == {WishAction.CONFIRM, WishAction.DISPUTE}
+    photo = WishAction.ATTACH_PHOTO
+    assert mk.wish_actions(WishState.SUBMITTED, owner) == {WishAction.CANCEL, photo}
+    assert mk.wish_actions(WishState.SERVED, owner) == {
+        WishAction.CONFIRM,
+        WishAction.DISPUTE,
+        photo,
+    }
     assert WishAction.CLAIM in mk.wish_actions(WishState.PUBLISHED, frozenset({Role.VOLUNTEER}))
     assert mk.wish_actions(WishState.CLOSED, office) == frozenset()
     assert WishAction.SETTLE not in mk.wish_actions(WishState.PUBLISHED, frozenset({Role.SYSTEM}))
@@ -31,7 +36,10 @@ def test_the_actions_offered_are_the_table_s_for_those_roles() -> None:
         ClaimAction.CHECK_IN,
         ClaimAction.WITHDRAW,
     }
-    assert mk.claim_actions(ClaimState.CHECKED_IN, claimant) == {ClaimAction.CHECK_OUT}
+    assert mk.claim_actions(ClaimState.CHECKED_IN, claimant) == {
+        ClaimAction.CHECK_OUT,
+        ClaimAction.ATTACH_PHOTO,
+    }
     for state in WishState:  # every offer is a row the table would accept
         for action in mk.wish_actions(state, office | owner):
             mk.decide_wish(state, action, office | owner)

@@ -89,6 +89,12 @@ WISH_ROWS: list[tuple[str, str, set[str], str | None]] = [
     # 吹哨: at any open state, and while a dispute waits for staff, the level rises and the state
     # stays.
     *((state, "escalate", OFFICE | SYSTEM, state) for state in (*OPEN, "disputed")),
+    # 添加照片: the resident (or who posted for her) adds photos until the wish is finished; the
+    # state stays.
+    *(
+        (state, "attach_photo", OWNER, state)
+        for state in (*OPEN, "served", "disputed", "confirmed")
+    ),
 ]
 
 CLAIM_ROWS: list[tuple[str, str, set[str], str | None]] = [
@@ -98,6 +104,7 @@ CLAIM_ROWS: list[tuple[str, str, set[str], str | None]] = [
     # a unit's place named: active while places are left, assigned after its last (the count)
     ("active", "assign", {"unit_admin"} | OFFICE, COUNTS),
     ("checked_in", "check_out", OFFICE | CLAIMANT, "checked_out"),
+    ("checked_in", "attach_photo", CLAIMANT, "checked_in"),  # 服务照片, at check-out
     ("checked_out", "confirm", OWNER | OFFICE | SYSTEM, "confirmed"),
     ("checked_out", "void", OFFICE, "voided"),
 ]
