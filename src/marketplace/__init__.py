@@ -143,9 +143,18 @@ from marketplace.privacy import (
 from marketplace.queues import escalation_queue
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.releases import cancel, release_no_show, withdraw
+from marketplace.rollups import fold as fold_statistics
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
 from marketplace.seats import Resident, Seat, find_residents, seats, unit_members
-from marketplace.stats import Rate, Rates, Statistics, VolunteerTime, statistics, three_rates
+from marketplace.stats import (
+    Rate,
+    Rates,
+    Statistics,
+    VolunteerTime,
+    named_period,
+    statistics,
+    three_rates,
+)
 from marketplace.sweeps import (
     SweepResult,
     auto_accept_due,
@@ -276,6 +285,7 @@ __all__ = [
     "expire_wishes",
     "export_member",
     "find_residents",
+    "fold_statistics",
     "get_member",
     "get_offer",
     "get_org",
@@ -294,6 +304,7 @@ __all__ = [
     "member_claims",
     "member_view",
     "member_wishes",
+    "named_period",
     "offered",
     "open_database",
     "pair_unit",

@@ -48,7 +48,7 @@ over its wishes where one of its claims was checked out.
 from __future__ import annotations
 
 import datetime as dt
-import statistics as pystats
+import re
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -56,12 +56,22 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from marketplace import rollups
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import ClaimState, Role, WishAction, WishState
-from marketplace.model import Org, OrgKind
+from marketplace.lifecycle import Role, WishAction, WishState
+from marketplace.model import CHINA, Org, OrgKind
 from marketplace.orgs import get_org, roles_on
 from marketplace.rules import DEFAULT_RULES, CommunityRules
-from marketplace.schema import claims, members, orgs, pairings, settings, transitions, wishes
+from marketplace.schema import (
+    claims,
+    members,
+    orgs,
+    pairings,
+    settings,
+    stat_days,
+    transitions,
+    wishes,
+)
 from points import Cause
 
 READERS = frozenset({Role.STAFF, Role.ADMIN, Role.SYSTEM})
@@ -77,6 +87,9 @@ COUNTED: dict[str, str] = {  # recorded wish action → the figure it counts in
     **dict.fromkeys(CONFIRMING, "confirmed"),
 }
 TOP = 10
+PERIOD = re.compile(r"(20\d\d)(?:-Q([1-4])|-(\d\d))?|(\d{1,3})d")
+"""A named period: ``2026``, ``2026-Q3``, ``2026-11`` or ``30d``."""
+MAX_ROLLING_DAYS = 366
 ANONYMOUS = "志愿者"
 
 
@@ -128,6 +141,37 @@ class Rates(msgspec.Struct, frozen=True, kw_only=True):
     satisfaction: Rate  # 满意率
 
 
+def named_period(text: str, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """``[since, until)`` of a period as staff name it, between China-time midnights: a year
+    (``2026``), a quarter (``2026-Q3``), a month (``2026-11``), or the last N days, today
+    included (``30d``, N from 1 to 366). InvalidInput on ``period`` for anything else."""
+    found = PERIOD.fullmatch(text)
+    if found is None:
+        raise InvalidInput("period", Cause("period_format"))
+    year, quarter, month, days = found.groups()
+    if days is not None:
+        if not 1 <= int(days) <= MAX_ROLLING_DAYS:
+            raise InvalidInput("period", Cause("period_format"))
+        today = now.astimezone(CHINA).date()
+        end = today + dt.timedelta(days=1)
+        return _midnight(end - dt.timedelta(days=int(days))), _midnight(end)
+    first_month, months = (1, 12)
+    if quarter is not None:
+        first_month, months = (3 * int(quarter) - 2, 3)
+    elif month is not None:
+        if not 1 <= int(month) <= 12:
+            raise InvalidInput("period", Cause("period_format"))
+        first_month, months = (int(month), 1)
+    start = dt.date(int(year), first_month, 1)
+    after = first_month - 1 + months
+    end = dt.date(int(year) + after // 12, after % 12 + 1, 1)
+    return _midnight(start), _midnight(end)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), CHINA)
+
+
 def rate(numerator: int, denominator: int) -> Rate:
     if denominator == 0:
         return Rate(numerator=numerator, denominator=0, percent=None)
@@ -144,117 +188,145 @@ def mask(member_id: str) -> str:
 def statistics(
     conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
 ) -> Statistics:
-    """统计: what happened to the wishes of the org's communities in ``[since, until)``."""
-    period = _period(since, until)
+    """统计: what happened to the wishes of the org's communities in ``[since, until)``, two
+    China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`)."""
+    first, last = _days(since, until)
     inside = _communities(_area(conn, actor, org_id))
-    w, t, c = wishes, transitions, claims
-    mine = w.c.community_id.in_(inside)
-    rated = sa.and_(period.holds(w.c.closed_at), w.c.rating.is_not(None))
-    posted, claimed, completed, satisfied, rated_n = (
-        conn.execute(
-            sa.select(
-                _count(period.holds(w.c.created_at)),
-                _count(period.holds(w.c.first_claimed_at)),
-                _count(period.holds(w.c.served_at)),
-                _count(sa.and_(rated, w.c.rating >= 4)),
-                _count(rated),
-            ).where(mine)
-        )
-    ).one()
-    per_wish = (  # one row per action and wish: a wish escalated twice counts once
-        sa.select(t.c.action)
-        .where(t.c.community_id.in_(inside), t.c.subject == "wish", period.holds(t.c.at))
-        .where(t.c.action.in_(sorted(COUNTED)))
-        .group_by(t.c.action, t.c.community_id, t.c.subject_id)
-        .subquery()
-    )
-    events: Counter[str] = Counter()
-    counted = sa.select(per_wish.c.action, sa.func.count()).group_by(per_wish.c.action)
-    for action, n in conn.execute(counted):
-        events[COUNTED[action]] += n
-    stamps = (w.c.created_at, w.c.published_at, w.c.first_claimed_at, w.c.served_at)
-    durations: dict[str, list[int]] = {"verify": [], "claim": [], "complete": []}
+    s = stat_days.c
+    days = sa.and_(s.community_id.in_(inside), s.day >= first, s.day < last)
+    summed = sa.func.sum(s.n)
     rows = conn.execute(
-        sa.select(*stamps).where(mine, sa.or_(*(period.holds(s) for s in stamps[1:])))
+        sa.select(s.figure, s.key, summed)
+        .where(days, s.figure != "minutes")
+        .group_by(s.figure, s.key)
     )
-    for created, published, first_claim, served in rows:
-        for name, start, end in (
-            ("verify", created, published),
-            ("claim", published, first_claim),
-            ("complete", published, served),
-        ):
-            if start is not None and end in period:
-                durations[name].append(int((end - start).total_seconds() // 60))
-    median = {k: pystats.median_low(v) if v else None for k, v in durations.items()}
-    credited = sa.and_(
-        c.c.community_id.in_(inside),
-        c.c.state == ClaimState.CONFIRMED.value,
-        period.holds(c.c.closed_at),
-        c.c.member_id.is_not(None),
-        c.c.minutes > 0,
-    )
-    minutes = sa.func.sum(c.c.minutes)
-    total_minutes = conn.scalar(sa.select(sa.func.coalesce(minutes, 0)).where(credited))
+    figures: dict[str, dict[str, int]] = {}
+    for figure, key, n in rows:
+        if n:
+            figures.setdefault(figure, {})[key] = int(n)
     top = conn.execute(
-        sa.select(c.c.member_id, members.c.name, members.c.public_profile, minutes)
-        .join(members, members.c.id == c.c.member_id)
-        .where(credited)
-        .group_by(c.c.member_id, members.c.name, members.c.public_profile)
-        .order_by(minutes.desc(), c.c.member_id)
+        sa.select(s.key, members.c.name, members.c.public_profile, summed)
+        .join(members, members.c.id == s.key)
+        .where(days, s.figure == "minutes")
+        .group_by(s.key, members.c.name, members.c.public_profile)
+        .having(summed > 0)
+        .order_by(summed.desc(), s.key)
         .limit(TOP)
     )
-    new = sa.and_(mine, period.holds(w.c.created_at))
+
+    def total(figure: str) -> int:
+        return sum(figures.get(figure, {}).values())
+
     return Statistics(
         org_id=org_id,
         since=since,
         until=until,
         communities=conn.scalar(sa.select(sa.func.count()).where(orgs.c.id.in_(inside))) or 0,
-        posted=int(posted),
-        verified=events["verified"],
-        rejected=events["rejected"],
-        claimed=int(claimed),
-        completed=int(completed),
-        confirmed=events["confirmed"],
-        disputed=events["disputed"],
-        escalated=events["escalated"],
-        cancelled=events["cancelled"],
-        expired=events["expired"],
-        median_minutes_to_verify=median["verify"],
-        median_minutes_to_first_claim=median["claim"],
-        median_minutes_to_completion=median["complete"],
-        satisfaction=rate(int(satisfied), int(rated_n)),
-        volunteer_minutes=int(total_minutes or 0),
+        posted=total("posted"),
+        verified=total("verified"),
+        rejected=total("rejected"),
+        claimed=total("claimed"),
+        completed=total("completed"),
+        confirmed=total("confirmed"),
+        disputed=total("disputed"),
+        escalated=total("escalated"),
+        cancelled=total("cancelled"),
+        expired=total("expired"),
+        median_minutes_to_verify=_median(figures.get("to_verify", {})),
+        median_minutes_to_first_claim=_median(figures.get("to_claim", {})),
+        median_minutes_to_completion=_median(figures.get("to_complete", {})),
+        satisfaction=rate(total("satisfied"), total("rated")),
+        volunteer_minutes=total("volunteer_minutes"),
         top_volunteers=tuple(
             VolunteerTime(member_id=m, name=name, minutes=int(n))
             if public
             else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=int(n))
             for m, name, public, n in top
         ),
-        by_category=_grouped(conn, w.c.category, new),
-        by_state=_grouped(conn, w.c.state, new),
+        by_category=dict(sorted(figures.get("posted", {}).items())),
+        by_state=dict(sorted(figures.get("state", {}).items())),
     )
+
+
+def _median(histogram: dict[str, int]) -> int | None:
+    """The lower middle of the minutes counted (keys: whole minutes, values: how many wishes)."""
+    counted = sorted((int(minutes), n) for minutes, n in histogram.items() if n > 0)
+    middle = (sum(n for _, n in counted) - 1) // 2
+    for minutes, n in counted:
+        if middle < n:
+            return minutes
+        middle -= n
+    return None
 
 
 def three_rates(
     conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
 ) -> list[Rates]:
-    """三率 of each community in the org's subtree, then of each unit paired with them."""
-    period = _period(since, until)
+    """三率 of each community in the org's subtree (from the day rollups), then of each unit
+    paired with them (from the wishes and claims)."""
+    first, last = _days(since, until)
     inside = _communities(_area(conn, actor, org_id))
-    w, c = wishes, claims
     stored = sa.select(settings.c.community_id, settings.c.body)
     rules = {
         community_id: msgspec.convert(body, CommunityRules)
         for community_id, body in conn.execute(stored.where(settings.c.community_id.in_(inside)))
     }
+    s = stat_days.c
+    rows = conn.execute(
+        sa.select(s.community_id, s.figure, s.key, sa.func.sum(s.n))
+        .where(s.community_id.in_(inside), s.day >= first, s.day < last)
+        .where(s.figure.in_(RATE_FIGURES))
+        .group_by(s.community_id, s.figure, s.key)
+    )
+    tallies: dict[str, Counter[str]] = {}
+    for community_id, figure, key, n in rows:
+        tally = tallies.setdefault(community_id, Counter())
+        if figure != "claim_wait":
+            tally[figure] += int(n)
+            continue
+        minutes, category = key.split(":", 1)
+        hours = rules.get(community_id, DEFAULT_RULES).deadlines_for(category).claim_hours
+        tally["answered"] += int(n) if int(minutes) <= 60 * hours else 0
+    paired = sa.select(pairings.c.unit_id).where(pairings.c.community_id.in_(inside))
+    places = conn.execute(
+        sa.select(orgs.c.id, orgs.c.kind, orgs.c.name)
+        .where(sa.or_(orgs.c.id.in_(inside), orgs.c.id.in_(paired)))
+        .order_by(orgs.c.kind != OrgKind.COMMUNITY.value, orgs.c.path)
+    ).all()
+    if any(kind == OrgKind.UNIT.value for _, kind, _ in places):
+        period = _period(since, until)
+        tallies.update(_unit_tallies(conn, inside, paired, rules, period))
+    return [
+        Rates(
+            org_id=place_id,
+            kind=OrgKind(kind),
+            name=name,
+            response=rate((n := tallies.get(place_id, Counter()))["answered"], n["published"]),
+            resolution=rate(n["resolved"], n["completed"]),
+            satisfaction=rate(n["satisfied"], n["rated"]),
+        )
+        for place_id, kind, name in places
+    ]
+
+
+RATE_FIGURES = ("published", "claim_wait", "completed", "resolved", "rated", "satisfied")
+"""The rollup figures 三率 reads: response = answered (a claim_wait within the category's claim
+deadline) / published; resolution = resolved / completed; satisfaction = satisfied / rated."""
+
+
+def _unit_tallies(
+    conn: Connection,
+    inside: sa.Select[tuple[str]],
+    paired: sa.Select[tuple[str]],
+    rules: dict[str, CommunityRules],
+    period: _Period,
+) -> dict[str, Counter[str]]:
+    """The units' figures, from their claims and the wishes those are on (one row per unit and
+    wish; a unit's is the earliest claim and the last check-out of its own)."""
+    w, c = wishes, claims
     touched = sa.or_(*(period.holds(s) for s in (w.c.published_at, w.c.served_at, w.c.closed_at)))
     resolved = sa.case((_resolved(), 1), else_=0)
     facts = (w.c.category, w.c.published_at, w.c.served_at, w.c.closed_at, w.c.rating, resolved)
-    # Rows of (community or unit, community, facts, first claim, served by it): one per wish.
-    by_community = sa.select(
-        w.c.community_id.label("key"), w.c.community_id, *facts, w.c.first_claimed_at, w.c.served_at
-    ).where(w.c.community_id.in_(inside), touched)
-    paired = sa.select(pairings.c.unit_id).where(pairings.c.community_id.in_(inside))
     unit = sa.func.coalesce(c.c.unit_id, members.c.home_unit_id)
     on_wish = sa.and_(w.c.community_id == c.c.community_id, w.c.id == c.c.wish_id)
     by_unit = (
@@ -265,37 +337,21 @@ def three_rates(
         .group_by(unit, w.c.community_id, w.c.id, w.c.state, *facts[:-1])
     )
     tallies: dict[str, Counter[str]] = {}
-    for query in (by_community, by_unit):
-        for row in conn.execute(query):
-            key, community_id, category, published, served, closed, rating, done, first, took = row
-            n = tallies.setdefault(key, Counter())
-            if published in period:
-                deadlines = rules.get(community_id, DEFAULT_RULES).deadlines_for(category)
-                deadline = published + dt.timedelta(hours=deadlines.claim_hours)
-                n["published"] += 1
-                n["answered"] += first is not None and first <= deadline
-            if took is not None and served in period:
-                n["served"] += 1
-                n["resolved"] += done
-            if took is not None and rating is not None and closed in period:
-                n["rated"] += 1
-                n["satisfied"] += rating >= 4
-    places = conn.execute(
-        sa.select(orgs.c.id, orgs.c.kind, orgs.c.name)
-        .where(sa.or_(orgs.c.id.in_(inside), orgs.c.id.in_(paired)))
-        .order_by(orgs.c.kind != OrgKind.COMMUNITY.value, orgs.c.path)
-    )
-    return [
-        Rates(
-            org_id=place_id,
-            kind=OrgKind(kind),
-            name=name,
-            response=rate((n := tallies.get(place_id, Counter()))["answered"], n["published"]),
-            resolution=rate(n["resolved"], n["served"]),
-            satisfaction=rate(n["satisfied"], n["rated"]),
-        )
-        for place_id, kind, name in places
-    ]
+    for row in conn.execute(by_unit):
+        key, community_id, category, published, served, closed, rating, done, first, took = row
+        n = tallies.setdefault(key, Counter())
+        if published in period:
+            deadlines = rules.get(community_id, DEFAULT_RULES).deadlines_for(category)
+            deadline = published + dt.timedelta(hours=deadlines.claim_hours)
+            n["published"] += 1
+            n["answered"] += first is not None and first <= deadline
+        if took is not None and served in period:
+            n["completed"] += 1
+            n["resolved"] += done
+        if took is not None and rating is not None and closed in period:
+            n["rated"] += 1
+            n["satisfied"] += rating >= 4
+    return tallies
 
 
 class _Period(msgspec.Struct, frozen=True):
@@ -318,6 +374,15 @@ def _period(since: dt.datetime, until: dt.datetime) -> _Period:
     if until <= since:
         raise InvalidInput("until", Cause("after", {"other": "since"}))
     return _Period(since, until)
+
+
+def _days(since: dt.datetime, until: dt.datetime) -> tuple[str, str]:
+    """The rollup days ``[first, last)`` of a period that starts and ends at China midnight."""
+    _period(since, until)
+    for name, value in (("since", since), ("until", until)):
+        if value.astimezone(CHINA).timetz().replace(tzinfo=None) != dt.time():
+            raise InvalidInput(name, Cause("day_start"))
+    return rollups.day(since), rollups.day(until)
 
 
 def _area(conn: Connection, actor: str, org_id: str) -> Org:

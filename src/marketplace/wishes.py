@@ -110,8 +110,10 @@ def post_wish(
             created_at=now,
         )
     )
-    record(conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now)
-    return load_wish(conn, community_id, wish_id)
+    posted = load_wish(conn, community_id, wish_id)
+    record(conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now,
+           wish=posted)  # fmt: skip
+    return posted
 
 
 def verify(

@@ -24,10 +24,12 @@ from service_world import Service
 
 BUDGET = {
     "POST claim": 8,
-    "POST check_out": 10,
+    "POST check_out": 11,  # raised from 10: the statistics' rollup rows (docs/performance.md)
     "POST redeem": 11,  # the issue's 8, raised: see docs/performance.md ("Statement budget")
     "GET balance": 3,
     "GET wish list": 3,
+    "GET statistics": 6,
+    "GET three-rates": 7,  # the paired units' figures still read their claims
 }
 CONTROL = re.compile(r"^\s*(BEGIN|SAVEPOINT|RELEASE|COMMIT|ROLLBACK)\b", re.IGNORECASE)
 BASE = "/api/v1/communities/c1"
@@ -122,6 +124,10 @@ async def test_hot_requests_keep_their_statement_budget(svc: Service) -> None:
     _, counted["GET wish list"] = await send(
         svc, "vol1", "GET", f"{BASE}/wishes?state=published&category=助老陪护&limit=50"
     )
+    stats = "/api/v1/orgs/c1/statistics?period=30d"
+    _, counted["GET statistics"] = await send(svc, "staff", "GET", stats)
+    rates = "/api/v1/orgs/c1/three-rates?period=30d"
+    _, counted["GET three-rates"] = await send(svc, "staff", "GET", rates)
     for name, statements in counted.items():
         print(f"\n[budget] {name}: {len(statements)} statements (budget {BUDGET[name]})")
         for statement in statements:
