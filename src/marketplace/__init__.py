@@ -124,6 +124,7 @@ from marketplace.people import (
     revoke,
     set_public_profile,
 )
+from marketplace.periods import named_period
 from marketplace.privacy import (
     Contact,
     MemberView,
@@ -147,11 +148,13 @@ from marketplace.rollups import fold as fold_statistics
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
 from marketplace.seats import Resident, Seat, find_residents, seats, unit_members
 from marketplace.stats import (
+    Dashboard,
+    Day,
     Rate,
     Rates,
     Statistics,
     VolunteerTime,
-    named_period,
+    dashboard,
     statistics,
     three_rates,
 )
@@ -204,6 +207,8 @@ __all__ = [
     "Conflict",
     "Consent",
     "Contact",
+    "Dashboard",
+    "Day",
     "Deadlines",
     "EventAward",
     "EventHours",
@@ -274,6 +279,7 @@ __all__ = [
     "community_rules",
     "confirm",
     "create_org",
+    "dashboard",
     "decide_claim",
     "decide_wish",
     "dispatch",

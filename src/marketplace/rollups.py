@@ -19,18 +19,32 @@ to_verify, …       minutes             wishes published / first claimed / serv
 rated, satisfied   ``""``              wishes closed that day with a rating / a rating ≥ 4
 minutes            member id           minutes of claims confirmed that day, per volunteer
 volunteer_minutes  ``""``              the same, all volunteers together
+published          ``""``              wishes published that day (三率: response's cohort)
+claim_wait         ``minutes:category``  wishes published that day and claimed since, by the
+                                       minutes (rounded up) until the first claim
+resolved           ``""``              wishes served that day and closed through a confirmation
 =================  ==================  ============================================================
 
 Every move of a wish or claim is recorded (:func:`marketplace.moves.record_all`), and the same
 call hands :func:`count` a :class:`Change` per move: the transition row and the wish (and claim)
 as they stood before it. :func:`deltas` turns a change into row increments (a pure function);
-:func:`count` adds those of a whole batch in one statement (an upsert, ``executemany``).
+:func:`count` appends those of a whole batch in one ``INSERT`` (``executemany``), under a batch
+id of its own: writers never update a shared row, so they never wait on each other (an upsert of
+"today's claims" would hold every claim of a community behind the one before it until commit,
+and deadlock with the other rows a use case takes). :func:`fold` (a sweep) sums the appended rows
+into one row per community, day, figure and key (batch ``""``); a read sums both kinds.
 :func:`rebuild` computes the same rows from the wishes, claims and transitions themselves (the
 migration's backfill, and the tests' check that the upkeep never drifts).
 
-A bulk path (many claims at once) calls :func:`count` once per chunk with one :class:`Change` per
-recorded move, as :func:`~marketplace.moves.record_all` does; a claim's change carries the wish
-*after* its places were taken, so that ``first_claimed_at == at`` tells the claim that came first.
+A bulk path (many moves in one unit, e.g. an auto-dispatch writing many claims) builds one
+:class:`Change` per recorded move with :func:`marketplace.moves.transition` (its ``wish=`` and
+``claim=``) and hands them all to :func:`~marketplace.moves.record_all` (or to :func:`count`
+beside its own insert of the transitions), once per chunk: one statement per chunk. A new claim's
+change carries the wish *after* its places were taken (the ``RETURNING`` row): its
+``first_claimed_at == at`` tells the claim that came first. When one chunk takes several places
+on the same wish at the same instant, only the first claim's change may carry that wish; the
+others carry the wish as it was before the chunk (or any with ``first_claimed_at`` set earlier),
+else the first claim is counted more than once.
 """
 
 from __future__ import annotations
@@ -44,7 +58,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace.lifecycle import ClaimState, WishAction, WishState
-from marketplace.model import CHINA, Claim, Wish
+from marketplace.model import Claim, Wish
+from marketplace.periods import day_of
 from marketplace.schema import claims, stat_days, transitions, wishes
 from points import new_id, sqltypes
 
@@ -77,7 +92,7 @@ class Change(NamedTuple):
 
 def day(moment: dt.datetime) -> str:
     """The China-time date of a moment, as the rollups key it."""
-    return moment.astimezone(CHINA).date().isoformat()
+    return day_of(moment).isoformat()
 
 
 def whole_minutes(start: dt.datetime, end: dt.datetime) -> int:

@@ -1,18 +1,19 @@
 """Statistics (统计) of an org's communities over a period, and 三率 per community and paired unit.
 
-Read-only, set-based queries. An org's subtree is every community whose path starts with the
+Read from the day rollups the write path keeps (:mod:`marketplace.rollups`): a few indexed reads
+whatever the size of the area. An org's subtree is every community whose path starts with the
 org's path (a community: itself; a street or a district: all communities below it). Staff or
 admins of the org or an ancestor may ask (and ``SYSTEM``); anyone else gets NotFound, as if the
-org did not exist (tenancy). The period is ``[since, until)``: an event at ``since`` counts, one
-at ``until`` does not. Each figure counts by the time of its event:
+org did not exist (tenancy). The period is ``[since, until)`` between two China-time midnights
+(:mod:`marketplace.periods`: the figures are kept per day): an event at ``since`` counts, one at
+``until`` does not. Each figure counts by the time of its event:
 
 - posted: wishes created in the period; ``by_category`` splits them by category and ``by_state``
   by their state *now* (so each sums to posted).
 - verified, rejected, cancelled, expired, disputed: wishes with a recorded transition of that
-  action (verify, reject, cancel, expire, dispute) in the period; escalated: wishes with at least
-  one escalate transition in the period (once per wish, however many levels it rose); confirmed:
-  wishes with a ``confirm`` (resident, staff or the auto-accept sweep) or ``resolve_for_volunteer``
-  transition in the period.
+  action (verify, reject, cancel, expire, dispute) in the period; escalated: wishes whose *first*
+  escalation (吹哨, level 0 → 1) is in the period; confirmed: wishes with a ``confirm`` (resident,
+  staff or the auto-accept sweep) or ``resolve_for_volunteer`` transition in the period.
 - claimed: wishes whose first claim (``first_claimed_at``) is in the period; completed: wishes
   whose ``served_at`` (the last check-out) is in the period.
 - Medians, in minutes, of time to verify (published_at − created_at), to first claim
@@ -42,13 +43,17 @@ For a unit the same three, over the wishes of the subtree it took part in: a wis
 it holds a claim by the unit (claims.unit_id, the places it assigned included) or by a member whose
 home unit it is (members.home_unit_id). Response: of its wishes published in the period, those where
 its earliest claim came within the claim deadline. Resolution and satisfaction: as for communities,
-over its wishes where one of its claims was checked out.
+over its wishes where one of its claims was checked out. The units' figures are read from their
+claims and wishes (one query over the subtree's claims), not from the rollups: a member's home
+unit decides them as of the query.
+
+:func:`dashboard` is the staff dashboard's one call: the statistics, 三率 and the figures of each
+day of the period (for the lines over time), the area checked once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -56,11 +61,11 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace import rollups
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import Role, WishAction, WishState
-from marketplace.model import CHINA, Org, OrgKind
+from marketplace.model import Org, OrgKind
 from marketplace.orgs import get_org, roles_on
+from marketplace.periods import Period, day_of, whole_days
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import (
     claims,
@@ -77,19 +82,7 @@ from points import Cause
 READERS = frozenset({Role.STAFF, Role.ADMIN, Role.SYSTEM})
 AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
 CONFIRMING = (WishAction.CONFIRM, WishAction.RESOLVE_FOR_VOLUNTEER)
-COUNTED: dict[str, str] = {  # recorded wish action → the figure it counts in
-    WishAction.VERIFY: "verified",
-    WishAction.REJECT: "rejected",
-    WishAction.CANCEL: "cancelled",
-    WishAction.EXPIRE: "expired",
-    WishAction.DISPUTE: "disputed",
-    WishAction.ESCALATE: "escalated",
-    **dict.fromkeys(CONFIRMING, "confirmed"),
-}
 TOP = 10
-PERIOD = re.compile(r"(20\d\d)(?:-Q([1-4])|-(\d\d))?|(\d{1,3})d")
-"""A named period: ``2026``, ``2026-Q3``, ``2026-11`` or ``30d``."""
-MAX_ROLLING_DAYS = 366
 ANONYMOUS = "志愿者"
 
 
@@ -141,37 +134,6 @@ class Rates(msgspec.Struct, frozen=True, kw_only=True):
     satisfaction: Rate  # 满意率
 
 
-def named_period(text: str, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """``[since, until)`` of a period as staff name it, between China-time midnights: a year
-    (``2026``), a quarter (``2026-Q3``), a month (``2026-11``), or the last N days, today
-    included (``30d``, N from 1 to 366). InvalidInput on ``period`` for anything else."""
-    found = PERIOD.fullmatch(text)
-    if found is None:
-        raise InvalidInput("period", Cause("period_format"))
-    year, quarter, month, days = found.groups()
-    if days is not None:
-        if not 1 <= int(days) <= MAX_ROLLING_DAYS:
-            raise InvalidInput("period", Cause("period_format"))
-        today = now.astimezone(CHINA).date()
-        end = today + dt.timedelta(days=1)
-        return _midnight(end - dt.timedelta(days=int(days))), _midnight(end)
-    first_month, months = (1, 12)
-    if quarter is not None:
-        first_month, months = (3 * int(quarter) - 2, 3)
-    elif month is not None:
-        if not 1 <= int(month) <= 12:
-            raise InvalidInput("period", Cause("period_format"))
-        first_month, months = (int(month), 1)
-    start = dt.date(int(year), first_month, 1)
-    after = first_month - 1 + months
-    end = dt.date(int(year) + after // 12, after % 12 + 1, 1)
-    return _midnight(start), _midnight(end)
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), CHINA)
-
-
 def rate(numerator: int, denominator: int) -> Rate:
     if denominator == 0:
         return Rate(numerator=numerator, denominator=0, percent=None)
@@ -185,15 +147,103 @@ def mask(member_id: str) -> str:
     return f"{member_id[0]}***{member_id[-1]}" if len(member_id) > 2 else "***"
 
 
+class Day(msgspec.Struct, frozen=True, kw_only=True):
+    """One China-time day's figures, for the lines over time."""
+
+    day: dt.date
+    posted: int = 0
+    completed: int = 0
+    volunteer_minutes: int = 0
+    by_category: dict[str, int] = {}
+
+
+class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
+    """What the staff dashboard shows of an area and period (:func:`dashboard`)."""
+
+    statistics: Statistics
+    rates: list[Rates]
+    days: tuple[Day, ...]  # every day of the period, in order
+
+
+SERIES = ("posted", "completed", "volunteer_minutes")
+"""The rollup figures :class:`Day` reads (posted split by category too)."""
+
+
 def statistics(
     conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
 ) -> Statistics:
     """统计: what happened to the wishes of the org's communities in ``[since, until)``, two
     China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`)."""
-    first, last = _days(since, until)
-    inside = _communities(_area(conn, actor, org_id))
+    period = whole_days(since, until)
+    return _statistics(conn, _area(conn, actor, org_id), period)
+
+
+def three_rates(
+    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+) -> list[Rates]:
+    """三率 of each community in the org's subtree (from the day rollups), then of each unit
+    paired with them (from the wishes and claims)."""
+    period = whole_days(since, until)
+    return _three_rates(conn, _area(conn, actor, org_id), period)
+
+
+def dashboard(
+    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+) -> Dashboard:
+    """统计分析: the statistics, 三率 and each day's figures of the org over ``[since, until)``
+    (two China-time midnights), the area checked once."""
+    period = whole_days(since, until)
+    area = _area(conn, actor, org_id)
+    return Dashboard(
+        statistics=_statistics(conn, area, period),
+        rates=_three_rates(conn, area, period),
+        days=_days(conn, area, period),
+    )
+
+
+def _in_days(area: Org, period: Period) -> sa.ColumnElement[bool]:
+    """The rollup rows of the area's communities and the period's days."""
     s = stat_days.c
-    days = sa.and_(s.community_id.in_(inside), s.day >= first, s.day < last)
+    first, last = (day_of(p).isoformat() for p in (period.since, period.until))
+    return sa.and_(s.community_id.in_(_communities(area)), s.day >= first, s.day < last)
+
+
+def _days(conn: Connection, area: Org, period: Period) -> tuple[Day, ...]:
+    s = stat_days.c
+    rows = conn.execute(
+        sa.select(s.day, s.figure, s.key, sa.func.sum(s.n))
+        .where(_in_days(area, period), s.figure.in_(SERIES))
+        .group_by(s.day, s.figure, s.key)
+    )
+    found: dict[str, dict[str, int]] = {}
+    categories: dict[str, dict[str, int]] = {}
+    for day, figure, key, n in rows:
+        found.setdefault(day, {}).setdefault(figure, 0)
+        found[day][figure] += int(n)
+        if figure == "posted" and n:
+            categories.setdefault(day, {})[key] = int(n)
+    first = day_of(period.since)
+    days = []
+    for offset in range((period.until - period.since).days):
+        on = first + dt.timedelta(days=offset)
+        key = on.isoformat()
+        figures, split = found.get(key, {}), categories.get(key, {})
+        days.append(
+            Day(
+                day=on,
+                posted=figures.get("posted", 0),
+                completed=figures.get("completed", 0),
+                volunteer_minutes=figures.get("volunteer_minutes", 0),
+                by_category=dict(sorted(split.items())),
+            )
+        )
+    return tuple(days)
+
+
+def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
+    inside = _communities(area)
+    s = stat_days.c
+    days = _in_days(area, period)
     summed = sa.func.sum(s.n)
     rows = conn.execute(
         sa.select(s.figure, s.key, summed)
@@ -218,9 +268,9 @@ def statistics(
         return sum(figures.get(figure, {}).values())
 
     return Statistics(
-        org_id=org_id,
-        since=since,
-        until=until,
+        org_id=area.id,
+        since=period.since,
+        until=period.until,
         communities=conn.scalar(sa.select(sa.func.count()).where(orgs.c.id.in_(inside))) or 0,
         posted=total("posted"),
         verified=total("verified"),
@@ -259,13 +309,8 @@ def _median(histogram: dict[str, int]) -> int | None:
     return None
 
 
-def three_rates(
-    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
-) -> list[Rates]:
-    """三率 of each community in the org's subtree (from the day rollups), then of each unit
-    paired with them (from the wishes and claims)."""
-    first, last = _days(since, until)
-    inside = _communities(_area(conn, actor, org_id))
+def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
+    inside = _communities(area)
     stored = sa.select(settings.c.community_id, settings.c.body)
     rules = {
         community_id: msgspec.convert(body, CommunityRules)
@@ -274,8 +319,7 @@ def three_rates(
     s = stat_days.c
     rows = conn.execute(
         sa.select(s.community_id, s.figure, s.key, sa.func.sum(s.n))
-        .where(s.community_id.in_(inside), s.day >= first, s.day < last)
-        .where(s.figure.in_(RATE_FIGURES))
+        .where(_in_days(area, period), s.figure.in_(RATE_FIGURES))
         .group_by(s.community_id, s.figure, s.key)
     )
     tallies: dict[str, Counter[str]] = {}
@@ -294,7 +338,6 @@ def three_rates(
         .order_by(orgs.c.kind != OrgKind.COMMUNITY.value, orgs.c.path)
     ).all()
     if any(kind == OrgKind.UNIT.value for _, kind, _ in places):
-        period = _period(since, until)
         tallies.update(_unit_tallies(conn, inside, paired, rules, period))
     return [
         Rates(
@@ -319,7 +362,7 @@ def _unit_tallies(
     inside: sa.Select[tuple[str]],
     paired: sa.Select[tuple[str]],
     rules: dict[str, CommunityRules],
-    period: _Period,
+    period: Period,
 ) -> dict[str, Counter[str]]:
     """The units' figures, from their claims and the wishes those are on (one row per unit and
     wish; a unit's is the earliest claim and the last check-out of its own)."""
@@ -354,37 +397,6 @@ def _unit_tallies(
     return tallies
 
 
-class _Period(msgspec.Struct, frozen=True):
-    """``[since, until)``, as an SQL condition on a column and as a Python test."""
-
-    since: dt.datetime
-    until: dt.datetime
-
-    def holds(self, column: sa.ColumnElement[dt.datetime]) -> sa.ColumnElement[bool]:
-        return sa.and_(column >= self.since, column < self.until)
-
-    def __contains__(self, moment: dt.datetime | None) -> bool:
-        return moment is not None and self.since <= moment < self.until
-
-
-def _period(since: dt.datetime, until: dt.datetime) -> _Period:
-    for name, value in (("since", since), ("until", until)):
-        if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise InvalidInput(name, Cause("needs_time_zone"))
-    if until <= since:
-        raise InvalidInput("until", Cause("after", {"other": "since"}))
-    return _Period(since, until)
-
-
-def _days(since: dt.datetime, until: dt.datetime) -> tuple[str, str]:
-    """The rollup days ``[first, last)`` of a period that starts and ends at China midnight."""
-    _period(since, until)
-    for name, value in (("since", since), ("until", until)):
-        if value.astimezone(CHINA).timetz().replace(tzinfo=None) != dt.time():
-            raise InvalidInput(name, Cause("day_start"))
-    return rollups.day(since), rollups.day(until)
-
-
 def _area(conn: Connection, actor: str, org_id: str) -> Org:
     """The org asked about, once the actor may read it (NotFound otherwise: tenancy)."""
     org = get_org(conn, org_id)
@@ -414,14 +426,3 @@ def _resolved() -> sa.ColumnElement[bool]:
             t.c.action.in_(CONFIRMING),
         ),
     )
-
-
-def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-
-def _grouped(
-    conn: Connection, key: sa.Column[str], where: sa.ColumnElement[bool]
-) -> dict[str, int]:
-    rows = conn.execute(sa.select(key, sa.func.count()).where(where).group_by(key))
-    return {k: int(n) for k, n in sorted(rows.all())}

@@ -34,8 +34,9 @@ import marketplace_world as world
 import points
 from marketplace import OrgKind, Rate, Rates, Role, VolunteerTime, statistics, three_rates
 from marketplace.model import CHINA
+from marketplace.periods import named_period
 from marketplace.rules import CommunityRules, Deadlines
-from marketplace.stats import mask, named_period, rate
+from marketplace.stats import mask, rate
 from marketplace_world import T0
 
 H, M = dt.timedelta(hours=1), dt.timedelta(minutes=1)
@@ -329,3 +330,24 @@ def test_percentages_round_half_up_to_one_decimal() -> None:
 
 def test_masked_ids_keep_only_the_first_and_last_character() -> None:
     assert (mask("vol1"), mask("13812341234"), mask("ab")) == ("v***1", "1***4", "***")
+
+
+def test_the_dashboard_gives_the_statistics_rates_and_each_day_adding_up_to_them(
+    db: points.Database,
+) -> None:
+    history(db)
+    with db.snapshot() as tx:
+        board = mk.dashboard(tx, "admin", "s1", since=D1, until=D4)
+        alone = statistics(tx, "admin", "s1", since=D1, until=D4)
+        rates = three_rates(tx, "admin", "s1", since=D1, until=D4)
+    assert (board.statistics, board.rates) == (alone, rates)
+    assert [d.day for d in board.days] == [dt.date(2026, 12, n) for n in (1, 2, 3)]
+    assert sum(d.posted for d in board.days) == alone.posted == 10  # w9 on Dec 3 included
+    assert board.days[2].posted == 1
+    assert sum(d.completed for d in board.days) == alone.completed
+    assert sum(d.volunteer_minutes for d in board.days) == alone.volunteer_minutes == 265
+    split: dict[str, int] = {}
+    for d in board.days:
+        for category, n in d.by_category.items():
+            split[category] = split.get(category, 0) + n
+    assert split == alone.by_category
