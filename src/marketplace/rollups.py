@@ -216,6 +216,11 @@ def _add(dialect: str) -> Any:
     )  # fmt: skip
 
 
+STREAM = 10_000
+"""Rows :func:`rebuild` fetches at a time (a server-side cursor on PostgreSQL): a province's
+wishes are read through, not loaded at once."""
+
+
 def rebuild(conn: Connection, community_ids: Iterable[str] | None = None) -> Counter[Key]:
     """The rollup rows recomputed from the wishes, claims and transitions (of the communities
     named, or all): what :func:`count` must have kept. Reads each table once."""
@@ -228,6 +233,7 @@ def rebuild(conn: Connection, community_ids: Iterable[str] | None = None) -> Cou
         sa.select(w.c.community_id, w.c.id, w.c.category, w.c.state, *stamps, w.c.closed_at,
                   w.c.rating)
         .where(*where_w)
+        .execution_options(yield_per=STREAM)
     )  # fmt: skip
     for cid, wish_id, category, state, created, published, first, served, closed, rating in rows:
         total[(cid, day(created), "posted", category)] += 1
@@ -259,13 +265,14 @@ def rebuild(conn: Connection, community_ids: Iterable[str] | None = None) -> Cou
         sa.select(t.c.community_id, first_escalation)
         .where(t.c.subject == "wish", t.c.action == WishAction.ESCALATE.value, *where_t)
         .group_by(t.c.community_id, t.c.subject_id)
+        .execution_options(yield_per=STREAM)
     )
     for cid, at in escalations:
         total[(cid, day(at), "escalated", "")] += 1
     events = conn.execute(
-        sa.select(t.c.community_id, t.c.subject_id, t.c.action, t.c.at).where(
-            t.c.subject == "wish", t.c.action.in_(sorted(EVENTS)), *where_t
-        )
+        sa.select(t.c.community_id, t.c.subject_id, t.c.action, t.c.at)
+        .where(t.c.subject == "wish", t.c.action.in_(sorted(EVENTS)), *where_t)
+        .execution_options(yield_per=STREAM)
     )
     confirmed = set()
     for cid, wish_id, action, at in events:
@@ -277,12 +284,14 @@ def rebuild(conn: Connection, community_ids: Iterable[str] | None = None) -> Cou
             total[(cid, served_day, "resolved", "")] += 1
     where_c = [] if community_ids is None else [c.c.community_id.in_(list(community_ids))]
     credited = conn.execute(
-        sa.select(c.c.community_id, c.c.member_id, c.c.minutes, c.c.closed_at).where(
+        sa.select(c.c.community_id, c.c.member_id, c.c.minutes, c.c.closed_at)
+        .where(
             c.c.state == ClaimState.CONFIRMED.value,
             c.c.member_id.is_not(None),
             c.c.minutes > 0,
             *where_c,
         )
+        .execution_options(yield_per=STREAM)
     )
     for cid, member_id, minutes, closed in credited:
         total[(cid, day(closed), "minutes", member_id)] += minutes

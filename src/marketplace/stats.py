@@ -201,20 +201,51 @@ def dashboard(
     )
 
 
-def _in_days(area: Org, period: Period) -> sa.ColumnElement[bool]:
-    """The rollup rows of the area's communities and the period's days."""
-    s = stat_days.c
+def _bounds(area: Org, period: Period) -> dict[str, str]:
+    """The bind parameters of the prebuilt rollup reads: the area's path prefix (a ``LIKE``
+    pattern) and the period's first and past-the-last days."""
+    escaped = area.path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     first, last = (day_of(p).isoformat() for p in (period.since, period.until))
-    return sa.and_(s.community_id.in_(_communities(area)), s.day >= first, s.day < last)
+    return {"prefix": escaped + "%", "first": first, "last": last}
+
+
+_s = stat_days.c
+_AREA = sa.select(orgs.c.id).where(
+    orgs.c.kind == OrgKind.COMMUNITY.value, orgs.c.path.like(sa.bindparam("prefix"), escape="\\")
+)
+"""The communities of the area (its path's prefix), as :func:`_bounds` binds it."""
+_IN_DAYS = sa.and_(
+    _s.community_id.in_(_AREA), _s.day >= sa.bindparam("first"), _s.day < sa.bindparam("last")
+)
+_SUM = sa.func.sum(_s.n)
+_FIGURES = sa.union_all(
+    sa.select(_s.figure, _s.key, _SUM)
+    .where(_IN_DAYS, _s.figure != "minutes")
+    .group_by(_s.figure, _s.key),
+    sa.select(sa.literal("communities"), sa.literal(""), sa.func.count()).where(
+        orgs.c.id.in_(_AREA)
+    ),
+)
+"""Every figure of the period summed per key (the volunteers' minutes aside), and the number of
+communities in the area: one statement, built once."""
+_TOP = (
+    sa.select(_s.key, members.c.name, members.c.public_profile, _SUM)
+    .join(members, members.c.id == _s.key)
+    .where(_IN_DAYS, _s.figure == "minutes")
+    .group_by(_s.key, members.c.name, members.c.public_profile)
+    .having(_SUM > 0)
+    .order_by(_SUM.desc(), _s.key)
+    .limit(TOP)
+)
+_BY_DAY = (
+    sa.select(_s.day, _s.figure, _s.key, _SUM)
+    .where(_IN_DAYS, _s.figure.in_(SERIES))
+    .group_by(_s.day, _s.figure, _s.key)
+)
 
 
 def _days(conn: Connection, area: Org, period: Period) -> tuple[Day, ...]:
-    s = stat_days.c
-    rows = conn.execute(
-        sa.select(s.day, s.figure, s.key, sa.func.sum(s.n))
-        .where(_in_days(area, period), s.figure.in_(SERIES))
-        .group_by(s.day, s.figure, s.key)
-    )
+    rows = conn.execute(_BY_DAY, _bounds(area, period))
     found: dict[str, dict[str, int]] = {}
     categories: dict[str, dict[str, int]] = {}
     for day, figure, key, n in rows:
@@ -241,28 +272,12 @@ def _days(conn: Connection, area: Org, period: Period) -> tuple[Day, ...]:
 
 
 def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
-    inside = _communities(area)
-    s = stat_days.c
-    days = _in_days(area, period)
-    summed = sa.func.sum(s.n)
-    rows = conn.execute(
-        sa.select(s.figure, s.key, summed)
-        .where(days, s.figure != "minutes")
-        .group_by(s.figure, s.key)
-    )
+    bounds = _bounds(area, period)
     figures: dict[str, dict[str, int]] = {}
-    for figure, key, n in rows:
+    for figure, key, n in conn.execute(_FIGURES, bounds):
         if n:
             figures.setdefault(figure, {})[key] = int(n)
-    top = conn.execute(
-        sa.select(s.key, members.c.name, members.c.public_profile, summed)
-        .join(members, members.c.id == s.key)
-        .where(days, s.figure == "minutes")
-        .group_by(s.key, members.c.name, members.c.public_profile)
-        .having(summed > 0)
-        .order_by(summed.desc(), s.key)
-        .limit(TOP)
-    )
+    top = conn.execute(_TOP, bounds)
 
     def total(figure: str) -> int:
         return sum(figures.get(figure, {}).values())
@@ -271,7 +286,7 @@ def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
         org_id=area.id,
         since=period.since,
         until=period.until,
-        communities=conn.scalar(sa.select(sa.func.count()).where(orgs.c.id.in_(inside))) or 0,
+        communities=total("communities"),
         posted=total("posted"),
         verified=total("verified"),
         rejected=total("rejected"),
@@ -316,12 +331,7 @@ def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
         community_id: msgspec.convert(body, CommunityRules)
         for community_id, body in conn.execute(stored.where(settings.c.community_id.in_(inside)))
     }
-    s = stat_days.c
-    rows = conn.execute(
-        sa.select(s.community_id, s.figure, s.key, sa.func.sum(s.n))
-        .where(_in_days(area, period), s.figure.in_(RATE_FIGURES))
-        .group_by(s.community_id, s.figure, s.key)
-    )
+    rows = conn.execute(_RATES, _bounds(area, period))
     tallies: dict[str, Counter[str]] = {}
     for community_id, figure, key, n in rows:
         tally = tallies.setdefault(community_id, Counter())
@@ -355,6 +365,11 @@ def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
 RATE_FIGURES = ("published", "claim_wait", "completed", "resolved", "rated", "satisfied")
 """The rollup figures 三率 reads: response = answered (a claim_wait within the category's claim
 deadline) / published; resolution = resolved / completed; satisfaction = satisfied / rated."""
+_RATES = (
+    sa.select(_s.community_id, _s.figure, _s.key, _SUM)
+    .where(_IN_DAYS, _s.figure.in_(RATE_FIGURES))
+    .group_by(_s.community_id, _s.figure, _s.key)
+)
 
 
 def _unit_tallies(

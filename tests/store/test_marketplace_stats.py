@@ -351,3 +351,23 @@ def test_the_dashboard_gives_the_statistics_rates_and_each_day_adding_up_to_them
         for category, n in d.by_category.items():
             split[category] = split.get(category, 0) + n
     assert split == alone.by_category
+
+
+def test_an_area_counts_only_its_own_communities_whatever_its_id_holds(
+    db: points.Database,
+) -> None:
+    """The area is a path prefix: an underscore in an id is no wildcard."""
+    with db.transaction() as tx:
+        world.build(tx)
+        for street, community in (("s_1", "c_a"), ("sx1", "c_b"), ("s_2", "c_c"), ("s_2x", "c_d")):
+            mk.create_org(tx, mk.SYSTEM, id=street, kind=OrgKind.STREET, name=street,
+                          parent_id="d1", now=T0)  # fmt: skip
+            mk.create_org(tx, mk.SYSTEM, id=community, kind=OrgKind.COMMUNITY, name=community,
+                          parent_id=street, now=T0)  # fmt: skip
+    with db.snapshot() as tx:
+        for street in ("s_1", "s_2"):
+            got = statistics(tx, "admin", street, **PERIOD)
+            assert got.communities == 1, street
+            assert [r.org_id for r in three_rates(tx, "admin", street, **PERIOD)] == [
+                {"s_1": "c_a", "s_2": "c_c"}[street]
+            ]
