@@ -49,6 +49,7 @@ orgs = sa.Table(
     sa.PrimaryKeyConstraint("id"),
     sa.Index("ix_mk_orgs_path", "path"),
     sa.Index("ix_mk_orgs_parent", "parent_id"),
+    sa.Index("ix_mk_orgs_kind", "kind", "path"),  # an area's communities (the statistics)
     sqlite_strict=True,
 )
 

@@ -342,10 +342,15 @@ def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
         hours = rules.get(community_id, DEFAULT_RULES).deadlines_for(category).claim_hours
         tally["answered"] += int(n) if int(minutes) <= 60 * hours else 0
     paired = sa.select(pairings.c.unit_id).where(pairings.c.community_id.in_(inside))
+    shown = (orgs.c.id, orgs.c.kind, orgs.c.name, orgs.c.path)
+    both = sa.union_all(
+        sa.select(*shown).where(orgs.c.id.in_(inside)),
+        sa.select(*shown).where(orgs.c.id.in_(paired)),
+    ).subquery()
     places = conn.execute(
-        sa.select(orgs.c.id, orgs.c.kind, orgs.c.name)
-        .where(sa.or_(orgs.c.id.in_(inside), orgs.c.id.in_(paired)))
-        .order_by(orgs.c.kind != OrgKind.COMMUNITY.value, orgs.c.path)
+        sa.select(both.c.id, both.c.kind, both.c.name).order_by(
+            both.c.kind != OrgKind.COMMUNITY.value, both.c.path
+        )
     ).all()
     if any(kind == OrgKind.UNIT.value for _, kind, _ in places):
         tallies.update(_unit_tallies(conn, inside, paired, rules, period))

@@ -1,6 +1,7 @@
 """Day rollups of the statistics (``mk_stat_days``), backfilled from the wishes, claims and
 transitions already stored (:func:`marketplace.rollups.refill`: the same recomputation the tests
-compare the write path's upkeep with).
+compare the write path's upkeep with), and an index of the orgs by kind and path (an area's
+communities, which every statistics read starts from).
 
 Revision ID: m0003
 Revises: m0002
@@ -45,8 +46,12 @@ def upgrade() -> None:
             sqlite_where=sa.text("batch <> ''"),
             postgresql_where=sa.text("batch <> ''"),
         )
+    with op.batch_alter_table("mk_orgs", schema=None) as batch_op:
+        batch_op.create_index("ix_mk_orgs_kind", ["kind", "path"], unique=False)
     rollups.refill(op.get_bind())
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("mk_orgs", schema=None) as batch_op:
+        batch_op.drop_index("ix_mk_orgs_kind")
     op.drop_table("mk_stat_days")
