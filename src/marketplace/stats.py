@@ -44,8 +44,8 @@ it holds a claim by the unit (claims.unit_id, the places it assigned included) o
 home unit it is (members.home_unit_id). Response: of its wishes published in the period, those where
 its earliest claim came within the claim deadline. Resolution and satisfaction: as for communities,
 over its wishes where one of its claims was checked out. The units' figures are read from their
-claims and wishes (one query over the subtree's claims), not from the rollups: a member's home
-unit decides them as of the query.
+claims and wishes (:mod:`marketplace.unit_rates`, one query over the subtree's claims), not from
+the rollups: a member's home unit decides them as of the query.
 
 :func:`dashboard` is the staff dashboard's one call: the statistics, 三率 and the figures of each
 day of the period (for the lines over time), the area checked once.
@@ -62,26 +62,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import Role, WishAction, WishState
+from marketplace.lifecycle import Role
 from marketplace.model import Org, OrgKind
 from marketplace.orgs import get_org, roles_on
 from marketplace.periods import Period, day_of, whole_days
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import (
-    claims,
     members,
     orgs,
     pairings,
     settings,
     stat_days,
-    transitions,
-    wishes,
 )
+from marketplace.unit_rates import unit_tallies
 from points import Cause
 
 READERS = frozenset({Role.STAFF, Role.ADMIN, Role.SYSTEM})
 AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
-CONFIRMING = (WishAction.CONFIRM, WishAction.RESOLVE_FOR_VOLUNTEER)
 TOP = 10
 ANONYMOUS = "志愿者"
 
@@ -353,7 +350,7 @@ def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
         )
     ).all()
     if any(kind == OrgKind.UNIT.value for _, kind, _ in places):
-        tallies.update(_unit_tallies(conn, inside, paired, rules, period))
+        tallies.update(unit_tallies(conn, inside, paired, rules, period))
     return [
         Rates(
             org_id=place_id,
@@ -377,46 +374,6 @@ _RATES = (
 )
 
 
-def _unit_tallies(
-    conn: Connection,
-    inside: sa.Select[tuple[str]],
-    paired: sa.Select[tuple[str]],
-    rules: dict[str, CommunityRules],
-    period: Period,
-) -> dict[str, Counter[str]]:
-    """The units' figures, from their claims and the wishes those are on (one row per unit and
-    wish; a unit's is the earliest claim and the last check-out of its own)."""
-    w, c = wishes, claims
-    touched = sa.or_(*(period.holds(s) for s in (w.c.published_at, w.c.served_at, w.c.closed_at)))
-    resolved = sa.case((_resolved(), 1), else_=0)
-    facts = (w.c.category, w.c.published_at, w.c.served_at, w.c.closed_at, w.c.rating, resolved)
-    unit = sa.func.coalesce(c.c.unit_id, members.c.home_unit_id)
-    on_wish = sa.and_(w.c.community_id == c.c.community_id, w.c.id == c.c.wish_id)
-    by_unit = (
-        sa.select(unit, w.c.community_id, *facts)
-        .add_columns(sa.func.min(c.c.created_at), sa.func.max(c.c.checked_out_at))
-        .select_from(c.join(w, on_wish).outerjoin(members, members.c.id == c.c.member_id))
-        .where(c.c.community_id.in_(inside), unit.in_(paired), touched)
-        .group_by(unit, w.c.community_id, w.c.id, w.c.state, *facts[:-1])
-    )
-    tallies: dict[str, Counter[str]] = {}
-    for row in conn.execute(by_unit):
-        key, community_id, category, published, served, closed, rating, done, first, took = row
-        n = tallies.setdefault(key, Counter())
-        if published in period:
-            deadlines = rules.get(community_id, DEFAULT_RULES).deadlines_for(category)
-            deadline = published + dt.timedelta(hours=deadlines.claim_hours)
-            n["published"] += 1
-            n["answered"] += first is not None and first <= deadline
-        if took is not None and served in period:
-            n["completed"] += 1
-            n["resolved"] += done
-        if took is not None and rating is not None and closed in period:
-            n["rated"] += 1
-            n["satisfied"] += rating >= 4
-    return tallies
-
-
 def _area(conn: Connection, actor: str, org_id: str) -> Org:
     """The org asked about, once the actor may read it (NotFound otherwise: tenancy)."""
     org = get_org(conn, org_id)
@@ -430,19 +387,4 @@ def _area(conn: Connection, actor: str, org_id: str) -> Org:
 def _communities(org: Org) -> sa.Select[tuple[str]]:
     return sa.select(orgs.c.id).where(
         orgs.c.kind == OrgKind.COMMUNITY.value, orgs.c.path.startswith(org.path, autoescape=True)
-    )
-
-
-def _resolved() -> sa.ColumnElement[bool]:
-    """办结: the wish is closed through a confirmation, not through a dispute lost."""
-    t = transitions
-    return sa.and_(
-        wishes.c.state == WishState.CLOSED.value,
-        wishes.c.closed_at.is_not(None),
-        sa.exists().where(
-            t.c.community_id == wishes.c.community_id,
-            t.c.subject_id == wishes.c.id,
-            t.c.subject == "wish",
-            t.c.action.in_(CONFIRMING),
-        ),
     )
