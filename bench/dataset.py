@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 import marketplace as mk
 import points
+from marketplace import rollups
 from marketplace.schema import claims, member_load, members, roles, transitions, wishes
 from points import Database
 from service import auth
@@ -96,6 +97,8 @@ def build(db: Database, settings: Settings, seed: int, sizes: Any) -> None:
         _store(tx, now)
     with db.transaction() as tx:
         _credentials(tx, sizes.members)
+    with db.transaction() as tx:  # the rows above went in bulk: backfill as the migration does
+        rollups.refill(tx)
     for community in ("big", "dsp", "wc", "wk", "wr", "lib", "raw"):
         with db.transaction() as tx:
             points.open_community(tx, community)
@@ -222,7 +225,7 @@ def _people(tx: Connection, rng: random.Random, n_members: int, now: dt.datetime
 def _credentials(tx: Connection, n_members: int) -> None:
     hashed = auth.HASHER.hash(PASSWORD)
     who = [volunteer(2 * i) for i in range(min(READ_TOKENS, n_members // 2))]
-    who += [f"staff-{c}" for c in ("big", "dsp", "wc", "wk", "wr")]
+    who += [f"staff-{c}" for c in ("big", "dsp", "wc", "wk", "wr")] + ["admin"]
     who += [writer(c, i) for c in ("wc", "wk", "wr") for i in range(WRITE_MEMBERS)]
     rows = [
         {
@@ -542,11 +545,12 @@ def fixtures(directory: Path, settings: Settings, n_members: int, now: dt.dateti
         ("GET", f"{api}/wr/members/{writer('wr', i)}/wallet", token(writer("wr", i)), "")
         for i in range(READ_TOKENS)
     ]
-    month = (now - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    until = (now + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    lines["statistics"] = [
-        ("GET", f"/api/v1/orgs/big/statistics?since={month}&until={until}", token("staff-big"), "")
-    ]
+    for name, org, member in (
+        ("statistics", "big", "staff-big"),  # a community's dashboard
+        ("statistics_street", "bs", "admin"),
+        ("statistics_district", "bd", "admin"),
+    ):
+        lines[name] = [("GET", f"/api/v1/orgs/{org}/statistics?period=30d", token(member), "")]
     directory.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, rows in lines.items():

@@ -1,12 +1,15 @@
 """The data set, and what the benchmarks wrote into it, held to DESIGN.md section 3: the ledger
 audit (double entry, stored balances, lots) and the marketplace's invariants (capacity, open-claim
-counts, each wish's state agreeing with its claims and with its last recorded transition)."""
+counts, each wish's state agreeing with its claims and with its last recorded transition), and
+the statistics' day rollups equal to their recomputation from the wishes, claims and
+transitions."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
 import points
+from marketplace import rollups
 from marketplace.lifecycle import WishState, wish_state_from_claims
 from marketplace.schema import claims, member_load, wishes
 from marketplace.schema import transitions as tr
@@ -108,4 +111,8 @@ def check(db: Database) -> list[str]:
         for c, m, stored, n in loads:
             if stored != n:
                 problems.append(f"member {c}/{m}: open_claims {stored}, open claims {n}")
+        kept, recomputed = rollups.stored(conn), rollups.rebuild(conn)
+        for key in sorted(set(kept) | set(recomputed)):
+            if kept[key] != recomputed[key]:
+                problems.append(f"statistics {key}: kept {kept[key]}, recomputed {recomputed[key]}")
     return problems

@@ -183,6 +183,10 @@ CAUSES_ZH: dict[str, str] = {
     "attendance_size": "须为 1 到 {high} 人",
     "duplicate_member": "每位成员只能出现一次",
     "stats_level": "统计按社区、街道或区县进行",
+    "day_start": "须为北京时间零点（统计按天汇总）",
+    "stats_period": "请给出统计期间（period），或同时给出起止时间（since 与 until）",
+    "period_format": "统计期间须为年（2026）、季度（2026-Q3）、月（2026-11）"
+    "或最近天数（30d，1至366天）",
     "org_parent": "{kind}不能设在{parent}之下",
     "pair_unit_community": "只能将单位与社区结对",
     "wish_role": "“{role}”是与心愿的关系，不是组织中的角色",

@@ -12,7 +12,7 @@ from litestar.params import PathParameter, QueryParameter
 
 import marketplace as mk
 from marketplace import Claim, DispatchLeft, Match, Rates, Statistics
-from points import Page
+from points import Cause, Page
 from points import Problem as AuditProblem
 from service.api.common import (
     MEMBER,
@@ -32,11 +32,40 @@ from service.api.wishes import Community, MatchList
 
 OrgId = Annotated[str, PathParameter(max_length=64)]
 Since = Annotated[
-    dt.datetime, QueryParameter(description="period start (inclusive), with a time zone")
+    dt.datetime | None,
+    QueryParameter(description="period start (inclusive): a midnight in China time (+08:00)"),
 ]
 Until = Annotated[
-    dt.datetime, QueryParameter(description="period end (exclusive), with a time zone")
+    dt.datetime | None,
+    QueryParameter(description="period end (exclusive): a midnight in China time (+08:00)"),
 ]
+Period = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=8,
+        pattern=r"^(20[0-9]{2}(-Q[1-4]|-(0[1-9]|1[0-2]))?|[0-9]{1,3}d)$",
+        description="instead of since and until: a year (2026), a quarter (2026-Q3), a month "
+        "(2026-11) or the last N days, today included (30d; 1 to 366), in China time; "
+        "neither given: the last 30 days",
+    ),
+]
+DEFAULT_PERIOD = "30d"
+
+
+def period_of(
+    now: dt.datetime, period: str | None, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """``[since, until)`` of a statistics request: a named period (the last 30 days when
+    nothing is given), or both ends."""
+    check_moment("since", since)
+    check_moment("until", until)
+    if since is None and until is None:
+        return mk.named_period(period or DEFAULT_PERIOD, now=now)
+    if period is not None:
+        raise mk.InvalidInput("period", Cause("stats_period"))
+    if since is None or until is None:
+        raise mk.InvalidInput("since" if since is None else "until", Cause("stats_period"))
+    return since, until
 
 
 class DispatchOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -127,10 +156,18 @@ class BoardController(Controller):
         summary="统计: wishes, times, satisfaction and hours of the org's communities",
     )
     @api.read
-    def statistics(self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until) -> Statistics:
-        check_moment("since", since)
-        check_moment("until", until)
-        return mk.statistics(tx, me.id, org_id, since=since, until=until)
+    def statistics(
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        org_id: OrgId,
+        period: Period = None,
+        since: Since = None,
+        until: Until = None,
+    ) -> Statistics:
+        start, end = period_of(now, period, since, until)
+        return mk.statistics(tx, me.id, org_id, since=start, until=end)
 
     @get(
         "/three-rates",
@@ -138,10 +175,18 @@ class BoardController(Controller):
         summary="三率: response, resolution and satisfaction per community and unit",
     )
     @api.read
-    def three_rates(self, tx: Tx, me: Me, org_id: OrgId, since: Since, until: Until) -> RatesOut:
-        check_moment("since", since)
-        check_moment("until", until)
-        return RatesOut(items=mk.three_rates(tx, me.id, org_id, since=since, until=until))
+    def three_rates(
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        org_id: OrgId,
+        period: Period = None,
+        since: Since = None,
+        until: Until = None,
+    ) -> RatesOut:
+        start, end = period_of(now, period, since, until)
+        return RatesOut(items=mk.three_rates(tx, me.id, org_id, since=start, until=end))
 
 
 class AuditController(Controller):

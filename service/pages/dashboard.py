@@ -1,15 +1,18 @@
 """The statistics dashboard (统计分析) for staff and higher levels, drawn with Chart.js.
 
-The figures are :func:`marketplace.statistics` and :func:`marketplace.three_rates` of the chosen
-org (a community, street or district the viewer is office of) and period; the period is also cut
-into a few equal slices, each one :func:`marketplace.statistics` call, for the lines over time.
-Every chart has its numbers in a table beside it (readable without JavaScript or sight).
+The figures are :func:`marketplace.dashboard` of the chosen org (a community, street or district
+the viewer is office of) and period: the statistics, 三率 and each day's figures, read from the
+day rollups in a few indexed queries. The period is a rolling one (the last 7, 30, 90 or 365 days,
+today included) or a calendar month, quarter or year (``2026-11``, ``2026-Q3``, ``2026``); a
+period named badly is refused in Chinese (422). The days are grouped into a few runs for the lines
+over time. Every chart has its numbers in a table beside it (readable without JavaScript or sight).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Annotated, Any
 
 from litestar import Request, get
@@ -20,11 +23,50 @@ import marketplace as mk
 from marketplace import OrgKind
 from service import labels
 from service.api.common import MEMBER, Now, Tx
-from service.pages.common import CST, See, Viewer, page, render
+from service.pages.common import CST, See, Viewer, failure, page, render
 
-PERIODS = {"7": ("近7天", 7, 7), "30": ("近30天", 30, 6), "90": ("近90天", 90, 6),
-           "365": ("近一年", 365, 12)}  # fmt: skip
-"""key → (label, days, slices)"""
+ROLLING = {"7": "近7天", "30": "近30天", "90": "近90天", "365": "近一年"}
+"""The rolling periods offered: key (N days, today included) → label."""
+
+
+class Run:
+    """A few consecutive days of the period, added up (one point of a line over time)."""
+
+    def __init__(self, days: list[mk.Day]) -> None:
+        self.start = dt.datetime.combine(days[0].day, dt.time(), CST)
+        self.posted = sum(d.posted for d in days)
+        self.completed = sum(d.completed for d in days)
+        self.volunteer_minutes = sum(d.volunteer_minutes for d in days)
+        self.by_category: dict[str, int] = {}
+        for d in days:
+            for category, n in d.by_category.items():
+                self.by_category[category] = self.by_category.get(category, 0) + n
+
+
+def runs(days: tuple[mk.Day, ...]) -> list[Run]:
+    """The days in a few runs: one a day up to a week, six runs up to 90 days, twelve beyond
+    (the last run may be shorter)."""
+    count = len(days) if len(days) <= 7 else 6 if len(days) <= 90 else 12
+    step = math.ceil(len(days) / count)
+    return [Run(list(days[n : n + step])) for n in range(0, len(days), step)]
+
+
+def choices(now: dt.datetime) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The picker's groups of (period, label): rolling periods, then this month and the eleven
+    before, this quarter and the three before, this year and the two before."""
+    today = now.astimezone(CST).date()
+    months, quarters = [], []
+    year, month = today.year, today.month
+    for _ in range(12):
+        months.append((f"{year}-{month:02d}", f"{year}年{month}月"))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    year, quarter = today.year, (today.month - 1) // 3 + 1
+    for _ in range(4):
+        quarters.append((f"{year}-Q{quarter}", f"{year}年第{quarter}季度"))
+        year, quarter = (year, quarter - 1) if quarter > 1 else (year - 1, 4)
+    years = [(f"{today.year - n}", f"{today.year - n}年") for n in range(3)]
+    return [("滚动", list(ROLLING.items())), ("按月", months), ("按季度", quarters),
+            ("按年", years)]  # fmt: skip
 
 
 def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
@@ -53,32 +95,33 @@ def dashboard(
     now: Now,
     viewer: See,
     org: Annotated[str, QueryParameter(max_length=64)] = "",
-    period: Annotated[str, QueryParameter(max_length=4)] = "30",
+    period: Annotated[str, QueryParameter(max_length=8)] = "30",
 ) -> Template:
     areas = _areas(tx, viewer)
     if not areas:
         return render(request, "dashboard.html", viewer, areas=[], stats=None)
     org_id = org if org in dict(areas) else areas[0][0]
-    name, days, slices = PERIODS.get(period, PERIODS["30"])
-    local = now.astimezone(CST)
-    until = (local + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    since = until - dt.timedelta(days=days)
-    stats = mk.statistics(tx, viewer.id, org_id, since=since, until=until)
-    rates = mk.three_rates(tx, viewer.id, org_id, since=since, until=until)
-    step = (until - since) / slices
-    series = []
-    for n in range(slices):
-        start = since + step * n
-        part = mk.statistics(tx, viewer.id, org_id, since=start, until=start + step)
-        series.append((start, part))
-    categories = sorted({c for _, part in series for c in part.by_category})
+    picker = choices(now)
+    shown: dict[str, Any] = {"areas": areas, "org_id": org_id, "choices": picker, "period": period}
+    try:
+        since, until = mk.named_period(f"{period}d" if period in ROLLING else period, now=now)
+    except mk.InvalidInput as refused:
+        status, errors = failure(request, refused)
+        return render(request, "dashboard.html", viewer, status=status, stats=None,
+                      errors=errors, **shown)  # fmt: skip
+    names = dict(pair for _, group in picker for pair in group)
+    if period not in names:  # a period named in the address, further back than the picker
+        picker.append(("其他", [(period, period)]))
+    board = mk.dashboard(tx, viewer.id, org_id, since=since, until=until)
+    stats, rates, series = board.statistics, board.rates, runs(board.days)
+    categories = sorted({c for part in series for c in part.by_category})
     charts = {
         "over_time": {
-            "labels": [start.strftime("%m-%d") for start, _ in series],
-            "posted": [part.posted for _, part in series],
-            "completed": [part.completed for _, part in series],
-            "hours": [round(part.volunteer_minutes / 60, 1) for _, part in series],
-            "by_category": {c: [p.by_category.get(c, 0) for _, p in series] for c in categories},
+            "labels": [part.start.strftime("%m-%d") for part in series],
+            "posted": [part.posted for part in series],
+            "completed": [part.completed for part in series],
+            "hours": [round(part.volunteer_minutes / 60, 1) for part in series],
+            "by_category": {c: [p.by_category.get(c, 0) for p in series] for c in categories},
         },
         "by_state": {
             "labels": [labels.label(labels.WISH_STATES, s) for s in stats.by_state],
@@ -103,11 +146,8 @@ def dashboard(
         request,
         "dashboard.html",
         viewer,
-        areas=areas,
-        org_id=org_id,
-        periods=PERIODS,
-        period=period if period in PERIODS else "30",
-        period_name=name,
+        **shown,
+        period_name=names.get(period, period),
         stats=stats,
         rates=rates,
         series=series,

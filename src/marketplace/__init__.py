@@ -128,6 +128,7 @@ from marketplace.people import (
     revoke,
     set_public_profile,
 )
+from marketplace.periods import named_period
 from marketplace.photos import (
     Photo,
     PhotoFile,
@@ -156,9 +157,20 @@ from marketplace.privacy import (
 from marketplace.queues import escalation_queue
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.releases import cancel, release_no_show, withdraw
+from marketplace.rollups import fold as fold_statistics
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
 from marketplace.seats import Resident, Seat, find_residents, seat_roles, seats, unit_members
-from marketplace.stats import Rate, Rates, Statistics, VolunteerTime, statistics, three_rates
+from marketplace.stats import (
+    Dashboard,
+    Day,
+    Rate,
+    Rates,
+    Statistics,
+    VolunteerTime,
+    dashboard,
+    statistics,
+    three_rates,
+)
 from marketplace.sweeps import (
     SweepResult,
     auto_accept_due,
@@ -209,6 +221,8 @@ __all__ = [
     "Conflict",
     "Consent",
     "Contact",
+    "Dashboard",
+    "Day",
     "Deadlines",
     "DispatchLeft",
     "Dispatched",
@@ -288,6 +302,7 @@ __all__ = [
     "community_rules",
     "confirm",
     "create_org",
+    "dashboard",
     "decide_claim",
     "decide_wish",
     "dispatch",
@@ -299,6 +314,7 @@ __all__ = [
     "expire_wishes",
     "export_member",
     "find_residents",
+    "fold_statistics",
     "get_member",
     "get_offer",
     "get_org",
@@ -318,6 +334,7 @@ __all__ = [
     "member_claims",
     "member_view",
     "member_wishes",
+    "named_period",
     "offered",
     "open_database",
     "pair_unit",

@@ -210,11 +210,12 @@ def assign(
                                    None, now))  # fmt: skip
     roles = unit_roles | (held & OFFICE)
     moves = [transition(community_id, "claim", made.id, "assign", "new", "active", actor, roles,
-                        "", now)]  # fmt: skip
+                        "", now, wish=seen.wish, claim=made)]  # fmt: skip
     left = unit_claim_state(int(given.places))
     if left is not ClaimState.ACTIVE:  # its last place: the unit's claim has done its part
         settled = (ClaimState.ACTIVE.value, left.value, actor, roles, "", now)
-        moves.append(transition(community_id, "claim", unit_claim.id, "assign", *settled))
+        moves.append(transition(community_id, "claim", unit_claim.id, "assign", *settled,
+                                wish=seen.wish, claim=unit_claim))  # fmt: skip
     record_all(conn, moves)
     return made
 
@@ -267,10 +268,14 @@ def _take(
         count_open(conn, wish.community_id, member_id, seen.rules.claim_limit)
     made = _insert(conn, claim_row(wish, member_id, unit_id, places, None, claim_id, now))
     c = wish.community_id
-    moves = [transition(c, "claim", made.id, action, "new", "active", actor, held, "", now)]
+    # the claim's change carries the wish after its places were taken (its first claim told by
+    # first_claimed_at); the settle's, the wish before (rollups.Change)
+    moves = [transition(c, "claim", made.id, action, "new", "active", actor, held, "", now,
+                        wish=after, claim=made)]  # fmt: skip
     if after.state is not wish.state:
         settled = (wish.state.value, after.state.value, actor, SETTLER, WishAction.CLAIM.value)
-        moves.append(transition(c, "wish", wish.id, WishAction.SETTLE.value, *settled, now))
+        moves.append(transition(c, "wish", wish.id, WishAction.SETTLE.value, *settled, now,
+                                wish=wish))  # fmt: skip
     record_all(conn, moves)
     return made, after
 

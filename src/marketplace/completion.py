@@ -131,7 +131,8 @@ def resolve(
                     memo=reason,
                     now=now,
                 )
-            set_claim(conn, c, ClaimState.VOIDED, actor, held, reason, now, {"closed_at": now})
+            set_claim(conn, c, ClaimState.VOIDED, actor, held, reason, now, {"closed_at": now},
+                      wish=closed)  # fmt: skip
     return closed
 
 
@@ -143,7 +144,8 @@ def _award_and_close(
         if c.state is ClaimState.CHECKED_OUT:
             decide_claim(c.state, ClaimAction.CONFIRM, held)
             _award(conn, actor, wish, c, rules.goods_points, now)
-            set_claim(conn, c, ClaimState.CONFIRMED, actor, held, "", now, {"closed_at": now})
+            set_claim(conn, c, ClaimState.CONFIRMED, actor, held, "", now, {"closed_at": now},
+                      wish=wish)  # fmt: skip
     return move(
         conn, actor, wish, WishAction.CLOSE, now=now, roles=SYSTEM_ONLY, values={"closed_at": now}
     )

@@ -198,23 +198,35 @@ def _write(
     if conn.execute(TAKE_MANY, takes).rowcount not in (-1, len(takes)):
         raise Conflict("a wish of the batch changed while it was dispatched")
     count_open_many(conn, community_id, Counter(a.member_id for a in accepted), rules.claim_limit)
-    rows, moves = [], []
+    rows, moves, kept = [], [], []
+    blank = dict.fromkeys(str(c.name) for c in claims.c)
     taken = {wid: state.first[wid].places_taken for wid in per_wish}
     for step in accepted:
         before = state.first[step.wish_id]
         row = claim_row(before, step.member_id, None, 1, None, None, now)
         rows.append(row)
+        made = msgspec.convert({**blank, **row}, Claim, strict=False)
+        kept.append(made)
         moves.append(transition(community_id, "claim", row["id"], "dispatch", "new", "active",
-                                actor, state.held[step.wish_id], "", now))  # fmt: skip
+                                actor, state.held[step.wish_id], "", now,
+                                wish=_as_counted(state, before, taken[step.wish_id]),
+                                claim=made))  # fmt: skip
         taken[step.wish_id] += 1
         if before.state is WishState.PUBLISHED and taken[step.wish_id] == before.capacity:
             settled = ("published", "claimed", actor, SETTLER, WishAction.CLAIM.value, now)
             moves.append(transition(community_id, "wish", before.id, WishAction.SETTLE.value,
-                                    *settled))  # fmt: skip
+                                    *settled, wish=before))  # fmt: skip
     conn.execute(claims.insert(), rows)
     record_all(conn, moves)
-    blank = dict.fromkeys(str(c.name) for c in claims.c)
-    return [msgspec.convert({**blank, **row}, Claim, strict=False) for row in rows]
+    return kept
+
+
+def _as_counted(state: _State, before: Wish, taken: int) -> Wish:
+    """The wish a claim's record carries for the statistics' rollups: as the batch left it right
+    after this claim (its places taken so far; first claimed at the batch's moment unless it was
+    before), as one claim's ``RETURNING`` row would be (:mod:`marketplace.rollups`)."""
+    first = state.wishes[before.id].first_claimed_at
+    return msgspec.structs.replace(before, places_taken=taken + 1, first_claimed_at=first)
 
 
 def _code(refused: MarketplaceError) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace import lifecycle
+from marketplace import lifecycle, rollups
 from marketplace.errors import ClaimLimitReached, NotFound
 from marketplace.lifecycle import (
     ClaimState,
@@ -29,6 +29,7 @@ from marketplace.lifecycle import (
 )
 from marketplace.model import Claim, Wish
 from marketplace.orgs import community_rules, get_org, roles_on
+from marketplace.rollups import Change
 from marketplace.schema import claims, member_load, transitions, wishes
 from points import new_id, sqltypes
 
@@ -127,6 +128,7 @@ def move(
         held,
         reason,
         now,
+        wish=wish,
     )
     return load_wish(conn, wish.community_id, wish.id)
 
@@ -147,10 +149,13 @@ def record(
     roles: frozenset[Role],
     reason: str,
     now: dt.datetime,
+    *,
+    wish: Wish,
+    claim: Claim | None = None,
 ) -> None:
     """Record one move (:func:`transition`, :func:`record_all`)."""
     row = transition(community_id, subject, subject_id, action, from_state, to_state, actor,
-                     roles, reason, now)  # fmt: skip
+                     roles, reason, now, wish=wish, claim=claim)  # fmt: skip
     record_all(conn, [row])
 
 
@@ -259,8 +264,11 @@ def set_claim(
     reason: str,
     now: dt.datetime,
     values: dict[str, Any],
+    *,
+    wish: Wish,
 ) -> Claim:
-    """Move a claim from the state it was loaded in (a conditional update), and record it."""
+    """Move a claim from the state it was loaded in (a conditional update), and record it
+    (``wish``: the claim's, for the statistics' rollups)."""
     given = {"the_community": c.community_id, "the_claim": c.id, "was": c.state.value}
     statement = claim_update(*sorted(values))
     moved = conn.execute(statement, {**given, "to": target.value, **values}).first()
@@ -280,6 +288,8 @@ def set_claim(
         held,
         reason,
         now,
+        wish=wish,
+        claim=c,
     )
     return sqltypes.to_struct(moved, Claim)
 
@@ -356,9 +366,13 @@ def transition(
     roles: frozenset[Role],
     reason: str,
     now: dt.datetime,
-) -> dict[str, Any]:
-    """One ``mk_transitions`` row (:func:`record_all` writes several in one statement)."""
-    return {
+    *,
+    wish: Wish,
+    claim: Claim | None = None,
+) -> Change:
+    """One ``mk_transitions`` row (:func:`record_all` writes several in one statement), with the
+    wish (and claim) as they stood before the move, for the statistics' rollups."""
+    row = {
         "community_id": community_id,
         "id": new_id(),
         "subject": subject,
@@ -371,12 +385,16 @@ def transition(
         "reason": reason,
         "at": now,
     }
+    return Change(row, wish, claim)
 
 
-def record_all(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Record transitions made by one use case, in one statement (one ``executemany``)."""
-    if rows:
-        conn.execute(_RECORD, rows)
+def record_all(conn: Connection, changes: list[Change]) -> None:
+    """Record the moves made by one use case: their transitions in one statement (one
+    ``executemany``) and their increments of the statistics' rollups in one more
+    (:func:`marketplace.rollups.count`)."""
+    if changes:
+        conn.execute(_RECORD, [dict(change.move) for change in changes])
+        rollups.count(conn, changes)
 
 
 _RECORD = transitions.insert()

@@ -127,7 +127,15 @@ def cancel(
     for c in claims_of(conn, community_id, wish_id):
         if c.state is ClaimState.ACTIVE:
             set_claim(
-                conn, c, ClaimState.WITHDRAWN, actor, OFFICE, "心愿已取消", now, {"closed_at": now}
+                conn,
+                c,
+                ClaimState.WITHDRAWN,
+                actor,
+                OFFICE,
+                "心愿已取消",
+                now,
+                {"closed_at": now},
+                wish=cancelled,
             )
             if c.member_id is not None:
                 released.append(c.member_id)
@@ -164,7 +172,8 @@ def _release(
         .where(wishes.c.community_id == community_id, wishes.c.id == seen.wish.id)
         .values(places_taken=wishes.c.places_taken - c.places)
     )
-    done = set_claim(conn, c, target, actor, held, reason, now, {"closed_at": now})
+    done = set_claim(conn, c, target, actor, held, reason, now, {"closed_at": now},
+                     wish=seen.wish)  # fmt: skip
     if c.member_id is not None:
         uncount_open(conn, community_id, c.member_id)
     settle(conn, actor, seen.wish.id, community_id, wish_action, now)

@@ -52,6 +52,7 @@ orgs = sa.Table(
     sa.PrimaryKeyConstraint("id"),
     sa.Index("ix_mk_orgs_path", "path"),
     sa.Index("ix_mk_orgs_parent", "parent_id"),
+    sa.Index("ix_mk_orgs_kind", "kind", "path"),  # an area's communities (the statistics)
     sqlite_strict=True,
 )
 
@@ -251,6 +252,27 @@ transitions = sa.Table(
     sa.Index("ix_mk_transitions_period", "community_id", "action", "at"),
     sqlite_strict=True,
 )
+
+stat_days = sa.Table(
+    "mk_stat_days",
+    metadata,
+    _id("community_id"),
+    sa.Column("day", Text(10), nullable=False),  # China-time date, YYYY-MM-DD
+    sa.Column("figure", Text(32), nullable=False),
+    sa.Column("key", Text(ID), nullable=False),  # a category, state, minutes, member id or ""
+    sa.Column("batch", Text(ID), nullable=False),  # "" once folded, else the write's batch id
+    sa.Column("n", Int64, nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "day", "figure", "key", "batch"),
+    sa.Index(
+        "ix_mk_stat_days_unfolded",
+        "batch",
+        sqlite_where=sa.text("batch <> ''"),
+        postgresql_where=sa.text("batch <> ''"),
+    ),
+    sqlite_strict=True,
+)
+"""Day rollups of the statistics, appended by the write path and folded by a sweep
+(:mod:`marketplace.rollups`)."""
 
 offers = sa.Table(
     "mk_offers",

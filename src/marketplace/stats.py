@@ -1,18 +1,19 @@
 """Statistics (统计) of an org's communities over a period, and 三率 per community and paired unit.
 
-Read-only, set-based queries. An org's subtree is every community whose path starts with the
+Read from the day rollups the write path keeps (:mod:`marketplace.rollups`): a few indexed reads
+whatever the size of the area. An org's subtree is every community whose path starts with the
 org's path (a community: itself; a street or a district: all communities below it). Staff or
 admins of the org or an ancestor may ask (and ``SYSTEM``); anyone else gets NotFound, as if the
-org did not exist (tenancy). The period is ``[since, until)``: an event at ``since`` counts, one
-at ``until`` does not. Each figure counts by the time of its event:
+org did not exist (tenancy). The period is ``[since, until)`` between two China-time midnights
+(:mod:`marketplace.periods`: the figures are kept per day): an event at ``since`` counts, one at
+``until`` does not. Each figure counts by the time of its event:
 
 - posted: wishes created in the period; ``by_category`` splits them by category and ``by_state``
   by their state *now* (so each sums to posted).
 - verified, rejected, cancelled, expired, disputed: wishes with a recorded transition of that
-  action (verify, reject, cancel, expire, dispute) in the period; escalated: wishes with at least
-  one escalate transition in the period (once per wish, however many levels it rose); confirmed:
-  wishes with a ``confirm`` (resident, staff or the auto-accept sweep) or ``resolve_for_volunteer``
-  transition in the period.
+  action (verify, reject, cancel, expire, dispute) in the period; escalated: wishes whose *first*
+  escalation (吹哨, level 0 → 1) is in the period; confirmed: wishes with a ``confirm`` (resident,
+  staff or the auto-accept sweep) or ``resolve_for_volunteer`` transition in the period.
 - claimed: wishes whose first claim (``first_claimed_at``) is in the period; completed: wishes
   whose ``served_at`` (the last check-out) is in the period.
 - Medians, in minutes, of time to verify (published_at − created_at), to first claim
@@ -42,13 +43,17 @@ For a unit the same three, over the wishes of the subtree it took part in: a wis
 it holds a claim by the unit (claims.unit_id, the places it assigned included) or by a member whose
 home unit it is (members.home_unit_id). Response: of its wishes published in the period, those where
 its earliest claim came within the claim deadline. Resolution and satisfaction: as for communities,
-over its wishes where one of its claims was checked out.
+over its wishes where one of its claims was checked out. The units' figures are read from their
+claims and wishes (:mod:`marketplace.unit_rates`, one query over the subtree's claims), not from
+the rollups: a member's home unit decides them as of the query.
+
+:func:`dashboard` is the staff dashboard's one call: the statistics, 三率 and the figures of each
+day of the period (for the lines over time), the area checked once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import statistics as pystats
 from collections import Counter
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -58,24 +63,22 @@ from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import Act, ClaimState, WishAction, WishState
+from marketplace.lifecycle import Act
 from marketplace.model import Org, OrgKind
 from marketplace.orgs import get_org, roles_on
+from marketplace.periods import Period, day_of, whole_days
 from marketplace.rules import DEFAULT_RULES, CommunityRules
-from marketplace.schema import claims, members, orgs, pairings, settings, transitions, wishes
+from marketplace.schema import (
+    members,
+    orgs,
+    pairings,
+    settings,
+    stat_days,
+)
+from marketplace.unit_rates import unit_tallies
 from points import Cause
 
 AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
-CONFIRMING = (WishAction.CONFIRM, WishAction.RESOLVE_FOR_VOLUNTEER)
-COUNTED: dict[str, str] = {  # recorded wish action → the figure it counts in
-    WishAction.VERIFY: "verified",
-    WishAction.REJECT: "rejected",
-    WishAction.CANCEL: "cancelled",
-    WishAction.EXPIRE: "expired",
-    WishAction.DISPUTE: "disputed",
-    WishAction.ESCALATE: "escalated",
-    **dict.fromkeys(CONFIRMING, "confirmed"),
-}
 TOP = 10
 ANONYMOUS = "志愿者"
 
@@ -141,183 +144,234 @@ def mask(member_id: str) -> str:
     return f"{member_id[0]}***{member_id[-1]}" if len(member_id) > 2 else "***"
 
 
+class Day(msgspec.Struct, frozen=True, kw_only=True):
+    """One China-time day's figures, for the lines over time."""
+
+    day: dt.date
+    posted: int = 0
+    completed: int = 0
+    volunteer_minutes: int = 0
+    by_category: dict[str, int] = {}
+
+
+class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
+    """What the staff dashboard shows of an area and period (:func:`dashboard`)."""
+
+    statistics: Statistics
+    rates: list[Rates]
+    days: tuple[Day, ...]  # every day of the period, in order
+
+
+SERIES = ("posted", "completed", "volunteer_minutes")
+"""The rollup figures :class:`Day` reads (posted split by category too)."""
+
+
 def statistics(
     conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
 ) -> Statistics:
-    """统计: what happened to the wishes of the org's communities in ``[since, until)``."""
-    period = _period(since, until)
-    inside = _communities(_area(conn, actor, org_id))
-    w, t, c = wishes, transitions, claims
-    mine = w.c.community_id.in_(inside)
-    rated = sa.and_(period.holds(w.c.closed_at), w.c.rating.is_not(None))
-    posted, claimed, completed, satisfied, rated_n = (
-        conn.execute(
-            sa.select(
-                _count(period.holds(w.c.created_at)),
-                _count(period.holds(w.c.first_claimed_at)),
-                _count(period.holds(w.c.served_at)),
-                _count(sa.and_(rated, w.c.rating >= 4)),
-                _count(rated),
-            ).where(mine)
+    """统计: what happened to the wishes of the org's communities in ``[since, until)``, two
+    China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`)."""
+    period = whole_days(since, until)
+    return _statistics(conn, _area(conn, actor, org_id), period)
+
+
+def three_rates(
+    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+) -> list[Rates]:
+    """三率 of each community in the org's subtree (from the day rollups), then of each unit
+    paired with them (from the wishes and claims)."""
+    period = whole_days(since, until)
+    return _three_rates(conn, _area(conn, actor, org_id), period)
+
+
+def dashboard(
+    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+) -> Dashboard:
+    """统计分析: the statistics, 三率 and each day's figures of the org over ``[since, until)``
+    (two China-time midnights), the area checked once."""
+    period = whole_days(since, until)
+    area = _area(conn, actor, org_id)
+    return Dashboard(
+        statistics=_statistics(conn, area, period),
+        rates=_three_rates(conn, area, period),
+        days=_days(conn, area, period),
+    )
+
+
+def _bounds(area: Org, period: Period) -> dict[str, str]:
+    """The bind parameters of the prebuilt rollup reads: the area's path prefix (a ``LIKE``
+    pattern) and the period's first and past-the-last days."""
+    escaped = area.path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    first, last = (day_of(p).isoformat() for p in (period.since, period.until))
+    return {"prefix": escaped + "%", "first": first, "last": last}
+
+
+_s = stat_days.c
+_AREA = sa.select(orgs.c.id).where(
+    orgs.c.kind == OrgKind.COMMUNITY.value, orgs.c.path.like(sa.bindparam("prefix"), escape="\\")
+)
+"""The communities of the area (its path's prefix), as :func:`_bounds` binds it."""
+_IN_DAYS = sa.and_(
+    _s.community_id.in_(_AREA), _s.day >= sa.bindparam("first"), _s.day < sa.bindparam("last")
+)
+_SUM = sa.func.sum(_s.n)
+_FIGURES = sa.union_all(
+    sa.select(_s.figure, _s.key, _SUM)
+    .where(_IN_DAYS, _s.figure != "minutes")
+    .group_by(_s.figure, _s.key),
+    sa.select(sa.literal("communities"), sa.literal(""), sa.func.count()).where(
+        orgs.c.id.in_(_AREA)
+    ),
+)
+"""Every figure of the period summed per key (the volunteers' minutes aside), and the number of
+communities in the area: one statement, built once."""
+_TOP = (
+    sa.select(_s.key, members.c.name, members.c.public_profile, _SUM)
+    .join(members, members.c.id == _s.key)
+    .where(_IN_DAYS, _s.figure == "minutes")
+    .group_by(_s.key, members.c.name, members.c.public_profile)
+    .having(_SUM > 0)
+    .order_by(_SUM.desc(), _s.key)
+    .limit(TOP)
+)
+_BY_DAY = (
+    sa.select(_s.day, _s.figure, _s.key, _SUM)
+    .where(_IN_DAYS, _s.figure.in_(SERIES))
+    .group_by(_s.day, _s.figure, _s.key)
+)
+
+
+def _days(conn: Connection, area: Org, period: Period) -> tuple[Day, ...]:
+    rows = conn.execute(_BY_DAY, _bounds(area, period))
+    found: dict[str, dict[str, int]] = {}
+    categories: dict[str, dict[str, int]] = {}
+    for day, figure, key, n in rows:
+        found.setdefault(day, {}).setdefault(figure, 0)
+        found[day][figure] += int(n)
+        if figure == "posted" and n:
+            categories.setdefault(day, {})[key] = int(n)
+    first = day_of(period.since)
+    days = []
+    for offset in range((period.until - period.since).days):
+        on = first + dt.timedelta(days=offset)
+        key = on.isoformat()
+        figures, split = found.get(key, {}), categories.get(key, {})
+        days.append(
+            Day(
+                day=on,
+                posted=figures.get("posted", 0),
+                completed=figures.get("completed", 0),
+                volunteer_minutes=figures.get("volunteer_minutes", 0),
+                by_category=dict(sorted(split.items())),
+            )
         )
-    ).one()
-    per_wish = (  # one row per action and wish: a wish escalated twice counts once
-        sa.select(t.c.action)
-        .where(t.c.community_id.in_(inside), t.c.subject == "wish", period.holds(t.c.at))
-        .where(t.c.action.in_(sorted(COUNTED)))
-        .group_by(t.c.action, t.c.community_id, t.c.subject_id)
-        .subquery()
-    )
-    events: Counter[str] = Counter()
-    counted = sa.select(per_wish.c.action, sa.func.count()).group_by(per_wish.c.action)
-    for action, n in conn.execute(counted):
-        events[COUNTED[action]] += n
-    stamps = (w.c.created_at, w.c.published_at, w.c.first_claimed_at, w.c.served_at)
-    durations: dict[str, list[int]] = {"verify": [], "claim": [], "complete": []}
-    rows = conn.execute(
-        sa.select(*stamps).where(mine, sa.or_(*(period.holds(s) for s in stamps[1:])))
-    )
-    for created, published, first_claim, served in rows:
-        for name, start, end in (
-            ("verify", created, published),
-            ("claim", published, first_claim),
-            ("complete", published, served),
-        ):
-            if start is not None and end in period:
-                durations[name].append(int((end - start).total_seconds() // 60))
-    median = {k: pystats.median_low(v) if v else None for k, v in durations.items()}
-    credited = sa.and_(
-        c.c.community_id.in_(inside),
-        c.c.state == ClaimState.CONFIRMED.value,
-        period.holds(c.c.closed_at),
-        c.c.member_id.is_not(None),
-        c.c.minutes > 0,
-    )
-    minutes = sa.func.sum(c.c.minutes)
-    total_minutes = conn.scalar(sa.select(sa.func.coalesce(minutes, 0)).where(credited))
-    top = conn.execute(
-        sa.select(c.c.member_id, members.c.name, members.c.public_profile, minutes)
-        .join(members, members.c.id == c.c.member_id)
-        .where(credited)
-        .group_by(c.c.member_id, members.c.name, members.c.public_profile)
-        .order_by(minutes.desc(), c.c.member_id)
-        .limit(TOP)
-    )
-    new = sa.and_(mine, period.holds(w.c.created_at))
+    return tuple(days)
+
+
+def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
+    bounds = _bounds(area, period)
+    figures: dict[str, dict[str, int]] = {}
+    for figure, key, n in conn.execute(_FIGURES, bounds):
+        if n:
+            figures.setdefault(figure, {})[key] = int(n)
+    top = conn.execute(_TOP, bounds)
+
+    def total(figure: str) -> int:
+        return sum(figures.get(figure, {}).values())
+
     return Statistics(
-        org_id=org_id,
-        since=since,
-        until=until,
-        communities=conn.scalar(sa.select(sa.func.count()).where(orgs.c.id.in_(inside))) or 0,
-        posted=int(posted),
-        verified=events["verified"],
-        rejected=events["rejected"],
-        claimed=int(claimed),
-        completed=int(completed),
-        confirmed=events["confirmed"],
-        disputed=events["disputed"],
-        escalated=events["escalated"],
-        cancelled=events["cancelled"],
-        expired=events["expired"],
-        median_minutes_to_verify=median["verify"],
-        median_minutes_to_first_claim=median["claim"],
-        median_minutes_to_completion=median["complete"],
-        satisfaction=rate(int(satisfied), int(rated_n)),
-        volunteer_minutes=int(total_minutes or 0),
+        org_id=area.id,
+        since=period.since,
+        until=period.until,
+        communities=total("communities"),
+        posted=total("posted"),
+        verified=total("verified"),
+        rejected=total("rejected"),
+        claimed=total("claimed"),
+        completed=total("completed"),
+        confirmed=total("confirmed"),
+        disputed=total("disputed"),
+        escalated=total("escalated"),
+        cancelled=total("cancelled"),
+        expired=total("expired"),
+        median_minutes_to_verify=_median(figures.get("to_verify", {})),
+        median_minutes_to_first_claim=_median(figures.get("to_claim", {})),
+        median_minutes_to_completion=_median(figures.get("to_complete", {})),
+        satisfaction=rate(total("satisfied"), total("rated")),
+        volunteer_minutes=total("volunteer_minutes"),
         top_volunteers=tuple(
             VolunteerTime(member_id=m, name=name, minutes=int(n))
             if public
             else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=int(n))
             for m, name, public, n in top
         ),
-        by_category=_grouped(conn, w.c.category, new),
-        by_state=_grouped(conn, w.c.state, new),
+        by_category=dict(sorted(figures.get("posted", {}).items())),
+        by_state=dict(sorted(figures.get("state", {}).items())),
     )
 
 
-def three_rates(
-    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
-) -> list[Rates]:
-    """三率 of each community in the org's subtree, then of each unit paired with them."""
-    period = _period(since, until)
-    inside = _communities(_area(conn, actor, org_id))
-    w, c = wishes, claims
+def _median(histogram: dict[str, int]) -> int | None:
+    """The lower middle of the minutes counted (keys: whole minutes, values: how many wishes)."""
+    counted = sorted((int(minutes), n) for minutes, n in histogram.items() if n > 0)
+    middle = (sum(n for _, n in counted) - 1) // 2
+    for minutes, n in counted:
+        if middle < n:
+            return minutes
+        middle -= n
+    return None
+
+
+def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
+    inside = _communities(area)
     stored = sa.select(settings.c.community_id, settings.c.body)
     rules = {
         community_id: msgspec.convert(body, CommunityRules)
         for community_id, body in conn.execute(stored.where(settings.c.community_id.in_(inside)))
     }
-    touched = sa.or_(*(period.holds(s) for s in (w.c.published_at, w.c.served_at, w.c.closed_at)))
-    resolved = sa.case((_resolved(), 1), else_=0)
-    facts = (w.c.category, w.c.published_at, w.c.served_at, w.c.closed_at, w.c.rating, resolved)
-    # Rows of (community or unit, community, facts, first claim, served by it): one per wish.
-    by_community = sa.select(
-        w.c.community_id.label("key"), w.c.community_id, *facts, w.c.first_claimed_at, w.c.served_at
-    ).where(w.c.community_id.in_(inside), touched)
-    paired = sa.select(pairings.c.unit_id).where(pairings.c.community_id.in_(inside))
-    unit = sa.func.coalesce(c.c.unit_id, members.c.home_unit_id)
-    on_wish = sa.and_(w.c.community_id == c.c.community_id, w.c.id == c.c.wish_id)
-    by_unit = (
-        sa.select(unit, w.c.community_id, *facts)
-        .add_columns(sa.func.min(c.c.created_at), sa.func.max(c.c.checked_out_at))
-        .select_from(c.join(w, on_wish).outerjoin(members, members.c.id == c.c.member_id))
-        .where(c.c.community_id.in_(inside), unit.in_(paired), touched)
-        .group_by(unit, w.c.community_id, w.c.id, w.c.state, *facts[:-1])
-    )
+    rows = conn.execute(_RATES, _bounds(area, period))
     tallies: dict[str, Counter[str]] = {}
-    for query in (by_community, by_unit):
-        for row in conn.execute(query):
-            key, community_id, category, published, served, closed, rating, done, first, took = row
-            n = tallies.setdefault(key, Counter())
-            if published in period:
-                deadlines = rules.get(community_id, DEFAULT_RULES).deadlines_for(category)
-                deadline = published + dt.timedelta(hours=deadlines.claim_hours)
-                n["published"] += 1
-                n["answered"] += first is not None and first <= deadline
-            if took is not None and served in period:
-                n["served"] += 1
-                n["resolved"] += done
-            if took is not None and rating is not None and closed in period:
-                n["rated"] += 1
-                n["satisfied"] += rating >= 4
+    for community_id, figure, key, n in rows:
+        tally = tallies.setdefault(community_id, Counter())
+        if figure != "claim_wait":
+            tally[figure] += int(n)
+            continue
+        minutes, category = key.split(":", 1)
+        hours = rules.get(community_id, DEFAULT_RULES).deadlines_for(category).claim_hours
+        tally["answered"] += int(n) if int(minutes) <= 60 * hours else 0
+    paired = sa.select(pairings.c.unit_id).where(pairings.c.community_id.in_(inside))
+    shown = (orgs.c.id, orgs.c.kind, orgs.c.name, orgs.c.path)
+    both = sa.union_all(
+        sa.select(*shown).where(orgs.c.id.in_(inside)),
+        sa.select(*shown).where(orgs.c.id.in_(paired)),
+    ).subquery()
     places = conn.execute(
-        sa.select(orgs.c.id, orgs.c.kind, orgs.c.name)
-        .where(sa.or_(orgs.c.id.in_(inside), orgs.c.id.in_(paired)))
-        .order_by(orgs.c.kind != OrgKind.COMMUNITY.value, orgs.c.path)
-    )
+        sa.select(both.c.id, both.c.kind, both.c.name).order_by(
+            both.c.kind != OrgKind.COMMUNITY.value, both.c.path
+        )
+    ).all()
+    if any(kind == OrgKind.UNIT.value for _, kind, _ in places):
+        tallies.update(unit_tallies(conn, inside, paired, rules, period))
     return [
         Rates(
             org_id=place_id,
             kind=OrgKind(kind),
             name=name,
             response=rate((n := tallies.get(place_id, Counter()))["answered"], n["published"]),
-            resolution=rate(n["resolved"], n["served"]),
+            resolution=rate(n["resolved"], n["completed"]),
             satisfaction=rate(n["satisfied"], n["rated"]),
         )
         for place_id, kind, name in places
     ]
 
 
-class _Period(msgspec.Struct, frozen=True):
-    """``[since, until)``, as an SQL condition on a column and as a Python test."""
-
-    since: dt.datetime
-    until: dt.datetime
-
-    def holds(self, column: sa.ColumnElement[dt.datetime]) -> sa.ColumnElement[bool]:
-        return sa.and_(column >= self.since, column < self.until)
-
-    def __contains__(self, moment: dt.datetime | None) -> bool:
-        return moment is not None and self.since <= moment < self.until
-
-
-def _period(since: dt.datetime, until: dt.datetime) -> _Period:
-    for name, value in (("since", since), ("until", until)):
-        if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise InvalidInput(name, Cause("needs_time_zone"))
-    if until <= since:
-        raise InvalidInput("until", Cause("after", {"other": "since"}))
-    return _Period(since, until)
+RATE_FIGURES = ("published", "claim_wait", "completed", "resolved", "rated", "satisfied")
+"""The rollup figures 三率 reads: response = answered (a claim_wait within the category's claim
+deadline) / published; resolution = resolved / completed; satisfaction = satisfied / rated."""
+_RATES = (
+    sa.select(_s.community_id, _s.figure, _s.key, _SUM)
+    .where(_IN_DAYS, _s.figure.in_(RATE_FIGURES))
+    .group_by(_s.community_id, _s.figure, _s.key)
+)
 
 
 def _area(conn: Connection, actor: str, org_id: str) -> Org:
@@ -334,29 +388,3 @@ def _communities(org: Org) -> sa.Select[tuple[str]]:
     return sa.select(orgs.c.id).where(
         orgs.c.kind == OrgKind.COMMUNITY.value, orgs.c.path.startswith(org.path, autoescape=True)
     )
-
-
-def _resolved() -> sa.ColumnElement[bool]:
-    """办结: the wish is closed through a confirmation, not through a dispute lost."""
-    t = transitions
-    return sa.and_(
-        wishes.c.state == WishState.CLOSED.value,
-        wishes.c.closed_at.is_not(None),
-        sa.exists().where(
-            t.c.community_id == wishes.c.community_id,
-            t.c.subject_id == wishes.c.id,
-            t.c.subject == "wish",
-            t.c.action.in_(CONFIRMING),
-        ),
-    )
-
-
-def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
-
-
-def _grouped(
-    conn: Connection, key: sa.Column[str], where: sa.ColumnElement[bool]
-) -> dict[str, int]:
-    rows = conn.execute(sa.select(key, sa.func.count()).where(where).group_by(key))
-    return {k: int(n) for k, n in sorted(rows.all())}

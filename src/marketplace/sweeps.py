@@ -93,6 +93,7 @@ def escalate_due(
             frozenset({Role.SYSTEM}),
             f"level {wish.level} → {level}",
             now,
+            wish=wish,
         )
         return True
 

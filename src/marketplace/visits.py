@@ -43,6 +43,7 @@ from marketplace.moves import (
     wish_update,
 )
 from marketplace.orgs import check_text
+from marketplace.rollups import Change
 from points import Cause, sqltypes, utcnow
 
 
@@ -197,12 +198,12 @@ def _claim_move(
     held: frozenset[lifecycle.Role],
     reason: str,
     now: dt.datetime,
-) -> dict[str, Any]:
+) -> Change:
     c = seen.claim
     assert c is not None
     action = claim_action(c.state, target)
     return transition(c.community_id, "claim", c.id, action, c.state.value, target.value, actor,
-                      held, reason, now)  # fmt: skip
+                      held, reason, now, wish=seen.wish, claim=c)  # fmt: skip
 
 
 def _wish_move(
@@ -213,10 +214,10 @@ def _wish_move(
     held: frozenset[lifecycle.Role],
     reason: str,
     now: dt.datetime,
-) -> dict[str, Any]:
+) -> Change:
     w = seen.wish
     return transition(w.community_id, "wish", w.id, action, w.state.value, target.value, actor,
-                      held, reason, now)  # fmt: skip
+                      held, reason, now, wish=w)  # fmt: skip
 
 
 def _wish_at(seen: Seen, target: WishState) -> dict[str, Any]:

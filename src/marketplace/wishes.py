@@ -112,8 +112,10 @@ def post_wish(
             key_household=_key_household(beneficiary),
         )
     )
-    record(conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now)
-    return load_wish(conn, community_id, wish_id)
+    posted = load_wish(conn, community_id, wish_id)
+    record(conn, community_id, "wish", wish_id, "post", "new", "submitted", actor, held, "", now,
+           wish=posted)  # fmt: skip
+    return posted
 
 
 def verify(

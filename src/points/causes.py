@@ -76,6 +76,10 @@ CAUSES: dict[str, str] = {
     "attendance_size": "must list 1 to {high} members",
     "duplicate_member": "must name each member once",
     "stats_level": "statistics are kept per community, street or district",
+    "day_start": "must be a midnight in China time (statistics are kept per day, UTC+8)",
+    "stats_period": "give either period or both since and until",
+    "period_format": "must name a year (2026), a quarter (2026-Q3), a month (2026-11) or the "
+    "last days (30d, 1 to 366)",
     "org_parent": "a {kind} cannot sit under a {parent}",
     "pair_unit_community": "pair a unit with a community",
     "wish_role": "{role} is a relation to a wish, not a role on an org",

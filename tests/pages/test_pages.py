@@ -8,6 +8,7 @@ import datetime as dt
 import re
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -149,6 +150,56 @@ async def test_the_whole_story_through_the_pages(site: Site) -> None:
     board = await staff.get("/dashboard?period=30")
     assert re.search(r'data-testid="completed">1<', board.text)
     assert 'id="chart-data"' in board.text
+    local = site.svc.clock.now.astimezone(CST)
+    quarter = f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+    for calendar in (f"{local.year}-{local.month:02d}", quarter, f"{local.year}"):
+        board = await staff.get(f"/dashboard?period={calendar}")
+        assert re.search(r'data-testid="completed">1<', board.text), calendar
+        assert f'<option value="{calendar}" selected>' in board.text
+    earlier = await staff.get(f"/dashboard?period={local.year - 1}-Q1")
+    assert re.search(r'data-testid="completed">0<', earlier.text)
+
+
+async def test_a_dashboard_view_costs_a_few_statements_whatever_the_period(site: Site) -> None:
+    """The statistics, 三率 and the lines over time from the day rollups: one view sends about
+    a dozen statements (it called the statistics up to 13 times, each a scan, before them)."""
+    staff = await site.person("staff")
+    db = site.svc.app.state.db
+    sent: list[str] = []
+
+    def keep(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if not re.match(r"\s*(BEGIN|SAVEPOINT|RELEASE|COMMIT|ROLLBACK)\b", statement, re.I):
+            sent.append(statement)
+
+    counts = {}
+    for period in ("7", "30", "365", "2026"):
+        await staff.get(f"/dashboard?period={period}")  # warm
+        for engine in {db.writer, db.reader}:
+            sa.event.listen(engine, "before_cursor_execute", keep)
+        try:
+            board = await staff.get(f"/dashboard?period={period}")
+        finally:
+            for engine in {db.writer, db.reader}:
+                sa.event.remove(engine, "before_cursor_execute", keep)
+        assert board.status_code == 200
+        counts[period], last, sent[:] = len(sent), list(sent), []
+    print(f"\n[dashboard] statements per view: {counts}")
+    for statement in last:
+        print("   ", " ".join(statement.split())[:140])
+    assert max(counts.values()) <= 14, counts  # 13 + the page access check (seat_roles)
+    assert len(set(counts.values())) == 1, counts  # a year costs what a week does
+
+
+@pytest.mark.parametrize("period", ["2026-13", "2026-Q5", "0", "abc", "400"])
+async def test_a_badly_named_dashboard_period_is_refused_in_chinese(
+    site: Site, period: str
+) -> None:
+    staff = await site.person("staff")
+    board = await staff.get(f"/dashboard?period={period}")
+    assert board.status_code == 422
+    assert "统计期间须为年（2026）、季度（2026-Q3）、月（2026-11）" in board.text
+    assert 'aria-invalid="true"' in board.text
+    assert 'data-testid="posted"' not in board.text
 
 
 # --- every page renders for its people ---------------------------------------------------

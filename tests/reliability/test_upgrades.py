@@ -33,6 +33,7 @@ import marketplace_world as world
 import points
 import service_world as sw
 import support
+from marketplace import rollups
 from marketplace_world import T0, VOLUNTEERS
 from points import Database
 from points.database import alembic_config
@@ -107,6 +108,8 @@ async def _upgrade_from(
         after = _rows(conn, {name: names for name, (names, _) in before.items()})
     with target.snapshot() as tx:
         problems = points.audit(tx)
+        kept, recomputed = rollups.stored(tx), rollups.rebuild(tx)
+    assert kept == recomputed, f"{revision}: the statistics' rollups are not backfilled"
     assert _balances(*after["points_accounts"]) == balances, f"{revision}: balances changed"
     assert problems == [], f"upgrading from {revision}: {problems}"
     for table, (_, rows) in before.items():

@@ -95,6 +95,7 @@ from sqlalchemy.engine import Connection
 import access_world as aw
 import service_world as sw
 from access_world import C1, C2, Obj
+from marketplace.model import CHINA
 from service import problems
 from service.api.common import MEMBER, POLICIES, policy_guard
 from service.app import create_app
@@ -170,8 +171,10 @@ def request(obj: Obj, now: dt.datetime) -> dict[str, Any]:
 
 
 def period(now: dt.datetime) -> dict[str, str]:
+    """Yesterday to tomorrow, China-time midnight to midnight (statistics are kept per day)."""
+    today = dt.datetime.combine(now.astimezone(CHINA).date(), dt.time(), CHINA)
     day = dt.timedelta(days=1)
-    return {"since": (now - day).isoformat(), "until": (now + day).isoformat()}
+    return {"since": (today - day).isoformat(), "until": (today + 2 * day).isoformat()}
 
 
 class Op(NamedTuple):

@@ -25,12 +25,14 @@ from service_world import Service
 
 BUDGET = {
     "POST claim": 8,
-    "POST check_out": 10,
+    "POST check_out": 11,  # raised from 10: the statistics' rollup rows (docs/performance.md)
     "POST redeem": 11,  # the issue's 8, raised: see docs/performance.md ("Statement budget")
     "GET balance": 3,
     "GET wish list": 3,
     "GET recommendations": 10,  # see docs/performance.md ("Recommendations and auto-dispatch")
     "GET photo": 3,  # a thumbnail on the wish page: sign-in, the wish as seen, the photo
+    "GET statistics": 5,
+    "GET three-rates": 7,  # the paired units' figures still read their claims
 }
 CONTROL = re.compile(r"^\s*(BEGIN|SAVEPOINT|RELEASE|COMMIT|ROLLBACK)\b", re.IGNORECASE)
 BASE = "/api/v1/communities/c1"
@@ -137,6 +139,10 @@ async def test_hot_requests_keep_their_statement_budget(svc: Service) -> None:
     )
     thumbnail = attached.json()["items"][0]["thumbnail_url"]
     _, counted["GET photo"] = await send(svc, "res", "GET", thumbnail)
+    stats = "/api/v1/orgs/c1/statistics?period=30d"
+    _, counted["GET statistics"] = await send(svc, "staff", "GET", stats)
+    rates = "/api/v1/orgs/c1/three-rates?period=30d"
+    _, counted["GET three-rates"] = await send(svc, "staff", "GET", rates)
     for name, statements in counted.items():
         print(f"\n[budget] {name}: {len(statements)} statements (budget {BUDGET[name]})")
         for statement in statements:

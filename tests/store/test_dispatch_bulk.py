@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 import marketplace as mk
 import marketplace_world as world
 import points
-from marketplace import CommunityRules, Role, dispatches
+from marketplace import CommunityRules, Role, dispatches, rollups
 from marketplace.dispatches import Left, dispatch_many
 from marketplace.matching import Assignment, auto_dispatch
 from marketplace.orgs import community_rules, get_org
@@ -141,16 +141,19 @@ def test_bulk_dispatch_leaves_what_one_claim_at_a_time_leaves(
         _community(tx, random.Random(14))
     with db.writer.connect() as conn:
         with conn.begin() as outer:
+            assert rollups.stored(conn) == rollups.rebuild(conn), "before"
             plan = _plan(conn)
             known = {t.wish.id: (t.wish, t.path) for t in _targets(conn, "c1", lock=True)}
             rules = community_rules(conn, "c1")
             done = dispatch_many(conn, "staff", "c1", plan, rules, now=NOW, known=known)
             bulk = _rows(conn)
             assert _problems(conn, 2) == []
+            assert rollups.stored(conn) == rollups.rebuild(conn)  # the statistics kept up
             outer.rollback()
         with conn.begin() as outer:
             made, left = _one_by_one(conn, plan)
             single = _rows(conn)
+            assert rollups.stored(conn) == rollups.rebuild(conn)
             outer.rollback()
     assert [(c.wish_id, c.member_id) for c in done.claims] == [
         (c.wish_id, c.member_id) for c in made

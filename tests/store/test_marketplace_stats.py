@@ -9,8 +9,8 @@ The history (c1's rules: verify within 4 h, first claim within 1 h; T0 = 09:00 C
     w4  posted T0, rejected +15m
     w5  文体活动, posted T0, verified +40m, cancelled by the resident +50m
     w6  posted T0, never verified: escalated at +4h and again at +8h
-    w8  posted T0-1h (before the period), verified +5m, expired at +3h
-    w9  posted T0+47h, verified exactly at the end of the period (T0+48h)
+    w8  posted 23:05 the day before (before the period), verified 65 min later, expired at +3h
+    w9  posted exactly at the end of the period (D3, midnight), verified at T0+48h
     w10 posted T0, verified +1h, vol4 claims +1h30m, serves 20 min, disputed +3h,
         resolved against the volunteer +3h30m
     w11 posted T0, verified +1h, party claims at once, serves 40 min, disputed +3h10m,
@@ -18,7 +18,8 @@ The history (c1's rules: verify within 4 h, first claim within 1 h; T0 = 09:00 C
     x1  in c2: posted T0, verified +1h, outsider claims +1h30m, serves 45 min, rated 5 at +3h
     y1  in c3 (another street s2 of the district): posted T0+10h
 
-vol2 (王芳) opted in to the honour roll; nobody else did.
+vol2 (王芳) opted in to the honour roll; nobody else did. The period is two China-time days,
+D1 (T0's, from midnight) and D2; statistics are kept per day.
 """
 
 from __future__ import annotations
@@ -32,12 +33,16 @@ import marketplace as mk
 import marketplace_world as world
 import points
 from marketplace import OrgKind, Rate, Rates, Role, VolunteerTime, statistics, three_rates
+from marketplace.model import CHINA
+from marketplace.periods import named_period
 from marketplace.rules import CommunityRules, Deadlines
 from marketplace.stats import mask, rate
 from marketplace_world import T0
 
 H, M = dt.timedelta(hours=1), dt.timedelta(minutes=1)
-PERIOD = {"since": T0, "until": T0 + 48 * H}
+D1 = T0 - 9 * H  # midnight in China
+D2, D3, D4 = (D1 + n * 24 * H for n in (1, 2, 3))
+PERIOD = {"since": D1, "until": D3}
 
 
 def post(
@@ -92,8 +97,9 @@ def history(db: points.Database) -> None:
         w = {n: post(tx, n, T0) for n in ("w1", "w2", "w4", "w6", "w10", "w11")}
         w["w3"] = post(tx, "w3", T0, category="家电维修")
         w["w5"] = post(tx, "w5", T0, category="文体活动")
-        w["w8"] = post(tx, "w8", T0 - H, start=T0 + H, hours=2)
-        for name, after in (("w1", 10), ("w2", 20), ("w3", 30), ("w5", 40), ("w8", 5)):
+        w["w8"] = post(tx, "w8", D1 - 55 * M, start=T0 + H, hours=2)
+        mk.verify(tx, "staff", "c1", "w8", now=D1 + 10 * M)
+        for name, after in (("w1", 10), ("w2", 20), ("w3", 30), ("w5", 40)):
             mk.verify(tx, "staff", "c1", name, now=T0 + after * M)
         for name in ("w10", "w11"):
             mk.verify(tx, "staff", "c1", name, now=T0 + H)
@@ -125,7 +131,7 @@ def history(db: points.Database) -> None:
         assert (mk.escalate_due(tx, now=T0 + 4 * H)).handled == ("w6",)
         assert (mk.escalate_due(tx, now=T0 + 8 * H)).handled == ("w6",)
         post(tx, "y1", T0 + 10 * H, actor="admin", community="c3")
-        post(tx, "w9", T0 + 47 * H, start=T0 + 50 * H)
+        post(tx, "w9", D3, start=T0 + 50 * H)
         mk.verify(tx, "staff", "c1", "w9", now=T0 + 48 * H)
 
 
@@ -152,7 +158,7 @@ def test_a_community_counts_every_event_of_the_period_by_its_time(
     with db.snapshot() as tx:
         got = statistics(tx, "staff", "c1", **PERIOD)
     counts = (got.posted, got.verified, got.rejected, got.claimed, got.completed, got.confirmed)
-    assert counts == (9, 7, 1, 5, 5, 4)  # w8 posted before, w9 verified at the end: left out
+    assert counts == (8, 7, 1, 5, 5, 4)  # w8 posted before, w9 at the end: left out
     assert (got.disputed, got.escalated, got.cancelled, got.expired) == (2, 1, 1, 1)
     assert got.communities == 1
     # verify [10, 20, 30, 40, 60, 60, 65]; claim [0, 20, 30, 60, 90]; done [80, 100, 120, 170, 190]
@@ -164,30 +170,63 @@ def test_a_community_counts_every_event_of_the_period_by_its_time(
     assert got.top_volunteers == top(
         ("vol2", "王芳", 90), ("p***y", "志愿者", 70), ("v***1", "志愿者", 60)
     )
-    assert got.by_category == {"助老陪护": 7, "家电维修": 1, "文体活动": 1}
-    assert got.by_state == {
-        "cancelled": 1,
-        "closed": 5,
-        "published": 1,
-        "rejected": 1,
-        "submitted": 1,
-    }
+    assert got.by_category == {"助老陪护": 6, "家电维修": 1, "文体活动": 1}
+    assert got.by_state == {"cancelled": 1, "closed": 5, "rejected": 1, "submitted": 1}
 
 
 def test_an_event_at_since_counts_and_one_at_until_does_not(db: points.Database) -> None:
     history(db)
     with db.snapshot() as tx:
-        got = statistics(tx, "staff", "c1", since=T0 + 3 * H, until=T0 + 4 * H)
-    assert (got.posted, got.verified, got.claimed) == (0, 0, 0)
-    assert got.completed == 2  # w1 served at since, w2 inside
-    assert got.expired == 1  # w8 at since
-    assert (got.confirmed, got.escalated) == (1, 0)  # w11 inside; w1's confirm and w6 at until
-    assert got.disputed == 2
-    assert (got.median_minutes_to_verify, got.median_minutes_to_first_claim) == (None, None)
-    assert got.median_minutes_to_completion == 170  # lower middle of [170, 190]
-    assert got.satisfaction == Rate(numerator=0, denominator=0, percent=None)
-    assert (got.volunteer_minutes, got.top_volunteers) == (40, top(("p***y", "志愿者", 40)))
-    assert (got.by_category, got.by_state) == ({}, {})
+        after = statistics(tx, "staff", "c1", since=D3, until=D4)
+        first = statistics(tx, "staff", "c1", since=D1, until=D2)
+        second = statistics(tx, "staff", "c1", since=D2, until=D3)
+        both = statistics(tx, "staff", "c1", **PERIOD)
+    assert (after.posted, after.verified, after.by_state) == (1, 1, {"published": 1})  # w9
+    assert after.median_minutes_to_verify == 9 * 60
+    assert (second.posted, second.verified, second.volunteer_minutes) == (0, 0, 0)
+    additive = ("posted", "verified", "claimed", "completed", "confirmed", "escalated")
+    assert all(getattr(first, f) + getattr(second, f) == getattr(both, f) for f in additive)
+
+
+def test_a_period_must_run_from_midnight_to_midnight_in_china(db: points.Database) -> None:
+    history(db)
+    with db.snapshot() as tx:
+        for since, until, field in ((T0, D2, "since"), (D1, T0 + 48 * H, "until")):
+            with pytest.raises(mk.InvalidInput) as refused:
+                statistics(tx, "staff", "c1", since=since, until=until)
+            assert (refused.value.field, refused.value.reason.code) == (field, "day_start")
+            with pytest.raises(mk.InvalidInput):
+                three_rates(tx, "staff", "c1", since=since, until=until)
+        utc_midnight = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # 08:00 in China
+        with pytest.raises(mk.InvalidInput):
+            statistics(tx, "staff", "c1", since=utc_midnight, until=D3)
+
+
+@pytest.mark.parametrize(
+    ("text", "since", "until"),
+    [
+        ("2026", (2026, 1, 1), (2027, 1, 1)),
+        ("2026-Q3", (2026, 7, 1), (2026, 10, 1)),
+        ("2026-Q4", (2026, 10, 1), (2027, 1, 1)),
+        ("2026-11", (2026, 11, 1), (2026, 12, 1)),
+        ("2026-12", (2026, 12, 1), (2027, 1, 1)),
+        ("7d", (2026, 11, 25), (2026, 12, 2)),  # the last 7 days, today (Dec 1) included
+        ("1d", (2026, 12, 1), (2026, 12, 2)),
+    ],
+)
+def test_a_named_period_runs_between_china_midnights(
+    text: str, since: tuple[int, int, int], until: tuple[int, int, int]
+) -> None:
+    got = named_period(text, now=T0)
+    assert got == (dt.datetime(*since, tzinfo=CHINA), dt.datetime(*until, tzinfo=CHINA))
+
+
+@pytest.mark.parametrize("text", ["", "26", "2026-13", "2026-00", "2026-Q5", "0d", "367d",
+                                  "2026-11-01", "1999", "30", "2026-q3"])  # fmt: skip
+def test_a_badly_named_period_is_refused(text: str) -> None:
+    with pytest.raises(mk.InvalidInput) as refused:
+        named_period(text, now=T0)
+    assert (refused.value.field, refused.value.reason.code) == ("period", "period_format")
 
 
 def test_a_street_counts_its_communities_and_a_district_its_streets(
@@ -200,7 +239,7 @@ def test_a_street_counts_its_communities_and_a_district_its_streets(
         alone = statistics(tx, "admin", "c2", **PERIOD)
     assert (alone.posted, alone.confirmed, alone.volunteer_minutes) == (1, 1, 45)
     assert alone.median_minutes_to_completion == 105
-    assert (street.communities, street.posted, street.verified, street.confirmed) == (2, 10, 8, 5)
+    assert (street.communities, street.posted, street.verified, street.confirmed) == (2, 9, 8, 5)
     assert (street.claimed, street.completed, street.escalated) == (6, 6, 1)
     # verify [10, 20, 30, 40, 60, 60, 60, 65]: the lower middle of an even count
     assert street.median_minutes_to_verify == 40
@@ -209,9 +248,9 @@ def test_a_street_counts_its_communities_and_a_district_its_streets(
     assert street.satisfaction == Rate(numerator=3, denominator=4, percent=75.0)
     assert street.volunteer_minutes == 265
     assert street.top_volunteers[-1] == VolunteerTime(member_id="o***r", name="志愿者", minutes=45)
-    assert (district.communities, district.posted) == (3, 11)
+    assert (district.communities, district.posted) == (3, 10)
     assert district.by_state["submitted"] == 2
-    assert district.by_category == {"助老陪护": 9, "家电维修": 1, "文体活动": 1}
+    assert district.by_category == {"助老陪护": 8, "家电维修": 1, "文体活动": 1}
     same = ("verified", "claimed", "completed", "confirmed", "volunteer_minutes", "satisfaction")
     assert all(getattr(district, f) == getattr(street, f) for f in same)
 
@@ -266,12 +305,12 @@ def test_a_period_must_be_aware_and_forward_and_the_org_an_area(
     history(db)
     with db.snapshot() as tx:
         with pytest.raises(mk.InvalidInput):
-            statistics(tx, "staff", "c1", since=T0, until=T0)
+            statistics(tx, "staff", "c1", since=D1, until=D1)
         with pytest.raises(mk.InvalidInput):
-            three_rates(tx, "staff", "c1", since=T0.replace(tzinfo=None), until=T0 + H)
+            three_rates(tx, "staff", "c1", since=D1.replace(tzinfo=None), until=D2)
         with pytest.raises(mk.InvalidInput):
             statistics(tx, "staff", "g1", **PERIOD)  # a grid: ask its community
-        empty = statistics(tx, "staff", "c1", since=T0 + 100 * H, until=T0 + 200 * H)
+        empty = statistics(tx, "staff", "c1", since=D4, until=D4 + 240 * H)
     assert (empty.posted, empty.confirmed, empty.volunteer_minutes, empty.top_volunteers) == (
         0,
         0,
@@ -291,3 +330,44 @@ def test_percentages_round_half_up_to_one_decimal() -> None:
 
 def test_masked_ids_keep_only_the_first_and_last_character() -> None:
     assert (mask("vol1"), mask("13812341234"), mask("ab")) == ("v***1", "1***4", "***")
+
+
+def test_the_dashboard_gives_the_statistics_rates_and_each_day_adding_up_to_them(
+    db: points.Database,
+) -> None:
+    history(db)
+    with db.snapshot() as tx:
+        board = mk.dashboard(tx, "admin", "s1", since=D1, until=D4)
+        alone = statistics(tx, "admin", "s1", since=D1, until=D4)
+        rates = three_rates(tx, "admin", "s1", since=D1, until=D4)
+    assert (board.statistics, board.rates) == (alone, rates)
+    assert [d.day for d in board.days] == [dt.date(2026, 12, n) for n in (1, 2, 3)]
+    assert sum(d.posted for d in board.days) == alone.posted == 10  # w9 on Dec 3 included
+    assert board.days[2].posted == 1
+    assert sum(d.completed for d in board.days) == alone.completed
+    assert sum(d.volunteer_minutes for d in board.days) == alone.volunteer_minutes == 265
+    split: dict[str, int] = {}
+    for d in board.days:
+        for category, n in d.by_category.items():
+            split[category] = split.get(category, 0) + n
+    assert split == alone.by_category
+
+
+def test_an_area_counts_only_its_own_communities_whatever_its_id_holds(
+    db: points.Database,
+) -> None:
+    """The area is a path prefix: an underscore in an id is no wildcard."""
+    with db.transaction() as tx:
+        world.build(tx)
+        for street, community in (("s_1", "c_a"), ("sx1", "c_b"), ("s_2", "c_c"), ("s_2x", "c_d")):
+            mk.create_org(tx, mk.SYSTEM, id=street, kind=OrgKind.STREET, name=street,
+                          parent_id="d1", now=T0)  # fmt: skip
+            mk.create_org(tx, mk.SYSTEM, id=community, kind=OrgKind.COMMUNITY, name=community,
+                          parent_id=street, now=T0)  # fmt: skip
+    with db.snapshot() as tx:
+        for street in ("s_1", "s_2"):
+            got = statistics(tx, "admin", street, **PERIOD)
+            assert got.communities == 1, street
+            assert [r.org_id for r in three_rates(tx, "admin", street, **PERIOD)] == [
+                {"s_1": "c_a", "s_2": "c_c"}[street]
+            ]

@@ -1,0 +1,84 @@
+"""Statistics periods (统计期间): whole China-time days, named as staff pick them.
+
+The statistics are kept per community and China-time day (UTC+8, no daylight saving), so a
+period is ``[since, until)`` between two China midnights. Staff name one as a year (``2026``), a
+quarter (``2026-Q3``), a month (``2026-11``) or the last N days, today included (``30d``: from
+the midnight N−1 days before today's to the next one). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import msgspec
+import sqlalchemy as sa
+
+from marketplace.errors import InvalidInput
+from marketplace.model import CHINA
+from points import Cause
+
+NAMED = re.compile(r"(20\d\d)(?:-Q([1-4])|-(\d\d))?|(\d{1,3})d")
+"""A named period: ``2026``, ``2026-Q3``, ``2026-11`` or ``30d``."""
+MAX_ROLLING_DAYS = 366
+
+
+class Period(msgspec.Struct, frozen=True):
+    """``[since, until)``, as an SQL condition on a column and as a Python test."""
+
+    since: dt.datetime
+    until: dt.datetime
+
+    def holds(self, column: sa.ColumnElement[dt.datetime]) -> sa.ColumnElement[bool]:
+        return sa.and_(column >= self.since, column < self.until)
+
+    def __contains__(self, moment: dt.datetime | None) -> bool:
+        return moment is not None and self.since <= moment < self.until
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    """The China-time midnight that starts ``day``."""
+    return dt.datetime.combine(day, dt.time(), CHINA)
+
+
+def day_of(moment: dt.datetime) -> dt.date:
+    """The China-time date of a moment."""
+    return moment.astimezone(CHINA).date()
+
+
+def whole_days(since: dt.datetime, until: dt.datetime) -> Period:
+    """The period, once both ends are aware times, ``until`` after ``since``, and both China
+    midnights (InvalidInput naming the end at fault otherwise)."""
+    for name, value in (("since", since), ("until", until)):
+        if not isinstance(value, dt.datetime) or value.tzinfo is None:
+            raise InvalidInput(name, Cause("needs_time_zone"))
+    if until <= since:
+        raise InvalidInput("until", Cause("after", {"other": "since"}))
+    for name, value in (("since", since), ("until", until)):
+        if midnight(day_of(value)) != value:
+            raise InvalidInput(name, Cause("day_start"))
+    return Period(since, until)
+
+
+def named_period(text: str, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """``[since, until)`` of a period as staff name it (see the module doc); InvalidInput on
+    ``period`` for anything else."""
+    found = NAMED.fullmatch(text)
+    if found is None:
+        raise InvalidInput("period", Cause("period_format"))
+    year, quarter, month, days = found.groups()
+    if days is not None:
+        if not 1 <= int(days) <= MAX_ROLLING_DAYS:
+            raise InvalidInput("period", Cause("period_format"))
+        end = day_of(now) + dt.timedelta(days=1)
+        return midnight(end - dt.timedelta(days=int(days))), midnight(end)
+    first_month, months = 1, 12
+    if quarter is not None:
+        first_month, months = 3 * int(quarter) - 2, 3
+    elif month is not None:
+        if not 1 <= int(month) <= 12:
+            raise InvalidInput("period", Cause("period_format"))
+        first_month, months = int(month), 1
+    after = first_month - 1 + months
+    start = dt.date(int(year), first_month, 1)
+    return midnight(start), midnight(dt.date(int(year) + after // 12, after % 12 + 1, 1))
