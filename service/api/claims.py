@@ -66,15 +66,6 @@ class AssignIn(Input, frozen=True, kw_only=True):
     member_id: Id
 
 
-def scanned(
-    request: Request[Any, Any, Any], token: str | None, community_id: str, at: dt.datetime
-) -> str | None:
-    """The wish a check-in token names (扫码报到), checked with the service's secret."""
-    if token is None:
-        return None
-    return scan.read(request.app.state.settings.secret_key, token, community_id, at)
-
-
 def _point(given: PointIn | None) -> mk.Point | None:
     return mk.Point(lat=given.lat, lng=given.lng) if given else None
 
@@ -133,7 +124,7 @@ class ClaimController(Controller):
             community_id,
             claim_id,
             code=data.code,
-            token_wish=scanned(request, data.token, community_id, data.offline_at or now),
+            token_wish=scan.scanned(request, data.token, community_id, data.offline_at or now),
             location=_point(data.location),
             override_reason=data.override_reason,
             offline_at=data.offline_at,

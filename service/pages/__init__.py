@@ -20,6 +20,7 @@ from service.pages import (
     common,
     dashboard,
     office,
+    offline,
     points,
     resident,
     session,
@@ -59,6 +60,7 @@ ROUTES = [
             *stock.ROUTES,
             *dashboard.ROUTES,
             *board.ROUTES,
+            *offline.ROUTES,
         ],
         exception_handlers={Exception: page_error},
         opt=MEMBER,  # for Litestar's own OPTIONS handlers; each page states its own policy

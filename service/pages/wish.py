@@ -22,6 +22,7 @@ from marketplace import Role, WishAction
 from service.api.common import MEMBER, Now, Tx
 from service.pages.common import FAILURES, PathId, See, Viewer, confirm, done, failure, page, render
 from service.pages.forms import Form
+from service.pages.offline import checkin_qr
 from service.uow import Rollback
 
 
@@ -64,6 +65,8 @@ def wish_page(
         if any(line.claim.unit_id == unit and line.claim.places > 0 for line in lines):
             unit_people = mk.unit_members(tx, viewer.id, unit)
     history = mk.history(tx, community_id, wish_id)
+    show_code = view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES
+    office = bool(view.viewer_roles & mk.OFFICE)
     return render(
         request,
         "wish.html",
@@ -80,9 +83,10 @@ def wish_page(
         claims=lines,
         unit=unit,
         unit_people=unit_people,
-        show_code=view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES,
+        show_code=show_code,
+        qr=checkin_qr(request, community_id, wish_id, now) if show_code and not office else None,
         history=[h for h in history if h.action != "settle"],
-        office=bool(view.viewer_roles & mk.OFFICE),
+        office=office,
         readonly=readonly,
     )
 
