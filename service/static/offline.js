@@ -9,6 +9,7 @@
   var ACTION = /^\/claims\/([^/]+)\/(check-in|check-out)$/;
   var NAMES = { "check-in": "报到", "check-out": "签退" };
   var sending = false;
+  var retry = null, pause = 1000;  // a send that failed is tried again, waiting longer each time
 
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
@@ -199,6 +200,13 @@
       sending = false;
       return draw();
     }).then(function () {
+      return waiting().then(function (left) {
+        clearTimeout(retry);
+        if (!left.length) { pause = 1000; return; }
+        retry = setTimeout(flush, pause);
+        pause = Math.min(pause * 2, 60000);
+      }).catch(function () {});
+    }).then(function () {
       if (changed) document.dispatchEvent(new CustomEvent("linli:sent", { detail: changed }));
     });
   }
@@ -235,7 +243,7 @@
     flush();
   }
 
-  window.addEventListener("online", function () { draw(); flush(); });
+  window.addEventListener("online", function () { pause = 1000; draw(); flush(); });
   window.addEventListener("offline", draw);
   document.addEventListener("linli:sent", function (event) {
     if (!document.querySelector("[data-community]")) return;

@@ -122,14 +122,26 @@ def test_a_check_in_pressed_offline_is_sent_once_when_the_network_returns(
     row, moves = stored_claim(server, claim_id)
     assert (row.state, moves) == ("active", 0)  # nothing left the phone
 
+    sent = dt.datetime.now(dt.UTC)
     volunteer.context.set_offline(False)
     volunteer.evaluate("window.dispatchEvent(new Event('online'))")
-    flash(volunteer, "报到已发送")
+    expect(volunteer.locator("p.flash", has_text="报到已发送")).to_be_visible()
     expect(volunteer.get_by_text("报到时间")).to_be_visible()
     expect(volunteer.locator("#outbox")).to_be_hidden()
     volunteer.evaluate("window.linliOutbox.flush()")  # a second try sends nothing again
     row, moves = stored_claim(server, claim_id)
     assert (row.state, row.checked_in_offline, moves) == ("checked_in", True, 1)
+    assert row.checked_in_at < sent  # the phone's time, not the time it arrived
+
+    volunteer.context.set_offline(True)  # 签退 offline too: it waits, then arrives
+    volunteer.get_by_role("button", name="签退（服务完成）").click()
+    expect(volunteer.get_by_test_id("outbox")).to_contain_text("签退 · 离线报到：帮忙换灯泡")
+    volunteer.context.set_offline(False)
+    volunteer.evaluate("window.dispatchEvent(new Event('online'))")
+    expect(volunteer.locator("p.flash", has_text="签退已发送")).to_be_visible()
+    expect(volunteer.locator("#outbox")).to_be_hidden()
+    row, moves = stored_claim(server, claim_id)
+    assert (row.state, row.checked_out_offline) == ("checked_out", True)
     assert REFUSED == []
 
 
