@@ -140,7 +140,7 @@
     store("readwrite", function (s) { return s.put(item); }).then(function () {
       say("网络不通：" + NAMES[kind] + "已保存在手机上（手机时间 " + shown(body.offline_at) + "），联网后自动发送");
       return draw();
-    });
+    }).then(flush);
     return true;
   }
 
@@ -155,6 +155,16 @@
     if (question && !window.confirm(question)) return;
     queue(form, matched[2], decodeURIComponent(matched[1]));
   }, true);
+
+  // The phone says it is online but the request never got an answer (a Wi-Fi with no way to the
+  // service): the same, once htmx gives up. Had it arrived after all, the queued one is refused
+  // (already checked in) and says so; it never acts twice.
+  document.addEventListener("htmx:sendError", function (event) {
+    var form = event.detail && event.detail.elt;
+    if (!form || form.tagName !== "FORM") return;
+    var matched = ACTION.exec(new URL(form.action, location.href).pathname);
+    if (matched) queue(form, matched[2], decodeURIComponent(matched[1]));
+  });
 
   /* ---- send: when the network returns, oldest first ---- */
   function send(item) {

@@ -145,6 +145,27 @@ def test_a_check_in_pressed_offline_is_sent_once_when_the_network_returns(
     assert REFUSED == []
 
 
+def test_a_check_in_that_gets_no_answer_waits_on_the_phone_and_is_sent(
+    browser: Browser, server: Server
+) -> None:
+    """The phone thinks it is online, but the page's request never arrives (a Wi-Fi with no way
+    to the service): the check-in waits in 待发送 as if offline, and is sent when it can be."""
+    wish_id, claim_id = claimed_wish(server, "断网报到：帮忙搬花盆")
+    code = resident_code(sign_in(browser, server, "chen"), wish_id)
+    volunteer = sign_in(browser, server, "zhang")
+    volunteer.goto(f"/wishes/{wish_id}")
+    volunteer.route(lambda url: "/api/" not in url and url.endswith("/check-in"), _lose)
+    volunteer.get_by_label("居民的确认码", exact=False).fill(code)
+    volunteer.get_by_role("button", name="报到", exact=True).click()
+    expect(volunteer.locator("p.flash", has_text="报到已发送")).to_be_visible()
+    row, moves = stored_claim(server, claim_id)
+    assert (row.state, row.checked_in_offline, moves) == ("checked_in", True, 1)
+
+
+def _lose(route: Any) -> None:
+    route.abort("internetdisconnected")
+
+
 def resident_code(resident: Page, wish_id: str) -> str:
     resident.goto(f"/wishes/{wish_id}")
     return resident.get_by_test_id("confirmation-code").inner_text()
