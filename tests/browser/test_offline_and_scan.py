@@ -108,6 +108,8 @@ def test_a_check_in_pressed_offline_is_sent_once_when_the_network_returns(
     eventually(volunteer, kept + ".then(Boolean)")
 
     volunteer.context.set_offline(True)
+    volunteer.goto("/claims")  # 我的认领 itself opens offline
+    expect(volunteer.get_by_role("link", name="离线报到：帮忙换灯泡")).to_be_visible()
     volunteer.goto(f"/wishes/{wish_id}")  # never opened directly: kept from 我的认领
     expect(volunteer.get_by_role("heading", name="离线报到：帮忙换灯泡")).to_be_visible()
     volunteer.get_by_label("居民的确认码", exact=False).fill(code)
