@@ -3,7 +3,8 @@
 Every response: ``X-Content-Type-Options: nosniff`` (a body is only ever what its type says),
 ``X-Frame-Options: DENY`` and ``Referrer-Policy: same-origin`` (a link out never carries a wish's
 address). The pages and the API also get a Content-Security-Policy that admits only the
-service's own scripts, styles and images, no inline script, and no framing; the OpenAPI viewer
+service's own scripts, styles and images, no inline script, and no framing (the service
+worker and the web app manifest: the service's own too); the OpenAPI viewer
 under ``/schema`` (Swagger UI writes inline script) gets only ``frame-ancestors 'none'``.
 """
 
@@ -15,8 +16,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 PAGES_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'none'"
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 VIEWER_CSP = "frame-ancestors 'none'"
 ALWAYS = {

@@ -3,14 +3,16 @@ no-show, and a unit admin naming a member for the unit's place."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 import marketplace as mk
 from marketplace import Claim, ClaimState
+from service import scan
 from service.api.common import (
     MEMBER,
     Cursor,
@@ -33,14 +35,28 @@ from service.text import text
 ClaimId = Annotated[str, PathParameter(max_length=64)]
 
 
+OfflineAt = Annotated[
+    dt.datetime,
+    msgspec.Meta(
+        tz=True,
+        description="离线: when the phone took the action with no network (sent later); "
+        "accepted from the claim (check-out: the check-in) up to now + 5 minutes, "
+        "at most 24 hours old",
+    ),
+]
+
+
 class CheckInIn(Input, frozen=True, kw_only=True):
     code: Annotated[str, msgspec.Meta(pattern=r"^\d{6}$")] | None = None  # the resident's code
+    token: Annotated[str, msgspec.Meta(pattern=scan.PATTERN)] | None = None  # 扫码: the QR code
     location: PointIn | None = None
     override_reason: Annotated[str, text(1, 200)] | None = None
+    offline_at: OfflineAt | None = None
 
 
 class CheckOutIn(Input, frozen=True, kw_only=True):
     location: PointIn | None = None
+    offline_at: OfflineAt | None = None
 
 
 class WithdrawIn(Input, frozen=True, kw_only=True):
@@ -89,11 +105,13 @@ class ClaimController(Controller):
         "/{claim_id:str}/check-in",
         status_code=200,
         responses=problems(403, 404, 409),
-        summary="报到: with the resident's confirmation code (or a staff override)",
+        summary="报到: with the resident's confirmation code, or the token of the QR code on "
+        "the resident's page (扫码), or a staff override",
     )
     @api.write
     def check_in(
         self,
+        request: Request[Any, Any, Any],
         tx: Tx,
         me: Me,
         now: Now,
@@ -107,8 +125,10 @@ class ClaimController(Controller):
             community_id,
             claim_id,
             code=data.code,
+            token_wish=scan.scanned(request, data.token, community_id, data.offline_at or now),
             location=_point(data.location),
             override_reason=data.override_reason,
+            offline_at=data.offline_at,
             now=now,
         )
 
@@ -129,7 +149,13 @@ class ClaimController(Controller):
         data: JSONBody[CheckOutIn],
     ) -> Claim:
         return mk.check_out(
-            tx, me.id, community_id, claim_id, location=_point(data.location), now=now
+            tx,
+            me.id,
+            community_id,
+            claim_id,
+            location=_point(data.location),
+            offline_at=data.offline_at,
+            now=now,
         )
 
     @post(

@@ -21,6 +21,7 @@ from service.pages import (
     dashboard,
     forms,
     office,
+    offline,
     photos,
     points,
     resident,
@@ -64,6 +65,7 @@ ROUTES = [
             *stock.ROUTES,
             *dashboard.ROUTES,
             *board.ROUTES,
+            *offline.ROUTES,
         ],
         exception_handlers={Exception: page_error},
         opt=MEMBER,  # for Litestar's own OPTIONS handlers; each page states its own policy

@@ -344,8 +344,9 @@ def handle(
             shown.status_code = status
             shown.headers["HX-Replace-Url"] = back  # a refresh shows the page, not the POST
             # htmx shows a boosted page from its top; a refused page from its first refused
-            # field (or the top when none is drawn), however far down the form is
-            shown.headers["HX-Reswap"] = "innerHTML show:.invalid:top"
+            # field or reason drawn beside a button (else the top, where the flash says why),
+            # however far down the form is
+            shown.headers["HX-Reswap"] = "innerHTML show:.invalid,p.error[id]:top"
             return shown
 
         raise Rollback(again) from exc

@@ -14,6 +14,7 @@ from litestar.response import Template
 
 import marketplace as mk
 from marketplace import ClaimState, Role, WishState
+from service import scan
 from service.api.common import MEMBER, Capacity, Note, Now, Tx
 from service.pages.common import (
     PAGE,
@@ -42,7 +43,16 @@ LISTED = {
 
 
 class CheckInForm(Fields, frozen=True, kw_only=True):
-    code: Code
+    code: Code | None = None  # the 6 digits read aloud (the fallback)
+    token: Annotated[str, msgspec.Meta(pattern=scan.PATTERN)] | None = None  # 扫码: the QR code
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None  # the phone's place, if
+    lng: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None  # it would tell
+
+    @property
+    def place(self) -> mk.Point | None:
+        return (
+            None if self.lat is None or self.lng is None else mk.Point(lat=self.lat, lng=self.lng)
+        )
 
 
 class WithdrawForm(Fields, frozen=True, kw_only=True):
@@ -148,7 +158,17 @@ def check_in(
 
     def do(form: Form) -> str:
         data = form.parse(CheckInForm)
-        mk.check_in(tx, viewer.id, viewer.community(), claim_id, code=data.code, now=now)
+        community_id = viewer.community()
+        mk.check_in(
+            tx,
+            viewer.id,
+            community_id,
+            claim_id,
+            code=data.code,
+            token_wish=scan.scanned(request, data.token, community_id, now),
+            location=data.place,
+            now=now,
+        )
         return "报到成功，服务开始计时"
 
     return act(request, tx, viewer, form, now, wish_id, "确定现在报到开始服务吗？", do)

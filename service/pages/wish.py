@@ -25,6 +25,7 @@ from service.api.common import MEMBER, Now, Tx
 from service.api.photos import photo_url
 from service.pages.common import PathId, See, Viewer, done, handle, page, render
 from service.pages.forms import Form
+from service.pages.offline import checkin_qr
 
 
 def wish_page(
@@ -65,6 +66,8 @@ def wish_page(
     history = [*mk.history(tx, community_id, wish_id)]
     for line in lines:  # the claims' own moves: the claim, check-in and check-out of each
         history += mk.history(tx, community_id, line.claim.id)
+    show_code = view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES
+    office = bool(view.viewer_roles & mk.OFFICE)
     return render(
         request,
         "wish.html",
@@ -78,11 +81,12 @@ def wish_page(
         claims=lines,
         unit=unit,
         unit_people=unit_people,
-        show_code=view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES,
+        show_code=show_code,
+        qr=checkin_qr(request, community_id, wish_id, now) if show_code and not office else None,
         history=timeline(history),
         photos=mk.photos_of(tx, view),  # none unless the viewer sees the address
         photo_url=photo_url,
-        office=bool(view.viewer_roles & mk.OFFICE),
+        office=office,
         readonly=readonly,
     )
 

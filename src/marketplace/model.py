@@ -157,6 +157,8 @@ class Claim(msgspec.Struct, frozen=True, kw_only=True):
     state: ClaimState
     checked_in_at: dt.datetime | None
     checked_out_at: dt.datetime | None
+    checked_in_offline: bool = False  # 离线报到: the phone's time, sent later
+    checked_out_offline: bool = False  # 离线签退
     minutes: int | None
     override_by: str | None  # staff who checked in without the resident's code
     award_id: str | None  # the accrual transfer

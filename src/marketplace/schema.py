@@ -189,6 +189,9 @@ claims = sa.Table(
     sa.Column("state", Text(16), nullable=False),
     sa.Column("checked_in_at", Timestamp(), nullable=True),
     sa.Column("checked_out_at", Timestamp(), nullable=True),
+    # 离线报到/签退: the time is the phone's, sent when the network came back
+    sa.Column("checked_in_offline", Flag(), nullable=False, server_default=sa.false()),
+    sa.Column("checked_out_offline", Flag(), nullable=False, server_default=sa.false()),
     sa.Column("minutes", Int64, nullable=True),
     _id("override_by", nullable=True),
     _id("award_id", nullable=True),

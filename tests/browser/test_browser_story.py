@@ -125,7 +125,7 @@ def test_the_whole_story_in_three_browsers(browser: Browser, server: Server) -> 
     expect(volunteer.get_by_text("阳光路8号2栋301室")).to_be_visible()
     volunteer.get_by_label("居民的确认码", exact=False).fill(code)
     shot(volunteer, "volunteer-check-in")
-    volunteer.get_by_role("button", name="报到").click()
+    volunteer.get_by_role("button", name="报到", exact=True).click()
     flash(volunteer, "报到成功")
 
     server.backdate_check_in(minutes=90)  # service time is real time: stage 90 minutes served
@@ -227,7 +227,7 @@ def test_checking_in_too_early_says_why_beside_the_button(browser: Browser, serv
     volunteer.get_by_role("button", name="我来认领").click()
     flash(volunteer, "认领成功")
     volunteer.get_by_label("居民的确认码", exact=False).fill(code)
-    volunteer.get_by_role("button", name="报到").click()
+    volunteer.get_by_role("button", name="报到", exact=True).click()
     beside = volunteer.locator("#_form-error")
     expect(beside).to_have_text("报到最早在约定时间前2小时开始")
     expect(beside).to_be_in_viewport()

@@ -71,6 +71,9 @@ path                           res   vol   party grid  unit  staff street admin 
 /login                         200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200
+/offline                       200   200   200   200   200   200   200    200   200
+/sw.js                         200   200   200   200   200   200   200    200   200
+/manifest.webmanifest          200   200   200   200   200   200   200    200   200
 """
 # fmt: on
 PLACEHOLDER = {
@@ -177,7 +180,14 @@ def test_the_table_names_every_get_page_the_pages_mount() -> None:
     named = set(PAGES)
     for routed_path, placeholder in PLACEHOLDER.items():
         named = {p.replace(routed_path, placeholder) for p in named}
-    public = {"/login", "/board", "/board/{community}"}
+    public = {
+        "/login",
+        "/board",
+        "/board/{community}",
+        "/offline",
+        "/sw.js",
+        "/manifest.webmanifest",
+    }
     assert named == routed - public
 
 

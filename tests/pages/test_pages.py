@@ -23,6 +23,7 @@ from service.pages import (
     board,
     dashboard,
     office,
+    offline,
     points,
     resident,
     session,
@@ -33,7 +34,10 @@ from service.pages import (
 )
 from service.pages.common import CST, PAGE
 
-MODULES = (board, dashboard, office, points, resident, session, staff, stock, volunteer, wish)
+MODULES = (
+    board, dashboard, office, offline, points, resident, session, staff, stock, volunteer, wish
+)  # fmt: skip
+PUBLIC_PAGES = ("/login", "/board", "/sw.js", "/manifest.webmanifest", "/offline")
 
 TOMORROW = "2099-01-01"
 
@@ -569,7 +573,8 @@ async def test_no_page_loads_anything_from_another_site(site: Site) -> None:
         for path in paths:
             seen.append((await who.get(path, follow_redirects=True)).text)
     seen += [(await site.browser().get(p)).text for p in ("/login", "/board", "/board/c1")]
-    for static in ("/static/linli.css", "/static/linli-charts.js"):
+    for static in ("/static/linli.css", "/static/linli-charts.js", "/static/offline.js",
+                   "/static/scan.js", "/sw.js", "/manifest.webmanifest"):  # fmt: skip
         seen.append((await site.browser().get(static)).text)
     for text in seen:
         assert not re.search(r"""(?:src|href|url)\s*[=(]\s*["']?(?:https?:)?//""", text), text[:300]
@@ -584,7 +589,7 @@ def test_every_page_handler_states_its_own_policy(tmp_path: Path) -> None:
         assert handler.opt.get("policy") in ("public", "member"), handler.paths
         if handler.opt["policy"] == "public":
             assert handler.opt.get("exclude_from_auth") is True
-            assert all(p.startswith(("/login", "/board")) for p in handler.paths), handler.paths
+            assert all(p.startswith(PUBLIC_PAGES) for p in handler.paths), handler.paths
     app = create_app(sw.settings(f"sqlite:///{tmp_path}/pages.db"))
     mounted = {p for route in app.routes for p in [route.path] if not p.startswith("/api")}
     assert {p for h in handlers for p in h.paths} <= mounted

@@ -195,6 +195,62 @@ def test_check_in_opens_two_hours_before_the_window(db: points.Database) -> None
     assert done.checked_in_at == start - 2 * H
 
 
+def test_check_in_and_out_pressed_offline_keep_the_phones_time_and_say_so(
+    db: points.Database,
+) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx)
+        made = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+    code = wish.confirmation_code
+    sent = START + 2 * H  # the network came back two hours after the check-in was pressed
+    refused(  # before the claim: the phone's clock is wrong
+        db,
+        mk.InvalidInput,
+        lambda tx: mk.check_in(tx, "vol1", "c1", made.id, code=code, offline_at=T0 - MIN, now=sent),
+    )
+    with db.transaction() as tx:
+        done = mk.check_in(tx, "vol1", "c1", made.id, code=code, offline_at=START, now=sent)
+        assert (done.checked_in_at, done.checked_in_offline) == (START, True)
+        out = mk.check_out(tx, "vol1", "c1", made.id, offline_at=START + 90 * MIN, now=sent)
+    assert (out.checked_out_at, out.checked_out_offline) == (START + 90 * MIN, True)
+    assert out.minutes == 90
+    with db.snapshot() as tx:
+        assert mk.load_claim(tx, "c1", made.id).checked_in_offline
+        assert wallet(tx, "vol1") == (0, 15)  # 90 minutes, pending the resident's confirmation
+
+
+def test_a_check_out_pressed_offline_is_not_before_its_check_in(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx)
+        made = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+        done = mk.check_in(tx, "vol1", "c1", made.id, code=wish.confirmation_code, now=START)
+    assert not done.checked_in_offline
+    early = refused(
+        db,
+        mk.InvalidInput,
+        lambda tx: mk.check_out(tx, "vol1", "c1", made.id, offline_at=START - MIN, now=START + H),
+    )
+    assert early.reason.code == "offline_time_early"
+
+
+def test_a_check_in_token_the_service_vouches_for_names_the_wish(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        wish = world.published(tx)
+        other = world.published(tx)
+        made = mk.claim(tx, "vol1", "c1", wish.id, now=T0)
+    refused(
+        db,
+        mk.WrongCode,
+        lambda tx: mk.check_in(tx, "vol1", "c1", made.id, token_wish=other.id, now=START),
+    )
+    with db.transaction() as tx:
+        done = mk.check_in(tx, "vol1", "c1", made.id, token_wish=wish.id, now=START)
+    assert done.state is ClaimState.CHECKED_IN
+
+
 # --- minutes and points ------------------------------------------------------------------
 
 
