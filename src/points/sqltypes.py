@@ -110,6 +110,57 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     return upsert(conn, table).on_conflict_do_nothing()
 
 
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT`` many rows (dicts with the same keys) with the driver's ``executemany``: the
+    columns' types convert the values column by column, a value repeated from the row before
+    (a batch's timestamps) once, and the rows go to the driver as tuples. For bulk writes
+    (:func:`points.accrue_many`): ``conn.execute(table.insert(), rows)`` spends most of its time
+    on SQLAlchemy's per-row parameter handling."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    sql, converters = _bulk_insert(conn.dialect, table, names)
+    columns = []
+    for name, convert in zip(names, converters, strict=True):
+        values = [row[name] for row in rows]
+        columns.append(values if convert is None else _converted(values, convert))
+    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _converted(values: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
+    done: list[Any] = []
+    last: Any = done  # no value is this list
+    converted = None
+    for value in values:
+        if value is not last:
+            last, converted = value, convert(value)
+        done.append(converted)
+    return done
+
+
+def _bulk_insert(
+    dialect: Dialect, table: sa.Table, names: tuple[str, ...]
+) -> tuple[str, list[Any]]:
+    key = (dialect.name, table.name, names)
+    found = _BULK.get(key)
+    if found is None:
+        quote = dialect.identifier_preparer.quote
+        marks = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric_dollar": "${}"}
+        mark = marks[dialect.paramstyle]
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            quote(table.name),
+            ", ".join(quote(name) for name in names),
+            ", ".join(mark.format(i + 1) for i in range(len(names))),
+        )
+        types = (table.c[name].type.dialect_impl(dialect) for name in names)
+        converters = [kind.bind_processor(dialect) for kind in types]
+        found = _BULK[key] = (sql, converters)
+    return found
+
+
+_BULK: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any]]] = {}
+
+
 _B = TypeVar("_B")
 
 

@@ -331,12 +331,12 @@ def test_a_wallet_opened_by_another_writer_meanwhile_makes_the_batch_plan_again(
     opened = batch._open_wallets
     calls = 0
 
-    def racing(tx: Connection, community: str, members: list[str], now: dt.datetime) -> bool:
+    def racing(tx: Connection, community: str, wallets: list[points.Account]) -> bool:
         nonlocal calls
         calls += 1
         if calls == 1:  # another writer opens m3's wallet and awards it, between plan and write
             one_by_one(tx, community, [first])
-        return opened(tx, community, members, now)
+        return opened(tx, community, wallets)
 
     monkeypatch.setattr(batch, "_open_wallets", racing)
     with db.transaction() as tx:
