@@ -913,7 +913,9 @@ def _plain(value: Any) -> Any:
 
 def transfer_row(t: Transfer) -> dict[str, Any]:
     """The transfer as the values of its ``points_transfers`` row (batch.py writes them too)."""
-    return {name: _plain(getattr(t, name)) for name in t.__struct_fields__}
+    row = dict(zip(Transfer.__struct_fields__, msgspec.structs.astuple(t), strict=True))
+    row["kind"], row["phase"] = t.kind.value, t.phase.value
+    return row
 
 
 def _refusal(t: Transfer, reason: str, available: int) -> RefusedTransfer:

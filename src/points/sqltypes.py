@@ -111,11 +111,12 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    """``INSERT`` many rows (dicts with the same keys) with the driver's ``executemany``: the
-    columns' types convert the values column by column, a value repeated from the row before
-    (a batch's timestamps) once, and the rows go to the driver as tuples. For bulk writes
-    (:func:`points.accrue_many`): ``conn.execute(table.insert(), rows)`` spends most of its time
-    on SQLAlchemy's per-row parameter handling."""
+    """``INSERT`` many rows (dicts with the same keys) through the driver: the columns' types
+    convert the values column by column (a value repeated from the row before, as a batch's
+    timestamps are, once) and the rows go to the driver as tuples: SQLite's ``executemany``,
+    PostgreSQL's ``COPY``. For bulk writes (:func:`points.accrue_many`):
+    ``conn.execute(table.insert(), rows)`` spends most of its time on SQLAlchemy's per-row
+    parameter handling, and psycopg's ``executemany`` on a round of the protocol per row."""
     if not rows:
         return
     names = tuple(rows[0])
@@ -124,7 +125,21 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     for name, convert in zip(names, converters, strict=True):
         values = [row[name] for row in rows]
         columns.append(values if convert is None else _converted(values, convert))
-    conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+        return
+    # PostgreSQL: COPY (psycopg), in the transaction; it checks every constraint an INSERT does.
+    driver: Any = conn.connection.driver_connection
+    copy_sql = sql.partition(" VALUES ")[0].replace("INSERT INTO", "COPY", 1) + " FROM STDIN"
+    failure = conn.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+    except failure as exc:  # as SQLAlchemy raises it for a statement (IntegrityError, …)
+        raise sa.exc.DBAPIError.instance(
+            copy_sql, None, exc, failure, dialect=conn.dialect
+        ) from exc
 
 
 def _converted(values: list[Any], convert: Callable[[Any], Any]) -> list[Any]:

@@ -348,3 +348,27 @@ def test_a_wallet_opened_by_another_writer_meanwhile_makes_the_batch_plan_again(
     assert [same_award(a) for a in awards] == [same_award(a) for a in expected[1:]]
     assert [a.transfer.amount if a.transfer else 0 for a in awards][3] == 5  # 20 earned first
     assert_same_ledgers(db)
+
+
+def test_a_reference_taken_after_the_plan_fails_the_write_as_an_integrity_error(
+    db: points.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk insert (COPY on PostgreSQL) keeps the ledger's unique reference, and fails as
+    SQLAlchemy's IntegrityError as a statement would (the service's error table reads those)."""
+    setup(db)
+    planned = batch._plan
+
+    def racing(tx: Connection, community: str, *args: Any) -> Any:
+        plan = planned(tx, community, *args)
+        # another writer awards "r:1" to a member outside the batch, after the plan
+        one_by_one(tx, community, [record("m9", "r:1", 60, day(3))])
+        return plan
+
+    monkeypatch.setattr(batch, "_plan", racing)
+    with db.transaction() as tx:
+        before = counts(tx)
+    with pytest.raises(sa.exc.IntegrityError) as caught, db.transaction() as tx:
+        as_batch(tx, B, STORY)
+    assert "r:1" in str(caught.value)
+    with db.snapshot() as tx:
+        assert counts(tx) == before
