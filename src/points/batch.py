@@ -1,9 +1,12 @@
 """Batch accrual (批量积分): a month of service records awarded in a few statements.
 
 ``accrue_many`` ends in the same state as calling :func:`points.accrue` for each record in order:
-the same transfers, entries, lots, counters and caps. It reads what it needs in bulk, computes
-every award in Python, and writes with ``executemany``: a fixed number of statements per 500
-records instead of a dozen per record.
+the same transfers, entries, lots, counters and caps. It reads what it needs in bulk, decides
+every award with the functions ``accrue`` and the ledger use (the policy's formula,
+:func:`points.awards.accrual_request`, the ledger's guards, :func:`points.ledger.moved`,
+``entry_row``, :func:`points.lots.lot_row`), and writes each table with one bulk insert
+(:func:`points.sqltypes.insert_many`): a fixed number of statements per 500 records instead of a
+dozen per record. What is its own is only the reading and writing in bulk.
 
 Every refusal ``accrue`` would make (a bad reference or memo, an invalid activity, a wallet past
 its maximum balance) is raised before anything is written. One exception: when a concurrent
@@ -112,7 +115,7 @@ def _plan(
     done = _awarded(conn, community_id, references)
     capped = policy.daily_cap is not None or policy.monthly_cap is not None
     earned = _earned(conn, community_id, records, wallets) if capped else {}
-    after = dict(wallets)  # each wallet as the batch so far leaves it (the credit's guard)
+    after = dict(wallets)  # each wallet as the batch so far leaves it (for the credit's guard)
     opened: dict[str, Account] = {}
     awards: list[Award] = []
     new: list[Transfer] = []
@@ -143,8 +146,9 @@ def _plan(
             continue
         t = accrual_request(community_id, r.member_id, activity, accrual, version, policy,
                             r.reference, None, False, None, actor, r.memo, now)  # fmt: skip
-        ledger.check_max_balance(t, wallet)
-        after[wallet_id] = ledger.moved(wallet, ledger.counter_changes(t)[1])
+        if wallet.max_balance is not None:  # the credit's guard (no maximum: nothing to keep)
+            ledger.check_max_balance(t, wallet)
+            after[wallet_id] = ledger.moved(wallet, ledger.counter_changes(t)[1])
         if capped:
             earned[today] = earned.get(today, 0) + t.amount
             earned[month] = earned.get(month, 0) + t.amount

@@ -112,9 +112,9 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
 
 def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     """``INSERT`` many rows (dicts with the same keys) through the driver: the columns' types
-    convert the values column by column (a value repeated from the row before, as a batch's
-    timestamps are, once) and the rows go to the driver as tuples: SQLite's ``executemany``,
-    PostgreSQL's ``COPY``. For bulk writes (:func:`points.accrue_many`):
+    convert the values column by column (a value the same as the row before's, or a time equal
+    to it, as a batch's timestamps are, once) and the rows go to the driver as tuples: SQLite's
+    ``executemany``, PostgreSQL's ``COPY``. For bulk writes (:func:`points.accrue_many`):
     ``conn.execute(table.insert(), rows)`` spends most of its time on SQLAlchemy's per-row
     parameter handling, and psycopg's ``executemany`` on a round of the protocol per row."""
     if not rows:
@@ -147,8 +147,8 @@ def _converted(values: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
     last: Any = done  # no value is this list
     converted = None
     for value in values:
-        if value is not last:
-            last, converted = value, convert(value)
+        if value is not last and not (type(value) is type(last) is dt.datetime and value == last):
+            last, converted = value, convert(value)  # (an equal time is the same instant)
         done.append(converted)
     return done
 
