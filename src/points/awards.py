@@ -181,7 +181,7 @@ def accrue(
     earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
     if earlier is not None:  # awarded while we waited for the lock
         return _award(earlier)
-    activity = _local(activity)
+    activity = local(activity)
     day = _local_day(activity.started_at)
     today = _earned(conn, community_id, wallet.id, day.isoformat(), day.isoformat())
     month_start = day.replace(day=1)
@@ -192,20 +192,19 @@ def accrue(
     if accrual.points == 0:
         return Award(transfer=None, accrual=accrual, policy_version=version)
     ledger.open_community(conn, community_id)
-    done = _award_transfer(conn, community_id, member_id, activity, accrual, version, rules,
-                           reference, id, pending, timeout, actor, memo, now)  # fmt: skip
-    return _award(done)
+    t = accrual_request(community_id, member_id, activity, accrual, version, rules, reference, id,
+                        pending, timeout, actor, memo, now)  # fmt: skip
+    return _award(ledger.apply(conn, t, derived=_BY_POLICY))
 
 
-def _local(activity: Activity) -> Activity:
+def local(activity: Activity) -> Activity:
     """The activity in community-local wall-clock time (what the policy reads)."""
     if activity.started_at.tzinfo is None:
         return activity
     return msgspec.structs.replace(activity, started_at=activity.started_at.astimezone(CHINA))
 
 
-def _award_transfer(
-    conn: Connection,
+def accrual_request(
     community_id: str,
     member_id: str,
     activity: Activity,
@@ -219,17 +218,15 @@ def _award_transfer(
     actor: str,
     memo: str,
     now: dt.datetime,
-    *,
-    open_accounts: bool = False,
 ) -> Transfer:
-    """The accrual's transfer from the pool to the member's wallet, its detail (the policy
-    version, the activity, the breakdown) in its stored JSON form, so this award equals the one a
-    replay reads back."""
+    """The one way an accrual becomes a transfer (``accrue`` and ``accrue_many`` both take it):
+    from the pool to the member's wallet, for the service day, expiring by the policy, its
+    detail (the policy version, the activity in local time, the breakdown) in its stored JSON
+    form, so this award equals the one a replay reads back. Pure."""
     detail = msgspec.json.decode(
         msgspec.json.encode({"policy_version": version, "activity": activity, "accrual": accrual})
     )
-    return ledger.transfer(
-        conn,
+    return ledger.request(
         community_id=community_id,
         debit_account_id=account_id(AccountKind.POOL, community_id),
         credit_account_id=account_id(AccountKind.MEMBER, member_id),
@@ -242,10 +239,8 @@ def _award_transfer(
         pending=pending,
         timeout=timeout,
         expires_at=_expiry(policy, now),
-        derived=_BY_POLICY,
         value_date=_local_day(activity.started_at),
         detail=detail,
-        open_accounts=open_accounts,
         now=now,
     )
 
@@ -268,7 +263,7 @@ def _accrue_uncapped(
 ) -> Award:
     """An accrual no cap limits: decide the points, then one transfer (the ledger opens the
     wallet and the pool when missing). An earlier award under the reference is returned."""
-    activity = _local(activity)
+    activity = local(activity)
     accrual = compute_accrual(policy, activity, earned_today=0, earned_this_month=0)
     if accrual.points == 0:
         earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
@@ -277,9 +272,9 @@ def _accrue_uncapped(
         ledger.open_account(conn, community_id, AccountKind.MEMBER, member_id, now=now)
         return Award(transfer=None, accrual=accrual, policy_version=version)
     try:
-        done = _award_transfer(conn, community_id, member_id, activity, accrual, version, policy,
-                               reference, id, pending, timeout, actor, memo, now,
-                               open_accounts=True)  # fmt: skip
+        t = accrual_request(community_id, member_id, activity, accrual, version, policy,
+                            reference, id, pending, timeout, actor, memo, now)  # fmt: skip
+        done = ledger.apply(conn, t, open_accounts=True, derived=_BY_POLICY)
     except (ReferenceInUse, IdempotencyMismatch):  # awarded before (maybe by another policy)
         earlier = ledger.find_by_reference(conn, community_id, TransferKind.ACCRUAL, reference)
         if earlier is None:

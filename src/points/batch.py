@@ -1,9 +1,12 @@
 """Batch accrual (批量积分): a month of service records awarded in a few statements.
 
 ``accrue_many`` ends in the same state as calling :func:`points.accrue` for each record in order:
-the same transfers, entries, lots, counters and caps. It reads what it needs in bulk, computes
-every award in Python, and writes with ``executemany``: a fixed number of statements per 500
-records instead of a dozen per record.
+the same transfers, entries, lots, counters and caps. It reads what it needs in bulk, decides
+every award with the functions ``accrue`` and the ledger use (the policy's formula,
+:func:`points.awards.accrual_request`, the ledger's guards, :func:`points.ledger.moved`,
+``entry_row``, :func:`points.lots.lot_row`), and writes each table with one bulk insert
+(:func:`points.sqltypes.insert_many`): a fixed number of statements per 500 records instead of a
+dozen per record. What is its own is only the reading and writing in bulk.
 
 Every refusal ``accrue`` would make (a bad reference or memo, an invalid activity, a wallet past
 its maximum balance) is raised before anything is written. One exception: when a concurrent
@@ -25,12 +28,15 @@ from typing import Any, TypeVar
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from points import ledger
-from points.awards import CHINA, Award, _award, _expiry, _local_day, current_policy
-from points.errors import InvalidId, MaxBalanceExceeded
+from points import ledger, sqltypes
+from points.awards import Award, _award, _local_day, accrual_request, current_policy, local
+from points.errors import InvalidId
+from points.lots import lot_row
 from points.model import (
+    Account,
     AccountKind,
     Phase,
     Transfer,
@@ -38,11 +44,11 @@ from points.model import (
     account_id,
     check_id,
     check_text,
-    new_id,
     utcnow,
 )
 from points.policy import Activity, compute_accrual
-from points.schema import accounts, entries, lots, transfers
+from points.schema import accounts, entries, transfers
+from points.schema import lots as lot_table
 from points.sqltypes import insert_ignoring_conflicts, to_struct
 
 CHUNK = 500
@@ -79,33 +85,17 @@ def accrue_many(
         return []
     for _ in range(10):
         plan = _plan(conn, community_id, records, actor, now)
-        if _open_wallets(conn, community_id, plan.new_wallets, now):
+        if _open_wallets(conn, community_id, plan.new_wallets):
             _write(conn, community_id, plan)
             return plan.awards
     raise RuntimeError("wallets kept being opened by others while the batch ran")
 
 
-class _Wallet(msgspec.Struct, frozen=True):
-    """What the batch reads of a wallet (or the pool): its limits and counters."""
-
-    id: str
-    allow_negative: bool
-    max_balance: int | None
-    debits_pending: int
-    debits_posted: int
-    credits_pending: int
-    credits_posted: int
-    version: int
-
-
-_WALLET_COLUMNS = [accounts.c[name] for name in _Wallet.__struct_fields__]
-
-
 class _Plan(msgspec.Struct, kw_only=True):
     awards: list[Award]
     new: list[Transfer]  # the transfers to write, in record order
-    new_wallets: list[str]  # members whose wallets to open, in id order
-    wallets: dict[str, _Wallet]  # the locked wallets as they were before the batch
+    new_wallets: list[Account]  # the wallets to open, in id order
+    wallets: dict[str, Account]  # the batch's wallets as they were before it (locked or new)
 
 
 def _plan(
@@ -115,19 +105,20 @@ def _plan(
     actor: str,
     now: dt.datetime,
 ) -> _Plan:
-    """Read and lock what the batch needs, compute every award, refuse as ``accrue`` would;
-    writes nothing."""
+    """Read and lock what the batch needs, decide every award as ``accrue`` does (the policy's
+    formula, then :func:`points.awards.accrual_request`), refuse as the ledger would; writes
+    nothing."""
     version, policy = current_policy(conn, community_id)
     members = sorted({r.member_id for r in records if _valid_id(r.member_id)})
     wallets = _lock_wallets(conn, community_id, members)
     references = [r.reference for r in records if _valid_text(r.reference, 128)]
     done = _awarded(conn, community_id, references)
-    earned = _earned(conn, community_id, records, wallets)
-    state = {w.id: [w.credits_posted, w.credits_pending, w.debits_posted, w.debits_pending]
-             for w in wallets.values()}  # fmt: skip
+    capped = policy.daily_cap is not None or policy.monthly_cap is not None
+    earned = _earned(conn, community_id, records, wallets) if capped else {}
+    after = dict(wallets)  # each wallet as the batch so far leaves it (for the credit's guard)
+    opened: dict[str, Account] = {}
     awards: list[Award] = []
     new: list[Transfer] = []
-    opened: set[str] = set()
     for r in records:
         check_text("reference", r.reference, 128)
         if r.reference in done:
@@ -136,80 +127,56 @@ def _plan(
         check_id("community_id", community_id)
         check_id("owner_id", r.member_id)
         wallet_id = account_id(AccountKind.MEMBER, r.member_id)
-        if wallet_id not in wallets:
-            opened.add(r.member_id)
-        activity = r.activity
-        if activity.started_at.tzinfo is not None:  # the policy reads local wall-clock time
-            activity = msgspec.structs.replace(
-                activity, started_at=activity.started_at.astimezone(CHINA)
+        wallet = after.get(wallet_id)
+        if wallet is None:
+            wallet = opened[wallet_id] = after[wallet_id] = ledger.new_account(
+                community_id, AccountKind.MEMBER, r.member_id, now=now
             )
+        activity = local(r.activity)
         day = _local_day(activity.started_at).isoformat()
-        by_day = earned.setdefault(wallet_id, {})
+        today, month = (wallet_id, day), (wallet_id, day[:7])
         accrual = compute_accrual(
             policy,
             activity,
-            earned_today=by_day.get(day, 0),
-            earned_this_month=sum(v for d, v in by_day.items() if d[:7] == day[:7]),
+            earned_today=earned.get(today, 0),
+            earned_this_month=earned.get(month, 0),
         )
         if accrual.points == 0:
             awards.append(Award(transfer=None, accrual=accrual, policy_version=version))
             continue
-        detail = {"policy_version": version, "activity": activity, "accrual": accrual}
-        t = ledger._request(
-            community_id=community_id,
-            id=new_id(),
-            debit_account_id=account_id(AccountKind.POOL, community_id),
-            credit_account_id=wallet_id,
-            amount=accrual.points,
-            kind=TransferKind.ACCRUAL,
-            phase=Phase.POSTED,
-            timeout_at=None,
-            expires_at=_expiry(policy, now),
-            value_date=day,
-            reference=r.reference,
-            memo=r.memo,
-            actor=actor,
-            detail=msgspec.json.decode(msgspec.json.encode(detail)),  # as a replay reads it
-            created_at=now,
-        )
-        _guard_max_balance(t, wallets.get(wallet_id), state.setdefault(wallet_id, [0, 0, 0, 0]))
-        by_day[day] = by_day.get(day, 0) + t.amount
+        t = accrual_request(community_id, r.member_id, activity, accrual, version, policy,
+                            r.reference, None, False, None, actor, r.memo, now)  # fmt: skip
+        if wallet.max_balance is not None:  # the credit's guard (no maximum: nothing to keep)
+            ledger.check_max_balance(t, wallet)
+            after[wallet_id] = ledger.moved(wallet, ledger.counter_changes(t)[1])
+        if capped:
+            earned[today] = earned.get(today, 0) + t.amount
+            earned[month] = earned.get(month, 0) + t.amount
         done[r.reference] = t
         new.append(t)
         awards.append(Award(transfer=t, accrual=accrual, policy_version=version))
-    return _Plan(awards=awards, new=new, new_wallets=sorted(opened), wallets=wallets)
+    before = {**wallets, **opened}
+    return _Plan(awards=awards, new=new, new_wallets=sorted(opened.values(), key=_id),
+                 wallets=before)  # fmt: skip
 
 
-def _guard_max_balance(t: Transfer, wallet: _Wallet | None, counters: list[int]) -> None:
-    """The ledger's credit guard, on the wallet's counters as the batch so far left them."""
-    credits_posted, credits_pending, debits_posted, debits_pending = counters
-    balance = credits_posted + credits_pending - debits_posted
-    limit = None if wallet is None else wallet.max_balance
-    if limit is not None and balance + t.amount > limit:
-        available = credits_posted - debits_posted - debits_pending
-        raise MaxBalanceExceeded(
-            t.credit_account_id,
-            balance,
-            limit,
-            t.amount,
-            ledger._refusal(t, "max_balance_exceeded", available),
-        )
-    counters[0] += t.amount
+def _id(acct: Account) -> str:
+    return acct.id
 
 
-def _lock_wallets(conn: Connection, community_id: str, members: list[str]) -> dict[str, _Wallet]:
+def _lock_wallets(conn: Connection, community_id: str, members: list[str]) -> dict[str, Account]:
     """The members' wallets that exist, locked in id order as the ledger locks accounts
     (PostgreSQL; SQLite's write transaction holds the whole database)."""
-    found: dict[str, _Wallet] = {}
+    found: dict[str, Account] = {}
     ids = [account_id(AccountKind.MEMBER, m) for m in members]
     for chunk in _chunks(ids):
         rows = conn.execute(
-            sa.select(*_WALLET_COLUMNS)
+            sa.select(accounts)
             .where(accounts.c.community_id == community_id, accounts.c.id.in_(chunk))
             .order_by(accounts.c.id)
             .with_for_update()
         )
-        found.update((row[0], _Wallet(*row)) for row in rows)
+        found.update((row.id, to_struct(row, Account)) for row in rows)
     return found
 
 
@@ -217,34 +184,66 @@ def _awarded(conn: Connection, community_id: str, references: list[str]) -> dict
     """The accruals already made under these references."""
     found: dict[str, Transfer] = {}
     for chunk in _chunks(sorted(set(references))):
-        rows = conn.execute(
-            sa.select(transfers).where(
-                transfers.c.community_id == community_id,
-                transfers.c.kind == TransferKind.ACCRUAL.value,
-                transfers.c.reference.in_(chunk),
-            )
-        )
-        for row in rows:
+        for row in conn.execute(_by_reference(conn), {"community": community_id, "refs": chunk}):
             t = to_struct(row, Transfer)
             assert t.reference is not None
             found[t.reference] = t
     return found
 
 
+@sqltypes.per_dialect
+def _by_reference(dialect: str) -> Any:
+    """The accruals under a list of references, an index probe each (the transfers' unique
+    (community, kind, reference) key), whatever the statistics say.
+
+    PostgreSQL's may date from before a batch grew the community (autovacuum analyzes later).
+    Told ``reference IN (…)`` and the community, the planner then finds every index on the
+    community equally cheap and took one that reads all the community's accruals for each chunk
+    (the bench's first round: 558 records/s). So there each reference is a lateral lookup of
+    one row, and the community a scalar subquery (a value the planner does not look up in its
+    statistics). SQLite plans without statistics: its ``IN`` list takes the unique index."""
+    t = transfers.c
+    accrual: sa.ColumnElement[str] = sa.literal_column("'accrual'")
+    community: Any = sa.bindparam("community", type_=t.community_id.type)
+    if dialect == "sqlite":
+        return sa.select(transfers).where(
+            t.community_id == community,
+            t.kind == accrual,
+            t.reference.in_(sa.bindparam("refs", expanding=True)),
+        )
+    refs = (
+        sa.func.unnest(sa.bindparam("refs", type_=postgresql.ARRAY(sa.Text)))
+        .table_valued("ref")
+        .render_derived()
+    )
+    one = (
+        sa.select(transfers)
+        .where(
+            t.community_id == sa.select(community).scalar_subquery(),
+            t.kind == accrual,
+            t.reference == refs.c.ref,
+        )
+        .limit(1)  # not folded into a join: a lookup per reference
+        .lateral()
+    )
+    return sa.select(one).select_from(refs).join(one, sa.true())
+
+
 def _earned(
     conn: Connection,
     community_id: str,
     records: Sequence[AccrualRecord],
-    wallets: dict[str, _Wallet],
-) -> dict[str, dict[str, int]]:
-    """Accrued points (posted, or held and not voided) per wallet and service day, for the
-    months the records fall in: what ``accrue`` counts against the caps."""
+    wallets: dict[str, Account],
+) -> dict[tuple[str, str], int]:
+    """Accrued points (posted, or held and not voided) per wallet and service day, and per
+    wallet and month, for the months the records fall in: what ``accrue`` counts against the
+    caps."""
     days = [_local_day(r.activity.started_at).isoformat() for r in records]
     if not wallets or not days:
         return {}
     first, last = min(days)[:7] + "-01", max(days)[:7] + "-31"
     t = transfers.c
-    earned: dict[str, dict[str, int]] = {}
+    earned: dict[tuple[str, str], int] = {}
     held: dict[str, tuple[str, str, int]] = {}  # hold id -> (wallet, day, amount)
     hold_id = sa.case((t.phase == sa.literal_column("'pending'"), t.id))  # None: posted
     for chunk in _chunks(sorted(wallets)):
@@ -264,8 +263,7 @@ def _earned(
         for wallet, day, phase, total, hold in rows:
             if phase == Phase.PENDING.value:
                 held[hold] = (wallet, day, int(total))
-            by_day = earned.setdefault(wallet, {})
-            by_day[day] = by_day.get(day, 0) + int(total)
+            _count(earned, wallet, day, int(total))
     for chunk in _chunks(sorted(held)):  # holds voided since: they do not count
         voided = conn.execute(
             sa.select(t.pending_id).where(
@@ -276,99 +274,60 @@ def _earned(
         )
         for (hold,) in voided:
             wallet, day, amount = held[hold]
-            earned[wallet][day] -= amount
+            _count(earned, wallet, day, -amount)
     return earned
 
 
-def _open_wallets(
-    conn: Connection, community_id: str, members: list[str], now: dt.datetime
-) -> bool:
+def _count(earned: dict[tuple[str, str], int], wallet: str, day: str, amount: int) -> None:
+    for key in ((wallet, day), (wallet, day[:7])):
+        earned[key] = earned.get(key, 0) + amount
+
+
+def _open_wallets(conn: Connection, community_id: str, wallets: list[Account]) -> bool:
     """Open the wallets, in id order; False when another transaction opened one of them
     meanwhile (then the plan is stale: the caller plans again)."""
     opened: set[str] = set()
-    for chunk in _chunks(members):
+    for chunk in _chunks(wallets):
         rows = conn.execute(
             insert_ignoring_conflicts(conn, accounts)
-            .values(
-                [
-                    {
-                        "community_id": community_id,
-                        "id": account_id(AccountKind.MEMBER, m),
-                        "kind": AccountKind.MEMBER.value,
-                        "owner_id": m,
-                        "allow_negative": False,
-                        "max_balance": None,
-                        "created_at": now,
-                    }
-                    for m in chunk
-                ]
-            )
-            .returning(accounts.c.owner_id)
+            .values([ledger.opening_row(w) for w in chunk])
+            .returning(accounts.c.id)
         )
         opened.update(row[0] for row in rows)
-    return opened == set(members)
+    return opened == {w.id for w in wallets}
 
 
 def _write(conn: Connection, community_id: str, plan: _Plan) -> None:
-    """Write the planned transfers with their entries, lots and account counters."""
+    """Write the planned transfers with their entries, lots and account counters: the rows the
+    ledger writes for each (:func:`points.ledger.entry_row`, :func:`points.lots.lot_row`), the
+    accounts moved as its ``UPDATE`` moves them (:func:`points.ledger.moved`)."""
     if not plan.new:
         return
     ledger.open_community(conn, community_id)
     pool_id = account_id(AccountKind.POOL, community_id)
     locked = conn.execute(
-        sa.select(*_WALLET_COLUMNS)
+        sa.select(accounts)
         .where(accounts.c.community_id == community_id, accounts.c.id == pool_id)
         .with_for_update()
     )
-    pool = _Wallet(*locked.one())
+    pool = to_struct(locked.one(), Account)
     # A pool is opened allowing overdraft (it issues the points), so no debit guard applies.
     assert pool.allow_negative
-    # account -> [version, balance, available] as the ledger would leave it after each transfer
-    after = {w.id: [w.version, w.credits_posted - w.debits_posted, _available(w)]
-             for w in (pool, *plan.wallets.values())}  # fmt: skip
+    before = {pool_id: pool, **plan.wallets}
+    after = dict(before)
     entry_rows: list[dict[str, Any]] = []
-    moved: dict[str, list[int]] = {}  # account -> [debits_posted, credits_posted, transfers]
     for t in plan.new:
-        sides = (("debit", pool_id, -t.amount), ("credit", t.credit_account_id, t.amount))
-        for side, acct, delta in sides:
-            a = after.setdefault(acct, [0, 0, 0])
-            a[0] += 1
-            a[1] += delta
-            a[2] += delta
-            entry_rows.append(
-                {
-                    "community_id": community_id,
-                    "account_id": acct,
-                    "seq": a[0],
-                    "transfer_id": t.id,
-                    "side": side,
-                    "balance_after": a[1],
-                    "available_after": a[2],
-                }
-            )
-            m = moved.setdefault(acct, [0, 0, 0])
-            m[0 if side == "debit" else 1] += t.amount
-            m[2] += 1
-    conn.execute(
-        transfers.insert(),
-        [ledger.transfer_row(t) for t in plan.new],
-    )
-    conn.execute(entries.insert(), entry_rows)
-    lot_rows = [
-        {
-            "community_id": community_id,
-            "id": t.id,
-            "account_id": t.credit_account_id,
-            "amount": t.amount,
-            "remaining": t.amount,
-            "expires_at": t.expires_at,
-            "created_at": t.created_at,
-        }
-        for t in plan.new
-        if not _allows_negative(plan.wallets.get(t.credit_account_id))
-    ]
-    if lot_rows:
-        conn.execute(lots.insert(), lot_rows)
+        debit_changes, credit_changes = ledger.counter_changes(t)
+        debit = after[pool_id] = ledger.moved(after[pool_id], debit_changes)
+        credit = after[t.credit_account_id] = ledger.moved(
+            after[t.credit_account_id], credit_changes
+        )
+        entry_rows += (ledger.entry_row(t, "debit", debit), ledger.entry_row(t, "credit", credit))
+    sqltypes.insert_many(conn, transfers, [ledger.transfer_row(t) for t in plan.new])
+    sqltypes.insert_many(conn, entries, entry_rows)
+    # A member wallet always keeps lots (``ledger``: an account that may not go negative).
+    lot_rows = [lot_row(t) for t in plan.new if not after[t.credit_account_id].allow_negative]
+    sqltypes.insert_many(conn, lot_table, lot_rows)
     c = accounts.c
     conn.execute(
         accounts.update()
@@ -379,19 +338,16 @@ def _write(conn: Connection, community_id: str, plan: _Plan) -> None:
             version=c.version + sa.bindparam("transfers"),
         ),
         [
-            {"account": acct, "debits": d, "credits": cr, "transfers": n}
-            for acct, (d, cr, n) in sorted(moved.items())
+            {
+                "account": acct,
+                "debits": a.debits_posted - before[acct].debits_posted,
+                "credits": a.credits_posted - before[acct].credits_posted,
+                "transfers": a.version - before[acct].version,
+            }
+            for acct, a in sorted(after.items())
+            if a.version != before[acct].version
         ],
     )
-
-
-def _available(w: _Wallet) -> int:
-    return w.credits_posted - w.debits_posted - w.debits_pending
-
-
-def _allows_negative(wallet: _Wallet | None) -> bool:
-    """Whether the wallet keeps no lots (a member wallet always keeps them)."""
-    return wallet is not None and wallet.allow_negative
 
 
 def _valid_id(value: object) -> bool:

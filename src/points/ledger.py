@@ -90,24 +90,47 @@ def open_account(
 ) -> Account:
     """Open (or return) the account of ``owner_id`` of this kind. Member and org wallets refuse
     overdraft; pool, store and expiry accounts may go negative."""
+    new = new_account(community_id, kind, owner_id, max_balance=max_balance, now=now or utcnow())
+    conn.execute(insert_ignoring_conflicts(conn, accounts).values(opening_row(new)))
+    return get_account(conn, community_id, new.id)
+
+
+def new_account(
+    community_id: str,
+    kind: AccountKind,
+    owner_id: str,
+    *,
+    max_balance: int | None = None,
+    now: dt.datetime,
+) -> Account:
+    """The account :func:`open_account` opens, as a value (pure): nothing moved yet."""
     check_id("community_id", community_id)
     check_id("owner_id", owner_id)
     kind = AccountKind(kind)
     if max_balance is not None:
         check_amount(max_balance, allow_zero=True)
-    acct_id = account_id(kind, owner_id)
-    conn.execute(
-        insert_ignoring_conflicts(conn, accounts).values(
-            community_id=community_id,
-            id=acct_id,
-            kind=kind.value,
-            owner_id=owner_id,
-            allow_negative=kind in SYSTEM_KINDS,
-            max_balance=max_balance,
-            created_at=now or utcnow(),
-        )
+    return Account(
+        community_id=community_id,
+        id=account_id(kind, owner_id),
+        kind=kind,
+        owner_id=owner_id,
+        allow_negative=kind in SYSTEM_KINDS,
+        max_balance=max_balance,
+        debits_pending=0,
+        debits_posted=0,
+        credits_pending=0,
+        credits_posted=0,
+        version=0,
+        created_at=now,
     )
-    return get_account(conn, community_id, acct_id)
+
+
+_OPENING = ("community_id", "id", "kind", "owner_id", "allow_negative", "max_balance", "created_at")
+
+
+def opening_row(acct: Account) -> dict[str, Any]:
+    """The values that open the account (its counters and version start at their defaults)."""
+    return {name: _plain(getattr(acct, name)) for name in _OPENING}
 
 
 def open_community(conn: Connection, community_id: str) -> None:
@@ -184,11 +207,52 @@ def transfer(
     accrual policy gives), left out of that comparison, so a later retry is the same transfer.
     """
     now = now or utcnow()
+    t = request(
+        community_id=community_id,
+        debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id,
+        amount=amount,
+        kind=kind,
+        id=id,
+        reference=reference,
+        memo=memo,
+        actor=actor,
+        pending=pending,
+        timeout=timeout,
+        expires_at=expires_at,
+        value_date=value_date,
+        detail=detail,
+        now=now,
+    )
+    return _apply(conn, t, use_first=spend_first, open_missing=open_accounts, derived=derived)
+
+
+def request(
+    *,
+    community_id: str,
+    debit_account_id: str,
+    credit_account_id: str,
+    amount: int,
+    kind: TransferKind,
+    now: dt.datetime,
+    id: str | None = None,
+    reference: str | None = None,
+    memo: str = "",
+    actor: str = "",
+    pending: bool = False,
+    timeout: dt.timedelta | None = None,
+    expires_at: dt.datetime | None = None,
+    value_date: dt.date | None = None,
+    detail: Any = None,
+) -> Transfer:
+    """The checked transfer :func:`transfer` would apply, as a value (pure): what a batch plans
+    before it writes (:func:`points.accrue_many`). Raises what ``transfer`` raises for bad
+    fields."""
     if timeout is not None and not pending:
         raise InvalidRequest(Cause("timeout_not_pending"))
     if timeout is not None and not dt.timedelta(0) < timeout <= dt.timedelta(days=3650):
         raise InvalidRequest(Cause("timeout_range", field="timeout"))
-    request = _request(
+    t = _request(
         community_id=community_id,
         id=new_id() if id is None else id,
         debit_account_id=debit_account_id,
@@ -207,7 +271,14 @@ def transfer(
     )
     if debit_account_id == credit_account_id:
         raise InvalidRequest(Cause("same_account"))
-    return _apply(conn, request, use_first=spend_first, open_missing=open_accounts, derived=derived)
+    return t
+
+
+def apply(
+    conn: Connection, t: Transfer, *, open_accounts: bool = False, derived: tuple[str, ...] = ()
+) -> Transfer:
+    """Apply a transfer :func:`request` made, as :func:`transfer` does."""
+    return _apply(conn, t, open_missing=open_accounts, derived=derived)
 
 
 def post_pending(
@@ -499,7 +570,7 @@ def _apply(
         if explained is None:
             return _apply(conn, t, held=held, use_first=use_first, again=False, derived=derived)
         return explained
-    a, b = _counter_changes(t, held)
+    a, b = counter_changes(t, held)
     guard_debit = t.phase in (Phase.POSTED, Phase.PENDING)
     guard_credit = b.get("credits_posted", 0) + b.get("credits_pending", 0) > 0
     rows = conn.execute(
@@ -533,7 +604,7 @@ def _apply(
         _undo(conn, t, [(bumped[i], a if i == t.debit_account_id else b) for i in bumped])
         raise
     debit, credit = bumped[t.debit_account_id], bumped[t.credit_account_id]
-    conn.execute(_ENTRIES, [_entry(t, "debit", debit), _entry(t, "credit", credit)])
+    conn.execute(_ENTRIES, [entry_row(t, "debit", debit), entry_row(t, "credit", credit)])
     _keep_lots(conn, t, debit, credit, held, use_first)
     return t
 
@@ -652,7 +723,19 @@ def _bump_both(dialect: str) -> Any:
     )
 
 
-def _entry(t: Transfer, side: str, acct: Account) -> dict[str, Any]:
+def check_max_balance(t: Transfer, credit: Account) -> None:
+    """The credit's guard: MaxBalanceExceeded when ``t`` would take the credited account (its
+    counters as they are before ``t``) past its maximum balance."""
+    balance = credit.credits_posted + credit.credits_pending - credit.debits_posted
+    ceiling = credit.max_balance
+    if ceiling is not None and balance + t.amount > ceiling:
+        refusal = _refusal(t, "max_balance_exceeded", credit.available)
+        raise MaxBalanceExceeded(t.credit_account_id, balance, ceiling, t.amount, refusal)
+
+
+def entry_row(t: Transfer, side: str, acct: Account) -> dict[str, Any]:
+    """The ``points_entries`` row of one side of ``t``; ``acct``: the account as ``t`` left it
+    (its version is the entry's sequence number)."""
     return {
         "community_id": t.community_id,
         "account_id": acct.id,
@@ -662,6 +745,13 @@ def _entry(t: Transfer, side: str, acct: Account) -> dict[str, Any]:
         "balance_after": acct.balance,
         "available_after": acct.available,
     }
+
+
+def moved(acct: Account, changes: dict[str, int]) -> Account:
+    """The account after its counters moved by ``changes`` (and its version by one), as the
+    ledger's ``UPDATE`` leaves it: a batch that writes many transfers keeps the accounts so."""
+    fields = {name: getattr(acct, name) + delta for name, delta in changes.items()}
+    return msgspec.structs.replace(acct, version=acct.version + 1, **fields)
 
 
 def _undo(conn: Connection, t: Transfer, bumped: list[tuple[Account, dict[str, int]]]) -> None:
@@ -681,8 +771,11 @@ def _undo(conn: Connection, t: Transfer, bumped: list[tuple[Account, dict[str, i
         )
 
 
-def _counter_changes(t: Transfer, held: Transfer | None) -> tuple[dict[str, int], dict[str, int]]:
-    """How the debit and credit accounts' four counters move."""
+def counter_changes(
+    t: Transfer, held: Transfer | None = None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """How the debit and credit accounts' four counters move (``held``: the hold a post or a
+    void resolves)."""
     if t.phase is Phase.POSTED:
         return {"debits_posted": t.amount}, {"credits_posted": t.amount}
     if t.phase is Phase.PENDING:
@@ -722,11 +815,8 @@ def _bump(
             t.amount,
             _refusal(t, "insufficient_points", now_acct.available),
         )
-    balance = now_acct.credits_posted + now_acct.credits_pending - now_acct.debits_posted
-    ceiling = now_acct.max_balance
-    if guard_credit and ceiling is not None and balance + t.amount > ceiling:
-        refusal = _refusal(t, "max_balance_exceeded", now_acct.available)
-        raise MaxBalanceExceeded(acct_id, balance, ceiling, t.amount, refusal)
+    if guard_credit:
+        check_max_balance(t, now_acct)
     values: dict[str, Any] = {name: c[name] + delta for name, delta in changes.items()}
     values["version"] = c.version + 1
     row = conn.execute(accounts.update().where(*where).values(**values).returning(accounts)).one()
@@ -748,7 +838,7 @@ def _keep_lots(
             released = held.amount - (t.amount if t.phase is Phase.POST else 0)
             lots.give_back(conn, t.community_id, held.id, t.id, released)
     if not credit.allow_negative and t.phase in (Phase.POSTED, Phase.POST):
-        lots.open_lot(conn, t.community_id, credit.id, t.id, t.amount, t.expires_at, t.created_at)
+        conn.execute(lots.OPEN, lots.lot_row(t))
 
 
 def _explain_conflict(
@@ -818,12 +908,14 @@ def _raise_refused_again(conn: Connection, row: Any, t: Transfer) -> None:
 
 
 def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, (TransferKind, Phase)) else value
+    return value.value if isinstance(value, (TransferKind, Phase, AccountKind)) else value
 
 
 def transfer_row(t: Transfer) -> dict[str, Any]:
     """The transfer as the values of its ``points_transfers`` row (batch.py writes them too)."""
-    return {name: _plain(getattr(t, name)) for name in t.__struct_fields__}
+    row = dict(zip(Transfer.__struct_fields__, msgspec.structs.astuple(t), strict=True))
+    row["kind"], row["phase"] = t.kind.value, t.phase.value
+    return row
 
 
 def _refusal(t: Transfer, reason: str, available: int) -> RefusedTransfer:

@@ -15,29 +15,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from points.model import Transfer
 from points.schema import lot_uses, lots
 
 
-def open_lot(
-    conn: Connection,
-    community_id: str,
-    account_id: str,
-    transfer_id: str,
-    amount: int,
-    expires_at: dt.datetime | None,
-    now: dt.datetime,
-) -> None:
-    conn.execute(
-        lots.insert().values(
-            community_id=community_id,
-            id=transfer_id,
-            account_id=account_id,
-            amount=amount,
-            remaining=amount,
-            expires_at=expires_at,
-            created_at=now,
-        )
-    )
+def lot_row(t: Transfer) -> dict[str, Any]:
+    """The lot a posted credit of ``t`` opens in a wallet (its ``points_lots`` row; insert it
+    with :data:`OPEN`)."""
+    return {
+        "community_id": t.community_id,
+        "id": t.id,
+        "account_id": t.credit_account_id,
+        "amount": t.amount,
+        "remaining": t.amount,
+        "expires_at": t.expires_at,
+        "created_at": t.created_at,
+    }
+
+
+OPEN = lots.insert()
 
 
 def use(

@@ -2,13 +2,13 @@
 
 An `AccrualPolicy` is a versioned table of parameters; `compute_accrual` applies it to one
 `Activity` and returns an `Accrual` whose steps explain every adjustment to the member.
-Everything here is pure and exact: minutes and points are ints, intermediate values Fractions.
+Everything here is pure and exact: minutes and points are ints, and so is every intermediate
+value (a numerator over one scale per computation, see `compute_accrual`).
 """
 
 import datetime
 import enum
 import math
-from fractions import Fraction
 from typing import Annotated
 
 import msgspec
@@ -214,67 +214,83 @@ def compute_accrual(
         )
         return Accrual(points=0, minutes_counted=activity.minutes, steps=(below,))
 
+    minutes = min(activity.minutes, policy.max_minutes_per_activity)
+    bonus_percent = policy.night_bonus_percent
+    night = _night_micros(policy, activity.started_at, minutes) if bonus_percent else 0
+    # The value is the exact fraction value / scale: one scale for the whole computation, so
+    # every step below is integer arithmetic (no rounding until the "rounding" step).
+    night_part, night_whole = _lowest_terms(night, _MICROS_PER_MINUTE * minutes or 1)
+    scale = _SCALE * night_whole
     steps: list[Step] = []
 
-    def record(code: str, detail: str, value: Fraction, change: str) -> None:
-        steps.append(Step(code=code, detail=detail, points=math.floor(value), change=change))
+    def record(code: str, detail: str, value: int, change: str) -> None:
+        steps.append(Step(code=code, detail=detail, points=value // scale, change=change))
 
-    minutes = min(activity.minutes, policy.max_minutes_per_activity)
     if dropped := activity.minutes - minutes:
         limit = f"单次最多计{policy.max_minutes_per_activity}分钟"
-        record(
-            "minutes_capped", f"{limit}，超出的{dropped}分钟不计", Fraction(0), f"-{dropped}分钟"
-        )
-    value = Fraction(minutes * policy.points_per_hour, 60)
-    record(
-        "base",
-        f"基础积分：{minutes}分钟 × {policy.points_per_hour}分/小时 = {_number(value)}",
-        value,
-        _signed(value),
-    )
+        record("minutes_capped", f"{limit}，超出的{dropped}分钟不计", 0, f"-{dropped}分钟")
+    value = minutes * policy.points_per_hour * (scale // 60)
+    shown = _number(value, scale)
+    base = f"基础积分：{minutes}分钟 × {policy.points_per_hour}分/小时 = {shown}"
+    record("base", base, value, f"+{shown}" if value >= 0 else shown)
 
     percent = policy.category_multipliers.get(activity.category, 100)
     if percent != 100 and value:
-        value = value * percent / 100
-        factor = _number(Fraction(percent, 100))
+        value = value * percent // 100  # exact: the scale holds the factor 100
+        factor = _number(percent, 100)
         record("category", f"服务类别「{activity.category}」：× {factor}", value, f"×{factor}")
 
     before_bonuses = value
-    night = _night_minutes(policy, activity.started_at, minutes)
-    at_night = night / minutes if minutes else Fraction(0)
-    on_holiday = activity.started_at.date() in policy.holidays
-    bonuses: list[tuple[str, str, int, int | Fraction]] = [
-        (
-            "key_household",
-            "重点家庭服务",
-            policy.key_household_bonus_percent,
-            activity.key_household,
-        ),
-        ("night", f"夜间服务{_number(night)}/{minutes}分钟", policy.night_bonus_percent, at_night),
-        ("holiday", "节假日服务", policy.holiday_bonus_percent, on_holiday),
-    ]
-    for code, reason, bonus_percent, share in bonuses:
-        if bonus := before_bonuses * bonus_percent / 100 * share:
+    bonuses = (
+        ("key_household", policy.key_household_bonus_percent, activity.key_household),
+        ("night", bonus_percent, night),
+        ("holiday", policy.holiday_bonus_percent, activity.started_at.date() in policy.holidays),
+    )
+    for code, percent, applies in bonuses:
+        if not (percent and applies and before_bonuses):
+            continue
+        bonus = before_bonuses * percent // 100  # exact, as the category's
+        if code == "night":  # only the share of the minutes at night: exact too (the scale)
+            bonus = bonus * night_part // night_whole
+            reason = f"夜间服务{_number(night, _MICROS_PER_MINUTE)}/{minutes}分钟"
+        else:
+            reason = _BONUS_REASONS[code]
+        if bonus:
             value += bonus
-            record(code, f"{reason}，加成{bonus_percent}%：{_signed(bonus)}", value, _signed(bonus))
+            change = _signed(bonus, scale)
+            record(code, f"{reason}，加成{percent}%：{change}", value, change)
 
-    rounded = _round(value, policy.rounding_step, policy.rounding_mode)
+    rounded = _round(value, policy.rounding_step * scale, policy.rounding_mode)
     if rounded != value:
         label = f"按{policy.rounding_step}分{_ROUNDING_LABELS[policy.rounding_mode]}取整"
-        record("rounding", f"{label}：{_number(rounded)}", rounded, _signed(rounded - value))
+        change = _signed(rounded - value, scale)
+        record("rounding", f"{label}：{_number(rounded, scale)}", rounded, change)
         value = rounded
 
-    caps = [
+    caps = (
         ("daily_cap", "今日", policy.daily_cap, earned_today),
         ("monthly_cap", "本月", policy.monthly_cap, earned_this_month),
-    ]
+    )
     for code, period, cap, earned in caps:
-        if cap is not None and value > (room := max(0, cap - earned)):
-            change = _signed(room - value)
-            value = Fraction(room)
+        if cap is not None and value > (room := max(0, cap - earned)) * scale:
+            change = _signed(room * scale - value, scale)
+            value = room * scale
             record(code, f"{period}上限{cap}分，已得{earned}分，本次最多{room}分", value, change)
 
-    return Accrual(points=int(value), minutes_counted=minutes, steps=tuple(steps))
+    points = value // scale if value >= 0 else -(-value // scale)  # toward zero, as int() is
+    return Accrual(points=points, minutes_counted=minutes, steps=tuple(steps))
+
+
+_SCALE = 60 * 100 * 100
+"""The scale of a value without a night bonus: per hour (60), a category's percent (100) and a
+bonus's percent (100) divide it exactly."""
+_MICROS_PER_MINUTE = 60_000_000
+_BONUS_REASONS = {"key_household": "重点家庭服务", "holiday": "节假日服务"}
+
+
+def _lowest_terms(part: int, whole: int) -> tuple[int, int]:
+    common = math.gcd(part, whole)
+    return part // common, whole // common
 
 
 def star_level(
@@ -304,11 +320,12 @@ def _check(activity: Activity, *, earned_today: int, earned_this_month: int) -> 
             raise InvalidActivity(Cause("not_negative", field=name))
 
 
-def _night_minutes(policy: AccrualPolicy, started_at: datetime.datetime, minutes: int) -> Fraction:
-    """How many of the minutes from `started_at` (wall clock) fall inside the nightly window."""
+def _night_micros(policy: AccrualPolicy, started_at: datetime.datetime, minutes: int) -> int:
+    """How many microseconds of the minutes from `started_at` (wall clock) fall inside the
+    nightly window."""
     start_hour, end_hour = policy.night_start_hour, policy.night_end_hour
     if start_hour == end_hour:
-        return Fraction(0)
+        return 0
     start = started_at.replace(tzinfo=None)
     end = start + datetime.timedelta(minutes=minutes)
     overlap = datetime.timedelta()
@@ -321,26 +338,28 @@ def _night_minutes(policy: AccrualPolicy, started_at: datetime.datetime, minutes
         )
         overlap += max(datetime.timedelta(), min(end, closes) - max(start, opens))
         day += datetime.timedelta(days=1)
-    return Fraction(overlap // datetime.timedelta(microseconds=1), 60_000_000)
+    return overlap // datetime.timedelta(microseconds=1)
 
 
-def _round(value: Fraction, step: int, mode: RoundingMode) -> Fraction:
-    quotient = value / step
+def _round(value: int, step: int, mode: RoundingMode) -> int:
+    """``value`` to a multiple of ``step`` (both on one scale)."""
     if mode is RoundingMode.UP:
-        return Fraction(math.ceil(quotient) * step)
+        return -(-value // step) * step
     if mode is RoundingMode.HALF_UP:
-        quotient += Fraction(1, 2)
-    return Fraction(math.floor(quotient) * step)
+        return (2 * value + step) // (2 * step) * step
+    return value // step * step
 
 
-def _number(value: Fraction) -> str:
-    """An exact value for members: whole numbers as is, others to at most two decimals."""
-    if value.denominator == 1:
-        return str(value.numerator)
-    hundredths = math.floor(abs(value) * 100 + Fraction(1, 2))
+def _number(value: int, scale: int) -> str:
+    """The exact value ``value / scale`` for members: whole numbers as is, others to at most two
+    decimals (rounded half up)."""
+    whole, rest = divmod(value, scale)
+    if not rest:
+        return str(whole)
+    hundredths = (200 * abs(value) + scale) // (2 * scale)
     text = f"{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
     return f"-{text}" if value < 0 else text
 
 
-def _signed(delta: Fraction) -> str:
-    return _number(delta) if delta < 0 else f"+{_number(delta)}"
+def _signed(delta: int, scale: int) -> str:
+    return _number(delta, scale) if delta < 0 else f"+{_number(delta, scale)}"

@@ -110,6 +110,72 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     return upsert(conn, table).on_conflict_do_nothing()
 
 
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """``INSERT`` many rows (dicts with the same keys) through the driver: the columns' types
+    convert the values column by column (a value the same as the row before's, or a time equal
+    to it, as a batch's timestamps are, once) and the rows go to the driver as tuples: SQLite's
+    ``executemany``, PostgreSQL's ``COPY``. For bulk writes (:func:`points.accrue_many`):
+    ``conn.execute(table.insert(), rows)`` spends most of its time on SQLAlchemy's per-row
+    parameter handling, and psycopg's ``executemany`` on a round of the protocol per row."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    sql, converters = _bulk_insert(conn.dialect, table, names)
+    columns = []
+    for name, convert in zip(names, converters, strict=True):
+        values = [row[name] for row in rows]
+        columns.append(values if convert is None else _converted(values, convert))
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+        return
+    # PostgreSQL: COPY (psycopg), in the transaction; it checks every constraint an INSERT does.
+    driver: Any = conn.connection.driver_connection
+    copy_sql = sql.partition(" VALUES ")[0].replace("INSERT INTO", "COPY", 1) + " FROM STDIN"
+    failure = conn.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(copy_sql) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+    except failure as exc:  # as SQLAlchemy raises it for a statement (IntegrityError, …)
+        raise sa.exc.DBAPIError.instance(
+            copy_sql, None, exc, failure, dialect=conn.dialect
+        ) from exc
+
+
+def _converted(values: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
+    done: list[Any] = []
+    last: Any = done  # no value is this list
+    converted = None
+    for value in values:
+        if value is not last and not (type(value) is type(last) is dt.datetime and value == last):
+            last, converted = value, convert(value)  # (an equal time is the same instant)
+        done.append(converted)
+    return done
+
+
+def _bulk_insert(
+    dialect: Dialect, table: sa.Table, names: tuple[str, ...]
+) -> tuple[str, list[Any]]:
+    key = (dialect.name, table.name, names)
+    found = _BULK.get(key)
+    if found is None:
+        quote = dialect.identifier_preparer.quote
+        marks = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric_dollar": "${}"}
+        mark = marks[dialect.paramstyle]
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            quote(table.name),
+            ", ".join(quote(name) for name in names),
+            ", ".join(mark.format(i + 1) for i in range(len(names))),
+        )
+        types = (table.c[name].type.dialect_impl(dialect) for name in names)
+        converters = [kind.bind_processor(dialect) for kind in types]
+        found = _BULK[key] = (sql, converters)
+    return found
+
+
+_BULK: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any]]] = {}
+
+
 _B = TypeVar("_B")
 
 

@@ -331,12 +331,12 @@ def test_a_wallet_opened_by_another_writer_meanwhile_makes_the_batch_plan_again(
     opened = batch._open_wallets
     calls = 0
 
-    def racing(tx: Connection, community: str, members: list[str], now: dt.datetime) -> bool:
+    def racing(tx: Connection, community: str, wallets: list[points.Account]) -> bool:
         nonlocal calls
         calls += 1
         if calls == 1:  # another writer opens m3's wallet and awards it, between plan and write
             one_by_one(tx, community, [first])
-        return opened(tx, community, members, now)
+        return opened(tx, community, wallets)
 
     monkeypatch.setattr(batch, "_open_wallets", racing)
     with db.transaction() as tx:
@@ -348,3 +348,67 @@ def test_a_wallet_opened_by_another_writer_meanwhile_makes_the_batch_plan_again(
     assert [same_award(a) for a in awards] == [same_award(a) for a in expected[1:]]
     assert [a.transfer.amount if a.transfer else 0 for a in awards][3] == 5  # 20 earned first
     assert_same_ledgers(db)
+
+
+def test_a_reference_taken_after_the_plan_fails_the_write_as_an_integrity_error(
+    db: points.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk insert (COPY on PostgreSQL) keeps the ledger's unique reference, and fails as
+    SQLAlchemy's IntegrityError as a statement would (the service's error table reads those)."""
+    setup(db)
+    planned = batch._plan
+
+    def racing(tx: Connection, community: str, *args: Any) -> Any:
+        plan = planned(tx, community, *args)
+        # another writer awards "r:1" to a member outside the batch, after the plan
+        one_by_one(tx, community, [record("m9", "r:1", 60, day(3))])
+        return plan
+
+    monkeypatch.setattr(batch, "_plan", racing)
+    with db.transaction() as tx:
+        before = counts(tx)
+    with pytest.raises(sa.exc.IntegrityError) as caught, db.transaction() as tx:
+        as_batch(tx, B, STORY)
+    assert "r:1" in str(caught.value)
+    with db.snapshot() as tx:
+        assert counts(tx) == before
+
+
+def test_references_are_looked_up_by_their_index_on_statistics_from_before_the_batch(
+    db: points.Database,
+) -> None:
+    """PostgreSQL's statistics may date from before a batch grew the community (autovacuum
+    analyzes later): told the community, the planner then finds every index on it equally cheap
+    and took one that reads all the community's accruals for each chunk of references."""
+    if db.url.startswith("sqlite"):
+        pytest.skip("SQLite plans without statistics (its IN list takes the unique index)")
+    accruals = (
+        "INSERT INTO points_transfers (community_id, id, debit_account_id, credit_account_id,"
+        " amount, kind, phase, reference, value_date, created_at) SELECT '{0}', 'x' || g,"
+        " 'pool:{0}', 'member:m1', 1, 'accrual', 'posted', 'x:' || g, '2026-03-01', now()"
+        " FROM generate_series(1, 20000) AS g"
+    )
+    with db.transaction() as tx:
+        for c in (A, B):
+            points.open_community(tx, c)
+            points.open_account(tx, c, points.AccountKind.MEMBER, "m1", now=NOW)
+        tx.exec_driver_sql(accruals.format(A))
+        tx.exec_driver_sql("ANALYZE points_transfers")  # community B has no transfer yet
+        tx.exec_driver_sql(accruals.format(B))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    with db.transaction() as tx:
+        sa.event.listen(tx.engine, "before_cursor_execute", capture)
+        try:
+            found = batch._awarded(tx, B, ["x:7", "r:new"])
+        finally:
+            sa.event.remove(tx.engine, "before_cursor_execute", capture)
+        [(statement, parameters)] = seen
+        plan = "\n".join(r[0] for r in tx.exec_driver_sql("EXPLAIN " + statement, parameters))
+
+    assert list(found) == ["x:7"]
+    assert "uq_points_transfers_community_id_kind_reference" in plan, plan
+    assert "Filter" not in plan, plan

@@ -1,10 +1,12 @@
 """Pure rule tests for the accrual policy: exact points and the steps explaining them."""
 
 import datetime
+import math
+from fractions import Fraction
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from points.policy import (
@@ -14,6 +16,7 @@ from points.policy import (
     DonationRule,
     InvalidActivity,
     RoundingMode,
+    Step,
     compute_accrual,
     hours_display,
     star_level,
@@ -664,3 +667,165 @@ def test_points_are_never_negative_stay_within_caps_and_grow_with_minutes(
     assert shorter.points <= longer.points
     assert longer.steps[-1].points == longer.points
     assert points_for(minutes[1]) == longer
+
+
+# The integer formula against the Fraction formula it replaced (the reference, kept here)
+
+
+def fraction_accrual(
+    policy: AccrualPolicy, activity: Activity, *, earned_today: int, earned_this_month: int
+) -> Accrual:
+    """``compute_accrual`` as it was written with ``Fraction`` values (until 2026-12)."""
+    if activity.minutes < policy.min_minutes:
+        below = Step(
+            code="below_minimum",
+            detail=f"服务{activity.minutes}分钟，不足{policy.min_minutes}分钟，"
+            "不计积分（服务时长照常累计）",
+            points=0,
+            change="+0",
+        )
+        return Accrual(points=0, minutes_counted=activity.minutes, steps=(below,))
+    steps: list[Step] = []
+
+    def record(code: str, detail: str, value: Fraction, change: str) -> None:
+        steps.append(Step(code=code, detail=detail, points=math.floor(value), change=change))
+
+    minutes = min(activity.minutes, policy.max_minutes_per_activity)
+    if dropped := activity.minutes - minutes:
+        limit = f"单次最多计{policy.max_minutes_per_activity}分钟"
+        record(
+            "minutes_capped", f"{limit}，超出的{dropped}分钟不计", Fraction(0), f"-{dropped}分钟"
+        )
+    value = Fraction(minutes * policy.points_per_hour, 60)
+    record(
+        "base",
+        f"基础积分：{minutes}分钟 × {policy.points_per_hour}分/小时 = {number(value)}",
+        value,
+        signed(value),
+    )
+    percent = policy.category_multipliers.get(activity.category, 100)
+    if percent != 100 and value:
+        value = value * percent / 100
+        factor = number(Fraction(percent, 100))
+        record("category", f"服务类别「{activity.category}」：× {factor}", value, f"×{factor}")
+    before_bonuses = value
+    night = night_minutes(policy, activity.started_at, minutes)
+    at_night = night / minutes if minutes else Fraction(0)
+    on_holiday = activity.started_at.date() in policy.holidays
+    bonuses: list[tuple[str, str, int, int | Fraction]] = [
+        ("key_household", "重点家庭服务", policy.key_household_bonus_percent,
+         activity.key_household),
+        ("night", f"夜间服务{number(night)}/{minutes}分钟", policy.night_bonus_percent, at_night),
+        ("holiday", "节假日服务", policy.holiday_bonus_percent, on_holiday),
+    ]  # fmt: skip
+    for code, reason, bonus_percent, share in bonuses:
+        if bonus := before_bonuses * bonus_percent / 100 * share:
+            value += bonus
+            record(code, f"{reason}，加成{bonus_percent}%：{signed(bonus)}", value, signed(bonus))
+    quotient = value / policy.rounding_step
+    if policy.rounding_mode is RoundingMode.UP:
+        rounded = Fraction(math.ceil(quotient) * policy.rounding_step)
+    else:
+        if policy.rounding_mode is RoundingMode.HALF_UP:
+            quotient += Fraction(1, 2)
+        rounded = Fraction(math.floor(quotient) * policy.rounding_step)
+    if rounded != value:
+        labels = {"down": "向下", "half_up": "四舍五入", "up": "向上"}
+        label = f"按{policy.rounding_step}分{labels[policy.rounding_mode]}取整"
+        record("rounding", f"{label}：{number(rounded)}", rounded, signed(rounded - value))
+        value = rounded
+    caps = [
+        ("daily_cap", "今日", policy.daily_cap, earned_today),
+        ("monthly_cap", "本月", policy.monthly_cap, earned_this_month),
+    ]
+    for code, period, cap, earned in caps:
+        if cap is not None and value > (room := max(0, cap - earned)):
+            change = signed(room - value)
+            value = Fraction(room)
+            record(code, f"{period}上限{cap}分，已得{earned}分，本次最多{room}分", value, change)
+    return Accrual(points=int(value), minutes_counted=minutes, steps=tuple(steps))
+
+
+def night_minutes(policy: AccrualPolicy, started_at: datetime.datetime, minutes: int) -> Fraction:
+    start_hour, end_hour = policy.night_start_hour, policy.night_end_hour
+    if start_hour == end_hour:
+        return Fraction(0)
+    start = started_at.replace(tzinfo=None)
+    end = start + datetime.timedelta(minutes=minutes)
+    overlap = datetime.timedelta()
+    day = start.date() - datetime.timedelta(days=1)
+    while day <= end.date():
+        midnight = datetime.datetime.combine(day, datetime.time())
+        opens = midnight + datetime.timedelta(hours=start_hour)
+        closes = midnight + datetime.timedelta(
+            days=1 if end_hour < start_hour else 0, hours=end_hour
+        )
+        overlap += max(datetime.timedelta(), min(end, closes) - max(start, opens))
+        day += datetime.timedelta(days=1)
+    return Fraction(overlap // datetime.timedelta(microseconds=1), 60_000_000)
+
+
+def number(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    hundredths = math.floor(abs(value) * 100 + Fraction(1, 2))
+    text = f"{hundredths // 100}.{hundredths % 100:02d}".rstrip("0").rstrip(".")
+    return f"-{text}" if value < 0 else text
+
+
+def signed(delta: Fraction) -> str:
+    return number(delta) if delta < 0 else f"+{number(delta)}"
+
+
+any_policies = st.builds(
+    AccrualPolicy,
+    points_per_hour=st.integers(0, 10_000),
+    category_multipliers=st.dictionaries(st.sampled_from(CATEGORIES), st.integers(0, 1000)),
+    rounding_step=st.integers(1, 1000) | st.sampled_from([1, 2, 5, 10, 7, 3]),
+    rounding_mode=st.sampled_from(RoundingMode),
+    min_minutes=st.integers(0, 1440) | st.just(0),
+    max_minutes_per_activity=st.integers(1, 1440),
+    daily_cap=st.none() | st.integers(1, 10_000_000) | st.integers(1, 100),
+    monthly_cap=st.none() | st.integers(1, 10_000_000) | st.integers(1, 1000),
+    key_household_bonus_percent=st.integers(0, 1000),
+    night_bonus_percent=st.integers(0, 1000) | st.just(0),
+    night_start_hour=st.integers(0, 23),
+    night_end_hour=st.integers(0, 23),
+    holiday_bonus_percent=st.integers(0, 1000),
+    holidays=st.frozensets(st.dates(FIRST_DAY, LAST_DAY)),
+).filter(lambda policy: not policy.problems())
+
+
+@settings(max_examples=2000)
+@given(
+    policy=any_policies,
+    category=st.sampled_from([*CATEGORIES, "其他"]),
+    started_at=st.datetimes(
+        datetime.datetime.combine(FIRST_DAY, datetime.time()),
+        datetime.datetime.combine(LAST_DAY, datetime.time(23, 59)),
+        timezones=st.none() | st.just(datetime.timezone(datetime.timedelta(hours=8))),
+    )
+    | st.datetimes(  # whole minutes, as records mostly are
+        datetime.datetime.combine(FIRST_DAY, datetime.time()),
+        datetime.datetime.combine(LAST_DAY, datetime.time(23, 59)),
+    ).map(lambda moment: moment.replace(second=0, microsecond=0)),
+    key_household=st.booleans(),
+    minutes=st.integers(0, 10_000) | st.sampled_from([0, 1, 7, 30, 59, 60, 61, 90, 1440]),
+    earned_today=st.integers(0, 20_000_000) | st.integers(0, 100),
+    earned_this_month=st.integers(0, 20_000_000) | st.integers(0, 1000),
+)
+def test_the_integer_formula_gives_what_the_fraction_formula_gave(
+    policy: AccrualPolicy,
+    category: str,
+    started_at: datetime.datetime,
+    key_household: bool,
+    minutes: int,
+    earned_today: int,
+    earned_this_month: int,
+) -> None:
+    served = Activity(
+        minutes=minutes, category=category, started_at=started_at, key_household=key_household
+    )
+    earned = {"earned_today": earned_today, "earned_this_month": earned_this_month}
+
+    assert compute_accrual(policy, served, **earned) == fraction_accrual(policy, served, **earned)
