@@ -37,8 +37,18 @@ from marketplace.matching import (
     why_not,
 )
 from marketplace.model import Org, OrgKind, Wish
-from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on
-from marketplace.schema import claims, member_load, members, orgs, pairings, roles, wishes
+from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on, rules_from
+from marketplace.rules import CommunityRules
+from marketplace.schema import (
+    claims,
+    member_load,
+    members,
+    orgs,
+    pairings,
+    roles,
+    settings,
+    wishes,
+)
 from marketplace.shortlist import best_wishes
 from points import sqltypes, utcnow
 
@@ -57,8 +67,7 @@ def recommendations(
 ) -> list[Match]:
     """Published wishes that fit the member best, with the score's parts (为你推荐)."""
     now = now or utcnow()
-    rules = community_rules(conn, community_id)
-    community, units = _paired(conn, community_id)
+    community, units, rules = _paired(conn, community_id)
     candidates = _candidates(conn, community, now, rules.claim_limit, member_id)
     if not candidates:
         return []
@@ -173,7 +182,7 @@ def _targets(
         query = query.where(wishes.c.id == wish_id)
     if lock:
         query = query.with_for_update(of=wishes)
-    _, units = _paired(conn, community_id)
+    _, units, _ = _paired(conn, community_id)
     rows = conn.execute(query)
     to_wish = sqltypes.picker(list(rows.keys()), wishes, "", Wish)
     return [
@@ -187,18 +196,21 @@ def _targets(
     ]
 
 
-def _paired(conn: Connection, community_id: str) -> tuple[Org, frozenset[str]]:
-    """The community and the units paired with it (结对共建), in one statement."""
-    query = (
-        sa.select(orgs, pairings.c.unit_id.label("paired_unit"))
-        .outerjoin(pairings, pairings.c.community_id == orgs.c.id)
-        .where(orgs.c.id == community_id)
-    )
-    rows = conn.execute(query).all()
+def _paired(conn: Connection, community_id: str) -> tuple[Org, frozenset[str], CommunityRules]:
+    """The community, the units paired with it (结对共建) and its rules, in one statement."""
+    rows = conn.execute(_PAIRED, {"community": community_id}).all()
     if not rows:
         raise NotFound("org", community_id)
     units = frozenset(r.paired_unit for r in rows if r.paired_unit is not None)
-    return sqltypes.to_struct(rows[0], Org), units
+    return sqltypes.to_struct(rows[0], Org), units, rules_from(rows[0].rules)
+
+
+_PAIRED = (
+    sa.select(orgs, pairings.c.unit_id.label("paired_unit"), settings.c.body.label("rules"))
+    .outerjoin(pairings, pairings.c.community_id == orgs.c.id)
+    .outerjoin(settings, settings.c.community_id == orgs.c.id)
+    .where(orgs.c.id == sa.bindparam("community"))
+)
 
 
 def _candidates(
