@@ -222,72 +222,21 @@ def _candidates(
 ) -> list[Candidate]:
     """Members who may claim in the community: volunteers and party members holding the role
     on the community or above, and party members of paired units."""
-    community_id = community.id
-    ancestors = ancestor_paths(community.path)
-    in_tree = (
-        sa.select(roles.c.member_id, roles.c.role)
-        .join(orgs, orgs.c.id == roles.c.org_id)
-        .where(roles.c.role.in_([r.value for r in CANDIDATES]))
-        .where(
-            sa.or_(
-                orgs.c.path.in_(ancestors), orgs.c.path.startswith(community.path, autoescape=True)
-            )
-        )
-    )
-    from_units = (
-        sa.select(roles.c.member_id, roles.c.role)
-        .join(pairings, pairings.c.unit_id == roles.c.org_id)
-        .where(pairings.c.community_id == community_id)
-        .where(roles.c.role.in_([Role.PARTY_MEMBER.value, Role.UNIT_ADMIN.value]))
-    )
-    if member_id is not None:
-        in_tree = in_tree.where(roles.c.member_id == member_id)
-        from_units = from_units.where(roles.c.member_id == member_id)
+    given = {
+        "community": community.id,
+        "ancestors": ancestor_paths(community.path),
+        "within": _escaped(community.path),
+        "member": member_id,
+    }
     held: dict[str, set[Role]] = defaultdict(set)
-    for mid, role in (conn.execute(sa.union_all(in_tree, from_units))).all():
+    for mid, role in conn.execute(_HELD[member_id is not None], given).all():
         held[mid].add(Role(role))
     if not held:
         return []
     ids = sorted(held)
-    people = {
-        r.id: r
-        for r in conn.execute(
-            sa.select(
-                members.c.id,
-                members.c.skills,
-                members.c.home_unit_id,
-                orgs.c.path,
-                member_load.c.open_claims,
-                member_load.c.no_shows,
-            )
-            .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
-            .outerjoin(
-                member_load,
-                sa.and_(
-                    member_load.c.community_id == community_id,
-                    member_load.c.member_id == members.c.id,
-                ),
-            )
-            .where(members.c.id.in_(ids))
-        )
-    }
-    history = conn.execute(
-        sa.select(
-            claims.c.member_id,
-            claims.c.wish_id,
-            claims.c.state,
-            claims.c.minutes,
-            claims.c.closed_at,
-            wishes.c.rating,
-        )
-        .join(
-            wishes,
-            sa.and_(
-                wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id
-            ),
-        )
-        .where(claims.c.community_id == community_id, claims.c.member_id.in_(ids))
-    )
+    given["ids"] = ids
+    people = {r.id: r for r in conn.execute(_PEOPLE, given)}
+    history = conn.execute(_HISTORY, given)
     claimed: dict[str, set[str]] = defaultdict(set)
     recent: dict[str, int] = defaultdict(int)
     completed: dict[str, int] = defaultdict(int)
@@ -322,3 +271,76 @@ def _candidates(
             )
         )
     return found
+
+
+def _held(single: bool) -> sa.CompoundSelect[str, str]:
+    """Who holds a role that lets them be a candidate in the community (``single``: the one
+    member ``:member``): on the community or above (``:ancestors``), inside it (``:within``,
+    its path escaped for LIKE), or on a unit paired with it."""
+    in_tree = (
+        sa.select(roles.c.member_id, roles.c.role)
+        .join(orgs, orgs.c.id == roles.c.org_id)
+        .where(roles.c.role.in_([r.value for r in CANDIDATES]))
+        .where(
+            sa.or_(
+                orgs.c.path.in_(sa.bindparam("ancestors", expanding=True)),
+                orgs.c.path.startswith(sa.bindparam("within"), escape="/"),
+            )
+        )
+    )
+    from_units = (
+        sa.select(roles.c.member_id, roles.c.role)
+        .join(pairings, pairings.c.unit_id == roles.c.org_id)
+        .where(pairings.c.community_id == sa.bindparam("community"))
+        .where(roles.c.role.in_([Role.PARTY_MEMBER.value, Role.UNIT_ADMIN.value]))
+    )
+    if single:
+        in_tree = in_tree.where(roles.c.member_id == sa.bindparam("member"))
+        from_units = from_units.where(roles.c.member_id == sa.bindparam("member"))
+    return sa.union_all(in_tree, from_units)
+
+
+def _escaped(path: str) -> str:
+    """``path`` for ``LIKE … ESCAPE '/'`` (as SQLAlchemy's ``autoescape`` writes it)."""
+    return path.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+# Built once (the statements of every call differ only in their parameters).
+_HELD = {single: _held(single) for single in (False, True)}
+_PEOPLE = (
+    sa.select(
+        members.c.id,
+        members.c.skills,
+        members.c.home_unit_id,
+        orgs.c.path,
+        member_load.c.open_claims,
+        member_load.c.no_shows,
+    )
+    .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
+    .outerjoin(
+        member_load,
+        sa.and_(
+            member_load.c.community_id == sa.bindparam("community"),
+            member_load.c.member_id == members.c.id,
+        ),
+    )
+    .where(members.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+_HISTORY = (
+    sa.select(
+        claims.c.member_id,
+        claims.c.wish_id,
+        claims.c.state,
+        claims.c.minutes,
+        claims.c.closed_at,
+        wishes.c.rating,
+    )
+    .join(
+        wishes,
+        sa.and_(wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id),
+    )
+    .where(
+        claims.c.community_id == sa.bindparam("community"),
+        claims.c.member_id.in_(sa.bindparam("ids", expanding=True)),
+    )
+)

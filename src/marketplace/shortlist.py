@@ -124,12 +124,7 @@ def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weig
     groups: dict[float, list[str]] = {}
     near: list[str] = []
     if len(home) > depth and candidate.home_path.startswith(community.path):
-        top = sa.select(orgs.c.id, orgs.c.path).where(orgs.c.id == home[depth])
-        tree = top.cte("near", recursive=True)  # the home's compound and everything below it
-        tree = tree.union_all(
-            sa.select(orgs.c.id, orgs.c.path).join(tree, orgs.c.parent_id == tree.c.id)
-        )
-        for org_id, path in conn.execute(sa.select(tree.c.id, tree.c.path)):
+        for org_id, path in conn.execute(_NEAR, {"top": home[depth]}):
             groups.setdefault(place_fraction(candidate.home_path, path), []).append(org_id)
             near.append(org_id)
     rest = place_fraction(candidate.home_path, community.path)
@@ -145,6 +140,19 @@ def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weig
     ]  # fmt: skip
     cells.sort(key=lambda c: -c.ceiling)
     return cells
+
+
+def _near() -> sa.Select[Any]:
+    """The org ``:top`` (the member's home compound) and everything below it."""
+    top = sa.select(orgs.c.id, orgs.c.path).where(orgs.c.id == sa.bindparam("top"))
+    tree = top.cte("near", recursive=True)
+    tree = tree.union_all(
+        sa.select(orgs.c.id, orgs.c.path).join(tree, orgs.c.parent_id == tree.c.id)
+    )
+    return sa.select(tree.c.id, tree.c.path)
+
+
+_NEAR = _near()
 
 
 def _kind(cell: Cell) -> tuple[bool, bool, bool]:
