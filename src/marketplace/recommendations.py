@@ -37,7 +37,7 @@ from marketplace.matching import (
     why_not,
 )
 from marketplace.model import Org, OrgKind, Wish
-from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on, rules_from
+from marketplace.orgs import ancestor_paths, get_org, roles_on, rules_from
 from marketplace.rules import CommunityRules
 from marketplace.schema import (
     claims,
@@ -98,11 +98,12 @@ def reasons(
 ) -> tuple[Reason, ...]:
     """Why the member cannot take the wish (empty: they can)."""
     now = now or utcnow()
-    rules = community_rules(conn, community_id)
-    targets = [t for t in _targets(conn, community_id, wish_id) if t.wish.id == wish_id]
+    community, units, rules = _paired(conn, community_id)
+    targets = [
+        t for t in _targets(conn, community_id, wish_id, units=units) if t.wish.id == wish_id
+    ]
     if not targets:
         raise NotFound("wish", wish_id)
-    community = get_org(conn, community_id)
     found = _candidates(conn, community, now, rules.claim_limit, member_id)
     candidate = found[0] if found else Candidate(member_id=member_id, roles=frozenset())
     return why_not(targets[0], candidate, now)
@@ -120,11 +121,11 @@ def candidates(
     """Members ranked for one wish, for staff dispatching it (派单候选人)."""
     now = now or utcnow()
     _require_office(conn, actor, community_id)
-    rules = community_rules(conn, community_id)
-    targets = _targets(conn, community_id, wish_id)
+    community, units, rules = _paired(conn, community_id)
+    targets = _targets(conn, community_id, wish_id, units=units)
     if not targets:
         raise NotFound("wish", wish_id)
-    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
+    pool = _candidates(conn, community, now, rules.claim_limit)
     return rank_candidates(targets[0], pool, rules.weights, now, limit=limit)
 
 
@@ -138,9 +139,9 @@ def dispatch_all(
     and why."""
     now = now or utcnow()
     _require_office(conn, actor, community_id)
-    rules = community_rules(conn, community_id)
-    targets = _targets(conn, community_id, lock=True)
-    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
+    community, units, rules = _paired(conn, community_id)
+    targets = _targets(conn, community_id, units=units, lock=True)
+    pool = _candidates(conn, community, now, rules.claim_limit)
     plan = auto_dispatch(targets, [c for c in pool if c.roles & DISPATCHED], rules.weights, now)
     known = {t.wish.id: (t.wish, t.path) for t in targets}
     done = dispatch_many(conn, actor, community_id, plan, rules, now=now, known=known)
@@ -162,9 +163,15 @@ def _require_office(conn: Connection, actor: str, community_id: str) -> None:
 
 
 def _targets(
-    conn: Connection, community_id: str, wish_id: str | None = None, *, lock: bool = False
+    conn: Connection,
+    community_id: str,
+    wish_id: str | None = None,
+    *,
+    units: frozenset[str] | None = None,
+    lock: bool = False,
 ) -> list[Target]:
-    """The wish (or every wish open for claims) as matching sees it; ``lock``: the wishes stay
+    """The wish (or every wish open for claims) as matching sees it; ``units``: the units paired
+    with the community when the caller has them (else they are read); ``lock``: the wishes stay
     as loaded until the transaction ends (PostgreSQL; SQLite has one writer anyway)."""
     query = (
         sa.select(
@@ -182,7 +189,8 @@ def _targets(
         query = query.where(wishes.c.id == wish_id)
     if lock:
         query = query.with_for_update(of=wishes)
-    _, units, _ = _paired(conn, community_id)
+    if units is None:
+        _, units, _ = _paired(conn, community_id)
     rows = conn.execute(query)
     to_wish = sqltypes.picker(list(rows.keys()), wishes, "", Wish)
     return [
