@@ -243,8 +243,13 @@ def _fractions(target: Target, candidate: Candidate, now: dt.datetime) -> tuple[
     )
 
 
+def _weighted(weights: Weights, fractions: tuple[float, ...]) -> tuple[float, ...]:
+    """Each part's contribution, in PARTS order (the weights' fields are the parts)."""
+    return tuple(w * f for w, f in zip(msgspec.structs.astuple(weights), fractions, strict=True))
+
+
 def _parts(weights: Weights, fractions: tuple[float, ...]) -> dict[str, float]:
-    return {name: getattr(weights, name) * f for name, f in zip(PARTS, fractions, strict=True)}
+    return dict(zip(PARTS, _weighted(weights, fractions), strict=True))
 
 
 def _total(parts: Iterable[float]) -> float:
@@ -291,7 +296,7 @@ def score(target: Target, candidate: Candidate, weights: Weights, now: dt.dateti
 
 def total(target: Target, candidate: Candidate, weights: Weights, now: dt.datetime) -> float:
     """:func:`score`'s total alone (eligible or not)."""
-    return _total(_parts(weights, _fractions(target, candidate, now)).values())
+    return _total(_weighted(weights, _fractions(target, candidate, now)))
 
 
 def place_fraction(home_path: str, place_path: str) -> float:
@@ -311,7 +316,7 @@ def ceiling(
     free = 1.0 if candidate.available else 0.5  # _availability's best
     fractions = (1.0, place, free, _fairness(candidate.recent_minutes), _reliability(candidate),
                  _urgency(urgency), float(key_household), 1.0)  # fmt: skip
-    return _total(_parts(weights, fractions).values())
+    return _total(_weighted(weights, fractions))
 
 
 def _best(
@@ -325,7 +330,19 @@ def _best(
     keyed = (
         ((-total(t, c, weights, now), *tie(t, c)), t, c) for t, c in pairs if not why_not(t, c, now)
     )
-    best = heapq.nsmallest(limit, keyed, key=lambda row: row[0])
+    return matches(best_ranked(keyed, limit), weights, now)
+
+
+Ranked = tuple[tuple[object, ...], Target, Candidate]
+"""An eligible pair with its rank: (minus its total, then the tie break), the lower the better."""
+
+
+def _rank(row: Ranked) -> tuple[object, ...]:
+    return row[0]
+
+
+def matches(best: Iterable[Ranked], weights: Weights, now: dt.datetime) -> list[Match]:
+    """The ranked pairs as matches, each with its whole score (parts and explanation)."""
     return [
         Match(wish_id=t.wish.id, member_id=c.member_id, score=score(t, c, weights, now))
         for _, t, c in best
@@ -350,6 +367,18 @@ def recommend(
 
 def _wish_order(target: Target, _: Candidate) -> tuple[object, ...]:
     return -int(target.wish.urgency), target.wish.window_start, target.wish.id
+
+
+def ranked_wish(target: Target, candidate: Candidate, weights: Weights, now: dt.datetime) -> Ranked:
+    """An eligible wish ranked as :func:`recommend` ranks it: keep the ``limit`` lowest with
+    :func:`best_ranked`, then :func:`matches` gives what :func:`recommend` would."""
+    rank = (-total(target, candidate, weights, now), *_wish_order(target, candidate))
+    return rank, target, candidate
+
+
+def best_ranked(rows: Iterable[Ranked], limit: int) -> list[Ranked]:
+    """The ``limit`` best ranked pairs, best first."""
+    return heapq.nsmallest(limit, rows, key=_rank)
 
 
 def rank_candidates(

@@ -245,6 +245,11 @@ def require(
 
 def community_rules(conn: Connection, community_id: str) -> CommunityRules:
     body = conn.scalar(sa.select(settings.c.body).where(settings.c.community_id == community_id))
+    return rules_from(body)
+
+
+def rules_from(body: object) -> CommunityRules:
+    """A community's rules from their stored document (None: never saved, the defaults)."""
     return DEFAULT_RULES if body is None else msgspec.convert(body, CommunityRules)
 
 

@@ -37,8 +37,18 @@ from marketplace.matching import (
     why_not,
 )
 from marketplace.model import Org, OrgKind, Wish
-from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on
-from marketplace.schema import claims, member_load, members, orgs, pairings, roles, wishes
+from marketplace.orgs import ancestor_paths, get_org, roles_on, rules_from
+from marketplace.rules import CommunityRules
+from marketplace.schema import (
+    claims,
+    member_load,
+    members,
+    orgs,
+    pairings,
+    roles,
+    settings,
+    wishes,
+)
 from marketplace.shortlist import best_wishes
 from points import sqltypes, utcnow
 
@@ -57,8 +67,7 @@ def recommendations(
 ) -> list[Match]:
     """Published wishes that fit the member best, with the score's parts (为你推荐)."""
     now = now or utcnow()
-    rules = community_rules(conn, community_id)
-    community, units = _paired(conn, community_id)
+    community, units, rules = _paired(conn, community_id)
     candidates = _candidates(conn, community, now, rules.claim_limit, member_id)
     if not candidates:
         return []
@@ -89,11 +98,12 @@ def reasons(
 ) -> tuple[Reason, ...]:
     """Why the member cannot take the wish (empty: they can)."""
     now = now or utcnow()
-    rules = community_rules(conn, community_id)
-    targets = [t for t in _targets(conn, community_id, wish_id) if t.wish.id == wish_id]
+    community, units, rules = _paired(conn, community_id)
+    targets = [
+        t for t in _targets(conn, community_id, wish_id, units=units) if t.wish.id == wish_id
+    ]
     if not targets:
         raise NotFound("wish", wish_id)
-    community = get_org(conn, community_id)
     found = _candidates(conn, community, now, rules.claim_limit, member_id)
     candidate = found[0] if found else Candidate(member_id=member_id, roles=frozenset())
     return why_not(targets[0], candidate, now)
@@ -111,11 +121,11 @@ def candidates(
     """Members ranked for one wish, for staff dispatching it (派单候选人)."""
     now = now or utcnow()
     _require_office(conn, actor, community_id)
-    rules = community_rules(conn, community_id)
-    targets = _targets(conn, community_id, wish_id)
+    community, units, rules = _paired(conn, community_id)
+    targets = _targets(conn, community_id, wish_id, units=units)
     if not targets:
         raise NotFound("wish", wish_id)
-    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
+    pool = _candidates(conn, community, now, rules.claim_limit)
     return rank_candidates(targets[0], pool, rules.weights, now, limit=limit)
 
 
@@ -129,9 +139,9 @@ def dispatch_all(
     and why."""
     now = now or utcnow()
     _require_office(conn, actor, community_id)
-    rules = community_rules(conn, community_id)
-    targets = _targets(conn, community_id, lock=True)
-    pool = _candidates(conn, get_org(conn, community_id), now, rules.claim_limit)
+    community, units, rules = _paired(conn, community_id)
+    targets = _targets(conn, community_id, units=units, lock=True)
+    pool = _candidates(conn, community, now, rules.claim_limit)
     plan = auto_dispatch(targets, [c for c in pool if c.roles & DISPATCHED], rules.weights, now)
     known = {t.wish.id: (t.wish, t.path) for t in targets}
     done = dispatch_many(conn, actor, community_id, plan, rules, now=now, known=known)
@@ -153,9 +163,15 @@ def _require_office(conn: Connection, actor: str, community_id: str) -> None:
 
 
 def _targets(
-    conn: Connection, community_id: str, wish_id: str | None = None, *, lock: bool = False
+    conn: Connection,
+    community_id: str,
+    wish_id: str | None = None,
+    *,
+    units: frozenset[str] | None = None,
+    lock: bool = False,
 ) -> list[Target]:
-    """The wish (or every wish open for claims) as matching sees it; ``lock``: the wishes stay
+    """The wish (or every wish open for claims) as matching sees it; ``units``: the units paired
+    with the community when the caller has them (else they are read); ``lock``: the wishes stay
     as loaded until the transaction ends (PostgreSQL; SQLite has one writer anyway)."""
     query = (
         sa.select(
@@ -173,7 +189,8 @@ def _targets(
         query = query.where(wishes.c.id == wish_id)
     if lock:
         query = query.with_for_update(of=wishes)
-    _, units = _paired(conn, community_id)
+    if units is None:
+        _, units, _ = _paired(conn, community_id)
     rows = conn.execute(query)
     to_wish = sqltypes.picker(list(rows.keys()), wishes, "", Wish)
     return [
@@ -187,18 +204,21 @@ def _targets(
     ]
 
 
-def _paired(conn: Connection, community_id: str) -> tuple[Org, frozenset[str]]:
-    """The community and the units paired with it (结对共建), in one statement."""
-    query = (
-        sa.select(orgs, pairings.c.unit_id.label("paired_unit"))
-        .outerjoin(pairings, pairings.c.community_id == orgs.c.id)
-        .where(orgs.c.id == community_id)
-    )
-    rows = conn.execute(query).all()
+def _paired(conn: Connection, community_id: str) -> tuple[Org, frozenset[str], CommunityRules]:
+    """The community, the units paired with it (结对共建) and its rules, in one statement."""
+    rows = conn.execute(_PAIRED, {"community": community_id}).all()
     if not rows:
         raise NotFound("org", community_id)
     units = frozenset(r.paired_unit for r in rows if r.paired_unit is not None)
-    return sqltypes.to_struct(rows[0], Org), units
+    return sqltypes.to_struct(rows[0], Org), units, rules_from(rows[0].rules)
+
+
+_PAIRED = (
+    sa.select(orgs, pairings.c.unit_id.label("paired_unit"), settings.c.body.label("rules"))
+    .outerjoin(pairings, pairings.c.community_id == orgs.c.id)
+    .outerjoin(settings, settings.c.community_id == orgs.c.id)
+    .where(orgs.c.id == sa.bindparam("community"))
+)
 
 
 def _candidates(
@@ -210,72 +230,21 @@ def _candidates(
 ) -> list[Candidate]:
     """Members who may claim in the community: volunteers and party members holding the role
     on the community or above, and party members of paired units."""
-    community_id = community.id
-    ancestors = ancestor_paths(community.path)
-    in_tree = (
-        sa.select(roles.c.member_id, roles.c.role)
-        .join(orgs, orgs.c.id == roles.c.org_id)
-        .where(roles.c.role.in_([r.value for r in CANDIDATES]))
-        .where(
-            sa.or_(
-                orgs.c.path.in_(ancestors), orgs.c.path.startswith(community.path, autoescape=True)
-            )
-        )
-    )
-    from_units = (
-        sa.select(roles.c.member_id, roles.c.role)
-        .join(pairings, pairings.c.unit_id == roles.c.org_id)
-        .where(pairings.c.community_id == community_id)
-        .where(roles.c.role.in_([Role.PARTY_MEMBER.value, Role.UNIT_ADMIN.value]))
-    )
-    if member_id is not None:
-        in_tree = in_tree.where(roles.c.member_id == member_id)
-        from_units = from_units.where(roles.c.member_id == member_id)
+    given = {
+        "community": community.id,
+        "ancestors": ancestor_paths(community.path),
+        "within": _escaped(community.path),
+        "member": member_id,
+    }
     held: dict[str, set[Role]] = defaultdict(set)
-    for mid, role in (conn.execute(sa.union_all(in_tree, from_units))).all():
+    for mid, role in conn.execute(_HELD[member_id is not None], given).all():
         held[mid].add(Role(role))
     if not held:
         return []
     ids = sorted(held)
-    people = {
-        r.id: r
-        for r in conn.execute(
-            sa.select(
-                members.c.id,
-                members.c.skills,
-                members.c.home_unit_id,
-                orgs.c.path,
-                member_load.c.open_claims,
-                member_load.c.no_shows,
-            )
-            .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
-            .outerjoin(
-                member_load,
-                sa.and_(
-                    member_load.c.community_id == community_id,
-                    member_load.c.member_id == members.c.id,
-                ),
-            )
-            .where(members.c.id.in_(ids))
-        )
-    }
-    history = conn.execute(
-        sa.select(
-            claims.c.member_id,
-            claims.c.wish_id,
-            claims.c.state,
-            claims.c.minutes,
-            claims.c.closed_at,
-            wishes.c.rating,
-        )
-        .join(
-            wishes,
-            sa.and_(
-                wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id
-            ),
-        )
-        .where(claims.c.community_id == community_id, claims.c.member_id.in_(ids))
-    )
+    given["ids"] = ids
+    people = {r.id: r for r in conn.execute(_PEOPLE, given)}
+    history = conn.execute(_HISTORY, given)
     claimed: dict[str, set[str]] = defaultdict(set)
     recent: dict[str, int] = defaultdict(int)
     completed: dict[str, int] = defaultdict(int)
@@ -310,3 +279,76 @@ def _candidates(
             )
         )
     return found
+
+
+def _held(single: bool) -> sa.CompoundSelect[str, str]:
+    """Who holds a role that lets them be a candidate in the community (``single``: the one
+    member ``:member``): on the community or above (``:ancestors``), inside it (``:within``,
+    its path escaped for LIKE), or on a unit paired with it."""
+    in_tree = (
+        sa.select(roles.c.member_id, roles.c.role)
+        .join(orgs, orgs.c.id == roles.c.org_id)
+        .where(roles.c.role.in_([r.value for r in CANDIDATES]))
+        .where(
+            sa.or_(
+                orgs.c.path.in_(sa.bindparam("ancestors", expanding=True)),
+                orgs.c.path.startswith(sa.bindparam("within"), escape="/"),
+            )
+        )
+    )
+    from_units = (
+        sa.select(roles.c.member_id, roles.c.role)
+        .join(pairings, pairings.c.unit_id == roles.c.org_id)
+        .where(pairings.c.community_id == sa.bindparam("community"))
+        .where(roles.c.role.in_([Role.PARTY_MEMBER.value, Role.UNIT_ADMIN.value]))
+    )
+    if single:
+        in_tree = in_tree.where(roles.c.member_id == sa.bindparam("member"))
+        from_units = from_units.where(roles.c.member_id == sa.bindparam("member"))
+    return sa.union_all(in_tree, from_units)
+
+
+def _escaped(path: str) -> str:
+    """``path`` for ``LIKE … ESCAPE '/'`` (as SQLAlchemy's ``autoescape`` writes it)."""
+    return path.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+# Built once (the statements of every call differ only in their parameters).
+_HELD = {single: _held(single) for single in (False, True)}
+_PEOPLE = (
+    sa.select(
+        members.c.id,
+        members.c.skills,
+        members.c.home_unit_id,
+        orgs.c.path,
+        member_load.c.open_claims,
+        member_load.c.no_shows,
+    )
+    .outerjoin(orgs, orgs.c.id == members.c.home_org_id)
+    .outerjoin(
+        member_load,
+        sa.and_(
+            member_load.c.community_id == sa.bindparam("community"),
+            member_load.c.member_id == members.c.id,
+        ),
+    )
+    .where(members.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+_HISTORY = (
+    sa.select(
+        claims.c.member_id,
+        claims.c.wish_id,
+        claims.c.state,
+        claims.c.minutes,
+        claims.c.closed_at,
+        wishes.c.rating,
+    )
+    .join(
+        wishes,
+        sa.and_(wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id),
+    )
+    .where(
+        claims.c.community_id == sa.bindparam("community"),
+        claims.c.member_id.in_(sa.bindparam("ids", expanding=True)),
+    )
+)

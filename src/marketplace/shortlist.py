@@ -30,13 +30,15 @@ from sqlalchemy.engine import Connection
 from marketplace.matching import (
     Candidate,
     Match,
+    Ranked,
     Target,
     Weights,
     barred,
+    best_ranked,
     ceiling,
+    matches,
     place_fraction,
-    recommend,
-    total,
+    ranked_wish,
     why_not,
 )
 from marketplace.model import Org, Urgency, Wish
@@ -76,15 +78,15 @@ def best_wishes(
     if limit < 1 or barred(candidate, community.path, paired_unit_ids):
         return []
     cells = _cells(conn, community, candidate, weights)
-    read: list[Target] = []
-    found: list[Match] = []
+    read: list[Ranked] = []  # every eligible wish read, ranked as recommend ranks it
+    best: list[Ranked] = []
     chunk = limit + limit // 2 + 2
     first = True
     while True:
-        bar = found[-1].score.total if len(found) >= limit else None
+        bar = -float(best[-1][0][0]) if len(best) >= limit else None  # type: ignore[arg-type]
         due = [c for c in cells if not c.done and (bar is None or c.ceiling >= bar)]
         if not due:
-            return found
+            return matches(best, weights, now)
         batch = sorted(due[: CELLS_AT_ONCE * (1 if first else 4)], key=_kind)
         first = False
         rows = conn.execute(*_statement(conn, community.id, candidate, batch, now, chunk))
@@ -100,16 +102,17 @@ def best_wishes(
                 key_household=cell.key_household,
                 paired_unit_ids=paired_unit_ids,
             )
-            read.append(target)
             at = (target.wish.window_start, target.wish.id)
             cell.after = at if cell.after is None else max(cell.after, at)  # UNION ALL: any order
-            if not why_not(target, candidate, now) and (
-                total(target, candidate, weights, now) == cell.ceiling
-            ):
+            if why_not(target, candidate, now):
+                continue
+            ranked = ranked_wish(target, candidate, weights, now)
+            read.append(ranked)
+            if -ranked[0][0] == cell.ceiling:  # type: ignore[operator]
                 cell.at_ceiling += 1
         for cell, n in zip(batch, got, strict=True):
             cell.done = n < chunk or cell.at_ceiling >= limit
-        found = recommend(candidate, read, weights, now, limit=limit)
+        best = best_ranked(read, limit)
 
 
 def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weights) -> list[Cell]:
@@ -121,12 +124,7 @@ def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weig
     groups: dict[float, list[str]] = {}
     near: list[str] = []
     if len(home) > depth and candidate.home_path.startswith(community.path):
-        top = sa.select(orgs.c.id, orgs.c.path).where(orgs.c.id == home[depth])
-        tree = top.cte("near", recursive=True)  # the home's compound and everything below it
-        tree = tree.union_all(
-            sa.select(orgs.c.id, orgs.c.path).join(tree, orgs.c.parent_id == tree.c.id)
-        )
-        for org_id, path in conn.execute(sa.select(tree.c.id, tree.c.path)):
+        for org_id, path in conn.execute(_NEAR, {"top": home[depth]}):
             groups.setdefault(place_fraction(candidate.home_path, path), []).append(org_id)
             near.append(org_id)
     rest = place_fraction(candidate.home_path, community.path)
@@ -142,6 +140,19 @@ def _cells(conn: Connection, community: Org, candidate: Candidate, weights: Weig
     ]  # fmt: skip
     cells.sort(key=lambda c: -c.ceiling)
     return cells
+
+
+def _near() -> sa.Select[Any]:
+    """The org ``:top`` (the member's home compound) and everything below it."""
+    top = sa.select(orgs.c.id, orgs.c.path).where(orgs.c.id == sa.bindparam("top"))
+    tree = top.cte("near", recursive=True)
+    tree = tree.union_all(
+        sa.select(orgs.c.id, orgs.c.path).join(tree, orgs.c.parent_id == tree.c.id)
+    )
+    return sa.select(tree.c.id, tree.c.path)
+
+
+_NEAR = _near()
 
 
 def _kind(cell: Cell) -> tuple[bool, bool, bool]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import sqlalchemy as sa
+
 import marketplace as mk
 import marketplace_world as world
 import points
 from marketplace import CommunityRules
+from marketplace.recommendations import _escaped
 from marketplace_world import T0
 
 
@@ -131,3 +134,11 @@ def test_auto_dispatch_fills_places_within_capacity_and_limits(db: points.Databa
     # 5 volunteers + 1 party member of the paired unit, 2 places each = 12 of the 16 places.
     assert len(made) == 12
     assert sum(w.places_taken for w in wishes.values()) == 12
+
+
+def test_a_community_path_is_escaped_for_like_as_sqlalchemy_escapes_it() -> None:
+    """The candidates' statement is built once, so the community's path (ids may hold ``_``)
+    is escaped by hand: the same value SQLAlchemy's ``autoescape`` would send."""
+    for path in ("/d1/s1/c1/", "/d_1/s%1/c//1/", "/a_b_c/"):
+        compiled = sa.column("path").startswith(path, autoescape=True).compile()
+        assert list(compiled.params.values()) == [_escaped(path)]
