@@ -128,6 +128,8 @@ BEYOND_SCHEMA = {
     "change": "a restock leaves the stored stock within 0 to 1,000,000,000",
     "attendance": "each attendee a member of the community (stored), each named once (a key)",
     "started_at": "an event's start not in the future: the server's clock",
+    "token": "a check-in token the service signed for this wish, not expired (扫码报到: an HMAC)",
+    "offline_at": "the phone's time against the server's clock and the claim's stored times",
     "photos": "each part a file (with a file name) whose bytes decode as a still JPEG, PNG or "
     "WebP photo; OpenAPI's binary says neither",
 }

@@ -59,6 +59,9 @@ def period_of(
     nothing is given), or both ends."""
     check_moment("since", since)
     check_moment("until", until)
+    for name, end in (("since", since), ("until", until)):
+        if end is not None:  # a bad end is named before a missing one
+            mk.periods.day_start(name, end)
     if since is None and until is None:
         return mk.named_period(period or DEFAULT_PERIOD, now=now)
     if period is not None:

@@ -307,6 +307,8 @@ def claim_row(
         "parent_id": parent_id,
         "state": ClaimState.ACTIVE.value,
         "created_at": now,
+        "checked_in_offline": False,
+        "checked_out_offline": False,
     }
 
 

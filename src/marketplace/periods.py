@@ -46,6 +46,15 @@ def day_of(moment: dt.datetime) -> dt.date:
     return moment.astimezone(CHINA).date()
 
 
+def day_start(name: str, value: object) -> dt.datetime:
+    """One end of a period: an aware time that is a China midnight (InvalidInput on ``name``)."""
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise InvalidInput(name, Cause("needs_time_zone"))
+    if midnight(day_of(value)) != value:
+        raise InvalidInput(name, Cause("day_start"))
+    return value
+
+
 def whole_days(since: dt.datetime, until: dt.datetime) -> Period:
     """The period, once both ends are aware times, ``until`` after ``since``, and both China
     midnights (InvalidInput naming the end at fault otherwise)."""
@@ -54,10 +63,7 @@ def whole_days(since: dt.datetime, until: dt.datetime) -> Period:
             raise InvalidInput(name, Cause("needs_time_zone"))
     if until <= since:
         raise InvalidInput("until", Cause("after", {"other": "since"}))
-    for name, value in (("since", since), ("until", until)):
-        if midnight(day_of(value)) != value:
-            raise InvalidInput(name, Cause("day_start"))
-    return Period(since, until)
+    return Period(day_start("since", since), day_start("until", until))
 
 
 def named_period(text: str, *, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
