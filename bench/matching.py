@@ -96,8 +96,9 @@ def _dispatch(opts: Options, db: Database, label: str, say: Callable[[str], None
         )
     say(f"  auto-dispatch {opts.dispatch_wishes:,} wishes: {total:.1f} s ({note})  "
         f"load {machine.load()}")  # fmt: skip
+    limit = 2.0 if label == "SQLite" else 5.0  # issue 14: < 2 s on SQLite, < 5 s on PostgreSQL
     return Row(
         group="matching", name=f"auto-dispatch {opts.dispatch_wishes:,} wishes ({label})",
-        unit="s", product=total, rounds=1, load=machine.load(), target="< 2 s",
-        met=total < 2, note=note,
+        unit="s", product=total, rounds=1, load=machine.load(), target=f"< {limit:g} s",
+        met=total < limit, note=note,
     )  # fmt: skip
