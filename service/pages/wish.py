@@ -9,7 +9,6 @@ still decides. Volunteers see in plain words why they cannot claim (:func:`marke
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, NamedTuple
 
@@ -63,9 +62,8 @@ def wish_page(
         unit = seat.org_id
         if any(line.claim.unit_id == unit and line.claim.places > 0 for line in lines):
             unit_people = mk.unit_members(tx, viewer.id, unit)
-    history = [*mk.history(tx, community_id, wish_id)]
-    for line in lines:  # the claims' own moves: the claim, check-in and check-out of each
-        history += mk.history(tx, community_id, line.claim.id)
+    # the wish's moves and its claims' own (the claim, check-in and check-out of each)
+    history = mk.history(tx, community_id, wish_id, *(line.claim.id for line in lines))
     show_code = view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES
     office = bool(view.viewer_roles & mk.OFFICE)
     return render(
@@ -104,10 +102,6 @@ def show(
     return wish_page(request, tx, viewer, now, wish_id, community=c)
 
 
-ESCALATED = re.compile(r"^level (\d+) → (\d+)$")
-"""The reason the escalation sweep records (``level 0 → 1``)."""
-
-
 class Step(NamedTuple):
     """One line of 办理记录."""
 
@@ -127,10 +121,10 @@ def timeline(moves: list[mk.Transition]) -> list[Step]:
         state = labels.label(labels.WISH_STATES, m.to_state)
         text = f"{labels.label(labels.ACTIONS, action)} → {state}"
         if m.action == "escalate":
-            level = ESCALATED.match(m.reason)
+            levels = mk.escalation_levels(m.reason)
             text = labels.label(labels.ACTIONS, action)
-            if level:
-                frm, to = (labels.label(labels.LEVELS, n) for n in level.groups())
+            if levels:
+                frm, to = (labels.label(labels.LEVELS, str(n)) for n in levels)
                 text += f"：由{frm}升至{to}督办"
         elif m.reason and m.action != "settle":
             text += f"：{m.reason}"

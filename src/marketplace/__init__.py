@@ -175,6 +175,7 @@ from marketplace.sweeps import (
     SweepResult,
     auto_accept_due,
     escalate_due,
+    escalation_levels,
     expire_wishes,
     release_no_shows,
 )
@@ -310,6 +311,7 @@ __all__ = [
     "dispute",
     "distance_m",
     "escalate_due",
+    "escalation_levels",
     "escalation_queue",
     "expire_wishes",
     "export_member",

@@ -15,6 +15,7 @@ once handle each due item exactly once (on PostgreSQL they also skip rows anothe
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -91,7 +92,7 @@ def escalate_due(
             wish.state.value,
             SYSTEM,
             frozenset({Role.SYSTEM}),
-            f"level {wish.level} → {level}",
+            escalation_reason(wish.level, level),
             now,
             wish=wish,
         )
@@ -196,6 +197,21 @@ def _due(
         query = query.with_for_update(skip_locked=True, of=of)
     rows = (conn.execute(query.limit(limit))).all()
     return [(str(r._mapping["community_id"]), str(r._mapping["id"])) for r in rows]
+
+
+_ESCALATED = re.compile(r"^level (\d+) → (\d+)$")
+
+
+def escalation_reason(level: int, to: int) -> str:
+    """The reason an escalation (吹哨) records: the levels it moved between (0 community, 1 street,
+    2 district), read back by :func:`escalation_levels`."""
+    return f"level {level} → {to}"
+
+
+def escalation_levels(reason: str) -> tuple[int, int] | None:
+    """The levels an escalation's recorded reason names (None: not an escalation's reason)."""
+    found = _ESCALATED.match(reason)
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def _each(

@@ -324,11 +324,15 @@ def _like_escaped(text: str) -> str:
     return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
 
 
-def history(conn: Connection, community_id: str, subject_id: str) -> list[Transition]:
-    """Every recorded transition of a wish or claim, oldest first."""
+def history(conn: Connection, community_id: str, subject_id: str, *more: str) -> list[Transition]:
+    """Every recorded transition of a wish or claim (and of ``more`` of them: a wish's claims,
+    in the same statement), oldest first."""
     rows = conn.execute(
         sa.select(transitions)
-        .where(transitions.c.community_id == community_id, transitions.c.subject_id == subject_id)
+        .where(
+            transitions.c.community_id == community_id,
+            transitions.c.subject_id.in_((subject_id, *more)),
+        )
         .order_by(transitions.c.id)
     )
     return [sqltypes.to_struct(r, Transition) for r in rows]
