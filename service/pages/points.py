@@ -13,7 +13,7 @@ from litestar.response import Template
 
 import marketplace as mk
 import points
-from points import Entry, PendingState, Phase, Transfer
+from points import Phase, Transfer
 from service.api.common import MEMBER, Memo, Now, Points, Quantity, Tx
 from service.pages.common import (
     FAILURES,
@@ -52,18 +52,14 @@ def my_points(
     hours = mk.wallet.hours(tx, viewer.id, community_id, viewer.id)
     cursor = after(request, cursor)
     page = mk.wallet.history(tx, viewer.id, community_id, viewer.id, cursor=cursor, limit=PAGE)
-    lines = [e for e in page.items if not settled(tx, community_id, e)]
+    pending = [e.transfer_id for e in page.items if e.phase is Phase.PENDING]
+    resolved = points.resolved_pendings(tx, community_id, pending)
+    # a hold or an award waiting for confirmation that has since been posted or voided: its
+    # posting (or voiding) stands for it in the statement, so nothing is listed twice
+    lines = [e for e in page.items if e.transfer_id not in resolved]
     return render(
         request, "points.html", viewer, wallet=wallet, hours=hours, page=page, lines=lines
     )
-
-
-def settled(tx: Tx, community_id: str, entry: Entry) -> bool:
-    """A hold or an award waiting for confirmation that has since been posted or voided: its
-    posting (or voiding) stands for it in the statement, so nothing is listed twice."""
-    if entry.phase is not Phase.PENDING:
-        return False
-    return points.pending_state(tx, community_id, entry.transfer_id) is not PendingState.OPEN
 
 
 @get("/points/transfers/{transfer_id:str}", opt=MEMBER)

@@ -18,6 +18,7 @@ refused for insufficient points stays refused (see :class:`points.Database`).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
@@ -385,6 +386,20 @@ def pending_state(conn: Connection, community_id: str, pending_id: str) -> Pendi
     if row is None:
         return PendingState.OPEN
     return PendingState.POSTED if row[0] == Phase.POST.value else PendingState.VOIDED
+
+
+def resolved_pendings(conn: Connection, community_id: str, pending_ids: Iterable[str]) -> set[str]:
+    """Which of the pending transfers have been posted or voided (one statement for many: a
+    statement page, where each resolved hold is listed by its resolution instead)."""
+    wanted = sorted(set(pending_ids))
+    if not wanted:
+        return set()
+    rows = conn.execute(
+        sa.select(transfers.c.pending_id).where(
+            transfers.c.community_id == community_id, transfers.c.pending_id.in_(wanted)
+        )
+    )
+    return {str(r[0]) for r in rows}
 
 
 def void_timed_out(

@@ -15,7 +15,7 @@ POINTS_API = {
     "Database", "record_refusal", "sqltypes", "new_id", "derived_id", "utcnow",
     # ledger
     "account_id", "find_by_reference", "get_account", "get_transfer", "open_account",
-    "open_community", "pending_state", "post_pending", "reverse", "statement", "transfer",
+    "open_community", "pending_state", "post_pending", "resolved_pendings", "reverse", "statement", "transfer",
     "void_pending", "void_timed_out",
     # awards, hours, store, audit
     "accrue", "adjust", "compute_accrual", "current_policy", "donate", "expire_points",
