@@ -36,6 +36,7 @@ def test_a_refused_restock_far_down_the_list_is_shown_on_screen(
     refused = page.locator("li.card p.error")
     expect(refused).to_have_text("库存不足：剩余3件")
     expect(last.locator('input[name="change"]')).to_be_focused()  # htmx settles, then scrolls
+    expect(last.locator('input[name="change"]')).to_have_value("-1000")  # what she typed
     drawn = page.evaluate(
         "(() => { const r = document.querySelector('li.card p.error').getBoundingClientRect();"
         " return [r.left, r.top, r.right, r.bottom, innerWidth, innerHeight]; })()"
