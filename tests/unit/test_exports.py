@@ -15,8 +15,8 @@ POINTS_API = {
     "Database", "record_refusal", "sqltypes", "new_id", "derived_id", "utcnow",
     # ledger
     "account_id", "find_by_reference", "get_account", "get_transfer", "open_account",
-    "open_community", "pending_state", "post_pending", "resolved_pendings", "reverse", "statement", "transfer",
-    "void_pending", "void_timed_out",
+    "open_community", "pending_state", "post_pending", "resolved_pendings", "reverse", "statement",
+    "transfer", "void_pending", "void_timed_out",
     # awards, hours, store, audit
     "accrue", "adjust", "compute_accrual", "current_policy", "donate", "expire_points",
     "bounds_problems",  # the bounds a Struct's types declare, for a Struct made in code
