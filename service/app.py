@@ -33,7 +33,7 @@ from litestar.stores.redis import RedisStore
 
 from points import Database, utcnow
 from service import auth, pages, problems, ratelimit
-from service.api import boards, claims, offers, people, photos, session, wishes
+from service.api import boards, claims, codes, offers, people, photos, session, wishes
 from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
@@ -47,6 +47,8 @@ STATIC = importlib.resources.files("service") / "static"
 SWAGGER = "/static/vendor/swagger-ui-5.35.0"
 API_ROUTES = [
     session.AuthController,
+    codes.RedeemController,
+    codes.SignInCodeController,
     people.OrgController,
     people.CommunityController,
     people.MemberController,
@@ -72,8 +74,12 @@ class Metrics(PrometheusController):
 def _stores(settings: Settings) -> dict[str, Store]:
     if settings.redis_url:
         root = RedisStore.with_client(url=settings.redis_url, namespace="linli")
-        return {"rate_limit": root.with_namespace("rate"), "login": root.with_namespace("login")}
-    return {"rate_limit": MemoryStore(), "login": MemoryStore()}
+        return {
+            "rate_limit": root.with_namespace("rate"),
+            "login": root.with_namespace("login"),
+            "codes": root.with_namespace("codes"),
+        }
+    return {"rate_limit": MemoryStore(), "login": MemoryStore(), "codes": MemoryStore()}
 
 
 def _outside_authentication(metrics: PrometheusConfig) -> Callable[[AppConfig], AppConfig]:
@@ -129,6 +135,12 @@ def create_app(
         "settings": settings,
         "jwt": jwt,
         "throttle": auth.Throttle(stores["login"], settings),
+        "code_throttle": auth.Throttle(
+            stores["codes"],
+            settings,
+            limits=(settings.code_attempts, settings.code_attempts_per_address),
+            refusal=("code_throttled", "验证码错误次数过多", "one-time codes"),
+        ),
         "sweeper": sweeper,
         "clock": clock,
     }

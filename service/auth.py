@@ -343,11 +343,24 @@ class Throttle:
     (:meth:`attempt`), so guesses sent all at once cannot pass the check before the first
     failure is counted. The places are per process; the counts are in the shared store."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        limits: tuple[int, int] | None = None,
+        refusal: tuple[str, str, str] = ("login_throttled", "登录失败次数过多", "sign-ins"),
+    ) -> None:
+        """``limits``: failures per phone and per address (else the sign-in's settings);
+        ``refusal``: the 429's code, the Chinese words before "请N分钟后再试", and the English
+        name of what failed (the one-time codes count theirs apart, :mod:`service.codes`)."""
         self.store = store
-        self.per_phone = settings.login_attempts
-        self.per_address = settings.login_attempts_per_address
+        self.per_phone, self.per_address = limits or (
+            settings.login_attempts,
+            settings.login_attempts_per_address,
+        )
         self.window = settings.login_window_seconds
+        self.refusal = refusal
         self._guard = asyncio.Lock()
         self._in_flight: Counter[str] = Counter()  # attempts being verified now, by key
 
@@ -377,11 +390,12 @@ class Throttle:
                 # past the limit: until the window ends; else once the attempts in flight settle
                 left = (await self.store.expires_in(key) or self.window) if count >= limit else 1
                 minutes = max(1, -(-left // 60))
+                code, zh, en = self.refusal
                 raise ServiceError(
                     429,
-                    "login_throttled",
-                    f"登录失败次数过多，请{minutes}分钟后再试",
-                    "too many failed sign-ins; try again later",
+                    code,
+                    f"{zh}，请{minutes}分钟后再试",
+                    f"too many failed {en}; try again later",
                     retry_after=int(left),
                 )
 

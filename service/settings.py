@@ -32,6 +32,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     login_attempts: int = 5  # failed sign-ins per phone per window
     login_attempts_per_address: int = 30  # failed sign-ins per client address per window
     login_window_seconds: int = 900
+    code_activate_hours: int = 24  # a one-time code for a member with no password yet
+    code_reset_minutes: int = 30  # a one-time code to reset a forgotten password
+    code_attempts: int = 5  # wrong codes per phone per window (the login window)
+    code_attempts_per_address: int = 30  # wrong codes per client address per window
     max_body_bytes: int = 1_048_576
     sweep_seconds: float = 60.0  # background sweeps every so often; 0 turns them off
     idempotency_hours: int = 24
@@ -54,6 +58,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             login_attempts=_int(env, "LINLI_LOGIN_ATTEMPTS", 5, 1, 1000),
             login_attempts_per_address=_int(env, "LINLI_LOGIN_ATTEMPTS_PER_ADDRESS", 30, 1, 10**5),
             login_window_seconds=_int(env, "LINLI_LOGIN_WINDOW_SECONDS", 900, 1, 86400),
+            code_activate_hours=_int(env, "LINLI_CODE_ACTIVATE_HOURS", 24, 1, 24 * 30),
+            code_reset_minutes=_int(env, "LINLI_CODE_RESET_MINUTES", 30, 1, 24 * 60),
+            code_attempts=_int(env, "LINLI_CODE_ATTEMPTS", 5, 1, 1000),
+            code_attempts_per_address=_int(env, "LINLI_CODE_ATTEMPTS_PER_ADDRESS", 30, 1, 10**5),
             max_body_bytes=_int(env, "LINLI_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 2**20),
             sweep_seconds=float(_int(env, "LINLI_SWEEP_SECONDS", 60, 0, 86400)),
             idempotency_hours=_int(env, "LINLI_IDEMPOTENCY_HOURS", 24, 1, 24 * 30),

@@ -416,6 +416,7 @@ DESCRIPTIONS = {
     404: "no such object for this member (also another community's)",
     405: "method not allowed",
     409: "conflict with the stored state (capacity, stock, points, in-flight key)",
+    410: "gone: a one-time code expired, used or spent",
     413: "request body too large",
     415: "unsupported media type",
     422: "invalid input (a field, an unknown field, or a reused Idempotency-Key)",

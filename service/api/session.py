@@ -54,13 +54,19 @@ async def sign_in(request: Request[Any, Any, Any], phone: str, password: str) ->
                 401, "bad_credentials", "手机号或密码不正确", "wrong phone number or password"
             )
         await throttle.succeeded(phone)
+    return token_out(request, found.member_id, found.token_version)
+
+
+def token_out(request: Request[Any, Any, Any], member_id: str, version: int) -> TokenOut:
+    """A new token for the member at the credential's ``version``."""
+    state = request.app.state
     settings = state.settings
-    token = auth.issue_token(state.jwt, settings, found.member_id, found.token_version)
+    token = auth.issue_token(state.jwt, settings, member_id, version)
     return TokenOut(
         access_token=token,
         token_type="Bearer",
         expires_in=settings.token_minutes * 60,
-        member_id=found.member_id,
+        member_id=member_id,
     )
 
 

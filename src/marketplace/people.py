@@ -9,6 +9,7 @@ opaque id, because they are records the law requires (志愿服务条例 art. 20
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -171,6 +172,37 @@ def list_members(
             grants[member_id].append(Grant(org_id=gid, org_name=gname, role=Role(grole)))
     items = tuple(Listed(member=m, grants=tuple(grants[m.id])) for m in found)
     return Page(items=items, next_cursor=found[-1].id if len(rows) > limit else None)
+
+
+def members_in_care(
+    conn: Connection, actor: str, community_id: str, member_ids: Sequence[str], act: Act
+) -> tuple[Member, ...]:
+    """The members of a community (each holds a role on it or inside it) that ``actor`` acts
+    for with ``act``, in the order asked, when the table lets the actor take ``act`` on the
+    community (office of it or above; NotFound for anyone else, as :func:`list_members`).
+    NotFound names the first member who is not the community's: no member is acted for
+    outside the actor's community, and nothing is half done (two statements for any count)."""
+    community = get_org(conn, community_id)
+    if community.community_id != community.id:
+        raise NotFound("community", community_id)
+    if not lifecycle.can(act, roles_on(conn, actor, community.path)):
+        raise NotFound("community", community_id)
+    wanted = list(dict.fromkeys(check_id("member_id", m) for m in member_ids))
+    inside = sa.and_(
+        roles.c.org_id == orgs.c.id, orgs.c.path.startswith(community.path, autoescape=True)
+    )
+    found: dict[str, Member] = {}
+    for start in range(0, len(wanted), 500):  # bound the statement's parameters
+        chunk = wanted[start : start + 500]
+        held = sa.select(roles.c.member_id).select_from(roles.join(orgs, inside))
+        rows = conn.execute(
+            sa.select(members).where(members.c.id.in_(chunk), members.c.id.in_(held))
+        )
+        found.update((r.id, sqltypes.to_struct(r, Member)) for r in rows)
+    for member_id in wanted:
+        if member_id not in found:
+            raise NotFound("member", member_id)
+    return tuple(found[m] for m in wanted)
 
 
 def grants_of(conn: Connection, member_id: str) -> tuple[Grant, ...]:
