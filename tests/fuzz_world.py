@@ -143,6 +143,7 @@ BEYOND_SCHEMA_CODES = {
     "donation_not_allowed": "whom members may donate to is the community's accrual policy (stored)",
     "invalid_policy": "an accrual policy's fields against each other (max and min minutes, night)",
     "invalid_cursor": "a cursor the list gave out (opaque: any text of its alphabet is valid)",
+    "no_phone": "a one-time sign-in code needs the member's stored phone number",
 }
 """Problem codes a 422 may refuse schema-valid data with, whatever the field, and why."""
 

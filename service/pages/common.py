@@ -200,6 +200,11 @@ page = uow.Units(provide={"viewer": viewer_of}, prepare={"form": _form}, keys=fo
 """The pages' handlers: ``@page.read`` / ``@page.write``, taking ``viewer`` and ``form`` too;
 a write takes the drawn form's idempotency key (:class:`~service.pages.forms.FormKeys`)."""
 
+shown_once = uow.Units(provide={"viewer": viewer_of}, prepare={"form": _form})
+"""Pages whose answer is shown once and kept nowhere (a one-time sign-in code): as ``page``,
+without the form's idempotency key, whose kept answer would hold it. Sent twice, such a form
+acts twice (a second code replaces the first, and the page shows the second)."""
+
 
 def elder_mode(conn: Connection, member_id: str) -> bool:
     on = conn.scalar(

@@ -15,7 +15,7 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import Role
 from points import AccrualPolicy
-from service import auth
+from service import auth, codes
 from service.api.common import MEMBER, Now, PersonName, Title, Tx
 from service.pages.common import (
     CST,
@@ -24,10 +24,12 @@ from service.pages.common import (
     See,
     Viewer,
     after,
+    china,
     done,
     handle,
     page,
     render,
+    shown_once,
 )
 from service.pages.forms import Fields, Form, Invalid
 from service.text import text
@@ -76,6 +78,10 @@ PolicyForm = _policy_form(
 class GrantForm(Fields, frozen=True, kw_only=True):
     member_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     role: Literal["resident", "volunteer", "party_member", "grid_worker", "staff"]
+
+
+class CodeForm(Fields, frozen=True, kw_only=True):
+    member_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class RegisterForm(Fields, frozen=True, kw_only=True):
@@ -330,6 +336,53 @@ def register(
     )
 
 
+@post("/staff/members/code", opt=MEMBER)
+@shown_once.write
+def issue_code(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
+) -> Response[Any]:
+    """发放重置码: a one-time code for a member of the community (激活 for one with no password
+    yet), shown once, large, with its expiry (:mod:`service.codes`). The page is kept nowhere:
+    the browser is told not to store it, and its address stays the member list's."""
+
+    def do() -> Response[Any]:
+        data = form.parse(CodeForm)
+        settings = request.app.state.settings
+        issued = codes.issue_code(
+            tx,
+            viewer.id,
+            viewer.community(),
+            data.member_id,
+            secret=settings.secret_key,
+            lifetimes=codes.Lifetimes.of(settings),
+            now=now,
+            address=request.client.host if request.client else None,
+        )
+        minutes = int((issued.expires_at - now).total_seconds() // 60)
+        shown = render(
+            request,
+            "sign_in_code.html",
+            viewer,
+            issued=issued,
+            grouped=f"{issued.code[:4]} {issued.code[4:]}",
+            expires=china(issued.expires_at, "%m月%d日 %H:%M"),
+            lifetime=f"{minutes // 60}小时" if minutes >= 60 else f"{minutes}分钟",
+        )
+        shown.headers["Cache-Control"] = "no-store"
+        shown.headers["HX-Push-Url"] = "false"  # a refresh shows the list, never the code again
+        return shown
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        ask="确定发放一次性验证码吗？该成员之前的验证码将失效。",
+        back="/staff/members",
+        show=lambda tx: _members_page(request, tx, viewer),
+    )
+
+
 ROUTES = [
     events_page,
     record_event,
@@ -339,4 +392,5 @@ ROUTES = [
     grant,
     revoke,
     register,
+    issue_code,
 ]

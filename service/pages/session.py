@@ -16,6 +16,7 @@ from litestar.response import Redirect, Template
 
 import marketplace as mk
 from service import auth
+from service.api.codes import redeem_code
 from service.api.common import MEMBER, PUBLIC, Me, Now, Tx
 from service.api.session import session_cookies, sign_in
 from service.pages import forms
@@ -32,7 +33,7 @@ from service.pages.common import (
     safe_next,
     set_elder_mode,
 )
-from service.pages.forms import Fields, Form
+from service.pages.forms import Fields, Form, Invalid
 
 
 class SignInForm(Fields, frozen=True, kw_only=True):
@@ -63,6 +64,39 @@ async def login(request: Request[Any, Any, Any]) -> Response[Any]:
         values = {"phone": form.get("phone"), "next": form.get("next")}
         return render(request, "login.html", status=status, errors=errors, values=values)
     response = Redirect(path=safe_next(data.next), status_code=303)
+    response.cookies.extend(session_cookies(request, out))
+    response.cookies.append(Cookie(key=SEAT_COOKIE, value="", max_age=0, path="/"))
+    return response
+
+
+class CodeSignInForm(Fields, frozen=True, kw_only=True):
+    phone: Annotated[str, msgspec.Meta(pattern=r"^1\d{10}$")]
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[\d\s-]+$")]
+    password: Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
+    password2: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+@get("/login/code", opt=PUBLIC)
+async def code_page(request: Request[Any, Any, Any]) -> Template:
+    """用验证码设置密码: the page a member opens with the one-time code staff gave them."""
+    return render(request, "login_code.html")
+
+
+@post("/login/code", opt=PUBLIC)
+async def code_sign_in(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Set a password with a one-time code and sign in (the API's own ``POST /auth/code``: the
+    same throttle, log and token); every older session of the member ends."""
+    form = await forms.read(request)
+    try:
+        data = form.parse(CodeSignInForm)
+        if data.password != data.password2:
+            raise Invalid({"password2": "两次输入的密码不一致"})
+        out = await redeem_code(request, data.phone, data.code, data.password)
+    except FAILURES as exc:
+        status, errors = failure(request, exc, form)
+        values = {"phone": form.get("phone"), "code": form.get("code")}
+        return render(request, "login_code.html", status=status, errors=errors, values=values)
+    response = done("/", "密码已设置，您已登录")
     response.cookies.extend(session_cookies(request, out))
     response.cookies.append(Cookie(key=SEAT_COOKIE, value="", max_age=0, path="/"))
     return response
@@ -136,4 +170,15 @@ def public_profile(
     return handle(request, viewer, form, do, ask=question, back="/me")
 
 
-ROUTES = [login_page, login, logout, home, me_page, switch_seat, elder, public_profile]
+ROUTES = [
+    login_page,
+    login,
+    code_page,
+    code_sign_in,
+    logout,
+    home,
+    me_page,
+    switch_seat,
+    elder,
+    public_profile,
+]

@@ -635,6 +635,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON 
     ("POST", "/communities/{community_id}/orders"): {"item_id": "rice", "quantity": 1},
     ("POST", IT + "/restock"): {"change": 5},
     ("PUT", IT + "/active"): {"active": False},
+    ("POST", "/auth/code"): {"phone": "13900000004", "code": "1234 5678", "password": "x" * 8},
+    ("POST", M + "/sign-in-code"): {"purpose": "reset"},
+    ("POST", "/communities/{community_id}/sign-in-codes"): {"member_ids": ["res2"]},
 }
 NESTED: list[tuple[str, str, dict[str, Any], str]] = [  # one level down: (…, field named)
     (

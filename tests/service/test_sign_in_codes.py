@@ -9,6 +9,7 @@ key's kept answer), and every issue, use and refusal is logged.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +20,9 @@ import service_world as sw
 import support
 from points import Database
 from service import codes
+from service.cli import main
+from service.database import open_database
+from service.settings import Settings
 from service.tables import idempotency_keys, sign_in_code_events, sign_in_codes
 from service_world import Service
 
@@ -240,5 +244,43 @@ def test_a_code_is_spent_after_ten_wrong_tries() -> None:
             )
         outcome = db.write(codes.redeem, issued.phone, issued.code, "h", secret="k", now=now)
         assert outcome == codes.Refusal(reason="spent")
+    finally:
+        db.dispose()
+
+
+def test_the_command_line_prints_codes_that_set_a_password(tmp_path: Path) -> None:
+    path = tmp_path / "linli.db"
+    support.copy_sqlite(support.sqlite_template(service=True), path)
+    db = open_database(Settings(database_url=f"sqlite:///{path}", secret_key=sw.DEMO_SECRET))
+    try:
+        sw.build(db)
+        runner = sw.cli(path)
+        args = ["code", "issue", "--community", "c1", "--member", "res", "--member", "res2"]
+        printed = runner.invoke(main, args)
+        assert printed.exit_code == 0, printed.output
+        lines = [line.split("\t") for line in printed.output.splitlines()]
+        assert [(m, p, purpose) for m, _, p, purpose, _, _ in lines] == [
+            ("res", sw.PHONES["res"], "reset"),
+            ("res2", sw.PHONES["res2"], "reset"),
+        ]
+        code = lines[0][4]
+        outcome = db.write(
+            codes.redeem, sw.PHONES["res"], code, "argon2-hash", secret=sw.DEMO_SECRET,
+            now=dt.datetime.now(dt.UTC),
+        )  # fmt: skip
+        assert isinstance(outcome, codes.Redeemed)
+        assert outcome.member_id == "res"
+        assert [e.actor for e in db.read(codes.events, "res")] == [mk.SYSTEM, "res"]
+
+        refused = runner.invoke(
+            main, ["code", "issue", "--community", "c1", "--member", "outsider"]
+        )
+        assert refused.exit_code == 1
+        assert "outsider" in refused.output
+        wrong = runner.invoke(
+            main, ["code", "issue", "--community", "c1", "--member", "res", "--purpose", "activate"]
+        )
+        assert wrong.exit_code == 1
+        assert "已设置密码，请发放重置码" in wrong.output
     finally:
         db.dispose()
