@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 from points import Database, utcnow
 from service.problems import ServiceError
 from service.settings import Settings
-from service.tables import credentials
+from service.tables import credentials, sign_in_code_events, sign_in_codes
 
 HASHER = PasswordHasher()  # argon2id, the library's recommended parameters
 _DUMMY = HASHER.hash("linli: equalises the time of an unknown phone number")
@@ -187,8 +187,15 @@ def revoke_tokens(conn: Connection, member_id: str) -> None:
 
 
 def forget(conn: Connection, member_id: str) -> None:
-    """Remove a member's credentials (account deletion)."""
+    """Remove a member's credentials and any one-time code of theirs (account deletion); the
+    codes' log keeps its lines (who issued what, when) without the addresses they came from."""
     conn.execute(credentials.delete().where(credentials.c.member_id == member_id))
+    conn.execute(sign_in_codes.delete().where(sign_in_codes.c.member_id == member_id))
+    conn.execute(
+        sign_in_code_events.update()
+        .where(sign_in_code_events.c.member_id == member_id)
+        .values(address=None)
+    )
 
 
 class NewPassword(msgspec.Struct, frozen=True, kw_only=True):

@@ -284,3 +284,14 @@ def test_the_command_line_prints_codes_that_set_a_password(tmp_path: Path) -> No
         assert "已设置密码，请发放重置码" in wrong.output
     finally:
         db.dispose()
+
+
+async def test_a_deleted_account_keeps_no_code_and_its_log_no_address(svc: Service) -> None:
+    issued = await issue(svc, "res")
+    gone = await svc.client.post("/api/v1/me/deletion", headers=svc.as_("res"))
+    assert gone.status_code == 200, gone.text
+    refused(await redeem(svc, sw.PHONES["res"], issued["code"]), 401, "code_wrong")
+    assert stored(svc, sign_in_codes) == []
+    db: Database = svc.app.state.db
+    log = db.read(codes.events, "res")
+    assert [(e.event, e.actor, e.address) for e in log] == [("issued", "staff", None)]
