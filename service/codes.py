@@ -144,13 +144,12 @@ def issue_codes(
     if not members:
         return ()
     ids = [m.id for m in members]
-    held = dict(
-        conn.execute(
-            sa.select(credentials.c.member_id, credentials.c.phone).where(
-                credentials.c.member_id.in_(ids)
-            )
-        ).all()
-    )
+    held: dict[str, str] = {}
+    for chunk in _chunks(ids):
+        c = credentials.c
+        held.update(
+            conn.execute(sa.select(c.member_id, c.phone).where(c.member_id.in_(chunk))).all()
+        )
     phones = {m.id: held.get(m.id) or m.phone for m in members}
     _check_phones(conn, members, phones)
     issued = []
@@ -224,21 +223,26 @@ def _check_phones(
                 f"member {member.id} has no phone number to sign in with",
                 field="member_id",
             )
-    taken = conn.execute(
-        sa.select(credentials.c.member_id, credentials.c.phone).where(
-            credentials.c.phone.in_({p for p in phones.values() if p})
-        )
-    ).all()
-    for holder, phone in taken:
-        for member in members:
-            if phones[member.id] == phone and holder != member.id:
-                raise ServiceError(
-                    409,
-                    "conflict",
-                    f"{member.name}的手机号已被其他成员用于登录",
-                    f"member {member.id}'s phone number signs in another member",
-                    field="member_id",
-                )
+    wanted = sorted({p for p in phones.values() if p})
+    taken: dict[str, str] = {}
+    for chunk in _chunks(wanted):
+        c = credentials.c
+        taken.update(conn.execute(sa.select(c.phone, c.member_id).where(c.phone.in_(chunk))).all())
+    for member in members:
+        phone = phones[member.id]
+        if phone in taken and taken[phone] != member.id:
+            raise ServiceError(
+                409,
+                "conflict",
+                f"{member.name}的手机号已被其他成员用于登录",
+                f"member {member.id}'s phone number signs in another member",
+                field="member_id",
+            )
+
+
+def _chunks(values: Sequence[str], size: int = 1000) -> list[Sequence[str]]:
+    """``values`` in pieces, each a statement's worth of parameters."""
+    return [values[start : start + size] for start in range(0, len(values), size)]
 
 
 def _wrong_purpose(member: mk.Member, purpose: Purpose) -> ServiceError:

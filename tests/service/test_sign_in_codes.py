@@ -295,3 +295,22 @@ async def test_a_deleted_account_keeps_no_code_and_its_log_no_address(svc: Servi
     db: Database = svc.app.state.db
     log = db.read(codes.events, "res")
     assert [(e.event, e.actor, e.address) for e in log] == [("issued", "staff", None)]
+
+
+async def test_a_member_without_a_usable_phone_gets_no_code(svc: Service) -> None:
+    db: Database = svc.app.state.db
+    db.write(
+        lambda tx: [
+            mk.register(tx, "staff", "g1", name="无手机", role=mk.Role.RESIDENT, id="nophone"),
+            mk.register(tx, "staff", "g1", name="同号", role=mk.Role.RESIDENT, id="samephone",
+                        phone=sw.PHONES["res"]),
+        ]
+    )  # fmt: skip
+    staff = svc.as_("staff")
+    body = refused(await svc.client.post(issue_path("nophone"), json={}, headers=staff),
+                   422, "no_phone")  # fmt: skip
+    assert body["detail"] == "无手机没有登记手机号，无法发放验证码"
+    body = refused(await svc.client.post(issue_path("samephone"), json={}, headers=staff),
+                   409, "conflict")  # fmt: skip
+    assert body["detail"] == "同号的手机号已被其他成员用于登录"
+    assert stored(svc, sign_in_codes) == []
