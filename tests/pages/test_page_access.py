@@ -69,6 +69,7 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
 /login                         200   200   200   200   200   200   200    200   200
+/login/code                    200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200
 /offline                       200   200   200   200   200   200   200    200   200
@@ -182,6 +183,7 @@ def test_the_table_names_every_get_page_the_pages_mount() -> None:
         named = {p.replace(routed_path, placeholder) for p in named}
     public = {
         "/login",
+        "/login/code",
         "/board",
         "/board/{community}",
         "/offline",
