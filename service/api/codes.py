@@ -141,7 +141,7 @@ class SignInCodeController(Controller):
     @post(
         "/members/{member_id:str}/sign-in-code",
         status_code=201,
-        responses=problems(404, 409),
+        responses=problems(403, 404, 409),
         summary="发放验证码: a one-time code for a member to set a password (community office)",
     )
     @shown_once.write
@@ -161,7 +161,7 @@ class SignInCodeController(Controller):
     @post(
         "/sign-in-codes",
         status_code=201,
-        responses=problems(404, 409),
+        responses=problems(403, 404, 409),
         summary="批量发放验证码: one-time codes for a list of members (e.g. just imported)",
     )
     @shown_once.write

@@ -139,6 +139,7 @@ class Act(enum.StrEnum):
     SEE_ESCALATIONS = "see_escalations"  # the open wishes at a street's or district's level
     SEE_STATISTICS = "see_statistics"  # 统计: an area's figures and 三率
     ISSUE_SIGN_IN_CODE = "issue_sign_in_code"  # 发放验证码: a one-time code to set a password
+    ISSUE_OFFICE_SIGN_IN_CODE = "issue_office_sign_in_code"  # … for a staff member or an admin
     FIND_WISHES = "find_wishes"  # 找心愿: browse the community's wishes to take or give places
     SET_POLICY = "set_policy"
     RUN_STORE = "run_store"  # 上架, 补货, 下架, 核销, the orders of everyone
@@ -341,6 +342,7 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.SEE_ESCALATIONS: OFFICE,
     Act.SEE_STATISTICS: OFFICE | SYSTEM,
     Act.ISSUE_SIGN_IN_CODE: OFFICE | SYSTEM,
+    Act.ISSUE_OFFICE_SIGN_IN_CODE: frozenset({R.ADMIN}) | SYSTEM,  # as granting office
     Act.FIND_WISHES: CLAIMING | UNIT | OFFICE,
     Act.SET_POLICY: OFFICE,
     Act.RUN_STORE: OFFICE,

@@ -175,33 +175,53 @@ def list_members(
 
 
 def members_in_care(
-    conn: Connection, actor: str, community_id: str, member_ids: Sequence[str], act: Act
+    conn: Connection,
+    actor: str,
+    community_id: str,
+    member_ids: Sequence[str],
+    act: Act,
+    *,
+    office_act: Act | None = None,
 ) -> tuple[Member, ...]:
     """The members of a community (each holds a role on it or inside it) that ``actor`` acts
     for with ``act``, in the order asked, when the table lets the actor take ``act`` on the
     community (office of it or above; NotFound for anyone else, as :func:`list_members`).
     NotFound names the first member who is not the community's: no member is acted for
-    outside the actor's community, and nothing is half done (two statements for any count)."""
+    outside the actor's community, and nothing is half done. With ``office_act``, acting for a
+    member who holds an office role there (staff, admin) needs that act too (NotAllowed): staff
+    do not act for their peers as they act for residents. Three statements per 500 members."""
     community = get_org(conn, community_id)
     if community.community_id != community.id:
         raise NotFound("community", community_id)
-    if not lifecycle.can(act, roles_on(conn, actor, community.path)):
+    held_roles = roles_on(conn, actor, community.path)
+    if not lifecycle.can(act, held_roles):
         raise NotFound("community", community_id)
     wanted = list(dict.fromkeys(check_id("member_id", m) for m in member_ids))
     inside = sa.and_(
         roles.c.org_id == orgs.c.id, orgs.c.path.startswith(community.path, autoescape=True)
     )
+    held = sa.select(roles.c.member_id).select_from(roles.join(orgs, inside))
     found: dict[str, Member] = {}
+    office: set[str] = set()
     for start in range(0, len(wanted), 500):  # bound the statement's parameters
         chunk = wanted[start : start + 500]
-        held = sa.select(roles.c.member_id).select_from(roles.join(orgs, inside))
         rows = conn.execute(
             sa.select(members).where(members.c.id.in_(chunk), members.c.id.in_(held))
         )
         found.update((r.id, sqltypes.to_struct(r, Member)) for r in rows)
+        if office_act is not None:
+            office.update(
+                conn.scalars(
+                    held.where(
+                        roles.c.member_id.in_(chunk), roles.c.role.in_([r.value for r in OFFICE])
+                    )
+                )
+            )
     for member_id in wanted:
         if member_id not in found:
             raise NotFound("member", member_id)
+    if office and office_act is not None:
+        lifecycle.require(office_act, held_roles, where="member")
     return tuple(found[m] for m in wanted)
 
 

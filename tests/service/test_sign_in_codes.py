@@ -314,3 +314,15 @@ async def test_a_member_without_a_usable_phone_gets_no_code(svc: Service) -> Non
                    409, "conflict")  # fmt: skip
     assert body["detail"] == "同号的手机号已被其他成员用于登录"
     assert stored(svc, sign_in_codes) == []
+
+
+async def test_a_staff_members_code_needs_an_admin_not_a_peer(svc: Service) -> None:
+    db: Database = svc.app.state.db
+    db.write(lambda tx: mk.grant_role(tx, mk.SYSTEM, "vol2", "c1", mk.Role.STAFF))
+    peer = await svc.client.post(issue_path("vol2"), json={}, headers=svc.as_("staff"))
+    refused(peer, 403, "not_allowed")
+    many = {"member_ids": ["res", "vol2"]}
+    refused(await svc.client.post("/api/v1/communities/c1/sign-in-codes", json=many,
+                                  headers=svc.as_("staff")), 403, "not_allowed")  # fmt: skip
+    assert stored(svc, sign_in_codes) == []
+    assert (await issue(svc, "vol2", by="admin"))["member_id"] == "vol2"
