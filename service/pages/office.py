@@ -265,7 +265,16 @@ def _members_page(
     cursor: Cursor = None,
 ) -> Template:
     page = mk.list_members(tx, viewer.id, viewer.community(), cursor=cursor, limit=PAGE)
-    return render(request, "members.html", viewer, page=page, grantable=GRANTABLE)
+    roles = mk.seat_roles(tx, viewer.id, viewer.seat) if viewer.seat else frozenset()
+    office_codes = mk.can(mk.Act.ISSUE_OFFICE_SIGN_IN_CODE, roles)
+    codes_for = {
+        line.member.id
+        for line in page.items
+        if office_codes or not any(g.role in mk.OFFICE for g in line.grants)
+    }  # 发放重置码 where the library's table lets the viewer (a peer's code needs an admin)
+    return render(
+        request, "members.html", viewer, page=page, grantable=GRANTABLE, codes_for=codes_for
+    )
 
 
 @get("/staff/members", opt=MEMBER)

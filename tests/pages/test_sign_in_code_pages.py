@@ -137,3 +137,19 @@ async def test_a_member_with_no_password_is_given_an_activation_code(site: Site)
     browser, answer = await redeem(site, "13800000002", shown_code(issued))
     assert answer.status_code == 303, answer.text
     assert (await browser.get("/me")).status_code == 200
+
+
+async def test_staff_are_offered_no_code_for_a_peer(site: Site) -> None:
+    db: Database = site.svc.app.state.db
+    db.write(lambda tx: mk.grant_role(tx, mk.SYSTEM, "vol2", "c1", mk.Role.STAFF))
+    staff = await site.person("staff")
+    listed = (await staff.get("/staff/members")).text
+    offered = re.findall(
+        r'action="/staff/members/code".*?name="member_id" value="([^"]+)"', listed, re.S
+    )
+    assert "vol2" not in offered
+    assert "staff" not in offered
+    assert {"res", "res2", "vol1"} <= set(offered)
+    refused = await staff.post("/staff/members/code", {"member_id": "vol2"})
+    assert refused.status_code == 403
+    assert "sign-in-code" not in refused.text
