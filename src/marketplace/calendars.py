@@ -88,8 +88,10 @@ def load_year(
     lifecycle.require(Act.LOAD_CALENDAR, _root_roles(conn, actor), where="calendar")
     if not days or len({d.day.year for d in days}) != 1:
         raise InvalidInput("days", Cause("calendar_one_year"))
-    if not source.strip() or len(source) > 200:
-        raise InvalidInput("source", Cause("empty" if not source.strip() else "too_long"))
+    if not source.strip():
+        raise InvalidInput("source", Cause("empty"))
+    if len(source) > 200:
+        raise InvalidInput("source", Cause("too_long", {"high": 200}))
     year = days[0].day.year
     conn.execute(calendar_days.delete().where(calendar_days.c.year == year))
     conn.execute(calendar_years.delete().where(calendar_years.c.year == year))

@@ -83,7 +83,7 @@ def quarterly(
                 "responded"
             ),
             count(done).label("done"),
-            count(sa.and_(done, m.on_time.is_(True))).label("done_on_time"),
+            count(sa.and_(done, m.on_time.is_(sa.true()))).label("done_on_time"),
             count(m.satisfaction.is_not(None)).label("rated"),
             count(m.satisfaction >= 4).label("satisfied"),
             sa.func.coalesce(sa.func.sum(m.satisfaction), 0).label("rating_sum"),

@@ -249,3 +249,53 @@ def test_a_year_the_calendar_does_not_cover_is_refused_until_an_admin_loads_it(
         matter = whistle(tx, wish, now=new_year_eve)
     # Friday 1 January off: the 1st working day after Thursday is Monday 4 January 2027
     assert matter.respond_by == dt.datetime(2027, 1, 5, tzinfo=CHINA)
+
+
+def test_quarterly_figures_match_a_hand_computed_quarter(db: points.Database) -> None:
+    """Four matters of Q4 2026 in 和平街道 (s1), worked out by hand:
+
+    A  street, 即办, accepted at once, answered Wed, rated 5     responded ✓ done ✓ on time ✓
+    B  assigned to u1 for 1 working day (Wed 24:00); the unit first acts Thu and answers Thu;
+       rated 3                                                 u1: responded ✗ done ✓ late
+    C  street, left untaken until Fri, then 谅解                responded ✗ done ✓ late
+    D  street, sent back at once                               responded ✓ not done
+
+    s1: received 3, responded 2/3 = 66.7 %, resolved 2/3 = 66.7 %, on time 1/2 = 50.0 %,
+        satisfied 1/1 = 100.0 %, mean 5.0
+    u1: received 1, responded 0/1 = 0.0 %, resolved 1/1 = 100.0 %, on time 0/1 = 0.0 %,
+        satisfied 0/1 = 0.0 %, mean 3.0
+    """
+    m = mk.matters
+    with db.transaction() as tx:
+        wish = setup(tx)
+        a, b, c, d = [whistle(tx, w) for w in (wish, *(world.post(tx, start=LATER) for _ in "bcd"))]
+        m.accept(tx, "sstaff", "c1", a.id, kind=MatterKind.IMMEDIATE, now=T0)
+        m.answer(tx, "sstaff", "c1", a.id, text="已处理", now=china(2))
+        m.rate(tx, "staff", "c1", a.id, satisfaction=5, now=china(3))
+        m.accept(tx, "sstaff", "c1", b.id, kind=MatterKind.IMMEDIATE, now=T0)
+        m.assign(tx, "sstaff", "c1", b.id, unit_id="u1", days=1, now=T0)
+        m.note(tx, "uadmin", "c1", b.id, text="收到", now=china(3))
+        m.answer(tx, "uadmin", "c1", b.id, text="已处理", now=china(3, 16))
+        m.rate(tx, "staff", "c1", b.id, satisfaction=3, now=china(4))
+        m.explain(tx, "sstaff", "c1", c.id, explanation="暂无法办理", now=china(4))
+        m.send_back(tx, "sstaff", "c1", d.id, reason="社区自行处理", now=T0)
+        with pytest.raises(mk.NotAllowed):  # a community's staff do not see the area's figures
+            mk.evaluation.quarterly(tx, "staff", "s1", period="2026-Q4", now=china(7))
+        result = mk.evaluation.quarterly(tx, "sstaff", "s1", period="2026-Q4", now=china(7))
+        earlier = mk.evaluation.quarterly(tx, "sstaff", "s1", period="2026-Q3", now=china(7))
+    figures = {
+        h.org_id: (
+            h.received,
+            h.responded.percent,
+            h.resolved.percent,
+            h.on_time.percent,
+            h.satisfied.percent,
+            h.mean_rating,
+        )
+        for h in result.handlers
+    }
+    assert figures == {
+        "s1": (3, 66.7, 66.7, 50.0, 100.0, 5.0),
+        "u1": (1, 0.0, 100.0, 0.0, 0.0, 3.0),
+    }
+    assert earlier.handlers == ()
