@@ -43,7 +43,7 @@ from service.text import text
 
 MatterId = Annotated[str, PathParameter(max_length=64)]
 Year = Annotated[int, PathParameter(ge=2000, le=2100, description="a year, e.g. 2027")]
-Answer = Annotated[str, msgspec.Meta(max_length=1000), text(lines=True)]
+Answer = Annotated[str, text(1, 1000, lines=True)]
 Quarter = Annotated[
     str,
     QueryParameter(
@@ -88,7 +88,7 @@ class NoteIn(Input, frozen=True, kw_only=True):
 
 class RatingIn(Input, frozen=True, kw_only=True):
     satisfaction: Annotated[int, msgspec.Meta(ge=1, le=5)]
-    comment: Annotated[str, msgspec.Meta(max_length=500), text(lines=True)] = ""
+    comment: Annotated[str, text(0, 500, lines=True)] = ""
 
 
 class MatterOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,11 +112,11 @@ class BoardList(msgspec.Struct, frozen=True, kw_only=True):
 class DayIn(Input, frozen=True, kw_only=True):
     day: dt.date
     workday: bool  # true: 班 (a weekend day worked); false: 休 (a day off)
-    name: Annotated[str, msgspec.Meta(max_length=50), text()] = ""
+    name: Annotated[str, text(0, 50)] = ""
 
 
 class YearIn(Input, frozen=True, kw_only=True):
-    source: Annotated[str, msgspec.Meta(min_length=1, max_length=200), text()]
+    source: Annotated[str, text(1, 200)]
     days: Annotated[list[DayIn], msgspec.Meta(min_length=1, max_length=80)]
 
 

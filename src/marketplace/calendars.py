@@ -50,7 +50,8 @@ class LoadedYear(msgspec.Struct, frozen=True, kw_only=True):
 class Coverage(msgspec.Struct, frozen=True, kw_only=True):
     """Which years deadlines can be counted in: the package's, and the loaded ones."""
 
-    package: tuple[int, int]  # first and last year the calendar package covers
+    package_from: int  # the first year the calendar package covers
+    package_until: int  # its last year
     loaded: tuple[int, ...]
 
 
@@ -132,7 +133,9 @@ def calendar(conn: Connection) -> Calendar:
 def coverage(conn: Connection) -> Coverage:
     years = conn.scalars(sa.select(calendar_years.c.year).order_by(calendar_years.c.year))
     return Coverage(
-        package=(PACKAGE_YEARS.start, PACKAGE_YEARS.stop - 1), loaded=tuple(int(y) for y in years)
+        package_from=PACKAGE_YEARS.start,
+        package_until=PACKAGE_YEARS.stop - 1,
+        loaded=tuple(int(y) for y in years),
     )
 
 

@@ -11,7 +11,8 @@ to), over the matters it received in the period (``received_at``: when the matte
 
 A matter passed on (escalated, or assigned onwards) counts for the handler it ended with. The
 office of an area (a street or district, or above) sees the handlers of its communities'
-matters. A read, never a write.
+matters; a community's office sees the handlers of the matters it handed up. A read, never a
+write.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from marketplace.periods import named_period
 from marketplace.schema import matters, orgs
 from marketplace.stats import Rate, rate
 
-AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET})
+AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
 DONE = (MatterState.DONE.value, MatterState.RATED.value)
 
 

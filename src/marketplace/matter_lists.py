@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OPEN_MATTER_STATES, Act, MatterKind, MatterState
-from marketplace.matters import Matter, Milestone, milestones_of
+from marketplace.matters import Matter, Milestone, milestones_of, whistle_roles
 from marketplace.model import OrgKind
 from marketplace.orgs import check_id, get_org, roles_on
 from marketplace.schema import matters, milestones, orgs, wishes
@@ -40,6 +40,14 @@ class QueueLine(msgspec.Struct, frozen=True, kw_only=True):
     overdue: bool
 
 
+class BoardStep(msgspec.Struct, frozen=True, kw_only=True):
+    """A staged matter's milestone as the public sees it."""
+
+    title: str
+    due_on: dt.date
+    done: bool
+
+
 class BoardLine(msgspec.Struct, frozen=True, kw_only=True):
     """One matter on the community's public board: nothing personal."""
 
@@ -52,7 +60,7 @@ class BoardLine(msgspec.Struct, frozen=True, kw_only=True):
     due_on: dt.date | None
     done_on: dt.date | None
     on_time: bool | None
-    milestones: tuple[tuple[str, dt.date, bool], ...] = ()  # title, due, done
+    milestones: tuple[BoardStep, ...] = ()
 
 
 class WishMatter(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,8 +81,45 @@ def matter_queue(
         raise NotFound("org", org_id)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 200:
         raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
-    community = orgs.alias("community")
     due = sa.func.coalesce(matters.c.deadline_at, matters.c.respond_by)
+    return _lines(
+        conn,
+        sa.and_(
+            sa.or_(matters.c.org_id == org_id, matters.c.handler_id == org_id),
+            matters.c.state.in_(sorted(s.value for s in OPEN_MATTER_STATES)),
+        ),
+        (due, matters.c.community_id, matters.c.id),
+        now,
+        limit,
+    )
+
+
+def assignees(conn: Connection, matter: Matter) -> list[tuple[str, str]]:
+    """Who a matter may be assigned to (转派), as ``(id, name)``: the units and departments, and
+    the streets under a district the matter is at."""
+    level = get_org(conn, matter.org_id)
+    street_below = sa.and_(
+        orgs.c.kind == OrgKind.STREET.value,
+        orgs.c.path.startswith(level.path, autoescape=True),
+        orgs.c.id != level.id,
+    )
+    rows = conn.execute(
+        sa.select(orgs.c.id, orgs.c.name)
+        .where(sa.or_(orgs.c.kind == OrgKind.UNIT.value, street_below))
+        .order_by(orgs.c.kind, orgs.c.name, orgs.c.id)
+        .limit(200)
+    )
+    return [(r.id, r.name) for r in rows]
+
+
+def _lines(
+    conn: Connection,
+    where: sa.ColumnElement[bool],
+    order: tuple[sa.ColumnElement[object], ...],
+    now: dt.datetime,
+    limit: int,
+) -> list[QueueLine]:
+    community = orgs.alias("community")
     rows = conn.execute(
         sa.select(
             matters,
@@ -89,11 +134,8 @@ def matter_queue(
             ),
         )
         .join(community, community.c.id == matters.c.community_id)
-        .where(
-            sa.or_(matters.c.org_id == org_id, matters.c.handler_id == org_id),
-            matters.c.state.in_(sorted(s.value for s in OPEN_MATTER_STATES)),
-        )
-        .order_by(due, matters.c.community_id, matters.c.id)
+        .where(where)
+        .order_by(*order)
         .limit(limit)
     ).all()
     lines = []
@@ -109,6 +151,24 @@ def matter_queue(
             )
         )
     return lines
+
+
+def community_matters(
+    conn: Connection, actor: str, community_id: str, *, now: dt.datetime, limit: int = 50
+) -> list[QueueLine]:
+    """The matters the community handed up (its office only), newest first: the open ones,
+    and the done ones it may still rate."""
+    lifecycle.require(Act.BLOW_WHISTLE, whistle_roles(conn, actor, community_id), where="org")
+    return _lines(
+        conn,
+        sa.and_(
+            matters.c.community_id == community_id,
+            matters.c.state.in_(sorted(s.value for s in OPEN_MATTER_STATES | {MatterState.DONE})),
+        ),
+        (matters.c.raised_at.desc(), matters.c.id),
+        now,
+        limit,
+    )
 
 
 def wish_matters(conn: Connection, community_id: str, wish_id: str) -> list[WishMatter]:
@@ -151,7 +211,7 @@ def board_matters(conn: Connection, community_id: str, *, limit: int = 100) -> l
         .order_by(matters.c.raised_at.desc(), matters.c.id)
         .limit(limit)
     ).all()
-    steps: dict[str, list[tuple[str, dt.date, bool]]] = {}
+    steps: dict[str, list[BoardStep]] = {}
     staged = [r.id for r in rows if r.kind == MatterKind.STAGED.value]
     if staged:
         for s in conn.execute(
@@ -160,7 +220,11 @@ def board_matters(conn: Connection, community_id: str, *, limit: int = 100) -> l
             .order_by(milestones.c.matter_id, milestones.c.n)
         ):
             steps.setdefault(s.matter_id, []).append(
-                (s.title, dt.date.fromisoformat(s.due_on), s.done_at is not None)
+                BoardStep(
+                    title=s.title,
+                    due_on=dt.date.fromisoformat(s.due_on),
+                    done=s.done_at is not None,
+                )
             )
     return [
         BoardLine(

@@ -127,7 +127,7 @@ def blow_whistle(
 ) -> Matter:
     """吹哨: the community's office hands an open wish up to its street, with the reason."""
     wish = load_wish(conn, community_id, wish_id)
-    held = _whistler(conn, actor, community_id)
+    held = whistle_roles(conn, actor, community_id)
     lifecycle.require(Act.BLOW_WHISTLE, held, where="wish")
     check_text("reason", reason, 500)
     if wish.state not in ESCALATING_WISH_STATES:
@@ -472,7 +472,9 @@ def _done(matter: Matter, now: dt.datetime) -> dict[str, Any]:
     return {"done_at": now, "on_time": now <= matter.due()}
 
 
-def _whistler(conn: Connection, actor: str, community_id: str) -> frozenset[Role]:
+def whistle_roles(conn: Connection, actor: str, community_id: str) -> frozenset[Role]:
+    """Whistler, for the office of the community itself (not of the street above it): who may
+    blow its whistle (``Act.BLOW_WHISTLE``) and rate what came of it."""
     if actor == SYSTEM_ACTOR:
         return frozenset({Role.SYSTEM})
     return (

@@ -122,6 +122,6 @@ async def test_an_uncovered_year_is_a_409_until_the_admin_loads_it(svc: Service)
     loaded = await svc.client.put("/api/v1/calendar/2027", headers=svc.as_("admin"), json=body)
     assert loaded.status_code == 200, loaded.text
     coverage = await svc.client.get("/api/v1/calendar", headers=svc.as_("staff"))
-    assert coverage.json() == {"package": [2004, 2026], "loaded": [2027]}
+    assert coverage.json() == {"package_from": 2004, "package_until": 2026, "loaded": [2027]}
     made = await svc.client.post(path, headers=svc.as_("staff"), json={"reason": "x"})
     assert made.status_code == 201, made.text
