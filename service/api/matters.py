@@ -343,7 +343,11 @@ class CalendarController(Controller):
     tags = ["matters 吹哨报到"]
     opt = MEMBER
 
-    @get("/", summary="Which years working days can be counted in (the package's, the loaded)")
+    @get(
+        "/",
+        responses=problems(),
+        summary="Which years working days can be counted in (the package's, the loaded)",
+    )
     @api.read
     def coverage(self, tx: Tx, me: Me) -> Coverage:
         return mk.calendars.coverage(tx)
@@ -359,7 +363,7 @@ class CalendarController(Controller):
     @put(
         "/{year:int}",
         status_code=200,
-        responses=problems(403, 422),
+        responses=problems(403, 404),
         summary="Load a year's official days (休 and 班) from the State Council's notice (admin)",
     )
     @api.write

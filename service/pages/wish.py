@@ -146,7 +146,8 @@ def timeline(moves: list[mk.Transition]) -> list[Step]:
         if m.subject == "matter":
             text = f"{labels.label(labels.MATTER_ACTIONS, m.action)} → "
             text += labels.label(labels.MATTER_STATES, m.to_state)
-            steps.append(Step(m.at, text + (f"：{m.reason}" if m.reason else "")))
+            why = labels.label(labels.MATTER_KINDS, m.reason) if m.action == "accept" else m.reason
+            steps.append(Step(m.at, text + (f"：{why}" if why else "")))
             continue
         if m.subject != "claim" or (m.at, m.action) in said:
             continue

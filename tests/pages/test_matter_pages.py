@@ -79,6 +79,7 @@ async def test_whistle_accept_and_the_resident_reads_the_progress(site: Site) ->
     assert "第1步：报市政排查，已完成。" in mine.text
     assert "第2步：更换路灯，计划12月25日前完成。" in mine.text
     assert "办理进展 → 办理中：已报市政" in mine.text  # 办理记录
+    assert "受理 → 办理中：阶段性事项清单" in mine.text
 
     board = await site.browser().get("/board/c1")
     lists = board.text.split('data-testid="board-lists"')[1].split("</section>")[0]
