@@ -134,7 +134,7 @@ def matter_page(
         for f in mk.matter_lists.wish_matters(tx, community_id, matter.wish_id)
         if f.matter.id == matter.id
     )
-    wish = mk.get_wish(tx, mk.SYSTEM, community_id, matter.wish_id)
+    wish = mk.load_wish(tx, community_id, matter.wish_id)  # the matter's roles admitted them
     history = [t for t in mk.history(tx, community_id, matter.id) if t.subject == "matter"]
     units = mk.matter_lists.assignees(tx, matter) if "assign_unit" in actions else []
     return render(

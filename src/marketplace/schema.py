@@ -358,6 +358,7 @@ matters = sa.Table(
     ),
     sa.Index("ix_mk_matters_wish", "community_id", "wish_id"),
     sa.Index("ix_mk_matters_queue", "handler_id", "state", "deadline_at"),
+    sa.Index("ix_mk_matters_level", "org_id", "state"),  # a level's queue, assigned on or not
     sa.Index("ix_mk_matters_received", "handler_id", "received_at"),
     sa.Index(
         "uq_mk_matters_one_open_per_wish",

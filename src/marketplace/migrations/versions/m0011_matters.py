@@ -79,6 +79,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_mk_matters_queue", "mk_matters", ["handler_id", "state", "deadline_at"])
     op.create_index("ix_mk_matters_received", "mk_matters", ["handler_id", "received_at"])
+    op.create_index("ix_mk_matters_level", "mk_matters", ["org_id", "state"])
     op.create_index("ix_mk_matters_wish", "mk_matters", ["community_id", "wish_id"])
     op.create_index(
         "uq_mk_matters_one_open_per_wish",
@@ -132,5 +133,6 @@ def downgrade() -> None:
     )
     op.drop_index("ix_mk_matters_wish", table_name="mk_matters")
     op.drop_index("ix_mk_matters_received", table_name="mk_matters")
+    op.drop_index("ix_mk_matters_level", table_name="mk_matters")
     op.drop_index("ix_mk_matters_queue", table_name="mk_matters")
     op.drop_table("mk_matters")
