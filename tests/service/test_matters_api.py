@@ -121,6 +121,10 @@ async def test_an_uncovered_year_is_a_409_until_the_admin_loads_it(svc: Service)
     assert not_admin.status_code == 403
     loaded = await svc.client.put("/api/v1/calendar/2027", headers=svc.as_("admin"), json=body)
     assert loaded.status_code == 200, loaded.text
+    year = await svc.client.get("/api/v1/calendar/2027", headers=svc.as_("staff"))
+    assert year.json()["days"] == [{"day": "2027-01-01", "workday": False, "name": ""}]
+    missing = await svc.client.get("/api/v1/calendar/2028", headers=svc.as_("staff"))
+    assert missing.status_code == 404
     coverage = await svc.client.get("/api/v1/calendar", headers=svc.as_("staff"))
     assert coverage.json() == {"package_from": 2004, "package_until": 2026, "loaded": [2027]}
     made = await svc.client.post(path, headers=svc.as_("staff"), json={"reason": "x"})
