@@ -118,6 +118,7 @@ MATTER_STATES = {
 MATTER_KINDS = {"immediate": "即办清单", "staged": "阶段性事项清单", "understood": "谅解清单"}
 MATTER_ACTIONS = {
     "raise": "社区吹哨",
+    "take_up": "督办受理（超时升级）",
     "accept": "受理",
     "explain": "谅解说明",
     "assign_unit": "转派",

@@ -96,6 +96,29 @@ def whistle(
     return act(request, tx, viewer, form, now, wish_id, "确定把这件事上报街道（吹哨）吗？", do)
 
 
+@post("/escalations/{community_id:str}/{wish_id:str}/take-up", opt=MEMBER)
+@page.write
+def take_up(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    community_id: PathId,
+    wish_id: PathId,
+    form: Form,
+) -> Response[Any]:
+    """督办受理 from the escalation queue: the street or district takes up an overdue wish."""
+
+    def do() -> Response[Any]:
+        made = mk.matters.take_up(tx, viewer.id, community_id, wish_id, now=now)
+        return done(f"/matters/{community_id}/{made.id}", "已受理督办，请分类办理")
+
+    return handle(
+        request, viewer, form, do, ask="确定受理这件超时的心愿、由本级督办吗？",
+        back="/staff/escalations",
+    )  # fmt: skip
+
+
 @get("/staff/matters", opt=MEMBER)
 @page.read
 def queue(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
@@ -298,4 +321,4 @@ def evaluation_file(
     )
 
 
-ROUTES = [whistle, queue, show, move, evaluation, evaluation_file]
+ROUTES = [whistle, take_up, queue, show, move, evaluation, evaluation_file]

@@ -22,7 +22,10 @@ def day(moment: dt.datetime | None) -> str:
 def progress(found: WishMatter) -> list[str]:
     """Where the matter stands, in plain Chinese, for the resident (督办进度)."""
     m, level = found.matter, found.org
-    lines = [f"{day(m.raised_at)}，社区已将这件事上报{level}协调办理（吹哨）。"]
+    if mk.escalation_levels(m.reason):  # taken up from the deadline sweep's escalation
+        lines = [f"{day(m.raised_at)}，这件事超过处理时限，已由{level}督办。"]
+    else:
+        lines = [f"{day(m.raised_at)}，社区已将这件事上报{level}协调办理（吹哨）。"]
     if m.state is MatterState.RAISED:
         lines.append(f"{level}会在{day(m.respond_by)}前受理。")
     if m.kind is MatterKind.UNDERSTOOD:

@@ -147,6 +147,7 @@ def timeline(moves: list[mk.Transition]) -> list[Step]:
             text = f"{labels.label(labels.MATTER_ACTIONS, m.action)} → "
             text += labels.label(labels.MATTER_STATES, m.to_state)
             why = labels.label(labels.MATTER_KINDS, m.reason) if m.action == "accept" else m.reason
+            why = "" if m.action == "take_up" else why
             steps.append(Step(m.at, text + (f"：{why}" if why else "")))
             continue
         if m.subject != "claim" or (m.at, m.action) in said:

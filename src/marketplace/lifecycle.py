@@ -150,6 +150,7 @@ class Act(enum.StrEnum):
     AUDIT_COMMUNITY = "audit_community"
     AUDIT = "audit"  # every community (an admin of a district, a root org)
     BLOW_WHISTLE = "blow_whistle"  # 吹哨: a community hands a wish up to its street
+    TAKE_UP = "take_up"  # 督办受理: a level takes up a wish the deadline sweep escalated to it
     SEE_MATTERS = "see_matters"  # 吹哨事项: the matters an org must act on (its queue)
     SEE_EVALUATION = "see_evaluation"  # 季度考评: the quarter's figures of each handler
     LOAD_CALENDAR = "load_calendar"  # 工作日历: load a year's official working days
@@ -366,6 +367,7 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.AUDIT_COMMUNITY: OFFICE,
     Act.AUDIT: frozenset({R.ADMIN}),
     Act.BLOW_WHISTLE: frozenset({R.WHISTLER}),
+    Act.TAKE_UP: frozenset({R.RECEIVER}),
     Act.SEE_MATTERS: OFFICE | UNIT,
     Act.SEE_EVALUATION: OFFICE,
     Act.LOAD_CALENDAR: frozenset({R.ADMIN}) | SYSTEM,

@@ -46,6 +46,7 @@ from marketplace.lifecycle import (
     ESCALATING_WISH_STATES,
     OFFICE,
     OPEN_MATTER_STATES,
+    TOP_LEVEL,
     UNIT,
     Act,
     Facts,
@@ -60,6 +61,7 @@ from marketplace.moves import load_wish
 from marketplace.orgs import check_text, get_org
 from marketplace.schema import matters, milestones, transitions
 from marketplace.standing import SYSTEM_ACTOR, standing
+from marketplace.sweeps import escalation_reason
 from marketplace.workdays import Calendar, china_day, deadline, end_of
 from points import Cause, new_id, sqltypes
 
@@ -133,20 +135,56 @@ def blow_whistle(
     if wish.state not in ESCALATING_WISH_STATES:
         raise InvalidInput("wish_id", Cause("whistle_wish_state"))
     street = _above(conn, community_id, 1)
+    return _raise(conn, actor, held, wish.community_id, wish.id, 1, street, reason, "raise", now)
+
+
+def take_up(
+    conn: Connection, actor: str, community_id: str, wish_id: str, *, now: dt.datetime
+) -> Matter:
+    """督办受理: the street or district takes up a wish the deadline sweep escalated to its level
+    (nobody blew a whistle): a matter at that level, raised by the level itself, its reason the
+    escalation's (``sweeps.escalation_reason``); then accepted, assigned or answered as any."""
+    wish = load_wish(conn, community_id, wish_id)
+    if wish.level < 1 or wish.state not in ESCALATING_WISH_STATES:
+        raise InvalidInput("wish_id", Cause("whistle_wish_state"))
+    level = min(wish.level, TOP_LEVEL)
+    org = _above(conn, community_id, level)
+    receiver = actor != SYSTEM_ACTOR and bool(
+        standing(conn, actor).on(get_org(conn, org).path) & OFFICE
+    )
+    held = frozenset({Role.RECEIVER}) if receiver else frozenset()
+    lifecycle.require(Act.TAKE_UP, held, where="wish")
+    why = escalation_reason(0, level)
+    return _raise(conn, actor, held, community_id, wish_id, level, org, why, "take_up", now)
+
+
+def _raise(
+    conn: Connection,
+    actor: str,
+    held: frozenset[Role],
+    community_id: str,
+    wish_id: str,
+    level: int,
+    org: str,
+    reason: str,
+    action: str,
+    now: dt.datetime,
+) -> Matter:
+    """A new matter at ``org`` (level 1 or 2), to be taken in within 1 working day."""
     if conn.scalar(_OPEN_FOR_WISH, {"c": community_id, "w": wish_id}) is not None:
         raise InvalidInput("wish_id", Cause("matter_open"))
     respond_by = deadline(calendar(conn), now, RESPOND_DAYS)
     matter_id = new_id()
     row: dict[str, Any] = {
-        "community_id": community_id, "id": matter_id, "wish_id": wish_id, "level": 1,
-        "org_id": street, "state": MatterState.RAISED.value, "kind": None, "reason": reason,
-        "raised_by": actor, "raised_at": now, "handler_id": street, "received_at": now,
+        "community_id": community_id, "id": matter_id, "wish_id": wish_id, "level": level,
+        "org_id": org, "state": MatterState.RAISED.value, "kind": None, "reason": reason,
+        "raised_by": actor, "raised_at": now, "handler_id": org, "received_at": now,
         "respond_by": respond_by, "responded_at": None, "unit_id": None, "deadline_at": None,
         "answer": None, "explanation": None, "done_at": None, "on_time": None, "rated_by": None,
         "rated_at": None, "satisfaction": None, "rating_comment": None,
     }  # fmt: skip
     conn.execute(matters.insert().values(**row))
-    _record(conn, community_id, matter_id, "raise", "new", "raised", actor, held, reason, now)
+    _record(conn, community_id, matter_id, action, "new", "raised", actor, held, reason, now)
     return load_matter(conn, community_id, matter_id)
 
 

@@ -97,3 +97,24 @@ async def test_whistle_accept_and_the_resident_reads_the_progress(site: Site) ->
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0][:3] == ("单位/部门", "类型", "受理事项")
     assert rows[1][:4] == ("和平街道", "街道", 1, 100.0)
+
+
+async def test_the_street_takes_up_a_wish_the_deadline_escalated(site: Site) -> None:
+    wish_id = stage(site)
+    with site.svc.app.state.db.transaction() as tx:  # unclaimed past its 48 hours: the street's
+        mk.escalate_due(tx, now=MONDAY + dt.timedelta(hours=49))
+    site.svc.clock.now = MONDAY + dt.timedelta(hours=50)
+    street = await site.person("street")
+    queue = await street.get("/staff/escalations")
+    action = f"/escalations/c1/{wish_id}/take-up"
+    assert f'action="{action}"' in queue.text
+    taken = await street.post(action)
+    assert taken.status_code == 303, taken.text
+    matter = await street.get(taken.headers["location"])
+    assert "来源：超过处理时限升级督办" in matter.text
+    assert "已受理督办" in flash(matter)
+    resident = await site.person("res")
+    mine = await resident.get(f"/wishes/{wish_id}")
+    assert "这件事超过处理时限，已由和平街道督办。" in mine.text
+    again = await street.post(action)  # one open matter a wish
+    assert again.status_code == 409 or again.status_code == 422

@@ -299,3 +299,18 @@ def test_quarterly_figures_match_a_hand_computed_quarter(db: points.Database) ->
         "u1": (1, 0.0, 100.0, 0.0, 0.0, 3.0),
     }
     assert earlier.handlers == ()
+
+
+def test_a_wish_the_sweep_escalated_is_taken_up_by_the_street(db: points.Database) -> None:
+    with db.transaction() as tx:
+        wish = setup(tx)  # submitted: 24 hours to verify
+        with pytest.raises(mk.InvalidInput):  # not escalated: the community's own
+            mk.matters.take_up(tx, "sstaff", "c1", wish.id, now=T0)
+        mk.escalate_due(tx, now=T0 + dt.timedelta(hours=25))  # level 1: the street's
+        with pytest.raises(mk.NotAllowed):  # the community's staff do not take it up
+            mk.matters.take_up(tx, "staff", "c1", wish.id, now=china(2, 12))
+        matter = mk.matters.take_up(tx, "sstaff", "c1", wish.id, now=china(2, 12))
+        assert (matter.state, matter.level, matter.org_id) == ("raised", 1, "s1")
+        assert mk.escalation_levels(matter.reason) == (0, 1)
+        mk.matters.accept(tx, "sstaff", "c1", matter.id, kind=MatterKind.IMMEDIATE, now=china(2))
+        assert moves(tx, matter.id)[0] == ("take_up", "new", "raised", "sstaff")
