@@ -34,6 +34,7 @@ from litestar.stores.redis import RedisStore
 from points import Database, utcnow
 from service import auth, pages, problems, ratelimit
 from service.api import boards, claims, codes, offers, people, photos, session, wishes
+from service.api import matters as matters_api
 from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
@@ -62,6 +63,7 @@ API_ROUTES = [
     boards.MatchingController,
     boards.BoardController,
     boards.AuditController,
+    *matters_api.ROUTES,
 ]
 
 

@@ -146,6 +146,55 @@ def admin_create(org_id: str, org_name: str | None, name: str, phone: str, passw
     click.echo(f"admin {member_id} of {org_id} created; sign in with {phone}")
 
 
+@main.group()
+def calendar() -> None:
+    """The official working-day calendar (工作日历) that deadlines count in."""
+
+
+@calendar.command("load")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--source",
+    required=True,
+    help="Where the days come from, e.g. the State Council's notice (国办发明电〔2026〕N号).",
+)
+def calendar_load(file: TextIO, source: str) -> None:
+    """Load a year's official days from FILE: one day a line, ``2027-10-01,休,国庆节`` (a day
+    off) or ``2027-09-26,班,国庆节调休`` (a weekend day worked); ``#`` starts a comment. The
+    days replace whatever was loaded for that year."""
+    text = file.read()
+
+    def work(database: points.Database) -> mk.calendars.LoadedYear:
+        with database.transaction() as tx:
+            days = mk.calendars.parse_days(text)
+            return mk.calendars.load_year(tx, mk.SYSTEM, days, source=source, now=points.utcnow())
+
+    try:
+        loaded = _run(work)
+    except mk.MarketplaceError as exc:
+        raise click.ClickException(str(exc)) from None
+    rest = sum(1 for d in loaded.days if not d.workday)
+    click.echo(
+        f"calendar {loaded.year} loaded: {rest} days off (休), "
+        f"{len(loaded.days) - rest} weekend days worked (班)"
+    )
+
+
+@calendar.command("show")
+def calendar_show() -> None:
+    """Which years deadlines can be counted in."""
+
+    def work(database: points.Database) -> mk.calendars.Coverage:
+        with database.snapshot() as tx:
+            return mk.calendars.coverage(tx)
+
+    found = _run(work)
+    loaded = ", ".join(str(y) for y in found.loaded) or "none"
+    click.echo(
+        f"package chinesecalendar: {found.package_from}-{found.package_until}; loaded: {loaded}"
+    )
+
+
 @main.command("demo")
 def load_demo() -> None:
     """Load the demo district (idempotent): orgs, people, wishes in every state, a store."""

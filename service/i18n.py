@@ -139,6 +139,7 @@ WHAT = {
     "redemption order": "兑换订单",
     "service record": "服务记录",
     "route": "接口",
+    "matter": "督办事项",
 }
 
 CAUSES_ZH: dict[str, str] = {
@@ -223,6 +224,14 @@ CAUSES_ZH: dict[str, str] = {
     "not_on_sale": "该商品未上架",
     "not_yet_on_sale": "该商品尚未上架",
     "no_longer_on_sale": "该商品已下架",
+    "calendar_line": "须为“日期,休或班,名称”，如 2027-10-01,休,国庆节",
+    "calendar_one_year": "须为同一年的日期",
+    "staged_milestones": "阶段性事项须有 1 到 {high} 个阶段目标，日期须在今天之后",
+    "not_staged": "只有阶段性事项有阶段目标",
+    "assign_to": "须为单位（部门），或本级之下的街道",
+    "matter_open": "该心愿已有正在督办的事项",
+    "whistle_wish_state": "只有进行中的心愿才能吹哨",
+    "no_level_above": "本社区之上没有街道（或街道之上没有区）",
 }
 """Every code of ``points.CAUSES`` in Chinese; :func:`cause_zh` fills in the parameters."""
 

@@ -44,6 +44,9 @@ ROLES = {
     "poster": "发布人",
     "claimant": "认领人",
     "system": "系统",
+    "whistler": "吹哨社区",
+    "receiver": "受理部门",
+    "handler": "承办单位",
 }
 ORG_KINDS = {
     "district": "区",
@@ -102,3 +105,26 @@ def label(table: dict[str, str], key: object) -> str:
     """The Chinese word for ``key`` (an enum or its value), or the value itself."""
     value = getattr(key, "value", key)
     return table.get(str(value), str(value))
+
+
+MATTER_STATES = {
+    "raised": "待受理",
+    "accepted": "办理中",
+    "assigned": "已转派",
+    "done": "已办结",
+    "returned": "已退回",
+    "rated": "已评价",
+}
+MATTER_KINDS = {"immediate": "即办清单", "staged": "阶段性事项清单", "understood": "谅解清单"}
+MATTER_ACTIONS = {
+    "raise": "社区吹哨",
+    "take_up": "督办受理（超时升级）",
+    "accept": "受理",
+    "explain": "谅解说明",
+    "assign_unit": "转派",
+    "answer": "答复办结",
+    "send_back": "退回",
+    "escalate": "上报区级",
+    "note": "办理进展",
+    "rate": "社区评价",
+}

@@ -109,6 +109,7 @@ TITLES: dict[str, tuple[int, str, str]] = {
     "wrong_code": (409, "确认码不正确", "Wrong confirmation code"),
     "too_far": (409, "报到位置过远", "Too far away"),
     "photo_limit_reached": (409, "照片已达上限", "Photo limit reached"),
+    "calendar_year_missing": (409, "缺少该年工作日历", "Calendar year not loaded"),
     "idempotency_mismatch": (409, "编号已被使用", "Id used for another request"),
     "reference_in_use": (409, "已经记过积分", "Already awarded"),
     "pending_not_open": (409, "冻结积分已处理", "Hold already settled"),
@@ -326,6 +327,8 @@ GUARDS_ZH = {
     "window_open": "心愿的服务时间已过",
     "unit_admin": "只有本单位的管理员可以代表单位操作",
     "offer_active": "该互助项目已暂停，暂不接受申请",
+    "below_top": "区级是最高一级，无法再上报",
+    "rating_window": "已超过办结后 5 个工作日的评价期限",
 }
 """What a person reads when a guard of the lifecycle table (marketplace.lifecycle.GUARDS)
 refuses them; a test keeps it complete."""
@@ -364,6 +367,8 @@ def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> R
         zh = f"进行中的认领已达上限（{exc.limit}个），请先完成已认领的心愿"
     if isinstance(exc, mk.TooFar):
         zh = f"报到位置距服务地点{exc.metres}米，超出允许的{exc.allowed}米"
+    if isinstance(exc, mk.CalendarYearMissing):
+        zh = f"尚未载入{exc.year}年的法定工作日安排，无法计算期限；请管理员先载入该年日历"
     if isinstance(exc, mk.PhotoLimitReached):
         left = exc.limit - exc.held
         more = f"最多还能添加 {left} 张" if left > 0 else "不能再添加"

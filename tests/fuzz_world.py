@@ -132,6 +132,15 @@ BEYOND_SCHEMA = {
     "offline_at": "the phone's time against the server's clock and the claim's stored times",
     "photos": "each part a file (with a file name) whose bytes decode as a still JPEG, PNG or "
     "WebP photo; OpenAPI's binary says neither",
+    # 吹哨报到 (service/api/matters.py)
+    "wish_id": "an open wish (stored state) with no matter in progress (stored)",
+    "kind": "immediate or staged when accepting (understood is its own endpoint: explain)",
+    "milestones": "a staged matter's 1 to 10 milestones dated after today (the clock); none for "
+    "an immediate one",
+    "unit_id": "a unit, or a street under the matter's level (stored orgs)",
+    "milestone": "a milestone of the matter not done yet (stored)",
+    "days": "a calendar's days all in the year its path names (one field against another)",
+    "community_id": "a community with a street (and a district) above it (stored orgs)",
 }
 """Fields a 422 may refuse for schema-valid data: each rule compares two fields or reads stored
 data, which no JSON Schema can state. The schemathesis runs take these refusals (and the codes of

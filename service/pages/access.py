@@ -53,6 +53,10 @@ PAGES: dict[str, Permit] = {
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,
+    "/staff/matters": Act.SEE_MATTERS,  # 吹哨事项: a level's or unit's queue, a community's own
+    "/matters/{community_id}/{matter_id}": None,  # matter_roles decides (404 for strangers)
+    "/staff/evaluation": Act.SEE_EVALUATION,
+    "/staff/evaluation.xlsx": Act.SEE_EVALUATION,
 }
 
 

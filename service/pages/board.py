@@ -1,5 +1,6 @@
 """The public board (公示栏), no sign-in: fulfilled wishes, the honour roll (光荣榜) and the
-points store's stock of a community, exactly as :mod:`marketplace.board` gives them."""
+points store's stock of a community, exactly as :mod:`marketplace.board` gives them, and the
+三单 of its whistles (吹哨事项) as :func:`marketplace.matter_lists.board_matters` gives them."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def board(
     request: Request[Any, Any, Any], tx: Tx, community_id: PathId, cursor: Cursor = None
 ) -> Template:
     found = mk.board.public_board(tx, community_id, cursor=after(request, cursor), limit=PAGE)
-    return render(request, "board.html", board=found)
+    lists = mk.matter_lists.board_matters(tx, community_id)  # 三单公示, nothing personal
+    return render(request, "board.html", board=found, lists=lists)
 
 
 ROUTES = [communities, board]

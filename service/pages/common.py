@@ -83,8 +83,13 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/staff/orders", "核销"),
         ("/dashboard", "统计"),
     ),
-    "unit_admin": (("/unit", "单位"), ("/wishes", "找心愿")),
-    "area": (("/dashboard", "统计"), ("/staff/escalations", "督办")),
+    "unit_admin": (("/unit", "单位"), ("/wishes", "找心愿"), ("/staff/matters", "转派事项")),
+    "area": (
+        ("/dashboard", "统计"),
+        ("/staff/matters", "吹哨事项"),
+        ("/staff/escalations", "督办"),
+        ("/staff/evaluation", "考评"),
+    ),
 }
 NAV_OF = {
     Role.RESIDENT: "resident",

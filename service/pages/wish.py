@@ -18,13 +18,14 @@ from litestar.response import Template
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
-from marketplace import Role, WishAction
+from marketplace import Act, Role, WishAction
 from service import labels
 from service.api.common import MEMBER, Now, Tx
 from service.api.photos import photo_url
 from service.pages.common import PathId, See, Viewer, done, handle, page, render
 from service.pages.forms import Form
 from service.pages.offline import checkin_qr
+from service.pages.progress import progress
 
 
 def wish_page(
@@ -62,8 +63,18 @@ def wish_page(
         unit = seat.org_id
         if any(line.claim.unit_id == unit and line.claim.places > 0 for line in lines):
             unit_people = mk.unit_members(tx, viewer.id, unit)
-    # the wish's moves and its claims' own (the claim, check-in and check-out of each)
-    history = mk.history(tx, community_id, wish_id, *(line.claim.id for line in lines))
+    # 督办进度: the matters the community handed up for it (吹哨), in plain Chinese
+    handed_up = mk.matter_lists.wish_matters(tx, community_id, wish_id)
+    may_whistle = (
+        not readonly
+        and view.wish.state in mk.ESCALATING_WISH_STATES
+        and not any(f.matter.state in mk.OPEN_MATTER_STATES for f in handed_up)
+        and mk.can(Act.BLOW_WHISTLE, mk.matters.whistle_roles(tx, viewer.id, community_id))
+    )
+    # the wish's moves and its claims' own (the claim, check-in and check-out of each), and its
+    # matters'
+    ids = (*(line.claim.id for line in lines), *(f.matter.id for f in handed_up))
+    history = mk.history(tx, community_id, wish_id, *ids)
     show_code = view.confirmation_code is not None and view.wish.state in mk.OPEN_WISH_STATES
     office = bool(view.viewer_roles & mk.OFFICE)
     return render(
@@ -86,6 +97,8 @@ def wish_page(
         photo_url=photo_url,
         office=office,
         readonly=readonly,
+        matters=[(f, progress(f)) for f in handed_up],
+        may_whistle=may_whistle,
     )
 
 
@@ -130,6 +143,13 @@ def timeline(moves: list[mk.Transition]) -> list[Step]:
             text += f"：{m.reason}"
         steps.append(Step(m.at, text))
     for m in moves:
+        if m.subject == "matter":
+            text = f"{labels.label(labels.MATTER_ACTIONS, m.action)} → "
+            text += labels.label(labels.MATTER_STATES, m.to_state)
+            why = labels.label(labels.MATTER_KINDS, m.reason) if m.action == "accept" else m.reason
+            why = "" if m.action == "take_up" else why
+            steps.append(Step(m.at, text + (f"：{why}" if why else "")))
+            continue
         if m.subject != "claim" or (m.at, m.action) in said:
             continue
         state = labels.label(labels.CLAIM_STATES, m.to_state)

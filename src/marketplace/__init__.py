@@ -6,7 +6,18 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, images, periods, wallet
+from marketplace import (
+    board,
+    bounds,
+    calendars,
+    evaluation,
+    images,
+    matter_lists,
+    matters,
+    periods,
+    wallet,
+    workdays,
+)
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
@@ -31,8 +42,11 @@ from marketplace.lifecycle import (
     ACTS,
     CLAIM_TABLE,
     CLAIMING,
+    ESCALATING_WISH_STATES,
     GUARDS,
+    MATTER_TABLE,
     OFFICE,
+    OPEN_MATTER_STATES,
     OPEN_WISH_STATES,
     ORG_ROLES,
     OWNER,
@@ -42,6 +56,9 @@ from marketplace.lifecycle import (
     ClaimAction,
     ClaimState,
     Facts,
+    MatterAction,
+    MatterKind,
+    MatterState,
     OrgRole,
     Role,
     WishAction,
@@ -50,7 +67,9 @@ from marketplace.lifecycle import (
     can_wish,
     claim_actions,
     decide_claim,
+    decide_matter,
     decide_wish,
+    matter_actions,
     require,
     wish_actions,
 )
@@ -191,6 +210,7 @@ from marketplace.wishes import (
     reject,
     verify,
 )
+from marketplace.workdays import CalendarYearMissing
 
 __all__ = [
     "ACTS",
@@ -199,10 +219,13 @@ __all__ = [
     "DEFAULT_CATEGORIES",
     "DEFAULT_RULES",
     "DEFAULT_WEIGHTS",
+    "ESCALATING_WISH_STATES",
     "GUARDS",
+    "MATTER_TABLE",
     "MAX_PHOTOS",
     "MIGRATIONS",
     "OFFICE",
+    "OPEN_MATTER_STATES",
     "OPEN_WISH_STATES",
     "ORG_ROLES",
     "OWNER",
@@ -212,6 +235,7 @@ __all__ = [
     "Act",
     "AlreadyClaimed",
     "Assignment",
+    "CalendarYearMissing",
     "Candidate",
     "CapacityFull",
     "Claim",
@@ -239,6 +263,9 @@ __all__ = [
     "Listed",
     "MarketplaceError",
     "Match",
+    "MatterAction",
+    "MatterKind",
+    "MatterState",
     "Member",
     "MemberView",
     "NotAllowed",
@@ -290,6 +317,7 @@ __all__ = [
     "board",
     "bounds",
     "browse_wishes",
+    "calendars",
     "can",
     "can_wish",
     "cancel",
@@ -306,6 +334,7 @@ __all__ = [
     "create_org",
     "dashboard",
     "decide_claim",
+    "decide_matter",
     "decide_wish",
     "dispatch",
     "dispatch_all",
@@ -314,6 +343,7 @@ __all__ = [
     "escalate_due",
     "escalation_levels",
     "escalation_queue",
+    "evaluation",
     "expire_wishes",
     "export_member",
     "find_residents",
@@ -334,6 +364,9 @@ __all__ = [
     "load_wish",
     "mask_address",
     "mask_phone",
+    "matter_actions",
+    "matter_lists",
+    "matters",
     "member_claims",
     "member_view",
     "member_wishes",
@@ -383,4 +416,5 @@ __all__ = [
     "wish_view",
     "wish_views",
     "withdraw",
+    "workdays",
 ]

@@ -52,6 +52,10 @@ class Role(enum.StrEnum):
     CLAIMANT = "claimant"  # the member holding the claim
     OFFERER = "offerer"  # the member whose mutual-help offer it is
     SYSTEM = "system"  # background sweeps
+    # relations to one matter (吹哨事项), from where the actor's office is
+    WHISTLER = "whistler"  # 吹哨方: office of the community that blew the whistle
+    RECEIVER = "receiver"  # 报到方: office of the street or district the matter is at (or above)
+    HANDLER = "handler"  # 承办单位: the unit or department it was assigned to (转派)
 
 
 class WishState(enum.StrEnum):
@@ -147,6 +151,11 @@ class Act(enum.StrEnum):
     SEE_WALLETS = "see_wallets"  # anyone's wallet, statement, hours and transfers
     AUDIT_COMMUNITY = "audit_community"
     AUDIT = "audit"  # every community (an admin of a district, a root org)
+    BLOW_WHISTLE = "blow_whistle"  # 吹哨: a community hands a wish up to its street
+    TAKE_UP = "take_up"  # 督办受理: a level takes up a wish the deadline sweep escalated to it
+    SEE_MATTERS = "see_matters"  # 吹哨事项: the matters an org must act on (its queue)
+    SEE_EVALUATION = "see_evaluation"  # 季度考评: the quarter's figures of each handler
+    LOAD_CALENDAR = "load_calendar"  # 工作日历: load a year's official working days
 
 
 R = Role
@@ -201,8 +210,12 @@ class Facts(msgspec.Struct, frozen=True, kw_only=True):
     window_over: bool = False  # the wish's time window has ended
     unit_admin: bool = True  # the actor administers the unit the action names
     offer_active: bool = True  # the mutual-help offer takes requests
+    level: int = 1  # a matter's level (1 street, 2 district)
+    rating_open: bool = True  # a done matter's 5 working days to rate have not passed
 
 
+TOP_LEVEL = 2
+"""A matter's highest level: the district (1 is the street)."""
 NOTHING = Facts()
 """No fact stands in the way (the table's answer on roles alone)."""
 Guard = Callable[[frozenset[Role], Facts], bool]
@@ -232,6 +245,13 @@ GUARDS: dict[str, Check] = {
     "offer_active": Check(
         lambda roles, facts: facts.offer_active, "the offer is paused and takes no requests"
     ),
+    "below_top": Check(
+        lambda roles, facts: facts.level < TOP_LEVEL, "the district is the highest level"
+    ),
+    "rating_window": Check(
+        lambda roles, facts: facts.rating_open,
+        "a matter is rated within 5 working days after it was done",
+    ),
 }
 
 
@@ -239,7 +259,7 @@ class Row(NamedTuple):
     """One row of a lifecycle table: the next state (None: the claim counts decide), the roles
     allowed, and the guards (names in ``GUARDS``) the action must pass too."""
 
-    next: WishState | ClaimState | None
+    next: WishState | ClaimState | MatterState | None
     allowed: frozenset[Role]
     guards: tuple[str, ...] = ()
 
@@ -350,6 +370,11 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.SEE_WALLETS: OFFICE,
     Act.AUDIT_COMMUNITY: OFFICE,
     Act.AUDIT: frozenset({R.ADMIN}),
+    Act.BLOW_WHISTLE: frozenset({R.WHISTLER}),
+    Act.TAKE_UP: frozenset({R.RECEIVER}),
+    Act.SEE_MATTERS: OFFICE | UNIT,
+    Act.SEE_EVALUATION: OFFICE,
+    Act.LOAD_CALENDAR: frozenset({R.ADMIN}) | SYSTEM,
 }
 """Act → the roles that may take it (on the org it concerns, or above)."""
 
@@ -473,7 +498,7 @@ def _passes(row: Row, roles: frozenset[Role], facts: Facts) -> str | None:
 
 def _decide(
     row: Row | None, subject: str, action: str, state: str, roles: frozenset[Role], facts: Facts
-) -> WishState | ClaimState | None:
+) -> WishState | ClaimState | MatterState | None:
     if row is None:
         raise WrongState(subject, action, state)
     refused = _passes(row, roles, facts)
@@ -485,3 +510,83 @@ def _decide(
             action, state, frozenset(roles), frozenset(row.allowed), guard=refused, why=check.rule
         )
     return row.next
+
+
+# Matters (吹哨事项): a community blows the whistle on a wish beyond its powers; the street (then
+# the district) takes it in (受理) and sorts it into one of the three lists (三单), assigns it to a
+# unit or department (转派), answers it, or sends it back; the community rates who handled it.
+
+
+class MatterState(enum.StrEnum):
+    RAISED = "raised"  # 待受理: at the street or district, not yet taken in
+    ACCEPTED = "accepted"  # 办理中: taken in and sorted (即办 or 阶段性)
+    ASSIGNED = "assigned"  # 已转派: a unit or department handles it, with a deadline
+    DONE = "done"  # 已办结: answered, or explained (谅解); the community may rate it
+    RETURNED = "returned"  # 已退回: sent back to the community, with the reason
+    RATED = "rated"  # 已评价
+
+
+class MatterAction(enum.StrEnum):
+    ACCEPT = "accept"  # 受理 and sort into 即办 or 阶段性
+    EXPLAIN = "explain"  # 谅解: cannot be done now; the explanation the resident gets
+    ASSIGN = "assign_unit"  # 转派: to a unit or department, with a deadline in working days
+    ANSWER = "answer"  # 答复办结
+    SEND_BACK = "send_back"  # 退回, with the reason
+    ESCALATE = "escalate"  # 上报: the street hands it up to the district
+    NOTE = "note"  # 进展: a progress note, or a milestone done; the state stays
+    RATE = "rate"  # 评价: the community rates who handled it
+
+
+class MatterKind(enum.StrEnum):
+    """三单: the list the accepting level sorts a matter into."""
+
+    IMMEDIATE = "immediate"  # 即办清单
+    STAGED = "staged"  # 阶段性事项清单: milestones with dates
+    UNDERSTOOD = "understood"  # 谅解清单: cannot be done now, explained to the resident
+
+
+M = MatterState
+WHISTLER = frozenset({R.WHISTLER})
+RECEIVER = frozenset({R.RECEIVER})
+HANDLER = frozenset({R.HANDLER})
+OPEN_MATTER_STATES = frozenset({M.RAISED, M.ACCEPTED, M.ASSIGNED})
+"""Matters someone must still act on (one per wish at a time)."""
+
+MATTER_TABLE: dict[tuple[MatterState, MatterAction], Row] = {
+    (M.RAISED, MatterAction.ACCEPT): Row(M.ACCEPTED, RECEIVER),
+    (M.RAISED, MatterAction.EXPLAIN): Row(M.DONE, RECEIVER),
+    (M.RAISED, MatterAction.SEND_BACK): Row(M.RETURNED, RECEIVER),
+    (M.RAISED, MatterAction.ESCALATE): Row(M.RAISED, RECEIVER, ("below_top",)),
+    (M.ACCEPTED, MatterAction.EXPLAIN): Row(M.DONE, RECEIVER),
+    (M.ACCEPTED, MatterAction.ASSIGN): Row(M.ASSIGNED, RECEIVER),
+    (M.ACCEPTED, MatterAction.ANSWER): Row(M.DONE, RECEIVER),
+    (M.ACCEPTED, MatterAction.ESCALATE): Row(M.RAISED, RECEIVER, ("below_top",)),
+    (M.ACCEPTED, MatterAction.NOTE): Row(M.ACCEPTED, RECEIVER),
+    (M.ASSIGNED, MatterAction.ANSWER): Row(M.DONE, HANDLER | RECEIVER),
+    (M.ASSIGNED, MatterAction.NOTE): Row(M.ASSIGNED, HANDLER | RECEIVER),
+    # the unit hands it back to the level that assigned it (not its business, say)
+    (M.ASSIGNED, MatterAction.SEND_BACK): Row(M.ACCEPTED, HANDLER),
+    (M.DONE, MatterAction.RATE): Row(M.RATED, WHISTLER, ("rating_window",)),
+}
+"""(state, action) → Row(next state, roles, guards) of a matter (吹哨事项)."""
+
+
+def decide_matter(
+    state: MatterState, action: MatterAction, roles: frozenset[Role], facts: Facts = NOTHING
+) -> MatterState:
+    """The next state; NotAllowed naming what is missing, or WrongState when the table has no
+    such action from this state."""
+    row = MATTER_TABLE.get((state, action))
+    return _decide(row, "matter", action.value, state.value, roles, facts)  # type: ignore[return-value]
+
+
+def matter_actions(
+    state: MatterState, roles: frozenset[Role], facts: Facts = NOTHING
+) -> frozenset[MatterAction]:
+    """The actions the table lets these roles take on a matter in this state (what a page may
+    offer)."""
+    return frozenset(
+        action
+        for (at, action), row in MATTER_TABLE.items()
+        if at is state and _passes(row, roles, facts) is None
+    )

@@ -320,3 +320,94 @@ photos = sa.Table(
 )
 """Photos (照片) of a wish, kept in the database beside it: re-encoded, without metadata, with a
 thumbnail (docs/architecture.md, "Photos": why not files)."""
+
+matters = sa.Table(
+    "mk_matters",
+    metadata,
+    _id("community_id"),
+    _id("id"),
+    _id("wish_id"),
+    sa.Column("level", Int64, nullable=False),  # 1 street, 2 district
+    _id("org_id"),  # the street or district it is at
+    sa.Column("state", Text(16), nullable=False),
+    sa.Column("kind", Text(16), nullable=True),  # 三单: immediate, staged, understood
+    sa.Column("reason", Text(500), nullable=False),  # why the community blew the whistle
+    _id("raised_by"),
+    sa.Column("raised_at", Timestamp(), nullable=False),
+    _id("handler_id"),  # who must act now: the level's org, or the unit it was assigned to
+    sa.Column("received_at", Timestamp(), nullable=False),  # since when the handler has it
+    sa.Column("respond_by", Timestamp(), nullable=False),
+    sa.Column("responded_at", Timestamp(), nullable=True),
+    _id("unit_id", nullable=True),  # 转派: the unit or department it was assigned to
+    sa.Column("deadline_at", Timestamp(), nullable=True),
+    sa.Column("answer", Text(1000), nullable=True),
+    sa.Column("explanation", Text(1000), nullable=True),  # 谅解: what the resident was told
+    sa.Column("done_at", Timestamp(), nullable=True),
+    sa.Column("on_time", Flag(), nullable=True),
+    _id("rated_by", nullable=True),
+    sa.Column("rated_at", Timestamp(), nullable=True),
+    sa.Column("satisfaction", Int64, nullable=True),
+    sa.Column("rating_comment", Text(500), nullable=True),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sa.ForeignKeyConstraint(
+        ["community_id", "wish_id"], ["mk_wishes.community_id", "mk_wishes.id"]
+    ),
+    sa.CheckConstraint("level BETWEEN 1 AND 2", name="level_bounds"),
+    sa.CheckConstraint(
+        "satisfaction IS NULL OR satisfaction BETWEEN 1 AND 5", name="satisfaction_bounds"
+    ),
+    sa.Index("ix_mk_matters_wish", "community_id", "wish_id"),
+    sa.Index("ix_mk_matters_queue", "handler_id", "state", "deadline_at"),
+    sa.Index("ix_mk_matters_level", "org_id", "state"),  # a level's queue, assigned on or not
+    sa.Index("ix_mk_matters_received", "handler_id", "received_at"),
+    sa.Index(
+        "uq_mk_matters_one_open_per_wish",
+        "community_id",
+        "wish_id",
+        unique=True,
+        sqlite_where=sa.text("state IN ('raised', 'accepted', 'assigned')"),
+        postgresql_where=sa.text("state IN ('raised', 'accepted', 'assigned')"),
+    ),
+    sqlite_strict=True,
+)
+"""吹哨事项: a wish a community escalated on demand, and how the street or district handled it
+(:mod:`marketplace.matters`)."""
+
+milestones = sa.Table(
+    "mk_milestones",
+    metadata,
+    _id("community_id"),
+    _id("matter_id"),
+    sa.Column("n", Int64, nullable=False),
+    sa.Column("title", Text(100), nullable=False),
+    sa.Column("due_on", Text(10), nullable=False),  # China date, YYYY-MM-DD
+    sa.Column("done_at", Timestamp(), nullable=True),
+    sa.Column("note", Text(500), nullable=True),
+    sa.PrimaryKeyConstraint("community_id", "matter_id", "n"),
+    sqlite_strict=True,
+)
+"""阶段性事项's milestones: what is due by which date, and when it was done."""
+
+calendar_days = sa.Table(
+    "mk_calendar_days",
+    metadata,
+    sa.Column("year", Int64, nullable=False),
+    sa.Column("day", Text(10), nullable=False),  # YYYY-MM-DD
+    sa.Column("workday", Flag(), nullable=False),  # 班 (a weekend day worked) or 休 (a day off)
+    sa.Column("name", Text(50), nullable=False),
+    sa.PrimaryKeyConstraint("year", "day"),
+    sqlite_strict=True,
+)
+"""Official days an admin loaded for a year the calendar package does not cover: the days that
+differ from the plain week (:mod:`marketplace.calendars`). Reference data, not a tenant's."""
+
+calendar_years = sa.Table(
+    "mk_calendar_years",
+    metadata,
+    sa.Column("year", Int64, nullable=False),
+    sa.Column("source", Text(200), nullable=False),  # e.g. 国办发明电〔2026〕N号
+    _id("loaded_by"),
+    sa.Column("loaded_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("year"),
+    sqlite_strict=True,
+)

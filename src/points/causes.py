@@ -115,6 +115,15 @@ CAUSES: dict[str, str] = {
     "not_on_sale": "not on sale",
     "not_yet_on_sale": "not yet on sale",
     "no_longer_on_sale": "no longer on sale",
+    # 吹哨报到 (marketplace.matters, marketplace.calendars)
+    "calendar_line": "must read date,休 or 班,name (e.g. 2027-10-01,休,国庆节)",
+    "calendar_one_year": "must name days of one year",
+    "staged_milestones": "a staged matter needs 1 to {high} milestones, each dated after today",
+    "not_staged": "only a staged matter has milestones",
+    "assign_to": "must be a unit or department, or a street under the level",
+    "matter_open": "the wish already has a matter in progress",
+    "whistle_wish_state": "only an open wish can be handed up",
+    "no_level_above": "the community has no street (or the street no district) above it",
 }
 """Every cause code the libraries raise, with its English text (``str.format`` placeholders
 named by the cause's params)."""

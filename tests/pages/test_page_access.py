@@ -68,6 +68,10 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/store                   403   403   403   403   403   200   me     me    in
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
+/staff/matters                 403   403   403   403   200   200   200    200   in
+/matters/{community}/{matter}  404   404   404   404   404   200   200    200   in
+/staff/evaluation              403   403   403   403   403   200   200    200   in
+/staff/evaluation.xlsx         403   403   403   403   403   200   200    200   in
 /login                         200   200   200   200   200   200   200    200   200
 /login/code                    200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
@@ -82,6 +86,7 @@ PLACEHOLDER = {
     "{offer_id}": "{offer}",
     "{transfer_id}": "{transfer}",
     "{community_id}": "{community}",
+    "{matter_id}": "{matter}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -132,7 +137,12 @@ def _stage(site: Site) -> dict[str, str]:
             tx, "vol1", "c1", category="助老陪护", title="周末陪诊", schedule="周六上午", now=now
         )
         transfer = mk.wallet.adjust(tx, "staff", "c1", "vol1", 10, reason="补录", now=now)
+        monday = dt.datetime(2026, 12, 7, 2, tzinfo=dt.UTC)  # a day the calendar package covers
+        matter = mk.matters.blow_whistle(
+            tx, "staff", "c1", wish.id, reason="需街道协调", now=monday
+        )
     return {
+        "{matter}": matter.id,
         "{wish}": wish.id,
         "{offer}": offer.id,
         "{transfer}": transfer.id,

@@ -580,6 +580,7 @@ WISH_BODY = {
 REQUEST_FIELDS = ("org_id", "address", "window_start", "window_end", "estimated_minutes")
 REQUEST_BODY = {k: WISH_BODY[k] for k in REQUEST_FIELDS}
 SIGN_IN = {"phone": sw.PHONES["res"], "password": sw.PASSWORD}
+MT = "/communities/{community_id}/matters/{matter_id}"
 BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON write
     ("POST", "/auth/session"): SIGN_IN,
     ("POST", "/auth/token"): SIGN_IN,
@@ -638,6 +639,19 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON 
     ("POST", "/auth/code"): {"phone": "13900000004", "code": "1234 5678", "password": "x" * 8},
     ("POST", M + "/sign-in-code"): {"purpose": "reset"},
     ("POST", "/communities/{community_id}/sign-in-codes"): {"member_ids": ["res2"]},
+    ("POST", W + "/whistle"): {"reason": "需街道协调"},
+    ("POST", MT + "/accept"): {"kind": "immediate"},
+    ("POST", MT + "/explain"): {"explanation": "暂无法办理"},
+    ("POST", MT + "/assign"): {"unit_id": "u1", "days": 3},
+    ("POST", MT + "/answer"): {"answer": "已办结"},
+    ("POST", MT + "/send-back"): {"reason": "社区可处理"},
+    ("POST", MT + "/escalate"): {"reason": "需区级协调"},
+    ("POST", MT + "/notes"): {"note": "已联系"},
+    ("POST", MT + "/rating"): {"satisfaction": 5},
+    ("PUT", "/calendar/{year}"): {
+        "source": "通知",
+        "days": [{"day": "2027-01-01", "workday": False}],
+    },
 }
 NESTED: list[tuple[str, str, dict[str, Any], str]] = [  # one level down: (…, field named)
     (
@@ -672,6 +686,8 @@ PATH_VALUES = {
     "item_id": "no-such-item",
     "order_id": "no-such-order",
     "transfer_id": "no-such-transfer",
+    "matter_id": "no-such-matter",
+    "year": "2027",
 }
 
 

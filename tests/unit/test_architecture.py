@@ -18,6 +18,7 @@ PURE_MARKETPLACE = {
     "marketplace.model",
     "marketplace.rules",
     "marketplace.errors",
+    "marketplace.workdays",  # working days on the official calendar (the package is data)
 }
 IO_MODULES = {"sqlalchemy", "asyncio", "aiosqlite", "asyncpg", "alembic", "litestar", "socket"}
 

@@ -391,5 +391,8 @@ def test_every_act_has_a_row_and_every_guard_a_rule() -> None:
         assert check.rule
     used = {g for row in WISH_TABLE.values() for g in row.guards}
     used |= {g for row in CLAIM_TABLE.values() for g in row.guards}
+    from marketplace.lifecycle import MATTER_TABLE
+
+    used |= {g for row in MATTER_TABLE.values() for g in row.guards}
     used |= {g for gs in ACT_GUARDS.values() for g in gs}
     assert used == set(GUARDS)
