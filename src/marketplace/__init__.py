@@ -6,7 +6,7 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, images, periods, wallet
+from marketplace import board, bounds, images, imports, periods, profiles, roster, sheets, wallet
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
@@ -27,6 +27,8 @@ from marketplace.errors import (
     WrongState,
 )
 from marketplace.images import MAX_PHOTOS, Picture, picture
+from marketplace.imports import Report as RosterReport
+from marketplace.imports import check_roster, import_roster
 from marketplace.lifecycle import (
     ACTS,
     CLAIM_TABLE,
@@ -154,6 +156,8 @@ from marketplace.privacy import (
     wish_view,
     wish_views,
 )
+from marketplace.profiles import MemberChange, edit_member, edit_profile
+from marketplace.profiles import history as profile_history
 from marketplace.queues import escalation_queue
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.releases import cancel, release_no_show, withdraw
@@ -239,6 +243,7 @@ __all__ = [
     "MarketplaceError",
     "Match",
     "Member",
+    "MemberChange",
     "MemberView",
     "NotAllowed",
     "NotFound",
@@ -258,6 +263,7 @@ __all__ = [
     "Resident",
     "Role",
     "RoleGrant",
+    "RosterReport",
     "Score",
     "Seat",
     "Sight",
@@ -295,6 +301,7 @@ __all__ = [
     "candidates",
     "check_in",
     "check_out",
+    "check_roster",
     "child_orgs",
     "claim",
     "claim_actions",
@@ -310,6 +317,8 @@ __all__ = [
     "dispatch_all",
     "dispute",
     "distance_m",
+    "edit_member",
+    "edit_profile",
     "escalate_due",
     "escalation_levels",
     "escalation_queue",
@@ -326,6 +335,8 @@ __all__ = [
     "grants_of",
     "history",
     "images",
+    "import_roster",
+    "imports",
     "list_members",
     "list_offers",
     "list_wishes",
@@ -345,6 +356,8 @@ __all__ = [
     "photos_of",
     "picture",
     "post_wish",
+    "profile_history",
+    "profiles",
     "publish_offer",
     "rank_candidates",
     "reasons",
@@ -359,6 +372,7 @@ __all__ = [
     "resolve",
     "revoke",
     "roles_on",
+    "roster",
     "seat_roles",
     "seats",
     "sees_address",
@@ -366,6 +380,7 @@ __all__ = [
     "set_key_household",
     "set_offer_active",
     "set_public_profile",
+    "sheets",
     "sight_of",
     "staff_of",
     "statistics",

@@ -30,7 +30,17 @@ from marketplace.orgs import (
     roles_on,
 )
 from marketplace.privacy import mask_address, member_view
-from marketplace.schema import claims, members, offers, orgs, photos, roles, transitions, wishes
+from marketplace.schema import (
+    claims,
+    member_changes,
+    members,
+    offers,
+    orgs,
+    photos,
+    roles,
+    transitions,
+    wishes,
+)
 from marketplace.standing import standing
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -228,7 +238,9 @@ def anonymise(
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
     descriptions, comments and notes of wishes for them are erased, and their photos (a photo
-    shows the home) deleted. Roles end. Ledger entries and the hours record stay."""
+    shows the home) deleted; their room, address and availability go, and the log of their
+    profile's changes keeps who changed what when, without the values. Roles end. Ledger
+    entries and the hours record stay."""
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
@@ -249,7 +261,16 @@ def anonymise(
             key_household=[],
             key_household_consent=None,
             public_profile=False,
+            room=None,
+            address=None,
+            availability=None,
         )
+    )
+    # the log of their profile's changes keeps who and when, not the values
+    conn.execute(
+        member_changes.update()
+        .where(member_changes.c.member_id == member.id)
+        .values(old=None, new=None)
     )
     conn.execute(
         wishes.update()

@@ -18,6 +18,8 @@ PURE_MARKETPLACE = {
     "marketplace.model",
     "marketplace.rules",
     "marketplace.errors",
+    "marketplace.roster",  # a roster's rows checked against the community (花名册)
+    "marketplace.sheets",  # a spreadsheet's bytes into rows
 }
 IO_MODULES = {"sqlalchemy", "asyncio", "aiosqlite", "asyncpg", "alembic", "litestar", "socket"}
 
