@@ -70,7 +70,10 @@ def _table(lines: Iterator[list[str]], kind: str) -> Sheet:
         if header is None:
             if not any(c.strip() for c in cells):
                 raise InvalidInput(FIELD, Cause("sheet_no_header"))
-            header = tuple(c.strip() for c in cells[:MAX_COLUMNS])
+            named = [c.strip() for c in cells[:MAX_COLUMNS]]
+            while named and not named[-1]:
+                named.pop()  # a workbook's empty columns after the last named one
+            header = tuple(named)
             continue
         if not any(c.strip() for c in cells):
             continue  # a blank line keeps its number for the rows after it
