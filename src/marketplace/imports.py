@@ -414,6 +414,9 @@ def stage(
 def staged(conn: Connection, actor: str, community_id: str, import_id: str) -> Staged:
     """A kept file's state and report, for the office of its community (else NotFound)."""
     row = _staged_row(conn, actor, community_id, import_id)
+    result = msgspec.convert(row.result, Report) if row.result is not None else None
+    if result is not None and row.state == "imported":
+        result = _named(conn, result)
     return Staged(
         community_id=row.community_id,
         id=row.id,
@@ -422,7 +425,7 @@ def staged(conn: Connection, actor: str, community_id: str, import_id: str) -> S
         rows=row.rows,
         problems=row.problems,
         state=row.state,
-        result=msgspec.convert(row.result, Report) if row.result is not None else None,
+        result=result,
         created_at=sqltypes.to_struct(row, _Times).created_at,
         finished_at=sqltypes.to_struct(row, _Times).finished_at,
     )
@@ -438,16 +441,17 @@ def staged_content(conn: Connection, actor: str, community_id: str, import_id: s
     return bytes(_staged_row(conn, actor, community_id, import_id).content)
 
 
-def _staged_row(conn: Connection, actor: str, community_id: str, import_id: str) -> Any:
+def _staged_row(
+    conn: Connection, actor: str, community_id: str, import_id: str, *, lock: bool = False
+) -> Any:
     check_id("import_id", import_id)
     community = get_org(conn, community_id)
     if not lifecycle.can(Act.REGISTER, roles_on(conn, actor, community.path)):
         raise NotFound("import", import_id)
-    row = conn.execute(
-        sa.select(roster_imports).where(
-            roster_imports.c.community_id == community_id, roster_imports.c.id == import_id
-        )
-    ).first()
+    query = sa.select(roster_imports).where(
+        roster_imports.c.community_id == community_id, roster_imports.c.id == import_id
+    )
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFound("import", import_id)
     return row
@@ -466,7 +470,7 @@ def import_staged(
     Once imported, the file is emptied and the report kept; importing it again answers the
     same report."""
     now = now or utcnow()
-    row = _staged_row(conn, actor, community_id, import_id)
+    row = _staged_row(conn, actor, community_id, import_id, lock=True)
     if row.state == "imported":  # sent twice: the kept report (ids, no names)
         return msgspec.convert(row.result, Report)
     if row.state != "checked":
@@ -500,6 +504,28 @@ def drop_staged(
             .where(roster_imports.c.community_id == community_id, roster_imports.c.id == import_id)
             .values(state="dropped", content=b"", finished_at=now or utcnow())
         )
+
+
+def _named(conn: Connection, report: Report) -> Report:
+    """A kept report with the members' names as they are now (已注销用户 after a deletion)."""
+    ids = sorted({c.member_id for c in report.created} | {u.member_id for u in report.updated})
+    names: dict[str, str] = {}
+    for start in range(0, len(ids), CHUNK):
+        rows = conn.execute(
+            sa.select(members.c.id, members.c.name).where(
+                members.c.id.in_(ids[start : start + CHUNK])
+            )
+        )
+        names.update((r.id, r.name) for r in rows)
+    return msgspec.structs.replace(
+        report,
+        created=tuple(
+            msgspec.structs.replace(c, name=names.get(c.member_id, "")) for c in report.created
+        ),
+        updated=tuple(
+            msgspec.structs.replace(u, name=names.get(u.member_id, "")) for u in report.updated
+        ),
+    )
 
 
 def _kept(report: Report) -> dict[str, Any]:

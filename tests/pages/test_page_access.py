@@ -65,6 +65,11 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/events                  403   403   403   403   403   200   me     me    in
 /staff/policy                  403   403   403   403   403   200   me     me    in
 /staff/members                 403   403   403   403   403   200   me     me    in
+/staff/import                  403   403   403   403   403   200   me     me    in
+/staff/import/template.xlsx    403   403   403   403   403   200   200    200   in
+/staff/import/{import}         403   403   403   403   403   200   me     me    in
+/staff/import/{import}/problems.xlsx 403 403 403 403   403   200   me     me    in
+/staff/import/{import}/progress 403  403   403   403   403   286   me     me    in
 /staff/store                   403   403   403   403   403   200   me     me    in
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
@@ -81,6 +86,7 @@ PLACEHOLDER = {
     "{offer_id}": "{offer}",
     "{transfer_id}": "{transfer}",
     "{community_id}": "{community}",
+    "{import_id}": "{import}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -131,11 +137,14 @@ def _stage(site: Site) -> dict[str, str]:
             tx, "vol1", "c1", category="助老陪护", title="周末陪诊", schedule="周六上午", now=now
         )
         transfer = mk.wallet.adjust(tx, "staff", "c1", "vol1", 10, reason="补录", now=now)
+        roster = "姓名,手机号\n张三,123\n".encode()  # a row with a problem: its list downloads
+        kept = mk.imports.stage(tx, "staff", "c1", "花名册.csv", roster, now=now)
     return {
         "{wish}": wish.id,
         "{offer}": offer.id,
         "{transfer}": transfer.id,
         "{community}": "c1",
+        "{import}": kept.id,
     }
 
 
