@@ -240,7 +240,7 @@ def confirm(
             return done(back, "已导入")
         if kept.state != "checked" or kept.problems:
             raise mk.InvalidInput("import_id", Cause("roster_dropped"))
-        answer = done(back, "正在导入……")
+        answer = done(back, "已开始导入")
         if _imports(request).start(import_id) is not None:
             answer.background = BackgroundTask(
                 _run_import, request, viewer.id, community_id, import_id
