@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from marketplace import bounds
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import ORG_ROLES, Act, Role
-from marketplace.model import Member, OrgKind
+from marketplace.model import Member, Org, OrgKind
 from marketplace.orgs import check_text, get_member, get_org, grant_role, require
 from marketplace.people import revoke
 from marketplace.privacy import member_view
@@ -43,8 +43,8 @@ LOGGED = (
 )
 """The fields whose changes are logged, in the order a page lists them."""
 SENSITIVE = frozenset({"key_household"})
-TEXT = 200
-ROOM = 20
+TEXT = bounds.most(bounds.ProfileText)
+ROOM = bounds.most(bounds.Room)
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True):
@@ -266,3 +266,32 @@ def edit_member(
     log(conn, change_rows(member_id, changes, actor=actor, community_id=community_id,
                           source="office", now=now))  # fmt: skip
     return get_member(conn, member_id)
+
+
+def places(
+    conn: Connection, actor: str, community_id: str
+) -> tuple[tuple[Org, ...], tuple[Org, ...]]:
+    """The places a member of the community may live in (its compounds, grids and buildings, by
+    path) and the units paired with it, for the office's form."""
+    community = get_org(conn, community_id)
+    require(conn, actor, community.path, Act.EDIT_MEMBER)
+    inside = (OrgKind.COMPOUND.value, OrgKind.GRID.value, OrgKind.BUILDING.value)
+    found = tuple(
+        sqltypes.to_struct(r, Org)
+        for r in conn.execute(
+            sa.select(orgs)
+            .where(orgs.c.community_id == community_id, orgs.c.kind.in_(inside))
+            .order_by(orgs.c.path)
+            .limit(2000)
+        )
+    )
+    units = tuple(
+        sqltypes.to_struct(r, Org)
+        for r in conn.execute(
+            sa.select(orgs)
+            .join(pairings, pairings.c.unit_id == orgs.c.id)
+            .where(pairings.c.community_id == community_id)
+            .order_by(orgs.c.name)
+        )
+    )
+    return (community, *found), units

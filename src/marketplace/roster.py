@@ -17,16 +17,16 @@ from typing import NamedTuple, TypeVar
 
 import msgspec
 
-from marketplace.bounds import SKILLS, PersonName, Skill, most
+from marketplace.bounds import SKILLS, PersonName, ProfileText, Room, Skill, most
 from marketplace.errors import InvalidInput
 from marketplace.lifecycle import OFFICE, Role
 from marketplace.model import KeyHousehold, Member, Org, OrgKind
 from marketplace.sheets import Sheet
 from points import Cause
 
-ROOM = 20
+ROOM = most(Room)
 T = TypeVar("T")
-TEXT = 200  # an address, an availability, a consent's number
+TEXT = most(ProfileText)  # an address, an availability, a consent's number
 
 
 class Column(NamedTuple):

@@ -65,6 +65,7 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/events                  403   403   403   403   403   200   me     me    in
 /staff/policy                  403   403   403   403   403   200   me     me    in
 /staff/members                 403   403   403   403   403   200   me     me    in
+/staff/members/{member}        403   403   403   403   403   200   me     me    in
 /staff/import                  403   403   403   403   403   200   me     me    in
 /staff/import/template.xlsx    403   403   403   403   403   200   200    200   in
 /staff/import/{import}         403   403   403   403   403   200   me     me    in
@@ -87,6 +88,7 @@ PLACEHOLDER = {
     "{transfer_id}": "{transfer}",
     "{community_id}": "{community}",
     "{import_id}": "{import}",
+    "{member_id}": "{member}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -145,6 +147,7 @@ def _stage(site: Site) -> dict[str, str]:
         "{transfer}": transfer.id,
         "{community}": "c1",
         "{import}": kept.id,
+        "{member}": "res",
     }
 
 
