@@ -23,11 +23,11 @@ def db(db: points.Database) -> points.Database:
 
 
 def test_a_member_edits_their_own_details_and_each_change_is_logged(db: points.Database) -> None:
+    given = {"address": "阳光路8号1号楼301室", "skills": frozenset({"理发"}),
+             "availability": "每周六上午"}  # fmt: skip
     with db.transaction() as tx:
-        mk.edit_profile(tx, "vol1", address="阳光路8号1号楼301室", skills=frozenset({"理发"}),
-                        availability="每周六上午", now=T0)  # fmt: skip
-        again = mk.edit_profile(tx, "vol1", address="阳光路8号1号楼301室",
-                                skills=frozenset({"理发"}), availability="每周六上午", now=T0)  # fmt: skip
+        mk.edit_profile(tx, "vol1", now=T0, **given)  # type: ignore[arg-type]
+        again = mk.edit_profile(tx, "vol1", now=T0, **given)  # type: ignore[arg-type]
     assert (again.address, again.availability) == ("阳光路8号1号楼301室", "每周六上午")
     with db.snapshot() as tx:
         log = mk.profile_history(tx, "vol1", "vol1")
