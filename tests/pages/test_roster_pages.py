@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from marketplace.schema import members
 from pages_world import Person, Site, field_error, flash
+from service.pages import roster
 
 HEADER = "姓名,手机号,网格,角色,技能"
 
@@ -132,3 +133,24 @@ async def test_a_volunteer_may_not_import(site: Site) -> None:
     assert (await volunteer.get("/staff/import")).status_code == 403
     refused = await _upload(volunteer, f"{HEADER}\n张三,13800000001,,,\n".encode())
     assert refused.status_code in (403, 404)
+
+
+async def test_the_progress_bar_shows_rows_written_while_an_import_runs(site: Site) -> None:
+    staff = await site.person("staff")
+    uploaded = await _upload(staff, f"{HEADER}\n张三,13800000001,,,\n".encode())
+    preview = uploaded.headers["location"]
+    import_id = preview.rsplit("/", 1)[-1]
+    running = roster.Running(done=500, total=1200)
+    imports = roster.Imports()
+    imports.running[import_id] = running
+    site.svc.app.state.roster_imports = imports  # as the confirmation's background task leaves it
+    page = await staff.get(preview)
+    assert 'hx-trigger="every 1s"' in page.text
+    assert "已写入 500 / 1200 行" in page.text
+    assert '<meta http-equiv="refresh" content="2">' in page.text  # without JavaScript
+    bar = await staff.get(f"{preview}/progress")
+    assert bar.status_code == 200
+    assert 'max="1200" value="500"' in bar.text
+    running.finished = True
+    over = await staff.get(f"{preview}/progress")
+    assert (over.status_code, over.headers["hx-refresh"]) == (286, "true")
