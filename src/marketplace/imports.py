@@ -162,7 +162,8 @@ def _decide(
     entries, problems = check(sheet, directory)
     if problems:
         return msgspec.structs.replace(report, problems=problems), []
-    plans = [_plan(e, directory, community, actor, now) for e in entries]
+    paths = {o.id: o.path for o in directory.places}
+    plans = [_plan(e, directory, community, actor, now, paths) for e in entries]
     created = tuple(
         Created(row=p.entry.row, member_id=p.after.id, name=p.after.name, phone=p.entry.phone)
         for p in plans
@@ -247,9 +248,15 @@ def _homes(conn: Connection, community_id: str, ids: Iterable[str]) -> set[str]:
 
 
 def _plan(
-    entry: Entry, directory: Directory, community: Org, actor: str, now: dt.datetime
+    entry: Entry,
+    directory: Directory,
+    community: Org,
+    actor: str,
+    now: dt.datetime,
+    paths: dict[str, str],
 ) -> _Plan:
-    """What one checked row does (pure)."""
+    """What one checked row does (pure). ``paths``: the community's grids' and buildings' paths
+    (a member living in a building of the grid a row names stays in that building)."""
     known = directory.known.get(entry.phone, ())
     consent = (
         Consent(recorded_by=actor, recorded_at=now, purpose=CONSENT_PURPOSE,
@@ -275,7 +282,10 @@ def _plan(
                      frozenset({Role.RESIDENT}), changes=())  # fmt: skip
     before = known[0].member
     home = before.home_org_id
-    if entry.home_org_id is not None and entry.home_org_id != home:
+    inside = home is not None and paths.get(home, "").startswith(
+        paths.get(entry.home_org_id or "", "\0")
+    )
+    if entry.home_org_id is not None and not inside:
         home = entry.home_org_id
     after = msgspec.structs.replace(
         before,

@@ -211,6 +211,18 @@ def test_an_updated_file_updates_profiles_and_logs_each_change(db: points.Databa
         assert all(c.actor_id == "staff" for c in log)
 
 
+def test_a_row_naming_the_grid_keeps_a_member_in_their_building_of_it(
+    db: points.Database,
+) -> None:
+    run(db, csv_bytes(ROWS[0]))  # 张三 lives in 1号楼 of 第一网格
+    again = run(db, csv_bytes("张三,13800000001,第一网格,,301,志愿者,维修、理发,区卫健局,,"))
+    assert again.updated == ()
+    moved = run(db, csv_bytes("张三,13800000001,第二网格,,301,志愿者,维修、理发,区卫健局,,"))
+    assert [(c.field, c.old, c.new) for c in moved.updated[0].changes] == [
+        ("home_org_id", "b1", "g2")
+    ]
+
+
 def test_a_dry_run_writes_nothing_and_reports_the_same(db: points.Database) -> None:
     with db.transaction() as tx:
         report = check_roster(tx, "staff", "c1", csv_bytes(*ROWS), now=T0)
