@@ -68,6 +68,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     claims: tuple[dict[str, Any], ...]
     offers: tuple[dict[str, Any], ...]
     transitions: tuple[dict[str, Any], ...]  # what they did, as recorded
+    profile_changes: tuple[dict[str, Any], ...]  # their profile's logged changes (资料变更记录)
     accounts: tuple[dict[str, Any], ...]  # their wallets, one per community
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
@@ -217,6 +218,12 @@ def export_member(
     own_claims = _rows(conn, sa.select(claims).where(claims.c.member_id == member_id))
     own_offers = _rows(conn, sa.select(offers).where(offers.c.member_id == member_id))
     done = _rows(conn, sa.select(transitions).where(transitions.c.actor_id == member_id))
+    changed = _rows(
+        conn,
+        sa.select(member_changes)
+        .where(member_changes.c.member_id == member_id)
+        .order_by(member_changes.c.at, member_changes.c.id),
+    )
     wallets, moves, served = _ledger(conn, member_id)
     return Export(
         member=member,
@@ -225,6 +232,7 @@ def export_member(
         claims=tuple(own_claims),
         offers=tuple(own_offers),
         transitions=tuple(done),
+        profile_changes=tuple(changed),
         accounts=tuple(wallets),
         transfers=tuple(moves),
         service_records=tuple(served),

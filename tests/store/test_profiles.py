@@ -95,3 +95,17 @@ def test_the_log_shows_only_to_the_member_and_the_office(db: points.Database) ->
         assert [c.field for c in mk.profile_history(tx, "staff", "res")] == ["address"]
         with pytest.raises(mk.NotFound):
             mk.profile_history(tx, "vol1", "res")
+
+
+def test_a_members_own_data_holds_their_profiles_log(db: points.Database) -> None:
+    with db.transaction() as tx:
+        mk.edit_profile(tx, "vol1", address="幸福路1号", skills=frozenset(), availability="周六",
+                        now=T0)  # fmt: skip
+    with db.snapshot() as tx:
+        mine = mk.export_member(tx, "vol1", "vol1", now=T0)
+    assert {c["field"]: c["new"] for c in mine.profile_changes} == {
+        "address": "幸福路1号",
+        "skills": [],
+        "availability": "周六",
+    }
+    assert mine.member.address == "幸福路1号"
