@@ -4,6 +4,7 @@ bad one, then a good one's preview, confirm, and read the ids of the new members
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, expect
 
@@ -54,3 +55,38 @@ def test_staff_import_a_roster_on_a_phone(browser: Browser, server: Server, tmp_
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], width  # nothing wider than the phone
     context.close()
+
+
+def _sign_in(browser: Browser, server: Server, person: str) -> Any:
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", base_url=server.url)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto("/login")
+    page.get_by_label("手机号").fill(PEOPLE[person][1])
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.locator("header .me")).to_have_text(PEOPLE[person][0])
+    return page
+
+
+def test_profiles_on_a_phone(browser: Browser, server: Server) -> None:
+    """陈奶奶 writes when she is free on 我的; 刘主任 sets her room and reads the log."""
+    chen = _sign_in(browser, server, "chen")
+    chen.goto("/me")
+    chen.get_by_label("可服务时间（如：每周六上午）").fill("每天上午")
+    chen.get_by_role("button", name="保存我的资料").click()
+    expect(chen.locator(".flash")).to_have_text("已保存我的资料")
+    expect(chen.get_by_label("可服务时间（如：每周六上午）")).to_have_value("每天上午")
+    chen.context.close()
+    liu = _sign_in(browser, server, "liu")
+    liu.goto("/staff/members/chen")
+    liu.get_by_label("房号").fill("502")
+    liu.get_by_role("button", name="保存", exact=True).click()
+    expect(liu.locator(".flash")).to_have_text("已保存成员资料")
+    log = liu.get_by_test_id("member-history")
+    expect(log).to_contain_text("房号：（空） → 502")
+    expect(log).to_contain_text("可服务时间：（空） → 每天上午")
+    liu.screenshot(path=str(ARTIFACTS / "member-profile-390.png"), full_page=True)
+    width = liu.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], width
+    liu.context.close()
