@@ -1,7 +1,7 @@
 """The roster import pages (导入花名册): download the template, upload a file, see a preview of
 its first rows and every problem (also as an XLSX with a 问题 column), then confirm.
 
-The upload is checked and kept (:func:`marketplace.imports.stage`), so that the confirmation does
+The upload is checked and kept (:func:`marketplace.uploads.stage`), so that the confirmation does
 not need the file again. Confirming answers at once and imports in the background of this
 process (the response's background task, one unit of work on the writer); the preview page then
 shows a progress bar that polls :func:`progress` (htmx, every second; without JavaScript the page
@@ -23,7 +23,7 @@ from litestar.params import PathParameter
 from litestar.response import Template
 
 import marketplace as mk
-from marketplace import imports
+from marketplace import imports, uploads
 from points import Cause
 from service import i18n, rosters
 from service.api.common import MEMBER, Now, Tx
@@ -120,7 +120,7 @@ def upload(
         filename, content = upload
         if not filename:
             raise mk.InvalidInput("file", Cause("sheet_empty"))
-        kept = imports.stage(tx, viewer.id, viewer.community(), filename, content, now=now)
+        kept = uploads.stage(tx, viewer.id, viewer.community(), filename, content, now=now)
         found = kept.problems
         message = f"发现 {found} 个问题，请修改后重新上传" if found else "检查通过，请确认导入"
         return done(f"/staff/import/{kept.id}", message, "error" if found else "ok")
@@ -136,7 +136,7 @@ def upload(
 
 
 def _preview(request: Request[Any, Any, Any], tx: Tx, viewer: Viewer, import_id: str) -> Template:
-    kept = imports.staged(tx, viewer.id, viewer.community(), import_id)
+    kept = uploads.staged(tx, viewer.id, viewer.community(), import_id)
     report = kept.result
     running = _imports(request).get(import_id)
     importing = running is not None and not running.finished and kept.state == "checked"
@@ -167,8 +167,8 @@ def problems(
     request: Request[Any, Any, Any], tx: Tx, viewer: See, import_id: ImportId
 ) -> Response[bytes]:
     """The file's rows with a problem, and a 问题 column saying what (问题清单)."""
-    kept = imports.staged(tx, viewer.id, viewer.community(), import_id)
-    content = imports.staged_content(tx, viewer.id, viewer.community(), import_id)
+    kept = uploads.staged(tx, viewer.id, viewer.community(), import_id)
+    content = uploads.staged_content(tx, viewer.id, viewer.community(), import_id)
     found = kept.result.problems if kept.result else ()
     if not found or not content:
         raise mk.NotFound("import", import_id)
@@ -186,7 +186,7 @@ def progress(
 ) -> Response[Any]:
     """The progress bar (polled): 286 with ``HX-Refresh`` once the import is over, so that
     htmx stops polling and the page shows the result."""
-    kept = imports.staged(tx, viewer.id, viewer.community(), import_id)
+    kept = uploads.staged(tx, viewer.id, viewer.community(), import_id)
     running = _imports(request).get(import_id)
     if kept.state != "checked" or running is None or running.finished:
         return Response(content="", status_code=286, headers={"HX-Refresh": "true"})
@@ -205,7 +205,7 @@ async def _run_import(
         running.done, running.total = done, total
 
     def unit(conn: Tx) -> imports.Report:
-        return imports.import_staged(
+        return uploads.import_staged(
             conn, actor, community_id, import_id, progress=tell, now=clock()
         )
 
@@ -235,7 +235,7 @@ def confirm(
 
     def do() -> Response[Any]:
         community_id = viewer.community()
-        kept = imports.staged(tx, viewer.id, community_id, import_id)
+        kept = uploads.staged(tx, viewer.id, community_id, import_id)
         if kept.state == "imported":
             return done(back, "已导入")
         if kept.state != "checked" or kept.problems:
@@ -269,7 +269,7 @@ def drop(
     import_id: ImportId,
 ) -> Response[Any]:
     def do() -> Response[Any]:
-        imports.drop_staged(tx, viewer.id, viewer.community(), import_id, now=now)
+        uploads.drop_staged(tx, viewer.id, viewer.community(), import_id, now=now)
         return done("/staff/import", "已放弃这份文件")
 
     return handle(request, viewer, form, do, back=f"/staff/import/{import_id}",

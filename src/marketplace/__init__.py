@@ -6,7 +6,18 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, images, imports, periods, profiles, roster, sheets, wallet
+from marketplace import (
+    board,
+    bounds,
+    images,
+    imports,
+    periods,
+    profiles,
+    roster,
+    sheets,
+    uploads,
+    wallet,
+)
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
@@ -387,6 +398,7 @@ __all__ = [
     "take_place",
     "three_rates",
     "unit_members",
+    "uploads",
     "verify",
     "visible_org",
     "wallet",

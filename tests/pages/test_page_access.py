@@ -140,7 +140,7 @@ def _stage(site: Site) -> dict[str, str]:
         )
         transfer = mk.wallet.adjust(tx, "staff", "c1", "vol1", 10, reason="补录", now=now)
         roster = "姓名,手机号\n张三,123\n".encode()  # a row with a problem: its list downloads
-        kept = mk.imports.stage(tx, "staff", "c1", "花名册.csv", roster, now=now)
+        kept = mk.uploads.stage(tx, "staff", "c1", "花名册.csv", roster, now=now)
     return {
         "{wish}": wish.id,
         "{offer}": offer.id,

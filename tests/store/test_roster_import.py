@@ -307,3 +307,23 @@ def test_anonymising_clears_the_new_personal_fields_and_the_logged_values(
         ).all()
         assert values
         assert all(old is None and new is None for old, new in values)
+
+
+def test_a_kept_file_imports_once_and_keeps_no_names_of_its_own(db: points.Database) -> None:
+    with db.transaction() as tx:
+        kept = mk.uploads.stage(tx, "staff", "c1", "花名册.csv", csv_bytes(*ROWS), now=T0)
+    assert kept.state == "checked"
+    with pytest.raises(mk.NotFound), db.snapshot() as tx:
+        mk.uploads.staged(tx, "vol1", "c1", kept.id)  # only the office of the community
+    with db.transaction() as tx:
+        done = mk.uploads.import_staged(tx, "staff", "c1", kept.id, now=T0)
+        again = mk.uploads.import_staged(tx, "staff", "c1", kept.id, now=T0)
+    assert len(done.created) == 3
+    assert [c.member_id for c in again.created] == [c.member_id for c in done.created]
+    with db.snapshot() as tx:
+        assert mk.uploads.staged_content(tx, "staff", "c1", kept.id) == b""
+        raw = tx.execute(sa.select(mk.schema.roster_imports.c.result)).scalar_one()
+        shown = mk.uploads.staged(tx, "staff", "c1", kept.id)
+    assert "张三" not in str(raw)
+    assert "13800000001" not in str(raw)
+    assert [c.name for c in shown.result.created] == ["张三", "李四", "王五"]  # read from members
