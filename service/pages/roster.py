@@ -33,6 +33,7 @@ from service.pages.forms import Form
 UPLOAD_BYTES = mk.sheets.MAX_BYTES + 2**20
 """An upload's request body, at most: the largest file read and the form around it."""
 SHOWN_PROBLEMS = 200
+KEPT = 200  # imports a process remembers (running, or finished for the page that polls)
 ImportId = Annotated[str, PathParameter(max_length=64)]
 
 
@@ -56,6 +57,10 @@ class Imports:
         with self.lock:
             if import_id in self.running and not self.running[import_id].finished:
                 return None  # confirmed twice: the first runs
+            if len(self.running) > KEPT:  # forget the oldest finished ones
+                over = [k for k, r in self.running.items() if r.finished][: len(self.running) // 2]
+                for key in over:
+                    del self.running[key]
             self.running[import_id] = Running()
             return self.running[import_id]
 

@@ -327,3 +327,12 @@ def test_a_kept_file_imports_once_and_keeps_no_names_of_its_own(db: points.Datab
     assert "张三" not in str(raw)
     assert "13800000001" not in str(raw)
     assert [c.name for c in shown.result.created] == ["张三", "李四", "王五"]  # read from members
+
+
+def test_a_formula_in_a_workbook_cell_is_refused_not_evaluated(db: points.Database) -> None:
+    content = xlsx_bytes(['=HYPERLINK("http://evil.example","张三")', 13800000001, *[""] * 8])
+    report = run(db, content)
+    assert [(p.row, p.column, p.cause.code) for p in report.problems] == [
+        (2, "姓名", "roster_formula")
+    ]
+    assert not report.written
