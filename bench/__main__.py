@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import sqlalchemy as sa
 
-from bench import dataset, http, invariants, library, machine, matching, report, wrk
+from bench import dataset, http, invariants, library, machine, matching, report, roster, wrk
 from bench.options import Options, parse
 from bench.results import Row
 from points import utcnow
@@ -90,6 +90,9 @@ def _in_process(opts: Options, url: str, backend: str) -> list[Row]:
         if "matching" in opts.groups:
             say(f"matching ({backend})")
             rows += matching.run(opts, db, backend, say)
+        if "roster" in opts.groups:
+            say(f"roster import ({backend})")
+            rows += roster.run(opts, db, backend, say)
     finally:
         db.dispose()
     return rows

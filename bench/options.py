@@ -7,7 +7,7 @@ import os
 
 import msgspec
 
-GROUPS = ("writes", "reads", "library", "matching", "scaleout")
+GROUPS = ("writes", "reads", "library", "matching", "scaleout", "roster")
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,6 +22,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     members: int = 10_000  # volunteers who may claim there
     dispatch_wishes: int = 10_000  # published wishes for auto-dispatch
     accrual_records: int = 100_000  # service records of a month (batch accrual)
+    roster_rows: int = 10_000  # members in the roster file imported (花名册导入)
     samples: int = 100  # in-process recommendation calls (p50/p99; a few ms each)
     pg_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"  # asyncpg:// too
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -45,6 +46,7 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--members", type=int, default=d.members)
     p.add_argument("--dispatch-wishes", type=int, default=d.dispatch_wishes)
     p.add_argument("--accrual-records", type=int, default=d.accrual_records)
+    p.add_argument("--roster-rows", type=int, default=d.roster_rows)
     p.add_argument("--samples", type=int, default=d.samples)
     p.add_argument("--pg-url", default=os.environ.get("LINLI_BENCH_PG_URL", d.pg_url))
     p.add_argument("--redis-url", default=os.environ.get("LINLI_BENCH_REDIS_URL", d.redis_url))
@@ -68,6 +70,7 @@ def parse(argv: list[str] | None = None) -> Options:
         members=a.members,
         dispatch_wishes=a.dispatch_wishes,
         accrual_records=a.accrual_records,
+        roster_rows=a.roster_rows,
         samples=a.samples,
         pg_url=a.pg_url,
         redis_url=a.redis_url,

@@ -23,7 +23,7 @@ import marketplace as mk
 import points
 from marketplace.schema import wishes
 from points.schema import accounts, transfers
-from service import auth, backup, codes, demo
+from service import auth, backup, codes, demo, i18n, rosters
 from service.database import open_database
 from service.problems import ServiceError
 from service.settings import Settings, SettingsError
@@ -386,6 +386,67 @@ def _read_heads(lines: TextIO) -> dict[str, tuple[int, str]]:
     if not heads:
         raise click.ClickException("no `chain <community> seq=<n> head=<hex>` line in --heads")
     return heads
+
+
+@main.group("import")
+def import_() -> None:
+    """Import data from files (花名册)."""
+
+
+@import_.command("members")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--community", "community_id", required=True, help="The community (社区) id.")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+@click.option(
+    "--problems",
+    "problems_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="When rows have problems, write them to this XLSX (the rows with a 问题 column).",
+)
+def import_members(
+    file: Path, community_id: str, dry_run: bool, problems_path: Path | None
+) -> None:
+    """Import a roster (XLSX or CSV, Chinese headers): every row is checked first; a file with
+    a problem writes nothing. Rows match members on their phone; new members have no password
+    (give them one-time sign-in codes). Exit 1 when a row has a problem."""
+    content = file.read_bytes()
+
+    def work(database: points.Database) -> mk.RosterReport:
+        with _progress("导入" if not dry_run else "检查") as bar:
+            if dry_run:
+                with database.snapshot() as tx:
+                    return mk.check_roster(tx, mk.SYSTEM, community_id, content, progress=bar)
+            with database.transaction() as tx:
+                return mk.import_roster(tx, mk.SYSTEM, community_id, content, progress=bar)
+
+    try:
+        report = _run(work)
+    except mk.InvalidInput as exc:
+        raise click.ClickException(f"{file.name}：{rosters.file_problem(exc)}") from None
+    except mk.NotFound:
+        raise click.ClickException(f"没有编号为 {community_id} 的社区") from None
+    for problem in report.problems:
+        click.echo(rosters.problem_text(problem))
+    if report.problems:
+        if problems_path is not None:
+            problems_path.write_bytes(rosters.problems_workbook(content, report.problems))
+            click.echo(f"问题清单已写入 {problems_path}")
+        click.echo(f"共 {len(report.problems)} 个问题，未写入任何数据；请修改后重新导入")
+        sys.exit(1)
+    for made in report.created:
+        click.echo(f"新成员\t{made.member_id}\t第 {made.row} 行\t{made.name}")
+    for line in report.updated:
+        fields = "、".join(i18n.field_zh(c.field) for c in line.changes)
+        click.echo(f"更新\t{line.member_id}\t第 {line.row} 行\t{line.name}\t{fields}")
+    verb = "将" if dry_run else "已"
+    click.echo(
+        f"{report.rows} 行：{verb}新登记 {len(report.created)} 人，{verb}更新 "
+        f"{len(report.updated)} 人，{report.unchanged} 人无变化"
+        + ("（试运行，未写入）" if dry_run else "")
+    )
+    if report.created and not dry_run:
+        click.echo("新成员尚未设置密码：请为以上新成员发放一次性登录码")
 
 
 @main.command("backup")

@@ -80,6 +80,8 @@ LongText = Annotated[bounds.Description, text(lines=True)]
 Capacity = bounds.Capacity
 Urgency = bounds.Urgency
 Rating = bounds.Rating
+Room = Annotated[bounds.Room, text()]
+ProfileText = Annotated[bounds.ProfileText, text()]
 Skill = Annotated[bounds.Skill, text()]
 Skills = Annotated[list[Skill], msgspec.Meta(max_length=bounds.SKILLS)]
 Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]

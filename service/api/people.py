@@ -25,6 +25,8 @@ from service.api.common import (
     Password,
     PersonName,
     Phone,
+    ProfileText,
+    Room,
     Skills,
     Tx,
     api,
@@ -32,7 +34,7 @@ from service.api.common import (
     problems,
     read_cursor,
 )
-from service.api.views import MemberOut, MemberPage, OrgPage, member_out
+from service.api.views import MemberChangeOut, MemberOut, MemberPage, OrgPage, member_out
 from service.api.wishes import Community
 from service.text import text
 
@@ -80,6 +82,23 @@ class KeyHouseholdIn(Input, frozen=True, kw_only=True):
 
 class ProfileIn(Input, frozen=True, kw_only=True):
     public_profile: bool  # on the public board and honour roll (公示栏/光荣榜)
+
+
+class DetailsIn(Input, frozen=True, kw_only=True):
+    """个人资料: what a member says of themself (null or empty: none)."""
+
+    address: ProfileText | None = None  # 住址
+    skills: Skills = []
+    availability: ProfileText | None = None  # 可服务时间 (每周六上午)
+
+
+class MemberEditIn(Input, frozen=True, kw_only=True):
+    """Where a member of the community lives, their home unit, and the roles they hold in it."""
+
+    home_org_id: Id | None = None  # a compound, grid or building of the community
+    room: Room | None = None  # 房号
+    home_unit_id: Id | None = None  # a unit paired with the community (在职党员)
+    roles: Annotated[list[OrgRole], msgspec.Meta(max_length=7)] = []
 
 
 class PasswordIn(Input, frozen=True, kw_only=True):
@@ -313,6 +332,34 @@ class CommunityController(Controller):
         )
         return member_out(mk.member_view(tx, me.id, member_id))
 
+    @put(
+        "/members/{member_id:str}",
+        responses=problems(403, 404),
+        summary="Set where a member lives, their home unit and roles here (office; logged)",
+    )
+    @api.write
+    def edit_member(
+        self,
+        tx: Tx,
+        me: Me,
+        now: Now,
+        community_id: Community,
+        member_id: MemberId,
+        data: JSONBody[MemberEditIn],
+    ) -> MemberOut:
+        mk.edit_member(
+            tx,
+            me.id,
+            community_id,
+            member_id,
+            home_org_id=data.home_org_id,
+            room=data.room,
+            home_unit_id=data.home_unit_id,
+            roles_held=frozenset(Role(r) for r in data.roles),
+            now=now,
+        )
+        return member_out(mk.member_view(tx, me.id, member_id), mk.grants_of(tx, member_id))
+
 
 class MemberController(Controller):
     path = "/members"
@@ -326,6 +373,23 @@ class MemberController(Controller):
     def get_member(self, tx: Tx, me: Me, member_id: MemberId) -> MemberOut:
         view = mk.member_view(tx, me.id, member_id)
         return member_out(view, mk.grants_of(tx, member_id))
+
+    @get(
+        "/{member_id:str}/changes",
+        responses=problems(404),
+        summary="资料变更记录: the member's logged profile changes, newest first",
+    )
+    @api.read
+    def changes(
+        self, tx: Tx, me: Me, member_id: MemberId, limit: Limit = 50
+    ) -> list[MemberChangeOut]:
+        return [
+            MemberChangeOut(
+                id=c.id, field=c.field, old=c.old, new=c.new, actor_id=c.actor_id,
+                source=c.source, import_id=c.import_id, at=c.at,
+            )
+            for c in mk.profile_history(tx, me.id, member_id, limit=limit)
+        ]  # fmt: skip
 
 
 class MeController(Controller):
@@ -348,6 +412,20 @@ class MeController(Controller):
         data: JSONBody[ProfileIn],
     ) -> MemberOut:
         mk.set_public_profile(tx, me.id, data.public_profile)
+        view = mk.member_view(tx, me.id, me.id)
+        return member_out(view, mk.grants_of(tx, me.id))
+
+    @put("/details", responses=problems(), summary="个人资料: my address, skills and availability")
+    @api.write
+    def details(self, tx: Tx, me: Me, now: Now, data: JSONBody[DetailsIn]) -> MemberOut:
+        mk.edit_profile(
+            tx,
+            me.id,
+            address=data.address,
+            skills=frozenset(data.skills),
+            availability=data.availability,
+            now=now,
+        )
         view = mk.member_view(tx, me.id, me.id)
         return member_out(view, mk.grants_of(tx, me.id))
 

@@ -8,6 +8,7 @@ transitions, items, orders, statements) are returned as they are.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import msgspec
 
@@ -122,6 +123,22 @@ class MemberOut(msgspec.Struct, frozen=True, kw_only=True):
     key_household_consent: mk.Consent | None
     created_at: dt.datetime
     roles: list[GrantOut] = []
+    room: str | None = None  # 房号
+    address: str | None = None  # 住址
+    availability: str | None = None  # 可服务时间
+
+
+class MemberChangeOut(msgspec.Struct, frozen=True, kw_only=True):
+    """One logged change of a profile (资料变更记录): who, when, which field, old → new."""
+
+    id: str
+    field: str
+    old: Any
+    new: Any
+    actor_id: str
+    source: str  # profile, office, import
+    import_id: str | None
+    at: dt.datetime
 
 
 class MemberPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -199,4 +216,7 @@ def member_out(view: mk.MemberView, grants: tuple[mk.Grant, ...] = ()) -> Member
         key_household_consent=m.key_household_consent if view.sensitive_shown else None,
         created_at=m.created_at,
         roles=[GrantOut(org_id=g.org_id, org_name=g.org_name, role=g.role.value) for g in grants],
+        room=m.room,
+        address=m.address,
+        availability=m.availability,
     )

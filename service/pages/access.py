@@ -50,6 +50,12 @@ PAGES: dict[str, Permit] = {
     "/staff/events": Act.ADJUST,
     "/staff/policy": Act.SET_POLICY,
     "/staff/members": Act.LIST_MEMBERS,
+    "/staff/members/{member_id}": Act.EDIT_MEMBER,  # 成员资料
+    "/staff/import": Act.REGISTER,  # 导入花名册
+    "/staff/import/template.xlsx": Act.REGISTER,
+    "/staff/import/{import_id}": Act.REGISTER,
+    "/staff/import/{import_id}/problems.xlsx": Act.REGISTER,
+    "/staff/import/{import_id}/progress": Act.REGISTER,
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,

@@ -24,6 +24,7 @@ from service.pages.common import (
     FAILURES,
     SEAT_COOKIE,
     See,
+    Viewer,
     done,
     failure,
     handle,
@@ -126,8 +127,18 @@ def home(viewer: See) -> Redirect:
 @get("/me", opt=MEMBER)
 @page.read
 def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
-    view = mk.member_view(tx, viewer.id, viewer.id)
-    return render(request, "me.html", viewer, member=view.member)
+    return me_page_of(request, tx, viewer)
+
+
+def me_page_of(request: Request[Any, Any, Any], tx: Tx, viewer: Viewer) -> Template:
+    """我的, with the member's own details in their form (个人资料)."""
+    member = mk.member_view(tx, viewer.id, viewer.id).member
+    values = {
+        "address": member.address or "",
+        "skills": "、".join(sorted(member.skills)),
+        "availability": member.availability or "",
+    }
+    return render(request, "me.html", viewer, member=member, values=values)
 
 
 @post("/me/seat", opt=MEMBER)

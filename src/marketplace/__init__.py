@@ -12,9 +12,14 @@ from marketplace import (
     calendars,
     evaluation,
     images,
+    imports,
     matter_lists,
     matters,
     periods,
+    profiles,
+    roster,
+    sheets,
+    uploads,
     wallet,
     workdays,
 )
@@ -38,6 +43,8 @@ from marketplace.errors import (
     WrongState,
 )
 from marketplace.images import MAX_PHOTOS, Picture, picture
+from marketplace.imports import Report as RosterReport
+from marketplace.imports import check_roster, import_roster
 from marketplace.lifecycle import (
     ACTS,
     CLAIM_TABLE,
@@ -174,6 +181,8 @@ from marketplace.privacy import (
     wish_view,
     wish_views,
 )
+from marketplace.profiles import MemberChange, edit_member, edit_profile
+from marketplace.profiles import history as profile_history
 from marketplace.queues import escalation_queue
 from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.releases import cancel, release_no_show, withdraw
@@ -267,6 +276,7 @@ __all__ = [
     "MatterKind",
     "MatterState",
     "Member",
+    "MemberChange",
     "MemberView",
     "NotAllowed",
     "NotFound",
@@ -286,6 +296,7 @@ __all__ = [
     "Resident",
     "Role",
     "RoleGrant",
+    "RosterReport",
     "Score",
     "Seat",
     "Sight",
@@ -324,6 +335,7 @@ __all__ = [
     "candidates",
     "check_in",
     "check_out",
+    "check_roster",
     "child_orgs",
     "claim",
     "claim_actions",
@@ -340,6 +352,8 @@ __all__ = [
     "dispatch_all",
     "dispute",
     "distance_m",
+    "edit_member",
+    "edit_profile",
     "escalate_due",
     "escalation_levels",
     "escalation_queue",
@@ -357,6 +371,8 @@ __all__ = [
     "grants_of",
     "history",
     "images",
+    "import_roster",
+    "imports",
     "list_members",
     "list_offers",
     "list_wishes",
@@ -380,6 +396,8 @@ __all__ = [
     "photos_of",
     "picture",
     "post_wish",
+    "profile_history",
+    "profiles",
     "publish_offer",
     "rank_candidates",
     "reasons",
@@ -394,6 +412,7 @@ __all__ = [
     "resolve",
     "revoke",
     "roles_on",
+    "roster",
     "seat_roles",
     "seats",
     "sees_address",
@@ -401,12 +420,14 @@ __all__ = [
     "set_key_household",
     "set_offer_active",
     "set_public_profile",
+    "sheets",
     "sight_of",
     "staff_of",
     "statistics",
     "take_place",
     "three_rates",
     "unit_members",
+    "uploads",
     "verify",
     "visible_org",
     "wallet",

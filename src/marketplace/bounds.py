@@ -45,6 +45,10 @@ Rating = Annotated[int, Meta(ge=1, le=5)]
 """The resident's stars (评单)."""
 Skill = Annotated[str, Meta(min_length=1, max_length=32)]
 """One skill a member has or a wish needs (维修, 辅导)."""
+Room = Annotated[str, Meta(min_length=1, max_length=20)]
+"""房号: a member's flat in their building."""
+ProfileText = Annotated[str, Meta(max_length=200)]
+"""A member's address (住址) or availability (可服务时间), in their words."""
 SKILLS = 20
 """How many skills a member lists or a wish asks for."""
 

@@ -130,7 +130,8 @@ class Act(enum.StrEnum):
     GRANT_OFFICE = "grant_office"  # grant or revoke a staff or admin role
     GRANT_ROLE = "grant_role"  # grant or revoke any other role
     REVOKE_OWN_OFFICE = "revoke_own_office"  # nobody: an office holder cannot lock themself out
-    REGISTER = "register"
+    REGISTER = "register"  # one member, or a roster file (花名册导入)
+    EDIT_MEMBER = "edit_member"  # a member's grid, building, room, home unit and roles
     LIST_MEMBERS = "list_members"
     ANONYMISE_OTHER = "anonymise_other"
     FIND_RESIDENTS = "find_residents"
@@ -350,6 +351,7 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.GRANT_ROLE: OFFICE | SYSTEM,
     Act.REVOKE_OWN_OFFICE: frozenset(),
     Act.REGISTER: OFFICE | SYSTEM,
+    Act.EDIT_MEMBER: OFFICE | SYSTEM,
     Act.LIST_MEMBERS: OFFICE | SYSTEM,
     Act.ANONYMISE_OTHER: frozenset({R.ADMIN}) | SYSTEM,
     Act.FIND_RESIDENTS: PROXY | SYSTEM,

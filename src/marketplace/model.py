@@ -91,6 +91,7 @@ class Consent(msgspec.Struct, frozen=True, kw_only=True):
     recorded_by: str
     recorded_at: dt.datetime
     purpose: str
+    reference: str = ""  # 同意书编号: the signed form's number, when there is one
 
 
 class Member(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,6 +105,9 @@ class Member(msgspec.Struct, frozen=True, kw_only=True):
     key_household_consent: Consent | None = None
     public_profile: bool = False  # opted in to the public board / honour roll
     created_at: dt.datetime
+    room: str | None = None  # 房号, in the home building
+    address: str | None = None  # 住址, in the member's words
+    availability: str | None = None  # 可服务时间 (每周六上午)
 
 
 class RoleGrant(msgspec.Struct, frozen=True, kw_only=True):

@@ -31,7 +31,17 @@ from marketplace.orgs import (
     roles_on,
 )
 from marketplace.privacy import mask_address, member_view
-from marketplace.schema import claims, members, offers, orgs, photos, roles, transitions, wishes
+from marketplace.schema import (
+    claims,
+    member_changes,
+    members,
+    offers,
+    orgs,
+    photos,
+    roles,
+    transitions,
+    wishes,
+)
 from marketplace.standing import standing
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -59,6 +69,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     claims: tuple[dict[str, Any], ...]
     offers: tuple[dict[str, Any], ...]
     transitions: tuple[dict[str, Any], ...]  # what they did, as recorded
+    profile_changes: tuple[dict[str, Any], ...]  # their profile's logged changes (资料变更记录)
     accounts: tuple[dict[str, Any], ...]  # their wallets, one per community
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
@@ -259,6 +270,12 @@ def export_member(
     own_claims = _rows(conn, sa.select(claims).where(claims.c.member_id == member_id))
     own_offers = _rows(conn, sa.select(offers).where(offers.c.member_id == member_id))
     done = _rows(conn, sa.select(transitions).where(transitions.c.actor_id == member_id))
+    changed = _rows(
+        conn,
+        sa.select(member_changes)
+        .where(member_changes.c.member_id == member_id)
+        .order_by(member_changes.c.at, member_changes.c.id),
+    )
     wallets, moves, served = _ledger(conn, member_id)
     return Export(
         member=member,
@@ -267,6 +284,7 @@ def export_member(
         claims=tuple(own_claims),
         offers=tuple(own_offers),
         transitions=tuple(done),
+        profile_changes=tuple(changed),
         accounts=tuple(wallets),
         transfers=tuple(moves),
         service_records=tuple(served),
@@ -280,7 +298,9 @@ def anonymise(
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
     descriptions, comments and notes of wishes for them are erased, and their photos (a photo
-    shows the home) deleted. Roles end. Ledger entries and the hours record stay."""
+    shows the home) deleted; their room, address and availability go, and the log of their
+    profile's changes keeps who changed what when, without the values. Roles end. Ledger
+    entries and the hours record stay."""
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
@@ -301,7 +321,16 @@ def anonymise(
             key_household=[],
             key_household_consent=None,
             public_profile=False,
+            room=None,
+            address=None,
+            availability=None,
         )
+    )
+    # the log of their profile's changes keeps who and when, not the values
+    conn.execute(
+        member_changes.update()
+        .where(member_changes.c.member_id == member.id)
+        .values(old=None, new=None)
     )
     conn.execute(
         wishes.update()

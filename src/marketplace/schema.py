@@ -80,6 +80,10 @@ members = sa.Table(
     sa.Column("key_household_consent", Json(), nullable=True),
     sa.Column("public_profile", Flag(), nullable=False),
     sa.Column("created_at", Timestamp(), nullable=False),
+    # 房号, 住址, 可服务时间: personal fields, erased with the rest on deletion
+    sa.Column("room", Text(20), nullable=True),
+    sa.Column("address", Text(200), nullable=True),
+    sa.Column("availability", Text(200), nullable=True),
     sa.PrimaryKeyConstraint("id"),
     sa.Index("ix_mk_members_phone", "phone"),
     sqlite_strict=True,
@@ -411,3 +415,43 @@ calendar_years = sa.Table(
     sa.PrimaryKeyConstraint("year"),
     sqlite_strict=True,
 )
+
+member_changes = sa.Table(
+    "mk_member_changes",
+    metadata,
+    _id("member_id"),
+    _id("id"),
+    _id("community_id", nullable=True),  # where the office acted; None for the member's own edit
+    sa.Column("field", Text(32), nullable=False),
+    sa.Column("old", Json(), nullable=True),
+    sa.Column("new", Json(), nullable=True),
+    _id("actor_id"),
+    sa.Column("source", Text(16), nullable=False),  # profile, office, import
+    _id("import_id", nullable=True),
+    sa.Column("at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("member_id", "id"),
+    sa.Index("ix_mk_member_changes_community", "community_id", "at"),
+    sqlite_strict=True,
+)
+"""Every change of a member's profile (资料变更记录): who, when, which field, old → new
+(:mod:`marketplace.profiles`). A member's deletion erases the values and keeps who and when."""
+
+roster_imports = sa.Table(
+    "mk_roster_imports",
+    metadata,
+    _id("community_id"),
+    _id("id"),
+    _id("actor_id"),
+    sa.Column("filename", Text(200), nullable=False),
+    sa.Column("content", sa.LargeBinary(), nullable=False),  # emptied once imported or dropped
+    sa.Column("rows", Int64, nullable=False),
+    sa.Column("problems", Int64, nullable=False),
+    sa.Column("state", Text(16), nullable=False),  # checked, imported, dropped
+    sa.Column("result", Json(), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("finished_at", Timestamp(), nullable=True),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sqlite_strict=True,
+)
+"""Roster files (花名册) uploaded on the pages, kept between the preview and the confirmation
+(:mod:`marketplace.roster`); the file goes once it is imported or dropped."""

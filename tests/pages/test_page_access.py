@@ -65,6 +65,12 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/events                  403   403   403   403   403   200   me     me    in
 /staff/policy                  403   403   403   403   403   200   me     me    in
 /staff/members                 403   403   403   403   403   200   me     me    in
+/staff/members/{member}        403   403   403   403   403   200   me     me    in
+/staff/import                  403   403   403   403   403   200   me     me    in
+/staff/import/template.xlsx    403   403   403   403   403   200   200    200   in
+/staff/import/{import}         403   403   403   403   403   200   me     me    in
+/staff/import/{import}/problems.xlsx 403 403 403 403   403   200   me     me    in
+/staff/import/{import}/progress 403  403   403   403   403   286   me     me    in
 /staff/store                   403   403   403   403   403   200   me     me    in
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
@@ -87,6 +93,8 @@ PLACEHOLDER = {
     "{transfer_id}": "{transfer}",
     "{community_id}": "{community}",
     "{matter_id}": "{matter}",
+    "{import_id}": "{import}",
+    "{member_id}": "{member}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -141,12 +149,16 @@ def _stage(site: Site) -> dict[str, str]:
         matter = mk.matters.blow_whistle(
             tx, "staff", "c1", wish.id, reason="需街道协调", now=monday
         )
+        roster = "姓名,手机号\n张三,123\n".encode()  # a row with a problem: its list downloads
+        kept = mk.uploads.stage(tx, "staff", "c1", "花名册.csv", roster, now=now)
     return {
         "{matter}": matter.id,
         "{wish}": wish.id,
         "{offer}": offer.id,
         "{transfer}": transfer.id,
         "{community}": "c1",
+        "{import}": kept.id,
+        "{member}": "res",
     }
 
 

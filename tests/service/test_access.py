@@ -30,7 +30,7 @@ Statuses, for resident (res) · volunteer (vol1) · staff (staff) · unit admin 
     claim withdraw                      -  200  -  200  -  | 403 403 200 403 200
     claim no-show                       -  403  -  403  -  | 403 403 200 403 200
     claim assign (a unit's claim)       -   -   -  201  -  | 403 403 201 403 201
-    member, wallet, statement, hours  200 200 200 200 200 | 404 404 200 404 200
+    member, changes, wallet, statement, hours  200 200 200 200 200 | 404 404 200 404 200
     transfer                            -  200 200 200 200 | 404 404 200 404 200
     transfer reversal                   -  403 201 403 201 | 404 404 201 404 201
     item                                -   -   -   -   -  | 200 200 200 200 200
@@ -236,6 +236,8 @@ OPS = [
     Op("assign", "POST", C + "/assign", "claim:unit", "- - - 201 -", "403 403 201 403 201",
        admin_other=422, body=member, other_kind="claim:active"),
     Op("member", "GET", "/members/{member_id}", "member", EVERYONE, OFFICE_SEES),
+    Op("member changes", "GET", "/members/{member_id}/changes", "member", EVERYONE,
+       OFFICE_SEES),
     Op("wallet", "GET", M + "/wallet", "member", EVERYONE, OFFICE_SEES),
     Op("statement", "GET", M + "/statement", "member", EVERYONE, OFFICE_SEES),
     Op("hours", "GET", M + "/hours", "member", EVERYONE, OFFICE_SEES),
@@ -588,6 +590,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON 
     ("POST", "/orgs/{org_id}/roles"): {"member_id": "res2", "role": "volunteer"},
     ("POST", "/orgs/{org_id}/members"): {"name": "新居民", "role": "resident"},
     ("PUT", M + "/key-household"): {"flags": ["elderly_alone"], "purpose": "优先派单"},
+    ("PUT", M): {"home_org_id": "g1", "room": "301", "roles": ["resident"]},
+    ("PUT", "/me/details"): {"address": "幸福路1号", "skills": ["理发"], "availability": "周六"},
     ("POST", "/communities/{community_id}/units"): {"unit_id": "u2"},
     ("PUT", "/communities/{community_id}/rules"): {"claim_limit": 5},
     ("POST", "/me/password"): {"old_password": sw.PASSWORD, "new_password": "another-password"},

@@ -361,7 +361,12 @@ async def test_key_household_types_are_stored_only_with_a_recorded_consent(svc: 
     assert await stored() == ([], None)  # nothing was stored by any of those
 
     recorded = await record_key_household(svc)
-    consent = {"recorded_by": "staff", "recorded_at": svc.clock.now, "purpose": PURPOSE}
+    consent = {
+        "recorded_by": "staff",
+        "recorded_at": svc.clock.now,
+        "purpose": PURPOSE,
+        "reference": "",
+    }  # 同意书编号: none given here (a roster gives one)
     assert recorded["key_household"] == FLAGS
     got = recorded["key_household_consent"]
     assert {**got, "recorded_at": dt.datetime.fromisoformat(got["recorded_at"])} == consent

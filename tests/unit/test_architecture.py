@@ -19,6 +19,8 @@ PURE_MARKETPLACE = {
     "marketplace.rules",
     "marketplace.errors",
     "marketplace.workdays",  # working days on the official calendar (the package is data)
+    "marketplace.roster",  # a roster's rows checked against the community (花名册)
+    "marketplace.sheets",  # a spreadsheet's bytes into rows
 }
 IO_MODULES = {"sqlalchemy", "asyncio", "aiosqlite", "asyncpg", "alembic", "litestar", "socket"}
 
