@@ -14,7 +14,7 @@ import io
 from typing import Annotated, Any
 
 import msgspec
-import openpyxl  # type: ignore[import-untyped]
+import openpyxl
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.params import PathParameter, QueryParameter
