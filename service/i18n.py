@@ -59,6 +59,9 @@ FIELDS = {
     "quantity": "数量",
     "rating": "评分",
     "reason": "原因",
+    "proposed": "更正后的值",
+    "field": "更正项",
+    "note": "备注",
     "role": "角色",
     "rules": "社区规则",
     "schedule": "服务时间安排",
@@ -138,6 +141,7 @@ WHAT = {
     "catalog item": "商品",
     "redemption order": "兑换订单",
     "service record": "服务记录",
+    "correction": "更正申请",
     "route": "接口",
 }
 
@@ -216,6 +220,10 @@ CAUSES_ZH: dict[str, str] = {
     "policy_busy": "积分规则正由他人修改，请稍后重试",
     "reserved_reference": "以“{prefix}”开头的编号留作更正之用",
     "correct_original": "请更正原始记录，而不是更正记录",
+    "unchanged": "与记录现有的值相同，无需更正",
+    "award_pending": "该记录的积分尚待确认，确认后才能更正",
+    "date_format": "须为日期（年-月-日）",
+    "correction_field": "须为时长、服务日期或服务类别",
     "below_zero": "该记录共 {total} 分钟，更正后不能少于零",
     "goods_need_stock": "实物商品须填写库存",
     "unlimited_stock": "该商品不限库存",

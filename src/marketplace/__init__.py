@@ -6,9 +6,21 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, images, periods, wallet
+from marketplace import board, bounds, corrections, images, periods, retention, wallet
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
+from marketplace.corrections import (
+    Correction,
+    CorrectionField,
+    CorrectionMove,
+    CorrectionView,
+    accept_correction,
+    correction,
+    correction_queue,
+    my_corrections,
+    refuse_correction,
+    request_correction,
+)
 from marketplace.database import MIGRATIONS, open_database
 from marketplace.dispatches import Dispatched
 from marketplace.dispatches import Left as DispatchLeft
@@ -17,6 +29,7 @@ from marketplace.errors import (
     CapacityFull,
     ClaimLimitReached,
     Conflict,
+    CorrectionPending,
     InvalidInput,
     MarketplaceError,
     NotAllowed,
@@ -31,6 +44,7 @@ from marketplace.lifecycle import (
     ACTS,
     CLAIM_TABLE,
     CLAIMING,
+    CORRECTION_TABLE,
     GUARDS,
     OFFICE,
     OPEN_WISH_STATES,
@@ -41,6 +55,8 @@ from marketplace.lifecycle import (
     Act,
     ClaimAction,
     ClaimState,
+    CorrectionAction,
+    CorrectionState,
     Facts,
     OrgRole,
     Role,
@@ -195,6 +211,7 @@ __all__ = [
     "ACTS",
     "CLAIMING",
     "CLAIM_TABLE",
+    "CORRECTION_TABLE",
     "DEFAULT_CATEGORIES",
     "DEFAULT_RULES",
     "DEFAULT_WEIGHTS",
@@ -222,6 +239,13 @@ __all__ = [
     "Conflict",
     "Consent",
     "Contact",
+    "Correction",
+    "CorrectionAction",
+    "CorrectionField",
+    "CorrectionMove",
+    "CorrectionPending",
+    "CorrectionState",
+    "CorrectionView",
     "Dashboard",
     "Day",
     "Deadlines",
@@ -278,6 +302,7 @@ __all__ = [
     "WishView",
     "WrongCode",
     "WrongState",
+    "accept_correction",
     "add_member",
     "anonymise",
     "approve",
@@ -302,6 +327,9 @@ __all__ = [
     "claim_for_unit",
     "community_rules",
     "confirm",
+    "correction",
+    "correction_queue",
+    "corrections",
     "create_org",
     "dashboard",
     "decide_claim",
@@ -336,6 +364,7 @@ __all__ = [
     "member_claims",
     "member_view",
     "member_wishes",
+    "my_corrections",
     "named_period",
     "offered",
     "open_database",
@@ -350,13 +379,16 @@ __all__ = [
     "reasons",
     "recommend",
     "recommendations",
+    "refuse_correction",
     "register",
     "reject",
     "release_no_show",
     "release_no_shows",
+    "request_correction",
     "request_from_offer",
     "require",
     "resolve",
+    "retention",
     "revoke",
     "roles_on",
     "seat_roles",

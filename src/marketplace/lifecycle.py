@@ -51,6 +51,7 @@ class Role(enum.StrEnum):
     POSTER = "poster"  # who posted it (the resident, or a grid worker 代点单)
     CLAIMANT = "claimant"  # the member holding the claim
     OFFERER = "offerer"  # the member whose mutual-help offer it is
+    RECORD_HOLDER = "record_holder"  # the member an hours record is about (本人)
     SYSTEM = "system"  # background sweeps
 
 
@@ -112,6 +113,20 @@ class ClaimAction(enum.StrEnum):
     ATTACH_PHOTO = "attach_photo"  # 服务照片: the volunteer's photos at check-out; the state stays
 
 
+class CorrectionState(enum.StrEnum):
+    """A correction request's states (更正申请, 民政部令第67号: the organiser corrects errors a
+    volunteer points out)."""
+
+    PENDING = "pending"  # 待处理
+    CORRECTED = "corrected"  # 已更正: a reversal and a new entry replaced the record
+    REFUSED = "refused"  # 已驳回, with a reason
+
+
+class CorrectionAction(enum.StrEnum):
+    ACCEPT = "accept"  # 更正
+    REFUSE = "refuse"  # 驳回
+
+
 class Act(enum.StrEnum):
     """Actions outside the wish and claim state machines (``ACTS`` says who may take them)."""
 
@@ -145,6 +160,8 @@ class Act(enum.StrEnum):
     SEE_WALLETS = "see_wallets"  # anyone's wallet, statement, hours and transfers
     AUDIT_COMMUNITY = "audit_community"
     AUDIT = "audit"  # every community (an admin of a district, a root org)
+    REQUEST_CORRECTION = "request_correction"  # 申请更正 one's own hours record
+    SEE_CORRECTIONS = "see_corrections"  # the community's correction requests (待处理 queue)
 
 
 R = Role
@@ -237,7 +254,7 @@ class Row(NamedTuple):
     """One row of a lifecycle table: the next state (None: the claim counts decide), the roles
     allowed, and the guards (names in ``GUARDS``) the action must pass too."""
 
-    next: WishState | ClaimState | None
+    next: WishState | ClaimState | CorrectionState | None
     allowed: frozenset[Role]
     guards: tuple[str, ...] = ()
 
@@ -315,6 +332,13 @@ CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
 }
 """(state, action) → Row(next state or None when the places left decide, roles, guards)."""
 
+CORRECTION_TABLE: dict[tuple[CorrectionState, CorrectionAction], Row] = {
+    (CorrectionState.PENDING, CorrectionAction.ACCEPT): Row(CorrectionState.CORRECTED, OFFICE),
+    (CorrectionState.PENDING, CorrectionAction.REFUSE): Row(CorrectionState.REFUSED, OFFICE),
+}
+"""(state, action) → Row(next state, roles): who decides a correction request (the community's
+office, on the community or above), once; a decided request takes no second decision."""
+
 ACTS: dict[Act, frozenset[Role]] = {
     Act.POST_WISH: MEMBERS,
     Act.POST_FOR_RESIDENT: PROXY,
@@ -346,6 +370,8 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.SEE_WALLETS: OFFICE,
     Act.AUDIT_COMMUNITY: OFFICE,
     Act.AUDIT: frozenset({R.ADMIN}),
+    Act.REQUEST_CORRECTION: frozenset({R.RECORD_HOLDER}),
+    Act.SEE_CORRECTIONS: OFFICE,
 }
 """Act → the roles that may take it (on the org it concerns, or above)."""
 
@@ -370,6 +396,20 @@ def decide_claim(
     state."""
     row = CLAIM_TABLE.get((state, action))
     return _decide(row, "claim", action.value, state.value, roles, facts)  # type: ignore[return-value]
+
+
+def decide_correction(
+    state: CorrectionState, action: CorrectionAction, roles: frozenset[Role]
+) -> CorrectionState:
+    """The request's next state; NotAllowed (not office) or WrongState (decided already)."""
+    row = CORRECTION_TABLE.get((state, action))
+    return _decide(row, "correction", action.value, state.value, roles, NOTHING)  # type: ignore[return-value]
+
+
+def can_correct(state: CorrectionState, action: CorrectionAction, roles: frozenset[Role]) -> bool:
+    """Whether the table lets these roles decide the request now (what a page may offer)."""
+    row = CORRECTION_TABLE.get((state, action))
+    return row is not None and _passes(row, roles, NOTHING) is None
 
 
 def require(
@@ -469,7 +509,7 @@ def _passes(row: Row, roles: frozenset[Role], facts: Facts) -> str | None:
 
 def _decide(
     row: Row | None, subject: str, action: str, state: str, roles: frozenset[Role], facts: Facts
-) -> WishState | ClaimState | None:
+) -> WishState | ClaimState | CorrectionState | None:
     if row is None:
         raise WrongState(subject, action, state)
     refused = _passes(row, roles, facts)

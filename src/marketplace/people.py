@@ -249,6 +249,7 @@ def anonymise(
             key_household=[],
             key_household_consent=None,
             public_profile=False,
+            anonymised_at=sa.func.coalesce(members.c.anonymised_at, now or utcnow()),
         )
     )
     conn.execute(
