@@ -34,6 +34,7 @@ from litestar.stores.redis import RedisStore
 from points import Database, utcnow
 from service import auth, pages, problems, ratelimit
 from service.api import boards, claims, offers, people, photos, session, wishes
+from service.api import corrections as corrections_api
 from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
@@ -57,6 +58,7 @@ API_ROUTES = [
     offers.OfferController,
     points_api.PointsController,
     points_api.StoreController,
+    corrections_api.CorrectionController,
     boards.MatchingController,
     boards.BoardController,
     boards.AuditController,

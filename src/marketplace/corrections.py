@@ -313,6 +313,30 @@ def correction(
     )
 
 
+def records(
+    conn: Connection,
+    actor: str,
+    community_id: str,
+    member_id: str,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """A member's hours records in the community (originals and corrections, newest first), for
+    herself or office: what a request names (an original's ``reference``)."""
+    held = _roles_or_none(conn, actor, community_id)
+    if actor != member_id and not held & OFFICE:
+        raise NotFound("member", member_id)
+    if not 1 <= limit <= 200:
+        raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
+    try:
+        return points.hours_records(
+            conn, member_id, community_id=community_id, cursor=cursor, limit=limit
+        )
+    except points.InvalidId:
+        raise InvalidInput("cursor", Cause("cursor")) from None
+
+
 def my_corrections(
     conn: Connection,
     actor: str,
@@ -333,17 +357,19 @@ def correction_queue(
     actor: str,
     community_id: str,
     *,
-    state: CorrectionState | None = CorrectionState.PENDING,
+    states: frozenset[CorrectionState] = frozenset({CorrectionState.PENDING}),
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
-    """The community's requests for office (待处理 by default; ``state`` None: all), newest
-    first."""
+    """The community's requests in ``states`` (待处理 by default; empty: all), for office,
+    newest first."""
     _, held = community_roles(conn, actor, community_id)
     lifecycle.require(Act.SEE_CORRECTIONS, held, where="community")
     query = sa.select(corrections).where(corrections.c.community_id == community_id)
-    if state is not None:
-        query = query.where(corrections.c.state == CorrectionState(state).value)
+    if states:
+        query = query.where(
+            corrections.c.state.in_(sorted(CorrectionState(s).value for s in states))
+        )
     return _page(conn, query, cursor, limit)
 
 
