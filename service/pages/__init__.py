@@ -18,6 +18,7 @@ from service.api.common import MEMBER
 from service.pages import (
     board,
     common,
+    corrections,
     dashboard,
     forms,
     office,
@@ -60,6 +61,7 @@ ROUTES = [
             *resident.ROUTES,
             *volunteer.ROUTES,
             *points.ROUTES,
+            *corrections.ROUTES,
             *staff.ROUTES,
             *office.ROUTES,
             *stock.ROUTES,

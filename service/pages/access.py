@@ -53,6 +53,10 @@ PAGES: dict[str, Permit] = {
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,
+    "/hours": None,  # one's own hours records
+    "/corrections/new": None,  # the library decides: one's own record (404 otherwise)
+    "/corrections/{correction_id}": None,  # the requester or office (404 otherwise)
+    "/staff/corrections": Act.SEE_CORRECTIONS,
 }
 
 

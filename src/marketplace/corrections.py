@@ -313,6 +313,18 @@ def correction(
     )
 
 
+def record_of(
+    conn: Connection, actor: str, community_id: str, reference: str
+) -> points.RecordStanding:
+    """The record under ``reference`` as it stands, for the member it is about or office
+    (NotFound for anyone else): what a request form shows."""
+    held = _roles_or_none(conn, actor, community_id)
+    standing = _standing(conn, community_id, reference)
+    if standing.original.member_id != actor and not held & OFFICE:
+        raise NotFound("service record", reference)
+    return standing
+
+
 def records(
     conn: Connection,
     actor: str,

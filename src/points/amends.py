@@ -62,12 +62,15 @@ class RecordStanding(msgspec.Struct, frozen=True, kw_only=True):
         return sum(self.parts.values())
 
 
-def record_standing(conn: Connection, community_id: str, reference: str) -> RecordStanding:
-    """The record under ``reference`` (``claim:<id>``, ``event:<id>:<member>``) as it stands."""
+def record_standing(
+    conn: Connection, community_id: str, reference: str, *, lock: bool = False
+) -> RecordStanding:
+    """The record under ``reference`` (``claim:<id>``, ``event:<id>:<member>``) as it stands;
+    ``lock``: hold its row (PostgreSQL), for a correction about to be written."""
     original = _by_reference(conn, community_id, reference)
     if original is None or original.reference.startswith(_FIX):
         raise NotFound("service record", reference)
-    if conn.dialect.name != "sqlite":  # one correction of a record at a time
+    if lock and conn.dialect.name != "sqlite":  # one correction of a record at a time
         conn.execute(
             sa.select(service_records.c.id)
             .where(service_records.c.community_id == community_id)
@@ -174,7 +177,7 @@ def amend_service(
     if not reason.strip():
         raise InvalidRequest(Cause("empty", field="reason"))
     check_text("reason", reason, 500)
-    now_standing = record_standing(conn, community_id, reference)
+    now_standing = record_standing(conn, community_id, reference, lock=True)
     original = now_standing.original
     if now_standing.parts == {(category, served_on.isoformat()): minutes}:
         raise InvalidRequest(Cause("unchanged"))

@@ -20,6 +20,7 @@ import re
 import httpx
 
 import marketplace as mk
+import points
 import service_world as sw
 from pages_world import Site
 from service import auth
@@ -68,6 +69,10 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/store                   403   403   403   403   403   200   me     me    in
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
+/hours                         200   200   200   200   200   200   me     me    in
+/corrections/new               404   404   404   404   404   404   me     me    in
+/corrections/{correction}      404   200   404   404   404   200   me     me    in
+/staff/corrections             403   403   403   403   403   200   me     me    in
 /login                         200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200
@@ -81,6 +86,7 @@ PLACEHOLDER = {
     "{offer_id}": "{offer}",
     "{transfer_id}": "{transfer}",
     "{community_id}": "{community}",
+    "{correction_id}": "{correction}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -131,7 +137,16 @@ def _stage(site: Site) -> dict[str, str]:
             tx, "vol1", "c1", category="助老陪护", title="周末陪诊", schedule="周六上午", now=now
         )
         transfer = mk.wallet.adjust(tx, "staff", "c1", "vol1", 10, reason="补录", now=now)
+        points.record_service(
+            tx, community_id="c1", member_id="vol1", category="助老陪护", minutes=60,
+            served_on=now.date(), reference="event:e1:vol1", actor="staff", now=now,
+        )  # fmt: skip
+        fix = mk.request_correction(
+            tx, "vol1", "c1", reference="event:e1:vol1", field="minutes", proposed="90",
+            reason="少记了", now=now,
+        )  # fmt: skip
     return {
+        "{correction}": fix.id,
         "{wish}": wish.id,
         "{offer}": offer.id,
         "{transfer}": transfer.id,
