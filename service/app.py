@@ -103,7 +103,9 @@ def create_app(
     database = db or open_database(settings)
     jwt = auth.jwt_auth(settings)
     stores = _stores(settings)
-    sweeper = Sweeper(database, settings.sweep_seconds, clock)
+    sweeper = Sweeper(
+        database, settings.sweep_seconds, clock, retention_days=settings.retention_days
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
