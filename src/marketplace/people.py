@@ -30,7 +30,17 @@ from marketplace.orgs import (
     roles_on,
 )
 from marketplace.privacy import mask_address, member_view
-from marketplace.schema import claims, members, offers, orgs, photos, roles, transitions, wishes
+from marketplace.schema import (
+    claims,
+    corrections,
+    members,
+    offers,
+    orgs,
+    photos,
+    roles,
+    transitions,
+    wishes,
+)
 from marketplace.standing import standing
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -61,6 +71,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     accounts: tuple[dict[str, Any], ...]  # their wallets, one per community
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
+    corrections: tuple[dict[str, Any], ...] = ()  # their requests to correct their record
     exported_at: dt.datetime
 
 
@@ -218,6 +229,9 @@ def export_member(
         accounts=tuple(wallets),
         transfers=tuple(moves),
         service_records=tuple(served),
+        corrections=tuple(
+            _rows(conn, sa.select(corrections).where(corrections.c.member_id == member_id))
+        ),
         exported_at=now or utcnow(),
     )
 

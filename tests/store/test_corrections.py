@@ -219,3 +219,47 @@ def test_a_correction_the_wallet_cannot_cover_is_refused_whole(db: points.Databa
             mk.correction(tx, "staff", "c1", asked.id).correction.state is CorrectionState.PENDING
         )
         assert points.audit(tx) == []
+
+
+def test_a_daily_cap_counts_the_members_other_awards_not_this_records(
+    db: points.Database,
+) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        points.set_policy(tx, "c1", points.AccrualPolicy(daily_cap=15), actor="admin", now=T0)
+        reference = served(tx)
+        done = mk.accept_correction(tx, "staff", "c1", ask(tx, reference).id, now=LATER)
+    assert (done.points_before, done.points_after) == (10, 15)  # 20 by the hour, capped at 15
+    with db.snapshot() as tx:
+        assert balance(tx) == 15
+        assert points.audit(tx) == []
+
+
+def test_propose_reads_the_record_as_it_stands_and_refuses_what_is_not_a_change() -> None:
+    original = points.ServiceRecord(
+        community_id="c1", id="r1", member_id="vol1", category="助老陪护", minutes=60,
+        served_on=dt.date(2026, 12, 1), reference="claim:x", actor="staff", memo="",
+        created_at=T0,
+    )  # fmt: skip
+    standing = points.RecordStanding(
+        original=original, parts={("助老陪护", "2026-12-01"): 60}, award=None, template=None,
+        accruals=0,
+    )  # fmt: skip
+    today = dt.date(2026, 12, 7)
+    ok = mk.corrections.propose(standing, mk.CorrectionField.SERVED_ON, " 2026-11-30 ",
+                                categories=("助老陪护",), today=today)  # fmt: skip
+    assert (ok.current, ok.proposed, ok.minutes, ok.served_on) == (
+        "2026-12-01", "2026-11-30", 60, dt.date(2026, 11, 30),
+    )  # fmt: skip
+    for field, value, code in (
+        (mk.CorrectionField.MINUTES, "0", "range"),
+        (mk.CorrectionField.MINUTES, "1441", "range"),
+        (mk.CorrectionField.MINUTES, "sixty", "range"),
+        (mk.CorrectionField.MINUTES, "60", "unchanged"),
+        (mk.CorrectionField.SERVED_ON, "2026-12-08", "in_future"),
+        (mk.CorrectionField.SERVED_ON, "12/01", "date_format"),
+        (mk.CorrectionField.CATEGORY, "跳舞", "unknown_category"),
+    ):
+        with pytest.raises(mk.InvalidInput) as refused:
+            mk.corrections.propose(standing, field, value, categories=("助老陪护",), today=today)
+        assert (refused.value.field, refused.value.reason.code) == ("proposed", code)
