@@ -173,8 +173,9 @@ def queue(
     state = shown or CorrectionState.PENDING
     found = mk.correction_queue(tx, viewer.id, viewer.community(), states=frozenset({state}),
                                 cursor=after(request, cursor), limit=PAGE)  # fmt: skip
+    names = mk.corrections.requesters(tx, found)
     return render(request, "corrections_queue.html", viewer, page=found, state=state.value,
-                  base=f"/staff/corrections?state={state.value}")  # fmt: skip
+                  names=names, base=f"/staff/corrections?state={state.value}")  # fmt: skip
 
 
 ROUTES = [my_hours, request_page, request_correction, one, accept, refuse, queue]

@@ -39,7 +39,7 @@ from marketplace.lifecycle import (
 )
 from marketplace.model import CHINA
 from marketplace.orgs import check_text, community_rules
-from marketplace.schema import claims, corrections, transitions
+from marketplace.schema import claims, corrections, members, transitions
 from marketplace.wallet import community_roles
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -383,6 +383,16 @@ def correction_queue(
             corrections.c.state.in_(sorted(CorrectionState(s).value for s in states))
         )
     return _page(conn, query, cursor, limit)
+
+
+def requesters(conn: Connection, page: Page) -> dict[str, str]:
+    """The names of the members who made the requests on ``page`` (for office's queue; one
+    statement)."""
+    ids = sorted({c.member_id for c in page.items})
+    if not ids:
+        return {}
+    rows = conn.execute(sa.select(members.c.id, members.c.name).where(members.c.id.in_(ids)))
+    return {str(member_id): str(name) for member_id, name in rows.all()}
 
 
 def _standing(conn: Connection, community_id: str, reference: str) -> points.RecordStanding:

@@ -65,6 +65,7 @@ def test_a_volunteer_asks_for_a_correction_and_the_staff_correct_it(
     staff = _sign_in(browser, server, "liu")
     staff.goto("/staff/corrections")
     expect(staff.get_by_text("活动延长了半小时，签到表可查")).to_be_visible()
+    expect(staff.locator("li.card p.meta")).to_contain_text("张伟")  # who asked, by name
     _fits(staff)
     staff.screenshot(path=str(ARTIFACTS / "correction-queue-390.png"), full_page=True)
     staff.get_by_role("link", name="核实处理").click()

@@ -64,6 +64,7 @@ async def test_a_volunteer_asks_and_the_staff_correct_her_record(site: Site) -> 
     queue = await staff.get("/staff/corrections")
     assert f"/corrections/{correction_id}" in queue.text
     assert "活动延长了半小时" in queue.text
+    assert '<p class="meta">vol1 · ' in queue.text  # her name (world's names are the ids)
     no_reason = await staff.post(f"/corrections/{correction_id}/refuse", {"reason": " "})
     assert no_reason.status_code == 422
     assert field_error(no_reason, "reason") == "必须填写"
