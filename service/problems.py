@@ -321,6 +321,7 @@ GUARDS_ZH = {
     "window_open": "心愿的服务时间已过",
     "unit_admin": "只有本单位的管理员可以代表单位操作",
     "offer_active": "该互助项目已暂停，暂不接受申请",
+    "not_own_record": "不能处理本人服务记录的更正申请，请由其他工作人员处理",
 }
 """What a person reads when a guard of the lifecycle table (marketplace.lifecycle.GUARDS)
 refuses them; a test keeps it complete."""

@@ -285,10 +285,7 @@ def correction(
     conn: Connection, actor: str, community_id: str, correction_id: str
 ) -> CorrectionView:
     """A request, its history and the record's rows, for the volunteer who made it or office."""
-    found = _load(conn, community_id, correction_id)
-    held = _roles_or_none(conn, actor, community_id)
-    if found.member_id != actor and not held & OFFICE:
-        raise NotFound("correction", correction_id)
+    found, held = _decidable(conn, actor, community_id, correction_id)
     moves = conn.execute(
         sa.select(
             transitions.c.action,
@@ -412,11 +409,14 @@ def _roles_or_none(conn: Connection, actor: str, community_id: str) -> frozenset
 def _decidable(
     conn: Connection, actor: str, community_id: str, correction_id: str
 ) -> tuple[Correction, frozenset[Role]]:
-    """The request and the actor's roles; NotFound for someone who is neither office nor the
-    requester (the requester then learns from the table that she may not decide)."""
+    """The request and the actor's roles (with ``record_holder`` for the requester); NotFound
+    for someone who is neither office nor the requester (she learns from the table that she may
+    not decide)."""
     found = _load(conn, community_id, correction_id)
     held = _roles_or_none(conn, actor, community_id)
-    if found.member_id != actor and not held & OFFICE:
+    if found.member_id == actor:
+        held = held | {Role.RECORD_HOLDER}
+    elif not held & OFFICE:
         raise NotFound("correction", correction_id)
     return found, held
 

@@ -247,6 +247,10 @@ GUARDS: dict[str, Check] = {
     "offer_active": Check(
         lambda roles, facts: facts.offer_active, "the offer is paused and takes no requests"
     ),
+    "not_own_record": Check(
+        lambda roles, facts: R.RECORD_HOLDER not in roles,
+        "nobody decides a correction of their own record",
+    ),
 }
 
 
@@ -333,11 +337,16 @@ CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
 """(state, action) → Row(next state or None when the places left decide, roles, guards)."""
 
 CORRECTION_TABLE: dict[tuple[CorrectionState, CorrectionAction], Row] = {
-    (CorrectionState.PENDING, CorrectionAction.ACCEPT): Row(CorrectionState.CORRECTED, OFFICE),
-    (CorrectionState.PENDING, CorrectionAction.REFUSE): Row(CorrectionState.REFUSED, OFFICE),
+    (CorrectionState.PENDING, CorrectionAction.ACCEPT): Row(
+        CorrectionState.CORRECTED, OFFICE, ("not_own_record",)
+    ),
+    (CorrectionState.PENDING, CorrectionAction.REFUSE): Row(
+        CorrectionState.REFUSED, OFFICE, ("not_own_record",)
+    ),
 }
-"""(state, action) → Row(next state, roles): who decides a correction request (the community's
-office, on the community or above), once; a decided request takes no second decision."""
+"""(state, action) → Row(next state, roles, guards): who decides a correction request (the
+community's office, on the community or above, never on their own record), once; a decided
+request takes no second decision."""
 
 ACTS: dict[Act, frozenset[Role]] = {
     Act.POST_WISH: MEMBERS,

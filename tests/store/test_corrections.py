@@ -263,3 +263,23 @@ def test_propose_reads_the_record_as_it_stands_and_refuses_what_is_not_a_change(
         with pytest.raises(mk.InvalidInput) as refused:
             mk.corrections.propose(standing, field, value, categories=("助老陪护",), today=today)
         assert (refused.value.field, refused.value.reason.code) == ("proposed", code)
+
+
+def test_office_never_decides_a_correction_of_their_own_record(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        points.record_service(
+            tx, community_id="c1", member_id="staff", category="助老陪护", minutes=60,
+            served_on=T0.date(), reference="event:e1:staff", actor="admin", now=T0,
+        )  # fmt: skip
+        asked = mk.request_correction(
+            tx, "staff", "c1", reference="event:e1:staff", field="minutes", proposed="90",
+            reason="我也参加了", now=LATER,
+        )  # fmt: skip
+        assert not mk.correction(tx, "staff", "c1", asked.id).may_decide
+        assert mk.correction(tx, "admin", "c1", asked.id).may_decide
+    own = refused(db, mk.NotAllowed, lambda tx: mk.accept_correction(tx, "staff", "c1", asked.id))
+    assert own.guard == "not_own_record"
+    with db.transaction() as tx:
+        done = mk.accept_correction(tx, "admin", "c1", asked.id, now=LATER)
+    assert done.state is CorrectionState.CORRECTED
