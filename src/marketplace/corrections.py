@@ -249,7 +249,7 @@ def accept_correction(
         minutes=made.minutes,
         category=made.category,
         served_on=made.served_on,
-        reason=f"更正申请 {found.id}：{found.reason}"[: most(bounds.Reason)],
+        reason=f"更正申请：{found.reason}"[: most(bounds.Reason)],
         actor=actor,
         now=now,
     )
