@@ -83,3 +83,18 @@ def test_a_member_deleted_twice_keeps_the_first_deletion_time(db: points.Databas
     with db.transaction() as tx:
         done = mk.retention.purge_due(tx, retention=PERIOD, now=T0 + PERIOD + DAY)
     assert done.members == 2
+
+
+def test_members_deleted_before_the_upgrade_are_stamped_by_it(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+    db.downgrade("m0006")
+    try:
+        with db.transaction() as tx:
+            tx.execute(sa.text("UPDATE mk_members SET name = '已注销用户' WHERE id = 'vol1'"))
+    finally:
+        db.upgrade()
+    with db.snapshot() as tx:
+        stamped = dict(tx.execute(sa.select(members.c.id, members.c.anonymised_at)).all())
+    assert stamped["vol1"] is not None
+    assert stamped["vol2"] is None

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from points import sqltypes
+from points import sqltypes, utcnow
+
+ANONYMOUS_NAME = "已注销用户"  # marketplace.people.ANONYMOUS_NAME, as it was at this revision
 
 revision: str = "m0010"
 down_revision: str | Sequence[str] | None = "m0006"
@@ -67,6 +69,17 @@ def upgrade() -> None:
     with op.batch_alter_table("mk_members", schema=None) as batch_op:
         batch_op.add_column(sa.Column("anonymised_at", sqltypes.Timestamp(), nullable=True))
         batch_op.add_column(sa.Column("purged_at", sqltypes.Timestamp(), nullable=True))
+    # Members deleted before this revision: their retention period counts from now.
+    members = sa.table(
+        "mk_members",
+        sa.column("name", sqltypes.Text()),
+        sa.column("anonymised_at", sqltypes.Timestamp()),
+    )
+    op.get_bind().execute(
+        members.update()
+        .where(members.c.name == ANONYMOUS_NAME, members.c.anonymised_at.is_(None))
+        .values(anonymised_at=utcnow())
+    )
 
 
 def downgrade() -> None:
