@@ -221,6 +221,7 @@ CAUSES_ZH: dict[str, str] = {
     "reserved_reference": "以“{prefix}”开头的编号留作更正之用",
     "correct_original": "请更正原始记录，而不是更正记录",
     "unchanged": "与记录现有的值相同，无需更正",
+    "partly_reversed": "该记录的积分已被部分冲正，请先以积分调整处理剩余部分",
     "award_pending": "该记录的积分尚待确认，确认后才能更正",
     "date_format": "须为日期（年-月-日）",
     "correction_field": "须为时长、服务日期或服务类别",

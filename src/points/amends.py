@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from points import awards, ledger
 from points.causes import Cause
-from points.errors import InvalidRequest, NotFound
+from points.errors import InvalidRequest, NotFound, NotReversible
 from points.hours import _FIX, MAX_RECORD_MINUTES, ServiceRecord, _by_reference, _write
 from points.model import AccountKind, Phase, Transfer, TransferKind, check_text, derived_id, utcnow
 from points.policy import Accrual, AccrualPolicy, Activity, compute_accrual
@@ -56,6 +56,7 @@ class RecordStanding(msgspec.Struct, frozen=True, kw_only=True):
     award: Transfer | None  # the posted transfer to reverse
     template: Transfer | None  # the newest accrual of the record (its policy version, activity)
     accruals: int  # how many corrections' accruals exist (the next one's number)
+    partly_reversed: str | None = None  # an award reversed in part by hand: not correctable
 
     @property
     def minutes(self) -> int:
@@ -128,9 +129,9 @@ def record_standing(
                 raise InvalidRequest(Cause("award_pending"))
             if done.phase is Phase.POST:
                 posted.append(done)
-    reversed_ids = set(
-        conn.scalars(
-            sa.select(transfers.c.reference).where(
+    reversed_by = dict(
+        conn.execute(
+            sa.select(transfers.c.reference, transfers.c.amount).where(
                 transfers.c.community_id == community_id,
                 transfers.c.kind == TransferKind.REVERSAL.value,
                 transfers.c.reference.in_([t.id for t in posted]),
@@ -139,7 +140,9 @@ def record_standing(
         if posted
         else []
     )
-    live = [t for t in posted if t.id not in reversed_ids]
+    # a reversal in part (冲正 by hand) leaves points that no reversal can take back
+    partly = [t.id for t in posted if 0 < reversed_by.get(t.id, 0) < t.amount]
+    live = [t for t in posted if t.id not in reversed_by]
     newest = max(accruals, key=lambda t: _number(t.reference, reference), default=None)
     return RecordStanding(
         original=original,
@@ -147,6 +150,7 @@ def record_standing(
         award=live[-1] if live else None,
         template=newest,
         accruals=sum(1 for t in accruals if t.reference != reference),
+        partly_reversed=partly[0] if partly else None,
     )
 
 
@@ -179,6 +183,8 @@ def amend_service(
     check_text("reason", reason, 500)
     now_standing = record_standing(conn, community_id, reference, lock=True)
     original = now_standing.original
+    if now_standing.partly_reversed is not None:
+        raise NotReversible(now_standing.partly_reversed, Cause("partly_reversed"))
     if now_standing.parts == {(category, served_on.isoformat()): minutes}:
         raise InvalidRequest(Cause("unchanged"))
     count = int(

@@ -109,6 +109,7 @@ CAUSES: dict[str, str] = {
     "reserved_reference": "references starting {prefix!r} are kept for corrections",
     "correct_original": "correct the original record, not a correction",
     "unchanged": "must differ from the record as it stands",
+    "partly_reversed": "its award was reversed in part by hand; settle the rest by an adjustment",
     "award_pending": "the record's points are still held; correct it once they are posted",
     "date_format": "must be a date (YYYY-MM-DD)",
     "correction_field": "must be minutes, served_on or category",

@@ -283,3 +283,20 @@ def test_office_never_decides_a_correction_of_their_own_record(db: points.Databa
     with db.transaction() as tx:
         done = mk.accept_correction(tx, "admin", "c1", asked.id, now=LATER)
     assert done.state is CorrectionState.CORRECTED
+
+
+def test_an_award_reversed_in_part_by_hand_is_not_corrected_over_it(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+        reference = served(tx)
+        posted = points.find_by_reference(tx, "c1", points.TransferKind.ACCRUAL, reference)
+        assert posted is not None
+        mk.wallet.reverse(tx, "staff", "c1", points.derived_id("post", reference[6:]),
+                          reason="多记了", amount=4, now=LATER)  # fmt: skip
+        asked = ask(tx, reference)
+    partly = refused(
+        db, points.NotReversible, lambda tx: mk.accept_correction(tx, "staff", "c1", asked.id)
+    )
+    assert partly.reason.code == "partly_reversed"
+    with db.snapshot() as tx:
+        assert (balance(tx), points.hours_summary(tx, "vol1").minutes) == (6, 60)
