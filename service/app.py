@@ -34,6 +34,7 @@ from litestar.stores.redis import RedisStore
 from points import Database, utcnow
 from service import auth, pages, problems, ratelimit
 from service.api import boards, claims, codes, offers, people, photos, session, wishes
+from service.api import corrections as corrections_api
 from service.api import matters as matters_api
 from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
@@ -60,6 +61,7 @@ API_ROUTES = [
     offers.OfferController,
     points_api.PointsController,
     points_api.StoreController,
+    corrections_api.CorrectionController,
     boards.MatchingController,
     boards.BoardController,
     boards.AuditController,
@@ -109,7 +111,9 @@ def create_app(
     database = db or open_database(settings)
     jwt = auth.jwt_auth(settings)
     stores = _stores(settings)
-    sweeper = Sweeper(database, settings.sweep_seconds, clock)
+    sweeper = Sweeper(
+        database, settings.sweep_seconds, clock, retention_days=settings.retention_days
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -27,7 +27,7 @@ from service import auth, backup, codes, demo, i18n, rosters
 from service.database import open_database
 from service.problems import ServiceError
 from service.settings import Settings, SettingsError
-from service.sweeper import sweep_once
+from service.sweeper import retention, sweep_once
 
 T = TypeVar("T")
 CST = dt.timezone(dt.timedelta(hours=8), "CST")  # times for people, as the pages show them
@@ -255,12 +255,17 @@ def code_issue(community_id: str, member_ids: tuple[str, ...], purpose: str | No
         )
 
 
-@main.command("sweep")
-def sweep() -> None:
-    """Run every background sweep once (escalation, auto-accept, no-shows, expiries, …)."""
+@main.group("sweep", invoke_without_command=True)
+@click.pass_context
+def sweep(context: click.Context) -> None:
+    """Run every background sweep once (escalation, auto-accept, no-shows, expiries, …);
+    ``linli sweep retention`` runs the retention purge alone."""
+    if context.invoked_subcommand is not None:
+        return
+    days = _settings().retention_days
 
     def work(database: points.Database) -> list[str]:
-        reports = asyncio.run(sweep_once(database))
+        reports = asyncio.run(sweep_once(database, retention_days=days))
         return [
             f"{r.name}\thandled={r.handled}\tskipped={r.skipped}"
             + (f"\terror={r.error}" if r.error else "")
@@ -269,6 +274,21 @@ def sweep() -> None:
 
     for line in _run(work):
         click.echo(line)
+
+
+@sweep.command("retention")
+def sweep_retention() -> None:
+    """保存期限: purge the remaining personal fields of members deleted LINLI_RETENTION_DAYS ago
+    or more; print how many members and rows per column."""
+    days = _settings().retention_days
+
+    def work(database: points.Database) -> mk.retention.RetentionReport:
+        return database.write(retention, points.utcnow(), days)
+
+    report = _run(work)
+    click.echo(f"members\t{report.members}")
+    for column, rows in sorted(report.rows.items()):
+        click.echo(f"{column}\t{rows}")
 
 
 @main.command("status")

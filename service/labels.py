@@ -26,6 +26,16 @@ CLAIM_STATES = {
     "voided": "已作废",
     "assigned": "已分配",
 }
+CORRECTION_STATES = {
+    "pending": "待处理",
+    "corrected": "已更正",
+    "refused": "已驳回",
+}
+CORRECTION_FIELDS = {
+    "minutes": "时长（分钟）",
+    "served_on": "服务日期",
+    "category": "服务类别",
+}
 ORDER_STATUS = {
     "reserved": "待领取",
     "fulfilled": "已领取",
@@ -43,6 +53,7 @@ ROLES = {
     "beneficiary": "受助居民",
     "poster": "发布人",
     "claimant": "认领人",
+    "record_holder": "本人",
     "system": "系统",
     "whistler": "吹哨社区",
     "receiver": "受理部门",
@@ -79,6 +90,9 @@ ACTIONS = {
     "expire": "过期",
     "escalate": "吹哨上报",
     "attach_photo": "添加照片",
+    "request": "申请更正",
+    "accept": "更正",
+    "refuse": "驳回",
 }
 TRANSFER_KINDS = {
     "accrual": "服务奖励",

@@ -110,6 +110,7 @@ TITLES: dict[str, tuple[int, str, str]] = {
     "too_far": (409, "报到位置过远", "Too far away"),
     "photo_limit_reached": (409, "照片已达上限", "Photo limit reached"),
     "calendar_year_missing": (409, "缺少该年工作日历", "Calendar year not loaded"),
+    "correction_pending": (409, "已有待处理的更正申请", "Correction request pending"),
     "idempotency_mismatch": (409, "编号已被使用", "Id used for another request"),
     "reference_in_use": (409, "已经记过积分", "Already awarded"),
     "pending_not_open": (409, "冻结积分已处理", "Hold already settled"),
@@ -329,6 +330,7 @@ GUARDS_ZH = {
     "offer_active": "该互助项目已暂停，暂不接受申请",
     "below_top": "区级是最高一级，无法再上报",
     "rating_window": "已超过办结后 5 个工作日的评价期限",
+    "not_own_record": "不能处理本人服务记录的更正申请，请由其他工作人员处理",
 }
 """What a person reads when a guard of the lifecycle table (marketplace.lifecycle.GUARDS)
 refuses them; a test keeps it complete."""
@@ -352,7 +354,9 @@ def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> R
         zh = GUARDS_ZH.get(exc.guard or "", "您无权执行此操作")
         return make("not_allowed", zh, str(exc), request)
     if isinstance(exc, mk.WrongState):
-        states = labels.CLAIM_STATES if exc.subject == "claim" else labels.WISH_STATES
+        states = {"claim": labels.CLAIM_STATES, "correction": labels.CORRECTION_STATES}.get(
+            exc.subject, labels.WISH_STATES
+        )
         state, action = labels.label(states, exc.state), labels.label(labels.ACTIONS, exc.action)
         zh = f"该{i18n.what_zh(exc.subject)}{state}，无法{action}"
         return make("wrong_state", zh, str(exc), request)
@@ -362,6 +366,7 @@ def _marketplace(request: Request[Any, Any, Any], exc: mk.MarketplaceError) -> R
         "claim_limit_reached": "进行中的认领已达上限，请先完成已认领的心愿",
         "wrong_code": "确认码不正确，请向居民核对",
         "too_far": "报到位置离服务地点太远",
+        "correction_pending": "该记录已有待处理的更正申请，请等待处理结果",
     }.get(exc.code, "请求与当前数据冲突，请刷新后重试")
     if isinstance(exc, mk.ClaimLimitReached):
         zh = f"进行中的认领已达上限（{exc.limit}个），请先完成已认领的心愿"

@@ -39,6 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1_048_576
     sweep_seconds: float = 60.0  # background sweeps every so often; 0 turns them off
     idempotency_hours: int = 24
+    retention_days: int = 180  # a deleted member's remaining personal fields are purged after
     cookie_secure: bool = False  # set on HTTPS deployments
     pool_size: int = 10  # PostgreSQL connections per process
     db_threads: int = 4  # PostgreSQL: threads running the requests' units (docs/operations.md)
@@ -65,6 +66,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=_int(env, "LINLI_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 2**20),
             sweep_seconds=float(_int(env, "LINLI_SWEEP_SECONDS", 60, 0, 86400)),
             idempotency_hours=_int(env, "LINLI_IDEMPOTENCY_HOURS", 24, 1, 24 * 30),
+            retention_days=_int(env, "LINLI_RETENTION_DAYS", 180, 1, 36_500),
             cookie_secure=env.get("LINLI_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
             pool_size=_int(env, "LINLI_POOL_SIZE", 10, 1, 500),
             db_threads=_int(env, "LINLI_DB_THREADS", 4, 1, 64),

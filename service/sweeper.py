@@ -1,6 +1,7 @@
 """Background sweeps (定时任务): escalation deadlines, auto-accept, no-show release, wish expiry,
 redemption-order expiry, pending-transfer timeouts, points expiry, sealing new transfers into each
-community's hash chain, folding the statistics' appended day rows, and expired idempotency keys.
+community's hash chain, folding the statistics' appended day rows, expired idempotency keys, and
+the retention purge of deleted members' remaining personal fields (``LINLI_RETENTION_DAYS``).
 
 Each sweep runs as a write unit of work of its own and handles each due item in a savepoint with a
 conditional update (on PostgreSQL it also skips rows another process holds, ``FOR UPDATE SKIP
@@ -85,6 +86,17 @@ def _idempotency_keys(conn: Connection, now: dt.datetime) -> tuple[int, int]:
     return sweep_keys(conn, now=now), 0
 
 
+def retention(conn: Connection, now: dt.datetime, days: int) -> mk.retention.RetentionReport:
+    """保存期限: purge what is left of members deleted ``days`` ago or more, and log the counts."""
+    report = mk.retention.purge_due(conn, retention=dt.timedelta(days=days), now=now)
+    if report.members:
+        log.info(
+            "retention purged",
+            extra={"fields": {"members": report.members, "rows": report.rows}},
+        )
+    return report
+
+
 Sweep = Callable[[Connection, dt.datetime], tuple[int, int]]
 SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("escalate", _escalate),
@@ -100,11 +112,20 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
 )  # fmt: skip
 
 
-async def sweep_once(db: Database, *, now: dt.datetime | None = None) -> list[SweepReport]:
+def _retention(days: int) -> Sweep:
+    def run(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+        return retention(conn, now, days).members, 0
+
+    return run
+
+
+async def sweep_once(
+    db: Database, *, now: dt.datetime | None = None, retention_days: int = 180
+) -> list[SweepReport]:
     """Every sweep once; each its own unit of work, so one failure stops only itself."""
     now = now or utcnow()
     reports = []
-    for name, run in SWEEPS:
+    for name, run in (*SWEEPS, ("retention", _retention(retention_days))):
         try:
             handled, skipped = await db.awrite(run, now)
             reports.append(SweepReport(name=name, handled=handled, skipped=skipped))
@@ -121,11 +142,17 @@ class Sweeper:
     """Runs :func:`sweep_once` every ``interval`` seconds while the service runs."""
 
     def __init__(
-        self, db: Database, interval: float, clock: Callable[[], dt.datetime] = utcnow
+        self,
+        db: Database,
+        interval: float,
+        clock: Callable[[], dt.datetime] = utcnow,
+        *,
+        retention_days: int = 180,
     ) -> None:
         self.db = db
         self.interval = interval
         self.clock = clock
+        self.retention_days = retention_days
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -142,4 +169,4 @@ class Sweeper:
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await sweep_once(self.db, now=self.clock())
+            await sweep_once(self.db, now=self.clock(), retention_days=self.retention_days)

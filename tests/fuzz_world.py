@@ -131,6 +131,8 @@ BEYOND_SCHEMA = {
     "started_at": "an event's start not in the future: the server's clock",
     "token": "a check-in token the service signed for this wish, not expired (扫码报到: an HMAC)",
     "offline_at": "the phone's time against the server's clock and the claim's stored times",
+    "proposed": "a correction's value of the kind its field names (minutes, a date not in the "
+    "future, one of the community's categories), other than the record's stored value",
     "photos": "each part a file (with a file name) whose bytes decode as a still JPEG, PNG or "
     "WebP photo; OpenAPI's binary says neither",
     # 吹哨报到 (service/api/matters.py)

@@ -18,6 +18,7 @@ from service.api.common import MEMBER
 from service.pages import (
     board,
     common,
+    corrections,
     dashboard,
     forms,
     matters,
@@ -63,6 +64,7 @@ ROUTES = [
             *resident.ROUTES,
             *volunteer.ROUTES,
             *points.ROUTES,
+            *corrections.ROUTES,
             *staff.ROUTES,
             *office.ROUTES,
             *roster.ROUTES,

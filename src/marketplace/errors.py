@@ -156,3 +156,14 @@ class PhotoLimitReached(Conflict):
         self.subject = subject
         self.limit = limit
         self.held = held
+
+
+class CorrectionPending(Conflict):
+    """The hours record has a correction request waiting for a decision already (one at a
+    time)."""
+
+    code = "correction_pending"
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"the record {reference!r} has a correction request pending")
+        self.reference = reference

@@ -51,6 +51,7 @@ class Role(enum.StrEnum):
     POSTER = "poster"  # who posted it (the resident, or a grid worker 代点单)
     CLAIMANT = "claimant"  # the member holding the claim
     OFFERER = "offerer"  # the member whose mutual-help offer it is
+    RECORD_HOLDER = "record_holder"  # the member an hours record is about (本人)
     SYSTEM = "system"  # background sweeps
     # relations to one matter (吹哨事项), from where the actor's office is
     WHISTLER = "whistler"  # 吹哨方: office of the community that blew the whistle
@@ -116,6 +117,20 @@ class ClaimAction(enum.StrEnum):
     ATTACH_PHOTO = "attach_photo"  # 服务照片: the volunteer's photos at check-out; the state stays
 
 
+class CorrectionState(enum.StrEnum):
+    """A correction request's states (更正申请, 民政部令第67号: the organiser corrects errors a
+    volunteer points out)."""
+
+    PENDING = "pending"  # 待处理
+    CORRECTED = "corrected"  # 已更正: a reversal and a new entry replaced the record
+    REFUSED = "refused"  # 已驳回, with a reason
+
+
+class CorrectionAction(enum.StrEnum):
+    ACCEPT = "accept"  # 更正
+    REFUSE = "refuse"  # 驳回
+
+
 class Act(enum.StrEnum):
     """Actions outside the wish and claim state machines (``ACTS`` says who may take them)."""
 
@@ -157,6 +172,8 @@ class Act(enum.StrEnum):
     SEE_MATTERS = "see_matters"  # 吹哨事项: the matters an org must act on (its queue)
     SEE_EVALUATION = "see_evaluation"  # 季度考评: the quarter's figures of each handler
     LOAD_CALENDAR = "load_calendar"  # 工作日历: load a year's official working days
+    REQUEST_CORRECTION = "request_correction"  # 申请更正 one's own hours record
+    SEE_CORRECTIONS = "see_corrections"  # the community's correction requests (待处理 queue)
 
 
 R = Role
@@ -253,6 +270,10 @@ GUARDS: dict[str, Check] = {
         lambda roles, facts: facts.rating_open,
         "a matter is rated within 5 working days after it was done",
     ),
+    "not_own_record": Check(
+        lambda roles, facts: R.RECORD_HOLDER not in roles,
+        "nobody decides a correction of their own record",
+    ),
 }
 
 
@@ -260,7 +281,7 @@ class Row(NamedTuple):
     """One row of a lifecycle table: the next state (None: the claim counts decide), the roles
     allowed, and the guards (names in ``GUARDS``) the action must pass too."""
 
-    next: WishState | ClaimState | MatterState | None
+    next: WishState | ClaimState | MatterState | CorrectionState | None
     allowed: frozenset[Role]
     guards: tuple[str, ...] = ()
 
@@ -338,6 +359,18 @@ CLAIM_TABLE: dict[tuple[ClaimState, ClaimAction], Row] = {
 }
 """(state, action) → Row(next state or None when the places left decide, roles, guards)."""
 
+CORRECTION_TABLE: dict[tuple[CorrectionState, CorrectionAction], Row] = {
+    (CorrectionState.PENDING, CorrectionAction.ACCEPT): Row(
+        CorrectionState.CORRECTED, OFFICE, ("not_own_record",)
+    ),
+    (CorrectionState.PENDING, CorrectionAction.REFUSE): Row(
+        CorrectionState.REFUSED, OFFICE, ("not_own_record",)
+    ),
+}
+"""(state, action) → Row(next state, roles, guards): who decides a correction request (the
+community's office, on the community or above, never on their own record), once; a decided
+request takes no second decision."""
+
 ACTS: dict[Act, frozenset[Role]] = {
     Act.POST_WISH: MEMBERS,
     Act.POST_FOR_RESIDENT: PROXY,
@@ -377,6 +410,8 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.SEE_MATTERS: OFFICE | UNIT,
     Act.SEE_EVALUATION: OFFICE,
     Act.LOAD_CALENDAR: frozenset({R.ADMIN}) | SYSTEM,
+    Act.REQUEST_CORRECTION: frozenset({R.RECORD_HOLDER}),
+    Act.SEE_CORRECTIONS: OFFICE,
 }
 """Act → the roles that may take it (on the org it concerns, or above)."""
 
@@ -401,6 +436,20 @@ def decide_claim(
     state."""
     row = CLAIM_TABLE.get((state, action))
     return _decide(row, "claim", action.value, state.value, roles, facts)  # type: ignore[return-value]
+
+
+def decide_correction(
+    state: CorrectionState, action: CorrectionAction, roles: frozenset[Role]
+) -> CorrectionState:
+    """The request's next state; NotAllowed (not office) or WrongState (decided already)."""
+    row = CORRECTION_TABLE.get((state, action))
+    return _decide(row, "correction", action.value, state.value, roles, NOTHING)  # type: ignore[return-value]
+
+
+def can_correct(state: CorrectionState, action: CorrectionAction, roles: frozenset[Role]) -> bool:
+    """Whether the table lets these roles decide the request now (what a page may offer)."""
+    row = CORRECTION_TABLE.get((state, action))
+    return row is not None and _passes(row, roles, NOTHING) is None
 
 
 def require(
@@ -500,7 +549,7 @@ def _passes(row: Row, roles: frozenset[Role], facts: Facts) -> str | None:
 
 def _decide(
     row: Row | None, subject: str, action: str, state: str, roles: frozenset[Role], facts: Facts
-) -> WishState | ClaimState | MatterState | None:
+) -> WishState | ClaimState | MatterState | CorrectionState | None:
     if row is None:
         raise WrongState(subject, action, state)
     refused = _passes(row, roles, facts)

@@ -33,6 +33,7 @@ from marketplace.orgs import (
 from marketplace.privacy import mask_address, member_view
 from marketplace.schema import (
     claims,
+    corrections,
     member_changes,
     members,
     offers,
@@ -73,6 +74,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     accounts: tuple[dict[str, Any], ...]  # their wallets, one per community
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
+    corrections: tuple[dict[str, Any], ...] = ()  # their requests to correct their record
     exported_at: dt.datetime
 
 
@@ -288,6 +290,9 @@ def export_member(
         accounts=tuple(wallets),
         transfers=tuple(moves),
         service_records=tuple(served),
+        corrections=tuple(
+            _rows(conn, sa.select(corrections).where(corrections.c.member_id == member_id))
+        ),
         exported_at=now or utcnow(),
     )
 
@@ -324,6 +329,7 @@ def anonymise(
             room=None,
             address=None,
             availability=None,
+            anonymised_at=sa.func.coalesce(members.c.anonymised_at, now or utcnow()),
         )
     )
     # the log of their profile's changes keeps who and when, not the values

@@ -84,6 +84,9 @@ members = sa.Table(
     sa.Column("room", Text(20), nullable=True),
     sa.Column("address", Text(200), nullable=True),
     sa.Column("availability", Text(200), nullable=True),
+    # 删除个人信息: when the member was anonymised, and when the retention sweep purged the rest
+    sa.Column("anonymised_at", Timestamp(), nullable=True),
+    sa.Column("purged_at", Timestamp(), nullable=True),
     sa.PrimaryKeyConstraint("id"),
     sa.Index("ix_mk_members_phone", "phone"),
     sqlite_strict=True,
@@ -455,3 +458,41 @@ roster_imports = sa.Table(
 )
 """Roster files (花名册) uploaded on the pages, kept between the preview and the confirmation
 (:mod:`marketplace.roster`); the file goes once it is imported or dropped."""
+corrections = sa.Table(
+    "mk_corrections",
+    metadata,
+    _id("community_id"),
+    _id("id"),
+    _id("member_id"),  # whose record (the requester)
+    sa.Column("reference", Text(128), nullable=False),  # the original record's (claim:<id>, …)
+    _id("record_id"),  # the original hours record
+    _id("wish_id", nullable=True),  # the wish the claim served, when it came from one
+    sa.Column("field", Text(16), nullable=False),  # minutes | served_on | category
+    sa.Column("current", Text(32), nullable=False),  # the value when asked
+    sa.Column("proposed", Text(32), nullable=False),
+    sa.Column("reason", Text(500), nullable=False),
+    sa.Column("state", Text(16), nullable=False),  # pending | corrected | refused
+    _id("decided_by", nullable=True),
+    sa.Column("decided_at", Timestamp(), nullable=True),
+    sa.Column("decision_reason", Text(500), nullable=True),
+    # what an accepted request wrote: the hours rows and the points transfers
+    sa.Column("reversal_ids", Json(), nullable=True),
+    _id("entry_id", nullable=True),
+    _id("points_reversal_id", nullable=True),
+    _id("award_id", nullable=True),
+    sa.Column("points_before", Int64, nullable=True),
+    sa.Column("points_after", Int64, nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sa.Index("ix_mk_corrections_queue", "community_id", "state", "created_at"),
+    sa.Index("ix_mk_corrections_member", "member_id", "created_at"),
+    sa.Index(
+        "uq_mk_corrections_one_pending",
+        "community_id",
+        "reference",
+        unique=True,
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
+    sqlite_strict=True,
+)

@@ -5,6 +5,13 @@ they take the transaction's connection and never commit. See docs/embedding.md.
 """
 
 from points import sqltypes
+from points.amends import (
+    Amendment,
+    RecordStanding,
+    amend_service,
+    record_history,
+    record_standing,
+)
 from points.audit import Problem, audit
 from points.awards import (
     Award,
@@ -136,6 +143,7 @@ __all__ = [
     "AccrualPolicy",
     "AccrualRecord",
     "Activity",
+    "Amendment",
     "Award",
     "CatalogItem",
     "Category",
@@ -175,6 +183,7 @@ __all__ = [
     "Phase",
     "PointsError",
     "Problem",
+    "RecordStanding",
     "ReferenceInUse",
     "Refused",
     "RefusedTransfer",
@@ -190,6 +199,7 @@ __all__ = [
     "accrue_many",
     "add_item",
     "adjust",
+    "amend_service",
     "audit",
     "bounds_problems",
     "cancel",
@@ -219,8 +229,10 @@ __all__ = [
     "policy_columns",
     "policy_of",
     "post_pending",
+    "record_history",
     "record_refusal",
     "record_service",
+    "record_standing",
     "redeem",
     "resolved_pendings",
     "restock",

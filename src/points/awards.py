@@ -467,8 +467,17 @@ def _local_day(moment: dt.datetime) -> dt.date:
     return moment.astimezone(CHINA).date() if moment.tzinfo else moment.date()
 
 
-def _earned(conn: Connection, community_id: str, wallet: str, first: str, last: str) -> int:
-    """Accrued points (posted, or held and not voided) for service days first..last."""
+def _earned(
+    conn: Connection,
+    community_id: str,
+    wallet: str,
+    first: str,
+    last: str,
+    *,
+    excluding: str | None = None,
+) -> int:
+    """Accrued points (posted, or held and not voided) for service days first..last; with
+    ``excluding``, leaving out the accruals of that record (its award and its corrections')."""
     t = transfers.alias("t")
     voided = sa.select(sa.literal(1)).where(
         transfers.c.community_id == t.c.community_id,
@@ -484,6 +493,11 @@ def _earned(conn: Connection, community_id: str, wallet: str, first: str, last: 
             t.c.value_date <= last,
             t.c.phase.in_([Phase.POSTED.value, Phase.PENDING.value]),
             ~voided.exists(),
+            sa.true()
+            if excluding is None
+            else sa.not_(
+                sa.or_(t.c.reference == excluding, t.c.reference.like(f"fix:{excluding}:%"))
+            ),
         )
     )
     return int(total or 0)

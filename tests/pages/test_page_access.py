@@ -20,6 +20,7 @@ import re
 import httpx
 
 import marketplace as mk
+import points
 import service_world as sw
 from pages_world import Site
 from service import auth
@@ -78,6 +79,10 @@ path                           res   vol   party grid  unit  staff street admin 
 /matters/{community}/{matter}  404   404   404   404   404   200   200    200   in
 /staff/evaluation              403   403   403   403   403   200   200    200   in
 /staff/evaluation.xlsx         403   403   403   403   403   200   200    200   in
+/hours                         200   200   200   200   200   200   me     me    in
+/corrections/new               404   404   404   404   404   404   me     me    in
+/corrections/{correction}      404   200   404   404   404   200   me     me    in
+/staff/corrections             403   403   403   403   403   200   me     me    in
 /login                         200   200   200   200   200   200   200    200   200
 /login/code                    200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
@@ -95,6 +100,7 @@ PLACEHOLDER = {
     "{matter_id}": "{matter}",
     "{import_id}": "{import}",
     "{member_id}": "{member}",
+    "{correction_id}": "{correction}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -151,8 +157,17 @@ def _stage(site: Site) -> dict[str, str]:
         )
         roster = "姓名,手机号\n张三,123\n".encode()  # a row with a problem: its list downloads
         kept = mk.uploads.stage(tx, "staff", "c1", "花名册.csv", roster, now=now)
+        points.record_service(
+            tx, community_id="c1", member_id="vol1", category="助老陪护", minutes=60,
+            served_on=now.date(), reference="event:e1:vol1", actor="staff", now=now,
+        )  # fmt: skip
+        fix = mk.request_correction(
+            tx, "vol1", "c1", reference="event:e1:vol1", field="minutes", proposed="90",
+            reason="少记了", now=now,
+        )  # fmt: skip
     return {
         "{matter}": matter.id,
+        "{correction}": fix.id,
         "{wish}": wish.id,
         "{offer}": offer.id,
         "{transfer}": transfer.id,

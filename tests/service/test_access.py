@@ -627,6 +627,14 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON 
         "reason": "多记了",
     },
     ("POST", "/communities/{community_id}/donations"): {"amount": 5, "to_member": "vol2"},
+    ("POST", "/communities/{community_id}/corrections"): {
+        "reference": "claim:x",
+        "field": "minutes",
+        "proposed": "90",
+        "reason": "少记了",
+    },
+    ("POST", "/communities/{community_id}/corrections/{correction_id}/acceptance"): {"note": ""},
+    ("POST", "/communities/{community_id}/corrections/{correction_id}/refusal"): {"reason": "不符"},
     ("POST", "/communities/{community_id}/events"): {
         "event_id": "clean-up",
         "category": aw.CATEGORY,
@@ -692,6 +700,7 @@ PATH_VALUES = {
     "transfer_id": "no-such-transfer",
     "matter_id": "no-such-matter",
     "year": "2027",
+    "correction_id": "no-such-correction",
 }
 
 

@@ -34,7 +34,15 @@ from marketplace import (
     decide_wish,
     wish_actions,
 )
-from marketplace.lifecycle import ACT_GUARDS, unit_claim_state, wish_state_from_claims
+from marketplace.lifecycle import (
+    ACT_GUARDS,
+    CORRECTION_TABLE,
+    CorrectionAction,
+    CorrectionState,
+    decide_correction,
+    unit_claim_state,
+    wish_state_from_claims,
+)
 
 OFFICE = {"staff", "admin"}  # 社区工作人员, and admins of the community or above
 OWNER = {"beneficiary", "poster"}  # the resident, or the grid worker who posted for them
@@ -394,5 +402,25 @@ def test_every_act_has_a_row_and_every_guard_a_rule() -> None:
     from marketplace.lifecycle import MATTER_TABLE
 
     used |= {g for row in MATTER_TABLE.values() for g in row.guards}
+    used |= {g for row in CORRECTION_TABLE.values() for g in row.guards}
     used |= {g for gs in ACT_GUARDS.values() for g in gs}
     assert used == set(GUARDS)
+
+
+def test_office_decides_a_pending_correction_once_and_never_their_own() -> None:
+    office, holder = frozenset({Role.STAFF}), frozenset({Role.RECORD_HOLDER})
+    for action, to in (
+        (CorrectionAction.ACCEPT, CorrectionState.CORRECTED),
+        (CorrectionAction.REFUSE, CorrectionState.REFUSED),
+    ):
+        assert decide_correction(CorrectionState.PENDING, action, office) is to
+        assert decide_correction(CorrectionState.PENDING, action, frozenset({Role.ADMIN})) is to
+        with pytest.raises(NotAllowed):
+            decide_correction(CorrectionState.PENDING, action, holder)
+        with pytest.raises(NotAllowed) as own:
+            decide_correction(CorrectionState.PENDING, action, office | holder)
+        assert own.value.guard == "not_own_record"
+        for decided in (CorrectionState.CORRECTED, CorrectionState.REFUSED):
+            with pytest.raises(WrongState):
+                decide_correction(decided, action, office)
+    assert {state for state, _ in CORRECTION_TABLE} == {CorrectionState.PENDING}

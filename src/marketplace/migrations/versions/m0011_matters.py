@@ -2,7 +2,7 @@
 admin loads for a year the calendar package does not cover. New tables, nothing rewritten.
 
 Revision ID: m0011
-Revises: m0007
+Revises: m0010
 Create Date: 2026-12-07 16:00:00
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from points import sqltypes
 
 revision: str = "m0011"
-down_revision: str | Sequence[str] | None = "m0007"
+down_revision: str | Sequence[str] | None = "m0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
