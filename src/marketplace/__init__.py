@@ -12,6 +12,17 @@ from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
 from marketplace.dispatches import Dispatched
 from marketplace.dispatches import Left as DispatchLeft
+from marketplace.duty import (
+    DUTIES,
+    DutyKind,
+    DutyRecord,
+    MemberDuty,
+    UnitReport,
+    UnitSummary,
+    record_duty,
+    unit_report,
+    unit_rollup,
+)
 from marketplace.errors import (
     AlreadyClaimed,
     CapacityFull,
@@ -198,6 +209,7 @@ __all__ = [
     "DEFAULT_CATEGORIES",
     "DEFAULT_RULES",
     "DEFAULT_WEIGHTS",
+    "DUTIES",
     "GUARDS",
     "MAX_PHOTOS",
     "MIGRATIONS",
@@ -227,6 +239,8 @@ __all__ = [
     "Deadlines",
     "DispatchLeft",
     "Dispatched",
+    "DutyKind",
+    "DutyRecord",
     "EventAward",
     "EventHours",
     "Export",
@@ -239,6 +253,7 @@ __all__ = [
     "MarketplaceError",
     "Match",
     "Member",
+    "MemberDuty",
     "MemberView",
     "NotAllowed",
     "NotFound",
@@ -267,6 +282,8 @@ __all__ = [
     "Target",
     "TooFar",
     "Transition",
+    "UnitReport",
+    "UnitSummary",
     "Urgency",
     "VolunteerTime",
     "Wallet",
@@ -350,6 +367,7 @@ __all__ = [
     "reasons",
     "recommend",
     "recommendations",
+    "record_duty",
     "register",
     "reject",
     "release_no_show",
@@ -372,6 +390,8 @@ __all__ = [
     "take_place",
     "three_rates",
     "unit_members",
+    "unit_report",
+    "unit_rollup",
     "verify",
     "visible_org",
     "wallet",
