@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from marketplace import bounds, lifecycle
 from marketplace.bounds import most
-from marketplace.errors import InvalidInput, NotAllowed, NotFound
+from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, ClaimState, Role
 from marketplace.model import CHINA, OrgKind
 from marketplace.orgs import check_id, check_text, get_org
@@ -198,8 +198,9 @@ def decide_record(
     if kind not in tuple(DutyKind):
         raise InvalidInput("kind", Cause("duty_kind", {"choices": ", ".join(DutyKind)}))
     duty = DUTIES[DutyKind(str(kind))]
-    if not roles & (duty.recorders | lifecycle.SYSTEM):
-        raise NotAllowed(f"record_{kind}", "duty", frozenset(roles), duty.recorders)
+    lifecycle.require_roles(
+        f"record_{kind}", roles, duty.recorders | lifecycle.SYSTEM, where="duty"
+    )
     if member is None:
         raise InvalidInput("member_id", Cause("unknown_member"))
     unit_id = member[1]

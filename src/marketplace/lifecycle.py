@@ -385,6 +385,15 @@ def require(
     return roles
 
 
+def require_roles(
+    action: str, roles: frozenset[Role], allowed: frozenset[Role], *, where: str = "org"
+) -> frozenset[Role]:
+    """The roles, when one of them is ``allowed`` by a table kept beside its use case (the kinds
+    of 双报到 activity, ``marketplace.duty.DUTIES``); else NotAllowed."""
+    _decide(Row(None, allowed), where, action, where, roles, NOTHING)
+    return roles
+
+
 def stale(action: str, state: str, *, subject: str = "wish") -> NoReturn:
     """Refuse an action whose conditional write found the stored state moved on meanwhile
     (someone else acted first): WrongState, from the state it is in now."""

@@ -173,12 +173,12 @@ def test_who_may_record_what_is_the_duties_table(db: points.Database) -> None:
                 mk.record_duty(tx, actor, community_id="c1", member_id="party",
                                kind=DutyKind.TALK, at=at(12, 1), now=NOW)  # fmt: skip
         refusals = {
-            "member_id": dict(member_id="vol1"),  # no home unit: not an in-service member
-            "kind": dict(kind="dance"),
-            "at": dict(at=NOW + H),
+            "member_id": {"member_id": "vol1"},  # no home unit: not an in-service member
+            "kind": {"kind": "dance"},
+            "at": {"at": NOW + H},
         }
         for field, change in refusals.items():
-            args: dict[str, object] = dict(member_id="party", kind=DutyKind.TALK, at=at(12, 1))
+            args: dict[str, object] = {"member_id": "party", "kind": DutyKind.TALK, "at": at(12, 1)}
             args.update(change)
             with pytest.raises(mk.InvalidInput) as refused:
                 mk.record_duty(tx, "staff", community_id="c1", now=NOW, **args)  # type: ignore[arg-type]
