@@ -102,10 +102,7 @@ class MemberDuty(msgspec.Struct, frozen=True, kw_only=True):
     quarter: dict[str, int]  # kind → activities recorded in the quarter
     year: dict[str, int]  # kind → since 1 January, to the quarter's end
     four_plus_one: tuple[str, ...]  # the 4+1 kinds not yet done this year
-
-    @property
-    def behind(self) -> bool:
-        return bool(self.missing)
+    behind: bool  # a month over without a 报到
 
 
 class UnitReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -404,6 +401,7 @@ def summarise(
             for month, span in months
         }
         year = {k.value: sum(1 for kind, _ in entries if kind == k) for k in DutyKind}
+        missing = tuple(m for m, span in months if span.until <= now and not reported[m])
         lines.setdefault(unit_id, []).append(
             MemberDuty(
                 member_id=member_id,
@@ -413,7 +411,8 @@ def summarise(
                 rated=len(rated),
                 satisfied=sum(1 for r in rated if r >= 4),
                 months=reported,
-                missing=tuple(m for m, span in months if span.until <= now and not reported[m]),
+                missing=missing,
+                behind=bool(missing),
                 quarter={
                     k.value: sum(1 for kind, at in entries if kind == k and at in quarter)
                     for k in DutyKind
