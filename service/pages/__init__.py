@@ -28,6 +28,7 @@ from service.pages import (
     session,
     staff,
     stock,
+    unit_report,
     volunteer,
     wish,
 )
@@ -64,6 +65,7 @@ ROUTES = [
             *office.ROUTES,
             *stock.ROUTES,
             *dashboard.ROUTES,
+            *unit_report.ROUTES,
             *board.ROUTES,
             *offline.ROUTES,
         ],

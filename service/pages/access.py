@@ -53,6 +53,8 @@ PAGES: dict[str, Permit] = {
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,
+    "/unit/report": Act.SEE_UNIT_REPORT,  # 单位季度报表 (双报到)
+    "/unit/report.xlsx": Act.SEE_UNIT_REPORT,
 }
 
 

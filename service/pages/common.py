@@ -83,7 +83,7 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/staff/orders", "核销"),
         ("/dashboard", "统计"),
     ),
-    "unit_admin": (("/unit", "单位"), ("/wishes", "找心愿")),
+    "unit_admin": (("/unit", "单位"), ("/unit/report", "报表"), ("/wishes", "找心愿")),
     "area": (("/dashboard", "统计"), ("/staff/escalations", "督办")),
 }
 NAV_OF = {

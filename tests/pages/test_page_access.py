@@ -51,6 +51,8 @@ path                           res   vol   party grid  unit  staff street admin 
 /claims                        403   200   200   403   403   403   403    403   in
 /wishes                        403   200   200   403   200   200   me     me    in
 /unit                          403   403   403   403   200   403   403    403   in
+/unit/report                   403   403   403   403   200   403   403    403   in
+/unit/report.xlsx              403   403   403   403   200   403   403    403   in
 /points                        200   200   200   200   200   200   me     me    in
 /points/transfers/{transfer}   404   200   404   404   404   200   me     me    in
 /points/donate                 200   200   200   200   200   200   me     me    in

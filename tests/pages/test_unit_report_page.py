@@ -1,0 +1,48 @@
+"""单位季度报表 page: the unit admin sees their members' 报到 month by month, who is behind, the
+unit's 三率, and downloads the XLSX; a quarter named badly is refused in Chinese."""
+
+from __future__ import annotations
+
+import io
+
+from openpyxl import load_workbook
+
+import marketplace as mk
+from marketplace import DutyKind
+from marketplace.model import CHINA
+from pages_world import Site
+
+
+async def test_the_unit_admin_reads_the_report_and_downloads_it(site: Site) -> None:
+    now = site.svc.clock.now
+    with site.svc.app.state.db.transaction() as tx:
+        mk.record_duty(tx, "staff", community_id="c1", member_id="party",
+                       kind=DutyKind.TALK, at=now, note="党课", now=now)  # fmt: skip
+    admin = await site.person("uadmin")
+    page = await admin.get("/unit/report")
+    assert page.status_code == 200, page.text
+    assert "单位季度报表" in page.text
+    assert 'data-testid="member-party"' in page.text
+    assert "讲一次党课1次" in page.text
+    month = now.astimezone(CHINA).month
+    assert f"{month}月未报到" in page.text  # a talk is no monthly 报到
+    day = now.astimezone(CHINA).date()
+    quarter = f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+    assert f'href="/unit/report.xlsx?period={quarter}"' in page.text
+    sheet = await admin.get(f"/unit/report.xlsx?period={quarter}")
+    assert sheet.status_code == 200
+    rows = list(load_workbook(io.BytesIO(sheet.content)).worksheets[0].iter_rows(values_only=True))
+    assert rows[1][:2] == ("party", "party")
+    bad = await admin.get("/unit/report?period=2026-11")
+    assert bad.status_code == 422
+    assert "季度" in bad.text
+
+
+async def test_a_month_over_without_a_report_shows_the_member_as_behind(site: Site) -> None:
+    now = site.svc.clock.now.astimezone(CHINA)
+    earlier = f"{now.year - 1}-Q{(now.month - 1) // 3 + 1}"  # a whole quarter, long over
+    admin = await site.person("uadmin")
+    page = await admin.get(f"/unit/report?period={earlier}")
+    assert page.status_code == 200
+    assert 'data-testid="behind"' in page.text
+    assert "滞后" in page.text
