@@ -32,7 +32,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
 from points import Database, utcnow
-from service import auth, pages, problems, ratelimit
+from service import auth, open311, pages, problems, ratelimit
 from service.api import boards, claims, duty, offers, people, photos, session, wishes
 from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
@@ -140,6 +140,7 @@ def create_app(
             session.HealthController,
             Metrics,
             *pages.ROUTES,
+            *open311.ROUTES,
             create_static_files_router(
                 path="/static",
                 directories=[str(STATIC)],

@@ -6,7 +6,7 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, images, periods, wallet
+from marketplace import board, bounds, images, intake, periods, wallet
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
@@ -343,6 +343,7 @@ __all__ = [
     "grants_of",
     "history",
     "images",
+    "intake",
     "list_members",
     "list_offers",
     "list_wishes",

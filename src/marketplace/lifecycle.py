@@ -139,6 +139,7 @@ class Act(enum.StrEnum):
     SEE_ESCALATIONS = "see_escalations"  # the open wishes at a street's or district's level
     SEE_STATISTICS = "see_statistics"  # 统计: an area's figures and 三率
     SEE_UNIT_REPORT = "see_unit_report"  # 单位报表: a unit's own 三率, figures and 双报到 report
+    ISSUE_PARTNER_KEY = "issue_partner_key"  # 对接平台: a partner system's key (Open311 intake)
     RECORD_DUTY = "record_duty"  # 双报到登记: what an in-service party member did (per kind: duty)
     FIND_WISHES = "find_wishes"  # 找心愿: browse the community's wishes to take or give places
     SET_POLICY = "set_policy"
@@ -342,6 +343,7 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.SEE_ESCALATIONS: OFFICE,
     Act.SEE_STATISTICS: OFFICE | SYSTEM,
     Act.SEE_UNIT_REPORT: UNIT | SYSTEM,
+    Act.ISSUE_PARTNER_KEY: frozenset({R.ADMIN}) | SYSTEM,
     Act.RECORD_DUTY: OFFICE | frozenset({R.GRID_WORKER}) | SYSTEM,
     Act.FIND_WISHES: CLAIMING | UNIT | OFFICE,
     Act.SET_POLICY: OFFICE,
