@@ -53,6 +53,7 @@ PAGES: dict[str, Permit] = {
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,
+    "/staff/duty": Act.RECORD_DUTY,  # 双报到登记
     "/unit/report": Act.SEE_UNIT_REPORT,  # 单位季度报表 (双报到)
     "/unit/report.xlsx": Act.SEE_UNIT_REPORT,
 }

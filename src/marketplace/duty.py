@@ -182,6 +182,36 @@ def record_duty(
     return msgspec.convert(row, DutyRecord)
 
 
+class Reporting(msgspec.Struct, frozen=True, kw_only=True):
+    """An in-service party member of a unit paired with the community (who may report there)."""
+
+    member_id: str
+    name: str
+    unit_id: str
+    unit_name: str
+
+
+def reporting_members(conn: Connection, actor: str, community_id: str) -> tuple[Reporting, ...]:
+    """The in-service party members of the units paired with ``community_id``, by unit and
+    name: whom the community's staff record 报到 for (NotAllowed for those who may not)."""
+    community, held = standing_at(conn, actor, community_id)
+    if community is None or community.kind is not OrgKind.COMMUNITY:
+        raise NotFound("org", community_id)
+    lifecycle.require(Act.RECORD_DUTY, held.on(community.path) | held.inside(community_id))
+    unit = orgs.alias("unit")
+    rows = conn.execute(
+        sa.select(members.c.id, members.c.name, unit.c.id, unit.c.name)
+        .join(unit, unit.c.id == members.c.home_unit_id)
+        .join(pairings, pairings.c.unit_id == unit.c.id)
+        .where(pairings.c.community_id == community_id)
+        .order_by(unit.c.name, members.c.name, members.c.id)
+    )
+    return tuple(
+        Reporting(member_id=m, name=name, unit_id=u, unit_name=unit_name)
+        for m, name, u, unit_name in rows
+    )
+
+
 def decide_record(
     kind: object,
     roles: frozenset[Role],

@@ -46,3 +46,25 @@ async def test_a_month_over_without_a_report_shows_the_member_as_behind(site: Si
     assert page.status_code == 200
     assert 'data-testid="behind"' in page.text
     assert "滞后" in page.text
+
+
+async def test_staff_record_a_report_in_the_page_and_the_unit_sees_it(site: Site) -> None:
+    staff = await site.person("staff")
+    form = await staff.get("/staff/duty")
+    assert form.status_code == 200
+    assert "party（区卫健局）" in form.text
+    today = site.svc.clock.now.astimezone(CHINA).date().isoformat()
+    made = await staff.post("/staff/duty", {"member_id": "party", "kind": "checkin",
+                                            "date": today, "note": "到社区报到"})  # fmt: skip
+    assert made.status_code == 303
+    assert made.headers["location"] == "/staff/duty"
+    bad = await staff.post("/staff/duty", {"member_id": "vol1", "kind": "checkin", "date": today})
+    assert bad.status_code == 422
+    assert "在职党员" in bad.text
+    grid = await site.person("grid")
+    refused = await grid.post("/staff/duty", {"member_id": "party", "kind": "checkin",
+                                              "date": today})  # fmt: skip
+    assert refused.status_code == 403
+    report = await (await site.person("uadmin")).get("/unit/report")
+    month = site.svc.clock.now.astimezone(CHINA).month
+    assert f"{month}月已报到" in report.text
