@@ -84,7 +84,7 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/dashboard", "统计"),
     ),
     "unit_admin": (("/unit", "单位"), ("/unit/report", "报表"), ("/wishes", "找心愿")),
-    "area": (("/dashboard", "统计"), ("/staff/escalations", "督办")),
+    "area": (("/dashboard", "统计"), ("/staff/escalations", "督办"), ("/staff/units", "单位")),
 }
 NAV_OF = {
     Role.RESIDENT: "resident",

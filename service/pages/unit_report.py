@@ -18,6 +18,7 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import DUTIES, DutyKind
 from service.api.common import MEMBER, Now, Tx
+from service.pages import dashboard
 from service.pages.common import CST, See, Viewer, failure, page, render
 from service.reports import XLSX, hours, unit_report_xlsx
 
@@ -86,3 +87,34 @@ def unit_report_file(
 
 
 ROUTES = [unit_report, unit_report_file]
+
+
+@get("/staff/units", opt=MEMBER)
+@page.read
+def unit_rollup(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    org: Annotated[str, QueryParameter(max_length=64)] = "",
+    period: Quarter = "",
+) -> Template:
+    """双报到汇总: one line per unit paired with the area's communities, for the area's office
+    (the areas of the statistics page)."""
+    areas = dashboard.areas(tx, viewer)
+    picker = quarters(now)
+    period = period or picker[0][0]
+    shown: dict[str, Any] = {"areas": areas, "choices": picker, "period": period, "hours": hours}
+    if not areas:
+        return render(request, "unit_rollup.html", viewer, lines=None, **shown)
+    org_id = org if org in dict(areas) else areas[0][0]
+    try:
+        lines = mk.unit_rollup(tx, viewer.id, org_id, period=period, now=now)
+    except mk.InvalidInput as refused:
+        status, errors = failure(request, refused)
+        return render(request, "unit_rollup.html", viewer, status=status, errors=errors,
+                      lines=None, org_id=org_id, **shown)  # fmt: skip
+    return render(request, "unit_rollup.html", viewer, lines=lines, org_id=org_id, **shown)
+
+
+ROUTES = [*ROUTES, unit_rollup]

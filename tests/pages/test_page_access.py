@@ -71,6 +71,7 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
 /staff/duty                    403   403   403   200   403   200   me     me    in
+/staff/units                   403   403   403   403   403   200   200    200   in
 /login                         200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200

@@ -8,9 +8,11 @@ import io
 from openpyxl import load_workbook
 
 import marketplace as mk
+import service_world as sw
 from marketplace import DutyKind
 from marketplace.model import CHINA
 from pages_world import Site
+from service import auth
 
 
 async def test_the_unit_admin_reads_the_report_and_downloads_it(site: Site) -> None:
@@ -68,3 +70,18 @@ async def test_staff_record_a_report_in_the_page_and_the_unit_sees_it(site: Site
     report = await (await site.person("uadmin")).get("/unit/report")
     month = site.svc.clock.now.astimezone(CHINA).month
     assert f"{month}月已报到" in report.text
+
+
+async def test_the_street_reads_its_units_roll_up(site: Site) -> None:
+    with site.svc.app.state.db.transaction() as tx:
+        mk.add_member(tx, id="sstaff", name="街道干部")
+        mk.grant_role(tx, mk.SYSTEM, "sstaff", "s1", mk.Role.STAFF)
+        auth.set_credentials(tx, "sstaff", "13800000099", sw.password_hash())
+    street = await site.person("sstaff")
+    page = await street.get("/staff/units")
+    assert page.status_code == 200, page.text
+    assert 'data-testid="unit-u1"' in page.text
+    assert "区卫健局" in page.text
+    assert "在职党员 1 人" in page.text
+    bad = await street.get("/staff/units?period=2026")
+    assert bad.status_code == 422
