@@ -86,6 +86,7 @@ def wish_page(
         photo_url=photo_url,
         office=office,
         readonly=readonly,
+        origin=mk.intake.origin_of(tx, view),  # Open311: the partner and the requester, office only
     )
 
 

@@ -27,10 +27,10 @@ from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import Act, Role, WishState
+from marketplace.lifecycle import OFFICE, Act, Role, WishState
 from marketplace.model import OrgKind, Point, Urgency, Wish, WishKind
 from marketplace.orgs import add_member, check_text, community_rules, grant_role
-from marketplace.privacy import mask_address
+from marketplace.privacy import WishView, mask_address
 from marketplace.schema import orgs, partners, wish_origins, wishes
 from marketplace.standing import SYSTEM_ACTOR, standing_at
 from marketplace.wishes import post_wish
@@ -272,6 +272,37 @@ def public_requests(
             )
         )
     return tuple(found)
+
+
+class Origin(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a wish came from: the partner system, its service code and the requester."""
+
+    partner_id: str
+    partner_name: str
+    service_code: str
+    contact: Contact
+
+
+def origin_of(conn: Connection, view: WishView) -> Origin | None:
+    """The origin of a wish a partner sent, for the community's office (the requester's contact
+    is theirs to see); None for anyone else, or a wish posted here (one statement, office only)."""
+    if not view.viewer_roles & OFFICE:
+        return None
+    o, p = wish_origins.c, partners.c
+    row = conn.execute(
+        sa.select(o.partner_id, p.name, o.service_code, o.contact)
+        .join(partners, p.id == o.partner_id)
+        .where(o.community_id == view.wish.community_id, o.wish_id == view.wish.id)
+    ).first()
+    if row is None:
+        return None
+    partner_id, name, code, contact = row
+    return Origin(
+        partner_id=partner_id,
+        partner_name=name,
+        service_code=code,
+        contact=msgspec.convert(contact, Contact),
+    )
 
 
 def _community(conn: Connection, community_id: str) -> str:

@@ -16,6 +16,7 @@ import marketplace as mk
 import marketplace_world
 import service_world
 from marketplace.schema import wish_origins
+from pages_world import Site
 from service.cli import main
 from service_world import Service
 
@@ -255,3 +256,25 @@ def test_the_cli_prints_a_key_once_and_stores_its_hash(tmp_path: Path) -> None:
         db.dispose()
     refused = runner.invoke(main, ["open311", "key", "--org", "nowhere", "--name", "x"])
     assert refused.exit_code != 0
+
+
+async def test_the_office_sees_where_a_request_came_from_and_who_sent_it(svc: Service) -> None:
+    key = issue(svc)
+    made = await post(svc, "json", request_form(key))
+    wish_id = made.json()[0]["service_request_id"]
+    site = Site(svc)
+    try:
+        staff = await (await site.person("staff")).get(f"/wishes/{wish_id}")
+        assert staff.status_code == 200
+        assert 'data-testid="origin"' in staff.text
+        assert "智慧长乐" in staff.text
+        assert "李秀英 · 13812345678" in staff.text
+        verify = await svc.client.post(f"/api/v1/communities/c1/wishes/{wish_id}/verify",
+                                       headers=svc.as_("staff"))  # fmt: skip
+        assert verify.status_code == 200
+        volunteer = await (await site.person("vol1")).get(f"/wishes/{wish_id}")
+        assert volunteer.status_code == 200
+        assert 'data-testid="origin"' not in volunteer.text
+        assert "13812345678" not in volunteer.text
+    finally:
+        await site.close()
