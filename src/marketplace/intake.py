@@ -168,6 +168,8 @@ def post_request(
         raise InvalidInput("window_days", Cause("range", {"low": 1, "high": 90}))
     if not 1 <= window_days <= 90:
         raise InvalidInput("window_days", Cause("range", {"low": 1, "high": 90}))
+    if urgency not in tuple(Urgency):
+        raise InvalidInput("urgency", Cause("range", {"low": 1, "high": 4}))
     if location is not None and not address.strip():
         address = f"{location.lat:.5f},{location.lng:.5f}"
     lines = description.strip().splitlines()
@@ -186,7 +188,7 @@ def post_request(
         window_start=start,
         window_end=start + dt.timedelta(days=window_days),
         estimated_minutes=estimated_minutes,
-        urgency=Urgency(urgency) if urgency in tuple(Urgency) else urgency,  # type: ignore[arg-type]
+        urgency=Urgency(urgency),
         location=location,
         now=now,
     )
