@@ -201,6 +201,7 @@ CAUSES_ZH: dict[str, str] = {
     "not_in_service": "须为在职党员（有所在单位的成员）",
     "duty_time": "须在一年之内，且不能晚于现在",
     "quarter_format": "须为季度（如 2026-Q3）",
+    "open311_key": "须为本服务生成的密钥，请刷新页面后重试",
     "open311_location": "须给出经纬度（lat、long，在有效范围内）或地址（address_string）",
     "pair_unit_community": "只能将单位与社区结对",
     "wish_role": "“{role}”是与心愿的关系，不是组织中的角色",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from collections.abc import Collection
 
@@ -85,6 +86,28 @@ class PublicRequest(msgspec.Struct, frozen=True, kw_only=True):
     location: Point | None  # rounded to three decimals (about 100 m)
 
 
+KEY = re.compile(r"l311_[A-Za-z0-9_-]{43}")
+"""A key as :func:`draw_key` draws it: 32 random bytes, URL-safe base64."""
+
+
+def draw_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def partners_of(conn: Connection, actor: str, community_id: str) -> tuple[Partner, ...]:
+    """The partner systems of a community, newest first (its admins, as :func:`issue_key`)."""
+    community, held = standing_at(conn, actor, community_id)
+    if community is None or community.kind is not OrgKind.COMMUNITY:
+        raise NotFound("org", community_id)
+    lifecycle.require(Act.ISSUE_PARTNER_KEY, held.on(community.path), where="community")
+    rows = conn.execute(
+        sa.select(*(c for c in partners.c if c.name != "key_hash"))
+        .where(partners.c.community_id == community_id)
+        .order_by(partners.c.created_at.desc(), partners.c.id)
+    )
+    return tuple(sqltypes.to_struct(r, Partner) for r in rows)
+
+
 def digest(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8", "replace")).hexdigest()
 
@@ -95,19 +118,24 @@ def issue_key(
     *,
     community_id: str,
     name: str,
+    key: str | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[Partner, str]:
     """A partner system for ``community_id`` and its key, shown this once (admins of the
-    community or above; NotFound for a community that is not there)."""
+    community or above; NotFound for a community that is not there). ``key``: one drawn
+    beforehand with :func:`draw_key` (a page shows it before the admin confirms); else drawn
+    here."""
     now = now or utcnow()
     check_text("name", name, 100)
+    key = key or draw_key()
+    if not KEY.fullmatch(key):
+        raise InvalidInput("key", Cause("open311_key"))
     community, held = standing_at(conn, actor, community_id)
     if community is None or community.kind is not OrgKind.COMMUNITY:
         raise NotFound("org", community_id)
     lifecycle.require(Act.ISSUE_PARTNER_KEY, held.on(community.path), where="community")
     partner_id = new_id()
     member_id = f"partner:{partner_id}"
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
     add_member(conn, id=member_id, name=name, now=now)
     grant_role(conn, SYSTEM_ACTOR, member_id, community_id, Role.RESIDENT, now=now)
     row = {

@@ -92,6 +92,7 @@ CAUSES: dict[str, str] = {
     "not_in_service": "must be an in-service party member (a member with a home unit)",
     "duty_time": "must be within the last year and not in the future",
     "quarter_format": "must name a quarter (2026-Q3)",
+    "open311_key": "must be a key drawn by the service",
     "open311_location": "give lat and long (in range) or address_string",
     "pair_unit_community": "pair a unit with a community",
     "wish_role": "{role} is a relation to a wish, not a role on an org",

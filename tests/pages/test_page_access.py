@@ -72,6 +72,7 @@ path                           res   vol   party grid  unit  staff street admin 
 /dashboard                     403   403   403   403   403   200   200    200   in
 /staff/duty                    403   403   403   200   403   200   me     me    in
 /staff/units                   403   403   403   403   403   200   200    200   in
+/staff/partners                403   403   403   403   403   403   403    200   in
 /login                         200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200

@@ -4,7 +4,9 @@ unit's 三率, and downloads the XLSX; a quarter named badly is refused in Chine
 from __future__ import annotations
 
 import io
+import re
 
+import sqlalchemy as sa
 from openpyxl import load_workbook
 
 import marketplace as mk
@@ -85,3 +87,33 @@ async def test_the_street_reads_its_units_roll_up(site: Site) -> None:
     assert "在职党员 1 人" in page.text
     bad = await street.get("/staff/units?period=2026")
     assert bad.status_code == 422
+
+
+async def test_an_admin_issues_a_partner_key_in_the_pages_shown_once(site: Site) -> None:
+    admin = await site.person("admin")  # the district's admin: names the community
+    page = await admin.get("/staff/partners?community=c1")
+    assert page.status_code == 200, page.text
+    key = re.search(r'data-testid="key">(l311_[^<]+)<', page.text)
+    sig = re.search(r'name="sig" value="([0-9a-f]+)"', page.text)
+    assert key
+    assert sig
+    made = await admin.post("/staff/partners", {"community": "c1", "name": "智慧长乐",
+                                                "key": key[1], "sig": sig[1]})  # fmt: skip
+    assert made.status_code == 303, made.text
+    with site.svc.app.state.db.snapshot() as tx:
+        partner = mk.intake.partner_of(tx, key[1])
+        assert partner is not None
+        assert partner.community_id == "c1"
+        stored = tx.execute(sa.text("SELECT key_hash FROM mk_partners")).scalar_one()
+        kept = tx.execute(sa.text("SELECT * FROM svc_idempotency_keys")).all()
+    assert key[1] not in stored
+    assert all(key[1] not in str(row) for row in kept)  # the form's record keeps no key
+    listed = await admin.get("/staff/partners?community=c1")
+    assert "智慧长乐" in listed.text
+    assert key[1] not in listed.text  # a new key is drawn for the next partner
+    forged = "l311_" + "A" * 43
+    refused = await admin.post("/staff/partners", {"community": "c1", "name": "假平台",
+                                                   "key": forged, "sig": sig[1]})  # fmt: skip
+    assert refused.status_code == 422
+    staff = await site.person("staff")
+    assert (await staff.get("/staff/partners")).status_code == 403
