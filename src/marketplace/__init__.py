@@ -16,15 +16,11 @@ from marketplace.duty import (
     DUTIES,
     DutyKind,
     DutyRecord,
-    MemberDuty,
     Reporting,
-    UnitReport,
-    UnitSummary,
     record_duty,
     reporting_members,
-    unit_report,
-    unit_rollup,
 )
+from marketplace.duty_report import MemberDuty, UnitReport, UnitSummary, unit_report, unit_rollup
 from marketplace.errors import (
     AlreadyClaimed,
     CapacityFull,

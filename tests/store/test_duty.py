@@ -18,7 +18,8 @@ import marketplace as mk
 import marketplace_world as world
 import points
 from marketplace import DutyKind, Rate, Role
-from marketplace.duty import DUTIES, Served, months_of, quarter_of, summarise
+from marketplace.duty import DUTIES
+from marketplace.duty_report import Served, months_of, quarter_of, summarise
 from marketplace.model import CHINA
 from marketplace.periods import Period
 
