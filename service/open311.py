@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 from xml.etree import ElementTree as ET
@@ -136,6 +137,7 @@ def _jurisdiction(query: Mapping[str, str]) -> str:
 
 
 def _moment(name: str, text: str) -> dt.datetime:
+    text = re.sub(r" (\d\d:?\d\d)$", r"+\1", text.strip())  # a "+" sent unencoded: a space
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

@@ -168,6 +168,9 @@ async def test_get_requests_filters_and_shows_nothing_personal(svc: Service) -> 
     hour = dt.timedelta(hours=1)
     around = {"start_date": (now - hour).isoformat(), "end_date": (now + hour).isoformat()}
     assert await ids(**around) == {first, second}
+    china = (now - hour).astimezone(dt.timezone(hour * 8)).isoformat()  # …+08:00
+    sent_raw = await c.get(f"{V2}/requests.json?jurisdiction_id=c1&start_date={china}")
+    assert {r["service_request_id"] for r in sent_raw.json()} == {first, second}  # "+" as " "
     single = await c.get(f"{V2}/requests/{first}.xml", params=jid)
     assert ET.fromstring(single.content).findtext("request/status") == "open"
     for params in ({"status": "pending"}, {"start_date": "yesterday"},
