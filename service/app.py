@@ -32,8 +32,8 @@ from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
 from points import Database, utcnow
-from service import auth, pages, problems, ratelimit
-from service.api import boards, claims, codes, offers, people, photos, session, wishes
+from service import auth, open311, pages, problems, ratelimit
+from service.api import boards, claims, codes, duty, offers, people, photos, session, wishes
 from service.api import corrections as corrections_api
 from service.api import matters as matters_api
 from service.api import points as points_api
@@ -66,6 +66,8 @@ API_ROUTES = [
     boards.BoardController,
     boards.AuditController,
     *matters_api.ROUTES,
+    duty.DutyController,
+    duty.UnitReportController,
 ]
 
 
@@ -156,6 +158,7 @@ def create_app(
             session.HealthController,
             Metrics,
             *pages.ROUTES,
+            *open311.ROUTES,
             create_static_files_router(
                 path="/static",
                 directories=[str(STATIC)],

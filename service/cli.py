@@ -195,6 +195,31 @@ def calendar_show() -> None:
     )
 
 
+@main.group()
+def open311() -> None:
+    """Open311 GeoReport v2 intake (/open311/v2/): partner systems and their keys."""
+
+
+@open311.command("key")
+@click.option("--org", "org_id", required=True, help="The community (社区) the partner posts to.")
+@click.option("--name", required=True, help="The partner system's name (e.g. 智慧长乐).")
+def open311_key(org_id: str, name: str) -> None:
+    """Issue an api_key to a partner system; the key is printed this once (stored hashed)."""
+
+    def work(database: points.Database) -> tuple[mk.intake.Partner, str]:
+        database.upgrade("heads")
+        with database.transaction() as tx:
+            return mk.intake.issue_key(tx, mk.SYSTEM, community_id=org_id, name=name)
+
+    try:
+        partner, key = _run(work)
+    except (mk.MarketplaceError, points.PointsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"partner {partner.id} ({partner.name}) of {partner.community_id}")
+    click.echo(f"api_key: {key}")
+    click.echo("Keep it now: it is stored hashed and cannot be shown again.")
+
+
 @main.command("demo")
 def load_demo() -> None:
     """Load the demo district (idempotent): orgs, people, wishes in every state, a store."""

@@ -234,6 +234,13 @@ CAUSES_ZH: dict[str, str] = {
     "period_format": "统计期间须为年（2026）、季度（2026-Q3）、月（2026-11）"
     "或最近天数（30d，1至366天）",
     "org_parent": "{kind}不能设在{parent}之下",
+    "duty_kind": "须为以下之一：{choices}",
+    "unknown_member": "没有这位成员",
+    "not_in_service": "须为在职党员（有所在单位的成员）",
+    "duty_time": "须在一年之内，且不能晚于现在",
+    "quarter_format": "须为季度（如 2026-Q3）",
+    "open311_key": "须为本服务生成的密钥，请刷新页面后重试",
+    "open311_location": "须给出经纬度（lat、long，在有效范围内）或地址（address_string）",
     "pair_unit_community": "只能将单位与社区结对",
     "wish_role": "“{role}”是与心愿的关系，不是组织中的角色",
     "photo_size": "每张不能超过 {mb} MB",

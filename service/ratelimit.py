@@ -53,3 +53,19 @@ class CountingRateLimit(RateLimitMiddleware):
 def middleware(config: RateLimitConfig) -> DefineMiddleware:
     """The app's rate limit middleware for ``config`` (what ``config.middleware`` would be)."""
     return DefineMiddleware(CountingRateLimit, config=config)
+
+
+async def spend(store: Store, key: str, limit: int, *, seconds: int = 60) -> int | None:
+    """One more request counted against ``key`` in a fixed window of ``seconds``: None while
+    within ``limit``, else the seconds until the window starts again (a partner's Open311 key)."""
+    now = int(time())
+    cached = await store.get(key)
+    count, reset = 0, now + seconds
+    if cached:
+        stored, _, until = cached.partition(b" ")
+        if int(until) > now:
+            count, reset = int(stored), int(until)
+    if count >= limit:
+        return max(1, reset - now)
+    await store.set(key, f"{count + 1} {reset}", expires_in=max(1, reset - now))
+    return None

@@ -29,6 +29,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     issuer: str = "linli"
     audience: str = "linli-api"
     rate_limit_per_minute: int = 1200  # per client address, all endpoints
+    open311_per_minute: int = 60  # Open311 requests posted per partner key
     login_attempts: int = 5  # failed sign-ins per phone per window
     login_attempts_per_address: int = 30  # failed sign-ins per client address per window
     login_window_seconds: int = 900
@@ -56,6 +57,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             redis_url=env.get("LINLI_REDIS_URL") or None,
             token_minutes=_int(env, "LINLI_TOKEN_MINUTES", 480, 1, 60 * 24 * 30),
             rate_limit_per_minute=_int(env, "LINLI_RATE_LIMIT_PER_MINUTE", 1200, 1, 10**7),
+            open311_per_minute=_int(env, "LINLI_OPEN311_PER_MINUTE", 60, 1, 10**6),
             login_attempts=_int(env, "LINLI_LOGIN_ATTEMPTS", 5, 1, 1000),
             login_attempts_per_address=_int(env, "LINLI_LOGIN_ATTEMPTS_PER_ADDRESS", 30, 1, 10**5),
             login_window_seconds=_int(env, "LINLI_LOGIN_WINDOW_SECONDS", 900, 1, 86400),

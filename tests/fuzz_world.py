@@ -118,7 +118,9 @@ BEYOND_SCHEMA = {
     "old_password": "the member's current password",
     "org_id": "a place inside the community, or a community, street or district for statistics",
     "category": "one of the community's own categories (its rules, stored)",
-    "member_id": "a volunteer or party member of the community (stored roles)",
+    "member_id": "a volunteer or party member of the community (stored roles); for 双报到 a "
+    "member with a home unit",
+    "at": "a 双报到 record's time: within the last year, not after the server's clock",
     "to_member": "a member of the community",
     "unit_claim_id": "a unit's claim",
     "home_org_id": "inside the org the member joins (or the community whose office sets it)",

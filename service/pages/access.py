@@ -67,6 +67,11 @@ PAGES: dict[str, Permit] = {
     "/corrections/new": None,  # the library decides: one's own record (404 otherwise)
     "/corrections/{correction_id}": None,  # the requester or office (404 otherwise)
     "/staff/corrections": Act.SEE_CORRECTIONS,
+    "/staff/duty": Act.RECORD_DUTY,  # 双报到登记
+    "/staff/partners": Act.ISSUE_PARTNER_KEY,  # 对接平台: Open311 keys
+    "/staff/units": Act.SEE_STATISTICS,  # 结对单位双报到 (a street's roll-up)
+    "/unit/report": Act.SEE_UNIT_REPORT,  # 单位季度报表 (双报到)
+    "/unit/report.xlsx": Act.SEE_UNIT_REPORT,
 }
 
 

@@ -83,12 +83,18 @@ NAV: dict[str, tuple[tuple[str, str], ...]] = {
         ("/staff/orders", "核销"),
         ("/dashboard", "统计"),
     ),
-    "unit_admin": (("/unit", "单位"), ("/wishes", "找心愿"), ("/staff/matters", "转派事项")),
+    "unit_admin": (
+        ("/unit", "单位"),
+        ("/unit/report", "报表"),
+        ("/wishes", "找心愿"),
+        ("/staff/matters", "转派事项"),
+    ),
     "area": (
         ("/dashboard", "统计"),
         ("/staff/matters", "吹哨事项"),
         ("/staff/escalations", "督办"),
         ("/staff/evaluation", "考评"),
+        ("/staff/units", "单位"),
     ),
 }
 NAV_OF = {

@@ -69,7 +69,7 @@ def choices(now: dt.datetime) -> list[tuple[str, list[tuple[str, str]]]]:
             ("按年", years)]  # fmt: skip
 
 
-def _areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
+def areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
     """(org id, name) of the areas the viewer may read statistics of: their office seats and,
     for a street or district, the communities and streets directly under it."""
     found: dict[str, str] = {}
@@ -97,12 +97,12 @@ def dashboard(
     org: Annotated[str, QueryParameter(max_length=64)] = "",
     period: Annotated[str, QueryParameter(max_length=8)] = "30",
 ) -> Template:
-    areas = _areas(tx, viewer)
-    if not areas:
+    places = areas(tx, viewer)
+    if not places:
         return render(request, "dashboard.html", viewer, areas=[], stats=None)
-    org_id = org if org in dict(areas) else areas[0][0]
+    org_id = org if org in dict(places) else places[0][0]
     picker = choices(now)
-    shown: dict[str, Any] = {"areas": areas, "org_id": org_id, "choices": picker, "period": period}
+    shown: dict[str, Any] = {"areas": places, "org_id": org_id, "choices": picker, "period": period}
     try:
         since, until = mk.named_period(f"{period}d" if period in ROLLING else period, now=now)
     except mk.InvalidInput as refused:

@@ -99,6 +99,7 @@ def wish_page(
         readonly=readonly,
         matters=[(f, progress(f)) for f in handed_up],
         may_whistle=may_whistle,
+        origin=mk.intake.origin_of(tx, view),  # Open311: the partner and the requester, office only
     )
 
 

@@ -160,6 +160,9 @@ class Act(enum.StrEnum):
     SEE_STATISTICS = "see_statistics"  # 统计: an area's figures and 三率
     ISSUE_SIGN_IN_CODE = "issue_sign_in_code"  # 发放验证码: a one-time code to set a password
     ISSUE_OFFICE_SIGN_IN_CODE = "issue_office_sign_in_code"  # … for a staff member or an admin
+    SEE_UNIT_REPORT = "see_unit_report"  # 单位报表: a unit's own 三率, figures and 双报到 report
+    ISSUE_PARTNER_KEY = "issue_partner_key"  # 对接平台: a partner system's key (Open311 intake)
+    RECORD_DUTY = "record_duty"  # 双报到登记: what an in-service party member did (per kind: duty)
     FIND_WISHES = "find_wishes"  # 找心愿: browse the community's wishes to take or give places
     SET_POLICY = "set_policy"
     RUN_STORE = "run_store"  # 上架, 补货, 下架, 核销, the orders of everyone
@@ -398,6 +401,9 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.SEE_STATISTICS: OFFICE | SYSTEM,
     Act.ISSUE_SIGN_IN_CODE: OFFICE | SYSTEM,
     Act.ISSUE_OFFICE_SIGN_IN_CODE: frozenset({R.ADMIN}) | SYSTEM,  # as granting office
+    Act.SEE_UNIT_REPORT: UNIT | SYSTEM,
+    Act.ISSUE_PARTNER_KEY: frozenset({R.ADMIN}) | SYSTEM,
+    Act.RECORD_DUTY: OFFICE | frozenset({R.GRID_WORKER}) | SYSTEM,
     Act.FIND_WISHES: CLAIMING | UNIT | OFFICE,
     Act.SET_POLICY: OFFICE,
     Act.RUN_STORE: OFFICE,
@@ -458,6 +464,15 @@ def require(
     """The roles, when they may take ``act``; else NotAllowed (``where``: what it concerns)."""
     row = Row(None, ACTS[act], ACT_GUARDS.get(act, ()))
     _decide(row, where, act.value, where, roles, facts)
+    return roles
+
+
+def require_roles(
+    action: str, roles: frozenset[Role], allowed: frozenset[Role], *, where: str = "org"
+) -> frozenset[Role]:
+    """The roles, when one of them is ``allowed`` by a table kept beside its use case (the kinds
+    of 双报到 activity, ``marketplace.duty.DUTIES``); else NotAllowed."""
+    _decide(Row(None, allowed), where, action, where, roles, NOTHING)
     return roles
 
 

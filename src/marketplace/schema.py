@@ -89,6 +89,7 @@ members = sa.Table(
     sa.Column("purged_at", Timestamp(), nullable=True),
     sa.PrimaryKeyConstraint("id"),
     sa.Index("ix_mk_members_phone", "phone"),
+    sa.Index("ix_mk_members_home_unit", "home_unit_id"),  # a unit's members (双报到)
     sqlite_strict=True,
 )
 
@@ -496,3 +497,56 @@ corrections = sa.Table(
     ),
     sqlite_strict=True,
 )
+duty_records = sa.Table(
+    "mk_duty_records",
+    metadata,
+    _id("community_id"),
+    _id("id"),
+    _id("member_id"),
+    _id("unit_id"),  # the member's home unit when it was recorded
+    sa.Column("kind", Text(16), nullable=False),
+    sa.Column("at", Timestamp(), nullable=False),  # when it happened
+    sa.Column("note", Text(500), nullable=False),
+    _id("recorded_by"),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sa.Index("ix_mk_duty_records_unit", "unit_id", "at"),
+    sa.Index("ix_mk_duty_records_member", "member_id", "at"),
+    sqlite_strict=True,
+)
+"""双报到: what an in-service party member (在职党员) did for the community they report to, as
+staff recorded it (:mod:`marketplace.duty`); the wishes they served count too, read from their
+claims."""
+
+partners = sa.Table(
+    "mk_partners",
+    metadata,
+    _id("id"),
+    _id("community_id"),  # the community its requests become wishes of (jurisdiction_id)
+    sa.Column("name", Text(100), nullable=False),
+    sa.Column("key_hash", Text(64), nullable=False),  # SHA-256 of the api_key, hex
+    _id("member_id"),  # who its wishes are posted as
+    _id("created_by"),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("revoked_at", Timestamp(), nullable=True),
+    sa.PrimaryKeyConstraint("id"),
+    sa.UniqueConstraint("key_hash"),
+    sa.Index("ix_mk_partners_community", "community_id"),
+    sqlite_strict=True,
+)
+"""Partner systems (Open311 GeoReport v2 clients, 对接平台) and their hashed keys."""
+
+wish_origins = sa.Table(
+    "mk_wish_origins",
+    metadata,
+    _id("community_id"),
+    _id("wish_id"),
+    _id("partner_id"),
+    sa.Column("service_code", Text(32), nullable=False),
+    sa.Column("contact", Json(), nullable=False),  # the requester's name, phone, email: staff only
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "wish_id"),
+    sa.Index("ix_mk_wish_origins_partner", "partner_id", "created_at"),
+    sqlite_strict=True,
+)
+"""Where a wish came from when another system sent it (Open311 intake)."""

@@ -63,12 +63,13 @@ from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import Act
+from marketplace.lifecycle import Act, ClaimState
 from marketplace.model import Org, OrgKind
 from marketplace.orgs import get_org, roles_on
 from marketplace.periods import Period, day_of, whole_days
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import (
+    claims,
     members,
     orgs,
     pairings,
@@ -172,7 +173,10 @@ def statistics(
     """统计: what happened to the wishes of the org's communities in ``[since, until)``, two
     China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`)."""
     period = whole_days(since, until)
-    return _statistics(conn, _area(conn, actor, org_id), period)
+    area = _area(conn, actor, org_id)
+    if area.kind is OrgKind.UNIT:
+        return unit_statistics(conn, area, period)
+    return _statistics(conn, area, period)
 
 
 def three_rates(
@@ -191,6 +195,12 @@ def dashboard(
     (two China-time midnights), the area checked once."""
     period = whole_days(since, until)
     area = _area(conn, actor, org_id)
+    if area.kind is OrgKind.UNIT:
+        return Dashboard(
+            statistics=unit_statistics(conn, area, period),
+            rates=_three_rates(conn, area, period),
+            days=_days(conn, area, period),  # a unit keeps no day rollups: zeros
+        )
     return Dashboard(
         statistics=_statistics(conn, area, period),
         rates=_three_rates(conn, area, period),
@@ -321,13 +331,91 @@ def _median(histogram: dict[str, int]) -> int | None:
     return None
 
 
-def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
-    inside = _communities(area)
+def _rules(conn: Connection, inside: sa.Select[tuple[str]]) -> dict[str, CommunityRules]:
     stored = sa.select(settings.c.community_id, settings.c.body)
-    rules = {
+    return {
         community_id: msgspec.convert(body, CommunityRules)
         for community_id, body in conn.execute(stored.where(settings.c.community_id.in_(inside)))
     }
+
+
+def _unit_tally(conn: Connection, unit: Org, period: Period) -> Counter[str]:
+    """A unit's own figures, over the wishes of the communities it is paired with."""
+    inside = sa.select(pairings.c.community_id).where(pairings.c.unit_id == unit.id)
+    itself = sa.select(orgs.c.id).where(orgs.c.id == unit.id)
+    found = unit_tallies(conn, inside, itself, _rules(conn, inside), period)
+    return found.get(unit.id, Counter())
+
+
+def unit_statistics(conn: Connection, unit: Org, period: Period) -> Statistics:
+    """统计 of a unit (its admin's own figures): the wishes it took part in (a claim by the unit
+    or by a member whose home unit it is). claimed: its earliest claim in the period; completed,
+    confirmed (resolved) and satisfaction as in its 三率; volunteer_minutes and top_volunteers:
+    its members' claims confirmed in the period. A unit neither posts nor verifies wishes: the
+    community's own figures (posted, verified, rejected, cancelled, expired, disputed, escalated,
+    the medians, by_category, by_state) stay 0, None or empty."""
+    n = _unit_tally(conn, unit, period)
+    c = claims.c
+    minutes = sa.func.sum(c.minutes)
+    top = conn.execute(
+        sa.select(c.member_id, members.c.name, members.c.public_profile, minutes)
+        .join(members, members.c.id == c.member_id)
+        .where(
+            members.c.home_unit_id == unit.id,
+            c.state == ClaimState.CONFIRMED.value,
+            period.holds(c.closed_at),
+        )
+        .group_by(c.member_id, members.c.name, members.c.public_profile)
+        .having(minutes > 0)
+        .order_by(minutes.desc(), c.member_id)
+    ).all()
+    paired = conn.scalar(sa.select(sa.func.count()).where(pairings.c.unit_id == unit.id))
+    return Statistics(
+        org_id=unit.id,
+        since=period.since,
+        until=period.until,
+        communities=int(paired or 0),
+        posted=0,
+        verified=0,
+        rejected=0,
+        claimed=n["claimed"],
+        completed=n["completed"],
+        confirmed=n["resolved"],
+        disputed=0,
+        escalated=0,
+        cancelled=0,
+        expired=0,
+        median_minutes_to_verify=None,
+        median_minutes_to_first_claim=None,
+        median_minutes_to_completion=None,
+        satisfaction=rate(n["satisfied"], n["rated"]),
+        volunteer_minutes=sum(int(m) for *_, m in top),
+        top_volunteers=tuple(
+            VolunteerTime(member_id=m, name=name, minutes=int(n))
+            if public
+            else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=int(n))
+            for m, name, public, n in top[:TOP]
+        ),
+        by_category={},
+        by_state={},
+    )
+
+
+def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:
+    if area.kind is OrgKind.UNIT:
+        n = _unit_tally(conn, area, period)
+        return [
+            Rates(
+                org_id=area.id,
+                kind=area.kind,
+                name=area.name,
+                response=rate(n["answered"], n["published"]),
+                resolution=rate(n["resolved"], n["completed"]),
+                satisfaction=rate(n["satisfied"], n["rated"]),
+            )
+        ]
+    inside = _communities(area)
+    rules = _rules(conn, inside)
     rows = conn.execute(_RATES, _bounds(area, period))
     tallies: dict[str, Counter[str]] = {}
     for community_id, figure, key, n in rows:
@@ -377,7 +465,12 @@ _RATES = (
 def _area(conn: Connection, actor: str, org_id: str) -> Org:
     """The org asked about, once the actor may read it (NotFound otherwise: tenancy)."""
     org = get_org(conn, org_id)
-    if not lifecycle.can(Act.SEE_STATISTICS, roles_on(conn, actor, org.path)):
+    held = roles_on(conn, actor, org.path)
+    if org.kind is OrgKind.UNIT:  # a unit's own figures, for its admin (单位报表)
+        if not lifecycle.can(Act.SEE_UNIT_REPORT, held):
+            raise NotFound("org", org_id)
+        return org
+    if not lifecycle.can(Act.SEE_STATISTICS, held):
         raise NotFound("org", org_id)
     if org.kind not in AREAS:
         raise InvalidInput("org_id", Cause("stats_level"))

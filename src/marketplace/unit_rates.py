@@ -51,6 +51,7 @@ def unit_tallies(
     for row in conn.execute(by_unit):
         key, community_id, category, published, served, closed, rating, done, first, took = row
         n = tallies.setdefault(key, Counter())
+        n["claimed"] += first in period
         if published in period:
             deadlines = rules.get(community_id, DEFAULT_RULES).deadlines_for(category)
             deadline = published + dt.timedelta(hours=deadlines.claim_hours)

@@ -87,6 +87,13 @@ CAUSES: dict[str, str] = {
     "period_format": "must name a year (2026), a quarter (2026-Q3), a month (2026-11) or the "
     "last days (30d, 1 to 366)",
     "org_parent": "a {kind} cannot sit under a {parent}",
+    "duty_kind": "must be one of: {choices}",
+    "unknown_member": "is no member",
+    "not_in_service": "must be an in-service party member (a member with a home unit)",
+    "duty_time": "must be within the last year and not in the future",
+    "quarter_format": "must name a quarter (2026-Q3)",
+    "open311_key": "must be a key drawn by the service",
+    "open311_location": "give lat and long (in range) or address_string",
     "pair_unit_community": "pair a unit with a community",
     "wish_role": "{role} is a relation to a wish, not a role on an org",
     "photo_size": "must be at most {mb} MB a photo",

@@ -52,6 +52,8 @@ path                           res   vol   party grid  unit  staff street admin 
 /claims                        403   200   200   403   403   403   403    403   in
 /wishes                        403   200   200   403   200   200   me     me    in
 /unit                          403   403   403   403   200   403   403    403   in
+/unit/report                   403   403   403   403   200   403   403    403   in
+/unit/report.xlsx              403   403   403   403   200   403   403    403   in
 /points                        200   200   200   200   200   200   me     me    in
 /points/transfers/{transfer}   404   200   404   404   404   200   me     me    in
 /points/donate                 200   200   200   200   200   200   me     me    in
@@ -83,6 +85,9 @@ path                           res   vol   party grid  unit  staff street admin 
 /corrections/new               404   404   404   404   404   404   me     me    in
 /corrections/{correction}      404   200   404   404   404   200   me     me    in
 /staff/corrections             403   403   403   403   403   200   me     me    in
+/staff/duty                    403   403   403   200   403   200   me     me    in
+/staff/units                   403   403   403   403   403   200   200    200   in
+/staff/partners                403   403   403   403   403   403   403    200   in
 /login                         200   200   200   200   200   200   200    200   200
 /login/code                    200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200

@@ -43,7 +43,9 @@ Statuses, for resident (res) · volunteer (vol1) · staff (staff) · unit admin 
     org children                      200 200 200 200 200 | 404 200 200 200 200
     org members                       404 404 200 404 200 | 404 404 200 404 200
     org escalations                   404 404 200 404 200 | 404 404 404 404 404
-    org statistics, three-rates       404 404 200 404 200 | 404 404 422 404 422
+    org statistics, three-rates       404 404 200 200 200 | 404 404 422 404 422
+    unit report (json, xlsx)          404 404 404 200 404 | 404 404 404 404 404
+    unit roll-up                      404 404 200 404 200 | 404 404 422 404 422
 
 The unit admin's own claim is their unit's (places to assign, never checked in); nobody claims
 their own wish, for themself or for their unit.
@@ -53,7 +55,8 @@ their own wish, for themself or for their unit.
   (a volunteer reading another member's wallet or order). The resident's role is on grid g1,
   inside c1: it makes them a member of c1 (the store, offers), never office. Office-only boards
   of an org (members, escalations, statistics) answer 404 to everyone else, as the library
-  documents; p1 is a compound, not an area (422 for those who may read it, and it keeps no
+  documents; a unit's admin reads their own unit's statistics, 三率 and quarterly report
+  (单位报表). p1 is a compound, not an area (422 for those who may read it, and it keeps no
   escalation queue). Points are credited to members holding a role on the community or above,
   so the resident has no transfer or order of their own.
 - **other** and **missing**: 404 for everyone, with the same body as a missing id of the same
@@ -257,10 +260,16 @@ OPS = [
     Op("org children", "GET", G + "/children", "org", EVERYONE, "404 200 200 200 200", 200),
     Op("org members", "GET", G + "/members", "org", OFFICE_SEES, OFFICE_SEES, 200),
     Op("escalations", "GET", G + "/escalations", "org", OFFICE_SEES, "404 404 404 404 404", 200),
-    Op("statistics", "GET", G + "/statistics", "org", OFFICE_SEES, "404 404 422 404 422", 200,
-       query=period),
-    Op("three-rates", "GET", G + "/three-rates", "org", OFFICE_SEES, "404 404 422 404 422", 200,
-       query=period),
+    Op("statistics", "GET", G + "/statistics", "org", "404 404 200 200 200",
+       "404 404 422 404 422", 200, query=period),
+    Op("three-rates", "GET", G + "/three-rates", "org", "404 404 200 200 200",
+       "404 404 422 404 422", 200, query=period),
+    Op("unit report", "GET", G + "/unit-report", "org", "404 404 404 200 404",
+       "404 404 404 404 404"),
+    Op("unit report xlsx", "GET", G + "/unit-report.xlsx", "org", "404 404 404 200 404",
+       "404 404 404 404 404"),
+    Op("unit roll-up", "GET", G + "/unit-rollup", "org", OFFICE_SEES, "404 404 422 404 422",
+       200),
 ]  # fmt: skip
 
 
@@ -597,6 +606,11 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON 
     ("POST", "/me/password"): {"old_password": sw.PASSWORD, "new_password": "another-password"},
     ("PUT", "/me/profile"): {"public_profile": True},
     ("POST", "/communities/{community_id}/wishes"): WISH_BODY,
+    ("POST", "/communities/{community_id}/duty-records"): {
+        "member_id": "party",
+        "kind": "checkin",
+        "at": "2025-12-01T09:00:00+08:00",
+    },
     ("POST", W + "/cancel"): {"reason": "不需要了"},
     ("POST", W + "/claims"): {"id": "my-claim"},
     ("POST", W + "/unit-claims"): {"unit_id": "u1", "places": 1},

@@ -33,6 +33,7 @@ BUDGET = {
     "GET photo": 3,  # a thumbnail on the wish page: sign-in, the wish as seen, the photo
     "GET statistics": 5,
     "GET three-rates": 7,  # the paired units' figures still read their claims
+    "GET unit-report": 6,  # 双报到: sign-in, unit and actor, members, claims, records, wishes
 }
 CONTROL = re.compile(r"^\s*(BEGIN|SAVEPOINT|RELEASE|COMMIT|ROLLBACK)\b", re.IGNORECASE)
 BASE = "/api/v1/communities/c1"
@@ -143,6 +144,8 @@ async def test_hot_requests_keep_their_statement_budget(svc: Service) -> None:
     _, counted["GET statistics"] = await send(svc, "staff", "GET", stats)
     rates = "/api/v1/orgs/c1/three-rates?period=30d"
     _, counted["GET three-rates"] = await send(svc, "staff", "GET", rates)
+    report = "/api/v1/orgs/u1/unit-report"
+    _, counted["GET unit-report"] = await send(svc, "uadmin", "GET", report)
     for name, statements in counted.items():
         print(f"\n[budget] {name}: {len(statements)} statements (budget {BUDGET[name]})")
         for statement in statements:

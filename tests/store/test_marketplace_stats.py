@@ -371,3 +371,30 @@ def test_an_area_counts_only_its_own_communities_whatever_its_id_holds(
             assert [r.org_id for r in three_rates(tx, "admin", street, **PERIOD)] == [
                 {"s_1": "c_a", "s_2": "c_c"}[street]
             ]
+
+
+def test_a_unit_admin_gets_their_own_units_figures(db: points.Database) -> None:
+    """单位报表: u1's admin reads u1's 三率 and figures (its wishes: w3 by the unit, w11 by its
+    party member); nobody else reads them, and the admin still reads no community's."""
+    history(db)
+    with db.snapshot() as tx:
+        own = three_rates(tx, "uadmin", "u1", **PERIOD)
+        got = statistics(tx, "uadmin", "u1", **PERIOD)
+        board = mk.dashboard(tx, "uadmin", "u1", **PERIOD)
+        for actor in ("staff", "party", "vol1", "outsider"):
+            with pytest.raises(mk.NotFound):
+                three_rates(tx, actor, "u1", **PERIOD)
+            with pytest.raises(mk.NotFound):
+                statistics(tx, actor, "u1", **PERIOD)
+        with pytest.raises(mk.NotFound):
+            statistics(tx, "uadmin", "u2", **PERIOD)
+    assert own == [rates("u1", OrgKind.UNIT, "区卫健局", (1, 2), (2, 2), (0, 1))]
+    assert (got.org_id, got.communities, got.claimed, got.completed, got.confirmed) == (
+        "u1", 1, 2, 2, 2,
+    )  # fmt: skip
+    assert (got.posted, got.verified, got.by_state) == (0, 0, {})
+    assert got.satisfaction == Rate(numerator=0, denominator=1, percent=0.0)
+    assert got.volunteer_minutes == 30 + 40
+    assert got.top_volunteers == top(("p***y", "志愿者", 70))
+    assert board.statistics == got
+    assert board.rates == own
