@@ -463,14 +463,35 @@ def import_members(
                 with database.snapshot() as tx:
                     return mk.check_roster(tx, mk.SYSTEM, community_id, content, progress=bar)
             with database.transaction() as tx:
-                return mk.import_roster(tx, mk.SYSTEM, community_id, content, progress=bar)
+                found = mk.import_roster(tx, mk.SYSTEM, community_id, content, progress=bar)
+                if found.created and not found.problems:  # in the import's transaction
+                    issued.extend(
+                        codes.issue_codes(
+                            tx,
+                            mk.SYSTEM,
+                            community_id,
+                            [made.member_id for made in found.created],
+                            secret=settings.secret_key,
+                            lifetimes=codes.Lifetimes.of(settings),
+                            now=points.utcnow(),
+                            purpose=codes.Purpose.ACTIVATE,
+                            address="cli",
+                        )
+                    )
+                return found
 
+    settings = _settings()
+    issued: list[codes.IssuedCode] = []
     try:
         report = _run(work)
     except mk.InvalidInput as exc:
         raise click.ClickException(f"{file.name}：{rosters.file_problem(exc)}") from None
     except mk.NotFound:
         raise click.ClickException(f"没有编号为 {community_id} 的社区") from None
+    except (mk.MarketplaceError, points.PointsError) as exc:  # nothing written: one transaction
+        raise click.ClickException(f"未导入：{exc}") from None
+    except ServiceError as exc:  # a new member's code could not be issued: nothing written
+        raise click.ClickException(f"未导入：{exc.zh}") from None
     for problem in report.problems:
         click.echo(rosters.problem_text(problem))
     if report.problems:
@@ -479,8 +500,14 @@ def import_members(
             click.echo(f"问题清单已写入 {problems_path}")
         click.echo(f"共 {len(report.problems)} 个问题，未写入任何数据；请修改后重新导入")
         sys.exit(1)
+    code_of = {one.member_id: one for one in issued}
     for made in report.created:
-        click.echo(f"新成员\t{made.member_id}\t第 {made.row} 行\t{made.name}")
+        shown = f"新成员\t{made.member_id}\t第 {made.row} 行\t{made.name}"
+        if made.member_id in code_of:
+            one = code_of[made.member_id]
+            until = one.expires_at.astimezone(CST).strftime("%Y-%m-%d %H:%M")
+            shown += f"\t激活码 {one.code}\t有效期至 {until}"
+        click.echo(shown)
     for line in report.updated:
         fields = "、".join(i18n.field_zh(c.field) for c in line.changes)
         click.echo(f"更新\t{line.member_id}\t第 {line.row} 行\t{line.name}\t{fields}")
@@ -490,8 +517,11 @@ def import_members(
         f"{len(report.updated)} 人，{report.unchanged} 人无变化"
         + ("（试运行，未写入）" if dry_run else "")
     )
-    if report.created and not dry_run:
-        click.echo("新成员尚未设置密码：请为以上新成员发放一次性登录码")
+    if issued:
+        click.echo(
+            "新成员尚未设置密码：请把各自的激活码当面或电话告知本人（只显示这一次），"
+            "在登录页“用验证码设置密码”中使用"
+        )
 
 
 @main.command("backup")

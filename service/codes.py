@@ -250,6 +250,19 @@ def _check_phones(
             )
 
 
+def without_password(conn: Connection, member_ids: Sequence[str]) -> list[str]:
+    """Those of ``member_ids`` (in their order) who have set no password yet: whom an
+    activation code is for (the roster import's new members, some of whom may have set one)."""
+    having: set[str] = set()
+    for chunk in _chunks(member_ids):
+        having.update(
+            conn.scalars(
+                sa.select(credentials.c.member_id).where(credentials.c.member_id.in_(chunk))
+            )
+        )
+    return [m for m in member_ids if m not in having]
+
+
 def _chunks(values: Sequence[str], size: int = 1000) -> list[Sequence[str]]:
     """``values`` in pieces, each a statement's worth of parameters."""
     return [values[start : start + size] for start in range(0, len(values), size)]

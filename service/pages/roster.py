@@ -25,9 +25,9 @@ from litestar.response import Template
 import marketplace as mk
 from marketplace import imports, uploads
 from points import Cause
-from service import i18n, rosters
+from service import codes, i18n, rosters
 from service.api.common import MEMBER, Now, Tx
-from service.pages.common import See, Viewer, done, handle, page, render
+from service.pages.common import See, Viewer, china, done, handle, page, render, shown_once
 from service.pages.forms import Form
 
 UPLOAD_BYTES = mk.sheets.MAX_BYTES + 2**20
@@ -281,4 +281,62 @@ def drop(
                   ask="确定放弃导入这份文件吗？")  # fmt: skip
 
 
-ROUTES = [upload_page, template, upload, preview, problems, progress, confirm, drop]
+@post("/staff/import/{import_id:str}/codes", opt=MEMBER)
+@shown_once.write
+def issue_codes(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    form: Form,
+    import_id: ImportId,
+) -> Response[Any]:
+    """发放激活码: a one-time code for each member an import registered who has not set a
+    password yet (:func:`service.codes.issue_codes`), listed once, to be told to each in person
+    or by phone. Like the single code, the page is kept nowhere (``no-store``); issuing again
+    replaces the codes not used yet."""
+    back = f"/staff/import/{import_id}"
+
+    def do() -> Response[Any]:
+        community_id = viewer.community()
+        kept = uploads.staged(tx, viewer.id, community_id, import_id)
+        created = kept.result.created if kept.state == "imported" and kept.result else ()
+        waiting = codes.without_password(tx, [made.member_id for made in created])
+        if not waiting:
+            return done(back, "本次导入的新成员都已设置密码")
+        settings = request.app.state.settings
+        issued = codes.issue_codes(
+            tx,
+            viewer.id,
+            community_id,
+            waiting,
+            secret=settings.secret_key,
+            lifetimes=codes.Lifetimes.of(settings),
+            now=now,
+            purpose=codes.Purpose.ACTIVATE,
+            address=request.client.host if request.client else None,
+        )
+        shown = render(
+            request,
+            "sign_in_codes.html",
+            viewer,
+            issued=[(one, f"{one.code[:4]} {one.code[4:]}") for one in issued],
+            expires=china(issued[0].expires_at, "%m月%d日 %H:%M"),
+            back=back,
+        )
+        shown.headers["Cache-Control"] = "no-store"
+        shown.headers["HX-Push-Url"] = "false"  # a refresh shows the import, never the codes
+        return shown
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back=back,
+        ask="确定为本次导入的新成员发放激活码吗？之前发放而未使用的激活码将失效。",
+        show=lambda tx: _preview(request, tx, viewer, import_id),
+    )
+
+
+ROUTES = [upload_page, template, upload, preview, problems, progress, confirm, drop, issue_codes]

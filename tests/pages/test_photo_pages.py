@@ -112,7 +112,9 @@ async def test_a_volunteer_adds_photos_at_check_out_and_strangers_see_no_thumbna
     await staff.post(f"/wishes/{wish_id}/verify")
     assert _thumbnails(await other.get(f"/wishes/{wish_id}")) == []  # the address is masked
     await volunteer.post(f"/wishes/{wish_id}/claim")
-    site.svc.clock.advance(hours=24)
+    now = site.svc.clock.now.astimezone(CST)  # to 09:05 tomorrow, China time: the window is open
+    opens = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(9, 5), tzinfo=CST)
+    site.svc.clock.advance(seconds=(opens - now).total_seconds())
     page = await volunteer.get(f"/wishes/{wish_id}")
     assert len(_thumbnails(page)) == 1  # serving: the resident's photo shows
     claim_id = re.search(r'action="/claims/([^/"]+)/check-in"', page.text)

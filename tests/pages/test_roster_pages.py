@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import openpyxl
 import sqlalchemy as sa
+from test_sign_in_code_pages import redeem
 
 from marketplace.schema import members
 from pages_world import Person, Site, field_error, flash
@@ -64,6 +65,20 @@ async def test_upload_preview_confirm_and_the_new_members_are_named(site: Site) 
     assert len(ids) == 2
     assert "一次性登录码" in result.text
     assert "张三" in result.text
+    issue = re.search(r'action="(/staff/import/[^"]+/codes)"', result.text)
+    assert issue
+    shown = await staff.post(issue.group(1))  # 发放激活码: each new member's code, shown once
+    assert shown.status_code == 200, shown.text[:1000]
+    assert shown.headers["cache-control"] == "no-store"
+    assert "新成员激活码（2 人）" in shown.text
+    codes = re.findall(r'data-testid="sign-in-code">(\d{4}) (\d{4})<', shown.text)
+    assert len(codes) == 2
+    browser, answer = await redeem(site, "13800000001", "".join(codes[0]))
+    assert answer.status_code == 303, answer.text[:1000]
+    assert (await browser.get("/me")).status_code == 200  # 张三 set his password, signed in
+    again = await staff.post(issue.group(1))  # only 李四 is still waiting for a password
+    assert "新成员激活码（1 人）" in again.text
+    assert "13800000002" in again.text
     assert _count(site) == before + 2
     again = await staff.post(confirm.group(1))  # sent twice: imports once
     assert again.status_code == 303

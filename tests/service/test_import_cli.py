@@ -16,6 +16,7 @@ import points
 import service_world
 from marketplace import OrgKind
 from marketplace.schema import members
+from service import codes as codes_
 from service import rosters
 from service.cli import main
 from service.database import open_database
@@ -72,9 +73,26 @@ def test_import_registers_the_rows_and_names_the_new_members(
     assert done.exit_code == 0, done.output
     assert _count(database) == before + 2
     new = [line.split("\t") for line in done.output.splitlines() if line.startswith("新成员\t")]
-    assert [(row, name) for _, _, row, name in new] == [("第 2 行", "张三"), ("第 3 行", "李四")]
+    rows = [(row, name) for _, _, row, name, *_ in new]
+    assert rows == [("第 2 行", "张三"), ("第 3 行", "李四")]
     assert "已新登记 2 人" in done.output
-    assert "一次性登录码" in done.output
+    codes = [fields[4].removeprefix("激活码 ") for fields in new]
+    assert all(len(code) == 8 and code.isdigit() for code in codes), done.output
+    assert "只显示这一次" in done.output
+    db = open_database(
+        Settings(database_url=f"sqlite:///{database}", secret_key=service_world.DEMO_SECRET)
+    )
+    try:  # 张三 sets a password with his code, once
+        with db.transaction() as tx:
+            secret, now = service_world.DEMO_SECRET, points.utcnow()
+            used = codes_.redeem(tx, "13800000001", codes[0], "hash", secret=secret, now=now)
+            again = codes_.redeem(tx, "13800000001", codes[0], "hash", secret=secret, now=now)
+    finally:
+        db.dispose()
+    assert isinstance(used, codes_.Redeemed)
+    assert used.purpose is codes_.Purpose.ACTIVATE
+    assert isinstance(again, codes_.Refusal)
+    assert again.reason == "used"
     again = runner.invoke(main, ["import", "members", str(roster), "--community", "c1"])
     assert again.exit_code == 0, again.output
     assert "已新登记 0 人，已更新 0 人，2 人无变化" in again.output
