@@ -6,9 +6,10 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, images, periods, wallet
+from marketplace import board, bounds, exports, images, periods, sheets, wallet
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
+from marketplace.consents import NATIONAL_REGISTRY, ConsentRecord, consent_of, record_consent
 from marketplace.database import MIGRATIONS, open_database
 from marketplace.dispatches import Dispatched
 from marketplace.dispatches import Left as DispatchLeft
@@ -201,6 +202,7 @@ __all__ = [
     "GUARDS",
     "MAX_PHOTOS",
     "MIGRATIONS",
+    "NATIONAL_REGISTRY",
     "OFFICE",
     "OPEN_WISH_STATES",
     "ORG_ROLES",
@@ -221,6 +223,7 @@ __all__ = [
     "CommunityRules",
     "Conflict",
     "Consent",
+    "ConsentRecord",
     "Contact",
     "Dashboard",
     "Day",
@@ -302,6 +305,7 @@ __all__ = [
     "claim_for_unit",
     "community_rules",
     "confirm",
+    "consent_of",
     "create_org",
     "dashboard",
     "decide_claim",
@@ -315,6 +319,7 @@ __all__ = [
     "escalation_queue",
     "expire_wishes",
     "export_member",
+    "exports",
     "find_residents",
     "fold_statistics",
     "get_member",
@@ -350,6 +355,7 @@ __all__ = [
     "reasons",
     "recommend",
     "recommendations",
+    "record_consent",
     "register",
     "reject",
     "release_no_show",
@@ -366,6 +372,7 @@ __all__ = [
     "set_key_household",
     "set_offer_active",
     "set_public_profile",
+    "sheets",
     "sight_of",
     "staff_of",
     "statistics",

@@ -145,6 +145,8 @@ class Act(enum.StrEnum):
     SEE_WALLETS = "see_wallets"  # anyone's wallet, statement, hours and transfers
     AUDIT_COMMUNITY = "audit_community"
     AUDIT = "audit"  # every community (an admin of a district, a root org)
+    EXPORT = "export"  # 导出: rosters, hours, points, wishes, 三率, records of an area
+    RECORD_CONSENT = "record_consent"  # a member's signed consent, recorded by the office
 
 
 R = Role
@@ -345,6 +347,8 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.ADJUST: OFFICE,
     Act.SEE_WALLETS: OFFICE,
     Act.AUDIT_COMMUNITY: OFFICE,
+    Act.EXPORT: OFFICE | SYSTEM,
+    Act.RECORD_CONSENT: OFFICE | SYSTEM,
     Act.AUDIT: frozenset({R.ADMIN}),
 }
 """Act → the roles that may take it (on the org it concerns, or above)."""

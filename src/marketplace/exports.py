@@ -1,0 +1,578 @@
+"""Exports (导出): an area's data for a period, as XLSX or CSV with Chinese headers.
+
+``KINDS`` is the one table: kind → its sheet title, its columns (Chinese header, and the
+vocabulary its codes are said in) and the query that yields its rows. Every query streams
+(``yield_per``: a server-side cursor on PostgreSQL, SQLite's own cursor), and
+:mod:`marketplace.sheets` writes each row as it comes, so memory stays flat whatever the count.
+
+=========  ===============================================================================
+kind       rows
+=========  ===============================================================================
+members    花名册: each member holding a role in the area (registered at any time)
+hours      志愿服务时长: per community and member, the minutes of records served in the period
+points     积分: per community and member, points earned, adjusted, redeemed, expired, given,
+           received and reversed by posted transfers made in the period, and the balance now
+wishes     心愿: wishes posted in the period, their state, times and rating (address masked to
+           the building, the resident not named)
+rates      三率: per community and paired unit (as the dashboard, :func:`marketplace.three_rates`)
+days       每日统计: the dashboard's lines over time, one row a day
+volunteers 志愿者信息 toward the national volunteer information system (全国志愿服务信息系统):
+           members with service records in the area in the period
+records    志愿服务记录 toward the national system: each service record in the period
+=========  ===============================================================================
+
+``volunteers`` and ``records`` carry only members whose separate consent to the transfer is in
+force (:mod:`marketplace.consents`, 个人信息保护法 art. 23/25); the others are counted
+(``Exported.withheld``: members left out), never written. Key-household types are never
+exported. Office of the area or above may export (``Act.EXPORT``; NotFound for anyone else, as
+for statistics); the service logs each export (:func:`record_export`: who, what, when).
+
+A cell holding a code (a state, a role) is said in words by the caller's ``label(vocabulary,
+code)`` (the service's Chinese labels); the library itself writes the codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any, NamedTuple
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from marketplace import lifecycle
+from marketplace.consents import NATIONAL_REGISTRY, consenting
+from marketplace.errors import InvalidInput, NotFound
+from marketplace.lifecycle import Act, Role
+from marketplace.model import Org, OrgKind
+from marketplace.orgs import get_org, roles_on
+from marketplace.periods import Period, day_of, named_period
+from marketplace.privacy import mask_address
+from marketplace.schema import claims, consents, exports, members, orgs, roles, wishes
+from marketplace.sheets import Format, write
+from marketplace.stats import AREAS, _days, _three_rates
+from points import Cause, new_id, utcnow
+from points.schema import accounts, service_records, transfers
+
+BATCH = 1000
+"""Rows fetched from the database at a time."""
+
+Row = Sequence[object]
+Label = Callable[[str, str], str]
+
+
+class Column(NamedTuple):
+    header: str  # Chinese, as the file shows it
+    words: str | None = None  # the vocabulary its codes are said in (``label``'s first argument)
+
+
+class Scope(NamedTuple):
+    """What one export covers: the area, its communities and the period."""
+
+    area: Org
+    period: Period
+    name: str  # the period as named (``2026-Q3``)
+
+    @property
+    def communities(self) -> sa.Select[tuple[str]]:
+        return sa.select(orgs.c.id).where(
+            orgs.c.kind == OrgKind.COMMUNITY.value,
+            orgs.c.path.startswith(self.area.path, autoescape=True),
+        )
+
+    @property
+    def days(self) -> tuple[str, str]:
+        """The period's first and past-the-last China-time days (``served_on``'s form)."""
+        return day_of(self.period.since).isoformat(), day_of(self.period.until).isoformat()
+
+
+class Kind(NamedTuple):
+    title: str  # the sheet's name and the file's
+    columns: tuple[Column, ...]
+    rows: Callable[[Connection, Scope], Iterator[Row]]
+    withheld: Callable[[Connection, Scope], int] | None = None  # members left out (consent)
+
+
+class Plan(msgspec.Struct, frozen=True, kw_only=True):
+    """An export checked and ready to run: who may, of what, which period, which format."""
+
+    actor: str
+    org_id: str
+    org_name: str
+    kind: str
+    period: str
+    since: dt.datetime
+    until: dt.datetime
+    format: Format
+
+    @property
+    def filename(self) -> str:
+        """``花名册_阳光社区_2026-Q3.xlsx`` (a range's ``..`` as ``至``)."""
+        period = self.period.replace("..", "至")
+        return f"{KINDS[self.kind].title}_{self.org_name}_{period}.{self.format.value}"
+
+
+class Exported(msgspec.Struct, frozen=True, kw_only=True):
+    plan: Plan
+    rows: int
+    withheld: int  # members left out for want of consent (records, volunteers)
+
+
+def _stream(conn: Connection, query: sa.Select[Any]) -> Iterator[Any]:
+    yield from conn.execute(query.execution_options(yield_per=BATCH))
+
+
+# --- the kinds ---------------------------------------------------------------------------------
+
+_home = orgs.alias("home")
+_home_community = orgs.alias("home_community")
+_unit = orgs.alias("unit")
+_place = orgs.alias("place")
+
+
+def _members(conn: Connection, scope: Scope) -> Iterator[Row]:
+    inside = sa.and_(
+        _place.c.id == roles.c.org_id, _place.c.path.startswith(scope.area.path, autoescape=True)
+    )
+    query = (
+        sa.select(
+            members.c.id,
+            members.c.name,
+            members.c.phone,
+            _home_community.c.name,
+            _home.c.name,
+            _unit.c.name,
+            roles.c.role,
+            members.c.skills,
+            members.c.public_profile,
+            members.c.created_at,
+        )
+        .select_from(
+            members.join(roles, roles.c.member_id == members.c.id)
+            .join(_place, inside)
+            .outerjoin(_home, _home.c.id == members.c.home_org_id)
+            .outerjoin(_home_community, _home_community.c.id == _home.c.community_id)
+            .outerjoin(_unit, _unit.c.id == members.c.home_unit_id)
+        )
+        .order_by(members.c.id, roles.c.role)
+    )
+    for _, grants in itertools.groupby(_stream(conn, query), key=lambda r: r[0]):
+        first, *rest = grants
+        held = tuple(dict.fromkeys([first[6], *(r[6] for r in rest)]))
+        skills = tuple(sorted(first[7] or ()))
+        yield (*first[:6], held, skills, first[8], first[9])
+
+
+def _hours(conn: Connection, scope: Scope) -> Iterator[Row]:
+    r = service_records.c
+    first, last = scope.days
+    minutes = sa.func.sum(r.minutes)
+    served = sa.func.sum(sa.case((r.minutes > 0, 1), else_=0))
+    grouped = (
+        sa.select(r.community_id, r.member_id, served.label("n"), minutes.label("m"))
+        .where(r.community_id.in_(scope.communities), r.served_on >= first, r.served_on < last)
+        .group_by(r.community_id, r.member_id)
+        .subquery()
+    )
+    community = orgs.alias("community")
+    query = (
+        sa.select(community.c.name, grouped.c.member_id, members.c.name, grouped.c.n, grouped.c.m)
+        .select_from(
+            grouped.join(community, community.c.id == grouped.c.community_id).outerjoin(
+                members, members.c.id == grouped.c.member_id
+            )
+        )
+        .order_by(community.c.path, grouped.c.member_id)
+    )
+    for place, member_id, name, count, total in _stream(conn, query):
+        yield place, member_id, name, int(count), int(total), round(int(total) / 60, 1)
+
+
+POINT_KINDS = ("accrual", "adjustment", "redemption", "expiry", "donation", "reversal")
+
+
+def _points(conn: Connection, scope: Scope) -> Iterator[Row]:
+    t = transfers.c
+    moved = sa.and_(
+        t.community_id.in_(scope.communities),
+        t.phase.in_(("posted", "post")),
+        scope.period.holds(t.created_at),
+    )
+    sides = sa.union_all(
+        sa.select(t.community_id, t.credit_account_id.label("account"), t.kind, t.amount.label("n"))
+        .where(moved, t.credit_account_id.startswith("member:")),
+        sa.select(t.community_id, t.debit_account_id, t.kind, -t.amount)
+        .where(moved, t.debit_account_id.startswith("member:")),
+    ).subquery()  # fmt: skip
+
+    def total(kind: str, sign: int = 0) -> sa.ColumnElement[Any]:
+        picked = sides.c.kind == kind
+        if sign:
+            picked = sa.and_(picked, sides.c.n * sign > 0)
+        return sa.func.coalesce(sa.func.sum(sa.case((picked, sides.c.n * (sign or 1)), else_=0)), 0)
+
+    grouped = (
+        sa.select(
+            sides.c.community_id,
+            sides.c.account,
+            total("accrual"),
+            total("adjustment"),
+            total("redemption", -1),
+            total("expiry", -1),
+            total("donation", -1),
+            total("donation", 1),
+            total("reversal"),
+            sa.func.sum(sides.c.n).label("net"),
+        )
+        .group_by(sides.c.community_id, sides.c.account)
+        .subquery()
+    )
+    a, community = accounts.c, orgs.alias("community")
+    query = (
+        sa.select(
+            community.c.name,
+            a.owner_id,
+            members.c.name,
+            *list(grouped.c)[2:],
+            a.credits_posted - a.debits_posted,
+        )
+        .select_from(
+            grouped.join(
+                accounts,
+                sa.and_(a.community_id == grouped.c.community_id, a.id == grouped.c.account),
+            )
+            .join(community, community.c.id == grouped.c.community_id)
+            .outerjoin(members, members.c.id == a.owner_id)
+        )
+        .order_by(community.c.path, a.owner_id)
+    )
+    for row in _stream(conn, query):
+        yield (*row[:3], *(int(amount) for amount in row[3:]))
+
+
+def _wishes(conn: Connection, scope: Scope) -> Iterator[Row]:
+    w, community = wishes.c, orgs.alias("community")
+    query = (
+        sa.select(
+            w.id,
+            community.c.name,
+            w.kind,
+            w.category,
+            w.title,
+            w.address,
+            w.state,
+            w.urgency,
+            w.capacity,
+            w.places_taken,
+            w.level,
+            w.created_at,
+            w.published_at,
+            w.first_claimed_at,
+            w.served_at,
+            w.closed_at,
+            w.rating,
+            w.rating_comment,
+        )
+        .select_from(wishes.join(community, community.c.id == w.community_id))
+        .where(w.community_id.in_(scope.communities), scope.period.holds(w.created_at))
+        .order_by(w.created_at, w.id)
+    )
+    for row in _stream(conn, query):
+        yield (*row[:5], mask_address(row[5]), row[6], str(row[7]), *row[8:10], str(row[10]),
+               *row[11:])  # fmt: skip
+
+
+def _rates(conn: Connection, scope: Scope) -> Iterator[Row]:
+    for r in _three_rates(conn, scope.area, scope.period):
+        parts = (r.response, r.resolution, r.satisfaction)
+        yield (r.name, r.kind, *itertools.chain.from_iterable(
+            (p.percent, p.numerator, p.denominator) for p in parts
+        ))  # fmt: skip
+
+
+def _daily(conn: Connection, scope: Scope) -> Iterator[Row]:
+    for day in _days(conn, scope.area, scope.period):
+        yield day.day, day.posted, day.completed, round(day.volunteer_minutes / 60, 1)
+
+
+_consenting = consenting(NATIONAL_REGISTRY)
+
+
+def _served(scope: Scope) -> sa.Select[tuple[str]]:
+    """The members with service records in the area and period."""
+    r = service_records.c
+    first, last = scope.days
+    return (
+        sa.select(r.member_id)
+        .where(r.community_id.in_(scope.communities), r.served_on >= first, r.served_on < last)
+        .distinct()
+    )
+
+
+def _withheld(conn: Connection, scope: Scope) -> int:
+    served = _served(scope).subquery()
+    count = conn.scalar(
+        sa.select(sa.func.count()).where(served.c.member_id.not_in(_consenting))
+    )  # fmt: skip
+    return int(count or 0)
+
+
+def _volunteers(conn: Connection, scope: Scope) -> Iterator[Row]:
+    party = (
+        sa.select(roles.c.member_id)
+        .where(roles.c.role == Role.PARTY_MEMBER.value)
+        .where(roles.c.member_id == members.c.id)
+        .exists()
+    )
+    r = service_records.c
+    lifetime = (
+        sa.select(sa.func.coalesce(sa.func.sum(r.minutes), 0))
+        .where(r.member_id == members.c.id, r.community_id.in_(scope.communities))
+        .scalar_subquery()
+    )
+    given = (
+        sa.select(sa.func.max(consents.c.recorded_at))
+        .where(consents.c.member_id == members.c.id, consents.c.purpose == NATIONAL_REGISTRY)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(
+            members.c.id,
+            members.c.name,
+            members.c.phone,
+            _home_community.c.name,
+            party,
+            members.c.skills,
+            members.c.created_at,
+            lifetime,
+            given,
+        )
+        .select_from(
+            members.outerjoin(_home, _home.c.id == members.c.home_org_id).outerjoin(
+                _home_community, _home_community.c.id == _home.c.community_id
+            )
+        )
+        .where(members.c.id.in_(_served(scope)), members.c.id.in_(_consenting))
+        .order_by(members.c.id)
+    )
+    for mid, name, phone, place, is_party, skills, joined, minutes, agreed in _stream(conn, query):
+        yield ("", mid, name, None, None, None, None, phone, place,
+               "中共党员" if is_party else None, tuple(sorted(skills or ())), joined,
+               round(int(minutes) / 60, 1), agreed)  # fmt: skip
+
+
+def _records(conn: Connection, scope: Scope) -> Iterator[Row]:
+    r, community, recorder = service_records.c, orgs.alias("community"), members.alias("recorder")
+    volunteer = members.alias("volunteer")
+    first, last = scope.days
+    claim = sa.and_(
+        claims.c.community_id == r.community_id,
+        r.reference.startswith("claim:"),
+        claims.c.id == sa.func.substr(r.reference, 7),
+    )
+    wish = sa.and_(wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id)
+    query = (
+        sa.select(
+            r.id,
+            r.member_id,
+            volunteer.c.name,
+            sa.func.coalesce(wishes.c.title, r.memo),
+            r.served_on,
+            community.c.name,
+            r.category,
+            r.minutes,
+            wishes.c.rating,
+            recorder.c.name,
+            r.created_at,
+            r.reference,
+            r.memo,
+        )
+        .select_from(
+            service_records.join(community, community.c.id == r.community_id)
+            .join(volunteer, volunteer.c.id == r.member_id)
+            .outerjoin(claims, claim)
+            .outerjoin(wishes, wish)
+            .outerjoin(recorder, recorder.c.id == r.actor)
+        )
+        .where(r.community_id.in_(scope.communities), r.served_on >= first, r.served_on < last)
+        .where(r.member_id.in_(_consenting))
+        .order_by(r.served_on, r.id)
+    )
+    for (rid, mid, name, activity, served_on, place, category, minutes, rating, by, at,
+         reference, memo) in _stream(conn, query):  # fmt: skip
+        correction = reference.startswith("fix:")
+        yield ("", rid, "", mid, name, activity, served_on, place, category,
+               round(minutes / 60, 1), minutes, rating, place, by or "系统", at,
+               f"更正：{memo}" if correction else None)  # fmt: skip
+
+
+C = Column
+KINDS: dict[str, Kind] = {
+    "members": Kind(
+        "花名册",
+        (C("成员编号"), C("姓名"), C("手机号"), C("所在社区"), C("居住地"), C("所属单位"),
+         C("角色", "roles"), C("技能"), C("公开展示"), C("注册时间")),
+        _members,
+    ),
+    "hours": Kind(
+        "志愿服务时长",
+        (C("社区"), C("成员编号"), C("姓名"), C("服务次数"), C("服务时长（分钟）"),
+         C("服务时长（小时）")),
+        _hours,
+    ),
+    "points": Kind(
+        "积分",
+        (C("社区"), C("成员编号"), C("姓名"), C("服务奖励"), C("调整"), C("兑换"), C("过期"),
+         C("捐出"), C("受赠"), C("冲正"), C("本期净变动"), C("当前余额")),
+        _points,
+    ),
+    "wishes": Kind(
+        "心愿",
+        (C("心愿编号"), C("社区"), C("类型", "kinds"), C("类别"), C("标题"), C("地点"),
+         C("状态", "wish_states"), C("紧急程度", "urgency"), C("所需人数"), C("已认领人数"),
+         C("督办层级", "levels"), C("提交时间"), C("发布时间"), C("首次认领时间"),
+         C("完成时间"), C("办结时间"), C("评分"), C("评价")),
+        _wishes,
+    ),
+    "rates": Kind(
+        "三率",
+        (C("名称"), C("类型", "org_kinds"), C("响应率（%）"), C("及时响应数"), C("应响应数"),
+         C("办结率（%）"), C("办结数"), C("应办结数"), C("满意率（%）"), C("满意数"),
+         C("评价数")),
+        _rates,
+    ),
+    "days": Kind(
+        "每日统计",
+        (C("日期"), C("新发布心愿"), C("已完成服务"), C("志愿服务时长（小时）")),
+        _daily,
+    ),
+    "volunteers": Kind(
+        "志愿者信息",
+        (C("志愿者统一编号"), C("本系统编号"), C("姓名"), C("性别"), C("证件类型"),
+         C("证件号码"), C("出生日期"), C("联系电话"), C("所在社区"), C("政治面貌"),
+         C("服务技能"), C("注册日期"), C("累计服务时长（小时）"), C("同意转移时间")),
+        _volunteers,
+        _withheld,
+    ),
+    "records": Kind(
+        "志愿服务记录",
+        (C("志愿者统一编号"), C("记录编号"), C("志愿服务项目编号"), C("本系统志愿者编号"),
+         C("志愿者姓名"), C("活动名称"), C("服务日期"), C("服务地点"), C("服务内容"),
+         C("服务时长（小时）"), C("服务时长（分钟）"), C("服务评价"), C("组织单位"),
+         C("记录人"), C("记录时间"), C("备注")),
+        _records,
+        _withheld,
+    ),
+}  # fmt: skip
+"""Kind → title, columns, rows (and, for the national records, who was left out)."""
+PERSONAL = frozenset({"members", "hours", "points", "wishes", "volunteers", "records"})
+
+
+# --- planning, running, logging ----------------------------------------------------------------
+
+
+def plan(
+    conn: Connection,
+    actor: str,
+    org_id: str,
+    kind: str,
+    period: str,
+    fmt: str,
+    *,
+    now: dt.datetime,
+) -> Plan:
+    """Check an export before running it: the kind, the period (:func:`named_period`), the
+    format, and that the actor may export the area (NotFound otherwise: tenancy)."""
+    if kind not in KINDS:
+        raise InvalidInput("kind", Cause("export_kind", {"kinds": ", ".join(KINDS)}))
+    if fmt not in {f.value for f in Format}:
+        raise InvalidInput("format", Cause("export_format"))
+    since, until = named_period(period, now=now)
+    area = get_org(conn, org_id)
+    if not lifecycle.can(Act.EXPORT, roles_on(conn, actor, area.path)):
+        raise NotFound("org", org_id)
+    if area.kind not in AREAS:
+        raise InvalidInput("org_id", Cause("stats_level"))
+    return Plan(
+        actor=actor,
+        org_id=area.id,
+        org_name=area.name,
+        kind=kind,
+        period=period,
+        since=since,
+        until=until,
+        format=Format(fmt),
+    )
+
+
+def run(conn: Connection, planned: Plan, out: IO[bytes], *, label: Label | None = None) -> Exported:
+    """Write the planned export to ``out`` (the header row, then each row as the query yields
+    it); the counts. Run it on one snapshot: the rows are consistent with each other."""
+    kind = KINDS[planned.kind]
+    area = get_org(conn, planned.org_id)
+    scope = Scope(area=area, period=Period(planned.since, planned.until), name=planned.period)
+    said = [(n, c.words) for n, c in enumerate(kind.columns) if c.words and label is not None]
+
+    def rows() -> Iterator[Row]:
+        for row in kind.rows(conn, scope):
+            if not said:
+                yield row
+                continue
+            cells = list(row)
+            for n, words in said:
+                cells[n] = _say(label, words, cells[n])  # type: ignore[arg-type]
+            yield cells
+
+    withheld = kind.withheld(conn, scope) if kind.withheld is not None else 0
+    count = write(
+        out,
+        planned.format,
+        title=kind.title,
+        headers=[c.header for c in kind.columns],
+        rows=rows(),
+    )
+    return Exported(plan=planned, rows=count, withheld=withheld)
+
+
+def _say(label: Label, words: str, value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(label(words, str(getattr(v, "value", v))) for v in value)
+    return label(words, str(getattr(value, "value", value)))
+
+
+def withheld(conn: Connection, planned: Plan) -> int:
+    """How many members the planned export leaves out for want of consent (0 for kinds that
+    need none): what the page shows before the download."""
+    kind = KINDS[planned.kind]
+    if kind.withheld is None:
+        return 0
+    area = get_org(conn, planned.org_id)
+    scope = Scope(area=area, period=Period(planned.since, planned.until), name=planned.period)
+    return kind.withheld(conn, scope)
+
+
+def record_export(
+    conn: Connection, done: Exported, *, channel: str, now: dt.datetime | None = None
+) -> None:
+    """Log an export (导出记录): who took what out, of which area and period, when."""
+    p = done.plan
+    conn.execute(
+        exports.insert().values(
+            org_id=p.org_id,
+            id=new_id(),
+            actor_id=p.actor,
+            kind=p.kind,
+            period=p.period,
+            since=p.since,
+            until=p.until,
+            format=p.format.value,
+            rows=done.rows,
+            withheld=done.withheld,
+            channel=channel[:8],
+            at=now or utcnow(),
+        )
+    )
