@@ -53,6 +53,8 @@ PAGES: dict[str, Permit] = {
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,
+    "/staff/exports": Act.EXPORT,
+    "/staff/exports/file": Act.EXPORT,
 }
 
 

@@ -93,7 +93,8 @@ def home(viewer: See) -> Redirect:
 @page.read
 def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
     view = mk.member_view(tx, viewer.id, viewer.id)
-    return render(request, "me.html", viewer, member=view.member)
+    consent = mk.consent_of(tx, viewer.id)
+    return render(request, "me.html", viewer, member=view.member, consent=consent)
 
 
 @post("/me/seat", opt=MEMBER)

@@ -68,6 +68,8 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/store                   403   403   403   403   403   200   me     me    in
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
+/staff/exports                 403   403   403   403   403   200   200    200   in
+/staff/exports/file            403   403   403   403   403   422   422    422   in
 /login                         200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200
