@@ -53,8 +53,7 @@ from marketplace.privacy import mask_address
 from marketplace.schema import claims, consents, exports, members, orgs, roles, wishes
 from marketplace.sheets import Format, write
 from marketplace.stats import AREAS, _days, _three_rates
-from points import Cause, new_id, utcnow
-from points.schema import accounts, service_records, transfers
+from points import Cause, new_id, reports, utcnow
 
 BATCH = 1000
 """Rows fetched from the database at a time."""
@@ -83,9 +82,9 @@ class Scope(NamedTuple):
         )
 
     @property
-    def days(self) -> tuple[str, str]:
-        """The period's first and past-the-last China-time days (``served_on``'s form)."""
-        return day_of(self.period.since).isoformat(), day_of(self.period.until).isoformat()
+    def days(self) -> tuple[dt.date, dt.date]:
+        """The period's first and past-the-last China-time days (``served_on``'s kind)."""
+        return day_of(self.period.since), day_of(self.period.until)
 
 
 class Kind(NamedTuple):
@@ -166,90 +165,44 @@ def _members(conn: Connection, scope: Scope) -> Iterator[Row]:
 
 
 def _hours(conn: Connection, scope: Scope) -> Iterator[Row]:
-    r = service_records.c
-    first, last = scope.days
-    minutes = sa.func.sum(r.minutes)
-    served = sa.func.sum(sa.case((r.minutes > 0, 1), else_=0))
-    grouped = (
-        sa.select(r.community_id, r.member_id, served.label("n"), minutes.label("m"))
-        .where(r.community_id.in_(scope.communities), r.served_on >= first, r.served_on < last)
-        .group_by(r.community_id, r.member_id)
-        .subquery()
-    )
+    grouped = reports.hours_by_member(scope.communities, *scope.days).subquery()
     community = orgs.alias("community")
     query = (
-        sa.select(community.c.name, grouped.c.member_id, members.c.name, grouped.c.n, grouped.c.m)
+        sa.select(
+            community.c.name, grouped.c.member_id, members.c.name, grouped.c.records,
+            grouped.c.minutes,
+        )
         .select_from(
             grouped.join(community, community.c.id == grouped.c.community_id).outerjoin(
                 members, members.c.id == grouped.c.member_id
             )
         )
         .order_by(community.c.path, grouped.c.member_id)
-    )
+    )  # fmt: skip
     for place, member_id, name, count, total in _stream(conn, query):
         yield place, member_id, name, int(count), int(total), round(int(total) / 60, 1)
 
 
-POINT_KINDS = ("accrual", "adjustment", "redemption", "expiry", "donation", "reversal")
-
-
 def _points(conn: Connection, scope: Scope) -> Iterator[Row]:
-    t = transfers.c
-    moved = sa.and_(
-        t.community_id.in_(scope.communities),
-        t.phase.in_(("posted", "post")),
-        scope.period.holds(t.created_at),
-    )
-    sides = sa.union_all(
-        sa.select(t.community_id, t.credit_account_id.label("account"), t.kind, t.amount.label("n"))
-        .where(moved, t.credit_account_id.startswith("member:")),
-        sa.select(t.community_id, t.debit_account_id, t.kind, -t.amount)
-        .where(moved, t.debit_account_id.startswith("member:")),
-    ).subquery()  # fmt: skip
-
-    def total(kind: str, sign: int = 0) -> sa.ColumnElement[Any]:
-        picked = sides.c.kind == kind
-        if sign:
-            picked = sa.and_(picked, sides.c.n * sign > 0)
-        return sa.func.coalesce(sa.func.sum(sa.case((picked, sides.c.n * (sign or 1)), else_=0)), 0)
-
-    grouped = (
-        sa.select(
-            sides.c.community_id,
-            sides.c.account,
-            total("accrual"),
-            total("adjustment"),
-            total("redemption", -1),
-            total("expiry", -1),
-            total("donation", -1),
-            total("donation", 1),
-            total("reversal"),
-            sa.func.sum(sides.c.n).label("net"),
-        )
-        .group_by(sides.c.community_id, sides.c.account)
-        .subquery()
-    )
-    a, community = accounts.c, orgs.alias("community")
+    since, until = scope.period.since, scope.period.until
+    moved = reports.points_by_member(scope.communities, since, until).subquery()
+    community = orgs.alias("community")
     query = (
         sa.select(
             community.c.name,
-            a.owner_id,
+            moved.c.member_id,
             members.c.name,
-            *list(grouped.c)[2:],
-            a.credits_posted - a.debits_posted,
+            *(moved.c[name] for name in reports.POINT_COLUMNS),
         )
         .select_from(
-            grouped.join(
-                accounts,
-                sa.and_(a.community_id == grouped.c.community_id, a.id == grouped.c.account),
+            moved.join(community, community.c.id == moved.c.community_id).outerjoin(
+                members, members.c.id == moved.c.member_id
             )
-            .join(community, community.c.id == grouped.c.community_id)
-            .outerjoin(members, members.c.id == a.owner_id)
         )
-        .order_by(community.c.path, a.owner_id)
+        .order_by(community.c.path, moved.c.member_id)
     )
     for row in _stream(conn, query):
-        yield (*row[:3], *(int(amount) for amount in row[3:]))
+        yield (*row[:3], *(int(amount or 0) for amount in row[3:]))
 
 
 def _wishes(conn: Connection, scope: Scope) -> Iterator[Row]:
@@ -300,15 +253,9 @@ def _daily(conn: Connection, scope: Scope) -> Iterator[Row]:
 _consenting = consenting(NATIONAL_REGISTRY)
 
 
-def _served(scope: Scope) -> sa.Select[tuple[str]]:
+def _served(scope: Scope) -> sa.Select[Any]:
     """The members with service records in the area and period."""
-    r = service_records.c
-    first, last = scope.days
-    return (
-        sa.select(r.member_id)
-        .where(r.community_id.in_(scope.communities), r.served_on >= first, r.served_on < last)
-        .distinct()
-    )
+    return reports.members_served(scope.communities, *scope.days)
 
 
 def _withheld(conn: Connection, scope: Scope) -> int:
@@ -326,12 +273,7 @@ def _volunteers(conn: Connection, scope: Scope) -> Iterator[Row]:
         .where(roles.c.member_id == members.c.id)
         .exists()
     )
-    r = service_records.c
-    lifetime = (
-        sa.select(sa.func.coalesce(sa.func.sum(r.minutes), 0))
-        .where(r.member_id == members.c.id, r.community_id.in_(scope.communities))
-        .scalar_subquery()
-    )
+    lifetime = reports.lifetime_minutes(scope.communities).subquery()
     given = (
         sa.select(sa.func.max(consents.c.recorded_at))
         .where(consents.c.member_id == members.c.id, consents.c.purpose == NATIONAL_REGISTRY)
@@ -346,13 +288,13 @@ def _volunteers(conn: Connection, scope: Scope) -> Iterator[Row]:
             party,
             members.c.skills,
             members.c.created_at,
-            lifetime,
+            lifetime.c.minutes,
             given,
         )
         .select_from(
-            members.outerjoin(_home, _home.c.id == members.c.home_org_id).outerjoin(
-                _home_community, _home_community.c.id == _home.c.community_id
-            )
+            members.join(lifetime, lifetime.c.member_id == members.c.id)
+            .outerjoin(_home, _home.c.id == members.c.home_org_id)
+            .outerjoin(_home_community, _home_community.c.id == _home.c.community_id)
         )
         .where(members.c.id.in_(_served(scope)), members.c.id.in_(_consenting))
         .order_by(members.c.id)
@@ -360,45 +302,44 @@ def _volunteers(conn: Connection, scope: Scope) -> Iterator[Row]:
     for mid, name, phone, place, is_party, skills, joined, minutes, agreed in _stream(conn, query):
         yield ("", mid, name, None, None, None, None, phone, place,
                "中共党员" if is_party else None, tuple(sorted(skills or ())), joined,
-               round(int(minutes) / 60, 1), agreed)  # fmt: skip
+               round(int(minutes or 0) / 60, 1), agreed)  # fmt: skip
 
 
 def _records(conn: Connection, scope: Scope) -> Iterator[Row]:
-    r, community, recorder = service_records.c, orgs.alias("community"), members.alias("recorder")
+    r = reports.service_records_between(scope.communities, *scope.days).subquery()
+    community, recorder = orgs.alias("community"), members.alias("recorder")
     volunteer = members.alias("volunteer")
-    first, last = scope.days
     claim = sa.and_(
-        claims.c.community_id == r.community_id,
-        r.reference.startswith("claim:"),
-        claims.c.id == sa.func.substr(r.reference, 7),
+        claims.c.community_id == r.c.community_id,
+        r.c.reference.startswith("claim:"),
+        claims.c.id == sa.func.substr(r.c.reference, 7),
     )
     wish = sa.and_(wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id)
     query = (
         sa.select(
-            r.id,
-            r.member_id,
+            r.c.id,
+            r.c.member_id,
             volunteer.c.name,
-            sa.func.coalesce(wishes.c.title, r.memo),
-            r.served_on,
+            sa.func.coalesce(wishes.c.title, r.c.memo),
+            r.c.served_on,
             community.c.name,
-            r.category,
-            r.minutes,
+            r.c.category,
+            r.c.minutes,
             wishes.c.rating,
             recorder.c.name,
-            r.created_at,
-            r.reference,
-            r.memo,
+            r.c.created_at,
+            r.c.reference,
+            r.c.memo,
         )
         .select_from(
-            service_records.join(community, community.c.id == r.community_id)
-            .join(volunteer, volunteer.c.id == r.member_id)
+            r.join(community, community.c.id == r.c.community_id)
+            .join(volunteer, volunteer.c.id == r.c.member_id)
             .outerjoin(claims, claim)
             .outerjoin(wishes, wish)
-            .outerjoin(recorder, recorder.c.id == r.actor)
+            .outerjoin(recorder, recorder.c.id == r.c.actor)
         )
-        .where(r.community_id.in_(scope.communities), r.served_on >= first, r.served_on < last)
-        .where(r.member_id.in_(_consenting))
-        .order_by(r.served_on, r.id)
+        .where(r.c.member_id.in_(_consenting))
+        .order_by(r.c.served_on, r.c.id)
     )
     for (rid, mid, name, activity, served_on, place, category, minutes, rating, by, at,
          reference, memo) in _stream(conn, query):  # fmt: skip

@@ -4,7 +4,7 @@ The statistics are kept per community and China-time day (UTC+8, no daylight sav
 period is ``[since, until)`` between two China midnights. Staff name one as a year (``2026``), a
 quarter (``2026-Q3``), a month (``2026-11``) or the last N days, today included (``30d``: from
 the midnight N−1 days before today's to the next one), or as a range ``FROM..TO`` of two days
-(``2026-01-05..2026-03-31``, both included; one day alone is a period too) or of two calendar
+(``2026-01-05..2026-03-31``, both included) or of two calendar
 periods (``2026-01..2026-03``: the start of the first to the end of the last), at most
 :data:`MAX_RANGE_DAYS` long. Pure: no I/O.
 """
@@ -85,7 +85,9 @@ def named_period(text: str, *, now: dt.datetime) -> tuple[dt.datetime, dt.dateti
             raise InvalidInput("period", Cause("period_too_long", {"days": MAX_RANGE_DAYS}))
         return since, until
     found = NAMED.fullmatch(text)
-    days = found.group(4) if found is not None else None
+    if found is None:
+        raise InvalidInput("period", Cause("period_format"))
+    days = found.group(4)
     if days is not None:
         if not 1 <= int(days) <= MAX_ROLLING_DAYS:
             raise InvalidInput("period", Cause("period_format"))

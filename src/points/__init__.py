@@ -4,7 +4,7 @@ Embed it with a :class:`Database` and call the functions below inside ``db.trans
 they take the transaction's connection and never commit. See docs/embedding.md.
 """
 
-from points import sqltypes
+from points import reports, sqltypes
 from points.audit import Problem, audit
 from points.awards import (
     Award,
@@ -222,6 +222,7 @@ __all__ = [
     "record_refusal",
     "record_service",
     "redeem",
+    "reports",
     "resolved_pendings",
     "restock",
     "reverse",
