@@ -59,6 +59,7 @@ API_ROUTES = [
     points_api.StoreController,
     boards.MatchingController,
     boards.BoardController,
+    boards.ExportController,
     boards.AuditController,
 ]
 
