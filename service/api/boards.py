@@ -196,6 +196,9 @@ class BoardController(Controller):
         return RatesOut(items=mk.three_rates(tx, me.id, org_id, since=start, until=end))
 
 
+EXPORT_KINDS = f"^({'|'.join(mk.exports.KINDS)})$"
+
+
 class ExportController(Controller):
     path = "/orgs/{org_id:str}/exports"
     tags = ["boards 统计与督办"]
@@ -211,7 +214,7 @@ class ExportController(Controller):
         self,
         request: Request[Any, Any, Any],
         org_id: OrgId,
-        kind: Annotated[str, PathParameter(max_length=16)],
+        kind: Annotated[str, PathParameter(max_length=16, pattern=EXPORT_KINDS)],
         period: Annotated[
             str,
             QueryParameter(
@@ -222,7 +225,8 @@ class ExportController(Controller):
             ),
         ] = DEFAULT_PERIOD,
         format: Annotated[
-            str, QueryParameter(max_length=8, description="xlsx (default) or csv")
+            str,
+            QueryParameter(max_length=8, pattern="^(xlsx|csv)$", description="xlsx or csv"),
         ] = "xlsx",
     ) -> Stream:
         """The file, streamed; ``X-Linli-Rows`` and ``X-Linli-Withheld`` (members left out of
