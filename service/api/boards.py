@@ -4,11 +4,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
 from sqlalchemy.engine import Connection
@@ -199,6 +208,21 @@ class BoardController(Controller):
 EXPORT_KINDS = f"^({'|'.join(mk.exports.KINDS)})$"
 
 
+@dataclass
+class ExportOperation(Operation):
+    """OpenAPI: an export answers a file, XLSX or CSV (as ``format`` asks)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            ok.description = "the file (Content-Disposition names it)"
+            ok.content = {
+                media_type: OpenAPIMediaType(schema=binary)
+                for media_type in mk.sheets.MEDIA_TYPES.values()
+            }
+
+
 class ExportController(Controller):
     path = "/orgs/{org_id:str}/exports"
     tags = ["boards 统计与督办"]
@@ -209,6 +233,7 @@ class ExportController(Controller):
         responses=problems(404),
         summary="导出: an area's members, hours, points, wishes, 三率, days, or the national "
         "volunteers and records, as XLSX or CSV (office; logged)",
+        operation_class=ExportOperation,
     )
     async def export(
         self,
