@@ -98,6 +98,10 @@ async def test_the_dashboard_takes_a_range_and_offers_its_export(site: Site) -> 
     assert "2026-01-05 至 2026-03-31" in page.text
     assert 'data-testid="export-rates"' in page.text
     assert "kind=rates&amp;period=2026-01-05..2026-03-31" in page.text
+    assert '<option value="2026-01-05..2026-03-31" selected>' in page.text  # kept in the picker
+    again = await staff.get("/dashboard", params={"org": "c1", "period": "2026-01-05..2026-03-31"})
+    assert again.status_code == 200
+    assert "2026-01-05 至 2026-03-31" in again.text
     backwards = await staff.get(
         "/dashboard", params={"org": "c1", "start": "2026-03-31", "end": "2026-01-05"}
     )
