@@ -30,7 +30,17 @@ from marketplace.orgs import (
     roles_on,
 )
 from marketplace.privacy import mask_address, member_view
-from marketplace.schema import claims, members, offers, orgs, photos, roles, transitions, wishes
+from marketplace.schema import (
+    claims,
+    consents,
+    members,
+    offers,
+    orgs,
+    photos,
+    roles,
+    transitions,
+    wishes,
+)
 from marketplace.standing import standing
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -62,6 +72,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
     exported_at: dt.datetime
+    consents: tuple[dict[str, Any], ...] = ()  # 单独同意 given or withdrawn, oldest first
 
 
 def register(
@@ -219,6 +230,14 @@ def export_member(
         transfers=tuple(moves),
         service_records=tuple(served),
         exported_at=now or utcnow(),
+        consents=tuple(
+            _rows(
+                conn,
+                sa.select(consents)
+                .where(consents.c.member_id == member_id)
+                .order_by(consents.c.purpose, consents.c.seq),
+            )
+        ),
     )
 
 

@@ -269,3 +269,14 @@ def test_neutralising_is_for_text_only() -> None:
     sheets.write(out, sheets.Format.CSV, title="t", headers=list("abcdefghi"), rows=rows)
     read = list(csv.reader(io.StringIO(out.getvalue().decode("utf-8-sig"), newline="")))
     assert read[1] == ["'-1", "-1", "'+86", "'@x", "'\tx", "'\rx", "ok", "", "是"]
+
+
+def test_a_members_own_data_copy_holds_their_consents(world_db: points.Database) -> None:
+    with world_db.transaction() as tx:
+        mk.record_consent(tx, "vol1", "vol1", given=True, now=T0)
+        mk.record_consent(tx, "vol1", "vol1", given=False, now=T0 + H)
+        copy = mk.export_member(tx, "vol1", "vol1", now=T0 + H)
+    assert [(c["given"], c["recorded_by"]) for c in copy.consents] == [
+        (True, "vol1"),
+        (False, "vol1"),
+    ]
