@@ -9,14 +9,16 @@ streamed (:func:`service.exports.stream`), and logged. The national records carr
 who consented to the transfer; the others are counted (the page says so; the count travels in
 the response's ``X-Linli-Withheld``), never written.
 
-A member gives or withdraws their own consent to that transfer on 我的 (``/me/consent``).
+A member gives or withdraws their own consent to that transfer on 我的 (``/me/consent``); office
+records one the member signed on paper, with the form's number (``/staff/exports/consent``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import QueryParameter
 from litestar.response import Template
@@ -36,7 +38,7 @@ from service.pages.common import (
     viewer_of,
 )
 from service.pages.dashboard import ROLLING, areas_of, choices
-from service.pages.forms import Form
+from service.pages.forms import Fields, Form
 
 NATIONAL = ("volunteers", "records")
 """The kinds bound for the national volunteer information system (consent needed)."""
@@ -62,16 +64,17 @@ def _form_page(
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
 ) -> Template:
+    shown: dict[str, Any] = {"errors": errors} if errors else {}  # else a refused form's own
     return render(
         request,
         "exports.html",
         viewer,
         status=status,
+        values=values,
         areas=areas_of(tx, viewer),
         kinds=list(exports.TITLES.items()),
         choices=choices(now),
-        errors=errors or {},
-        values=values or {},
+        **shown,
     )
 
 
@@ -114,6 +117,41 @@ async def export_file(
     return await exports.stream(request.app.state.db, checked, channel="page", now=now)
 
 
+class PaperConsent(Fields, frozen=True, kw_only=True):
+    """书面同意: a consent the member signed on paper, recorded by office (or its withdrawal)."""
+
+    member_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    form_number: Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+    given: Literal["1", "0"] = "1"
+
+
+@post("/staff/exports/consent", opt=MEMBER)
+@page.write
+def paper_consent(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, form: Form
+) -> Response[Any]:
+    """Office records a member's signed consent form (同意书编号) to the national transfer."""
+
+    def do() -> Response[Any]:
+        data = form.parse(PaperConsent)
+        given = data.given == "1"
+        mk.record_consent(tx, viewer.id, data.member_id, given=given,
+                          community_id=viewer.community(), note=f"书面：{data.form_number}",
+                          now=now)  # fmt: skip
+        said = "已登记书面同意" if given else "已登记撤回同意"
+        return done("/staff/exports", f"{said}：{data.member_id}")
+
+    return handle(
+        request,
+        viewer,
+        form,
+        do,
+        back="/staff/exports",
+        show=lambda tx: _form_page(request, tx, viewer, now),
+        ask="确定登记这份书面同意吗？",
+    )
+
+
 @post("/me/consent", opt=MEMBER)
 @page.write
 def consent(
@@ -136,4 +174,4 @@ def consent(
     return handle(request, viewer, form, do, ask=question, back="/me")
 
 
-ROUTES = [exports_page, export_file, consent]
+ROUTES = [exports_page, export_file, paper_consent, consent]

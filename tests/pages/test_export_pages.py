@@ -134,3 +134,25 @@ async def test_a_member_gives_and_withdraws_consent_on_their_page(site: Site) ->
         record = mk.consent_of(tx, "vol1")
     assert record is not None
     assert (record.given, record.recorded_by) == (False, "vol1")
+
+
+async def test_office_records_a_signed_paper_consent_with_its_number(site: Site) -> None:
+    staff = await site.person("staff")
+    recorded = await staff.post(
+        "/staff/exports/consent", {"member_id": "vol2", "form_number": "TY-2026-001"}
+    )
+    assert recorded.status_code == 303
+    page = await staff.get("/staff/exports")
+    assert "已登记书面同意：vol2" in flash(page)
+    with site.svc.app.state.db.snapshot() as tx:
+        record = mk.consent_of(tx, "vol2")
+    assert record is not None
+    assert (record.given, record.recorded_by, record.note) == (True, "staff", "书面：TY-2026-001")
+    missing = await staff.post("/staff/exports/consent", {"member_id": "vol2"})
+    assert missing.status_code == 422
+    assert field_error(missing, "form_number")
+    outsider = await staff.post(
+        "/staff/exports/consent", {"member_id": "outsider", "form_number": "X-1"}
+    )
+    assert outsider.status_code == 422
+    assert "本社区成员" in outsider.text
