@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import quote
@@ -26,6 +27,9 @@ from points import Database
 from service import labels
 
 CHUNK = 64 * 1024
+AT_ONCE = threading.BoundedSemaphore(2)
+"""At most two exports read at once in a process: each holds a connection of the read pool for
+its whole run (on SQLite the pool the pages' reader lane takes from too); the others wait."""
 WORDS = {
     "roles": labels.ROLES,
     "wish_states": labels.WISH_STATES,
@@ -46,7 +50,7 @@ def say(words: str, code: str) -> str:
 
 def write(db: Database, planned: Plan, out: IO[bytes]) -> Exported:
     """Run the planned export into ``out`` on one snapshot (blocking: call it off the loop)."""
-    with db.snapshot() as tx:
+    with AT_ONCE, db.snapshot() as tx:
         return mk.exports.run(tx, planned, out, label=say)
 
 
