@@ -15,7 +15,7 @@ import datetime as dt
 import tempfile
 import threading
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO
 from urllib.parse import quote
 
 from litestar.response import Stream
@@ -95,7 +95,7 @@ def disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def counts(done: Any) -> str:
+def counts(done: Exported) -> str:
     """The one line the command line prints."""
     line = f"{done.rows} row(s) written"
     if done.withheld:
