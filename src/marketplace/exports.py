@@ -34,57 +34,41 @@ code)`` (the service's Chinese labels); the library itself writes the codes.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import IO, NamedTuple
 
 import msgspec
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
-from marketplace.consents import NATIONAL_REGISTRY, consenting
 from marketplace.errors import InvalidInput, NotFound
-from marketplace.lifecycle import Act, Role
-from marketplace.model import Org, OrgKind
+from marketplace.export_rows import (
+    Row,
+    Scope,
+    daily,
+    hours,
+    member_points,
+    records,
+    roster,
+    unit_rates,
+    volunteers,
+    wish_rows,
+    withheld_members,
+)
+from marketplace.lifecycle import Act
 from marketplace.orgs import get_org, roles_on
-from marketplace.periods import Period, day_of, named_period
-from marketplace.privacy import mask_address
-from marketplace.schema import claims, consents, exports, members, orgs, roles, wishes
+from marketplace.periods import Period, named_period
+from marketplace.schema import exports
 from marketplace.sheets import Format, write
-from marketplace.stats import AREAS, _days, _three_rates
-from points import Cause, new_id, reports, utcnow
+from marketplace.stats import AREAS
+from points import Cause, new_id, utcnow
 
-BATCH = 1000
-"""Rows fetched from the database at a time."""
-
-Row = Sequence[object]
 Label = Callable[[str, str], str]
 
 
 class Column(NamedTuple):
     header: str  # Chinese, as the file shows it
     words: str | None = None  # the vocabulary its codes are said in (``label``'s first argument)
-
-
-class Scope(NamedTuple):
-    """What one export covers: the area, its communities and the period."""
-
-    area: Org
-    period: Period
-    name: str  # the period as named (``2026-Q3``)
-
-    @property
-    def communities(self) -> sa.Select[tuple[str]]:
-        return sa.select(orgs.c.id).where(
-            orgs.c.kind == OrgKind.COMMUNITY.value,
-            orgs.c.path.startswith(self.area.path, autoescape=True),
-        )
-
-    @property
-    def days(self) -> tuple[dt.date, dt.date]:
-        """The period's first and past-the-last China-time days (``served_on``'s kind)."""
-        return day_of(self.period.since), day_of(self.period.until)
 
 
 class Kind(NamedTuple):
@@ -119,255 +103,25 @@ class Exported(msgspec.Struct, frozen=True, kw_only=True):
     withheld: int  # members left out for want of consent (records, volunteers)
 
 
-def _stream(conn: Connection, query: sa.Select[Any]) -> Iterator[Any]:
-    yield from conn.execute(query.execution_options(yield_per=BATCH))
-
-
-# --- the kinds ---------------------------------------------------------------------------------
-
-_home = orgs.alias("home")
-_home_community = orgs.alias("home_community")
-_unit = orgs.alias("unit")
-_place = orgs.alias("place")
-
-
-def _members(conn: Connection, scope: Scope) -> Iterator[Row]:
-    inside = sa.and_(
-        _place.c.id == roles.c.org_id, _place.c.path.startswith(scope.area.path, autoescape=True)
-    )
-    query = (
-        sa.select(
-            members.c.id,
-            members.c.name,
-            members.c.phone,
-            _home_community.c.name,
-            _home.c.name,
-            _unit.c.name,
-            roles.c.role,
-            members.c.skills,
-            members.c.public_profile,
-            members.c.created_at,
-        )
-        .select_from(
-            members.join(roles, roles.c.member_id == members.c.id)
-            .join(_place, inside)
-            .outerjoin(_home, _home.c.id == members.c.home_org_id)
-            .outerjoin(_home_community, _home_community.c.id == _home.c.community_id)
-            .outerjoin(_unit, _unit.c.id == members.c.home_unit_id)
-        )
-        .order_by(members.c.id, roles.c.role)
-    )
-    for _, grants in itertools.groupby(_stream(conn, query), key=lambda r: r[0]):
-        first, *rest = grants
-        held = tuple(dict.fromkeys([first[6], *(r[6] for r in rest)]))
-        skills = tuple(sorted(first[7] or ()))
-        yield (*first[:6], held, skills, first[8], first[9])
-
-
-def _hours(conn: Connection, scope: Scope) -> Iterator[Row]:
-    grouped = reports.hours_by_member(scope.communities, *scope.days).subquery()
-    community = orgs.alias("community")
-    query = (
-        sa.select(
-            community.c.name, grouped.c.member_id, members.c.name, grouped.c.records,
-            grouped.c.minutes,
-        )
-        .select_from(
-            grouped.join(community, community.c.id == grouped.c.community_id).outerjoin(
-                members, members.c.id == grouped.c.member_id
-            )
-        )
-        .order_by(community.c.path, grouped.c.member_id)
-    )  # fmt: skip
-    for place, member_id, name, count, total in _stream(conn, query):
-        yield place, member_id, name, int(count), int(total), round(int(total) / 60, 1)
-
-
-def _points(conn: Connection, scope: Scope) -> Iterator[Row]:
-    since, until = scope.period.since, scope.period.until
-    moved = reports.points_by_member(scope.communities, since, until).subquery()
-    community = orgs.alias("community")
-    query = (
-        sa.select(
-            community.c.name,
-            moved.c.member_id,
-            members.c.name,
-            *(moved.c[name] for name in reports.POINT_COLUMNS),
-        )
-        .select_from(
-            moved.join(community, community.c.id == moved.c.community_id).outerjoin(
-                members, members.c.id == moved.c.member_id
-            )
-        )
-        .order_by(community.c.path, moved.c.member_id)
-    )
-    for row in _stream(conn, query):
-        yield (*row[:3], *(int(amount or 0) for amount in row[3:]))
-
-
-def _wishes(conn: Connection, scope: Scope) -> Iterator[Row]:
-    w, community = wishes.c, orgs.alias("community")
-    query = (
-        sa.select(
-            w.id,
-            community.c.name,
-            w.kind,
-            w.category,
-            w.title,
-            w.address,
-            w.state,
-            w.urgency,
-            w.capacity,
-            w.places_taken,
-            w.level,
-            w.created_at,
-            w.published_at,
-            w.first_claimed_at,
-            w.served_at,
-            w.closed_at,
-            w.rating,
-            w.rating_comment,
-        )
-        .select_from(wishes.join(community, community.c.id == w.community_id))
-        .where(w.community_id.in_(scope.communities), scope.period.holds(w.created_at))
-        .order_by(w.created_at, w.id)
-    )
-    for row in _stream(conn, query):
-        yield (*row[:5], mask_address(row[5]), row[6], str(row[7]), *row[8:10], str(row[10]),
-               *row[11:])  # fmt: skip
-
-
-def _rates(conn: Connection, scope: Scope) -> Iterator[Row]:
-    for r in _three_rates(conn, scope.area, scope.period):
-        parts = (r.response, r.resolution, r.satisfaction)
-        yield (r.name, r.kind, *itertools.chain.from_iterable(
-            (p.percent, p.numerator, p.denominator) for p in parts
-        ))  # fmt: skip
-
-
-def _daily(conn: Connection, scope: Scope) -> Iterator[Row]:
-    for day in _days(conn, scope.area, scope.period):
-        yield day.day, day.posted, day.completed, round(day.volunteer_minutes / 60, 1)
-
-
-_consenting = consenting(NATIONAL_REGISTRY)
-
-
-def _served(scope: Scope) -> sa.Select[Any]:
-    """The members with service records in the area and period."""
-    return reports.members_served(scope.communities, *scope.days)
-
-
-def _withheld(conn: Connection, scope: Scope) -> int:
-    served = _served(scope).subquery()
-    count = conn.scalar(
-        sa.select(sa.func.count()).where(served.c.member_id.not_in(_consenting))
-    )  # fmt: skip
-    return int(count or 0)
-
-
-def _volunteers(conn: Connection, scope: Scope) -> Iterator[Row]:
-    party = (
-        sa.select(roles.c.member_id)
-        .where(roles.c.role == Role.PARTY_MEMBER.value)
-        .where(roles.c.member_id == members.c.id)
-        .exists()
-    )
-    lifetime = reports.lifetime_minutes(scope.communities).subquery()
-    given = (
-        sa.select(sa.func.max(consents.c.recorded_at))
-        .where(consents.c.member_id == members.c.id, consents.c.purpose == NATIONAL_REGISTRY)
-        .scalar_subquery()
-    )
-    query = (
-        sa.select(
-            members.c.id,
-            members.c.name,
-            members.c.phone,
-            _home_community.c.name,
-            party,
-            members.c.skills,
-            members.c.created_at,
-            lifetime.c.minutes,
-            given,
-        )
-        .select_from(
-            members.join(lifetime, lifetime.c.member_id == members.c.id)
-            .outerjoin(_home, _home.c.id == members.c.home_org_id)
-            .outerjoin(_home_community, _home_community.c.id == _home.c.community_id)
-        )
-        .where(members.c.id.in_(_served(scope)), members.c.id.in_(_consenting))
-        .order_by(members.c.id)
-    )
-    for mid, name, phone, place, is_party, skills, joined, minutes, agreed in _stream(conn, query):
-        yield ("", mid, name, None, None, None, None, phone, place,
-               "中共党员" if is_party else None, tuple(sorted(skills or ())), joined,
-               round(int(minutes or 0) / 60, 1), agreed)  # fmt: skip
-
-
-def _records(conn: Connection, scope: Scope) -> Iterator[Row]:
-    r = reports.service_records_between(scope.communities, *scope.days).subquery()
-    community, recorder = orgs.alias("community"), members.alias("recorder")
-    volunteer = members.alias("volunteer")
-    claim = sa.and_(
-        claims.c.community_id == r.c.community_id,
-        r.c.reference.startswith("claim:"),
-        claims.c.id == sa.func.substr(r.c.reference, 7),
-    )
-    wish = sa.and_(wishes.c.community_id == claims.c.community_id, wishes.c.id == claims.c.wish_id)
-    query = (
-        sa.select(
-            r.c.id,
-            r.c.member_id,
-            volunteer.c.name,
-            sa.func.coalesce(wishes.c.title, r.c.memo),
-            r.c.served_on,
-            community.c.name,
-            r.c.category,
-            r.c.minutes,
-            wishes.c.rating,
-            recorder.c.name,
-            r.c.created_at,
-            r.c.reference,
-            r.c.memo,
-        )
-        .select_from(
-            r.join(community, community.c.id == r.c.community_id)
-            .join(volunteer, volunteer.c.id == r.c.member_id)
-            .outerjoin(claims, claim)
-            .outerjoin(wishes, wish)
-            .outerjoin(recorder, recorder.c.id == r.c.actor)
-        )
-        .where(r.c.member_id.in_(_consenting))
-        .order_by(r.c.served_on, r.c.id)
-    )
-    for (rid, mid, name, activity, served_on, place, category, minutes, rating, by, at,
-         reference, memo) in _stream(conn, query):  # fmt: skip
-        correction = reference.startswith("fix:")
-        yield ("", rid, "", mid, name, activity, served_on, place, category,
-               round(minutes / 60, 1), minutes, rating, place, by or "系统", at,
-               f"更正：{memo}" if correction else None)  # fmt: skip
-
-
 C = Column
 KINDS: dict[str, Kind] = {
     "members": Kind(
         "花名册",
         (C("成员编号"), C("姓名"), C("手机号"), C("所在社区"), C("居住地"), C("所属单位"),
          C("角色", "roles"), C("技能"), C("公开展示"), C("注册时间")),
-        _members,
+        roster,
     ),
     "hours": Kind(
         "志愿服务时长",
         (C("社区"), C("成员编号"), C("姓名"), C("服务次数"), C("服务时长（分钟）"),
          C("服务时长（小时）")),
-        _hours,
+        hours,
     ),
     "points": Kind(
         "积分",
         (C("社区"), C("成员编号"), C("姓名"), C("服务奖励"), C("调整"), C("兑换"), C("过期"),
          C("捐出"), C("受赠"), C("冲正"), C("本期净变动"), C("当前余额")),
-        _points,
+        member_points,
     ),
     "wishes": Kind(
         "心愿",
@@ -375,27 +129,27 @@ KINDS: dict[str, Kind] = {
          C("状态", "wish_states"), C("紧急程度", "urgency"), C("所需人数"), C("已认领人数"),
          C("督办层级", "levels"), C("提交时间"), C("发布时间"), C("首次认领时间"),
          C("完成时间"), C("办结时间"), C("评分"), C("评价")),
-        _wishes,
+        wish_rows,
     ),
     "rates": Kind(
         "三率",
         (C("名称"), C("类型", "org_kinds"), C("响应率（%）"), C("及时响应数"), C("应响应数"),
          C("办结率（%）"), C("办结数"), C("应办结数"), C("满意率（%）"), C("满意数"),
          C("评价数")),
-        _rates,
+        unit_rates,
     ),
     "days": Kind(
         "每日统计",
         (C("日期"), C("新发布心愿"), C("已完成服务"), C("志愿服务时长（小时）")),
-        _daily,
+        daily,
     ),
     "volunteers": Kind(
         "志愿者信息",
         (C("志愿者统一编号"), C("本系统编号"), C("姓名"), C("性别"), C("证件类型"),
          C("证件号码"), C("出生日期"), C("联系电话"), C("所在社区"), C("政治面貌"),
          C("服务技能"), C("注册日期"), C("累计服务时长（小时）"), C("同意转移时间")),
-        _volunteers,
-        _withheld,
+        volunteers,
+        withheld_members,
     ),
     "records": Kind(
         "志愿服务记录",
@@ -403,8 +157,8 @@ KINDS: dict[str, Kind] = {
          C("志愿者姓名"), C("活动名称"), C("服务日期"), C("服务地点"), C("服务内容"),
          C("服务时长（小时）"), C("服务时长（分钟）"), C("服务评价"), C("组织单位"),
          C("记录人"), C("记录时间"), C("备注")),
-        _records,
-        _withheld,
+        records,
+        withheld_members,
     ),
 }  # fmt: skip
 """Kind → title, columns, rows (and, for the national records, who was left out)."""
