@@ -162,7 +162,6 @@ KINDS: dict[str, Kind] = {
     ),
 }  # fmt: skip
 """Kind → title, columns, rows (and, for the national records, who was left out)."""
-PERSONAL = frozenset({"members", "hours", "points", "wishes", "volunteers", "records"})
 
 
 # --- planning, running, logging ----------------------------------------------------------------
