@@ -17,12 +17,12 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace.errors import InvalidInput
+from marketplace.errors import Conflict, InvalidInput
 from marketplace.lifecycle import Act
 from marketplace.orgs import check_text, get_member
 from marketplace.schema import consents
 from marketplace.wallet import is_member, require_office
-from points import Cause, utcnow
+from points import Cause, sqltypes, utcnow
 
 NATIONAL_REGISTRY = "national_registry"
 PURPOSES = frozenset({NATIONAL_REGISTRY})
@@ -63,11 +63,6 @@ def record_consent(
         require_office(conn, actor, community_id, Act.RECORD_CONSENT)
         if not is_member(conn, member_id, community_id):
             raise InvalidInput("member_id", Cause("not_community_member"))
-    seq = conn.scalar(
-        sa.select(sa.func.coalesce(sa.func.max(consents.c.seq), 0)).where(
-            consents.c.member_id == member_id, consents.c.purpose == purpose
-        )
-    )
     made = ConsentRecord(
         member_id=member_id,
         purpose=purpose,
@@ -76,8 +71,19 @@ def record_consent(
         note=note,
         recorded_at=now or utcnow(),
     )
-    conn.execute(consents.insert().values(seq=int(seq or 0) + 1, **msgspec.structs.asdict(made)))
-    return made
+    last = sa.select(sa.func.coalesce(sa.func.max(consents.c.seq), 0)).where(
+        consents.c.member_id == member_id, consents.c.purpose == purpose
+    )
+    for _ in range(3):  # two at once (PostgreSQL): the second takes the next number after the first
+        seq = int(conn.scalar(last) or 0) + 1
+        written = conn.execute(
+            sqltypes.insert_ignoring_conflicts(conn, consents).values(
+                seq=seq, **msgspec.structs.asdict(made)
+            )
+        )
+        if written.rowcount:
+            return made
+    raise Conflict("another change of this consent is being recorded; try again")
 
 
 def consent_of(
