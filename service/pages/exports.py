@@ -65,13 +65,18 @@ def _form_page(
     values: dict[str, str] | None = None,
 ) -> Template:
     shown: dict[str, Any] = {"errors": errors} if errors else {}  # else a refused form's own
+    areas = areas_of(tx, viewer)
+    chosen = (values or {}).get("org") or (areas[0][0] if areas else "")
+    log = mk.exports.logged(tx, viewer.id, chosen, limit=10) if chosen in dict(areas) else []
     return render(
         request,
         "exports.html",
         viewer,
         status=status,
         values=values,
-        areas=areas_of(tx, viewer),
+        areas=areas,
+        log=log,
+        titles=exports.TITLES,
         kinds=list(exports.TITLES.items()),
         choices=choices(now),
         **shown,

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, NamedTuple
 
 import msgspec
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
@@ -58,7 +59,7 @@ from marketplace.export_rows import (
 from marketplace.lifecycle import Act
 from marketplace.orgs import get_org, roles_on
 from marketplace.periods import Period, named_period
-from marketplace.schema import exports
+from marketplace.schema import exports, members
 from marketplace.sheets import Format, write
 from marketplace.stats import AREAS
 from points import Cause, new_id, utcnow
@@ -270,3 +271,38 @@ def record_export(
             at=now or utcnow(),
         )
     )
+
+
+class Logged(msgspec.Struct, frozen=True, kw_only=True):
+    """One export as logged (导出记录)."""
+
+    at: dt.datetime
+    actor_id: str
+    actor_name: str | None
+    kind: str
+    period: str
+    format: str
+    rows: int
+    withheld: int
+    channel: str
+
+
+def logged(conn: Connection, actor: str, org_id: str, *, limit: int = 20) -> list[Logged]:
+    """The latest exports of an area, newest first: for office of the area (NotFound else)."""
+    area = get_org(conn, org_id)
+    if not lifecycle.can(Act.EXPORT, roles_on(conn, actor, area.path)):
+        raise NotFound("org", org_id)
+    e = exports.c
+    rows = conn.execute(
+        sa.select(e.at, e.actor_id, members.c.name, e.kind, e.period, e.format, e.rows,
+                  e.withheld, e.channel)
+        .select_from(exports.outerjoin(members, members.c.id == e.actor_id))
+        .where(e.org_id == org_id)
+        .order_by(e.at.desc(), e.id.desc())
+        .limit(max(1, min(limit, 200)))
+    )  # fmt: skip
+    return [
+        Logged(at=at, actor_id=who, actor_name=name, kind=kind, period=period, format=fmt,
+               rows=n, withheld=w, channel=channel)
+        for at, who, name, kind, period, fmt, n, w, channel in rows
+    ]  # fmt: skip

@@ -45,6 +45,9 @@ async def test_a_roster_downloads_as_xlsx_with_chinese_headers_and_is_logged(sit
     assert [(r["actor_id"], r["kind"], r["channel"]) for r in logged] == [
         ("staff", "members", "page")
     ]
+    page = await staff.get("/staff/exports")
+    assert "最近导出记录" in page.text
+    assert "花名册（xlsx）" in page.text
 
 
 async def test_a_range_downloads_as_csv(site: Site) -> None:

@@ -261,6 +261,11 @@ def test_the_export_is_logged(world_db: points.Database) -> None:
         done.rows,
     )
     assert plan.filename == "花名册_阳光社区_2026-Q4.csv"
+    with world_db.snapshot() as tx:
+        shown = exports.logged(tx, "staff", "c1")
+        with pytest.raises(mk.NotFound):
+            exports.logged(tx, "vol1", "c1")
+    assert [(e.actor_name, e.kind, e.rows) for e in shown] == [("staff", "members", done.rows)]
 
 
 def test_neutralising_is_for_text_only() -> None:
