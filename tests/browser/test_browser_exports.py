@@ -18,7 +18,7 @@ def test_staff_download_an_export_and_a_bad_range_is_refused(
 ) -> None:
     staff = sign_in(browser, server, "liu")
     staff.goto("/staff/exports")
-    staff.get_by_label("内容").select_option("rates")
+    staff.get_by_label("内容", exact=True).select_option("rates")
     staff.locator("summary", has_text="自定义起止日期").click()
     staff.get_by_label("开始日期").fill("2026-01-01")
     staff.get_by_label("结束日期（含）").fill("2026-03-31")
