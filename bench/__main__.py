@@ -14,7 +14,18 @@ from pathlib import Path
 import msgspec
 import sqlalchemy as sa
 
-from bench import dataset, http, invariants, library, machine, matching, report, roster, wrk
+from bench import (
+    dataset,
+    exports,
+    http,
+    invariants,
+    library,
+    machine,
+    matching,
+    report,
+    roster,
+    wrk,
+)
 from bench.options import Options, parse
 from bench.results import Row
 from points import utcnow
@@ -127,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     pg_name = "linli_bench_" + hashlib.sha1(str(workdir.resolve()).encode()).hexdigest()[:8]
     rows: list[Row] = []
     for backend in opts.backends:
+        if "exports" in opts.groups:  # a data set of its own, in a database of its own
+            say(f"exports ({backend})")
+            if backend == "sqlite":
+                (workdir / "exports").mkdir(exist_ok=True)
+                url = f"sqlite:///{(workdir / 'exports' / 'exports.db').resolve()}"
+            else:
+                url = _fresh_pg(opts.pg_url, pg_name + "_exports")
+            rows += exports.run(opts, backend, url, workdir, say)
+            if set(opts.groups) == {"exports"}:
+                continue
         say(f"data set ({backend})")
         url, settings = _database(opts, backend, workdir, secret, pg_name)
         fixtures = dataset.fixtures(

@@ -7,7 +7,7 @@ import os
 
 import msgspec
 
-GROUPS = ("writes", "reads", "library", "matching", "scaleout", "roster")
+GROUPS = ("writes", "reads", "library", "matching", "scaleout", "roster", "exports")
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +24,7 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     accrual_records: int = 100_000  # service records of a month (batch accrual)
     roster_rows: int = 10_000  # members in the roster file imported (花名册导入)
     samples: int = 100  # in-process recommendation calls (p50/p99; a few ms each)
+    export_rows: int = 100_000  # members and hours records exported (peak RSS < 200 MB)
     pg_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"  # asyncpg:// too
     redis_url: str = "redis://127.0.0.1:6379/0"
     workdir: str = ".bench"
@@ -48,6 +49,7 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--accrual-records", type=int, default=d.accrual_records)
     p.add_argument("--roster-rows", type=int, default=d.roster_rows)
     p.add_argument("--samples", type=int, default=d.samples)
+    p.add_argument("--export-rows", type=int, default=d.export_rows)
     p.add_argument("--pg-url", default=os.environ.get("LINLI_BENCH_PG_URL", d.pg_url))
     p.add_argument("--redis-url", default=os.environ.get("LINLI_BENCH_REDIS_URL", d.redis_url))
     p.add_argument("--workdir", default=d.workdir)
@@ -72,6 +74,7 @@ def parse(argv: list[str] | None = None) -> Options:
         accrual_records=a.accrual_records,
         roster_rows=a.roster_rows,
         samples=a.samples,
+        export_rows=a.export_rows,
         pg_url=a.pg_url,
         redis_url=a.redis_url,
         workdir=a.workdir,

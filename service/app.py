@@ -64,6 +64,7 @@ API_ROUTES = [
     corrections_api.CorrectionController,
     boards.MatchingController,
     boards.BoardController,
+    boards.ExportController,
     boards.AuditController,
     *matters_api.ROUTES,
     duty.DutyController,

@@ -1,5 +1,6 @@
 """The ``linli`` command line: serve, migrations, the first admin, demo data, sweeps, audit
-(with ``--chain``, the ledger's hash chains and the heads to hand to an outside party).
+(with ``--chain``, the ledger's hash chains and the heads to hand to an outside party), exports
+(``linli export KIND``: XLSX or CSV, logged as the system's).
 
 Settings come from LINLI_* variables (docs/operations.md). ``linli serve`` migrates the database
 first, then serves the app with uvicorn.
@@ -23,7 +24,7 @@ import marketplace as mk
 import points
 from marketplace.schema import wishes
 from points.schema import accounts, transfers
-from service import auth, backup, codes, demo, i18n, rosters
+from service import auth, backup, codes, demo, exports, i18n, rosters
 from service.database import open_database
 from service.problems import ServiceError
 from service.settings import Settings, SettingsError
@@ -522,6 +523,63 @@ def import_members(
             "新成员尚未设置密码：请把各自的激活码当面或电话告知本人（只显示这一次），"
             "在登录页“用验证码设置密码”中使用"
         )
+
+
+@main.command("export")
+@click.argument("kind", type=click.Choice(list(mk.exports.KINDS)))
+@click.option(
+    "--community",
+    "org_id",
+    required=True,
+    help="The community (or street, district) whose data to export.",
+)
+@click.option(
+    "--period",
+    required=True,
+    help="2026, 2026-Q3, 2026-11, 30d, or a range FROM..TO (2026-01-05..2026-03-31, "
+    "2026-01..2026-03), in China time.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice([f.value for f in mk.sheet_writer.Format]),
+    default="xlsx",
+    show_default=True,
+)
+@click.option(
+    "-o", "--output", "path", required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+def run_export(kind: str, org_id: str, period: str, fmt: str, path: Path) -> None:
+    """Export KIND of an area for a period: members (花名册), hours (时长), points (积分),
+    wishes (心愿), rates (三率), days (每日统计), volunteers and records (全国志愿服务信息系统,
+    only members who consented to the transfer; the others are counted)."""
+    now = points.utcnow()
+
+    def work(database: points.Database) -> mk.exports.Exported:
+        with database.snapshot() as tx:
+            planned = mk.exports.plan(tx, mk.SYSTEM, org_id, kind, period, fmt, now=now)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with partial.open("wb") as out:
+                done = exports.write(database, planned, out)
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)
+        exports.log(database, done, channel="cli", now=now)
+        return done
+
+    try:
+        done = _run(work)
+    except mk.InvalidInput as exc:
+        reason = f"{i18n.field_zh(exc.field)}{i18n.cause_zh(exc.reason)} ({exc})"
+        if exc.field == "period":
+            raise click.BadParameter(reason, param_hint="'--period'") from None
+        raise click.ClickException(reason) from None
+    except mk.NotFound:
+        raise click.ClickException(f"no community, street or district {org_id!r}") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    click.echo(f"{path}: {exports.counts(done)}")
 
 
 @main.command("backup")

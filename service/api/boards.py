@@ -4,16 +4,29 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotAuthorizedException
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Schema,
+)
 from litestar.params import PathParameter, QueryParameter
+from litestar.response import Stream
+from sqlalchemy.engine import Connection
 
 import marketplace as mk
 from marketplace import Claim, DispatchLeft, Match, Rates, Statistics
 from points import Cause, Page
 from points import Problem as AuditProblem
+from service import exports, uow
 from service.api.common import (
     MEMBER,
     Cursor,
@@ -190,6 +203,69 @@ class BoardController(Controller):
     ) -> RatesOut:
         start, end = period_of(now, period, since, until)
         return RatesOut(items=mk.three_rates(tx, me.id, org_id, since=start, until=end))
+
+
+EXPORT_KINDS = f"^({'|'.join(mk.exports.KINDS)})$"
+
+
+@dataclass
+class ExportOperation(Operation):
+    """OpenAPI: an export answers a file, XLSX or CSV (as ``format`` asks)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse):
+            binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            ok.description = "the file (Content-Disposition names it)"
+            ok.content = {
+                media_type: OpenAPIMediaType(schema=binary)
+                for media_type in mk.sheet_writer.MEDIA_TYPES.values()
+            }
+
+
+class ExportController(Controller):
+    path = "/orgs/{org_id:str}/exports"
+    tags = ["boards 统计与督办"]
+    opt = MEMBER
+
+    @get(
+        "/{kind:str}",
+        responses=problems(404),
+        summary="导出: an area's members, hours, points, wishes, 三率, days, or the national "
+        "volunteers and records, as XLSX or CSV (office; logged)",
+        operation_class=ExportOperation,
+    )
+    async def export(
+        self,
+        request: Request[Any, Any, Any],
+        org_id: OrgId,
+        kind: Annotated[str, PathParameter(max_length=16, pattern=EXPORT_KINDS)],
+        period: Annotated[
+            str,
+            QueryParameter(
+                max_length=32,
+                description="2026, 2026-Q3, 2026-11, 30d, or a range FROM..TO of days or "
+                "calendar periods (2026-01-05..2026-03-31, 2026-01..2026-03; at most ten "
+                "years), in China time; the last 30 days when not given",
+            ),
+        ] = DEFAULT_PERIOD,
+        format: Annotated[
+            str,
+            QueryParameter(max_length=8, pattern="^(xlsx|csv)$", description="xlsx or csv"),
+        ] = "xlsx",
+    ) -> Stream:
+        """The file, streamed; ``X-Linli-Rows`` and ``X-Linli-Withheld`` (members left out of
+        the national records for want of consent) say what it holds."""
+        now: dt.datetime = request.app.state.clock()
+
+        def check(conn: Connection, me: Any) -> mk.exports.Plan:
+            if me is None:
+                raise NotAuthorizedException("sign in first")
+            return mk.exports.plan(conn, me.id, org_id, kind, period, format, now=now)
+
+        planned = await uow.run(request, check, write=False)
+        assert isinstance(planned, mk.exports.Plan)
+        return await exports.stream(request.app.state.db, planned, channel="api", now=now)
 
 
 class AuditController(Controller):

@@ -72,6 +72,8 @@ PAGES: dict[str, Permit] = {
     "/staff/units": Act.SEE_STATISTICS,  # 结对单位双报到 (a street's roll-up)
     "/unit/report": Act.SEE_UNIT_REPORT,  # 单位季度报表 (双报到)
     "/unit/report.xlsx": Act.SEE_UNIT_REPORT,
+    "/staff/exports": Act.EXPORT,
+    "/staff/exports/file": Act.EXPORT,
 }
 
 

@@ -3,9 +3,12 @@
 The figures are :func:`marketplace.dashboard` of the chosen org (a community, street or district
 the viewer is office of) and period: the statistics, 三率 and each day's figures, read from the
 day rollups in a few indexed queries. The period is a rolling one (the last 7, 30, 90 or 365 days,
-today included) or a calendar month, quarter or year (``2026-11``, ``2026-Q3``, ``2026``); a
-period named badly is refused in Chinese (422). The days are grouped into a few runs for the lines
-over time. Every chart has its numbers in a table beside it (readable without JavaScript or sight).
+today included), a calendar month, quarter or year (``2026-11``, ``2026-Q3``, ``2026``) or a
+range of two days picked in the form (``start``, ``end``: ``2026-01-05..2026-03-31``); a period
+named badly is refused in Chinese (422). The 导出 buttons download what the page shows (三率, and
+each day's figures) as Excel or CSV (:mod:`service.pages.exports`). The days are grouped into a
+few runs for the lines over time. Every chart has its numbers in a table beside it (readable
+without JavaScript or sight).
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def choices(now: dt.datetime) -> list[tuple[str, list[tuple[str, str]]]]:
             ("按年", years)]  # fmt: skip
 
 
-def areas(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
+def areas_of(tx: Tx, viewer: Viewer) -> list[tuple[str, str]]:
     """(org id, name) of the areas the viewer may read statistics of: their office seats and,
     for a street or district, the communities and streets directly under it."""
     found: dict[str, str] = {}
@@ -95,23 +98,28 @@ def dashboard(
     now: Now,
     viewer: See,
     org: Annotated[str, QueryParameter(max_length=64)] = "",
-    period: Annotated[str, QueryParameter(max_length=8)] = "30",
+    period: Annotated[str, QueryParameter(max_length=32)] = "30",
+    start: Annotated[str, QueryParameter(max_length=10)] = "",
+    end: Annotated[str, QueryParameter(max_length=10)] = "",
 ) -> Template:
-    places = areas(tx, viewer)
-    if not places:
+    areas = areas_of(tx, viewer)
+    if not areas:
         return render(request, "dashboard.html", viewer, areas=[], stats=None)
-    org_id = org if org in dict(places) else places[0][0]
+    org_id = org if org in dict(areas) else areas[0][0]
     picker = choices(now)
-    shown: dict[str, Any] = {"areas": places, "org_id": org_id, "choices": picker, "period": period}
+    if start or end:  # a range of two days picked in the form (自定义起止日期)
+        period = f"{start}..{end}"
+    shown: dict[str, Any] = {"areas": areas, "org_id": org_id, "choices": picker, "period": period}
+    shown["export_period"] = f"{period}d" if period in ROLLING else period
     try:
-        since, until = mk.named_period(f"{period}d" if period in ROLLING else period, now=now)
+        since, until = mk.named_period(shown["export_period"], now=now)
     except mk.InvalidInput as refused:
         status, errors = failure(request, refused)
         return render(request, "dashboard.html", viewer, status=status, stats=None,
                       errors=errors, **shown)  # fmt: skip
     names = dict(pair for _, group in picker for pair in group)
-    if period not in names:  # a period named in the address, further back than the picker
-        picker.append(("其他", [(period, period)]))
+    if period not in names:  # a range, or a period named in the address beyond the picker
+        picker.append(("其他", [(period, period.replace("..", " 至 "))]))
     board = mk.dashboard(tx, viewer.id, org_id, since=since, until=until)
     stats, rates, series = board.statistics, board.rates, runs(board.days)
     categories = sorted({c for part in series for c in part.by_category})
@@ -147,7 +155,7 @@ def dashboard(
         "dashboard.html",
         viewer,
         **shown,
-        period_name=names.get(period, period),
+        period_name=names.get(period, period.replace("..", " 至 ")),
         stats=stats,
         rates=rates,
         series=series,

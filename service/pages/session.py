@@ -131,14 +131,16 @@ def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
 
 
 def me_page_of(request: Request[Any, Any, Any], tx: Tx, viewer: Viewer) -> Template:
-    """我的, with the member's own details in their form (个人资料)."""
+    """我的, with the member's own details in their form (个人资料) and their consent to the
+    national transfer."""
     member = mk.member_view(tx, viewer.id, viewer.id).member
     values = {
         "address": member.address or "",
         "skills": "、".join(sorted(member.skills)),
         "availability": member.availability or "",
     }
-    return render(request, "me.html", viewer, member=member, values=values)
+    consent = mk.consent_of(tx, viewer.id)
+    return render(request, "me.html", viewer, member=member, values=values, consent=consent)
 
 
 @post("/me/seat", opt=MEMBER)

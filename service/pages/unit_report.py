@@ -101,7 +101,7 @@ def unit_rollup(
 ) -> Template:
     """双报到汇总: one line per unit paired with the area's communities, for the area's office
     (the areas of the statistics page)."""
-    areas = dashboard.areas(tx, viewer)
+    areas = dashboard.areas_of(tx, viewer)
     picker = quarters(now)
     period = period or picker[0][0]
     shown: dict[str, Any] = {"areas": areas, "choices": picker, "period": period, "hours": hours}

@@ -12,6 +12,7 @@ from marketplace import (
     calendars,
     corrections,
     evaluation,
+    exports,
     images,
     imports,
     intake,
@@ -21,6 +22,7 @@ from marketplace import (
     profiles,
     retention,
     roster,
+    sheet_writer,
     sheets,
     uploads,
     wallet,
@@ -28,6 +30,7 @@ from marketplace import (
 )
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
+from marketplace.consents import NATIONAL_REGISTRY, ConsentRecord, consent_of, record_consent
 from marketplace.corrections import (
     Correction,
     CorrectionField,
@@ -263,6 +266,7 @@ __all__ = [
     "MATTER_TABLE",
     "MAX_PHOTOS",
     "MIGRATIONS",
+    "NATIONAL_REGISTRY",
     "OFFICE",
     "OPEN_MATTER_STATES",
     "OPEN_WISH_STATES",
@@ -285,6 +289,7 @@ __all__ = [
     "CommunityRules",
     "Conflict",
     "Consent",
+    "ConsentRecord",
     "Contact",
     "Correction",
     "CorrectionAction",
@@ -387,6 +392,7 @@ __all__ = [
     "claim_for_unit",
     "community_rules",
     "confirm",
+    "consent_of",
     "correction",
     "correction_queue",
     "corrections",
@@ -407,6 +413,7 @@ __all__ = [
     "evaluation",
     "expire_wishes",
     "export_member",
+    "exports",
     "find_residents",
     "fold_statistics",
     "get_member",
@@ -452,6 +459,7 @@ __all__ = [
     "reasons",
     "recommend",
     "recommendations",
+    "record_consent",
     "record_duty",
     "refuse_correction",
     "register",
@@ -474,6 +482,7 @@ __all__ = [
     "set_key_household",
     "set_offer_active",
     "set_public_profile",
+    "sheet_writer",
     "sheets",
     "sight_of",
     "staff_of",

@@ -177,6 +177,8 @@ class Act(enum.StrEnum):
     LOAD_CALENDAR = "load_calendar"  # 工作日历: load a year's official working days
     REQUEST_CORRECTION = "request_correction"  # 申请更正 one's own hours record
     SEE_CORRECTIONS = "see_corrections"  # the community's correction requests (待处理 queue)
+    EXPORT = "export"  # 导出: rosters, hours, points, wishes, 三率, records of an area
+    RECORD_CONSENT = "record_consent"  # a member's signed consent, recorded by the office
 
 
 R = Role
@@ -410,6 +412,8 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.ADJUST: OFFICE,
     Act.SEE_WALLETS: OFFICE,
     Act.AUDIT_COMMUNITY: OFFICE,
+    Act.EXPORT: OFFICE | SYSTEM,
+    Act.RECORD_CONSENT: OFFICE | SYSTEM,
     Act.AUDIT: frozenset({R.ADMIN}),
     Act.BLOW_WHISTLE: frozenset({R.WHISTLER}),
     Act.TAKE_UP: frozenset({R.RECEIVER}),

@@ -33,6 +33,7 @@ from marketplace.orgs import (
 from marketplace.privacy import mask_address, member_view
 from marketplace.schema import (
     claims,
+    consents,
     corrections,
     member_changes,
     members,
@@ -76,6 +77,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     service_records: tuple[dict[str, Any], ...]
     corrections: tuple[dict[str, Any], ...] = ()  # their requests to correct their record
     exported_at: dt.datetime
+    consents: tuple[dict[str, Any], ...] = ()  # 单独同意 given or withdrawn, oldest first
 
 
 def register(
@@ -294,6 +296,14 @@ def export_member(
             _rows(conn, sa.select(corrections).where(corrections.c.member_id == member_id))
         ),
         exported_at=now or utcnow(),
+        consents=tuple(
+            _rows(
+                conn,
+                sa.select(consents)
+                .where(consents.c.member_id == member_id)
+                .order_by(consents.c.purpose, consents.c.seq),
+            )
+        ),
     )
 
 

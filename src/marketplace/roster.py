@@ -21,6 +21,7 @@ from marketplace.bounds import SKILLS, PersonName, ProfileText, Room, Skill, mos
 from marketplace.errors import InvalidInput
 from marketplace.lifecycle import OFFICE, Role
 from marketplace.model import KeyHousehold, Member, Org, OrgKind
+from marketplace.sheet_writer import dangerous
 from marketplace.sheets import Sheet
 from points import Cause
 
@@ -72,7 +73,6 @@ KEY_HOUSEHOLD_WORDS: dict[str, KeyHousehold] = {
     "留守儿童": KeyHousehold.LEFT_BEHIND_CHILD,
 }
 _SEPARATORS = str.maketrans(dict.fromkeys(",，;；/|\u3000 ", "、"))
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Problem(msgspec.Struct, frozen=True, kw_only=True):
@@ -160,7 +160,7 @@ def check(sheet: Sheet, directory: Directory) -> tuple[tuple[Entry, ...], tuple[
         cell = {key: cells[i].strip() for key, i in index.items()}
         bad = _Found(number)
         for key, value in cell.items():
-            if value.startswith(_FORMULA) and not (key == "phone" and value.startswith("+")):
+            if dangerous(value) and not (key == "phone" and value.startswith("+")):
                 bad(key, Cause("roster_formula"))
         if bad.problems:
             problems.extend(bad.problems)

@@ -550,3 +550,39 @@ wish_origins = sa.Table(
     sqlite_strict=True,
 )
 """Where a wish came from when another system sent it (Open311 intake)."""
+consents = sa.Table(
+    "mk_consents",
+    metadata,
+    _id("member_id"),
+    sa.Column("purpose", Text(32), nullable=False),
+    sa.Column("seq", Int64, nullable=False),
+    sa.Column("given", Flag(), nullable=False),
+    _id("recorded_by"),
+    sa.Column("note", Text(100), nullable=False, server_default=""),
+    sa.Column("recorded_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("member_id", "purpose", "seq"),
+    sqlite_strict=True,
+)
+"""Separate consents (单独同意) a member gave or withdrew, appended, never changed: the newest
+row of a member and purpose is in force (:mod:`marketplace.consents`)."""
+
+exports = sa.Table(
+    "mk_exports",
+    metadata,
+    _id("org_id"),
+    _id("id"),
+    _id("actor_id"),
+    sa.Column("kind", Text(16), nullable=False),
+    sa.Column("period", Text(32), nullable=False),
+    sa.Column("since", Timestamp(), nullable=False),
+    sa.Column("until", Timestamp(), nullable=False),
+    sa.Column("format", Text(8), nullable=False),
+    sa.Column("rows", Int64, nullable=False),
+    sa.Column("withheld", Int64, nullable=False),
+    sa.Column("channel", Text(8), nullable=False),
+    sa.Column("at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("org_id", "id"),
+    sa.Index("ix_mk_exports_actor", "actor_id", "at"),
+    sqlite_strict=True,
+)
+"""Every export (导出记录): who took what out of the system, of which area and period, when."""

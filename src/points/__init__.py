@@ -4,7 +4,7 @@ Embed it with a :class:`Database` and call the functions below inside ``db.trans
 they take the transaction's connection and never commit. See docs/embedding.md.
 """
 
-from points import sqltypes
+from points import reports, sqltypes
 from points.amends import (
     Amendment,
     RecordStanding,
@@ -234,6 +234,7 @@ __all__ = [
     "record_service",
     "record_standing",
     "redeem",
+    "reports",
     "resolved_pendings",
     "restock",
     "reverse",

@@ -84,8 +84,13 @@ CAUSES: dict[str, str] = {
     "stats_level": "statistics are kept per community, street or district",
     "day_start": "must be a midnight in China time (statistics are kept per day, UTC+8)",
     "stats_period": "give either period or both since and until",
-    "period_format": "must name a year (2026), a quarter (2026-Q3), a month (2026-11) or the "
-    "last days (30d, 1 to 366)",
+    "period_format": "must name a year (2026), a quarter (2026-Q3), a month (2026-11), the "
+    "last days (30d, 1 to 366) or a range FROM..TO (2026-01-05..2026-03-31, 2026-01..2026-03)",
+    "period_order": "FROM must not be after TO",
+    "period_too_long": "a range is at most {days} days long",
+    "export_kind": "must be one of: {kinds}",
+    "export_format": "must be xlsx or csv",
+    "consent_purpose": "must be one of: {purposes}",
     "org_parent": "a {kind} cannot sit under a {parent}",
     "duty_kind": "must be one of: {choices}",
     "unknown_member": "is no member",

@@ -88,6 +88,8 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/duty                    403   403   403   200   403   200   me     me    in
 /staff/units                   403   403   403   403   403   200   200    200   in
 /staff/partners                403   403   403   403   403   403   403    200   in
+/staff/exports                 403   403   403   403   403   200   200    200   in
+/staff/exports/file            403   403   403   403   403   422   422    422   in
 /login                         200   200   200   200   200   200   200    200   200
 /login/code                    200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200

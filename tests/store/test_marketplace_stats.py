@@ -212,6 +212,11 @@ def test_a_period_must_run_from_midnight_to_midnight_in_china(db: points.Databas
         ("2026-12", (2026, 12, 1), (2027, 1, 1)),
         ("7d", (2026, 11, 25), (2026, 12, 2)),  # the last 7 days, today (Dec 1) included
         ("1d", (2026, 12, 1), (2026, 12, 2)),
+        ("2026-01-05..2026-03-31", (2026, 1, 5), (2026, 4, 1)),  # both days included
+        ("2026-11-30..2026-11-30", (2026, 11, 30), (2026, 12, 1)),
+        ("2026-01..2026-03", (2026, 1, 1), (2026, 4, 1)),
+        ("2025-Q4..2026-02-10", (2025, 10, 1), (2026, 2, 11)),
+        ("2020..2029", (2020, 1, 1), (2030, 1, 1)),  # ten years: the longest
     ],
 )
 def test_a_named_period_runs_between_china_midnights(
@@ -227,6 +232,25 @@ def test_a_badly_named_period_is_refused(text: str) -> None:
     with pytest.raises(mk.InvalidInput) as refused:
         named_period(text, now=T0)
     assert (refused.value.field, refused.value.reason.code) == ("period", "period_format")
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("2026-03-01..2026-01-31", "period_order"),
+        ("2026-Q2..2026-01", "period_order"),
+        ("2019-12-31..2029-12-31", "period_too_long"),
+        ("2026-02-30..2026-03-01", "period_format"),
+        ("2026-01-01..", "period_format"),
+        ("..2026-01-01", "period_format"),
+        ("30d..2026-12-01", "period_format"),
+        ("2026-01-01..2026-02-01..2026-03-01", "period_format"),
+    ],
+)
+def test_a_bad_range_is_refused_by_its_reason(text: str, code: str) -> None:
+    with pytest.raises(mk.InvalidInput) as refused:
+        named_period(text, now=T0)
+    assert (refused.value.field, refused.value.reason.code) == ("period", code)
 
 
 def test_a_street_counts_its_communities_and_a_district_its_streets(

@@ -29,6 +29,8 @@ POINTS_API = {
     # 更正: a record replaced by a reversal and a new entry, its points likewise
     "Amendment", "RecordStanding", "amend_service", "record_standing",
     "record_history",
+    # report queries to join (exports): hours and points per member, records of a period
+    "reports",
     # batch accrual: a month of service records in a few statements
     "AccrualRecord", "accrue_many",
     # tamper evidence: the hash chain over each community's transfers
