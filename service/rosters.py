@@ -69,7 +69,7 @@ def file_problem(exc: mk.InvalidInput) -> str:
 
 def safe(value: str) -> str:
     """A cell's text that no spreadsheet takes for a formula."""
-    return "'" + value if mk.sheet_writer.dangerous(value) else value
+    return "'" + value if mk.sheets.dangerous(value) else value
 
 
 def _book() -> tuple[openpyxl.Workbook, WriteOnlyWorksheet]:

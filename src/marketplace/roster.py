@@ -21,8 +21,7 @@ from marketplace.bounds import SKILLS, PersonName, ProfileText, Room, Skill, mos
 from marketplace.errors import InvalidInput
 from marketplace.lifecycle import OFFICE, Role
 from marketplace.model import KeyHousehold, Member, Org, OrgKind
-from marketplace.sheet_writer import dangerous
-from marketplace.sheets import Sheet
+from marketplace.sheets import Sheet, dangerous
 from points import Cause
 
 ROOM = most(Room)

@@ -27,9 +27,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
 from marketplace.model import CHINA
+from marketplace.sheets import dangerous
 
-TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-"""What a cell must not start with to stay text (OWASP: CSV injection)."""
 TIME = "%Y-%m-%d %H:%M:%S"
 
 
@@ -42,11 +41,6 @@ MEDIA_TYPES = {
     Format.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     Format.CSV: "text/csv; charset=utf-8",
 }
-
-
-def dangerous(text: str) -> bool:
-    """Whether a spreadsheet would read this text as a formula."""
-    return text.startswith(TRIGGERS)
 
 
 def plain(value: object) -> object:

@@ -23,6 +23,15 @@ import msgspec
 from marketplace.errors import InvalidInput
 from points import Cause
 
+TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""What a cell must not start with to stay text (OWASP: CSV injection)."""
+
+
+def dangerous(text: str) -> bool:
+    """Whether a spreadsheet would read this text as a formula."""
+    return text.startswith(TRIGGERS)
+
+
 MAX_BYTES = 20 * 1024 * 1024
 """The largest file read (a town's 50,293 households fit in a few MB)."""
 MAX_ROWS = 100_000
