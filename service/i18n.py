@@ -19,6 +19,15 @@ from service import labels
 
 FIELDS = {
     "address": "地址",
+    "consent": "同意",
+    "contact": "联系方式",
+    "handler": "经办人",
+    "id_kind": "证件类型",
+    "id_number": "证件号码",
+    "organisation": "出具单位",
+    "period": "证明期间",
+    "person_in_charge": "负责人",
+    "seal": "公章图片",
     "amount": "积分数",
     "attendance": "参加人员",
     "beneficiary_id": "受助居民",
@@ -195,6 +204,11 @@ CAUSES_ZH: dict[str, str] = {
     "stats_period": "请给出统计期间（period），或同时给出起止时间（since 与 until）",
     "period_format": "统计期间须为年（2026）、季度（2026-Q3）、月（2026-11）"
     "或最近天数（30d，1至366天）",
+    "period_order": "不能晚于结束日期",
+    "no_service_records": "这段时间在本社区没有已核实的志愿服务时长，无法出具证明",
+    "id_number": "不是有效的证件号码",
+    "id_kind": "须为列出的证件类型之一",
+    "consent_required": "须本人单独同意",
     "org_parent": "{kind}不能设在{parent}之下",
     "pair_unit_community": "只能将单位与社区结对",
     "wish_role": "“{role}”是与心愿的关系，不是组织中的角色",

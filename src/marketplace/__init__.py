@@ -6,7 +6,17 @@ Built on the points library's public API only. Open the database with :func:`ope
 lifecycle table whether that member may act, and never commits.
 """
 
-from marketplace import board, bounds, images, periods, wallet
+from marketplace import (
+    board,
+    bounds,
+    certificates,
+    identity,
+    images,
+    issuers,
+    periods,
+    records,
+    wallet,
+)
 from marketplace.claims import Taken, assign, claim, claim_for_unit, dispatch, take_place
 from marketplace.completion import confirm, dispute, resolve
 from marketplace.database import MIGRATIONS, open_database
@@ -293,6 +303,7 @@ __all__ = [
     "can_wish",
     "cancel",
     "candidates",
+    "certificates",
     "check_in",
     "check_out",
     "child_orgs",
@@ -325,7 +336,9 @@ __all__ = [
     "grant_role",
     "grants_of",
     "history",
+    "identity",
     "images",
+    "issuers",
     "list_members",
     "list_offers",
     "list_wishes",
@@ -350,6 +363,7 @@ __all__ = [
     "reasons",
     "recommend",
     "recommendations",
+    "records",
     "register",
     "reject",
     "release_no_show",

@@ -145,6 +145,9 @@ class Act(enum.StrEnum):
     SEE_WALLETS = "see_wallets"  # anyone's wallet, statement, hours and transfers
     AUDIT_COMMUNITY = "audit_community"
     AUDIT = "audit"  # every community (an admin of a district, a root org)
+    ISSUE_CERTIFICATE = "issue_certificate"  # 出具志愿服务记录证明 for a member (they may ask too)
+    SET_ISSUER = "set_issuer"  # the certificate's issuer: person in charge, handler, contact
+    SET_SEAL = "set_seal"  # the seal's image printed on certificates
 
 
 R = Role
@@ -346,6 +349,9 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.SEE_WALLETS: OFFICE,
     Act.AUDIT_COMMUNITY: OFFICE,
     Act.AUDIT: frozenset({R.ADMIN}),
+    Act.ISSUE_CERTIFICATE: OFFICE | SYSTEM,
+    Act.SET_ISSUER: OFFICE,
+    Act.SET_SEAL: frozenset({R.ADMIN}),
 }
 """Act → the roles that may take it (on the org it concerns, or above)."""
 

@@ -2,8 +2,9 @@
 
 Office (staff or admin on an org or above) registers residents and volunteers and lists who holds
 which role. A member may download everything kept about them, and ask for deletion: their personal
-fields are then anonymised, while ledger entries and the hours record stay, tied to the same
-opaque id, because they are records the law requires (志愿服务条例 art. 20).
+fields are then anonymised (the ID document kept for certificates deleted), while ledger entries
+and the hours record stay, tied to the same opaque id, because they are records the law
+requires (志愿服务条例 art. 20).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import points
-from marketplace import lifecycle
+from marketplace import identity, lifecycle
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import Member, RoleGrant
@@ -61,6 +62,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     accounts: tuple[dict[str, Any], ...]  # their wallets, one per community
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
+    id_document: identity.IdDocument | None  # masked: the number never leaves but on a certificate
     exported_at: dt.datetime
 
 
@@ -218,6 +220,7 @@ def export_member(
         accounts=tuple(wallets),
         transfers=tuple(moves),
         service_records=tuple(served),
+        id_document=identity.document(conn, member_id, member_id),
         exported_at=now or utcnow(),
     )
 
@@ -228,7 +231,7 @@ def anonymise(
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
     descriptions, comments and notes of wishes for them are erased, and their photos (a photo
-    shows the home) deleted. Roles end. Ledger entries and the hours record stay."""
+    shows the home) and ID document deleted. Roles end. Ledger entries and the hours record stay."""
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
@@ -270,6 +273,7 @@ def anonymise(
     )
     conn.execute(photos.delete().where(of_their_wishes))
     conn.execute(roles.delete().where(roles.c.member_id == member.id))
+    identity.erase(conn, member.id)  # the ID document kept for certificates
     return get_member(conn, member.id)
 
 

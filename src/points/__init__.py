@@ -54,7 +54,9 @@ from points.hours import (
     correct_service,
     hours_records,
     hours_summary,
+    minutes_everywhere,
     record_service,
+    records_between,
     top_hours,
 )
 from points.ledger import (
@@ -212,6 +214,7 @@ __all__ = [
     "hours_summary",
     "list_items",
     "list_orders",
+    "minutes_everywhere",
     "new_id",
     "open_account",
     "open_community",
@@ -221,6 +224,7 @@ __all__ = [
     "post_pending",
     "record_refusal",
     "record_service",
+    "records_between",
     "redeem",
     "resolved_pendings",
     "restock",

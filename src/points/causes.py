@@ -95,6 +95,11 @@ CAUSES: dict[str, str] = {
     "photo_pixels": "must be at most {megapixels} megapixels",
     "photo_broken": "could not be read: the file is damaged or incomplete",
     "photo_count": "must be 1 to {high} photos at a time",
+    "period_order": "must not be after the period's end",
+    "no_service_records": "holds no verified minutes served in this community for the period",
+    "id_number": "is not a valid number of this kind of ID document",
+    "id_kind": "must be one of the kinds of ID document listed",
+    "consent_required": "needs the member's separate consent",
     # the points ledger and store
     "same_account": "a transfer needs two different accounts",
     "timeout_not_pending": "a timeout applies only to a pending transfer",

@@ -26,6 +26,7 @@ POINTS_API = {
     "record_service", "star_level", "add_item", "cancel", "expire_orders", "fulfil", "get_item",
     "get_order", "list_items", "list_orders", "redeem", "restock", "set_active", "audit",
     "top_hours", "hours_records", "accounts_of",
+    "minutes_everywhere", "records_between",  # the record per person, a certificate's records
     # batch accrual: a month of service records in a few statements
     "AccrualRecord", "accrue_many",
     # tamper evidence: the hash chain over each community's transfers
