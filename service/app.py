@@ -34,6 +34,7 @@ from litestar.stores.redis import RedisStore
 from points import Database, utcnow
 from service import auth, pages, problems, ratelimit
 from service.api import boards, claims, offers, people, photos, session, wishes
+from service.api import certificates as certificates_api
 from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
@@ -60,6 +61,8 @@ API_ROUTES = [
     boards.MatchingController,
     boards.BoardController,
     boards.AuditController,
+    certificates_api.RecordController,
+    certificates_api.CertificateController,
 ]
 
 

@@ -17,6 +17,7 @@ from litestar.template.config import TemplateConfig
 from service.api.common import MEMBER
 from service.pages import (
     board,
+    certificates,
     common,
     dashboard,
     forms,
@@ -65,6 +66,7 @@ ROUTES = [
             *stock.ROUTES,
             *dashboard.ROUTES,
             *board.ROUTES,
+            *certificates.ROUTES,
             *offline.ROUTES,
         ],
         exception_handlers={Exception: page_error},

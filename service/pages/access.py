@@ -27,6 +27,8 @@ VERIFY = (WishState.SUBMITTED, WishAction.VERIFY)
 PAGES: dict[str, Permit] = {
     "/": None,
     "/me": None,
+    "/me/record": None,  # one's own service record and certificates
+    "/certificates/{number}": None,  # the certificate's PDF: the library decides (member, office)
     "/wishes/{wish_id}": None,  # wish_view decides (404 where they may not see it)
     "/wishes/new": Act.POST_WISH,
     "/wishes/mine": Act.POST_WISH,
@@ -53,6 +55,7 @@ PAGES: dict[str, Permit] = {
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,
+    "/staff/certificates": Act.ISSUE_CERTIFICATE,
 }
 
 

@@ -15,6 +15,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 import marketplace as mk
+import points
 from service import auth
 from service.api.common import MEMBER, PUBLIC, Me, Now, Tx
 from service.api.session import session_cookies, sign_in
@@ -93,7 +94,9 @@ def home(viewer: See) -> Redirect:
 @page.read
 def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
     view = mk.member_view(tx, viewer.id, viewer.id)
-    return render(request, "me.html", viewer, member=view.member)
+    hours = points.hours_summary(tx, viewer.id)  # everywhere: the person's star level
+    star_name = mk.records.star_name(hours.star_level)
+    return render(request, "me.html", viewer, member=view.member, hours=hours, star_name=star_name)
 
 
 @post("/me/seat", opt=MEMBER)

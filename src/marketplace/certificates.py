@@ -275,7 +275,8 @@ def verify(conn: Connection, number: str) -> Verification:
                 certificates.c.period_from.is_(None)
                 if row.period_from is None
                 else certificates.c.period_from == row.period_from,
-                certificates.c.issued_at > row.issued_at,
+                certificates.c.issued_at >= row.issued_at,
+                certificates.c.number != row.number,
                 certificates.c.digest == now_digest,
             )
             .order_by(certificates.c.issued_at.desc())

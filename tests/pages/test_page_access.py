@@ -20,6 +20,7 @@ import re
 import httpx
 
 import marketplace as mk
+import points
 import service_world as sw
 from pages_world import Site
 from service import auth
@@ -42,6 +43,8 @@ TABLE = """
 path                           res   vol   party grid  unit  staff street admin out
 /                              →     →     →     →     →     →     →      →     in
 /me                            200   200   200   200   200   200   200    200   in
+/me/record                     200   200   200   200   200   200   200    200   in
+/certificates/{certificate}    404   200   404   404   404   200   200    200   in
 /wishes/{wish}                 200   200   200   200   200   200   me     me    in
 /wishes/new                    200   200   200   200   200   200   me     me    in
 /wishes/mine                   200   200   200   200   200   200   me     me    in
@@ -68,9 +71,11 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/store                   403   403   403   403   403   200   me     me    in
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
+/staff/certificates            403   403   403   403   403   200   me     me    in
 /login                         200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200
+/verify/{certificate}          200   200   200   200   200   200   200    200   200
 /offline                       200   200   200   200   200   200   200    200   200
 /sw.js                         200   200   200   200   200   200   200    200   200
 /manifest.webmanifest          200   200   200   200   200   200   200    200   200
@@ -81,6 +86,7 @@ PLACEHOLDER = {
     "{offer_id}": "{offer}",
     "{transfer_id}": "{transfer}",
     "{community_id}": "{community}",
+    "{number}": "{certificate}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -131,11 +137,17 @@ def _stage(site: Site) -> dict[str, str]:
             tx, "vol1", "c1", category="助老陪护", title="周末陪诊", schedule="周六上午", now=now
         )
         transfer = mk.wallet.adjust(tx, "staff", "c1", "vol1", 10, reason="补录", now=now)
+        points.record_service(
+            tx, community_id="c1", member_id="vol1", category="助老陪护", minutes=60,
+            served_on=now.date(), reference="event:access", actor="staff", now=now,
+        )  # fmt: skip
+        certificate = mk.certificates.issue(tx, "vol1", "c1", "vol1", now=now)
     return {
         "{wish}": wish.id,
         "{offer}": offer.id,
         "{transfer}": transfer.id,
         "{community}": "c1",
+        "{certificate}": certificate.number,
     }
 
 
@@ -184,6 +196,7 @@ def test_the_table_names_every_get_page_the_pages_mount() -> None:
         "/login",
         "/board",
         "/board/{community}",
+        "/verify/{certificate}",
         "/offline",
         "/sw.js",
         "/manifest.webmanifest",
