@@ -8,11 +8,11 @@ import datetime as dt
 import io
 import re
 
-import certificate_world as cw
 import httpx
 import pytest
 from PIL import Image
 
+import certificate_world as cw
 import marketplace as mk
 import points
 from pages_world import Site, field_error, flash

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import certificate_world as cw
-
 import marketplace_world as world
 import points
 import service_world
