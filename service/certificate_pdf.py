@@ -32,6 +32,7 @@ from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
+from points import hours_display
 from service import labels
 from service.problems import ServiceError
 
@@ -46,6 +47,9 @@ LAW = "依据《志愿服务条例》第十九条及《志愿服务记录与证�
 RED = Color(0.75, 0.1, 0.1)
 WIDTH, HEIGHT = A4
 MARGIN = 64
+LINES = 8  # categories listed, at most (the rest as one line)
+MASK = 0  # a fixed QR mask: any decodes, and choosing the best of 8 costs ≈ 40 ms
+FLOOR = 300  # the issuer's block and the seal are below this: one page, whatever the content
 _lock = threading.Lock()
 
 
@@ -161,19 +165,29 @@ def _draw(pdf: Canvas, face: str, cert: mk.certificates.Certificate, verify: str
     pdf.setFont(face, 13)
     pdf.drawString(MARGIN, y, "服务内容：")
     y -= 22
-    y = _table(pdf, face, y, ("服务类别", "次数", "时长（小时）"),
-               [(line.category, str(line.times), line.hours) for line in body.lines])  # fmt: skip
-    if body.activities:
+    lines = [(line.category, str(line.times), line.hours) for line in body.lines]
+    if len(lines) > LINES:  # one page: the largest categories, the rest together
+        rest = body.lines[LINES - 1 :]
+        minutes = sum(line.minutes for line in rest)
+        times = str(sum(line.times for line in rest))
+        lines = [*lines[: LINES - 1], ("其他类别", times, hours_display(minutes))]
+    y = _table(pdf, face, y, ("服务类别", "次数", "时长（小时）"), lines)
+    # the activities listed by name fill what the categories leave above the issuer's block:
+    # their title and head (34), the line counting the rest (20) and 特此证明 (30)
+    room = int((y - 8 - 34 - 20 - 30 - FLOOR) // 16)
+    activities = body.activities[len(body.activities) - room :] if room > 0 else ()
+    more = body.more_activities + len(body.activities) - len(activities)
+    if activities:
         y -= 8
         pdf.setFont(face, 11)
         pdf.drawString(MARGIN, y, "服务记录（最近）：")
         y -= 18
-        rows = [(a.served_on.isoformat(), a.title, a.place, a.hours) for a in body.activities]
+        rows = [(a.served_on.isoformat(), a.title, a.place, a.hours) for a in activities]
         y = _table(pdf, face, y, ("日期", "活动", "地点", "时长"), rows, size=10, leading=16)
-        if body.more_activities:
-            pdf.setFont(face, 10)
-            pdf.drawString(MARGIN, y - 4, f"另有 {body.more_activities} 次服务未逐条列出。")
-            y -= 20
+    if more:
+        pdf.setFont(face, 10)
+        pdf.drawString(MARGIN, y - 4, f"另有 {more} 次服务未逐条列出。")
+        y -= 20
     y -= 12
     pdf.setFont(face, 13)
     pdf.drawString(MARGIN + 26, y, "特此证明。")
@@ -290,7 +304,7 @@ def _issuer(pdf: Canvas, face: str, cert: mk.certificates.Certificate, seal: byt
 
 
 def _qr(pdf: Canvas, face: str, verify: str) -> None:
-    code = segno.make(verify, error="m")
+    code = segno.make(verify, error="m", mask=MASK)
     png = io.BytesIO()
     code.save(png, kind="png", scale=1, border=4)  # one pixel a module: the PDF scales it
     png.seek(0)
