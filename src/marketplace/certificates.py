@@ -39,7 +39,7 @@ from marketplace.orgs import get_member, get_org
 from marketplace.records import Entry, describe
 from marketplace.schema import certificates, members
 from marketplace.wallet import community_roles
-from points import Cause, utcnow
+from points import Cause, sqltypes, utcnow
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
 NUMBER = re.compile(r"^\d{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
@@ -163,7 +163,7 @@ def issue(
             issued_at=now,
         )
     )
-    return _certificate(conn, _row(conn, number), member, found)
+    return _certificate(_row(conn, number), member, found, identity.printed(conn, member_id))
 
 
 def content(
@@ -226,7 +226,8 @@ def certificate(conn: Connection, actor: str, number: str) -> Certificate:
         if not lifecycle.can(Act.ISSUE_CERTIFICATE, held):
             raise NotFound("certificate", number)
     member = get_member(conn, row.member_id)
-    return _certificate(conn, row, member, issuer_of(conn, row.community_id))
+    document = identity.printed(conn, row.member_id)
+    return _certificate(row, member, issuer_of(conn, row.community_id), document)
 
 
 def issued(
@@ -245,9 +246,20 @@ def issued(
     if member_id is not None:
         query = query.where(certificates.c.member_id == member_id)
     rows = conn.execute(query.order_by(certificates.c.issued_at.desc()).limit(200)).all()
-    people = {m: get_member(conn, m) for m in {r.member_id for r in rows}}
+    ids = sorted({r.member_id for r in rows})
+    people = {
+        m.id: m
+        for m in (
+            sqltypes.to_struct(row, Member)
+            for row in conn.execute(sa.select(members).where(members.c.id.in_(ids)))
+        )
+    }
+    documents = identity.printed_of(conn, ids)
     issuers = {c: issuer_of(conn, c) for c in {r.community_id for r in rows}}
-    return tuple(_certificate(conn, r, people[r.member_id], issuers[r.community_id]) for r in rows)
+    return tuple(
+        _certificate(r, people[r.member_id], issuers[r.community_id], documents.get(r.member_id))
+        for r in rows
+    )
 
 
 def verify(conn: Connection, number: str) -> Verification:
@@ -332,8 +344,9 @@ def _date(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
 
-def _certificate(conn: Connection, r: Any, member: Member, found: Issuer) -> Certificate:
-    document = identity.printed(conn, r.member_id)
+def _certificate(
+    r: Any, member: Member, found: Issuer, document: identity.Printed | None
+) -> Certificate:
     until = _date(r.period_to)
     assert until is not None
     return Certificate(
