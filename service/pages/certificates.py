@@ -204,11 +204,16 @@ def _office_page(request: Request[Any, Any, Any], tx: Connection, viewer: Viewer
     issued = mk.certificates.issued(tx, viewer.id, community_id=community_id)
     issuer = mk.issuers.issuer_of(tx, community_id)
     roles = mk.seat_roles(tx, viewer.id, viewer.seat) if viewer.seat else frozenset()
+    listed = mk.list_members(tx, viewer.id, community_id, limit=200)  # the form's suggestions
+    people = [
+        line.member for line in listed.items if any(g.role in mk.CLAIMING for g in line.grants)
+    ]
     return render(
         request,
         "certificates_staff.html",
         viewer,
         issued=issued[:50],
+        people=people,
         issuer=issuer,
         may_seal=mk.can(mk.Act.SET_SEAL, roles),
         values={

@@ -129,6 +129,7 @@ async def test_staff_issue_set_the_issuer_and_an_admin_uploads_the_seal(
     page = await staff.get("/staff/certificates")
     assert page.status_code == 200
     assert 'action="/staff/certificates/seal"' not in page.text  # staff: no seal upload
+    assert '<option value="vol2">vol2</option>' in page.text  # the volunteers to choose from
     await staff.post(
         "/staff/certificates/issuer",
         {"organisation": "阳光社区居民委员会", "person_in_charge": "王主任", "contact": "010-1234"},
