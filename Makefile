@@ -9,6 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 .PHONY: run test soak lint types unit env clean
 
 run: env  ## migrate ./linli.db, load the demo district, serve it on http://127.0.0.1:8000
+	scripts/ensure-fonts
 	$(BIN)/linli db upgrade
 	$(BIN)/linli demo
 	$(BIN)/linli serve --host 127.0.0.1 --port 8000
@@ -18,6 +19,7 @@ test: env  ## the whole suite: lint, format, types, tests
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	scripts/ensure-browser
+	scripts/ensure-fonts
 	$(BIN)/pytest -n auto  # every core (pytest-xdist); figures print with: pytest -p no:xdist -s
 
 soak: env  ## the reliability tests' long variants (LINLI_SOAK=1): kill -9 under load, 20 rounds

@@ -15,6 +15,7 @@ import msgspec
 import sqlalchemy as sa
 
 from bench import (
+    certificates,
     dataset,
     exports,
     http,
@@ -109,6 +110,26 @@ def _in_process(opts: Options, url: str, backend: str) -> list[Row]:
     return rows
 
 
+def _certificates(
+    opts: Options, backend: str, workdir: Path, secret: str, pg_name: str
+) -> list[Row]:
+    """Issue 16's group, on a database of its own (one community, 1,000 volunteers)."""
+    if backend == "sqlite":
+        path = (workdir / "certificates.db").resolve()
+        path.unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        url = _fresh_pg(opts.pg_url, pg_name)
+    db = open_database(Settings(database_url=url, secret_key=secret))
+    try:
+        db.upgrade()
+        say(f"certificates ({backend})")
+        certificates.prepare(db)
+        return certificates.run(opts, db, backend, say)
+    finally:
+        db.dispose()
+
+
 def _check_after(url: str) -> list[str]:
     db = open_database(Settings(database_url=url, secret_key="x"))
     try:
@@ -148,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
             rows += exports.run(opts, backend, url, workdir, say)
             if set(opts.groups) == {"exports"}:
                 continue
+        if "certificates" in opts.groups:
+            rows += _certificates(opts, backend, workdir, secret, pg_name + "_cert")
+        if set(opts.groups) == {"certificates"}:
+            continue  # its own small database: no big data set to build
         say(f"data set ({backend})")
         url, settings = _database(opts, backend, workdir, secret, pg_name)
         fixtures = dataset.fixtures(

@@ -7,7 +7,16 @@ import os
 
 import msgspec
 
-GROUPS = ("writes", "reads", "library", "matching", "scaleout", "roster", "exports")
+GROUPS = (
+    "writes",
+    "reads",
+    "library",
+    "matching",
+    "scaleout",
+    "roster",
+    "exports",
+    "certificates",
+)
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):

@@ -34,6 +34,7 @@ from litestar.stores.redis import RedisStore
 from points import Database, utcnow
 from service import auth, open311, pages, problems, ratelimit
 from service.api import boards, claims, codes, duty, offers, people, photos, session, wishes
+from service.api import certificates as certificates_api
 from service.api import corrections as corrections_api
 from service.api import matters as matters_api
 from service.api import points as points_api
@@ -69,6 +70,8 @@ API_ROUTES = [
     *matters_api.ROUTES,
     duty.DutyController,
     duty.UnitReportController,
+    certificates_api.RecordController,
+    certificates_api.CertificateController,
 ]
 
 

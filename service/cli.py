@@ -24,7 +24,7 @@ import marketplace as mk
 import points
 from marketplace.schema import wishes
 from points.schema import accounts, transfers
-from service import auth, backup, codes, demo, exports, i18n, rosters
+from service import auth, backup, certificate_pdf, codes, demo, exports, i18n, rosters
 from service.database import open_database
 from service.problems import ServiceError
 from service.settings import Settings, SettingsError
@@ -279,6 +279,53 @@ def code_issue(community_id: str, member_ids: tuple[str, ...], purpose: str | No
         click.echo(
             f"{one.member_id}\t{one.name}\t{one.phone}\t{one.purpose.value}\t{one.code}\t{until}"
         )
+
+
+@main.command("certificate")
+@click.option("--community", "community_id", required=True, help="the community that recorded it")
+@click.option("--member", "member_id", required=True, help="the volunteer's member id")
+@click.option("--from", "since", type=click.DateTime(["%Y-%m-%d"]), help="served on or after")
+@click.option("--to", "until", type=click.DateTime(["%Y-%m-%d"]), help="served on or before")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def certificate(
+    community_id: str,
+    member_id: str,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    output: Path,
+) -> None:
+    """出具志愿服务记录证明: issue a certificate (as the system, logged) and write its PDF;
+    prints the number and the verification address (LINLI_PUBLIC_URL)."""
+    settings = _settings()
+    try:
+        certificate_pdf.font(settings.certificate_font)  # before issuing: a PDF is sure
+    except certificate_pdf.FontMissing as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def work(database: points.Database) -> tuple[mk.certificates.Certificate, bytes | None]:
+        with database.transaction() as tx:
+            made = mk.certificates.issue(
+                tx,
+                mk.SYSTEM,
+                community_id,
+                member_id,
+                since=since.date() if since else None,
+                until=until.date() if until else None,
+            )
+            seal = mk.issuers.seal_image(tx, community_id) if made.has_seal else None
+        return made, seal
+
+    try:
+        made, seal = _run(work)
+    except (mk.MarketplaceError, points.PointsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    url = certificate_pdf.verify_url(settings.public_url, made.number)
+    pdf = certificate_pdf.render(
+        made, verify=url, seal=seal, font_setting=settings.certificate_font
+    )
+    output.write_bytes(pdf)
+    click.echo(f"certificate {made.number}  {made.hours} hours  written to {output}")
+    click.echo(f"verify at {url}")
 
 
 @main.group("sweep", invoke_without_command=True)

@@ -113,6 +113,15 @@ KEY_HOUSEHOLD = {
 }
 LIMIT_PERIODS = {"day": "每天", "week": "每周", "month": "每月", "year": "每年", "ever": "累计"}
 LEVELS = {"0": "社区", "1": "街道", "2": "区"}
+ID_KINDS = {
+    "resident_id": "居民身份证",
+    "passport": "护照",
+    "hk_macao_permit": "港澳居民来往内地通行证",
+    "taiwan_permit": "台湾居民来往大陆通行证",
+    "residence_permit": "港澳台居民居住证",
+    "foreign_permanent": "外国人永久居留身份证",
+}
+CERTIFICATE_STATUS = {"valid": "有效", "superseded": "已作废（记录已更正）", "unknown": "查无此证"}
 
 
 def label(table: dict[str, str], key: object) -> str:

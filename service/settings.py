@@ -46,6 +46,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_threads: int = 4  # PostgreSQL: threads running the requests' units (docs/operations.md)
     log_level: str = "INFO"
     access_log: bool = True
+    public_url: str = (
+        "http://127.0.0.1:8000"  # where /verify/{number} is reached (certificates' QR)
+    )
+    certificate_font: str = ""  # a TrueType CJK font to embed ("": the first of Debian's found)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -74,7 +78,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             db_threads=_int(env, "LINLI_DB_THREADS", 4, 1, 64),
             log_level=env.get("LINLI_LOG_LEVEL", "INFO").upper(),
             access_log=env.get("LINLI_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+            public_url=_url(env.get("LINLI_PUBLIC_URL", "") or "http://127.0.0.1:8000"),
+            certificate_font=env.get("LINLI_CERTIFICATE_FONT", ""),
         )
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or " " in value:
+        raise SettingsError(f"LINLI_PUBLIC_URL must be an http(s) address, got {value!r}")
+    return value.rstrip("/")
 
 
 def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:

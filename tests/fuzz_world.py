@@ -112,8 +112,10 @@ async def seed(svc: Service) -> dict[str, list[str]]:
 
 BEYOND_SCHEMA = {
     "until": "after since (a period), or after window_start: one field against another",
-    "since": "a midnight in China time (statistics are kept per day), given with until",
-    "period": "a named period, or since and until: not both (one field against another)",
+    "since": "a midnight in China time (statistics are kept per day), given with until; a "
+    "certificate's period starts no later than it ends",
+    "period": "a named period, or since and until: not both (one field against another); a "
+    "certificate's period holds verified minutes (stored)",
     "window_end": "after window_start",
     "old_password": "the member's current password",
     "org_id": "a place inside the community, or a community, street or district for statistics",

@@ -17,6 +17,7 @@ from litestar.template.config import TemplateConfig
 from service.api.common import MEMBER
 from service.pages import (
     board,
+    certificates,
     common,
     corrections,
     dashboard,
@@ -80,6 +81,7 @@ ROUTES = [
             *partners.ROUTES,
             *exports.ROUTES,
             *board.ROUTES,
+            *certificates.ROUTES,
             *offline.ROUTES,
             *matters.ROUTES,
         ],

@@ -27,6 +27,8 @@ VERIFY = (WishState.SUBMITTED, WishAction.VERIFY)
 PAGES: dict[str, Permit] = {
     "/": None,
     "/me": None,
+    "/me/record": None,  # one's own service record and certificates
+    "/certificates/{number}": None,  # the certificate's PDF: the library decides (member, office)
     "/wishes/{wish_id}": None,  # wish_view decides (404 where they may not see it)
     "/wishes/new": Act.POST_WISH,
     "/wishes/mine": Act.POST_WISH,
@@ -74,6 +76,7 @@ PAGES: dict[str, Permit] = {
     "/unit/report.xlsx": Act.SEE_UNIT_REPORT,
     "/staff/exports": Act.EXPORT,
     "/staff/exports/file": Act.EXPORT,
+    "/staff/certificates": Act.ISSUE_CERTIFICATE,
 }
 
 

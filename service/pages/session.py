@@ -15,6 +15,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
 import marketplace as mk
+import points
 from service import auth
 from service.api.codes import redeem_code
 from service.api.common import MEMBER, PUBLIC, Me, Now, Tx
@@ -131,8 +132,8 @@ def me_page(request: Request[Any, Any, Any], tx: Tx, viewer: See) -> Template:
 
 
 def me_page_of(request: Request[Any, Any, Any], tx: Tx, viewer: Viewer) -> Template:
-    """我的, with the member's own details in their form (个人资料) and their consent to the
-    national transfer."""
+    """我的, with the member's own details in their form (个人资料), their consent to the
+    national transfer, and their hours and star level across every community."""
     member = mk.member_view(tx, viewer.id, viewer.id).member
     values = {
         "address": member.address or "",
@@ -140,7 +141,10 @@ def me_page_of(request: Request[Any, Any, Any], tx: Tx, viewer: Viewer) -> Templ
         "availability": member.availability or "",
     }
     consent = mk.consent_of(tx, viewer.id)
-    return render(request, "me.html", viewer, member=member, values=values, consent=consent)
+    hours = points.hours_summary(tx, viewer.id)  # everywhere: the person's star level
+    star_name = mk.records.star_name(hours.star_level)
+    return render(request, "me.html", viewer, member=member, values=values, consent=consent,
+                  hours=hours, star_name=star_name)  # fmt: skip
 
 
 @post("/me/seat", opt=MEMBER)

@@ -38,9 +38,9 @@ class DoneWish(msgspec.Struct, frozen=True, kw_only=True):
 
 class Honour(msgspec.Struct, frozen=True, kw_only=True):
     name: str  # only members who opted in are listed
-    minutes: int
+    minutes: int  # in this community
     hours: str
-    star_level: int
+    star_level: int  # the person's (志愿者星级), from their hours in every community
 
 
 class StockLine(msgspec.Struct, frozen=True, kw_only=True):
@@ -135,8 +135,14 @@ def public_board(
         sa.select(members.c.id, members.c.name).where(members.c.id.in_(sorted(opted)))
     )
     names = {member_id: name for member_id, name in named.all()}  # noqa: C416
+    everywhere = points.minutes_everywhere(conn, sorted(opted))  # 星级: the person's hours
     roll = tuple(
-        Honour(name=names[t.member_id], minutes=t.minutes, hours=t.hours, star_level=t.star_level)
+        Honour(
+            name=names[t.member_id],
+            minutes=t.minutes,
+            hours=t.hours,
+            star_level=points.star_level(everywhere.get(t.member_id, t.minutes)),
+        )
         for t in top
         if t.member_id in opted
     )

@@ -35,6 +35,10 @@ Note = Annotated[str, Meta(max_length=500)]
 """A remark that may be empty: a rating's comment, the consent note of 代点单."""
 Memo = Annotated[str, Meta(max_length=200)]
 """A donation's message."""
+IssuerName = Annotated[str, Meta(max_length=100)]
+"""The organisation a certificate names as its issuer (empty: the community's name)."""
+Signatory = Annotated[str, Meta(max_length=50)]
+"""A certificate's person in charge (负责人), handler (经办人) or contact (联系方式)."""
 Capacity = Annotated[int, Meta(ge=1, le=100)]
 """People a wish needs; places a unit takes; requests an offer takes a week."""
 Minutes = Annotated[int, Meta(ge=1, le=1440)]

@@ -179,6 +179,9 @@ class Act(enum.StrEnum):
     SEE_CORRECTIONS = "see_corrections"  # the community's correction requests (待处理 queue)
     EXPORT = "export"  # 导出: rosters, hours, points, wishes, 三率, records of an area
     RECORD_CONSENT = "record_consent"  # a member's signed consent, recorded by the office
+    ISSUE_CERTIFICATE = "issue_certificate"  # 出具志愿服务记录证明 for a member (they may ask too)
+    SET_ISSUER = "set_issuer"  # the certificate's issuer: person in charge, handler, contact
+    SET_SEAL = "set_seal"  # the seal's image printed on certificates
 
 
 R = Role
@@ -422,6 +425,9 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.LOAD_CALENDAR: frozenset({R.ADMIN}) | SYSTEM,
     Act.REQUEST_CORRECTION: frozenset({R.RECORD_HOLDER}),
     Act.SEE_CORRECTIONS: OFFICE,
+    Act.ISSUE_CERTIFICATE: OFFICE | SYSTEM,
+    Act.SET_ISSUER: OFFICE,
+    Act.SET_SEAL: frozenset({R.ADMIN}),
 }
 """Act → the roles that may take it (on the org it concerns, or above)."""
 

@@ -2,8 +2,9 @@
 
 Office (staff or admin on an org or above) registers residents and volunteers and lists who holds
 which role. A member may download everything kept about them, and ask for deletion: their personal
-fields are then anonymised, while ledger entries and the hours record stay, tied to the same
-opaque id, because they are records the law requires (志愿服务条例 art. 20).
+fields are then anonymised (the ID document kept for certificates deleted), while ledger entries
+and the hours record stay, tied to the same opaque id, because they are records the law
+requires (志愿服务条例 art. 20).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 import points
-from marketplace import lifecycle
+from marketplace import identity, lifecycle
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import Member, RoleGrant
@@ -76,6 +77,7 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
     corrections: tuple[dict[str, Any], ...] = ()  # their requests to correct their record
+    id_document: identity.IdDocument | None  # masked: the number never leaves but on a certificate
     exported_at: dt.datetime
     consents: tuple[dict[str, Any], ...] = ()  # 单独同意 given or withdrawn, oldest first
 
@@ -295,6 +297,7 @@ def export_member(
         corrections=tuple(
             _rows(conn, sa.select(corrections).where(corrections.c.member_id == member_id))
         ),
+        id_document=identity.document(conn, member_id, member_id),
         exported_at=now or utcnow(),
         consents=tuple(
             _rows(
@@ -313,9 +316,9 @@ def anonymise(
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
     descriptions, comments and notes of wishes for them are erased, and their photos (a photo
-    shows the home) deleted; their room, address and availability go, and the log of their
-    profile's changes keeps who changed what when, without the values. Roles end. Ledger
-    entries and the hours record stay."""
+    shows the home) and ID document deleted; their room, address and availability go, and the
+    log of their profile's changes keeps who changed what when, without the values. Roles end.
+    Ledger entries and the hours record stay."""
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
@@ -367,6 +370,7 @@ def anonymise(
     )
     conn.execute(photos.delete().where(of_their_wishes))
     conn.execute(roles.delete().where(roles.c.member_id == member.id))
+    identity.erase(conn, member.id)  # the ID document kept for certificates
     return get_member(conn, member.id)
 
 

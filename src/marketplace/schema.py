@@ -586,3 +586,50 @@ exports = sa.Table(
     sqlite_strict=True,
 )
 """Every export (导出记录): who took what out of the system, of which area and period, when."""
+id_documents = sa.Table(
+    "mk_id_documents",
+    metadata,
+    _id("member_id"),
+    sa.Column("kind", Text(24), nullable=False),  # IdKind: 居民身份证, 护照, …
+    sa.Column("number", Text(32), nullable=False),  # shown masked but on a certificate's last 4
+    sa.Column("consent", Json(), nullable=False),  # Consent: who recorded it, when, for what
+    sa.Column("recorded_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("member_id"),
+    sqlite_strict=True,
+)
+
+issuers = sa.Table(
+    "mk_certificate_issuers",
+    metadata,
+    _id("community_id"),
+    sa.Column("organisation", Text(100), nullable=False),  # as printed; "": the community's name
+    sa.Column("person_in_charge", Text(50), nullable=False),  # 负责人
+    sa.Column("handler", Text(50), nullable=False),  # 经办人 ("": whoever issues)
+    sa.Column("contact", Text(50), nullable=False),  # 联系方式
+    sa.Column("seal", sa.LargeBinary(), nullable=True),  # the seal's image (PNG), or a box to stamp
+    _id("updated_by"),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id"),
+    sqlite_strict=True,
+)
+
+certificates = sa.Table(
+    "mk_certificates",
+    metadata,
+    _id("community_id"),
+    sa.Column("number", Text(32), nullable=False),
+    _id("member_id"),
+    sa.Column("period_from", Text(10), nullable=True),  # ISO dates, served_on, both included
+    sa.Column("period_to", Text(10), nullable=False),
+    sa.Column("minutes", Int64, nullable=False),
+    sa.Column("records", Int64, nullable=False),
+    sa.Column("digest", Text(64), nullable=False),  # of the records covered: a change supersedes
+    sa.Column("body", Json(), nullable=False),  # what was printed besides the person's own fields
+    _id("issued_by"),
+    sa.Column("issued_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "number"),
+    sa.Index("ix_mk_certificates_number", "number"),  # /verify/{number}: one read, any community
+    sa.Index("ix_mk_certificates_member", "community_id", "member_id", "issued_at"),
+    sa.Index("ix_mk_certificates_person", "member_id", "issued_at"),
+    sqlite_strict=True,
+)

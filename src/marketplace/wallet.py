@@ -178,7 +178,8 @@ def transfer_detail(
 
 
 def hours(conn: Connection, actor: str, community_id: str, member_id: str) -> points.HoursSummary:
-    """Verified minutes and star level (志愿时长与星级) in the community."""
+    """Verified minutes in the community, and the person's star level (志愿时长与星级: the
+    level counts their minutes in every community)."""
     _sees_member(conn, actor, community_id, member_id)
     return points.hours_summary(conn, member_id, community_id=community_id)
 

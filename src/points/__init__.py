@@ -61,7 +61,9 @@ from points.hours import (
     correct_service,
     hours_records,
     hours_summary,
+    minutes_everywhere,
     record_service,
+    records_between,
     top_hours,
 )
 from points.ledger import (
@@ -222,6 +224,7 @@ __all__ = [
     "hours_summary",
     "list_items",
     "list_orders",
+    "minutes_everywhere",
     "new_id",
     "open_account",
     "open_community",
@@ -233,6 +236,7 @@ __all__ = [
     "record_refusal",
     "record_service",
     "record_standing",
+    "records_between",
     "redeem",
     "reports",
     "resolved_pendings",

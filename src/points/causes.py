@@ -133,6 +133,10 @@ CAUSES: dict[str, str] = {
     "roster_unknown_key_household": "{word!r} is not a key-household type",
     "roster_needs_consent": "key-household types need the number of the signed consent",
     "roster_dropped": "this file was dropped; upload it again",
+    "no_service_records": "holds no verified minutes served in this community for the period",
+    "id_number": "is not a valid number of this kind of ID document",
+    "id_kind": "must be one of the kinds of ID document listed",
+    "consent_required": "needs the member's separate consent",
     # the points ledger and store
     "same_account": "a transfer needs two different accounts",
     "timeout_not_pending": "a timeout applies only to a pending transfer",

@@ -8,6 +8,7 @@ record with signed minutes and a reason. Totals give the star level (志愿者�
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import msgspec
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ class HoursSummary(msgspec.Struct, frozen=True, kw_only=True):
     hours: str  # minutes / 60 to one decimal, for display
     star_level: int
     by_category: dict[str, int]
+    by_community: dict[str, int] = {}  # filled when counted everywhere (志愿记录 per person)
 
 
 def record_service(
@@ -137,23 +139,74 @@ def hours_summary(
     community_id: str | None = None,
     thresholds_hours: tuple[int, ...] = STAR_THRESHOLDS_HOURS,
 ) -> HoursSummary:
-    """A member's verified minutes (in one community, or everywhere) and star level."""
-    query = (
-        sa.select(service_records.c.category, sa.func.sum(service_records.c.minutes))
+    """A member's verified minutes (in one community, or everywhere: then ``by_community`` too)
+    and star level. The star level is the person's, from their minutes everywhere: hours are a
+    record of the person, not of one community (志愿者星级, 民发〔2015〕149号)."""
+    rows = conn.execute(
+        sa.select(
+            service_records.c.community_id,
+            service_records.c.category,
+            sa.func.sum(service_records.c.minutes),
+        )
         .where(service_records.c.member_id == member_id)
-        .group_by(service_records.c.category)
-    )
-    if community_id is not None:
-        query = query.where(service_records.c.community_id == community_id)
-    by_category = {c: int(m) for c, m in (conn.execute(query)).all() if m}
+        .group_by(service_records.c.community_id, service_records.c.category)
+    ).all()
+    by_category: dict[str, int] = {}
+    by_community: dict[str, int] = {}
+    everywhere = 0
+    for community, category, minutes in rows:
+        everywhere += int(minutes or 0)
+        if community_id is not None and community != community_id:
+            continue
+        if minutes:
+            by_category[category] = by_category.get(category, 0) + int(minutes)
+        by_community[community] = by_community.get(community, 0) + int(minutes or 0)
     total = sum(by_category.values())
     return HoursSummary(
         member_id=member_id,
         minutes=total,
         hours=hours_display(total),
-        star_level=star_level(total, thresholds_hours),
+        star_level=star_level(everywhere, thresholds_hours),
         by_category=by_category,
+        by_community={c: m for c, m in by_community.items() if m} if community_id is None else {},
     )
+
+
+def minutes_everywhere(conn: Connection, member_ids: Sequence[str]) -> dict[str, int]:
+    """Each member's verified minutes in every community together (their star level's base);
+    a member with none is absent."""
+    if not member_ids:
+        return {}
+    total = sa.func.sum(service_records.c.minutes)
+    rows = conn.execute(
+        sa.select(service_records.c.member_id, total)
+        .where(service_records.c.member_id.in_(sorted(set(member_ids))))
+        .group_by(service_records.c.member_id)
+    )
+    return {member_id: int(minutes) for member_id, minutes in rows.all() if minutes}
+
+
+def records_between(
+    conn: Connection,
+    community_id: str,
+    member_id: str,
+    *,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+) -> tuple[ServiceRecord, ...]:
+    """The member's records (corrections included) in one community served from ``since`` to
+    ``until`` (both included; None: no bound), oldest served first: what a certificate of the
+    period covers (志愿服务记录证明)."""
+    query = sa.select(service_records).where(
+        service_records.c.community_id == community_id,
+        service_records.c.member_id == member_id,
+    )
+    if since is not None:
+        query = query.where(service_records.c.served_on >= since.isoformat())
+    if until is not None:
+        query = query.where(service_records.c.served_on <= until.isoformat())
+    rows = conn.execute(query.order_by(service_records.c.served_on, service_records.c.id))
+    return tuple(to_struct(r, ServiceRecord) for r in rows.all())
 
 
 def top_hours(

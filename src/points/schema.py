@@ -238,6 +238,8 @@ service_records = sa.Table(
     sa.UniqueConstraint("community_id", "reference"),
     sa.CheckConstraint("minutes BETWEEN -100000 AND 100000", name="minutes_bounds"),
     sa.Index("ix_points_service_records_member", "community_id", "member_id", "served_on"),
+    # the record of a person across communities (志愿记录, star level, the board's 星级)
+    sa.Index("ix_points_service_records_person", "member_id", "community_id"),
     sqlite_strict=True,
 )
 

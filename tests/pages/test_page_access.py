@@ -43,6 +43,8 @@ TABLE = """
 path                           res   vol   party grid  unit  staff street admin out
 /                              →     →     →     →     →     →     →      →     in
 /me                            200   200   200   200   200   200   200    200   in
+/me/record                     200   200   200   200   200   200   200    200   in
+/certificates/{certificate}    404   200   404   404   404   200   200    200   in
 /wishes/{wish}                 200   200   200   200   200   200   me     me    in
 /wishes/new                    200   200   200   200   200   200   me     me    in
 /wishes/mine                   200   200   200   200   200   200   me     me    in
@@ -90,10 +92,12 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/partners                403   403   403   403   403   403   403    200   in
 /staff/exports                 403   403   403   403   403   200   200    200   in
 /staff/exports/file            403   403   403   403   403   422   422    422   in
+/staff/certificates            403   403   403   403   403   200   me     me    in
 /login                         200   200   200   200   200   200   200    200   200
 /login/code                    200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200
+/verify/{certificate}          200   200   200   200   200   200   200    200   200
 /offline                       200   200   200   200   200   200   200    200   200
 /sw.js                         200   200   200   200   200   200   200    200   200
 /manifest.webmanifest          200   200   200   200   200   200   200    200   200
@@ -108,6 +112,7 @@ PLACEHOLDER = {
     "{import_id}": "{import}",
     "{member_id}": "{member}",
     "{correction_id}": "{correction}",
+    "{number}": "{certificate}",
 }
 BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
@@ -172,6 +177,11 @@ def _stage(site: Site) -> dict[str, str]:
             tx, "vol1", "c1", reference="event:e1:vol1", field="minutes", proposed="90",
             reason="少记了", now=now,
         )  # fmt: skip
+        points.record_service(
+            tx, community_id="c1", member_id="vol1", category="助老陪护", minutes=60,
+            served_on=now.date(), reference="event:access", actor="staff", now=now,
+        )  # fmt: skip
+        certificate = mk.certificates.issue(tx, "vol1", "c1", "vol1", now=now)
     return {
         "{matter}": matter.id,
         "{correction}": fix.id,
@@ -181,6 +191,7 @@ def _stage(site: Site) -> dict[str, str]:
         "{community}": "c1",
         "{import}": kept.id,
         "{member}": "res",
+        "{certificate}": certificate.number,
     }
 
 
@@ -230,6 +241,7 @@ def test_the_table_names_every_get_page_the_pages_mount() -> None:
         "/login/code",
         "/board",
         "/board/{community}",
+        "/verify/{certificate}",
         "/offline",
         "/sw.js",
         "/manifest.webmanifest",

@@ -31,6 +31,7 @@ POINTS_API = {
     "record_history",
     # report queries to join (exports): hours and points per member, records of a period
     "reports",
+    "minutes_everywhere", "records_between",  # the record per person, a certificate's records
     # batch accrual: a month of service records in a few statements
     "AccrualRecord", "accrue_many",
     # tamper evidence: the hash chain over each community's transfers

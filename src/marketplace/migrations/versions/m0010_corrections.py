@@ -3,7 +3,7 @@ decision; and on the members, when one was anonymised and when the retention swe
 was left of them.
 
 Revision ID: m0010
-Revises: m0008
+Revises: m0009
 Create Date: 2026-12-07 16:00:00
 """
 
@@ -19,7 +19,7 @@ from points import sqltypes, utcnow
 ANONYMOUS_NAME = "已注销用户"  # marketplace.people.ANONYMOUS_NAME, as it was at this revision
 
 revision: str = "m0010"
-down_revision: str | Sequence[str] | None = "m0008"
+down_revision: str | Sequence[str] | None = "m0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
