@@ -31,10 +31,10 @@ def test_the_retention_sweep_prints_what_it_purged(tmp_path: Path) -> None:
         db.dispose()
     kept = runner.invoke(main, ["sweep", "retention"], env={"LINLI_RETENTION_DAYS": "36500"})
     assert kept.exit_code == 0, kept.output
-    assert kept.output.splitlines()[0] == "members\t0"
+    assert kept.stdout.splitlines()[0] == "members\t0"
     purged = runner.invoke(main, ["sweep", "retention"], env={"LINLI_RETENTION_DAYS": "1"})
     assert purged.exit_code == 0, purged.output
-    lines = dict(line.split("\t") for line in purged.output.splitlines())
+    lines = dict(line.split("\t") for line in purged.stdout.splitlines())  # not the log
     assert (lines["members"], lines["mk_members.home_org_id"]) == ("1", "1")
     everything = runner.invoke(main, ["sweep"], env={"LINLI_RETENTION_DAYS": "1"})
     assert everything.exit_code == 0, everything.output
