@@ -38,6 +38,7 @@ from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
 from service.database import open_database
+from service.dispatcher import Dispatcher
 from service.headers import SecurityHeaders
 from service.observability import RequestContext, configure_logging
 from service.settings import Settings
@@ -102,13 +103,16 @@ def create_app(
     jwt = auth.jwt_auth(settings)
     stores = _stores(settings)
     sweeper = Sweeper(database, settings.sweep_seconds, clock)
+    dispatcher = Dispatcher(database, settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         sweeper.start()
+        dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
             await sweeper.stop()
             if db is None:
                 database.dispose()
@@ -130,6 +134,7 @@ def create_app(
         "jwt": jwt,
         "throttle": auth.Throttle(stores["login"], settings),
         "sweeper": sweeper,
+        "dispatcher": dispatcher,
         "clock": clock,
     }
     app = Litestar(

@@ -95,6 +95,8 @@ CAUSES: dict[str, str] = {
     "photo_pixels": "must be at most {megapixels} megapixels",
     "photo_broken": "could not be read: the file is damaged or incomplete",
     "photo_count": "must be 1 to {high} photos at a time",
+    "notice_type": "must be one of the event types (marketplace.notices.EVENTS)",
+    "webhook_url": "must be an http:// or https:// address",
     # the points ledger and store
     "same_account": "a transfer needs two different accounts",
     "timeout_not_pending": "a timeout applies only to a pending transfer",
