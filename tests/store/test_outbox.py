@@ -28,9 +28,14 @@ def test_verifying_tells_the_resident_in_the_same_transaction(db: points.Databas
     with db.transaction() as tx:
         world.build(tx)
         wish = world.post(tx)
-    with pytest.raises(RuntimeError), db.transaction() as tx:
-        mk.verify(tx, "staff", "c1", wish.id, now=T0)
-        raise RuntimeError("the request fails after the verification")
+
+    def failing() -> None:
+        with db.transaction() as tx:
+            mk.verify(tx, "staff", "c1", wish.id, now=T0)
+            raise RuntimeError("the request fails after the verification")
+
+    with pytest.raises(RuntimeError):
+        failing()
     assert told(db, "res") == []  # rolled back: nobody was told
     with db.transaction() as tx:
         mk.verify(tx, "staff", "c1", wish.id, now=T0)
@@ -76,7 +81,8 @@ def test_an_overdue_wish_tells_the_office_of_the_level_holding_it(db: points.Dat
     with db.transaction() as tx:
         mk.escalate_due(tx, now=T0 + 24 * H)  # level 0 → 1: the street
     assert [t for t, _ in told(db, "streetstaff")] == ["escalation.overdue"]
-    assert told(db, "admin") == [] and told(db, "staff") == []
+    assert told(db, "admin") == []
+    assert told(db, "staff") == []
     with db.transaction() as tx:
         mk.escalate_due(tx, now=T0 + 48 * H)  # 1 → 2: the district
     assert told(db, "admin") == [
@@ -133,7 +139,8 @@ def test_the_message_centre_marks_read_only_ones_own(db: points.Database) -> Non
     with db.transaction() as tx:
         assert mk.mark_read(tx, "res", [first.id, others[0].id]) == 1
     with db.snapshot() as tx:
-        assert mk.unread(tx, "res") == 2 and mk.unread(tx, "res2") == 1
+        assert mk.unread(tx, "res") == 2
+        assert mk.unread(tx, "res2") == 1
         page = mk.inbox(tx, "res", limit=1, before=first.id)
     assert [m.id for m in page] == [rest[0].id]
     with db.transaction() as tx:
@@ -168,8 +175,8 @@ def test_fan_out_claim_retry_and_dead_letter(db: points.Database) -> None:
     now = T0 + lease
     for attempt in range(2, 5):
         with db.transaction() as tx:
-            dead = mk.settle(tx, [mk.Outcome(community_id="c1", id=first.id, attempts=attempt,
-                                             error="HTTP 500")], now=now, max_attempts=4)  # fmt: skip
+            failed = mk.Outcome(community_id="c1", id=first.id, attempts=attempt, error="HTTP 500")
+            dead = mk.settle(tx, [failed], now=now, max_attempts=4)
         assert dead == (1 if attempt == 4 else 0)
         if attempt == 4:
             break
