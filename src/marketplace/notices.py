@@ -46,8 +46,9 @@ EVENTS: dict[str, Event] = {
                             params=("title",)),
     "points.expiring": Event(critical=False, text="您有 {amount} 积分将于 {date} 到期",
                              params=("amount", "date")),
-    "redemption.ready": Event(critical=False, text="您兑换的「{item}」已备好，请到社区领取",
-                              params=("item",)),
+    "redemption.ready": Event(critical=False,
+                              text="兑换的物品已备好（{quantity} 件，{points} 积分），请到社区领取",
+                              params=("quantity", "points")),
     "escalation.overdue": Event(critical=True, text="心愿「{title}」已超时，升级至您所在层级处理",
                                 params=("title",)),
     "reports.ready": Event(critical=False, text="{period} 季度报表已生成", params=("period",)),
@@ -57,7 +58,7 @@ template's parameters. A new event is a row here and a call of :func:`marketplac
 
 SAFE_DATA = frozenset(
     {"wish_id", "title", "claim_id", "reason", "start", "when", "amount", "date", "item",
-     "order_id", "level", "period", "lot_id"}
+     "order_id", "level", "period", "lot_id", "quantity", "points"}
 )  # fmt: skip
 """The only data keys a notice may carry: nothing sensitive can slip in through a new event."""
 

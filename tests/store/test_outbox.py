@@ -117,11 +117,11 @@ def test_emit_is_one_statement_and_a_key_writes_once(db: points.Database) -> Non
     seen: list[str] = []
     sa.event.listen(db.writer, "before_cursor_execute", lambda *a: seen.append(a[2]))
     with db.transaction() as tx:
-        mk.emit(tx, "c1", "redemption.ready", {"item": "大米", "phone": "13800000000"},
+        mk.emit(tx, "c1", "redemption.ready", {"quantity": 1, "phone": "13800000000"},
                 to=["res", "res2"], key="order:o1", now=T0)  # fmt: skip
-        mk.emit(tx, "c1", "redemption.ready", {"item": "大米"}, to=["res"], key="order:o1")
+        mk.emit(tx, "c1", "redemption.ready", {"quantity": 1}, to=["res"], key="order:o1")
     assert len([s for s in seen if "mk_outbox" in s]) == 2
-    assert told(db, "res") == [("redemption.ready", {"item": "大米"})]  # the phone dropped
+    assert told(db, "res") == [("redemption.ready", {"quantity": 1})]  # the phone dropped
     with pytest.raises(mk.InvalidInput), db.transaction() as tx:
         mk.emit(tx, "c1", "no.such.event", {})
 
@@ -130,12 +130,13 @@ def test_the_message_centre_marks_read_only_ones_own(db: points.Database) -> Non
     with db.transaction() as tx:
         world.build(tx)
         for n in range(3):
-            mk.emit(tx, "c1", "redemption.ready", {"item": f"物品{n}"}, to=["res"], now=T0)
-        mk.emit(tx, "c1", "redemption.ready", {"item": "别人的"}, to=["res2"], now=T0)
+            ready = {"quantity": n, "points": 10 * n}
+            mk.emit(tx, "c1", "redemption.ready", ready, to=["res"], now=T0)
+        mk.emit(tx, "c1", "redemption.ready", {"quantity": 9, "points": 9}, to=["res2"], now=T0)
     with db.snapshot() as tx:
         first, *rest = mk.inbox(tx, "res")
         others = mk.inbox(tx, "res2")
-    assert first.text == "您兑换的「物品2」已备好，请到社区领取"
+    assert first.text == "兑换的物品已备好（2 件，20 积分），请到社区领取"
     with db.transaction() as tx:
         assert mk.mark_read(tx, "res", [first.id, others[0].id]) == 1
     with db.snapshot() as tx:
@@ -158,8 +159,8 @@ def webhook_world(db: points.Database) -> mk.Webhook:
 def test_fan_out_claim_retry_and_dead_letter(db: points.Database) -> None:
     hook = webhook_world(db)
     with db.transaction() as tx:
-        mk.emit(tx, "c1", "redemption.ready", {"item": "大米"}, to=["res"], now=T0)
-        mk.emit(tx, "c2", "redemption.ready", {"item": "面"}, to=["outsider"], now=T0)
+        mk.emit(tx, "c1", "redemption.ready", {"quantity": 1}, to=["res"], now=T0)
+        mk.emit(tx, "c2", "redemption.ready", {"quantity": 2}, to=["outsider"], now=T0)
     with db.transaction() as tx:
         assert mk.fan_out(tx, now=T0) == 2
         assert mk.fan_out(tx, now=T0) == 0  # each message fanned out once
