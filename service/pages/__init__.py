@@ -20,6 +20,7 @@ from service.pages import (
     common,
     dashboard,
     forms,
+    messages,
     office,
     offline,
     photos,
@@ -66,6 +67,7 @@ ROUTES = [
             *dashboard.ROUTES,
             *board.ROUTES,
             *offline.ROUTES,
+            *messages.ROUTES,
         ],
         exception_handlers={Exception: page_error},
         opt=MEMBER,  # for Litestar's own OPTIONS handlers; each page states its own policy

@@ -53,6 +53,9 @@ PAGES: dict[str, Permit] = {
     "/staff/store": Act.RUN_STORE,
     "/staff/orders": Act.RUN_STORE,
     "/dashboard": Act.SEE_STATISTICS,
+    "/messages": None,  # one's own messages, from every community
+    "/messages/count": None,
+    "/staff/notices": Act.MANAGE_NOTICES,
 }
 
 

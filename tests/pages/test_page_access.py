@@ -68,6 +68,9 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/store                   403   403   403   403   403   200   me     me    in
 /staff/orders                  403   403   403   403   403   200   me     me    in
 /dashboard                     403   403   403   403   403   200   200    200   in
+/messages                      200   200   200   200   200   200   200    200   in
+/messages/count                200   200   200   200   200   200   200    200   in
+/staff/notices                 403   403   403   403   403   200   me     me    in
 /login                         200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200
 /board/{community}             200   200   200   200   200   200   200    200   200
