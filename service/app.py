@@ -33,7 +33,7 @@ from litestar.stores.redis import RedisStore
 
 from points import Database, utcnow
 from service import auth, pages, problems, ratelimit
-from service.api import boards, claims, offers, people, photos, session, wishes
+from service.api import boards, claims, notices, offers, people, photos, session, wishes
 from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
@@ -61,6 +61,8 @@ API_ROUTES = [
     boards.MatchingController,
     boards.BoardController,
     boards.AuditController,
+    notices.MessagesController,
+    notices.NoticesController,
 ]
 
 

@@ -139,6 +139,7 @@ WHAT = {
     "redemption order": "兑换订单",
     "service record": "服务记录",
     "route": "接口",
+    "webhook": "Webhook",
 }
 
 CAUSES_ZH: dict[str, str] = {

@@ -635,6 +635,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON 
     ("POST", "/communities/{community_id}/orders"): {"item_id": "rice", "quantity": 1},
     ("POST", IT + "/restock"): {"change": 5},
     ("PUT", IT + "/active"): {"active": False},
+    ("POST", "/me/messages/read"): {"ids": ["m1"]},
+    ("PUT", "/me/notice-settings"): {"sms": False},
+    ("POST", "/communities/{community_id}/webhooks"): {
+        "url": "https://example.org/hook",
+        "secret": "s" * 16,
+    },
+    ("POST", "/communities/{community_id}/dead-letters/retry"): {"ids": ["d1"]},
 }
 NESTED: list[tuple[str, str, dict[str, Any], str]] = [  # one level down: (…, field named)
     (
