@@ -25,6 +25,7 @@ from service.api.common import (
     read_cursor,
 )
 from service.api.wishes import Community
+from service.text import text
 from service.uow import api
 
 WebhookId = Annotated[str, PathParameter(max_length=64)]
@@ -65,8 +66,8 @@ class NoticePrefsIn(Input, frozen=True, kw_only=True):
 
 
 class WebhookIn(Input, frozen=True, kw_only=True):
-    url: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://[^\s]+$")]
-    secret: Annotated[str, msgspec.Meta(min_length=16, max_length=200)]
+    url: Annotated[str, msgspec.Meta(max_length=500, pattern=r"^https?://[!-~]+$")]
+    secret: Annotated[str, text(16, 200)]
     own_system: bool = False  # the community's own system: may receive phone numbers
 
 
