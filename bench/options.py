@@ -7,7 +7,7 @@ import os
 
 import msgspec
 
-GROUPS = ("writes", "reads", "library", "matching", "scaleout")
+GROUPS = ("writes", "reads", "library", "matching", "scaleout", "outbox")
 
 
 class Options(msgspec.Struct, frozen=True, kw_only=True):

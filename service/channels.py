@@ -23,9 +23,8 @@ import json
 import time
 from typing import Any
 
-import httpx
-
 import marketplace as mk
+from service.postman import PostError, Postman
 from service.settings import Settings
 
 REPLAY_WINDOW = 300
@@ -65,7 +64,7 @@ def webhook_body(d: mk.Delivery) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-async def send_webhook(client: httpx.AsyncClient, d: mk.Delivery) -> str | None:
+async def send_webhook(client: Postman, d: mk.Delivery) -> str | None:
     """POST one delivery to its webhook; None when delivered, else why not."""
     if d.url is None or d.secret is None:
         return "webhook gone"
@@ -79,12 +78,10 @@ async def send_webhook(client: httpx.AsyncClient, d: mk.Delivery) -> str | None:
         "X-Linli-Signature": signature(d.secret, stamp, body),
     }
     try:
-        answer = await client.post(d.url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= answer.status_code < 300:
-        return None
-    return f"HTTP {answer.status_code}"
+        status, _ = await client.post(d.url, body, headers)
+    except PostError as exc:
+        return str(exc)[:500]
+    return None if 200 <= status < 300 else f"HTTP {status}"
 
 
 def sms_request(settings: Settings, d: mk.Delivery) -> dict[str, str] | None:
@@ -103,7 +100,7 @@ def sms_request(settings: Settings, d: mk.Delivery) -> dict[str, str] | None:
     }
 
 
-async def send_sms(client: httpx.AsyncClient, settings: Settings, d: mk.Delivery) -> str | None:
+async def send_sms(client: Postman, settings: Settings, d: mk.Delivery) -> str | None:
     """Send one SMS through the gateway; None when the gateway took it, else why not."""
     request = sms_request(settings, d)
     if settings.sms_url is None or request is None:
@@ -117,13 +114,13 @@ async def send_sms(client: httpx.AsyncClient, settings: Settings, d: mk.Delivery
         "X-Linli-Signature": signature(settings.sms_key_secret, stamp, body),
     }
     try:
-        answer = await client.post(settings.sms_url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"[:500]
-    if not 200 <= answer.status_code < 300:
-        return f"HTTP {answer.status_code}"
+        status, answer = await client.post(settings.sms_url, body, headers)
+    except PostError as exc:
+        return str(exc)[:500]
+    if not 200 <= status < 300:
+        return f"HTTP {status}"
     try:
-        code = answer.json().get("Code")
+        code = json.loads(answer).get("Code")
     except (ValueError, AttributeError):
         return "gateway answered no JSON"
     return None if code == "OK" else f"gateway: {code}"[:500]

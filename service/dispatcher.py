@@ -18,12 +18,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-import httpx
 import msgspec
 
 import marketplace as mk
 from points import Database, utcnow
 from service import channels
+from service.postman import Postman
 from service.settings import Settings
 
 log = logging.getLogger("linli.outbox")
@@ -37,18 +37,13 @@ class Round(msgspec.Struct, kw_only=True):
     dead: int = 0
 
 
-def client_for(settings: Settings) -> httpx.AsyncClient:
-    limits = httpx.Limits(
-        max_connections=settings.outbox_concurrency,
-        max_keepalive_connections=settings.outbox_concurrency,
-    )
-    return httpx.AsyncClient(
-        timeout=settings.outbox_timeout_seconds, limits=limits, follow_redirects=False
-    )
+def client_for(settings: Settings) -> Postman:
+    """The HTTP client of one dispatcher (keep-alive connections, the timeout per request)."""
+    return Postman(timeout=settings.outbox_timeout_seconds, per_origin=settings.outbox_concurrency)
 
 
 async def _send(
-    client: httpx.AsyncClient, settings: Settings, d: mk.Delivery, gate: asyncio.Semaphore
+    client: Postman, settings: Settings, d: mk.Delivery, gate: asyncio.Semaphore
 ) -> mk.Outcome:
     async with gate:
         if d.channel == "sms":
@@ -61,7 +56,7 @@ async def _send(
 async def dispatch_once(
     db: Database,
     settings: Settings,
-    client: httpx.AsyncClient,
+    client: Postman,
     *,
     clock: Callable[[], dt.datetime] = utcnow,
     rounds: int = 1000,
