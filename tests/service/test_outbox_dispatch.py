@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import threading
+import time
+from http.server import HTTPServer
+from pathlib import Path
 
 import sqlalchemy as sa
 from outbox_world import Receiver
@@ -145,3 +150,42 @@ async def test_sms_goes_through_the_gateway_in_the_providers_shape(db: points.Da
         (out_id,) = tx.execute(
             sa.select(deliveries.c.id).where(deliveries.c.channel == "sms")).scalars()  # fmt: skip
     assert body["OutId"] == out_id
+
+
+def _doc_receiver() -> dict[str, object]:
+    """The receiver docs/api.md shows ("Webhooks"), run as written (its ``__main__`` aside)."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text("utf-8")
+    section = guide[guide.index("## Webhooks") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    found: dict[str, object] = {"__name__": "receiver"}
+    exec(compile(code.group(1), "docs/api.md", "exec"), found)
+    return found
+
+
+async def test_the_receiver_in_the_docs_accepts_a_delivery_once_and_refuses_forgeries(
+    db: points.Database,
+) -> None:
+    doc = _doc_receiver()
+    doc["SECRET"] = SECRET.encode()
+    server = HTTPServer(("127.0.0.1", 0), doc["Hook"])  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        prepare(db, url)
+        async with client_for(settings()) as client:
+            done = await dispatch_once(db, settings(), client, clock=Clock())
+            assert (done.sent, done.failed) == (3, 0)  # each accepted: 200
+            body = b'{"type":"x","id":"forged"}'
+            stamp = str(int(time.time()))
+            wrong = channels.signature("not-the-secret" * 2, stamp, body)
+            forged = {"X-Linli-Timestamp": stamp, "X-Linli-Signature": wrong}
+            assert (await client.post(url, body, forged))[0] == 401
+            stale = str(int(time.time()) - channels.REPLAY_WINDOW - 5)
+            replayed = {"X-Linli-Timestamp": stale,
+                        "X-Linli-Signature": channels.signature(SECRET, stale, body)}  # fmt: skip
+            assert (await client.post(url, body, replayed))[0] == 401
+    finally:
+        server.shutdown()
+    assert len(doc["seen"]) == 3  # type: ignore[arg-type]
