@@ -18,6 +18,7 @@ PURE_MARKETPLACE = {
     "marketplace.model",
     "marketplace.rules",
     "marketplace.errors",
+    "marketplace.notices",  # 通知: which move tells whom what
 }
 IO_MODULES = {"sqlalchemy", "asyncio", "aiosqlite", "asyncpg", "alembic", "litestar", "socket"}
 
