@@ -3,6 +3,7 @@ backoff until dead, the SMS gateway adapter, phones only for the community's own
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
@@ -20,7 +21,8 @@ import points
 from marketplace.schema import deliveries
 from marketplace_world import T0
 from service import channels
-from service.dispatcher import client_for, dispatch_once
+from service.app import create_app
+from service.dispatcher import Dispatcher, client_for, dispatch_once
 from service.settings import Settings
 
 SECRET = "whsec_" + "k" * 26
@@ -189,3 +191,21 @@ async def test_the_receiver_in_the_docs_accepts_a_delivery_once_and_refuses_forg
     finally:
         server.shutdown()
     assert len(doc["seen"]) == 3  # type: ignore[arg-type]
+
+
+async def test_the_service_s_dispatcher_delivers_in_the_background(db: points.Database) -> None:
+    with Receiver() as hook:
+        prepare(db, hook.url)
+        app = create_app(settings(outbox_seconds=0.05), db=db)
+        dispatcher = app.state.dispatcher
+        assert isinstance(dispatcher, Dispatcher)
+        dispatcher.start()
+        try:
+            for _ in range(200):
+                if len(hook.received) == 3:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await dispatcher.stop()
+    assert sorted(r.json()["type"] for r in hook.received) == [
+        "wish.claimed", "wish.dispatched", "wish.verified"]  # fmt: skip
