@@ -413,3 +413,14 @@ def set_notice_prefs(
         )
     )
     return prefs
+
+
+def forget_notices(conn: Connection, member_id: str) -> None:
+    """A deleted member's messages go (删除个人信息), with what was still to send of them, and
+    their notice settings."""
+    o, d = outbox.c, deliveries.c
+    theirs = sa.exists().where(o.community_id == d.community_id, o.id == d.message_id,
+                               o.member_id == member_id)  # fmt: skip
+    conn.execute(deliveries.delete().where(theirs))
+    conn.execute(outbox.delete().where(o.member_id == member_id))
+    conn.execute(notice_prefs.delete().where(notice_prefs.c.member_id == member_id))

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 import points
 from marketplace import lifecycle
+from marketplace.deliveries import forget_notices
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import Member, RoleGrant
@@ -228,7 +229,8 @@ def anonymise(
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
     descriptions, comments and notes of wishes for them are erased, and their photos (a photo
-    shows the home) deleted. Roles end. Ledger entries and the hours record stay."""
+    shows the home) deleted, their messages (消息) and notice settings too. Roles end. Ledger
+    entries and the hours record stay."""
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
@@ -270,6 +272,7 @@ def anonymise(
     )
     conn.execute(photos.delete().where(of_their_wishes))
     conn.execute(roles.delete().where(roles.c.member_id == member.id))
+    forget_notices(conn, member.id)
     return get_member(conn, member.id)
 
 

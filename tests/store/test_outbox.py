@@ -236,3 +236,20 @@ def test_quiet_hours_and_backoff() -> None:
     assert notices.after_quiet(at, 13 * 60, 23 * 60) == at + H  # a window not over midnight
     assert [notices.backoff(n).total_seconds() for n in (1, 2, 3)] == [10, 20, 40]
     assert notices.backoff(30).total_seconds() == 3600
+
+
+def test_a_deleted_member_s_messages_and_settings_go_with_what_was_to_send(
+    db: points.Database,
+) -> None:
+    webhook_world(db)
+    with db.transaction() as tx:
+        mk.set_notice_prefs(tx, "res", mk.NoticePrefs(sms=False), now=T0)
+        mk.emit(tx, "c1", "reports.ready", {"period": "2026-Q4"}, to=["res", "res2"], now=T0)
+        mk.fan_out(tx, now=T0)
+        mk.anonymise(tx, "res", "res", now=T0)
+    with db.snapshot() as tx:
+        assert mk.inbox(tx, "res") == []
+        assert mk.notice_prefs_of(tx, "res") == mk.NoticePrefs()
+        assert len(mk.inbox(tx, "res2")) == 1
+    with db.transaction() as tx:
+        assert len(mk.claim_due(tx, now=T0)) == 1  # res2's delivery only
