@@ -51,7 +51,8 @@ EVENTS: dict[str, Event] = {
                               params=("quantity", "points")),
     "escalation.overdue": Event(critical=True, text="心愿「{title}」已超时，升级至您所在层级处理",
                                 params=("title",)),
-    "reports.ready": Event(critical=False, text="{period} 季度报表已生成", params=("period",)),
+    "reports.ready": Event(critical=False, text="{period} 季度统计报表已生成，可在“统计分析”查看",
+                           params=("period",)),
 }  # fmt: skip
 """Every event type, once: whether it is critical, its line in the message centre, and its SMS
 template's parameters. A new event is a row here and a call of :func:`marketplace.emit`."""

@@ -202,7 +202,8 @@ def notify_due(
     expiring_days: int = EXPIRING_DAYS,
 ) -> int:
     """Write the timed events now due, each once (its key): a reminder the day before a service
-    and 2 hours before it, a check-out forgotten, points expiring within ``expiring_days``."""
+    and 2 hours before it, a check-out forgotten, points expiring within ``expiring_days``, and
+    in a quarter's first days the last quarter's reports ready, to each community's office."""
     now = now or utcnow()
     told: list[Notice] = []
     coming = conn.execute(
@@ -247,4 +248,30 @@ def notify_due(
                 data={"amount": lot.remaining, "lot_id": lot.lot_id,
                       "date": lot.expires_at.astimezone(CHINA).date().isoformat()},
             ))  # fmt: skip
+    told += _quarter_reports(conn, now)
     return write(conn, told, now=now)
+
+
+REPORT_DAYS = 3
+"""For this many days after a quarter ends, the sweep tells each community's office, once, that
+the quarter's statistics (季度报表) are complete."""
+
+
+def _quarter_reports(conn: Connection, now: dt.datetime) -> list[Notice]:
+    today = now.astimezone(CHINA).date()
+    first = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    if (today - first).days >= REPORT_DAYS:
+        return []
+    last = first - dt.timedelta(days=1)
+    period = f"{last.year}-Q{(last.month - 1) // 3 + 1}"
+    office = conn.execute(
+        sa.select(orgs.c.id, roles.c.member_id)
+        .join(roles, roles.c.org_id == orgs.c.id)
+        .where(orgs.c.kind == "community", roles.c.role.in_(("staff", "admin")))
+        .distinct()
+    )
+    return [
+        Notice(community_id=community, type="reports.ready", member_id=member,
+               key=f"reports:{period}:{member}", data={"period": period})
+        for community, member in office
+    ]  # fmt: skip

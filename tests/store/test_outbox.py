@@ -253,3 +253,14 @@ def test_a_deleted_member_s_messages_and_settings_go_with_what_was_to_send(
         assert len(mk.inbox(tx, "res2")) == 1
     with db.transaction() as tx:
         assert len(mk.claim_due(tx, now=T0)) == 1  # res2's delivery only
+
+
+def test_a_quarter_s_reports_are_announced_to_each_office_once(db: points.Database) -> None:
+    with db.transaction() as tx:
+        world.build(tx)
+    new_year = dt.datetime(2026, 12, 31, 17, 0, tzinfo=dt.UTC)  # 2027-01-01 01:00 in China
+    for moment in (new_year - 2 * H, new_year, new_year + 24 * H, new_year + 72 * H):
+        with db.transaction() as tx:
+            mk.notify_due(tx, now=moment)
+    assert told(db, "staff") == [("reports.ready", {"period": "2026-Q4"})]
+    assert told(db, "res") == []
