@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.params import QueryParameter
 from litestar.response import Template
 
 import marketplace as mk
@@ -19,7 +20,7 @@ from service.api.common import MEMBER, Now, Tx
 from service.pages.common import PathId, See, Viewer, done, handle, page, render
 from service.pages.forms import Fields, Form, Invalid
 
-Before = Annotated[str | None, msgspec.Meta(max_length=64)]
+Before = Annotated[str | None, QueryParameter(max_length=64, required=False)]
 
 
 class PrefsForm(Fields, frozen=True, kw_only=True):
