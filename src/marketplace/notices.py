@@ -38,6 +38,8 @@ EVENTS: dict[str, Event] = {
                              params=("title", "start")),
     "service.reminder": Event(critical=True, text="提醒：「{title}」将于 {start} 开始（{when}）",
                               params=("title", "start")),
+    "service.started": Event(critical=False, text="志愿者已到达，开始为您服务「{title}」",
+                             params=("title",)),
     "checkout.forgotten": Event(critical=True, text="您在「{title}」报到后尚未签退，请及时签退",
                                 params=("title",)),
     "wish.served": Event(critical=False, text="「{title}」服务已完成，请确认并评价",
@@ -167,6 +169,8 @@ def of_change(move: Mapping[str, Any], wish: Any, claim: Any | None) -> list[Not
             start = wish.window_start.isoformat()
             told += to_each("wish.dispatched", [claim.member_id], **with_claim, start=start)
         return told
+    if action == "check_in":  # 志愿者已到达: the resident learns the volunteer is there
+        return to_each("service.started", [wish.beneficiary_id], **with_claim)
     if action == "confirm" and claim.member_id:
         return to_each("points.awarded", [claim.member_id], **with_claim)
     return []

@@ -64,7 +64,8 @@ def test_the_story_tells_each_person_their_part(db: points.Database) -> None:
         mk.check_in(tx, "vol1", "c1", claim.id, code=code, now=T0 + 2 * H)
         mk.check_out(tx, "vol1", "c1", claim.id, now=T0 + 4 * H)
         mk.confirm(tx, "res", "c1", wish.id, rating=5, now=T0 + 5 * H)
-    assert [t for t, _ in told(db, "res")] == ["wish.verified", "wish.claimed", "wish.served"]
+    assert [t for t, _ in told(db, "res")] == [
+        "wish.verified", "wish.claimed", "service.started", "wish.served"]  # fmt: skip
     assert [t for t, _ in told(db, "vol1")] == ["wish.dispatched", "points.awarded"]
     with db.snapshot() as tx:
         kept = tx.execute(sa.select(outbox.c.data)).scalars().all()
