@@ -3,7 +3,8 @@
 
 One round (:func:`dispatch_once`) fans new outbox rows out into deliveries, then, while due
 deliveries remain: leases a batch (committed before anything is sent), sends it with at most
-``LINLI_OUTBOX_CONCURRENCY`` requests in flight, and records the outcomes (sent; again after a
+``LINLI_OUTBOX_CONCURRENCY`` requests in flight, and records the outcomes (two batches at once,
+so one's database work overlaps the other's sending) (sent; again after a
 backoff; dead after ``LINLI_OUTBOX_ATTEMPTS``). Each step is a unit of work of its own, safe with
 several processes (see :mod:`marketplace.deliveries`): a message is sent once, and a dispatcher
 killed mid-batch leaves its batch to be sent once more, under the same delivery ids, when the
@@ -28,6 +29,8 @@ from service.settings import Settings
 
 log = logging.getLogger("linli.outbox")
 FAN_OUT = 1000
+PIPELINE = 2
+"""Batches a dispatcher has in flight at once (so the database's share overlaps the sending)."""
 
 
 class Round(msgspec.Struct, kw_only=True):
@@ -72,25 +75,30 @@ async def dispatch_once(
             break
     lease = dt.timedelta(seconds=settings.outbox_lease_seconds)
     gate = asyncio.Semaphore(settings.outbox_concurrency)
-    for _ in range(rounds):
-        now = clock()
-        batch = await db.awrite(mk.claim_due, now=now, lease=lease, limit=settings.outbox_batch)
-        if not batch:
-            break
-        outcomes = await asyncio.gather(*(_send(client, settings, d, gate) for d in batch))
-        dead = await db.awrite(
-            mk.settle,
-            outcomes,
-            now=clock(),
-            max_attempts=settings.outbox_attempts,
-            base_seconds=settings.outbox_backoff_seconds,
-        )
-        failed = sum(1 for o in outcomes if o.error is not None)
-        done.sent += len(outcomes) - failed
-        done.failed += failed
-        done.dead += dead
-        if len(batch) < settings.outbox_batch:
-            break
+
+    async def worker() -> None:
+        for _ in range(rounds):
+            now = clock()
+            batch = await db.awrite(mk.claim_due, now=now, lease=lease, limit=settings.outbox_batch)
+            if not batch:
+                return
+            outcomes = await asyncio.gather(*(_send(client, settings, d, gate) for d in batch))
+            dead = await db.awrite(
+                mk.settle,
+                outcomes,
+                now=clock(),
+                max_attempts=settings.outbox_attempts,
+                base_seconds=settings.outbox_backoff_seconds,
+            )
+            failed = sum(1 for o in outcomes if o.error is not None)
+            done.sent += len(outcomes) - failed
+            done.failed += failed
+            done.dead += dead
+            if len(batch) < settings.outbox_batch:
+                return
+
+    # Two batches in flight: one is claimed or settled while the other is being sent.
+    await asyncio.gather(*(worker() for _ in range(PIPELINE)))
     return done
 
 
