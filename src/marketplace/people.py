@@ -31,7 +31,18 @@ from marketplace.orgs import (
     roles_on,
 )
 from marketplace.privacy import mask_address, member_view
-from marketplace.schema import claims, members, offers, orgs, photos, roles, transitions, wishes
+from marketplace.schema import (
+    claims,
+    members,
+    notice_prefs,
+    offers,
+    orgs,
+    outbox,
+    photos,
+    roles,
+    transitions,
+    wishes,
+)
 from marketplace.standing import standing
 from points import Cause, Page, new_id, sqltypes, utcnow
 
@@ -62,6 +73,8 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     accounts: tuple[dict[str, Any], ...]  # their wallets, one per community
     transfers: tuple[dict[str, Any], ...]  # the ledger entries of those wallets
     service_records: tuple[dict[str, Any], ...]
+    messages: tuple[dict[str, Any], ...] = ()  # 消息: what they were told (the outbox)
+    notice_settings: dict[str, Any] | None = None
     exported_at: dt.datetime
 
 
@@ -209,6 +222,9 @@ def export_member(
     own_offers = _rows(conn, sa.select(offers).where(offers.c.member_id == member_id))
     done = _rows(conn, sa.select(transitions).where(transitions.c.actor_id == member_id))
     wallets, moves, served = _ledger(conn, member_id)
+    told = _rows(conn, sa.select(outbox).where(outbox.c.member_id == member_id)
+                 .order_by(outbox.c.created_at, outbox.c.id))  # fmt: skip
+    prefs = _rows(conn, sa.select(notice_prefs).where(notice_prefs.c.member_id == member_id))
     return Export(
         member=member,
         roles=grants_of(conn, member_id),
@@ -219,6 +235,8 @@ def export_member(
         accounts=tuple(wallets),
         transfers=tuple(moves),
         service_records=tuple(served),
+        messages=tuple(told),
+        notice_settings=prefs[0] if prefs else None,
         exported_at=now or utcnow(),
     )
 

@@ -247,6 +247,10 @@ def test_a_deleted_member_s_messages_and_settings_go_with_what_was_to_send(
         mk.set_notice_prefs(tx, "res", mk.NoticePrefs(sms=False), now=T0)
         mk.emit(tx, "c1", "reports.ready", {"period": "2026-Q4"}, to=["res", "res2"], now=T0)
         mk.fan_out(tx, now=T0)
+        copy = mk.export_member(tx, "res", "res", now=T0)  # 个人信息副本: her messages too
+        assert [m["type"] for m in copy.messages] == ["reports.ready"]
+        assert copy.notice_settings is not None
+        assert copy.notice_settings["sms_off"] is True
         mk.anonymise(tx, "res", "res", now=T0)
     with db.snapshot() as tx:
         assert mk.inbox(tx, "res") == []
