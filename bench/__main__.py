@@ -23,6 +23,7 @@ from bench import (
     library,
     machine,
     matching,
+    outbox,
     report,
     roster,
     wrk,
@@ -173,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             rows += _certificates(opts, backend, workdir, secret, pg_name + "_cert")
         if set(opts.groups) == {"certificates"}:
             continue  # its own small database: no big data set to build
+        if "outbox" in opts.groups:  # a database of its own: it needs none of the data set
+            say(f"outbox ({backend})")
+            if backend == "sqlite":
+                own = f"sqlite:///{(workdir / 'outbox.db').resolve()}"
+            else:
+                own = _fresh_pg(opts.pg_url, pg_name + "_outbox")
+            rows += outbox.run(opts, own, backend, say)
+            if set(opts.groups) == {"outbox"}:
+                continue
         say(f"data set ({backend})")
         url, settings = _database(opts, backend, workdir, secret, pg_name)
         fixtures = dataset.fixtures(

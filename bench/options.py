@@ -16,6 +16,7 @@ GROUPS = (
     "roster",
     "exports",
     "certificates",
+    "outbox",
 )
 
 

@@ -33,7 +33,18 @@ from litestar.stores.redis import RedisStore
 
 from points import Database, utcnow
 from service import auth, open311, pages, problems, ratelimit
-from service.api import boards, claims, codes, duty, offers, people, photos, session, wishes
+from service.api import (
+    boards,
+    claims,
+    codes,
+    duty,
+    notices,
+    offers,
+    people,
+    photos,
+    session,
+    wishes,
+)
 from service.api import certificates as certificates_api
 from service.api import corrections as corrections_api
 from service.api import matters as matters_api
@@ -41,6 +52,7 @@ from service.api import points as points_api
 from service.api.common import PUBLIC, Moments, StrictStructs, policy_guard, strict_input
 from service.csrf import SessionCSRF
 from service.database import open_database
+from service.dispatcher import Dispatcher
 from service.headers import SecurityHeaders
 from service.observability import RequestContext, configure_logging
 from service.settings import Settings
@@ -72,6 +84,8 @@ API_ROUTES = [
     duty.UnitReportController,
     certificates_api.RecordController,
     certificates_api.CertificateController,
+    notices.MessagesController,
+    notices.NoticesController,
 ]
 
 
@@ -120,13 +134,16 @@ def create_app(
     sweeper = Sweeper(
         database, settings.sweep_seconds, clock, retention_days=settings.retention_days
     )
+    dispatcher = Dispatcher(database, settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         sweeper.start()
+        dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
             await sweeper.stop()
             if db is None:
                 database.dispose()
@@ -154,6 +171,7 @@ def create_app(
             refusal=("code_throttled", "验证码错误次数过多", "one-time codes"),
         ),
         "sweeper": sweeper,
+        "dispatcher": dispatcher,
         "clock": clock,
     }
     app = Litestar(

@@ -26,6 +26,7 @@ from marketplace.schema import wishes
 from points.schema import accounts, transfers
 from service import auth, backup, certificate_pdf, codes, demo, exports, i18n, rosters
 from service.database import open_database
+from service.dispatcher import client_for, dispatch_once
 from service.problems import ServiceError
 from service.settings import Settings, SettingsError
 from service.sweeper import retention, sweep_once
@@ -687,3 +688,113 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
             bar.update(done - bar.pos)
 
         yield update
+
+
+@main.group()
+def outbox() -> None:
+    """通知: the outbox's dispatcher and its dead letters."""
+
+
+@outbox.command("dispatch")
+@click.option("--once", is_flag=True, help="One round (fan out, send what is due), then exit.")
+def outbox_dispatch(once: bool) -> None:
+    """Send the outbox's messages to webhooks and SMS (safe beside `linli serve` and other
+    dispatchers); without --once, every LINLI_OUTBOX_SECONDS until stopped."""
+    settings = _settings()
+
+    def work(database: points.Database) -> None:
+        async def rounds() -> None:
+            async with client_for(settings) as client:
+                while True:
+                    done = await dispatch_once(database, settings, client)
+                    click.echo(
+                        f"fanned={done.fanned}\tsent={done.sent}\tfailed={done.failed}"
+                        f"\tdead={done.dead}"
+                    )
+                    if once:
+                        return
+                    await asyncio.sleep(max(settings.outbox_seconds, 1.0))
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(rounds())
+
+    _run(work)
+
+
+@outbox.command("dead")
+@click.option("--community", required=True, help="The community's org id.")
+def outbox_dead(community: str) -> None:
+    """List the community's dead deliveries (死信)."""
+    found = _run(lambda database: _read(database, mk.dead_letters, mk.SYSTEM, community))
+    for d in found:
+        click.echo(f"{d.id}\t{d.type}\t{d.channel}\tattempts={d.attempts}\t{d.last_error or ''}")
+    click.echo(f"{len(found)} dead")
+
+
+@outbox.command("retry")
+@click.option("--community", required=True, help="The community's org id.")
+@click.argument("delivery_ids", nargs=-1)
+def outbox_retry(community: str, delivery_ids: tuple[str, ...]) -> None:
+    """Send dead deliveries again (all of the community's when no id is given)."""
+
+    def work(database: points.Database) -> int:
+        with database.transaction() as tx:
+            return mk.retry(tx, mk.SYSTEM, community, list(delivery_ids) or None)
+
+    click.echo(f"{_run(work)} to send again")
+
+
+@main.group()
+def webhook() -> None:
+    """通知: a community's webhooks (signed JSON POSTs of its events; docs/api.md)."""
+
+
+@webhook.command("add")
+@click.option("--community", required=True, help="The community's org id.")
+@click.option("--url", required=True, help="Where to POST the events (http:// or https://).")
+@click.option("--secret", required=True, help="The HMAC key (16 to 200 characters).")
+@click.option("--own-system", is_flag=True, help="The community's own system: may see phones.")
+def webhook_add(community: str, url: str, secret: str, own_system: bool) -> None:
+    """Register a webhook for every event of the community."""
+
+    def work(database: points.Database) -> mk.Webhook:
+        with database.transaction() as tx:
+            return mk.add_webhook(tx, mk.SYSTEM, community, url, secret, own_system=own_system)
+
+    try:
+        hook = _run(work)
+    except mk.MarketplaceError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"webhook {hook.id} → {hook.url}")
+
+
+@webhook.command("list")
+@click.option("--community", required=True, help="The community's org id.")
+def webhook_list(community: str) -> None:
+    """List the community's webhooks."""
+    for hook in _run(lambda database: _read(database, mk.list_webhooks, mk.SYSTEM, community)):
+        flags = "active" if hook.active else "removed"
+        flags += " own-system" if hook.own_system else ""
+        click.echo(f"{hook.id}\t{hook.url}\t{flags}")
+
+
+@webhook.command("remove")
+@click.option("--community", required=True, help="The community's org id.")
+@click.argument("webhook_id")
+def webhook_remove(community: str, webhook_id: str) -> None:
+    """Stop a webhook (what it had still to receive is dropped)."""
+
+    def work(database: points.Database) -> None:
+        with database.transaction() as tx:
+            mk.remove_webhook(tx, mk.SYSTEM, community, webhook_id)
+
+    try:
+        _run(work)
+    except mk.MarketplaceError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"webhook {webhook_id} removed")
+
+
+def _read(database: points.Database, fn: Callable[..., T], *args: Any) -> T:
+    with database.snapshot() as tx:
+        return fn(tx, *args)

@@ -160,6 +160,7 @@ WHAT = {
     "correction": "更正申请",
     "route": "接口",
     "matter": "督办事项",
+    "webhook": "Webhook",
 }
 
 CAUSES_ZH: dict[str, str] = {
@@ -268,6 +269,8 @@ CAUSES_ZH: dict[str, str] = {
     "photo_pixels": "像素过大（最多 {megapixels} 百万像素）",
     "photo_broken": "无法读取，文件已损坏或不完整",
     "photo_count": "每次可上传 1 到 {high} 张",
+    "notice_type": "不是已知的通知类型",
+    "webhook_url": "须为 http:// 或 https:// 开头的地址",
     "same_account": "转出和转入须为两个不同的账户",
     "timeout_not_pending": "只有冻结的积分才能设定期限",
     "timeout_range": "期限须为正数，最长十年",

@@ -50,6 +50,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         "http://127.0.0.1:8000"  # where /verify/{number} is reached (certificates' QR)
     )
     certificate_font: str = ""  # a TrueType CJK font to embed ("": the first of Debian's found)
+    # 通知: the outbox's dispatcher (service.dispatcher) and the SMS gateway (service.channels)
+    outbox_seconds: float = 2.0  # the dispatcher inside `linli serve` looks this often; 0: off
+    outbox_attempts: int = 8  # attempts before a delivery is dead (死信)
+    outbox_backoff_seconds: int = 10  # the first retry's wait, doubled each attempt (≤ 1 hour)
+    outbox_lease_seconds: int = 60  # a claimed delivery is another dispatcher's again after this
+    outbox_batch: int = 500  # deliveries claimed at once
+    outbox_concurrency: int = 32  # requests in flight at once per dispatcher
+    outbox_timeout_seconds: float = 5.0  # per webhook or SMS request
+    sms_url: str | None = None  # the SMS gateway; unset: no SMS
+    sms_sign_name: str = ""  # 短信签名
+    sms_templates: dict[str, str] = {}  # event type → template code (LINLI_SMS_TEMPLATES)
+    sms_key_id: str = ""
+    sms_key_secret: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, cwd: Path | None = None) -> Settings:
@@ -80,6 +93,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             access_log=env.get("LINLI_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
             public_url=_url(env.get("LINLI_PUBLIC_URL", "") or "http://127.0.0.1:8000"),
             certificate_font=env.get("LINLI_CERTIFICATE_FONT", ""),
+            outbox_seconds=float(_int(env, "LINLI_OUTBOX_SECONDS", 2, 0, 3600)),
+            outbox_attempts=_int(env, "LINLI_OUTBOX_ATTEMPTS", 8, 1, 100),
+            outbox_backoff_seconds=_int(env, "LINLI_OUTBOX_BACKOFF_SECONDS", 10, 0, 3600),
+            outbox_lease_seconds=_int(env, "LINLI_OUTBOX_LEASE_SECONDS", 60, 1, 3600),
+            outbox_batch=_int(env, "LINLI_OUTBOX_BATCH", 500, 1, 10_000),
+            outbox_concurrency=_int(env, "LINLI_OUTBOX_CONCURRENCY", 32, 1, 1000),
+            outbox_timeout_seconds=float(_int(env, "LINLI_OUTBOX_TIMEOUT_SECONDS", 5, 1, 120)),
+            sms_url=env.get("LINLI_SMS_URL") or None,
+            sms_sign_name=env.get("LINLI_SMS_SIGN_NAME", ""),
+            sms_templates=_templates(env.get("LINLI_SMS_TEMPLATES", "")),
+            sms_key_id=env.get("LINLI_SMS_KEY_ID", ""),
+            sms_key_secret=env.get("LINLI_SMS_KEY_SECRET", ""),
         )
 
 
@@ -100,6 +125,19 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _templates(raw: str) -> dict[str, str]:
+    """``wish.dispatched=SMS_1001,service.reminder=SMS_1002``: an SMS template code per event."""
+    found = {}
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        event, sep, code = part.partition("=")
+        if not sep or not event.strip() or not code.strip():
+            raise SettingsError(f"LINLI_SMS_TEMPLATES: {part!r} is not event=template_code")
+        found[event.strip()] = code.strip()
+    return found
 
 
 def _stored_secret(cwd: Path) -> str:

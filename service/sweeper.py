@@ -1,7 +1,9 @@
 """Background sweeps (定时任务): escalation deadlines, auto-accept, no-show release, wish expiry,
-redemption-order expiry, pending-transfer timeouts, points expiry, sealing new transfers into each
-community's hash chain, folding the statistics' appended day rows, expired idempotency keys, and
-the retention purge of deleted members' remaining personal fields (``LINLI_RETENTION_DAYS``).
+redemption-order expiry, pending-transfer timeouts, points expiry, timed notices (reminders before
+a service, forgotten check-outs, points about to expire: marketplace.notify_due), sealing new
+transfers into each community's hash chain, folding the statistics' appended day rows, expired
+idempotency keys, and the retention purge of deleted members' remaining personal fields
+(``LINLI_RETENTION_DAYS``).
 
 Each sweep runs as a write unit of work of its own and handles each due item in a savepoint with a
 conditional update (on PostgreSQL it also skips rows another process holds, ``FOR UPDATE SKIP
@@ -82,6 +84,10 @@ def _fold_statistics(conn: Connection, now: dt.datetime) -> tuple[int, int]:
     return mk.fold_statistics(conn), 0
 
 
+def _notices(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    return mk.notify_due(conn, now=now), 0
+
+
 def _idempotency_keys(conn: Connection, now: dt.datetime) -> tuple[int, int]:
     return sweep_keys(conn, now=now), 0
 
@@ -107,6 +113,7 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("pending_timeouts", _timeouts),
     ("expire_points", _expire_points),
     ("seal_chain", _seal_chain),  # it seals what the sweeps above wrote
+    ("notices", _notices),  # reminders, forgotten check-outs, points about to expire
     ("fold_statistics", _fold_statistics),  # the statistics' rows the writes above appended
     ("idempotency_keys", _idempotency_keys),
 )  # fmt: skip

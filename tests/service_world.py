@@ -65,6 +65,7 @@ def settings(backend_url: str, **overrides: Any) -> Settings:
         "database_url": backend_url,
         "secret_key": "test-secret-" + "x" * 40,
         "sweep_seconds": 0,
+        "outbox_seconds": 0,
         "access_log": False,
         "log_level": "WARNING",
         "rate_limit_per_minute": 100_000,

@@ -25,6 +25,7 @@ from service.pages import (
     exports,
     forms,
     matters,
+    messages,
     office,
     offline,
     partners,
@@ -84,6 +85,7 @@ ROUTES = [
             *certificates.ROUTES,
             *offline.ROUTES,
             *matters.ROUTES,
+            *messages.ROUTES,
         ],
         exception_handlers={Exception: page_error},
         opt=MEMBER,  # for Litestar's own OPTIONS handlers; each page states its own policy

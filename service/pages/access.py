@@ -77,6 +77,9 @@ PAGES: dict[str, Permit] = {
     "/staff/exports": Act.EXPORT,
     "/staff/exports/file": Act.EXPORT,
     "/staff/certificates": Act.ISSUE_CERTIFICATE,
+    "/messages": None,  # one's own messages, from every community
+    "/messages/count": None,
+    "/staff/notices": Act.MANAGE_NOTICES,
 }
 
 

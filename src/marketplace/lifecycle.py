@@ -142,6 +142,7 @@ class Act(enum.StrEnum):
     PAIR_UNIT = "pair_unit"  # 结对共建
     SET_KEY_HOUSEHOLD = "set_key_household"
     SET_COMMUNITY_RULES = "set_community_rules"
+    MANAGE_NOTICES = "manage_notices"  # 通知: webhooks, dead letters
     GRANT_OFFICE = "grant_office"  # grant or revoke a staff or admin role
     GRANT_ROLE = "grant_role"  # grant or revoke any other role
     REVOKE_OWN_OFFICE = "revoke_own_office"  # nobody: an office holder cannot lock themself out
@@ -388,6 +389,7 @@ ACTS: dict[Act, frozenset[Role]] = {
     Act.PAIR_UNIT: OFFICE | SYSTEM,
     Act.SET_KEY_HOUSEHOLD: OFFICE | SYSTEM,
     Act.SET_COMMUNITY_RULES: OFFICE | SYSTEM,
+    Act.MANAGE_NOTICES: OFFICE | SYSTEM,
     Act.GRANT_OFFICE: frozenset({R.ADMIN}) | SYSTEM,
     Act.GRANT_ROLE: OFFICE | SYSTEM,
     Act.REVOKE_OWN_OFFICE: frozenset(),

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from marketplace import lifecycle, rollups
+from marketplace import lifecycle, outbox, rollups
 from marketplace.errors import ClaimLimitReached, NotFound
 from marketplace.lifecycle import (
     ClaimState,
@@ -390,11 +390,14 @@ def transition(
 
 def record_all(conn: Connection, changes: list[Change]) -> None:
     """Record the moves made by one use case: their transitions in one statement (one
-    ``executemany``) and their increments of the statistics' rollups in one more
-    (:func:`marketplace.rollups.count`)."""
+    ``executemany``), their increments of the statistics' rollups in one more
+    (:func:`marketplace.rollups.count`) and the notices they make in one more, when they make
+    any (:func:`marketplace.outbox.from_changes`: in this transaction, so a move rolled back
+    tells nobody)."""
     if changes:
         conn.execute(_RECORD, [dict(change.move) for change in changes])
         rollups.count(conn, changes)
+        outbox.from_changes(conn, changes)
 
 
 _RECORD = transitions.insert()

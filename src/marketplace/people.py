@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 import points
 from marketplace import identity, lifecycle
+from marketplace.deliveries import forget_notices
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import Member, RoleGrant
@@ -40,6 +41,11 @@ from marketplace.schema import (
     members,
     offers,
     orgs,
+    members,
+    notice_prefs,
+    offers,
+    orgs,
+    outbox,
     photos,
     roles,
     transitions,
@@ -78,6 +84,8 @@ class Export(msgspec.Struct, frozen=True, kw_only=True):
     service_records: tuple[dict[str, Any], ...]
     corrections: tuple[dict[str, Any], ...] = ()  # their requests to correct their record
     id_document: identity.IdDocument | None  # masked: the number never leaves but on a certificate
+    messages: tuple[dict[str, Any], ...] = ()  # 消息: what they were told (the outbox)
+    notice_settings: dict[str, Any] | None = None
     exported_at: dt.datetime
     consents: tuple[dict[str, Any], ...] = ()  # 单独同意 given or withdrawn, oldest first
 
@@ -283,6 +291,9 @@ def export_member(
         .order_by(member_changes.c.at, member_changes.c.id),
     )
     wallets, moves, served = _ledger(conn, member_id)
+    told = _rows(conn, sa.select(outbox).where(outbox.c.member_id == member_id)
+                 .order_by(outbox.c.created_at, outbox.c.id))  # fmt: skip
+    prefs = _rows(conn, sa.select(notice_prefs).where(notice_prefs.c.member_id == member_id))
     return Export(
         member=member,
         roles=grants_of(conn, member_id),
@@ -298,6 +309,8 @@ def export_member(
             _rows(conn, sa.select(corrections).where(corrections.c.member_id == member_id))
         ),
         id_document=identity.document(conn, member_id, member_id),
+        messages=tuple(told),
+        notice_settings=prefs[0] if prefs else None,
         exported_at=now or utcnow(),
         consents=tuple(
             _rows(
@@ -316,9 +329,9 @@ def anonymise(
     """删除个人信息: the member (or an admin over them) erases the personal fields. The name
     becomes 已注销用户; phone, skills, key-household flags and consent go; the addresses,
     descriptions, comments and notes of wishes for them are erased, and their photos (a photo
-    shows the home) and ID document deleted; their room, address and availability go, and the
-    log of their profile's changes keeps who changed what when, without the values. Roles end.
-    Ledger entries and the hours record stay."""
+    shows the home) and ID document deleted, their messages (消息) and notice settings too; their
+    room, address and availability go, and the log of their profile's changes keeps who changed
+    what when, without the values. Roles end. Ledger entries and the hours record stay."""
     member = get_member(conn, member_id)
     if actor != member_id:
         grants = grants_of(conn, member_id)
@@ -371,6 +384,7 @@ def anonymise(
     conn.execute(photos.delete().where(of_their_wishes))
     conn.execute(roles.delete().where(roles.c.member_id == member.id))
     identity.erase(conn, member.id)  # the ID document kept for certificates
+    forget_notices(conn, member.id)
     return get_member(conn, member.id)
 
 

@@ -633,3 +633,86 @@ certificates = sa.Table(
     sa.Index("ix_mk_certificates_person", "member_id", "issued_at"),
     sqlite_strict=True,
 )
+outbox = sa.Table(
+    "mk_outbox",
+    metadata,
+    _id("community_id"),
+    _id("id"),
+    sa.Column("type", Text(40), nullable=False),
+    _id("member_id", nullable=True),  # None: for the community's systems only (webhooks)
+    sa.Column("key", Text(120), nullable=True),  # a timed event's, so a sweep writes it once
+    sa.Column("data", Json(), nullable=False),
+    sa.Column("critical", Flag(), nullable=False),  # service-critical: no opt-out
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.Column("read_at", Timestamp(), nullable=True),  # the message centre's 已读
+    sa.Column("fanned", Flag(), nullable=False, server_default=sa.false()),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sa.UniqueConstraint("community_id", "key", name="uq_mk_outbox_key"),
+    sa.Index("ix_mk_outbox_member", "member_id", "created_at"),
+    sa.Index(
+        "ix_mk_outbox_new",
+        "created_at",
+        sqlite_where=sa.text("fanned = 0"),
+        postgresql_where=sa.text("fanned = false"),
+    ),
+    sqlite_strict=True,
+)
+"""通知 outbox: every event, written in the transaction of what caused it (marketplace.outbox).
+A member's rows are their message centre (消息中心); the dispatcher fans each new row out to
+``mk_deliveries``, one per channel that should carry it."""
+
+deliveries = sa.Table(
+    "mk_deliveries",
+    metadata,
+    _id("community_id"),
+    _id("id"),  # the delivery id receivers drop duplicates by
+    _id("message_id"),
+    sa.Column("channel", Text(16), nullable=False),  # webhook | sms
+    _id("target"),  # the webhook's id, or the member's
+    sa.Column("state", Text(8), nullable=False),  # pending | sent | dead
+    sa.Column("attempts", Int64, nullable=False),
+    sa.Column("next_at", Timestamp(), nullable=False),
+    sa.Column("lease_until", Timestamp(), nullable=True),  # claimed by a dispatcher until then
+    sa.Column("last_error", Text(500), nullable=True),
+    sa.Column("sent_at", Timestamp(), nullable=True),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sa.Index(
+        "ix_mk_deliveries_due",
+        "next_at",
+        sqlite_where=sa.text("state = 'pending'"),
+        postgresql_where=sa.text("state = 'pending'"),
+    ),
+    sa.Index("ix_mk_deliveries_state", "community_id", "state", "created_at"),
+    sqlite_strict=True,
+)
+
+webhooks = sa.Table(
+    "mk_webhooks",
+    metadata,
+    _id("community_id"),
+    _id("id"),
+    sa.Column("url", Text(500), nullable=False),
+    sa.Column("secret", Text(200), nullable=False),
+    sa.Column("own_system", Flag(), nullable=False),  # the community's own: may see phones
+    sa.Column("active", Flag(), nullable=False),
+    _id("created_by"),
+    sa.Column("created_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("community_id", "id"),
+    sqlite_strict=True,
+)
+
+notice_prefs = sa.Table(
+    "mk_notice_prefs",
+    metadata,
+    _id("member_id"),
+    sa.Column("sms_off", Flag(), nullable=False),
+    sa.Column("webhook_off", Flag(), nullable=False),
+    sa.Column("quiet_from", Int64, nullable=False),  # minute of the day, community time
+    sa.Column("quiet_to", Int64, nullable=False),
+    sa.Column("updated_at", Timestamp(), nullable=False),
+    sa.PrimaryKeyConstraint("member_id"),
+    sqlite_strict=True,
+)
+"""A member's 通知设置: opt-outs per channel (service-critical messages still go) and SMS quiet
+hours. No row: every channel on, quiet 22:00–07:00."""

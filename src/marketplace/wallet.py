@@ -22,6 +22,7 @@ from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import OFFICE, Act, Role
 from marketplace.model import CHINA, Org, OrgKind
 from marketplace.orgs import check_text, community_rules
+from marketplace.outbox import emit
 from marketplace.schema import orgs, roles
 from marketplace.standing import standing_at
 from points import AccountKind, Cause, Page, utcnow
@@ -292,7 +293,7 @@ def redeem(
     """兑换: the actor reserves an item with their own points (a delisted item is not found, but
     for office, who see it as unavailable)."""
     _, held = community_roles(conn, actor, community_id)
-    return points.redeem(
+    order = points.redeem(
         conn,
         community_id=community_id,
         member_id=actor,
@@ -302,6 +303,11 @@ def redeem(
         hide_inactive=not lifecycle.can(Act.RUN_STORE, held),
         now=now,
     )
+    # 待领取: the goods are held for the member until the order expires
+    ready = {"order_id": order.id, "quantity": order.quantity, "points": order.points}
+    emit(conn, community_id, "redemption.ready", ready, to=[actor], key=f"order:{order.id}",
+         now=order.created_at)  # fmt: skip
+    return order
 
 
 def orders(

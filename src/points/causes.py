@@ -137,6 +137,8 @@ CAUSES: dict[str, str] = {
     "id_number": "is not a valid number of this kind of ID document",
     "id_kind": "must be one of the kinds of ID document listed",
     "consent_required": "needs the member's separate consent",
+    "notice_type": "must be one of the event types (marketplace.notices.EVENTS)",
+    "webhook_url": "must be an http:// or https:// address",
     # the points ledger and store
     "same_account": "a transfer needs two different accounts",
     "timeout_not_pending": "a timeout applies only to a pending transfer",

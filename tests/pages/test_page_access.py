@@ -93,6 +93,9 @@ path                           res   vol   party grid  unit  staff street admin 
 /staff/exports                 403   403   403   403   403   200   200    200   in
 /staff/exports/file            403   403   403   403   403   422   422    422   in
 /staff/certificates            403   403   403   403   403   200   me     me    in
+/messages                      200   200   200   200   200   200   200    200   in
+/messages/count                200   200   200   200   200   200   200    200   in
+/staff/notices                 403   403   403   403   403   200   me     me    in
 /login                         200   200   200   200   200   200   200    200   200
 /login/code                    200   200   200   200   200   200   200    200   200
 /board                         200   200   200   200   200   200   200    200   200

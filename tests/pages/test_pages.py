@@ -22,6 +22,7 @@ from service.app import create_app
 from service.pages import (
     board,
     dashboard,
+    messages,
     office,
     offline,
     points,
@@ -35,7 +36,8 @@ from service.pages import (
 from service.pages.common import CST, PAGE
 
 MODULES = (
-    board, dashboard, office, offline, points, resident, session, staff, stock, volunteer, wish
+    board, dashboard, messages, office, offline, points, resident, session, staff, stock,
+    volunteer, wish,
 )  # fmt: skip
 PUBLIC_PAGES = ("/login", "/board", "/sw.js", "/manifest.webmanifest", "/offline")
 

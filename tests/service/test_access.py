@@ -679,6 +679,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {  # a valid body of every JSON 
         "source": "通知",
         "days": [{"day": "2027-01-01", "workday": False}],
     },
+    ("POST", "/me/messages/read"): {"ids": ["m1"]},
+    ("PUT", "/me/notice-settings"): {"sms": False},
+    ("POST", "/communities/{community_id}/webhooks"): {
+        "url": "https://example.org/hook",
+        "secret": "s" * 16,
+    },
+    ("POST", "/communities/{community_id}/dead-letters/retry"): {"ids": ["d1"]},
 }
 NESTED: list[tuple[str, str, dict[str, Any], str]] = [  # one level down: (…, field named)
     (

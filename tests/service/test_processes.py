@@ -4,7 +4,8 @@ Two real ``linli serve`` processes share a database of this module (and a Redis 
 one is there). Claims and redemptions fired through both at once keep capacity, the claim limit,
 stock and balances; one Idempotency-Key sent to both takes effect once; ``linli sweep`` started
 in two processes at the same moment handles each due item once, and waits for (never deadlocks
-with) a redemption in another process.
+with) a redemption in another process; the outbox's dispatcher running in both sends each
+message once.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from outbox_world import Receiver
 from sqlalchemy.engine import Connection, Engine
 
 import marketplace as mk
@@ -753,3 +755,28 @@ def _due_orders(tx: Connection, now: dt.datetime) -> tuple[list[str], str]:
         )
         ids.append(order.id)
     return ids, item.id
+
+
+def test_two_serving_processes_dispatch_each_message_once(cluster: Cluster) -> None:
+    """Both ``linli serve`` processes run the outbox's dispatcher (every 2 s by default): each
+    message reaches the webhook once."""
+    with Receiver() as hook, processes.database(cluster.url) as db:
+        with db.transaction() as tx:
+            made = mk.add_webhook(tx, mk.SYSTEM, "c1", hook.url, "s" * 32)
+            for n in range(300):
+                mk.emit(tx, "c1", "reports.ready", {"period": f"p{n}"})
+        try:
+            deadline = time.monotonic() + 60
+            while len(_reports(hook)) < 300 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # anything sent twice would arrive meanwhile
+        finally:
+            with db.transaction() as tx:
+                mk.remove_webhook(tx, mk.SYSTEM, "c1", made.id)
+        seen = Counter(_reports(hook))  # not the earlier tests' events, if any came after
+    assert len(seen) == 300
+    assert set(seen.values()) == {1}
+
+
+def _reports(hook: Receiver) -> list[str]:
+    return [r.json()["id"] for r in list(hook.received) if r.json()["type"] == "reports.ready"]

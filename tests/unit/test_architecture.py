@@ -21,6 +21,7 @@ PURE_MARKETPLACE = {
     "marketplace.workdays",  # working days on the official calendar (the package is data)
     "marketplace.roster",  # a roster's rows checked against the community (花名册)
     "marketplace.sheets",  # a spreadsheet's bytes into rows
+    "marketplace.notices",  # 通知: which move tells whom what
 }
 IO_MODULES = {"sqlalchemy", "asyncio", "aiosqlite", "asyncpg", "alembic", "litestar", "socket"}
 
