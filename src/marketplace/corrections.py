@@ -12,6 +12,9 @@ a reason). Who decides is ``lifecycle.CORRECTION_TABLE``; every step is recorded
 An accepted correction of the minutes, day or category also corrects the points they earned, by
 the policy version the original award used: the volunteer's wallet then holds what the corrected
 service earns, as if it had been recorded right the first time.
+
+The volunteer is told the decision in its transaction (:mod:`marketplace.outbox`):
+``correction.accepted`` (已更正) or ``correction.refused`` with the reason.
 """
 
 from __future__ import annotations
@@ -39,12 +42,18 @@ from marketplace.lifecycle import (
 )
 from marketplace.model import CHINA
 from marketplace.orgs import check_text, community_rules
+from marketplace.outbox import emit
 from marketplace.schema import claims, corrections, members, transitions
 from marketplace.wallet import community_roles
 from points import Cause, Page, new_id, sqltypes, utcnow
 
 SUBJECT = "fix"
 """The ``mk_transitions`` subject of a correction request's moves."""
+NOTICES = {
+    CorrectionState.CORRECTED: "correction.accepted",
+    CorrectionState.REFUSED: "correction.refused",
+}
+"""The notice each decision sends the volunteer (``marketplace.notices.EVENTS``)."""
 
 
 class CorrectionField(enum.StrEnum):
@@ -451,6 +460,12 @@ def _decide(
     action = CorrectionAction.ACCEPT if to is CorrectionState.CORRECTED else CorrectionAction.REFUSE
     _record(conn, msgspec.to_builtins(found), action.value, found.state.value, to, actor, held,
             reason, now)  # fmt: skip
+    told: dict[str, Any] = {"correction_id": found.id}
+    if found.wish_id is not None:
+        told["wish_id"] = found.wish_id
+    if to is CorrectionState.REFUSED:
+        told["reason"] = reason
+    emit(conn, found.community_id, NOTICES[to], told, to=[found.member_id], now=now)
     return _load(conn, found.community_id, found.id)
 
 

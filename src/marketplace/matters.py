@@ -27,6 +27,13 @@ at; handler: the unit it was assigned to) comes from where their roles are
 
 Every use case loads the matter, decides with the table, then writes with a conditional update
 (``WHERE state = :from``) and records the move in ``mk_transitions`` (subject ``matter``).
+
+Feedback (反馈, in the move's own transaction, :mod:`marketplace.outbox`): the wish's resident
+(and who posted it for her) is told when a level takes the matter in (``matter.accepted``),
+classifies it 谅解 with the explanation (``matter.understood``) and answers it
+(``matter.answered``); when a matter is sent back, the office that now has it again (the
+community that blew the whistle; for a unit's hand-back, the level that assigned it) is told with
+the reason (``matter.returned``).
 """
 
 from __future__ import annotations
@@ -58,8 +65,10 @@ from marketplace.lifecycle import (
 )
 from marketplace.model import OrgKind
 from marketplace.moves import load_wish
+from marketplace.notices import STAFF, Notice
 from marketplace.orgs import check_text, get_org
-from marketplace.schema import matters, milestones, transitions
+from marketplace.outbox import emit, write
+from marketplace.schema import matters, milestones, transitions, wishes
 from marketplace.standing import SYSTEM_ACTOR, standing
 from marketplace.sweeps import escalation_reason
 from marketplace.workdays import Calendar, china_day, deadline, end_of
@@ -71,6 +80,8 @@ RATING_DAYS = 5
 MAX_ASSIGN_DAYS = 60
 MAX_MILESTONES = 10
 LEVEL_KINDS = {1: OrgKind.STREET, 2: OrgKind.DISTRICT}
+LEVEL_NAMES = {1: "街道", 2: "区"}
+"""Who took a matter in, as the resident reads it (``matter.accepted``)."""
 
 
 class Matter(msgspec.Struct, frozen=True, kw_only=True):
@@ -231,6 +242,8 @@ def accept(
                 for n, s in enumerate(ordered, 1)
             ],
         )  # fmt: skip
+    _tell_resident(conn, moved, "matter.accepted", now, kind=kind.value,
+                   by=LEVEL_NAMES[moved.level])  # fmt: skip
     return moved
 
 
@@ -254,7 +267,10 @@ def explain(
             **_done(matter, now),
         }
 
-    return _act(conn, actor, community_id, matter_id, MatterAction.EXPLAIN, plan, now, explanation)
+    moved = _act(conn, actor, community_id, matter_id, MatterAction.EXPLAIN, plan, now,
+                 explanation)  # fmt: skip
+    _tell_resident(conn, moved, "matter.understood", now, explanation=explanation)
+    return moved
 
 
 def assign(
@@ -300,7 +316,9 @@ def answer(
     def plan(matter: Matter, cal: Calendar) -> dict[str, Any]:
         return {"answer": text, **_done(matter, now)}
 
-    return _act(conn, actor, community_id, matter_id, MatterAction.ANSWER, plan, now, text)
+    moved = _act(conn, actor, community_id, matter_id, MatterAction.ANSWER, plan, now, text)
+    _tell_resident(conn, moved, "matter.answered", now, answer=text)
+    return moved
 
 
 def send_back(
@@ -323,7 +341,14 @@ def send_back(
         return {"unit_id": None, "handler_id": matter.org_id, "received_at": now,
                 "respond_by": deadline(cal, now, RESPOND_DAYS), "responded_at": now}  # fmt: skip
 
-    return _act(conn, actor, community_id, matter_id, MatterAction.SEND_BACK, plan, now, reason)
+    moved = _act(conn, actor, community_id, matter_id, MatterAction.SEND_BACK, plan, now, reason)
+    # back with the community that blew the whistle (returned), or with the level (accepted)
+    level = 0 if moved.state is MatterState.RETURNED else moved.level
+    title = _about(conn, moved).title
+    told = {"wish_id": moved.wish_id, "title": title, "matter_id": moved.id, "reason": reason}
+    write(conn, [Notice(community_id=community_id, type="matter.returned", member_id=None,
+                        data=told, audience=STAFF, level=level)], now=now)  # fmt: skip
+    return moved
 
 
 def escalate(
@@ -500,6 +525,27 @@ def _act(
     _record(conn, community_id, matter_id, action.value, matter.state.value, target.value, actor,
             held, reason, now)  # fmt: skip
     return load_matter(conn, community_id, matter_id)
+
+
+def _about(conn: Connection, matter: Matter) -> Any:
+    """The matter's wish as a notice needs it: its title and whom it is for."""
+    return conn.execute(
+        sa.select(wishes.c.title, wishes.c.beneficiary_id, wishes.c.posted_by).where(
+            wishes.c.community_id == matter.community_id, wishes.c.id == matter.wish_id
+        )
+    ).one()
+
+
+def _tell_resident(
+    conn: Connection, matter: Matter, type_: str, now: dt.datetime, **more: Any
+) -> None:
+    """反馈: the wish's resident (and who posted it for her, 代点单) learns what came of the
+    matter, in the move's transaction. Nobody else's personal data: the wish, the matter, the
+    level's words."""
+    wish = _about(conn, matter)
+    told = {"wish_id": matter.wish_id, "title": wish.title, "matter_id": matter.id, **more}
+    to = dict.fromkeys(m for m in (wish.beneficiary_id, wish.posted_by) if m)
+    emit(conn, matter.community_id, type_, told, to=to, now=now)
 
 
 def _LEVEL(matter: Matter) -> Facts:

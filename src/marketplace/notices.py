@@ -55,15 +55,34 @@ EVENTS: dict[str, Event] = {
                                 params=("title",)),
     "reports.ready": Event(critical=False, text="{period} 季度统计报表已生成，可在“统计分析”查看",
                            params=("period",)),
+    # 吹哨报到 (marketplace.matters): what came of a matter, told to the wish's resident
+    "matter.accepted": Event(critical=False, text="您反映的「{title}」已由{by}受理，正在办理",
+                             params=("title", "by")),
+    "matter.understood": Event(critical=False,
+                               text="您反映的「{title}」暂时无法解决，说明：{explanation}",
+                               params=("title", "explanation")),
+    "matter.answered": Event(critical=False, text="您反映的「{title}」已办结：{answer}",
+                             params=("title", "answer")),
+    # … and to the office it went back to
+    "matter.returned": Event(critical=False, text="吹哨事项「{title}」被退回：{reason}",
+                             params=("title", "reason")),
+    # 更正申请 (marketplace.corrections): the office's decision, told to the volunteer
+    "correction.accepted": Event(critical=False, text="您的服务记录更正申请已通过，记录已更正",
+                                 params=()),
+    "correction.refused": Event(critical=False, text="您的服务记录更正申请未通过：{reason}",
+                                params=("reason",)),
 }  # fmt: skip
 """Every event type, once: whether it is critical, its line in the message centre, and its SMS
 template's parameters. A new event is a row here and a call of :func:`marketplace.emit`."""
 
 SAFE_DATA = frozenset(
     {"wish_id", "title", "claim_id", "reason", "start", "when", "amount", "date", "item",
-     "order_id", "level", "period", "lot_id", "quantity", "points"}
+     "order_id", "level", "period", "lot_id", "quantity", "points", "matter_id", "kind", "by",
+     "explanation", "answer", "correction_id"}
 )  # fmt: skip
-"""The only data keys a notice may carry: nothing sensitive can slip in through a new event."""
+"""The only data keys a notice may carry: nothing sensitive can slip in through a new event.
+No key carries a code (an account's sign-in code, a confirmation code): a code is shown once, to
+its holder, and never travels in a message."""
 
 STAFF = "staff"
 """A notice's ``audience`` for the office (staff, admin) of the org holding an escalated wish."""
