@@ -19,7 +19,7 @@ from bench import machine
 from bench.options import Options
 from bench.results import Row, median
 from points import Database
-from service import certificate_pdf
+from service import certificate_pdf, cjk_font
 
 CERTIFICATES = 1_000
 RECORDS = 12  # per volunteer: a year of monthly service, more than a page lists by name
@@ -78,7 +78,7 @@ def _render_only(certs: list[mk.certificates.Certificate], font: str) -> float:
 def run(opts: Options, db: Database, backend: str, say: Callable[[str], None]) -> list[Row]:
     label = "SQLite" if backend == "sqlite" else "PostgreSQL"
     font = ""
-    certificate_pdf.font(font)  # registered once per process, as in the service
+    cjk_font.font(font)  # registered once per process, as in the service
     members = [f"v{n:04d}" for n in range(CERTIFICATES)]
     totals, renders, cpus = [], [], []
     for _ in range(opts.rounds):

@@ -2,11 +2,9 @@
 
 Drawn with ReportLab on a canvas (measured against fpdf2: ≈ 10 ms a certificate with a TrueType
 CJK font, against ≈ 400 ms for fpdf2 subsetting Noto CJK's CFF outlines on every document; ReportLab
-reads no CFF outlines, hence a TrueType font). The font is a TrueType CJK font, subsetted into
-each PDF so it prints the same on any machine: ``LINLI_CERTIFICATE_FONT`` (a ``.ttf``/``.ttc``
-path, ``#N`` for a collection's N-th face), else the first of :data:`FONTS` present
-(Debian's fonts-arphic-uming, a 明体 like the print of official papers, or fonts-wqy-microhei;
-``scripts/ensure-fonts`` installs it). No font: :class:`FontMissing` (the service answers 503).
+reads no CFF outlines, hence a TrueType font). The font, embedded and subsetted, is
+:mod:`service.cjk_font`'s (shared with the quarterly evaluation's PDF); without one the service
+answers 503.
 
 The QR code (segno, as the check-in code) holds the public verification address
 ``{LINLI_PUBLIC_URL}/verify/{number}``, drawn as an image so that anyone can read it back.
@@ -14,10 +12,7 @@ The QR code (segno, as the check-in code) holds the public verification address
 
 from __future__ import annotations
 
-import functools
 import io
-import os
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,21 +22,15 @@ from reportlab.lib.colors import Color, black
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy.engine import Connection
 
 import marketplace as mk
 from points import hours_display
 from service import labels
+from service.cjk_font import FontMissing, fit, font
 from service.problems import ServiceError
 
-FONTS = (
-    "/usr/share/fonts/truetype/arphic/uming.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-)
-FONT = "LinliCJK"
 TITLE = "志愿服务记录证明"
 LAW = "依据《志愿服务条例》第十九条及《志愿服务记录与证明出具办法》出具，免费。"
 RED = Color(0.75, 0.1, 0.1)
@@ -50,46 +39,10 @@ MARGIN = 64
 LINES = 8  # categories listed, at most (the rest as one line)
 MASK = 0  # a fixed QR mask: any decodes, and choosing the best of 8 costs ≈ 40 ms
 FLOOR = 300  # the issuer's block and the seal are below this: one page, whatever the content
-_lock = threading.Lock()
-
-
-class FontMissing(RuntimeError):
-    """No CJK TrueType font to embed: install one (scripts/ensure-fonts) or name it."""
 
 
 def verify_url(public_url: str, number: str) -> str:
     return f"{public_url.rstrip('/')}/verify/{number}"
-
-
-def font_path(setting: str = "") -> tuple[str, int]:
-    """The font to embed and its face in a collection."""
-    if setting:
-        path, _, face = setting.partition("#")
-        if not os.path.isfile(path):
-            raise FontMissing(f"LINLI_CERTIFICATE_FONT: no file {path}")
-        return path, int(face or 0)
-    for path in FONTS:
-        if os.path.isfile(path):
-            return path, 0
-    raise FontMissing(
-        "no CJK TrueType font: run scripts/ensure-fonts or set LINLI_CERTIFICATE_FONT"
-    )
-
-
-@functools.cache
-def _registered(path: str, face: int) -> str:
-    name = f"{FONT}-{abs(hash((path, face)))}"
-    try:
-        pdfmetrics.registerFont(TTFont(name, path, subfontIndex=face))
-    except (TTFError, OSError) as exc:
-        raise FontMissing(f"{path}: {exc}") from None
-    return name
-
-
-def font(setting: str = "") -> str:
-    """The registered font's name (registered once per process)."""
-    with _lock:
-        return _registered(*font_path(setting))
 
 
 def response(
@@ -256,21 +209,13 @@ def _table(
     for cells, bold in ((head, True), *((r, False) for r in rows)):
         pdf.setFont(face, size)
         for x, cell, share in zip(columns, cells, shares, strict=True):
-            shown = _fit(cell, face, size, width * share - 6)
+            shown = fit(cell, face, size, width * share - 6)
             pdf.drawString(x + 3, y, shown)
         pdf.line(MARGIN, y - 6, MARGIN + width, y - 6)
         if bold:
             pdf.line(MARGIN, y + leading - 6, MARGIN + width, y + leading - 6)
         y -= leading
     return y
-
-
-def _fit(text: str, face: str, size: int, room: float) -> str:
-    if pdfmetrics.stringWidth(text, face, size) <= room:
-        return text
-    while text and pdfmetrics.stringWidth(text + "…", face, size) > room:
-        text = text[:-1]
-    return text + "…"
 
 
 def _issuer(pdf: Canvas, face: str, cert: mk.certificates.Certificate, seal: bytes | None) -> None:
@@ -285,7 +230,7 @@ def _issuer(pdf: Canvas, face: str, cert: mk.certificates.Certificate, seal: byt
         f"联系方式：{body.contact or '　　　　'}",
         f"出具日期：{_day(cert.issued_on)}",
     ):
-        pdf.drawString(x, y, _fit(line, face, 12, WIDTH - MARGIN - x))
+        pdf.drawString(x, y, fit(line, face, 12, WIDTH - MARGIN - x))
         y -= 22
     box = 118  # the seal's place, over the organisation's name as a stamp is
     left, bottom = WIDTH - MARGIN - box - 6, 200
@@ -313,5 +258,5 @@ def _qr(pdf: Canvas, face: str, verify: str) -> None:
     pdf.setFont(face, 9)
     pdf.drawString(MARGIN, 84, "扫码查验真伪与是否有效")
     pdf.setFont(face, 8)
-    pdf.drawString(MARGIN, 66, _fit(verify, face, 8, WIDTH - 2 * MARGIN))
+    pdf.drawString(MARGIN, 66, fit(verify, face, 8, WIDTH - 2 * MARGIN))
     pdf.drawString(MARGIN, 56, LAW)

@@ -24,7 +24,7 @@ import marketplace as mk
 import points
 from marketplace.schema import wishes
 from points.schema import accounts, transfers
-from service import auth, backup, certificate_pdf, codes, demo, exports, i18n, rosters
+from service import auth, backup, certificate_pdf, cjk_font, codes, demo, exports, i18n, rosters
 from service.database import open_database
 from service.dispatcher import client_for, dispatch_once
 from service.problems import ServiceError
@@ -299,8 +299,8 @@ def certificate(
     prints the number and the verification address (LINLI_PUBLIC_URL)."""
     settings = _settings()
     try:
-        certificate_pdf.font(settings.certificate_font)  # before issuing: a PDF is sure
-    except certificate_pdf.FontMissing as exc:
+        cjk_font.font(settings.certificate_font)  # before issuing: a PDF is sure
+    except cjk_font.FontMissing as exc:
         raise click.ClickException(str(exc)) from None
 
     def work(database: points.Database) -> tuple[mk.certificates.Certificate, bytes | None]:

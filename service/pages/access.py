@@ -65,6 +65,7 @@ PAGES: dict[str, Permit] = {
     "/matters/{community_id}/{matter_id}": None,  # matter_roles decides (404 for strangers)
     "/staff/evaluation": Act.SEE_EVALUATION,
     "/staff/evaluation.xlsx": Act.SEE_EVALUATION,
+    "/staff/evaluation.pdf": Act.SEE_EVALUATION,
     "/hours": None,  # one's own hours records
     "/corrections/new": None,  # the library decides: one's own record (404 otherwise)
     "/corrections/{correction_id}": None,  # the requester or office (404 otherwise)

@@ -1,7 +1,8 @@
 """吹哨报到 pages: the community blows the whistle from a wish's page; the street, the district and
 the units work their queue (吹哨事项, overdue first) and one matter's page, whose forms are the
 actions the matter table gives the viewer (受理 and 三单, 谅解, 转派, 答复, 退回, 上报, 进展, 评价);
-the quarterly evaluation (季度考评) as a page and an XLSX file.
+the quarterly evaluation (季度考评) as a page, an XLSX file and a PDF
+(:mod:`service.evaluation_pdf`).
 
 :func:`service.pages.progress.progress` says where a wish's matter stands in plain Chinese, for
 the resident's wish page.
@@ -24,7 +25,7 @@ import marketplace as mk
 from marketplace import MatterAction, MatterKind, MatterState, OrgKind
 from marketplace.evaluation import Evaluation
 from marketplace.matters import MilestoneIn
-from service import labels
+from service import evaluation_pdf, labels
 from service.api.common import MEMBER, Now, Reason, Tx
 from service.pages.common import PathId, See, Viewer, done, handle, page, render
 from service.pages.forms import Fields, Form
@@ -321,4 +322,17 @@ def evaluation_file(
     )
 
 
-ROUTES = [whistle, take_up, queue, show, move, evaluation, evaluation_file]
+@get("/staff/evaluation.pdf", opt=MEMBER)
+@page.read
+def evaluation_pdf_file(
+    request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, period: QuarterName = None
+) -> Response[bytes]:
+    """季度考评 as an A4 PDF: the page's figures (503 in Chinese when no CJK font is installed)."""
+    chosen = period or this_quarter(now)
+    area = _area(viewer)
+    found = mk.evaluation.quarterly(tx, viewer.id, area, period=chosen, now=now)
+    name = mk.get_org(tx, area).name
+    return evaluation_pdf.response(request, found, area=name, now=now)
+
+
+ROUTES = [whistle, take_up, queue, show, move, evaluation, evaluation_file, evaluation_pdf_file]

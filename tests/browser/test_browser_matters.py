@@ -1,14 +1,18 @@
 """吹哨报到 at a phone's size (390×844): the street's queue puts the overdue matter first in red,
-and the resident reads her wish's progress (督办进度) in plain Chinese. Screenshots:
-``artifacts/matters-street-queue.png`` and ``artifacts/matters-resident-progress.png``."""
+downloads the quarterly evaluation (季度考评) as a PDF whose figures are the page's, and the
+resident reads her wish's progress (督办进度) in plain Chinese. Screenshots:
+``artifacts/matters-street-queue.png``, ``artifacts/matters-evaluation.png`` and
+``artifacts/matters-resident-progress.png``."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy.engine import Connection
 
+import certificate_world as cw
 import marketplace as mk
 from browser_world import ARTIFACTS, COMMUNITY, PASSWORD, PEOPLE, Server
 from marketplace import MatterKind, OrgKind, Role
@@ -67,11 +71,13 @@ def _sign_in(page: Page, phone: str) -> None:
 
 
 def test_the_street_queue_and_the_residents_progress_at_phone_size(
-    browser: Browser, server: Server
+    browser: Browser, server: Server, tmp_path: Path
 ) -> None:
     server.run(_stage)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=TALL_PHONE, locale="zh-CN", base_url=server.url)
+    context = browser.new_context(
+        viewport=TALL_PHONE, locale="zh-CN", base_url=server.url, accept_downloads=True
+    )
     page = context.new_page()
     _sign_in(page, STREET[1])
     page.goto("/staff/matters")
@@ -83,6 +89,31 @@ def test_the_street_queue_and_the_residents_progress_at_phone_size(
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width  # nothing wider than the phone
     page.screenshot(path=str(ARTIFACTS / "matters-street-queue.png"), full_page=True)
+
+    page.goto("/staff/evaluation")
+    row = page.get_by_test_id("evaluation").locator("tbody tr", has_text="和平街道")
+    shown = [cell.strip() for cell in row.locator("td").all_inner_texts()]
+    assert shown[0] == "和平街道", shown
+    assert len(shown) == 6, shown  # name, matters, four rates
+    excel = page.get_by_role("link", name="导出 Excel（XLSX）")
+    pdf_link = page.get_by_role("link", name="导出 PDF")
+    expect(excel).to_be_visible()
+    expect(pdf_link).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, width
+    page.screenshot(path=str(ARTIFACTS / "matters-evaluation.png"), full_page=True)
+    with page.expect_download() as sheet:  # not boosted by htmx: a real download
+        excel.click()
+    assert sheet.value.suggested_filename.endswith(".xlsx")
+    with page.expect_download() as download:
+        pdf_link.click()
+    saved = tmp_path / "evaluation.pdf"
+    download.value.save_as(saved)
+    lines = cw.pdf_text(saved.read_bytes()).splitlines()
+    assert lines[0].startswith("季度考评 ")
+    start = lines.index("和平街道")
+    name, _kind, received, *rates, _rating = lines[start : start + 8]
+    assert [name, received, *rates] == shown
     context.close()
 
     context = browser.new_context(viewport=TALL_PHONE, locale="zh-CN", base_url=server.url)

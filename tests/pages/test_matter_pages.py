@@ -1,6 +1,7 @@
 """吹哨报到 in the pages: the community blows the whistle from the wish page, the street takes it
 in from its queue as 阶段性 with milestones, the resident reads the progress in plain Chinese,
-the public board lists the 三单 with nothing personal, and the evaluation downloads as XLSX."""
+the public board lists the 三单 with nothing personal, and the evaluation downloads as XLSX and
+as a PDF (read back with pypdf: the same figures as the page)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import io
 import re
 
 import openpyxl  # type: ignore[import-untyped]
+import pytest
 
+import certificate_world as cw
 import marketplace as mk
 import service_world as sw
+from marketplace.evaluation import Evaluation, HandlerFigures
+from marketplace.stats import rate
 from marketplace.workdays import CHINA
 from pages_world import Site, field_error, flash
-from service import auth
+from service import auth, evaluation_pdf
 
 MONDAY = dt.datetime(2026, 12, 7, 10, tzinfo=CHINA).astimezone(dt.UTC)
 
@@ -97,6 +102,67 @@ async def test_whistle_accept_and_the_resident_reads_the_progress(site: Site) ->
     rows = list(book.active.iter_rows(values_only=True))
     assert rows[0][:3] == ("单位/部门", "类型", "受理事项")
     assert rows[1][:4] == ("和平街道", "街道", 1, 100.0)
+
+    assert 'href="/staff/evaluation.pdf?period=2026-Q4"' in figures.text
+    pdf = await street.get("/staff/evaluation.pdf?period=2026-Q4")
+    assert pdf.status_code == 200, pdf.text
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert cw.page_size_mm(pdf.content) == (210, 297)  # A4
+    assert cw.embedded_fonts(pdf.content)  # the Chinese font travels inside
+    text = cw.pdf_text(pdf.content)
+    assert "季度考评 2026-Q4" in text
+    cells = re.findall(r'<td(?: class="num")?>([^<]*)</td>', figures.text)
+    assert cells[:2] == ["和平街道", "1"]
+    lines = text.splitlines()  # pypdf reads each cell as a line
+    start = lines.index("和平街道")
+    name, kind, received, *rates, rating = lines[start : start + 8]
+    assert [name, received, *rates] == cells[:6]  # the page's figures, as the page prints them
+    assert (kind, rating) == ("街道", "—")  # and its type; no rating yet
+
+
+def test_a_long_evaluation_pdf_runs_over_pages_with_every_handler() -> None:
+    """45 handlers: two A4 pages, each with the table's head, every handler once, long names cut."""
+    since = dt.datetime(2026, 9, 30, 16, tzinfo=dt.UTC)
+    long = "城市管理和综合执法局第一执法中队"
+    handlers = tuple(
+        HandlerFigures(
+            org_id=f"u{i}", name=f"部门{i:02d}" + (long if i == 7 else ""),
+            kind=mk.OrgKind.UNIT, received=i + 1, responded=rate(i, i + 1), resolved=rate(0, i + 1),
+            on_time=rate(0, 0), satisfied=rate(1, 2), mean_rating=4.5,
+        )
+        for i in range(45)
+    )  # fmt: skip
+    found = Evaluation(org_id="d1", period="2026-Q4", since=since,
+                       until=since + dt.timedelta(days=92), handlers=handlers)  # fmt: skip
+    pdf = evaluation_pdf.render(found, area="和平区", now=MONDAY)
+    assert cw.pdf_pages(pdf) == 2
+    lines = cw.pdf_text(pdf).splitlines()
+    assert lines.count("承办单位/部门") == 2
+    names = [line for line in lines if line.startswith("部门")]
+    assert names[:7] + names[8:] == [f"部门{i:02d}" for i in range(45) if i != 7]
+    assert names[7].startswith("部门07城市")
+    assert names[7].endswith("…")  # cut to its column
+    assert len(names[7]) < len("部门07" + long)
+    assert "收到事项：2026-10-01 至 2026-12-31" in lines
+    start = lines.index("部门44")
+    last = ["部门44", "单位", "45", "97.8%", "0.0%", "—", "50.0%", "4.5"]
+    assert lines[start : start + 8] == last
+
+
+async def test_the_evaluation_pdf_without_a_cjk_font_is_a_chinese_503(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stage(site)
+    settings = site.svc.app.state.settings
+    monkeypatch.setattr(site.svc.app.state, "settings", type(settings)(
+        **{**{f: getattr(settings, f) for f in settings.__struct_fields__},
+           "certificate_font": "/no/such/font.ttf"}
+    ))  # fmt: skip
+    street = await site.person("street")
+    answer = await street.get("/staff/evaluation.pdf?period=2026-Q4")
+    assert answer.status_code == 503
+    assert "服务器未安装导出PDF所需的中文字体，请联系管理员" in answer.text
+    assert '<html lang="zh-CN">' in answer.text
 
 
 async def test_the_street_takes_up_a_wish_the_deadline_escalated(site: Site) -> None:

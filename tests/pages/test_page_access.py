@@ -83,6 +83,7 @@ path                           res   vol   party grid  unit  staff street admin 
 /matters/{community}/{matter}  404   404   404   404   404   200   200    200   in
 /staff/evaluation              403   403   403   403   403   200   200    200   in
 /staff/evaluation.xlsx         403   403   403   403   403   200   200    200   in
+/staff/evaluation.pdf          403   403   403   403   403   200   200    200   in
 /hours                         200   200   200   200   200   200   me     me    in
 /corrections/new               404   404   404   404   404   404   me     me    in
 /corrections/{correction}      404   200   404   404   404   200   me     me    in
