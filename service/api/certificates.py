@@ -18,7 +18,14 @@ from service.api.common import ANONYMOUS, MEMBER, PUBLIC, Me, Now, Tx, api, prob
 from service.api.wishes import Community
 
 MemberId = Annotated[str, PathParameter(max_length=64)]
-Number = Annotated[str, PathParameter(max_length=40, description="certificate number")]
+Number = Annotated[
+    str,
+    PathParameter(
+        max_length=40,
+        pattern=r"^\d{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$",  # 2026-7K3M-9QXD (marketplace.certificates)
+        description="certificate number",
+    ),
+]
 InCommunity = Annotated[
     str | None,
     QueryParameter(max_length=64, required=False, description="office: its community's part"),
@@ -118,6 +125,7 @@ class CertificateController(Controller):
         "/verify/{number:str}",
         opt=PUBLIC,
         security=ANONYMOUS,
+        responses=problems(422),
         summary="查验: genuine and valid, superseded (with the new number) or unknown; the "
         "masked name, hours and issuer only. No sign-in",
     )

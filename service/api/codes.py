@@ -39,16 +39,16 @@ from service.api.session import TokenOut, token_out
 from service.api.wishes import Community
 
 CodeText = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[\d\s-]+$")]
-PurposeIn = Literal["activate", "reset"] | None
+PurposeIn = Literal["activate", "reset"] | msgspec.UnsetType  # left out: whichever fits
 
 
 class CodeIn(Input, frozen=True, kw_only=True):
-    purpose: PurposeIn = None  # None: activate a member with no password, else reset
+    purpose: PurposeIn = msgspec.UNSET  # left out: activate one with no password, else reset
 
 
 class CodesIn(Input, frozen=True, kw_only=True):
     member_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=10_000)]
-    purpose: PurposeIn = None
+    purpose: PurposeIn = msgspec.UNSET
 
 
 class CodeOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -155,7 +155,8 @@ class SignInCodeController(Controller):
         member_id: MemberId,
         data: JSONBody[CodeIn],
     ) -> CodeOut:
-        (issued,) = _issue(request, tx, me.id, community_id, [member_id], data.purpose, now)
+        purpose = None if data.purpose is msgspec.UNSET else data.purpose
+        (issued,) = _issue(request, tx, me.id, community_id, [member_id], purpose, now)
         return _out(issued)
 
     @post(
@@ -174,7 +175,8 @@ class SignInCodeController(Controller):
         community_id: Community,
         data: JSONBody[CodesIn],
     ) -> CodesOut:
-        issued = _issue(request, tx, me.id, community_id, data.member_ids, data.purpose, now)
+        purpose = None if data.purpose is msgspec.UNSET else data.purpose
+        issued = _issue(request, tx, me.id, community_id, data.member_ids, purpose, now)
         return CodesOut(items=tuple(_out(i) for i in issued))
 
 

@@ -341,10 +341,13 @@ def records(
     limit: int = 50,
 ) -> Page:
     """A member's hours records in the community (originals and corrections, newest first), for
-    herself or office: what a request names (an original's ``reference``)."""
-    held = _roles_or_none(conn, actor, community_id)
+    herself or office: what a request names (an original's ``reference``). NotFound for an
+    actor who holds no role in the community (tenancy), as for anyone else's records."""
+    _, held = community_roles(conn, actor, community_id)
     if actor != member_id and not held & OFFICE:
         raise NotFound("member", member_id)
+    if actor != member_id and not _roles_or_none(conn, member_id, community_id):
+        raise NotFound("member", member_id)  # office asks of someone not of the community
     if not 1 <= limit <= 200:
         raise InvalidInput("limit", Cause("range", {"low": 1, "high": 200}))
     try:
@@ -363,9 +366,11 @@ def my_corrections(
     cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
-    """The actor's own requests (in one community, or everywhere), newest first."""
+    """The actor's own requests (in one community, or everywhere), newest first; NotFound for a
+    community the actor holds no role in."""
     query = sa.select(corrections).where(corrections.c.member_id == actor)
     if community_id is not None:
+        community_roles(conn, actor, community_id)  # tenancy: a community of theirs
         query = query.where(corrections.c.community_id == community_id)
     return _page(conn, query, cursor, limit)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 import sqlalchemy as sa
@@ -321,6 +322,19 @@ def retry(
     return int(conn.execute(statement).rowcount or 0)
 
 
+def _sendable(url: str) -> bool:
+    """Whether ``url`` is an http(s) address a request can be sent to: a scheme, a host, a port
+    if any in range, nothing a URL parser refuses (``http://[::1`` is no address)."""
+    if len(url) > 500 or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def add_webhook(
     conn: Connection,
     actor: str,
@@ -334,7 +348,7 @@ def add_webhook(
     """Register a webhook (staff): every event of the community is POSTed to ``url``, signed
     with ``secret``. ``own_system``: the community's own system, which may receive phones."""
     _office(conn, actor, community_id)
-    if not url.startswith(("http://", "https://")) or len(url) > 500 or " " in url:
+    if not _sendable(url):
         raise InvalidInput("url", Cause("webhook_url"))
     if not 16 <= len(secret) <= 200:
         raise InvalidInput("secret", Cause("length", {"low": 16, "high": 200}))

@@ -74,7 +74,11 @@ WRONG_TOP = (b"null", b"[]", b'"text"', b"1", b"true")
 SAFE = {"get", "head", "options"}
 PROBLEM = "application/problem+json"
 PLACEHOLDER = "__raw_token__"
-QUERY_DEFAULTS = {"since": "2026-01-01T00:00:00Z", "until": "2026-02-01T00:00:00Z"}
+QUERY_DEFAULTS = {
+    "since": "2026-01-01T00:00:00Z",
+    "until": "2026-02-01T00:00:00Z",
+    "period": "2026-Q4",  # exports, reports: a calendar period
+}
 ENTRIES = 10_000
 KEY = "<key>"  # a map's key in a field's path
 

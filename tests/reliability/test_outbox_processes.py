@@ -86,7 +86,9 @@ def test_a_dispatcher_killed_mid_batch_loses_nothing_and_resends_at_most_once(
 
 
 def test_two_dispatchers_at_once_send_each_message_once(db: points.Database) -> None:
-    with Receiver(delay=0.01) as hook:
+    # a slow receiver (600 × 50 ms over 4 connections: 7.5 s of sending) keeps the first process
+    # busy long enough for the second to start even on a loaded machine, so both take a share
+    with Receiver(delay=0.05) as hook:
         _messages(db, hook.url, 6 * BATCH)
         env = _env(db, LINLI_OUTBOX_CONCURRENCY="4")
         args = [processes.linli(), "outbox", "dispatch", "--once"]

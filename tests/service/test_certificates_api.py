@@ -69,5 +69,7 @@ async def test_the_record_a_certificate_its_pdf_and_the_public_verification(svc:
         "period_to": "2026-11-30",
         "superseded_by": None,
     }
-    unknown = await api.get("/api/v1/verify/nothing")
+    unknown = await api.get("/api/v1/verify/2026-0000-0000")  # well formed, never issued
     assert unknown.json()["status"] == "unknown"
+    malformed = await api.get("/api/v1/verify/nothing")
+    assert malformed.status_code == 422  # not a certificate number at all

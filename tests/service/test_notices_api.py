@@ -70,6 +70,10 @@ async def test_the_office_registers_webhooks_and_retries_dead_letters(svc: Servi
     assert refused.status_code == 403
     short = await svc.client.post(hooks, headers=svc.as_("staff"), json={**body, "secret": "x"})
     assert short.status_code in (400, 422)
+    for bad in ("http://[::1", "http://host:99999/", "https:///nohost", "ftp://x/", "http://a b"):
+        wrong = await svc.client.post(hooks, headers=svc.as_("staff"), json={**body, "url": bad})
+        assert wrong.status_code == 422, (bad, wrong.text)  # no address a request can go to
+        assert wrong.json()["errors"][0]["field"] == "url"
     listed = await svc.client.get(hooks, headers=svc.as_("staff"))
     assert [h["id"] for h in listed.json()] == [hook["id"]]
     with svc.app.state.db.transaction() as tx:
