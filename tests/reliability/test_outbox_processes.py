@@ -90,6 +90,8 @@ def test_two_dispatchers_at_once_send_each_message_once(db: points.Database) -> 
     # busy long enough for the second to start even on a loaded machine, so both take a share
     with Receiver(delay=0.05) as hook:
         _messages(db, hook.url, 6 * BATCH)
+        with db.transaction() as tx:  # fanned out first: a process that starts second finds
+            mk.fan_out(tx)  # deliveries to share, not an outbox the first is still fanning out
         env = _env(db, LINLI_OUTBOX_CONCURRENCY="4")
         args = [processes.linli(), "outbox", "dispatch", "--once"]
         both = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE) for _ in range(2)]
