@@ -29,13 +29,25 @@ def wallet(n: int) -> str:
     return points.account_id(AccountKind.MEMBER, f"m{n}")
 
 
-@pytest.fixture
-def sqlite_db() -> Any:
-    db = support.open_database("sqlite")
+def _wallets(backend: str) -> points.Database:
+    db = support.open_database(backend)
     with db.transaction() as tx:
         points.open_community(tx, C)
         for n in range(8):
             points.open_account(tx, C, AccountKind.MEMBER, f"m{n}")
+    return db
+
+
+@pytest.fixture
+def sqlite_db() -> Any:
+    db = _wallets("sqlite")
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def any_db(backend_ready: str) -> Any:
+    db = _wallets(backend_ready)
     yield db
     db.dispose()
 
@@ -171,13 +183,11 @@ def test_each_caller_is_answered_after_its_group_commits(sqlite_db: points.Datab
     assert seen_by_others == [1] * 64
 
 
-def test_reads_waiting_together_share_one_snapshot_and_fail_alone(
-    sqlite_db: points.Database,
-) -> None:
+def test_reads_waiting_together_share_one_snapshot_and_fail_alone(any_db: points.Database) -> None:
     """The reader thread takes the reads queued while it was busy into one snapshot (one BEGIN),
     answers each with its own result or error, and a read asked after a write was answered
     sees that write."""
-    db = sqlite_db
+    db = any_db
     begins: list[int] = []
 
     def began(conn: Any) -> None:
@@ -214,3 +224,36 @@ def test_reads_waiting_together_share_one_snapshot_and_fail_alone(
     assert isinstance(results[1], points.AccountNotFound)
     assert results[2] == 0
     assert len(begins) == 1  # the three reads: one snapshot
+
+
+def test_a_read_whose_statement_fails_leaves_the_reads_after_it_a_snapshot(
+    any_db: points.Database,
+) -> None:
+    """On PostgreSQL a failed statement aborts the snapshot's transaction: the reads queued
+    after it get a new snapshot (and answer), not the aborted one's error."""
+    db = any_db
+    release = threading.Event()
+
+    def hold(conn: Connection) -> None:
+        assert release.wait(30)
+
+    def broken(conn: Connection) -> Any:
+        return conn.exec_driver_sql("SELECT * FROM no_such_table").all()
+
+    def balance(conn: Connection) -> int:
+        return points.get_account(conn, C, wallet(1)).balance
+
+    async def main() -> list[Any]:
+        await db.awrite(give(1, amount=3))
+        holding = asyncio.ensure_future(db.aread(hold))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(db.aread(u)) for u in (balance, broken, balance)]
+        await asyncio.sleep(0.05)
+        release.set()
+        await holding
+        return await asyncio.gather(*queued, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert results[0] == 3
+    assert isinstance(results[1], sa.exc.DBAPIError)
+    assert results[2] == 3
