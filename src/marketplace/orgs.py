@@ -91,12 +91,16 @@ def create_org(
     return org
 
 
+_ORG = sa.select(orgs).where(orgs.c.id == sa.bindparam("id"))
+"""An org by its id, built once (a statement built per call costs more than SQLite's work)."""
+
+
 def _level(kind: OrgKind) -> int:
     return ORG_LEVELS.index(kind) if kind in ORG_LEVELS else -1
 
 
 def get_org(conn: Connection, org_id: str | None) -> Org:
-    row = (conn.execute(sa.select(orgs).where(orgs.c.id == org_id))).first()
+    row = conn.execute(_ORG, {"id": org_id}).first()
     if row is None:
         raise NotFound("org", str(org_id))
     return sqltypes.to_struct(row, Org)

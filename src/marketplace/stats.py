@@ -65,7 +65,6 @@ from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
 from marketplace.lifecycle import Act, ClaimState
 from marketplace.model import Org, OrgKind
-from marketplace.orgs import get_org, roles_on
 from marketplace.periods import Period, day_of, whole_days
 from marketplace.rules import DEFAULT_RULES, CommunityRules
 from marketplace.schema import (
@@ -76,11 +75,14 @@ from marketplace.schema import (
     settings,
     stat_days,
 )
+from marketplace.standing import standing_at
 from marketplace.unit_rates import unit_tallies
 from points import Cause
 
 AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
 TOP = 10
+TOP_FIGURE = "top volunteers"
+"""The statistics statement's rows of the top volunteers (no rollup figure has a space)."""
 ANONYMOUS = "志愿者"
 
 
@@ -225,25 +227,30 @@ _IN_DAYS = sa.and_(
     _s.community_id.in_(_AREA), _s.day >= sa.bindparam("first"), _s.day < sa.bindparam("last")
 )
 _SUM = sa.func.sum(_s.n)
-_FIGURES = sa.union_all(
-    sa.select(_s.figure, _s.key, _SUM)
-    .where(_IN_DAYS, _s.figure != "minutes")
-    .group_by(_s.figure, _s.key),
-    sa.select(sa.literal("communities"), sa.literal(""), sa.func.count()).where(
-        orgs.c.id.in_(_AREA)
-    ),
-)
-"""Every figure of the period summed per key (the volunteers' minutes aside), and the number of
-communities in the area: one statement, built once."""
 _TOP = (
-    sa.select(_s.key, members.c.name, members.c.public_profile, _SUM)
+    sa.select(_s.key, members.c.name, members.c.public_profile, _SUM.label("n"))
     .join(members, members.c.id == _s.key)
     .where(_IN_DAYS, _s.figure == "minutes")
     .group_by(_s.key, members.c.name, members.c.public_profile)
     .having(_SUM > 0)
     .order_by(_SUM.desc(), _s.key)
     .limit(TOP)
+    .subquery("top")
 )
+_NO_NAME = sa.literal("", type_=members.c.name.type)
+_NOT_PUBLIC = sa.literal(False, type_=members.c.public_profile.type)
+_FIGURES = sa.union_all(
+    sa.select(_s.figure, _s.key, _NO_NAME, _NOT_PUBLIC, _SUM)
+    .where(_IN_DAYS, _s.figure != "minutes")
+    .group_by(_s.figure, _s.key),
+    sa.select(
+        sa.literal("communities"), sa.literal(""), _NO_NAME, _NOT_PUBLIC, sa.func.count()
+    ).where(orgs.c.id.in_(_AREA)),
+    sa.select(sa.literal(TOP_FIGURE), _TOP.c.key, _TOP.c.name, _TOP.c.public_profile, _TOP.c.n),
+)
+"""Every figure of the period summed per key (the volunteers' minutes aside), the number of
+communities in the area, and the ``TOP`` volunteers by minutes with their names (figure
+``TOP_FIGURE``): one statement, built once."""
 _BY_DAY = (
     sa.select(_s.day, _s.figure, _s.key, _SUM)
     .where(_IN_DAYS, _s.figure.in_(SERIES))
@@ -279,12 +286,14 @@ def _days(conn: Connection, area: Org, period: Period) -> tuple[Day, ...]:
 
 
 def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
-    bounds = _bounds(area, period)
     figures: dict[str, dict[str, int]] = {}
-    for figure, key, n in conn.execute(_FIGURES, bounds):
-        if n:
+    top: list[tuple[str, str, bool, int]] = []
+    for figure, key, name, public, n in conn.execute(_FIGURES, _bounds(area, period)):
+        if figure == TOP_FIGURE:
+            top.append((key, name, public, int(n)))
+        elif n:
             figures.setdefault(figure, {})[key] = int(n)
-    top = conn.execute(_TOP, bounds)
+    top.sort(key=lambda volunteer: (-volunteer[3], volunteer[0]))  # the order _TOP keeps
 
     def total(figure: str) -> int:
         return sum(figures.get(figure, {}).values())
@@ -310,9 +319,9 @@ def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
         satisfaction=rate(total("satisfied"), total("rated")),
         volunteer_minutes=total("volunteer_minutes"),
         top_volunteers=tuple(
-            VolunteerTime(member_id=m, name=name, minutes=int(n))
+            VolunteerTime(member_id=m, name=name, minutes=n)
             if public
-            else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=int(n))
+            else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=n)
             for m, name, public, n in top
         ),
         by_category=dict(sorted(figures.get("posted", {}).items())),
@@ -391,9 +400,9 @@ def unit_statistics(conn: Connection, unit: Org, period: Period) -> Statistics:
         satisfaction=rate(n["satisfied"], n["rated"]),
         volunteer_minutes=sum(int(m) for *_, m in top),
         top_volunteers=tuple(
-            VolunteerTime(member_id=m, name=name, minutes=int(n))
+            VolunteerTime(member_id=m, name=name, minutes=n)
             if public
-            else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=int(n))
+            else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=n)
             for m, name, public, n in top[:TOP]
         ),
         by_category={},
@@ -463,9 +472,12 @@ _RATES = (
 
 
 def _area(conn: Connection, actor: str, org_id: str) -> Org:
-    """The org asked about, once the actor may read it (NotFound otherwise: tenancy)."""
-    org = get_org(conn, org_id)
-    held = roles_on(conn, actor, org.path)
+    """The org asked about, once the actor may read it (NotFound otherwise: tenancy): the org
+    and the actor's standing in one statement."""
+    org, standing = standing_at(conn, actor, org_id)
+    if org is None:
+        raise NotFound("org", org_id)
+    held = standing.on(org.path)
     if org.kind is OrgKind.UNIT:  # a unit's own figures, for its admin (单位报表)
         if not lifecycle.can(Act.SEE_UNIT_REPORT, held):
             raise NotFound("org", org_id)

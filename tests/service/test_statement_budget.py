@@ -33,8 +33,8 @@ BUDGET = {
     "GET wish list": 3,
     "GET recommendations": 9,  # see docs/performance.md ("Recommendations and auto-dispatch")
     "GET photo": 3,  # a thumbnail on the wish page: sign-in, the wish as seen, the photo
-    "GET statistics": 5,
-    "GET three-rates": 7,  # the paired units' figures still read their claims
+    "GET statistics": 3,  # from 5: the area with the actor's standing, the top in the figures
+    "GET three-rates": 6,  # the paired units' figures still read their claims
     "GET unit-report": 6,  # 双报到: sign-in, unit and actor, members, claims, records, wishes
 }
 CONTROL = re.compile(r"^\s*(BEGIN|SAVEPOINT|RELEASE|COMMIT|ROLLBACK)\b", re.IGNORECASE)
