@@ -180,6 +180,19 @@ wishes = sa.Table(
         sqlite_where=sa.text(OPEN_FOR_CLAIMS),
         postgresql_where=sa.text(OPEN_FOR_CLAIMS),
     ),
+    # recommendations' cells of one place near the member (marketplace.shortlist): the place's
+    # wishes of one urgency and key household, in the order ties are broken (migration m0014)
+    sa.Index(
+        "ix_mk_wishes_match_place",
+        "community_id",
+        "org_id",
+        "urgency",
+        "key_household",
+        "window_start",
+        "id",
+        sqlite_where=sa.text(OPEN_FOR_CLAIMS),
+        postgresql_where=sa.text(OPEN_FOR_CLAIMS),
+    ),
     sa.Index("ix_mk_wishes_beneficiary", "beneficiary_id"),
     sqlite_strict=True,
 )
