@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from marketplace.matching import (
@@ -255,14 +256,16 @@ def _order(dialect: str, near: bool) -> tuple[Any, ...]:
 
 
 def _among(dialect: str, column: str, name: str, negate: bool = False) -> Any:
-    """``column`` is (``negate``: is not) one of the list bound as ``name``, bound as one JSON
-    array: the statement's text stays the same whatever the list's length (an expanding ``IN``
-    is rendered anew on every call, ≈ 0.1 ms, and each length is a statement to prepare)."""
+    """``column`` is (``negate``: is not) one of the list bound as ``name``, bound as one value
+    (SQLite: a JSON array; PostgreSQL: an array): the statement's text stays the same whatever
+    the list's length (an expanding ``IN`` is rendered anew on every call, ≈ 0.1 ms, and each
+    length is a statement to prepare)."""
+    if dialect == "postgresql":  # an array: = ANY can be an index condition
+        values = sa.bindparam(name, type_=postgresql.ARRAY(sa.Text()))
+        among = f"{column} = ANY(CAST(:{name} AS text[]))"
+        return sa.text(f"NOT ({among})" if negate else among).bindparams(values)
     values = sa.bindparam(name, type_=sqltypes.Json())
-    if dialect == "postgresql":
-        listed = f"SELECT jsonb_array_elements_text(CAST(:{name} AS jsonb))"
-    else:
-        listed = f"SELECT value FROM json_each(:{name})"
+    listed = f"SELECT value FROM json_each(:{name})"
     return sa.text(f"{column} {'NOT IN' if negate else 'IN'} ({listed})").bindparams(values)
 
 

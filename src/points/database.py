@@ -82,7 +82,7 @@ class Database:
         url: str,
         *,
         read_pool_size: int = 4,
-        read_threads: int = 1,
+        read_threads: int | None = None,
         pool_size: int = 10,
         threads: int = 4,
         max_group: int = MAX_GROUP,
@@ -97,10 +97,13 @@ class Database:
         units waiting together in one snapshot. One thread by default: every statement hands
         the GIL over twice, and four reader threads contending for it with the event loop cost a
         wish-list request 7.3 ms of CPU against 4.0 ms with one (docs/performance.md).
-        PostgreSQL: ``pool_size`` connections; ``read_threads`` reader lanes as on SQLite (one:
-        a batch of reads costs one BEGIN and one COMMIT and wakes the loop once; GET balance went
-        from 1.2–1.9 ms of CPU to 0.79 ms, and a second lane cost more CPU than the overlap of
-        round trips saved, docs/performance.md); ``threads`` threads running :meth:`awrite`'s
+        PostgreSQL: ``pool_size`` connections; ``read_threads`` reader lanes as on SQLite (a
+        batch of reads costs one BEGIN and one COMMIT and wakes the loop once). Two by default:
+        in process, 32 concurrent requests, GET balance / statistics / recommendations ran at
+        991–1,108 / 656–698 / 113–121 req/s on one lane, 1,099 / 788 / 166 on two and 825–930 /
+        695–719 / 173–183 on four (the server's own time overlaps on more lanes, the GIL
+        hand-overs cost more); on the four threads before, balance took 1.2–1.9 ms of CPU
+        against 0.73–0.88 ms on one or two lanes. ``threads`` threads run :meth:`awrite`'s
         units, each in a transaction of its own. Four by default: measured
         on a 2-core machine with the server beside it (in process, 32 concurrent requests,
         medians of 3), claims ran at 384 / 415 / 394 req/s on 2 / 4 / 10 threads and balance
@@ -123,7 +126,8 @@ class Database:
             self.reader = _sqlite_engine(self.url, read_pool_size, "BEGIN", echo)
             self._writer_thread = _Writer(self.writer, max_group)
             self._readers = [
-                _Reader(self.reader, max_group, f"linli-reader-{i}") for i in range(read_threads)
+                _Reader(self.reader, max_group, f"linli-reader-{i}")
+                for i in range(read_threads or 1)
             ]
         else:
             self.writer = sa.create_engine(
@@ -132,7 +136,8 @@ class Database:
             self.reader = self.writer
             self._calls = _Calls(self.writer, 1, "linli-db", threads=threads)
             self._readers = [
-                _Reader(self.reader, max_group, f"linli-reader-{i}") for i in range(read_threads)
+                _Reader(self.reader, max_group, f"linli-reader-{i}")
+                for i in range(read_threads or 2)
             ]
 
     # --- units of work ---------------------------------------------------------------------

@@ -30,7 +30,7 @@ def wallet(n: int) -> str:
 
 
 def _wallets(backend: str) -> points.Database:
-    db = support.open_database(backend)
+    db = support.open_database(backend, read_threads=1)  # one reader lane: which reads wait
     with db.transaction() as tx:
         points.open_community(tx, C)
         for n in range(8):
