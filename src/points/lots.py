@@ -45,8 +45,14 @@ def use(
     first: str | None = None,
 ) -> None:
     """Take ``amount`` points from the account's lots for ``transfer_id``, soonest-expiring first
-    (``first``: that lot before any other). Two statements whatever the number of lots: the
-    uses, chosen by a running sum in SQL, then every lot they draw on."""
+    (``first``: that lot before any other). Two round trips whatever the number of lots: the
+    uses, chosen by a running sum in SQL, then every lot they draw on, each by its key.
+
+    The draws name each lot by its primary key (from what the first statement returned) rather
+    than joining the uses back to the lots: without table statistics (a fresh or truncated table,
+    no autovacuum yet) PostgreSQL planned that join as a nested loop over all of the community's
+    lots and all of its uses, quadratic over a run: 133 ms a spend on average over 3,000
+    transfers from one client (0.6 ms by key)."""
     used = conn.execute(
         _USE_FIRST if first else _USE,
         {
@@ -57,9 +63,12 @@ def use(
             "first": first,
         },
     ).all()
-    if sum(r[0] for r in used) != amount:
+    if sum(r.amount for r in used) != amount:
         raise RuntimeError(f"lots of {account_id} hold too few points for {amount}")
-    conn.execute(_DRAW, {"community": community_id, "transfer": transfer_id})
+    if used:
+        conn.execute(
+            _DRAW, [{"community": community_id, "lot": r.lot_id, "take": r.amount} for r in used]
+        )
 
 
 def _uses(first: bool) -> Any:
@@ -96,22 +105,17 @@ def _uses(first: bool) -> Any:
     return (
         lot_uses.insert()
         .from_select(["community_id", "transfer_id", "lot_id", "amount"], chosen)
-        .returning(lot_uses.c.amount)
+        .returning(lot_uses.c.lot_id, lot_uses.c.amount)
     )
 
 
 _USE, _USE_FIRST = _uses(False), _uses(True)
 _DRAW = (
     lots.update()
-    .where(
-        lots.c.community_id == sa.bindparam("community"),
-        lot_uses.c.community_id == sa.bindparam("community"),
-        lot_uses.c.transfer_id == sa.bindparam("transfer"),
-        lot_uses.c.lot_id == lots.c.id,
-    )
-    .values(remaining=lots.c.remaining - lot_uses.c.amount)
+    .where(lots.c.community_id == sa.bindparam("community"), lots.c.id == sa.bindparam("lot"))
+    .values(remaining=lots.c.remaining - sa.bindparam("take", type_=lots.c.remaining.type))
 )
-"""Every lot a spend's uses draw on, in one ``UPDATE … FROM``."""
+"""A lot a spend draws on, by its key (executed for every use at once)."""
 
 
 def give_back(
