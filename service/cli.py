@@ -73,6 +73,11 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         log_level="warning",
         proxy_headers=False,
+        # With --workers, uvicorn kills a worker that leaves a health-check ping unanswered for
+        # this long (its default, 5 s). A worker starting (imports, the app) or serving on a
+        # machine whose cores are all busy missed it, and the kill dropped its requests in flight
+        # (the two-process race tests under load); a hung worker is still replaced.
+        timeout_worker_healthcheck=30,
     )
 
 
