@@ -282,9 +282,15 @@ def evaluation(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, period: QuarterName = None
 ) -> Template:
     """季度考评: each handler's response, resolution, on-time and satisfaction rates."""
+    found = _quarter(tx, viewer, now, period)
+    return render(request, "evaluation.html", viewer, ev=found, period=found.period)
+
+
+def _quarter(tx: Tx, viewer: Viewer, now: dt.datetime, period: str | None) -> Evaluation:
+    """The viewer's area's evaluation of ``period`` (this quarter by default): what the page
+    and its two downloads show."""
     chosen = period or this_quarter(now)
-    found = mk.evaluation.quarterly(tx, viewer.id, _area(viewer), period=chosen, now=now)
-    return render(request, "evaluation.html", viewer, ev=found, period=chosen)
+    return mk.evaluation.quarterly(tx, viewer.id, _area(viewer), period=chosen, now=now)
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -312,9 +318,8 @@ def evaluation_xlsx(found: Evaluation) -> bytes:
 def evaluation_file(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, period: QuarterName = None
 ) -> Response[bytes]:
-    chosen = period or this_quarter(now)
-    found = mk.evaluation.quarterly(tx, viewer.id, _area(viewer), period=chosen, now=now)
-    name = f"evaluation-{found.org_id}-{chosen}.xlsx"
+    found = _quarter(tx, viewer, now, period)
+    name = f"evaluation-{found.org_id}-{found.period}.xlsx"
     return Response(
         content=evaluation_xlsx(found),
         media_type=XLSX,
@@ -328,10 +333,8 @@ def evaluation_pdf_file(
     request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See, period: QuarterName = None
 ) -> Response[bytes]:
     """季度考评 as an A4 PDF: the page's figures (503 in Chinese when no CJK font is installed)."""
-    chosen = period or this_quarter(now)
-    area = _area(viewer)
-    found = mk.evaluation.quarterly(tx, viewer.id, area, period=chosen, now=now)
-    name = mk.get_org(tx, area).name
+    found = _quarter(tx, viewer, now, period)
+    name = mk.get_org(tx, found.org_id).name
     return evaluation_pdf.response(request, found, area=name, now=now)
 
 
