@@ -183,8 +183,10 @@ def _statement(
     chunks: list[int],
 ) -> tuple[Any, dict[str, Any]]:
     """One ``SELECT`` reading ``chunks[n]`` rows of the batch's cell n past where it stopped
-    (each cell a range of ``ix_mk_wishes_match`` in order, limited, then put together), and its
-    parameters. The statement is built once per shape."""
+    (each cell a range of ``ix_mk_wishes_match`` in order, limited, then put together, then
+    joined once to the places' paths), and its parameters. The statement is built once per
+    shape. PostgreSQL plans it anew on every call (its generic plan never wins), so the join is
+    outside the cells: planning 8 cells took 2.3 ms with a join in each, 1.5 ms so."""
     kinds = tuple(
         ("in" if c.org_ids else "not_in" if c.others else "", c.after is not None) for c in batch
     )
@@ -241,14 +243,16 @@ def _build(shape: Shape) -> Any:
                 sa.or_(w.window_start > start, sa.and_(w.window_start == start, w.id > wish_id))
             )
         part = (
-            sa.select(wishes, orgs.c.path.label("place_path"), sa.literal(n).label("cell"))
-            .join(orgs, orgs.c.id == w.org_id)
+            sa.select(wishes, sa.literal(n).label("cell"))
             .where(*where)
             .order_by(*_order(dialect, places == "in"))
             .limit(sa.bindparam(f"chunk_{n}", type_=sa.Integer()))
         )
         parts.append(sa.select(part.subquery()))
-    return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+    found = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("found")
+    return sa.select(found, orgs.c.path.label("place_path")).join(
+        orgs, orgs.c.id == found.c.org_id
+    )
 
 
 def _order(dialect: str, near: bool) -> tuple[Any, ...]:
