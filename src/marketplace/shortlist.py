@@ -250,9 +250,7 @@ def _build(shape: Shape) -> Any:
         )
         parts.append(sa.select(part.subquery()))
     found = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery("found")
-    return sa.select(found, orgs.c.path.label("place_path")).join(
-        orgs, orgs.c.id == found.c.org_id
-    )
+    return sa.select(found, orgs.c.path.label("place_path")).join(orgs, orgs.c.id == found.c.org_id)
 
 
 def _order(dialect: str, near: bool) -> tuple[Any, ...]:
