@@ -14,6 +14,7 @@ from bench import machine
 from bench.dataset import volunteer
 from bench.options import Options
 from bench.results import Row
+from marketplace.dispatches import CHUNK
 from points import Database
 
 
@@ -63,8 +64,8 @@ def _dispatch(opts: Options, db: Database, label: str, say: Callable[[str], None
 
     def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         now = time.perf_counter()
-        if statement.startswith("INSERT INTO mk_claims"):
-            stamps.append(now)
+        if statement.startswith("UPDATE mk_wishes"):  # a chunk's first write (its claims may go
+            stamps.append(now)  # by COPY, which SQLAlchemy does not see)
         if now > deadline and not statement.startswith(_CONTROL):
             raise _OutOfTime
 
@@ -85,14 +86,15 @@ def _dispatch(opts: Options, db: Database, label: str, say: Callable[[str], None
     if finished:
         total = end - start
         plan = (stamps[0] - start) if stamps else total
-        note = f"plan {plan:.2f} s, {made:,} claims written in {len(stamps)} statements"
+        note = f"plan {plan:.2f} s, {made:,} claims written in {len(stamps)} chunks"
     else:
         plan = (stamps[0] - start) if stamps else budget
-        rate = len(stamps) / max(1e-9, stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
+        written = (len(stamps) - 1) * CHUNK  # between the first chunk's start and the last's
+        rate = written / max(1e-9, stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
         total = plan + (opts.dispatch_wishes / rate if rate else float("inf"))
         note = (
             f"plan {plan:.2f} s, then {rate:.0f} claims/s: stopped after {budget:.0f} s at "
-            f"{len(stamps):,} claims; total extrapolated"
+            f"{len(stamps):,} chunks; total extrapolated"
         )
     say(f"  auto-dispatch {opts.dispatch_wishes:,} wishes: {total:.1f} s ({note})  "
         f"load {machine.load()}")  # fmt: skip

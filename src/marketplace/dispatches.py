@@ -216,7 +216,7 @@ def _write(
             settled = ("published", "claimed", actor, SETTLER, WishAction.CLAIM.value, now)
             moves.append(transition(community_id, "wish", before.id, WishAction.SETTLE.value,
                                     *settled, wish=before))  # fmt: skip
-    conn.execute(claims.insert(), rows)
+    sqltypes.insert_many(conn, claims, rows)
     record_all(conn, moves)
     return kept
 

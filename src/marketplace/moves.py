@@ -395,12 +395,9 @@ def record_all(conn: Connection, changes: list[Change]) -> None:
     any (:func:`marketplace.outbox.from_changes`: in this transaction, so a move rolled back
     tells nobody)."""
     if changes:
-        conn.execute(_RECORD, [dict(change.move) for change in changes])
+        sqltypes.insert_many(conn, transitions, [change.move for change in changes])
         rollups.count(conn, changes)
         outbox.from_changes(conn, changes)
-
-
-_RECORD = transitions.insert()
 
 
 @sqltypes.per_dialect

@@ -85,6 +85,9 @@ def write(conn: Connection, told: Sequence[Notice], *, now: dt.datetime) -> int:
             })  # fmt: skip
     if not rows:
         return 0
+    if all(row["key"] is None for row in rows):  # nothing to conflict on: the bulk path
+        sqltypes.insert_many(conn, outbox, rows)
+        return len(rows)
     done = conn.execute(_insert(conn), rows).rowcount
     return len(rows) if done is None or done < 0 else int(done)
 

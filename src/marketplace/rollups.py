@@ -182,11 +182,7 @@ def count(conn: Connection, changes: Iterable[Change]) -> None:
         {"community_id": c, "day": d, "figure": f, "key": k, "batch": batch, "n": n}
         for (c, d, f, k), n in sorted(tally(changes).items())
     ]
-    if rows:
-        conn.execute(_APPEND, rows)
-
-
-_APPEND = stat_days.insert()
+    sqltypes.insert_many(conn, stat_days, rows)
 
 
 def fold(conn: Connection, *, limit: int = 20_000) -> int:

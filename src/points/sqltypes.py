@@ -116,8 +116,14 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
     to it, as a batch's timestamps are, once) and the rows go to the driver as tuples: SQLite's
     ``executemany``, PostgreSQL's ``COPY``. For bulk writes (:func:`points.accrue_many`):
     ``conn.execute(table.insert(), rows)`` spends most of its time on SQLAlchemy's per-row
-    parameter handling, and psycopg's ``executemany`` on a round of the protocol per row."""
+    parameter handling, and psycopg's ``executemany`` on a round of the protocol per row.
+
+    Fewer than :data:`FEW` rows (one request's moves, say) go through that ordinary statement:
+    there the per-row cost is small, and the statement is counted as every other one is."""
     if not rows:
+        return
+    if len(rows) < FEW:
+        conn.execute(table.insert(), rows)
         return
     names = tuple(rows[0])
     sql, converters = _bulk_insert(conn.dialect, table, names)
@@ -140,6 +146,10 @@ def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         raise sa.exc.DBAPIError.instance(
             copy_sql, None, exc, failure, dialect=conn.dialect
         ) from exc
+
+
+FEW = 50
+"""Below this many rows :func:`insert_many` sends an ordinary ``INSERT``."""
 
 
 def _converted(values: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
