@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -110,7 +110,7 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table) -> Any:
     return upsert(conn, table).on_conflict_do_nothing()
 
 
-def insert_many(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_many(conn: Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """``INSERT`` many rows (dicts with the same keys) through the driver: the columns' types
     convert the values column by column (a value the same as the row before's, or a time equal
     to it, as a batch's timestamps are, once) and the rows go to the driver as tuples: SQLite's
