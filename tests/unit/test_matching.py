@@ -539,7 +539,7 @@ def wishes(draw: st.DrawFn) -> list[Target]:
             state=draw(st.sampled_from([WishState.PUBLISHED] * 4 + [WishState.CLAIMED])),
             capacity=capacity,
             places_taken=draw(st.integers(0, capacity)),
-            skills=frozenset(draw(st.sets(st.sampled_from(SKILLS), max_size=1))),
+            skills=frozenset(draw(st.sets(st.sampled_from(SKILLS), max_size=2))),
             urgency=draw(st.sampled_from(Urgency)),
             start=NOW + draw(st.integers(-3, 6)) * HOUR,
             created_at=NOW - draw(st.integers(0, 100)) * HOUR,
@@ -699,7 +699,7 @@ def test_auto_dispatch_matches_scoring_every_pair_by_hand_on_a_crowded_community
             wish(
                 f"w{n:03d}",
                 capacity=rng.randint(1, 4),
-                skills=frozenset(rng.sample(SKILLS, rng.choice([0, 0, 1]))),
+                skills=frozenset(rng.sample(SKILLS, rng.choice([0, 0, 1, 2]))),
                 urgency=rng.choice(list(Urgency)),
                 start=NOW + rng.randint(1, 30) * HOUR,
                 created_at=NOW - rng.randint(0, 100) * HOUR,
@@ -740,7 +740,7 @@ def test_auto_dispatch_matches_scoring_every_pair_by_hand_when_members_are_alike
             wish(
                 f"w{n:03d}",
                 capacity=rng.randint(1, 3),
-                skills=frozenset(rng.sample(SKILLS, rng.choice([0, 0, 1]))),
+                skills=frozenset(rng.sample(SKILLS, rng.choice([0, 0, 1, 2]))),
                 urgency=rng.choice(list(Urgency)),
                 start=NOW + rng.randint(1, 30) * HOUR,
                 created_at=NOW - rng.randint(0, 100) * HOUR,
