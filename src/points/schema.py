@@ -171,6 +171,9 @@ entries = sa.Table(
     sa.ForeignKeyConstraint(
         ["community_id", "transfer_id"], ["points_transfers.community_id", "points_transfers.id"]
     ),
+    # A refused transfer's row is deleted (ledger._undo): both databases check its entries
+    # through this index, not by scanning the community's entries under the write lock.
+    sa.Index("ix_points_entries_transfer", "community_id", "transfer_id"),
     sqlite_strict=True,
 )
 

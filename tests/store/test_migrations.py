@@ -14,7 +14,7 @@ import points
 from marketplace.schema import metadata as marketplace_metadata
 from points.schema import metadata
 
-HEADS = "0003,m0014"  # the ledger's head, and the marketplace's (which depends on 0001)
+HEADS = "0004,m0014"  # the ledger's head, and the marketplace's (which depends on 0001)
 
 
 def _diff(conn: Connection) -> list[Any]:
@@ -43,7 +43,7 @@ def test_the_ledger_alone_migrates_without_the_marketplace(tmp_path: Path) -> No
     db = points.Database(f"sqlite:///{tmp_path / 'ledger.db'}")
     try:
         db.upgrade()
-        assert db.revision() == "0003"
+        assert db.revision() == "0004"
         with db.writer.connect() as conn:
             names = sa.inspect(conn).get_table_names()
         assert not [n for n in names if n.startswith("mk_")]

@@ -262,3 +262,34 @@ def test_a_near_cell_reads_its_places_index(db: Database) -> None:
     assert plans, "no shortlist statement captured"
     lines = [line for plan in plans for line in plan]
     assert any("ix_mk_wishes_match_place" in line for line in lines), lines
+
+
+NEVER_DELETED = {
+    "points_accounts": "the ledger's accounts stay (append-only)",
+    "points_catalog_items": "a store item is taken off sale, never deleted",
+}
+
+
+def test_every_deleted_row_finds_what_refers_to_it_through_an_index() -> None:
+    """Deleting a row makes SQLite (``foreign_keys=ON``) and PostgreSQL look for the rows that
+    refer to it; without an index led by the referring columns that is a scan of the child
+    table, under the write lock (a refused transfer's delete scanned every entry of its
+    community: 12 ms at 200,000 entries). So every foreign key leads an index of its table,
+    but those to tables no code deletes from."""
+    missing = []
+    for table in (t for m in (points_metadata, marketplace_metadata, service_metadata)
+                  for t in m.sorted_tables):  # fmt: skip
+        keys = [tuple(c.name for c in table.primary_key.columns)]
+        keys += [tuple(c.name for c in i.columns) for i in table.indexes]
+        keys += [
+            tuple(c.name for c in u.columns)
+            for u in table.constraints
+            if isinstance(u, sa.UniqueConstraint)
+        ]
+        for fk in table.foreign_key_constraints:
+            columns = {c.name for c in fk.columns}
+            if fk.referred_table.name in NEVER_DELETED:
+                continue
+            if not any(set(key[: len(columns)]) == columns for key in keys):
+                missing.append(f"{table.name} {sorted(columns)} -> {fk.referred_table.name}")
+    assert missing == []
