@@ -235,7 +235,15 @@ def _children(pid: int) -> list[int]:
 
 
 def _open_files(pid: int) -> set[str]:
-    return {str(p.readlink()) for p in Path(f"/proc/{pid}/fd").iterdir()}
+    """What the process has open now. A descriptor the server closes between the listing and
+    its reading (a request's socket, under load) is skipped: it was open a moment ago, not now."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            found.add(str(fd.readlink()))
+        except FileNotFoundError:
+            continue
+    return found
 
 
 def _socket_ports(pid: int) -> set[int]:
