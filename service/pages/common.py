@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote
 
 import msgspec
 import sqlalchemy as sa
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.datastructures import Cookie
 from litestar.exceptions import (
     MethodNotAllowedException,
@@ -269,6 +269,7 @@ def render(
     return Template(
         template_name=name,
         status_code=status,
+        media_type=MediaType.HTML,  # whatever the handler's return annotation (Any: JSON)
         cookies=cookies,
         context={
             "viewer": viewer,

@@ -23,6 +23,7 @@ async def test_the_bell_counts_unread_messages_and_the_list_marks_them_read(site
     assert 'aria-label="1 条未读">1<' in (await res.get("/messages/count")).text
     page = await res.get("/messages")
     assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")  # opened directly, not by htmx
     assert f"您的心愿「{wish.title}」已通过审核并发布" in page.text
     assert 'class="card message unread"' in page.text
     assert 'hx-get="/messages/count"' in page.text  # the bell on every page

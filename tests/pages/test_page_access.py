@@ -279,6 +279,8 @@ async def test_every_page_answer_carries_the_security_headers(site: Site) -> Non
     seen.append(await visitor.get("/no/such/page", headers=BROWSER))
     for answer in seen:
         _check_headers(answer)
+        if answer.text.lstrip().lower().startswith("<!doctype html>"):  # a browser shows it
+            assert answer.headers["content-type"].startswith("text/html"), str(answer.url)
         if answer.headers.get("content-type", "").startswith("text/html"):
             scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", answer.text, re.S)
             for attributes, body in scripts:
