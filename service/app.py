@@ -32,6 +32,7 @@ from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
 
+import marketplace as mk
 from points import Database, utcnow
 from service import auth, open311, pages, problems, ratelimit
 from service.api import (
@@ -172,6 +173,7 @@ def create_app(
             refusal=("code_throttled", "验证码错误次数过多", "one-time codes"),
         ),
         "sweeper": sweeper,
+        "kept": mk.Kept(settings.recommend_seconds),
         "dispatcher": dispatcher,
         "clock": clock,
     }

@@ -110,6 +110,7 @@ class MatchingController(Controller):
     @api.read
     def recommendations(
         self,
+        request: Request[Any, Any, Any],
         tx: Tx,
         me: Me,
         now: Now,
@@ -117,7 +118,10 @@ class MatchingController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> MatchList:
         mk.wallet.community_roles(tx, me.id, community_id)
-        found: list[Match] = mk.recommendations(tx, me.id, community_id, limit=limit, now=now)
+        kept: mk.Kept = request.app.state.kept
+        found: list[Match] = mk.recommendations(
+            tx, me.id, community_id, limit=limit, now=now, kept=kept
+        )
         return MatchList(items=found)
 
     @post(

@@ -239,7 +239,7 @@ from marketplace.privacy import (
 from marketplace.profiles import MemberChange, edit_member, edit_profile
 from marketplace.profiles import history as profile_history
 from marketplace.queues import escalation_queue
-from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
+from marketplace.recommendations import Kept, candidates, dispatch_all, reasons, recommendations
 from marketplace.releases import cancel, release_no_show, withdraw
 from marketplace.rollups import fold as fold_statistics
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
@@ -339,6 +339,7 @@ __all__ = [
     "Filters",
     "Grant",
     "InvalidInput",
+    "Kept",
     "KeyHousehold",
     "Listed",
     "MarketplaceError",

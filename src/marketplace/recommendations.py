@@ -7,7 +7,9 @@ auto-dispatch writes its plan through the rules of one dispatch (:mod:`marketpla
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import Counter, defaultdict
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -57,6 +59,52 @@ CANDIDATES = CLAIMING | UNIT
 RECENT = dt.timedelta(days=30)
 
 
+class Kept:
+    """为你推荐 lists kept for a few seconds (``seconds``), for :func:`recommendations`.
+
+    A list is answered again only while everything of the member that the ranking reads is as
+    it was (:func:`_stamp`, one statement): their claims, open-claim count, no-shows, skills,
+    home and roles. So a member's own claim, withdrawal, check-out or profile change shows in
+    their next list whichever process serves it. What others did meanwhile (a wish claimed
+    full, a new wish published) shows within ``seconds``; a claim on a wish that filled
+    meanwhile is refused as it would be from any page left open. At most ``size`` lists are
+    kept (the oldest go first); ``seconds=0`` keeps none."""
+
+    def __init__(self, seconds: float = 10.0, size: int = 2_000) -> None:
+        self.span = dt.timedelta(seconds=seconds)
+        self.size = size
+        self._lists: dict[tuple[str, str, int], tuple[tuple[Any, ...], dt.datetime, list[Match]]]
+        self._lists = {}
+        self._lock = threading.Lock()
+
+    def get(
+        self, key: tuple[str, str, int], stamp: tuple[Any, ...], now: dt.datetime
+    ) -> list[Match] | None:
+        with self._lock:
+            found = self._lists.get(key)
+        if found is None:
+            return None
+        kept_stamp, at, matches = found
+        if kept_stamp != stamp or not at <= now < at + self.span:
+            return None
+        return list(matches)
+
+    def put(
+        self,
+        key: tuple[str, str, int],
+        stamp: tuple[Any, ...],
+        now: dt.datetime,
+        found: list[Match],
+    ) -> None:
+        if not self.span:
+            return
+        with self._lock:
+            self._lists.pop(key, None)
+            self._lists[key] = (stamp, now, list(found))
+            while len(self._lists) > self.size:
+                del self._lists[next(iter(self._lists))]
+
+
 def recommendations(
     conn: Connection,
     member_id: str,
@@ -64,9 +112,26 @@ def recommendations(
     *,
     limit: int = 20,
     now: dt.datetime | None = None,
+    kept: Kept | None = None,
 ) -> list[Match]:
-    """Published wishes that fit the member best, with the score's parts (为你推荐)."""
+    """Published wishes that fit the member best, with the score's parts (为你推荐); with
+    ``kept``, a list made for the member in the last few seconds while their own state is
+    unchanged (:class:`Kept`)."""
     now = now or utcnow()
+    if kept is None or not kept.span:
+        return _recommendations(conn, member_id, community_id, limit, now)
+    key = (community_id, member_id, limit)
+    stamp = _stamp(conn, member_id, community_id)
+    found = kept.get(key, stamp, now)
+    if found is None:
+        found = _recommendations(conn, member_id, community_id, limit, now)
+        kept.put(key, stamp, now, found)
+    return found
+
+
+def _recommendations(
+    conn: Connection, member_id: str, community_id: str, limit: int, now: dt.datetime
+) -> list[Match]:
     community, units, rules = _paired(conn, community_id)
     candidates = _candidates(conn, community, now, rules.claim_limit, member_id)
     if not candidates:
@@ -351,4 +416,44 @@ _HISTORY = (
         claims.c.community_id == sa.bindparam("community"),
         claims.c.member_id.in_(sa.bindparam("ids", expanding=True)),
     )
+)
+
+
+def _stamp(conn: Connection, member_id: str, community_id: str) -> tuple[Any, ...]:
+    """What of the member :func:`_candidates` reads, in one statement of index lookups: it
+    changes with each of their claims (taken, or closed: withdrawn, confirmed, voided, no-show),
+    their open-claim count and no-shows, their skills, home and unit, and their roles (granted
+    or revoked; their order in the string may differ between calls, which only costs a list
+    made anew). Ratings given later and the 30-day window of recent minutes are left to the
+    kept list's few seconds."""
+    row = conn.execute(_STAMP, {"member": member_id, "community": community_id}).first()
+    if row is None:
+        return ()
+    return tuple(tuple(v) if isinstance(v, list) else v for v in row)  # skills: a JSON list
+
+
+def _mine(table: sa.Table, *where: sa.ColumnElement[bool]) -> Any:
+    return sa.and_(table.c.member_id == sa.bindparam("member"), *where)
+
+
+_MY_CLAIMS = _mine(claims, claims.c.community_id == sa.bindparam("community"))
+_STAMP = (
+    sa.select(
+        members.c.skills,
+        members.c.home_org_id,
+        members.c.home_unit_id,
+        sa.select(sa.func.count()).where(_MY_CLAIMS).scalar_subquery(),
+        sa.select(sa.func.count(claims.c.closed_at)).where(_MY_CLAIMS).scalar_subquery(),
+        sa.select(member_load.c.open_claims)
+        .where(_mine(member_load, member_load.c.community_id == sa.bindparam("community")))
+        .scalar_subquery(),
+        sa.select(member_load.c.no_shows)
+        .where(_mine(member_load, member_load.c.community_id == sa.bindparam("community")))
+        .scalar_subquery(),
+        sa.select(sa.func.aggregate_strings(roles.c.role + ":" + roles.c.org_id, ","))
+        .where(_mine(roles))
+        .scalar_subquery(),
+    )
+    .select_from(members)
+    .where(members.c.id == sa.bindparam("member"))
 )

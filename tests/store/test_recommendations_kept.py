@@ -1,0 +1,123 @@
+"""为你推荐 lists kept for a few seconds (:class:`marketplace.Kept`): answered again only while
+the member's own state is unchanged, and never past their seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.engine import Connection
+
+import marketplace as mk
+import marketplace_world as world
+import points
+from marketplace import Role
+from marketplace_world import T0
+
+LATER = dt.timedelta(seconds=9)
+
+
+def _repair(tx: Connection) -> mk.Wish:
+    """A published wish that asks for 家电维修 (vol1 has it, vol2 has not)."""
+    wish = mk.post_wish(
+        tx,
+        "res",
+        community_id="c1",
+        kind=mk.WishKind.SERVICE,
+        category="家电维修",
+        title="修水龙头",
+        description="",
+        org_id="g1",
+        address="幸福路1号",
+        id="repair",
+        window_start=T0 + dt.timedelta(hours=1),
+        window_end=T0 + dt.timedelta(hours=4),
+        estimated_minutes=60,
+        skills=frozenset({"家电维修"}),
+        now=T0,
+    )
+    return mk.verify(tx, "staff", "c1", wish.id, now=T0)
+
+
+def _ids(matches: list[mk.Match]) -> list[str]:
+    return [m.wish_id for m in matches]
+
+
+def test_a_kept_list_is_answered_within_its_seconds_and_made_anew_after(
+    db: points.Database,
+) -> None:
+    kept = mk.Kept(10)
+    with db.transaction() as tx:
+        world.build(tx)
+        world.published(tx, id="care")
+    with db.snapshot() as tx:
+        first = mk.recommendations(tx, "vol2", "c1", now=T0, kept=kept)
+    with db.transaction() as tx:  # somebody else's wish: not the member's own state
+        world.published(tx, id="later", actor="res2")
+    with db.snapshot() as tx:
+        again = mk.recommendations(tx, "vol2", "c1", now=T0 + LATER, kept=kept)
+        past = mk.recommendations(tx, "vol2", "c1", now=T0 + dt.timedelta(seconds=10), kept=kept)
+        fresh = mk.recommendations(tx, "vol2", "c1", now=T0 + dt.timedelta(seconds=10))
+        earlier = mk.recommendations(tx, "vol2", "c1", now=T0 - LATER, kept=kept)
+    assert _ids(first) == ["care"]
+    assert again == first
+    assert sorted(_ids(past)) == ["care", "later"]
+    assert past == fresh
+    assert sorted(_ids(earlier)) == ["care", "later"]  # a clock set back never reads the future
+    with db.snapshot() as tx:  # seconds=0 keeps nothing
+        none_kept = mk.Kept(0)
+        mk.recommendations(tx, "vol2", "c1", now=T0, kept=none_kept)
+        assert none_kept._lists == {}
+
+
+def _claim(tx: Connection) -> None:
+    mk.claim(tx, "vol1", "c1", "care", id="cl1", now=T0)
+
+
+def _withdraw(tx: Connection) -> None:
+    mk.withdraw(tx, "vol1", "c1", "held", now=T0)
+
+
+def _learn_nothing_new(tx: Connection) -> None:
+    mk.edit_profile(tx, "vol1", address=None, skills=frozenset(), availability=None, now=T0)
+
+
+def _move_away(tx: Connection) -> None:
+    mk.edit_member(
+        tx, "staff", "c1", "vol1", home_org_id=None, room=None, home_unit_id=None,
+        roles_held=frozenset({Role.VOLUNTEER}), now=T0,
+    )  # fmt: skip
+
+
+def _stop_volunteering(tx: Connection) -> None:
+    mk.edit_member(
+        tx, "staff", "c1", "vol1", home_org_id="g1", room=None, home_unit_id=None,
+        roles_held=frozenset({Role.RESIDENT}), now=T0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change", [_claim, _withdraw, _learn_nothing_new, _move_away, _stop_volunteering]
+)
+def test_the_members_own_changes_show_in_their_next_list_at_once(
+    db: points.Database, change: Callable[[Connection], None]
+) -> None:
+    """Whatever of the member the ranking reads, changed by them or for them, makes the kept
+    list stale at once (another process's kept list too: nothing is told, the stamp is read)."""
+    kept = mk.Kept(10)
+    with db.transaction() as tx:
+        world.build(tx)
+        world.published(tx, id="care")
+        world.published(tx, id="other", actor="res2")
+        _repair(tx)
+        mk.claim(tx, "vol1", "c1", "other", id="held", now=T0)
+    with db.snapshot() as tx:
+        before = mk.recommendations(tx, "vol1", "c1", now=T0, kept=kept)
+    with db.transaction() as tx:
+        change(tx)
+    with db.snapshot() as tx:
+        after = mk.recommendations(tx, "vol1", "c1", now=T0 + LATER, kept=kept)
+        fresh = mk.recommendations(tx, "vol1", "c1", now=T0 + LATER)
+    assert after == fresh
+    assert after != before  # the change matters to the list, so a kept one would be wrong
