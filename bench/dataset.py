@@ -46,6 +46,7 @@ CLAIM_WISHES, PER_WISH = 400, 100  # wc: 40,000 places
 CHECKOUT_WISHES = 200  # wk: 20,000 claims checked in
 WRITE_MEMBERS = 400  # per write community
 READ_TOKENS = 64  # volunteers and staff who sign in for the read benchmarks
+FRESH_READERS = 4_096  # volunteers asking once each for 为你推荐 (no list kept for them yet)
 REDEEM_POINTS = 1_000_000
 PASSWORD = "bench-password"
 EPOCH_MS = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp() * 1000)
@@ -224,7 +225,7 @@ def _people(tx: Connection, rng: random.Random, n_members: int, now: dt.datetime
 
 def _credentials(tx: Connection, n_members: int) -> None:
     hashed = auth.HASHER.hash(PASSWORD)
-    who = [volunteer(2 * i) for i in range(min(READ_TOKENS, n_members // 2))]
+    who = [volunteer(2 * i) for i in range(min(FRESH_READERS, n_members // 2))]
     who += [f"staff-{c}" for c in ("big", "dsp", "wc", "wk", "wr")] + ["admin"]
     who += [writer(c, i) for c in ("wc", "wk", "wr") for i in range(WRITE_MEMBERS)]
     rows = [
@@ -540,6 +541,12 @@ def fixtures(directory: Path, settings: Settings, n_members: int, now: dt.dateti
     ]
     lines["recommendations"] = [
         ("GET", f"{api}/big/recommendations?limit=20", token(m), "") for m in readers
+    ]
+    # Each member once (then again only after the list kept for them is 10 s old, or never):
+    # what a list made anew costs (marketplace.Kept).
+    lines["recommendations_fresh"] = [
+        ("GET", f"{api}/big/recommendations?limit=20", token(volunteer(2 * i)), "")
+        for i in range(min(READ_TOKENS, n_members // 2), min(FRESH_READERS, n_members // 2))
     ]
     lines["balance"] = [
         ("GET", f"{api}/wr/members/{writer('wr', i)}/wallet", token(writer("wr", i)), "")
