@@ -68,9 +68,10 @@ class Kept:
     their next list whichever process serves it. What others did meanwhile (a wish claimed
     full, a new wish published) shows within ``seconds``; a claim on a wish that filled
     meanwhile is refused as it would be from any page left open. At most ``size`` lists are
-    kept (the oldest go first); ``seconds=0`` keeps none."""
+    kept (the oldest go first; a list of 20 takes ≈ 22 KB, so 500 take ≈ 11 MB); ``seconds=0``
+    keeps none."""
 
-    def __init__(self, seconds: float = 10.0, size: int = 2_000) -> None:
+    def __init__(self, seconds: float = 10.0, size: int = 500) -> None:
         self.span = dt.timedelta(seconds=seconds)
         self.size = size
         self._lists: dict[tuple[str, str, int], tuple[tuple[Any, ...], dt.datetime, list[Match]]]
