@@ -39,6 +39,7 @@ Progress = Callable[[int, int], None]
 CHUNK = 500
 SAMPLE = 10
 CONSENT_PURPOSE = "花名册导入"
+ROSTER_LOCK = 0x4C494E4C49_01  # PostgreSQL's advisory lock key of roster imports ("LINLI", 1)
 
 
 class Created(msgspec.Struct, frozen=True, kw_only=True):
@@ -113,13 +114,24 @@ def import_roster(
     import_id: str | None = None,
 ) -> Report:
     """Import the file: when no row has a problem, every row is written in the caller's
-    transaction; else nothing, and the report lists the problems."""
+    transaction; else nothing, and the report lists the problems. Imports take turns (on
+    PostgreSQL a transaction-scoped advisory lock, on SQLite the one writer): each decides on
+    the members the ones before it registered, so two files naming one new phone register it
+    once."""
     now = now or utcnow()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_TAKE_TURNS)
     report, plans = _decide(conn, actor, community_id, content, progress, now)
     if report.problems:
         return report
     _write(conn, actor, community_id, plans, progress, now, import_id)
     return msgspec.structs.replace(report, written=True, import_id=import_id)
+
+
+_TAKE_TURNS = sa.select(sa.func.pg_advisory_xact_lock(ROSTER_LOCK))
+"""Held until the import's transaction ends. Phones are matched across communities
+(``roster_phone_elsewhere``), so imports take turns district-wide: they are rare, and a turn
+is the length of one import."""
 
 
 def _decide(

@@ -4,7 +4,10 @@ logged, bad files refused, anonymisation clearing the new personal fields."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import io
+import threading
 import zipfile
 
 import openpyxl
@@ -336,3 +339,34 @@ def test_a_formula_in_a_workbook_cell_is_refused_not_evaluated(db: points.Databa
         (2, "姓名", "roster_formula")
     ]
     assert not report.written
+
+
+def test_two_imports_at_once_register_a_new_phone_once(db: points.Database) -> None:
+    """Two staff import files naming the same new phones at the same moment. Without turns,
+    on PostgreSQL each would read the phones as unknown before the other wrote, and both would
+    register them: the first import's progress waits (up to a second) for the second to reach
+    the same point, which only happens when nothing makes it wait its turn."""
+    rows = [f"新人{n},137{n:08},第一网格,,,居民,,,," for n in range(40)]
+    content = csv_bytes(*rows)
+    met = threading.Barrier(2, timeout=1.0)
+
+    def together(done: int, total: int) -> None:
+        if done == 0:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                met.wait()
+
+    def one(_: int) -> mk.RosterReport:
+        return db.write(import_roster, "staff", "c1", content, progress=together, now=T0)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(one, range(2)))
+    assert sorted(len(r.created) for r in reports) == [0, 40]
+    assert sorted(r.unchanged for r in reports) == [0, 40]
+    with db.snapshot() as tx:
+        found = tx.execute(
+            sa.select(members.c.phone, sa.func.count())
+            .where(members.c.phone.like("137%"))
+            .group_by(members.c.phone)
+        ).all()
+    assert len(found) == 40
+    assert {n for _, n in found} == {1}
