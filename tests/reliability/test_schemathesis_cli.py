@@ -2,14 +2,15 @@
 
 The seeded world of ``fuzz_world`` (the district, everyone with a password, and wishes, claims,
 transfers, items, orders and an offer) is copied once per role, and a ``linli serve`` process
-serves each copy on a port of its own, so the three runs go side by side and none changes what
+serves each copy on a port of its own, so the runs go side by side and none changes what
 another finds. ``schemathesis run http://127.0.0.1:PORT/schema/openapi.json`` then runs every
 phase (examples, coverage, fuzzing, stateful) with every check, signed in as staff (and, under
-``make soak``, as a volunteer and as a resident too: see ``ROLES``): its dynamic auth signs in through ``POST /api/v1/auth/token`` (the
-server's own secret signs the token) and signs in again when a generated ``/auth/logout`` ends the
-token. The seed is fixed and the examples bounded, so CI sends the same requests each time. The
-stateful phase follows the links schemathesis infers from the document (responses' ids into the
-parameters of the same name), so no links are written by hand.
+``make soak``, as a volunteer and as a resident too: see ``ROLES``): its dynamic auth signs in
+through ``POST /api/v1/auth/token`` (the server's own secret signs the token) and signs in again
+when a generated ``/auth/logout`` ends the token. The seed is fixed and the examples bounded, so
+CI sends the same requests each time. The stateful phase follows the links schemathesis infers
+from the document (responses' ids into the parameters of the same name), so no links are
+written by hand.
 
 A generated config file per role carries what the command line cannot: the sign-in, dictionaries
 of the seeded ids for path, query and body fields of the same name (so requests reach real
