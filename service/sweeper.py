@@ -2,8 +2,8 @@
 redemption-order expiry, pending-transfer timeouts, points expiry, timed notices (reminders before
 a service, forgotten check-outs, points about to expire: marketplace.notify_due), sealing new
 transfers into each community's hash chain, folding the statistics' appended day rows, expired
-idempotency keys, and the retention purge of deleted members' remaining personal fields
-(``LINLI_RETENTION_DAYS``).
+idempotency keys, uploaded roster files nobody confirmed within a day, and the retention purge
+of deleted members' remaining personal fields (``LINLI_RETENTION_DAYS``).
 
 Each sweep runs as a write unit of work of its own and handles each due item in a savepoint with a
 conditional update (on PostgreSQL it also skips rows another process holds, ``FOR UPDATE SKIP
@@ -88,6 +88,10 @@ def _notices(conn: Connection, now: dt.datetime) -> tuple[int, int]:
     return mk.notify_due(conn, now=now), 0
 
 
+def _roster_files(conn: Connection, now: dt.datetime) -> tuple[int, int]:
+    return mk.uploads.drop_unconfirmed(conn, now=now), 0
+
+
 def _idempotency_keys(conn: Connection, now: dt.datetime) -> tuple[int, int]:
     return sweep_keys(conn, now=now), 0
 
@@ -116,6 +120,7 @@ SWEEPS: tuple[tuple[str, Sweep], ...] = (
     ("notices", _notices),  # reminders, forgotten check-outs, points about to expire
     ("fold_statistics", _fold_statistics),  # the statistics' rows the writes above appended
     ("idempotency_keys", _idempotency_keys),
+    ("roster_files", _roster_files),  # uploaded rosters nobody confirmed within a day
 )  # fmt: skip
 
 

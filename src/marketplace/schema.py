@@ -468,6 +468,13 @@ roster_imports = sa.Table(
     sa.Column("created_at", Timestamp(), nullable=False),
     sa.Column("finished_at", Timestamp(), nullable=True),
     sa.PrimaryKeyConstraint("community_id", "id"),
+    # the sweep dropping files nobody confirmed (marketplace.uploads.drop_unconfirmed)
+    sa.Index(
+        "ix_mk_roster_imports_checked",
+        "created_at",
+        sqlite_where=sa.text("state = 'checked'"),
+        postgresql_where=sa.text("state = 'checked'"),
+    ),
     sqlite_strict=True,
 )
 """Roster files (花名册) uploaded on the pages, kept between the preview and the confirmation

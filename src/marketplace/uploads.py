@@ -156,14 +156,54 @@ def import_staged(
 def drop_staged(
     conn: Connection, actor: str, community_id: str, import_id: str, now: dt.datetime | None = None
 ) -> None:
-    """Forget a kept file that will not be imported."""
+    """Forget a kept file that will not be imported: the file goes, and its report keeps ids
+    and row numbers only (as an imported one's)."""
     row = _staged_row(conn, actor, community_id, import_id)
     if row.state == "checked":
-        conn.execute(
-            roster_imports.update()
-            .where(roster_imports.c.community_id == community_id, roster_imports.c.id == import_id)
-            .values(state="dropped", content=b"", finished_at=now or utcnow())
+        _drop(conn, row, now or utcnow())
+
+
+KEEP_UNCONFIRMED = dt.timedelta(hours=24)
+"""How long a checked file waits for its import (确认导入) before the ``roster_files`` sweep drops
+it: a file of names and phones nobody confirmed is not kept."""
+SWEEP_BATCH = 100
+
+
+def drop_unconfirmed(conn: Connection, *, now: dt.datetime | None = None) -> int:
+    """Drop the files checked :data:`KEEP_UNCONFIRMED` ago or more and never imported or dropped
+    (up to ``SWEEP_BATCH`` a call): each as :func:`drop_staged` drops one. How many."""
+    now = now or utcnow()
+    due = conn.execute(
+        sa.select(roster_imports)
+        .where(
+            roster_imports.c.state == "checked",
+            roster_imports.c.created_at <= now - KEEP_UNCONFIRMED,
         )
+        .order_by(roster_imports.c.created_at)
+        .limit(SWEEP_BATCH)
+    ).all()
+    return sum(_drop(conn, row, now) for row in due)
+
+
+def _drop(conn: Connection, row: Any, now: dt.datetime) -> int:
+    """Empty a checked file and its report's personal fields (a conditional update: a file
+    imported or dropped meanwhile stays as it is). 1 if dropped."""
+    result = msgspec.convert(row.result, Report) if row.result is not None else None
+    done = conn.execute(
+        roster_imports.update()
+        .where(
+            roster_imports.c.community_id == row.community_id,
+            roster_imports.c.id == row.id,
+            roster_imports.c.state == "checked",
+        )
+        .values(
+            state="dropped",
+            content=b"",
+            result=_kept(result) if result is not None else None,
+            finished_at=now,
+        )
+    )
+    return done.rowcount
 
 
 def _named(conn: Connection, report: Report) -> Report:

@@ -14,7 +14,7 @@ import points
 from marketplace.schema import metadata as marketplace_metadata
 from points.schema import metadata
 
-HEADS = "0004,m0014"  # the ledger's head, and the marketplace's (which depends on 0001)
+HEADS = "0004,m0015"  # the ledger's head, and the marketplace's (which depends on 0001)
 
 
 def _diff(conn: Connection) -> list[Any]:

@@ -92,6 +92,7 @@ HOT: dict[str, Call] = {
     "hold timeouts due": lambda db, c: points.void_timed_out(c, now=world.T0),
     "store orders due": lambda db, c: points.expire_orders(c, now=world.T0),
     "idempotency keys due": lambda db, c: db.write(idempotency.sweep_keys, now=world.T0),
+    "roster files due": lambda db, c: mk.uploads.drop_unconfirmed(c, now=world.T0),
     # a district's dashboard: the statistics, 三率 (a unit is paired) and each day, from the rollups
     "a district's dashboard": lambda db, c: mk.dashboard(c, "admin", "d1", **YEAR),
     "folding the statistics": lambda db, c: mk.fold_statistics(c),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import datetime as dt
 import io
 import threading
 import zipfile
@@ -330,6 +331,46 @@ def test_a_kept_file_imports_once_and_keeps_no_names_of_its_own(db: points.Datab
     assert "张三" not in str(raw)
     assert "13800000001" not in str(raw)
     assert [c.name for c in shown.result.created] == ["张三", "李四", "王五"]  # read from members
+
+
+@pytest.mark.parametrize("how", ["dropped by staff", "unconfirmed for a day"])
+def test_a_file_not_imported_goes_with_the_names_of_its_report(
+    db: points.Database, how: str
+) -> None:
+    """A checked file staff drop, or nobody confirms within a day (the ``roster_files`` sweep),
+    keeps no file and no name, phone or cell of it: only ids and row numbers."""
+    with db.transaction() as tx:
+        kept = mk.uploads.stage(tx, "staff", "c1", "花名册.csv", csv_bytes(*ROWS), now=T0)
+        late = mk.uploads.stage(
+            tx, "staff", "c1", "b.csv", csv_bytes(ROWS[0]), now=T0 + dt.timedelta(hours=1)
+        )
+    day = T0 + mk.uploads.KEEP_UNCONFIRMED
+    with db.transaction() as tx:
+        if how == "dropped by staff":
+            mk.uploads.drop_staged(tx, "staff", "c1", kept.id, now=T0)
+        else:
+            assert mk.uploads.drop_unconfirmed(tx, now=day - dt.timedelta(seconds=1)) == 0
+            assert mk.uploads.drop_unconfirmed(tx, now=day) == 1  # the later file waits on
+            assert mk.uploads.drop_unconfirmed(tx, now=day) == 0
+    with db.snapshot() as tx:
+        shown = mk.uploads.staged(tx, "staff", "c1", kept.id)
+        raw = tx.execute(
+            sa.select(mk.schema.roster_imports.c.result).where(
+                mk.schema.roster_imports.c.id == kept.id
+            )
+        ).scalar_one()
+        waiting = mk.uploads.staged(tx, "staff", "c1", late.id)
+        assert mk.uploads.staged_content(tx, "staff", "c1", kept.id) == b""
+    assert shown.state == "dropped"
+    assert waiting.state == "checked"
+    assert shown.result is not None
+    assert len(shown.result.created) == 3  # the rows it would have made, by number
+    assert shown.result.sample == ()
+    for personal in ("张三", "13800000001", "维修"):
+        assert personal not in str(raw)
+    with pytest.raises(mk.InvalidInput) as refused, db.transaction() as tx:
+        mk.uploads.import_staged(tx, "staff", "c1", kept.id, now=day)
+    assert refused.value.reason.code == "roster_dropped"
 
 
 def test_a_formula_in_a_workbook_cell_is_refused_not_evaluated(db: points.Database) -> None:
