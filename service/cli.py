@@ -227,6 +227,24 @@ def open311_key(org_id: str, name: str) -> None:
     click.echo("Keep it now: it is stored hashed and cannot be shown again.")
 
 
+@open311.command("revoke")
+@click.option("--org", "org_id", required=True, help="The community (社区) the partner posts to.")
+@click.argument("partner_id")
+def open311_revoke(org_id: str, partner_id: str) -> None:
+    """Revoke a partner system's api_key (停用): it stops working at once; its wishes stay."""
+
+    def work(database: points.Database) -> mk.intake.Partner:
+        database.upgrade("heads")
+        with database.transaction() as tx:
+            return mk.intake.revoke_key(tx, mk.SYSTEM, org_id, partner_id)
+
+    try:
+        partner = _run(work)
+    except (mk.MarketplaceError, points.PointsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"partner {partner.id} ({partner.name}) of {partner.community_id}: revoked")
+
+
 @main.command("demo")
 def load_demo() -> None:
     """Load the demo district (idempotent): orgs, people, wishes in every state, a store."""

@@ -1,5 +1,7 @@
 """对接平台 (Open311 partners): an admin of a community issues a partner system its api_key.
 
+停用 revokes a key: it stops working at once (:func:`marketplace.intake.revoke_key`).
+
 The key is drawn when the page is drawn and shown there, with a signature (an HMAC under the
 service's secret) so that the form can only issue a key this service drew; issuing stores its
 hash (:func:`marketplace.intake.issue_key`). Nothing after keeps the key: not the redirect, not
@@ -15,15 +17,19 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import QueryParameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response import Template
 
 import marketplace as mk
-from service.api.common import MEMBER, Title, Tx
+from service.api.common import MEMBER, Now, Title, Tx
 from service.pages.common import See, Viewer, done, handle, page, render
 from service.pages.forms import Fields, Form, Invalid
 
 CommunityId = Annotated[str, QueryParameter(max_length=64)]
+PartnerId = Annotated[str, Parameter(max_length=64)]
+REVOKE_QUESTION = (
+    "确定停用这个平台的密钥吗？停用后它提交的诉求将被拒绝，无法恢复，需要时请重新发放。"
+)
 
 
 class PartnerForm(Fields, frozen=True, kw_only=True):
@@ -90,4 +96,28 @@ def issue(request: Request[Any, Any, Any], tx: Tx, viewer: See, form: Form) -> R
                   show=lambda tx: _page(request, tx, viewer, community))  # fmt: skip
 
 
-ROUTES = [partners_page, issue]
+@post("/staff/partners/{partner_id:str}/revoke", opt=MEMBER)
+@page.write
+def revoke(
+    request: Request[Any, Any, Any],
+    tx: Tx,
+    now: Now,
+    viewer: See,
+    form: Form,
+    partner_id: PartnerId,
+) -> Response[Any]:
+    """停用: the partner's key stops working at once (a leaked key, a platform no longer used)."""
+    community = form.values.get("community", "")
+
+    def do() -> Response[Any]:
+        partner = mk.intake.revoke_key(tx, viewer.id, community, partner_id, now=now)
+        return done(
+            f"/staff/partners?community={partner.community_id}",
+            f"已停用{partner.name}的密钥，它提交的诉求将被拒绝",
+        )
+
+    return handle(request, viewer, form, do, back=f"/staff/partners?community={community}",
+                  ask=REVOKE_QUESTION)  # fmt: skip
+
+
+ROUTES = [partners_page, issue, revoke]

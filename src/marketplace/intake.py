@@ -152,6 +152,33 @@ def issue_key(
     return msgspec.convert(row, Partner), key
 
 
+def revoke_key(
+    conn: Connection,
+    actor: str,
+    community_id: str,
+    partner_id: str,
+    *,
+    now: dt.datetime | None = None,
+) -> Partner:
+    """停用: the partner's key stops working at once (its requests get the spec's 403, as an
+    unknown key's); its wishes and their origins stay. The admins who may issue keys for the
+    community (NotFound for a partner of another community); revoking again changes nothing."""
+    now = now or utcnow()
+    community, held = standing_at(conn, actor, community_id)
+    if community is None or community.kind is not OrgKind.COMMUNITY:
+        raise NotFound("org", community_id)
+    lifecycle.require(Act.ISSUE_PARTNER_KEY, held.on(community.path), where="community")
+    mine = sa.and_(partners.c.id == partner_id, partners.c.community_id == community_id)
+    conn.execute(
+        partners.update().where(mine, partners.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    row = conn.execute(sa.select(*(c for c in partners.c if c.name != "key_hash")).where(mine))
+    found = row.first()
+    if found is None:
+        raise NotFound("partner", partner_id)
+    return sqltypes.to_struct(found, Partner)
+
+
 def partner_of(conn: Connection, api_key: str) -> Partner | None:
     """The partner holding ``api_key`` (None: no such key, or revoked)."""
     if not api_key.startswith(KEY_PREFIX) or len(api_key) > 200:

@@ -117,3 +117,18 @@ async def test_an_admin_issues_a_partner_key_in_the_pages_shown_once(site: Site)
     assert refused.status_code == 422
     staff = await site.person("staff")
     assert (await staff.get("/staff/partners")).status_code == 403
+    with site.svc.app.state.db.snapshot() as tx:
+        (partner,) = mk.intake.partners_of(tx, "admin", "c1")
+    revoke = f"/staff/partners/{partner.id}/revoke"
+    asked = await admin.post(revoke, {"community": "c1"}, confirmed=False)
+    assert asked.status_code == 200, asked.text  # the question first, without JavaScript
+    assert "确定停用这个平台的密钥吗" in asked.text
+    stopped = await admin.post(revoke, {"community": "c1"})
+    assert stopped.status_code == 303, stopped.text
+    with site.svc.app.state.db.snapshot() as tx:
+        assert mk.intake.partner_of(tx, key[1]) is None
+    listed = await admin.get("/staff/partners?community=c1")
+    assert "已停用" in listed.text
+    assert f'action="{revoke}"' not in listed.text
+    not_allowed = await staff.post(revoke, {"community": "c1"})
+    assert not_allowed.status_code == 403

@@ -264,6 +264,43 @@ def test_the_cli_prints_a_key_once_and_stores_its_hash(tmp_path: Path) -> None:
         db.dispose()
     refused = runner.invoke(main, ["open311", "key", "--org", "nowhere", "--name", "x"])
     assert refused.exit_code != 0
+    partner = made.output.split()[1]
+    stopped = runner.invoke(main, ["open311", "revoke", "--org", "c1", partner])
+    assert stopped.exit_code == 0, stopped.output
+    assert "revoked" in stopped.output
+    elsewhere = runner.invoke(main, ["open311", "revoke", "--org", "c2", partner])
+    assert elsewhere.exit_code != 0  # another community's partner is not there
+    db = mk.open_database(f"sqlite:///{database}")
+    try:
+        with db.snapshot() as tx:
+            assert mk.intake.partner_of(tx, key) is None
+    finally:
+        db.dispose()
+
+
+async def test_a_revoked_key_is_refused_at_once_and_the_others_still_work(svc: Service) -> None:
+    kept, stopped = issue(svc), issue(svc)
+    sent = await post(svc, "json", request_form(stopped))
+    assert sent.status_code == 201, sent.text
+    with svc.app.state.db.transaction() as tx:
+        partner = mk.intake.partner_of(tx, stopped)
+        assert partner is not None
+        with pytest.raises(mk.NotAllowed):  # staff may not: admins issue and revoke keys
+            mk.intake.revoke_key(tx, "staff", "c1", partner.id)
+        with pytest.raises(mk.NotFound):
+            mk.intake.revoke_key(tx, "admin", "c2", partner.id)
+        done = mk.intake.revoke_key(tx, "admin", "c1", partner.id, now=svc.clock.now)
+        again = mk.intake.revoke_key(tx, "admin", "c1", partner.id)
+    assert done.revoked_at == svc.clock.now
+    assert again.revoked_at == done.revoked_at  # revoking again changes nothing
+    for fmt in ("json", "xml"):
+        refused = await post(svc, fmt, request_form(stopped))
+        assert refused.status_code == 403, refused.text
+    still = await post(svc, "json", request_form(kept))
+    assert still.status_code == 201, still.text
+    with svc.app.state.db.snapshot() as tx:
+        kept_wishes = tx.scalar(sa.select(sa.func.count()).select_from(wish_origins))
+    assert kept_wishes == 2  # the revoked partner's earlier wish stays
 
 
 async def test_the_office_sees_where_a_request_came_from_and_who_sent_it(svc: Service) -> None:
