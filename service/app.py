@@ -173,7 +173,9 @@ def create_app(
             refusal=("code_throttled", "验证码错误次数过多", "one-time codes"),
         ),
         "sweeper": sweeper,
-        "kept": mk.Kept(settings.recommend_seconds),
+        "kept_lists": mk.Kept[list[mk.Match]](settings.recommend_seconds),
+        "kept_statistics": mk.Kept[mk.Statistics](settings.statistics_seconds),
+        "kept_dashboards": mk.Kept[mk.Dashboard](settings.statistics_seconds),
         "dispatcher": dispatcher,
         "clock": clock,
     }

@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 1_048_576
     sweep_seconds: float = 60.0  # background sweeps every so often; 0 turns them off
     recommend_seconds: int = 10  # 为你推荐 lists kept this long (marketplace.Kept); 0: none
+    statistics_seconds: int = 10  # an area's figures of a period kept this long; 0: none
     idempotency_hours: int = 24
     retention_days: int = 180  # a deleted member's remaining personal fields are purged after
     cookie_secure: bool = False  # set on HTTPS deployments
@@ -86,6 +87,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             max_body_bytes=_int(env, "LINLI_MAX_BODY_BYTES", 1_048_576, 1024, 100 * 2**20),
             sweep_seconds=float(_int(env, "LINLI_SWEEP_SECONDS", 60, 0, 86400)),
             recommend_seconds=_int(env, "LINLI_RECOMMEND_SECONDS", 10, 0, 300),
+            statistics_seconds=_int(env, "LINLI_STATISTICS_SECONDS", 10, 0, 3600),
             idempotency_hours=_int(env, "LINLI_IDEMPOTENCY_HOURS", 24, 1, 24 * 30),
             retention_days=_int(env, "LINLI_RETENTION_DAYS", 180, 1, 36_500),
             cookie_secure=env.get("LINLI_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),

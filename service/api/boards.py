@@ -118,7 +118,7 @@ class MatchingController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> MatchList:
         mk.wallet.community_roles(tx, me.id, community_id)
-        kept: mk.Kept = request.app.state.kept
+        kept: mk.Kept[list[Match]] = request.app.state.kept_lists
         found: list[Match] = mk.recommendations(
             tx, me.id, community_id, limit=limit, now=now, kept=kept
         )
@@ -178,6 +178,7 @@ class BoardController(Controller):
     @api.read
     def statistics(
         self,
+        request: Request[Any, Any, Any],
         tx: Tx,
         me: Me,
         now: Now,
@@ -187,7 +188,8 @@ class BoardController(Controller):
         until: Until = None,
     ) -> Statistics:
         start, end = period_of(now, period, since, until)
-        return mk.statistics(tx, me.id, org_id, since=start, until=end)
+        kept: mk.Kept[Statistics] = request.app.state.kept_statistics
+        return mk.statistics(tx, me.id, org_id, since=start, until=end, kept=kept, now=now)
 
     @get(
         "/three-rates",

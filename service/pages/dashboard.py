@@ -120,7 +120,8 @@ def dashboard(
     names = dict(pair for _, group in picker for pair in group)
     if period not in names:  # a range, or a period named in the address beyond the picker
         picker.append(("其他", [(period, period.replace("..", " 至 "))]))
-    board = mk.dashboard(tx, viewer.id, org_id, since=since, until=until)
+    kept: mk.Kept[mk.Dashboard] = request.app.state.kept_dashboards
+    board = mk.dashboard(tx, viewer.id, org_id, since=since, until=until, kept=kept, now=now)
     stats, rates, series = board.statistics, board.rates, runs(board.days)
     categories = sorted({c for part in series for c in part.by_category})
     charts = {

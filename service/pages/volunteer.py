@@ -73,7 +73,7 @@ class AssignForm(Fields, frozen=True, kw_only=True):
 def recommended(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) -> Template:
     """为你推荐: the library's ranking for the member, each with why it fits."""
     community_id = viewer.community()
-    kept: mk.Kept = request.app.state.kept
+    kept: mk.Kept[list[mk.Match]] = request.app.state.kept_lists
     matches = mk.recommendations(tx, viewer.id, community_id, limit=10, now=now, kept=kept)
     views = wish_titles(tx, viewer.id, community_id, [m.wish_id for m in matches])
     rows = [(views[m.wish_id], m) for m in matches if m.wish_id in views]

@@ -95,6 +95,7 @@ from marketplace.errors import (
 from marketplace.images import MAX_PHOTOS, Picture, picture
 from marketplace.imports import Report as RosterReport
 from marketplace.imports import check_roster, import_roster
+from marketplace.kept import Kept
 from marketplace.lifecycle import (
     ACTS,
     CLAIM_TABLE,
@@ -239,7 +240,7 @@ from marketplace.privacy import (
 from marketplace.profiles import MemberChange, edit_member, edit_profile
 from marketplace.profiles import history as profile_history
 from marketplace.queues import escalation_queue
-from marketplace.recommendations import Kept, candidates, dispatch_all, reasons, recommendations
+from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
 from marketplace.releases import cancel, release_no_show, withdraw
 from marketplace.rollups import fold as fold_statistics
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines

@@ -7,7 +7,6 @@ auto-dispatch writes its plan through the rules of one dispatch (:mod:`marketpla
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -19,6 +18,7 @@ from marketplace import lifecycle
 from marketplace.claims import DISPATCHED
 from marketplace.dispatches import Dispatched, Left, dispatch_many
 from marketplace.errors import NotFound
+from marketplace.kept import Kept
 from marketplace.lifecycle import (
     ACTIVE_CLAIM_STATES,
     CLAIMABLE_WISH_STATES,
@@ -59,53 +59,6 @@ CANDIDATES = CLAIMING | UNIT
 RECENT = dt.timedelta(days=30)
 
 
-class Kept:
-    """为你推荐 lists kept for a few seconds (``seconds``), for :func:`recommendations`.
-
-    A list is answered again only while everything of the member that the ranking reads is as
-    it was (:func:`_stamp`, one statement): their claims, open-claim count, no-shows, skills,
-    home and roles. So a member's own claim, withdrawal, check-out or profile change shows in
-    their next list whichever process serves it. What others did meanwhile (a wish claimed
-    full, a new wish published) shows within ``seconds``; a claim on a wish that filled
-    meanwhile is refused as it would be from any page left open. At most ``size`` lists are
-    kept (the oldest go first; a list of 20 takes ≈ 22 KB, so 500 take ≈ 11 MB); ``seconds=0``
-    keeps none."""
-
-    def __init__(self, seconds: float = 10.0, size: int = 500) -> None:
-        self.span = dt.timedelta(seconds=seconds)
-        self.size = size
-        self._lists: dict[tuple[str, str, int], tuple[tuple[Any, ...], dt.datetime, list[Match]]]
-        self._lists = {}
-        self._lock = threading.Lock()
-
-    def get(
-        self, key: tuple[str, str, int], stamp: tuple[Any, ...], now: dt.datetime
-    ) -> list[Match] | None:
-        with self._lock:
-            found = self._lists.get(key)
-        if found is None:
-            return None
-        kept_stamp, at, matches = found
-        if kept_stamp != stamp or not at <= now < at + self.span:
-            return None
-        return list(matches)
-
-    def put(
-        self,
-        key: tuple[str, str, int],
-        stamp: tuple[Any, ...],
-        now: dt.datetime,
-        found: list[Match],
-    ) -> None:
-        if not self.span:
-            return
-        with self._lock:
-            self._lists.pop(key, None)
-            self._lists[key] = (stamp, now, list(found))
-            while len(self._lists) > self.size:
-                del self._lists[next(iter(self._lists))]
-
-
 def recommendations(
     conn: Connection,
     member_id: str,
@@ -113,21 +66,27 @@ def recommendations(
     *,
     limit: int = 20,
     now: dt.datetime | None = None,
-    kept: Kept | None = None,
+    kept: Kept[list[Match]] | None = None,
 ) -> list[Match]:
-    """Published wishes that fit the member best, with the score's parts (为你推荐); with
-    ``kept``, a list made for the member in the last few seconds while their own state is
-    unchanged (:class:`Kept`)."""
+    """Published wishes that fit the member best, with the score's parts (为你推荐).
+
+    With ``kept`` (:class:`~marketplace.kept.Kept`), a list made for the member in the last few
+    seconds is answered again while everything of the member that the ranking reads is as it
+    was (:func:`_stamp`, one statement): their claims, open-claim count, no-shows, skills, home
+    and roles. So a member's own claim, withdrawal, check-out or profile change shows in their
+    next list whichever process serves it. What others did meanwhile (a wish claimed full, a
+    new wish published) shows within the kept seconds; a claim on a wish that filled meanwhile
+    is refused as it would be from any page left open. A list of 20 is ≈ 22 KB of objects."""
     now = now or utcnow()
     if kept is None or not kept.span:
         return _recommendations(conn, member_id, community_id, limit, now)
-    key = (community_id, member_id, limit)
+    key = ("recommendations", community_id, member_id, limit)
     stamp = _stamp(conn, member_id, community_id)
     found = kept.get(key, stamp, now)
     if found is None:
         found = _recommendations(conn, member_id, community_id, limit, now)
         kept.put(key, stamp, now, found)
-    return found
+    return list(found)
 
 
 def _recommendations(

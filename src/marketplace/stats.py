@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 import msgspec
@@ -63,6 +64,7 @@ from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
 from marketplace.errors import InvalidInput, NotFound
+from marketplace.kept import Kept
 from marketplace.lifecycle import Act, ClaimState
 from marketplace.model import Org, OrgKind
 from marketplace.periods import Period, day_of, whole_days
@@ -77,7 +79,7 @@ from marketplace.schema import (
 )
 from marketplace.standing import standing_at
 from marketplace.unit_rates import unit_tallies
-from points import Cause
+from points import Cause, utcnow
 
 AREAS = frozenset({OrgKind.DISTRICT, OrgKind.STREET, OrgKind.COMMUNITY})
 TOP = 10
@@ -170,12 +172,35 @@ SERIES = ("posted", "completed", "volunteer_minutes")
 
 
 def statistics(
-    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+    conn: Connection,
+    actor: str,
+    org_id: str,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    kept: Kept[Statistics] | None = None,
+    now: dt.datetime | None = None,
 ) -> Statistics:
     """统计: what happened to the wishes of the org's communities in ``[since, until)``, two
-    China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`)."""
+    China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`). With
+    ``kept`` (:class:`~marketplace.kept.Kept`), the figures of the area and period made in the
+    last few seconds (at ``now``) are answered again; the actor's right to read them is checked
+    every time (the figures do not depend on who reads them)."""
     period = whole_days(since, until)
     area = _area(conn, actor, org_id)
+    key = ("statistics", area.id, period.since, period.until)
+    found = kept.get(key, (), now or utcnow()) if kept is not None else None
+    if found is not None:
+        return _chosen_now(conn, found)
+    found, public = _figures(conn, area, period)
+    if kept is not None:
+        kept.put(key, (), now or utcnow(), found)
+    return _as_chosen(found, public)
+
+
+def _figures(conn: Connection, area: Org, period: Period) -> tuple[Statistics, frozenset[str]]:
+    """The figures with every top volunteer by id and name, and the ids of those who opted in
+    (:func:`_as_chosen` masks the others)."""
     if area.kind is OrgKind.UNIT:
         return unit_statistics(conn, area, period)
     return _statistics(conn, area, period)
@@ -191,23 +216,32 @@ def three_rates(
 
 
 def dashboard(
-    conn: Connection, actor: str, org_id: str, *, since: dt.datetime, until: dt.datetime
+    conn: Connection,
+    actor: str,
+    org_id: str,
+    *,
+    since: dt.datetime,
+    until: dt.datetime,
+    kept: Kept[Dashboard] | None = None,
+    now: dt.datetime | None = None,
 ) -> Dashboard:
     """统计分析: the statistics, 三率 and each day's figures of the org over ``[since, until)``
-    (two China-time midnights), the area checked once."""
+    (two China-time midnights), the area checked once; ``kept`` as for :func:`statistics`."""
     period = whole_days(since, until)
     area = _area(conn, actor, org_id)
-    if area.kind is OrgKind.UNIT:
-        return Dashboard(
-            statistics=unit_statistics(conn, area, period),
-            rates=_three_rates(conn, area, period),
-            days=_days(conn, area, period),  # a unit keeps no day rollups: zeros
-        )
-    return Dashboard(
-        statistics=_statistics(conn, area, period),
+    key = ("dashboard", area.id, period.since, period.until)
+    found = kept.get(key, (), now or utcnow()) if kept is not None else None
+    if found is not None:
+        return msgspec.structs.replace(found, statistics=_chosen_now(conn, found.statistics))
+    figures, public = _figures(conn, area, period)
+    found = Dashboard(
+        statistics=figures,
         rates=_three_rates(conn, area, period),
-        days=_days(conn, area, period),
+        days=_days(conn, area, period),  # a unit keeps no day rollups: zeros
     )
+    if kept is not None:
+        kept.put(key, (), now or utcnow(), found)
+    return msgspec.structs.replace(found, statistics=_as_chosen(figures, public))
 
 
 def _bounds(area: Org, period: Period) -> dict[str, str]:
@@ -285,7 +319,45 @@ def _days(conn: Connection, area: Org, period: Period) -> tuple[Day, ...]:
     return tuple(days)
 
 
-def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
+def _top(
+    top: Sequence[tuple[str, str, bool, int]],
+) -> tuple[tuple[VolunteerTime, ...], frozenset[str]]:
+    """The top volunteers by id and name, and the ids of those who opted in."""
+    volunteers = tuple(VolunteerTime(member_id=m, name=name, minutes=n) for m, name, _, n in top)
+    return volunteers, frozenset(m for m, _, public, _ in top if public)
+
+
+def _as_chosen(figures: Statistics, public: frozenset[str]) -> Statistics:
+    """The top volunteers as shown: named if they opted in (``public``), else masked."""
+    top = tuple(
+        v if v.member_id in public else VolunteerTime(
+            member_id=mask(v.member_id), name=ANONYMOUS, minutes=v.minutes)
+        for v in figures.top_volunteers
+    )  # fmt: skip
+    return msgspec.structs.replace(figures, top_volunteers=top)
+
+
+def _chosen_now(conn: Connection, kept: Statistics) -> Statistics:
+    """Kept figures with their top volunteers as each chooses now (names and whether they
+    opted in, one statement): a member who opts out, or is deleted, is masked at once."""
+    ids = [v.member_id for v in kept.top_volunteers]
+    if not ids:
+        return kept
+    rows = conn.execute(_NAMES, {"ids": ids}).all()
+    names = {r.id: r.name for r in rows}
+    named = tuple(
+        msgspec.structs.replace(v, name=names.get(v.member_id, "")) for v in kept.top_volunteers
+    )
+    public = frozenset(r.id for r in rows if r.public_profile)
+    return _as_chosen(msgspec.structs.replace(kept, top_volunteers=named), public)
+
+
+_NAMES = sa.select(members.c.id, members.c.name, members.c.public_profile).where(
+    members.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+def _statistics(conn: Connection, area: Org, period: Period) -> tuple[Statistics, frozenset[str]]:
     figures: dict[str, dict[str, int]] = {}
     top: list[tuple[str, str, bool, int]] = []
     for figure, key, name, public, n in conn.execute(_FIGURES, _bounds(area, period)):
@@ -298,7 +370,8 @@ def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
     def total(figure: str) -> int:
         return sum(figures.get(figure, {}).values())
 
-    return Statistics(
+    volunteers, public = _top(top)
+    found = Statistics(
         org_id=area.id,
         since=period.since,
         until=period.until,
@@ -318,15 +391,11 @@ def _statistics(conn: Connection, area: Org, period: Period) -> Statistics:
         median_minutes_to_completion=_median(figures.get("to_complete", {})),
         satisfaction=rate(total("satisfied"), total("rated")),
         volunteer_minutes=total("volunteer_minutes"),
-        top_volunteers=tuple(
-            VolunteerTime(member_id=m, name=name, minutes=n)
-            if public
-            else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=n)
-            for m, name, public, n in top
-        ),
+        top_volunteers=volunteers,
         by_category=dict(sorted(figures.get("posted", {}).items())),
         by_state=dict(sorted(figures.get("state", {}).items())),
     )
+    return found, public
 
 
 def _median(histogram: dict[str, int]) -> int | None:
@@ -356,13 +425,16 @@ def _unit_tally(conn: Connection, unit: Org, period: Period) -> Counter[str]:
     return found.get(unit.id, Counter())
 
 
-def unit_statistics(conn: Connection, unit: Org, period: Period) -> Statistics:
+def unit_statistics(
+    conn: Connection, unit: Org, period: Period
+) -> tuple[Statistics, frozenset[str]]:
     """统计 of a unit (its admin's own figures): the wishes it took part in (a claim by the unit
     or by a member whose home unit it is). claimed: its earliest claim in the period; completed,
     confirmed (resolved) and satisfaction as in its 三率; volunteer_minutes and top_volunteers:
     its members' claims confirmed in the period. A unit neither posts nor verifies wishes: the
     community's own figures (posted, verified, rejected, cancelled, expired, disputed, escalated,
-    the medians, by_category, by_state) stay 0, None or empty."""
+    the medians, by_category, by_state) stay 0, None or empty. With the ids of the top
+    volunteers who opted in (:func:`_as_chosen` masks the others)."""
     n = _unit_tally(conn, unit, period)
     c = claims.c
     minutes = sa.func.sum(c.minutes)
@@ -379,7 +451,8 @@ def unit_statistics(conn: Connection, unit: Org, period: Period) -> Statistics:
         .order_by(minutes.desc(), c.member_id)
     ).all()
     paired = conn.scalar(sa.select(sa.func.count()).where(pairings.c.unit_id == unit.id))
-    return Statistics(
+    volunteers, public = _top(top[:TOP])
+    found = Statistics(
         org_id=unit.id,
         since=period.since,
         until=period.until,
@@ -399,15 +472,11 @@ def unit_statistics(conn: Connection, unit: Org, period: Period) -> Statistics:
         median_minutes_to_completion=None,
         satisfaction=rate(n["satisfied"], n["rated"]),
         volunteer_minutes=sum(int(m) for *_, m in top),
-        top_volunteers=tuple(
-            VolunteerTime(member_id=m, name=name, minutes=n)
-            if public
-            else VolunteerTime(member_id=mask(m), name=ANONYMOUS, minutes=n)
-            for m, name, public, n in top[:TOP]
-        ),
+        top_volunteers=volunteers,
         by_category={},
         by_state={},
     )
+    return found, public
 
 
 def _three_rates(conn: Connection, area: Org, period: Period) -> list[Rates]:

@@ -1,5 +1,6 @@
-"""为你推荐 lists kept for a few seconds (:class:`marketplace.Kept`): answered again only while
-the member's own state is unchanged, and never past their seconds."""
+"""Answers kept for a few seconds (:class:`marketplace.Kept`): 为你推荐 lists answered again only
+while the member's own state is unchanged, an area's statistics with the caller's right checked
+and the top volunteers named as they choose now; neither past their seconds."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _ids(matches: list[mk.Match]) -> list[str]:
 def test_a_kept_list_is_answered_within_its_seconds_and_made_anew_after(
     db: points.Database,
 ) -> None:
-    kept = mk.Kept(10)
+    kept = mk.Kept[list[mk.Match]](10)
     with db.transaction() as tx:
         world.build(tx)
         world.published(tx, id="care")
@@ -66,9 +67,9 @@ def test_a_kept_list_is_answered_within_its_seconds_and_made_anew_after(
     assert past == fresh
     assert sorted(_ids(earlier)) == ["care", "later"]  # a clock set back never reads the future
     with db.snapshot() as tx:  # seconds=0 keeps nothing
-        none_kept = mk.Kept(0)
+        none_kept = mk.Kept[list[mk.Match]](0)
         mk.recommendations(tx, "vol2", "c1", now=T0, kept=none_kept)
-        assert none_kept._lists == {}
+        assert len(none_kept) == 0
 
 
 def _claim(tx: Connection) -> None:
@@ -105,7 +106,7 @@ def test_the_members_own_changes_show_in_their_next_list_at_once(
 ) -> None:
     """Whatever of the member the ranking reads, changed by them or for them, makes the kept
     list stale at once (another process's kept list too: nothing is told, the stamp is read)."""
-    kept = mk.Kept(10)
+    kept = mk.Kept[list[mk.Match]](10)
     with db.transaction() as tx:
         world.build(tx)
         world.published(tx, id="care")
@@ -121,3 +122,52 @@ def test_the_members_own_changes_show_in_their_next_list_at_once(
         fresh = mk.recommendations(tx, "vol1", "c1", now=T0 + LATER)
     assert after == fresh
     assert after != before  # the change matters to the list, so a kept one would be wrong
+
+
+def _served(tx: Connection, member: str, wish_id: str) -> None:
+    """The member serves a wish end to end (confirmed, rated), so the statistics change."""
+    wish = world.published(tx, id=wish_id)
+    claim = mk.claim(tx, member, "c1", wish.id, now=T0)
+    code = mk.get_wish(tx, "res", "c1", wish.id).confirmation_code
+    start = wish.window_start
+    mk.check_in(tx, member, "c1", claim.id, code=code, now=start)
+    mk.check_out(tx, member, "c1", claim.id, now=start + dt.timedelta(minutes=90))
+    mk.confirm(tx, "res", "c1", wish.id, rating=5, now=start + dt.timedelta(hours=2))
+
+
+YEAR = {"since": dt.datetime(2026, 11, 30, 16, tzinfo=dt.UTC),
+        "until": dt.datetime(2026, 12, 31, 16, tzinfo=dt.UTC)}  # fmt: skip
+
+
+@pytest.mark.parametrize("read", ["statistics", "dashboard"])
+def test_kept_statistics_within_their_seconds_their_top_volunteers_named_as_they_choose_now(
+    db: points.Database, read: str
+) -> None:
+    def figures(tx: Connection, actor: str, at: dt.datetime, kept: object) -> mk.Statistics:
+        if read == "statistics":
+            return mk.statistics(tx, actor, "c1", **YEAR, kept=kept, now=at)  # type: ignore[arg-type]
+        return mk.dashboard(tx, actor, "c1", **YEAR, kept=kept, now=at).statistics  # type: ignore[arg-type]
+
+    kept = mk.Kept[mk.Statistics](10) if read == "statistics" else mk.Kept[mk.Dashboard](10)
+    with db.transaction() as tx:
+        world.build(tx)
+        _served(tx, "vol1", "first")
+        mk.set_public_profile(tx, "vol1", True)
+    with db.snapshot() as tx:
+        first = figures(tx, "staff", T0, kept)
+        assert first == figures(tx, "staff", T0, None)
+    with db.transaction() as tx:
+        world.published(tx, id="more")  # posted: one more
+        mk.set_public_profile(tx, "vol1", False)  # opts out of the honour roll
+    with db.snapshot() as tx:
+        again = figures(tx, "staff", T0 + LATER, kept)
+        fresh = figures(tx, "staff", T0 + LATER, None)
+        later = figures(tx, "staff", T0 + dt.timedelta(seconds=10), kept)
+        with pytest.raises(mk.NotFound):  # the right to read is checked on every call
+            figures(tx, "vol2", T0 + LATER, kept)
+    assert [v.name for v in first.top_volunteers] == ["vol1"]
+    assert again.posted == first.posted  # kept
+    assert fresh.posted == first.posted + 1
+    assert [v.member_id for v in again.top_volunteers] == ["v***1"]  # masked at once
+    assert again.top_volunteers == fresh.top_volunteers
+    assert later == fresh
