@@ -240,7 +240,13 @@ from marketplace.privacy import (
 from marketplace.profiles import MemberChange, edit_member, edit_profile
 from marketplace.profiles import history as profile_history
 from marketplace.queues import escalation_queue
-from marketplace.recommendations import candidates, dispatch_all, reasons, recommendations
+from marketplace.recommendations import (
+    candidates,
+    claim_room,
+    dispatch_all,
+    reasons,
+    recommendations,
+)
 from marketplace.releases import cancel, release_no_show, withdraw
 from marketplace.rollups import fold as fold_statistics
 from marketplace.rules import DEFAULT_RULES, CommunityRules, Deadlines
@@ -427,6 +433,7 @@ __all__ = [
     "claim_due",
     "claim_for_offer",
     "claim_for_unit",
+    "claim_room",
     "community_rules",
     "confirm",
     "consent_of",

@@ -100,6 +100,19 @@ def _recommendations(
     return [_for_volunteer(m) for m in found]
 
 
+def claim_room(conn: Connection, member_id: str, community_id: str) -> tuple[int, int]:
+    """The member's open claims in the community and its limit (认领上限): when they hold as
+    many as the limit, nothing can be recommended, and a page says so instead of an empty
+    list."""
+    _, _, rules = _paired(conn, community_id)
+    held = conn.scalar(
+        sa.select(member_load.c.open_claims).where(
+            member_load.c.community_id == community_id, member_load.c.member_id == member_id
+        )
+    )
+    return int(held or 0), rules.claim_limit
+
+
 def _for_volunteer(match: Match) -> Match:
     """A match as a volunteer sees it before claiming: whether the resident is a key household
     (重点家庭) is sensitive (DESIGN.md section 8), so its part is shown inside urgency and not

@@ -775,3 +775,34 @@ async def test_a_district_admin_views_a_community_s_wish_without_acting_on_it(si
     assert "督办查看" in page.text
     assert "/verify" not in page.text
     assert (await admin.get(f"/wishes/{wish_id}")).headers["location"] == "/me"
+
+
+async def test_at_the_claim_limit_the_recommendations_page_says_why_it_is_empty(
+    site: Site,
+) -> None:
+    """Holding as many open claims as the community allows, a volunteer is recommended nothing:
+    the page says so and why, instead of an empty list."""
+    volunteer = await site.person("vol1")
+    now = site.svc.clock.now
+    with site.svc.app.state.db.transaction() as tx:
+        for n in range(4):
+            wish = mk.post_wish(
+                tx, "res", community_id="c1", kind=mk.WishKind.SERVICE, category="助老陪护",
+                title=f"陪我散步{n}", description="", org_id="g1", address="幸福路1号",
+                window_start=now + dt.timedelta(days=1), window_end=now + dt.timedelta(days=1, hours=2),
+                estimated_minutes=60, now=now,
+            )  # fmt: skip
+            mk.verify(tx, "staff", "c1", wish.id, now=now)
+            if n < 2:
+                mk.claim(tx, "vol1", "c1", wish.id, now=now)
+    below = await volunteer.get("/volunteer")
+    assert below.status_code == 200
+    assert 'data-testid="claim-limit"' not in below.text
+    assert "陪我散步3" in below.text
+    with site.svc.app.state.db.transaction() as tx:
+        mk.claim(tx, "vol1", "c1", wish.id, now=now)  # the third: the limit
+    full = await volunteer.get("/volunteer")
+    assert full.status_code == 200
+    assert 'data-testid="claim-limit"' in full.text
+    assert "您进行中的认领已有 3 个，达到社区的上限（3 个）" in full.text
+    assert "陪我散步" not in full.text
