@@ -784,12 +784,13 @@ async def test_at_the_claim_limit_the_recommendations_page_says_why_it_is_empty(
     the page says so and why, instead of an empty list."""
     volunteer = await site.person("vol1")
     now = site.svc.clock.now
+    start = now + dt.timedelta(days=1)
     with site.svc.app.state.db.transaction() as tx:
         for n in range(4):
             wish = mk.post_wish(
                 tx, "res", community_id="c1", kind=mk.WishKind.SERVICE, category="助老陪护",
                 title=f"陪我散步{n}", description="", org_id="g1", address="幸福路1号",
-                window_start=now + dt.timedelta(days=1), window_end=now + dt.timedelta(days=1, hours=2),
+                window_start=start, window_end=start + dt.timedelta(hours=2),
                 estimated_minutes=60, now=now,
             )  # fmt: skip
             mk.verify(tx, "staff", "c1", wish.id, now=now)
