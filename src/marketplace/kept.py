@@ -42,6 +42,16 @@ class Kept(Generic[T]):
             return None
         return value
 
+    def peek(self, key: Hashable, now: dt.datetime) -> tuple[Hashable, T] | None:
+        """The stamp and answer kept under ``key`` while younger than ``seconds``, whatever the
+        stamp (for a caller that reads the stamp now in a statement it sends anyway)."""
+        with self._lock:
+            found = self._kept.get(key)
+        if found is None:
+            return None
+        stamp, at, value = found
+        return (stamp, value) if at <= now < at + self.span else None
+
     def put(self, key: Hashable, stamp: Hashable, now: dt.datetime, value: T) -> None:
         if not self.span:
             return

@@ -40,6 +40,7 @@ from marketplace.matching import (
 )
 from marketplace.model import Org, OrgKind, Wish
 from marketplace.orgs import ancestor_paths, get_org, roles_on, rules_from
+from marketplace.periods import day_of
 from marketplace.rules import CommunityRules
 from marketplace.schema import (
     claims,
@@ -49,6 +50,7 @@ from marketplace.schema import (
     pairings,
     roles,
     settings,
+    stat_days,
     wishes,
 )
 from marketplace.shortlist import best_wishes
@@ -81,7 +83,7 @@ def recommendations(
     if kept is None or not kept.span:
         return _recommendations(conn, member_id, community_id, limit, now)
     key = ("recommendations", community_id, member_id, limit)
-    stamp = _stamp(conn, member_id, community_id)
+    stamp = _stamp(conn, member_id, community_id, now)
     found = kept.get(key, stamp, now)
     if found is None:
         found = _recommendations(conn, member_id, community_id, limit, now)
@@ -392,14 +394,19 @@ _HISTORY = (
 )
 
 
-def _stamp(conn: Connection, member_id: str, community_id: str) -> tuple[Any, ...]:
+def _stamp(
+    conn: Connection, member_id: str, community_id: str, now: dt.datetime
+) -> tuple[Any, ...]:
     """What of the member :func:`_candidates` reads, in one statement of index lookups: it
     changes with each of their claims (taken, or closed: withdrawn, confirmed, voided, no-show),
     their open-claim count and no-shows, their skills, home and unit, and their roles (granted
     or revoked; their order in the string may differ between calls, which only costs a list
-    made anew). Ratings given later and the 30-day window of recent minutes are left to the
-    kept list's few seconds."""
-    row = conn.execute(_STAMP, {"member": member_id, "community": community_id}).first()
+    made anew). And with every wish the community publishes (today's ``published`` rollup, a
+    few rows of its primary key): a wish the office has just published shows in every list at
+    once, not an empty 为你推荐 while it is there. Ratings given later, the 30-day window of
+    recent minutes and others' claims are left to the kept list's few seconds."""
+    given = {"member": member_id, "community": community_id, "today": day_of(now).isoformat()}
+    row = conn.execute(_STAMP, given).first()
     if row is None:
         return ()
     return tuple(tuple(v) if isinstance(v, list) else v for v in row)  # skills: a JSON list
@@ -425,6 +432,13 @@ _STAMP = (
         .scalar_subquery(),
         sa.select(sa.func.aggregate_strings(roles.c.role + ":" + roles.c.org_id, ","))
         .where(_mine(roles))
+        .scalar_subquery(),
+        sa.select(sa.func.sum(stat_days.c.n))
+        .where(
+            stat_days.c.community_id == sa.bindparam("community"),
+            stat_days.c.day == sa.bindparam("today"),
+            stat_days.c.figure == "published",
+        )
         .scalar_subquery(),
     )
     .select_from(members)

@@ -182,28 +182,30 @@ def statistics(
     now: dt.datetime | None = None,
 ) -> Statistics:
     """统计: what happened to the wishes of the org's communities in ``[since, until)``, two
-    China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`). With
-    ``kept`` (:class:`~marketplace.kept.Kept`), the figures of the area and period made in the
-    last few seconds (at ``now``) are answered again; the actor's right to read them is checked
-    every time (the figures do not depend on who reads them)."""
+    China-time midnights: summed from the day rollups (:mod:`marketplace.rollups`).
+
+    With ``kept`` (:class:`~marketplace.kept.Kept`), an area's figures made in the last few
+    seconds (at ``now``) are answered again while no write has added to the rollups since (the
+    latest write's batch id, read with the top volunteers' names in one statement): the
+    actor's right to read them is checked every time, a write shows at once, and a volunteer
+    who opts out of the honour roll, or is deleted, is masked at once. A unit's figures (read
+    from its claims) are never kept."""
     period = whole_days(since, until)
     area = _area(conn, actor, org_id)
-    key = ("statistics", area.id, period.since, period.until)
-    found = kept.get(key, (), now or utcnow()) if kept is not None else None
-    if found is not None:
-        return _chosen_now(conn, found)
-    found, public = _figures(conn, area, period)
-    if kept is not None:
-        kept.put(key, (), now or utcnow(), found)
-    return _as_chosen(found, public)
-
-
-def _figures(conn: Connection, area: Org, period: Period) -> tuple[Statistics, frozenset[str]]:
-    """The figures with every top volunteer by id and name, and the ids of those who opted in
-    (:func:`_as_chosen` masks the others)."""
     if area.kind is OrgKind.UNIT:
-        return unit_statistics(conn, area, period)
-    return _statistics(conn, area, period)
+        return _as_chosen(*unit_statistics(conn, area, period))
+    at = now or utcnow()
+    key = ("statistics", area.id, period.since, period.until)
+    entry = kept.peek(key, at) if kept is not None else None
+    if entry is not None:
+        stamp, found = entry
+        latest, shown = _as_now(conn, found)
+        if latest == stamp:
+            return shown
+    found, public, latest = _statistics(conn, area, period)
+    if kept is not None:
+        kept.put(key, latest, at, found)
+    return _as_chosen(found, public)
 
 
 def three_rates(
@@ -229,18 +231,28 @@ def dashboard(
     (two China-time midnights), the area checked once; ``kept`` as for :func:`statistics`."""
     period = whole_days(since, until)
     area = _area(conn, actor, org_id)
+    if area.kind is OrgKind.UNIT:
+        return Dashboard(
+            statistics=_as_chosen(*unit_statistics(conn, area, period)),
+            rates=_three_rates(conn, area, period),
+            days=_days(conn, area, period),  # a unit keeps no day rollups: zeros
+        )
+    at = now or utcnow()
     key = ("dashboard", area.id, period.since, period.until)
-    found = kept.get(key, (), now or utcnow()) if kept is not None else None
-    if found is not None:
-        return msgspec.structs.replace(found, statistics=_chosen_now(conn, found.statistics))
-    figures, public = _figures(conn, area, period)
+    entry = kept.peek(key, at) if kept is not None else None
+    if entry is not None:
+        stamp, found = entry
+        latest, shown = _as_now(conn, found.statistics)
+        if latest == stamp:
+            return msgspec.structs.replace(found, statistics=shown)
+    figures, public, latest = _statistics(conn, area, period)
     found = Dashboard(
         statistics=figures,
         rates=_three_rates(conn, area, period),
-        days=_days(conn, area, period),  # a unit keeps no day rollups: zeros
+        days=_days(conn, area, period),
     )
     if kept is not None:
-        kept.put(key, (), now or utcnow(), found)
+        kept.put(key, latest, at, found)
     return msgspec.structs.replace(found, statistics=_as_chosen(figures, public))
 
 
@@ -261,6 +273,12 @@ _IN_DAYS = sa.and_(
     _s.community_id.in_(_AREA), _s.day >= sa.bindparam("first"), _s.day < sa.bindparam("last")
 )
 _SUM = sa.func.sum(_s.n)
+_LATEST = sa.func.coalesce(
+    sa.select(sa.func.max(_s.batch)).where(_s.batch != "").scalar_subquery(), ""
+)
+"""The batch id of the latest write that added to the rollups and is not yet folded (ids grow
+with time; folding changes it too): kept figures are answered only while it is the same."""
+LATEST_FIGURE = "~latest"
 _TOP = (
     sa.select(_s.key, members.c.name, members.c.public_profile, _SUM.label("n"))
     .join(members, members.c.id == _s.key)
@@ -281,10 +299,18 @@ _FIGURES = sa.union_all(
         sa.literal("communities"), sa.literal(""), _NO_NAME, _NOT_PUBLIC, sa.func.count()
     ).where(orgs.c.id.in_(_AREA)),
     sa.select(sa.literal(TOP_FIGURE), _TOP.c.key, _TOP.c.name, _TOP.c.public_profile, _TOP.c.n),
+    sa.select(sa.literal(LATEST_FIGURE), _LATEST, _NO_NAME, _NOT_PUBLIC, sa.literal(0)),
 )
 """Every figure of the period summed per key (the volunteers' minutes aside), the number of
-communities in the area, and the ``TOP`` volunteers by minutes with their names (figure
-``TOP_FIGURE``): one statement, built once."""
+communities in the area, the ``TOP`` volunteers by minutes with their names (figure
+``TOP_FIGURE``) and the latest rollup write (``LATEST_FIGURE``): one statement, built once."""
+_NOW = sa.union_all(
+    sa.select(sa.literal(""), _NO_NAME, _NOT_PUBLIC, _LATEST),
+    sa.select(members.c.id, members.c.name, members.c.public_profile, sa.literal("")).where(
+        members.c.id.in_(sa.bindparam("ids", expanding=True))
+    ),
+)
+"""For a kept answer: the latest rollup write, and its top volunteers' names and opt-in now."""
 _BY_DAY = (
     sa.select(_s.day, _s.figure, _s.key, _SUM)
     .where(_IN_DAYS, _s.figure.in_(SERIES))
@@ -337,31 +363,40 @@ def _as_chosen(figures: Statistics, public: frozenset[str]) -> Statistics:
     return msgspec.structs.replace(figures, top_volunteers=top)
 
 
-def _chosen_now(conn: Connection, kept: Statistics) -> Statistics:
-    """Kept figures with their top volunteers as each chooses now (names and whether they
-    opted in, one statement): a member who opts out, or is deleted, is masked at once."""
+def _as_now(conn: Connection, kept: Statistics) -> tuple[str, Statistics]:
+    """The latest rollup write's batch (:data:`_LATEST`), and kept figures with their top
+    volunteers as each chooses now (names and whether they opted in): one statement."""
     ids = [v.member_id for v in kept.top_volunteers]
-    if not ids:
-        return kept
-    rows = conn.execute(_NAMES, {"ids": ids}).all()
-    names = {r.id: r.name for r in rows}
+    latest = ""
+    names: dict[str, str] = {}
+    public: set[str] = set()
+    for member_id, name, opted_in, batch in conn.execute(_NOW, {"ids": ids}):
+        if member_id == "":
+            latest = batch
+            continue
+        names[member_id] = name
+        if opted_in:
+            public.add(member_id)
     named = tuple(
         msgspec.structs.replace(v, name=names.get(v.member_id, "")) for v in kept.top_volunteers
     )
-    public = frozenset(r.id for r in rows if r.public_profile)
-    return _as_chosen(msgspec.structs.replace(kept, top_volunteers=named), public)
+    return latest, _as_chosen(
+        msgspec.structs.replace(kept, top_volunteers=named), frozenset(public)
+    )
 
 
-_NAMES = sa.select(members.c.id, members.c.name, members.c.public_profile).where(
-    members.c.id.in_(sa.bindparam("ids", expanding=True))
-)
-
-
-def _statistics(conn: Connection, area: Org, period: Period) -> tuple[Statistics, frozenset[str]]:
+def _statistics(
+    conn: Connection, area: Org, period: Period
+) -> tuple[Statistics, frozenset[str], str]:
+    """The figures with every top volunteer by id and name, the ids of those who opted in
+    (:func:`_as_chosen` masks the others), and the latest rollup write's batch."""
     figures: dict[str, dict[str, int]] = {}
     top: list[tuple[str, str, bool, int]] = []
+    latest = ""
     for figure, key, name, public, n in conn.execute(_FIGURES, _bounds(area, period)):
-        if figure == TOP_FIGURE:
+        if figure == LATEST_FIGURE:
+            latest = key
+        elif figure == TOP_FIGURE:
             top.append((key, name, public, int(n)))
         elif n:
             figures.setdefault(figure, {})[key] = int(n)
@@ -395,7 +430,7 @@ def _statistics(conn: Connection, area: Org, period: Period) -> tuple[Statistics
         by_category=dict(sorted(figures.get("posted", {}).items())),
         by_state=dict(sorted(figures.get("state", {}).items())),
     )
-    return found, public
+    return found, public, latest
 
 
 def _median(histogram: dict[str, int]) -> int | None:
