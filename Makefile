@@ -20,7 +20,7 @@ test: env  ## the whole suite: lint, format, types, tests
 	$(BIN)/mypy
 	scripts/ensure-browser
 	scripts/ensure-fonts
-	$(BIN)/pytest -n auto  # every core (pytest-xdist); figures print with: pytest -p no:xdist -s
+	$(BIN)/pytest -n auto --dist worksteal  # every core (pytest-xdist; an idle core takes tests queued for a busy one); figures: pytest -p no:xdist -s
 
 soak: env  ## the long variants (LINLI_SOAK=1): kill -9 under load, 20 rounds; the ledger race, 10,000 ops; schemathesis's command line as all three roles
 	LINLI_SOAK=1 $(BIN)/pytest -p no:xdist -s tests/reliability \
