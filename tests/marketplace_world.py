@@ -93,3 +93,28 @@ def post(
 def published(tx: Connection, **kwargs: object) -> mk.Wish:
     wish = post(tx, **kwargs)  # type: ignore[arg-type]
     return mk.verify(tx, "staff", wish.community_id, wish.id, now=T0)
+
+
+def repair(
+    tx: Connection, *, id: str | None = None, urgency: mk.Urgency = mk.Urgency.NORMAL
+) -> mk.Wish:
+    """A published wish that asks for 家电维修 (vol1 has it, the other volunteers not)."""
+    wish = mk.post_wish(
+        tx,
+        "res",
+        community_id="c1",
+        kind=mk.WishKind.SERVICE,
+        category="家电维修",
+        title="修水龙头",
+        description="",
+        org_id="g1",
+        address="幸福路1号",
+        id=id,
+        window_start=T0 + dt.timedelta(hours=1),
+        window_end=T0 + dt.timedelta(hours=4),
+        estimated_minutes=60,
+        skills=frozenset({"家电维修"}),
+        urgency=urgency,
+        now=T0,
+    )
+    return mk.verify(tx, "staff", "c1", wish.id, now=T0)

@@ -39,7 +39,7 @@ from marketplace.matching import (
     why_not,
 )
 from marketplace.model import Org, OrgKind, Wish
-from marketplace.orgs import ancestor_paths, get_org, roles_on, rules_from
+from marketplace.orgs import ancestor_paths, community_rules, get_org, roles_on, rules_from
 from marketplace.periods import day_of
 from marketplace.rules import CommunityRules
 from marketplace.schema import (
@@ -106,7 +106,7 @@ def claim_room(conn: Connection, member_id: str, community_id: str) -> tuple[int
     """The member's open claims in the community and its limit (认领上限): when they hold as
     many as the limit, nothing can be recommended, and a page says so instead of an empty
     list."""
-    _, _, rules = _paired(conn, community_id)
+    rules = community_rules(conn, community_id)
     held = conn.scalar(
         sa.select(member_load.c.open_claims).where(
             member_load.c.community_id == community_id, member_load.c.member_id == member_id

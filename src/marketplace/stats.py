@@ -55,8 +55,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 
 import msgspec
 import sqlalchemy as sa
@@ -194,18 +195,8 @@ def statistics(
     area = _area(conn, actor, org_id)
     if area.kind is OrgKind.UNIT:
         return _as_chosen(*unit_statistics(conn, area, period))
-    at = now or utcnow()
     key = ("statistics", area.id, period.since, period.until)
-    entry = kept.peek(key, at) if kept is not None else None
-    if entry is not None:
-        stamp, found = entry
-        latest, shown = _as_now(conn, found)
-        if latest == stamp:
-            return shown
-    found, public, latest = _statistics(conn, area, period)
-    if kept is not None:
-        kept.put(key, latest, at, found)
-    return _as_chosen(found, public)
+    return _keep(conn, kept, key, now, lambda: _statistics(conn, area, period))
 
 
 def three_rates(
@@ -237,23 +228,49 @@ def dashboard(
             rates=_three_rates(conn, area, period),
             days=_days(conn, area, period),  # a unit keeps no day rollups: zeros
         )
-    at = now or utcnow()
+
+    def made() -> tuple[Dashboard, frozenset[str], str]:
+        figures, public, latest = _statistics(conn, area, period)
+        rates, days = _three_rates(conn, area, period), _days(conn, area, period)
+        return Dashboard(statistics=figures, rates=rates, days=days), public, latest
+
     key = ("dashboard", area.id, period.since, period.until)
+    return _keep(conn, kept, key, now, made)
+
+
+Figured = TypeVar("Figured", Statistics, Dashboard)
+
+
+def _keep(
+    conn: Connection,
+    kept: Kept[Figured] | None,
+    key: tuple[object, ...],
+    now: dt.datetime | None,
+    made: Callable[[], tuple[Figured, frozenset[str], str]],
+) -> Figured:
+    """An area's statistics (or dashboard) as kept while no rollup write came since, else
+    ``made()`` (kept when ``kept``); its top volunteers shown as each chooses."""
+    at = now or utcnow()
     entry = kept.peek(key, at) if kept is not None else None
     if entry is not None:
         stamp, found = entry
-        latest, shown = _as_now(conn, found.statistics)
+        latest, shown = _as_now(conn, _figures_of(found))
         if latest == stamp:
-            return msgspec.structs.replace(found, statistics=shown)
-    figures, public, latest = _statistics(conn, area, period)
-    found = Dashboard(
-        statistics=figures,
-        rates=_three_rates(conn, area, period),
-        days=_days(conn, area, period),
-    )
+            return _with_figures(found, shown)
+    found, public, latest = made()
     if kept is not None:
         kept.put(key, latest, at, found)
-    return msgspec.structs.replace(found, statistics=_as_chosen(figures, public))
+    return _with_figures(found, _as_chosen(_figures_of(found), public))
+
+
+def _figures_of(found: Statistics | Dashboard) -> Statistics:
+    return found if isinstance(found, Statistics) else found.statistics
+
+
+def _with_figures(found: Figured, figures: Statistics) -> Figured:
+    if isinstance(found, Dashboard):
+        return msgspec.structs.replace(found, statistics=figures)
+    return figures
 
 
 def _bounds(area: Org, period: Period) -> dict[str, str]:

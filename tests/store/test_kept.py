@@ -20,28 +20,6 @@ from marketplace_world import T0
 LATER = dt.timedelta(seconds=9)
 
 
-def _repair(tx: Connection) -> mk.Wish:
-    """A published wish that asks for 家电维修 (vol1 has it, vol2 has not)."""
-    wish = mk.post_wish(
-        tx,
-        "res",
-        community_id="c1",
-        kind=mk.WishKind.SERVICE,
-        category="家电维修",
-        title="修水龙头",
-        description="",
-        org_id="g1",
-        address="幸福路1号",
-        id="repair",
-        window_start=T0 + dt.timedelta(hours=1),
-        window_end=T0 + dt.timedelta(hours=4),
-        estimated_minutes=60,
-        skills=frozenset({"家电维修"}),
-        now=T0,
-    )
-    return mk.verify(tx, "staff", "c1", wish.id, now=T0)
-
-
 def _ids(matches: list[mk.Match]) -> list[str]:
     return [m.wish_id for m in matches]
 
@@ -131,7 +109,7 @@ def test_the_members_own_changes_show_in_their_next_list_at_once(
         world.build(tx)
         world.published(tx, id="care")
         world.published(tx, id="other", actor="res2")
-        _repair(tx)
+        world.repair(tx, id="repair")
         mk.claim(tx, "vol1", "c1", "other", id="held", now=T0)
     with db.snapshot() as tx:
         before = mk.recommendations(tx, "vol1", "c1", now=T0, kept=kept)

@@ -20,25 +20,7 @@ def test_a_wish_needing_a_skill_is_recommended_only_to_members_with_it(
     with db.transaction() as tx:
         world.build(tx)
         care = world.published(tx, id="care")
-        repair = mk.post_wish(
-            tx,
-            "res",
-            community_id="c1",
-            kind=mk.WishKind.SERVICE,
-            category="家电维修",
-            title="修水龙头",
-            description="",
-            org_id="g1",
-            address="幸福路1号",
-            id="repair",
-            window_start=T0 + dt.timedelta(hours=1),
-            window_end=T0 + dt.timedelta(hours=4),
-            estimated_minutes=60,
-            skills=frozenset({"家电维修"}),
-            urgency=mk.Urgency.URGENT,
-            now=T0,
-        )
-        mk.verify(tx, "staff", "c1", repair.id, now=T0)
+        world.repair(tx, id="repair", urgency=mk.Urgency.URGENT)
         world.published(tx, id="mine", actor="res2")
     with db.snapshot() as tx:
         for_vol1 = mk.recommendations(tx, "vol1", "c1", now=T0)
@@ -56,23 +38,7 @@ def test_reasons_say_why_a_member_cannot_take_a_wish(db: points.Database) -> Non
     with db.transaction() as tx:
         world.build(tx)
         wish = world.published(tx, category="家电维修")
-        repair = mk.post_wish(
-            tx,
-            "res",
-            community_id="c1",
-            kind=mk.WishKind.SERVICE,
-            category="家电维修",
-            title="修水龙头",
-            description="",
-            org_id="g1",
-            address="幸福路1号",
-            window_start=T0 + dt.timedelta(hours=1),
-            window_end=T0 + dt.timedelta(hours=4),
-            estimated_minutes=60,
-            skills=frozenset({"家电维修"}),
-            now=T0,
-        )
-        mk.verify(tx, "staff", "c1", repair.id, now=T0)
+        repair = world.repair(tx)
     with db.snapshot() as tx:
         assert mk.reasons(tx, "vol1", "c1", repair.id, now=T0) == ()
         codes = [r.code for r in mk.reasons(tx, "vol2", "c1", repair.id, now=T0)]
