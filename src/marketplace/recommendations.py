@@ -75,10 +75,11 @@ def recommendations(
     With ``kept`` (:class:`~marketplace.kept.Kept`), a list made for the member in the last few
     seconds is answered again while everything of the member that the ranking reads is as it
     was (:func:`_stamp`, one statement): their claims, open-claim count, no-shows, skills, home
-    and roles. So a member's own claim, withdrawal, check-out or profile change shows in their
-    next list whichever process serves it. What others did meanwhile (a wish claimed full, a
-    new wish published) shows within the kept seconds; a claim on a wish that filled meanwhile
-    is refused as it would be from any page left open. A list of 20 is ≈ 22 KB of objects."""
+    and roles, and the wishes the community published today. So a member's own claim,
+    withdrawal, check-out or profile change, and a wish the office publishes, show in their next
+    list whichever process serves it. Others' claims (a wish claimed full) show within the kept
+    seconds; a claim on a wish that filled meanwhile is refused as it would be from any page
+    left open. A list of 20 is ≈ 22 KB of objects."""
     now = now or utcnow()
     if kept is None or not kept.span:
         return _recommendations(conn, member_id, community_id, limit, now)
