@@ -77,8 +77,8 @@ def recommended(request: Request[Any, Any, Any], tx: Tx, now: Now, viewer: See) 
     matches = mk.recommendations(tx, viewer.id, community_id, limit=10, now=now, kept=kept)
     views = wish_titles(tx, viewer.id, community_id, [m.wish_id for m in matches])
     rows = [(views[m.wish_id], m) for m in matches if m.wish_id in views]
-    held, limit = mk.claim_room(tx, viewer.id, community_id) if not rows else (0, 0)
-    return render(request, "recommend.html", viewer, rows=rows, held=held, limit=limit)
+    full = None if rows else mk.at_claim_limit(tx, viewer.id, community_id)
+    return render(request, "recommend.html", viewer, rows=rows, full=full)
 
 
 @get("/wishes", opt=MEMBER)

@@ -241,8 +241,8 @@ from marketplace.profiles import MemberChange, edit_member, edit_profile
 from marketplace.profiles import history as profile_history
 from marketplace.queues import escalation_queue
 from marketplace.recommendations import (
+    at_claim_limit,
     candidates,
-    claim_room,
     dispatch_all,
     reasons,
     recommendations,
@@ -411,6 +411,7 @@ __all__ = [
     "anonymise",
     "approve",
     "assign",
+    "at_claim_limit",
     "attach_to_claim",
     "attach_to_wish",
     "auto_accept_due",
@@ -433,7 +434,6 @@ __all__ = [
     "claim_due",
     "claim_for_offer",
     "claim_for_unit",
-    "claim_room",
     "community_rules",
     "confirm",
     "consent_of",

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from marketplace import lifecycle
-from marketplace.claims import DISPATCHED
+from marketplace.claims import DISPATCHED, within_limit
 from marketplace.dispatches import Dispatched, Left, dispatch_many
-from marketplace.errors import NotFound
+from marketplace.errors import ClaimLimitReached, NotFound
 from marketplace.kept import Kept
 from marketplace.lifecycle import (
     ACTIVE_CLAIM_STATES,
@@ -103,17 +103,21 @@ def _recommendations(
     return [_for_volunteer(m) for m in found]
 
 
-def claim_room(conn: Connection, member_id: str, community_id: str) -> tuple[int, int]:
-    """The member's open claims in the community and its limit (认领上限): when they hold as
-    many as the limit, nothing can be recommended, and a page says so instead of an empty
-    list."""
+def at_claim_limit(conn: Connection, member_id: str, community_id: str) -> tuple[int, int] | None:
+    """The member's open claims in the community and its limit (认领上限) when the claim rule
+    (:func:`claims.within_limit`) refuses them another, else None: then nothing can be
+    recommended, and a page says so instead of an empty list."""
     rules = community_rules(conn, community_id)
     held = conn.scalar(
         sa.select(member_load.c.open_claims).where(
             member_load.c.community_id == community_id, member_load.c.member_id == member_id
         )
     )
-    return int(held or 0), rules.claim_limit
+    try:
+        within_limit(member_id, int(held or 0), rules.claim_limit)
+    except ClaimLimitReached:
+        return int(held or 0), rules.claim_limit
+    return None
 
 
 def _for_volunteer(match: Match) -> Match:
