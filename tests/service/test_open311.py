@@ -143,7 +143,7 @@ async def test_get_requests_filters_and_shows_nothing_personal(svc: Service) -> 
     listed = (await c.get(f"{V2}/requests.json", params=jid)).json()
     assert {r["service_request_id"] for r in listed} == {first, second}
     text = str(listed)
-    for personal in ("13812345678", "李", "秀英", "li@example.com", "502", "老人晚上"[2:]):
+    for personal in ("13812345678", "李", "秀英", "li@example.com", "502室", "老人晚上"[2:]):
         assert personal not in text.replace("楼道灯坏了，老人晚上看不见", ""), personal
     one = {r["service_request_id"]: r for r in listed}
     assert one[first]["address"] == "幸福路1号3栋"  # the building, not the flat
