@@ -144,7 +144,14 @@ def _preview(request: Request[Any, Any, Any], tx: Tx, viewer: Viewer, import_id:
     kept = uploads.staged(tx, viewer.id, viewer.community(), import_id)
     report = kept.result
     running = _imports(request).get(import_id)
-    importing = running is not None and not running.finished and kept.state == "checked"
+    # Still checked here while the import finished without an error: this read's snapshot began
+    # before the import committed, so the page polls (and the poll refreshes it) instead of
+    # showing the preview again with nothing left to poll.
+    importing = (
+        running is not None
+        and kept.state == "checked"
+        and (not running.finished or running.error is None)
+    )
     problems = report.problems if report else ()
     return render(
         request,
